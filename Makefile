@@ -1,0 +1,57 @@
+# certdesk — `make run` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8080
+export CERTDESK_DATA_DIR ?= $(CURDIR)/var
+export CERTDESK_BASE_URL ?= http://$(HOST):$(PORT)
+
+.PHONY: run init serve test lint bench deps test-deps system-deps clean
+
+$(BIN)/certdesk: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+deps: $(BIN)/certdesk
+
+$(VENV)/.test-deps: pyproject.toml $(BIN)/certdesk
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+test-deps: $(VENV)/.test-deps
+
+# Debian packages the tests and benchmarks use (openssl CLI, cfssl, ab/wrk).
+SYSTEM_PKGS := openssl golang-cfssl apache2-utils wrk
+system-deps:
+	@missing=""; for p in $(SYSTEM_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+init: deps
+	$(BIN)/certdesk init
+
+run: init
+	$(BIN)/certdesk serve --host $(HOST) --port $(PORT)
+
+lint: test-deps
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+test: test-deps system-deps lint
+	bash scripts/ensure-postgres.sh
+	$(BIN)/pytest
+
+bench: test-deps system-deps
+	bash scripts/ensure-postgres.sh
+	$(BIN)/python bench/issuance.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,69 @@
+"""What every command shares: settings, services, output and the error convention.
+
+A domain error prints ``error: <what is wrong>`` on stderr and exits 1; nothing else is
+shown to the user (no traceback for a user mistake).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from certdesk.config import Settings
+from certdesk.errors import InvalidInput
+from certdesk.services.registry import Services
+from certdesk.services.runtime import Runtime
+from certdesk.services.setup import LOCAL_OPERATOR
+
+OPERATOR = LOCAL_OPERATOR  # the CLI runs with the database and CA key: cert services' authority
+
+
+@cache
+def services() -> Services:
+    return Services(Runtime.open(Settings()))
+
+
+def emit_json(data: Any) -> None:
+    def default(o: object) -> object:
+        if isinstance(o, datetime | date):
+            return o.isoformat().replace("+00:00", "Z")
+        raise TypeError(type(o).__name__)
+
+    typer.echo(json.dumps(data, indent=2, default=default))
+
+
+def read_input(path: str) -> bytes:
+    """Read a file, or stdin for ``-``; a missing file is a clear error."""
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput("file.unreadable", f"cannot read {path}: {exc.strerror}") from None
+
+
+def write_output(path: str | None, data: bytes, *, private: bool = False) -> None:
+    """Write to ``path`` (0600 for private keys; never overwrite a key) or to stdout."""
+    if path is None or path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    try:
+        if private:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        else:
+            target.write_bytes(data)
+    except FileExistsError:
+        raise InvalidInput("file.exists", f"{path} exists; refusing to overwrite a key") from None
+    except OSError as exc:
+        raise InvalidInput("file.unwritable", f"cannot write {path}: {exc.strerror}") from None

@@ -1,0 +1,53 @@
+"""Root of the command tree and the single place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import structlog
+import typer
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from typer.main import get_command
+
+from certdesk.cli import certs, orgs, policy, server
+from certdesk.errors import CertdeskError
+
+app = typer.Typer(
+    name="certdesk",
+    help="certdesk: certificates for the agencies of a state data center.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+server.register(app)
+orgs.register(app)
+policy.register(app)
+certs.register(app)
+
+
+def run(argv: list[str]) -> int:
+    """Run the CLI; domain errors print one line on stderr and give exit code 1."""
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(30),  # warnings and up on the CLI
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+    try:
+        # Standalone mode: click reports usage errors itself (exit 2) and always ends in
+        # SystemExit; only our own errors and database failures come out as exceptions.
+        get_command(app).main(args=argv, prog_name="certdesk")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return 1 if code == 2 else code  # a usage mistake is bad input too: exit 1
+    except CertdeskError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        return 1
+    except (OperationalError, ProgrammingError) as exc:
+        # A missing table or unreachable server: say what to do, not a traceback.
+        typer.echo(
+            f"error: database not usable ({exc.orig.__class__.__name__}: "
+            f"{str(exc.orig).splitlines()[0] if exc.orig else ''}); "
+            "check CERTDESK_DATABASE_URL and run 'certdesk init'",
+            err=True,
+        )
+        return 1
+    return 0

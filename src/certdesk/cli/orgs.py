@@ -1,0 +1,110 @@
+"""``certdesk org …`` and ``certdesk token …``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from certdesk.cli.common import OPERATOR, emit_json, services
+from certdesk.services.orgs import OrgView
+from certdesk.services.tokens import parse_role
+
+org_app = typer.Typer(help="Organizations (agencies) and their grants (R2).", no_args_is_help=True)
+token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(org_app, name="org")
+    app.add_typer(token_app, name="token")
+
+
+def _print(org: OrgView, json_out: bool) -> None:
+    if json_out:
+        emit_json(org.as_dict())
+        return
+    service = "self-managed" if org.self_managed else "managed"
+    typer.echo(f"{org.code}\t{org.name}\t{service}\t{' '.join(org.grants) or '(no grants)'}")
+
+
+@org_app.command("create")
+def create(
+    code: Annotated[str, typer.Argument(help="Short code, e.g. dmv.")],
+    name: Annotated[str, typer.Option("--name", help="Full name of the organization.")],
+    self_managed: Annotated[
+        bool,
+        typer.Option("--self-managed/--managed", help="R11 service option (default managed)."),
+    ] = False,
+    grant: Annotated[
+        list[str] | None, typer.Option("--grant", help="zone:NAME or host:NAME; repeatable.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create an organization, optionally with grants."""
+    org = services().orgs.create(
+        OPERATOR, code, name, self_managed=self_managed, grants=list(grant or [])
+    )
+    _print(org, json_out)
+
+
+@org_app.command("grant")
+def grant(
+    code: Annotated[str, typer.Argument()],
+    grant: Annotated[str, typer.Argument(help="zone:NAME or host:NAME")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Add a grant to an organization."""
+    _print(services().orgs.add_grant(OPERATOR, code, grant), json_out)
+
+
+@org_app.command("revoke-grant")
+def revoke_grant(
+    code: Annotated[str, typer.Argument()],
+    grant: Annotated[str, typer.Argument(help="zone:NAME or host:NAME")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove a grant from an organization."""
+    _print(services().orgs.remove_grant(OPERATOR, code, grant), json_out)
+
+
+@org_app.command("list")
+def list_orgs(json_out: JsonOpt = False) -> None:
+    """List organizations."""
+    found = services().orgs.list_all(OPERATOR)
+    if json_out:
+        emit_json([o.as_dict() for o in found])
+        return
+    for org in found:
+        _print(org, False)
+
+
+@org_app.command("show")
+def show(code: Annotated[str, typer.Argument()], json_out: JsonOpt = False) -> None:
+    """Show one organization."""
+    _print(services().orgs.get(OPERATOR, code), json_out)
+
+
+@token_app.command("create")
+def create_token(
+    role: Annotated[
+        str, typer.Option("--role", help="requester, delegated_admin, operator or auditor.")
+    ],
+    org: Annotated[str | None, typer.Option("--org", help="Organization code.")] = None,
+    label: Annotated[str, typer.Option("--label", help="What the token is for.")] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Create an API token; its secret is printed this once and stored only as a hash."""
+    new = services().tokens.create(OPERATOR, role=parse_role(role), org_code=org, label=label)
+    if json_out:
+        emit_json(
+            {"token": new.secret, "prefix": new.prefix, "role": str(new.role), "org": new.org_code}
+        )
+        return
+    typer.echo(new.secret)
+    typer.echo(
+        f"({new.role} token{' for ' + new.org_code if new.org_code else ''}; "
+        "shown once — store it now)",
+        err=True,
+    )

@@ -1,0 +1,103 @@
+"""``certdesk init``, ``serve`` and ``crl``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from certdesk.cli.common import emit_json, services
+from certdesk.config import Settings
+from certdesk.services.setup import initialize
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("serve")(serve)
+    app.command("crl")(crl)
+
+
+def init(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Migrate the database, create the built-in CA and the first operator token (idempotent)."""
+    svc = services()
+    report = initialize(svc)
+    settings = svc.rt.settings
+    if json_out:
+        emit_json(
+            {
+                "database": svc.rt.engine.url.render_as_string(hide_password=True),
+                "created_ca": report.created_ca,
+                "issuers": [{"id": s, "name": n, "root": r} for s, n, r in report.issuers],
+                "operator_token": report.operator_token.secret if report.operator_token else None,
+                "voided": report.voided,
+            }
+        )
+        return
+    typer.echo(f"database: {svc.rt.engine.url.render_as_string(hide_password=True)} (migrated)")
+    verb = "created" if report.created_ca else "present"
+    for slug, name, is_root in report.issuers:
+        kind = "root CA" if is_root else "issuing CA"
+        typer.echo(f"{kind} {verb}: {name} (id {slug})")
+    typer.echo(f"CA keys: encrypted files under {settings.ca_dir} (mode 0600)")
+    if report.voided:
+        typer.echo(
+            f"voided {len(report.voided)} interrupted issuance(s): {', '.join(report.voided)}"
+        )
+    if report.operator_token:
+        typer.echo("")
+        typer.echo("First operator API token (shown once; store it now):")
+        typer.echo(f"  {report.operator_token.secret}")
+        typer.echo("Use it as:  Authorization: Bearer <token>")
+    else:
+        typer.echo(
+            "operator token: already created (make another: certdesk token create --role operator)"
+        )
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes.")] = 1,
+) -> None:
+    """Serve the API, CRLs, OCSP and health endpoints (uvicorn)."""
+    import uvicorn
+
+    settings = Settings()
+    typer.echo(
+        f"certdesk serving on http://{host}:{port} (API docs: /docs, OpenAPI: /openapi.json)"
+    )
+    typer.echo(f"public base URL in certificates: {settings.base_url}")
+    uvicorn.run(
+        "certdesk.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+def crl(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Publish a fresh CRL for every built-in CA now."""
+    svc = services()
+    out = []
+    for issuer, _cert in svc.authority.all_certificates():
+        published = svc.revocation.publish_crl(issuer.slug)
+        out.append(
+            {
+                "issuer": issuer.slug,
+                "name": issuer.name,
+                "number": published.number,
+                "url": svc.rt.linker.crl(issuer.slug),
+            }
+        )
+    if json_out:
+        emit_json(out)
+        return
+    for item in out:
+        typer.echo(f"CRL #{item['number']} for {item['name']}: {item['url']}")

@@ -1,0 +1,1 @@
+"""Pure rules of certdesk: no I/O, only decisions (DESIGN §4)."""

@@ -1,0 +1,1 @@
+"""Use cases: each combines core rules, storage and the CA inside one transaction."""

@@ -1,0 +1,152 @@
+"""The built-in CA as the services see it: creation at init, loading for signing."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from certdesk.ca.hierarchy import NewCA, create_hierarchy
+from certdesk.ca.keystore import read_private_key, resolve_passphrase, write_private_key
+from certdesk.ca.local import LocalCA
+from certdesk.ca.profile import IssuerUrls
+from certdesk.errors import NotFound, Unavailable
+from certdesk.services.runtime import Runtime
+from certdesk.store import issuers as issuer_store
+from certdesk.store.models import Issuer
+
+
+@dataclass(frozen=True)
+class LoadedCA:
+    issuer_id: int
+    slug: str
+    is_root: bool
+    ca: LocalCA
+
+
+class Authority:
+    """Creates the hierarchy once and keeps loaded CAs for this process."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._lock = threading.Lock()
+        self._loaded: dict[str, LoadedCA] = {}
+
+    def urls_for(self, slug: str) -> IssuerUrls:
+        """URLs written into certificates issued by CA ``slug``."""
+        link = self._rt.linker
+        return IssuerUrls(ca_issuers=link.ca_issuers(slug), ocsp=link.ocsp(), crl=link.crl(slug))
+
+    def ensure_hierarchy(self) -> tuple[bool, list[Issuer]]:
+        """Create root + intermediate unless they exist; returns (created, issuers)."""
+        settings = self._rt.settings
+        with self._rt.sessions.begin() as s:
+            existing = issuer_store.all_issuers(s)
+            if existing:
+                return False, existing
+            passphrase = resolve_passphrase(
+                settings.ca_passphrase, settings.secrets_dir, create=True
+            )
+            root, inter = create_hierarchy(
+                self._rt.clock(), key_type=settings.ca_key_type, urls_for=self.urls_for
+            )
+            now = self._rt.clock()
+            rows: list[Issuer] = []
+            parent_id: int | None = None
+            for new in (root, inter):
+                key_file = self._key_path(new)
+                write_private_key(settings.ca_dir / key_file, new.key, passphrase)
+                row = _issuer_row(new, key_file, parent_id, now)
+                s.add(row)
+                s.flush()
+                parent_id = row.id
+                rows.append(row)
+            return True, rows
+
+    def _key_path(self, new: NewCA) -> str:
+        return f"{new.slug}.key.pem"
+
+    def issuing(self) -> LoadedCA:
+        """The active issuing intermediate, loaded (and cached) for signing."""
+        with self._rt.reads() as s:
+            row = issuer_store.active_intermediate(s)
+        if row is None:
+            raise Unavailable("ca.not_initialized", "no issuing CA: run 'certdesk init'")
+        return self._load(row)
+
+    def by_slug(self, slug: str) -> LoadedCA:
+        with self._rt.reads() as s:
+            row = issuer_store.by_slug(s, slug)
+        if row is None:
+            raise NotFound("ca.unknown", f"no CA with id {slug}")
+        return self._load(row)
+
+    def certificate(self, slug: str) -> x509.Certificate:
+        """The public certificate of a CA, without loading its key."""
+        with self._rt.reads() as s:
+            row = issuer_store.by_slug(s, slug)
+            if row is None:
+                raise NotFound("ca.unknown", f"no CA with id {slug}")
+            return x509.load_der_x509_certificate(row.cert_der)
+
+    def all_certificates(self) -> list[tuple[Issuer, x509.Certificate]]:
+        with self._rt.reads() as s:
+            return [
+                (r, x509.load_der_x509_certificate(r.cert_der)) for r in issuer_store.all_issuers(s)
+            ]
+
+    def _load(self, row: Issuer) -> LoadedCA:
+        # Callers hold no session here: on SQLite a nested transaction could wait on itself.
+        with self._lock:
+            if row.slug in self._loaded:
+                return self._loaded[row.slug]
+            settings = self._rt.settings
+            passphrase = resolve_passphrase(
+                settings.ca_passphrase, settings.secrets_dir, create=False
+            )
+            key = read_private_key(settings.ca_dir / Path(row.key_file).name, passphrase)
+            cert = x509.load_der_x509_certificate(row.cert_der)
+            parents: list[x509.Certificate] = []
+            parent_id = row.parent_id
+            with self._rt.reads() as s2:
+                while parent_id is not None:
+                    parent = issuer_store.by_id(s2, parent_id)
+                    if parent is None:
+                        break
+                    parents.append(x509.load_der_x509_certificate(parent.cert_der))
+                    parent_id = parent.parent_id
+            loaded = LoadedCA(
+                issuer_id=row.id,
+                slug=row.slug,
+                is_root=row.is_root,
+                ca=LocalCA(
+                    certificate=cert,
+                    key=key,
+                    parents=parents,
+                    urls=self.urls_for(row.slug),
+                    suffixes=settings.allowed_suffixes,
+                ),
+            )
+            self._loaded[row.slug] = loaded
+            return loaded
+
+
+def _issuer_row(new: NewCA, key_file: str, parent_id: int | None, now: datetime) -> Issuer:
+    cert = new.certificate
+    return Issuer(
+        slug=new.slug,
+        name=cert.subject.rfc4514_string(),
+        is_root=parent_id is None,
+        parent_id=parent_id,
+        key_type=new.key_type,
+        key_file=key_file,
+        cert_der=cert.public_bytes(serialization.Encoding.DER),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        active=True,
+        created_at=now,
+    )

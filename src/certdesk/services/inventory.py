@@ -1,0 +1,235 @@
+"""Reading the inventory: list, show, export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+from sqlalchemy.orm import Session
+
+from certdesk.core.access import Action, Actor, authorize
+from certdesk.errors import InvalidInput, NotFound
+from certdesk.services.runtime import Runtime
+from certdesk.store import certificates as cert_store
+from certdesk.store import issuers as issuer_store
+from certdesk.store import orgs as org_store
+from certdesk.store.models import CertificateRow
+
+STATUSES = ("active", "revoked", "expired", "signing", "void")
+MAX_PAGE = 500
+
+
+class ExportFormat(StrEnum):
+    PEM = "pem"  # the leaf, PEM
+    DER = "der"  # the leaf, DER
+    CHAIN = "chain"  # leaf and issuing CA(s), PEM — what a web server is configured with
+    P7B = "p7b"  # leaf and issuing CA(s) as PKCS#7 certs-only, DER (Windows/IIS, Java)
+
+
+@dataclass(frozen=True)
+class CertView:
+    serial: str
+    org_code: str
+    names: tuple[str, ...]
+    status: str
+    key_type: str
+    platform: str
+    not_before: datetime
+    not_after: datetime
+    issued_at: datetime | None
+    revoked_at: datetime | None
+    revocation_reason: str | None
+    fingerprint_sha256: str | None
+    issuer: str
+    requested_by: str
+    renewal_of: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        def iso(d: datetime | None) -> str | None:
+            return d.isoformat().replace("+00:00", "Z") if d else None
+
+        return {
+            "serial": self.serial,
+            "organization": self.org_code,
+            "names": list(self.names),
+            "status": self.status,
+            "key_type": self.key_type,
+            "platform": self.platform,
+            "not_before": iso(self.not_before),
+            "not_after": iso(self.not_after),
+            "issued_at": iso(self.issued_at),
+            "revoked_at": iso(self.revoked_at),
+            "revocation_reason": self.revocation_reason,
+            "fingerprint_sha256": self.fingerprint_sha256,
+            "issuer": self.issuer,
+            "requested_by": self.requested_by,
+            "renewal_of": self.renewal_of,
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[CertView]
+    next_cursor: str | None
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``2w`` or a bare number of days."""
+    value = text.strip().lower()
+    units = {"d": 1.0, "w": 7.0, "h": 1 / 24}
+    unit = value[-1:] if value[-1:] in units else "d"
+    number = value[:-1] if value[-1:] in units else value
+    try:
+        amount = float(number)
+    except ValueError:
+        raise InvalidInput(
+            "duration", f"cannot read duration {text!r}; use e.g. 30d, 2w or 12h"
+        ) from None
+    if amount < 0 or amount > 36500:
+        raise InvalidInput("duration", f"duration {text!r} is out of range")
+    return timedelta(days=amount * units[unit])
+
+
+def parse_serial(text: str) -> str:
+    value = text.strip().lower().replace(":", "")
+    if value.startswith("0x"):
+        value = value[2:]
+    if not value or len(value) > 40 or any(c not in "0123456789abcdef" for c in value):
+        raise InvalidInput("cert.serial", f"{text!r} is not a certificate serial (hex)")
+    return value.lstrip("0") or "0"
+
+
+class InventoryService:
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    def _view(
+        self,
+        s: Session,
+        row: CertificateRow,
+        org_codes: dict[int, str] | None = None,
+    ) -> CertView:
+        now = self._rt.clock()
+        status = row.status
+        if status == "active" and row.not_after <= now:
+            status = "expired"
+        org_code = (org_codes or {}).get(row.org_id)
+        if org_code is None:
+            org = org_store.by_id(s, row.org_id)
+            org_code = org.code if org else "?"
+        issuer = issuer_store.by_id(s, row.issuer_id)
+        renewal = s.get(CertificateRow, row.renewal_of) if row.renewal_of else None
+        return CertView(
+            serial=row.serial,
+            org_code=org_code,
+            names=tuple(row.names.split(",")),
+            status=status,
+            key_type=row.key_type,
+            platform=row.platform,
+            not_before=row.not_before,
+            not_after=row.not_after,
+            issued_at=row.issued_at,
+            revoked_at=row.revoked_at,
+            revocation_reason=row.revocation_reason,
+            fingerprint_sha256=row.fingerprint_sha256,
+            issuer=issuer.slug if issuer else "?",
+            requested_by=row.requested_by,
+            renewal_of=renewal.serial if renewal else None,
+        )
+
+    def search(
+        self,
+        actor: Actor,
+        *,
+        org_code: str | None = None,
+        name: str | None = None,
+        status: str | None = None,
+        expiring_within: timedelta | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(
+                "cert.status", f"unknown status {status!r}; use one of " + ", ".join(STATUSES)
+            )
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput("page.limit", f"limit must be between 1 and {MAX_PAGE}")
+        after_id = None
+        if cursor:
+            if not cursor.isdigit():
+                raise InvalidInput("page.cursor", "invalid page cursor")
+            after_id = int(cursor)
+        now = self._rt.clock()
+        with self._rt.reads() as s:
+            org_id = actor.org_id
+            if org_code is not None:
+                org = org_store.by_code(s, org_code.strip().lower())
+                if org is None:
+                    raise NotFound("org.unknown", f"no organization with code {org_code!r}")
+                org_id = org.id
+                authorize(actor, Action.CERT_READ, org_id, hide=True)
+            else:
+                authorize(actor, Action.CERT_READ, org_id)
+                org_id = None if actor.is_global else actor.org_id
+            rows = cert_store.search(
+                s,
+                cert_store.CertQuery(
+                    org_id=org_id,
+                    name=name.strip().lower() if name else None,
+                    status=status,
+                    expiring_before=now + expiring_within if expiring_within else None,
+                    after_id=after_id,
+                    limit=limit,
+                    now=now,
+                ),
+            )
+            codes = {o.id: o.code for o in org_store.all_orgs(s)}
+            items = [self._view(s, r, codes) for r in rows]
+        next_cursor = str(rows[-1].id) if len(rows) == limit else None
+        return Page(items, next_cursor)
+
+    def _row(self, s: Session, actor: Actor, serial: str) -> CertificateRow:
+        row = cert_store.by_serial(s, parse_serial(serial))
+        if row is None or row.status in ("signing", "void"):
+            raise NotFound("cert.unknown", f"no certificate with serial {serial}")
+        authorize(actor, Action.CERT_READ, row.org_id, hide=True)
+        return row
+
+    def show(self, actor: Actor, serial: str) -> CertView:
+        with self._rt.reads() as s:
+            return self._view(s, self._row(s, actor, serial))
+
+    def export(self, actor: Actor, serial: str, fmt: ExportFormat) -> bytes:
+        with self._rt.reads() as s:
+            row = self._row(s, actor, serial)
+            assert row.der is not None  # active, revoked and expired rows always hold DER
+            leaf = x509.load_der_x509_certificate(row.der)
+            chain = self._chain(s, row.issuer_id)
+        if fmt is ExportFormat.DER:
+            return row.der
+        if fmt is ExportFormat.PEM:
+            return leaf.public_bytes(serialization.Encoding.PEM)
+        if fmt is ExportFormat.CHAIN:
+            return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in [leaf, *chain])
+        return pkcs7.serialize_certificates([leaf, *chain], serialization.Encoding.DER)
+
+    def _chain(self, s: Session, issuer_id: int) -> list[x509.Certificate]:
+        out: list[x509.Certificate] = []
+        current = issuer_store.by_id(s, issuer_id)
+        while current is not None and not current.is_root:
+            out.append(x509.load_der_x509_certificate(current.cert_der))
+            current = issuer_store.by_id(s, current.parent_id) if current.parent_id else None
+        return out
+
+
+def parse_format(value: str) -> ExportFormat:
+    try:
+        return ExportFormat(value)
+    except ValueError:
+        raise InvalidInput(
+            "export.format", f"unknown format {value!r}; use pem, der, chain or p7b"
+        ) from None

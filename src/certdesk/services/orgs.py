@@ -1,0 +1,139 @@
+"""Organizations and their grants (R2, R11)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from certdesk.core.access import Action, Actor, authorize
+from certdesk.core.names import Grant
+from certdesk.errors import Conflict, InvalidInput, NotFound
+from certdesk.services.runtime import Runtime
+from certdesk.store import orgs as org_store
+from certdesk.store.models import GrantRow, Organization
+
+_CODE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
+
+
+@dataclass(frozen=True)
+class OrgView:
+    id: int
+    code: str
+    name: str
+    self_managed: bool
+    grants: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "service": "self-managed" if self.self_managed else "managed",
+            "grants": list(self.grants),
+        }
+
+
+def _view(org: Organization) -> OrgView:
+    return OrgView(
+        org.id,
+        org.code,
+        org.name,
+        org.self_managed,
+        tuple(str(Grant.parse(f"{g.kind}:{g.name}")) for g in org.grants),
+    )
+
+
+def normalize_code(code: str) -> str:
+    value = code.strip().lower()
+    if not _CODE.match(value):
+        raise InvalidInput(
+            "org.code",
+            f"organization code {code!r} must be 2-32 characters: a letter, then letters,"
+            " digits or '-'",
+        )
+    return value
+
+
+class OrganizationService:
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    def create(
+        self, actor: Actor, code: str, name: str, *, self_managed: bool, grants: list[str]
+    ) -> OrgView:
+        authorize(actor, Action.ORG_MANAGE, None)
+        code = normalize_code(code)
+        if not name.strip():
+            raise InvalidInput("org.name", "organization name must not be empty")
+        parsed = [Grant.parse(g, self._rt.settings.allowed_suffixes) for g in grants]
+        now = self._rt.clock()
+        try:
+            with self._rt.sessions.begin() as s:
+                if org_store.by_code(s, code) is not None:
+                    raise Conflict("org.exists", f"organization {code} already exists")
+                org = Organization(
+                    code=code, name=name.strip(), self_managed=self_managed, created_at=now
+                )
+                s.add(org)
+                for g in dict.fromkeys(parsed):
+                    org.grants.append(
+                        GrantRow(
+                            kind=str(g.kind), name=g.name, created_at=now, created_by=actor.name
+                        )
+                    )
+                s.flush()
+                return _view(org)
+        except IntegrityError:
+            raise Conflict("org.exists", f"organization {code} already exists") from None
+
+    def get(self, actor: Actor, code: str) -> OrgView:
+        with self._rt.reads() as s:
+            org = org_store.by_code(s, code.strip().lower())
+            if org is None:
+                raise NotFound("org.unknown", f"no organization with code {code!r}")
+            authorize(actor, Action.ORG_READ, org.id, hide=True)
+            return _view(org)
+
+    def list_all(self, actor: Actor) -> list[OrgView]:
+        authorize(actor, Action.ORG_READ, actor.org_id)
+        with self._rt.reads() as s:
+            only = None if actor.is_global else actor.org_id
+            return [_view(o) for o in org_store.all_orgs(s, only)]
+
+    def add_grant(self, actor: Actor, code: str, grant_text: str) -> OrgView:
+        authorize(actor, Action.ORG_MANAGE, None)
+        grant = Grant.parse(grant_text, self._rt.settings.allowed_suffixes)
+        with self._rt.sessions.begin() as s:
+            org = self._org(s, code)
+            if org_store.find_grant(s, org.id, str(grant.kind), grant.name) is not None:
+                raise Conflict("grant.exists", f"{org.code} already holds {grant}")
+            org.grants.append(
+                GrantRow(
+                    kind=str(grant.kind),
+                    name=grant.name,
+                    created_at=self._rt.clock(),
+                    created_by=actor.name,
+                )
+            )
+            s.flush()
+            return _view(org)
+
+    def remove_grant(self, actor: Actor, code: str, grant_text: str) -> OrgView:
+        authorize(actor, Action.ORG_MANAGE, None)
+        grant = Grant.parse(grant_text, self._rt.settings.allowed_suffixes)
+        with self._rt.sessions.begin() as s:
+            org = self._org(s, code)
+            row = org_store.find_grant(s, org.id, str(grant.kind), grant.name)
+            if row is None:
+                raise NotFound("grant.unknown", f"{org.code} does not hold {grant}")
+            org.grants.remove(row)
+            s.flush()
+            return _view(org)
+
+    def _org(self, s: Session, code: str) -> Organization:
+        org = org_store.by_code(s, code.strip().lower())
+        if org is None:
+            raise NotFound("org.unknown", f"no organization with code {code!r}")
+        return org

@@ -1,0 +1,26 @@
+"""All services of one running process, wired once from a :class:`Runtime`."""
+
+from __future__ import annotations
+
+from certdesk.services.authority import Authority
+from certdesk.services.csrs import CsrService
+from certdesk.services.inventory import InventoryService
+from certdesk.services.issuance import IssuanceService
+from certdesk.services.orgs import OrganizationService
+from certdesk.services.policy import PolicyService
+from certdesk.services.revocation import RevocationService
+from certdesk.services.runtime import Runtime
+from certdesk.services.tokens import TokenService
+
+
+class Services:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.authority = Authority(rt)
+        self.orgs = OrganizationService(rt)
+        self.tokens = TokenService(rt)
+        self.policy = PolicyService(rt)
+        self.csrs = CsrService(rt, self.policy)
+        self.issuance = IssuanceService(rt, self.authority)
+        self.inventory = InventoryService(rt)
+        self.revocation = RevocationService(rt, self.authority, self.inventory)

@@ -1,0 +1,197 @@
+"""Revocation, CRLs and OCSP for the built-in CA (RFC 5280 §5, RFC 6960)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from certdesk.ca.issuer import OcspStatus, RevokedEntry
+from certdesk.core.access import Action, Actor, authorize
+from certdesk.errors import Conflict, InvalidInput, NotFound
+from certdesk.services.authority import Authority, LoadedCA
+from certdesk.services.inventory import CertView, InventoryService, parse_serial
+from certdesk.services.runtime import Runtime
+from certdesk.store import certificates as cert_store
+from certdesk.store import crls as crl_store
+from certdesk.store import issuers as issuer_store
+from certdesk.store.models import CertificateRow, CrlRow
+
+
+class Reason(StrEnum):
+    """The revocation reasons a subscriber may give (BR §7.2.2; RFC 5280 names)."""
+
+    UNSPECIFIED = "unspecified"
+    KEY_COMPROMISE = "keyCompromise"
+    AFFILIATION_CHANGED = "affiliationChanged"
+    SUPERSEDED = "superseded"
+    CESSATION_OF_OPERATION = "cessationOfOperation"
+
+    @property
+    def flag(self) -> x509.ReasonFlags:
+        return {
+            Reason.UNSPECIFIED: x509.ReasonFlags.unspecified,
+            Reason.KEY_COMPROMISE: x509.ReasonFlags.key_compromise,
+            Reason.AFFILIATION_CHANGED: x509.ReasonFlags.affiliation_changed,
+            Reason.SUPERSEDED: x509.ReasonFlags.superseded,
+            Reason.CESSATION_OF_OPERATION: x509.ReasonFlags.cessation_of_operation,
+        }[self]
+
+
+def parse_reason(value: str) -> Reason:
+    try:
+        return Reason(value)
+    except ValueError:
+        choices = ", ".join(r.value for r in Reason)
+        raise InvalidInput(
+            "revoke.reason", f"unknown reason {value!r}; use one of {choices}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class PublishedCrl:
+    number: int
+    der: bytes
+
+
+class RevocationService:
+    def __init__(self, rt: Runtime, authority: Authority, inventory: InventoryService) -> None:
+        self._rt = rt
+        self._authority = authority
+        self._inventory = inventory
+
+    def revoke(self, actor: Actor, serial: str, reason: Reason) -> CertView:
+        now = self._rt.clock()
+        with self._rt.sessions.begin() as s:
+            row = cert_store.by_serial(s, parse_serial(serial), for_update=True)
+            if row is None or row.status in ("signing", "void"):
+                raise NotFound("cert.unknown", f"no certificate with serial {serial}")
+            authorize(actor, Action.CERT_READ, row.org_id, hide=True)
+            authorize(actor, Action.CERT_REVOKE, row.org_id)
+            if row.status == "revoked":
+                raise Conflict("cert.revoked", f"certificate {row.serial} is already revoked")
+            row.status = "revoked"
+            row.revoked_at = now.replace(microsecond=0)
+            row.revocation_reason = str(reason)
+            issuer_id = row.issuer_id
+        # The CRL is rebuilt at once; should this process die first, the next CRL request
+        # sees a revocation newer than the CRL and rebuilds it then (crl()).
+        slug = self._slug(issuer_id)
+        self.publish_crl(slug)
+        return self._inventory.show(actor, serial)
+
+    def _slug(self, issuer_id: int) -> str:
+        with self._rt.reads() as s:
+            issuer = issuer_store.by_id(s, issuer_id)
+            assert issuer is not None
+            return issuer.slug
+
+    def publish_crl(self, slug: str) -> PublishedCrl:
+        """Sign and store a new CRL for CA ``slug`` with the next CRL number."""
+        loaded = self._authority.by_slug(slug)
+        for _attempt in range(5):
+            now = self._rt.clock().replace(microsecond=0)
+            with self._rt.reads() as s:
+                latest = crl_store.latest(s, loaded.issuer_id)
+                number = (latest.number + 1) if latest else 1
+                revoked = [
+                    RevokedEntry(
+                        int(r.serial, 16),
+                        r.revoked_at or now,
+                        Reason(r.revocation_reason or "unspecified").flag,
+                    )
+                    for r in self._revoked_under(s, loaded)
+                ]
+            next_update = now + timedelta(hours=self._rt.settings.crl_validity_hours)
+            der = loaded.ca.sign_crl(
+                revoked, number=number, this_update=now, next_update=next_update
+            )
+            try:
+                with self._rt.sessions.begin() as s:
+                    s.add(
+                        CrlRow(
+                            issuer_id=loaded.issuer_id,
+                            number=number,
+                            this_update=now,
+                            next_update=next_update,
+                            der=der,
+                        )
+                    )
+                return PublishedCrl(number, der)
+            except IntegrityError:
+                continue  # another process published this number first; build the next one
+        raise Conflict("crl.busy", "could not publish a CRL; try again")
+
+    def _revoked_under(self, s: Session, loaded: LoadedCA) -> list[CertificateRow]:
+        if loaded.is_root:
+            # The root revokes intermediates; none is revoked through certdesk yet.
+            return []
+        return cert_store.revoked_of(s, loaded.issuer_id)
+
+    def crl(self, slug: str) -> bytes:
+        """The current CRL of ``slug``: republished when missing, past half its life
+        (so ``nextUpdate`` is never reached), or older than the newest revocation."""
+        now = self._rt.clock()
+        with self._rt.reads() as s:
+            issuer = issuer_store.by_slug(s, slug)
+            if issuer is None:
+                raise NotFound("ca.unknown", f"no CA with id {slug}")
+            latest = crl_store.latest(s, issuer.id)
+            newest_revocation = cert_store.latest_revocation(s, issuer.id)
+        if latest is not None:
+            half_life = (latest.next_update - latest.this_update) / 2
+            fresh = now < latest.this_update + half_life
+            complete = newest_revocation is None or newest_revocation <= latest.this_update
+            if fresh and complete:
+                return latest.der
+        return self.publish_crl(slug).der
+
+    def ocsp(self, request_der: bytes) -> bytes:
+        """Answer an OCSP request for any certificate of the built-in issuing CAs."""
+        try:
+            req = ocsp.load_der_ocsp_request(request_der)
+        except ValueError:
+            return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+        for issuer, _cert in self._authority.all_certificates():
+            if issuer.is_root:
+                continue
+            loaded = self._authority.by_slug(issuer.slug)
+            if not loaded.ca.answers_for(req):
+                continue
+
+            def lookup(serial: int, issuer_id: int = issuer.id) -> OcspStatus | None:
+                with self._rt.reads() as s:
+                    row = cert_store.by_serial(s, format(serial, "x"))
+                if (
+                    row is None
+                    or row.issuer_id != issuer_id
+                    or row.der is None
+                    or row.status not in ("active", "expired", "revoked")
+                ):
+                    return None
+                revoked = row.status == "revoked"
+                return OcspStatus(
+                    certificate=x509.load_der_x509_certificate(row.der),
+                    revoked_at=row.revoked_at if revoked else None,
+                    reason=Reason(row.revocation_reason or "unspecified").flag if revoked else None,
+                )
+
+            return loaded.ca.sign_ocsp(
+                request_der,
+                lookup,
+                now=self._rt.clock(),
+                validity_hours=self._rt.settings.ocsp_validity_hours,
+            )
+        return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+
+
+def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
+    return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(
+        serialization.Encoding.DER
+    )

@@ -1,0 +1,52 @@
+"""The running system's parts, built once by the adapter that starts and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from certdesk.clock import Clock, system_clock
+from certdesk.config import Settings
+from certdesk.links import Linker
+from certdesk.metrics import Metrics
+from certdesk.store.db import make_engine, session_factory
+from certdesk.store.models import CertificateRow
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]  # read-write transactions (BEGIN IMMEDIATE on SQLite)
+    reads: sessionmaker[Session]  # read-only work; never blocks writers on SQLite
+    clock: Clock
+    linker: Linker
+    metrics: Metrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = Metrics(self._inventory_counts)
+
+    @classmethod
+    def open(cls, settings: Settings, clock: Clock = system_clock) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.sqlalchemy_url)
+        return cls(
+            settings,
+            engine,
+            session_factory(engine),
+            session_factory(engine, read_only=True),
+            clock,
+            Linker(settings.base_url),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _inventory_counts(self) -> dict[str, int]:
+        with self.reads() as s:
+            rows = s.execute(
+                select(CertificateRow.status, func.count()).group_by(CertificateRow.status)
+            )
+            return {status: n for status, n in rows}

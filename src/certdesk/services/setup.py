@@ -1,0 +1,39 @@
+"""``certdesk init``: schema, CA hierarchy, first operator token, recovery. Idempotent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from certdesk.core.access import Actor, Role
+from certdesk.services.tokens import NewToken
+from certdesk.store.db import migrate
+
+if TYPE_CHECKING:
+    from certdesk.services.registry import Services
+
+LOCAL_OPERATOR = Actor(name="cli:operator", role=Role.OPERATOR)
+
+
+@dataclass
+class InitReport:
+    created_ca: bool
+    issuers: list[tuple[str, str, bool]] = field(default_factory=list)  # slug, name, is_root
+    operator_token: NewToken | None = None
+    voided: list[str] = field(default_factory=list)
+
+
+def initialize(services: Services, *, with_token: bool = True) -> InitReport:
+    """Migrate, create the CA if missing, publish missing CRLs, resolve crashed intents."""
+    rt = services.rt
+    migrate(rt.engine)
+    created, rows = services.authority.ensure_hierarchy()
+    report = InitReport(created_ca=created, issuers=[(r.slug, r.name, r.is_root) for r in rows])
+    for slug, _name, _root in report.issuers:
+        services.revocation.crl(slug)  # publishes the first CRL if none exists yet
+    report.voided = services.issuance.recover()
+    if with_token and not services.tokens.has_operator_token():
+        report.operator_token = services.tokens.create(
+            LOCAL_OPERATOR, role=Role.OPERATOR, org_code=None, label="first operator (init)"
+        )
+    return report

@@ -1,0 +1,1 @@
+"""HTTP adapter: JSON API, public PKI endpoints, health. It only translates."""

@@ -1,0 +1,64 @@
+"""/api/v1/orgs: organizations and grants (R2, R11)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from certdesk.web.deps import ActorDep, ServicesDep
+
+router = APIRouter(prefix="/api/v1/orgs", tags=["organizations"])
+
+
+class OrgOut(BaseModel):
+    code: str
+    name: str
+    service: Literal["managed", "self-managed"]
+    grants: list[str] = Field(description="zone:NAME or host:NAME")
+
+
+class OrgCreate(BaseModel):
+    code: str = Field(min_length=1, max_length=64, examples=["dmv"])
+    name: str = Field(min_length=1, max_length=200, examples=["Department of Motor Vehicles"])
+    service: Literal["managed", "self-managed"] = "managed"
+    grants: list[str] = Field(
+        default_factory=list, max_length=500, examples=[["zone:dmv.ca.gov", "host:permits.ca.gov"]]
+    )
+
+
+class GrantIn(BaseModel):
+    grant: str = Field(min_length=1, max_length=300, examples=["zone:dmv.ca.gov"])
+
+
+@router.get("", response_model=list[OrgOut])
+def list_orgs(svc: ServicesDep, who: ActorDep) -> list[dict[str, object]]:
+    """Every organization (operator, auditor) or the caller's own."""
+    return [o.as_dict() for o in svc.orgs.list_all(who)]
+
+
+@router.post("", response_model=OrgOut, status_code=status.HTTP_201_CREATED)
+def create_org(body: OrgCreate, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+    return svc.orgs.create(
+        who,
+        body.code,
+        body.name,
+        self_managed=body.service == "self-managed",
+        grants=body.grants,
+    ).as_dict()
+
+
+@router.get("/{code}", response_model=OrgOut)
+def get_org(code: str, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+    return svc.orgs.get(who, code).as_dict()
+
+
+@router.post("/{code}/grants", response_model=OrgOut, status_code=status.HTTP_201_CREATED)
+def add_grant(code: str, body: GrantIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+    return svc.orgs.add_grant(who, code, body.grant).as_dict()
+
+
+@router.delete("/{code}/grants/{grant}", response_model=OrgOut)
+def remove_grant(code: str, grant: str, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+    return svc.orgs.remove_grant(who, code, grant).as_dict()

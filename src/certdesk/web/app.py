@@ -1,0 +1,48 @@
+"""The FastAPI application factory. ``certdesk serve`` runs it with uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from certdesk import __version__
+from certdesk.config import Settings
+from certdesk.services.registry import Services
+from certdesk.services.runtime import Runtime
+from certdesk.web import health, pki, problems
+from certdesk.web.api import certificates, orgs, policy, tokens
+
+log = structlog.get_logger("certdesk.web")
+
+
+def create_app(services: Services | None = None) -> FastAPI:
+    """Build the app around ``services`` (tests) or around settings from the environment."""
+    owned = services is None
+    svc = services or Services(Runtime.open(Settings()))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Start-up recovery: intents of signers that died are voided (DESIGN §3.2).
+        voided = svc.issuance.recover()
+        if voided:
+            log.warning("voided interrupted issuances", serials=voided)
+        yield
+        if owned:
+            svc.rt.close()
+
+    app = FastAPI(
+        title="certdesk",
+        version=__version__,
+        summary="Certificate service platform: built-in CA, inventory, revocation.",
+        lifespan=lifespan,
+    )
+    app.state.services = svc
+    problems.install(app)
+    for module in (orgs, tokens, policy, certificates):
+        app.include_router(module.router)
+    app.include_router(pki.router)
+    app.include_router(health.router)
+    return app

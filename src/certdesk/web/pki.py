@@ -1,0 +1,61 @@
+"""Public PKI endpoints: CA certificates (AIA), CRLs and OCSP. No authentication."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from urllib.parse import unquote
+
+from cryptography.hazmat.primitives import serialization
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from certdesk.errors import InvalidInput
+from certdesk.web.deps import ServicesDep
+
+router = APIRouter(tags=["pki"])
+MAX_OCSP_REQUEST = 8 * 1024
+
+
+@router.get("/ca/{slug}.cer", response_class=Response)
+def ca_certificate(slug: str, svc: ServicesDep) -> Response:
+    """The DER certificate of a built-in CA (the caIssuers URL in issued certificates)."""
+    cert = svc.authority.certificate(slug)
+    return Response(
+        cert.public_bytes(serialization.Encoding.DER), media_type="application/pkix-cert"
+    )
+
+
+@router.get("/crl/{slug}.crl", response_class=Response)
+def crl(slug: str, svc: ServicesDep) -> Response:
+    """The current DER CRL of a built-in CA (RFC 5280 §5)."""
+    return Response(
+        svc.revocation.crl(slug),
+        media_type="application/pkix-crl",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+def _ocsp_response(data: bytes) -> Response:
+    return Response(
+        data, media_type="application/ocsp-response", headers={"Cache-Control": "max-age=300"}
+    )
+
+
+@router.post("/ocsp", response_class=Response)
+async def ocsp_post(request: Request, svc: ServicesDep) -> Response:
+    """RFC 6960 §A.1: a DER OCSPRequest in the body."""
+    body = await request.body()
+    if len(body) > MAX_OCSP_REQUEST:
+        raise InvalidInput("ocsp.too_large", "OCSP request too large")
+    return _ocsp_response(await run_in_threadpool(svc.revocation.ocsp, body))
+
+
+@router.get("/ocsp/{encoded:path}", response_class=Response)
+def ocsp_get(encoded: str, svc: ServicesDep) -> Response:
+    """RFC 6960 §A.1: the base64 DER request, URL-encoded, as the last path segment."""
+    try:
+        der = base64.b64decode(unquote(encoded), validate=False)
+    except (binascii.Error, ValueError):
+        der = b""
+    return _ocsp_response(svc.revocation.ocsp(der))

@@ -1,0 +1,74 @@
+"""RFC 9457 problem documents: the only place domain errors become HTTP statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from certdesk.errors import CertdeskError, Kind
+
+log = structlog.get_logger("certdesk.web")
+
+STATUS = {
+    Kind.INVALID: 400,
+    Kind.UNAUTHORIZED: 401,
+    Kind.FORBIDDEN: 403,
+    Kind.NOT_FOUND: 404,
+    Kind.CONFLICT: 409,
+    Kind.UNAVAILABLE: 503,
+}
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:certdesk:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    body.update({k: v for k, v in extra.items() if _jsonable(v)})
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _jsonable(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | list | dict | type(None))
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(CertdeskError)
+    async def _domain(_req: Request, exc: CertdeskError) -> JSONResponse:
+        status = STATUS[exc.kind]
+        return problem(status, exc.code, exc.kind.value.replace("_", " "), exc.detail, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"where": "request", "problem": "invalid"}
+        return problem(
+            422,
+            "request.invalid",
+            "invalid request",
+            f"{first['where']}: {first['problem']}",
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, f"http.{exc.status_code}", str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
+        # Never show internals; the log has the traceback (and no secrets: bodies aren't logged).
+        log.error("unhandled error", path=req.url.path, exc_info=exc)
+        return problem(500, "internal", "internal error", "an unexpected error occurred")
