@@ -69,6 +69,10 @@ def serve(
         f"certdesk serving on http://{host}:{port} (API docs: /docs, OpenAPI: /openapi.json)"
     )
     typer.echo(f"public base URL in certificates: {settings.base_url}")
+    typer.echo(
+        "log in to the API with  Authorization: Bearer <token>  — the operator token "
+        "printed by 'certdesk init', or a new one: certdesk token create --role operator"
+    )
     uvicorn.run(
         "certdesk.web.app:create_app",
         factory=True,
