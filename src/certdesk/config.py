@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8080",
         description="Public URL of this server; used in AIA, CRL DP and OCSP URLs.",
     )
+    pki_base_url: str = Field(
+        default="",
+        description="Public plain-HTTP URL written into certificates (AIA, CRL DP, OCSP);"
+        " empty means BASE_URL.",
+    )
     ca_passphrase: str = Field(
         default="",
         description="Passphrase of the CA key files; empty means a generated secret file.",
@@ -65,6 +70,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'certdesk.db').resolve()}"
+
+    @property
+    def pki_url(self) -> str:
+        """The base of the URLs certificates carry (BR §7.1.2.7.7: plain HTTP, public)."""
+        return self.pki_base_url or self.base_url
 
     @property
     def ca_dir(self) -> Path:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -22,3 +24,24 @@ class Linker:
 
     def ocsp(self) -> str:
         return self._url("/ocsp")
+
+
+def compliance_warning(base_url: str) -> str | None:
+    """Why certificates pointing at ``base_url`` would fail the CA/B Forum linter, if they would.
+
+    The BR want AIA and CRL URLs that relying parties can reach: plain ``http`` (no TLS
+    bootstrap loop) and a public DNS name, not an IP address or an internal name.
+    """
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.scheme != "http":
+        return f"{base_url}: certificate URLs must use plain http (BR §7.1.2.7.7)"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return f"{base_url}: certificate URLs must name a public host, not an IP address"
+    if "." not in host or host.endswith((".local", ".internal", ".localhost", ".lan")):
+        return f"{base_url}: certificate URLs must name a public DNS host"
+    return None

@@ -1,4 +1,10 @@
-"""Tests for the expiry hour (R7) and validity maxima (R13) in certdesk.core.calendar."""
+"""Tests for the expiry hour (R7) and validity maxima (R13) in certdesk.core.calendar.
+
+R13 default: without ``days`` a certificate gets the CA/B Forum maximum minus one day (BR
+6.3.2: SHOULD NOT exceed 199/99/46 days, MUST NOT exceed 200/100/47), and its inclusive span
+stays within that default; a lower operator maximum is the default as it is. An explicit
+``days`` may still use the whole limit.
+"""
 
 from __future__ import annotations
 
@@ -116,13 +122,16 @@ def test_programming_errors_raise_value_error(call: Callable[[], object]) -> Non
 # --- R7 + R13: validity_for -------------------------------------------------------------
 
 VALIDITY_CASES = [
-    # (issued_at, days, operator_max_days, expected not_after, limit)
+    # (issued_at, days, operator_max_days, expected not_after, limit, expected Validity.days)
+    # When days is None, the expected Validity.days is the default, and the inclusive span
+    # must stay within it as well as within the limit.
     pytest.param(
         utc(2026, 1, 10, 18),
         90,
         None,
         utc(2026, 4, 11, 0),
         398,
+        90,
         id="R7/issued-pst-expires-pdt",
     ),
     pytest.param(
@@ -131,34 +140,41 @@ VALIDITY_CASES = [
         None,
         utc(2026, 11, 29, 1),
         200,
+        150,
         id="R7/issued-pdt-expires-pst",
     ),
     pytest.param(
-        # 00:00 PDT + 200 days lands at 17:00 PST, 200 days 18 h later: one step back.
+        # Default 199 days (200 - 1). 00:00 PDT 07-01 + 199 days is 2027-01-16; 17:00 PST
+        # there (01:00Z on 01-17) is 199 days 18 h away: one step back, to 17:00 PST 01-15.
         utc(2026, 7, 1, 7),
-        None,
-        None,
-        utc(2027, 1, 17, 1),
-        200,
-        id="R13/default-is-limit-steps-back-one-day",
-    ),
-    pytest.param(
-        # 18:00 PDT on 06-30 (01:00Z on 07-01): the Pacific date, not the UTC date, counts.
-        # 17:00 PST 200 days later is exactly 200 days away (the fall-back hour cancels the
-        # hour before 18:00), so the inclusive second pushes it over: one step back.
-        utc(2026, 7, 1, 1),
         None,
         None,
         utc(2027, 1, 16, 1),
         200,
+        199,
+        id="R13/default-is-limit-steps-back-one-day",
+    ),
+    pytest.param(
+        # 18:00 PDT on 06-30 (01:00Z on 07-01): the Pacific date, not the UTC date, counts.
+        # 17:00 PST 199 days later (01-15, 01:00Z on 01-16) is exactly 199 days away (the
+        # fall-back hour cancels the hour before 18:00), so the inclusive second pushes it
+        # over the 199-day default: one step back, to 17:00 PST on 01-14.
+        utc(2026, 7, 1, 1),
+        None,
+        None,
+        utc(2027, 1, 15, 1),
+        200,
+        199,
         id="R13/fall-back-hour-plus-inclusive-second-steps-back",
     ),
     pytest.param(
-        # 18:00 PST on 01-09; the spring-forward hour makes the span shorter: no step back.
+        # 18:00 PST on 01-09; the operator maximum (100) is the default as it is, and the
+        # spring-forward hour makes the span shorter: no step back.
         utc(2026, 1, 10, 2),
         None,
         100,
         utc(2026, 4, 20, 0),
+        100,
         100,
         id="R13/operator-max-pst-to-pdt-fits",
     ),
@@ -169,6 +185,7 @@ VALIDITY_CASES = [
         100,
         utc(2026, 4, 20, 0),
         100,
+        100,
         id="R13/operator-max-pst-to-pdt-steps-back",
     ),
     pytest.param(
@@ -178,6 +195,7 @@ VALIDITY_CASES = [
         None,
         utc(2026, 8, 1, 0),
         200,
+        30,
         id="R13/explicit-days-below-limit-not-shortened",
     ),
     pytest.param(
@@ -187,6 +205,7 @@ VALIDITY_CASES = [
         None,
         utc(2026, 7, 2, 0),
         200,
+        1,
         id="R7/one-day-issued-after-17h",
     ),
     pytest.param(
@@ -196,6 +215,7 @@ VALIDITY_CASES = [
         1,
         utc(2026, 7, 2, 0),
         1,
+        1,
         id="R13/one-day-limit-expires-same-day",
     ),
     pytest.param(
@@ -204,30 +224,74 @@ VALIDITY_CASES = [
         None,
         utc(2027, 4, 16, 0),
         398,
+        398,
         id="R13/last-second-before-sc081-gets-398",
     ),
     pytest.param(
+        # 00:00Z on 2029-03-15 is 17:00 PDT on 03-14: default 46 days (47 - 1). 17:00 PDT on
+        # 04-29 (00:00Z on 04-30) is exactly 46 days away; the inclusive second makes it one
+        # too many: one step back, to 17:00 PDT on 04-28.
         utc(2029, 3, 15),
         None,
         None,
-        utc(2029, 4, 30, 0),
+        utc(2029, 4, 29, 0),
         47,
+        46,
         id="R13/2029-default-47-days",
     ),
     pytest.param(
-        # The operator allows more than the CA/B Forum does: the CA/B maximum wins.
+        # The operator allows more than the CA/B Forum does: the CA/B maximum wins, and the
+        # default is one day inside it (99). 13:00 PDT 06-01 + 99 days is 17:00 PDT on 09-08,
+        # 99 days 4 h away: one step back, to 17:00 PDT on 09-07 (00:00Z on 09-08).
         utc(2027, 6, 1, 20),
         None,
         365,
-        utc(2027, 9, 9, 0),
+        utc(2027, 9, 8, 0),
         100,
+        99,
         id="R13/operator-max-above-cabf-is-capped",
+    ),
+    # 15:59:59 PST on 2026-11-26 (23:59:59Z, the same date in UTC and in Pacific), limit 200.
+    # 17:00 PDT is 16:00 PST, so 17:00 on issue day + N is N days + 1 s away (+1 s inclusive).
+    pytest.param(
+        # The whole maximum may still be asked for: 17:00 PDT on 2027-06-14 is 200 days 2 s
+        # inclusive, one step back to 06-13 (00:00Z on 06-14) is 199 days 2 s, within 200.
+        utc(2026, 11, 26, 23, 59, 59),
+        200,
+        None,
+        utc(2027, 6, 14, 0),
+        200,
+        200,
+        id="R13/explicit-200-days-still-allowed-2026-11-26",
+    ),
+    pytest.param(
+        # The default on the same instant: 199 days, so 17:00 PDT on 06-13 (199 days 2 s
+        # inclusive) is stepped back to 06-12 (00:00Z on 06-13), 198 days 2 s inclusive.
+        utc(2026, 11, 26, 23, 59, 59),
+        None,
+        None,
+        utc(2027, 6, 13, 0),
+        200,
+        199,
+        id="R13/default-within-199-days-2026-11-26",
+    ),
+    pytest.param(
+        # An explicit 199 is a calendar date checked against the 200-day limit only: 17:00
+        # PDT on 06-13 fits (199 days 2 s inclusive), a day later than the default.
+        utc(2026, 11, 26, 23, 59, 59),
+        199,
+        None,
+        utc(2027, 6, 14, 0),
+        200,
+        199,
+        id="R13/explicit-199-days-is-not-the-default-2026-11-26",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("issued_at", "days", "operator_max_days", "expected_not_after", "limit"), VALIDITY_CASES
+    ("issued_at", "days", "operator_max_days", "expected_not_after", "limit", "expected_days"),
+    VALIDITY_CASES,
 )
 def test_validity_for(
     issued_at: datetime,
@@ -235,12 +299,27 @@ def test_validity_for(
     operator_max_days: int | None,
     expected_not_after: datetime,
     limit: int,
+    expected_days: int,
 ) -> None:
     v = validity_for(issued_at, days, operator_max_days)
     assert v.not_before == issued_at
     assert v.not_after == expected_not_after
-    assert v.days == (limit if days is None else days)
+    assert v.days == expected_days
     assert_validity_invariants(v, limit)
+    if days is None:
+        assert_validity_invariants(v, expected_days)  # the default's span stays within it
+
+
+def test_explicit_maximum_is_longer_than_the_default_on_2026_11_26() -> None:
+    """BR 6.3.2: the default stays within 199 days inclusive, an explicit 200 may exceed it."""
+    issued = utc(2026, 11, 26, 23, 59, 59)
+    explicit = validity_for(issued, 200)
+    default = validity_for(issued)
+    assert (explicit.days, default.days) == (200, 199)
+    assert timedelta(days=199) < explicit.not_after - explicit.not_before + SECOND
+    assert explicit.inclusive_seconds <= 200 * 86400
+    assert default.inclusive_seconds <= 199 * 86400
+    assert explicit.not_after - default.not_after == timedelta(days=1)
 
 
 def test_not_before_is_truncated_to_whole_seconds() -> None:
@@ -332,20 +411,47 @@ def test_validity_refusals(
 
 
 @pytest.mark.parametrize(
-    ("issued_at", "operator_max_days", "limit"),
+    ("issued_at", "operator_max_days", "limit", "default", "expected_not_after"),
     [
-        pytest.param(utc(2026, 6, 1, 15), 90, 90, id="R13/operator-90-below-cabf-200"),
-        pytest.param(utc(2025, 6, 1, 15), 200, 200, id="R13/operator-200-below-cabf-398"),
-        pytest.param(utc(2029, 6, 1, 15), 30, 30, id="R13/operator-30-below-cabf-47"),
-        pytest.param(utc(2029, 6, 1, 15), 47, 47, id="R13/operator-equal-to-cabf"),
+        # All issued at 08:00 PDT: 17:00 on issue day + N is N days 9 h away, one step back.
+        pytest.param(
+            utc(2026, 6, 1, 15),
+            90,
+            90,
+            90,
+            utc(2026, 8, 30, 0),
+            id="R13/operator-90-below-cabf-200",
+        ),
+        pytest.param(
+            utc(2025, 6, 1, 15),
+            200,
+            200,
+            200,
+            utc(2025, 12, 18, 1),
+            id="R13/operator-200-below-cabf-398",
+        ),
+        pytest.param(
+            utc(2029, 6, 1, 15), 30, 30, 30, utc(2029, 7, 1, 0), id="R13/operator-30-below-cabf-47"
+        ),
+        # Not below: an operator maximum equal to the CA/B one is the CA/B maximum, whose
+        # default is one day inside it (BR 6.3.2).
+        pytest.param(
+            utc(2029, 6, 1, 15), 47, 47, 46, utc(2029, 7, 17, 0), id="R13/operator-equal-to-cabf"
+        ),
     ],
 )
 def test_operator_maximum_below_cabf_is_the_default(
-    issued_at: datetime, operator_max_days: int, limit: int
+    issued_at: datetime,
+    operator_max_days: int,
+    limit: int,
+    default: int,
+    expected_not_after: datetime,
 ) -> None:
     v = validity_for(issued_at, operator_max_days=operator_max_days)
-    assert v.days == limit
+    assert v.days == default
+    assert v.not_after == expected_not_after
     assert_validity_invariants(v, limit)
+    assert_validity_invariants(v, default)
 
 
 # --- Properties over 2025-2031 ------------------------------------------------------------
@@ -369,7 +475,11 @@ def test_validity_never_exceeds_limit(
     """R13 inclusive maximum and R7 expiry hour, for any instant, days and operator limit."""
     cabf = max_validity_days(issued_at)
     limit = cabf if operator_max_days is None else min(cabf, operator_max_days)
-    wanted = limit if days is None else days
+    # BR 6.3.2: the default is one day inside the CA/B maximum; a lower operator maximum is
+    # the default as it is. An explicit request is held to the limit only.
+    default = limit - 1 if limit == cabf else limit
+    wanted = default if days is None else days
+    bound = default if days is None else limit
     try:
         v = validity_for(issued_at, days, operator_max_days)
     except PolicyRefusal as refusal:
@@ -384,10 +494,11 @@ def test_validity_never_exceeds_limit(
     assert 1 <= wanted <= limit
     assert v.days == wanted
     assert_validity_invariants(v, limit)
-    # The final day is issue day + days, stepped back only when that would exceed the limit.
+    assert_validity_invariants(v, bound)
+    # The final day is issue day + days, stepped back only when that would exceed the bound.
     issue_day = v.not_before.astimezone(PACIFIC).date()
     final_day = v.not_after.astimezone(PACIFIC).date()
     asked_day = issue_day + timedelta(days=wanted)
     if final_day != asked_day:
         assert final_day == asked_day - timedelta(days=1)
-        assert expiry_instant(asked_day) - v.not_before + SECOND > timedelta(days=limit)
+        assert expiry_instant(asked_day) - v.not_before + SECOND > timedelta(days=bound)

@@ -19,7 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certdesk.ca.profile import DV_POLICY
 from certdesk.core.names import check_name
-from certdesk.errors import CertdeskError, Kind
+from certdesk.errors import CertdeskError, Kind, PolicyRefusal
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
 
@@ -60,7 +60,12 @@ def lint_tls_server(
     if not names or len(names) != len(san.value):
         raise _fail("san", "subjectAltName must hold DNS names only, at least one")
     for name in names:
-        check_name(name, suffixes)  # R1 again, on the bytes about to be signed
+        try:
+            check_name(name, suffixes)  # R1 again, on the bytes about to be signed
+        except PolicyRefusal as err:
+            # The contract is "LintFailure or nothing": a refused name here means the
+            # pipeline let it through, which is a CA-side failure, not bad user input.
+            raise _fail("name", f"subjectAltName {err.detail}") from err
 
     bc = _get(ext, x509.BasicConstraints, "basic_constraints")
     if not bc.critical or bc.value.ca:
@@ -73,6 +78,12 @@ def lint_tls_server(
         or not ku.value.digital_signature
         or ku.value.key_cert_sign
         or ku.value.crl_sign
+        # BR §7.1.2.7.11: nonRepudiation is prohibited, dataEncipherment and keyAgreement
+        # are not recommended; the profile never sets them (encipher/decipherOnly need
+        # keyAgreement, so refusing keyAgreement covers them too).
+        or ku.value.content_commitment
+        or ku.value.data_encipherment
+        or ku.value.key_agreement
         or ku.value.key_encipherment != is_rsa
     ):
         raise _fail(

@@ -160,6 +160,9 @@ class LocalCA:
             )
         else:
             revoked = found.revoked_at is not None
+            # BR §7.3: the OCSP revocationReason must be a value permitted in CRLs (§7.2.2),
+            # which excludes unspecified (0): like the CRL entry, it is then left out.
+            reason = found.reason if found.reason is not x509.ReasonFlags.unspecified else None
             builder = builder.add_response(
                 cert=found.certificate,
                 issuer=self._cert,
@@ -168,7 +171,7 @@ class LocalCA:
                 this_update=this_update,
                 next_update=next_update,
                 revocation_time=found.revoked_at,
-                revocation_reason=found.reason if revoked else None,
+                revocation_reason=reason if revoked else None,
             )
         builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, self._cert)
         for ext in req.extensions:

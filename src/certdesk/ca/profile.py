@@ -146,6 +146,7 @@ def root_ca(
     not_after: datetime,
 ) -> x509.CertificateBuilder:
     """A self-signed root: signs intermediates and its own CRL, nothing else."""
+    ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
     return (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -156,7 +157,12 @@ def root_ca(
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(_ca_key_usage(), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(ski, critical=False)
+        # BR §7.1.2.1.2/§7.1.2.1.3: a root SHOULD carry an AKI, holding only the keyIdentifier
+        # and equal to its own SKI (pkilint warns when it is absent).
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
     )
 
 

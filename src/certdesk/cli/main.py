@@ -32,12 +32,25 @@ def run(argv: list[str]) -> int:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
     try:
-        # Standalone mode: click reports usage errors itself (exit 2) and always ends in
-        # SystemExit; only our own errors and database failures come out as exceptions.
-        get_command(app).main(args=argv, prog_name="certdesk")
+        # Not standalone: usage mistakes come out as exceptions, so that they are reported in
+        # the same one-line form as our own errors (click would print a usage block and a
+        # Rich panel); typer.Exit comes back as the exit code.
+        rv = get_command(app).main(args=argv, prog_name="certdesk", standalone_mode=False)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         return 1 if code == 2 else code  # a usage mistake is bad input too: exit 1
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        return 1
+    except typer.TyperException as exc:
+        # Unknown option, missing or malformed argument: bad input, exit 1. A group called
+        # without a command has printed its help already and carries no message.
+        message = " ".join(exc.format_message().split())
+        if message:
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            typer.echo(f"error: {message}{where}", err=True)
+        return 1
     except CertdeskError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         return 1
@@ -50,4 +63,4 @@ def run(argv: list[str]) -> int:
             err=True,
         )
         return 1
-    return 0
+    return rv if isinstance(rv, int) else 0

@@ -8,6 +8,7 @@ import typer
 
 from certdesk.cli.common import emit_json, services
 from certdesk.config import Settings
+from certdesk.links import compliance_warning
 from certdesk.services.setup import initialize
 
 
@@ -41,6 +42,7 @@ def init(
         kind = "root CA" if is_root else "issuing CA"
         typer.echo(f"{kind} {verb}: {name} (id {slug})")
     typer.echo(f"CA keys: encrypted files under {settings.ca_dir} (mode 0600)")
+    _warn_pki_url(settings)
     if report.voided:
         typer.echo(
             f"voided {len(report.voided)} interrupted issuance(s): {', '.join(report.voided)}"
@@ -68,7 +70,8 @@ def serve(
     typer.echo(
         f"certdesk serving on http://{host}:{port} (API docs: /docs, OpenAPI: /openapi.json)"
     )
-    typer.echo(f"public base URL in certificates: {settings.base_url}")
+    typer.echo(f"URLs in certificates (AIA, CRL, OCSP) start with: {settings.pki_url}")
+    _warn_pki_url(settings)
     typer.echo(
         "log in to the API with  Authorization: Bearer <token>  — the operator token "
         "printed by 'certdesk init', or a new one: certdesk token create --role operator"
@@ -105,3 +108,13 @@ def crl(
         return
     for item in out:
         typer.echo(f"CRL #{item['number']} for {item['name']}: {item['url']}")
+
+
+def _warn_pki_url(settings: Settings) -> None:
+    problem = compliance_warning(settings.pki_url)
+    if problem:
+        typer.echo(
+            f"note: {problem}; fine for a local trial, but set CERTDESK_PKI_BASE_URL to the"
+            " public http:// address of this server before issuing real certificates",
+            err=True,
+        )

@@ -73,6 +73,11 @@ class Actor:
         return self.role in GLOBAL_ROLES
 
 
+def sees_org(actor: Actor, org_id: int) -> bool:
+    """Whether ``actor`` may know that organization ``org_id`` exists at all."""
+    return actor.is_global or actor.org_id == org_id
+
+
 def authorize(actor: Actor, action: Action, org_id: int | None, *, hide: bool = False) -> None:
     """Raise unless ``actor`` may do ``action`` on an object of organization ``org_id``.
 

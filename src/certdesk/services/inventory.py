@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -19,6 +20,8 @@ from certdesk.store import issuers as issuer_store
 from certdesk.store import orgs as org_store
 from certdesk.store.models import CertificateRow
 
+_DURATION = re.compile(r"^(?P<number>[0-9]{1,6}(\.[0-9]{1,3})?)(?P<unit>[dwh]?)$")
+_CURSOR = re.compile(r"^[0-9]{1,18}$")  # ASCII digits only; fits a 64-bit id
 STATUSES = ("active", "revoked", "expired", "signing", "void")
 MAX_PAGE = 500
 
@@ -79,17 +82,13 @@ class Page:
 
 def parse_duration(text: str) -> timedelta:
     """``30d``, ``12h``, ``2w`` or a bare number of days."""
-    value = text.strip().lower()
+    match = _DURATION.match(text.strip().lower())
+    if match is None:
+        raise InvalidInput("duration", f"cannot read duration {text!r}; use e.g. 30d, 2w or 12h")
     units = {"d": 1.0, "w": 7.0, "h": 1 / 24}
-    unit = value[-1:] if value[-1:] in units else "d"
-    number = value[:-1] if value[-1:] in units else value
-    try:
-        amount = float(number)
-    except ValueError:
-        raise InvalidInput(
-            "duration", f"cannot read duration {text!r}; use e.g. 30d, 2w or 12h"
-        ) from None
-    if amount < 0 or amount > 36500:
+    amount = float(match["number"])
+    unit = match["unit"] or "d"
+    if amount * units[unit] > 36500:
         raise InvalidInput("duration", f"duration {text!r} is out of range")
     return timedelta(days=amount * units[unit])
 
@@ -160,7 +159,7 @@ class InventoryService:
             raise InvalidInput("page.limit", f"limit must be between 1 and {MAX_PAGE}")
         after_id = None
         if cursor:
-            if not cursor.isdigit():
+            if not _CURSOR.match(cursor):
                 raise InvalidInput("page.cursor", "invalid page cursor")
             after_id = int(cursor)
         now = self._rt.clock()

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session
 
 from certdesk.ca.profile import LeafRequest, new_serial
-from certdesk.core.access import Action, Actor, Role, authorize
+from certdesk.core.access import Action, Actor, Role, authorize, sees_org
 from certdesk.core.calendar import max_validity_days, validity_for
 from certdesk.core.keys import check_csr, parse_csr
 from certdesk.core.names import Grant, GrantKind, require_allowed
@@ -98,8 +98,9 @@ class IssuanceService:
         csr = parse_csr(cmd.csr)
         facts = check_csr(csr)
         with self._rt.reads() as s:
-            org = org_store.by_code(s, cmd.org_code)
-            if org is None:
+            org = org_store.by_code(s, cmd.org_code.strip().lower())
+            # Another agency's organization looks exactly like an unknown one.
+            if org is None or not sees_org(actor, org.id):
                 raise NotFound("org.unknown", f"no organization with code {cmd.org_code!r}")
             authorize(actor, Action.CERT_ISSUE, org.id)
             if actor.role is Role.DELEGATED_ADMIN and not org.self_managed:

@@ -13,14 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from certdesk.ca.issuer import OcspStatus, RevokedEntry
-from certdesk.core.access import Action, Actor, authorize
-from certdesk.errors import Conflict, InvalidInput, NotFound
+from certdesk.core.access import Action, Actor, Role, authorize
+from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound
 from certdesk.services.authority import Authority, LoadedCA
 from certdesk.services.inventory import CertView, InventoryService, parse_serial
 from certdesk.services.runtime import Runtime
 from certdesk.store import certificates as cert_store
 from certdesk.store import crls as crl_store
 from certdesk.store import issuers as issuer_store
+from certdesk.store import orgs as org_store
 from certdesk.store.models import CertificateRow, CrlRow
 
 
@@ -54,6 +55,10 @@ def parse_reason(value: str) -> Reason:
         ) from None
 
 
+# How long before a CRL's thisUpdate a revocation may be stamped and still be missing from it.
+RECENT_REVOCATION = timedelta(minutes=5)
+
+
 @dataclass(frozen=True)
 class PublishedCrl:
     number: int
@@ -74,6 +79,13 @@ class RevocationService:
                 raise NotFound("cert.unknown", f"no certificate with serial {serial}")
             authorize(actor, Action.CERT_READ, row.org_id, hide=True)
             authorize(actor, Action.CERT_REVOKE, row.org_id)
+            org = org_store.by_id(s, row.org_id)
+            if actor.role is Role.DELEGATED_ADMIN and org is not None and not org.self_managed:
+                # R11: a managed organization's certificates are revoked by cert services.
+                raise Forbidden(
+                    "org.managed",
+                    f"organization {org.code} is managed: cert services revokes its certificates",
+                )
             if row.status == "revoked":
                 raise Conflict("cert.revoked", f"certificate {row.serial} is already revoked")
             row.status = "revoked"
@@ -136,19 +148,25 @@ class RevocationService:
 
     def crl(self, slug: str) -> bytes:
         """The current CRL of ``slug``: republished when missing, past half its life
-        (so ``nextUpdate`` is never reached), or older than the newest revocation."""
+        (so ``nextUpdate`` is never reached), or missing a recent revocation."""
         now = self._rt.clock()
         with self._rt.reads() as s:
             issuer = issuer_store.by_slug(s, slug)
             if issuer is None:
                 raise NotFound("ca.unknown", f"no CA with id {slug}")
             latest = crl_store.latest(s, issuer.id)
-            newest_revocation = cert_store.latest_revocation(s, issuer.id)
+            # Revocation times are whole seconds taken before the revocation commits, so a
+            # CRL can have a thisUpdate at or after a revocation it lacks (the revoking
+            # process died before republishing). Recent revocations are looked up in the CRL.
+            recent = (
+                cert_store.revoked_since(s, issuer.id, latest.this_update - RECENT_REVOCATION)
+                if latest is not None
+                else []
+            )
         if latest is not None:
             half_life = (latest.next_update - latest.this_update) / 2
             fresh = now < latest.this_update + half_life
-            complete = newest_revocation is None or newest_revocation <= latest.this_update
-            if fresh and complete:
+            if fresh and _lists_all(latest.der, recent):
                 return latest.der
         return self.publish_crl(slug).der
 
@@ -189,6 +207,13 @@ class RevocationService:
                 validity_hours=self._rt.settings.ocsp_validity_hours,
             )
         return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+
+
+def _lists_all(crl_der: bytes, serials: list[str]) -> bool:
+    if not serials:
+        return True
+    listed = {format(r.serial_number, "x") for r in x509.load_der_x509_crl(crl_der)}
+    return listed.issuperset(serials)
 
 
 def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:

@@ -38,7 +38,7 @@ class Runtime:
             session_factory(engine),
             session_factory(engine, read_only=True),
             clock,
-            Linker(settings.base_url),
+            Linker(settings.pki_url),
         )
 
     def close(self) -> None:

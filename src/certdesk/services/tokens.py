@@ -7,7 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from certdesk.core.access import GLOBAL_ROLES, GRANTABLE, Action, Actor, Role, authorize
+from certdesk.core.access import GLOBAL_ROLES, GRANTABLE, Action, Actor, Role, authorize, sees_org
 from certdesk.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from certdesk.services.runtime import Runtime
 from certdesk.store import orgs as org_store
@@ -51,7 +51,7 @@ class TokenService:
             org_id = None
             if org_code:
                 org = org_store.by_code(s, org_code.strip().lower())
-                if org is None:
+                if org is None or not sees_org(actor, org.id):
                     raise NotFound("org.unknown", f"no organization with code {org_code!r}")
                 org_id = org.id
             authorize(actor, Action.TOKEN_CREATE, org_id)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from certdesk.store.models import CertificateName, CertificateRow
@@ -104,9 +104,14 @@ def search(s: Session, q: CertQuery) -> list[CertificateRow]:
     return list(s.scalars(stmt))
 
 
-def latest_revocation(s: Session, issuer_id: int) -> datetime | None:
-    return s.scalar(
-        select(func.max(CertificateRow.revoked_at)).where(
-            CertificateRow.issuer_id == issuer_id, CertificateRow.status == "revoked"
+def revoked_since(s: Session, issuer_id: int, since: datetime) -> list[str]:
+    """Serials of ``issuer_id`` revoked at or after ``since``."""
+    return list(
+        s.scalars(
+            select(CertificateRow.serial).where(
+                CertificateRow.issuer_id == issuer_id,
+                CertificateRow.status == "revoked",
+                CertificateRow.revoked_at >= since,
+            )
         )
     )

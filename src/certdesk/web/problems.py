@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certdesk.errors import CertdeskError, Kind
@@ -67,8 +69,28 @@ def install(app: FastAPI) -> None:
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, f"http.{exc.status_code}", str(exc.detail), str(exc.detail))
 
+    @app.exception_handler(DataError)
+    async def _data(req: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the caller sent (PostgreSQL: a NUL character in a text
+        # field, a number out of range). That is bad input, not a server fault; the driver's
+        # message stays in the log.
+        log.warning("database refused a value", path=req.url.path, error=str(exc.orig))
+        return problem(
+            400,
+            "request.unstorable",
+            "invalid request",
+            "the request holds a value that cannot be stored (a NUL character or a number"
+            " out of range)",
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
-        # Never show internals; the log has the traceback (and no secrets: bodies aren't logged).
-        log.error("unhandled error", path=req.url.path, exc_info=exc)
+        # Never show internals; the log has the traceback. It is passed as plain text, not as
+        # exc_info: a renderer showing frame locals would print the request scope and with it
+        # the caller's bearer token.
+        log.error(
+            "unhandled error",
+            path=req.url.path,
+            exception="".join(traceback.format_exception(exc)),
+        )
         return problem(500, "internal", "internal error", "an unexpected error occurred")

@@ -1,0 +1,921 @@
+"""Issuance throughput: the raw `cryptography` limit, certdesk in process, and over HTTP.
+
+One run measures, with the same subscriber key type (EC P-256), the same issuer key type
+(EC P-256) and the same DV TLS profile (``certdesk.ca.profile.tls_server_leaf``):
+
+(a) raw: CSR parse + verify, build the leaf, sign it, in one process and one thread;
+(b) certdesk's in-process pipeline ``IssuanceService.issue`` (policy, lint, intent, sign,
+    store) on SQLite and on PostgreSQL, one thread, and b/a;
+(c) HTTP issuance through ``certdesk serve --workers 2`` (SQLite, PostgreSQL) and through
+    ``cfssl serve``, both driven by ``ab -k`` at several concurrencies, and certdesk/cfssl;
+
+and the CPU time the servers spend per request; then where the time of (b) goes: time
+spent holding a database connection, sessions and statements per issuance, the pieces of
+the pipeline timed alone, and a cProfile top 10 on SQLite. Run it with ``make bench``.
+
+Servers listen on 127.0.0.1 only and are stopped at the end, also on error; the PostgreSQL
+databases it creates are dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import cProfile
+import dataclasses
+import json
+import os
+import platform
+import pstats
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import cryptography
+import psycopg
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Engine, event, text
+
+from certdesk.ca.lint import lint_tls_server
+from certdesk.ca.profile import (
+    IssuerUrls,
+    LeafRequest,
+    ca_name,
+    new_serial,
+    root_ca,
+    tls_server_leaf,
+)
+from certdesk.config import Settings
+from certdesk.core.calendar import max_validity_days, validity_for
+from certdesk.core.keys import check_csr, parse_csr
+from certdesk.core.names import Grant, GrantKind, require_allowed
+from certdesk.services.issuance import IssueCommand, Issued, Platform
+from certdesk.services.registry import Services
+from certdesk.services.runtime import Runtime
+from certdesk.services.setup import LOCAL_OPERATOR, initialize
+from certdesk.store import orgs as org_store
+
+# Bounds: every measurement is limited in time, so that the whole run takes a few minutes.
+# The machine is shared and its load swings, so the things compared with each other are
+# measured in interleaved rounds: (a), (b) SQLite and (b) PostgreSQL take turns, and at each
+# concurrency the three HTTP servers take turns. A ratio then compares like with like.
+ROUNDS = 5
+ROUND_SECONDS = 1.0  # per in-process measurement and round: 5 s each in all
+WARMUP_SECONDS = 0.5
+COMPONENT_SECONDS = 0.1  # per component and round
+PROFILE_ISSUANCES = 300
+HTTP_REQUESTS = 2000  # per ab run
+HTTP_TIME_LIMIT = 20  # seconds; ab stops at whichever of -n / -t comes first
+HTTP_WARMUP = 200
+CONCURRENCIES = (1, 4, 8)
+SERVER_WORKERS = 2
+DAYS = 90
+TARGET = 0.5  # the issue's target for b/a and for certdesk/cfssl
+
+ORG = "bench"
+ZONE = "bench.ca.gov"
+NAMES = (f"www.{ZONE}", ZONE)
+PG_ADMIN = os.environ.get("CERTDESK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BASE_URL = "http://127.0.0.1:8080"  # only written into certificates; nothing is fetched
+BIN = Path(sys.executable).parent
+OPERATOR = LOCAL_OPERATOR
+
+
+class BenchError(RuntimeError):
+    """A measurement could not be taken, or gave a result that must not be reported."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    seconds: float  # wall clock
+    cpu: float  # CPU time of this process (the PostgreSQL server's is not in it)
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds
+
+    @property
+    def wall_ms(self) -> float:
+        return self.seconds * 1e3 / self.count
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.cpu * 1e3 / self.count
+
+
+def run_for(fn: Callable[[], object], seconds: float, warmup: float = WARMUP_SECONDS) -> Rate:
+    """Call ``fn`` repeatedly for ``seconds`` of wall time, after ``warmup`` unmeasured."""
+    end = time.perf_counter() + warmup
+    while time.perf_counter() < end:
+        fn()
+    count = 0
+    cpu0 = time.process_time()
+    start = time.perf_counter()
+    end = start + seconds
+    while True:
+        fn()
+        count += 1
+        now = time.perf_counter()
+        if now >= end:
+            return Rate(count, now - start, time.process_time() - cpu0)
+
+
+def total(rates: list[Rate]) -> Rate:
+    return Rate(
+        sum(r.count for r in rates), sum(r.seconds for r in rates), sum(r.cpu for r in rates)
+    )
+
+
+def interleaved(
+    fns: dict[str, Callable[[], object]], seconds: float, rounds: int = ROUNDS
+) -> dict[str, list[Rate]]:
+    """Run every function for ``seconds`` per round, taking turns, ``rounds`` times."""
+    for fn in fns.values():
+        run_for(fn, 0, warmup=WARMUP_SECONDS)
+    out: dict[str, list[Rate]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            out[name].append(run_for(fn, seconds, warmup=0))
+    return out
+
+
+def make_csr() -> bytes:
+    """The one CSR every benchmark signs: an EC P-256 key, names only in the SAN."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in NAMES]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def child_env(**certdesk: str) -> dict[str, str]:
+    """The environment of a child process: no inherited CERTDESK_* settings, ours added."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")}
+    env.update({f"CERTDESK_{k.upper()}": v for k, v in certdesk.items()})
+    return env
+
+
+def run_cmd(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
+    proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BenchError(f"{' '.join(args[:3])} … failed ({proc.returncode}): {proc.stderr}")
+    return proc.stdout
+
+
+@contextlib.contextmanager
+def pg_database(tag: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, dropped afterwards."""
+    name = f"certdesk_bench_{tag}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Servers:
+    """Every server this run started; :meth:`stop_all` stops them, also on error."""
+
+    def __init__(self) -> None:
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self, args: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        with log.open("wb") as out:
+            # A session of its own, so that the server and its worker processes form one
+            # process group that is stopped through the leader's id.
+            proc = subprocess.Popen(
+                args,
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        # Workers that outlived their leader still carry its group id.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    def stop_all(self) -> None:
+        for proc in self._procs:
+            self.stop(proc)
+        self._procs.clear()
+
+
+def wait_http(
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    timeout: float = 60.0,
+) -> None:
+    """Wait until ``url`` answers 2xx (POSTing ``body`` if one is given)."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"server exited ({proc.returncode}):\n{log.read_text()[-2000:]}")
+        req = urllib.request.Request(url, data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                if 200 <= resp.status < 300:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    raise BenchError(f"{url} not ready after {timeout:.0f} s ({last}):\n{log.read_text()[-2000:]}")
+
+
+# --------------------------------------------------------------------------- (a) raw
+
+
+def throwaway_issuer() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    name = ca_name("Bench Throwaway CA", "certdesk bench")
+    cert = root_ca(name, key.public_key(), now - timedelta(days=1), now + timedelta(days=3650))
+    return key, cert.sign(key, hashes.SHA256())
+
+
+def raw_fn(csr_pem: bytes) -> Callable[[], bytes]:
+    """(a) CSR parse + verify, the same DV profile and one signature: nothing else."""
+    key, issuer = throwaway_issuer()
+    slug = "0123456789abcdef"  # the URLs have the length of certdesk's
+    urls = IssuerUrls(
+        ca_issuers=f"{BASE_URL}/ca/{slug}.cer",
+        ocsp=f"{BASE_URL}/ocsp",
+        crl=f"{BASE_URL}/crl/{slug}.crl",
+    )
+    sha256 = hashes.SHA256()
+
+    def once() -> bytes:
+        csr = x509.load_pem_x509_csr(csr_pem)
+        if not csr.is_signature_valid:
+            raise BenchError("CSR signature does not verify")
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        now = datetime.now(UTC)
+        request = LeafRequest(
+            serial=new_serial(),
+            public_key=csr.public_key(),
+            names=tuple(san.get_values_for_type(x509.DNSName)),
+            not_before=now,
+            not_after=now + timedelta(days=DAYS),
+        )
+        cert = tls_server_leaf(request, issuer, urls).sign(key, sha256)
+        return cert.public_bytes(serialization.Encoding.DER)
+
+    return once
+
+
+# --------------------------------------------------------------------------- (b) in process
+
+
+def open_services(data_dir: Path, database_url: str) -> Services:
+    """certdesk as ``certdesk init`` leaves it, plus a self-managed org with a zone grant."""
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        base_url=BASE_URL,
+        ca_passphrase="bench-passphrase",
+    )
+    svc = Services(Runtime.open(settings))
+    initialize(svc, with_token=False)
+    svc.orgs.create(OPERATOR, ORG, "Benchmark agency", self_managed=True, grants=[f"zone:{ZONE}"])
+    return svc
+
+
+def issue_fn(svc: Services, csr_pem: bytes) -> Callable[[], Issued]:
+    cmd = IssueCommand(org_code=ORG, csr=csr_pem, platform=Platform.VIRTUAL, days=DAYS)
+
+    def once() -> Issued:
+        return svc.issuance.issue(OPERATOR, cmd)
+
+    return once
+
+
+def checked_issue_fn(svc: Services, csr_pem: bytes) -> Callable[[], Issued]:
+    """(b) the whole pipeline, after checking once that it stores an active certificate."""
+    once = issue_fn(svc, csr_pem)
+    if svc.inventory.show(OPERATOR, once().serial).status != "active":
+        raise BenchError("an issued certificate is not active in the inventory")
+    return once
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def components(svc: Services, csr_pem: bytes) -> tuple[float, list[tuple[str, float]]]:
+    """``issue()`` and its pieces, timed in turns without a profiler (median ms per call).
+
+    Each piece is called through certdesk's own functions with the inputs ``issue()`` gives
+    them. The two write transactions (intent INSERT, store UPDATE) are not timed alone:
+    :class:`DbClock` measures all four database sessions inside the real pipeline.
+    """
+    settings = svc.rt.settings
+    suffixes = settings.allowed_suffixes
+    csr = parse_csr(csr_pem)
+    facts = check_csr(csr)
+
+    def read_org() -> list[Grant]:
+        with svc.rt.reads() as s:
+            org = org_store.by_code(s, ORG)
+            if org is None:
+                raise BenchError("benchmark org missing")
+            return [Grant(GrantKind(g.kind), g.name) for g in org.grants]
+
+    grants = read_org()
+    names = tuple(require_allowed(facts.names, suffixes, grants))
+    loaded = svc.authority.issuing()
+    now = svc.rt.clock()
+    validity = validity_for(now, DAYS, settings.max_validity_days)
+    max_days = max_validity_days(now)
+
+    def request() -> LeafRequest:
+        return LeafRequest(
+            new_serial(), csr.public_key(), names, validity.not_before, validity.not_after
+        )
+
+    prepared = loaded.ca.prepare(request(), max_days=max_days)
+    draft = prepared.builder.sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+
+    def empty_read() -> None:
+        with svc.rt.reads() as s:
+            s.execute(text("SELECT 1"))
+
+    def empty_write() -> None:
+        with svc.rt.sessions.begin() as s:
+            s.execute(text("SELECT 1"))
+
+    def csr_checks() -> object:
+        return check_csr(parse_csr(csr_pem))
+
+    def name_rules() -> object:
+        return require_allowed(facts.names, suffixes, grants)
+
+    def prepare() -> object:
+        return loaded.ca.prepare(request(), max_days=max_days)
+
+    def lint() -> None:
+        lint_tls_server(draft, loaded.ca.certificate, max_days=max_days, suffixes=suffixes)
+
+    def sign() -> object:
+        return loaded.ca.sign(prepared)
+
+    pieces: list[tuple[str, Callable[[], object]]] = [
+        ("issue()", issue_fn(svc, csr_pem)),
+        ("1 CSR parse + R12 checks (incl. verify)", csr_checks),
+        ("1 read org + grants (read session, ORM)", read_org),
+        ("1 names under R1/R2 (require_allowed)", name_rules),
+        ("2 issuing CA lookup (read session, ORM)", svc.authority.issuing),
+        ("2 prepare: build + lint-key sign + lint", prepare),
+        ("2   of which lint_tls_server alone", lint),
+        ("4 sign with the CA key + TBS check", sign),
+        ("  floor of a read session (SELECT 1)", empty_read),
+        ("  floor of a write transaction (SELECT 1)", empty_write),
+    ]
+    runs = interleaved(dict(pieces), COMPONENT_SECONDS)
+    ms = {label: median([r.wall_ms for r in rates]) for label, rates in runs.items()}
+    issue_ms = ms.pop("issue()")
+    return issue_ms, list(ms.items())
+
+
+class DbClock:
+    """Time spent holding a pooled database connection (checkout to checkin), and counts.
+
+    Attached through SQLAlchemy pool and engine events, so it measures the real pipeline:
+    a session's BEGIN, statements, ORM flush, COMMIT or ROLLBACK and its return to the pool.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.held = 0.0
+        self.checkouts = 0
+        self.statements = 0
+        self.issues = 0
+        self.wall = 0.0  # inside issue()
+        self._since: dict[int, float] = {}
+        self._engine = engine
+        # Bound methods kept once: event.remove needs the very objects that were listened.
+        self._hooks: list[tuple[Any, str, Callable[..., None]]] = [
+            (engine.pool, "checkout", self._checkout),
+            (engine.pool, "checkin", self._checkin),
+            (engine, "before_cursor_execute", self._statement),
+        ]
+        for target, name, fn in self._hooks:
+            event.listen(target, name, fn)
+
+    def _checkout(self, dbapi_conn: Any, *_args: Any) -> None:
+        self.checkouts += 1
+        self._since[id(dbapi_conn)] = time.perf_counter()
+
+    def _checkin(self, dbapi_conn: Any, *_args: Any) -> None:
+        start = self._since.pop(id(dbapi_conn), None)
+        if start is not None:
+            self.held += time.perf_counter() - start
+
+    def _statement(self, *_args: Any) -> None:
+        self.statements += 1
+
+    def counting(self, fn: Callable[[], Issued]) -> Callable[[], Issued]:
+        def once() -> Issued:
+            start = time.perf_counter()
+            try:
+                return fn()
+            finally:
+                self.issues += 1
+                self.wall += time.perf_counter() - start
+
+        return once
+
+    def close(self) -> None:
+        for target, name, fn in self._hooks:
+            event.remove(target, name, fn)
+
+
+ProfileRow = tuple[str, float, float, float]  # function, calls/issue, cumulative ms, own ms
+
+
+@dataclass(frozen=True)
+class Profile:
+    issuances: int
+    ms_per_issue: float
+    by_cumulative: list[ProfileRow]
+    by_own: list[ProfileRow]
+
+
+def _label(key: tuple[str, int, str]) -> str:
+    file, line, func = key
+    if file == "~":
+        return func
+    for marker in ("site-packages/", "src/", "lib/python3"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+            break
+    return f"{file}:{line}({func})"
+
+
+def profile_inproc(svc: Services, csr_pem: bytes, n: int = PROFILE_ISSUANCES) -> Profile:
+    """cProfile of ``n`` issuances (the profiler inflates Python-heavy code: compare shares)."""
+    once = issue_fn(svc, csr_pem)
+    for _ in range(20):
+        once()
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    for _ in range(n):
+        once()
+    profiler.disable()
+    elapsed = time.perf_counter() - start
+    raw: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    rows = [
+        (key, nc, tt, ct)
+        for key, (_cc, nc, tt, ct, _callers) in raw.items()
+        if key[2] not in ("once", "disable") and "disable" not in key[2]
+    ]
+
+    def top(index: int) -> list[ProfileRow]:
+        best = sorted(rows, key=lambda r: r[index], reverse=True)[:10]
+        return [(_label(k), nc / n, ct * 1e3 / n, tt * 1e3 / n) for k, nc, tt, ct in best]
+
+    return Profile(n, elapsed * 1e3 / n, top(3), top(2))
+
+
+# --------------------------------------------------------------------------- (c) HTTP
+
+
+@dataclass(frozen=True)
+class AbResult:
+    rps: float
+    complete: int
+    keep_alive: int
+    p50_ms: float
+    p99_ms: float
+    server_cpu_ms: float = 0.0  # CPU time of the server's processes per request
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of group ``pgid``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text_ = stat.read_text()
+        except OSError:
+            continue  # the process ended meanwhile
+        # The command (field 2) may hold spaces and parentheses: split after the last ')'.
+        fields = text_[text_.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid:  # field 5, pgrp
+            used += int(fields[11]) + int(fields[12])  # fields 14 and 15, utime and stime
+    return used / tick
+
+
+def run_ab(url: str, body: Path, concurrency: int, n: int, token: str | None) -> AbResult:
+    """``ab -k`` POSTing ``body``; raises unless every request completed with a 2xx."""
+    args = ["ab", "-q", "-k", "-t", str(HTTP_TIME_LIMIT), "-n", str(n), "-c", str(concurrency)]
+    args += ["-p", str(body), "-T", "application/json"]
+    if token:
+        args += ["-H", f"Authorization: Bearer {token}"]
+    out = run_cmd([*args, url])
+
+    def grab(pattern: str, default: str | None = None) -> str:
+        m = re.search(pattern, out, re.MULTILINE)
+        if m is None:
+            if default is None:
+                raise BenchError(f"unexpected ab output (no {pattern!r}):\n{out}")
+            return default
+        return m.group(1)
+
+    complete = int(grab(r"^Complete requests:\s+(\d+)"))
+    non2xx = int(grab(r"^Non-2xx responses:\s+(\d+)", "0"))
+    failed = int(grab(r"^Failed requests:\s+(\d+)"))
+    # ab counts a response whose length differs from the first one as "failed (Length)".
+    # Certificates differ in length by a byte or two (DER ECDSA signatures vary), so only
+    # connect, receive and exception failures are real failures.
+    length = int(grab(r"\(Connect: \d+, Receive: \d+, Length: (\d+),", "0"))
+    if non2xx or failed - length or complete == 0:
+        raise BenchError(
+            f"{url} c={concurrency}: {complete} complete, {non2xx} non-2xx, "
+            f"{failed - length} failed — refusing to report a rate\n{out}"
+        )
+    return AbResult(
+        rps=float(grab(r"^Requests per second:\s+([\d.]+)")),
+        complete=complete,
+        keep_alive=int(grab(r"^Keep-Alive requests:\s+(\d+)", "0")),
+        p50_ms=float(grab(r"^\s+50%\s+(\d+)")),
+        p99_ms=float(grab(r"^\s+99%\s+(\d+)")),
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    body: Path
+    token: str | None
+    pgid: int  # the server's process group (leader and workers)
+
+
+def http_series(targets: dict[str, Target]) -> dict[str, dict[int, AbResult]]:
+    """At each concurrency, every server in turn, so that their ratios share a moment."""
+    for t in targets.values():
+        run_ab(t.url, t.body, max(CONCURRENCIES), HTTP_WARMUP, t.token)  # workers load the CA
+    out: dict[str, dict[int, AbResult]] = {name: {} for name in targets}
+    for c in CONCURRENCIES:
+        for name, t in targets.items():
+            cpu = group_cpu(t.pgid)
+            res = run_ab(t.url, t.body, c, HTTP_REQUESTS, t.token)
+            cpu_ms = (group_cpu(t.pgid) - cpu) * 1e3 / res.complete
+            out[name][c] = dataclasses.replace(res, server_cpu_ms=cpu_ms)
+    return out
+
+
+def start_certdesk(
+    servers: Servers, work: Path, database_url: str, csr_pem: bytes, tag: str
+) -> Target:
+    """(c) ``certdesk init``, a self-managed org, then ``certdesk serve --workers 2``."""
+    certdesk = str(BIN / "certdesk")
+    env = child_env(
+        data_dir=str(work / f"certdesk-{tag}"),
+        database_url=database_url,
+        base_url=BASE_URL,
+        log_level="warning",
+    )
+    token = json.loads(run_cmd([certdesk, "init", "--json"], env))["operator_token"]
+    if not token:
+        raise BenchError("certdesk init printed no operator token")
+    org = [certdesk, "org", "create", ORG, "--name", "Benchmark agency", "--self-managed"]
+    run_cmd([*org, "--grant", f"zone:{ZONE}"], env)
+    body = work / f"certdesk-{tag}.json"
+    body.write_text(
+        json.dumps({"org": ORG, "csr": csr_pem.decode(), "platform": "virtual", "days": DAYS})
+    )
+    port = free_port()
+    log = work / f"certdesk-{tag}.log"
+    serve = [certdesk, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = servers.start([*serve, "--workers", str(SERVER_WORKERS)], env, log)
+    wait_http(f"http://127.0.0.1:{port}/readyz", None, {}, proc, log)
+    return Target(f"http://127.0.0.1:{port}/api/v1/certificates", body, token, proc.pid)
+
+
+def start_cfssl(servers: Servers, work: Path, csr_pem: bytes) -> Target:
+    """(c) ``cfssl serve`` with an EC P-256 CA and a DV-like profile."""
+    ca_dir = work / "cfssl"
+    ca_dir.mkdir()
+    ca_csr = {
+        "CN": "Bench cfssl CA",
+        "key": {"algo": "ecdsa", "size": 256},
+        "names": [{"C": "US", "O": "certdesk bench"}],
+    }
+    (ca_dir / "ca-csr.json").write_text(json.dumps(ca_csr))
+    gencert = run_cmd(["cfssl", "gencert", "-initca", "ca-csr.json"], cwd=ca_dir)
+    bare = subprocess.run(
+        ["cfssljson", "-bare", "ca"],
+        input=gencert,
+        text=True,
+        cwd=ca_dir,
+        capture_output=True,
+        check=False,
+    )
+    if bare.returncode != 0 or not (ca_dir / "ca-key.pem").exists():
+        raise BenchError(f"cfssljson failed: {bare.stderr}")
+    # The extensions of certdesk's DV profile, where cfssl has a setting for them.
+    profile = {
+        "expiry": f"{DAYS * 24}h",
+        "usages": ["digital signature", "server auth"],
+        "issuer_urls": [f"{BASE_URL}/ca/cfssl.cer"],
+        "ocsp_url": f"{BASE_URL}/ocsp",
+        "crl_url": f"{BASE_URL}/crl/cfssl.crl",
+        "policies": [{"ID": "2.23.140.1.2.1"}],
+    }
+    (ca_dir / "config.json").write_text(json.dumps({"signing": {"default": profile}}))
+    body = ca_dir / "sign.json"
+    body.write_text(json.dumps({"certificate_request": csr_pem.decode()}))
+    port = free_port()
+    log = work / "cfssl.log"
+    serve = ["cfssl", "serve", "-address", "127.0.0.1", "-port", str(port)]
+    files = ["-ca", "ca.pem", "-ca-key", "ca-key.pem", "-config", "config.json"]
+    # -loglevel 2 (warnings): certdesk serves without an access log, so cfssl does too.
+    proc = servers.start([*serve, *files, "-loglevel", "2"], child_env(), log, cwd=ca_dir)
+    url = f"http://127.0.0.1:{port}/api/v1/cfssl/sign"
+    wait_http(url, body.read_bytes(), {"Content-Type": "application/json"}, proc, log)
+    return Target(url, body, None, proc.pid)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    cfssl = run_cmd(["cfssl", "version"]).splitlines()[0].replace("Version:", "").strip()
+    return (
+        f"{model}; {os.cpu_count()} CPUs; load average at start {load_average()}\n"
+        f"Python {platform.python_version()}, cryptography {cryptography.__version__}, "
+        f"cfssl {cfssl}, ab {run_cmd(['ab', '-V']).split()[4].rstrip(',')}"
+    )
+
+
+def verdict(ratio: float) -> str:
+    return "met" if ratio >= TARGET else "NOT met"
+
+
+def print_inproc(runs: dict[str, list[Rate]]) -> None:
+    raw = total(runs["raw"])
+    print(
+        f"\n(a)/(b) in process, one thread: {ROUNDS} interleaved rounds of "
+        f"{ROUND_SECONDS:.0f} s each"
+    )
+    print(
+        f"  {'measurement':<36}{'certs/s':>8}{'(rounds min-max)':>18}{'wall ms':>9}"
+        f"{'CPU ms':>8}{'b/a':>7}{'b/a CPU':>9}   target b/a ≥ {TARGET}"
+    )
+    labels = {
+        "raw": "(a) raw cryptography",
+        "sqlite": "(b) certdesk issue(), SQLite",
+        "pg": "(b) certdesk issue(), PostgreSQL",
+    }
+    for key, label in labels.items():
+        rate = total(runs[key])
+        spread = [r.per_second for r in runs[key]]
+        tail = ""
+        if key != "raw":
+            ratio = rate.per_second / raw.per_second
+            by_cpu = raw.cpu_ms / rate.cpu_ms
+            tail = f"{ratio:7.3f}{by_cpu:8.3f}{'*' if key == 'pg' else ' '}   {verdict(ratio)}"
+        print(
+            f"  {label:<36}{rate.per_second:8.0f}{f'({min(spread):.0f}-{max(spread):.0f})':>18}"
+            f"{rate.wall_ms:9.2f}{rate.cpu_ms:8.2f}{tail}"
+        )
+    print(
+        "  CPU ms: CPU time of this process per certificate; b/a CPU = (a) CPU ms / (b) CPU ms,\n"
+        "  steadier than wall time when the machine is busy (* not counting the PostgreSQL\n"
+        "  server's CPU, so it flatters PostgreSQL)"
+    )
+
+
+def _cell(r: AbResult) -> str:
+    return f"{r.rps:.0f} ({r.p50_ms:.0f}/{r.p99_ms:.0f})".rjust(22)
+
+
+def print_http(results: dict[str, dict[int, AbResult]], inproc: dict[str, Rate]) -> None:
+    print(
+        f"\n(c) HTTP issuance, ab -k -n {HTTP_REQUESTS} (at most {HTTP_TIME_LIMIT} s) per run, "
+        f"same CSR; certdesk serve --workers {SERVER_WORKERS}; at each concurrency the three "
+        "servers take turns"
+    )
+    print("  requests/s (p50/p99 latency ms); ratio = certdesk / cfssl")
+    cols = list(results)
+    head = "".join(f"{c:>22}" for c in cols)
+    print(f"  {'c':>3}{head}{'SQLite/cfssl':>14}{'PG/cfssl':>10}   target ≥ {TARGET}")
+    for c in CONCURRENCIES:
+        cf = results["cfssl"][c].rps
+        r_sqlite = results["certdesk SQLite"][c].rps / cf
+        r_pg = results["certdesk PostgreSQL"][c].rps / cf
+        cells = "".join(_cell(results[k][c]) for k in cols)
+        print(f"  {c:>3}{cells}{r_sqlite:>14.3f}{r_pg:>10.3f}   {verdict(min(r_sqlite, r_pg))}")
+    for name, res in results.items():
+        n = sum(r.complete for r in res.values())
+        print(
+            f"  {name}: {sum(r.keep_alive for r in res.values())} of {n} requests on kept-alive "
+            "connections"
+        )
+    print(
+        "\n  server CPU ms per request (leader + workers; not the PostgreSQL server's), and\n"
+        "  cfssl CPU / certdesk CPU: the ratio a CPU-bound machine would show, whatever its load"
+    )
+    print(f"  {'c':>3}" + "".join(f"{c:>22}" for c in cols) + f"{'SQLite':>14}{'PG':>10}")
+    for c in CONCURRENCIES:
+        cpu = {k: results[k][c].server_cpu_ms for k in cols}
+        cells = "".join(f"{v:>22.2f}" for v in cpu.values())
+        ratios = (
+            f"{cpu['cfssl'] / cpu['certdesk SQLite']:>14.3f}"
+            f"{cpu['cfssl'] / cpu['certdesk PostgreSQL']:>10.3f}"
+        )
+        print(f"  {c:>3}{cells}{ratios}")
+    for name, rate in inproc.items():
+        print(f"  certdesk {name} in process (b), for comparison: {rate.cpu_ms:.2f} CPU ms")
+
+
+def print_summary(runs: dict[str, list[Rate]], http: dict[str, dict[int, AbResult]]) -> None:
+    raw = total(runs["raw"]).per_second
+    print("\nTargets")
+    for key, name in (("sqlite", "SQLite"), ("pg", "PostgreSQL")):
+        ratio = total(runs[key]).per_second / raw
+        print(f"  b/a ≥ {TARGET}, {name}: {ratio:.3f} — {verdict(ratio)}")
+    for name in ("certdesk SQLite", "certdesk PostgreSQL"):
+        ratios = [http[name][c].rps / http["cfssl"][c].rps for c in CONCURRENCIES]
+        shown = ", ".join(f"c={c}: {r:.3f}" for c, r in zip(CONCURRENCIES, ratios, strict=True))
+        print(f"  c/cfssl ≥ {TARGET}, {name}: {shown} — {verdict(min(ratios))}")
+
+
+def print_where(
+    clocks: dict[str, DbClock], issue_ms: float, parts: list[tuple[str, float]], prof: Profile
+) -> None:
+    print("\nWhere the time of (b) goes")
+    print(
+        f"  {'per issuance, during the (b) rounds above':<48}" + "".join(f"{k:>12}" for k in clocks)
+    )
+    rows: list[tuple[str, Callable[[DbClock], str]]] = [
+        ("issue(), wall ms", lambda c: f"{c.wall * 1e3 / c.issues:.2f}"),
+        (
+            "holding a DB connection (checkout→checkin), ms",
+            lambda c: f"{c.held * 1e3 / c.issues:.2f} ({c.held / c.wall:.0%})",
+        ),
+        (
+            "outside it (CSR, names, lint, signing, SQL/ORM objects)",
+            lambda c: f"{(c.wall - c.held) * 1e3 / c.issues:.2f}",
+        ),
+        ("DB sessions (connection checkouts)", lambda c: f"{c.checkouts / c.issues:.1f}"),
+        ("SQL statements (SQLite: BEGINs included)", lambda c: f"{c.statements / c.issues:.1f}"),
+    ]
+    for label, cell in rows:
+        print(f"  {label:<48}" + "".join(f"{cell(c):>12}" for c in clocks.values()))
+
+    print(f"\n  SQLite: each piece timed alone, in turns with issue(), median of {ROUNDS} rounds")
+    print(f"  {'':<48}{'ms':>8}{'share':>7}")
+    print(f"  {'issue()':<48}{issue_ms:8.3f}{1:7.0%}")
+    for label, ms in parts:
+        print(f"  {label:<48}{ms:8.3f}{ms / issue_ms:7.0%}")
+
+    print(
+        f"\n  cProfile of {prof.issuances} issuances on SQLite: {prof.ms_per_issue:.2f} ms per "
+        "issuance under the profiler (it inflates Python-heavy code more than Rust/C code)"
+    )
+    for title, rows_ in (("cumulative", prof.by_cumulative), ("own", prof.by_own)):
+        print(f"  top 10 by {title} time{'calls':>60}{'cum ms':>8}{'own ms':>8}")
+        for name, calls, cum, own in rows_:
+            shown = name if len(name) <= 74 else "…" + name[-73:]
+            print(f"    {shown:<74}{calls:>6.0f}{cum:>8.3f}{own:>8.3f}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    # make exports CERTDESK_DATA_DIR and CERTDESK_BASE_URL for the app; the bench sets its own.
+    for var in [v for v in os.environ if v.startswith("CERTDESK_") and v != "CERTDESK_BENCH_PG"]:
+        os.environ.pop(var)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the finally blocks run
+    for tool in ("ab", "cfssl", "cfssljson"):
+        if shutil.which(tool) is None:
+            raise BenchError(f"{tool} not found: run 'make system-deps'")
+
+    print("certdesk issuance benchmark")
+    print(machine())
+    print(
+        f"Every run signs the same CSR (EC P-256 key; SAN {', '.join(NAMES)}) with an EC P-256 "
+        f"issuer, DV TLS profile, {DAYS} days."
+    )
+    sys.stdout.flush()
+    work = Path(tempfile.mkdtemp(prefix="certdesk-bench-"))
+    servers = Servers()
+    ok = False
+    t0 = time.perf_counter()
+    try:
+        csr_pem = make_csr()
+        with contextlib.ExitStack() as stack:
+            sq = open_services(work / "inproc-sqlite", f"sqlite:///{work / 'inproc.db'}")
+            stack.callback(sq.rt.close)
+            pg = open_services(work / "inproc-pg", stack.enter_context(pg_database("inproc")))
+            stack.callback(pg.rt.close)
+            issue_sq, issue_pg = checked_issue_fn(sq, csr_pem), checked_issue_fn(pg, csr_pem)
+            clocks = {"SQLite": DbClock(sq.rt.engine), "PostgreSQL": DbClock(pg.rt.engine)}
+            fns: dict[str, Callable[[], object]] = {
+                "raw": raw_fn(csr_pem),
+                "sqlite": clocks["SQLite"].counting(issue_sq),
+                "pg": clocks["PostgreSQL"].counting(issue_pg),
+            }
+            runs = interleaved(fns, ROUND_SECONDS)
+            for clock in clocks.values():
+                clock.close()
+            print_inproc(runs)
+            sys.stdout.flush()
+            issue_ms, parts = components(sq, csr_pem)
+            prof = profile_inproc(sq, csr_pem)
+
+        with contextlib.ExitStack() as stack:
+            sqlite_url = f"sqlite:///{work / 'http.db'}"
+            pg_url = stack.enter_context(pg_database("http"))
+            stack.callback(servers.stop_all)  # before the database is dropped
+            targets = {
+                "certdesk SQLite": start_certdesk(servers, work, sqlite_url, csr_pem, "sqlite"),
+                "certdesk PostgreSQL": start_certdesk(servers, work, pg_url, csr_pem, "pg"),
+                "cfssl": start_cfssl(servers, work, csr_pem),
+            }
+            http = http_series(targets)
+        inproc = {"SQLite": total(runs["sqlite"]), "PostgreSQL": total(runs["pg"])}
+        print_http(http, inproc)
+        print_where(clocks, issue_ms, parts, prof)
+        print_summary(runs, http)
+        print(f"\ntotal {time.perf_counter() - t0:.0f} s; load average at the end {load_average()}")
+        ok = True
+    finally:
+        servers.stop_all()
+        if ok:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"\nbenchmark failed; logs and data kept in {work}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,716 @@
+"""The ``certdesk`` command line, driven in-process through ``certdesk.cli.main.run``.
+
+Configuration comes from the environment, as for an operator. The core flows run on SQLite
+and PostgreSQL; formatting and error tables run on SQLite. One test runs the installed
+console script in a subprocess, to prove the entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
+from sqlalchemy import func, select
+
+from certdesk.cli import common
+from certdesk.cli.main import run
+from certdesk.services.registry import Services
+from certdesk.store.models import ApiToken, CertificateRow, CrlRow, GrantRow, Issuer, Organization
+
+PASSPHRASE = "cli-test-passphrase"
+SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # overrides the backend fixture
+TOKEN = re.compile(r"cd_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
+SERIAL = re.compile(r"[0-9a-f]{1,40}")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Cli:
+    """Runs ``certdesk ARGS`` in this process and returns what it printed."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], tmp: Path) -> None:
+        self._capsys = capsys
+        self.tmp = tmp
+        self._files = 0
+
+    def __call__(self, *args: str | Path) -> Result:
+        self._capsys.readouterr()  # drop anything printed before
+        code = run([str(a) for a in args])
+        captured = self._capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    def ok(self, *args: str | Path) -> Result:
+        result = self(*args)
+        assert result.code == 0, result
+        return result
+
+    def json(self, *args: str | Path) -> Any:
+        return json.loads(self.ok(*args, "--json").out)
+
+    @property
+    def services(self) -> Services:
+        return common.services()
+
+    def counts(self) -> Counter[str]:
+        out: Counter[str] = Counter()
+        with self.services.rt.reads() as s:
+            for label, model in (
+                ("orgs", Organization),
+                ("grants", GrantRow),
+                ("tokens", ApiToken),
+                ("crls", CrlRow),
+                ("issuers", Issuer),
+            ):
+                out[label] = s.scalar(select(func.count()).select_from(model)) or 0
+            for status, n in s.execute(
+                select(CertificateRow.status, func.count()).group_by(CertificateRow.status)
+            ):
+                out[f"certs.{status}"] = n
+        return out
+
+    def csr(self, *names: str, key: str = "ec256") -> Path:
+        """A new key + CSR through ``certdesk csr new``; returns the CSR path."""
+        self._files += 1
+        stem = self.tmp / f"req{self._files}-{key}"
+        args: list[str | Path] = ["csr", "new", "--key", key]
+        for name in names:
+            args += ["--name", name]
+        self.ok(*args, "--out-key", f"{stem}.key", "--out-csr", f"{stem}.csr")
+        return Path(f"{stem}.csr")
+
+    def issue(self, org: str, *names: str, days: int | None = None) -> str:
+        """Issue through ``certdesk cert issue``; the leaf + chain land in ``<serial>.pem``."""
+        csr = self.csr(*names)
+        extra = ["--days", str(days)] if days else []
+        out = self.tmp / "issued.pem"
+        serial = self.ok(
+            "cert", "issue", "--org", org, "--csr", csr, "--out", out, *extra
+        ).out.strip()  # fmt: skip
+        assert SERIAL.fullmatch(serial)
+        out.rename(self.tmp / f"{serial}.pem")
+        return serial
+
+
+def _close_cached_services() -> None:
+    if common.services.cache_info().currsize:
+        common.services().rt.close()
+    common.services.cache_clear()
+
+
+@pytest.fixture
+def cli(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Cli]:
+    """An environment as an operator would set it; nothing initialized yet."""
+    monkeypatch.setenv("CERTDESK_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("CERTDESK_DATABASE_URL", database_url)
+    monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
+    monkeypatch.chdir(tmp_path)
+    _close_cached_services()
+    yield Cli(capsys, tmp_path)
+    _close_cached_services()
+    # run() points structlog at the stderr of its moment, which capsys closes after the test.
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+def ready(cli: Cli) -> Cli:
+    """Initialized, with the self-managed organization dmv holding zone:dmv.ca.gov."""
+    cli.ok("init")
+    cli.ok(
+        "org",
+        "create",
+        "dmv",
+        "--name",
+        "Department of Motor Vehicles",
+        "--self-managed",
+        "--grant",
+        "zone:dmv.ca.gov",
+    )
+    return cli
+
+
+# --------------------------------------------------------------------------- init
+
+
+def test_init_is_idempotent(cli: Cli) -> None:
+    first = cli.ok("init")
+    assert "root CA created: CN=certdesk Root CA" in first.out
+    assert "issuing CA created: CN=certdesk TLS ECC Issuing CA" in first.out
+    assert first.out.count("First operator API token") == 1
+    (token,) = TOKEN.findall(first.out)
+    assert cli.services.tokens.authenticate(token).role == "operator"
+    after_first = cli.counts()
+    assert after_first["issuers"] == 2
+    assert after_first["tokens"] == 1
+
+    second = cli.ok("init")
+    assert "root CA present" in second.out
+    assert "issuing CA present" in second.out
+    assert TOKEN.search(second.out) is None
+    assert "operator token: already created" in second.out
+    assert cli.counts() == after_first
+
+    report = cli.json("init")
+    assert report["created_ca"] is False
+    assert report["operator_token"] is None
+    assert sorted(i["root"] for i in report["issuers"]) == [False, True]
+    assert cli.counts() == after_first
+
+
+# --------------------------------------------------------------------------- organizations
+
+
+def test_org_commands(cli: Cli) -> None:
+    cli.ok("init")
+    created = cli.json(
+        "org", "create", "dmv", "--name", "DMV", "--self-managed",
+        "--grant", "zone:dmv.ca.gov", "--grant", "host:permits.ca.gov",
+    )  # fmt: skip
+    assert created == {
+        "code": "dmv",
+        "name": "DMV",
+        "service": "self-managed",
+        "grants": ["zone:dmv.ca.gov", "host:permits.ca.gov"],
+    }
+    line = cli.ok("org", "create", "cdt", "--name", "Technology").out
+    assert line == "cdt\tTechnology\tmanaged\t(no grants)\n"
+
+    granted = cli.json("org", "grant", "cdt", "zone:apps.ca.gov")
+    assert granted["grants"] == ["zone:apps.ca.gov"]
+    removed = cli.json("org", "revoke-grant", "dmv", "host:permits.ca.gov")
+    assert removed["grants"] == ["zone:dmv.ca.gov"]
+
+    listed = cli.json("org", "list")
+    assert [(o["code"], o["service"], o["grants"]) for o in listed] == [
+        ("cdt", "managed", ["zone:apps.ca.gov"]),
+        ("dmv", "self-managed", ["zone:dmv.ca.gov"]),
+    ]
+    assert cli.ok("org", "show", "dmv").out == "dmv\tDMV\tself-managed\tzone:dmv.ca.gov\n"
+    assert cli.json("org", "show", "DMV")["code"] == "dmv"
+    assert cli.ok("org", "list").out.splitlines() == [
+        "cdt\tTechnology\tmanaged\tzone:apps.ca.gov",
+        "dmv\tDMV\tself-managed\tzone:dmv.ca.gov",
+    ]
+
+
+def test_token_create(ready: Cli) -> None:
+    made = ready.ok("token", "create", "--role", "delegated_admin", "--org", "dmv", "--label", "ci")
+    assert TOKEN.fullmatch(made.out.strip())
+    assert made.err == "(delegated_admin token for dmv; shown once — store it now)\n"
+    actor = ready.services.tokens.authenticate(made.out.strip())
+    assert actor.role == "delegated_admin"
+    assert actor.org_id == ready.services.orgs.get(common.OPERATOR, "dmv").id
+
+    as_json = ready.json("token", "create", "--role", "auditor")
+    assert as_json["role"] == "auditor"
+    assert as_json["org"] is None
+    assert TOKEN.fullmatch(as_json["token"])
+    assert as_json["token"].split("_")[1] == as_json["prefix"]
+
+
+# --------------------------------------------------------------------------- policy
+
+
+SUFFIXES = "ca.gov, california.gov, cahwnet.gov, state.ca.us"
+
+
+@SQLITE
+@pytest.mark.parametrize(
+    ("args", "code", "lines"),
+    [
+        pytest.param(
+            ["www.dmv.ca.gov", "*.apps.dmv.ca.gov", "--org", "dmv"],
+            0,
+            ["allow www.dmv.ca.gov (zone dmv.ca.gov)", "allow *.apps.dmv.ca.gov (zone dmv.ca.gov)"],
+            id="org/all-allowed",
+        ),
+        pytest.param(
+            ["www.dmv.ca.gov", "evil.com", "--org", "dmv"],
+            1,
+            [
+                "allow www.dmv.ca.gov (zone dmv.ca.gov)",
+                f"deny evil.com: R1: it is not under any configured suffix ({SUFFIXES})",
+            ],
+            id="org/one-outside-r1",
+        ),
+        pytest.param(
+            ["www.other.ca.gov", "--org", "dmv"],
+            1,
+            [
+                "deny www.other.ca.gov: R2: no grant of the organization covers it "
+                "(grants: zone dmv.ca.gov)"
+            ],
+            id="org/not-granted",
+        ),
+        pytest.param(
+            ["www.other.ca.gov", "WWW.DMV.CA.GOV"],
+            0,
+            ["allow www.other.ca.gov (suffix ca.gov)", "allow WWW.DMV.CA.GOV (suffix ca.gov)"],
+            id="operator-scope",
+        ),
+        pytest.param(
+            [" a.ca.gov", "x.ca.gov."],
+            1,
+            [
+                "deny ' a.ca.gov': R1: it has spaces around it; give the bare host name",
+                "deny x.ca.gov.: R1: it ends with a dot; a certificate name may not carry one, "
+                "remove it",
+            ],
+            id="operator-scope/r1-refusals",
+        ),
+    ],
+)
+def test_policy_check_lines(ready: Cli, args: list[str], code: int, lines: list[str]) -> None:
+    result = ready("policy", "check", *args)
+    assert result.code == code
+    assert result.out.splitlines() == lines
+    assert result.err == ""
+
+
+@SQLITE
+def test_policy_check_json(ready: Cli) -> None:
+    result = ready("policy", "check", "--org", "dmv", "--json", "WWW.dmv.ca.gov", "dmv_x.ca.gov")
+    assert result.code == 1
+    assert json.loads(result.out) == [
+        {
+            "name": "WWW.dmv.ca.gov",
+            "allowed": True,
+            "rule": "R2",
+            "reason": "zone dmv.ca.gov",
+            "normalized": "www.dmv.ca.gov",
+            "code": "name.allowed",
+        },
+        {
+            "name": "dmv_x.ca.gov",
+            "allowed": False,
+            "rule": "R1",
+            "reason": "label 'dmv_x' contains an underscore, which host names may not carry",
+            "normalized": None,
+            "code": "name.underscore",
+        },
+    ]
+    assert ready("policy", "check", "--json", "a.dmv.ca.gov", "--org", "dmv").code == 0
+
+
+# --------------------------------------------------------------------------- keys and CSRs
+
+
+@SQLITE
+@pytest.mark.parametrize(
+    ("key", "check"),
+    [
+        pytest.param("ec256", lambda k: isinstance(k, ec.EllipticCurvePrivateKey)
+                     and k.curve.name == "secp256r1", id="ec256"),
+        pytest.param("ec384", lambda k: isinstance(k, ec.EllipticCurvePrivateKey)
+                     and k.curve.name == "secp384r1", id="ec384"),
+        pytest.param("rsa2048", lambda k: isinstance(k, rsa.RSAPrivateKey)
+                     and k.key_size == 2048, id="rsa2048"),
+        pytest.param("rsa3072", lambda k: isinstance(k, rsa.RSAPrivateKey)
+                     and k.key_size == 3072, id="rsa3072"),
+        pytest.param("rsa4096", lambda k: isinstance(k, rsa.RSAPrivateKey)
+                     and k.key_size == 4096, id="rsa4096"),
+    ],
+)  # fmt: skip
+def test_csr_new_for_each_key_type(ready: Cli, key: str, check: Any) -> None:
+    out = ready.ok(
+        "csr", "new", "--key", key, "--name", "www.dmv.ca.gov", "--name", "API.dmv.ca.gov",
+        "--out-key", "k.pem", "--out-csr", "c.pem",
+    ).out  # fmt: skip
+    assert out == (
+        f"wrote {key} key (unencrypted, mode 0600) to k.pem and CSR for "
+        "www.dmv.ca.gov, api.dmv.ca.gov to c.pem\n"
+    )
+    key_file = ready.tmp / "k.pem"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    private = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    assert check(private)
+    csr = x509.load_pem_x509_csr((ready.tmp / "c.pem").read_bytes())
+    assert csr.is_signature_valid
+    assert csr.public_key() == private.public_key()
+    san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["www.dmv.ca.gov", "api.dmv.ca.gov"]
+
+    validated = ready.ok("csr", "validate", "c.pem", "--org", "dmv")
+    assert validated.out.splitlines() == [
+        f"key: {key}  signature: sha256  subject: (empty)",
+        "allow www.dmv.ca.gov (zone dmv.ca.gov)",
+        "allow api.dmv.ca.gov (zone dmv.ca.gov)",
+        "acceptable",
+    ]
+
+
+@SQLITE
+@pytest.mark.parametrize("how", ["--passphrase", "--passphrase-file"])
+def test_csr_new_encrypts_the_key_with_a_passphrase(ready: Cli, how: str) -> None:
+    secret = "correct horse battery staple"
+    if how == "--passphrase-file":
+        (ready.tmp / "pass.txt").write_text(secret + "\n")
+        given = ["--passphrase-file", "pass.txt"]
+    else:
+        given = ["--passphrase", secret]
+    out = ready.ok("csr", "new", "--name", "www.dmv.ca.gov", "--out-key", "k.pem",
+                   "--out-csr", "c.pem", *given).out  # fmt: skip
+    assert "(encrypted, mode 0600)" in out
+    data = (ready.tmp / "k.pem").read_bytes()
+    assert b"ENCRYPTED PRIVATE KEY" in data
+    assert stat.S_IMODE((ready.tmp / "k.pem").stat().st_mode) == 0o600
+    with pytest.raises(TypeError):
+        serialization.load_pem_private_key(data, password=None)
+    with pytest.raises(ValueError):
+        serialization.load_pem_private_key(data, password=b"wrong")
+    key = serialization.load_pem_private_key(data, password=secret.encode())
+    csr = x509.load_pem_x509_csr((ready.tmp / "c.pem").read_bytes())
+    assert csr.public_key() == key.public_key()
+
+
+@SQLITE
+def test_csr_validate_refuses_a_bad_csr(ready: Cli) -> None:
+    not_granted = ready.csr("www.other.ca.gov")
+    result = ready("csr", "validate", not_granted, "--org", "dmv")
+    assert result.code == 1
+    assert result.out.splitlines()[-2:] == [
+        "deny www.other.ca.gov: R2: no grant of the organization covers it "
+        "(grants: zone dmv.ca.gov)",
+        "not acceptable",
+    ]
+    as_json = ready("csr", "validate", not_granted, "--org", "dmv", "--json")
+    assert as_json.code == 1
+    assert json.loads(as_json.out)["acceptable"] is False
+
+    (ready.tmp / "garbage.csr").write_text("not a csr\n")
+    garbage = ready("csr", "validate", "garbage.csr")
+    assert garbage.code == 1
+    assert garbage.err == (
+        "error: this is neither a PEM nor a DER certificate signing request (one CSR expected)\n"
+    )
+    assert garbage.out == ""
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+def test_cert_issue_out_writes_leaf_and_chain(ready: Cli) -> None:
+    csr = ready.csr("www.dmv.ca.gov", "api.dmv.ca.gov")
+    result = ready.ok("cert", "issue", "--org", "dmv", "--csr", csr, "--out", "full.pem",
+                      "--platform", "dedicated")  # fmt: skip
+    serial = result.out.strip()
+    assert SERIAL.fullmatch(serial)
+    certs = x509.load_pem_x509_certificates((ready.tmp / "full.pem").read_bytes())
+    assert len(certs) == 2
+    leaf, issuing = certs
+    assert format(leaf.serial_number, "x") == serial
+    leaf.verify_directly_issued_by(issuing)
+    assert issuing.subject.rfc4514_string().startswith("CN=certdesk TLS ECC Issuing CA")
+    assert result.err.startswith("issued www.dmv.ca.gov, api.dmv.ca.gov until ")
+    assert result.err.endswith("; leaf + chain in full.pem\n")
+
+    shown = ready.json("cert", "show", serial)
+    assert shown["status"] == "active"
+    assert shown["platform"] == "dedicated"
+    assert shown["names"] == ["www.dmv.ca.gov", "api.dmv.ca.gov"]
+    assert shown["requested_by"] == "cli:operator"
+    assert datetime.fromisoformat(shown["not_after"]) == leaf.not_valid_after_utc
+
+    # Without --out, the leaf and chain go to stdout and the serial to stderr.
+    again = ready.ok("cert", "issue", "--org", "dmv", "--csr", csr)
+    assert len(x509.load_pem_x509_certificates(again.out.encode())) == 2
+    assert re.fullmatch(r"serial [0-9a-f]+\n", again.err)
+
+    as_json = ready.json("cert", "issue", "--org", "dmv", "--csr", csr, "--days", "7")
+    assert as_json["organization"] == "dmv"
+    assert len(x509.load_pem_x509_certificates(as_json["fullchain"].encode())) == 2
+    not_after = datetime.fromisoformat(as_json["not_after"])
+    assert timedelta(days=6) < not_after - datetime.now(UTC) < timedelta(days=8, hours=12)
+
+
+def test_cert_list_filters(ready: Cli) -> None:
+    ready.ok("org", "create", "cdt", "--name", "CDT", "--grant", "zone:cdt.ca.gov")
+    default = ready.issue("dmv", "www.dmv.ca.gov")
+    short = ready.issue("dmv", "api.dmv.ca.gov", days=10)
+    other = ready.issue("cdt", "www.cdt.ca.gov")
+
+    def serials(*args: str) -> list[str]:
+        return [c["serial"] for c in ready.json("cert", "list", *args)["items"]]
+
+    assert serials() == [other, short, default]
+    assert serials("--expiring-within", "30d") == [short]
+    assert serials("--expiring-within", "2w") == [short]
+    assert serials("--org", "dmv") == [short, default]
+    assert serials("--name", "www.cdt.ca.gov") == [other]
+    ready.ok("cert", "revoke", default)
+    assert serials("--status", "revoked") == [default]
+    assert serials("--status", "active") == [other, short]
+
+    page = ready.json("cert", "list", "--limit", "2")
+    assert [c["serial"] for c in page["items"]] == [other, short]
+    rest = ready.json("cert", "list", "--limit", "2", "--cursor", page["next_cursor"])
+    assert [c["serial"] for c in rest["items"]] == [default]
+
+    lines = ready.ok("cert", "list", "--org", "dmv").out.splitlines()
+    assert [line.split("\t")[:3] for line in lines] == [
+        [short, "active", "dmv"],
+        [default, "revoked", "dmv"],
+    ]
+    assert lines[0].split("\t")[4] == "api.dmv.ca.gov"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:00Z", lines[0].split("\t")[3])
+
+
+@SQLITE
+def test_cert_show_text(ready: Cli) -> None:
+    serial = ready.issue("dmv", "www.dmv.ca.gov")
+    lines = ready.ok("cert", "show", serial.upper()).out.splitlines()
+    fields = {line[:20].strip(): line[21:] for line in lines}
+    assert fields["serial"] == serial
+    assert fields["organization"] == "dmv"
+    assert fields["names"] == "www.dmv.ca.gov"
+    assert fields["status"] == "active"
+    assert fields["revoked_at"] == "-"
+    assert fields["requested_by"] == "cli:operator"
+
+
+@SQLITE
+@pytest.mark.parametrize("fmt", ["pem", "der", "chain", "p7b"])
+def test_cert_export(ready: Cli, fmt: str) -> None:
+    serial = ready.issue("dmv", "www.dmv.ca.gov")
+    ready.ok("cert", "export", serial, "--format", fmt, "--out", f"out.{fmt}")
+    data = (ready.tmp / f"out.{fmt}").read_bytes()
+    parsed = {
+        "pem": lambda d: [x509.load_pem_x509_certificate(d)],
+        "der": lambda d: [x509.load_der_x509_certificate(d)],
+        "chain": x509.load_pem_x509_certificates,
+        "p7b": pkcs7.load_der_pkcs7_certificates,
+    }[fmt](data)
+    assert format(parsed[0].serial_number, "x") == serial
+    assert len(parsed) == (1 if fmt in ("pem", "der") else 2)
+    if len(parsed) == 2:
+        parsed[0].verify_directly_issued_by(parsed[1])
+
+
+def test_cert_revoke_and_crl(ready: Cli) -> None:
+    serial = ready.issue("dmv", "www.dmv.ca.gov")
+    before = {c["issuer"]: c["number"] for c in ready.json("crl")}
+
+    out = ready.ok("cert", "revoke", serial, "--reason", "keyCompromise").out
+    assert re.fullmatch(
+        rf"revoked {serial} \(keyCompromise\) at \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00\n", out
+    )
+    shown = ready.json("cert", "show", serial)
+    assert shown["status"] == "revoked"
+    assert shown["revocation_reason"] == "keyCompromise"
+
+    again = ready("cert", "revoke", serial)
+    assert again.code == 1
+    assert again.err == f"error: certificate {serial} is already revoked\n"
+
+    published = ready.json("crl")
+    assert {c["issuer"] for c in published} == set(before)
+    issuing = ready.services.inventory.show(common.OPERATOR, serial).issuer
+    # revoke published one CRL for the issuing CA, `crl` one more for each CA
+    assert {c["issuer"]: c["number"] for c in published} == {
+        slug: n + (2 if slug == issuing else 1) for slug, n in before.items()
+    }
+    crl = x509.load_der_x509_crl(ready.services.revocation.crl(issuing))
+    entry = crl.get_revoked_certificate_by_serial_number(int(serial, 16))
+    assert entry is not None
+    reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    assert reason is x509.ReasonFlags.key_compromise
+
+    text = ready.ok("crl").out.splitlines()
+    assert len(text) == 2
+    for line in text:
+        assert re.fullmatch(
+            r"CRL #\d+ for CN=certdesk .+: http://127\.0\.0\.1:8080/crl/[0-9a-f]+\.crl", line
+        )
+
+
+# --------------------------------------------------------------------------- bad input
+
+NAN_BUG = "services/inventory.py parse_duration('nan'): timedelta(days=nan) raises ValueError"
+CURSOR_BUG = "services/inventory.py search(): '²'.isdigit() is True but int('²') raises"
+
+
+@SQLITE
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["cert", "issue", "--org", "nosuch", "--csr", "{csr}"],
+                     "error: no organization with code 'nosuch'", id="unknown-org/issue"),
+        pytest.param(["org", "show", "nosuch"],
+                     "error: no organization with code 'nosuch'", id="unknown-org/show"),
+        pytest.param(["org", "grant", "nosuch", "zone:x.ca.gov"],
+                     "error: no organization with code 'nosuch'", id="unknown-org/grant"),
+        pytest.param(["policy", "check", "a.ca.gov", "--org", "nosuch"],
+                     "error: no organization with code 'nosuch'", id="unknown-org/policy"),
+        pytest.param(["cert", "issue", "--org", "dmv", "--csr", "/nonexistent/x.csr"],
+                     "error: cannot read /nonexistent/x.csr: No such file or directory",
+                     id="unreadable-file"),
+        pytest.param(["cert", "issue", "--org", "dmv", "--csr", "{garbage}"],
+                     "error: this is neither a PEM nor a DER certificate signing request "
+                     "(one CSR expected)", id="garbage-csr"),
+        pytest.param(["cert", "issue", "--org", "dmv", "--csr", "{cert}"],
+                     "error: this is a certificate, not a CSR; upload the certificate signing "
+                     "request", id="certificate-instead-of-csr"),
+        pytest.param(["cert", "issue", "--org", "dmv", "--csr", "{csr}", "--days", "201"],
+                     "error: 201 days is longer than the CA/Browser Forum maximum of 200 days",
+                     id="R13/days-too-long"),
+        pytest.param(["cert", "issue", "--org", "dmv", "--csr", "{csr}", "--platform", "vm"],
+                     "error: platform must be 'dedicated' or 'virtual', not 'vm'",
+                     id="bad-platform"),
+        pytest.param(["cert", "revoke", "{serial}", "--reason", "bogus"],
+                     "error: unknown reason 'bogus'; use one of unspecified, keyCompromise, "
+                     "affiliationChanged, superseded, cessationOfOperation", id="bad-reason"),
+        pytest.param(["cert", "show", "abcdef12"],
+                     "error: no certificate with serial abcdef12", id="unknown-serial/show"),
+        pytest.param(["cert", "revoke", "abcdef12"],
+                     "error: no certificate with serial abcdef12", id="unknown-serial/revoke"),
+        pytest.param(["cert", "show", "zz"],
+                     "error: 'zz' is not a certificate serial (hex)", id="bad-serial"),
+        pytest.param(["cert", "export", "{serial}", "--format", "zip"],
+                     "error: unknown format 'zip'; use pem, der, chain or p7b",
+                     id="bad-export-format"),
+        pytest.param(["cert", "list", "--status", "lost"],
+                     "error: unknown status 'lost'; use one of active, revoked, expired, "
+                     "signing, void", id="bad-status"),
+        pytest.param(["cert", "list", "--expiring-within", "soon"],
+                     "error: cannot read duration 'soon'; use e.g. 30d, 2w or 12h",
+                     id="bad-duration"),
+        pytest.param(["cert", "list", "--cursor", "abc"],
+                     "error: invalid page cursor", id="bad-cursor"),
+        pytest.param(["cert", "list", "--expiring-within", "nan"], "error: ",
+                     id="bad-duration/nan", marks=pytest.mark.xfail(strict=True, reason=NAN_BUG)),
+        pytest.param(["cert", "list", "--cursor", "²"], "error: invalid page cursor",
+                     id="bad-cursor/superscript-digit",
+                     marks=pytest.mark.xfail(strict=True, reason=CURSOR_BUG)),
+        pytest.param(["token", "create", "--role", "god"],
+                     "error: unknown role 'god'; use one of requester, delegated_admin, "
+                     "operator, auditor", id="bad-role"),
+        pytest.param(["org", "create", "dmv", "--name", "Again"],
+                     "error: organization dmv already exists", id="duplicate-org"),
+        pytest.param(["org", "grant", "dmv", "zone:*.dmv.ca.gov"],
+                     "error: grant 'zone:*.dmv.ca.gov' names a wildcard", id="wildcard-grant"),
+        pytest.param(["csr", "new", "--name", "a_b.dmv.ca.gov", "--out-key", "k.pem",
+                      "--out-csr", "c.pem"],
+                     "error: a_b.dmv.ca.gov: R1: label 'a_b' contains an underscore",
+                     id="csr-new/bad-name"),
+        pytest.param(["csr", "new", "--name", "a.dmv.ca.gov", "--key", "dsa1024",
+                      "--out-key", "k.pem", "--out-csr", "c.pem"],
+                     "error: unknown key type 'dsa1024'; use one of ec256, ec384, rsa2048, "
+                     "rsa3072, rsa4096", id="csr-new/bad-key-type"),
+        pytest.param(["cert", "list", "--bogus"],
+                     "error: No such option: --bogus", id="unknown-option"),
+        pytest.param(["cert", "issue", "--csr", "{csr}"],
+                     "error: Missing option '--org'", id="missing-option"),
+        pytest.param(["cert", "list", "--limit", "0"],
+                     "error: Invalid value for '--limit'", id="bad-option-value"),
+        pytest.param(["nonsense"], "error: No such command 'nonsense'", id="unknown-command"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_error_line_and_changes_nothing(
+    ready: Cli, args: list[str], message: str
+) -> None:
+    files: dict[str, str] = {}
+    wanted = " ".join(args)
+    if "{csr}" in wanted:
+        files["csr"] = str(ready.csr("www.dmv.ca.gov"))
+    if "{garbage}" in wanted:
+        files["garbage"] = str(ready.tmp / "garbage.csr")
+        (ready.tmp / "garbage.csr").write_bytes(b"\x00\x01 garbage")
+    if "{serial}" in wanted or "{cert}" in wanted:
+        files["serial"] = ready.issue("dmv", "www.dmv.ca.gov")
+        files["cert"] = str(ready.tmp / f"{files['serial']}.pem")  # leaf + chain, no CSR
+    before = ready.counts()
+    result = ready(*[a.format(**files) for a in args])
+    assert result.code == 1, result
+    assert result.out == ""
+    assert result.err.startswith(message), result.err
+    assert result.err.endswith("\n")
+    assert len(result.err.splitlines()) == 1, result.err
+    assert "Traceback" not in result.err
+    assert ready.counts() == before
+    assert not (ready.tmp / "k.pem").exists()
+
+
+@SQLITE
+def test_uninitialized_database_is_a_clear_error(cli: Cli) -> None:
+    result = cli("cert", "list")
+    assert result.code == 1
+    assert result.err.startswith("error: database not usable (")
+    assert result.err.endswith("check CERTDESK_DATABASE_URL and run 'certdesk init'\n")
+    assert len(result.err.splitlines()) == 1
+
+
+@SQLITE
+def test_help_is_not_an_error(cli: Cli) -> None:
+    result = cli("cert", "--help")
+    assert result.code == 0
+    assert "issue" in result.out
+    assert result.err == ""
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def test_console_script_end_to_end(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("certdesk")
+    assert script.exists(), "the package is installed with its console script"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")}
+    env |= {
+        "CERTDESK_DATA_DIR": str(tmp_path / "var"),
+        "CERTDESK_CA_PASSPHRASE": PASSPHRASE,
+    }
+
+    def certdesk(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(script), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        return done
+
+    assert TOKEN.search(certdesk("init").stdout)
+    certdesk("org", "create", "dmv", "--name", "DMV", "--self-managed", "--grant",
+             "zone:dmv.ca.gov")  # fmt: skip
+    certdesk("csr", "new", "--name", "www.dmv.ca.gov", "--out-key", "k.pem", "--out-csr", "c.pem")
+    serial = certdesk("cert", "issue", "--org", "dmv", "--csr", "c.pem", "--out", "f.pem").stdout
+    serial = serial.strip()
+    assert len(x509.load_pem_x509_certificates((tmp_path / "f.pem").read_bytes())) == 2
+    shown = json.loads(certdesk("cert", "show", serial, "--json").stdout)
+    assert (shown["serial"], shown["status"]) == (serial, "active")
+    assert (
+        "(keyCompromise)" in certdesk("cert", "revoke", serial, "--reason", "keyCompromise").stdout
+    )
+    listed = json.loads(certdesk("cert", "list", "--json").stdout)
+    assert [(c["serial"], c["status"]) for c in listed["items"]] == [(serial, "revoked")]
+
+    bad = subprocess.run(
+        [str(script), "cert", "show", "zz"], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert bad.stderr == "error: 'zz' is not a certificate serial (hex)\n"

@@ -1,0 +1,82 @@
+"""Starting real certdesk processes from tests: environment, CLI runs, children, waiting."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from certdesk.config import Settings
+
+VENV_BIN = Path(sys.executable).parent
+CERTDESK = VENV_BIN / "certdesk"
+CHILD = Path(__file__).with_name("issuing_child.py")
+
+
+def certdesk_env(settings: Settings) -> dict[str, str]:
+    """The environment a certdesk process needs to see exactly ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")}
+    env.update(
+        CERTDESK_DATA_DIR=str(settings.data_dir),
+        CERTDESK_DATABASE_URL=settings.sqlalchemy_url,
+        CERTDESK_CA_PASSPHRASE=settings.ca_passphrase,
+        CERTDESK_BASE_URL=settings.base_url,
+        CERTDESK_SIGNING_LEASE_SECONDS=str(settings.signing_lease_seconds),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def run_cli(args: Sequence[str], env: dict[str, str], *, timeout: float = 60) -> Any:
+    """Run ``certdesk ARGS --json`` and return the parsed output; fail loudly otherwise."""
+    done = subprocess.run(
+        [str(CERTDESK), *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, f"certdesk {' '.join(args)} failed:\n{done.stderr}"
+    return json.loads(done.stdout)
+
+
+def spawn_child(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``issuing_child.py ARGS``; stdout and stderr go to ``log``."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, str(CHILD), *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def wait_until(
+    predicate: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    alive: Sequence[tuple[subprocess.Popen[bytes], Path]] = (),
+) -> None:
+    """Poll ``predicate`` until true; fail early when one of the ``alive`` processes exits."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        for proc, log in alive:
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"child {proc.pid} exited with {proc.returncode} while waiting for {what}:\n"
+                    + log.read_text(errors="replace")
+                )
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Make sure a child is gone and reaped (tests call this in ``finally``)."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=30)

@@ -1,0 +1,225 @@
+"""What the web tests share: a test client, CSRs, problem checks and a populated certdesk.
+
+Not a conftest: ``tests/conftest.py`` is imported as ``conftest`` by the test modules, and a
+second conftest without a package would shadow it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from sqlalchemy import func, select, update
+from starlette.exceptions import StarletteDeprecationWarning
+
+from certdesk.config import Settings
+from certdesk.core.access import Role
+from certdesk.services.issuance import IssueCommand
+from certdesk.services.registry import Services
+from certdesk.services.runtime import Runtime
+from certdesk.services.setup import initialize
+from certdesk.store.models import ApiToken, CertificateRow, CrlRow, GrantRow, Organization
+from certdesk.web.app import create_app
+from conftest import OPERATOR, PG_ADMIN, ManualClock
+
+# Starlette warns that it prefers `httpx2` over the installed `httpx`; the client works the
+# same, and `-W error` would otherwise turn the import into a collection error.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+__all__ = ["TestClient"]
+
+PROBLEM = "application/problem+json"
+
+# `openssl req -new -sha1 -key <P-256 key> -subj /CN=www.alpha.ca.gov
+#  -addext subjectAltName=DNS:www.alpha.ca.gov`: cryptography refuses to sign with SHA-1.
+SHA1_CSR = """-----BEGIN CERTIFICATE REQUEST-----
+MIIBAzCBqwIBADAbMRkwFwYDVQQDDBB3d3cuYWxwaGEuY2EuZ292MFkwEwYHKoZI
+zj0CAQYIKoZIzj0DAQcDQgAEUzadQhZbv2Cd+GcQCOPP0a0G/UKFL0rqCsycwYO1
+Q/OkYbYfWeI5oe1APngq/3CzGCQWGCXqiMsiCjUK6XhaJqAuMCwGCSqGSIb3DQEJ
+DjEfMB0wGwYDVR0RBBQwEoIQd3d3LmFscGhhLmNhLmdvdjAJBgcqhkjOPQQBA0gA
+MEUCIAamCpMy/m9wXpvZ1SbDPlZSE+GixAa/hnELml2c1WxQAiEAmQ7I+bE+3+9e
+Eyl9qeWl3hRG5N2/rC3c62gjxHFs7ug=
+-----END CERTIFICATE REQUEST-----
+"""
+
+
+def make_csr(
+    names: Sequence[str],
+    *,
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None,
+    cn: str | None = None,
+) -> str:
+    """A PEM CSR with ``names`` in the SAN, built here (not by the code under test)."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)] if cn else [])
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(subject)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def assert_problem(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """An RFC 9457 problem document with certdesk's fields, for ``status`` and ``code``."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = resp.json()
+    assert body["code"] == code, body
+    assert body["type"] == f"urn:certdesk:problem:{code}"
+    assert body["status"] == status
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    if status == 401:
+        assert resp.headers["www-authenticate"] == "Bearer"
+    return body
+
+
+def counts(services: Services) -> Counter[str]:
+    """What a refused request must not change, read straight from the tables (one query)."""
+    tables = {"orgs": Organization, "grants": GrantRow, "tokens": ApiToken, "crls": CrlRow}
+    totals = [select(func.count()).select_from(m).scalar_subquery() for m in tables.values()]
+    with services.rt.reads() as s:
+        row = s.execute(select(*totals)).one()
+        by_status = s.execute(
+            select(CertificateRow.status, func.count()).group_by(CertificateRow.status)
+        ).all()
+    out: Counter[str] = Counter(dict(zip(tables, row, strict=True)))
+    out.update({f"certs.{status}": n for status, n in by_status})
+    return +out  # drop zero entries so that deltas compare cleanly
+
+
+def delta(before: Counter[str], after: Counter[str]) -> dict[str, int]:
+    keys = set(before) | set(after)
+    return {k: after[k] - before[k] for k in sorted(keys) if after[k] != before[k]}
+
+
+def revoke_token(services: Services, secret: str) -> None:
+    """Mark a token revoked in storage (no service revokes tokens yet)."""
+    prefix = secret.split("_", 2)[1]
+    with services.rt.sessions.begin() as s:
+        s.execute(
+            update(ApiToken).where(ApiToken.prefix == prefix).values(revoked_at=services.rt.clock())
+        )
+
+
+# --------------------------------------------------------------------------- a shared world
+
+ORG_A = "alpha"  # self-managed, zone:alpha.ca.gov
+ORG_B = "bravo"  # self-managed, zone:bravo.ca.gov
+ORG_M = "mgd"  # managed, zone:mgd.ca.gov
+
+
+@dataclass
+class World:
+    """A populated certdesk behind one TestClient, shared by the tests of one module.
+
+    Tests that change it (issue, revoke, add grants) use fresh objects of their own, so the
+    standing objects below keep their state for every other test.
+    """
+
+    backend: str
+    services: Services
+    client: TestClient
+    clock: ManualClock
+    tokens: dict[str, str] = field(default_factory=dict)  # principal -> bearer secret
+    certs: dict[str, str] = field(default_factory=dict)  # org code -> serial of a cert
+    _seq: int = 0
+
+    def unique(self, stem: str) -> str:
+        self._seq += 1
+        return f"{stem}{self._seq}"
+
+    def issue(self, org: str, names: Sequence[str], **kw: Any) -> str:
+        issued = self.services.issuance.issue(
+            OPERATOR, IssueCommand(org_code=org, csr=make_csr(names).encode(), **kw)
+        )
+        return issued.serial
+
+    def status_of(self, serial: str) -> str:
+        return self.services.inventory.show(OPERATOR, serial).status
+
+    def counts(self) -> Counter[str]:
+        return counts(self.services)
+
+
+@contextmanager
+def _database(backend: str, tmp: Path) -> Iterator[str]:
+    """A database of its own for one world; PostgreSQL gets a fresh throw-away database."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'certdesk.db'}"
+        return
+    name = f"certdesk_web_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def build_world(backend: str, tmp: Path) -> Iterator[World]:
+    """Three organizations, a token per principal and one certificate per organization."""
+    with _database(backend, tmp) as url:
+        clock = ManualClock()
+        settings = Settings(
+            data_dir=tmp / "data",
+            database_url=url,
+            base_url="http://127.0.0.1:8080",
+            ca_passphrase="test-passphrase",
+        )
+        services = Services(Runtime.open(settings, clock))
+        try:
+            initialize(services, with_token=False)
+            orgs = services.orgs
+            orgs.create(OPERATOR, ORG_A, "Alpha", self_managed=True, grants=["zone:alpha.ca.gov"])
+            orgs.create(OPERATOR, ORG_B, "Bravo", self_managed=True, grants=["zone:bravo.ca.gov"])
+            orgs.create(OPERATOR, ORG_M, "Managed", self_managed=False, grants=["zone:mgd.ca.gov"])
+            tokens = services.tokens
+            secrets = {
+                "operator": tokens.create(OPERATOR, role=Role.OPERATOR, org_code=None),
+                "auditor": tokens.create(OPERATOR, role=Role.AUDITOR, org_code=None),
+                "requester-A": tokens.create(OPERATOR, role=Role.REQUESTER, org_code=ORG_A),
+                "delegated_admin-A": tokens.create(
+                    OPERATOR, role=Role.DELEGATED_ADMIN, org_code=ORG_A
+                ),
+                "delegated_admin-M": tokens.create(
+                    OPERATOR, role=Role.DELEGATED_ADMIN, org_code=ORG_M
+                ),
+                "revoked-operator": tokens.create(OPERATOR, role=Role.OPERATOR, org_code=None),
+            }
+            revoke_token(services, secrets["revoked-operator"].secret)
+            with TestClient(create_app(services), raise_server_exceptions=False) as client:
+                world = World(backend, services, client, clock)
+                world.tokens = {k: v.secret for k, v in secrets.items()}
+                world.certs = {
+                    ORG_A: world.issue(ORG_A, ["www.alpha.ca.gov"]),
+                    ORG_B: world.issue(ORG_B, ["www.bravo.ca.gov"]),
+                    ORG_M: world.issue(ORG_M, ["www.mgd.ca.gov"]),
+                }
+                yield world
+        finally:
+            services.rt.close()
