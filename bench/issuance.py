@@ -41,14 +41,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cryptography
 import psycopg
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Engine, event, text
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from certdesk.ca.lint import lint_tls_server
 from certdesk.ca.profile import (
@@ -429,38 +430,60 @@ def components(svc: Services, csr_pem: bytes) -> tuple[float, list[tuple[str, fl
     return issue_ms, list(ms.items())
 
 
-class DbClock:
-    """Time spent holding a pooled database connection (checkout to checkin), and counts.
+class TimedSessions:
+    """A session factory that adds up the time spent inside its sessions' ``with`` blocks."""
 
-    Attached through SQLAlchemy pool and engine events, so it measures the real pipeline:
-    a session's BEGIN, statements, ORM flush, COMMIT or ROLLBACK and its return to the pool.
+    def __init__(self, inner: sessionmaker[Session]) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    @contextlib.contextmanager
+    def _timed(self, cm: contextlib.AbstractContextManager[Session]) -> Iterator[Session]:
+        start = time.perf_counter()
+        try:
+            with cm as session:
+                yield session
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def __call__(self) -> contextlib.AbstractContextManager[Session]:
+        return self._timed(self.inner())
+
+    def begin(self) -> contextlib.AbstractContextManager[Session]:
+        return self._timed(self.inner.begin())
+
+
+class DbClock:
+    """Where an issuance's time goes: read sessions, write transactions, the rest.
+
+    The Runtime's two session factories are swapped for timing ones (the services take them
+    from the Runtime at each call), and SQLAlchemy events count connection checkouts and SQL
+    statements. Every session the pipeline opens is a ``with`` block, so the time inside
+    those blocks is all of the ORM and database work: statements, flush, COMMIT, close.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self.held = 0.0
+    def __init__(self, svc: Services) -> None:
+        self._rt = svc.rt
+        self._saved = (svc.rt.sessions, svc.rt.reads)
+        self.writes = TimedSessions(svc.rt.sessions)
+        self.reads = TimedSessions(svc.rt.reads)
+        svc.rt.sessions = cast("sessionmaker[Session]", self.writes)
+        svc.rt.reads = cast("sessionmaker[Session]", self.reads)
         self.checkouts = 0
         self.statements = 0
         self.issues = 0
         self.wall = 0.0  # inside issue()
-        self._since: dict[int, float] = {}
-        self._engine = engine
+        engine = svc.rt.engine
         # Bound methods kept once: event.remove needs the very objects that were listened.
         self._hooks: list[tuple[Any, str, Callable[..., None]]] = [
             (engine.pool, "checkout", self._checkout),
-            (engine.pool, "checkin", self._checkin),
             (engine, "before_cursor_execute", self._statement),
         ]
         for target, name, fn in self._hooks:
             event.listen(target, name, fn)
 
-    def _checkout(self, dbapi_conn: Any, *_args: Any) -> None:
+    def _checkout(self, *_args: Any) -> None:
         self.checkouts += 1
-        self._since[id(dbapi_conn)] = time.perf_counter()
-
-    def _checkin(self, dbapi_conn: Any, *_args: Any) -> None:
-        start = self._since.pop(id(dbapi_conn), None)
-        if start is not None:
-            self.held += time.perf_counter() - start
 
     def _statement(self, *_args: Any) -> None:
         self.statements += 1
@@ -479,6 +502,7 @@ class DbClock:
     def close(self) -> None:
         for target, name, fn in self._hooks:
             event.remove(target, name, fn)
+        self._rt.sessions, self._rt.reads = self._saved
 
 
 ProfileRow = tuple[str, float, float, float]  # function, calls/issue, cumulative ms, own ms
@@ -490,16 +514,23 @@ class Profile:
     ms_per_issue: float
     by_cumulative: list[ProfileRow]
     by_own: list[ProfileRow]
+    steps: list[ProfileRow]  # what issue() itself calls, by cumulative time
+
+
+# ``with sessions.begin():`` ends in contextlib's __exit__, which commits.
+_COMMIT_EXIT = "contextlib.py"
 
 
 def _label(key: tuple[str, int, str]) -> str:
     file, line, func = key
     if file == "~":
         return func
-    for marker in ("site-packages/", "src/", "lib/python3"):
+    for marker in ("site-packages/", "/src/"):
         if marker in file:
             file = file.split(marker, 1)[1]
             break
+    else:
+        file = Path(file).name  # the standard library, or generated code
     return f"{file}:{line}({func})"
 
 
@@ -526,7 +557,18 @@ def profile_inproc(svc: Services, csr_pem: bytes, n: int = PROFILE_ISSUANCES) ->
         best = sorted(rows, key=lambda r: r[index], reverse=True)[:10]
         return [(_label(k), nc / n, ct * 1e3 / n, tt * 1e3 / n) for k, nc, tt, ct in best]
 
-    return Profile(n, elapsed * 1e3 / n, top(3), top(2))
+    # The callers table of each function says how much of its time came from calls made
+    # by IssuanceService.issue itself: that splits issue() into its steps.
+    steps: list[ProfileRow] = []
+    for key, (_cc, _nc, _tt, _ct, callers) in raw.items():
+        for caller, (_c, nc, tt, ct) in callers.items():
+            if caller[2] == "issue" and caller[0].endswith("services/issuance.py"):
+                label = _label(key)
+                if key[0].endswith(_COMMIT_EXIT) and key[2] == "__exit__":
+                    label = "end of `with sessions.begin()`: flush + COMMIT"
+                steps.append((label, nc / n, ct * 1e3 / n, tt * 1e3 / n))
+    steps.sort(key=lambda r: r[2], reverse=True)
+    return Profile(n, elapsed * 1e3 / n, top(3), top(2), steps[:12])
 
 
 # --------------------------------------------------------------------------- (c) HTTP
@@ -811,17 +853,25 @@ def print_where(
     print(
         f"  {'per issuance, during the (b) rounds above':<48}" + "".join(f"{k:>12}" for k in clocks)
     )
+
+    def per_issue(c: DbClock, seconds: float) -> str:
+        return f"{seconds * 1e3 / c.issues:.2f} ({seconds / c.wall:.0%})"
+
     rows: list[tuple[str, Callable[[DbClock], str]]] = [
         ("issue(), wall ms", lambda c: f"{c.wall * 1e3 / c.issues:.2f}"),
         (
-            "holding a DB connection (checkout→checkin), ms",
-            lambda c: f"{c.held * 1e3 / c.issues:.2f} ({c.held / c.wall:.0%})",
+            "in the 2 read sessions (org+grants, CA row), ms",
+            lambda c: per_issue(c, c.reads.seconds),
         ),
         (
-            "outside it (CSR, names, lint, signing, SQL/ORM objects)",
-            lambda c: f"{(c.wall - c.held) * 1e3 / c.issues:.2f}",
+            "in the 2 write transactions (intent, store), ms",
+            lambda c: per_issue(c, c.writes.seconds),
         ),
-        ("DB sessions (connection checkouts)", lambda c: f"{c.checkouts / c.issues:.1f}"),
+        (
+            "the rest (CSR, names, lint, signing, glue), ms",
+            lambda c: per_issue(c, c.wall - c.reads.seconds - c.writes.seconds),
+        ),
+        ("connection checkouts", lambda c: f"{c.checkouts / c.issues:.1f}"),
         ("SQL statements (SQLite: BEGINs included)", lambda c: f"{c.statements / c.issues:.1f}"),
     ]
     for label, cell in rows:
@@ -832,16 +882,23 @@ def print_where(
     print(f"  {'issue()':<48}{issue_ms:8.3f}{1:7.0%}")
     for label, ms in parts:
         print(f"  {label:<48}{ms:8.3f}{ms / issue_ms:7.0%}")
+    print("  (the two write transactions, steps 3 and 5, cannot be run alone: see the profile)")
 
     print(
         f"\n  cProfile of {prof.issuances} issuances on SQLite: {prof.ms_per_issue:.2f} ms per "
         "issuance under the profiler (it inflates Python-heavy code more than Rust/C code)"
     )
-    for title, rows_ in (("cumulative", prof.by_cumulative), ("own", prof.by_own)):
-        print(f"  top 10 by {title} time{'calls':>60}{'cum ms':>8}{'own ms':>8}")
+    tables = (
+        ("what issue() calls, by cumulative time", prof.steps),
+        ("top 10 by cumulative time", prof.by_cumulative),
+        ("top 10 by own time", prof.by_own),
+    )
+    for title, rows_ in tables:
+        print(f"  {title:<70}{'calls':>8}{'cum ms':>8}{'share':>7}{'own ms':>8}")
         for name, calls, cum, own in rows_:
-            shown = name if len(name) <= 74 else "…" + name[-73:]
-            print(f"    {shown:<74}{calls:>6.0f}{cum:>8.3f}{own:>8.3f}")
+            shown = name if len(name) <= 74 else name[:73] + "…"
+            share = cum / prof.ms_per_issue
+            print(f"    {shown:<74}{calls:>6.0f}{cum:>8.3f}{share:>7.0%}{own:>8.3f}")
 
 
 # --------------------------------------------------------------------------- main
@@ -875,7 +932,7 @@ def main() -> None:
             pg = open_services(work / "inproc-pg", stack.enter_context(pg_database("inproc")))
             stack.callback(pg.rt.close)
             issue_sq, issue_pg = checked_issue_fn(sq, csr_pem), checked_issue_fn(pg, csr_pem)
-            clocks = {"SQLite": DbClock(sq.rt.engine), "PostgreSQL": DbClock(pg.rt.engine)}
+            clocks = {"SQLite": DbClock(sq), "PostgreSQL": DbClock(pg)}
             fns: dict[str, Callable[[], object]] = {
                 "raw": raw_fn(csr_pem),
                 "sqlite": clocks["SQLite"].counting(issue_sq),

@@ -154,8 +154,9 @@ def _is_org(code: str) -> Callable[[World, str, Any], None]:
 
 
 F = "403:auth.forbidden"
-OTHER = "403:auth.other_org"
-HIDDEN = "404:not_found"
+OTHER = "403:auth.other_org"  # an action outside the token's organization (not an object)
+HIDDEN = "404:not_found"  # another organization's object: as if it did not exist
+UNSEEN = "404:org.unknown"  # another organization named in the request: as if unknown
 
 ACTIONS = [
     Action(
@@ -245,7 +246,7 @@ ACTIONS = [
             "auditor": F,
             "requester-A": F,
             "delegated_admin-A": 201,
-            "delegated_admin-M": OTHER,
+            "delegated_admin-M": UNSEEN,
         },
         effect={"tokens": 1},
     ),
@@ -256,9 +257,9 @@ ACTIONS = [
         {
             "operator": 201,
             "auditor": F,
-            "requester-A": F,
-            "delegated_admin-A": OTHER,
-            "delegated_admin-M": OTHER,
+            "requester-A": UNSEEN,
+            "delegated_admin-A": UNSEEN,
+            "delegated_admin-M": UNSEEN,
         },
         effect={"tokens": 1},
     ),
@@ -339,7 +340,7 @@ ACTIONS = [
             "auditor": F,
             "requester-A": F,
             "delegated_admin-A": 201,
-            "delegated_admin-M": OTHER,
+            "delegated_admin-M": UNSEEN,
         },
         effect={"certs.active": 1},
     ),
@@ -353,7 +354,7 @@ ACTIONS = [
             "auditor": F,
             "requester-A": F,
             "delegated_admin-A": "400:name.not_granted",
-            "delegated_admin-M": OTHER,
+            "delegated_admin-M": UNSEEN,
         },
         effect={"certs.active": 1},
     ),
@@ -364,9 +365,9 @@ ACTIONS = [
         {
             "operator": 201,
             "auditor": F,
-            "requester-A": F,
-            "delegated_admin-A": OTHER,
-            "delegated_admin-M": OTHER,
+            "requester-A": UNSEEN,
+            "delegated_admin-A": UNSEEN,
+            "delegated_admin-M": UNSEEN,
         },
         effect={"certs.active": 1},
     ),
@@ -377,8 +378,8 @@ ACTIONS = [
         {
             "operator": 201,
             "auditor": F,
-            "requester-A": F,
-            "delegated_admin-A": OTHER,
+            "requester-A": UNSEEN,
+            "delegated_admin-A": UNSEEN,
             "delegated_admin-M": "403:org.managed",
         },
         effect={"certs.active": 1},
@@ -504,25 +505,12 @@ ACTIONS = [
     ),
 ]
 
-KNOWN_GAPS = {
-    # Issuance refuses a delegated admin of a managed organization (R11: cert services
-    # administers its certificates), but revocation lets the same token revoke them.
-    ("revoke-managed-org-cert", "delegated_admin-M"): (
-        "services/revocation.py does not apply the R11 managed-organization check that "
-        "services/issuance.py applies to delegated admins"
-    ),
-}
-
 
 def _cells() -> Iterator[Any]:
     for action in ACTIONS:
         for who in PRINCIPALS:
             expected = "401:auth.token" if who in UNAUTHENTICATED else action.expect[who]
-            gap = KNOWN_GAPS.get((action.name, who))
-            marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
-            yield pytest.param(
-                action, who, expected, id=f"{action.rule}/{who}/{action.name}", marks=marks
-            )
+            yield pytest.param(action, who, expected, id=f"{action.rule}/{who}/{action.name}")
 
 
 def test_every_action_has_an_expectation_for_every_principal() -> None:
@@ -555,12 +543,6 @@ def test_matrix(world: World, action: Action, who: str, expected: int | str) -> 
         assert world.status_of(call.serial) == "active"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issuance and token creation answer 403 for another organization but 404 for an "
-    "unknown one, so a delegated admin can tell which organization codes exist (org show and "
-    "policy check already answer 404 for both)",
-)
 @pytest.mark.parametrize(
     "make",
     [
@@ -581,10 +563,11 @@ def test_matrix(world: World, action: Action, who: str, expected: int | str) -> 
 def test_other_org_looks_like_an_unknown_org(
     world: World, make: Callable[[str], tuple[str, str, Any]]
 ) -> None:
+    """A delegated admin cannot tell another organization's code from an unknown one."""
     headers = bearer(world.tokens["delegated_admin-A"])
     answers = []
     for org in (ORG_B, "nosuchorg"):
         method, url, body = make(org)
         resp = world.client.request(method, url, json=body, headers=headers)
         answers.append((resp.status_code, resp.json()["code"]))
-    assert answers[0] == answers[1]
+    assert answers == [(404, "org.unknown"), (404, "org.unknown")]

@@ -3,11 +3,14 @@
 Operators and auditors act across organizations; every other role acts only inside its own
 organization. Objects of another organization are reported as not found, so that a token of
 one agency cannot even learn that another agency's certificate exists.
+
+A person may hold several roles (an agency requester who is also an approver); a person
+belongs to at most one organization. Tokens hold exactly one role.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from certdesk.errors import Forbidden, NotFound
@@ -15,6 +18,7 @@ from certdesk.errors import Forbidden, NotFound
 
 class Role(StrEnum):
     REQUESTER = "requester"
+    APPROVER = "approver"
     DELEGATED_ADMIN = "delegated_admin"
     OPERATOR = "operator"
     AUDITOR = "auditor"
@@ -22,55 +26,91 @@ class Role(StrEnum):
 
 class Action(StrEnum):
     ORG_READ = "org.read"
-    ORG_MANAGE = "org.manage"  # create organizations, add or remove grants (R2)
+    ORG_MANAGE = "org.manage"  # create organizations, add or remove grants (R2), settings
     TOKEN_CREATE = "token.create"
     POLICY_CHECK = "policy.check"
     CERT_READ = "cert.read"
     CERT_ISSUE = "cert.issue"  # direct issuance, outside a case
     CERT_REVOKE = "cert.revoke"
+    USER_READ = "user.read"
+    USER_MANAGE = "user.manage"  # create, disable, reset, change roles (R10)
+    CONTACT_MANAGE = "contact.manage"  # an audited contact change (R9)
+    CASE_READ = "case.read"
+    CASE_OPEN = "case.open"  # open, edit, submit, cancel, comment on own cases
+    CASE_APPROVE = "case.approve"  # approve or reject (R4)
+    CASE_WORK = "case.work"  # cert services: start, fulfil, complete (R5, R8)
+    CASE_COMMENT = "case.comment"
+    AUDIT_READ = "audit.read"
+    REPORT_READ = "report.read"
 
 
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})
+ORG_ROLES = frozenset({Role.REQUESTER, Role.APPROVER, Role.DELEGATED_ADMIN})
+
+_READ = {Action.ORG_READ, Action.POLICY_CHECK, Action.CERT_READ, Action.CASE_READ,
+         Action.CASE_COMMENT}
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.OPERATOR: frozenset(Action),
-    Role.AUDITOR: frozenset({Action.ORG_READ, Action.POLICY_CHECK, Action.CERT_READ}),
+    Role.AUDITOR: frozenset({Action.ORG_READ, Action.POLICY_CHECK, Action.CERT_READ,
+                             Action.CASE_READ, Action.USER_READ, Action.AUDIT_READ,
+                             Action.REPORT_READ}),
     # Delegated administrators of self-managed agencies issue and revoke directly, but only
     # for names their organization was granted (R2); the grant check is the issuance's.
+    # They also administer their own organization's people and contacts.
     Role.DELEGATED_ADMIN: frozenset(
-        {
-            Action.ORG_READ,
-            Action.TOKEN_CREATE,
-            Action.POLICY_CHECK,
-            Action.CERT_READ,
-            Action.CERT_ISSUE,
-            Action.CERT_REVOKE,
-        }
+        _READ | {Action.TOKEN_CREATE, Action.CERT_ISSUE, Action.CERT_REVOKE, Action.USER_READ,
+                 Action.USER_MANAGE, Action.CONTACT_MANAGE, Action.CASE_OPEN,
+                 Action.REPORT_READ}
     ),
     # Requesters of managed agencies obtain certificates through cases (R3/R4).
-    Role.REQUESTER: frozenset({Action.ORG_READ, Action.POLICY_CHECK, Action.CERT_READ}),
+    Role.REQUESTER: frozenset(_READ | {Action.CASE_OPEN, Action.CONTACT_MANAGE}),
+    Role.APPROVER: frozenset(_READ | {Action.CASE_APPROVE}),
 }
 
-# Which roles a token creator may hand out.
+# Which roles a token or account creator may hand out.
 GRANTABLE: dict[Role, frozenset[Role]] = {
     Role.OPERATOR: frozenset(Role),
-    Role.DELEGATED_ADMIN: frozenset({Role.REQUESTER, Role.DELEGATED_ADMIN}),
+    Role.DELEGATED_ADMIN: frozenset(ORG_ROLES),
     Role.AUDITOR: frozenset(),
     Role.REQUESTER: frozenset(),
+    Role.APPROVER: frozenset(),
 }
 
 
 @dataclass(frozen=True)
 class Actor:
-    """The caller of a service: a person, a token or the local operator CLI."""
+    """The caller of a service: a person, a token or the local operator CLI.
+
+    ``role`` is the primary role; ``also`` holds a person's further roles in the same
+    organization (or global ones).
+    """
 
     name: str
     role: Role
     org_id: int | None = None
+    user_id: int | None = None
+    also: frozenset[Role] = field(default_factory=frozenset)
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return frozenset({self.role}) | self.also
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+    def may(self, action: Action) -> bool:
+        return any(action in PERMISSIONS[r] for r in self.roles)
 
     @property
     def is_global(self) -> bool:
-        return self.role in GLOBAL_ROLES
+        return bool(self.roles & GLOBAL_ROLES)
+
+    def grantable(self) -> frozenset[Role]:
+        out: frozenset[Role] = frozenset()
+        for r in self.roles:
+            out |= GRANTABLE[r]
+        return out
 
 
 def sees_org(actor: Actor, org_id: int) -> bool:
@@ -84,11 +124,14 @@ def authorize(actor: Actor, action: Action, org_id: int | None, *, hide: bool = 
     ``hide=True`` is for existing objects: a refusal across organizations is then reported
     as :class:`NotFound` rather than :class:`Forbidden`.
     """
-    if action not in PERMISSIONS[actor.role]:
-        raise Forbidden("auth.forbidden", f"role {actor.role} may not {action}")
-    if actor.is_global:
+    global_ok = any(action in PERMISSIONS[r] for r in actor.roles & GLOBAL_ROLES)
+    if global_ok:
         return
+    local_ok = any(action in PERMISSIONS[r] for r in actor.roles - GLOBAL_ROLES)
+    if hide and not actor.is_global and org_id is not None and org_id != actor.org_id:
+        raise NotFound("not_found", "no such object")
+    if not local_ok:
+        roles = ", ".join(sorted(actor.roles))
+        raise Forbidden("auth.forbidden", f"role {roles} may not {action}")
     if org_id is None or org_id != actor.org_id:
-        if hide:
-            raise NotFound("not_found", "no such object")
         raise Forbidden("auth.other_org", "this token may only act for its own organization")

@@ -15,6 +15,7 @@ from certdesk.ca.keystore import read_private_key, resolve_passphrase, write_pri
 from certdesk.ca.local import LocalCA
 from certdesk.ca.profile import IssuerUrls
 from certdesk.errors import NotFound, Unavailable
+from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.store import issuers as issuer_store
 from certdesk.store.models import Issuer
@@ -31,8 +32,9 @@ class LoadedCA:
 class Authority:
     """Creates the hierarchy once and keeps loaded CAs for this process."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, audit: AuditService) -> None:
         self._rt = rt
+        self._audit = audit
         self._lock = threading.Lock()
         self._loaded: dict[str, LoadedCA] = {}
 
@@ -65,6 +67,16 @@ class Authority:
                 s.flush()
                 parent_id = row.id
                 rows.append(row)
+                self._audit.record(
+                    s,
+                    "system:init",
+                    "ca.create",
+                    "issuer",
+                    row.slug,
+                    name=row.name,
+                    root=row.is_root,
+                    key_type=row.key_type,
+                )
             return True, rows
 
     def _key_path(self, new: NewCA) -> str:

@@ -26,12 +26,13 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session
 
 from certdesk.ca.profile import LeafRequest, new_serial
-from certdesk.core.access import Action, Actor, Role, authorize, sees_org
+from certdesk.core.access import Action, Actor, authorize, sees_org
 from certdesk.core.calendar import max_validity_days, validity_for
 from certdesk.core.keys import check_csr, parse_csr
 from certdesk.core.names import Grant, GrantKind, require_allowed
 from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound
 from certdesk.services import signer_identity
+from certdesk.services.audit import AuditService
 from certdesk.services.authority import Authority
 from certdesk.services.runtime import Runtime
 from certdesk.store import certificates as cert_store
@@ -86,9 +87,10 @@ def serial_hex(serial: int) -> str:
 
 
 class IssuanceService:
-    def __init__(self, rt: Runtime, authority: Authority) -> None:
+    def __init__(self, rt: Runtime, authority: Authority, audit: AuditService) -> None:
         self._rt = rt
         self._authority = authority
+        self._audit = audit
 
     def issue(self, actor: Actor, cmd: IssueCommand) -> Issued:
         started = time.perf_counter()
@@ -103,7 +105,7 @@ class IssuanceService:
             if org is None or not sees_org(actor, org.id):
                 raise NotFound("org.unknown", f"no organization with code {cmd.org_code!r}")
             authorize(actor, Action.CERT_ISSUE, org.id)
-            if actor.role is Role.DELEGATED_ADMIN and not org.self_managed:
+            if not actor.is_global and not org.self_managed:
                 raise Forbidden(
                     "org.managed",
                     f"organization {org.code} is managed: its certificates are issued by cert"
@@ -168,6 +170,18 @@ class IssuanceService:
                 issued_at=self._rt.clock(),
             ):
                 raise Conflict("issuance.voided", "the issuance was voided before it was stored")
+            self._audit.record(
+                s,
+                actor,
+                "cert.issue",
+                "certificate",
+                row.serial,
+                organization=org_code,
+                names=list(names),
+                not_after=validity.not_after.isoformat(),
+                platform=str(cmd.platform),
+                renewal_of=cmd.renewal_of,
+            )
 
         # 6. Deliver.
         self._rt.metrics.issuance_seconds.observe(time.perf_counter() - started)
@@ -210,4 +224,12 @@ class IssuanceService:
                         " never delivered"
                     )
                     voided.append(row.serial)
+                    self._audit.record(
+                        s,
+                        "system:recovery",
+                        "cert.void",
+                        "certificate",
+                        row.serial,
+                        reason=row.void_reason,
+                    )
         return voided

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.names import Grant
 from certdesk.errors import Conflict, InvalidInput, NotFound
+from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.store import orgs as org_store
 from certdesk.store.models import GrantRow, Organization
@@ -57,8 +58,9 @@ def normalize_code(code: str) -> str:
 
 
 class OrganizationService:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, audit: AuditService) -> None:
         self._rt = rt
+        self._audit = audit
 
     def create(
         self, actor: Actor, code: str, name: str, *, self_managed: bool, grants: list[str]
@@ -84,7 +86,11 @@ class OrganizationService:
                         )
                     )
                 s.flush()
-                return _view(org)
+                view = _view(org)
+                self._audit.record(
+                    s, actor, "org.create", "organization", code, after=view.as_dict()
+                )
+                return view
         except IntegrityError:
             raise Conflict("org.exists", f"organization {code} already exists") from None
 
@@ -118,6 +124,7 @@ class OrganizationService:
                 )
             )
             s.flush()
+            self._audit.record(s, actor, "grant.add", "organization", org.code, grant=str(grant))
             return _view(org)
 
     def remove_grant(self, actor: Actor, code: str, grant_text: str) -> OrgView:
@@ -130,6 +137,7 @@ class OrganizationService:
                 raise NotFound("grant.unknown", f"{org.code} does not hold {grant}")
             org.grants.remove(row)
             s.flush()
+            self._audit.record(s, actor, "grant.remove", "organization", org.code, grant=str(grant))
             return _view(org)
 
     def _org(self, s: Session, code: str) -> Organization:

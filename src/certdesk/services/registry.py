@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from certdesk.services.audit import AuditService
 from certdesk.services.authority import Authority
 from certdesk.services.csrs import CsrService
 from certdesk.services.inventory import InventoryService
@@ -16,11 +17,12 @@ from certdesk.services.tokens import TokenService
 class Services:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.authority = Authority(rt)
-        self.orgs = OrganizationService(rt)
-        self.tokens = TokenService(rt)
+        self.audit = AuditService(rt)
+        self.authority = Authority(rt, self.audit)
+        self.orgs = OrganizationService(rt, self.audit)
+        self.tokens = TokenService(rt, self.audit)
         self.policy = PolicyService(rt)
         self.csrs = CsrService(rt, self.policy)
-        self.issuance = IssuanceService(rt, self.authority)
+        self.issuance = IssuanceService(rt, self.authority, self.audit)
         self.inventory = InventoryService(rt)
-        self.revocation = RevocationService(rt, self.authority, self.inventory)
+        self.revocation = RevocationService(rt, self.authority, self.inventory, self.audit)

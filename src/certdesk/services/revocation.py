@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from certdesk.ca.issuer import OcspStatus, RevokedEntry
-from certdesk.core.access import Action, Actor, Role, authorize
+from certdesk.core.access import Action, Actor, authorize
 from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound
+from certdesk.services.audit import AuditService
 from certdesk.services.authority import Authority, LoadedCA
 from certdesk.services.inventory import CertView, InventoryService, parse_serial
 from certdesk.services.runtime import Runtime
@@ -66,10 +67,17 @@ class PublishedCrl:
 
 
 class RevocationService:
-    def __init__(self, rt: Runtime, authority: Authority, inventory: InventoryService) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        authority: Authority,
+        inventory: InventoryService,
+        audit: AuditService,
+    ) -> None:
         self._rt = rt
         self._authority = authority
         self._inventory = inventory
+        self._audit = audit
 
     def revoke(self, actor: Actor, serial: str, reason: Reason) -> CertView:
         now = self._rt.clock()
@@ -80,7 +88,7 @@ class RevocationService:
             authorize(actor, Action.CERT_READ, row.org_id, hide=True)
             authorize(actor, Action.CERT_REVOKE, row.org_id)
             org = org_store.by_id(s, row.org_id)
-            if actor.role is Role.DELEGATED_ADMIN and org is not None and not org.self_managed:
+            if not actor.is_global and org is not None and not org.self_managed:
                 # R11: a managed organization's certificates are revoked by cert services.
                 raise Forbidden(
                     "org.managed",
@@ -92,6 +100,9 @@ class RevocationService:
             row.revoked_at = now.replace(microsecond=0)
             row.revocation_reason = str(reason)
             issuer_id = row.issuer_id
+            self._audit.record(
+                s, actor, "cert.revoke", "certificate", row.serial, reason=str(reason)
+            )
         # The CRL is rebuilt at once; should this process die first, the next CRL request
         # sees a revocation newer than the CRL and rebuilds it then (crl()).
         slug = self._slug(issuer_id)

@@ -7,8 +7,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from certdesk.core.access import GLOBAL_ROLES, GRANTABLE, Action, Actor, Role, authorize, sees_org
+from certdesk.core.access import GLOBAL_ROLES, Action, Actor, Role, authorize, sees_org
 from certdesk.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.store import orgs as org_store
 from certdesk.store import tokens as token_store
@@ -37,8 +38,9 @@ def _digest(secret: str) -> str:
 
 
 class TokenService:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, audit: AuditService) -> None:
         self._rt = rt
+        self._audit = audit
 
     def create(
         self, actor: Actor, *, role: Role, org_code: str | None, label: str = ""
@@ -55,7 +57,7 @@ class TokenService:
                     raise NotFound("org.unknown", f"no organization with code {org_code!r}")
                 org_id = org.id
             authorize(actor, Action.TOKEN_CREATE, org_id)
-            if role not in GRANTABLE[actor.role]:
+            if role not in actor.grantable():
                 raise Forbidden("token.role", f"a {actor.role} may not create {role} tokens")
             prefix = secrets.token_hex(6)
             secret = f"cd_{prefix}_{secrets.token_urlsafe(32)}"
@@ -68,6 +70,10 @@ class TokenService:
                     label=label,
                     created_at=self._rt.clock(),
                 )
+            )
+            # The secret is never logged or audited: only its public prefix.
+            self._audit.record(
+                s, actor, "token.create", "token", prefix, role=str(role), org=org_code, label=label
             )
         return NewToken(secret, prefix, role, org_code)
 

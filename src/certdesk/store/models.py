@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -49,6 +50,8 @@ class Organization(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     self_managed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # R11: cost per certificate-year of a managed certificate, in cents (None: the default).
+    cost_cents_per_year: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     grants: Mapped[list[GrantRow]] = relationship(
@@ -85,6 +88,8 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # login sessions
 
 
 class CertificateRow(Base):
@@ -124,6 +129,10 @@ class CertificateRow(Base):
     revocation_reason: Mapped[str | None] = mapped_column(String(32))
     void_reason: Mapped[str | None] = mapped_column(Text)
     renewal_of: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", use_alter=True, name="fk_certificates_case")
+    )
+    cost_cents: Mapped[int | None] = mapped_column(Integer)  # R11, recorded at delivery
 
 
 class CertificateName(Base):
@@ -149,3 +158,251 @@ class CrlRow(Base):
     this_update: Mapped[datetime] = mapped_column(UTCDateTime())
     next_update: Mapped[datetime] = mapped_column(UTCDateTime())
     der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --- people and accounts (R10) ---------------------------------------------------------
+
+
+class User(Base):
+    """A person with a login ID that never expires (R10)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2id; None until enrolled
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted at rest
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    roles: Mapped[list[UserRole]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="UserRole.role"
+    )
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+    user: Mapped[User] = relationship(back_populates="roles")
+
+
+class Enrollment(Base):
+    """A single-use, expiring link to set a password (enrollment or reset); stored hashed."""
+
+    __tablename__ = "enrollments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # enroll | reset
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- contacts (R9) ---------------------------------------------------------------------
+
+
+class Contact(Base):
+    """A technical, administrative or billing contact of an organization or a submittal."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        Index("ix_contacts_org", "org_id"),
+        Index("ix_contacts_submittal", "submittal_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    submittal_id: Mapped[int | None] = mapped_column(ForeignKey("submittals.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # technical | administrative | billing
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- cases, submittals, approvals (R3, R4, R5, R8) -------------------------------------
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_org_state", "org_id", "state"),
+        Index("ix_cases_state_due", "state", "due_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)  # CS-2026-000123
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    type: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    requester_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    opened_by: Mapped[str] = mapped_column(String(200))
+    requested_delivery: Mapped[date | None] = mapped_column(Date)
+    expedite: Mapped[bool] = mapped_column(Boolean, default=False)
+    approval_steps: Mapped[str] = mapped_column(String(100), default="")  # fixed at submission
+    approval_round: Mapped[int] = mapped_column(Integer, default=0)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    target_date: Mapped[date | None] = mapped_column(Date)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    window_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    target_cert_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON: type-specific fields
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseEvent(Base):
+    """The case's history: every transition, kept even after a rejection."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case", "case_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    event: Mapped[str] = mapped_column(String(20))
+    from_state: Mapped[str] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Approval(Base):
+    """One approval or rejection (R4), per round of submission."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_case", "case_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    round: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(200))
+    approved: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_case", "case_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Submittal(Base):
+    """A Security Certificate Submittal (R3): one certificate's requirements."""
+
+    __tablename__ = "submittals"
+    __table_args__ = (Index("ix_submittals_case", "case_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    names: Mapped[str] = mapped_column(Text)  # comma-separated, normalized
+    cert_type: Mapped[str] = mapped_column(String(16))  # single | san | wildcard
+    platform: Mapped[str] = mapped_column(String(16))  # dedicated | virtual
+    server_software: Mapped[str] = mapped_column(String(100), default="")
+    server_version: Mapped[str] = mapped_column(String(50), default="")
+    key_type: Mapped[str] = mapped_column(String(16))
+    service_option: Mapped[str] = mapped_column(String(16))  # managed | self-managed
+    requested_delivery: Mapped[date | None] = mapped_column(Date)
+    validity_days: Mapped[int | None] = mapped_column(Integer)
+    csr_pem: Mapped[str | None] = mapped_column(Text)
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    # R12: a key certdesk generated for a managed certificate, encrypted at rest; handed out
+    # once as a password-protected PKCS#12 and then erased.
+    generated_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_downloaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApprovalPolicy(Base):
+    """R4: the approvals an organization's cases of one type need (default when absent)."""
+
+    __tablename__ = "approval_policies"
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    case_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    steps: Mapped[str] = mapped_column(String(100))
+
+
+class Counter(Base):
+    """Named sequences (case numbers per year), incremented under a row lock."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+class Outbox(Base):
+    """Mail to send, written in the transaction that decides to send it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    to_addr: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# --- audit (R15) -----------------------------------------------------------------------
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(100))
+    summary: Mapped[str] = mapped_column(Text)  # JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The newest audit event; one row, locked by every append (serializes the chain)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
