@@ -6,6 +6,7 @@ down; nothing reads the environment at import time.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -56,12 +57,69 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
 
+    # R10 accounts
+    password_max_age_days: int = Field(
+        default=90, ge=1, description="R10: a password expires after this many days."
+    )
+    password_min_length: int = Field(default=12, ge=8, description="Shortest password accepted.")
+    lockout_threshold: int = Field(
+        default=5, ge=1, description="R10: failed logins in a row that lock an account."
+    )
+    lockout_minutes: int = Field(default=15, ge=1, description="R10: how long a lockout lasts.")
+    enrollment_hours: int = Field(
+        default=72, ge=1, description="R10: lifetime of a single-use enrollment or reset link."
+    )
+    session_hours: int = Field(default=12, ge=1, description="Lifetime of a login session.")
+    training_url: str = Field(
+        default="",
+        description="R10: training material link sent with every enrollment (empty: none).",
+    )
+    smtp_url: str = Field(
+        default="",
+        description="smtp://[user:pass@]host:port, smtps://… or smtp+starttls://…; empty: mail"
+        " stays in the outbox.",
+        repr=False,
+    )
+    mail_from: str = Field(
+        default="certdesk@localhost", description="Sender address of mail certdesk sends."
+    )
+
+    # R4/R5 cases
+    holidays: Annotated[tuple[date, ...] | None, NoDecode] = Field(
+        default=None,
+        description="R5: comma-separated YYYY-MM-DD dates replacing the California holiday"
+        " calendar; empty: the holidays package's US/CA calendar.",
+    )
+    target_business_days: int = Field(default=3, ge=0, description="R5: target turnaround.")
+    due_business_days: int = Field(default=5, ge=0, description="R5: due turnaround.")
+    window_days: int = Field(
+        default=25,
+        ge=1,
+        description="R8: days after delivery for testing, revocation or changes on the same case.",
+    )
+
+    # R11 cost
+    cost_cents_per_year: int = Field(
+        default=0,
+        ge=0,
+        description="R11: default cost of a managed certificate per certificate-year, in cents"
+        " (an organization may have its own).",
+    )
+
     @field_validator("allowed_suffixes", mode="before")
     @classmethod
     def _split_suffixes(cls, value: object) -> object:
         # Environment variables arrive as one string: "ca.gov,california.gov".
         if isinstance(value, str):
             return tuple(s.strip().lower() for s in value.split(",") if s.strip())
+        return value
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _split_holidays(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            return tuple(date.fromisoformat(p) for p in parts) if parts else None
         return value
 
     @property

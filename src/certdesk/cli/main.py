@@ -6,10 +6,11 @@ import sys
 
 import structlog
 import typer
+from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from typer.main import get_command
 
-from certdesk.cli import certs, orgs, policy, server
+from certdesk.cli import audit, certs, orgs, policy, server
 from certdesk.errors import CertdeskError
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ server.register(app)
 orgs.register(app)
 policy.register(app)
 certs.register(app)
+audit.register(app)
 
 
 def run(argv: list[str]) -> int:
@@ -53,6 +55,12 @@ def run(argv: list[str]) -> int:
         return 1
     except CertdeskError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
+        return 1
+    except ValidationError as exc:
+        # A CERTDESK_* variable that does not parse: name it, without a traceback.
+        first = exc.errors()[0]
+        where = "_".join(str(p) for p in first.get("loc", ())).upper()
+        typer.echo(f"error: bad setting CERTDESK_{where}: {first.get('msg', '')}", err=True)
         return 1
     except (OperationalError, ProgrammingError) as exc:
         # A missing table or unreachable server: say what to do, not a traceback.

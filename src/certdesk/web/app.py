@@ -13,7 +13,7 @@ from certdesk.config import Settings
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.web import health, pki, problems
-from certdesk.web.api import certificates, orgs, policy, tokens
+from certdesk.web.api import audit, certificates, orgs, policy, tokens
 
 log = structlog.get_logger("certdesk.web")
 
@@ -41,7 +41,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     )
     app.state.services = svc
     problems.install(app)
-    for module in (orgs, tokens, policy, certificates):
+    for module in (orgs, tokens, policy, certificates, audit):
         app.include_router(module.router)
     app.include_router(pki.router)
     app.include_router(health.router)
