@@ -7,7 +7,8 @@ One run measures, with the same subscriber key type (EC P-256), the same issuer 
 (b) certdesk's in-process pipeline ``IssuanceService.issue`` (policy, lint, intent, sign,
     store) on SQLite and on PostgreSQL, one thread, and b/a;
 (c) HTTP issuance through ``certdesk serve --workers 2`` (SQLite, PostgreSQL) and through
-    ``cfssl serve``, both driven by ``ab -k`` at several concurrencies, and certdesk/cfssl;
+    ``cfssl serve``, all driven by the same ``wrk`` script (HTTP/1.1, kept-alive
+    connections) at several concurrencies, and certdesk/cfssl;
 
 and the CPU time the servers spend per request; then where the time of (b) goes: time
 spent holding a database connection, sessions and statements per issuance, the pieces of
@@ -41,7 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import cryptography
 import psycopg
@@ -49,7 +50,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import event, text
-from sqlalchemy.orm import Session, sessionmaker
 
 from certdesk.ca.lint import lint_tls_server
 from certdesk.ca.profile import (
@@ -61,14 +61,15 @@ from certdesk.ca.profile import (
     tls_server_leaf,
 )
 from certdesk.config import Settings
+from certdesk.core.access import Actor, Role
 from certdesk.core.calendar import max_validity_days, validity_for
 from certdesk.core.keys import check_csr, parse_csr
-from certdesk.core.names import Grant, GrantKind, require_allowed
+from certdesk.core.names import require_allowed
 from certdesk.services.issuance import IssueCommand, Issued, Platform
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import LOCAL_OPERATOR, initialize
-from certdesk.store import orgs as org_store
+from certdesk.store.db import READ_ONLY
 
 # Bounds: every measurement is limited in time, so that the whole run takes a few minutes.
 # The machine is shared and its load swings, so the things compared with each other are
@@ -79,9 +80,8 @@ ROUND_SECONDS = 1.0  # per in-process measurement and round: 5 s each in all
 WARMUP_SECONDS = 0.5
 COMPONENT_SECONDS = 0.1  # per component and round
 PROFILE_ISSUANCES = 300
-HTTP_REQUESTS = 2000  # per ab run
-HTTP_TIME_LIMIT = 20  # seconds; ab stops at whichever of -n / -t comes first
-HTTP_WARMUP = 200
+HTTP_SECONDS = 10  # per wrk run (one server, one concurrency)
+HTTP_WARMUP_SECONDS = 3  # per server, unmeasured: worker processes load the CA key
 CONCURRENCIES = (1, 4, 8)
 SERVER_WORKERS = 2
 DAYS = 90
@@ -332,18 +332,26 @@ def open_services(data_dir: Path, database_url: str) -> Services:
     return svc
 
 
-def issue_fn(svc: Services, csr_pem: bytes) -> Callable[[], Issued]:
+def issue_fn(svc: Services, csr_pem: bytes, actor: Actor = OPERATOR) -> Callable[[], Issued]:
     cmd = IssueCommand(org_code=ORG, csr=csr_pem, platform=Platform.VIRTUAL, days=DAYS)
 
     def once() -> Issued:
-        return svc.issuance.issue(OPERATOR, cmd)
+        return svc.issuance.issue(actor, cmd)
 
     return once
 
 
-def checked_issue_fn(svc: Services, csr_pem: bytes) -> Callable[[], Issued]:
+def org_admin(svc: Services) -> Actor:
+    """A delegated admin of the benchmark org: R2 is checked against the org's grants."""
+    org_id = svc.orgs.get(OPERATOR, ORG).id
+    return Actor(name="bench:admin", role=Role.DELEGATED_ADMIN, org_id=org_id)
+
+
+def checked_issue_fn(
+    svc: Services, csr_pem: bytes, actor: Actor = OPERATOR
+) -> Callable[[], Issued]:
     """(b) the whole pipeline, after checking once that it stores an active certificate."""
-    once = issue_fn(svc, csr_pem)
+    once = issue_fn(svc, csr_pem, actor)
     if svc.inventory.show(OPERATOR, once().serial).status != "active":
         raise BenchError("an issued certificate is not active in the inventory")
     return once
@@ -359,27 +367,19 @@ def components(svc: Services, csr_pem: bytes) -> tuple[float, list[tuple[str, fl
     """``issue()`` and its pieces, timed in turns without a profiler (median ms per call).
 
     Each piece is called through certdesk's own functions with the inputs ``issue()`` gives
-    them. The two write transactions (intent INSERT, store UPDATE) are not timed alone:
-    :class:`DbClock` measures all four database sessions inside the real pipeline.
+    them. The two write transactions (intent, store) are not timed alone: :class:`DbClock`
+    measures the database work inside the real pipeline.
     """
     settings = svc.rt.settings
     suffixes = settings.allowed_suffixes
     csr = parse_csr(csr_pem)
     facts = check_csr(csr)
-
-    def read_org() -> list[Grant]:
-        with svc.rt.reads() as s:
-            org = org_store.by_code(s, ORG)
-            if org is None:
-                raise BenchError("benchmark org missing")
-            return [Grant(GrantKind(g.kind), g.name) for g in org.grants]
-
-    grants = read_org()
-    names = tuple(require_allowed(facts.names, suffixes, grants))
+    names = tuple(require_allowed(facts.names, suffixes))
     loaded = svc.authority.issuing()
     now = svc.rt.clock()
     validity = validity_for(now, DAYS, settings.max_validity_days)
     max_days = max_validity_days(now)
+    token = svc.tokens.create(OPERATOR, role=Role.OPERATOR, org_code=None).secret
 
     def request() -> LeafRequest:
         return LeafRequest(
@@ -394,14 +394,14 @@ def components(svc: Services, csr_pem: bytes) -> tuple[float, list[tuple[str, fl
             s.execute(text("SELECT 1"))
 
     def empty_write() -> None:
-        with svc.rt.sessions.begin() as s:
-            s.execute(text("SELECT 1"))
+        with svc.rt.engine.begin() as conn:
+            conn.execute(text("SELECT 1"))
 
     def csr_checks() -> object:
         return check_csr(parse_csr(csr_pem))
 
     def name_rules() -> object:
-        return require_allowed(facts.names, suffixes, grants)
+        return require_allowed(facts.names, suffixes)
 
     def prepare() -> object:
         return loaded.ca.prepare(request(), max_days=max_days)
@@ -412,17 +412,19 @@ def components(svc: Services, csr_pem: bytes) -> tuple[float, list[tuple[str, fl
     def sign() -> object:
         return loaded.ca.sign(prepared)
 
+    def authenticate() -> object:
+        return svc.tokens.authenticate(token)
+
     pieces: list[tuple[str, Callable[[], object]]] = [
         ("issue()", issue_fn(svc, csr_pem)),
         ("1 CSR parse + R12 checks (incl. verify)", csr_checks),
-        ("1 read org + grants (read session, ORM)", read_org),
-        ("1 names under R1/R2 (require_allowed)", name_rules),
-        ("2 issuing CA lookup (read session, ORM)", svc.authority.issuing),
+        ("1 names under R1 (require_allowed)", name_rules),
         ("2 prepare: build + lint-key sign + lint", prepare),
         ("2   of which lint_tls_server alone", lint),
         ("4 sign with the CA key + TBS check", sign),
         ("  floor of a read session (SELECT 1)", empty_read),
         ("  floor of a write transaction (SELECT 1)", empty_write),
+        ("  HTTP only: token authentication", authenticate),
     ]
     runs = interleaved(dict(pieces), COMPONENT_SECONDS)
     ms = {label: median([r.wall_ms for r in rates]) for label, rates in runs.items()}
@@ -430,46 +432,27 @@ def components(svc: Services, csr_pem: bytes) -> tuple[float, list[tuple[str, fl
     return issue_ms, list(ms.items())
 
 
-class TimedSessions:
-    """A session factory that adds up the time spent inside its sessions' ``with`` blocks."""
+@dataclass
+class Held:
+    """Time spent holding a pooled connection, and how many checkouts that was."""
 
-    def __init__(self, inner: sessionmaker[Session]) -> None:
-        self.inner = inner
-        self.seconds = 0.0
-
-    @contextlib.contextmanager
-    def _timed(self, cm: contextlib.AbstractContextManager[Session]) -> Iterator[Session]:
-        start = time.perf_counter()
-        try:
-            with cm as session:
-                yield session
-        finally:
-            self.seconds += time.perf_counter() - start
-
-    def __call__(self) -> contextlib.AbstractContextManager[Session]:
-        return self._timed(self.inner())
-
-    def begin(self) -> contextlib.AbstractContextManager[Session]:
-        return self._timed(self.inner.begin())
+    seconds: float = 0.0
+    checkouts: int = 0
 
 
 class DbClock:
-    """Where an issuance's time goes: read sessions, write transactions, the rest.
+    """Where an issuance's time goes: connections held for reading, for writing, the rest.
 
-    The Runtime's two session factories are swapped for timing ones (the services take them
-    from the Runtime at each call), and SQLAlchemy events count connection checkouts and SQL
-    statements. Every session the pipeline opens is a ``with`` block, so the time inside
-    those blocks is all of the ORM and database work: statements, flush, COMMIT, close.
+    Engine and pool events time every checkout of a connection until it is returned (its
+    statements, BEGIN, COMMIT, the pool's reset) and count transactions and statements, so
+    the same clock works whatever the pipeline uses (ORM sessions or Core connections). A
+    checkout counts as writing if it began a read-write transaction.
     """
 
     def __init__(self, svc: Services) -> None:
-        self._rt = svc.rt
-        self._saved = (svc.rt.sessions, svc.rt.reads)
-        self.writes = TimedSessions(svc.rt.sessions)
-        self.reads = TimedSessions(svc.rt.reads)
-        svc.rt.sessions = cast("sessionmaker[Session]", self.writes)
-        svc.rt.reads = cast("sessionmaker[Session]", self.reads)
-        self.checkouts = 0
+        self.reading = Held()
+        self.writing = Held()
+        self.transactions = 0
         self.statements = 0
         self.issues = 0
         self.wall = 0.0  # inside issue()
@@ -477,13 +460,28 @@ class DbClock:
         # Bound methods kept once: event.remove needs the very objects that were listened.
         self._hooks: list[tuple[Any, str, Callable[..., None]]] = [
             (engine.pool, "checkout", self._checkout),
+            (engine.pool, "checkin", self._checkin),
+            (engine, "begin", self._begin),
             (engine, "before_cursor_execute", self._statement),
         ]
         for target, name, fn in self._hooks:
             event.listen(target, name, fn)
 
-    def _checkout(self, *_args: Any) -> None:
-        self.checkouts += 1
+    def _checkout(self, _dbapi: Any, record: Any, _proxy: Any) -> None:
+        record.info["bench_checkout"] = (time.perf_counter(), self.reading)
+
+    def _begin(self, conn: Any) -> None:
+        self.transactions += 1
+        if not conn.get_execution_options().get(READ_ONLY, False):
+            started, _ = conn.info.get("bench_checkout", (time.perf_counter(), None))
+            conn.info["bench_checkout"] = (started, self.writing)
+
+    def _checkin(self, _dbapi: Any, record: Any) -> None:
+        checkout = record.info.pop("bench_checkout", None)
+        if checkout is not None:
+            started, held = checkout
+            held.seconds += time.perf_counter() - started
+            held.checkouts += 1
 
     def _statement(self, *_args: Any) -> None:
         self.statements += 1
@@ -502,7 +500,6 @@ class DbClock:
     def close(self) -> None:
         for target, name, fn in self._hooks:
             event.remove(target, name, fn)
-        self._rt.sessions, self._rt.reads = self._saved
 
 
 ProfileRow = tuple[str, float, float, float]  # function, calls/issue, cumulative ms, own ms
@@ -517,8 +514,10 @@ class Profile:
     steps: list[ProfileRow]  # what issue() itself calls, by cumulative time
 
 
-# ``with sessions.begin():`` ends in contextlib's __exit__, which commits.
+# ``with sessions.begin():`` and ``with engine.begin():`` end in contextlib's __exit__,
+# which commits.
 _COMMIT_EXIT = "contextlib.py"
+_STEP_CALLERS = {"issue": "", "_record_intent": "3: "}  # what issue() calls, and step 3
 
 
 def _label(key: tuple[str, int, str]) -> str:
@@ -558,30 +557,25 @@ def profile_inproc(svc: Services, csr_pem: bytes, n: int = PROFILE_ISSUANCES) ->
         return [(_label(k), nc / n, ct * 1e3 / n, tt * 1e3 / n) for k, nc, tt, ct in best]
 
     # The callers table of each function says how much of its time came from calls made
-    # by IssuanceService.issue itself: that splits issue() into its steps.
+    # by IssuanceService.issue itself (and by its step-3 helper): that splits issue() into
+    # its steps.
     steps: list[ProfileRow] = []
     for key, (_cc, _nc, _tt, _ct, callers) in raw.items():
         for caller, (_c, nc, tt, ct) in callers.items():
-            if caller[2] == "issue" and caller[0].endswith("services/issuance.py"):
+            if caller[2] in _STEP_CALLERS and caller[0].endswith("services/issuance.py"):
                 label = _label(key)
                 if key[0].endswith(_COMMIT_EXIT) and key[2] == "__exit__":
-                    label = "end of `with sessions.begin()`: flush + COMMIT"
-                steps.append((label, nc / n, ct * 1e3 / n, tt * 1e3 / n))
+                    label = "end of a `with` transaction block: COMMIT"
+                elif key[0].endswith(_COMMIT_EXIT) and key[2] == "__enter__":
+                    label = "start of a `with` transaction block"
+                steps.append(
+                    (f"{_STEP_CALLERS[caller[2]]}{label}", nc / n, ct * 1e3 / n, tt * 1e3 / n)
+                )
     steps.sort(key=lambda r: r[2], reverse=True)
     return Profile(n, elapsed * 1e3 / n, top(3), top(2), steps[:12])
 
 
 # --------------------------------------------------------------------------- (c) HTTP
-
-
-@dataclass(frozen=True)
-class AbResult:
-    rps: float
-    complete: int
-    keep_alive: int
-    p50_ms: float
-    p99_ms: float
-    server_cpu_ms: float = 0.0  # CPU time of the server's processes per request
 
 
 def group_cpu(pgid: int) -> float:
@@ -600,60 +594,96 @@ def group_cpu(pgid: int) -> float:
     return used / tick
 
 
-def run_ab(url: str, body: Path, concurrency: int, n: int, token: str | None) -> AbResult:
-    """``ab -k`` POSTing ``body``; raises unless every request completed with a 2xx."""
-    args = ["ab", "-q", "-k", "-t", str(HTTP_TIME_LIMIT), "-n", str(n), "-c", str(concurrency)]
-    args += ["-p", str(body), "-T", "application/json"]
-    if token:
-        args += ["-H", f"Authorization: Bearer {token}"]
-    out = run_cmd([*args, url])
+@dataclass(frozen=True)
+class HttpResult:
+    rps: float
+    complete: int
+    connections: int  # TCP connections wrk opened (concurrency + reconnects after a close)
+    p50_ms: float
+    p99_ms: float
+    server_cpu_ms: float = 0.0  # CPU time of the server's processes per request
 
-    def grab(pattern: str, default: str | None = None) -> str:
-        m = re.search(pattern, out, re.MULTILINE)
-        if m is None:
-            if default is None:
-                raise BenchError(f"unexpected ab output (no {pattern!r}):\n{out}")
-            return default
-        return m.group(1)
 
-    complete = int(grab(r"^Complete requests:\s+(\d+)"))
-    non2xx = int(grab(r"^Non-2xx responses:\s+(\d+)", "0"))
-    failed = int(grab(r"^Failed requests:\s+(\d+)"))
-    # ab counts a response whose length differs from the first one as "failed (Length)".
-    # Certificates differ in length by a byte or two (DER ECDSA signatures vary), so only
-    # connect, receive and exception failures are real failures.
-    length = int(grab(r"\(Connect: \d+, Receive: \d+, Length: (\d+),", "0"))
-    if non2xx or failed - length or complete == 0:
+# wrk speaks HTTP/1.1 and keeps its connections open; the same script drives every server.
+# The response() hook counts what wrk's own summary does not say in a parseable way: non-2xx
+# answers and responses that close the connection (each one costs a reconnect).
+_WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+{auth}
+wrk.body = [==[{body}]==]
+
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function init(args) bad = 0; closed = 0 end
+function response(status, headers, body)
+  if status < 200 or status > 299 then bad = bad + 1 end
+  local conn = headers["Connection"] or headers["connection"]
+  if conn and conn:lower() == "close" then closed = closed + 1 end
+end
+function done(summary, latency, requests)
+  local bad_, closed_ = 0, 0
+  for _, t in ipairs(threads) do bad_ = bad_ + t:get("bad"); closed_ = closed_ + t:get("closed") end
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d non2xx=%d closed=%d "
+    .. "connect=%d read=%d write=%d status=%d timeout=%d\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    bad_, closed_, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def wrk_script(work: Path, name: str, body: bytes, token: str | None) -> Path:
+    """The Lua script that makes wrk POST ``body`` (with the bearer ``token``, if any)."""
+    text_ = body.decode()
+    if "]==]" in text_:
+        raise BenchError("request body cannot be quoted for Lua")
+    auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
+    path = work / f"wrk-{name}.lua"
+    path.write_text(_WRK_SCRIPT.format(auth=auth, body=text_))
+    return path
+
+
+def run_wrk(url: str, script: Path, concurrency: int, seconds: int) -> HttpResult:
+    """``wrk`` POSTing for ``seconds``; raises unless every request was answered with a 2xx."""
+    args = ["wrk", "-t", "1", "-c", str(concurrency), "-d", f"{seconds}s", "-s", str(script)]
+    out = run_cmd([*args, "--timeout", "10s", url])
+    m = re.search(r"^BENCH (.*)$", out, re.MULTILINE)
+    if m is None:
+        raise BenchError(f"unexpected wrk output:\n{out}")
+    got = {k: int(v) for k, v in (item.split("=") for item in m.group(1).split())}
+    errors = sum(got[k] for k in ("connect", "read", "write", "status", "timeout"))
+    if got["non2xx"] or errors or got["requests"] == 0:
         raise BenchError(
-            f"{url} c={concurrency}: {complete} complete, {non2xx} non-2xx, "
-            f"{failed - length} failed — refusing to report a rate\n{out}"
+            f"{url} c={concurrency}: {got['requests']} requests, {got['non2xx']} non-2xx, "
+            f"{errors} socket errors or timeouts — refusing to report a rate\n{out}"
         )
-    return AbResult(
-        rps=float(grab(r"^Requests per second:\s+([\d.]+)")),
-        complete=complete,
-        keep_alive=int(grab(r"^Keep-Alive requests:\s+(\d+)", "0")),
-        p50_ms=float(grab(r"^\s+50%\s+(\d+)")),
-        p99_ms=float(grab(r"^\s+99%\s+(\d+)")),
+    return HttpResult(
+        rps=got["requests"] / (got["duration_us"] / 1e6),
+        complete=got["requests"],
+        connections=concurrency + got["closed"],
+        p50_ms=got["p50_us"] / 1e3,
+        p99_ms=got["p99_us"] / 1e3,
     )
 
 
 @dataclass(frozen=True)
 class Target:
     url: str
-    body: Path
-    token: str | None
+    script: Path  # the wrk script: method, headers, body
     pgid: int  # the server's process group (leader and workers)
 
 
-def http_series(targets: dict[str, Target]) -> dict[str, dict[int, AbResult]]:
+def http_series(targets: dict[str, Target]) -> dict[str, dict[int, HttpResult]]:
     """At each concurrency, every server in turn, so that their ratios share a moment."""
     for t in targets.values():
-        run_ab(t.url, t.body, max(CONCURRENCIES), HTTP_WARMUP, t.token)  # workers load the CA
-    out: dict[str, dict[int, AbResult]] = {name: {} for name in targets}
+        run_wrk(t.url, t.script, max(CONCURRENCIES), HTTP_WARMUP_SECONDS)
+    out: dict[str, dict[int, HttpResult]] = {name: {} for name in targets}
     for c in CONCURRENCIES:
         for name, t in targets.items():
             cpu = group_cpu(t.pgid)
-            res = run_ab(t.url, t.body, c, HTTP_REQUESTS, t.token)
+            res = run_wrk(t.url, t.script, c, HTTP_SECONDS)
             cpu_ms = (group_cpu(t.pgid) - cpu) * 1e3 / res.complete
             out[name][c] = dataclasses.replace(res, server_cpu_ms=cpu_ms)
     return out
@@ -675,16 +705,14 @@ def start_certdesk(
         raise BenchError("certdesk init printed no operator token")
     org = [certdesk, "org", "create", ORG, "--name", "Benchmark agency", "--self-managed"]
     run_cmd([*org, "--grant", f"zone:{ZONE}"], env)
-    body = work / f"certdesk-{tag}.json"
-    body.write_text(
-        json.dumps({"org": ORG, "csr": csr_pem.decode(), "platform": "virtual", "days": DAYS})
-    )
+    body = json.dumps({"org": ORG, "csr": csr_pem.decode(), "platform": "virtual", "days": DAYS})
+    script = wrk_script(work, f"certdesk-{tag}", body.encode(), token)
     port = free_port()
     log = work / f"certdesk-{tag}.log"
     serve = [certdesk, "serve", "--host", "127.0.0.1", "--port", str(port)]
     proc = servers.start([*serve, "--workers", str(SERVER_WORKERS)], env, log)
     wait_http(f"http://127.0.0.1:{port}/readyz", None, {}, proc, log)
-    return Target(f"http://127.0.0.1:{port}/api/v1/certificates", body, token, proc.pid)
+    return Target(f"http://127.0.0.1:{port}/api/v1/certificates", script, proc.pid)
 
 
 def start_cfssl(servers: Servers, work: Path, csr_pem: bytes) -> Target:
@@ -718,8 +746,7 @@ def start_cfssl(servers: Servers, work: Path, csr_pem: bytes) -> Target:
         "policies": [{"ID": "2.23.140.1.2.1"}],
     }
     (ca_dir / "config.json").write_text(json.dumps({"signing": {"default": profile}}))
-    body = ca_dir / "sign.json"
-    body.write_text(json.dumps({"certificate_request": csr_pem.decode()}))
+    body = json.dumps({"certificate_request": csr_pem.decode()}).encode()
     port = free_port()
     log = work / "cfssl.log"
     serve = ["cfssl", "serve", "-address", "127.0.0.1", "-port", str(port)]
@@ -727,8 +754,8 @@ def start_cfssl(servers: Servers, work: Path, csr_pem: bytes) -> Target:
     # -loglevel 2 (warnings): certdesk serves without an access log, so cfssl does too.
     proc = servers.start([*serve, *files, "-loglevel", "2"], child_env(), log, cwd=ca_dir)
     url = f"http://127.0.0.1:{port}/api/v1/cfssl/sign"
-    wait_http(url, body.read_bytes(), {"Content-Type": "application/json"}, proc, log)
-    return Target(url, body, None, proc.pid)
+    wait_http(url, body, {"Content-Type": "application/json"}, proc, log)
+    return Target(url, wrk_script(work, "cfssl", body, None), proc.pid)
 
 
 # --------------------------------------------------------------------------- report
@@ -746,10 +773,12 @@ def machine() -> str:
                 model = line.split(":", 1)[1].strip()
                 break
     cfssl = run_cmd(["cfssl", "version"]).splitlines()[0].replace("Version:", "").strip()
+    # wrk -v prints its version and exits with status 1.
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout
     return (
         f"{model}; {os.cpu_count()} CPUs; load average at start {load_average()}\n"
         f"Python {platform.python_version()}, cryptography {cryptography.__version__}, "
-        f"cfssl {cfssl}, ab {run_cmd(['ab', '-V']).split()[4].rstrip(',')}"
+        f"cfssl {cfssl}, wrk {wrk.split()[1] if wrk else '?'}"
     )
 
 
@@ -771,6 +800,7 @@ def print_inproc(runs: dict[str, list[Rate]]) -> None:
         "raw": "(a) raw cryptography",
         "sqlite": "(b) certdesk issue(), SQLite",
         "pg": "(b) certdesk issue(), PostgreSQL",
+        "sqlite-admin": "(b) SQLite, delegated admin (+R2)",
     }
     for key, label in labels.items():
         rate = total(runs[key])
@@ -791,15 +821,19 @@ def print_inproc(runs: dict[str, list[Rate]]) -> None:
     )
 
 
-def _cell(r: AbResult) -> str:
-    return f"{r.rps:.0f} ({r.p50_ms:.0f}/{r.p99_ms:.0f})".rjust(22)
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
-def print_http(results: dict[str, dict[int, AbResult]], inproc: dict[str, Rate]) -> None:
+def _cell(r: HttpResult) -> str:
+    return f"{r.rps:.0f} ({_ms(r.p50_ms)}/{_ms(r.p99_ms)})".rjust(22)
+
+
+def print_http(results: dict[str, dict[int, HttpResult]], inproc: dict[str, Rate]) -> None:
     print(
-        f"\n(c) HTTP issuance, ab -k -n {HTTP_REQUESTS} (at most {HTTP_TIME_LIMIT} s) per run, "
-        f"same CSR; certdesk serve --workers {SERVER_WORKERS}; at each concurrency the three "
-        "servers take turns"
+        f"\n(c) HTTP issuance, wrk -t 1 -c C -d {HTTP_SECONDS}s (HTTP/1.1, kept-alive "
+        f"connections) per run, same CSR; certdesk serve --workers {SERVER_WORKERS}; at each "
+        "concurrency the three servers take turns"
     )
     print("  requests/s (p50/p99 latency ms); ratio = certdesk / cfssl")
     cols = list(results)
@@ -813,10 +847,7 @@ def print_http(results: dict[str, dict[int, AbResult]], inproc: dict[str, Rate])
         print(f"  {c:>3}{cells}{r_sqlite:>14.3f}{r_pg:>10.3f}   {verdict(min(r_sqlite, r_pg))}")
     for name, res in results.items():
         n = sum(r.complete for r in res.values())
-        print(
-            f"  {name}: {sum(r.keep_alive for r in res.values())} of {n} requests on kept-alive "
-            "connections"
-        )
+        print(f"  {name}: {n} requests on {sum(r.connections for r in res.values())} connections")
     print(
         "\n  server CPU ms per request (leader + workers; not the PostgreSQL server's), and\n"
         "  cfssl CPU / certdesk CPU: the ratio a CPU-bound machine would show, whatever its load"
@@ -834,7 +865,7 @@ def print_http(results: dict[str, dict[int, AbResult]], inproc: dict[str, Rate])
         print(f"  certdesk {name} in process (b), for comparison: {rate.cpu_ms:.2f} CPU ms")
 
 
-def print_summary(runs: dict[str, list[Rate]], http: dict[str, dict[int, AbResult]]) -> None:
+def print_summary(runs: dict[str, list[Rate]], http: dict[str, dict[int, HttpResult]]) -> None:
     raw = total(runs["raw"]).per_second
     print("\nTargets")
     for key, name in (("sqlite", "SQLite"), ("pg", "PostgreSQL")):
@@ -859,19 +890,17 @@ def print_where(
 
     rows: list[tuple[str, Callable[[DbClock], str]]] = [
         ("issue(), wall ms", lambda c: f"{c.wall * 1e3 / c.issues:.2f}"),
-        (
-            "in the 2 read sessions (org+grants, CA row), ms",
-            lambda c: per_issue(c, c.reads.seconds),
-        ),
-        (
-            "in the 2 write transactions (intent, store), ms",
-            lambda c: per_issue(c, c.writes.seconds),
-        ),
+        ("holding a connection to read, ms", lambda c: per_issue(c, c.reading.seconds)),
+        ("holding a connection to write, ms", lambda c: per_issue(c, c.writing.seconds)),
         (
             "the rest (CSR, names, lint, signing, glue), ms",
-            lambda c: per_issue(c, c.wall - c.reads.seconds - c.writes.seconds),
+            lambda c: per_issue(c, c.wall - c.reading.seconds - c.writing.seconds),
         ),
-        ("connection checkouts", lambda c: f"{c.checkouts / c.issues:.1f}"),
+        (
+            "connection checkouts: read + write",
+            lambda c: f"{c.reading.checkouts / c.issues:.1f}+{c.writing.checkouts / c.issues:.1f}",
+        ),
+        ("transactions", lambda c: f"{c.transactions / c.issues:.1f}"),
         ("SQL statements (SQLite: BEGINs included)", lambda c: f"{c.statements / c.issues:.1f}"),
     ]
     for label, cell in rows:
@@ -882,7 +911,7 @@ def print_where(
     print(f"  {'issue()':<48}{issue_ms:8.3f}{1:7.0%}")
     for label, ms in parts:
         print(f"  {label:<48}{ms:8.3f}{ms / issue_ms:7.0%}")
-    print("  (the two write transactions, steps 3 and 5, cannot be run alone: see the profile)")
+    print("  (the write transactions of steps 3 and 5 are timed above, inside the pipeline)")
 
     print(
         f"\n  cProfile of {prof.issuances} issuances on SQLite: {prof.ms_per_issue:.2f} ms per "
@@ -909,7 +938,7 @@ def main() -> None:
     for var in [v for v in os.environ if v.startswith("CERTDESK_") and v != "CERTDESK_BENCH_PG"]:
         os.environ.pop(var)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the finally blocks run
-    for tool in ("ab", "cfssl", "cfssljson"):
+    for tool in ("wrk", "cfssl", "cfssljson"):
         if shutil.which(tool) is None:
             raise BenchError(f"{tool} not found: run 'make system-deps'")
 
@@ -931,12 +960,17 @@ def main() -> None:
             stack.callback(sq.rt.close)
             pg = open_services(work / "inproc-pg", stack.enter_context(pg_database("inproc")))
             stack.callback(pg.rt.close)
+            # The delegated admin's runs use a database of their own, so that the clocks
+            # below count the operator's issuances only.
+            sq_admin = open_services(work / "inproc-admin", f"sqlite:///{work / 'admin.db'}")
+            stack.callback(sq_admin.rt.close)
             issue_sq, issue_pg = checked_issue_fn(sq, csr_pem), checked_issue_fn(pg, csr_pem)
             clocks = {"SQLite": DbClock(sq), "PostgreSQL": DbClock(pg)}
             fns: dict[str, Callable[[], object]] = {
                 "raw": raw_fn(csr_pem),
                 "sqlite": clocks["SQLite"].counting(issue_sq),
                 "pg": clocks["PostgreSQL"].counting(issue_pg),
+                "sqlite-admin": checked_issue_fn(sq_admin, csr_pem, org_admin(sq_admin)),
             }
             runs = interleaved(fns, ROUND_SECONDS)
             for clock in clocks.values():

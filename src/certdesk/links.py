@@ -45,3 +45,13 @@ def compliance_warning(base_url: str) -> str | None:
     if "." not in host or host.endswith((".local", ".internal", ".localhost", ".lan")):
         return f"{base_url}: certificate URLs must name a public DNS host"
     return None
+
+
+# R10: the page where a new user, or one whose password was reset, chooses a password with a
+# single-use link. The console serves it; the API's POST /api/v1/enroll redeems the token.
+ENROLL_PATH = "/enroll/"
+
+
+def enrollment_link(base_url: str, token: str) -> str:
+    """The single-use link for ``token`` on the public web address ``base_url``."""
+    return base_url.rstrip("/") + ENROLL_PATH + token

@@ -118,6 +118,90 @@ def test_add_business_days(calendar: BusinessCalendar, start: date, n: int, expe
     assert calendar.add_business_days(start, n) == expected
 
 
+# --- subtract_business_days and business_day_on_or_before (used by R6 renewal planning) ----
+
+SUBTRACT_CASES = [
+    # (calendar, start, n, expected)
+    pytest.param(CA, date(2026, 5, 9), 0, date(2026, 5, 9), id="R5/sub-zero-returns-start"),
+    pytest.param(CA, date(2026, 5, 11), 1, date(2026, 5, 8), id="R5/sub-one-monday-to-friday"),
+    pytest.param(CA, date(2026, 5, 12), 1, date(2026, 5, 11), id="R5/sub-one-start-not-counted"),
+    # Mon 11-30 -> Fri 27 and Thu 26 closed -> Wed 11-25.
+    pytest.param(CA, date(2026, 11, 30), 1, date(2026, 11, 25), id="R5/sub-over-thanksgiving"),
+    pytest.param(
+        NO_HOLIDAYS, date(2026, 11, 30), 1, date(2026, 11, 27), id="R5/sub-override-empty"
+    ),
+    # Mon 01-04 -> (Fri 01-01 closed) Thu 12-31 (1), Wed 12-30 (2).
+    pytest.param(CA, date(2027, 1, 4), 2, date(2026, 12, 30), id="R5/sub-over-new-year"),
+    pytest.param(CA, date(2026, 12, 31), 249, date(2025, 12, 31), id="R5/sub-whole-year-2026"),
+]
+
+
+@pytest.mark.parametrize(("calendar", "start", "n", "expected"), SUBTRACT_CASES)
+def test_subtract_business_days(
+    calendar: BusinessCalendar, start: date, n: int, expected: date
+) -> None:
+    assert calendar.subtract_business_days(start, n) == expected
+
+
+@pytest.mark.parametrize(
+    ("calendar", "day", "expected"),
+    [
+        pytest.param(CA, date(2026, 5, 11), date(2026, 5, 11), id="R5/on-or-before-business-day"),
+        pytest.param(CA, date(2026, 5, 10), date(2026, 5, 8), id="R5/on-or-before-sunday"),
+        pytest.param(CA, date(2026, 11, 27), date(2026, 11, 25), id="R5/on-or-before-thanksgiving"),
+        pytest.param(CA, date(2027, 1, 1), date(2026, 12, 31), id="R5/on-or-before-new-year"),
+        pytest.param(
+            NO_HOLIDAYS, date(2027, 1, 1), date(2027, 1, 1), id="R5/on-or-before-override-empty"
+        ),
+    ],
+)
+def test_business_day_on_or_before(calendar: BusinessCalendar, day: date, expected: date) -> None:
+    assert calendar.business_day_on_or_before(day) == expected
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        pytest.param(
+            lambda: CA.subtract_business_days(date(2026, 5, 11), -1), ValueError, id="neg"
+        ),
+        pytest.param(
+            lambda: CA.subtract_business_days(datetime(2026, 5, 11), 1), TypeError, id="datetime"
+        ),
+        pytest.param(
+            lambda: CA.business_day_on_or_before(datetime(2026, 5, 11)),
+            TypeError,
+            id="on-or-before",
+        ),
+    ],
+)
+def test_subtract_programming_errors_raise(
+    call: Callable[[], object], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        call()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    day=st.dates(min_value=date(2025, 1, 1), max_value=date(2031, 12, 31)),
+    n=st.integers(min_value=0, max_value=40),
+)
+def test_subtract_business_days_inverts_add(day: date, n: int) -> None:
+    back = CA.subtract_business_days(day, n)
+    assert CA.business_days_between(back, day) == (
+        n if CA.is_business_day(day) or n == 0 else n - 1
+    )
+    if n:
+        assert CA.is_business_day(back)
+    if CA.is_business_day(day):
+        assert CA.add_business_days(back, n) == day
+    on_or_before = CA.business_day_on_or_before(day)
+    assert CA.is_business_day(on_or_before)
+    assert on_or_before <= day
+    assert CA.business_days_between(on_or_before, day) == 0
+
+
 # --- business_days_between ----------------------------------------------------------------
 
 BETWEEN_CASES = [

@@ -1,9 +1,9 @@
 """Who may do what through the API: every principal against every action (R2, R10, R11).
 
 Each cell asserts the HTTP status and problem code, and that nothing changed when the call was
-refused (counts of organizations, grants, tokens, CRLs and certificates by status, and the
-status of the certificate the call was about). Allowed calls must change exactly what they
-say. The world is shared per backend; calls that change it work on fresh objects.
+refused (counts of organizations, grants, tokens, CRLs, audit events and certificates by
+status, and the status of the certificate the call was about). Allowed calls must change
+exactly what they say. The world is shared per backend; calls that change it work on fresh objects.
 """
 
 from __future__ import annotations
@@ -529,7 +529,8 @@ def test_matrix(world: World, action: Action, who: str, expected: int | str) -> 
 
     if isinstance(expected, int):
         assert resp.status_code == expected, resp.text
-        assert changed == action.effect
+        # R15: an allowed change is recorded as exactly one audit event; a read records none.
+        assert changed == ({**action.effect, "audit": 1} if action.effect else {})
         if action.check is not None:
             action.check(world, who, resp.json())
         if call.serial is not None and action.status_after is not None:
@@ -571,3 +572,29 @@ def test_other_org_looks_like_an_unknown_org(
         resp = world.client.request(method, url, json=body, headers=headers)
         answers.append((resp.status_code, resp.json()["code"]))
     assert answers == [(404, "org.unknown"), (404, "org.unknown")]
+
+
+BODY_ROUTES = {
+    "create-org": f"{API}/orgs",
+    "add-grant": f"{API}/orgs/{ORG_A}/grants",
+    "create-token": f"{API}/tokens",
+    "policy-check": f"{API}/policy/check",
+    "csr-validate": f"{API}/csr/validate",
+    "issue": f"{API}/certificates",
+}
+
+
+@pytest.mark.parametrize(
+    ("who", "url"),
+    [
+        pytest.param(who, url, id=f"R10/{who}/{name}-with-bad-body")
+        for who in ("no-token", "bad-token")
+        for name, url in BODY_ROUTES.items()
+    ],
+)
+def test_credentials_are_checked_before_the_body(world: World, who: str, url: str) -> None:
+    """A caller without a valid token learns nothing about the request format: 401, not 422."""
+    before = world.counts()
+    resp = world.client.post(url, json={}, headers=PRINCIPALS[who](world))
+    assert_problem(resp, 401, "auth.token")
+    assert delta(before, world.counts()) == {}

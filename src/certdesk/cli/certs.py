@@ -156,4 +156,5 @@ def revoke(
     if json_out:
         emit_json(view.as_dict())
         return
-    typer.echo(f"revoked {view.serial} ({view.revocation_reason}) at {view.revoked_at}")
+    at = view.as_dict()["revoked_at"]
+    typer.echo(f"revoked {view.serial} ({view.revocation_reason}) at {at}")

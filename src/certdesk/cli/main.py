@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from typer.main import get_command
 
-from certdesk.cli import audit, certs, orgs, policy, server
+from certdesk.cli import audit, cases, certs, orgs, policy, server, users
 from certdesk.errors import CertdeskError
 
 app = typer.Typer(
@@ -25,6 +25,8 @@ orgs.register(app)
 policy.register(app)
 certs.register(app)
 audit.register(app)
+users.register(app)
+cases.register(app)
 
 
 def run(argv: list[str]) -> int:

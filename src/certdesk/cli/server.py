@@ -66,6 +66,8 @@ def serve(
     """Serve the API, CRLs, OCSP and health endpoints (uvicorn)."""
     import uvicorn
 
+    from certdesk.web.serving import HTTP_PROTOCOL
+
     settings = Settings()
     typer.echo(
         f"certdesk serving on http://{host}:{port} (API docs: /docs, OpenAPI: /openapi.json)"
@@ -84,6 +86,7 @@ def serve(
         workers=workers,
         log_level=settings.log_level,
         access_log=False,
+        http=HTTP_PROTOCOL,
     )
 
 

@@ -299,6 +299,30 @@ class BusinessCalendar:
                 remaining -= 1
         return day
 
+    def subtract_business_days(self, start: date, n: int) -> date:
+        """The ``n``-th business day before ``start``: :meth:`add_business_days` backwards.
+
+        ``start`` itself never counts, so ``n=0`` returns ``start`` unchanged. For ``n >= 1``
+        the result is a business day ``d`` with ``add_business_days(d, n) == start`` when
+        ``start`` is a business day (the lifecycle worker uses this to find the last day a
+        renewal can open and still be due in time, R6). ``n`` below 0 is a programming
+        error (``ValueError``).
+        """
+        day = _require_date(start, "start")
+        if n < 0:
+            raise ValueError(f"n must be at least 0 business days, got {n}")
+        remaining = n
+        while remaining:
+            day -= _ONE_DAY
+            if self.is_business_day(day):
+                remaining -= 1
+        return day
+
+    def business_day_on_or_before(self, day: date) -> date:
+        """``day`` when it is a business day, otherwise the last business day before it."""
+        day = _require_date(day, "day")
+        return day if self.is_business_day(day) else self.subtract_business_days(day, 1)
+
     def business_days_between(self, start: date, end: date) -> int:
         """The number of business days in ``(start, end]``; 0 when ``end <= start``.
 

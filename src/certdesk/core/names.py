@@ -34,6 +34,7 @@ Every refusal carries its rule and a stable code (``reason`` says the rest):
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -69,6 +70,7 @@ _MAX_INPUT_LENGTH = 4 * MAX_NAME_LENGTH
 _WILDCARD = "*"
 _ACE_PREFIX = "xn--"  # RFC 5890 §2.3.2.1
 _LDH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_IPV4_CHARS = frozenset("0123456789.")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _PORT = re.compile(r":[0-9]*$")
 _PATH_CHARS = ("/", "\\", "?", "#")
@@ -170,6 +172,10 @@ def _is_ip_address(name: str) -> bool:
     host = name
     if host.startswith("[") and "]" in host:
         host = host[1 : host.index("]")]
+    # Every IPv6 literal has a colon and an IPv4 literal only digits and dots, so a host name
+    # is answered without a parse attempt (which fails by raising, the slow way).
+    if ":" not in host and not _IPV4_CHARS.issuperset(host):
+        return False
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -298,7 +304,7 @@ def _labels(name: str) -> tuple[str, ...]:
     return tuple(name.split("."))
 
 
-def _normalize_suffixes(suffixes: Sequence[str]) -> list[tuple[str, ...]]:
+def _normalize_suffixes(suffixes: Sequence[str]) -> tuple[tuple[str, ...], ...]:
     """The configured suffixes as label tuples, longest first.
 
     A suffix that does not normalize is a configuration mistake, not a refused name, so it
@@ -306,6 +312,15 @@ def _normalize_suffixes(suffixes: Sequence[str]) -> list[tuple[str, ...]]:
     """
     if isinstance(suffixes, str):
         raise TypeError("suffixes must be a sequence of names, not one string")
+    return _suffix_table(tuple(suffixes))
+
+
+# The table depends only on the suffixes, and every name judged (R1 in the policy, again in
+# the pre-signing lint) needs it: compute it once per configuration rather than once per
+# name. A pure function of an immutable key, so the memo holds no state that could go stale;
+# a configuration that raises is not memoized and raises again.
+@functools.lru_cache(maxsize=16)
+def _suffix_table(suffixes: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     out: list[tuple[str, ...]] = []
     for suffix in suffixes:
         try:
@@ -319,7 +334,7 @@ def _normalize_suffixes(suffixes: Sequence[str]) -> list[tuple[str, ...]]:
                 "config.suffix_invalid", f"configured suffix {suffix!r} may not be a wildcard"
             )
         out.append(_labels(normalized))
-    return sorted(out, key=len, reverse=True)
+    return tuple(sorted(out, key=len, reverse=True))
 
 
 def _suffix_for(normalized: str, suffixes: Sequence[str]) -> str:

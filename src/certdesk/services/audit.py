@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from certdesk.core.access import Action, Actor, authorize
@@ -36,14 +37,20 @@ class AuditService:
 
     def record(
         self,
-        s: Session,
+        s: Session | Connection,
         actor: Actor | str,
         action: str,
         object_type: str,
         object_id: object,
         **summary: Any,
     ) -> None:
-        """Append an event inside the caller's transaction ``s`` (never on its own)."""
+        """Append an event inside the caller's transaction ``s`` (never on its own).
+
+        ``s`` is the caller's ORM session or, on a Core hot path, its connection.
+        """
+        if isinstance(s, Session):
+            s.flush()  # the caller's pending changes reach the database before their event
+            s = s.connection()
         audit_store.append(
             s,
             at=self._rt.clock(),

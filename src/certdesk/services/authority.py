@@ -37,6 +37,7 @@ class Authority:
         self._audit = audit
         self._lock = threading.Lock()
         self._loaded: dict[str, LoadedCA] = {}
+        self._active: LoadedCA | None = None  # what issuing() found active last
 
     def urls_for(self, slug: str) -> IssuerUrls:
         """URLs written into certificates issued by CA ``slug``."""
@@ -88,7 +89,17 @@ class Authority:
             row = issuer_store.active_intermediate(s)
         if row is None:
             raise Unavailable("ca.not_initialized", "no issuing CA: run 'certdesk init'")
-        return self._load(row)
+        self._active = loaded = self._load(row)
+        return loaded
+
+    def last_issuing(self) -> LoadedCA:
+        """The issuing CA this process last found active, without asking the database.
+
+        For callers that confirm it in their own transaction: the issuance pipeline compares
+        ``issuer_id`` with the active one when it records the intent, and comes back to
+        :meth:`issuing` when another intermediate has become active since.
+        """
+        return self._active or self.issuing()
 
     def by_slug(self, slug: str) -> LoadedCA:
         with self._rt.reads() as s:

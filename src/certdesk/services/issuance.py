@@ -1,12 +1,20 @@
 """The issuance pipeline (DESIGN §3.2), modelled on Boulder's RA → CA → SA.
 
-1. policy: parse and check the CSR (R12), the names against R1 and the organization's grants
-   (R2), the validity against R13 with the R7 expiry hour;
-2. profile and pre-signing lint (``Issuer.prepare``);
-3. record the intent: the serial is reserved in a committed ``signing`` row;
+1. policy on the request itself: parse and check the CSR (R12), the names against R1, the
+   validity against R13 with the R7 expiry hour;
+2. profile and pre-signing lint (``Issuer.prepare``) with the issuing CA this process last
+   found active;
+3. record the intent, in one transaction that first checks what depends on stored state:
+   the organization and the actor's rights on it, R2 against its grants (read under a lock
+   that grant changes respect), the renewal target, and that the CA of step 2 is still the
+   active one; then the serial is reserved in a committed ``signing`` row;
 4. sign exactly the linted bytes once;
-5. store: the row becomes ``active`` with the DER, only if it is still ``signing``;
+5. store, in a second transaction: the row becomes ``active`` with the DER, only if it is
+   still ``signing``, and the R15 audit event is appended;
 6. deliver the PEM chain — never before step 5 has committed.
+
+Steps 1, 2 and 4 touch no database, so the write transactions hold their locks only for
+their own statements. Nothing is recorded unless every check passed.
 
 Invariant: a certificate leaves this module only after its row is ``active``; a crash at any
 step leaves at most a ``signing`` row, which :meth:`IssuanceService.recover` voids (the serial
@@ -23,21 +31,21 @@ from enum import StrEnum
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
+from certdesk.ca.issuer import Prepared
 from certdesk.ca.profile import LeafRequest, new_serial
 from certdesk.core.access import Action, Actor, authorize, sees_org
-from certdesk.core.calendar import max_validity_days, validity_for
-from certdesk.core.keys import check_csr, parse_csr
+from certdesk.core.calendar import Validity, max_validity_days, validity_for
+from certdesk.core.keys import CsrFacts, check_csr, parse_csr
 from certdesk.core.names import Grant, GrantKind, require_allowed
-from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound
+from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from certdesk.services import signer_identity
 from certdesk.services.audit import AuditService
-from certdesk.services.authority import Authority
+from certdesk.services.authority import Authority, LoadedCA
 from certdesk.services.runtime import Runtime
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store
-from certdesk.store.models import CertificateRow
 
 
 class Platform(StrEnum):
@@ -86,6 +94,23 @@ def serial_hex(serial: int) -> str:
     return format(serial, "x")
 
 
+@dataclass(frozen=True)
+class _Request:
+    """Step 1's result: the request judged on its own, before any stored state is read."""
+
+    cmd: IssueCommand
+    org_code: str
+    csr: x509.CertificateSigningRequest
+    facts: CsrFacts
+    names: tuple[str, ...]  # normalized (R1), deduplicated, in request order
+    validity: Validity
+    now: datetime
+
+
+class _IssuerChanged(Exception):
+    """Another intermediate became active after step 2 prepared with the previous one."""
+
+
 class IssuanceService:
     def __init__(self, rt: Runtime, authority: Authority, audit: AuditService) -> None:
         self._rt = rt
@@ -96,74 +121,46 @@ class IssuanceService:
         started = time.perf_counter()
         settings = self._rt.settings
 
-        # 1. Policy. The CSR is judged before anything touches the database (R12).
+        # 1. Policy on the request. The CSR is judged before anything touches the database
+        # (R12), and so are R1 (any name, whoever asks) and R13; R2 needs the grants: step 3.
         csr = parse_csr(cmd.csr)
         facts = check_csr(csr)
-        with self._rt.reads() as s:
-            org = org_store.by_code(s, cmd.org_code.strip().lower())
-            # Another agency's organization looks exactly like an unknown one.
-            if org is None or not sees_org(actor, org.id):
-                raise NotFound("org.unknown", f"no organization with code {cmd.org_code!r}")
-            authorize(actor, Action.CERT_ISSUE, org.id)
-            if not actor.is_global and not org.self_managed:
-                raise Forbidden(
-                    "org.managed",
-                    f"organization {org.code} is managed: its certificates are issued by cert"
-                    " services through a case (R11)",
-                )
-            # Cert services may issue any R1 name; everyone else only granted names (R2).
-            grants = (
-                None if actor.is_global else [Grant(GrantKind(g.kind), g.name) for g in org.grants]
-            )
-            org_id, org_code = org.id, org.code
-            renewal_id = self._renewal_target(s, cmd.renewal_of, org_id)
-        names = tuple(require_allowed(facts.names, settings.allowed_suffixes, grants))
         now = self._rt.clock()
-        validity = validity_for(now, cmd.days, settings.max_validity_days)  # R13 + R7
-
-        # 2. Profile and lint.
-        loaded = self._authority.issuing()
-        serial = new_serial()
-        prepared = loaded.ca.prepare(
-            LeafRequest(
-                serial=serial,
-                public_key=csr.public_key(),
-                names=names,
-                not_before=validity.not_before,
-                not_after=validity.not_after,
-            ),
-            max_days=max_validity_days(now),
+        req = _Request(
+            cmd=cmd,
+            org_code=cmd.org_code.strip().lower(),
+            csr=csr,
+            facts=facts,
+            names=tuple(require_allowed(facts.names, settings.allowed_suffixes)),
+            validity=validity_for(now, cmd.days, settings.max_validity_days),  # R13 + R7
+            now=now,
         )
 
-        # 3. Record the intent durably before any signature exists.
-        row = CertificateRow(
-            serial=serial_hex(serial),
-            issuer_id=loaded.issuer_id,
-            org_id=org_id,
-            status="signing",
-            names=",".join(names),
-            key_type=str(facts.key_type),
-            platform=str(cmd.platform),
-            not_before=validity.not_before,
-            not_after=validity.not_after,
-            tbs_sha256=prepared.tbs_sha256,
-            requested_by=actor.name,
-            signer=signer_identity.current(),
-            signing_started_at=now,
-            renewal_of=renewal_id,
-        )
-        with self._rt.sessions.begin() as s:
-            cert_store.add_intent(s, row, names)
-            cert_id = row.id
+        # 2 and 3. Profile and lint, then record the intent durably before any signature
+        # exists. If the CA changed in between, prepare again with the new one (once).
+        loaded = self._authority.last_issuing()
+        prepared = self._prepare(loaded, req)
+        try:
+            cert_id, org_code = self._record_intent(actor, req, loaded, prepared)
+        except _IssuerChanged:
+            loaded = self._authority.issuing()
+            prepared = self._prepare(loaded, req)
+            try:
+                cert_id, org_code = self._record_intent(actor, req, loaded, prepared)
+            except _IssuerChanged:
+                raise Unavailable(
+                    "ca.changing", "the issuing CA is being replaced; try again"
+                ) from None
 
         # 4. Sign exactly the linted bytes, once.
         cert = loaded.ca.sign(prepared)
         der = cert.public_bytes(serialization.Encoding.DER)
+        serial = serial_hex(prepared.request.serial)
 
         # 5. Store. If recovery voided the intent meanwhile, the certificate is never handed out.
-        with self._rt.sessions.begin() as s:
+        with self._rt.transaction() as conn:
             if not cert_store.mark_active(
-                s,
+                conn,
                 cert_id,
                 der=der,
                 fingerprint=hashlib.sha256(der).hexdigest(),
@@ -171,14 +168,14 @@ class IssuanceService:
             ):
                 raise Conflict("issuance.voided", "the issuance was voided before it was stored")
             self._audit.record(
-                s,
+                conn,
                 actor,
                 "cert.issue",
                 "certificate",
-                row.serial,
+                serial,
                 organization=org_code,
-                names=list(names),
-                not_after=validity.not_after.isoformat(),
+                names=list(req.names),
+                not_after=req.validity.not_after.isoformat(),
                 platform=str(cmd.platform),
                 renewal_of=cmd.renewal_of,
             )
@@ -186,22 +183,85 @@ class IssuanceService:
         # 6. Deliver.
         self._rt.metrics.issuance_seconds.observe(time.perf_counter() - started)
         return Issued(
-            serial=row.serial,
+            serial=serial,
             org_code=org_code,
-            names=names,
+            names=req.names,
             certificate=cert,
             chain=tuple(loaded.ca.chain()),
-            not_before=validity.not_before,
-            not_after=validity.not_after,
+            not_before=req.validity.not_before,
+            not_after=req.validity.not_after,
         )
 
-    def _renewal_target(self, s: Session, serial: str | None, org_id: int) -> int | None:
+    def _prepare(self, loaded: LoadedCA, req: _Request) -> Prepared:
+        """Step 2: build the leaf and lint it (signed only with the lint key)."""
+        return loaded.ca.prepare(
+            LeafRequest(
+                serial=new_serial(),
+                public_key=req.csr.public_key(),
+                names=req.names,
+                not_before=req.validity.not_before,
+                not_after=req.validity.not_after,
+            ),
+            max_days=max_validity_days(req.now),
+        )
+
+    def _record_intent(
+        self, actor: Actor, req: _Request, loaded: LoadedCA, prepared: Prepared
+    ) -> tuple[int, str]:
+        """Step 3: the checks that need stored state, then the ``signing`` row, committed.
+
+        Returns the row id and the organization's code; raises before writing anything if a
+        check fails, and :class:`_IssuerChanged` if ``loaded`` is no longer the active CA.
+        """
+        with self._rt.transaction() as conn:
+            ctx = cert_store.intent_context(conn, req.org_code)
+            # Another agency's organization looks exactly like an unknown one.
+            if ctx is None or not sees_org(actor, ctx.org_id):
+                raise NotFound("org.unknown", f"no organization with code {req.cmd.org_code!r}")
+            authorize(actor, Action.CERT_ISSUE, ctx.org_id)
+            if not actor.is_global and not ctx.self_managed:
+                raise Forbidden(
+                    "org.managed",
+                    f"organization {ctx.org_code} is managed: its certificates are issued by"
+                    " cert services through a case (R11)",
+                )
+            # Cert services may issue any R1 name (step 1); everyone else only granted names
+            # (R2), judged on grants read after the organization's row was locked.
+            if not actor.is_global:
+                grants = [Grant(GrantKind(k), n) for k, n in org_store.grants_of(conn, ctx.org_id)]
+                require_allowed(req.facts.names, self._rt.settings.allowed_suffixes, grants)
+            renewal_id = self._renewal_target(conn, req.cmd.renewal_of, ctx.org_id)
+            if ctx.issuer_id is None:
+                raise Unavailable("ca.not_initialized", "no issuing CA: run 'certdesk init'")
+            if ctx.issuer_id != loaded.issuer_id:
+                raise _IssuerChanged
+            cert_id = cert_store.add_intent(
+                conn,
+                cert_store.Intent(
+                    serial=serial_hex(prepared.request.serial),
+                    issuer_id=loaded.issuer_id,
+                    org_id=ctx.org_id,
+                    names=req.names,
+                    key_type=str(req.facts.key_type),
+                    platform=str(req.cmd.platform),
+                    not_before=req.validity.not_before,
+                    not_after=req.validity.not_after,
+                    tbs_sha256=prepared.tbs_sha256,
+                    requested_by=actor.name,
+                    signer=signer_identity.current(),
+                    signing_started_at=req.now,
+                    renewal_of=renewal_id,
+                ),
+            )
+        return cert_id, ctx.org_code
+
+    def _renewal_target(self, conn: Connection, serial: str | None, org_id: int) -> int | None:
         if serial is None:
             return None
-        old = cert_store.by_serial(s, serial.lower())
-        if old is None or old.org_id != org_id:
+        old = cert_store.owner_of(conn, serial.lower())
+        if old is None or old[1] != org_id:
             raise NotFound("cert.unknown", f"no certificate with serial {serial}")
-        return old.id
+        return old[0]
 
     def recover(self, *, all_dead: bool = False) -> list[str]:
         """Void ``signing`` intents left by processes that died (run at every start).

@@ -141,7 +141,9 @@ class OrganizationService:
             return _view(org)
 
     def _org(self, s: Session, code: str) -> Organization:
-        org = org_store.by_code(s, code.strip().lower())
+        # Locked: a grant change waits for issuances of this organization that are checking
+        # its grants, and they wait for it (see org_store.by_code).
+        org = org_store.by_code(s, code.strip().lower(), for_update=True)
         if org is None:
             raise NotFound("org.unknown", f"no organization with code {code!r}")
         return org

@@ -6,6 +6,7 @@ since boot (``/proc/<pid>/stat`` field 22), so a recycled pid is not mistaken fo
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from pathlib import Path
@@ -24,7 +25,15 @@ def _start_ticks(pid: int) -> str | None:
 
 
 def current() -> str:
-    pid = os.getpid()
+    """This process's identity, as recorded on the intents it signs."""
+    return _identity(os.getpid())
+
+
+# Host name and start time do not change while a process runs, so the identity is read once
+# per process rather than from /proc on every issuance. It is keyed by pid: a forked child
+# computes its own instead of inheriting its parent's.
+@functools.lru_cache(maxsize=1)
+def _identity(pid: int) -> str:
     return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or '?'}"
 
 

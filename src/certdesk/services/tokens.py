@@ -1,4 +1,10 @@
-"""API bearer tokens: ``cd_<prefix>_<secret>``, stored as SHA-256, shown once."""
+"""Bearer tokens: ``cd_<prefix>_<secret>``, stored as SHA-256, shown once.
+
+Two kinds share the format and the table. An API token stands for exactly one role (and
+organization) until it is revoked. A login session (R10) belongs to a person (``user_id``) and
+expires: it stands for that person as they are at each request, so a role change applies at
+once and a disabled account's sessions stop working.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,19 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from certdesk.core.access import GLOBAL_ROLES, Action, Actor, Role, authorize, sees_org
+from certdesk.core.accounts import primary_role
 from certdesk.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.store import orgs as org_store
 from certdesk.store import tokens as token_store
-from certdesk.store.models import ApiToken
+from certdesk.store import users as user_store
+from certdesk.store.models import ApiToken, User
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,26 @@ def parse_role(value: str) -> Role:
 def _digest(secret: str) -> str:
     # Tokens carry 256 bits of randomness, so a fast hash is enough (no dictionary to attack).
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _mint() -> tuple[str, str]:
+    """A new (prefix, secret) pair: 48 bits of public prefix, 256 bits of secret."""
+    prefix = secrets.token_hex(6)
+    return prefix, f"cd_{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def _person(user: User) -> Actor:
+    """R10: the person as they are now, not as they were at login: current roles and
+    organization (a disabled account never gets this far)."""
+    roles = frozenset(Role(r.role) for r in user.roles)
+    primary = primary_role(roles)
+    return Actor(
+        name=f"user:{user.login_id}",
+        role=primary,
+        org_id=user.org_id,
+        user_id=user.id,
+        also=roles - {primary},
+    )
 
 
 class TokenService:
@@ -59,8 +90,7 @@ class TokenService:
             authorize(actor, Action.TOKEN_CREATE, org_id)
             if role not in actor.grantable():
                 raise Forbidden("token.role", f"a {actor.role} may not create {role} tokens")
-            prefix = secrets.token_hex(6)
-            secret = f"cd_{prefix}_{secrets.token_urlsafe(32)}"
+            prefix, secret = _mint()
             s.add(
                 ApiToken(
                     prefix=prefix,
@@ -79,17 +109,66 @@ class TokenService:
 
     def authenticate(self, secret: str) -> Actor:
         """The actor a bearer token stands for; any mismatch is the same 401."""
+        with self._rt.reads() as s:
+            row = self._lookup(s, secret)
+            if row.user_id is None:
+                return Actor(name=f"token:{row.prefix}", role=Role(row.role), org_id=row.org_id)
+            return _person(self._session_user(s, row))
+
+    def open_session(
+        self, s: Session, *, user_id: int, role: Role, org_id: int | None, expires_at: datetime
+    ) -> tuple[str, str]:
+        """R10: a login session for a person, in the caller's transaction; (secret, prefix)."""
+        prefix, secret = _mint()
+        s.add(
+            ApiToken(
+                prefix=prefix,
+                token_hash=_digest(secret),
+                role=str(role),
+                org_id=org_id,
+                label="login session",
+                created_at=self._rt.clock(),
+                user_id=user_id,
+                expires_at=expires_at,
+            )
+        )
+        return secret, prefix
+
+    def end_session(self, secret: str) -> None:
+        """Log out: revoke the session ``secret``; API tokens are not ended this way."""
+        with self._rt.sessions.begin() as s:
+            row = self._lookup(s, secret)
+            if row.user_id is None:
+                raise InvalidInput(
+                    "session.not_a_session", "this is an API token, not a login session"
+                )
+            user = self._session_user(s, row)
+            row.revoked_at = self._rt.clock()
+            self._audit.record(
+                s, _person(user), "session.end", "user", user.login_id, token=row.prefix
+            )
+
+    def _lookup(self, s: Session, secret: str) -> ApiToken:
         bad = Unauthorized("auth.token", "missing, unknown or revoked API token")
         parts = secret.split("_", 2)
         if len(parts) != 3 or parts[0] != "cd":
             raise bad
-        with self._rt.reads() as s:
-            row = token_store.by_prefix(s, parts[1])
-            if row is None or row.revoked_at is not None:
-                raise bad
-            if not hmac.compare_digest(row.token_hash, _digest(secret)):
-                raise bad
-            return Actor(name=f"token:{row.prefix}", role=Role(row.role), org_id=row.org_id)
+        row = token_store.by_prefix(s, parts[1])
+        if row is None or row.revoked_at is not None:
+            raise bad
+        if not hmac.compare_digest(row.token_hash, _digest(secret)):
+            raise bad
+        return row
+
+    def _session_user(self, s: Session, row: ApiToken) -> User:
+        if row.expires_at is None or self._rt.clock() >= row.expires_at:
+            raise Unauthorized("session.expired", "the login session has expired; log in again")
+        user = user_store.by_id(s, row.user_id) if row.user_id is not None else None
+        if user is None or user.disabled:
+            raise Unauthorized("account.disabled", "this account is disabled")
+        if not user.roles:
+            raise Unauthorized("account.no_roles", "this account holds no role")
+        return user
 
     def has_operator_token(self) -> bool:
         with self._rt.reads() as s:

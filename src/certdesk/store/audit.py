@@ -5,17 +5,27 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from certdesk.core.audit import AuditEvent, chain_hash
 from certdesk.store.models import AuditHead, AuditRow
 
+# Core statements built once (every change appends an event, issuance on its hot path).
+_HEAD = cast("Table", AuditHead.__table__)
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_INSERT_EVENT = insert(cast("Table", AuditRow.__table__))
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+
 
 def append(
-    s: Session,
+    conn: Connection,
     *,
     at: datetime,
     actor: str,
@@ -24,28 +34,31 @@ def append(
     object_id: str,
     summary: dict[str, Any],
 ) -> AuditEvent:
-    """Append one event in the caller's transaction, locking the chain head."""
-    head = s.scalars(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
+    """Append one event in the caller's transaction, locking the chain head.
+
+    The head row stays locked (``FOR UPDATE`` on PostgreSQL; on SQLite the write transaction
+    excludes other writers) until the caller commits, so events are chained one at a time.
+    """
+    prev_seq, prev_hash = conn.execute(_LOCK_HEAD).one()
     # Round-trip through JSON so the hashed summary is exactly what will be read back.
     clean = json.loads(json.dumps(summary, sort_keys=True, default=str))
-    event = AuditEvent(head.seq + 1, at, actor, action, object_type, object_id, clean)
-    digest = chain_hash(head.hash, event)
-    s.add(
-        AuditRow(
-            seq=event.seq,
-            at=at,
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            summary=json.dumps(clean, sort_keys=True),
-            prev_hash=head.hash,
-            hash=digest,
-        )
+    event = AuditEvent(prev_seq + 1, at, actor, action, object_type, object_id, clean)
+    digest = chain_hash(prev_hash, event)
+    conn.execute(
+        _INSERT_EVENT,
+        {
+            "seq": event.seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "summary": json.dumps(clean, sort_keys=True),
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
     )
-    head.seq = event.seq
-    head.hash = digest
-    s.flush()
+    conn.execute(_MOVE_HEAD, {"new_seq": event.seq, "new_hash": digest})
     return event
 
 

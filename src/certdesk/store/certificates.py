@@ -2,33 +2,142 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from certdesk.store.models import CertificateName, CertificateRow
+from certdesk.store.models import CertificateName, CertificateRow, Issuer, Organization
+
+# The issuance hot path (services/issuance.py) runs these Core statements on a Core
+# connection, built once: no ORM session, unit of work or identity map, and no statement
+# construction per call. They are constants; SQLAlchemy caches their compiled SQL.
+_CERTS = cast("Table", CertificateRow.__table__)
+_NAMES = cast("Table", CertificateName.__table__)
+_ORGS = cast("Table", Organization.__table__)
+_ISSUERS = cast("Table", Issuer.__table__)
+
+_ACTIVE_ISSUER_ID = (
+    select(_ISSUERS.c.id)
+    .where(_ISSUERS.c.is_root.is_(False), _ISSUERS.c.active.is_(True))
+    .order_by(_ISSUERS.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+# FOR KEY SHARE OF organizations (PostgreSQL; SQLite's BEGIN IMMEDIATE already excludes
+# every other writer): a grant change locks the row FOR UPDATE, which conflicts, so grants
+# cannot be removed between this read and the commit of the intent.
+_INTENT_CONTEXT = (
+    select(_ORGS.c.id, _ORGS.c.code, _ORGS.c.self_managed, _ACTIVE_ISSUER_ID.label("issuer_id"))
+    .where(_ORGS.c.code == bindparam("code"))
+    .with_for_update(read=True, key_share=True, of=_ORGS)
+)
+_OWNER_OF = select(_CERTS.c.id, _CERTS.c.org_id).where(_CERTS.c.serial == bindparam("serial"))
+_INSERT_INTENT = insert(_CERTS).returning(_CERTS.c.id)
+_INSERT_NAMES = insert(_NAMES)
+_MARK_ACTIVE = (
+    update(_CERTS)
+    .where(_CERTS.c.id == bindparam("cert_id"), _CERTS.c.status == "signing")
+    .values(
+        status="active",
+        der=bindparam("signed_der"),
+        fingerprint_sha256=bindparam("signed_fingerprint"),
+        issued_at=bindparam("signed_at"),
+    )
+)
 
 
-def add_intent(s: Session, row: CertificateRow, names: Sequence[str]) -> None:
-    """Record a reserved serial (status ``signing``) with its names, before anything is signed."""
-    s.add(row)
-    s.flush()
-    s.add_all(CertificateName(cert_id=row.id, name=n) for n in dict.fromkeys(names))
+@dataclass(frozen=True)
+class IntentContext:
+    """What recording an intent depends on, read in the intent's own transaction."""
+
+    org_id: int
+    org_code: str
+    self_managed: bool
+    issuer_id: int | None  # the active issuing intermediate, None if there is none
+
+
+def intent_context(conn: Connection, org_code: str) -> IntentContext | None:
+    """The organization (row share-locked until commit) and the active issuer, one statement.
+
+    None when no organization has this code. Read its grants afterwards, in the same
+    transaction (:func:`certdesk.store.orgs.grants_of`): on PostgreSQL a statement that
+    starts after the lock is granted sees any grant change that committed before.
+    """
+    row = conn.execute(_INTENT_CONTEXT, {"code": org_code}).first()
+    if row is None:
+        return None
+    return IntentContext(row.id, row.code, bool(row.self_managed), row.issuer_id)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A reserved serial about to be signed: the ``signing`` row's columns."""
+
+    serial: str
+    issuer_id: int
+    org_id: int
+    names: tuple[str, ...]
+    key_type: str
+    platform: str
+    not_before: datetime
+    not_after: datetime
+    tbs_sha256: str
+    requested_by: str
+    signer: str
+    signing_started_at: datetime
+    renewal_of: int | None
+
+
+def add_intent(conn: Connection, intent: Intent) -> int:
+    """Record a reserved serial (status ``signing``) with its names; returns the row id."""
+    cert_id: int = conn.execute(
+        _INSERT_INTENT,
+        {
+            "serial": intent.serial,
+            "issuer_id": intent.issuer_id,
+            "org_id": intent.org_id,
+            "status": "signing",
+            "names": ",".join(intent.names),
+            "key_type": intent.key_type,
+            "platform": intent.platform,
+            "not_before": intent.not_before,
+            "not_after": intent.not_after,
+            "tbs_sha256": intent.tbs_sha256,
+            "requested_by": intent.requested_by,
+            "signer": intent.signer,
+            "signing_started_at": intent.signing_started_at,
+            "renewal_of": intent.renewal_of,
+        },
+    ).scalar_one()
+    conn.execute(
+        _INSERT_NAMES, [{"cert_id": cert_id, "name": n} for n in dict.fromkeys(intent.names)]
+    )
+    return cert_id
 
 
 def mark_active(
-    s: Session, cert_id: int, *, der: bytes, fingerprint: str, issued_at: datetime
+    conn: Connection, cert_id: int, *, der: bytes, fingerprint: str, issued_at: datetime
 ) -> bool:
     """Store the signed bytes; False when the intent is no longer ``signing`` (voided)."""
-    result = s.execute(
-        update(CertificateRow)
-        .where(CertificateRow.id == cert_id, CertificateRow.status == "signing")
-        .values(status="active", der=der, fingerprint_sha256=fingerprint, issued_at=issued_at)
+    result = conn.execute(
+        _MARK_ACTIVE,
+        {
+            "cert_id": cert_id,
+            "signed_der": der,
+            "signed_fingerprint": fingerprint,
+            "signed_at": issued_at,
+        },
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return result.rowcount == 1
+
+
+def owner_of(conn: Connection, serial: str) -> tuple[int, int] | None:
+    """``(id, org_id)`` of the certificate with this serial, if there is one."""
+    row = conn.execute(_OWNER_OF, {"serial": serial}).first()
+    return None if row is None else (row.id, row.org_id)
 
 
 def stale_intents(s: Session, started_before: datetime) -> list[CertificateRow]:

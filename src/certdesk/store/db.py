@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "certdesk_read_only"
+
+
+# A pooled server connection older than this is replaced at checkout, before a server or
+# firewall idle timeout can have closed it.
+POOL_RECYCLE_SECONDS = 1800
+# A pooled connection idle for longer than this is pinged at checkout.
+IDLE_PING_SECONDS = 10.0
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -20,7 +29,31 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs)
+    pool = {"pool_size": 10, "max_overflow": 10, "pool_recycle": POOL_RECYCLE_SECONDS}
+    engine = create_engine(url, **{**pool, **kwargs})
+    _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    # pool_pre_ping would spend a round trip on every checkout, several per request. Instead
+    # only a connection that sat idle in the pool is pinged: one in steady use is known to
+    # work. A failed ping discards the connection and the pool checks out another (once); a
+    # connection that breaks in use fails its transaction, and SQLAlchemy then invalidates
+    # the whole pool, so the next checkout reconnects.
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return  # new, or returned to the pool moments ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError("pooled connection failed its ping") from exc
 
 
 def _configure_sqlite(engine: Engine) -> None:

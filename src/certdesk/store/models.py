@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import (
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -52,6 +54,10 @@ class Organization(Base):
     self_managed: Mapped[bool] = mapped_column(Boolean, default=False)
     # R11: cost per certificate-year of a managed certificate, in cents (None: the default).
     cost_cents_per_year: Mapped[int | None] = mapped_column(Integer)
+    # R6: renewals that change nothing are approved without waiting for people.
+    auto_approve_renewals: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     grants: Mapped[list[GrantRow]] = relationship(
@@ -104,6 +110,7 @@ class CertificateRow(Base):
         Index("ix_certificates_org_status", "org_id", "status"),
         Index("ix_certificates_not_after", "not_after"),
         Index("ix_certificates_status_started", "status", "signing_started_at"),
+        UniqueConstraint("renewal_case_id", name="uq_certificates_renewal_case"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -133,6 +140,10 @@ class CertificateRow(Base):
         ForeignKey("cases.id", use_alter=True, name="fk_certificates_case")
     )
     cost_cents: Mapped[int | None] = mapped_column(Integer)  # R11, recorded at delivery
+    # R6: the renewal case opened for this certificate (set once, in the opening transaction).
+    renewal_case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", use_alter=True, name="fk_certificates_renewal_case")
+    )
 
 
 class CertificateName(Base):
@@ -406,3 +417,51 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- lifecycle (R6, R9) ----------------------------------------------------------------
+
+
+class Notice(Base):
+    """One notice to one contact for one reason, at most once (R9).
+
+    The unique key is the exactly-once guarantee: the row is inserted in the transaction that
+    claims the send, so a second worker (or a restarted one) cannot claim it again.
+    """
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        UniqueConstraint("subject_type", "subject_id", "contact_email", "reason"),
+        Index("ix_notices_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_type: Mapped[str] = mapped_column(String(16))  # certificate | case
+    subject_id: Mapped[int] = mapped_column(Integer)
+    contact_email: Mapped[str] = mapped_column(String(254))
+    reason: Mapped[str] = mapped_column(String(40))  # expiry.30, case.approved, ...
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))  # pending | sending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WorkerBeat(Base):
+    """A worker process's heartbeat, for /readyz and /metrics (job lag)."""
+
+    __tablename__ = "worker_beats"
+
+    worker_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_pass_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_pass_seconds: Mapped[float | None] = mapped_column(Float)
+    jobs_done: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")

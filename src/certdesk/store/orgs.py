@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import cast
+
+from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from certdesk.store.models import GrantRow, Organization
 
+_GRANTS = cast("Table", GrantRow.__table__)
 
-def by_code(s: Session, code: str) -> Organization | None:
-    return s.scalars(
-        select(Organization)
-        .where(Organization.code == code)
-        .options(selectinload(Organization.grants))
-    ).one_or_none()
+# The issuance hot path reads grants with a Core statement built once, on its Core connection:
+# no ORM loading and no statement construction per call.
+_GRANTS_OF = (
+    select(_GRANTS.c.kind, _GRANTS.c.name)
+    .where(_GRANTS.c.org_id == bindparam("org_id"))
+    .order_by(_GRANTS.c.id)
+)
+
+
+def by_code(s: Session, code: str, *, for_update: bool = False) -> Organization | None:
+    """The organization with its grants; ``for_update`` locks its row (PostgreSQL).
+
+    Changing an organization's grants locks its row, so that an issuance, which holds a
+    share lock on the same row while it checks the grants and records its intent
+    (:func:`certdesk.store.certificates.intent_context`), never acts on grants that are
+    being removed.
+    """
+    q = select(Organization).where(Organization.code == code)
+    if for_update:
+        q = q.with_for_update()
+    return s.scalars(q.options(selectinload(Organization.grants))).one_or_none()
 
 
 def by_id(s: Session, org_id: int) -> Organization | None:
     return s.get(Organization, org_id)
+
+
+def grants_of(conn: Connection, org_id: int) -> list[tuple[str, str]]:
+    """``(kind, name)`` of every grant of the organization, oldest first."""
+    return [(kind, name) for kind, name in conn.execute(_GRANTS_OF, {"org_id": org_id})]
 
 
 def all_orgs(s: Session, only_id: int | None = None) -> list[Organization]:

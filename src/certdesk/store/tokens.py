@@ -17,7 +17,11 @@ def count_live(s: Session, role: str) -> int:
         s.scalar(
             select(func.count())
             .select_from(ApiToken)
-            .where(ApiToken.role == role, ApiToken.revoked_at.is_(None))
+            .where(
+                ApiToken.role == role,
+                ApiToken.revoked_at.is_(None),
+                ApiToken.user_id.is_(None),  # login sessions are not API tokens
+            )
         )
         or 0
     )

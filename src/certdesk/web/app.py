@@ -13,7 +13,17 @@ from certdesk.config import Settings
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.web import health, pki, problems
-from certdesk.web.api import audit, certificates, orgs, policy, tokens
+from certdesk.web.api import (
+    audit,
+    cases,
+    certificates,
+    contacts,
+    orgs,
+    policy,
+    session,
+    tokens,
+    users,
+)
 
 log = structlog.get_logger("certdesk.web")
 
@@ -41,8 +51,10 @@ def create_app(services: Services | None = None) -> FastAPI:
     )
     app.state.services = svc
     problems.install(app)
-    for module in (orgs, tokens, policy, certificates, audit):
+    for module in (orgs, tokens, policy, certificates, audit, cases, contacts):
         app.include_router(module.router)
+    app.include_router(session.router)
+    app.include_router(users.router)
     app.include_router(pki.router)
     app.include_router(health.router)
     return app

@@ -14,19 +14,26 @@ from certdesk.services.registry import Services
 _bearer = HTTPBearer(auto_error=False, description="An API token from `certdesk token create`.")
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async because it does no I/O: FastAPI runs it on the event loop instead of handing it
+    # to the thread pool, as it does with every plain ``def`` dependency (a hop per request).
     svc: Services = request.app.state.services
     return svc
 
 
+ServicesDep = Annotated[Services, Depends(services)]
+
+
 def actor(
-    request: Request,
+    svc: ServicesDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
+    # A plain ``def``: the token lookup blocks on the database, so it runs in the thread pool.
+    # It is a dependency, not a call inside the endpoint, so that a request without a valid
+    # token is refused (401) before its body is even validated (422).
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("auth.token", "an API token is required (Authorization: Bearer ...)")
-    return services(request).tokens.authenticate(creds.credentials)
+    return svc.tokens.authenticate(creds.credentials)
 
 
-ServicesDep = Annotated[Services, Depends(services)]
 ActorDep = Annotated[Actor, Depends(actor)]

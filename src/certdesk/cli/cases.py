@@ -1,0 +1,536 @@
+"""``certdesk case …``, ``certdesk contact …`` and ``certdesk org approvals`` (R3, R4, R5, R9).
+
+The command line runs with cert services' authority (the local operator): it opens cases on
+behalf of an organization, fills the ``operator`` approval step and reads everything. Since
+nobody approves their own request (R4), a case opened here is approved at the operator step
+by another operator (through the API), or after an agency opened it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from certdesk.cli.common import OPERATOR, emit_json, read_input, services
+from certdesk.cli.orgs import org_app
+from certdesk.cli.submittal_form import build, parse_date, read_form
+from certdesk.errors import InvalidInput
+from certdesk.services.approvals import PolicyView
+from certdesk.services.casefile import CaseSummary, CaseView
+from certdesk.services.cases import CaseEdit, CaseFilter, CaseInput
+from certdesk.services.contacts import ContactChange, ContactInput, ContactView
+from certdesk.services.delegation import AdminInput
+from certdesk.services.submittals import SubmittalInput
+
+case_app = typer.Typer(
+    help="Cases/Requests: submittals, approvals, turnaround (R3-R5).", no_args_is_help=True
+)
+contact_app = typer.Typer(
+    help="Certificate contacts of an organization (R9); every change is audited.",
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Number = Annotated[str, typer.Argument(help="Case number, e.g. CS-2026-000123.")]
+
+# The options of one submittal given on the command line (instead of, or besides, files).
+NameOpt = Annotated[
+    list[str] | None, typer.Option("--name", help="DNS name; repeat for a SAN certificate.")
+]
+CertTypeOpt = Annotated[
+    str | None, typer.Option("--cert-type", help="single, san or wildcard (default: inferred).")
+]
+PlatformOpt = Annotated[str | None, typer.Option("--platform", help="dedicated or virtual.")]
+SoftwareOpt = Annotated[str, typer.Option("--software", help="Server software, e.g. nginx.")]
+VersionOpt = Annotated[str, typer.Option("--software-version", help="Server software version.")]
+KeyOpt = Annotated[
+    str | None, typer.Option("--key", help="ec256, ec384, rsa2048, rsa3072 or rsa4096.")
+]
+CsrOpt = Annotated[str | None, typer.Option("--csr", help="CSR file (PEM or DER), - for stdin.")]
+ValidityOpt = Annotated[int | None, typer.Option("--validity-days", help="Validity in days.")]
+DeliveryOpt = Annotated[
+    str | None, typer.Option("--delivery", help="Submittal's requested delivery date YYYY-MM-DD.")
+]
+ContactOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--contact", help="KIND:NAME:EMAIL[:PHONE]; KIND technical|administrative|billing."
+    ),
+]
+FileOpt = Annotated[
+    list[str] | None,
+    typer.Option("--submittal-file", help="A submittal form file (see README); repeatable."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(case_app, name="case")
+    app.add_typer(contact_app, name="contact")
+    org_app.command("approvals")(approvals)
+
+
+def _date(text: str | None, what: str) -> date | None:
+    return parse_date(text, what) if text else None
+
+
+def _inline(
+    names: list[str] | None,
+    cert_type: str | None,
+    platform: str | None,
+    software: str,
+    version: str,
+    key: str | None,
+    csr: str | None,
+    validity: int | None,
+    delivery: str | None,
+    contacts: list[str] | None,
+) -> SubmittalInput | None:
+    """The submittal described by options, or None when no name and no CSR was given."""
+    if not names and csr is None:
+        if cert_type or platform or software or version or key or validity or delivery or contacts:
+            raise InvalidInput(
+                "submittal.names", "submittal options need --name or --csr (which certificate?)"
+            )
+        return None
+    return build(
+        names=list(names or []),
+        cert_type=cert_type,
+        platform=platform,
+        software=software,
+        version=version,
+        key=key,
+        delivery=_date(delivery, "submittal.delivery"),
+        validity=validity,
+        csr=read_input(csr) if csr is not None else None,
+        contacts=list(contacts or []),
+    )
+
+
+def _admin(text: str) -> AdminInput:
+    parts = [p.strip() for p in text.split(":")]
+    if len(parts) != 3:
+        raise InvalidInput("case.admin", f"administrator {text!r} is not NAME:EMAIL:LOGIN")
+    return AdminInput(*parts)
+
+
+def _print_summary(c: CaseSummary) -> None:
+    flags = [f for f, on in (("EXPEDITE", c.expedite), ("OVERDUE", c.overdue)) if on]
+    due = f"due {c.due_date}" if c.due_date else "-"
+    typer.echo(
+        f"{c.number}\t{c.state}\t{c.org_code}\t{c.type}\t{due}\t{' '.join(flags) or '-'}\t{c.title}"
+    )
+
+
+def _print_case(view: CaseView, json_out: bool) -> None:
+    if json_out:
+        emit_json(view.as_dict())
+        return
+    data = view.as_dict()
+    typer.echo(f"{data['number']}  {data['title']}")
+    typer.echo(
+        f"  organization  {data['organization']}   type {data['type']}   state {data['state']}"
+    )
+    typer.echo(f"  opened by     {data['opened_by']} at {data['created_at']}")
+    if data["description"]:
+        typer.echo(f"  description   {data['description']}")
+    if data["target_certificate"]:
+        typer.echo(f"  certificate   {data['target_certificate']}")
+    if data["requested_delivery"]:
+        typer.echo(f"  requested     {data['requested_delivery']}")
+    approval = data["approval"]
+    if approval["round"]:
+        steps = ", ".join(approval["steps"]) or "none"
+        waiting = ", ".join(approval["outstanding"]) or "-"
+        typer.echo(f"  approvals     round {approval['round']}: {steps}; waiting for {waiting}")
+    if data["approved_at"]:
+        flags = " EXPEDITE" if data["expedite"] else ""
+        flags += " OVERDUE" if data["overdue"] else ""
+        typer.echo(
+            f"  turnaround    approved {data['approved_at']}, target {data['target_date']},"
+            f" due {data['due_date']}{flags}"
+        )
+    setup = data["delegated_admin"]
+    if setup:
+        typer.echo(f"  grants        {' '.join(setup['grants']) or '-'}")
+        for admin in setup["admins"]:
+            typer.echo(f"  admin         {admin['name']} <{admin['email']}> ({admin['login_id']})")
+    for sub in data["submittals"]:
+        typer.echo(
+            f"  submittal {sub['id']}   {sub['cert_type']} {', '.join(sub['names'])}"
+            f" ({sub['platform']}, {sub['key_type']}{', CSR' if sub['csr'] else ''})"
+        )
+        for c in sub["contacts"]:
+            typer.echo(f"    {c['kind']:<14} {c['name']} <{c['email']}> {c['phone']}".rstrip())
+    for a in data["approvals"]:
+        reason = f": {a['reason']}" if a["reason"] else ""
+        typer.echo(
+            f"  decision      round {a['round']} {a['step']} {a['decision']} by {a['actor']}"
+            f" at {a['at']}{reason}"
+        )
+    for c in data["comments"]:
+        typer.echo(f"  comment       {c['at']} {c['actor']}: {c['text']}")
+    for h in data["history"]:
+        note = f" ({h['note']})" if h["note"] else ""
+        typer.echo(
+            f"  history       {h['at']} {h['actor']} {h['event']} {h['from']}->{h['to']}{note}"
+        )
+
+
+# --------------------------------------------------------------------------- cases
+
+
+@case_app.command("new")
+def new(
+    org: Annotated[str, typer.Option("--org", help="Organization code.")],
+    title: Annotated[str, typer.Option("--title", help="What the case is about.")],
+    case_type: Annotated[
+        str,
+        typer.Option(
+            "--type",
+            help="new, renewal, change, revoke, delete, csr, question or delegated_admin_setup.",
+        ),
+    ] = "new",
+    description: Annotated[str, typer.Option("--description")] = "",
+    requested_delivery: Annotated[
+        str | None, typer.Option("--requested-delivery", help="YYYY-MM-DD (R5).")
+    ] = None,
+    cert: Annotated[
+        str | None, typer.Option("--cert", help="Serial of the certificate the case is about.")
+    ] = None,
+    grant: Annotated[
+        list[str] | None, typer.Option("--grant", help="delegated_admin_setup: zone:/host: grant.")
+    ] = None,
+    admin: Annotated[
+        list[str] | None,
+        typer.Option("--admin", help="delegated_admin_setup: NAME:EMAIL:LOGIN; repeatable."),
+    ] = None,
+    submittal_file: FileOpt = None,
+    name: NameOpt = None,
+    cert_type: CertTypeOpt = None,
+    platform: PlatformOpt = None,
+    software: SoftwareOpt = "",
+    software_version: VersionOpt = "",
+    key: KeyOpt = None,
+    csr: CsrOpt = None,
+    validity_days: ValidityOpt = None,
+    delivery: DeliveryOpt = None,
+    contact: ContactOpt = None,
+    submit: Annotated[bool, typer.Option("--submit", help="Submit the case right away.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Open a case (a draft) for an organization, with its submittals."""
+    subs = [read_form(f) for f in submittal_file or []]
+    inline = _inline(
+        name, cert_type, platform, software, software_version, key, csr, validity_days,
+        delivery, contact,
+    )  # fmt: skip
+    if inline is not None:
+        subs.append(inline)
+    svc = services()
+    view = svc.cases.open(
+        OPERATOR,
+        CaseInput(
+            org_code=org,
+            type=case_type,
+            title=title,
+            description=description,
+            requested_delivery=_date(requested_delivery, "case.requested_delivery"),
+            target_serial=cert,
+            grants=tuple(grant or []),
+            admins=tuple(_admin(a) for a in admin or []),
+            submittals=tuple(subs),
+        ),
+    )
+    if submit:
+        view = svc.cases.submit(OPERATOR, view.number)
+    if json_out:
+        emit_json(view.as_dict())
+        return
+    typer.echo(view.number)
+    typer.echo(f"case {view.number} is {view.state}", err=True)
+
+
+@case_app.command("edit")
+def edit(
+    number: Number,
+    title: Annotated[str | None, typer.Option("--title")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    requested_delivery: Annotated[
+        str | None, typer.Option("--requested-delivery", help="YYYY-MM-DD, or 'none' to clear.")
+    ] = None,
+    cert: Annotated[str | None, typer.Option("--cert", help="Serial the case is about.")] = None,
+    grant: Annotated[list[str] | None, typer.Option("--grant", help="Replaces the grants.")] = None,
+    admin: Annotated[
+        list[str] | None, typer.Option("--admin", help="NAME:EMAIL:LOGIN; replaces the admins.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Revise a draft or rejected case."""
+    clear = requested_delivery is not None and requested_delivery.strip().lower() == "none"
+    change = CaseEdit(
+        title=title,
+        description=description,
+        requested_delivery=None if clear else _date(requested_delivery, "case.requested_delivery"),
+        clear_requested_delivery=clear,
+        target_serial=cert,
+        grants=tuple(grant) if grant else None,
+        admins=tuple(_admin(a) for a in admin) if admin else None,
+    )
+    _print_case(services().cases.edit(OPERATOR, number, change), json_out)
+
+
+@case_app.command("add-submittal")
+def add_submittal(
+    number: Number,
+    submittal_file: FileOpt = None,
+    name: NameOpt = None,
+    cert_type: CertTypeOpt = None,
+    platform: PlatformOpt = None,
+    software: SoftwareOpt = "",
+    software_version: VersionOpt = "",
+    key: KeyOpt = None,
+    csr: CsrOpt = None,
+    validity_days: ValidityOpt = None,
+    delivery: DeliveryOpt = None,
+    contact: ContactOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Attach submittals (files and/or options) to a draft or rejected case."""
+    subs = [read_form(f) for f in submittal_file or []]
+    inline = _inline(
+        name, cert_type, platform, software, software_version, key, csr, validity_days,
+        delivery, contact,
+    )  # fmt: skip
+    if inline is not None:
+        subs.append(inline)
+    if not subs:
+        raise InvalidInput("submittal.none", "give --submittal-file or --name/--csr")
+    cases = services().cases
+    view = None
+    for sub in subs:
+        view = cases.add_submittal(OPERATOR, number, sub)
+    assert view is not None
+    _print_case(view, json_out)
+
+
+@case_app.command("remove-submittal")
+def remove_submittal(
+    number: Number,
+    submittal_id: Annotated[int, typer.Argument(help="Submittal id (see case show).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Take a submittal off a draft or rejected case."""
+    _print_case(services().cases.remove_submittal(OPERATOR, number, submittal_id), json_out)
+
+
+@case_app.command("show")
+def show(number: Number, json_out: JsonOpt = False) -> None:
+    """A case with its submittals, decisions, comments, history and R5 dates."""
+    _print_case(services().cases.show(OPERATOR, number), json_out)
+
+
+@case_app.command("list")
+def list_cases(
+    org: Annotated[str | None, typer.Option("--org")] = None,
+    state: Annotated[str | None, typer.Option("--state")] = None,
+    case_type: Annotated[str | None, typer.Option("--type")] = None,
+    overdue: Annotated[
+        bool, typer.Option("--overdue", help="Only approved cases past their due date (R5).")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
+    cursor: Annotated[str | None, typer.Option(help="Continue after a previous page.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Cases, newest first."""
+    page = services().cases.search(
+        OPERATOR,
+        CaseFilter(
+            org_code=org, state=state, type=case_type, overdue=overdue, cursor=cursor, limit=limit
+        ),
+    )
+    if json_out:
+        emit_json(page.as_dict())
+        return
+    for item in page.items:
+        _print_summary(item)
+    if page.next_cursor:
+        typer.echo(f"(more: --cursor {page.next_cursor})", err=True)
+
+
+@case_app.command("submit")
+def submit(number: Number, json_out: JsonOpt = False) -> None:
+    """Submit a draft (or resubmit a rejected case: a new approval round)."""
+    _print_case(services().cases.submit(OPERATOR, number), json_out)
+
+
+@case_app.command("approve")
+def approve(
+    number: Number,
+    note: Annotated[
+        str, typer.Option("--note", help="Optional remark kept with the decision.")
+    ] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Approve the operator step of a case pending approval (R4)."""
+    _print_case(services().approvals.approve(OPERATOR, number, note=note), json_out)
+
+
+@case_app.command("reject")
+def reject(
+    number: Number,
+    reason: Annotated[str, typer.Option("--reason", help="Why; the requester sees it.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Reject a case pending approval; it returns to the requester with the reason (R4)."""
+    _print_case(services().approvals.reject(OPERATOR, number, reason), json_out)
+
+
+@case_app.command("start")
+def start(
+    number: Number,
+    note: Annotated[str, typer.Option("--note", help="Optional remark.")] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Pick up an approved case: it is now in progress."""
+    _print_case(services().cases.start(OPERATOR, number, note), json_out)
+
+
+@case_app.command("comment")
+def comment(
+    number: Number,
+    text: Annotated[str, typer.Option("--text", help="The comment.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Add a comment to a case's thread."""
+    _print_case(services().cases.comment(OPERATOR, number, text), json_out)
+
+
+@case_app.command("cancel")
+def cancel(
+    number: Number,
+    reason: Annotated[str, typer.Option("--reason")] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Cancel a case before work on it has started."""
+    _print_case(services().cases.cancel(OPERATOR, number, reason), json_out)
+
+
+# --------------------------------------------------------------------------- approvals policy
+
+
+def _print_policy(view: PolicyView, json_out: bool) -> None:
+    if json_out:
+        emit_json(view.as_dict())
+        return
+    for entry in view.entries:
+        steps = ",".join(entry.steps) or "(none: approved on submission)"
+        typer.echo(
+            f"{view.org_code}\t{entry.case_type}\t{steps}{' (default)' if entry.default else ''}"
+        )
+
+
+def approvals(
+    code: Annotated[str, typer.Argument(help="Organization code.")],
+    case_type: Annotated[str | None, typer.Option("--type", help="Case type to configure.")] = None,
+    steps: Annotated[
+        str | None,
+        typer.Option("--steps", help="org_approver,operator | operator | org_approver | ''"),
+    ] = None,
+    default: Annotated[
+        bool, typer.Option("--default", help="Back to the default (org_approver,operator).")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show or set the approvals an organization's cases need (R4)."""
+    svc = services().approvals
+    if steps is None and not default:
+        if case_type is not None:
+            raise InvalidInput("approval.steps", "--type needs --steps or --default")
+        _print_policy(svc.policy(OPERATOR, code), json_out)
+        return
+    if case_type is None:
+        raise InvalidInput("approval.type", "--steps and --default need --type")
+    if steps is not None and default:
+        raise InvalidInput("approval.steps", "give --steps or --default, not both")
+    _print_policy(svc.set_policy(OPERATOR, code, case_type, None if default else steps), json_out)
+
+
+# --------------------------------------------------------------------------- contacts
+
+
+def _print_contact(c: ContactView) -> None:
+    where = f"\t{c.case_number} submittal {c.submittal_id}" if c.submittal_id else ""
+    typer.echo(f"{c.id}\t{c.kind}\t{c.name}\t{c.email}\t{c.phone or '-'}{where}")
+
+
+OrgOpt = Annotated[str, typer.Option("--org", help="Organization code.")]
+
+
+@contact_app.command("list")
+def list_contacts(
+    org: OrgOpt,
+    include_submittals: Annotated[
+        bool, typer.Option("--all", help="Also the contacts on the organization's submittals.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """The organization's contacts."""
+    found = services().contacts.list(OPERATOR, org, with_submittals=include_submittals)
+    if json_out:
+        emit_json([c.as_dict() for c in found])
+        return
+    for c in found:
+        _print_contact(c)
+
+
+@contact_app.command("add")
+def add_contact(
+    org: OrgOpt,
+    kind: Annotated[str, typer.Option("--kind", help="technical, administrative or billing.")],
+    name: Annotated[str, typer.Option("--name")],
+    email: Annotated[str, typer.Option("--email")],
+    phone: Annotated[str, typer.Option("--phone")] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Add an organization contact."""
+    view = services().contacts.add(OPERATOR, org, ContactInput(kind, name, email, phone))
+    if json_out:
+        emit_json(view.as_dict())
+    else:
+        _print_contact(view)
+
+
+@contact_app.command("change")
+def change_contact(
+    org: OrgOpt,
+    contact_id: Annotated[int, typer.Argument(help="Contact id (see contact list --all).")],
+    kind: Annotated[str | None, typer.Option("--kind")] = None,
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    email: Annotated[str | None, typer.Option("--email")] = None,
+    phone: Annotated[str | None, typer.Option("--phone")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Change a contact (of the organization or of a submittal); audited old → new (R9)."""
+    view = services().contacts.change(
+        OPERATOR, org, contact_id, ContactChange(kind=kind, name=name, email=email, phone=phone)
+    )
+    if json_out:
+        emit_json(view.as_dict())
+    else:
+        _print_contact(view)
+
+
+@contact_app.command("remove")
+def remove_contact(
+    org: OrgOpt,
+    contact_id: Annotated[int, typer.Argument(help="Contact id.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove a contact."""
+    view = services().contacts.remove(OPERATOR, org, contact_id)
+    if json_out:
+        emit_json(view.as_dict())
+    else:
+        _print_contact(view)

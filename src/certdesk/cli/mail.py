@@ -1,0 +1,32 @@
+"""``certdesk mail send``: deliver what waits in the outbox over ``CERTDESK_SMTP_URL``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from certdesk.cli.common import emit_json, services
+from certdesk.notify import send_pending
+
+mail_app = typer.Typer(help="Mail waiting in the outbox.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(mail_app, name="mail")
+
+
+@mail_app.command("send")
+def send(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Send pending mail; exit 1 if any message could not be sent this time."""
+    report = send_pending(services().rt)
+    if json_out:
+        emit_json(report.as_dict())
+    else:
+        typer.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
+        for error in report.errors:
+            typer.echo(f"error: {error}", err=True)
+    if report.retrying or report.failed:
+        raise typer.Exit(1)

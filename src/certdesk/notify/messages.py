@@ -1,0 +1,73 @@
+"""The text of the mail certdesk sends, plain text and HTML, built from typed arguments.
+
+R10: an account mail carries a single-use link to set a password, never a password.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from typing import Literal
+
+from certdesk.core.accounts import describe_instant
+
+
+@dataclass(frozen=True)
+class Mail:
+    subject: str
+    text: str
+    html: str = ""
+
+
+def password_link(
+    *,
+    purpose: Literal["enroll", "reset"],
+    name: str,
+    login_id: str,
+    link: str,
+    expires_at: datetime,
+    training_url: str,
+) -> Mail:
+    """The enrollment mail of a new account, or the mail of a password reset."""
+    until = describe_instant(expires_at)
+    if purpose == "enroll":
+        subject = "Your certdesk account: set your password"
+        intro = (
+            "An account has been created for you in certdesk, the certificate service of the"
+            " state data center."
+        )
+        after = "Then sign in with your login ID and that password."
+    else:
+        subject = "certdesk: reset your password"
+        intro = f"A password reset was requested for your certdesk account {login_id}."
+        after = (
+            "Your current password keeps working until you use the link. If you did not ask"
+            " for a reset, tell certificate services."
+        )
+    paragraphs = [
+        intro,
+        f"Your login ID: {login_id}",
+        f"Choose your password with this link. It works once and expires at {until}:",
+    ]
+    closing = [after]
+    # R10: enrollment sends the training material link configured by the operator.
+    if purpose == "enroll" and training_url:
+        closing.append(f"Before you start, please read the training material: {training_url}")
+    closing.append(
+        "This message contains no password, and nobody from certificate services will ever ask"
+        " you for yours."
+    )
+    text = "\n\n".join([f"Hello {name},", *paragraphs, link, *closing]) + "\n"
+    html_parts = [f"<p>Hello {escape(name)},</p>"]
+    html_parts += [f"<p>{escape(p)}</p>" for p in paragraphs]
+    html_parts.append(f'<p><a href="{escape(link, quote=True)}">{escape(link)}</a></p>')
+    for p in closing:
+        if training_url and p.endswith(training_url):
+            label = p[: -len(training_url)]
+            url = escape(training_url, quote=True)
+            html_parts.append(f'<p>{escape(label)}<a href="{url}">{escape(training_url)}</a></p>')
+        else:
+            html_parts.append(f"<p>{escape(p)}</p>")
+    html = "<!DOCTYPE html>\n<html><body>\n" + "\n".join(html_parts) + "\n</body></html>\n"
+    return Mail(subject, text, html)

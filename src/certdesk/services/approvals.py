@@ -1,0 +1,292 @@
+"""R4 approval by all parties, and the R5 turnaround that starts with the last approval.
+
+1. Which approvals a case needs is set per organization and case type (an
+   :class:`~certdesk.store.models.ApprovalPolicy` row; :data:`DEFAULT_STEPS` — an approver of
+   the agency and cert services — when there is none). The steps are copied onto the case
+   when it is submitted, so changing a policy never changes a case already in approval.
+2. Each decision fills one outstanding step of the current round
+   (:func:`certdesk.core.workflow.choose_step`): an agency approver fills ``org_approver``,
+   cert services ``operator``. Nobody decides on their own request, nobody decides twice.
+3. One rejection sends the case back (``rejected``) with the reason; a resubmission starts
+   a new round, and the earlier rounds' decisions stay on the case.
+4. The last approval fixes ``approved_at`` and the target and due dates (R5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy.orm import Session
+
+from certdesk.core.access import Action, Actor, authorize, sees_org
+from certdesk.core.calendar import BusinessCalendar, turnaround
+from certdesk.core.workflow import (
+    DEFAULT_STEPS,
+    CaseType,
+    Decision,
+    Event,
+    State,
+    Step,
+    after_approval,
+    choose_step,
+    parse_steps,
+    transition,
+)
+from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound
+from certdesk.services.audit import AuditService
+from certdesk.services.casefile import (
+    CaseView,
+    apply_event,
+    case_view,
+    decisions,
+    eligible_steps,
+    iso,
+    load_case,
+    parties_of,
+)
+from certdesk.services.runtime import Runtime
+from certdesk.store import cases as case_store
+from certdesk.store import orgs as org_store
+from certdesk.store.models import Approval, ApprovalPolicy, Case
+
+MAX_REASON = 5000
+# Questions are answered by cert services straight from ``submitted`` (core.workflow); they
+# are never routed to approval, so no policy applies to them.
+UNROUTED_TYPES = frozenset({CaseType.QUESTION})
+
+
+def parse_case_type(value: str) -> CaseType:
+    try:
+        return CaseType(value.strip().lower())
+    except ValueError:
+        choices = ", ".join(t.value for t in CaseType)
+        raise InvalidInput(
+            "case.type", f"unknown case type {value!r}; use one of {choices}"
+        ) from None
+
+
+def steps_for(s: Session, org_id: int, case_type: CaseType) -> tuple[Step, ...]:
+    """The approvals a case of ``case_type`` of organization ``org_id`` needs now (R4)."""
+    row = case_store.policy(s, org_id, str(case_type))
+    return parse_steps(row.steps) if row is not None else DEFAULT_STEPS
+
+
+@dataclass(frozen=True)
+class PolicyEntry:
+    case_type: str
+    steps: tuple[str, ...]
+    default: bool  # no policy row: DEFAULT_STEPS apply
+
+    def as_dict(self) -> dict[str, object]:
+        return {"case_type": self.case_type, "steps": list(self.steps), "default": self.default}
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    org_code: str
+    entries: tuple[PolicyEntry, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"organization": self.org_code, "policies": [e.as_dict() for e in self.entries]}
+
+
+def _reason(text: str, what: str) -> str:
+    value = text.strip()
+    if not value:
+        raise InvalidInput(f"case.{what}", f"a {what} needs a reason")
+    if len(value) > MAX_REASON:
+        raise InvalidInput(f"case.{what}", f"a reason is at most {MAX_REASON} characters")
+    return value
+
+
+class ApprovalService:
+    def __init__(self, rt: Runtime, audit: AuditService) -> None:
+        self._rt = rt
+        self._audit = audit
+        configured = rt.settings.holidays
+        self._calendar = BusinessCalendar(frozenset(configured) if configured is not None else None)
+
+    # --- policy ---------------------------------------------------------------------------
+
+    def policy(self, actor: Actor, org_code: str) -> PolicyView:
+        """The approval steps of each case type of an organization (R4)."""
+        with self._rt.reads() as s:
+            org = org_store.by_code(s, org_code.strip().lower())
+            if org is None or not sees_org(actor, org.id):
+                raise NotFound("org.unknown", f"no organization with code {org_code!r}")
+            authorize(actor, Action.ORG_READ, org.id, hide=True)
+            return self._policy_view(s, org.id, org.code)
+
+    def set_policy(
+        self, actor: Actor, org_code: str, case_type: str, steps: str | Sequence[str] | None
+    ) -> PolicyView:
+        """Set the steps for one case type (``None``: back to the default; ``""``: none)."""
+        kind = parse_case_type(case_type)
+        if kind in UNROUTED_TYPES:
+            raise InvalidInput(
+                "approval.type", f"{kind} cases are answered without approval; no policy applies"
+            )
+        parsed = None
+        if steps is not None:
+            parsed = parse_steps(steps if isinstance(steps, str) else ",".join(steps))
+        with self._rt.sessions.begin() as s:
+            org = org_store.by_code(s, org_code.strip().lower())
+            if org is None or not sees_org(actor, org.id):
+                raise NotFound("org.unknown", f"no organization with code {org_code!r}")
+            authorize(actor, Action.ORG_MANAGE, org.id, hide=True)
+            row = case_store.policy(s, org.id, str(kind))
+            before = steps_for(s, org.id, kind)
+            if parsed is None:
+                if row is not None:
+                    s.delete(row)
+            elif row is None:
+                s.add(ApprovalPolicy(org_id=org.id, case_type=str(kind), steps=",".join(parsed)))
+            else:
+                row.steps = ",".join(parsed)
+            s.flush()
+            self._audit.record(
+                s,
+                actor,
+                "approval_policy.set",
+                "organization",
+                org.code,
+                case_type=str(kind),
+                before=[str(st) for st in before],
+                after=[str(st) for st in (DEFAULT_STEPS if parsed is None else parsed)],
+                default=parsed is None,
+            )
+            return self._policy_view(s, org.id, org.code)
+
+    def _policy_view(self, s: Session, org_id: int, code: str) -> PolicyView:
+        rows = {r.case_type: r for r in case_store.policies(s, org_id)}
+        entries = []
+        for kind in CaseType:
+            if kind in UNROUTED_TYPES:
+                continue
+            row = rows.get(str(kind))
+            steps = parse_steps(row.steps) if row is not None else DEFAULT_STEPS
+            entries.append(PolicyEntry(str(kind), tuple(str(st) for st in steps), row is None))
+        return PolicyView(code, tuple(entries))
+
+    # --- decisions ------------------------------------------------------------------------
+
+    def approve(self, actor: Actor, number: str, *, note: str = "") -> CaseView:
+        """Approve the outstanding step that is ``actor``'s; the last one approves the case."""
+        if len(note) > MAX_REASON:
+            raise InvalidInput("case.approve", f"a note is at most {MAX_REASON} characters")
+        now = self._rt.clock()
+        with self._rt.sessions.begin() as s:
+            case = load_case(s, actor, number, Action.CASE_APPROVE, for_update=True)
+            steps, current, step = self._decide(s, case, actor, Event.APPROVE)
+            s.add(self._approval(case, step, actor, approved=True, reason=note.strip(), now=now))
+            outcome = after_approval(steps, [*current, Decision(step, True, actor.user_id)])
+            apply_event(s, case, actor, Event.APPROVE, now, target=outcome, note=str(step))
+            if outcome is State.APPROVED:
+                self.settle(s, case, now)
+            s.flush()
+            self._audit.record(
+                s,
+                actor,
+                "case.approve",
+                "case",
+                case.number,
+                step=str(step),
+                round=case.approval_round,
+                state=case.state,
+                target_date=iso(case.target_date),
+                due_date=iso(case.due_date),
+                expedite=case.expedite,
+            )
+            return case_view(s, case, now)
+
+    def reject(self, actor: Actor, number: str, reason: str) -> CaseView:
+        """Reject the case: it returns to the requester with ``reason`` (R4)."""
+        why = _reason(reason, "reject")
+        now = self._rt.clock()
+        with self._rt.sessions.begin() as s:
+            case = load_case(s, actor, number, Action.CASE_APPROVE, for_update=True)
+            _steps, _current, step = self._decide(s, case, actor, Event.REJECT)
+            s.add(self._approval(case, step, actor, approved=False, reason=why, now=now))
+            apply_event(s, case, actor, Event.REJECT, now, note=why)
+            s.flush()
+            self._audit.record(
+                s,
+                actor,
+                "case.reject",
+                "case",
+                case.number,
+                step=str(step),
+                round=case.approval_round,
+                reason=why,
+            )
+            return case_view(s, case, now)
+
+    def _decide(
+        self, s: Session, case: Case, actor: Actor, event: Event
+    ) -> tuple[tuple[Step, ...], list[Decision], Step]:
+        """Check that ``actor`` may decide now; returns the steps, this round's decisions and
+        the step the decision fills. Raises before anything is written."""
+        # The state first (409), then the party (403): core.workflow's order.
+        transition(State(case.state), event, parties_of(actor, case.org_id), CaseType(case.type))
+        # R4: nobody decides on their own request. People are compared by user id; tokens
+        # and the local CLI, which carry none, by the name that opened the case.
+        if (
+            actor.user_id is not None and actor.user_id == case.requester_id
+        ) or actor.name == case.opened_by:
+            raise Forbidden("case.self_approval", "nobody approves their own request (R4)")
+        rows = case_store.approvals_of(s, case.id, case.approval_round)
+        if any(r.actor == actor.name for r in rows):
+            raise Conflict("case.already_decided", "you have already decided on this case")
+        steps = parse_steps(case.approval_steps)
+        current = decisions(rows)
+        step = choose_step(
+            steps,
+            current,
+            eligible_steps(actor, case.org_id),
+            approver_id=actor.user_id,
+            requester_id=case.requester_id,
+        )
+        return steps, current, step
+
+    def _approval(
+        self, case: Case, step: Step, actor: Actor, *, approved: bool, reason: str, now: datetime
+    ) -> Approval:
+        return Approval(
+            case_id=case.id,
+            round=case.approval_round,
+            step=str(step),
+            user_id=actor.user_id,
+            actor=actor.name,
+            approved=approved,
+            reason=reason,
+            at=now,
+        )
+
+    def settle(self, s: Session, case: Case, now: datetime) -> None:
+        """R5: the case is approved now; fix its target and due dates and expedite flag.
+
+        The requested delivery date is the case's, or else the earliest one among its
+        submittals.
+        """
+        settings = self._rt.settings
+        requested: date | None = case.requested_delivery
+        if requested is None:
+            dates = [
+                sub.requested_delivery
+                for sub in case_store.submittals_of(s, case.id)
+                if sub.requested_delivery is not None
+            ]
+            requested = min(dates) if dates else None
+        dates_ = turnaround(
+            now,
+            self._calendar,
+            requested,
+            settings.target_business_days,
+            settings.due_business_days,
+        )
+        case.approved_at = now
+        case.target_date = dates_.target
+        case.due_date = dates_.due
+        case.expedite = dates_.expedite

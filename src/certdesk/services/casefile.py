@@ -1,0 +1,311 @@
+"""The case file: what every case service shares — finding a case for an actor, recording its
+history, and the views that show it (R3, R4, R5).
+
+A case of another organization is reported exactly like an unknown case (404), so an agency
+cannot learn that another agency's case exists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from certdesk.core.access import Action, Actor, Role, authorize, sees_org
+from certdesk.core.calendar import is_overdue
+from certdesk.core.workflow import (
+    CaseType,
+    Decision,
+    Event,
+    Party,
+    State,
+    Step,
+    outstanding,
+    parse_steps,
+    transition,
+)
+from certdesk.errors import NotFound
+from certdesk.services.submittals import SubmittalView, submittal_view
+from certdesk.store import cases as case_store
+from certdesk.store import orgs as org_store
+from certdesk.store.models import Approval, Case, CertificateRow
+
+_NUMBER = re.compile(r"^CS-[0-9]{4}-[0-9]{6,9}$")
+SYSTEM_ACTOR = "system"
+# R5: a case is overdue while cert services still has to deliver it.
+WORKING_STATES = (State.APPROVED, State.IN_PROGRESS)
+
+
+def iso(value: datetime | date | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def parties_of(actor: Actor, org_id: int) -> frozenset[Party]:
+    """Who ``actor`` is relative to a case of organization ``org_id`` (core.workflow)."""
+    parties: set[Party] = set()
+    if actor.has(Role.OPERATOR):
+        parties.add(Party.OPERATOR)
+    if actor.org_id == org_id:
+        # A delegated administrator opens cases for its organization like a requester.
+        if actor.has(Role.REQUESTER) or actor.has(Role.DELEGATED_ADMIN):
+            parties.add(Party.REQUESTER)
+        if actor.has(Role.APPROVER):
+            parties.add(Party.APPROVER)
+    return frozenset(parties)
+
+
+def eligible_steps(actor: Actor, org_id: int) -> frozenset[Step]:
+    """R4: an agency approver fills ``org_approver``, cert services fills ``operator``."""
+    steps: set[Step] = set()
+    if actor.has(Role.APPROVER) and actor.org_id == org_id:
+        steps.add(Step.ORG_APPROVER)
+    if actor.has(Role.OPERATOR):
+        steps.add(Step.OPERATOR)
+    return frozenset(steps)
+
+
+def normalize_number(text: str) -> str:
+    return text.strip().upper()
+
+
+def load_case(
+    s: Session, actor: Actor, number: str, action: Action, *, for_update: bool = False
+) -> Case:
+    """The case ``number`` if ``actor`` may ``action`` it; 404 when unknown or not visible."""
+    wanted = normalize_number(number)
+    row = case_store.by_number(s, wanted, for_update=for_update) if _NUMBER.match(wanted) else None
+    if row is None or not sees_org(actor, row.org_id):
+        raise NotFound("case.unknown", f"no case {number.strip()!r}")
+    authorize(actor, action, row.org_id, hide=True)
+    return row
+
+
+def apply_event(
+    s: Session,
+    case: Case,
+    actor: Actor | str,
+    event: Event,
+    now: datetime,
+    *,
+    target: State | None = None,
+    note: str = "",
+) -> State:
+    """Move ``case`` by ``event`` as ``actor`` (or the system) and record it in its history.
+
+    The state machine decides (:func:`certdesk.core.workflow.transition`); ``target`` is the
+    service's decision for the events whose outcome the machine leaves open (route,
+    approve, edit). Raises ``Conflict``/``Forbidden`` before anything changes.
+    """
+    parties = (
+        frozenset({Party.SYSTEM}) if isinstance(actor, str) else parties_of(actor, case.org_id)
+    )
+    name = actor if isinstance(actor, str) else actor.name
+    decided = transition(State(case.state), event, parties, CaseType(case.type))
+    new_state = decided or target or State(case.state)
+    case_store.add_event(
+        s,
+        case,
+        at=now,
+        actor=name,
+        event=str(event),
+        from_state=case.state,
+        to_state=str(new_state),
+        note=note,
+    )
+    case.state = str(new_state)
+    case.updated_at = now
+    return new_state
+
+
+def decisions(rows: list[Approval]) -> list[Decision]:
+    return [Decision(Step(r.step), r.approved, r.user_id) for r in rows]
+
+
+def payload_of(case: Case) -> dict[str, Any]:
+    data = json.loads(case.payload or "{}")
+    return data if isinstance(data, dict) else {}
+
+
+# --- views ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    number: str
+    org_code: str
+    type: str
+    state: str
+    title: str
+    opened_by: str
+    created_at: datetime
+    updated_at: datetime
+    requested_delivery: date | None
+    target_date: date | None
+    due_date: date | None
+    expedite: bool
+    overdue: bool
+    submittals: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "organization": self.org_code,
+            "type": self.type,
+            "state": self.state,
+            "title": self.title,
+            "opened_by": self.opened_by,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "requested_delivery": iso(self.requested_delivery),
+            "target_date": iso(self.target_date),
+            "due_date": iso(self.due_date),
+            "expedite": self.expedite,
+            "overdue": self.overdue,
+            "submittals": self.submittals,
+        }
+
+
+@dataclass(frozen=True)
+class CaseView:
+    summary: CaseSummary
+    description: str
+    requester_id: int | None
+    target_serial: str | None
+    approval_steps: tuple[str, ...]
+    approval_round: int
+    outstanding: tuple[str, ...]
+    approved_at: datetime | None
+    delivered_at: datetime | None
+    window_ends_at: datetime | None
+    closed_at: datetime | None
+    payload: dict[str, Any]
+    submittals: tuple[SubmittalView, ...]
+    approvals: tuple[dict[str, Any], ...]
+    comments: tuple[dict[str, Any], ...]
+    history: tuple[dict[str, Any], ...]
+
+    @property
+    def number(self) -> str:
+        return self.summary.number
+
+    @property
+    def state(self) -> str:
+        return self.summary.state
+
+    def as_dict(self) -> dict[str, Any]:
+        out = self.summary.as_dict()
+        out.update(
+            {
+                "description": self.description,
+                "requester_id": self.requester_id,
+                "target_certificate": self.target_serial,
+                "approval": {
+                    "steps": list(self.approval_steps),
+                    "round": self.approval_round,
+                    "outstanding": list(self.outstanding),
+                },
+                "approved_at": iso(self.approved_at),
+                "delivered_at": iso(self.delivered_at),
+                "window_ends_at": iso(self.window_ends_at),
+                "closed_at": iso(self.closed_at),
+                "delegated_admin": self.payload.get("delegated_admin"),
+                "submittals": [sub.as_dict() for sub in self.submittals],
+                "approvals": list(self.approvals),
+                "comments": list(self.comments),
+                "history": list(self.history),
+            }
+        )
+        return out
+
+
+def summary_of(case: Case, org_code: str, now: datetime, submittals: int) -> CaseSummary:
+    overdue = (
+        case.due_date is not None
+        and case.state in WORKING_STATES
+        and is_overdue(case.due_date, now, delivered=False)
+    )
+    return CaseSummary(
+        number=case.number,
+        org_code=org_code,
+        type=case.type,
+        state=case.state,
+        title=case.title,
+        opened_by=case.opened_by,
+        created_at=case.created_at,
+        updated_at=case.updated_at,
+        requested_delivery=case.requested_delivery,
+        target_date=case.target_date,
+        due_date=case.due_date,
+        expedite=case.expedite,
+        overdue=overdue,
+        submittals=submittals,
+    )
+
+
+def _serial(s: Session, cert_id: int | None) -> str | None:
+    if cert_id is None:
+        return None
+    row = s.get(CertificateRow, cert_id)
+    return row.serial if row else None
+
+
+def case_view(s: Session, case: Case, now: datetime) -> CaseView:
+    """Everything about one case, read inside ``s``."""
+    org = org_store.by_id(s, case.org_id)
+    subs = case_store.submittals_of(s, case.id)
+    contacts = case_store.contacts_of_submittals(s, [sub.id for sub in subs])
+    all_approvals = case_store.approvals_of(s, case.id)
+    steps = parse_steps(case.approval_steps)
+    current = [a for a in all_approvals if a.round == case.approval_round]
+    pending = outstanding(steps, decisions(current)) if case.state == State.PENDING_APPROVAL else ()
+    return CaseView(
+        summary=summary_of(case, org.code if org else "?", now, len(subs)),
+        description=case.description,
+        requester_id=case.requester_id,
+        target_serial=_serial(s, case.target_cert_id),
+        approval_steps=tuple(str(st) for st in steps),
+        approval_round=case.approval_round,
+        outstanding=tuple(str(st) for st in pending),
+        approved_at=case.approved_at,
+        delivered_at=case.delivered_at,
+        window_ends_at=case.window_ends_at,
+        closed_at=case.closed_at,
+        payload=payload_of(case),
+        submittals=tuple(
+            submittal_view(sub, contacts[sub.id], case.number, _serial(s, sub.certificate_id))
+            for sub in subs
+        ),
+        approvals=tuple(
+            {
+                "round": a.round,
+                "step": a.step,
+                "decision": "approved" if a.approved else "rejected",
+                "actor": a.actor,
+                "user_id": a.user_id,
+                "reason": a.reason,
+                "at": iso(a.at),
+            }
+            for a in all_approvals
+        ),
+        comments=tuple(
+            {"id": c.id, "actor": c.actor, "text": c.body, "at": iso(c.at)}
+            for c in case_store.comments_of(s, case.id)
+        ),
+        history=tuple(
+            {
+                "at": iso(e.at),
+                "actor": e.actor,
+                "event": e.event,
+                "from": e.from_state,
+                "to": e.to_state,
+                "note": e.note,
+            }
+            for e in case_store.events_of(s, case.id)
+        ),
+    )

@@ -1,0 +1,173 @@
+"""Cases, their submittals, decisions, comments and history; case numbers; approval policies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from certdesk.store.models import (
+    Approval,
+    ApprovalPolicy,
+    Case,
+    CaseEvent,
+    Comment,
+    Contact,
+    Counter,
+    Submittal,
+)
+
+
+def next_counter(s: Session, name: str) -> int:
+    """Increment the named counter and return its new value, inside the caller's transaction.
+
+    The row is created on first use (``ON CONFLICT DO NOTHING`` so that two first users do
+    not collide), then incremented by one ``UPDATE … RETURNING``: the update holds the row
+    lock until commit, so concurrent transactions get consecutive, distinct values on
+    PostgreSQL; SQLite writers are serialized by ``BEGIN IMMEDIATE`` anyway.
+    """
+    dialect = s.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    s.execute(
+        insert(Counter).values(name=name, value=0).on_conflict_do_nothing(index_elements=["name"])
+    )
+    value: int = s.execute(
+        update(Counter)
+        .where(Counter.name == name)
+        .values(value=Counter.value + 1)
+        .returning(Counter.value)
+    ).scalar_one()
+    return value
+
+
+def by_number(s: Session, number: str, *, for_update: bool = False) -> Case | None:
+    q = select(Case).where(Case.number == number)
+    if for_update:
+        q = q.with_for_update()
+    return s.scalars(q).one_or_none()
+
+
+def submittals_of(s: Session, case_id: int) -> list[Submittal]:
+    return list(
+        s.scalars(select(Submittal).where(Submittal.case_id == case_id).order_by(Submittal.id))
+    )
+
+
+def submittal(s: Session, case_id: int, submittal_id: int) -> Submittal | None:
+    return s.scalars(
+        select(Submittal).where(Submittal.case_id == case_id, Submittal.id == submittal_id)
+    ).one_or_none()
+
+
+def contacts_of_submittals(s: Session, ids: Sequence[int]) -> dict[int, list[Contact]]:
+    out: dict[int, list[Contact]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    rows = s.scalars(
+        select(Contact).where(Contact.submittal_id.in_(list(ids))).order_by(Contact.id)
+    )
+    for row in rows:
+        assert row.submittal_id is not None
+        out[row.submittal_id].append(row)
+    return out
+
+
+def events_of(s: Session, case_id: int) -> list[CaseEvent]:
+    return list(
+        s.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id))
+    )
+
+
+def approvals_of(s: Session, case_id: int, round_: int | None = None) -> list[Approval]:
+    q = select(Approval).where(Approval.case_id == case_id)
+    if round_ is not None:
+        q = q.where(Approval.round == round_)
+    return list(s.scalars(q.order_by(Approval.id)))
+
+
+def comments_of(s: Session, case_id: int) -> list[Comment]:
+    return list(s.scalars(select(Comment).where(Comment.case_id == case_id).order_by(Comment.id)))
+
+
+def add_event(
+    s: Session,
+    case: Case,
+    *,
+    at: datetime,
+    actor: str,
+    event: str,
+    from_state: str,
+    to_state: str,
+    note: str = "",
+) -> CaseEvent:
+    row = CaseEvent(
+        case_id=case.id,
+        at=at,
+        actor=actor,
+        event=event,
+        from_state=from_state,
+        to_state=to_state,
+        note=note,
+    )
+    s.add(row)
+    return row
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    org_id: int | None = None
+    state: str | None = None
+    type: str | None = None
+    # Overdue (R5): still to be worked (one of ``working_states``) and due before this day.
+    due_before: date | None = None
+    working_states: tuple[str, ...] = ()
+    before_id: int | None = None  # keyset: newest first, strictly older than this id
+    limit: int = 100
+
+
+def search(s: Session, q: CaseQuery) -> list[Case]:
+    stmt = select(Case)
+    if q.org_id is not None:
+        stmt = stmt.where(Case.org_id == q.org_id)
+    if q.state is not None:
+        stmt = stmt.where(Case.state == q.state)
+    if q.type is not None:
+        stmt = stmt.where(Case.type == q.type)
+    if q.due_before is not None:
+        stmt = stmt.where(Case.due_date < q.due_before, Case.state.in_(q.working_states))
+    if q.before_id is not None:
+        stmt = stmt.where(Case.id < q.before_id)
+    return list(s.scalars(stmt.order_by(Case.id.desc()).limit(q.limit)))
+
+
+def submittal_counts(s: Session, case_ids: Sequence[int]) -> dict[int, int]:
+    if not case_ids:
+        return {}
+    rows = s.execute(
+        select(Submittal.case_id, func.count())
+        .where(Submittal.case_id.in_(list(case_ids)))
+        .group_by(Submittal.case_id)
+    )
+    return {case_id: n for case_id, n in rows}
+
+
+# --- R4: approval policies -------------------------------------------------------------
+
+
+def policy(s: Session, org_id: int, case_type: str) -> ApprovalPolicy | None:
+    return s.get(ApprovalPolicy, (org_id, case_type))
+
+
+def policies(s: Session, org_id: int) -> list[ApprovalPolicy]:
+    return list(
+        s.scalars(
+            select(ApprovalPolicy)
+            .where(ApprovalPolicy.org_id == org_id)
+            .order_by(ApprovalPolicy.case_type)
+        )
+    )

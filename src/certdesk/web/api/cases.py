@@ -1,0 +1,379 @@
+"""/api/v1/cases: Cases/Requests with submittals, approvals and turnaround (R3, R4, R5);
+/api/v1/orgs/{code}/approval-policy: which approvals an organization's cases need (R4)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, status
+from pydantic import BaseModel, Field
+
+from certdesk.core.keys import KeyType
+from certdesk.core.workflow import CaseType, State, Step
+from certdesk.services.cases import CaseEdit, CaseFilter, CaseInput
+from certdesk.services.contacts import ContactInput
+from certdesk.services.delegation import AdminInput
+from certdesk.services.issuance import Platform
+from certdesk.services.submittals import CertType, SubmittalInput
+from certdesk.web.api.contacts import ContactIn, ContactOut
+from certdesk.web.deps import ActorDep, ServicesDep
+
+router = APIRouter(tags=["cases"])
+CASES = "/api/v1/cases"
+SubmittalId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+# Generous transport bound; the service refuses a CSR over 64 KiB with ``csr.too_large``.
+_MAX_UPLOAD = 1024 * 1024
+
+
+class SubmittalIn(BaseModel):
+    """A Security Certificate Submittal (R3): one name, or several for a SAN certificate."""
+
+    names: list[Annotated[str, Field(max_length=1100)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="DNS names; may be omitted when a CSR is given (its names are used).",
+        examples=[["www.dmv.ca.gov"]],
+    )
+    cert_type: CertType | None = Field(default=None, description="Default: from the names.")
+    platform: Platform = Platform.VIRTUAL
+    server_software: str = Field(default="", max_length=100, examples=["nginx"])
+    server_version: str = Field(default="", max_length=50, examples=["1.26"])
+    key_type: KeyType | None = Field(default=None, description="Default: the CSR's, else ec256.")
+    service_option: Literal["managed", "self-managed"] | None = Field(
+        default=None, description="Must be the organization's (R11); default: the organization's."
+    )
+    requested_delivery: date | None = None
+    validity_days: int | None = Field(default=None, ge=1, le=400)
+    csr: str | None = Field(
+        default=None,
+        max_length=_MAX_UPLOAD,
+        description="PEM CSR (R12, at most 64 KiB); its names must be the submittal's.",
+    )
+    contacts: list[ContactIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Default: a copy of the organization's contacts (R9).",
+    )
+
+    def to_input(self) -> SubmittalInput:
+        return SubmittalInput(
+            names=tuple(self.names),
+            cert_type=str(self.cert_type) if self.cert_type else None,
+            platform=str(self.platform),
+            server_software=self.server_software,
+            server_version=self.server_version,
+            key_type=str(self.key_type) if self.key_type else None,
+            service_option=self.service_option,
+            requested_delivery=self.requested_delivery,
+            validity_days=self.validity_days,
+            csr=self.csr.encode() if self.csr is not None else None,
+            contacts=tuple(ContactInput(c.kind, c.name, c.email, c.phone) for c in self.contacts),
+        )
+
+
+class AdminIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=254)
+    login_id: str = Field(min_length=2, max_length=64)
+
+
+class CaseCreate(BaseModel):
+    org: str = Field(min_length=1, max_length=64, examples=["dmv"])
+    type: CaseType = CaseType.NEW
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=20_000)
+    requested_delivery: date | None = Field(default=None, description="R5: later → due date.")
+    target_certificate: str | None = Field(
+        default=None, max_length=64, description="Serial: revoke, delete, change (renewal)."
+    )
+    grants: list[str] = Field(
+        default_factory=list, max_length=100, description="delegated_admin_setup: zone:/host:"
+    )
+    admins: list[AdminIn] = Field(
+        default_factory=list, max_length=20, description="delegated_admin_setup: people"
+    )
+    submittals: list[SubmittalIn] = Field(default_factory=list, max_length=50)
+
+
+class CaseEditIn(BaseModel):
+    """Fields to change on a draft or rejected case; absent fields stay as they are."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=20_000)
+    requested_delivery: date | None = Field(default=None, description="null clears it")
+    target_certificate: str | None = Field(default=None, max_length=64)
+    grants: list[str] | None = Field(default=None, max_length=100)
+    admins: list[AdminIn] | None = Field(default=None, max_length=20)
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class NoteIn(BaseModel):
+    note: str = Field(default="", max_length=5000)
+
+
+class CancelIn(BaseModel):
+    reason: str = Field(default="", max_length=20_000)
+
+
+class CommentIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class SubmittalOut(BaseModel):
+    id: int
+    names: list[str]
+    cert_type: str
+    platform: str
+    server_software: str
+    server_version: str
+    key_type: str
+    service_option: str
+    requested_delivery: date | None
+    validity_days: int | None
+    csr: str | None = Field(description="The uploaded CSR, PEM")
+    certificate: str | None = Field(description="Serial of the certificate issued for it")
+    contacts: list[ContactOut]
+
+
+class ApprovalState(BaseModel):
+    steps: list[Step] = Field(description="Fixed on the case at submission (R4)")
+    round: int = Field(description="1 at the first submission, +1 at each resubmission")
+    outstanding: list[Step]
+
+
+class DecisionOut(BaseModel):
+    round: int
+    step: Step
+    decision: Literal["approved", "rejected"]
+    actor: str
+    user_id: int | None
+    reason: str
+    at: datetime
+
+
+class CommentOut(BaseModel):
+    id: int
+    actor: str
+    text: str
+    at: datetime
+
+
+class HistoryOut(BaseModel):
+    at: datetime
+    actor: str
+    event: str
+    from_: str = Field(alias="from")
+    to: str
+    note: str
+
+
+class DelegatedAdminOut(BaseModel):
+    grants: list[str]
+    admins: list[AdminIn]
+
+
+class _CaseBase(BaseModel):
+    number: str = Field(examples=["CS-2026-000123"])
+    organization: str
+    type: CaseType
+    state: State
+    title: str
+    opened_by: str
+    created_at: datetime
+    updated_at: datetime
+    requested_delivery: date | None
+    target_date: date | None = Field(description="R5: +3 business days after the last approval")
+    due_date: date | None = Field(description="R5: +5 business days, or a later requested date")
+    expedite: bool = Field(description="R5: a requested delivery date before the due date")
+    overdue: bool = Field(description="R5: approved, not delivered and past the due date")
+
+
+class CaseSummaryOut(_CaseBase):
+    submittals: int = Field(description="How many submittals the case carries")
+
+
+class CaseOut(_CaseBase):
+    submittals: list[SubmittalOut]
+    description: str
+    requester_id: int | None
+    target_certificate: str | None
+    approval: ApprovalState
+    approved_at: datetime | None
+    delivered_at: datetime | None
+    window_ends_at: datetime | None
+    closed_at: datetime | None
+    delegated_admin: DelegatedAdminOut | None
+    approvals: list[DecisionOut]
+    comments: list[CommentOut]
+    history: list[HistoryOut]
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummaryOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+class PolicyEntryOut(BaseModel):
+    case_type: CaseType
+    steps: list[Step]
+    default: bool = Field(description="No policy set: the default steps apply")
+
+
+class PolicyOut(BaseModel):
+    organization: str
+    policies: list[PolicyEntryOut]
+
+
+class PolicyIn(BaseModel):
+    case_type: CaseType
+    steps: list[Step] | None = Field(
+        description="The approvals needed, [] for none; null restores the default"
+        " (org_approver, operator)",
+        examples=[["org_approver", "operator"]],
+    )
+
+
+def _admins(items: list[AdminIn]) -> tuple[AdminInput, ...]:
+    return tuple(AdminInput(a.name, a.email, a.login_id) for a in items)
+
+
+@router.post(CASES, response_model=CaseOut, status_code=status.HTTP_201_CREATED)
+def open_case(body: CaseCreate, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+    """Open a draft case with its submittals (R3); submit it with ``/submit``."""
+    return svc.cases.open(
+        who,
+        CaseInput(
+            org_code=body.org,
+            type=str(body.type),
+            title=body.title,
+            description=body.description,
+            requested_delivery=body.requested_delivery,
+            target_serial=body.target_certificate,
+            grants=tuple(body.grants),
+            admins=_admins(body.admins),
+            submittals=tuple(sub.to_input() for sub in body.submittals),
+        ),
+    ).as_dict()
+
+
+@router.get(CASES, response_model=CasePage)
+def list_cases(
+    svc: ServicesDep,
+    who: ActorDep,
+    org: str | None = None,
+    state: State | None = None,
+    type_: Annotated[CaseType | None, Query(alias="type")] = None,
+    overdue: Annotated[bool, Query(description="Only overdue cases (R5)")] = False,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, object]:
+    """Cases the caller may see, newest first."""
+    return svc.cases.search(
+        who,
+        CaseFilter(
+            org_code=org,
+            state=str(state) if state else None,
+            type=str(type_) if type_ else None,
+            overdue=overdue,
+            cursor=cursor,
+            limit=limit,
+        ),
+    ).as_dict()
+
+
+@router.get(CASES + "/{number}", response_model=CaseOut)
+def show_case(number: str, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+    return svc.cases.show(who, number).as_dict()
+
+
+@router.patch(CASES + "/{number}", response_model=CaseOut)
+def edit_case(number: str, body: CaseEditIn, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+    """Revise a draft or rejected case."""
+    given = body.model_fields_set
+    change = CaseEdit(
+        title=body.title,
+        description=body.description,
+        requested_delivery=body.requested_delivery,
+        clear_requested_delivery="requested_delivery" in given and body.requested_delivery is None,
+        target_serial=body.target_certificate,
+        grants=tuple(body.grants) if body.grants is not None else None,
+        admins=_admins(body.admins) if body.admins is not None else None,
+    )
+    return svc.cases.edit(who, number, change).as_dict()
+
+
+@router.post(
+    CASES + "/{number}/submittals", response_model=CaseOut, status_code=status.HTTP_201_CREATED
+)
+def add_submittal(
+    number: str, body: SubmittalIn, svc: ServicesDep, who: ActorDep
+) -> dict[str, Any]:
+    """Attach a submittal, optionally with a CSR (checked on upload: R1, R2, R12)."""
+    return svc.cases.add_submittal(who, number, body.to_input()).as_dict()
+
+
+@router.delete(CASES + "/{number}/submittals/{submittal_id}", response_model=CaseOut)
+def remove_submittal(
+    number: str, submittal_id: SubmittalId, svc: ServicesDep, who: ActorDep
+) -> dict[str, Any]:
+    return svc.cases.remove_submittal(who, number, submittal_id).as_dict()
+
+
+@router.post(CASES + "/{number}/submit", response_model=CaseOut)
+def submit_case(number: str, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+    """Submit (or resubmit after a rejection: a new approval round)."""
+    return svc.cases.submit(who, number).as_dict()
+
+
+@router.post(CASES + "/{number}/approve", response_model=CaseOut)
+def approve_case(
+    number: str, svc: ServicesDep, who: ActorDep, body: NoteIn | None = None
+) -> dict[str, Any]:
+    """Approve the caller's outstanding step (R4); the last approval sets the R5 dates."""
+    return svc.approvals.approve(who, number, note=body.note if body else "").as_dict()
+
+
+@router.post(CASES + "/{number}/reject", response_model=CaseOut)
+def reject_case(number: str, body: ReasonIn, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+    """Reject: the case returns to the requester with the reason (R4)."""
+    return svc.approvals.reject(who, number, body.reason).as_dict()
+
+
+@router.post(CASES + "/{number}/start", response_model=CaseOut)
+def start_case(
+    number: str, svc: ServicesDep, who: ActorDep, body: NoteIn | None = None
+) -> dict[str, Any]:
+    """Cert services picks up an approved case (``in_progress``)."""
+    return svc.cases.start(who, number, body.note if body else "").as_dict()
+
+
+@router.post(
+    CASES + "/{number}/comment", response_model=CaseOut, status_code=status.HTTP_201_CREATED
+)
+def comment_case(number: str, body: CommentIn, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+    return svc.cases.comment(who, number, body.text).as_dict()
+
+
+@router.post(CASES + "/{number}/cancel", response_model=CaseOut)
+def cancel_case(
+    number: str, svc: ServicesDep, who: ActorDep, body: CancelIn | None = None
+) -> dict[str, Any]:
+    return svc.cases.cancel(who, number, body.reason if body else "").as_dict()
+
+
+@router.get("/api/v1/orgs/{code}/approval-policy", response_model=PolicyOut, tags=["organizations"])
+def get_policy(code: str, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+    """The approvals each case type of the organization needs (R4)."""
+    return svc.approvals.policy(who, code).as_dict()
+
+
+@router.put("/api/v1/orgs/{code}/approval-policy", response_model=PolicyOut, tags=["organizations"])
+def put_policy(code: str, body: PolicyIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+    """Set the approvals one case type needs (cert services only)."""
+    steps = [str(st) for st in body.steps] if body.steps is not None else None
+    return svc.approvals.set_policy(who, code, str(body.case_type), steps).as_dict()

@@ -1,0 +1,75 @@
+"""/api/v1/orgs/{code}/contacts: certificate contacts (R9); every change is audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, status
+from pydantic import BaseModel, Field
+
+from certdesk.services.contacts import ContactChange, ContactInput
+from certdesk.web.deps import ActorDep, ServicesDep
+
+router = APIRouter(prefix="/api/v1/orgs/{code}/contacts", tags=["contacts"])
+
+Kind = Literal["technical", "administrative", "billing"]
+ContactId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+class ContactIn(BaseModel):
+    kind: Kind
+    name: str = Field(min_length=1, max_length=200, examples=["Ana Lee"])
+    email: str = Field(min_length=3, max_length=254, examples=["ana.lee@dmv.ca.gov"])
+    phone: str = Field(default="", max_length=40, examples=["916-555-0100"])
+
+
+class ContactPatch(BaseModel):
+    """Fields to change; absent fields stay as they are."""
+
+    kind: Kind | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: str | None = Field(default=None, min_length=3, max_length=254)
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class ContactOut(BaseModel):
+    id: int
+    kind: Kind
+    name: str
+    email: str
+    phone: str
+    submittal_id: int | None = Field(description="Set for a contact on a submittal")
+    case: str | None = Field(description="The case of that submittal")
+    updated_at: datetime
+
+
+@router.get("", response_model=list[ContactOut])
+def list_contacts(
+    code: str, svc: ServicesDep, who: ActorDep, include_submittals: bool = False
+) -> list[dict[str, object]]:
+    """The organization's contacts; ``include_submittals`` adds those on its submittals."""
+    return [c.as_dict() for c in svc.contacts.list(who, code, with_submittals=include_submittals)]
+
+
+@router.post("", response_model=ContactOut, status_code=status.HTTP_201_CREATED)
+def add_contact(code: str, body: ContactIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+    return svc.contacts.add(
+        who, code, ContactInput(body.kind, body.name, body.email, body.phone)
+    ).as_dict()
+
+
+@router.patch("/{contact_id}", response_model=ContactOut)
+def change_contact(
+    code: str, contact_id: ContactId, body: ContactPatch, svc: ServicesDep, who: ActorDep
+) -> dict[str, object]:
+    """Change a contact of the organization or of one of its submittals (audited, R9)."""
+    change = ContactChange(kind=body.kind, name=body.name, email=body.email, phone=body.phone)
+    return svc.contacts.change(who, code, contact_id, change).as_dict()
+
+
+@router.delete("/{contact_id}", response_model=ContactOut)
+def remove_contact(
+    code: str, contact_id: ContactId, svc: ServicesDep, who: ActorDep
+) -> dict[str, object]:
+    return svc.contacts.remove(who, code, contact_id).as_dict()
