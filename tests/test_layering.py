@@ -57,6 +57,8 @@ FORBIDDEN: dict[str, set[str]] = {
         "certdesk.ca",
     },
     "services": {"fastapi", "starlette", "typer", "certdesk.web", "certdesk.cli"},
+    "notify": {"fastapi", "starlette", "typer", "certdesk.web", "certdesk.cli", "certdesk.jobs"},
+    "jobs": {"fastapi", "starlette", "certdesk.web", "certdesk.cli"},
 }
 
 

@@ -98,6 +98,57 @@ class Settings(BaseSettings):
         description="R8: days after delivery for testing, revocation or changes on the same case.",
     )
 
+    # R6 renewals and the lifecycle worker
+    renewal_margin_days: int = Field(
+        default=7,
+        ge=0,
+        description="R6: a renewal is delivered at least this many days before the old"
+        " certificate expires.",
+    )
+    renewal_lifetime_fraction: float = Field(
+        default=2 / 3,
+        gt=0,
+        lt=1,
+        description="R6: a renewal opens at the latest at this fraction of the validity period.",
+    )
+    worker_interval_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="Pause between two passes of 'certdesk worker'; /readyz expects a worker"
+        " heartbeat within three times this.",
+    )
+
+    # R9 notices
+    notice_days: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(90, 60, 30, 14, 7, 1),
+        description="R9: comma-separated days before expiry on which renewal notices go out.",
+    )
+    notice_digest: bool = Field(
+        default=True,
+        description="R9: a contact with several notices in one pass gets one digest email.",
+    )
+    notice_late_grace_hours: int = Field(
+        default=24,
+        ge=0,
+        description="R9: a notice sent more than this long after its moment is marked late.",
+    )
+    notice_template_dir: Path | None = Field(
+        default=None,
+        description="Directory of notice templates that replace the packaged ones by name;"
+        " empty: the packaged templates.",
+    )
+    notice_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="R9: attempts at a notice the SMTP server refuses temporarily (4xx) before"
+        " it is marked failed.",
+    )
+    notice_retry_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="R9: first retry delay of a notice; doubled per attempt, at most 12 hours.",
+    )
+
     # R11 cost
     cost_cents_per_year: int = Field(
         default=0,
@@ -121,6 +172,23 @@ class Settings(BaseSettings):
             parts = [p.strip() for p in value.split(",") if p.strip()]
             return tuple(date.fromisoformat(p) for p in parts) if parts else None
         return value
+
+    @field_validator("notice_days", mode="before")
+    @classmethod
+    def _split_notice_days(cls, value: object) -> object:
+        # "90,60,30,14,7,1" from the environment; whole days of at least 1, distinct.
+        if isinstance(value, str):
+            value = tuple(int(p) for p in value.split(",") if p.strip())
+        if isinstance(value, tuple | list):
+            if not value or any(isinstance(d, bool) or int(d) < 1 for d in value):
+                raise ValueError("notice days must be whole days of at least 1, e.g. 90,60,30")
+            return tuple(sorted({int(d) for d in value}, reverse=True))
+        return value
+
+    @field_validator("notice_template_dir", mode="before")
+    @classmethod
+    def _empty_template_dir(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from certdesk.services.worker_health import WorkerHealth
 
 
 class Metrics:
@@ -22,6 +26,13 @@ class Metrics:
         )
         if inventory_counts is not None:
             self.registry.register(_InventoryCollector(inventory_counts))
+        self._workers_watched = False
+
+    def watch_workers(self, snapshot: Callable[[], WorkerHealth]) -> None:
+        """Export the lifecycle workers' heartbeats and job lag (once per registry)."""
+        if not self._workers_watched:
+            self.registry.register(_WorkerCollector(snapshot))
+            self._workers_watched = True
 
 
 class _InventoryCollector(Collector):
@@ -46,3 +57,77 @@ class _InventoryCollector(Collector):
         for status, n in sorted(counts.items()):
             by_status.add_metric([status], n)
         yield by_status
+
+
+class _WorkerCollector(Collector):
+    # Read from the shared database at scrape time, like the inventory counts: any server
+    # process reports every worker process (services/worker_health.py).
+    def __init__(self, snapshot: Callable[[], WorkerHealth]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        health = self._snapshot()
+        now = health.now
+        beat = GaugeMetricFamily(
+            "certdesk_worker_heartbeat_age_seconds",
+            "Seconds since each worker process last showed it is alive.",
+            labels=["worker"],
+        )
+        last_pass = GaugeMetricFamily(
+            "certdesk_worker_last_pass_age_seconds",
+            "Seconds since each worker process finished its last pass.",
+            labels=["worker"],
+        )
+        duration = GaugeMetricFamily(
+            "certdesk_worker_last_pass_duration_seconds",
+            "How long each worker process's last pass took.",
+            labels=["worker"],
+        )
+        jobs = GaugeMetricFamily(
+            "certdesk_worker_jobs_done",
+            "Changes made by each worker process since it started (renewals, expiries, ...).",
+            labels=["worker"],
+        )
+        for w in health.workers:
+            beat.add_metric([w.worker_id], (now - w.beat_at).total_seconds())
+            if w.last_pass_at is not None:
+                last_pass.add_metric([w.worker_id], (now - w.last_pass_at).total_seconds())
+            if w.last_pass_seconds is not None:
+                duration.add_metric([w.worker_id], w.last_pass_seconds)
+            jobs.add_metric([w.worker_id], w.jobs_done)
+        yield from (beat, last_pass, duration, jobs)
+        healthy = GaugeMetricFamily(
+            "certdesk_workers_healthy",
+            "Worker processes with a heartbeat within 3x CERTDESK_WORKER_INTERVAL_SECONDS.",
+        )
+        healthy.add_metric([], sum(1 for w in health.workers if w.healthy))
+        yield healthy
+        lag = GaugeMetricFamily(
+            "certdesk_worker_job_lag_seconds",
+            "Age of the oldest item each job has not done yet (0: nothing waiting).",
+            labels=["job"],
+        )
+        b = health.backlog
+        for job, oldest in (
+            ("expiry", b.expiry),
+            ("window", b.windows),
+            ("notices", b.notices),
+            ("mail", b.outbox),
+        ):
+            lag.add_metric([job], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+        yield lag
+        notices = GaugeMetricFamily(
+            "certdesk_worker_notices", "Notices by status (R9).", labels=["status"]
+        )
+        for status in ("pending", "sending", "sent", "failed"):
+            notices.add_metric([status], b.notices_by_status.get(status, 0))
+        yield notices
+        outbox = GaugeMetricFamily("certdesk_outbox", "Outbox mail by status.", labels=["status"])
+        for status in ("pending", "sent", "failed"):
+            outbox.add_metric([status], b.outbox_by_status.get(status, 0))
+        yield outbox
+        overdue = GaugeMetricFamily(
+            "certdesk_cases_overdue", "Cases past their due date and not delivered (R5)."
+        )
+        overdue.add_metric([], health.overdue_cases)
+        yield overdue

@@ -449,10 +449,16 @@ def test_totp_setup_confirm_and_required(desk: Services, clock: ManualClock) -> 
     wrong = f"{(int(totp.at(clock.now)) + 1) % 1_000_000:06d}"
     refused(Unauthorized, "totp.invalid", lambda: desk.logins.login("jdoe", PASSWORD, wrong))
     refused(Unauthorized, "totp.invalid", lambda: desk.logins.login("jdoe", PASSWORD, "12 ab"))
-    assert desk.logins.login("jdoe", PASSWORD, totp.at(clock.now)).user.totp_enabled
-    # RFC 6238 §5.2: one step of clock drift either way is accepted, two are not.
+    # RFC 6238 §5.2: the code that confirmed the set-up is spent; it is not accepted again.
+    used = totp.at(clock.now)
+    refused(Unauthorized, "totp.invalid", lambda: desk.logins.login("jdoe", PASSWORD, used))
     clock.advance(seconds=30)
-    desk.logins.login("jdoe", PASSWORD, totp.at(clock.now - timedelta(seconds=30)))
+    assert desk.logins.login("jdoe", PASSWORD, totp.at(clock.now)).user.totp_enabled
+    # One step of clock drift is accepted (once), two are not.
+    clock.advance(seconds=60)
+    drifted = totp.at(clock.now - timedelta(seconds=30))
+    desk.logins.login("jdoe", PASSWORD, drifted)
+    refused(Unauthorized, "totp.invalid", lambda: desk.logins.login("jdoe", PASSWORD, drifted))
     stale = totp.at(clock.now - timedelta(seconds=90))
     refused(Unauthorized, "totp.invalid", lambda: desk.logins.login("jdoe", PASSWORD, stale))
     # A wrong password is refused before the code is even looked at.

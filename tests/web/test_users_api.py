@@ -126,7 +126,13 @@ def test_enroll_sign_in_totp_and_sign_out(api: Api) -> None:
         c.post(f"{API}/session", json={"login_id": "jdoe", "password": PASSWORD}),
         401, "totp.required",
     )  # fmt: skip
-    with_code = api.login("jdoe", totp=code)
+    # RFC 6238 §5.2: the confirming code is spent; the next step's code logs in.
+    assert_problem(
+        c.post(f"{API}/session", json={"login_id": "jdoe", "password": PASSWORD, "totp": code}),
+        401, "totp.invalid",
+    )  # fmt: skip
+    api.clock.advance(seconds=30)
+    with_code = api.login("jdoe", totp=pyotp.TOTP(secret).at(api.clock.now))
 
     out = c.delete(f"{API}/session", headers=bearer(with_code))
     assert out.status_code == 204

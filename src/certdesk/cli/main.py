@@ -10,7 +10,19 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from typer.main import get_command
 
-from certdesk.cli import audit, cases, certs, orgs, policy, server, users
+from certdesk.cli import (
+    audit,
+    cases,
+    certs,
+    fulfilment,
+    notices,
+    orgs,
+    policy,
+    reports,
+    server,
+    users,
+    worker,
+)
 from certdesk.errors import CertdeskError
 
 app = typer.Typer(
@@ -27,6 +39,10 @@ certs.register(app)
 audit.register(app)
 users.register(app)
 cases.register(app)
+fulfilment.register(app)
+reports.register(app)
+notices.register(app)
+worker.register(app)
 
 
 def run(argv: list[str]) -> int:

@@ -51,6 +51,7 @@ __all__ = [
     "expiry_reason",
     "renewal_opens_at",
     "renewal_plan",
+    "turnaround_due_before",
     "window_closing_notice_at",
     "window_closing_notice_due",
     "window_end",
@@ -175,6 +176,20 @@ class RenewalPlan:
     deliver_by: date  # the last business day the new certificate may be delivered on
 
 
+def _turnaround(
+    expiry_day: date, calendar: BusinessCalendar, policy: LifecyclePolicy
+) -> tuple[date, datetime]:
+    """Steps 1 and 2 of :func:`renewal_plan`: ``deliver_by`` and ``turnaround_at`` of a
+    certificate expiring on the Pacific date ``expiry_day``."""
+    deliver_by = calendar.business_day_on_or_before(
+        expiry_day - timedelta(days=policy.renewal_margin_days)
+    )
+    turnaround_at = _start_of_pacific_day(
+        calendar.subtract_business_days(deliver_by, policy.due_business_days)
+    )
+    return deliver_by, turnaround_at
+
+
 def renewal_plan(
     not_before: datetime,
     not_after: datetime,
@@ -214,13 +229,7 @@ def renewal_plan(
     ):
         raise TypeError(f"requested must be a datetime.date, got {type(requested).__name__}")
 
-    expiry_day = end.astimezone(PACIFIC).date()
-    deliver_by = calendar.business_day_on_or_before(
-        expiry_day - timedelta(days=policy.renewal_margin_days)
-    )
-    turnaround_at = _start_of_pacific_day(
-        calendar.subtract_business_days(deliver_by, policy.due_business_days)
-    )
+    deliver_by, turnaround_at = _turnaround(end.astimezone(PACIFIC).date(), calendar, policy)
     lifetime_at = (start + (end - start) * policy.lifetime_fraction).replace(microsecond=0)
 
     candidates = [(turnaround_at, RenewalBasis.TURNAROUND), (lifetime_at, RenewalBasis.LIFETIME)]
@@ -248,6 +257,28 @@ def renewal_opens_at(
 ) -> datetime:
     """The instant the renewal case opens (R6); see :func:`renewal_plan` for the rule."""
     return renewal_plan(not_before, not_after, calendar, policy, requested).opens_at
+
+
+def turnaround_due_before(
+    now: datetime, calendar: BusinessCalendar, policy: LifecyclePolicy
+) -> datetime:
+    """The earliest ``notAfter`` whose turnaround point (:func:`renewal_plan` (a)) is after ``now``.
+
+    The turnaround point depends only on the Pacific date of the expiry, and it never moves
+    earlier when that date moves later (``deliver_by`` and the business-day count back from it
+    are both monotonic). So every certificate expiring before the returned instant (00:00
+    Pacific of the first such expiry date) has its turnaround point at or before ``now`` — its
+    renewal is due whatever the other candidates say — and none expiring at or after it does.
+    The worker uses this as an exact index range on ``not_after`` instead of planning every
+    certificate of the inventory in Python.
+    """
+    at = _require_aware(now, "now")
+    day = at.astimezone(PACIFIC).date()
+    for _ in range(3660):  # ten years of days: a calendar closed longer is a broken setting
+        if _turnaround(day, calendar, policy)[1] > at:
+            return _start_of_pacific_day(day)
+        day += timedelta(days=1)
+    raise ValueError("no business day in ten years: the holiday calendar is broken")
 
 
 # --- R9: expiry notices --------------------------------------------------------------------

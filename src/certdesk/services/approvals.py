@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -55,6 +55,10 @@ MAX_REASON = 5000
 # Questions are answered by cert services straight from ``submitted`` (core.workflow); they
 # are never routed to approval, so no policy applies to them.
 UNROUTED_TYPES = frozenset({CaseType.QUESTION})
+# What happens once a decision has approved a case, after that decision committed: given the
+# approver and the approved case, it returns the case as it left it (the delegated
+# administrator set-up applies itself and closes its case: services/delegated_admin.py).
+FollowUp = Callable[[Actor, CaseView], CaseView]
 
 
 def parse_case_type(value: str) -> CaseType:
@@ -107,6 +111,11 @@ class ApprovalService:
         self._audit = audit
         configured = rt.settings.holidays
         self._calendar = BusinessCalendar(frozenset(configured) if configured is not None else None)
+        self._follow_ups: list[FollowUp] = []
+
+    def follow_up(self, step: FollowUp) -> None:
+        """Run ``step`` after each approval that approves a case, outside its transaction."""
+        self._follow_ups.append(step)
 
     # --- policy ---------------------------------------------------------------------------
 
@@ -199,7 +208,11 @@ class ApprovalService:
                 due_date=iso(case.due_date),
                 expedite=case.expedite,
             )
-            return case_view(s, case, now)
+            view = case_view(s, case, now)
+        if view.state == State.APPROVED:
+            for step_after in self._follow_ups:
+                view = step_after(actor, view)
+        return view
 
     def reject(self, actor: Actor, number: str, reason: str) -> CaseView:
         """Reject the case: it returns to the requester with ``reason`` (R4)."""

@@ -22,7 +22,7 @@ from certdesk.store.models import CertificateRow
 
 _DURATION = re.compile(r"^(?P<number>[0-9]{1,6}(\.[0-9]{1,3})?)(?P<unit>[dwh]?)$")
 _CURSOR = re.compile(r"^[0-9]{1,18}$")  # ASCII digits only; fits a 64-bit id
-STATUSES = ("active", "revoked", "expired", "signing", "void")
+STATUSES = ("active", "superseded", "revoked", "expired", "signing", "void")
 MAX_PAGE = 500
 
 

@@ -14,7 +14,10 @@
 6. deliver the PEM chain — never before step 5 has committed.
 
 Steps 1, 2 and 4 touch no database, so the write transactions hold their locks only for
-their own statements. Nothing is recorded unless every check passed.
+their own statements. Nothing is recorded unless every check passed. A request that breaks
+R12, R1 or R13, or fails the lint, is refused before its organization is looked up, whoever
+sends it: those rules do not depend on stored state, so the refusal tells nothing about any
+organization.
 
 Invariant: a certificate leaves this module only after its row is ``active``; a crash at any
 step leaves at most a ``signing`` row, which :meth:`IssuanceService.recover` voids (the serial

@@ -8,16 +8,25 @@ from certdesk.services.audit import AuditService
 from certdesk.services.authority import Authority
 from certdesk.services.cases import CaseService
 from certdesk.services.contacts import ContactService
+from certdesk.services.costs import CostService
 from certdesk.services.csrs import CsrService
+from certdesk.services.delegated_admin import DelegatedAdminSetup
+from certdesk.services.fulfilment import FulfilmentService
+from certdesk.services.housekeeping import HousekeepingService
 from certdesk.services.inventory import InventoryService
 from certdesk.services.issuance import IssuanceService
 from certdesk.services.logins import LoginService
+from certdesk.services.notices import NoticeService, watch_notices
 from certdesk.services.orgs import OrganizationService
 from certdesk.services.policy import PolicyService
+from certdesk.services.renewals import RenewalService
+from certdesk.services.reports import ReportService
 from certdesk.services.revocation import RevocationService
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
 from certdesk.services.tokens import TokenService
+from certdesk.services.window import WindowService
+from certdesk.services.worker_health import WorkerHealthService
 
 
 class Services:
@@ -38,3 +47,28 @@ class Services:
         self.contacts = ContactService(rt, self.audit)
         self.approvals = ApprovalService(rt, self.audit)
         self.cases = CaseService(rt, self.audit, self.approvals)
+        self.delegated_admin = DelegatedAdminSetup(rt, self.audit, self.cases, self.accounts)
+        self.approvals.follow_up(self.delegated_admin.after_approval)
+        self.fulfilment = FulfilmentService(
+            rt,
+            self.audit,
+            self.cases,
+            self.issuance,
+            self.revocation,
+            self.secretbox,
+            self.delegated_admin,
+        )
+        self.window = WindowService(
+            rt, self.audit, self.cases, self.issuance, self.revocation, self.secretbox
+        )
+        self.costs = CostService(rt, self.audit)
+        self.reports = ReportService(rt)
+        self.notices = NoticeService(rt)
+        watch_notices(rt.metrics.registry, self.notices)
+        # The lifecycle worker's services (certdesk/jobs/worker.py).
+        self.renewals = RenewalService(rt, self.audit, self.cases, self.approvals, self.fulfilment)
+        self.housekeeping = HousekeepingService(
+            rt, self.audit, self.authority, self.issuance, self.revocation
+        )
+        self.worker_health = WorkerHealthService(rt)
+        rt.metrics.watch_workers(self.worker_health.snapshot)

@@ -201,7 +201,7 @@ class RevocationService:
                     row is None
                     or row.issuer_id != issuer_id
                     or row.der is None
-                    or row.status not in ("active", "expired", "revoked")
+                    or row.status not in ("active", "superseded", "expired", "revoked")
                 ):
                     return None
                 revoked = row.status == "revoked"

@@ -12,7 +12,7 @@ from certdesk.clock import Clock, system_clock
 from certdesk.config import Settings
 from certdesk.links import Linker
 from certdesk.metrics import Metrics
-from certdesk.store.db import make_engine, session_factory
+from certdesk.store.db import READ_ONLY, make_engine, session_factory
 from certdesk.store.models import CertificateRow
 
 
@@ -28,6 +28,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self._inventory_counts)
+        self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock = system_clock) -> Runtime:
@@ -41,6 +42,13 @@ class Runtime:
             clock,
             Linker(settings.pki_url),
         )
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """A read-only transaction on a Core connection (rolled back when the block ends).
+
+        The Core counterpart of ``reads``: a deferred BEGIN on SQLite, never blocking writers.
+        """
+        return self._read_engine.connect()
 
     def transaction(self) -> AbstractContextManager[Connection]:
         """A read-write transaction on a Core connection, committed at the end of the block.

@@ -102,6 +102,7 @@ class CertificateRow(Base):
     """One certificate of the inventory, from the moment its serial is reserved.
 
     status: ``signing`` (intent recorded, not yet signed and stored), ``active``,
+    ``superseded`` (still valid, but its renewal was delivered: services/renewals.py),
     ``revoked``, ``expired``, ``void`` (intent left behind by a crash; never delivered).
     """
 
@@ -191,6 +192,7 @@ class User(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted at rest
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)  # RFC 6238 §5.2 replay guard
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

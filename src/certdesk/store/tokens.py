@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Connection, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from certdesk.store.models import ApiToken
 
+_TOKENS = cast("Table", ApiToken.__table__)
+# Every API request authenticates: a Core statement built once, read on a Core connection.
+_CREDENTIALS = select(
+    _TOKENS.c.prefix,
+    _TOKENS.c.token_hash,
+    _TOKENS.c.role,
+    _TOKENS.c.org_id,
+    _TOKENS.c.revoked_at,
+    _TOKENS.c.user_id,
+).where(_TOKENS.c.prefix == bindparam("prefix"))
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What checking a bearer token needs from its row."""
+
+    prefix: str
+    token_hash: str
+    role: str
+    org_id: int | None
+    revoked_at: datetime | None
+    user_id: int | None  # set for a login session (R10)
+
 
 def by_prefix(s: Session, prefix: str) -> ApiToken | None:
     return s.scalars(select(ApiToken).where(ApiToken.prefix == prefix)).one_or_none()
+
+
+def credentials(conn: Connection, prefix: str) -> Credentials | None:
+    row = conn.execute(_CREDENTIALS, {"prefix": prefix}).first()
+    return None if row is None else Credentials(*row)
 
 
 def count_live(s: Session, role: str) -> int:

@@ -18,8 +18,11 @@ from certdesk.web.api import (
     cases,
     certificates,
     contacts,
+    fulfilment,
+    notices,
     orgs,
     policy,
+    reports,
     session,
     tokens,
     users,
@@ -51,8 +54,9 @@ def create_app(services: Services | None = None) -> FastAPI:
     )
     app.state.services = svc
     problems.install(app)
-    for module in (orgs, tokens, policy, certificates, audit, cases, contacts):
+    for module in (orgs, tokens, policy, certificates, audit, cases, contacts, fulfilment, reports):
         app.include_router(module.router)
+    app.include_router(notices.router)
     app.include_router(session.router)
     app.include_router(users.router)
     app.include_router(pki.router)

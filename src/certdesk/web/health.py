@@ -1,4 +1,4 @@
-"""/healthz (process alive), /readyz (database and CA key usable), /metrics (Prometheus)."""
+"""/healthz (process alive), /readyz (database, CA key, lifecycle worker), /metrics (Prometheus)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,18 @@ def readyz(svc: ServicesDep) -> JSONResponse:
             checks["ca"] = exc.code
     else:
         checks["ca"] = "unknown (no database)"
-    ready = all(v == "ok" for v in checks.values())
+    # The lifecycle worker (services/worker_health.py): "no worker seen" is ready — the API
+    # serves without a worker; workers that all stopped beating ("stale: …") are not.
+    worker_ready = True
+    if checks["database"] == "ok":
+        try:
+            worker = svc.worker_health.snapshot()
+            checks["worker"] = worker.readiness
+            worker_ready = worker.ready
+        except Exception as exc:  # never a 500 from /readyz
+            checks["worker"] = f"unknown: {type(exc).__name__}"
+            worker_ready = False
+    ready = worker_ready and all(v == "ok" for k, v in checks.items() if k != "worker")
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,

@@ -58,6 +58,9 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("worker_id"),
     )
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("totp_last_step", sa.Integer(), nullable=True))
+
     with op.batch_alter_table("certificates", schema=None) as batch_op:
         batch_op.add_column(sa.Column("renewal_case_id", sa.Integer(), nullable=True))
         batch_op.create_unique_constraint("uq_certificates_renewal_case", ["renewal_case_id"])
@@ -74,6 +77,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("totp_last_step")
+
     with op.batch_alter_table("organizations", schema=None) as batch_op:
         batch_op.drop_column("auto_approve_renewals")
 

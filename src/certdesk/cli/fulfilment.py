@@ -1,0 +1,189 @@
+"""``certdesk case fulfil|complete|close|certificates|download-key|revoke|reissue|renew``.
+
+Cert services' side of a case (R8, R11, R12) on the command line, which acts as the local
+operator: fulfil a case, complete or close it, read and download what it delivered, act
+inside its R8 window, and open a renewal case for a certificate by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from certdesk.cli.cases import JsonOpt, Number, _print_case, case_app
+from certdesk.cli.common import OPERATOR, emit_json, read_input, services, write_output
+from certdesk.errors import InvalidInput
+from certdesk.services.revocation import Reason, parse_reason
+from certdesk.services.window import Delivery, Reissue
+
+ReasonOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--reason",
+        help="keyCompromise, superseded, cessationOfOperation, affiliationChanged, unspecified.",
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """The commands join ``certdesk case`` (the group :mod:`certdesk.cli.cases` adds)."""
+    del app  # they hang on the case group, not on the root
+    case_app.command("fulfil")(fulfil)
+    case_app.command("complete")(complete)
+    case_app.command("close")(close)
+    case_app.command("certificates")(certificates)
+    case_app.command("download-key")(download_key)
+    case_app.command("revoke")(revoke)
+    case_app.command("reissue")(reissue)
+    case_app.command("renew")(renew)
+
+
+def _reason(text: str | None) -> Reason | None:
+    return parse_reason(text.strip()) if text else None
+
+
+def _print_delivery(view: Delivery, json_out: bool) -> None:
+    if json_out:
+        emit_json(view.as_dict())
+        return
+    window = (
+        f"window open until {view.window_ends_at:%Y-%m-%d %H:%M}Z"
+        if view.window_open and view.window_ends_at
+        else "window closed"
+        if view.window_ends_at
+        else "not delivered"
+    )
+    typer.echo(f"{view.number}  {view.state}  {window}")
+    for c in view.certificates:
+        current = f"submittal {c.submittal_id}" if c.submittal_id else "replaced"
+        cost = f"{c.cost_cents / 100:.2f}" if c.cost_cents is not None else "-"
+        typer.echo(
+            f"{c.serial}\t{c.status}\t{current}\t{c.platform}\tkey {c.key}\tcost {cost}"
+            f"\t{', '.join(c.names)}"
+        )
+
+
+def fulfil(number: Number, json_out: JsonOpt = False) -> None:
+    """Issue every submittal's certificate and deliver the case (opens the R8 window)."""
+    svc = services()
+    view = svc.fulfilment.fulfil(OPERATOR, number)
+    if json_out:
+        emit_json(view.as_dict())
+        return
+    typer.echo(f"case {view.number} is {view.state}; window ends {view.window_ends_at}", err=True)
+    for sub in view.submittals:
+        typer.echo(f"{sub.certificate_serial}\tsubmittal {sub.id}\t{', '.join(sub.names)}")
+
+
+def complete(
+    number: Number,
+    reason: ReasonOpt = None,
+    comment: Annotated[
+        str, typer.Option("--comment", help="The answer to a question; a remark otherwise.")
+    ] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Finish a revoke, delete, question or delegated administrator set-up case."""
+    view = services().fulfilment.complete(OPERATOR, number, reason=_reason(reason), comment=comment)
+    _print_case(view, json_out)
+
+
+def close(number: Number, json_out: JsonOpt = False) -> None:
+    """Close a delivered case (ends its R8 window; a change case's old certificate is revoked)."""
+    _print_case(services().fulfilment.close(OPERATOR, number), json_out)
+
+
+def certificates(
+    number: Number,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Directory to write SERIAL.pem (leaf and chain) files into."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The certificates a case delivered, with their chains."""
+    view = services().window.certificates_of_case(OPERATOR, number)
+    if out is not None:
+        if not out.is_dir():
+            raise InvalidInput("file.unwritable", f"{out} is not a directory")
+        for c in view.certificates:
+            write_output(str(out / f"{c.serial}.pem"), c.fullchain_pem.encode())
+    _print_delivery(view, json_out)
+
+
+def download_key(
+    number: Number,
+    submittal: Annotated[int, typer.Option("--submittal", help="Submittal id.", min=1)],
+    password_file: Annotated[
+        str, typer.Option("--password-file", help="File holding the PKCS#12 password; - stdin.")
+    ],
+    out: Annotated[str, typer.Option("--out", help="The .p12 file to create (0600), - stdout.")],
+) -> None:
+    """The generated private key with its certificate as a PKCS#12 — once (R12)."""
+    password = read_input(password_file).decode("utf-8", "replace").rstrip("\r\n")
+    if out != "-":
+        # The key is erased as it is handed out: make sure it can be written first.
+        target = Path(out)
+        if target.exists():
+            raise InvalidInput("file.exists", f"{out} exists; refusing to overwrite a key")
+        if not os.access(target.parent if str(target.parent) else Path("."), os.W_OK):
+            raise InvalidInput("file.unwritable", f"cannot write {out}: no such writable directory")
+    bundle = services().window.download_key(OPERATOR, number, submittal, password)
+    write_output(out, bundle, private=True)
+    if out != "-":
+        typer.echo(
+            f"wrote {out}; the stored key is erased and cannot be downloaded again", err=True
+        )
+
+
+def revoke(
+    number: Number,
+    serial: Annotated[str, typer.Option("--serial", help="A certificate of the case.")],
+    reason: ReasonOpt = "unspecified",
+    json_out: JsonOpt = False,
+) -> None:
+    """Revoke a certificate of the case inside its R8 window."""
+    view = services().window.revoke(OPERATOR, number, serial, _reason(reason) or Reason.UNSPECIFIED)
+    _print_delivery(view, json_out)
+
+
+def reissue(
+    number: Number,
+    submittal: Annotated[int, typer.Option("--submittal", help="Submittal id.", min=1)],
+    csr: Annotated[str | None, typer.Option("--csr", help="New CSR file; - for stdin.")] = None,
+    name: Annotated[
+        list[str] | None, typer.Option("--name", help="New names (repeat); default: the same.")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Key type of a new generated key.")
+    ] = None,
+    platform: Annotated[str | None, typer.Option("--platform", help="dedicated|virtual")] = None,
+    validity_days: Annotated[int | None, typer.Option("--validity-days")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Replace a submittal's certificate, with changes, inside the R8 window."""
+    change = Reissue(
+        submittal_id=submittal,
+        names=tuple(name or ()),
+        csr=read_input(csr) if csr is not None else None,
+        key_type=key,
+        platform=platform,
+        validity_days=validity_days,
+    )
+    _print_delivery(services().window.reissue(OPERATOR, number, change), json_out)
+
+
+def renew(
+    serial: Annotated[str, typer.Argument(help="Serial of the certificate to renew.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Open a renewal case pre-filled from the certificate's submittal (R6)."""
+    view = services().fulfilment.open_renewal(OPERATOR, serial)
+    if json_out:
+        emit_json(view.as_dict())
+        return
+    typer.echo(view.number)
+    typer.echo(f"renewal case {view.number} is {view.state}", err=True)

@@ -1,0 +1,173 @@
+"""Which case notices are due, what their reasons are called, and how sending is retried (R9).
+
+The expiry side of R9 (``expiry.N`` and ``expired``) is planned by
+:mod:`certdesk.core.lifecycle`; this module adds the case events and the sending rules the
+notice service executes. Pure: every function takes the instants it reasons about.
+
+Reasons are part of the exactly-once key (subject, contact, reason) of a recorded notice, so
+they never change once notices have been sent:
+
+* ``case.submitted#<event id>``, ``case.approved#<event id>``, ``case.rejected#<event id>``,
+  ``case.delivered#<event id>``: one per case history event, so that a second rejection in a
+  later approval round is a new notice and a replayed pass is not;
+* ``case.overdue``: once per case, when it first is overdue (R5);
+* ``window.closing``: once per delivered case (R8, :func:`certdesk.core.lifecycle.
+  window_closing_notice_due`);
+* ``expiry.N`` and ``expired``: once per certificate (:mod:`certdesk.core.lifecycle`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from certdesk.core.calendar import PACIFIC
+from certdesk.core.lifecycle import (
+    REASON_EXPIRED,
+    REASON_WINDOW_CLOSING,
+    LifecyclePolicy,
+    NoticeDue,
+)
+
+__all__ = [
+    "CASE_EVENT_REASONS",
+    "REASON_OVERDUE",
+    "Recipient",
+    "case_event_reason",
+    "days_left",
+    "dedupe_recipients",
+    "is_late",
+    "overdue_notice_at",
+    "overdue_notice_due",
+    "reason_template",
+    "retry_delay",
+]
+
+REASON_OVERDUE = "case.overdue"
+
+# Case history events (certdesk.core.workflow.Event values) that are mailed, by the reason
+# family they are mailed under. ``approve`` and ``route`` count only when they leave the case
+# approved: the last required approval, or a policy that needs none.
+CASE_EVENT_REASONS: dict[str, str] = {
+    "submit": "case.submitted",
+    "approve": "case.approved",
+    "route": "case.approved",
+    "reject": "case.rejected",
+    "fulfil": "case.delivered",
+}
+_NEEDS_APPROVED_STATE = frozenset({"approve", "route"})
+
+# Template names per reason family; expiry.N all share one template.
+_TEMPLATES = {
+    REASON_EXPIRED: "expired",
+    REASON_WINDOW_CLOSING: "window_closing",
+    REASON_OVERDUE: "case_overdue",
+    "case.submitted": "case_submitted",
+    "case.approved": "case_approved",
+    "case.rejected": "case_rejected",
+    "case.delivered": "case_delivered",
+}
+
+
+def case_event_reason(event: str, to_state: str, event_id: int) -> str | None:
+    """The reason of the notice a case history event causes, or None when it causes none."""
+    family = CASE_EVENT_REASONS.get(event)
+    if family is None:
+        return None
+    if event in _NEEDS_APPROVED_STATE and to_state != "approved":
+        return None  # an approval that still waits for another party is not news yet
+    return f"{family}#{event_id}"
+
+
+def reason_template(reason: str) -> str:
+    """The template (without extension) a notice of ``reason`` is rendered with.
+
+    Raises ``ValueError`` for a reason certdesk does not send: a programming error.
+    """
+    if reason.startswith("expiry."):
+        return "expiry"
+    family = reason.partition("#")[0]
+    try:
+        return _TEMPLATES[family]
+    except KeyError:
+        raise ValueError(f"no template for notice reason {reason!r}") from None
+
+
+def is_late(due_at: datetime, at: datetime, policy: LifecyclePolicy) -> bool:
+    """R9: a notice handed over more than ``late_grace`` after it became due is late."""
+    return at > due_at + policy.late_grace
+
+
+def overdue_notice_at(due: date) -> datetime:
+    """When an undelivered case with due date ``due`` becomes overdue: 00:00 Pacific the
+    day after (R5, :func:`certdesk.core.calendar.is_overdue`), as aware UTC."""
+    return datetime.combine(due + timedelta(days=1), time(0), tzinfo=PACIFIC).astimezone(UTC)
+
+
+def overdue_notice_due(
+    due: date,
+    now: datetime,
+    already_sent: Collection[str],
+    policy: LifecyclePolicy,
+) -> NoticeDue | None:
+    """The case's "overdue" notice if it is due at ``now`` and not yet sent.
+
+    The caller asks only about cases that are still being worked (approved or in progress):
+    a case delivered before any pass saw it overdue is no longer overdue, and gets its
+    "delivered" notice instead.
+    """
+    if REASON_OVERDUE in already_sent:
+        return None
+    moment = overdue_notice_at(due)
+    if now < moment:
+        return None
+    return NoticeDue(REASON_OVERDUE, moment, is_late(moment, now, policy))
+
+
+def days_left(not_after: datetime, now: datetime) -> int:
+    """Whole days until ``not_after``, rounded up (0 once it has passed).
+
+    A notice due exactly 30 days before expiry and sent a few hours later still says 30; one
+    sent three days late says 27, which is what the reader has left.
+    """
+    seconds = (not_after - now).total_seconds()
+    return max(0, math.ceil(seconds / 86400))
+
+
+def retry_delay(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
+    """Exponential backoff after the ``attempts``-th failed attempt: base, 2·base, 4·base …
+
+    Never more than ``cap``, so a long outage is retried at least that often.
+    """
+    if attempts < 1:
+        return base
+    exponent = min(attempts - 1, 32)  # 2**32 times any sane base is far beyond any cap
+    return min(base * (1 << exponent), cap)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One person a notice goes to; ``email`` is as recorded, ``problem`` says why it is
+    unusable (the notice is then recorded as failed with that reason, R9 visibility)."""
+
+    email: str
+    name: str
+    problem: str | None = None
+
+
+def dedupe_recipients(candidates: Iterable[Recipient]) -> list[Recipient]:
+    """The first recipient per address, compared without case; in the order given.
+
+    An address without an ``@`` (bad data) is kept as it is, so that it is reported.
+    """
+    seen: set[str] = set()
+    out: list[Recipient] = []
+    for r in candidates:
+        key = r.email.strip().lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(r)
+    return out

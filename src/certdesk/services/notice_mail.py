@@ -1,0 +1,213 @@
+"""What a notice says: the template context of each notice, and the message that carries it.
+
+A message names every notice it carries in an ``X-Certdesk-Notice`` header (subject, reason,
+late) and has a ``Message-ID`` derived from the notice ids alone, so that the one message a
+crash can make certdesk send twice (see :mod:`certdesk.services.notices`) goes out with the
+same ``Message-ID`` both times and is recognisable as the same message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from certdesk.core.lifecycle import LifecyclePolicy
+from certdesk.core.notices import days_left, is_late, reason_template
+from certdesk.notify.messages import Mail
+from certdesk.store import notices as store
+from certdesk.store.models import Case, CaseEvent, CertificateRow, Notice, Organization
+from certdesk.store.notices import CASE, CERTIFICATE
+
+
+class SubjectGone(Exception):
+    """The certificate or case a notice is about no longer exists."""
+
+
+@dataclass(frozen=True)
+class NoticeItem:
+    """The fields of a notice that rendering needs (a stored row, or a preview's)."""
+
+    id: int
+    subject_type: str
+    subject_id: int
+    contact_email: str
+    reason: str
+    due_at: datetime
+    late: bool
+
+    @classmethod
+    def of(cls, row: Notice) -> NoticeItem:
+        return cls(
+            row.id,
+            row.subject_type,
+            row.subject_id,
+            row.contact_email,
+            row.reason,
+            row.due_at,
+            row.late,
+        )
+
+
+@dataclass
+class Subjects:
+    """Everything the notices of one batch are about, loaded in a few queries."""
+
+    certs: dict[int, CertificateRow] = field(default_factory=dict)
+    cases: dict[int, Case] = field(default_factory=dict)
+    events: dict[int, CaseEvent] = field(default_factory=dict)
+    orgs: dict[int, Organization] = field(default_factory=dict)
+    names: dict[tuple[int, str], str] = field(default_factory=dict)
+    delivered: dict[int, list[CertificateRow]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, s: Session, items: Sequence[NoticeItem]) -> Subjects:
+        cert_ids = [i.subject_id for i in items if i.subject_type == CERTIFICATE]
+        case_ids = [i.subject_id for i in items if i.subject_type == CASE]
+        event_ids = [
+            int(i.reason.partition("#")[2])
+            for i in items
+            if "#" in i.reason and i.subject_type == CASE
+        ]
+        out = cls()
+        out.certs = store.certificates(s, cert_ids)
+        out.cases = store.cases(s, case_ids)
+        out.events = store.events(s, event_ids)
+        out.delivered = store.certificates_of_cases(s, list(out.cases))
+        org_ids = {c.org_id for c in out.certs.values()} | {c.org_id for c in out.cases.values()}
+        out.orgs = store.organizations(s, org_ids)
+        out.names = store.contact_names(s, org_ids)
+        return out
+
+    def label(self, item: NoticeItem) -> str:
+        """``certificate <serial>`` or ``case <number>``."""
+        if item.subject_type == CERTIFICATE:
+            cert = self.certs.get(item.subject_id)
+            return f"certificate {cert.serial if cert else item.subject_id}"
+        case = self.cases.get(item.subject_id)
+        return f"case {case.number if case else item.subject_id}"
+
+
+def _org(org: Organization | None) -> dict[str, str]:
+    return {"code": org.code if org else "?", "name": org.name if org else "?"}
+
+
+def _cert(row: CertificateRow, org: Organization | None, at: datetime) -> dict[str, Any]:
+    names = row.names.split(",")
+    return {
+        "serial": row.serial,
+        "primary_name": names[0],
+        "names": names,
+        "organization": _org(org),
+        "not_before": row.not_before,
+        "not_after": row.not_after,
+        "days_left": days_left(row.not_after, at),
+        "expired": at > row.not_after,
+        "status": row.status,
+    }
+
+
+def context(
+    subjects: Subjects,
+    item: NoticeItem,
+    at: datetime,
+    policy: LifecyclePolicy,
+    service: dict[str, str],
+) -> tuple[str, dict[str, Any]]:
+    """(template kind, context) of ``item`` rendered at ``at``.
+
+    ``notice.late`` is true when the notice was planned late or is handed over now more than
+    the grace after its moment (the SMTP server was down): the reader is told either way.
+    """
+    kind = reason_template(item.reason)
+    late = item.late or is_late(item.due_at, at, policy)
+    days = int(item.reason.partition(".")[2]) if kind == "expiry" else None
+    ctx: dict[str, Any] = {
+        "service": service,
+        "now": at,
+        "notice": {
+            "id": item.id,
+            "reason": item.reason,
+            "due_at": item.due_at,
+            "late": late,
+            "days": days,
+        },
+        "late": late,
+    }
+    if item.subject_type == CERTIFICATE:
+        cert = subjects.certs.get(item.subject_id)
+        if cert is None:
+            raise SubjectGone(f"certificate {item.subject_id} no longer exists")
+        ctx["certificate"] = _cert(cert, subjects.orgs.get(cert.org_id), at)
+        org_id = cert.org_id
+    else:
+        case = subjects.cases.get(item.subject_id)
+        if case is None:
+            raise SubjectGone(f"case {item.subject_id} no longer exists")
+        org = subjects.orgs.get(case.org_id)
+        event = None
+        if "#" in item.reason:
+            row = subjects.events.get(int(item.reason.partition("#")[2]))
+            if row is not None:
+                event = {"at": row.at, "actor": row.actor, "note": row.note, "name": row.event}
+        if event is None:
+            event = {"at": item.due_at, "actor": "", "note": "", "name": ""}
+        ctx["event"] = event
+        ctx["case"] = {
+            "number": case.number,
+            "title": case.title,
+            "type": case.type,
+            "state": case.state,
+            "organization": _org(org),
+            "target_date": case.target_date,
+            "due_date": case.due_date,
+            "delivered_at": case.delivered_at,
+            "window_ends_at": case.window_ends_at,
+            "window_closed": case.window_ends_at is not None and at >= case.window_ends_at,
+            "certificates": [_cert(c, org, at) for c in subjects.delivered.get(case.id, [])],
+        }
+        org_id = case.org_id
+    name = subjects.names.get((org_id, item.contact_email.strip().lower()), "")
+    ctx["contact"] = {"name": name, "email": item.contact_email}
+    return kind, ctx
+
+
+def message_id(ids: Sequence[int], sender: str) -> str:
+    """The same ``Message-ID`` for the same notices, whenever and by whomever sent."""
+    ordered = sorted(ids)
+    domain = sender.rpartition("@")[2].strip("<> ") or "localhost"
+    if len(ordered) == 1:
+        return f"<certdesk.notice.{ordered[0]}@{domain}>"
+    digest = hashlib.sha256(",".join(map(str, ordered)).encode()).hexdigest()[:20]
+    return f"<certdesk.digest.{ordered[0]}.{digest}@{domain}>"
+
+
+def build_message(
+    sender: str,
+    to: str,
+    mail: Mail,
+    items: Sequence[tuple[NoticeItem, str, bool]],
+    at: datetime,
+) -> EmailMessage:
+    """The message for ``items`` ((notice, subject label, late) each) to ``to``."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = mail.subject
+    msg["Date"] = format_datetime(at)
+    msg["Message-ID"] = message_id([i.id for i, _, _ in items], sender)
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834 §5: no auto-replies, please
+    for item, label, late in items:
+        msg["X-Certdesk-Notice"] = (
+            f"{label}; reason={item.reason}; late={'yes' if late else 'no'}; id={item.id}"
+        )
+    msg.set_content(mail.text)
+    if mail.html:
+        msg.add_alternative(mail.html, subtype="html")
+    return msg

@@ -1,0 +1,171 @@
+"""What notices are due at an instant, and to whom (R9) — read-only, before anything is claimed.
+
+The rules are the core's (:mod:`certdesk.core.lifecycle` for expiry, :mod:`certdesk.core.notices`
+for case events); the store's anti-joins (:mod:`certdesk.store.notices`) keep each pass to the
+subjects with something new. Recipients:
+
+* a certificate's notices go to the contacts on the submittal(s) that got it, or to its
+  organization's contacts when those submittals name none (or it came without a case);
+* a case's notices go to the contacts on its submittals and to its organization's contacts.
+
+Addresses are compared without case and each gets one notice per (subject, reason). An
+address that is not valid, or a subject with nobody to tell, becomes a notice recorded as
+failed with the reason, so that bad data is visible per notice (``notices list --status
+failed``) and never stops the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from certdesk.config import Settings
+from certdesk.core.calendar import PACIFIC
+from certdesk.core.lifecycle import (
+    REASON_EXPIRED,
+    REASON_WINDOW_CLOSING,
+    LifecyclePolicy,
+    NoticeDue,
+    expiry_notices_due,
+    expiry_reason,
+    window_closing_notice_due,
+)
+from certdesk.core.notices import (
+    REASON_OVERDUE,
+    Recipient,
+    case_event_reason,
+    dedupe_recipients,
+    is_late,
+    overdue_notice_due,
+)
+from certdesk.errors import InvalidInput
+from certdesk.services.contacts import check_email
+from certdesk.store import notices as store
+from certdesk.store.notices import CASE, CERTIFICATE
+
+NO_CONTACT = "no contact to notify: the submittal and the organization have no contacts"
+
+
+def policy_from(settings: Settings) -> LifecyclePolicy:
+    """The lifecycle policy of the notice settings (R8, R9)."""
+    window_days = settings.window_days
+    return LifecyclePolicy(
+        notice_days=tuple(settings.notice_days),
+        window_days=window_days,
+        # The warning goes out 3 days before the window closes, or as early as a short
+        # window allows.
+        window_closing_notice_days=min(3, window_days - 1),
+        late_grace=timedelta(hours=settings.notice_late_grace_hours),
+    )
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A notice due for one subject, with everyone it goes to."""
+
+    subject_type: str  # certificate | case
+    subject_id: int
+    due: NoticeDue
+    recipients: tuple[Recipient, ...]
+
+
+def recipients_of(pairs: Iterable[tuple[str, str]]) -> tuple[Recipient, ...]:
+    """(name, email) pairs → validated, deduplicated recipients; never empty."""
+    found: list[Recipient] = []
+    for name, email in pairs:
+        try:
+            found.append(Recipient(check_email(email), name))
+        except InvalidInput:
+            shown = " ".join(email.split())[:254]
+            found.append(Recipient(shown, name, f"{shown!r} is not a valid email address"))
+    out = dedupe_recipients(found)
+    return tuple(out) if out else (Recipient("", "", NO_CONTACT),)
+
+
+class NoticePlanner:
+    def __init__(self, policy: LifecyclePolicy) -> None:
+        self.policy = policy
+
+    def due(self, s: Session, now: datetime) -> list[Planned]:
+        """Everything due at ``now`` and not yet recorded, oldest moment first."""
+        planned = self.certificates(s, now) + self.cases(s, now)
+        return sorted(planned, key=lambda p: (p.due.due_at, p.subject_type, p.subject_id))
+
+    # --- certificates (R9 expiry) ----------------------------------------------------------
+
+    def certificates(self, s: Session, now: datetime) -> list[Planned]:
+        ids: set[int] = set()
+        for days in self.policy.notice_days:
+            ids.update(store.expiry_candidates(s, expiry_reason(days), days, now))
+        ids.update(store.expired_candidates(s, REASON_EXPIRED, now))
+        if not ids:
+            return []
+        facts = store.cert_facts(s, sorted(ids))
+        recorded = store.recorded_reasons(s, CERTIFICATE, sorted(ids))
+        dues: dict[int, list[NoticeDue]] = {}
+        orgs: dict[int, int] = {}
+        for f in facts:
+            if f.status not in store.NOTICE_CERT_STATUSES:
+                continue
+            found = expiry_notices_due(
+                f.not_after, now, recorded[f.id], self.policy, issued_at=f.tracked_from
+            )
+            if found:
+                dues[f.id] = found
+                orgs[f.id] = f.org_id
+        people = self.certificate_recipients(s, orgs)
+        return [
+            Planned(CERTIFICATE, cert_id, due, people[cert_id])
+            for cert_id, found in dues.items()
+            for due in found
+        ]
+
+    def certificate_recipients(
+        self, s: Session, orgs: dict[int, int]
+    ) -> dict[int, tuple[Recipient, ...]]:
+        """Certificate id → its recipients, given certificate id → organization id."""
+        ids = sorted(orgs)
+        on_submittals = store.submittal_contacts_of_certs(s, ids)
+        of_org = store.org_contacts(s, orgs.values())
+        return {
+            cert_id: recipients_of(on_submittals[cert_id] or of_org[orgs[cert_id]])
+            for cert_id in ids
+        }
+
+    # --- cases (R9 events, R5 overdue, R8 window) ------------------------------------------
+
+    def cases(self, s: Session, now: datetime) -> list[Planned]:
+        policy = self.policy
+        found: list[tuple[int, NoticeDue]] = []
+        for e in store.case_event_candidates(s):
+            reason = case_event_reason(e.event, e.to_state, e.event_id)
+            if reason is not None:
+                found.append((e.case_id, NoticeDue(reason, e.at, is_late(e.at, now, policy))))
+        today = now.astimezone(PACIFIC).date()
+        for case_id, due_date in store.overdue_candidates(s, REASON_OVERDUE, today):
+            overdue = overdue_notice_due(due_date, now, (), policy)
+            if overdue is not None:
+                found.append((case_id, overdue))
+        latest_end = now + timedelta(days=policy.window_closing_notice_days)
+        for case_id, ends, _closed in store.window_candidates(s, REASON_WINDOW_CLOSING, latest_end):
+            closing = window_closing_notice_due(ends, now, (), policy)
+            if closing is not None:
+                found.append((case_id, closing))
+        if not found:
+            return []
+        people = self.case_recipients(s, sorted({case_id for case_id, _ in found}))
+        return [Planned(CASE, case_id, due, people[case_id]) for case_id, due in found]
+
+    def case_recipients(
+        self, s: Session, case_ids: Sequence[int]
+    ) -> dict[int, tuple[Recipient, ...]]:
+        on_submittals = store.submittal_contacts_of_cases(s, case_ids)
+        org_of = store.case_orgs(s, case_ids)
+        of_org = store.org_contacts(s, org_of.values())
+        return {
+            case_id: recipients_of([*on_submittals[case_id], *of_org[org_of[case_id]]])
+            for case_id in case_ids
+        }

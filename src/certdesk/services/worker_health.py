@@ -1,0 +1,127 @@
+"""Worker heartbeats and job lag, for ``/readyz`` and ``/metrics`` (issue 4, part 4).
+
+Each worker process owns one ``worker_beats`` row (its id is ``host:pid:start``): written when
+it starts, after every job and at the end of every pass; removed when it stops on SIGTERM or
+SIGINT, so a worker stopped on purpose is not reported as stale. A worker that was killed
+leaves its row, and its age shows it.
+
+Readiness (decided here, documented in README): a worker is *healthy* when its last beat is
+within three times ``CERTDESK_WORKER_INTERVAL_SECONDS``. ``/readyz`` reports
+
+* ``ok`` — at least one healthy worker;
+* ``no worker seen`` — no row at all: certdesk runs without a worker (or every worker
+  stopped cleanly); this does not make ``/readyz`` fail, since serving the API does not need
+  one;
+* ``stale: …`` — workers ran but none beat recently: renewals, notices and expiry have
+  stopped, so ``/readyz`` answers 503 until one runs again.
+
+Rows whose last beat is older than :data:`FORGET_AFTER` are removed by the workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from certdesk.core.calendar import PACIFIC
+from certdesk.services.casefile import WORKING_STATES
+from certdesk.services.runtime import Runtime
+from certdesk.store import lifecycle as store
+
+STALE_FACTOR = 3
+FORGET_AFTER = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    worker_id: str
+    started_at: datetime
+    beat_at: datetime
+    last_pass_at: datetime | None
+    last_pass_seconds: float | None
+    jobs_done: int
+    last_error: str
+    healthy: bool
+
+
+@dataclass(frozen=True)
+class WorkerHealth:
+    """Everything /metrics and /readyz show about the workers, read at ``now``."""
+
+    now: datetime
+    workers: tuple[WorkerState, ...]
+    backlog: store.Backlog
+    overdue_cases: int
+
+    @property
+    def readiness(self) -> str:
+        if not self.workers:
+            return "no worker seen"
+        if any(w.healthy for w in self.workers):
+            return "ok"
+        newest = max(w.beat_at for w in self.workers)
+        return f"stale: last worker heartbeat {int((self.now - newest).total_seconds())}s ago"
+
+    @property
+    def ready(self) -> bool:
+        return not self.readiness.startswith("stale")
+
+
+class WorkerHealthService:
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    @property
+    def stale_after(self) -> timedelta:
+        return timedelta(seconds=STALE_FACTOR * self._rt.settings.worker_interval_seconds)
+
+    def beat(
+        self,
+        worker_id: str,
+        started_at: datetime,
+        *,
+        pass_seconds: float | None = None,
+        jobs: int = 0,
+        error: str | None = None,
+    ) -> None:
+        now = self._rt.clock()
+        with self._rt.sessions.begin() as s:
+            store.beat(
+                s,
+                worker_id,
+                now,
+                started_at=started_at,
+                pass_seconds=pass_seconds,
+                jobs=jobs,
+                error=error,
+            )
+            if pass_seconds is not None:
+                store.prune_beats(s, now - FORGET_AFTER)
+
+    def leave(self, worker_id: str) -> None:
+        with self._rt.sessions.begin() as s:
+            store.forget_worker(s, worker_id)
+
+    def snapshot(self) -> WorkerHealth:
+        now = self._rt.clock()
+        stale = self.stale_after
+        with self._rt.reads() as s:
+            rows = store.beats(s)
+            workers = tuple(
+                WorkerState(
+                    worker_id=r.worker_id,
+                    started_at=r.started_at,
+                    beat_at=r.beat_at,
+                    last_pass_at=r.last_pass_at,
+                    last_pass_seconds=r.last_pass_seconds,
+                    jobs_done=r.jobs_done,
+                    last_error=r.last_error,
+                    healthy=now - r.beat_at <= stale,
+                )
+                for r in rows
+            )
+            backlog = store.backlog(s, now)
+            overdue = store.overdue_count(
+                s, now.astimezone(PACIFIC).date(), [str(st) for st in WORKING_STATES]
+            )
+        return WorkerHealth(now, workers, backlog, overdue)

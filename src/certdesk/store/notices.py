@@ -1,0 +1,562 @@
+"""Recorded notices (R9): what is due but not yet recorded, claims, outcomes, listings.
+
+The ``notices`` table is both the exactly-once record and the mail queue. Its unique key
+(subject_type, subject_id, contact_email, reason) is what makes a notice happen once: a row
+is inserted, already claimed, with ``ON CONFLICT DO NOTHING``, and only the transaction whose
+insert took effect goes on to send it.
+
+The "what is due" queries are anti-joins against that table, so a pass reads only subjects
+with something new: a certificate is looked at for ``expiry.N`` when it is within N days of
+its expiry, was tracked for longer than that, and has no ``expiry.N`` row yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from certdesk.store.models import (
+    Case,
+    CaseEvent,
+    CertificateRow,
+    Contact,
+    Notice,
+    Organization,
+    Submittal,
+)
+
+CERTIFICATE, CASE = "certificate", "case"
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+# Certificates that still get expiry notices: revoked ones (including superseded) do not.
+NOTICE_CERT_STATUSES = ("active", "expired")
+# R5: cases still being worked can be overdue.
+WORKING_STATES = ("approved", "in_progress")
+_CHUNK = 500  # ids per IN (...) list
+
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _recorded(subject_type: str, subject_id: Any, reason: Any) -> ColumnElement[bool]:
+    """A notice row exists for (subject, reason), whoever it went to."""
+    return exists().where(
+        Notice.subject_type == subject_type,
+        Notice.subject_id == subject_id,
+        Notice.reason == reason,
+    )
+
+
+def _tracked_from() -> ColumnElement[datetime]:
+    # When certdesk started tracking the certificate: the time it was stored (issued or
+    # imported), else its notBefore.
+    return func.coalesce(CertificateRow.issued_at, CertificateRow.not_before)
+
+
+def _span_over(s: Session, days: int) -> ColumnElement[bool]:
+    """``not_after`` is more than ``days`` days after the certificate was first tracked.
+
+    A coarse filter (the exact rule is :func:`certdesk.core.lifecycle.expiry_notices_due`):
+    it keeps certificates too short for a threshold (a 47-day certificate and its 60- and
+    90-day notices) from being read again on every pass. SQLite stores UTC datetimes as text
+    and compares them as Julian days; PostgreSQL subtracts timestamps.
+    """
+    if s.get_bind().dialect.name == "sqlite":
+        span = func.julianday(CertificateRow.not_after) - func.julianday(_tracked_from())
+        return span > days
+    return CertificateRow.not_after - _tracked_from() > timedelta(days=days)
+
+
+# --- what is due ---------------------------------------------------------------------------
+
+
+def expiry_candidates(s: Session, reason: str, days: int, now: datetime) -> list[int]:
+    """Certificates that may owe ``reason`` (``expiry.<days>``) at ``now`` and have no row.
+
+    The moment is ``days`` calendar days before expiry at Pacific wall-clock time, which is
+    within an hour of ``days`` times 24 hours: a day of slack on each side keeps the filter safe.
+    """
+    q = select(CertificateRow.id).where(
+        CertificateRow.status.in_(NOTICE_CERT_STATUSES),
+        CertificateRow.not_after <= now + timedelta(days=days + 1),
+        _span_over(s, days - 1),
+        ~_recorded(CERTIFICATE, CertificateRow.id, reason),
+    )
+    return list(s.scalars(q))
+
+
+def expired_candidates(s: Session, reason: str, now: datetime) -> list[int]:
+    """Certificates past their notAfter without an ``expired`` row."""
+    q = select(CertificateRow.id).where(
+        CertificateRow.status.in_(NOTICE_CERT_STATUSES),
+        CertificateRow.not_after < now,
+        ~_recorded(CERTIFICATE, CertificateRow.id, reason),
+    )
+    return list(s.scalars(q))
+
+
+@dataclass(frozen=True)
+class CertFacts:
+    id: int
+    serial: str
+    names: tuple[str, ...]
+    org_id: int
+    status: str
+    not_after: datetime
+    tracked_from: datetime
+
+
+def cert_facts(s: Session, ids: Sequence[int]) -> list[CertFacts]:
+    out: list[CertFacts] = []
+    for part in _chunks(sorted(ids)):
+        rows = s.execute(
+            select(
+                CertificateRow.id,
+                CertificateRow.serial,
+                CertificateRow.names,
+                CertificateRow.org_id,
+                CertificateRow.status,
+                CertificateRow.not_after,
+                _tracked_from(),
+            ).where(CertificateRow.id.in_(part))
+        )
+        out += [
+            CertFacts(i, serial, tuple(names.split(",")), org, status, end, start)
+            for i, serial, names, org, status, end, start in rows
+        ]
+    return out
+
+
+def recorded_reasons(s: Session, subject_type: str, ids: Sequence[int]) -> dict[int, set[str]]:
+    """Subject id → the reasons already recorded for it (for any contact)."""
+    out: dict[int, set[str]] = {i: set() for i in ids}
+    for part in _chunks(sorted(ids)):
+        rows = s.execute(
+            select(Notice.subject_id, Notice.reason)
+            .where(Notice.subject_type == subject_type, Notice.subject_id.in_(part))
+            .distinct()
+        )
+        for subject_id, reason in rows:
+            out[subject_id].add(reason)
+    return out
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    event_id: int
+    case_id: int
+    event: str
+    to_state: str
+    at: datetime
+
+
+def _event_reason_sql() -> ColumnElement[str]:
+    # The SQL twin of certdesk.core.notices.case_event_reason, for the anti-join.
+    family = case(
+        (CaseEvent.event == "submit", literal("case.submitted#")),
+        (CaseEvent.event == "reject", literal("case.rejected#")),
+        (CaseEvent.event == "fulfil", literal("case.delivered#")),
+        else_=literal("case.approved#"),
+    )
+    return family.concat(cast(CaseEvent.id, String))
+
+
+def case_event_candidates(s: Session) -> list[EventFacts]:
+    """Case history events that are mailed (R9) and have no notice row yet."""
+    mailed = or_(
+        CaseEvent.event.in_(("submit", "reject", "fulfil")),
+        and_(CaseEvent.event.in_(("approve", "route")), CaseEvent.to_state == "approved"),
+    )
+    rows = s.execute(
+        select(CaseEvent.id, CaseEvent.case_id, CaseEvent.event, CaseEvent.to_state, CaseEvent.at)
+        .where(mailed, ~_recorded(CASE, CaseEvent.case_id, _event_reason_sql()))
+        .order_by(CaseEvent.id)
+    )
+    return [EventFacts(*row) for row in rows]
+
+
+def overdue_candidates(s: Session, reason: str, today: date) -> list[tuple[int, date]]:
+    """(case id, due date) of cases being worked past their due date, not yet noticed."""
+    rows = s.execute(
+        select(Case.id, Case.due_date).where(
+            Case.state.in_(WORKING_STATES),
+            Case.due_date.is_not(None),
+            Case.due_date < today,
+            ~_recorded(CASE, Case.id, reason),
+        )
+    )
+    return [(case_id, due) for case_id, due in rows if due is not None]
+
+
+def window_candidates(
+    s: Session, reason: str, latest_end: datetime
+) -> list[tuple[int, datetime, datetime | None]]:
+    """(case id, window end, closed at) of delivered cases whose window ends by
+    ``latest_end`` and that have no "window closing" row.
+
+    A case closed before its window ended (by the agency or cert services) needs no warning;
+    one closed by the worker when the window ran out still gets it, late.
+    """
+    rows = s.execute(
+        select(Case.id, Case.window_ends_at, Case.closed_at).where(
+            Case.window_ends_at.is_not(None),
+            Case.window_ends_at <= latest_end,
+            or_(Case.state == "delivered", Case.closed_at >= Case.window_ends_at),
+            ~_recorded(CASE, Case.id, reason),
+        )
+    )
+    return [(case_id, end, closed) for case_id, end, closed in rows if end is not None]
+
+
+# --- recipients ------------------------------------------------------------------------------
+
+
+def submittal_contacts_of_certs(
+    s: Session, cert_ids: Sequence[int]
+) -> dict[int, list[tuple[str, str]]]:
+    """Certificate id → (name, email) of the contacts on the submittals that got it."""
+    out: dict[int, list[tuple[str, str]]] = {i: [] for i in cert_ids}
+    for part in _chunks(sorted(cert_ids)):
+        rows = s.execute(
+            select(Submittal.certificate_id, Contact.name, Contact.email)
+            .join(Contact, Contact.submittal_id == Submittal.id)
+            .where(Submittal.certificate_id.in_(part))
+            .order_by(Submittal.id, Contact.id)
+        )
+        for cert_id, name, email in rows:
+            if cert_id is not None:
+                out[cert_id].append((name, email))
+    return out
+
+
+def submittal_contacts_of_cases(
+    s: Session, case_ids: Sequence[int]
+) -> dict[int, list[tuple[str, str]]]:
+    """Case id → (name, email) of the contacts on the case's submittals."""
+    out: dict[int, list[tuple[str, str]]] = {i: [] for i in case_ids}
+    for part in _chunks(sorted(case_ids)):
+        rows = s.execute(
+            select(Submittal.case_id, Contact.name, Contact.email)
+            .join(Contact, Contact.submittal_id == Submittal.id)
+            .where(Submittal.case_id.in_(part))
+            .order_by(Submittal.id, Contact.id)
+        )
+        for case_id, name, email in rows:
+            out[case_id].append((name, email))
+    return out
+
+
+def org_contacts(s: Session, org_ids: Iterable[int]) -> dict[int, list[tuple[str, str]]]:
+    """Organization id → (name, email) of its organization-level contacts."""
+    ids = sorted(set(org_ids))
+    out: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
+    for part in _chunks(ids):
+        rows = s.execute(
+            select(Contact.org_id, Contact.name, Contact.email)
+            .where(Contact.org_id.in_(part), Contact.submittal_id.is_(None))
+            .order_by(Contact.id)
+        )
+        for org_id, name, email in rows:
+            out[org_id].append((name, email))
+    return out
+
+
+def case_orgs(s: Session, case_ids: Sequence[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for part in _chunks(sorted(case_ids)):
+        out.update(dict(s.execute(select(Case.id, Case.org_id).where(Case.id.in_(part))).all()))
+    return out
+
+
+# --- claims and outcomes -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoticeKey:
+    id: int
+    subject_type: str
+    subject_id: int
+    contact_email: str
+    reason: str
+
+
+def insert_new(s: Session, rows: Sequence[dict[str, Any]]) -> list[NoticeKey]:
+    """Insert ``rows`` (already claimed or already settled) unless their key exists.
+
+    Returns the rows this transaction inserted: only those are this caller's to send. Rows
+    go in key order, so that two passes inserting overlapping sets on PostgreSQL wait for
+    each other in one order and never deadlock.
+    """
+    if not rows:
+        return []
+    ordered = sorted(
+        rows, key=lambda r: (r["subject_type"], r["subject_id"], r["reason"], r["contact_email"])
+    )
+    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(Notice)
+        .on_conflict_do_nothing(
+            index_elements=["subject_type", "subject_id", "contact_email", "reason"]
+        )
+        .returning(
+            Notice.id, Notice.subject_type, Notice.subject_id, Notice.contact_email, Notice.reason
+        )
+    )
+    result = s.connection().execute(stmt, ordered)
+    return [NoticeKey(*row) for row in result]
+
+
+def claim_due(
+    s: Session, now: datetime, worker_id: str, lease_until: datetime, limit: int | None
+) -> list[int]:
+    """Claim notices waiting for a retry, and notices whose sender's claim ran out.
+
+    ``FOR UPDATE SKIP LOCKED`` (PostgreSQL) lets several workers claim disjoint sets without
+    waiting; on SQLite the write transaction already excludes every other writer. The update
+    repeats the condition, so a row claimed meanwhile is left alone. A row whose claim ran
+    out was being sent by a worker that died or stalled: its attempt counts as made.
+    """
+    waiting = and_(
+        Notice.status == PENDING,
+        or_(Notice.next_attempt_at.is_(None), Notice.next_attempt_at <= now),
+    )
+    stale = and_(Notice.status == SENDING, Notice.claim_expires_at < now)
+    q = (
+        select(Notice.id)
+        .where(or_(waiting, stale))
+        .order_by(Notice.id)
+        .with_for_update(skip_locked=True)
+    )
+    if limit is not None:
+        q = q.limit(limit)
+    ids = list(s.scalars(q))
+    claimed: list[int] = []
+    for part in _chunks(ids):
+        for condition, interrupted in ((waiting, False), (stale, True)):
+            values: dict[str, Any] = {
+                "status": SENDING,
+                "claimed_by": worker_id,
+                "claim_expires_at": lease_until,
+            }
+            if interrupted:
+                values["attempts"] = Notice.attempts + 1
+                values["last_error"] = "the previous attempt was interrupted (claim expired)"
+            result = s.execute(
+                update(Notice)
+                .where(Notice.id.in_(part), condition)
+                .values(**values)
+                .returning(Notice.id)
+                .execution_options(synchronize_session=False)
+            )
+            claimed += list(result.scalars())
+    return sorted(claimed)
+
+
+def renew(s: Session, ids: Sequence[int], worker_id: str, lease_until: datetime) -> set[int]:
+    """Extend this worker's claims; returns the ids it still holds."""
+    held: set[int] = set()
+    for part in _chunks(sorted(ids)):
+        result = s.execute(
+            update(Notice)
+            .where(Notice.id.in_(part), Notice.status == SENDING, Notice.claimed_by == worker_id)
+            .values(claim_expires_at=lease_until)
+            .returning(Notice.id)
+            .execution_options(synchronize_session=False)
+        )
+        held |= set(result.scalars())
+    return held
+
+
+def settle(s: Session, ids: Sequence[int], worker_id: str, values: dict[str, Any]) -> list[int]:
+    """Apply ``values`` to this worker's claimed rows among ``ids``; returns those updated.
+
+    Every outcome (sent, failed, back to pending) ends the claim.
+    """
+    done: list[int] = []
+    for part in _chunks(sorted(ids)):
+        result = s.execute(
+            update(Notice)
+            .where(Notice.id.in_(part), Notice.status == SENDING, Notice.claimed_by == worker_id)
+            .values(claimed_by=None, claim_expires_at=None, **values)
+            .returning(Notice.id)
+            .execution_options(synchronize_session=False)
+        )
+        done += list(result.scalars())
+    return done
+
+
+def by_ids(s: Session, ids: Sequence[int]) -> list[Notice]:
+    out: list[Notice] = []
+    for part in _chunks(sorted(ids)):
+        out += list(s.scalars(select(Notice).where(Notice.id.in_(part))))
+    return sorted(out, key=lambda n: n.id)
+
+
+# --- context for rendering -------------------------------------------------------------------
+
+
+def certificates(s: Session, ids: Sequence[int]) -> dict[int, CertificateRow]:
+    out: dict[int, CertificateRow] = {}
+    for part in _chunks(sorted(set(ids))):
+        out.update(
+            {c.id: c for c in s.scalars(select(CertificateRow).where(CertificateRow.id.in_(part)))}
+        )
+    return out
+
+
+def cases(s: Session, ids: Sequence[int]) -> dict[int, Case]:
+    out: dict[int, Case] = {}
+    for part in _chunks(sorted(set(ids))):
+        out.update({c.id: c for c in s.scalars(select(Case).where(Case.id.in_(part)))})
+    return out
+
+
+def events(s: Session, ids: Sequence[int]) -> dict[int, CaseEvent]:
+    out: dict[int, CaseEvent] = {}
+    for part in _chunks(sorted(set(ids))):
+        out.update({e.id: e for e in s.scalars(select(CaseEvent).where(CaseEvent.id.in_(part)))})
+    return out
+
+
+def certificates_of_cases(s: Session, case_ids: Sequence[int]) -> dict[int, list[CertificateRow]]:
+    """Case id → the certificates it delivered (in the inventory), oldest first."""
+    out: dict[int, list[CertificateRow]] = {i: [] for i in case_ids}
+    for part in _chunks(sorted(set(case_ids))):
+        rows = s.scalars(
+            select(CertificateRow)
+            .where(
+                CertificateRow.case_id.in_(part),
+                CertificateRow.status.not_in(("signing", "void")),
+            )
+            .order_by(CertificateRow.id)
+        )
+        for row in rows:
+            assert row.case_id is not None
+            out[row.case_id].append(row)
+    return out
+
+
+def organizations(s: Session, ids: Iterable[int]) -> dict[int, Organization]:
+    wanted = sorted(set(ids))
+    out: dict[int, Organization] = {}
+    for part in _chunks(wanted):
+        out.update(
+            {o.id: o for o in s.scalars(select(Organization).where(Organization.id.in_(part)))}
+        )
+    return out
+
+
+def contact_names(s: Session, org_ids: Iterable[int]) -> dict[tuple[int, str], str]:
+    """(organization id, lower-cased email) → the contact's name, for greetings."""
+    out: dict[tuple[int, str], str] = {}
+    for part in _chunks(sorted(set(org_ids))):
+        rows = s.execute(
+            select(Contact.org_id, Contact.email, Contact.name)
+            .where(Contact.org_id.in_(part))
+            .order_by(Contact.id.desc())
+        )
+        for org_id, email, name in rows:
+            out[(org_id, email.strip().lower())] = name  # the oldest contact's name wins
+    return out
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoticeQuery:
+    org_id: int | None = None
+    cert_id: int | None = None
+    case_id: int | None = None
+    status: str | None = None  # pending | retrying | sending | sent | failed
+    before_id: int | None = None
+    limit: int = 100
+
+
+def _org_of_subject() -> ColumnElement[int]:
+    cert_org = (
+        select(CertificateRow.org_id)
+        .where(Notice.subject_type == CERTIFICATE, CertificateRow.id == Notice.subject_id)
+        .scalar_subquery()
+    )
+    case_org = (
+        select(Case.org_id)
+        .where(Notice.subject_type == CASE, Case.id == Notice.subject_id)
+        .scalar_subquery()
+    )
+    return func.coalesce(cert_org, case_org)
+
+
+def search(s: Session, q: NoticeQuery) -> list[Notice]:
+    """Newest first, in keyset pages."""
+    stmt = select(Notice)
+    if q.org_id is not None:
+        stmt = stmt.where(_org_of_subject() == q.org_id)
+    if q.cert_id is not None:
+        stmt = stmt.where(Notice.subject_type == CERTIFICATE, Notice.subject_id == q.cert_id)
+    if q.case_id is not None:
+        stmt = stmt.where(Notice.subject_type == CASE, Notice.subject_id == q.case_id)
+    if q.status == "retrying":
+        stmt = stmt.where(Notice.status == PENDING, Notice.last_error != "")
+    elif q.status == PENDING:
+        stmt = stmt.where(Notice.status == PENDING, Notice.last_error == "")
+    elif q.status is not None:
+        stmt = stmt.where(Notice.status == q.status)
+    if q.before_id is not None:
+        stmt = stmt.where(Notice.id < q.before_id)
+    return list(s.scalars(stmt.order_by(Notice.id.desc()).limit(q.limit)))
+
+
+def subject_labels(s: Session, rows: Sequence[Notice]) -> dict[tuple[str, int], str]:
+    """(subject type, id) → the certificate's serial or the case's number."""
+    cert_ids = [n.subject_id for n in rows if n.subject_type == CERTIFICATE]
+    case_ids = [n.subject_id for n in rows if n.subject_type == CASE]
+    out: dict[tuple[str, int], str] = {}
+    for part in _chunks(sorted(set(cert_ids))):
+        for i, serial in s.execute(
+            select(CertificateRow.id, CertificateRow.serial).where(CertificateRow.id.in_(part))
+        ):
+            out[(CERTIFICATE, i)] = serial
+    for part in _chunks(sorted(set(case_ids))):
+        for i, number in s.execute(select(Case.id, Case.number).where(Case.id.in_(part))):
+            out[(CASE, i)] = number
+    return out
+
+
+def status_counts(s: Session) -> dict[str, int]:
+    """Notices by status; ``pending`` rows that failed before are counted as ``retrying``."""
+    has_error = Notice.last_error != ""
+    rows = s.execute(
+        select(Notice.status, has_error, func.count()).group_by(Notice.status, has_error)
+    )
+    out = {PENDING: 0, "retrying": 0, SENDING: 0, SENT: 0, FAILED: 0}
+    for status, errored, n in rows:
+        key = "retrying" if status == PENDING and errored else status
+        out[key] = out.get(key, 0) + n
+    late = s.scalar(
+        select(func.count()).select_from(Notice).where(Notice.status == SENT, Notice.late.is_(True))
+    )
+    out["sent_late"] = late or 0
+    return out

@@ -1,0 +1,92 @@
+"""/api/v1/reports/usage and /api/v1/orgs/{code}/cost (R11)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+
+from certdesk.web.deps import ActorDep, ServicesDep
+
+router = APIRouter(tags=["reports"])
+
+
+class UsageRowOut(BaseModel):
+    organization: str
+    name: str
+    service: Literal["managed", "self-managed"]
+    certificates: int
+    dedicated: int
+    virtual: int
+    cost_cents: int = Field(description="Managed certificates' cost recorded at delivery")
+
+
+class UsageTotalOut(BaseModel):
+    certificates: int
+    dedicated: int
+    virtual: int
+    cost_cents: int
+
+
+class UsageOut(BaseModel):
+    from_: date = Field(alias="from")
+    to: date
+    rows: list[UsageRowOut]
+    total: UsageTotalOut
+
+
+class CostIn(BaseModel):
+    cents_per_year: int | None = Field(
+        ge=0,
+        le=100_000_000,
+        description="Cost of a managed certificate-year in cents; null: the configured default",
+        examples=[36500],
+    )
+
+
+class CostOut(BaseModel):
+    organization: str
+    service: Literal["managed", "self-managed"]
+    cents_per_year: int | None = Field(description="The organization's own rate, if any")
+    effective_cents_per_year: int
+    default: bool
+
+
+@router.get(
+    "/api/v1/reports/usage",
+    response_model=UsageOut,
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV (format=csv)"}},
+)
+def usage(
+    svc: ServicesDep,
+    who: ActorDep,
+    from_: Annotated[date, Query(alias="from", description="First day (Pacific)")],
+    to: Annotated[date, Query(description="Last day, included")],
+    org: str | None = None,
+    format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+) -> Any:
+    """Certificates issued per organization and platform, and managed cost (R11)."""
+    report = svc.reports.usage(who, org, from_, to)
+    if format_ == "csv":
+        return Response(
+            report.as_csv(),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="usage-{from_}-{to}.csv"',
+            },
+        )
+    return report.as_dict()
+
+
+@router.get("/api/v1/orgs/{code}/cost", response_model=CostOut, tags=["organizations"])
+def get_cost(code: str, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+    """The organization's cost per managed certificate-year (R11)."""
+    return svc.costs.show(who, code).as_dict()
+
+
+@router.put("/api/v1/orgs/{code}/cost", response_model=CostOut, tags=["organizations"])
+def put_cost(code: str, body: CostIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+    """Set the organization's cost per managed certificate-year (cert services; audited)."""
+    return svc.costs.set_cost(who, code, body.cents_per_year).as_dict()

@@ -1,0 +1,282 @@
+"""/api/v1/cases/{number}/fulfil|complete|close|certificates|revoke|reissue, the one key
+download, /api/v1/certificates/{serial}/renewal-case, /api/v1/reports/usage and
+/api/v1/orgs/{code}/cost (R2, R8, R11, R12), on SQLite and PostgreSQL.
+
+One populated certdesk per backend behind one TestClient (``tests/casedesk.py``), with an
+API token per principal; refused calls are checked for their status, problem code and that
+nothing changed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import pkcs12
+from starlette.exceptions import StarletteDeprecationWarning
+
+from casedesk import CHP, DMV, START, Desk, make_csr, open_desk, sub
+from certdesk.core.access import Role
+from certdesk.services.cases import CaseInput
+from certdesk.web.app import create_app
+from conftest import BACKENDS, OPERATOR
+from deliverydesk import add_agency, approved_case, delivered, snapshot
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+API = "/api/v1"
+PROBLEM = "application/problem+json"
+PASSWORD = "correct horse battery staple"
+
+TOKENS: dict[str, tuple[Role, str | None]] = {
+    "operator": (Role.OPERATOR, None),
+    "auditor": (Role.AUDITOR, None),
+    "requester-own": (Role.REQUESTER, DMV),
+    "approver-own": (Role.APPROVER, DMV),
+    "delegated_admin-own": (Role.DELEGATED_ADMIN, DMV),
+    "requester-other": (Role.REQUESTER, CHP),
+}
+
+
+@dataclass
+class World:
+    desk: Desk
+    client: TestClient
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    def call(self, who: str, method: str, url: str, body: Any = None, **params: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.secrets[who]}"} if who in self.secrets else {}
+        return self.client.request(method, url, json=body, headers=headers, params=params or None)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    with open_desk(request.param, tmp_path_factory.mktemp("fulfilapi")) as desk:
+        secrets = {
+            name: desk.services.tokens.create(OPERATOR, role=role, org_code=org).secret
+            for name, (role, org) in TOKENS.items()
+        }
+        with TestClient(create_app(desk.services), raise_server_exceptions=False) as client:
+            yield World(desk, client, secrets)
+
+
+@pytest.fixture(autouse=True)
+def _start(world: World) -> None:
+    world.desk.at(START)
+
+
+def problem(resp: Any, status: int, code: str) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = resp.json()
+    assert body["code"] == code, body
+    return body
+
+
+def refused(world: World, status: int, code: str, *call: Any, **kw: Any) -> dict[str, Any]:
+    before = snapshot(world.desk)
+    body = problem(world.call(*call, **kw), status, code)
+    assert snapshot(world.desk) == before
+    return body
+
+
+def test_operator_fulfils_and_the_requester_receives(world: World) -> None:
+    desk = world.desk
+    view = desk.approved(
+        DMV,
+        submittals=(
+            sub(f"{desk.unique('www')}.dmv.ca.gov", validity_days=90),
+            sub(csr=make_csr([f"{desk.unique('api')}.dmv.ca.gov"])),
+        ),
+    )
+    url = f"{API}/cases/{view.number}"
+    refused(world, 403, "auth.forbidden", "requester-own", "POST", url + "/fulfil")
+    resp = world.call("operator", "POST", url + "/fulfil")
+    assert resp.status_code == 200, resp.text
+    case = resp.json()
+    assert case["state"] == "delivered"
+    assert case["window_ends_at"] == (START + timedelta(days=25)).isoformat().replace("+00:00", "Z")
+    assert all(s["certificate"] for s in case["submittals"])
+
+    got = world.call("requester-own", "GET", url + "/certificates").json()
+    assert got["window_open"] is True and len(got["certificates"]) == 2
+    assert [c["key"] for c in got["certificates"]] == ["stored", "agency"]
+    assert got["certificates"][0]["fullchain"].count("BEGIN CERTIFICATE") == 2
+    for who in ("approver-own", "auditor"):
+        assert world.call(who, "GET", url + "/certificates").status_code == 200
+
+    key_url = f"{url}/submittals/{case['submittals'][0]['id']}/key"
+    refused(world, 400, "pkcs12.password", "requester-own", "POST", key_url, {"password": "x"})
+    refused(world, 404, "case.unknown", "requester-other", "POST", key_url, {"password": PASSWORD})
+    refused(world, 403, "auth.forbidden", "approver-own", "POST", key_url, {"password": PASSWORD})
+    resp = world.call("requester-own", "POST", key_url, {"password": PASSWORD})
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "application/x-pkcs12"
+    assert resp.headers["cache-control"] == "no-store"
+    key, cert, _chain = pkcs12.load_key_and_certificates(resp.content, PASSWORD.encode())
+    assert key is not None and cert is not None
+    body = refused(
+        world, 409, "key.downloaded", "requester-own", "POST", key_url, {"password": PASSWORD}
+    )
+    assert "cannot be downloaded again" in body["detail"]
+    agency_key = f"{url}/submittals/{case['submittals'][1]['id']}/key"
+    refused(world, 409, "key.none", "requester-own", "POST", agency_key, {"password": PASSWORD})
+
+
+WINDOW_ACTIONS = ["revoke", "reissue"]
+
+
+@pytest.mark.parametrize(
+    ("who", "status", "code"),
+    [
+        pytest.param("requester-own", 200, None, id="R8/requester"),
+        pytest.param("delegated_admin-own", 200, None, id="R8/delegated-admin"),
+        pytest.param("operator", 200, None, id="R8/operator"),
+        pytest.param("approver-own", 403, "auth.forbidden", id="R8/approver"),
+        pytest.param("auditor", 403, "auth.forbidden", id="R8/auditor"),
+        pytest.param("requester-other", 404, "case.unknown", id="R8/other-org"),
+        pytest.param("no-token", 401, "auth.token", id="R8/no-token"),
+    ],
+)
+@pytest.mark.parametrize("action", WINDOW_ACTIONS)
+def test_window_actions_by_principal(
+    world: World, who: str, status: int, code: str | None, action: str
+) -> None:
+    view = delivered(world.desk)
+    first = view.submittals[0]
+    body = (
+        {"serial": first.certificate_serial, "reason": "keyCompromise"}
+        if action == "revoke"
+        else {"submittal_id": first.id, "platform": "dedicated"}
+    )
+    url = f"{API}/cases/{view.number}/{action}"
+    if code is not None:
+        refused(world, status, code, who, "POST", url, body)
+        return
+    resp = world.call(who, "POST", url, body)
+    assert resp.status_code == 200, resp.text
+    certs = resp.json()["certificates"]
+    assert certs[0]["status"] == "revoked"
+    if action == "reissue":
+        assert certs[1]["renewal_of"] == first.certificate_serial
+        assert certs[1]["platform"] == "dedicated" and certs[1]["submittal_id"] == first.id
+
+
+@pytest.mark.parametrize(
+    "days", [pytest.param(24, id="R8/day-24-ok"), pytest.param(25, id="R8/day-25-refused")]
+)
+def test_window_closes_after_25_days(world: World, days: int) -> None:
+    view = delivered(world.desk)
+    world.desk.clock.advance(days=days)
+    url = f"{API}/cases/{view.number}/reissue"
+    body = {"submittal_id": view.submittals[0].id}
+    if days < 25:
+        assert world.call("requester-own", "POST", url, body).status_code == 200
+        return
+    refused_body = refused(world, 409, "case.window_closed", "requester-own", "POST", url, body)
+    assert "open a new case (R8)" in refused_body["detail"]
+
+
+def test_complete_close_and_renewal_case(world: World) -> None:
+    desk = world.desk
+    view = delivered(desk)
+    serial = view.submittals[0].certificate_serial
+    resp = world.call("requester-own", "POST", f"{API}/certificates/{serial}/renewal-case")
+    assert resp.status_code == 201, resp.text
+    renewal = resp.json()
+    assert renewal["type"] == "renewal" and renewal["target_certificate"] == serial
+    assert renewal["submittals"][0]["names"] == list(view.submittals[0].names)
+    refused(
+        world, 409, "case.renewal_open", "requester-own", "POST",
+        f"{API}/certificates/{serial}/renewal-case",
+    )  # fmt: skip
+    refused(
+        world, 404, "cert.unknown", "requester-other", "POST",
+        f"{API}/certificates/{serial}/renewal-case",
+    )  # fmt: skip
+
+    closed = world.call("requester-own", "POST", f"{API}/cases/{view.number}/close")
+    assert closed.status_code == 200 and closed.json()["state"] == "closed"
+
+    question = desk.services.cases.open(desk["ana"], CaseInput(DMV, "question", "Which form?"))
+    desk.services.cases.submit(desk["ana"], question.number)
+    url = f"{API}/cases/{question.number}/complete"
+    refused(world, 400, "case.answer", "operator", "POST", url)
+    refused(world, 403, "auth.forbidden", "requester-own", "POST", url, {"comment": "x"})
+    done = world.call("operator", "POST", url, {"comment": "The SAN form."})
+    assert done.status_code == 200 and done.json()["comments"][-1]["text"] == "The SAN form."
+
+
+def test_usage_report_and_cost(world: World) -> None:
+    desk = world.desk
+    agency = add_agency(desk, "apic")
+    url = f"{API}/orgs/{agency.code}/cost"
+    refused(world, 403, "auth.forbidden", "auditor", "PUT", url, {"cents_per_year": 1})
+    refused(world, 404, "org.unknown", "requester-own", "PUT", url, {"cents_per_year": 1})
+    resp = world.call("operator", "PUT", url, {"cents_per_year": 73000})
+    assert resp.json() == {
+        "organization": agency.code,
+        "service": "managed",
+        "cents_per_year": 73000,
+        "effective_cents_per_year": 73000,
+        "default": False,
+    }
+    case = approved_case(
+        desk, agency.code, agency.requester, agency.approver,
+        [sub(f"www.{agency.code}.ca.gov", validity_days=73, platform="dedicated")],
+    )  # fmt: skip
+    desk.services.fulfilment.fulfil(desk["opal"], case.number)
+    day = START.date().isoformat()
+    params = {"org": agency.code, "from": day, "to": day}
+    got = world.call("auditor", "GET", f"{API}/reports/usage", **params)
+    assert got.status_code == 200, got.text
+    assert got.json()["rows"] == [
+        {
+            "organization": agency.code, "name": f"Agency {agency.code}", "service": "managed",
+            "certificates": 1, "dedicated": 1, "virtual": 0, "cost_cents": 14600,
+        }
+    ]  # fmt: skip
+    assert got.json()["from"] == day
+    csv = world.call("operator", "GET", f"{API}/reports/usage", format="csv", **params)
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines()[1] == (
+        f"{agency.code},Agency {agency.code},managed,1,1,0,14600,146.00"
+    )
+    own = {**params, "org": DMV}
+    refused(world, 403, "auth.forbidden", "requester-own", "GET", f"{API}/reports/usage", **own)
+    refused(
+        world, 404, "org.unknown", "delegated_admin-own", "GET", f"{API}/reports/usage", **params
+    )
+    refused(
+        world, 400, "report.period", "operator", "GET", f"{API}/reports/usage",
+        **{"from": day, "to": "2026-01-01"},
+    )  # fmt: skip
+    assert world.call("operator", "GET", f"{API}/reports/usage", to=day).status_code == 422
+
+
+def test_openapi_documents_the_fulfilment_routes(world: World) -> None:
+    paths = world.client.get("/openapi.json").json()["paths"]
+    for path, method in [
+        ("/api/v1/cases/{number}/fulfil", "post"),
+        ("/api/v1/cases/{number}/complete", "post"),
+        ("/api/v1/cases/{number}/close", "post"),
+        ("/api/v1/cases/{number}/certificates", "get"),
+        ("/api/v1/cases/{number}/submittals/{submittal_id}/key", "post"),
+        ("/api/v1/cases/{number}/revoke", "post"),
+        ("/api/v1/cases/{number}/reissue", "post"),
+        ("/api/v1/certificates/{serial}/renewal-case", "post"),
+        ("/api/v1/reports/usage", "get"),
+        ("/api/v1/orgs/{code}/cost", "put"),
+    ]:
+        assert method in paths[path], path
+        assert paths[path][method].get("security"), path
+    key = paths["/api/v1/cases/{number}/submittals/{submittal_id}/key"]["post"]
+    assert "application/x-pkcs12" in key["responses"]["200"]["content"]
