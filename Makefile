@@ -8,7 +8,7 @@ PORT ?= 8080
 export CERTDESK_DATA_DIR ?= $(CURDIR)/var
 export CERTDESK_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run init serve test lint bench deps test-deps system-deps clean
+.PHONY: run init serve test lint bench bench-lifecycle deps test-deps system-deps clean
 
 $(BIN)/certdesk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ test: test-deps system-deps lint
 bench: test-deps system-deps
 	bash scripts/ensure-postgres.sh
 	$(BIN)/python bench/issuance.py
+
+# The lifecycle worker at 10k, 100k and 1M certificates (PostgreSQL; SQLite up to
+# LIFECYCLE_SQLITE_MAX): tens of minutes, so not part of `make bench`.
+LIFECYCLE_SIZES ?= 10000,100000,1000000
+LIFECYCLE_SQLITE_MAX ?= 100000
+bench-lifecycle: test-deps
+	bash scripts/ensure-postgres.sh
+	$(BIN)/python bench/lifecycle.py --sizes $(LIFECYCLE_SIZES) --sqlite-max $(LIFECYCLE_SQLITE_MAX)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -13,8 +13,12 @@ workflow itself is exercised by the case-event tests through the case services.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
 import smtplib
 import socket
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +29,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from aiosmtpd.controller import Controller
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
@@ -33,11 +38,12 @@ from casedesk import make_csr
 from certdesk.config import Settings
 from certdesk.services.contacts import ContactInput
 from certdesk.services.issuance import IssueCommand
+from certdesk.services.notices import NoticeService
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.store.models import Case, CertificateRow, Contact, Notice, Submittal
-from conftest import OPERATOR, ManualClock
+from conftest import OPERATOR, PG_ADMIN, ManualClock
 
 SENDER = "certdesk@cdt.ca.gov"
 START = datetime(2027, 1, 4, 18, 0, tzinfo=UTC)  # a Monday, 10:00 Pacific
@@ -59,6 +65,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.refuse: dict[str, str] = {}  # address -> SMTP reply, e.g. "550 no such user"
+        self.delay = 0.0  # seconds before accepting each message (a slow server)
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -69,6 +76,8 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.delay:
+            await asyncio.sleep(self.delay)
         msg = message_from_bytes(envelope.content, policy=email_policy.default)
         assert isinstance(msg, EmailMessage)
         self.messages.append(msg)
@@ -89,7 +98,8 @@ class SmtpServer:
         return f"smtp://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        assert self._controller is None
+        if self._controller is not None:
+            return
         self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
         self._controller.start()
 
@@ -297,6 +307,65 @@ def settings_for(url: str, tmp: Path, **kw: Any) -> Settings:
     return Settings(**{**base, **kw})
 
 
+# What a test adds; emptied between the tests that share a PostgreSQL database (CASCADE takes
+# the submittals, case events, approvals, comments and certificate names along).
+_TEST_TABLES = "notices, contacts, certificates, cases"
+
+
+class Snapshots:
+    """certdesk initialized once per backend (schema, built-in CA, the organizations dmv and
+    chp) and handed to each test in that state: a copy of the file on SQLite; on PostgreSQL
+    the one database, emptied of what the previous test added. Initializing (a CA per test)
+    would cost most of the tests' time."""
+
+    def __init__(self, tmp: Path) -> None:
+        self._tmp = tmp
+        self._made: dict[str, str] = {}
+        self._pg: list[str] = []
+
+    def _make(self, backend: str) -> str:
+        home = self._tmp / f"template-{backend}"
+        home.mkdir()
+        if backend == "sqlite":
+            url = f"sqlite:///{home / 'certdesk.db'}"
+        else:
+            name = f"certdesk_notices_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            self._pg.append(name)
+            url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        rt = Runtime.open(settings_for(url, home), ManualClock(START))
+        try:
+            services = Services(rt)
+            initialize(services, with_token=False)
+            for code, name_ in (("dmv", "Motor Vehicles"), ("chp", "Highway Patrol")):
+                services.orgs.create(
+                    OPERATOR, code, name_, self_managed=False, grants=[f"zone:{code}.ca.gov"]
+                )
+        finally:
+            rt.close()
+        self._made[backend] = url
+        return url
+
+    def clone(self, backend: str, tmp: Path) -> str:
+        """certdesk as initialized, for one test (its CA files in ``tmp/data``); the URL."""
+        fresh = backend not in self._made
+        source = self._made.get(backend) or self._make(backend)
+        shutil.copytree(self._tmp / f"template-{backend}" / "data", tmp / "data")
+        if backend == "sqlite":
+            shutil.copy(source.removeprefix("sqlite:///"), tmp / "certdesk.db")
+            return f"sqlite:///{tmp / 'certdesk.db'}"
+        if not fresh:
+            with psycopg.connect(source.replace("+psycopg", ""), autocommit=True) as conn:
+                conn.execute(f"TRUNCATE {_TEST_TABLES} RESTART IDENTITY CASCADE")
+        return source
+
+    def close(self) -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            for name in reversed(self._pg):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @contextmanager
 def open_desk(
     url: str,
@@ -306,22 +375,13 @@ def open_desk(
     transport: Any = None,
     **settings: Any,
 ) -> Iterator[Desk]:
-    """certdesk initialized at the clock's time, with the managed organizations dmv and chp."""
+    """The services on a copy made by :class:`Snapshots` (at ``url``, CA files in ``tmp``)."""
     clock = clock or ManualClock(START)
     rt = Runtime.open(settings_for(url, tmp, **settings), clock)
     services = Services(rt)
     if transport is not None:
-        from certdesk.services.notices import NoticeService
-
         services.notices = NoticeService(rt, transport=lambda: transport)
     try:
-        initialize(services, with_token=False)
-        services.orgs.create(
-            OPERATOR, "dmv", "Motor Vehicles", self_managed=False, grants=["zone:dmv.ca.gov"]
-        )
-        services.orgs.create(
-            OPERATOR, "chp", "Highway Patrol", self_managed=False, grants=["zone:chp.ca.gov"]
-        )
         yield Desk(services, clock)
     finally:
         rt.close()

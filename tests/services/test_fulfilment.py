@@ -281,24 +281,32 @@ def test_generated_key_is_sealed_and_downloadable_once(desk: Desk) -> None:
     assert "submittal.key_download" in audit_actions(desk, view.number)
 
 
-def test_no_key_for_an_agency_csr_or_before_delivery(desk: Desk) -> None:
+@pytest.mark.parametrize(
+    ("state", "password", "code"),
+    [
+        pytest.param("agency-csr", PASSWORD, "key.none", id="R12/agency-csr-no-key"),
+        pytest.param("approved", PASSWORD, "case.not_delivered", id="R12/not-delivered"),
+        pytest.param("generated", "eleven-char", "pkcs12.password", id="R12/short-password"),
+        pytest.param("generated", "x" * 1025, "pkcs12.password", id="R12/long-password"),
+        pytest.param("downloaded", PASSWORD, "key.downloaded", id="R12/second-download"),
+    ],
+)
+def test_key_download_refusals(desk: Desk, state: str, password: str, code: str) -> None:
     svc = desk.services
-    name = f"{desk.unique('own')}.dmv.ca.gov"
-    view = delivered(desk, sub(csr=make_csr([name])))
+    name = f"{desk.unique('kr')}.dmv.ca.gov"
+    if state == "approved":
+        view = desk.approved(DMV, submittals=(sub(name),))
+    else:
+        view = delivered(desk, sub(csr=make_csr([name])) if state == "agency-csr" else sub(name))
+    sub_id = view.submittals[0].id
+    if state == "downloaded":
+        svc.window.download_key(desk["ana"], view.number, sub_id, PASSWORD)
+    kind = InvalidInput if code == "pkcs12.password" else Conflict
     refused(
         desk,
-        Conflict,
-        "key.none",
-        lambda: svc.window.download_key(desk["ana"], view.number, view.submittals[0].id, PASSWORD),
-    )
-    approved = desk.approved(DMV)
-    refused(
-        desk,
-        Conflict,
-        "case.not_delivered",
-        lambda: svc.window.download_key(
-            desk["ana"], approved.number, approved.submittals[0].id, PASSWORD
-        ),
+        kind,
+        code,
+        lambda: svc.window.download_key(desk["ana"], view.number, sub_id, password),
     )
 
 
@@ -554,13 +562,30 @@ def test_renewal_case_is_prefilled_and_links_its_predecessor(desk: Desk) -> None
 # --------------------------------------------------------------------------- R11 cost, usage
 
 
-def test_cost_rounding_and_days() -> None:
-    assert certificate_cost(36500, 90) == 9000
-    assert certificate_cost(100, 1) == 0  # 0.27 cents
-    assert certificate_cost(183, 1) == 1  # 0.5013...: half up
-    assert certificate_cost(0, 200) == 0
-    nb = START
-    assert certificate_days(nb, nb + timedelta(days=90, hours=7)) == 90
+@pytest.mark.parametrize(
+    ("rate", "days", "cents"),
+    [
+        pytest.param(36500, 90, 9000, id="R11/365-dollars-a-year-for-90-days"),
+        pytest.param(36500, 198, 19800, id="R11/default-validity"),
+        pytest.param(100, 1, 0, id="R11/0.27-cents-rounds-down"),
+        pytest.param(183, 1, 1, id="R11/0.501-cents-rounds-up"),
+        pytest.param(365, 1, 1, id="R11/exact-cent"),
+        pytest.param(0, 200, 0, id="R11/no-rate-no-cost"),
+    ],
+)
+def test_certificate_cost(rate: int, days: int, cents: int) -> None:
+    assert certificate_cost(rate, days) == cents
+
+
+@pytest.mark.parametrize(
+    ("validity", "days"),
+    [
+        pytest.param(timedelta(days=90, hours=7), 90, id="R11/90-days-to-17h-pacific"),
+        pytest.param(timedelta(hours=7), 1, id="R11/same-day-counts-one"),
+    ],
+)
+def test_certificate_days_are_pacific_calendar_days(validity: timedelta, days: int) -> None:
+    assert certificate_days(START, START + validity) == days
 
 
 def test_cost_recorded_for_managed_only_and_usage_is_exact(desk: Desk) -> None:
@@ -732,37 +757,47 @@ def test_delegated_setup_interrupted_is_finished_by_complete(
         )
 
 
-def test_delegated_setup_refused_for_a_taken_login_changes_nothing(desk: Desk) -> None:
+@pytest.mark.parametrize(
+    "login",
+    [
+        pytest.param("new", id="R2/new-login-gets-an-account"),
+        pytest.param("same-person", id="R2/same-person-kept-and-given-the-role"),
+        pytest.param("taken", id="R2/another-persons-login-refused"),
+    ],
+)
+def test_delegated_setup_and_existing_logins(desk: Desk, login: str) -> None:
     svc = desk.services
-    agency = add_agency(desk, "datk")
-    taken = agency.requester.name.removeprefix("user:")  # someone else's login ID
-    number = setup_case(desk, agency, [AdminInput("New Person", f"np@{agency.code}.ca.gov", taken)])
+    agency = add_agency(desk, "dalg")
+    existing = agency.requester.name.removeprefix("user:")
+    admin = {
+        "new": AdminInput("New Person", f"np@{agency.code}.ca.gov", f"{agency.code}-np"),
+        # add_person's address: the same person, already a requester of the organization.
+        "same-person": AdminInput("Same", f"{existing}@example.ca.gov", existing),
+        "taken": AdminInput("New Person", f"np@{agency.code}.ca.gov", existing),
+    }[login]
+    number = setup_case(desk, agency, [admin])
     before = snapshot(desk)
     view = svc.approvals.approve(desk["opal"], number)
+    if login != "taken":
+        assert view.state == "closed"
+        roles = {str(r) for r in svc.accounts.get(OPERATOR, admin.login_id).roles}
+        assert roles == (
+            {"delegated_admin"} if login == "new" else {"requester", "delegated_admin"}
+        )
+        assert svc.orgs.get(OPERATOR, agency.code).self_managed
+        return
     assert view.state == "approved"
     assert "not set up automatically" in view.comments[-1]["text"]
-    after = snapshot(desk)
     # Only the approval and the comment were written: no grant, account, mail or flag.
-    assert after[3:] == before[3:]
+    assert snapshot(desk)[3:] == before[3:]
     with svc.rt.reads() as s:
         org = s.scalars(select(Organization).where(Organization.code == agency.code)).one()
         assert not org.self_managed
-        assert s.scalar(select(func.count()).select_from(User).where(User.login_id == taken)) == 1
+        assert (
+            s.scalar(select(func.count()).select_from(User).where(User.login_id == existing)) == 1
+        )
     refused(desk, Conflict, "user.exists", lambda: svc.fulfilment.complete(desk["opal"], number))
     assert svc.cases.cancel(desk["opal"], number).state == "cancelled"
-
-
-def test_existing_same_person_is_kept_and_given_the_role(desk: Desk) -> None:
-    svc = desk.services
-    agency = add_agency(desk, "dakp")
-    login = agency.requester.name.removeprefix("user:")
-    number = setup_case(
-        desk, agency, [AdminInput("Same", f"{login}@example.ca.gov", login)]
-    )  # add_person's address
-    view = svc.approvals.approve(desk["opal"], number)
-    assert view.state == "closed"
-    roles = {str(r) for r in svc.accounts.get(OPERATOR, login).roles}
-    assert roles == {"requester", "delegated_admin"}
 
 
 def test_other_orgs_cases_are_not_found(desk: Desk) -> None:

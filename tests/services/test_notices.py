@@ -31,6 +31,7 @@ from noticedesk import (
     Crash,
     Desk,
     FakeTransport,
+    Snapshots,
     html_of,
     notices_in,
     open_desk,
@@ -53,6 +54,19 @@ def moment(not_after: datetime, days: int) -> datetime:
 @pytest.fixture
 def fake() -> FakeTransport:
     return FakeTransport()
+
+
+@pytest.fixture(scope="module")
+def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snapshots]:
+    made = Snapshots(tmp_path_factory.mktemp("notice-snapshots"))
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, snapshots: Snapshots) -> str:
+    """An initialized certdesk of its own (overrides conftest's empty database)."""
+    return snapshots.clone(backend, tmp_path)
 
 
 @pytest.fixture
@@ -527,8 +541,8 @@ def test_case_events_are_mailed_once_each_to_submittal_and_org_contacts(
         assert step(minutes=2) == [(t, "window.closing") for t in both]
         assert step(days=5) == []
         rows = [n for n in _all_notices(svc) if n.subject_type == "case"]
-        assert len(rows) == 12 and {n.status for n in rows} == {"sent"}
-        assert len({(n.contact_email, n.reason) for n in rows}) == 12
+        assert len(rows) == 14 and {n.status for n in rows} == {"sent"}
+        assert len({(n.contact_email, n.reason) for n in rows}) == 14
 
 
 def _all_notices(svc: Services) -> list[Notice]:

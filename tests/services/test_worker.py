@@ -50,14 +50,25 @@ DMV = "dmv"
 START = datetime(2025, 6, 2, 17, 0, tzinfo=UTC)
 CONTACT = ContactInput("technical", "Ana Tech", "ana@dmv.ca.gov", "916-555-0100")
 
-# Issuance moments in each CA/B Forum era (R13), with that era's maximum validity.
+# Issuance moments in each CA/B Forum era (R13), with that era's maximum validity, and the
+# rule that decides: the lifetime fraction for all of those; the turnaround (R5 + margin)
+# for certificates shorter than about 45 days.
 ERAS = [
-    pytest.param(datetime(2025, 6, 2, 17, 0, tzinfo=UTC), 398, id="398-days"),
-    pytest.param(datetime(2026, 6, 1, 17, 0, tzinfo=UTC), 200, id="200-days"),
-    pytest.param(datetime(2027, 6, 1, 17, 0, tzinfo=UTC), 100, id="100-days"),
-    pytest.param(datetime(2029, 6, 4, 17, 0, tzinfo=UTC), 47, id="47-days"),
+    pytest.param(datetime(2025, 6, 2, 17, 0, tzinfo=UTC), 398, RenewalBasis.LIFETIME, id="398"),
+    pytest.param(datetime(2026, 6, 1, 17, 0, tzinfo=UTC), 200, RenewalBasis.LIFETIME, id="200"),
+    pytest.param(datetime(2027, 6, 1, 17, 0, tzinfo=UTC), 100, RenewalBasis.LIFETIME, id="100"),
+    pytest.param(datetime(2029, 6, 4, 17, 0, tzinfo=UTC), 47, RenewalBasis.LIFETIME, id="47"),
     # Delivered on the Friday before Thanksgiving: weekends and holidays near the plan.
-    pytest.param(datetime(2027, 11, 19, 18, 0, tzinfo=UTC), 100, id="100-days-holidays"),
+    pytest.param(
+        datetime(2027, 11, 19, 18, 0, tzinfo=UTC), 100, RenewalBasis.LIFETIME, id="100-holidays"
+    ),
+    pytest.param(
+        datetime(2026, 6, 1, 17, 0, tzinfo=UTC), 30, RenewalBasis.TURNAROUND, id="30-turnaround"
+    ),
+    # Expires on Christmas Day: the delivery day and the five business days before it move.
+    pytest.param(
+        datetime(2026, 11, 25, 18, 0, tzinfo=UTC), 30, RenewalBasis.TURNAROUND, id="30-christmas"
+    ),
 ]
 
 
@@ -142,17 +153,20 @@ def pacific_midnight(day: date) -> datetime:
 # --------------------------------------------------------------------------- R6 renewals
 
 
-@pytest.mark.parametrize(("issued", "days"), ERAS)
+@pytest.mark.parametrize(("issued", "days", "basis"), ERAS)
 def test_renewal_opens_exactly_at_the_planned_moment(
-    svc: Services, clock: ManualClock, issued: datetime, days: int
+    svc: Services, clock: ManualClock, issued: datetime, days: int, basis: RenewalBasis
 ) -> None:
     clock.now = issued
     _number, serial = deliver(svc, days)
     row = cert(svc, serial)
     assert (row.not_after - row.not_before) >= timedelta(days=days - 1)
     # The worker plans with the pure rule and the default settings' policy.
-    expected = renewal_opens_at(row.not_before, row.not_after, BusinessCalendar(), LifecyclePolicy())
-    assert svc.renewals.show(OPERATOR, serial).plan.opens_at == expected
+    expected = renewal_opens_at(
+        row.not_before, row.not_after, BusinessCalendar(), LifecyclePolicy()
+    )
+    plan = svc.renewals.show(OPERATOR, serial).plan
+    assert (plan.opens_at, plan.basis) == (expected, basis)
     assert row.not_before < expected < row.not_after
 
     clock.now = expected - timedelta(seconds=1)
@@ -292,9 +306,7 @@ def test_direct_issuance_renews_without_a_case(svc: Services, clock: ManualClock
     assert renewal_cases(svc, issued.serial) == []
 
 
-def test_renewals_open_once_with_two_concurrent_workers(
-    svc: Services, clock: ManualClock
-) -> None:
+def test_renewals_open_once_with_two_concurrent_workers(svc: Services, clock: ManualClock) -> None:
     clock.now = datetime(2026, 6, 1, 17, 0, tzinfo=UTC)
     serials = [deliver(svc, 200)[1] for _ in range(12)]
     clock.now = svc.renewals.show(OPERATOR, serials[-1]).plan.opens_at

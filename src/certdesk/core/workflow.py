@@ -266,6 +266,7 @@ def require_window_open(window_end: datetime | None, now: datetime, action: str)
     if now >= window_end:
         raise Conflict(
             "case.window_closed",
-            f"the 25-day window of this case closed on {window_end:%Y-%m-%d %H:%M}Z; "
+            f"the window of this case for testing, revocation or changes closed on "
+            f"{window_end:%Y-%m-%d %H:%M}Z; "
             f"to {action}, open a new case (R8)",
         )

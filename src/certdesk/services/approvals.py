@@ -209,6 +209,10 @@ class ApprovalService:
                 expedite=case.expedite,
             )
             view = case_view(s, case, now)
+        return self.after_approved(actor, view)
+
+    def after_approved(self, actor: Actor, view: CaseView) -> CaseView:
+        """Run the follow-ups of an approved case, after its approval committed."""
         if view.state == State.APPROVED:
             for step_after in self._follow_ups:
                 view = step_after(actor, view)

@@ -399,7 +399,9 @@ class CaseService:
                 resubmitted=resubmitted,
                 due_date=iso(case.due_date),
             )
-            return case_view(s, case, now)
+            view = case_view(s, case, now)
+        # Approved at submission (a policy that needs nobody): run what approval triggers.
+        return self._approvals.after_approved(actor, view)
 
     def start(self, actor: Actor, number: str, note: str = "") -> CaseView:
         """Cert services picks up an approved case (``approved → in_progress``)."""

@@ -43,6 +43,7 @@ revoked: it is linked (``renewal_of``) and expires on its own.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,7 +127,7 @@ def claim(case: Case, actor: Actor, now: datetime) -> None:
             raise Conflict(
                 "case.busy",
                 f"case {case.number} is being worked by {lease.get('actor')} right now"
-                f" (until {until:%H:%M:%S}Z at the latest); try again when it is done",
+                f" (lease until {until:%H:%M:%S}Z); try again when that is done",
             )
     payload["fulfilment"] = {
         "holder": signer_identity.current(),
@@ -195,10 +196,11 @@ def require_csr_or_managed(managed: bool, csr_pem: str | None, submittal_id: int
 
 
 def find_orphan(
-    s: Session, org_id: int, first_name: str, csr_pem: bytes, since: datetime
+    s: Session, org_id: int, names: Sequence[str], csr_pem: bytes, since: datetime
 ) -> CertificateRow | None:
-    """An active certificate for this key and name, of this organization, linked to no case,
-    issued since ``since``: one a crashed fulfilment stored but never linked."""
+    """An active certificate for exactly these names and this key, of this organization,
+    linked to no case, issued since ``since``: one a crashed fulfilment stored but never
+    linked."""
     wanted = subscriber_keys.spki(parse_csr(csr_pem))
     candidates = s.scalars(
         select(CertificateRow)
@@ -208,13 +210,15 @@ def find_orphan(
             CertificateRow.status == "active",
             CertificateRow.signing_started_at >= since,
             CertificateRow.id.in_(
-                select(CertificateName.cert_id).where(CertificateName.name == first_name)
+                select(CertificateName.cert_id).where(CertificateName.name == names[0])
             ),
         )
         .order_by(CertificateRow.id)
     )
     for row in candidates:
-        if row.der and subscriber_keys.spki(x509.load_der_x509_certificate(row.der)) == wanted:
+        if set(row.names.split(",")) != set(names) or row.der is None:
+            continue
+        if subscriber_keys.spki(x509.load_der_x509_certificate(row.der)) == wanted:
             return row
     return None
 
@@ -297,7 +301,7 @@ class FulfilmentService:
             key_der = self._stored_key(actor, number, item)
             csr = subscriber_keys.csr_for(key_der, item.names)
         with self._rt.reads() as s:
-            orphan = find_orphan(s, org_id, item.names[0], csr, since)
+            orphan = find_orphan(s, org_id, item.names, csr, since)
             serial = orphan.serial if orphan is not None else None
         if serial is None:
             serial = self._issuance.issue(

@@ -357,7 +357,7 @@ class WindowService:
                 key_der = subscriber_keys.new_key(checked.key_type)
                 csr = subscriber_keys.csr_for(key_der, checked.names)
             with self._rt.reads() as s:
-                orphan = find_orphan(s, org_id, checked.names[0], csr, since or now)
+                orphan = find_orphan(s, org_id, checked.names, csr, since or now)
                 serial = orphan.serial if orphan is not None else None
             if serial is None:
                 serial = self._issuance.issue(
