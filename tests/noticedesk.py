@@ -18,14 +18,18 @@ import os
 import shutil
 import smtplib
 import socket
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +120,77 @@ class SmtpServer:
         self.stop()
 
 
+class ExternalSmtpServer:
+    """aiosmtpd in a process of its own, storing what it accepts in a Maildir.
+
+    For the long tests: the server then parses on the other CPU instead of competing with the
+    code under test for this process's interpreter. ``stop()`` kills it (connections are
+    refused), ``start()`` runs a new one on the same port and the same Maildir.
+    """
+
+    def __init__(self, maildir: Path) -> None:
+        self.port = free_port()
+        self.maildir = maildir
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._seen: set[str] = set()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        if self._proc is not None:
+            return
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
+             "-c", "aiosmtpd.handlers.Mailbox", str(self.maildir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                    conn.recv(100)  # the 220 greeting: the server is up
+                return
+            except OSError:
+                if time.monotonic() > deadline or self._proc.poll() is not None:
+                    raise AssertionError("the aiosmtpd process did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def take(self) -> list[EmailMessage]:
+        """The messages accepted since the last call, headers only."""
+        new = self.maildir / "new"
+        names = sorted(set(os.listdir(new)) - self._seen) if new.exists() else []
+        self._seen.update(names)
+        parser = BytesHeaderParser(policy=email_policy.default)
+        out = []
+        for name in names:
+            with open(new / name, "rb") as f:
+                msg = parser.parse(f)
+            assert isinstance(msg, EmailMessage)
+            out.append(msg)
+        return out
+
+    def __enter__(self) -> ExternalSmtpServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 # --- a fake transport --------------------------------------------------------------------------
 
 
@@ -134,10 +209,13 @@ class FakeTransport:
     crash_after: int | None = None  # die right after message number N was accepted
     attempts: int = 0
     closed: int = 0
+    on_send: Callable[[int], None] | None = None  # called with N before message N goes out
 
     def send(self, message: EmailMessage) -> None:
         n = self.attempts
         self.attempts += 1
+        if self.on_send is not None:
+            self.on_send(n)
         if self.crash_before == n:
             raise Crash("killed before the SMTP server saw the message")
         if self.down:
@@ -303,6 +381,9 @@ def settings_for(url: str, tmp: Path, **kw: Any) -> Settings:
         "ca_passphrase": "test-passphrase",
         "mail_from": SENDER,
         "notice_retry_seconds": 60,
+        # These tests are about which notices go out, not about surviving power loss: the
+        # SQLite commits of a sent mark need not wait for the disk.
+        "sqlite_synchronous": "normal",
     }
     return Settings(**{**base, **kw})
 

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
         default=None,
         description="R13: operator maximum validity in days (never above the CA/B maximum).",
     )
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        default="full",
+        description="SQLite durability: full survives power loss; normal only a killed process.",
+    )
     crl_validity_hours: int = Field(default=168, description="CRL nextUpdate - thisUpdate.")
     ocsp_validity_hours: int = Field(default=96, description="OCSP nextUpdate - thisUpdate.")
     signing_lease_seconds: int = Field(
@@ -178,7 +182,10 @@ class Settings(BaseSettings):
     def _split_notice_days(cls, value: object) -> object:
         # "90,60,30,14,7,1" from the environment; whole days of at least 1, distinct.
         if isinstance(value, str):
-            value = tuple(int(p) for p in value.split(",") if p.strip())
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if not all(p.isascii() and p.isdigit() for p in parts):
+                raise ValueError("notice days must be whole days of at least 1, e.g. 90,60,30")
+            value = tuple(int(p) for p in parts)
         if isinstance(value, tuple | list):
             if not value or any(isinstance(d, bool) or int(d) < 1 for d in value):
                 raise ValueError("notice days must be whole days of at least 1, e.g. 90,60,30")

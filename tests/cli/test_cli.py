@@ -530,7 +530,7 @@ def test_cert_revoke_and_crl(ready: Cli) -> None:
 
     out = ready.ok("cert", "revoke", serial, "--reason", "keyCompromise").out
     assert re.fullmatch(
-        rf"revoked {serial} \(keyCompromise\) at \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00\n", out
+        rf"revoked {serial} \(keyCompromise\) at \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n", out
     )
     shown = ready.json("cert", "show", serial)
     assert shown["status"] == "revoked"
@@ -604,8 +604,8 @@ def test_cert_revoke_and_crl(ready: Cli) -> None:
                      "error: unknown format 'zip'; use pem, der, chain or p7b",
                      id="bad-export-format"),
         pytest.param(["cert", "list", "--status", "lost"],
-                     "error: unknown status 'lost'; use one of active, revoked, expired, "
-                     "signing, void", id="bad-status"),
+                     "error: unknown status 'lost'; use one of active, superseded, revoked, "
+                     "expired, signing, void", id="bad-status"),
         pytest.param(["cert", "list", "--expiring-within", "soon"],
                      "error: cannot read duration 'soon'; use e.g. 30d, 2w or 12h",
                      id="bad-duration"),

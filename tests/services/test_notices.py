@@ -378,6 +378,67 @@ def test_crash_after_the_server_accepted_resends_the_same_message_id(
     assert desk.notices()[0].status == "sent"
 
 
+def test_a_digest_interrupted_after_acceptance_is_repeated_whole_and_alone(
+    desk: Desk, fake: FakeTransport
+) -> None:
+    """Taken-over notices keep their group: the repeat has the same Message-ID, and a new
+    notice for the same contact goes in a message of its own."""
+    first = [desk.issue("dmv", days=100) for _ in range(2)]
+    desk.attach(first, [ANA])
+    t0 = moment(desk.cert(first[0]).not_after, 90) + timedelta(hours=1)
+    fake.crash_after = 0
+    with pytest.raises(Crash):
+        run(desk, t0, worker="dying")
+    desk.clock.now = t0 + timedelta(minutes=5)
+    later = desk.issue("dmv", days=100)
+    desk.attach([later], [ANA])
+    fake.crash_after = None
+    run(desk, moment(desk.cert(later).not_after, 90) + CLAIM_LEASE, worker="other")
+    original, repeat, fresh = fake.sent
+    assert original["Message-ID"] == repeat["Message-ID"] != fresh["Message-ID"]
+    assert [g.notice_id for g in notices_in(original)] == [g.notice_id for g in notices_in(repeat)]
+    assert [g.subject for g in notices_in(fresh)] == [f"certificate {later}"]
+    assert {n.status for n in desk.notices()} == {"sent"}
+
+
+def test_a_long_pass_renews_its_claims(desk: Desk, fake: FakeTransport) -> None:
+    serial = desk.issue("dmv", days=100)
+    people = [(f"P{i}", f"p{i}@dmv.ca.gov") for i in range(4)]
+    desk.attach([serial], people)
+    t0 = moment(desk.cert(serial).not_after, 90) + timedelta(hours=1)
+    desk.clock.now = t0
+    fake.on_send = lambda _n: desk.clock.advance(minutes=4)  # a slow SMTP server
+    stats = run(desk, t0)
+    assert (stats.sent, stats.errors) == (4, [])
+    assert {n.status for n in desk.notices()} == {"sent"}
+
+
+def test_a_pass_frozen_past_its_lease_loses_its_claims_to_another(
+    desk: Desk, fake: FakeTransport
+) -> None:
+    """A process frozen for longer than the lease (suspended mid-send) is the other way into
+    the at-least-once window: the message it was sending can go out twice, never another."""
+    serial = desk.issue("dmv", days=100)
+    desk.attach([serial], [(f"P{i}", f"p{i}@dmv.ca.gov") for i in range(3)])
+    t0 = moment(desk.cert(serial).not_after, 90) + timedelta(hours=1)
+    desk.clock.now = t0
+
+    def freeze(n: int) -> None:
+        if n == 0:
+            desk.clock.advance(minutes=11)
+            desk.services.notices.run(desk.clock(), "other")  # takes over the lapsed claims
+
+    fake.on_send = freeze
+    stats = run(desk, t0, worker="frozen")
+    assert stats.sent == 0 and "claim lost while sending" in " ".join(stats.errors)
+    got = Counter((g.to, g.notice_id) for g in received(fake.sent))
+    assert len(got) == 3 and sorted(got.values()) == [1, 1, 2]
+    (twice,) = [k for k, v in got.items() if v == 2]
+    ids = {m["Message-ID"] for m in fake.sent if m["To"] == twice[0]}
+    assert len(ids) == 1
+    assert {n.status for n in desk.notices()} == {"sent"}
+
+
 def test_concurrent_passes_send_every_notice_once(desk: Desk, fake: FakeTransport) -> None:
     serials = [desk.issue("dmv", days=100) for _ in range(12)]
     for i, serial in enumerate(serials):

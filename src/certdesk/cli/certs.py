@@ -87,7 +87,8 @@ def list_certs(
         str | None, typer.Option("--name", help="Certificates holding this name.")
     ] = None,
     status: Annotated[
-        str | None, typer.Option("--status", help="active, revoked, expired, void, signing.")
+        str | None,
+        typer.Option("--status", help="active, superseded, revoked, expired, void, signing."),
     ] = None,
     expiring_within: Annotated[
         str | None, typer.Option("--expiring-within", help="e.g. 30d, 2w.")

@@ -25,7 +25,13 @@ def worker(
         bool, typer.Option("--once", help="Run one full pass and exit (for cron).")
     ] = False,
     concurrency: Annotated[
-        int, typer.Option(min=1, max=32, help="Items (renewals, window closings) at a time.")
+        int,
+        typer.Option(
+            min=1,
+            max=8,
+            help="Items (renewals, window closings) at a time; each holds up to two database"
+            " connections.",
+        ),
     ] = 1,
     interval: Annotated[
         float | None,
@@ -36,7 +42,7 @@ def worker(
         ),
     ] = None,
     json_out: Annotated[
-        bool, typer.Option("--json", help="Print each pass's report as one JSON line.")
+        bool, typer.Option("--json", help="Print each pass's report as JSON.")
     ] = False,
 ) -> None:
     """Run the lifecycle jobs: renewals, expiry, the R8 window, CRLs, notices and mail.

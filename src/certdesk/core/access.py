@@ -47,21 +47,42 @@ class Action(StrEnum):
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})
 ORG_ROLES = frozenset({Role.REQUESTER, Role.APPROVER, Role.DELEGATED_ADMIN})
 
-_READ = {Action.ORG_READ, Action.POLICY_CHECK, Action.CERT_READ, Action.CASE_READ,
-         Action.CASE_COMMENT}
+_READ = {
+    Action.ORG_READ,
+    Action.POLICY_CHECK,
+    Action.CERT_READ,
+    Action.CASE_READ,
+    Action.CASE_COMMENT,
+}
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.OPERATOR: frozenset(Action),
-    Role.AUDITOR: frozenset({Action.ORG_READ, Action.POLICY_CHECK, Action.CERT_READ,
-                             Action.CASE_READ, Action.USER_READ, Action.AUDIT_READ,
-                             Action.REPORT_READ}),
+    Role.AUDITOR: frozenset(
+        {
+            Action.ORG_READ,
+            Action.POLICY_CHECK,
+            Action.CERT_READ,
+            Action.CASE_READ,
+            Action.USER_READ,
+            Action.AUDIT_READ,
+            Action.REPORT_READ,
+        }
+    ),
     # Delegated administrators of self-managed agencies issue and revoke directly, but only
     # for names their organization was granted (R2); the grant check is the issuance's.
     # They also administer their own organization's people and contacts.
     Role.DELEGATED_ADMIN: frozenset(
-        _READ | {Action.TOKEN_CREATE, Action.CERT_ISSUE, Action.CERT_REVOKE, Action.USER_READ,
-                 Action.USER_MANAGE, Action.CONTACT_MANAGE, Action.CASE_OPEN,
-                 Action.REPORT_READ}
+        _READ
+        | {
+            Action.TOKEN_CREATE,
+            Action.CERT_ISSUE,
+            Action.CERT_REVOKE,
+            Action.USER_READ,
+            Action.USER_MANAGE,
+            Action.CONTACT_MANAGE,
+            Action.CASE_OPEN,
+            Action.REPORT_READ,
+        }
     ),
     # Requesters of managed agencies obtain certificates through cases (R3/R4).
     Role.REQUESTER: frozenset(_READ | {Action.CASE_OPEN, Action.CONTACT_MANAGE}),

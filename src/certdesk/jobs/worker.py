@@ -76,6 +76,7 @@ class PassReport:
     mail: dict[str, Any] | None = None
     stopped: bool = False  # a stop request cut the pass short
     errors: list[str] = field(default_factory=list)
+    job_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each job
 
     @property
     def jobs_done(self) -> int:
@@ -192,11 +193,13 @@ class Worker:
             if self.stopping:
                 report.stopped = True
                 break
+            began = time.perf_counter()
             try:
                 job(report, now)
             except Exception as exc:
                 report.errors.append(f"{name}: {type(exc).__name__}: {exc}")
                 log.exception("job failed", job=name)
+            report.job_seconds[name] = time.perf_counter() - began
             self._beat()
         report.seconds = time.perf_counter() - started
         self._beat(
@@ -204,7 +207,7 @@ class Worker:
             jobs=report.jobs_done,
             error="; ".join(report.errors)[:2000],
         )
-        log.info("pass", **{k: v for k, v in report.as_dict().items() if v})
+        log.info("pass", **{k: v for k, v in report.as_dict().items() if v and k != "job_seconds"})
         return report
 
     def _beat(self, **kw: Any) -> None:

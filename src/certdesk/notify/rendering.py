@@ -51,9 +51,10 @@ def pacific(value: datetime | None) -> str:
 
 @dataclass(frozen=True)
 class RenderedNotice:
-    """One notice rendered on its own: a complete mail, and the fragment a digest lists."""
+    """One notice's own parts; :meth:`NoticeTemplates.mail` makes a mail of them, and a
+    digest lists them."""
 
-    mail: Mail
+    subject: str
     body: str  # the text body without greeting and footer
     fragment: str  # the HTML body without the layout
 
@@ -91,11 +92,15 @@ class NoticeTemplates:
         return line if len(line) <= MAX_SUBJECT else line[: MAX_SUBJECT - 1] + "…"
 
     def render(self, kind: str, context: Mapping[str, Any]) -> RenderedNotice:
-        """The mail of one notice of ``kind`` (``expiry``, ``case_rejected`` …)."""
+        """One notice of ``kind`` (``expiry``, ``case_rejected`` …)."""
         subject = self._subject(f"{kind}.subject.txt", context)
         body = self._render(f"{kind}.txt", context)
         fragment = self._render(f"{kind}.html", context)
-        return RenderedNotice(self._wrap(subject, body, fragment, context), body, fragment)
+        return RenderedNotice(subject, body, fragment)
+
+    def mail(self, rendered: RenderedNotice, context: Mapping[str, Any]) -> Mail:
+        """The mail of one notice on its own: its parts in the layout."""
+        return self._wrap(rendered.subject, rendered.body, rendered.fragment, context)
 
     def _wrap(self, subject: str, body: str, fragment: str, context: Mapping[str, Any]) -> Mail:
         text = self._render("layout.txt", {**context, "subject": subject, "content": body})
@@ -111,7 +116,7 @@ class NoticeTemplates:
         listed = [
             {
                 **item,
-                "subject": rendered.mail.subject,
+                "subject": rendered.subject,
                 "text": rendered.body,
                 "html": Markup(rendered.fragment),
             }

@@ -9,6 +9,7 @@ same ``Message-ID`` both times and is recognisable as the same message.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,9 +22,11 @@ from sqlalchemy.orm import Session
 from certdesk.core.lifecycle import LifecyclePolicy
 from certdesk.core.notices import days_left, is_late, reason_template
 from certdesk.notify.messages import Mail
-from certdesk.store import notices as store
+from certdesk.store import notice_reads as store
 from certdesk.store.models import Case, CaseEvent, CertificateRow, Notice, Organization
 from certdesk.store.notices import CASE, CERTIFICATE
+
+_DOMAIN = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
 
 
 class SubjectGone(Exception):
@@ -181,7 +184,9 @@ def context(
 def message_id(ids: Sequence[int], sender: str) -> str:
     """The same ``Message-ID`` for the same notices, whenever and by whomever sent."""
     ordered = sorted(ids)
-    domain = sender.rpartition("@")[2].strip("<> ") or "localhost"
+    domain = sender.rpartition("@")[2].strip("<> ")
+    if not _DOMAIN.match(domain):
+        domain = "localhost"  # an odd MAIL_FROM must not make the header non-ASCII
     if len(ordered) == 1:
         return f"<certdesk.notice.{ordered[0]}@{domain}>"
     digest = hashlib.sha256(",".join(map(str, ordered)).encode()).hexdigest()[:20]
@@ -200,12 +205,16 @@ def build_message(
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = mail.subject
-    msg["Date"] = format_datetime(at)
-    msg["Message-ID"] = message_id([i.id for i, _, _ in items], sender)
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834 §5: no auto-replies, please
+    # The headers below are ASCII that certdesk builds itself: stored as they are
+    # (set_raw), without the email package's parsing, which costs more than the rest of the
+    # message when a digest carries many notices.
+    msg.set_raw("Date", format_datetime(at))
+    msg.set_raw("Message-ID", message_id([i.id for i, _, _ in items], sender))
+    msg.set_raw("Auto-Submitted", "auto-generated")  # RFC 3834 §5: no auto-replies, please
     for item, label, late in items:
-        msg["X-Certdesk-Notice"] = (
-            f"{label}; reason={item.reason}; late={'yes' if late else 'no'}; id={item.id}"
+        msg.set_raw(
+            "X-Certdesk-Notice",
+            f"{label}; reason={item.reason}; late={'yes' if late else 'no'}; id={item.id}",
         )
     msg.set_content(mail.text)
     if mail.html:

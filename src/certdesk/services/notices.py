@@ -21,16 +21,22 @@ by the unique key, and the recording transaction is also the claim. A claim is h
 worker at a time: claims are taken by conditional statements, renewed while a long pass is
 still sending, and every outcome is written only where the claim is still this worker's.
 Hence no notice is sent by two workers, and none is skipped: a notice whose moment passed
-while no worker ran is planned by the next pass and sent late, once, marked late.
+while no worker ran is planned by the next pass and sent late, once, marked late. (A claim is
+renewed before each message once half its lease is used, and one SMTP exchange times out
+after 30 s, so only a process frozen for minutes — suspended, swapping — can lose a claim
+while it still means to send; it then logs ``claim lost`` and the case below applies.)
 
 The one place this cannot be "exactly": the SMTP server accepted a message and the process
 died (or lost the database) before it marked the notices sent. Nothing can tell the two
 halves of that moment apart afterwards, so certdesk chooses **at-least-once** there: when
 the claim runs out (``CLAIM_LEASE``) the notices are claimed again, their interrupted attempt
 counted, and sent again. The window is the few milliseconds between the server's "250" and
-the commit of the mark; the repeat carries the same ``Message-ID`` (derived from the notice
-ids) and the same ``X-Certdesk-Notice`` headers, so it is recognisable as a duplicate. A
-renewal reminder that is silently lost can take an agency's site down; a second copy of the
+the commit of the mark. The repeat carries the same ``X-Certdesk-Notice`` headers and, since
+the notices taken over are regrouped exactly as their first sender grouped them, the same
+``Message-ID`` (derived from the notice ids), so it is recognisable as a duplicate (workers
+of one installation share ``CERTDESK_NOTICE_DIGEST``; a ``limit`` that cuts through such a
+group changes the grouping, never the once-only record). A renewal reminder that is
+silently lost can take an agency's site down; a second copy of the
 same message costs a reader a glance. Sending at most once would have meant never retrying
 an interrupted send.
 
@@ -46,10 +52,9 @@ once. Every failure is on the notice (``status``, ``attempts``, ``last_error``,
 from __future__ import annotations
 
 import re
-import smtplib
-from collections import deque
+import ssl
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,59 +62,43 @@ import structlog
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy.orm import Session
 
-from certdesk.clock import Clock
-from certdesk.core.access import Action, Actor, authorize
+from certdesk.core.access import Action, Actor, authorize, sees_org
 from certdesk.core.lifecycle import REASON_EXPIRED, expiry_notice_at, expiry_reason
-from certdesk.core.notices import is_late, retry_delay
+from certdesk.core.notices import Recipient
 from certdesk.errors import InvalidInput, NotFound
-from certdesk.notify.rendering import NoticeTemplates, RenderedNotice, TemplateFailure
-from certdesk.notify.smtp import SmtpTransport, Transport, is_permanent, parse_smtp_url
+from certdesk.notify.rendering import NoticeTemplates, TemplateFailure
+from certdesk.notify.smtp import SmtpTransport, Transport, parse_smtp_url
 from certdesk.services.casefile import load_case
 from certdesk.services.inventory import parse_serial
 from certdesk.services.notice_mail import (
     NoticeItem,
-    SubjectGone,
     Subjects,
-    build_message,
     context,
 )
 from certdesk.services.notice_plan import NoticePlanner, Planned, policy_from
+from certdesk.services.notice_sending import (
+    CLAIM_LEASE,
+    NoticeRunStats,
+    RunClock,
+    Sender,
+)
 from certdesk.services.runtime import Runtime
 from certdesk.store import certificates as cert_store
+from certdesk.store import notice_reads as reads
 from certdesk.store import notices as store
-from certdesk.store.models import Notice
-from certdesk.store.notices import CERTIFICATE, FAILED, PENDING, SENDING, SENT
+from certdesk.store.models import CertificateRow
+from certdesk.store.notices import CERTIFICATE, FAILED, PENDING, SENDING
 
 log = structlog.get_logger("certdesk.notices")
 
-# How long a claim protects a notice that is being sent. It is renewed while a long pass is
-# still sending, so it only runs out when its worker died or stalled for this long.
-CLAIM_LEASE = timedelta(minutes=10)
-RETRY_CAP = timedelta(hours=12)
 _INSERT_BATCH = 500  # notices inserted (and claimed) per transaction
 _STATUSES = ("pending", "retrying", "sending", "sent", "failed")
 _REASON = re.compile(r"^(expiry\.[1-9][0-9]{0,3}|expired)$")
 MAX_PAGE = 500
 
 TransportFactory = Callable[[], Transport | None]
-
-
-@dataclass
-class NoticeRunStats:
-    """What one pass did (counts of notices unless named otherwise)."""
-
-    planned: int = 0  # notices recorded by this pass
-    sent: int = 0  # notices accepted by the SMTP server
-    late: int = 0  # of those, sent late
-    failed: int = 0  # failed for good (bad address, template error, 5xx, attempts used up)
-    retrying: int = 0  # waiting for a retry (SMTP down or 4xx, or no SMTP configured)
-    digests: int = 0  # messages that carried more than one notice
-    messages: int = 0  # messages accepted by the SMTP server
-    errors: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -159,38 +148,6 @@ class PreviewMail:
         return dict(self.__dict__)
 
 
-class _RunClock:
-    """``now`` moved on by the time the pass has taken (real time, or a test's clock)."""
-
-    def __init__(self, now: datetime, clock: Clock) -> None:
-        self._now = now
-        self._clock = clock
-        self._start = clock()
-
-    def __call__(self) -> datetime:
-        return self._now + max(self._clock() - self._start, timedelta(0))
-
-
-def _server_level(exc: BaseException) -> bool:
-    """The server (or our access to it), not this message, is the problem: retry later.
-
-    Not reachable, dropped the connection, refused our login or our sender address: every
-    message would fail the same way, so the pass stops and nothing is failed for it.
-    """
-    if isinstance(
-        exc,
-        smtplib.SMTPServerDisconnected
-        | smtplib.SMTPConnectError
-        | smtplib.SMTPHeloError
-        | smtplib.SMTPAuthenticationError
-        | smtplib.SMTPSenderRefused
-        | smtplib.SMTPNotSupportedError,
-    ):
-        return True
-    # smtplib's exceptions are OSErrors too; the other SMTP replies concern this message.
-    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
-
-
 class NoticeService:
     def __init__(self, rt: Runtime, transport: TransportFactory | None = None) -> None:
         self._rt = rt
@@ -199,10 +156,18 @@ class NoticeService:
         self.planner = NoticePlanner(self.policy)
         self.templates = NoticeTemplates(rt.settings.notice_template_dir)
         self._service = {"name": "Certificate Services", "base_url": rt.settings.base_url}
+        self.sender = Sender(rt, self.policy, self.templates, self._service)
+        self._tls: ssl.SSLContext | None = None
 
     def _smtp(self) -> Transport | None:
         url = self._rt.settings.smtp_url
-        return SmtpTransport(parse_smtp_url(url)) if url else None
+        if not url:
+            return None
+        # One TLS context for every pass of this process: building one reads the system's
+        # CA bundle, which costs more than a whole pass with little to send.
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return SmtpTransport(parse_smtp_url(url), ssl_context=self._tls)
 
     # --- the pass --------------------------------------------------------------------------
 
@@ -217,10 +182,11 @@ class NoticeService:
         if limit is not None and limit < 1:
             raise ValueError("limit must be at least 1")
         stats = NoticeRunStats()
-        current = _RunClock(now, self._rt.clock)
+        current = RunClock(now, self._rt.clock)
         transport = self._transport_factory()
         try:
-            claimed: list[int] = []
+            # id -> the worker whose claim on it ran out (None: a retry or a new notice).
+            claimed: dict[int, str | None] = {}
             if transport is not None:
                 with self._rt.sessions.begin() as s:
                     claimed = store.claim_due(
@@ -229,9 +195,10 @@ class NoticeService:
             room = None if limit is None else limit - len(claimed)
             with self._rt.reads() as s:
                 planned = self.planner.due(s, now)
-            claimed += self._record(planned, now, worker_id, current, transport, room, stats)
+            for notice_id in self._record(planned, now, worker_id, current, transport, room, stats):
+                claimed[notice_id] = None
             if transport is not None and claimed:
-                self._deliver(claimed, worker_id, current, transport, stats)
+                self.sender.deliver(claimed, worker_id, current, transport, stats)
         finally:
             if transport is not None:
                 transport.close()
@@ -244,58 +211,43 @@ class NoticeService:
         planned: Sequence[Planned],
         now: datetime,
         worker_id: str,
-        current: _RunClock,
+        current: RunClock,
         transport: Transport | None,
         room: int | None,
         stats: NoticeRunStats,
     ) -> list[int]:
-        """Step 2: insert the planned notices, claimed; returns the ids this pass must send."""
-        rows: list[dict[str, Any]] = []
+        """Step 2: insert the planned notices, claimed; returns the ids this pass must send.
+
+        All recipients of one (subject, reason) go in the same transaction and the same pass:
+        once any of them is recorded the planner considers that reason done for the subject,
+        so a crash or a ``limit`` between them would leave the others unplanned for good.
+        """
+        batches: list[list[dict[str, Any]]] = [[]]
+        taken = 0
         for p in planned:
-            for r in p.recipients:
-                if room is not None and len(rows) >= room:
-                    break
-                row: dict[str, Any] = {
-                    "subject_type": p.subject_type,
-                    "subject_id": p.subject_id,
-                    "contact_email": r.email,
-                    "reason": p.due.reason,
-                    "due_at": p.due.due_at,
-                    "late": p.due.late,
-                    "attempts": 0,
-                    "next_attempt_at": None,
-                    "last_error": "",
-                    "claimed_by": None,
-                    "claim_expires_at": None,
-                    "subject": "",
-                    "created_at": now,
-                    "sent_at": None,
-                    "status": SENDING,
-                }
-                if r.problem is not None:
-                    row.update(status=FAILED, last_error=r.problem)
-                elif transport is None:
-                    row.update(
-                        status=PENDING,
-                        next_attempt_at=now,
-                        last_error="waiting: CERTDESK_SMTP_URL is not set",
-                    )
-                rows.append(row)
+            if room is not None and taken and taken + len(p.recipients) > room:
+                break  # the limit: the rest is planned again by the next pass
+            rows = [self._row(p, r, now, transport) for r in p.recipients]
+            taken += len(rows)
+            if batches[-1] and len(batches[-1]) + len(rows) > _INSERT_BATCH:
+                batches.append([])
+            batches[-1].extend(rows)
         mine: list[int] = []
-        for i in range(0, len(rows), _INSERT_BATCH):
-            chunk = rows[i : i + _INSERT_BATCH]
+        for batch in batches:
+            if not batch:
+                continue
             lease_until = current() + CLAIM_LEASE
-            for row in chunk:
+            for row in batch:
                 if row["status"] == SENDING:
                     row.update(claimed_by=worker_id, claim_expires_at=lease_until)
             with self._rt.sessions.begin() as s:
-                keys = store.insert_new(s, chunk)
-            status_of = {
+                keys = store.insert_new(s, batch)
+            by_key = {
                 (r["subject_type"], r["subject_id"], r["contact_email"], r["reason"]): r
-                for r in chunk
+                for r in batch
             }
             for k in keys:
-                row = status_of[(k.subject_type, k.subject_id, k.contact_email, k.reason)]
+                row = by_key[(k.subject_type, k.subject_id, k.contact_email, k.reason)]
                 stats.planned += 1
                 if row["status"] == SENDING:
                     mine.append(k.id)
@@ -306,210 +258,36 @@ class NoticeService:
                     stats.retrying += 1
         return mine
 
-    def _deliver(
-        self,
-        ids: Sequence[int],
-        worker_id: str,
-        current: _RunClock,
-        transport: Transport,
-        stats: NoticeRunStats,
-    ) -> None:
-        """Steps 3 and 4 for the notices ``ids`` this worker holds."""
-        at = current()
-        with self._rt.reads() as s:
-            items = [NoticeItem.of(row) for row in store.by_ids(s, ids)]
-            subjects = Subjects.load(s, items)
-        rendered: list[tuple[NoticeItem, dict[str, Any], RenderedNotice]] = []
-        for item in items:
-            try:
-                kind, ctx = context(subjects, item, at, self.policy, self._service)
-                rendered.append((item, ctx, self.templates.render(kind, ctx)))
-            except (TemplateFailure, SubjectGone) as exc:
-                self._settle([item.id], worker_id, {"status": FAILED, "last_error": str(exc)})
-                stats.failed += 1
-                stats.errors.append(f"notice {item.id} ({item.reason}): {exc}")
-        queue = deque(self._group(rendered))
-        held_until = at + CLAIM_LEASE
-        while queue:
-            group = queue.popleft()
-            ids_ = [item.id for item, _, _ in group]
-            if current() + CLAIM_LEASE / 2 > held_until:
-                held_until = self._renew(queue, group, worker_id, current)
-            message = self._message(group, subjects, current(), stats)
-            if message is None:  # the digest template failed: send them one by one
-                queue.extendleft(reversed([[g] for g in group]))
-                continue
-            try:
-                transport.send(message)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"[:1000]
-                if _server_level(exc):
-                    self._retry(ids_, worker_id, current(), error, attempted=True)
-                    rest = [item.id for g in queue for item, _, _ in g]
-                    self._retry(
-                        rest, worker_id, current(), f"not attempted: {error}", attempted=False
-                    )
-                    stats.retrying += len(ids_) + len(rest)
-                    stats.errors.append(f"SMTP server unavailable: {error}")
-                    return
-                self._message_failed(group, worker_id, current(), exc, error, stats)
-                continue
-            self._sent(group, worker_id, current(), stats)
-
-    def _group(
-        self, rendered: list[tuple[NoticeItem, dict[str, Any], RenderedNotice]]
-    ) -> list[list[tuple[NoticeItem, dict[str, Any], RenderedNotice]]]:
-        """One group per contact (digests), or per notice; oldest moment first."""
-        groups: dict[str, list[tuple[NoticeItem, dict[str, Any], RenderedNotice]]] = {}
-        for entry in sorted(rendered, key=lambda e: (e[0].due_at, e[0].id)):
-            key = (
-                entry[0].contact_email.lower()
-                if self._rt.settings.notice_digest
-                else str(entry[0].id)
+    @staticmethod
+    def _row(
+        p: Planned, r: Recipient, now: datetime, transport: Transport | None
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "subject_type": p.subject_type,
+            "subject_id": p.subject_id,
+            "contact_email": r.email,
+            "reason": p.due.reason,
+            "due_at": p.due.due_at,
+            "late": p.due.late,
+            "attempts": 0,
+            "next_attempt_at": None,
+            "last_error": "",
+            "claimed_by": None,
+            "claim_expires_at": None,
+            "subject": "",
+            "created_at": now,
+            "sent_at": None,
+            "status": SENDING,
+        }
+        if r.problem is not None:
+            row.update(status=FAILED, last_error=r.problem)
+        elif transport is None:
+            row.update(
+                status=PENDING,
+                next_attempt_at=now,
+                last_error="waiting: CERTDESK_SMTP_URL is not set",
             )
-            groups.setdefault(key, []).append(entry)
-        return list(groups.values())
-
-    def _message(
-        self,
-        group: list[tuple[NoticeItem, dict[str, Any], RenderedNotice]],
-        subjects: Subjects,
-        at: datetime,
-        stats: NoticeRunStats,
-    ) -> Any:
-        to = group[0][0].contact_email
-        labels = [
-            (item, subjects.label(item), bool(ctx["notice"]["late"])) for item, ctx, _ in group
-        ]
-        if len(group) == 1:
-            mail = group[0][2].mail
-        else:
-            first_ctx = group[0][1]
-            try:
-                mail = self.templates.digest(
-                    [(ctx, r) for _, ctx, r in group],
-                    {
-                        "service": self._service,
-                        "contact": first_ctx["contact"],
-                        "now": at,
-                        "late": any(late for _, _, late in labels),
-                    },
-                )
-            except TemplateFailure as exc:
-                stats.errors.append(f"digest for {to}: {exc}; sending its notices one by one")
-                return None
-        return build_message(self._rt.settings.mail_from, to, mail, labels, at)
-
-    # --- outcomes: each written only where this worker still holds the claim ----------------
-
-    def _settle(self, ids: Sequence[int], worker_id: str, values: dict[str, Any]) -> list[int]:
-        with self._rt.sessions.begin() as s:
-            return store.settle(s, ids, worker_id, values)
-
-    def _renew(
-        self, queue: deque[Any], group: list[Any], worker_id: str, current: _RunClock
-    ) -> datetime:
-        until = current() + CLAIM_LEASE
-        wanted = [item.id for g in [group, *queue] for item, _, _ in g]
-        with self._rt.sessions.begin() as s:
-            held = store.renew(s, wanted, worker_id, until)
-        lost = set(wanted) - held
-        if lost:
-            # Another worker took over claims that ran out (this pass stalled): it sends them.
-            log.warning("notice claims lost", worker=worker_id, notices=sorted(lost))
-            for g in [group, *queue]:
-                g[:] = [e for e in g if e[0].id in held]
-            while queue and not queue[0]:
-                queue.popleft()
-        return until
-
-    def _sent(
-        self,
-        group: list[tuple[NoticeItem, dict[str, Any], RenderedNotice]],
-        worker_id: str,
-        at: datetime,
-        stats: NoticeRunStats,
-    ) -> None:
-        with self._rt.sessions.begin() as s:
-            for item, ctx, rendered in group:
-                late = bool(ctx["notice"]["late"]) or is_late(item.due_at, at, self.policy)
-                done = store.settle(
-                    s,
-                    [item.id],
-                    worker_id,
-                    {
-                        "status": SENT,
-                        "sent_at": at,
-                        "attempts": Notice.attempts + 1,
-                        "late": late,
-                        "subject": rendered.mail.subject,
-                        "last_error": "",
-                        "next_attempt_at": None,
-                    },
-                )
-                if not done:
-                    # The claim ran out while the message was on its way: another worker may
-                    # send it again (the at-least-once window, see the module doc).
-                    log.warning("notice sent after its claim ran out", notice=item.id)
-                    stats.errors.append(f"notice {item.id}: claim lost while sending")
-                    continue
-                stats.sent += 1
-                stats.late += late
-        stats.messages += 1
-        stats.digests += len(group) > 1
-
-    def _retry(
-        self, ids: Sequence[int], worker_id: str, at: datetime, error: str, *, attempted: bool
-    ) -> None:
-        if not ids:
-            return
-        base = timedelta(seconds=self._rt.settings.notice_retry_seconds)
-        with self._rt.sessions.begin() as s:
-            rows = {n.id: n.attempts for n in store.by_ids(s, ids)}
-            for notice_id, attempts in rows.items():
-                made = attempts + 1 if attempted else attempts
-                delay = retry_delay(made, base, RETRY_CAP) if attempted else base
-                store.settle(
-                    s,
-                    [notice_id],
-                    worker_id,
-                    {
-                        "status": PENDING,
-                        "attempts": made,
-                        "next_attempt_at": at + delay,
-                        "last_error": error,
-                    },
-                )
-
-    def _message_failed(
-        self,
-        group: list[tuple[NoticeItem, dict[str, Any], RenderedNotice]],
-        worker_id: str,
-        at: datetime,
-        exc: Exception,
-        error: str,
-        stats: NoticeRunStats,
-    ) -> None:
-        """This message was refused (or broke); its notices fail or wait for a retry."""
-        ids = [item.id for item, _, _ in group]
-        with self._rt.reads() as s:
-            attempts = max(n.attempts for n in store.by_ids(s, ids)) + 1
-        if is_permanent(exc) or attempts >= self._rt.settings.notice_max_attempts:
-            why = "refused" if is_permanent(exc) else f"gave up after {attempts} attempts"
-            self._settle(
-                ids,
-                worker_id,
-                {
-                    "status": FAILED,
-                    "attempts": Notice.attempts + 1,
-                    "last_error": f"{why}: {error}",
-                },
-            )
-            stats.failed += len(ids)
-        else:
-            self._retry(ids, worker_id, at, error, attempted=True)
-            stats.retrying += len(ids)
-        stats.errors.append(f"{group[0][0].contact_email}: {error}")
+        return row
 
     # --- visibility ------------------------------------------------------------------------
 
@@ -540,16 +318,13 @@ class NoticeService:
         with self._rt.reads() as s:
             cert_id = case_id = None
             if cert is not None:
-                row = cert_store.by_serial(s, parse_serial(cert))
-                if row is None or row.status in ("signing", "void"):
-                    raise NotFound("cert.unknown", f"no certificate with serial {cert}")
-                authorize(actor, Action.CERT_READ, row.org_id, hide=True)
+                row = self._cert(s, actor, cert)
                 cert_id = row.id
             if case is not None:
                 case_id = load_case(s, actor, case, Action.CASE_READ).id
-            rows = store.search(
+            rows = reads.search(
                 s,
-                store.NoticeQuery(
+                reads.NoticeQuery(
                     org_id=None if actor.is_global else actor.org_id,
                     cert_id=cert_id,
                     case_id=case_id,
@@ -558,7 +333,7 @@ class NoticeService:
                     limit=limit,
                 ),
             )
-            labels = store.subject_labels(s, rows)
+            labels = reads.subject_labels(s, rows)
         items = [
             NoticeView(
                 id=n.id,
@@ -590,10 +365,7 @@ class NoticeService:
                 f"unknown reason {reason!r}; use expiry.N (e.g. expiry.30) or expired",
             )
         with self._rt.reads() as s:
-            row = cert_store.by_serial(s, parse_serial(serial))
-            if row is None or row.status in ("signing", "void"):
-                raise NotFound("cert.unknown", f"no certificate with serial {serial}")
-            authorize(actor, Action.CERT_READ, row.org_id, hide=True)
+            row = self._cert(s, actor, serial)
             wanted = reason.strip() if reason else self._next_reason(row.not_after, now)
             due_at = (
                 row.not_after
@@ -611,7 +383,7 @@ class NoticeService:
         for r, item in zip(recipients, items, strict=True):
             kind, ctx = context(subjects, item, at, self.policy, self._service)
             try:
-                mail = self.templates.render(kind, ctx).mail
+                mail = self.templates.mail(self.templates.render(kind, ctx), ctx)
             except TemplateFailure as exc:
                 raise InvalidInput("notice.template", str(exc)) from None
             late = bool(ctx["notice"]["late"])
@@ -619,6 +391,15 @@ class NoticeService:
                 PreviewMail(r.email, wanted, late, mail.subject, mail.text, mail.html, r.problem)
             )
         return out
+
+    def _cert(self, s: Session, actor: Actor, serial: str) -> CertificateRow:
+        """The certificate ``serial`` if ``actor`` may read it; another organization's
+        certificate is reported exactly like an unknown one."""
+        row = cert_store.by_serial(s, parse_serial(serial))
+        if row is None or row.status in ("signing", "void") or not sees_org(actor, row.org_id):
+            raise NotFound("cert.unknown", f"no certificate with serial {serial.strip()}")
+        authorize(actor, Action.CERT_READ, row.org_id, hide=True)
+        return row
 
     def _next_reason(self, not_after: datetime, now: datetime) -> str:
         if now > not_after:
@@ -635,7 +416,7 @@ class NoticeService:
         """Notices by status (``retrying`` split from ``pending``) and ``sent_late``; for
         /metrics and /readyz."""
         with self._rt.reads() as s:
-            return store.status_counts(s)
+            return reads.status_counts(s)
 
 
 class NoticeCollector(Collector):

@@ -227,14 +227,14 @@ class RenewalService:
                     yield item
 
     def _candidates(self, now: datetime) -> Iterator[store.RenewalCandidate]:
-        horizon = turnaround_due_before(now, self.calendar, self.policy) - now
+        bound = turnaround_due_before(now, self.calendar, self.policy)
         after = 0
         while True:
             with self._rt.reads() as s:
                 chunk = store.renewal_candidates(
                     s,
                     now,
-                    turnaround_horizon=horizon,
+                    turnaround_before=bound,
                     lifetime_fraction=self.policy.lifetime_fraction,
                     after_id=after,
                     limit=_CHUNK,

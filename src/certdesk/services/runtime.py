@@ -33,7 +33,9 @@ class Runtime:
     @classmethod
     def open(cls, settings: Settings, clock: Clock = system_clock) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(settings.sqlalchemy_url)
+        engine = make_engine(
+            settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
         return cls(
             settings,
             engine,

@@ -130,7 +130,7 @@ def renewal_candidates(
     s: Session,
     now: datetime,
     *,
-    turnaround_horizon: timedelta,
+    turnaround_before: datetime,
     lifetime_fraction: float,
     after_id: int = 0,
     limit: int = 2000,
@@ -140,9 +140,8 @@ def renewal_candidates(
 
     A superset of the due ones, from two bounds that hold whatever the calendar:
 
-    * the turnaround point (R5 + margin): due exactly for ``not_after < now +
-      turnaround_horizon`` (:func:`certdesk.core.lifecycle.turnaround_due_before`), an index
-      range;
+    * the turnaround point (R5 + margin): due exactly for ``not_after < turnaround_before``
+      (:func:`certdesk.core.lifecycle.turnaround_due_before`), an index range;
     * the lifetime point, ``notBefore + fraction * validity``, compared in SQL with a day of
       slack (the core decides to the second).
 
@@ -157,7 +156,7 @@ def renewal_candidates(
             *_renewable(now),
             CertificateRow.id > after_id,
             or_(
-                CertificateRow.not_after < now + turnaround_horizon,
+                CertificateRow.not_after < turnaround_before,
                 nb * (1 - lifetime_fraction) + na * lifetime_fraction <= lifetime_bound,
             ),
         )

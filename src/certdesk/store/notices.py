@@ -12,6 +12,7 @@ its expiry, was tracked for longer than that, and has no ``expiry.N`` row yet.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -19,8 +20,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     String,
+    Table,
     and_,
+    bindparam,
     case,
     cast,
     exists,
@@ -40,7 +44,6 @@ from certdesk.store.models import (
     CertificateRow,
     Contact,
     Notice,
-    Organization,
     Submittal,
 )
 
@@ -55,7 +58,7 @@ _CHUNK = 500  # ids per IN (...) list
 T = TypeVar("T")
 
 
-def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
+def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -130,7 +133,7 @@ class CertFacts:
 
 def cert_facts(s: Session, ids: Sequence[int]) -> list[CertFacts]:
     out: list[CertFacts] = []
-    for part in _chunks(sorted(ids)):
+    for part in chunks(sorted(ids)):
         rows = s.execute(
             select(
                 CertificateRow.id,
@@ -152,7 +155,7 @@ def cert_facts(s: Session, ids: Sequence[int]) -> list[CertFacts]:
 def recorded_reasons(s: Session, subject_type: str, ids: Sequence[int]) -> dict[int, set[str]]:
     """Subject id → the reasons already recorded for it (for any contact)."""
     out: dict[int, set[str]] = {i: set() for i in ids}
-    for part in _chunks(sorted(ids)):
+    for part in chunks(sorted(ids)):
         rows = s.execute(
             select(Notice.subject_id, Notice.reason)
             .where(Notice.subject_type == subject_type, Notice.subject_id.in_(part))
@@ -238,7 +241,7 @@ def submittal_contacts_of_certs(
 ) -> dict[int, list[tuple[str, str]]]:
     """Certificate id → (name, email) of the contacts on the submittals that got it."""
     out: dict[int, list[tuple[str, str]]] = {i: [] for i in cert_ids}
-    for part in _chunks(sorted(cert_ids)):
+    for part in chunks(sorted(cert_ids)):
         rows = s.execute(
             select(Submittal.certificate_id, Contact.name, Contact.email)
             .join(Contact, Contact.submittal_id == Submittal.id)
@@ -256,7 +259,7 @@ def submittal_contacts_of_cases(
 ) -> dict[int, list[tuple[str, str]]]:
     """Case id → (name, email) of the contacts on the case's submittals."""
     out: dict[int, list[tuple[str, str]]] = {i: [] for i in case_ids}
-    for part in _chunks(sorted(case_ids)):
+    for part in chunks(sorted(case_ids)):
         rows = s.execute(
             select(Submittal.case_id, Contact.name, Contact.email)
             .join(Contact, Contact.submittal_id == Submittal.id)
@@ -272,7 +275,7 @@ def org_contacts(s: Session, org_ids: Iterable[int]) -> dict[int, list[tuple[str
     """Organization id → (name, email) of its organization-level contacts."""
     ids = sorted(set(org_ids))
     out: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
-    for part in _chunks(ids):
+    for part in chunks(ids):
         rows = s.execute(
             select(Contact.org_id, Contact.name, Contact.email)
             .where(Contact.org_id.in_(part), Contact.submittal_id.is_(None))
@@ -285,7 +288,7 @@ def org_contacts(s: Session, org_ids: Iterable[int]) -> dict[int, list[tuple[str
 
 def case_orgs(s: Session, case_ids: Sequence[int]) -> dict[int, int]:
     out: dict[int, int] = {}
-    for part in _chunks(sorted(case_ids)):
+    for part in chunks(sorted(case_ids)):
         out.update(dict(s.execute(select(Case.id, Case.org_id).where(Case.id.in_(part))).all()))
     return out
 
@@ -330,8 +333,12 @@ def insert_new(s: Session, rows: Sequence[dict[str, Any]]) -> list[NoticeKey]:
 
 def claim_due(
     s: Session, now: datetime, worker_id: str, lease_until: datetime, limit: int | None
-) -> list[int]:
+) -> dict[int, str | None]:
     """Claim notices waiting for a retry, and notices whose sender's claim ran out.
+
+    Returns claimed id → the worker whose claim ran out (None for a retry): that worker may
+    have handed the message to the SMTP server before it died, and the caller re-sends the
+    same group of notices so that the repeat has the same Message-ID.
 
     ``FOR UPDATE SKIP LOCKED`` (PostgreSQL) lets several workers claim disjoint sets without
     waiting; on SQLite the write transaction already excludes every other writer. The update
@@ -344,16 +351,16 @@ def claim_due(
     )
     stale = and_(Notice.status == SENDING, Notice.claim_expires_at < now)
     q = (
-        select(Notice.id)
+        select(Notice.id, Notice.claimed_by)
         .where(or_(waiting, stale))
         .order_by(Notice.id)
         .with_for_update(skip_locked=True)
     )
     if limit is not None:
         q = q.limit(limit)
-    ids = list(s.scalars(q))
-    claimed: list[int] = []
-    for part in _chunks(ids):
+    before = {notice_id: holder for notice_id, holder in s.execute(q)}
+    claimed: dict[int, str | None] = {}
+    for part in chunks(sorted(before)):
         for condition, interrupted in ((waiting, False), (stale, True)):
             values: dict[str, Any] = {
                 "status": SENDING,
@@ -370,14 +377,15 @@ def claim_due(
                 .returning(Notice.id)
                 .execution_options(synchronize_session=False)
             )
-            claimed += list(result.scalars())
-    return sorted(claimed)
+            for notice_id in result.scalars():
+                claimed[notice_id] = (before[notice_id] or "?") if interrupted else None
+    return claimed
 
 
 def renew(s: Session, ids: Sequence[int], worker_id: str, lease_until: datetime) -> set[int]:
     """Extend this worker's claims; returns the ids it still holds."""
     held: set[int] = set()
-    for part in _chunks(sorted(ids)):
+    for part in chunks(sorted(ids)):
         result = s.execute(
             update(Notice)
             .where(Notice.id.in_(part), Notice.status == SENDING, Notice.claimed_by == worker_id)
@@ -389,174 +397,71 @@ def renew(s: Session, ids: Sequence[int], worker_id: str, lease_until: datetime)
     return held
 
 
-def settle(s: Session, ids: Sequence[int], worker_id: str, values: dict[str, Any]) -> list[int]:
+_TABLE = typing.cast("Table", Notice.__table__)
+# One statement for every notice of a digest (executemany): each gets its own subject line.
+_SET_SUBJECT = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("b_id"))
+    .values(subject=bindparam("b_subject"), late=bindparam("b_late"))
+)
+
+
+def _conn(s: Session | Connection) -> Connection:
+    return s.connection() if isinstance(s, Session) else s
+
+
+def settle(
+    s: Session | Connection, ids: Sequence[int], worker_id: str, values: dict[str, Any]
+) -> list[int]:
     """Apply ``values`` to this worker's claimed rows among ``ids``; returns those updated.
 
-    Every outcome (sent, failed, back to pending) ends the claim.
+    Every outcome (sent, failed, back to pending) ends the claim. Core statements on the
+    table: the sending loop runs this once per message.
     """
+    conn = _conn(s)
     done: list[int] = []
-    for part in _chunks(sorted(ids)):
-        result = s.execute(
-            update(Notice)
-            .where(Notice.id.in_(part), Notice.status == SENDING, Notice.claimed_by == worker_id)
+    for part in chunks(sorted(ids)):
+        result = conn.execute(
+            update(_TABLE)
+            .where(
+                _TABLE.c.id.in_(part),
+                _TABLE.c.status == SENDING,
+                _TABLE.c.claimed_by == worker_id,
+            )
             .values(claimed_by=None, claim_expires_at=None, **values)
-            .returning(Notice.id)
-            .execution_options(synchronize_session=False)
+            .returning(_TABLE.c.id)
         )
         done += list(result.scalars())
     return done
 
 
+def mark_sent(
+    s: Session | Connection, worker_id: str, at: datetime, outcome: dict[int, tuple[str, bool]]
+) -> list[int]:
+    """The SMTP server accepted the message carrying these notices: id → (mail subject,
+    late). Returns the ids this worker still held (and has now marked sent)."""
+    done = settle(
+        s,
+        sorted(outcome),
+        worker_id,
+        {
+            "status": SENT,
+            "sent_at": at,
+            "attempts": _TABLE.c.attempts + 1,
+            "last_error": "",
+            "next_attempt_at": None,
+        },
+    )
+    if done:
+        _conn(s).execute(
+            _SET_SUBJECT,
+            [{"b_id": i, "b_subject": outcome[i][0], "b_late": outcome[i][1]} for i in done],
+        )
+    return done
+
+
 def by_ids(s: Session, ids: Sequence[int]) -> list[Notice]:
     out: list[Notice] = []
-    for part in _chunks(sorted(ids)):
+    for part in chunks(sorted(ids)):
         out += list(s.scalars(select(Notice).where(Notice.id.in_(part))))
     return sorted(out, key=lambda n: n.id)
-
-
-# --- context for rendering -------------------------------------------------------------------
-
-
-def certificates(s: Session, ids: Sequence[int]) -> dict[int, CertificateRow]:
-    out: dict[int, CertificateRow] = {}
-    for part in _chunks(sorted(set(ids))):
-        out.update(
-            {c.id: c for c in s.scalars(select(CertificateRow).where(CertificateRow.id.in_(part)))}
-        )
-    return out
-
-
-def cases(s: Session, ids: Sequence[int]) -> dict[int, Case]:
-    out: dict[int, Case] = {}
-    for part in _chunks(sorted(set(ids))):
-        out.update({c.id: c for c in s.scalars(select(Case).where(Case.id.in_(part)))})
-    return out
-
-
-def events(s: Session, ids: Sequence[int]) -> dict[int, CaseEvent]:
-    out: dict[int, CaseEvent] = {}
-    for part in _chunks(sorted(set(ids))):
-        out.update({e.id: e for e in s.scalars(select(CaseEvent).where(CaseEvent.id.in_(part)))})
-    return out
-
-
-def certificates_of_cases(s: Session, case_ids: Sequence[int]) -> dict[int, list[CertificateRow]]:
-    """Case id → the certificates it delivered (in the inventory), oldest first."""
-    out: dict[int, list[CertificateRow]] = {i: [] for i in case_ids}
-    for part in _chunks(sorted(set(case_ids))):
-        rows = s.scalars(
-            select(CertificateRow)
-            .where(
-                CertificateRow.case_id.in_(part),
-                CertificateRow.status.not_in(("signing", "void")),
-            )
-            .order_by(CertificateRow.id)
-        )
-        for row in rows:
-            assert row.case_id is not None
-            out[row.case_id].append(row)
-    return out
-
-
-def organizations(s: Session, ids: Iterable[int]) -> dict[int, Organization]:
-    wanted = sorted(set(ids))
-    out: dict[int, Organization] = {}
-    for part in _chunks(wanted):
-        out.update(
-            {o.id: o for o in s.scalars(select(Organization).where(Organization.id.in_(part)))}
-        )
-    return out
-
-
-def contact_names(s: Session, org_ids: Iterable[int]) -> dict[tuple[int, str], str]:
-    """(organization id, lower-cased email) → the contact's name, for greetings."""
-    out: dict[tuple[int, str], str] = {}
-    for part in _chunks(sorted(set(org_ids))):
-        rows = s.execute(
-            select(Contact.org_id, Contact.email, Contact.name)
-            .where(Contact.org_id.in_(part))
-            .order_by(Contact.id.desc())
-        )
-        for org_id, email, name in rows:
-            out[(org_id, email.strip().lower())] = name  # the oldest contact's name wins
-    return out
-
-
-# --- listing ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NoticeQuery:
-    org_id: int | None = None
-    cert_id: int | None = None
-    case_id: int | None = None
-    status: str | None = None  # pending | retrying | sending | sent | failed
-    before_id: int | None = None
-    limit: int = 100
-
-
-def _org_of_subject() -> ColumnElement[int]:
-    cert_org = (
-        select(CertificateRow.org_id)
-        .where(Notice.subject_type == CERTIFICATE, CertificateRow.id == Notice.subject_id)
-        .scalar_subquery()
-    )
-    case_org = (
-        select(Case.org_id)
-        .where(Notice.subject_type == CASE, Case.id == Notice.subject_id)
-        .scalar_subquery()
-    )
-    return func.coalesce(cert_org, case_org)
-
-
-def search(s: Session, q: NoticeQuery) -> list[Notice]:
-    """Newest first, in keyset pages."""
-    stmt = select(Notice)
-    if q.org_id is not None:
-        stmt = stmt.where(_org_of_subject() == q.org_id)
-    if q.cert_id is not None:
-        stmt = stmt.where(Notice.subject_type == CERTIFICATE, Notice.subject_id == q.cert_id)
-    if q.case_id is not None:
-        stmt = stmt.where(Notice.subject_type == CASE, Notice.subject_id == q.case_id)
-    if q.status == "retrying":
-        stmt = stmt.where(Notice.status == PENDING, Notice.last_error != "")
-    elif q.status == PENDING:
-        stmt = stmt.where(Notice.status == PENDING, Notice.last_error == "")
-    elif q.status is not None:
-        stmt = stmt.where(Notice.status == q.status)
-    if q.before_id is not None:
-        stmt = stmt.where(Notice.id < q.before_id)
-    return list(s.scalars(stmt.order_by(Notice.id.desc()).limit(q.limit)))
-
-
-def subject_labels(s: Session, rows: Sequence[Notice]) -> dict[tuple[str, int], str]:
-    """(subject type, id) → the certificate's serial or the case's number."""
-    cert_ids = [n.subject_id for n in rows if n.subject_type == CERTIFICATE]
-    case_ids = [n.subject_id for n in rows if n.subject_type == CASE]
-    out: dict[tuple[str, int], str] = {}
-    for part in _chunks(sorted(set(cert_ids))):
-        for i, serial in s.execute(
-            select(CertificateRow.id, CertificateRow.serial).where(CertificateRow.id.in_(part))
-        ):
-            out[(CERTIFICATE, i)] = serial
-    for part in _chunks(sorted(set(case_ids))):
-        for i, number in s.execute(select(Case.id, Case.number).where(Case.id.in_(part))):
-            out[(CASE, i)] = number
-    return out
-
-
-def status_counts(s: Session) -> dict[str, int]:
-    """Notices by status; ``pending`` rows that failed before are counted as ``retrying``."""
-    has_error = Notice.last_error != ""
-    rows = s.execute(
-        select(Notice.status, has_error, func.count()).group_by(Notice.status, has_error)
-    )
-    out = {PENDING: 0, "retrying": 0, SENDING: 0, SENT: 0, FAILED: 0}
-    for status, errored, n in rows:
-        key = "retrying" if status == PENDING and errored else status
-        out[key] = out.get(key, 0) + n
-    late = s.scalar(
-        select(func.count()).select_from(Notice).where(Notice.status == SENT, Notice.late.is_(True))
-    )
-    out["sent_late"] = late or 0
-    return out
