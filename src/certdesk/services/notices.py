@@ -225,8 +225,10 @@ class NoticeService:
         batches: list[list[dict[str, Any]]] = [[]]
         taken = 0
         for p in planned:
-            if room is not None and taken and taken + len(p.recipients) > room:
-                break  # the limit: the rest is planned again by the next pass
+            # The limit: the rest is planned again by the next pass (one subject's recipients
+            # are never split, and a pass always makes progress if it has room at all).
+            if room is not None and (room <= 0 or (taken and taken + len(p.recipients) > room)):
+                break
             rows = [self._row(p, r, now, transport) for r in p.recipients]
             taken += len(rows)
             if batches[-1] and len(batches[-1]) + len(rows) > _INSERT_BATCH:
