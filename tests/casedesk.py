@@ -10,10 +10,11 @@ Each person acts through an :class:`Actor` with ``user_id`` set, as a login sess
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import func, select
 
+from certdesk.cli.main import run
 from certdesk.config import Settings
 from certdesk.core.access import GLOBAL_ROLES, Actor, Role
 from certdesk.services.casefile import CaseView
@@ -235,3 +238,58 @@ def open_desk(backend: str, tmp: Path) -> Iterator[Desk]:
             yield desk
         finally:
             services.rt.close()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Cli:
+    """The CLI run in this process (``certdesk.cli.main.run``) against a desk.
+
+    ``state`` reads what a refused command must leave unchanged (by default the row counts).
+    """
+
+    def __init__(
+        self,
+        desk: Desk,
+        capsys: pytest.CaptureFixture[str],
+        tmp: Path,
+        state: Callable[[Desk], object] | None = None,
+    ) -> None:
+        self.desk = desk
+        self._capsys = capsys
+        self.tmp = tmp
+        self._state = state or (lambda d: d.counts())
+
+    def __call__(self, *args: str | Path) -> Result:
+        self._capsys.readouterr()
+        code = run([str(a) for a in args])
+        captured = self._capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    def ok(self, *args: str | Path) -> Result:
+        result = self(*args)
+        assert result.code == 0, result
+        return result
+
+    def json(self, *args: str | Path) -> Any:
+        return json.loads(self.ok(*args, "--json").out)
+
+    def fails(self, *args: str | Path) -> str:
+        """Exit 1, one ``error:`` line, no traceback, and nothing changed."""
+        before = self._state(self.desk)
+        result = self(*args)
+        assert result.code == 1, result
+        assert result.err.startswith("error: "), result
+        assert "Traceback" not in result.err and result.out == ""
+        assert self._state(self.desk) == before
+        return result.err
+
+    def write(self, name: str, data: str | bytes) -> Path:
+        path = self.tmp / name
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+        return path

@@ -7,63 +7,16 @@ local operator (``cli:operator``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import structlog
 
-from casedesk import CHP, DMV, START, Desk, make_csr, open_desk
+from casedesk import CHP, DMV, START, Cli, Desk, make_csr, open_desk
 from certdesk.cli import cases as case_cli
-from certdesk.cli.main import run
 from conftest import BACKENDS
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-class Cli:
-    def __init__(self, desk: Desk, capsys: pytest.CaptureFixture[str], tmp: Path) -> None:
-        self.desk = desk
-        self._capsys = capsys
-        self.tmp = tmp
-
-    def __call__(self, *args: str | Path) -> Result:
-        self._capsys.readouterr()
-        code = run([str(a) for a in args])
-        captured = self._capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    def ok(self, *args: str | Path) -> Result:
-        result = self(*args)
-        assert result.code == 0, result
-        return result
-
-    def json(self, *args: str | Path) -> Any:
-        return json.loads(self.ok(*args, "--json").out)
-
-    def fails(self, *args: str | Path) -> str:
-        """Exit 1, one ``error:`` line, no traceback, and nothing changed."""
-        before = self.desk.counts()
-        result = self(*args)
-        assert result.code == 1, result
-        assert result.err.startswith("error: "), result
-        assert "Traceback" not in result.err and result.out == ""
-        assert self.desk.counts() == before
-        return result.err
-
-    def write(self, name: str, data: str | bytes) -> Path:
-        path = self.tmp / name
-        path.write_bytes(data.encode() if isinstance(data, str) else data)
-        return path
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -7,65 +7,23 @@ certdesk per backend (``tests/casedesk.py``); the CLI acts as the local operator
 
 from __future__ import annotations
 
-import json
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from casedesk import DMV, START, Desk, open_desk, sub
+from casedesk import DMV, START, Cli, Desk, open_desk, sub
 from certdesk.cli import fulfilment as fulfil_cli
 from certdesk.cli import reports as report_cli
-from certdesk.cli.main import run
 from certdesk.services.cases import CaseInput
 from conftest import BACKENDS
 from deliverydesk import add_agency, approved_case, delivered, snapshot
 
 PASSWORD = "correct horse battery staple"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-class Cli:
-    def __init__(self, desk: Desk, capsys: pytest.CaptureFixture[str], tmp: Path) -> None:
-        self.desk = desk
-        self._capsys = capsys
-        self.tmp = tmp
-
-    def __call__(self, *args: str | Path) -> Result:
-        self._capsys.readouterr()
-        code = run([str(a) for a in args])
-        captured = self._capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    def ok(self, *args: str | Path) -> Result:
-        result = self(*args)
-        assert result.code == 0, result
-        return result
-
-    def json(self, *args: str | Path) -> Any:
-        return json.loads(self.ok(*args, "--json").out)
-
-    def fails(self, *args: str | Path) -> str:
-        """Exit 1, one ``error:`` line, no traceback, and nothing changed."""
-        before = snapshot(self.desk)
-        result = self(*args)
-        assert result.code == 1, result
-        assert result.err.startswith("error: "), result
-        assert "Traceback" not in result.err and result.out == ""
-        assert snapshot(self.desk) == before
-        return result.err
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -86,7 +44,7 @@ def cli(
     desk.at(START)
     monkeypatch.setattr(fulfil_cli, "services", lambda: desk.services)
     monkeypatch.setattr(report_cli, "services", lambda: desk.services)
-    yield Cli(desk, capsys, tmp_path)
+    yield Cli(desk, capsys, tmp_path, state=snapshot)
     structlog.reset_defaults()
 
 
