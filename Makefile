@@ -8,7 +8,7 @@ PORT ?= 8080
 export CERTDESK_DATA_DIR ?= $(CURDIR)/var
 export CERTDESK_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run init serve test lint bench bench-lifecycle deps test-deps system-deps clean
+.PHONY: run init serve test lint bench bench-lifecycle deps test-deps system-deps assets screenshots clean
 
 $(BIN)/certdesk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,17 @@ $(VENV)/.test-deps: pyproject.toml $(BIN)/certdesk
 
 test-deps: $(VENV)/.test-deps
 
-# Debian packages the tests and benchmarks use (openssl CLI, cfssl, ab/wrk).
-SYSTEM_PKGS := openssl golang-cfssl apache2-utils wrk
+# The console's front-end packages from the npm registry (package.json): the California State
+# Web Template, and axe-core for the accessibility tests. node_modules/ is never committed.
+node_modules/.package-lock.json: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+assets: node_modules/.package-lock.json
+
+# Debian packages the tests and benchmarks use (openssl CLI, cfssl, ab/wrk, Chromium for the
+# console's browser tests: driven by Playwright at /usr/bin/chromium, never downloaded).
+SYSTEM_PKGS := openssl golang-cfssl apache2-utils wrk chromium
 system-deps:
 	@missing=""; for p in $(SYSTEM_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -37,7 +46,7 @@ system-deps:
 init: deps
 	$(BIN)/certdesk init
 
-run: init
+run: init assets
 	$(BIN)/certdesk serve --host $(HOST) --port $(PORT)
 
 lint: test-deps
@@ -45,9 +54,13 @@ lint: test-deps
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: test-deps system-deps lint
+test: test-deps system-deps assets lint
 	bash scripts/ensure-postgres.sh
 	$(BIN)/pytest
+
+# Screenshots of the console's main pages into docs/screenshots/ (shown in README.md).
+screenshots: test-deps system-deps assets
+	$(BIN)/python scripts/screenshots.py docs/screenshots
 
 bench: test-deps system-deps
 	bash scripts/ensure-postgres.sh

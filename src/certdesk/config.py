@@ -74,6 +74,14 @@ class Settings(BaseSettings):
         default=72, ge=1, description="R10: lifetime of a single-use enrollment or reset link."
     )
     session_hours: int = Field(default=12, ge=1, description="Lifetime of a login session.")
+    console_idle_minutes: int = Field(
+        default=30, ge=1, description="R10: a console session ends after this long unused."
+    )
+    console_assets_dir: Path | None = Field(
+        default=None,
+        description="The California State Web Template's dist/ folder; empty means"
+        " node_modules/@cagovweb/state-template/dist under the working directory.",
+    )
     training_url: str = Field(
         default="",
         description="R10: training material link sent with every enrollment (empty: none).",
@@ -192,7 +200,7 @@ class Settings(BaseSettings):
             return tuple(sorted({int(d) for d in value}, reverse=True))
         return value
 
-    @field_validator("notice_template_dir", mode="before")
+    @field_validator("notice_template_dir", "console_assets_dir", mode="before")
     @classmethod
     def _empty_template_dir(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy.orm import Session
 
+from certdesk.core import forecast
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.errors import InvalidInput, NotFound
 from certdesk.services.runtime import Runtime
@@ -102,6 +103,19 @@ def parse_serial(text: str) -> str:
     return value.lstrip("0") or "0"
 
 
+@dataclass(frozen=True)
+class Forecast:
+    """The dashboard's view ahead: counts by week and the soonest to expire."""
+
+    days: int
+    weeks: list[forecast.Week]
+    soonest: list[CertView]
+
+    @property
+    def total(self) -> int:
+        return sum(w.count for w in self.weeks)
+
+
 class InventoryService:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
@@ -190,6 +204,23 @@ class InventoryService:
             items = [self._view(s, r, codes) for r in rows]
         next_cursor = str(rows[-1].id) if len(rows) == limit else None
         return Page(items, next_cursor)
+
+    def forecast(
+        self, actor: Actor, days: int = forecast.DEFAULT_HORIZON_DAYS, listed: int = 25
+    ) -> Forecast:
+        """Active certificates ``actor`` may see that expire within ``days``: by week, and
+        the ``listed`` soonest (R6: what needs renewing next)."""
+        if not 1 <= days <= 400:
+            raise InvalidInput("forecast.days", "the horizon must be 1-400 days")
+        now = self._rt.clock()
+        until = now + timedelta(days=days)
+        with self._rt.reads() as s:
+            authorize(actor, Action.CERT_READ, actor.org_id)
+            org_id = None if actor.is_global else actor.org_id
+            weeks = forecast.weekly(cert_store.expiries(s, org_id, now, until), now, days)
+            codes = {o.id: o.code for o in org_store.all_orgs(s)}
+            rows = cert_store.soonest(s, org_id, now, until, listed)
+            return Forecast(days, weeks, [self._view(s, r, codes) for r in rows])
 
     def _row(self, s: Session, actor: Actor, serial: str) -> CertificateRow:
         row = cert_store.by_serial(s, parse_serial(serial))

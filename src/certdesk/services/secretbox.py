@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from certdesk.errors import Unavailable
 
@@ -37,6 +39,13 @@ class SecretBox:
                 "secretbox.mismatch",
                 f"a stored secret cannot be decrypted with {self._path}; was the key replaced?",
             ) from None
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose`` (the console's CSRF tokens), derived from the key
+        file with HKDF-SHA256, so every process sharing the data directory agrees on it."""
+        master = self._load(create=True)
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
+        return hkdf.derive(master)
 
     def _key(self, *, create: bool) -> Fernet:
         if self._fernet is None:

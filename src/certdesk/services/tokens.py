@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,10 @@ from certdesk.store import orgs as org_store
 from certdesk.store import tokens as token_store
 from certdesk.store import users as user_store
 from certdesk.store.models import ApiToken, User
+
+
+# How stale a console session's ``last_seen_at`` may get before a request rewrites it.
+SEEN_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,39 @@ class TokenService:
         # A login session stands for its person as they are now (R10): read them in full.
         with self._rt.reads() as s:
             return _person(self._session_user(s, self._lookup(s, secret)))
+
+    def console_session(self, secret: str, idle: timedelta) -> Actor:
+        """R10: the person behind a console session cookie, or ``session.idle``/``.expired``.
+
+        Only login sessions qualify (an API token in a cookie is refused). A session unused
+        for ``idle`` ends for good: it is revoked, so an old cookie cannot come back. The last
+        request is recorded at most once per :data:`SEEN_EVERY`, so reading pages does not
+        cost a durable write each time.
+        """
+        now = self._rt.clock()
+        with self._rt.reads() as s:
+            row = self._lookup(s, secret)
+            if row.user_id is None:
+                raise _unknown_token()
+            user = self._session_user(s, row)
+            seen = row.last_seen_at or row.created_at
+            actor = _person(user)
+        if now - seen > idle:
+            with self._rt.sessions.begin() as s:
+                live = self._lookup(s, secret)
+                live.revoked_at = now
+                self._audit.record(
+                    s, actor, "session.idle", "user", user.login_id, token=live.prefix
+                )
+            raise Unauthorized(
+                "session.idle",
+                f"you were signed out after {int(idle.total_seconds() // 60)} minutes"
+                " without activity; sign in again",
+            )
+        if now - seen >= SEEN_EVERY:
+            with self._rt.sessions.begin() as s:
+                token_store.touch(s, row.prefix, now)
+        return actor
 
     def open_session(
         self, s: Session, *, user_id: int, role: Role, org_id: int | None, expires_at: datetime

@@ -224,3 +224,34 @@ def revoked_since(s: Session, issuer_id: int, since: datetime) -> list[str]:
             )
         )
     )
+
+
+def expiries(s: Session, org_id: int | None, after: datetime, until: datetime) -> list[datetime]:
+    """notAfter of the active certificates expiring in (after, until], of one org or all."""
+    stmt = select(CertificateRow.not_after).where(
+        CertificateRow.status == "active",
+        CertificateRow.not_after > after,
+        CertificateRow.not_after <= until,
+    )
+    if org_id is not None:
+        stmt = stmt.where(CertificateRow.org_id == org_id)
+    return list(s.scalars(stmt))
+
+
+def soonest(
+    s: Session, org_id: int | None, after: datetime, until: datetime, limit: int
+) -> list[CertificateRow]:
+    """The active certificates expiring in (after, until], soonest first."""
+    stmt = (
+        select(CertificateRow)
+        .where(
+            CertificateRow.status == "active",
+            CertificateRow.not_after > after,
+            CertificateRow.not_after <= until,
+        )
+        .order_by(CertificateRow.not_after, CertificateRow.id)
+        .limit(limit)
+    )
+    if org_id is not None:
+        stmt = stmt.where(CertificateRow.org_id == org_id)
+    return list(s.scalars(stmt))

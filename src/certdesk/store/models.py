@@ -96,6 +96,8 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # login sessions
+    # A console session's last request, written at most once a minute: the idle timeout.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class CertificateRow(Base):

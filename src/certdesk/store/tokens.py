@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, func, select
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from certdesk.store.models import ApiToken
@@ -57,3 +57,8 @@ def count_live(s: Session, role: str) -> int:
         )
         or 0
     )
+
+
+def touch(s: Session, prefix: str, at: datetime) -> None:
+    """Record a console session's latest request (the idle timeout counts from it)."""
+    s.execute(update(ApiToken).where(ApiToken.prefix == prefix).values(last_seen_at=at))

@@ -12,7 +12,7 @@ from certdesk import __version__
 from certdesk.config import Settings
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
-from certdesk.web import health, pki, problems
+from certdesk.web import console, health, pki, problems
 from certdesk.web.api import (
     audit,
     cases,
@@ -61,4 +61,6 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(users.router)
     app.include_router(pki.router)
     app.include_router(health.router)
+    # The console's pages sit under "/" and come last: every machine route is matched first.
+    console.install(app, svc)
     return app

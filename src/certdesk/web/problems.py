@@ -8,11 +8,12 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certdesk.errors import CertdeskError, Kind
+from certdesk.web.console.guard import is_console_path
 
 log = structlog.get_logger("certdesk.web")
 
@@ -44,19 +45,33 @@ def _jsonable(value: Any) -> bool:
     return isinstance(value, str | int | float | bool | list | dict | type(None))
 
 
+def _page(req: Request, status: int, code: str, detail: str) -> Response | None:
+    """On a console path, the error as an HTML page in the console's frame; else None."""
+    console = getattr(req.app.state, "console", None)
+    if console is None or not is_console_path(req.url.path):
+        return None
+    page: Response = console.error_page(req, status, code, detail)
+    return page
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(CertdeskError)
-    async def _domain(_req: Request, exc: CertdeskError) -> JSONResponse:
+    async def _domain(req: Request, exc: CertdeskError) -> Response:
         status = STATUS[exc.kind]
+        if (page := _page(req, status, exc.code, exc.detail)) is not None:
+            return page
         return problem(status, exc.code, exc.kind.value.replace("_", " "), exc.detail, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(req: Request, exc: RequestValidationError) -> Response:
         errors = [
             {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
             for e in exc.errors()
         ]
         first = errors[0] if errors else {"where": "request", "problem": "invalid"}
+        where = first["where"].removeprefix("body.").removeprefix("query.")
+        if (page := _page(req, 400, "request.invalid", f"{where}: {first['problem']}")) is not None:
+            return page
         return problem(
             422,
             "request.invalid",
@@ -66,15 +81,23 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(req: Request, exc: StarletteHTTPException) -> Response:
+        if (page := _page(req, exc.status_code, f"http.{exc.status_code}", str(exc.detail))):
+            return page
         return problem(exc.status_code, f"http.{exc.status_code}", str(exc.detail), str(exc.detail))
 
     @app.exception_handler(DataError)
-    async def _data(req: Request, exc: DataError) -> JSONResponse:
+    async def _data(req: Request, exc: DataError) -> Response:
         # The database refused a value the caller sent (PostgreSQL: a NUL character in a text
         # field, a number out of range). That is bad input, not a server fault; the driver's
         # message stays in the log.
         log.warning("database refused a value", path=req.url.path, error=str(exc.orig))
+        detail = (
+            "the request holds a value that cannot be stored (a NUL character or a number"
+            " out of range)"
+        )
+        if (page := _page(req, 400, "request.unstorable", detail)) is not None:
+            return page
         return problem(
             400,
             "request.unstorable",
@@ -84,7 +107,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(req: Request, exc: Exception) -> Response:
         # Never show internals; the log has the traceback. It is passed as plain text, not as
         # exc_info: a renderer showing frame locals would print the request scope and with it
         # the caller's bearer token.
@@ -93,4 +116,6 @@ def install(app: FastAPI) -> None:
             path=req.url.path,
             exception="".join(traceback.format_exception(exc)),
         )
+        if (page := _page(req, 500, "internal", "an unexpected error occurred")) is not None:
+            return page
         return problem(500, "internal", "internal error", "an unexpected error occurred")

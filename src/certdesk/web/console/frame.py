@@ -1,0 +1,239 @@
+"""The frame every console page is drawn in: templates, navigation, flash messages, forms.
+
+Pages are thin: they read the form, call the same service the API calls, and render the
+result or the domain error. Nothing here decides anything; the services authorize.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from certdesk.core.access import Action, Actor
+from certdesk.errors import CertdeskError, Kind, Unauthorized
+from certdesk.services.registry import Services
+from certdesk.web.console.guard import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    Csrf,
+    clear_session_cookie,
+)
+
+log = structlog.get_logger("certdesk.console")
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+FLASH_COOKIE = "certdesk_flash"
+
+STATUS = {
+    Kind.INVALID: 400,
+    Kind.UNAUTHORIZED: 401,
+    Kind.FORBIDDEN: 403,
+    Kind.NOT_FOUND: 404,
+    Kind.CONFLICT: 409,
+    Kind.UNAVAILABLE: 503,
+}
+
+
+@dataclass(frozen=True)
+class NavItem:
+    href: str
+    label: str
+    action: Action | None  # shown to whoever may do it; None: everyone signed in
+
+
+NAV = (
+    NavItem("/", "Dashboard", None),
+    NavItem("/certificates", "Certificates", Action.CERT_READ),
+    NavItem("/cases", "Cases", Action.CASE_READ),
+    NavItem("/issue", "Issue", Action.CERT_ISSUE),
+    NavItem("/contacts", "Contacts", Action.CONTACT_MANAGE),
+    NavItem("/users", "People", Action.USER_READ),
+    NavItem("/tokens", "API tokens", Action.TOKEN_CREATE),
+    NavItem("/orgs", "Organizations", Action.ORG_MANAGE),
+    NavItem("/reports", "Reports", Action.REPORT_READ),
+    NavItem("/audit", "Audit log", Action.AUDIT_READ),
+)
+
+
+class SignInNeeded(Exception):
+    """No live console session: the page answers with a redirect to the sign-in form."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CsrfRefused(Exception):
+    """A form post without the right CSRF token; nothing was done."""
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this site is a place to go back to after signing in (no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+class Console:
+    """What the pages share: services, templates, the CSRF signer and settings."""
+
+    def __init__(self, services: Services, *, assets: Path | None) -> None:
+        self.services = services
+        settings = services.rt.settings
+        self.secure = settings.base_url.startswith("https://")
+        self.assets = assets
+        self.csrf = Csrf(lambda: services.secretbox.derive("console-csrf"), secure=self.secure)
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["when"] = _when
+        self.env.filters["day"] = _day
+        self.env.globals["has_template_assets"] = assets is not None
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def page(
+        self,
+        request: Request,
+        template: str,
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        """Render ``template`` in the frame, with the CSRF token and this request's flash."""
+        actor: Actor | None = getattr(request.state, "actor", None)
+        cookie = self.csrf.cookie_of(request)
+        fresh = cookie is None
+        if cookie is None:
+            cookie = self.csrf.new_cookie()
+        flash = request.cookies.get(FLASH_COOKIE)
+        html = self.env.get_template(template).render(
+            request_path=request.url.path,
+            actor=actor,
+            nav=[n for n in NAV if actor is not None and (n.action is None or actor.may(n.action))]
+            if actor
+            else [],
+            csrf_field=CSRF_FIELD,
+            csrf_token=self.csrf.token_for(cookie),
+            flash=urllib.parse.unquote(flash)[:300] if flash else None,
+            **context,
+        )
+        response = HTMLResponse(html, status_code=status, headers=dict(headers or {}))
+        if fresh:
+            self.csrf.set_cookie(response, cookie)
+        if flash:
+            response.delete_cookie(FLASH_COOKIE, path="/")
+        return response
+
+    def refused(
+        self, request: Request, template: str, error: CertdeskError, **context: Any
+    ) -> HTMLResponse:
+        """The form again, with the domain error shown at its top; nothing was changed."""
+        return self.page(request, template, status=STATUS[error.kind], error=error, **context)
+
+    def redirect(self, url: str, *, flash: str | None = None) -> RedirectResponse:
+        """Post/redirect/get: the next page shows ``flash`` once."""
+        response = RedirectResponse(url, status_code=303)
+        if flash:
+            response.set_cookie(
+                FLASH_COOKIE,
+                urllib.parse.quote(flash[:300]),
+                httponly=True,
+                samesite="lax",
+                secure=self.secure,
+                path="/",
+            )
+        return response
+
+    def error_page(
+        self, request: Request, status: int, code: str, detail: str
+    ) -> HTMLResponse:
+        return self.page(
+            request, "error.html", status=status, status_code=status, code=code, detail=detail
+        )
+
+    # -- who is asking -----------------------------------------------------------------------
+
+    def actor_of(self, request: Request) -> Actor:
+        """The person signed in to this browser, or :class:`SignInNeeded` (R10)."""
+        secret = request.cookies.get(SESSION_COOKIE)
+        if not secret:
+            raise SignInNeeded()
+        idle = self.services.rt.settings.console_idle_minutes
+        try:
+            actor = self.services.tokens.console_session(secret, timedelta(minutes=idle))
+        except Unauthorized as exc:
+            raise SignInNeeded(exc.detail) from None
+        request.state.actor = actor
+        return actor
+
+    def sign_in_redirect(self, request: Request, reason: str) -> Response:
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        query = {"next": target} if request.method == "GET" and target != "/" else {}
+        if reason:
+            query["why"] = reason
+        url = "/login" + ("?" + urllib.parse.urlencode(query) if query else "")
+        response = RedirectResponse(url, status_code=303)
+        if request.cookies.get(SESSION_COOKIE):
+            clear_session_cookie(response, secure=self.secure)
+        return response
+
+
+def _when(value: datetime | str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _day(value: datetime | str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value[:10]
+    return value.strftime("%Y-%m-%d")
+
+
+async def console(request: Request) -> Console:
+    c: Console = request.app.state.console
+    return c
+
+
+ConsoleDep = Annotated[Console, Depends(console)]
+
+
+def viewer(request: Request, c: ConsoleDep) -> Actor:
+    # A plain ``def``: the session lookup reads the database, so it runs in the thread pool.
+    return c.actor_of(request)
+
+
+ViewerDep = Annotated[Actor, Depends(viewer)]
+
+
+async def csrf_checked(request: Request, c: ConsoleDep) -> None:
+    """Every console POST: refuse it unless its ``csrf_token`` matches the browser's cookie."""
+    if request.method != "POST":
+        return
+    form = await request.form()
+    if not c.csrf.matches(c.csrf.cookie_of(request), form.get(CSRF_FIELD)):
+        log.warning("csrf refused", path=request.url.path)
+        raise CsrfRefused()
+
