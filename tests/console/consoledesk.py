@@ -1,0 +1,107 @@
+"""The console under test, without a browser: a :class:`casedesk.Desk` whose people have
+passwords, and a :class:`Visitor` that signs in and posts forms the way a browser does
+(cookies, the CSRF token of the page, no JavaScript).
+
+Not a conftest: imported as ``consoledesk`` by the tests in tests/console/ (``tests/`` and
+``tests/console`` are on the path through pytest's rootdir-relative imports).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from casedesk import Desk, open_desk
+from certdesk.services.passwords import hash_password
+from certdesk.store import users as user_store
+from certdesk.web.app import create_app
+
+PASSWORD = "correct horse battery staple"
+CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
+
+
+def set_password(desk: Desk, login: str, password: str = PASSWORD) -> None:
+    """Give ``login`` a current password (as enrollment would), straight in the table."""
+    with desk.services.rt.sessions.begin() as s:
+        user = user_store.by_login(s, login)
+        assert user is not None, login
+        user.password_hash = hash_password(password)
+        user.password_changed_at = desk.services.rt.clock()
+        user.must_change_password = False
+
+
+@contextmanager
+def console_desk(backend: str, tmp: Path) -> Iterator[Desk]:
+    """casedesk's organizations and people (ana, abe, bea, dan, carl, cara, eve, eli, opal,
+    otto, aud), every one with the password :data:`PASSWORD`."""
+    with open_desk(backend, tmp) as desk:
+        for login in desk.people:
+            set_password(desk, login)
+        yield desk
+
+
+class Visitor:
+    """One browser: its own cookie jar, signed in as one person (or nobody)."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self._token: str | None = None
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        response = self.client.get(path, follow_redirects=False, **kw)
+        found = CSRF.search(response.text) if "text/html" in response.headers.get("content-type", "") else None
+        if found:
+            self._token = found.group(1)
+        return response
+
+    def csrf(self) -> str:
+        """The CSRF token of this browser's pages (fetched from the sign-in form once)."""
+        if self._token is None:
+            self.get("/login")
+        assert self._token is not None
+        return self._token
+
+    def post(
+        self,
+        path: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        files: Mapping[str, Any] | None = None,
+        csrf: bool = True,
+    ) -> httpx.Response:
+        """Submit a form as the page would, with its CSRF token unless ``csrf=False``."""
+        body = dict(data or {})
+        if csrf:
+            body["csrf_token"] = self.csrf()
+        return self.client.post(path, data=body, files=files, follow_redirects=False)
+
+    def follow(self, response: httpx.Response) -> httpx.Response:
+        """The page a 303 after a form leads to."""
+        assert response.status_code == 303, (response.status_code, response.text[:500])
+        return self.get(response.headers["location"])
+
+    def sign_in(self, login: str, password: str = PASSWORD) -> httpx.Response:
+        response = self.post("/login", {"login_id": login, "password": password})
+        assert response.status_code == 303, (response.status_code, response.text[:800])
+        return response
+
+
+@contextmanager
+def visitor(desk: Desk, login: str | None = None) -> Iterator[Visitor]:
+    """A fresh browser on the console of ``desk``; signed in as ``login`` if given."""
+    with TestClient(create_app(desk.services), base_url="http://127.0.0.1:8080") as client:
+        v = Visitor(client)
+        if login:
+            v.sign_in(login)
+        yield v
+
+
+def text_of(response: httpx.Response) -> str:
+    """The page's visible text, roughly: tags removed, whitespace collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", response.text).split())
