@@ -55,7 +55,11 @@ class Visitor:
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
         response = self.client.get(path, follow_redirects=False, **kw)
-        found = CSRF.search(response.text) if "text/html" in response.headers.get("content-type", "") else None
+        found = (
+            CSRF.search(response.text)
+            if "text/html" in response.headers.get("content-type", "")
+            else None
+        )
         if found:
             self._token = found.group(1)
         return response

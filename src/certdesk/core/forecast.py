@@ -21,7 +21,9 @@ class Week:
         return self.start + timedelta(days=6)
 
 
-def weekly(expiries: Iterable[datetime], now: datetime, days: int = DEFAULT_HORIZON_DAYS) -> list[Week]:
+def weekly(
+    expiries: Iterable[datetime], now: datetime, days: int = DEFAULT_HORIZON_DAYS
+) -> list[Week]:
     """Count ``expiries`` in (now, now + days] by week, the first week starting today.
 
     Every week of the horizon is present, empty ones with a count of zero, so a chart of the

@@ -247,6 +247,17 @@ class InventoryService:
             return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in [leaf, *chain])
         return pkcs7.serialize_certificates([leaf, *chain], serialization.Encoding.DER)
 
+    def renewed_by(self, actor: Actor, serial: str) -> list[CertView]:
+        """The certificates that name ``serial`` as the one they replace (renewals and
+        reissues), oldest first; only those ``actor`` may see (always the same organization)."""
+        with self._rt.reads() as s:
+            row = self._row(s, actor, serial)
+            return [
+                self._view(s, r)
+                for r in cert_store.renewals_of(s, row.id)
+                if r.org_id == row.org_id
+            ]
+
     def _chain(self, s: Session, issuer_id: int) -> list[x509.Certificate]:
         out: list[x509.Certificate] = []
         current = issuer_store.by_id(s, issuer_id)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from certdesk.core.access import GLOBAL_ROLES, Action, Actor, Role, authorize, sees_org
 from certdesk.core.accounts import primary_role
-from certdesk.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.store import orgs as org_store
@@ -26,9 +26,36 @@ from certdesk.store import tokens as token_store
 from certdesk.store import users as user_store
 from certdesk.store.models import ApiToken, User
 
-
 # How stale a console session's ``last_seen_at`` may get before a request rewrites it.
 SEEN_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class TokenView:
+    """An API token as its administrators see it: never its secret, never its hash."""
+
+    prefix: str
+    role: Role
+    org_code: str | None
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "prefix": self.prefix,
+            "role": str(self.role),
+            "org": self.org_code,
+            "label": self.label,
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+        }
+
+
+def _token_view(row: ApiToken, org_code: str | None) -> TokenView:
+    return TokenView(
+        row.prefix, Role(row.role), org_code, row.label, row.created_at, row.revoked_at
+    )
 
 
 @dataclass(frozen=True)
@@ -227,3 +254,53 @@ class TokenService:
     def has_operator_token(self) -> bool:
         with self._rt.reads() as s:
             return token_store.count_live(s, str(Role.OPERATOR)) > 0
+
+    def revoke(self, actor: Actor, prefix: str) -> TokenView:
+        """Revoke the API token ``prefix`` for good (audited ``token.revoke``).
+
+        Cert services revoke any token; a delegated administrator only its own
+        organization's. Another organization's token, a global one seen from an agency, and
+        a login session (ended by signing out or disabling the person) are all unknown here.
+        """
+        wanted = prefix.strip().lower()
+        with self._rt.sessions.begin() as s:
+            row = token_store.api_token_for_update(s, wanted) if wanted else None
+            if row is None or not (
+                actor.is_global or (row.org_id is not None and row.org_id == actor.org_id)
+            ):
+                raise NotFound("token.unknown", f"no API token with prefix {prefix!r}")
+            authorize(actor, Action.TOKEN_CREATE, row.org_id, hide=True)
+            org = org_store.by_id(s, row.org_id) if row.org_id is not None else None
+            if row.revoked_at is not None:
+                raise Conflict("token.revoked", f"API token {row.prefix} was already revoked")
+            row.revoked_at = self._rt.clock()
+            view = _token_view(row, org.code if org else None)
+            self._audit.record(
+                s,
+                actor,
+                "token.revoke",
+                "token",
+                row.prefix,
+                role=row.role,
+                org=view.org_code,
+                label=row.label,
+            )
+            return view
+
+    def list(self, actor: Actor, org_code: str | None = None) -> list[TokenView]:
+        """API tokens, newest first, revoked ones included; login sessions never.
+
+        Cert services see every token (or one organization's with ``org_code``); a
+        delegated administrator sees its own organization's only.
+        """
+        authorize(actor, Action.TOKEN_CREATE, actor.org_id)
+        with self._rt.reads() as s:
+            org_id = None
+            if org_code:
+                org = org_store.by_code(s, org_code.strip().lower())
+                if org is None or not sees_org(actor, org.id):
+                    raise NotFound("org.unknown", f"no organization with code {org_code!r}")
+                org_id = org.id
+            if not actor.is_global:
+                org_id = actor.org_id
+            return [_token_view(row, code) for row, code in token_store.api_tokens(s, org_id)]

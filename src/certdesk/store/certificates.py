@@ -255,3 +255,18 @@ def soonest(
     if org_id is not None:
         stmt = stmt.where(CertificateRow.org_id == org_id)
     return list(s.scalars(stmt))
+
+
+def renewals_of(s: Session, cert_id: int) -> list[CertificateRow]:
+    """The certificates issued as renewals (or reissues) of ``cert_id``, oldest first;
+    intents and voided serials excluded."""
+    return list(
+        s.scalars(
+            select(CertificateRow)
+            .where(
+                CertificateRow.renewal_of == cert_id,
+                CertificateRow.status.not_in(("signing", "void")),
+            )
+            .order_by(CertificateRow.id)
+        )
+    )

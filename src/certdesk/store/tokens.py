@@ -9,7 +9,7 @@ from typing import cast
 from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from certdesk.store.models import ApiToken
+from certdesk.store.models import ApiToken, Organization
 
 _TOKENS = cast("Table", ApiToken.__table__)
 # Every API request authenticates: a Core statement built once, read on a Core connection.
@@ -62,3 +62,28 @@ def count_live(s: Session, role: str) -> int:
 def touch(s: Session, prefix: str, at: datetime) -> None:
     """Record a console session's latest request (the idle timeout counts from it)."""
     s.execute(update(ApiToken).where(ApiToken.prefix == prefix).values(last_seen_at=at))
+
+
+def api_tokens(s: Session, org_id: int | None = None) -> list[tuple[ApiToken, str | None]]:
+    """API tokens (never login sessions), newest first, each with its organization's code.
+
+    ``org_id`` keeps one organization's tokens; None lists every token, global ones included.
+    """
+    q = (
+        select(ApiToken, Organization.code)
+        .outerjoin(Organization, Organization.id == ApiToken.org_id)
+        .where(ApiToken.user_id.is_(None))
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    )
+    if org_id is not None:
+        q = q.where(ApiToken.org_id == org_id)
+    return [(token, code) for token, code in s.execute(q).tuples()]
+
+
+def api_token_for_update(s: Session, prefix: str) -> ApiToken | None:
+    """The API token ``prefix``, locked; None for an unknown prefix or a login session."""
+    return s.scalars(
+        select(ApiToken)
+        .where(ApiToken.prefix == prefix, ApiToken.user_id.is_(None))
+        .with_for_update()
+    ).one_or_none()

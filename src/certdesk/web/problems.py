@@ -82,7 +82,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(req: Request, exc: StarletteHTTPException) -> Response:
-        if (page := _page(req, exc.status_code, f"http.{exc.status_code}", str(exc.detail))):
+        if page := _page(req, exc.status_code, f"http.{exc.status_code}", str(exc.detail)):
             return page
         return problem(exc.status_code, f"http.{exc.status_code}", str(exc.detail), str(exc.detail))
 

@@ -160,9 +160,7 @@ class Console:
             )
         return response
 
-    def error_page(
-        self, request: Request, status: int, code: str, detail: str
-    ) -> HTMLResponse:
+    def error_page(self, request: Request, status: int, code: str, detail: str) -> HTMLResponse:
         return self.page(
             request, "error.html", status=status, status_code=status, code=code, detail=detail
         )
@@ -236,4 +234,3 @@ async def csrf_checked(request: Request, c: ConsoleDep) -> None:
     if not c.csrf.matches(c.csrf.cookie_of(request), form.get(CSRF_FIELD)):
         log.warning("csrf refused", path=request.url.path)
         raise CsrfRefused()
-

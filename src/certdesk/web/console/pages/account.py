@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import segno
 from fastapi import APIRouter, Form, Request
@@ -91,7 +91,7 @@ def _password_page(
     request: Request, c: ConsoleDep, login_id: str, *, expired: bool, error: CertdeskError | None
 ) -> Response:
     settings = c.services.rt.settings
-    context = {
+    context: dict[str, Any] = {
         "login_id": login_id[:64],
         "expired": expired,
         "max_age_days": settings.password_max_age_days,
@@ -171,9 +171,7 @@ def totp_setup(request: Request, c: ConsoleDep, who: ViewerDep) -> Response:
     try:
         setup = c.services.logins.totp_setup(who)
     except CertdeskError as exc:
-        return c.refused(
-            request, "account.html", exc, me=c.services.accounts.me(who), setup=None
-        )
+        return c.refused(request, "account.html", exc, me=c.services.accounts.me(who), setup=None)
     qr = segno.make(setup.uri, error="m").svg_data_uri(scale=4)
     return c.page(
         request,
@@ -191,7 +189,5 @@ def totp_confirm(
     try:
         c.services.logins.totp_confirm(who, code.strip())
     except CertdeskError as exc:
-        return c.refused(
-            request, "account.html", exc, me=c.services.accounts.me(who), setup=None
-        )
+        return c.refused(request, "account.html", exc, me=c.services.accounts.me(who), setup=None)
     return c.redirect("/account", flash="The authenticator is on; sign-ins now ask for a code.")

@@ -24,7 +24,9 @@ def dashboard(request: Request, c: ConsoleDep, who: ViewerDep) -> Response:
     overdue = []
     if who.may(Action.CASE_WORK) or who.is_global:
         overdue = svc.cases.search(who, CaseFilter(overdue=True, limit=LISTED)).items
-    mine = svc.cases.search(who, CaseFilter(limit=LISTED)).items if who.may(Action.CASE_READ) else []
+    mine = (
+        svc.cases.search(who, CaseFilter(limit=LISTED)).items if who.may(Action.CASE_READ) else []
+    )
     peak = max((w.count for w in ahead.weeks), default=0) if ahead else 0
     return c.page(
         request,
