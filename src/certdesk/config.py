@@ -74,6 +74,13 @@ class Settings(BaseSettings):
         default=72, ge=1, description="R10: lifetime of a single-use enrollment or reset link."
     )
     session_hours: int = Field(default=12, ge=1, description="Lifetime of a login session.")
+    first_operator_login: str = Field(
+        default="admin", description="Login ID of the operator account `init` creates."
+    )
+    first_operator_email: str = Field(
+        default="operator@certdesk.invalid",
+        description="E-mail of that account (its enrollment link is also printed by init).",
+    )
     console_idle_minutes: int = Field(
         default=30, ge=1, description="R10: a console session ends after this long unused."
     )

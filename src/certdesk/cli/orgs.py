@@ -108,3 +108,34 @@ def create_token(
         "shown once — store it now)",
         err=True,
     )
+
+
+@token_app.command("list")
+def list_tokens(
+    org: Annotated[str | None, typer.Option("--org", help="Only this organization's.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List API tokens (never their secrets; login sessions are not listed)."""
+    found = services().tokens.list(OPERATOR, org)
+    if json_out:
+        emit_json([t.as_dict() for t in found])
+        return
+    for t in found:
+        state = f"revoked {t.revoked_at.isoformat()}" if t.revoked_at else "active"
+        typer.echo(
+            f"{t.prefix}\t{t.role}\t{t.org_code or '-'}\t{t.created_at.isoformat()}"
+            f"\t{state}\t{t.label}"
+        )
+
+
+@token_app.command("revoke")
+def revoke_token(
+    prefix: Annotated[str, typer.Argument(help="The token's prefix (cd_<prefix>_...).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Revoke an API token; it stops working at once."""
+    view = services().tokens.revoke(OPERATOR, prefix)
+    if json_out:
+        emit_json(view.as_dict())
+        return
+    typer.echo(f"{view.prefix}\trevoked")

@@ -32,6 +32,12 @@ def init(
                 "created_ca": report.created_ca,
                 "issuers": [{"id": s, "name": n, "root": r} for s, n, r in report.issuers],
                 "operator_token": report.operator_token.secret if report.operator_token else None,
+                "operator_account": {
+                    "login_id": report.operator_account.user.login_id,
+                    "enrollment_link": report.operator_account.link,
+                }
+                if report.operator_account
+                else None,
                 "voided": report.voided,
             }
         )
@@ -56,6 +62,18 @@ def init(
         typer.echo(
             "operator token: already created (make another: certdesk token create --role operator)"
         )
+    if report.operator_account:
+        account = report.operator_account
+        typer.echo("")
+        typer.echo(f"Console: the operator account {account.user.login_id!r} was created.")
+        typer.echo("Open this single-use link to choose its password, then sign in:")
+        typer.echo(f"  {account.link}")
+        typer.echo(f"(valid until {account.expires_at:%Y-%m-%d %H:%M} UTC)")
+    else:
+        typer.echo(
+            f"console: sign in at {settings.base_url}/login; a new password link for an"
+            " operator: certdesk user reset LOGIN"
+        )
 
 
 def serve(
@@ -75,8 +93,12 @@ def serve(
     typer.echo(f"URLs in certificates (AIA, CRL, OCSP) start with: {settings.pki_url}")
     _warn_pki_url(settings)
     typer.echo(
-        "log in to the API with  Authorization: Bearer <token>  — the operator token "
-        "printed by 'certdesk init', or a new one: certdesk token create --role operator"
+        f"console: open http://{host}:{port}/ and sign in with the account 'certdesk init'"
+        " printed (no password yet, or forgotten: certdesk user reset LOGIN prints a new link)"
+    )
+    typer.echo(
+        "API: Authorization: Bearer <token>  — the operator token printed by 'certdesk init',"
+        " or a new one: certdesk token create --role operator"
     )
     uvicorn.run(
         "certdesk.web.app:create_app",

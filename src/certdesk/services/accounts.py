@@ -153,6 +153,11 @@ class AccountService:
 
     # ------------------------------------------------------------------ changes
 
+    def has_person_with(self, role: Role) -> bool:
+        """Whether any account, disabled or not, holds ``role`` (``init`` asks)."""
+        with self._rt.reads() as s:
+            return any(r.role == str(role) for u in user_store.search(s) for r in u.roles)
+
     def create(
         self,
         actor: Actor,

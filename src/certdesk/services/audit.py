@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.audit import AuditEvent, ChainBreak, verify_chain
+from certdesk.core.calendar import PACIFIC
 from certdesk.errors import InvalidInput
 from certdesk.services.runtime import Runtime
 from certdesk.store import audit as audit_store
@@ -29,6 +31,10 @@ class AuditView:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=PACIFIC)
 
 
 class AuditService:
@@ -71,10 +77,18 @@ class AuditService:
         action: str | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        start: date | None = None,
+        end: date | None = None,
     ) -> tuple[list[AuditView], str | None]:
+        """Events newest first, in keyset pages; ``start``/``end`` are days (Pacific, both
+        included), as report periods are."""
         authorize(actor, Action.AUDIT_READ, actor.org_id)
         if not 1 <= limit <= 1000:
             raise InvalidInput("page.limit", "limit must be between 1 and 1000")
+        if start is not None and end is not None and end < start:
+            raise InvalidInput(
+                "audit.period", f"the period ends ({end}) before it starts ({start})"
+            )
         before = None
         if cursor:
             if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 18:
@@ -89,6 +103,8 @@ class AuditService:
                 action=action,
                 before_seq=before,
                 limit=limit,
+                since=_day_start(start) if start is not None else None,
+                until=_day_start(end + timedelta(days=1)) if end is not None else None,
             )
             views = [
                 AuditView(

@@ -467,6 +467,15 @@ class RenewalService:
             )
             return case_view(s, case, now)
 
+    def auto_approves(self, actor: Actor, org_code: str) -> bool:
+        """Whether organization ``org_code`` approves unchanged renewals automatically."""
+        with self._rt.reads() as s:
+            org = org_store.by_code(s, org_code.strip().lower())
+            if org is None or not sees_org(actor, org.id):
+                raise NotFound("org.unknown", f"no organization with code {org_code!r}")
+            authorize(actor, Action.ORG_READ, org.id, hide=True)
+            return org.auto_approve_renewals
+
     def set_auto_approve(self, actor: Actor, org_code: str, enabled: bool) -> bool:
         """Whether organization ``org_code`` approves unchanged renewals automatically (R4)."""
         with self._rt.sessions.begin() as s:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from certdesk.core.access import Actor, Role
+from certdesk.services.accounts import PasswordLink
 from certdesk.services.tokens import NewToken
 from certdesk.store.db import migrate
 
@@ -20,6 +21,7 @@ class InitReport:
     created_ca: bool
     issuers: list[tuple[str, str, bool]] = field(default_factory=list)  # slug, name, is_root
     operator_token: NewToken | None = None
+    operator_account: PasswordLink | None = None  # the console's first operator (shown once)
     voided: list[str] = field(default_factory=list)
 
 
@@ -35,5 +37,17 @@ def initialize(services: Services, *, with_token: bool = True) -> InitReport:
     if with_token and not services.tokens.has_operator_token():
         report.operator_token = services.tokens.create(
             LOCAL_OPERATOR, role=Role.OPERATOR, org_code=None, label="first operator (init)"
+        )
+    if with_token and not services.accounts.has_person_with(Role.OPERATOR):
+        # The console's first sign-in: an operator account whose password is chosen through
+        # a single-use enrollment link, printed once by `certdesk init` (R10).
+        settings = rt.settings
+        report.operator_account = services.accounts.create(
+            LOCAL_OPERATOR,
+            settings.first_operator_login,
+            name="certdesk operator",
+            email=settings.first_operator_email,
+            org_code=None,
+            roles=[str(Role.OPERATOR)],
         )
     return report

@@ -102,8 +102,15 @@ def search(
     action: str | None = None,
     before_seq: int | None = None,
     limit: int = 100,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[AuditRow]:
+    """Events newest first; ``since``/``until`` bound their time as ``[since, until)``."""
     q = select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)
+    if since is not None:
+        q = q.where(AuditRow.at >= since)
+    if until is not None:
+        q = q.where(AuditRow.at < until)
     if object_type:
         q = q.where(AuditRow.object_type == object_type)
     if object_id:

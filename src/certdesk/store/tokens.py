@@ -77,7 +77,7 @@ def api_tokens(s: Session, org_id: int | None = None) -> list[tuple[ApiToken, st
     )
     if org_id is not None:
         q = q.where(ApiToken.org_id == org_id)
-    return [(token, code) for token, code in s.execute(q).tuples()]
+    return [(token, code) for token, code in s.execute(q)]
 
 
 def api_token_for_update(s: Session, prefix: str) -> ApiToken | None:

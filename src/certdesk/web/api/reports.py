@@ -1,4 +1,4 @@
-"""/api/v1/reports/usage and /api/v1/orgs/{code}/cost (R11)."""
+"""/api/v1/reports/usage and /api/v1/orgs/{code}/cost (R11), /api/v1/reports/sla (R5)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
+from certdesk.errors import InvalidInput
+from certdesk.services.reports import year_to_date
 from certdesk.web.deps import ActorDep, ServicesDep
 
 router = APIRouter(tags=["reports"])
@@ -90,3 +92,62 @@ def get_cost(code: str, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
 def put_cost(code: str, body: CostIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """Set the organization's cost per managed certificate-year (cert services; audited)."""
     return svc.costs.set_cost(who, code, body.cents_per_year).as_dict()
+
+
+class SlaNumbersOut(BaseModel):
+    delivered: int = Field(description="Cases delivered in the period")
+    within_target: int = Field(description="Delivered on or before the case's target date")
+    within_target_pct: float | None = Field(description="Percent, one decimal; null: none")
+    within_due: int = Field(description="Delivered on or before the case's due date")
+    within_due_pct: float | None
+    late: int = Field(description="Delivered after the due date")
+    mean_business_days: float | None = Field(description="From approval to delivery (R5)")
+
+
+class SlaRowOut(SlaNumbersOut):
+    organization: str
+    name: str
+
+
+class SlaOut(BaseModel):
+    from_: date = Field(alias="from")
+    to: date
+    target_business_days: int
+    due_business_days: int
+    rows: list[SlaRowOut]
+    total: SlaNumbersOut
+
+
+def _one_of(a: date | None, b: date | None, names: str) -> date | None:
+    if a is not None and b is not None and a != b:
+        raise InvalidInput("report.period", f"give {names}, not both")
+    return a if a is not None else b
+
+
+@router.get(
+    "/api/v1/reports/sla",
+    response_model=SlaOut,
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV (format=csv)"}},
+)
+def sla(
+    svc: ServicesDep,
+    who: ActorDep,
+    start: Annotated[date | None, Query(description="First day (Pacific); default 1 Jan.")] = None,
+    end: Annotated[date | None, Query(description="Last day, included; default today")] = None,
+    from_: Annotated[date | None, Query(alias="from", description="Same as start")] = None,
+    to: Annotated[date | None, Query(description="Same as end")] = None,
+    org: str | None = None,
+    format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+) -> Any:
+    """R5 performance: cases delivered in the period within their target and due dates."""
+    first, last = year_to_date(svc.rt.clock())
+    begin = _one_of(start, from_, "start or from") or first
+    until = _one_of(end, to, "end or to") or last
+    report = svc.reports.sla(who, org, begin, until)
+    if format_ == "csv":
+        return Response(
+            report.as_csv(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="sla-{begin}-{until}.csv"'},
+        )
+    return report.as_dict()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
 from certdesk.core.access import Role
@@ -24,6 +27,37 @@ class TokenOut(BaseModel):
     prefix: str
     role: Role
     org: str | None
+
+
+class TokenInfo(BaseModel):
+    """An API token without its secret (login sessions are not listed)."""
+
+    prefix: str = Field(description="The public part of the token: cd_<prefix>_...")
+    role: Role
+    org: str | None
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+Prefix = Annotated[str, Path(min_length=1, max_length=16, description="The token's prefix.")]
+
+
+@router.get("", response_model=list[TokenInfo])
+def list_tokens(
+    svc: ServicesDep,
+    who: ActorDep,
+    org: Annotated[str | None, Query(max_length=64, description="Organization code.")] = None,
+) -> list[dict[str, object]]:
+    """API tokens, newest first, never their secrets: every token (cert services) or the
+    caller's organization's (delegated administrator)."""
+    return [t.as_dict() for t in svc.tokens.list(who, org)]
+
+
+@router.delete("/{prefix}", response_model=TokenInfo)
+def revoke_token(prefix: Prefix, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+    """Revoke an API token: it stops working at once (audited)."""
+    return svc.tokens.revoke(who, prefix).as_dict()
 
 
 @router.post("", response_model=TokenOut, status_code=status.HTTP_201_CREATED)

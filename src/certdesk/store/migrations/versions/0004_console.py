@@ -21,7 +21,9 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("api_tokens") as batch:
         batch.add_column(
-            sa.Column("last_seen_at", certdesk.store.types.UTCDateTime(timezone=True), nullable=True)
+            sa.Column(
+                "last_seen_at", certdesk.store.types.UTCDateTime(timezone=True), nullable=True
+            )
         )
 
 

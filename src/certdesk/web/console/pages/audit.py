@@ -1,0 +1,169 @@
+"""The audit log (R15): events newest first with filters and keyset paging, and the chain
+verification of ``certdesk audit verify`` behind a button.
+
+Verification walks every event of the log and recomputes its hash, so its cost grows with
+the log; it runs when asked (POST /audit/verify, CSRF-checked like every console form), not
+on every view of the list.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import Response
+
+from certdesk.core.access import Actor
+from certdesk.core.audit import ChainBreak
+from certdesk.errors import CertdeskError, InvalidInput
+from certdesk.services.audit import AuditView
+from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
+
+router = APIRouter()
+
+PAGE = 50
+LONG_DETAIL = 200  # characters; longer values fold away under a <details>
+FILTERS = ("actor", "action", "type", "object", "start", "end")
+Filter = Annotated[str, Query(max_length=200)]
+FormFilter = Annotated[str, Form(max_length=200)]
+
+
+@dataclass(frozen=True)
+class Verification:
+    events: int
+    broken: ChainBreak | None
+    checked_at: str
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One audit event as the page shows it: the summary as (key, text) pairs."""
+
+    event: AuditView
+    details: tuple[tuple[str, str], ...]
+    history_url: str
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _rows(events: list[AuditView]) -> list[EventRow]:
+    return [
+        EventRow(
+            e,
+            tuple((k, _text(v)) for k, v in sorted(e.summary.items())),
+            "/audit?" + urllib.parse.urlencode({"type": e.object_type, "object": e.object_id}),
+        )
+        for e in events
+    ]
+
+
+def _day(text: str, what: str) -> date | None:
+    value = text.strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"audit.{what}", f"the {what} date {value[:40]!r} is not a date (YYYY-MM-DD)"
+        ) from None
+
+
+def _page(
+    request: Request,
+    c: Console,
+    who: Actor,
+    filters: dict[str, str],
+    cursor: str,
+    verification: Verification | None = None,
+    limit: int = PAGE,
+) -> Response:
+    context: dict[str, Any] = {
+        "filters": filters,
+        "filtered": any(filters.values()),
+        "verification": verification,
+        "long_detail": LONG_DETAIL,
+    }
+    try:
+        events, next_cursor = c.services.audit.search(
+            who,
+            object_type=filters["type"] or None,
+            object_id=filters["object"] or None,
+            by=filters["actor"] or None,
+            action=filters["action"] or None,
+            start=_day(filters["start"], "start"),
+            end=_day(filters["end"], "end"),
+            cursor=cursor.strip() or None,
+            limit=limit,
+        )
+    except InvalidInput as exc:
+        return c.refused(request, "audit.html", exc, rows=[], next_url=None, **context)
+    next_url = None
+    if next_cursor:
+        query = {k: v for k, v in filters.items() if v}
+        query["cursor"] = next_cursor
+        if limit != PAGE:
+            query["limit"] = str(limit)
+        next_url = "/audit?" + urllib.parse.urlencode(query)
+    return c.page(request, "audit.html", rows=_rows(events), next_url=next_url, **context)
+
+
+@router.get("/audit")
+def audit_log(
+    request: Request,
+    c: ConsoleDep,
+    who: ViewerDep,
+    actor: Filter = "",
+    action: Filter = "",
+    object_type: Annotated[str, Query(alias="type", max_length=200)] = "",
+    object_id: Annotated[str, Query(alias="object", max_length=200)] = "",
+    start: Filter = "",
+    end: Filter = "",
+    cursor: Annotated[str, Query(max_length=40)] = "",
+    limit: Annotated[int, Query(ge=1, le=1000)] = PAGE,
+) -> Response:
+    filters = dict(zip(FILTERS, (actor, action, object_type, object_id, start, end), strict=True))
+    clean = {k: v.strip() for k, v in filters.items()}
+    return _page(request, c, who, clean, cursor, limit=limit)
+
+
+@router.post("/audit/verify")
+def verify(
+    request: Request,
+    c: ConsoleDep,
+    who: ViewerDep,
+    actor: FormFilter = "",
+    action: FormFilter = "",
+    object_type: Annotated[str, Form(alias="type", max_length=200)] = "",
+    object_id: Annotated[str, Form(alias="object", max_length=200)] = "",
+    start: FormFilter = "",
+    end: FormFilter = "",
+) -> Response:
+    """Walk the whole hash chain, as ``certdesk audit verify`` does, and show the result
+    above the list the auditor was looking at."""
+    filters = dict(zip(FILTERS, (actor, action, object_type, object_id, start, end), strict=True))
+    filters = {k: v.strip() for k, v in filters.items()}
+    try:
+        count, broken = c.services.audit.verify(who)
+    except CertdeskError as exc:
+        return c.refused(
+            request,
+            "audit.html",
+            exc,
+            rows=[],
+            next_url=None,
+            filters=filters,
+            filtered=False,
+            verification=None,
+            long_detail=LONG_DETAIL,
+        )
+    checked = c.services.rt.clock().isoformat()
+    return _page(request, c, who, filters, "", Verification(count, broken, checked))

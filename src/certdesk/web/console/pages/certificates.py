@@ -1,0 +1,232 @@
+"""The inventory in the console: the list with filters, one certificate (chain, timeline,
+audit trail), downloads, and revocation (RFC 5280 reasons)."""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import Response
+
+from certdesk.core.access import Action, Actor
+from certdesk.errors import CertdeskError
+from certdesk.services.inventory import CertView, ExportFormat, parse_duration, parse_format
+from certdesk.services.revocation import Reason, parse_reason
+from certdesk.web.api.certificates import MEDIA
+from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
+
+router = APIRouter()
+
+PAGE_SIZE = 50
+# What the status filter offers; "signing" and "void" are bookkeeping, not inventory.
+STATUS_CHOICES = ("active", "expired", "superseded", "revoked")
+REASONS = (
+    (Reason.UNSPECIFIED, "Unspecified"),
+    (Reason.KEY_COMPROMISE, "Key compromise"),
+    (Reason.AFFILIATION_CHANGED, "Affiliation changed"),
+    (Reason.SUPERSEDED, "Superseded"),
+    (Reason.CESSATION_OF_OPERATION, "Cessation of operation"),
+)
+DOWNLOADS = (
+    (ExportFormat.PEM, "Certificate (PEM)"),
+    (ExportFormat.CHAIN, "Full chain (PEM)"),
+    (ExportFormat.DER, "Certificate (DER)"),
+    (ExportFormat.P7B, "PKCS#7 bundle (.p7b)"),
+)
+AUDIT_SHOWN = 100
+
+Filter = Annotated[str, Query(max_length=256)]
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """One certificate of the chain as the page shows it."""
+
+    role: str  # "Leaf" or "Issuing CA"
+    subject: str
+    issuer: str
+    not_after: datetime
+    pem: str
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One line of the timeline."""
+
+    at: datetime
+    what: str
+    serial: str | None = None  # a related certificate, linked
+
+
+def _filters_query(filters: dict[str, str], **more: str) -> str:
+    return urllib.parse.urlencode({k: v for k, v in {**filters, **more}.items() if v})
+
+
+@router.get("/certificates")
+def certificates(
+    request: Request,
+    c: ConsoleDep,
+    who: ViewerDep,
+    org: Filter = "",
+    name: Filter = "",
+    status: Filter = "",
+    expiring: Filter = "",
+    cursor: Annotated[str, Query(max_length=32)] = "",
+    limit: Annotated[int, Query(ge=1, le=500)] = PAGE_SIZE,
+) -> Response:
+    filters = {
+        "org": org.strip(),
+        "name": name.strip(),
+        "status": status.strip(),
+        "expiring": expiring.strip(),
+    }
+    context: dict[str, Any] = {
+        "title": "Certificates",
+        "filters": filters,
+        "show_org": who.is_global,
+        "statuses": [("", "Any status"), *((s, s.capitalize()) for s in STATUS_CHOICES)],
+        "items": [],
+        "next_url": None,
+        "filtered": any(filters.values()),
+    }
+    try:
+        page = c.services.inventory.search(
+            who,
+            org_code=filters["org"] or None,
+            name=filters["name"] or None,
+            status=filters["status"] or None,
+            expiring_within=parse_duration(filters["expiring"]) if filters["expiring"] else None,
+            cursor=cursor or None,
+            limit=limit,
+        )
+    except CertdeskError as exc:
+        # The list again with the filter form, so the problem can be corrected in place.
+        return c.refused(request, "certificates.html", exc, **context)
+    if page.next_cursor:
+        extra = {"cursor": page.next_cursor}
+        if limit != PAGE_SIZE:
+            extra["limit"] = str(limit)
+        context["next_url"] = "/certificates?" + _filters_query(filters, **extra)
+    context["items"] = page.items
+    return c.page(request, "certificates.html", **context)
+
+
+def _chain(pem: bytes) -> list[ChainLink]:
+    certs = x509.load_pem_x509_certificates(pem)
+    return [
+        ChainLink(
+            role="Leaf" if i == 0 else "Issuing CA",
+            subject=cert.subject.rfc4514_string() or "(empty subject)",
+            issuer=cert.issuer.rfc4514_string(),
+            not_after=cert.not_valid_after_utc,
+            pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+        )
+        for i, cert in enumerate(certs)
+    ]
+
+
+def _timeline(cert: CertView, successors: list[CertView], now: datetime) -> list[Moment]:
+    """The lifecycle facts of the inventory, in time order (issue, renewals, revocation,
+    expiry); the audit trail is shown apart, to those who may read it (R15)."""
+    issued = cert.issued_at or cert.not_before
+    moments = [
+        Moment(issued, "Issued as the replacement of", cert.renewal_of)
+        if cert.renewal_of
+        else Moment(issued, "Issued")
+    ]
+    moments.extend(
+        Moment(s.issued_at or s.not_before, "Replaced by (renewal or reissue)", s.serial)
+        for s in successors
+    )
+    if cert.revoked_at:
+        moments.append(Moment(cert.revoked_at, f"Revoked, reason {cert.revocation_reason}"))
+    moments.append(Moment(cert.not_after, "Expired" if cert.not_after <= now else "Expires"))
+    return sorted(moments, key=lambda m: m.at)
+
+
+def _detail(c: Console, who: Actor, serial: str) -> dict[str, Any]:
+    """Everything the certificate page shows; raises NotFound for another agency's serial."""
+    svc = c.services
+    cert = svc.inventory.show(who, serial)
+    successors = svc.inventory.renewed_by(who, cert.serial)
+    org = svc.orgs.get(who, cert.org_code)
+    audit = (
+        svc.audit.search(who, object_type="certificate", object_id=cert.serial, limit=AUDIT_SHOWN)[
+            0
+        ]
+        if who.may(Action.AUDIT_READ)
+        else None
+    )
+    may_revoke = (
+        who.may(Action.CERT_REVOKE)
+        and cert.status != "revoked"
+        # R11: a managed organization's certificates are revoked by cert services (within
+        # the R8 window the requester asks through the case).
+        and (who.is_global or org.self_managed)
+    )
+    return {
+        "title": f"Certificate {cert.serial}",
+        "cert": cert,
+        "org": org,
+        "chain": _chain(svc.inventory.export(who, cert.serial, ExportFormat.CHAIN)),
+        "timeline": _timeline(cert, successors, svc.rt.clock()),
+        "audit": audit,
+        "may_revoke": may_revoke,
+        "revoke_managed_note": who.may(Action.CERT_REVOKE)
+        and not who.is_global
+        and not org.self_managed
+        and cert.status != "revoked",
+        "reasons": [(str(r), label) for r, label in REASONS],
+        "downloads": [(str(f), label) for f, label in DOWNLOADS],
+        "chosen_reason": str(Reason.UNSPECIFIED),
+    }
+
+
+@router.get("/certificates/{serial}")
+def certificate(request: Request, c: ConsoleDep, who: ViewerDep, serial: str) -> Response:
+    return c.page(request, "certificate.html", **_detail(c, who, serial[:80]))
+
+
+@router.get("/certificates/{serial}/download")
+def download(
+    c: ConsoleDep,
+    who: ViewerDep,
+    serial: str,
+    format: Annotated[str, Query(max_length=16)] = "pem",
+) -> Response:
+    fmt = parse_format(format.strip().lower())
+    data = c.services.inventory.export(who, serial[:80], fmt)
+    media, ext = MEDIA[fmt]
+    name = c.services.inventory.show(who, serial[:80]).serial
+    return Response(
+        data,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{ext}"'},
+    )
+
+
+@router.post("/certificates/{serial}/revoke")
+def revoke(
+    request: Request,
+    c: ConsoleDep,
+    who: ViewerDep,
+    serial: str,
+    reason: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    serial = serial[:80]
+    try:
+        done = c.services.revocation.revoke(who, serial, parse_reason(reason.strip()))
+    except CertdeskError as exc:
+        # The page again with the refusal; another agency's serial stays a 404 (raised here).
+        context = _detail(c, who, serial)
+        context["chosen_reason"] = reason.strip()
+        return c.refused(request, "certificate.html", exc, **context)
+    return c.redirect(
+        f"/certificates/{done.serial}",
+        flash=f"Certificate {done.serial} is revoked ({done.revocation_reason}).",
+    )

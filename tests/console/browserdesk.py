@@ -1,0 +1,293 @@
+"""The console in a real browser: a live server on a :mod:`casedesk` desk, headless Chromium
+driven by Playwright, people signed in through the real sign-in form.
+
+Not a conftest: imported as ``browserdesk`` by tests/console/test_console_journeys.py,
+tests/console/test_console_axe.py and scripts/screenshots.py. One :class:`Site` per test
+module (one server, one browser); one browser context per person, signed in once.
+
+The test thread and the server thread use the same :class:`Services` at the same time: the
+services are thread-safe and SQLite runs in WAL mode; the desk's ManualClock is shared, so
+moving it moves the server's time too.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from casedesk import CHP, DMV, EDD, PEOPLE, START, Desk, add_person, make_csr
+from certdesk.config import Settings
+from certdesk.core.access import Actor, Role
+from certdesk.services.casefile import CaseView
+from certdesk.services.contacts import ContactInput
+from certdesk.services.issuance import IssueCommand, Issued, Platform
+from certdesk.services.registry import Services
+from certdesk.services.runtime import Runtime
+from certdesk.services.setup import initialize
+from certdesk.services.submittals import SubmittalInput
+from certdesk.web.app import create_app
+from conftest import OPERATOR, ManualClock
+from consoledesk import PASSWORD, set_password
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE_ASSETS = REPO / "node_modules" / "@cagovweb" / "state-template" / "dist"
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 15_000
+
+# casedesk's organizations are all managed (certificates come through cases, R11); delegated
+# administration (direct issuance, R2) needs a self-managed one, with its administrator.
+SOS = "sos"
+SOS_GRANTS = ["zone:sos.ca.gov", "host:elections.ca.gov"]
+SELF_MANAGED_ADMIN = "sal"
+
+
+# --------------------------------------------------------------------------- the desk
+
+
+def desk_settings(url: str, tmp: Path) -> Settings:
+    """casedesk's settings, plus the State Web Template wherever the tests run from."""
+    return Settings(
+        data_dir=tmp / "data",
+        database_url=url,
+        base_url="http://127.0.0.1:8080",
+        ca_passphrase="test-passphrase",
+        console_assets_dir=TEMPLATE_ASSETS if TEMPLATE_ASSETS.is_dir() else None,
+    )
+
+
+@contextmanager
+def browser_desk(tmp: Path) -> Iterator[Desk]:
+    """casedesk's three organizations and people on SQLite (as :func:`casedesk.open_desk`),
+    plus the self-managed ``sos`` and its delegated administrator ``sal``; every person has
+    the password :data:`consoledesk.PASSWORD`."""
+    clock = ManualClock(START)
+    services = Services(Runtime.open(desk_settings(f"sqlite:///{tmp / 'certdesk.db'}", tmp), clock))
+    try:
+        initialize(services, with_token=False)
+        orgs = services.orgs
+        orgs.create(
+            OPERATOR, DMV, "Motor Vehicles", self_managed=False,
+            grants=["zone:dmv.ca.gov", "host:permits.ca.gov"],
+        )  # fmt: skip
+        orgs.create(OPERATOR, CHP, "Highway Patrol", self_managed=False, grants=["zone:chp.ca.gov"])
+        orgs.create(OPERATOR, EDD, "Employment", self_managed=False, grants=["zone:edd.ca.gov"])
+        orgs.create(OPERATOR, SOS, "Secretary of State", self_managed=True, grants=SOS_GRANTS)
+        desk = Desk("sqlite", services, clock)
+        people = {**PEOPLE, SELF_MANAGED_ADMIN: (SOS, (Role.DELEGATED_ADMIN,))}
+        desk.people = {
+            login: add_person(services, login, org, roles) for login, (org, roles) in people.items()
+        }
+        for login in desk.people:
+            set_password(desk, login)
+        yield desk
+    finally:
+        services.rt.close()
+
+
+# --------------------------------------------------------------------------- demo data
+
+
+@dataclass
+class Demo:
+    """What :func:`populate` made, for tests and screenshots to open."""
+
+    serials: dict[str, str] = field(default_factory=dict)  # name -> serial
+    delivered: str = ""  # case number: approved, fulfilled, with comments
+    pending: str = ""  # case number: waiting for approvals
+    draft: str = ""  # case number: not submitted yet
+    contact_id: int = 0  # an organization contact of dmv
+
+
+def issue(desk: Desk, name: str, *, org: str = DMV, days: int | None = None) -> Issued:
+    """A certificate for ``name`` issued by cert services straight through the service."""
+    csr = make_csr([name])
+    cmd = IssueCommand(org_code=org, csr=csr, platform=Platform.VIRTUAL, days=days)
+    return desk.services.issuance.issue(OPERATOR, cmd)
+
+
+def populate(desk: Desk) -> Demo:
+    """Certificates that expire over the next months (the dashboard's chart has bars), cases
+    in three states (delivered with approvals and comments, pending, draft), costs, an
+    organization contact and an API token."""
+    demo = Demo()
+    hosts = ("www", "api", "portal", "mail", "vpn", "intranet", "kiosk", "status")
+    for i, days in enumerate((5, 12, 13, 19, 26, 27, 33, 40, 41, 47, 61, 62, 75, 90, 104, 110)):
+        org = (DMV, CHP, EDD)[i % 3]
+        name = f"{hosts[i % len(hosts)]}{i // len(hosts) or ''}.{org}.ca.gov"
+        demo.serials[name] = issue(desk, name, org=org, days=days).serial
+
+    svc = desk.services
+    for org, cents in ((DMV, 36500), (CHP, 29900), (EDD, 41000)):
+        svc.costs.set_cost(OPERATOR, org, cents)
+    contact = ContactInput("technical", "Ana Alvarez", "ana@dmv.ca.gov", "916-555-0100")
+    demo.contact_id = svc.contacts.add(
+        OPERATOR, DMV, ContactInput("administrative", "Sergio Ruiz", "sergio@dmv.ca.gov", "916-555-0199")
+    ).id
+    svc.tokens.create(desk["opal"], role=Role.REQUESTER, org_code=DMV, label="dmv deploy script")
+
+    subs = tuple(
+        SubmittalInput(names=(name,), csr=make_csr([name]), contacts=(contact,))
+        for name in ("shop.dmv.ca.gov", "permits.ca.gov")
+    )
+    case = desk.draft("ana", title="Online shop and permits", submittals=subs)
+    svc.cases.comment(desk["ana"], case.number, "Both sites go live on the 10th.")
+    svc.cases.submit(desk["ana"], case.number)
+    svc.approvals.approve(desk["abe"], case.number, note="Budget approved.")
+    svc.approvals.approve(desk["opal"], case.number)
+    svc.cases.comment(desk["opal"], case.number, "Issuing today.")
+    svc.fulfilment.fulfil(desk["opal"], case.number)
+    demo.delivered = case.number
+    demo.pending = desk.pending("ana", title="Renew the kiosk certificate").number
+    demo.draft = desk.draft("bea", title="Field office Wi-Fi portal").number
+    return demo
+
+
+def case_view(desk: Desk, number: str, who: str = "opal") -> CaseView:
+    return desk.services.cases.show(desk[who], number)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def live_server(services: Services) -> Iterator[str]:
+    """The app of ``services`` served by uvicorn in a daemon thread; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(services),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws="none",  # no websockets here; their import would only warn
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"console-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the console server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless (never a downloaded browser)."""
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def launch(p: Playwright) -> Browser:
+    return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+# --------------------------------------------------------------------------- people
+
+
+def sign_in(page: Page, login: str, password: str = PASSWORD) -> None:
+    """Fill and send the real sign-in form (the page must not already be signed in)."""
+    page.goto("/login")
+    page.fill("#f-login_id", login)
+    page.fill("#f-password", password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+@dataclass
+class Site:
+    """One live console and one browser; a context per person, signed in on first use."""
+
+    desk: Desk
+    url: str
+    browser: Browser
+    context_options: dict[str, Any] = field(default_factory=dict)
+    init_scripts: tuple[Path, ...] = ()  # run in every page of every context, before the page
+    _pages: dict[str, Page] = field(default_factory=dict)
+    _contexts: list[BrowserContext] = field(default_factory=list)
+
+    def context(self, **options: Any) -> BrowserContext:
+        """A fresh browser profile (own cookies) on this site; closed with the site."""
+        context = self.browser.new_context(
+            base_url=self.url, **{**self.context_options, **options}
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        for script in self.init_scripts:
+            context.add_init_script(path=script)
+        self._contexts.append(context)
+        return context
+
+    def anonymous(self) -> Page:
+        return self.context().new_page()
+
+    def page_as(self, login: str) -> Page:
+        """The page of ``login``'s own browser, signed in through the form once."""
+        page = self._pages.get(login)
+        if page is None:
+            page = self.context().new_page()
+            sign_in(page, login)
+            page.wait_for_url(f"{self.url}/")
+            self._pages[login] = page
+        return page
+
+    def forget(self, login: str) -> None:
+        """Drop ``login``'s browser (after a test changed their password or session)."""
+        page = self._pages.pop(login, None)
+        if page is not None:
+            page.context.close()
+
+    def actor(self, login: str) -> Actor:
+        return self.desk[login]
+
+    def close(self) -> None:
+        for context in self._contexts:
+            context.close()  # a second close (after forget) does nothing
+
+
+@contextmanager
+def live_site(
+    tmp: Path, *, init_scripts: tuple[Path, ...] = (), **context_options: Any
+) -> Iterator[Site]:
+    """A desk, its live console and a browser, for one test module; ``context_options`` go to
+    every browser context (``bypass_csp=True``, ``viewport=...``)."""
+    with browser_desk(tmp) as desk, live_server(desk.services) as url, chromium() as browser:
+        site = Site(desk, url, browser, context_options, init_scripts)
+        try:
+            yield site
+        finally:
+            site.close()

@@ -1,0 +1,202 @@
+"""Accessibility (WCAG 2.1 AA): axe-core finds no violation on any console page.
+
+Every page is opened in headless Chromium by someone who may see it, in the state worth
+checking (a form with its error shown, the one-time TOTP set-up, a delivered case with its
+approvals and comments), with the State Web Template's stylesheets loaded, so that colour
+contrast is judged on what people see. axe is injected into every page before it loads
+(a Playwright init script: the same as ``page.add_script_tag`` of ``axe.min.js``, without a
+second round trip per page); these browser contexts bypass the console's CSP, which forbids
+foreign script. Nothing else does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from browserdesk import AXE, SELF_MANAGED_ADMIN, Demo, Site, live_site, populate
+from casedesk import make_csr
+from conftest import OPERATOR
+
+pytestmark = pytest.mark.skipif(not AXE.is_file(), reason="axe-core is not installed (make assets)")
+
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+RUN_AXE = """tags => axe.run(document, {runOnly: {type: "tag", values: tags}})"""
+
+
+@dataclass
+class World:
+    site: Site
+    demo: Demo
+    values: dict[str, str]  # what page paths are filled in with
+    anonymous: Page  # a browser where nobody signs in
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with live_site(tmp_path_factory.mktemp("axe"), init_scripts=(AXE,), bypass_csp=True) as site:
+        demo = populate(site.desk)
+        link = site.desk.services.accounts.create(
+            OPERATOR, "nina", name="Nina Newcomer", email="nina@dmv.ca.gov",
+            org_code="dmv", roles=["requester"],
+        )  # fmt: skip
+        values = {
+            "enroll": link.link.rsplit("/", 1)[1],
+            "serial": demo.serials["www.dmv.ca.gov"],
+            "delivered": demo.delivered,
+            "pending": demo.pending,
+            "draft": demo.draft,
+            "contact": str(demo.contact_id),
+        }
+        yield World(site, demo, values, site.anonymous())
+
+
+def violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.0/2.1 A and AA violations on the page as it is now."""
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate(RUN_AXE, TAGS)
+    return list(result["violations"])
+
+
+def described(found: list[dict[str, Any]]) -> str:
+    lines = []
+    for v in found:
+        lines.append(f"{v['id']} ({v['impact']}): {v['help']} — {v['helpUrl']}")
+        for node in v["nodes"][:8]:
+            lines.append(f"    {node['target']}: {node.get('failureSummary', '').splitlines()[-1:]}")
+    return "\n".join(lines)
+
+
+# -- page states that take a click or a form ---------------------------------------------------
+
+
+def totp_setup(page: Page) -> None:
+    page.get_by_role("button", name="Set up an authenticator").click()
+    page.wait_for_selector("img.qr")
+
+
+def login_refused(page: Page) -> None:
+    page.fill("#f-login_id", "nobody")
+    page.fill("#f-password", "not the password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("#form-error")
+
+
+def password_refused(page: Page) -> None:
+    page.fill("#f-login_id", "ana")
+    page.fill("#f-old_password", "wrong password")
+    page.fill("#f-new_password", "short")
+    page.fill("#f-confirm_password", "short")
+    page.get_by_role("button", name="Change password and sign in").click()
+    page.wait_for_selector("#form-error")
+
+
+def issue_refused(page: Page) -> None:
+    page.fill("#f-csr", make_csr(["www.dmv.ca.gov"]).decode())  # not granted to sos (R2)
+    page.get_by_role("button", name="Issue the certificate").click()
+    page.wait_for_selector("#form-error")
+
+
+def issue_done(page: Page) -> None:
+    page.fill("#f-csr", make_csr(["polls.sos.ca.gov"]).decode())
+    page.get_by_role("button", name="Issue the certificate").click()
+    page.wait_for_selector("text=Certificate issued")
+
+
+def new_case_refused(page: Page) -> None:
+    page.fill("#f-title", "A name with an underscore")
+    page.fill("#f-s0_names", "bad_name.dmv.ca.gov")  # R1
+    page.get_by_role("button", name="Submit for approval").click()
+    page.wait_for_selector("#form-error")
+
+
+def token_made(page: Page) -> None:
+    page.get_by_role("button", name=re.compile("token", re.I)).first.click()
+    page.wait_for_load_state()
+
+
+@dataclass(frozen=True)
+class Visit:
+    path: str  # filled in from World.values
+    who: str | None = None  # None: nobody signed in
+    then: Callable[[Page], None] | None = None
+    status: int = 200
+
+
+def visit(id: str, path: str, who: str | None = None, **kw: Any) -> Any:
+    return pytest.param(Visit(path, who, **kw), id=id)
+
+
+DAN = SELF_MANAGED_ADMIN  # the delegated administrator of a self-managed agency
+
+PAGES = [
+    # signing in (R10)
+    visit("login", "/login"),
+    visit("login/refused", "/login", then=login_refused, status=401),
+    visit("password", "/password"),
+    visit("password/expired", "/password?expired=1&login_id=ana"),
+    visit("password/refused", "/password", then=password_refused, status=400),
+    visit("enroll", "/enroll/{enroll}"),
+    visit("account", "/account", "opal"),
+    visit("account/totp-setup", "/account", "otto", then=totp_setup),
+    # the dashboard, with bars in the chart
+    visit("dashboard", "/", "opal"),
+    visit("dashboard/approver", "/", "abe"),
+    # certificates and direct issuance (R2)
+    visit("certificates", "/certificates", "opal"),
+    visit("certificates/detail", "/certificates/{serial}", "opal"),
+    visit("certificates/detail-agency", "/certificates/{serial}", "ana"),
+    visit("issue", "/issue", DAN),
+    visit("issue/refused", "/issue", DAN, then=issue_refused, status=400),
+    visit("issue/done", "/issue", DAN, then=issue_done),
+    visit("issue/managed-agency", "/issue", "dan"),
+    visit("issue/operator", "/issue", "opal"),
+    visit("issue/check", "/issue/check?names=www.sos.ca.gov+www.dmv.ca.gov+bad_name.ca.gov", DAN),
+    # cases (R3, R4, R8)
+    visit("cases", "/cases", "opal"),
+    visit("cases/new", "/cases/new", "ana"),
+    visit("cases/new-refused", "/cases/new", "ana", then=new_case_refused, status=400),
+    visit("cases/delivered", "/cases/{delivered}", "opal"),
+    visit("cases/delivered-requester", "/cases/{delivered}", "ana"),
+    visit("cases/pending-approver", "/cases/{pending}", "abe"),
+    visit("cases/draft-requester", "/cases/{draft}", "bea"),
+    visit("cases/approval-policy", "/cases/approval-policy", "opal"),
+    # administration
+    visit("orgs", "/orgs", "opal"),
+    visit("orgs/detail", "/orgs/dmv", "opal"),
+    visit("users", "/users", "opal"),
+    visit("users/detail", "/users/ana", "opal"),
+    visit("users/agency-admin", "/users", DAN),
+    visit("tokens", "/tokens", "opal"),
+    visit("contacts", "/contacts", "ana"),
+    visit("contacts/detail", "/contacts/dmv/{contact}", "ana"),
+    # reports and audit
+    visit("reports", "/reports", "opal"),
+    visit("audit", "/audit", "aud"),
+    # errors
+    visit("error/404", "/certificates/0000dead", "ana", status=404),
+    visit("error/no-such-page", "/no/such/page", "opal", status=404),
+    visit("error/forbidden", "/orgs", "ana", status=403),
+]
+
+
+@pytest.mark.parametrize("visit", PAGES)
+def test_no_axe_violations(world: World, visit: Visit) -> None:
+    site = world.site
+    page = site.page_as(visit.who) if visit.who else world.anonymous
+    response = page.goto(visit.path.format(**world.values))
+    assert response is not None
+    if visit.then is not None:
+        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            visit.then(page)
+        response = posted.value
+    assert response.status == visit.status, page.content()[:2000]
+    assert page.locator("h1").count() == 1, "one <h1> per page"
+    found = violations(page)
+    assert not found, f"{page.url}\n{described(found)}"
