@@ -54,9 +54,12 @@ lint: test-deps
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# Two pytest workers (pytest-xdist), a test file at a time each: the suite is CPU-bound on
+# two cores, and module-scoped fixtures (a populated certdesk per test file) are built once.
+PYTEST_WORKERS ?= 2
 test: test-deps system-deps assets lint
 	bash scripts/ensure-postgres.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # Screenshots of the console's main pages into docs/screenshots/ (shown in README.md).
 screenshots: test-deps system-deps assets

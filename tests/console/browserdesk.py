@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from consoledesk import PASSWORD, set_password
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from casedesk import CHP, DMV, EDD, PEOPLE, START, Desk, add_person, make_csr
 from certdesk.config import Settings
 from certdesk.core.access import Actor, Role
-from certdesk.services.casefile import CaseView
 from certdesk.services.contacts import ContactInput
 from certdesk.services.issuance import IssueCommand, Issued, Platform
 from certdesk.services.registry import Services
@@ -36,7 +36,6 @@ from certdesk.services.setup import initialize
 from certdesk.services.submittals import SubmittalInput
 from certdesk.web.app import create_app
 from conftest import OPERATOR, ManualClock
-from consoledesk import PASSWORD, set_password
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_ASSETS = REPO / "node_modules" / "@cagovweb" / "state-template" / "dist"
@@ -141,7 +140,9 @@ def populate(desk: Desk) -> Demo:
         svc.costs.set_cost(OPERATOR, org, cents)
     contact = ContactInput("technical", "Ana Alvarez", "ana@dmv.ca.gov", "916-555-0100")
     demo.contact_id = svc.contacts.add(
-        OPERATOR, DMV, ContactInput("administrative", "Sergio Ruiz", "sergio@dmv.ca.gov", "916-555-0199")
+        OPERATOR,
+        DMV,
+        ContactInput("administrative", "Sergio Ruiz", "sergio@dmv.ca.gov", "916-555-0199"),
     ).id
     svc.tokens.create(desk["opal"], role=Role.REQUESTER, org_code=DMV, label="dmv deploy script")
 
@@ -158,12 +159,8 @@ def populate(desk: Desk) -> Demo:
     svc.fulfilment.fulfil(desk["opal"], case.number)
     demo.delivered = case.number
     demo.pending = desk.pending("ana", title="Renew the kiosk certificate").number
-    demo.draft = desk.draft("bea", title="Field office Wi-Fi portal").number
+    demo.draft = desk.draft("ana", title="Field office Wi-Fi portal").number
     return demo
-
-
-def case_view(desk: Desk, number: str, who: str = "opal") -> CaseView:
-    return desk.services.cases.show(desk[who], number)
 
 
 # --------------------------------------------------------------------------- the server
@@ -229,6 +226,13 @@ def sign_in(page: Page, login: str, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def send_csr(page: Page, name: str) -> None:
+    """On /issue: paste a fresh CSR for ``name`` and press the issue button."""
+    page.fill("#f-csr", make_csr([name]).decode())
+    page.get_by_role("button", name="Issue the certificate").click()
+    page.wait_for_load_state()
+
+
 @dataclass
 class Site:
     """One live console and one browser; a context per person, signed in on first use."""
@@ -243,9 +247,7 @@ class Site:
 
     def context(self, **options: Any) -> BrowserContext:
         """A fresh browser profile (own cookies) on this site; closed with the site."""
-        context = self.browser.new_context(
-            base_url=self.url, **{**self.context_options, **options}
-        )
+        context = self.browser.new_context(base_url=self.url, **{**self.context_options, **options})
         context.set_default_timeout(TIMEOUT_MS)
         for script in self.init_scripts:
             context.add_init_script(path=script)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
+from consoledesk import Visitor, console_desk, text_of, visitor
 from sqlalchemy import func, select
 
 from casedesk import Desk
@@ -21,16 +23,32 @@ from certdesk.core.access import Role
 from certdesk.services.contacts import ContactInput
 from certdesk.store.models import ApiToken, Outbox, User
 from conftest import OPERATOR
-from consoledesk import console_desk, text_of, visitor
 
 LINK = re.compile(r"http://127\.0\.0\.1:8080/enroll/[0-9a-f]{64}")
 SECRET = re.compile(r"cd_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
+
+
+Browsers = Callable[[str], Visitor]
 
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     with console_desk("sqlite", tmp_path_factory.mktemp("admin")) as d:
         yield d
+
+
+@pytest.fixture(scope="module")
+def browser(desk: Desk) -> Iterator[Browsers]:
+    """One signed-in browser per person for the whole module (signing in hashes a password)."""
+    with ExitStack() as stack:
+        open_: dict[str, Visitor] = {}
+
+        def get(login: str) -> Visitor:
+            if login not in open_:
+                open_[login] = stack.enter_context(visitor(desk, login))
+            return open_[login]
+
+        yield get
 
 
 def state(desk: Desk) -> dict[str, Any]:
@@ -45,6 +63,21 @@ def state(desk: Desk) -> dict[str, Any]:
     return {**desk.counts(), **extra, "orgs": orgs}
 
 
+def sound(response: Any) -> str:
+    """The page's HTML after cheap structure checks (axe runs in the browser tests): one h1,
+    no duplicate ids, a label for every visible field."""
+    text: str = response.text
+    assert response.status_code == 200, text[:500]
+    assert text.count("<h1") == 1
+    ids = re.findall(r'\sid="([^"]+)"', text)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    labelled = set(re.findall(r'<label[^>]*\sfor="([^"]+)"', text))
+    for tag in re.findall(r"<(?:input|select|textarea)\b[^>]*>", text):
+        found = re.search(r'\sid="([^"]+)"', tag)
+        assert 'type="hidden"' in tag or (found and found[1] in labelled), tag
+    return text
+
+
 def audit(desk: Desk, action: str) -> list[Any]:
     events, _ = desk.services.audit.search(OPERATOR, action=action)
     return events
@@ -53,46 +86,50 @@ def audit(desk: Desk, action: str) -> list[Any]:
 # -- organizations ----------------------------------------------------------------------------
 
 
-def test_operator_creates_an_org_and_manages_grants_policy_cost(desk: Desk) -> None:
+def test_operator_creates_an_org_and_manages_grants_policy_cost(
+    desk: Desk, browser: Browsers
+) -> None:
     svc = desk.services
-    with visitor(desk, "opal") as opal:
-        assert "Create organization" in opal.get("/orgs").text
-        made = opal.post(
-            "/orgs",
-            {"code": "CDT", "name": "Technology", "self_managed": "1",
-             "grants": "zone:cdt.ca.gov\n\n host:portal.ca.gov \n"},
-        )  # fmt: skip
-        assert made.headers["location"] == "/orgs/cdt"
-        page = text_of(opal.follow(made))
-        assert "Organization cdt is created." in page
-        assert "zone:cdt.ca.gov" in page and "self-managed" in page
-        org = svc.orgs.get(OPERATOR, "cdt")
-        assert org.self_managed and org.grants == ("zone:cdt.ca.gov", "host:portal.ca.gov")
+    opal = browser("opal")
+    assert "Create organization" in sound(opal.get("/orgs"))
+    made = opal.post(
+        "/orgs",
+        {"code": "CDT", "name": "Technology", "self_managed": "1",
+         "grants": "zone:cdt.ca.gov\n\n host:portal.ca.gov \n"},
+    )  # fmt: skip
+    assert made.headers["location"] == "/orgs/cdt"
+    page = text_of(opal.follow(made))
+    assert "Organization cdt is created." in page
+    assert "zone:cdt.ca.gov" in page and "self-managed" in page
+    org = svc.orgs.get(OPERATOR, "cdt")
+    assert org.self_managed and org.grants == ("zone:cdt.ca.gov", "host:portal.ca.gov")
 
-        opal.follow(opal.post("/orgs/cdt/grants", {"kind": "host", "name": "Apps.CA.gov"}))
-        gone = opal.post("/orgs/cdt/grants/remove", {"grant": "host:portal.ca.gov"})
-        assert "no longer holds host:portal.ca.gov" in text_of(opal.follow(gone))
-        assert svc.orgs.get(OPERATOR, "cdt").grants == ("zone:cdt.ca.gov", "host:apps.ca.gov")
+    opal.follow(opal.post("/orgs/cdt/grants", {"kind": "host", "name": "Apps.CA.gov"}))
+    gone = opal.post("/orgs/cdt/grants/remove", {"grant": "host:portal.ca.gov"})
+    assert "no longer holds host:portal.ca.gov" in text_of(opal.follow(gone))
+    assert svc.orgs.get(OPERATOR, "cdt").grants == ("zone:cdt.ca.gov", "host:apps.ca.gov")
 
-        opal.post("/orgs/cdt/policy", {"case_type": "new", "step_operator": "1", "action": "set"})
-        entries = {e.case_type: e for e in svc.approvals.policy(OPERATOR, "cdt").entries}
-        assert entries["new"].steps == ("operator",) and not entries["new"].default
-        assert entries["renewal"].default
-        opal.post("/orgs/cdt/policy", {"case_type": "revoke", "action": "set"})  # none checked
-        entries = {e.case_type: e for e in svc.approvals.policy(OPERATOR, "cdt").entries}
-        assert entries["revoke"].steps == ()
-        opal.post("/orgs/cdt/policy", {"case_type": "new", "action": "default"})
-        assert svc.approvals.policy(OPERATOR, "cdt").entries[0].default
+    opal.post("/orgs/cdt/policy", {"case_type": "new", "step_operator": "1", "action": "set"})
+    entries = {e.case_type: e for e in svc.approvals.policy(OPERATOR, "cdt").entries}
+    assert entries["new"].steps == ("operator",) and not entries["new"].default
+    assert entries["renewal"].default
+    opal.post("/orgs/cdt/policy", {"case_type": "revoke", "action": "set"})  # none checked
+    entries = {e.case_type: e for e in svc.approvals.policy(OPERATOR, "cdt").entries}
+    assert entries["revoke"].steps == ()
+    opal.post("/orgs/cdt/policy", {"case_type": "new", "action": "default"})
+    assert svc.approvals.policy(OPERATOR, "cdt").entries[0].default
 
-        opal.post("/orgs/cdt/cost", {"cost": "$1,250.5", "action": "set"})
-        assert svc.costs.show(OPERATOR, "cdt").cents_per_year == 125050
-        opal.post("/orgs/cdt/auto-approve", {"enabled": "1"})
-        assert svc.renewals.auto_approves(OPERATOR, "cdt")
-        page = text_of(opal.get("/orgs/cdt"))
-        assert "$1250.50" in page and "approved automatically" in page
-        assert "operator, then" not in page  # the policy is back to the default
-        opal.post("/orgs/cdt/cost", {"action": "default"})
-        assert svc.costs.show(OPERATOR, "cdt").cents_per_year is None
+    opal.post("/orgs/cdt/cost", {"cost": "$1,250.5", "action": "set"})
+    assert svc.costs.show(OPERATOR, "cdt").cents_per_year == 125050
+    opal.post("/orgs/cdt/auto-approve", {"enabled": "1"})
+    assert svc.renewals.auto_approves(OPERATOR, "cdt")
+    page = text_of(opal.get("/orgs/cdt"))
+    sound(opal.get("/orgs/cdt"))
+    assert "$1250.50" in page and "approved automatically" in page
+    assert "revoke none" in page
+    assert "new an approver of the agency and cert services (default)" in page
+    opal.post("/orgs/cdt/cost", {"action": "default"})
+    assert svc.costs.show(OPERATOR, "cdt").cents_per_year is None
 
     assert [e.summary["grant"] for e in audit(desk, "grant.add")][:1] == ["host:apps.ca.gov"]
     assert [e.object_id for e in audit(desk, "grant.remove")] == ["cdt"]
@@ -123,31 +160,37 @@ def test_operator_creates_an_org_and_manages_grants_policy_cost(desk: Desk) -> N
     ],
 )  # fmt: skip
 def test_only_cert_services_manage_orgs(
-    desk: Desk, login: str, path: str, form: dict[str, str], status: int, says: str
+    desk: Desk,
+    browser: Browsers,
+    login: str,
+    path: str,
+    form: dict[str, str],
+    status: int,
+    says: str,
 ) -> None:
-    with visitor(desk, login) as v:
-        before = state(desk)  # signed in: the session and its audit event are there
-        refused = v.post(path, form)
-        assert refused.status_code == status, refused.text[:500]
-        assert says in text_of(refused)
-        assert state(desk) == before
+    v = browser(login)
+    before = state(desk)  # after signing in: the session and its audit event are there
+    refused = v.post(path, form)
+    assert refused.status_code == status, refused.text[:500]
+    assert says in text_of(refused)
+    assert state(desk) == before
 
 
-def test_agency_people_read_their_own_org_only(desk: Desk) -> None:
-    with visitor(desk, "ana") as ana:
-        listing = ana.get("/orgs")
-        assert listing.status_code == 200
-        assert "/orgs/dmv" in listing.text and "/orgs/chp" not in listing.text
-        assert "Create organization" not in listing.text and 'action="/orgs"' not in listing.text
-        own = ana.get("/orgs/dmv")
-        assert own.status_code == 200 and "zone:dmv.ca.gov" in text_of(own)
-        assert "Add grant" not in own.text and "/grants/remove" not in own.text
-        assert "Save cost" not in own.text and "Save policy" not in own.text
-        assert ana.get("/orgs/chp").status_code == 404
-        assert ana.get("/orgs/nosuch").status_code == 404
-    with visitor(desk, "aud") as aud:
-        page = aud.get("/orgs/chp")
-        assert page.status_code == 200 and "Add grant" not in page.text
+def test_agency_people_read_their_own_org_only(desk: Desk, browser: Browsers) -> None:
+    ana = browser("ana")
+    listing = ana.get("/orgs")
+    assert listing.status_code == 200
+    assert "/orgs/dmv" in listing.text and "/orgs/chp" not in listing.text
+    assert "Create organization" not in listing.text and 'action="/orgs"' not in listing.text
+    own = ana.get("/orgs/dmv")
+    assert own.status_code == 200 and "zone:dmv.ca.gov" in text_of(own)
+    assert "Add grant" not in own.text and "/grants/remove" not in own.text
+    assert "Save cost" not in own.text and "Save policy" not in own.text
+    assert ana.get("/orgs/chp").status_code == 404
+    assert ana.get("/orgs/nosuch").status_code == 404
+    aud = browser("aud")
+    page = aud.get("/orgs/chp")
+    assert page.status_code == 200 and "Add grant" not in page.text
 
 
 # -- bad input: a 400 page naming the problem, nothing changed --------------------------------
@@ -192,144 +235,149 @@ def test_agency_people_read_their_own_org_only(desk: Desk) -> None:
     ],
 )  # fmt: skip
 def test_bad_input_is_a_400_page_and_changes_nothing(
-    desk: Desk, login: str, path: str, form: dict[str, str], says: str
+    desk: Desk, browser: Browsers, login: str, path: str, form: dict[str, str], says: str
 ) -> None:
-    with visitor(desk, login) as v:
-        before = state(desk)
-        refused = v.post(path, form)
-        assert refused.status_code in (400, 409), refused.text[:500]
-        assert says in html.unescape(text_of(refused))
-        assert 'id="form-error"' in refused.text  # the form again, with the error at its top
-        assert state(desk) == before
+    v = browser(login)
+    before = state(desk)
+    refused = v.post(path, form)
+    assert refused.status_code in (400, 409), refused.text[:500]
+    assert says in html.unescape(text_of(refused))
+    assert 'id="form-error"' in refused.text  # the form again, with the error at its top
+    assert state(desk) == before
 
 
 # -- people -----------------------------------------------------------------------------------
 
 
-def test_delegated_admin_adds_a_person_and_sees_the_link_once(desk: Desk) -> None:
+def test_delegated_admin_adds_a_person_and_sees_the_link_once(
+    desk: Desk, browser: Browsers
+) -> None:
     svc = desk.services
-    with visitor(desk, "dan") as dan:
-        form = dan.get("/users").text
-        assert 'value="operator"' not in form and 'name="org"' not in form  # own org, org roles
-        made = dan.post(
-            "/users",
-            {"login_id": "Nina", "name": "Nina Noor", "email": "nina@dmv.ca.gov",
-             "roles": ["requester", "approver"], "org": "chp"},  # org: forged, ignored
-        )  # fmt: skip
-        assert made.status_code == 200, made.text[:500]
-        links = LINK.findall(made.text)
-        assert len(set(links)) == 1 and "shown only now" in made.text
-        person = svc.accounts.get(OPERATOR, "nina")
-        assert person.org == "dmv" and set(person.roles) == {Role.REQUESTER, Role.APPROVER}
-        with svc.rt.reads() as s:
-            mail = s.scalars(select(Outbox).where(Outbox.to_addr == "nina@dmv.ca.gov")).one()
-        assert links[0] in mail.body_text  # also mailed (R10)
+    dan = browser("dan")
+    form = dan.get("/users").text
+    assert 'value="operator"' not in form and 'name="org_code"' not in form  # own org
+    made = dan.post(
+        "/users",
+        {"login_id": "Nina", "name": "Nina Noor", "email": "nina@dmv.ca.gov",
+         "roles": ["requester", "approver"], "org_code": "chp"},  # forged, ignored
+    )  # fmt: skip
+    assert made.status_code == 200, made.text[:500]
+    links = LINK.findall(made.text)
+    assert len(set(links)) == 1 and "shown only now" in made.text
+    person = svc.accounts.get(OPERATOR, "nina")
+    assert person.org == "dmv" and set(person.roles) == {Role.REQUESTER, Role.APPROVER}
+    with svc.rt.reads() as s:
+        mail = s.scalars(select(Outbox).where(Outbox.to_addr == "nina@dmv.ca.gov")).one()
+    assert links[0] in mail.body_text  # also mailed (R10)
 
-        again = dan.get("/users/nina")
-        assert again.status_code == 200 and "Nina Noor" in again.text
-        assert not LINK.search(again.text) and links[0] not in again.text
-        assert "nina" in dan.get("/users").text
+    again = dan.get("/users/nina")
+    sound(again)
+    assert again.status_code == 200 and "Nina Noor" in again.text
+    assert not LINK.search(again.text) and links[0] not in again.text
+    assert "nina" in dan.get("/users").text
 
-        dan.follow(dan.post("/users/nina/disable"))
-        assert svc.accounts.get(OPERATOR, "nina").disabled
-        refused = dan.post("/users/nina/reset")  # a disabled account gets no link
-        assert refused.status_code == 409 and not LINK.search(refused.text)
-        page = text_of(dan.follow(dan.post("/users/nina/enable")))
-        assert "nina may sign in again" in page and not svc.accounts.get(OPERATOR, "nina").disabled
+    dan.follow(dan.post("/users/nina/disable"))
+    assert svc.accounts.get(OPERATOR, "nina").disabled
+    refused = dan.post("/users/nina/reset")  # a disabled account gets no link
+    assert refused.status_code == 409 and not LINK.search(refused.text)
+    page = text_of(dan.follow(dan.post("/users/nina/enable")))
+    assert "nina may sign in again" in page and not svc.accounts.get(OPERATOR, "nina").disabled
 
-        reset = dan.post("/users/nina/reset")
-        new_links = LINK.findall(reset.text)
-        assert reset.status_code == 200 and new_links and new_links[0] != links[0]
-        assert not LINK.search(dan.get("/users/nina").text)
+    reset = dan.post("/users/nina/reset")
+    new_links = LINK.findall(reset.text)
+    assert reset.status_code == 200 and new_links and new_links[0] != links[0]
+    assert not LINK.search(dan.get("/users/nina").text)
 
-        done = dan.follow(dan.post("/users/nina/roles", {"roles": "approver"}))
-        assert "nina now holds: approver" in text_of(done)
-        assert svc.accounts.get(OPERATOR, "nina").roles == (Role.APPROVER,)
+    done = dan.follow(dan.post("/users/nina/roles", {"roles": "approver"}))
+    assert "nina now holds: approver" in text_of(done)
+    assert svc.accounts.get(OPERATOR, "nina").roles == (Role.APPROVER,)
     assert [e.object_id for e in audit(desk, "user.reset")] == ["nina"]
 
 
-def test_delegated_admin_cannot_see_another_orgs_people(desk: Desk) -> None:
-    with visitor(desk, "dan") as dan:
-        before = state(desk)
-        listing = text_of(dan.get("/users"))
-        assert "ana" in listing and "carl" not in listing and "opal" not in listing
-        assert dan.get("/users/carl").status_code == 404
-        assert dan.get("/users/opal").status_code == 404
-        assert dan.get("/users?org=chp").status_code == 404
-        assert dan.post("/users/carl/disable").status_code == 404
-        assert dan.post("/users/carl/reset").status_code == 404
-        assert dan.post("/users/carl/roles", {"roles": "approver"}).status_code == 404
-        refused = dan.post("/users/dan/disable")
-        assert refused.status_code == 409 and "your own account" in html.unescape(refused.text)
-        assert state(desk) == before
+def test_delegated_admin_cannot_see_another_orgs_people(desk: Desk, browser: Browsers) -> None:
+    dan = browser("dan")
+    before = state(desk)
+    listing = text_of(dan.get("/users"))
+    assert "ana" in listing and "carl" not in listing and "opal" not in listing
+    assert dan.get("/users/carl").status_code == 404
+    assert dan.get("/users/opal").status_code == 404
+    assert dan.get("/users?org=chp").status_code == 404
+    assert dan.post("/users/carl/disable").status_code == 404
+    assert dan.post("/users/carl/reset").status_code == 404
+    assert dan.post("/users/carl/roles", {"roles": "approver"}).status_code == 404
+    refused = dan.post("/users/dan/disable")
+    assert refused.status_code == 409 and "your own account" in html.unescape(refused.text)
+    assert state(desk) == before
     assert not desk.services.accounts.get(OPERATOR, "carl").disabled
-    with visitor(desk, "ana") as ana:  # a requester may not read the people at all
-        assert ana.get("/users").status_code == 403
+    ana = browser("ana")  # a requester may not read the people at all
+    assert ana.get("/users").status_code == 403
 
 
-def test_operator_sees_everyone_with_an_org_filter(desk: Desk) -> None:
-    with visitor(desk, "opal") as opal:
-        everyone = text_of(opal.get("/users"))
-        assert all(login in everyone for login in ("ana", "carl", "eve", "otto", "aud"))
-        chp = opal.get("/users?org=chp")
-        rows = re.findall(r'href="/users/([a-z0-9._-]+)"', chp.text)
-        assert rows == ["cara", "carl"]
-        made = opal.post(
-            "/users",
-            {"login_id": "olga", "name": "Olga", "email": "olga@cdt.ca.gov", "org": "",
-             "roles": "auditor"},
-        )  # fmt: skip
-        assert made.status_code == 200 and LINK.search(made.text)
+def test_operator_sees_everyone_with_an_org_filter(desk: Desk, browser: Browsers) -> None:
+    opal = browser("opal")
+    everyone = text_of(opal.get("/users"))
+    sound(opal.get("/users"))
+    assert all(login in everyone for login in ("ana", "carl", "eve", "otto", "aud"))
+    chp = opal.get("/users?org=chp")
+    rows = re.findall(r'href="/users/([a-z0-9._-]+)"', chp.text)
+    assert rows == ["cara", "carl"]
+    made = opal.post(
+        "/users",
+        {"login_id": "olga", "name": "Olga", "email": "olga@cdt.ca.gov", "org_code": "",
+         "roles": "auditor"},
+    )  # fmt: skip
+    assert made.status_code == 200 and LINK.search(made.text)
     assert desk.services.accounts.get(OPERATOR, "olga").org is None
 
 
 # -- API tokens -------------------------------------------------------------------------------
 
 
-def test_token_secret_shown_once_works_and_revoking_stops_it(desk: Desk) -> None:
+def test_token_secret_shown_once_works_and_revoking_stops_it(desk: Desk, browser: Browsers) -> None:
     other = desk.services.tokens.create(OPERATOR, role=Role.REQUESTER, org_code="chp")
-    with visitor(desk, "dan") as dan:
-        form = dan.get("/tokens").text
-        assert 'value="operator"' not in form and 'value="auditor"' not in form
-        made = dan.post("/tokens", {"role": "requester", "label": "nightly report"})
-        assert made.status_code == 200 and "shown only this once" in made.text
-        secrets = SECRET.findall(made.text)
-        assert len(set(secrets)) == 1
-        secret = secrets[0]
-        prefix = secret.split("_")[1]
-        bearer = {"Authorization": f"Bearer {secret}"}
-        assert dan.client.get("/api/v1/certificates", headers=bearer).status_code == 200
+    dan = browser("dan")
+    form = dan.get("/tokens").text
+    assert 'value="operator"' not in form and 'value="auditor"' not in form
+    made = dan.post("/tokens", {"role": "requester", "label": "nightly report"})
+    assert made.status_code == 200 and "shown only this once" in made.text
+    secrets = SECRET.findall(made.text)
+    assert len(set(secrets)) == 1
+    secret = secrets[0]
+    prefix = secret.split("_")[1]
+    bearer = {"Authorization": f"Bearer {secret}"}
+    assert dan.client.get("/api/v1/certificates", headers=bearer).status_code == 200
 
-        listing = dan.get("/tokens")
-        assert prefix in listing.text and "nightly report" in listing.text
-        assert not SECRET.search(listing.text) and other.prefix not in listing.text
-        assert "login session" not in listing.text  # dan's own session is no API token
-        view = next(t for t in desk.services.tokens.list(OPERATOR) if t.prefix == prefix)
-        assert (view.role, view.org_code) == (Role.REQUESTER, "dmv")
+    listing = dan.get("/tokens")
+    sound(listing)
+    assert prefix in listing.text and "nightly report" in listing.text
+    assert not SECRET.search(listing.text) and other.prefix not in listing.text
+    assert "login session" not in listing.text  # dan's own session is no API token
+    view = next(t for t in desk.services.tokens.list(OPERATOR) if t.prefix == prefix)
+    assert (view.role, view.org_code) == (Role.REQUESTER, "dmv")
 
-        before = state(desk)
-        assert dan.post(f"/tokens/{other.prefix}/revoke").status_code == 404
-        forged = dan.post("/tokens", {"role": "operator"})
-        assert forged.status_code in (400, 403) and not SECRET.search(forged.text)
-        assert state(desk) == before
-        desk.services.tokens.authenticate(other.secret)  # still works
+    before = state(desk)
+    assert dan.post(f"/tokens/{other.prefix}/revoke").status_code == 404
+    forged = dan.post("/tokens", {"role": "operator"})
+    assert forged.status_code in (400, 403) and not SECRET.search(forged.text)
+    assert state(desk) == before
+    desk.services.tokens.authenticate(other.secret)  # still works
 
-        gone = dan.follow(dan.post(f"/tokens/{prefix}/revoke"))
-        assert f"API token {prefix} is revoked" in text_of(gone)
-        assert dan.client.get("/api/v1/certificates", headers=bearer).status_code == 401
+    gone = dan.follow(dan.post(f"/tokens/{prefix}/revoke"))
+    assert f"API token {prefix} is revoked" in text_of(gone)
+    assert dan.client.get("/api/v1/certificates", headers=bearer).status_code == 401
     assert [e.object_id for e in audit(desk, "token.revoke")][:1] == [prefix]
 
 
-def test_operator_token_for_any_org_and_global(desk: Desk) -> None:
-    with visitor(desk, "opal") as opal:
-        made = opal.post("/tokens", {"role": "auditor", "org": "", "label": "siem"})
-        assert made.status_code == 200 and SECRET.search(made.text)
-        mixed = opal.post("/tokens", {"role": "requester", "org": ""})
-        assert mixed.status_code == 400 and "needs --org" in mixed.text
-        made = opal.post("/tokens", {"role": "approver", "org": "edd"})
-        prefix = SECRET.findall(made.text)[0].split("_")[1]
-        assert prefix in opal.get("/tokens?org=edd").text
-        assert prefix not in opal.get("/tokens?org=chp").text
+def test_operator_token_for_any_org_and_global(desk: Desk, browser: Browsers) -> None:
+    opal = browser("opal")
+    made = opal.post("/tokens", {"role": "auditor", "org_code": "", "label": "siem"})
+    assert made.status_code == 200 and SECRET.search(made.text)
+    mixed = opal.post("/tokens", {"role": "requester", "org_code": ""})
+    assert mixed.status_code == 400 and "needs --org" in mixed.text
+    made = opal.post("/tokens", {"role": "approver", "org_code": "edd"})
+    prefix = SECRET.findall(made.text)[0].split("_")[1]
+    assert prefix in sound(opal.get("/tokens?org=edd"))
+    assert prefix not in opal.get("/tokens?org=chp").text
     labels = {t.label for t in desk.services.tokens.list(OPERATOR)}
     assert "siem" in labels
 
@@ -337,45 +385,47 @@ def test_operator_token_for_any_org_and_global(desk: Desk) -> None:
 # -- contacts ---------------------------------------------------------------------------------
 
 
-def test_contacts_add_change_remove_audited_old_to_new(desk: Desk) -> None:
+def test_contacts_add_change_remove_audited_old_to_new(desk: Desk, browser: Browsers) -> None:
     svc = desk.services
 
     def mine() -> dict[str, Any]:
         return {c.name: c for c in svc.contacts.list(OPERATOR, "dmv")}
 
-    with visitor(desk, "ana") as ana:
-        added = ana.post(
-            "/contacts/dmv",
-            {"kind": "technical", "name": "Tess  Tech", "email": "tess@DMV.ca.gov",
-             "phone": "916-555-0199"},
-        )  # fmt: skip
-        assert added.headers["location"] == "/contacts?org=dmv"
-        page = text_of(ana.follow(added))
-        assert "Tess Tech" in page and "tess@dmv.ca.gov" in page
-        tess = mine()["Tess Tech"]
-        assert ana.get("/contacts").text.count(f"/contacts/dmv/{tess.id}") == 1
+    ana = browser("ana")
+    added = ana.post(
+        "/contacts/dmv",
+        {"kind": "technical", "name": "Tess  Tech", "email": "tess@DMV.ca.gov",
+         "phone": "916-555-0199"},
+    )  # fmt: skip
+    assert added.headers["location"] == "/contacts?org=dmv"
+    page = text_of(ana.follow(added))
+    assert "Tess Tech" in page and "tess@dmv.ca.gov" in page
+    tess = mine()["Tess Tech"]
+    assert ana.get("/contacts").text.count(f"/contacts/dmv/{tess.id}") == 1
 
-        edit = ana.get(f"/contacts/dmv/{tess.id}")
-        assert edit.status_code == 200 and 'value="tess@dmv.ca.gov"' in edit.text
-        bad = ana.post(
-            f"/contacts/dmv/{tess.id}",
-            {"kind": "technical", "name": "Tess Tech", "email": "tess@", "phone": ""},
-        )
-        assert bad.status_code == 400 and "is not a valid email address" in text_of(bad)
-        assert mine()["Tess Tech"].email == "tess@dmv.ca.gov"
+    edit = ana.get(f"/contacts/dmv/{tess.id}")
+    sound(edit)
+    sound(ana.get("/contacts"))
+    assert edit.status_code == 200 and 'value="tess@dmv.ca.gov"' in edit.text
+    bad = ana.post(
+        f"/contacts/dmv/{tess.id}",
+        {"kind": "technical", "name": "Tess Tech", "email": "tess@", "phone": ""},
+    )
+    assert bad.status_code == 400 and "is not a valid email address" in text_of(bad)
+    assert mine()["Tess Tech"].email == "tess@dmv.ca.gov"
 
-        ana.follow(ana.post(
-            f"/contacts/dmv/{tess.id}",
-            {"kind": "administrative", "name": "Tess Tech", "email": "tess.t@dmv.ca.gov",
-             "phone": "916-555-0199"},
-        ))  # fmt: skip
-        assert (mine()["Tess Tech"].kind, mine()["Tess Tech"].email) == (
-            "administrative",
-            "tess.t@dmv.ca.gov",
-        )
-        gone = ana.follow(ana.post(f"/contacts/dmv/{tess.id}/remove"))
-        assert "Contact Tess Tech is removed." in text_of(gone)
-        assert "Tess Tech" not in mine()
+    ana.follow(ana.post(
+        f"/contacts/dmv/{tess.id}",
+        {"kind": "administrative", "name": "Tess Tech", "email": "tess.t@dmv.ca.gov",
+         "phone": "916-555-0199"},
+    ))  # fmt: skip
+    assert (mine()["Tess Tech"].kind, mine()["Tess Tech"].email) == (
+        "administrative",
+        "tess.t@dmv.ca.gov",
+    )
+    gone = ana.follow(ana.post(f"/contacts/dmv/{tess.id}/remove"))
+    assert "Contact Tess Tech is removed." in text_of(gone)
+    assert "Tess Tech" not in mine()
 
     changed = [e for e in audit(desk, "contact.change") if e.object_id == str(tess.id)]
     assert len(changed) == 1 and changed[0].actor == "user:ana"
@@ -387,30 +437,30 @@ def test_contacts_add_change_remove_audited_old_to_new(desk: Desk) -> None:
     assert removed[0].summary["before"]["email"] == "tess.t@dmv.ca.gov"
 
 
-def test_contacts_of_another_org_are_not_found(desk: Desk) -> None:
+def test_contacts_of_another_org_are_not_found(desk: Desk, browser: Browsers) -> None:
     chp = desk.services.contacts.add(
         OPERATOR, "chp", ContactInput("technical", "Cody", "cody@chp.ca.gov")
     )
-    with visitor(desk, "ana") as ana:
-        before = state(desk)
-        assert ana.get("/contacts?org=chp").status_code == 404
-        assert ana.get(f"/contacts/chp/{chp.id}").status_code == 404
-        assert ana.get(f"/contacts/dmv/{chp.id}").status_code == 404  # not dmv's either
-        assert ana.post(f"/contacts/chp/{chp.id}/remove").status_code == 404
-        assert ana.post(f"/contacts/dmv/{chp.id}/remove").status_code == 404
-        forged = ana.post(
-            f"/contacts/chp/{chp.id}", {"kind": "technical", "name": "X", "email": "x@chp.ca.gov"}
-        )
-        assert forged.status_code == 404
-        assert state(desk) == before
-    with visitor(desk, "abe") as abe:  # an approver reads the contacts, changes none
-        before = state(desk)
-        page = abe.get("/contacts")
-        assert page.status_code == 200 and "Add a contact" not in page.text
-        assert abe.post("/contacts/dmv", {"kind": "technical", "name": "A",
-                                          "email": "a@dmv.ca.gov"}).status_code == 403  # fmt: skip
-        assert state(desk) == before
-    with visitor(desk, "opal") as opal:
-        picker = opal.get("/contacts")
-        assert picker.status_code == 200 and "Add a contact" not in picker.text
-        assert "Cody" in opal.get("/contacts?org=chp").text
+    ana = browser("ana")
+    before = state(desk)
+    assert ana.get("/contacts?org=chp").status_code == 404
+    assert ana.get(f"/contacts/chp/{chp.id}").status_code == 404
+    assert ana.get(f"/contacts/dmv/{chp.id}").status_code == 404  # not dmv's either
+    assert ana.post(f"/contacts/chp/{chp.id}/remove").status_code == 404
+    assert ana.post(f"/contacts/dmv/{chp.id}/remove").status_code == 404
+    forged = ana.post(
+        f"/contacts/chp/{chp.id}", {"kind": "technical", "name": "X", "email": "x@chp.ca.gov"}
+    )
+    assert forged.status_code == 404
+    assert state(desk) == before
+    abe = browser("abe")  # an approver reads the contacts, changes none
+    before = state(desk)
+    page = abe.get("/contacts")
+    assert page.status_code == 200 and "Add a contact" not in page.text
+    assert abe.post("/contacts/dmv", {"kind": "technical", "name": "A",
+                                      "email": "a@dmv.ca.gov"}).status_code == 403  # fmt: skip
+    assert state(desk) == before
+    opal = browser("opal")
+    picker = opal.get("/contacts")
+    assert picker.status_code == 200 and "Add a contact" not in picker.text
+    assert "Cody" in sound(opal.get("/contacts?org=chp"))

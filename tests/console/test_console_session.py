@@ -305,3 +305,25 @@ def test_r6_dashboard_counts_what_expires_in_the_next_120_days(desk: Desk) -> No
     with visitor(desk, "ana") as v:  # dmv sees none of edd's
         assert "d10.edd.ca.gov" not in v.get("/").text
     assert desk["eve"].may(Action.CERT_READ)
+
+
+def test_r10_behind_https_the_cookies_are_secure_and_hsts_is_sent(desk: Desk) -> None:
+    from fastapi.testclient import TestClient
+
+    from certdesk.web.app import create_app
+
+    rt = desk.services.rt
+    plain = rt.settings
+    rt.settings = plain.model_copy(update={"base_url": "https://certs.cdt.ca.gov"})
+    try:
+        app = create_app(desk.services)
+    finally:
+        rt.settings = plain
+    with TestClient(app, base_url="https://certs.cdt.ca.gov") as client:
+        v = Visitor(client)
+        response = v.sign_in("abe")
+        cookies = response.headers.get_list("set-cookie")
+        session = next(h for h in cookies if h.startswith(SESSION_COOKIE))
+        assert "Secure" in session and "HttpOnly" in session
+        assert all("Secure" in h for h in cookies)
+        assert v.get("/").headers["strict-transport-security"] == "max-age=31536000"

@@ -641,7 +641,8 @@ EXPECTED_API_ROUTES = {
     "/api/v1/orgs/{code}": {"get"},
     "/api/v1/orgs/{code}/grants": {"post"},
     "/api/v1/orgs/{code}/grants/{grant}": {"delete"},
-    "/api/v1/tokens": {"post"},
+    "/api/v1/tokens": {"get", "post"},
+    "/api/v1/tokens/{prefix}": {"delete"},
     "/api/v1/policy/check": {"post"},
     "/api/v1/csr/validate": {"post"},
     "/api/v1/certificates": {"get", "post"},
@@ -683,7 +684,7 @@ def test_openapi_lists_every_api_route(client: TestClient) -> None:
     schemes = spec["components"]["securitySchemes"]
     assert [s["scheme"] for s in schemes.values()] == ["bearer"]
     for path, methods in EXPECTED_API_ROUTES.items():
-        concrete = path.format(code="alpha", grant="zone:alpha.ca.gov", serial="ab")
+        concrete = path.format(code="alpha", grant="zone:alpha.ca.gov", serial="ab", prefix="ab")
         for method in methods:
             assert spec["paths"][path][method].get("security"), (path, method)
             refused = client.request(method.upper(), concrete, headers={"Authorization": ""})

@@ -1,5 +1,6 @@
 """Cases in the console (R3, R4, R5): the list, the new-case form with several submittals,
-renewal cases opened from a certificate, and the approval policies of an organization.
+and renewal cases opened from a certificate (R6). An organization's approval policy (R4) is
+shown and set on its organization page (orgs.py).
 
 The case page and everything done on one case live in :mod:`.casework`. Both only translate
 forms into the calls the API makes (``services.cases``, ``approvals``, ``fulfilment``) and
@@ -241,7 +242,6 @@ def case_list(
         "states": STATE_OPTIONS,
         "types": TYPE_OPTIONS,
         "may_open": who.may(Action.CASE_OPEN),
-        "may_manage_policy": who.may(Action.ORG_MANAGE),
     }
     try:
         page = c.services.cases.search(
@@ -382,54 +382,15 @@ def open_renewal(
     )
 
 
-# --- approval policies (R4) -------------------------------------------------------------------
-
-
-def _policy_page(
-    request: Request, c: Console, who: Actor, org: str, error: CertdeskError | None = None
-) -> Response:
-    orgs = orgs_for(c, who)
-    code = org or (orgs[0].code if orgs else "")
-    policy = c.services.approvals.policy(who, code) if code else None
-    context: dict[str, Any] = {
-        "orgs": orgs,
-        "org": code,
-        "policy": policy,
-        "steps": [(str(s), STEP_LABELS[s]) for s in Step],
-        "step_labels": {str(s): STEP_LABELS[s] for s in Step},
-        "may_manage": who.may(Action.ORG_MANAGE),
-        "type_labels": {str(k): v for k, v in TYPE_LABELS.items()},
-    }
-    if error is not None:
-        return c.refused(request, "case_policy.html", error, **context)
-    return c.page(request, "case_policy.html", **context)
-
-
 @router.get("/cases/approval-policy")
 def approval_policy(
-    request: Request, c: ConsoleDep, who: ViewerDep, org: Annotated[str, Query(max_length=64)] = ""
+    c: ConsoleDep, who: ViewerDep, org: Annotated[str, Query(max_length=64)] = ""
 ) -> Response:
-    return _policy_page(request, c, who, org)
-
-
-@router.post("/cases/approval-policy")
-def set_approval_policy(
-    request: Request,
-    c: ConsoleDep,
-    who: ViewerDep,
-    form: FormDep,
-) -> Response:
-    """Set the approvals one case type of an organization needs, or restore the default."""
-    org = text(form, "org")[:64]
-    case_type = text(form, "case_type")[:40]
-    steps = (
-        None if text(form, "default") else [v for v in form.getlist("steps") if isinstance(v, str)]
-    )
-    try:
-        c.services.approvals.set_policy(who, org, case_type, steps)
-    except CertdeskError as exc:
-        return _policy_page(request, c, who, org, exc)
-    return c.redirect(
-        "/cases/approval-policy?" + urllib.parse.urlencode({"org": org}),
-        flash=f"The approvals of {case_type.replace('_', ' ')} cases of {org} are saved.",
-    )
+    """R4: an organization's approval policy lives on its page (orgs.py); this address, once
+    a page of its own, leads there."""
+    if not org and not who.is_global:
+        orgs = orgs_for(c, who)
+        org = orgs[0].code if orgs else ""
+    if not org:
+        return c.redirect("/orgs")
+    return c.redirect("/orgs/" + urllib.parse.quote(org.strip().lower(), safe=""))

@@ -57,7 +57,13 @@ def _list_page(
         "may_manage": who.may(Action.USER_MANAGE),
         "role_choices": _role_choices(who),
         "form": form
-        or {"login_id": "", "name": "", "email": "", "org": org, "roles": [str(Role.REQUESTER)]},
+        or {
+            "login_id": "",
+            "name": "",
+            "email": "",
+            "org_code": org,
+            "roles": [str(Role.REQUESTER)],
+        },
     }
     if error is not None:
         return c.refused(request, "users.html", error, **context)
@@ -77,17 +83,23 @@ def person_create(
     login_id: Short,
     name: Short,
     email: Short,
-    org: Short = "",
+    org_code: Short = "",
     roles: Roles = [],  # noqa: B006 - FastAPI copies the default for each request
 ) -> Response:
     # An agency's administrator adds people to its own organization only; cert services pick.
-    org_code = org.strip() if who.is_global else own_org(c, who)
+    org = org_code.strip() if who.is_global else own_org(c, who)
     try:
         made = c.services.accounts.create(
-            who, login_id, name=name, email=email, org_code=org_code or None, roles=roles
+            who, login_id, name=name, email=email, org_code=org or None, roles=roles
         )
     except CertdeskError as exc:
-        form = {"login_id": login_id, "name": name, "email": email, "org": org, "roles": roles}
+        form = {
+            "login_id": login_id,
+            "name": name,
+            "email": email,
+            "org_code": org_code,
+            "roles": roles,
+        }
         return _list_page(request, c, who, "", form=form, error=exc)
     return _person_page(request, c, who, made.user, link=made, created=True)
 

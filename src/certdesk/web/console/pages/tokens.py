@@ -47,7 +47,7 @@ def _tokens_page(
         "role_choices": [(str(r), str(r)) for r in roles],
         "global_roles": ", ".join(str(r) for r in ordered_roles(GLOBAL_ROLES & set(roles))),
         "new": new,
-        "form": form or {"role": str(Role.REQUESTER), "org": org, "label": ""},
+        "form": form or {"role": str(Role.REQUESTER), "org_code": org, "label": ""},
     }
     if error is not None:
         return c.refused(request, "tokens.html", error, **context)
@@ -65,17 +65,17 @@ def token_create(
     c: ConsoleDep,
     who: ViewerDep,
     role: Short,
-    org: Short = "",
+    org_code: Short = "",
     label: Short = "",
 ) -> Response:
     # An agency's administrator makes tokens for its own organization only; cert services pick.
-    org_code = org.strip() if who.is_global else own_org(c, who)
+    org = org_code.strip() if who.is_global else own_org(c, who)
     try:
         new = c.services.tokens.create(
-            who, role=parse_role(role), org_code=org_code or None, label=label.strip()
+            who, role=parse_role(role), org_code=org or None, label=label.strip()
         )
     except CertdeskError as exc:
-        form = {"role": role, "org": org, "label": label}
+        form = {"role": role, "org_code": org_code, "label": label}
         return _tokens_page(request, c, who, "", form=form, error=exc)
     return _tokens_page(request, c, who, "", new=new)
 
