@@ -26,7 +26,11 @@ def test_audit_verify_finds_an_edited_row(tmp_path: Path) -> None:
         == 0
     )
     listed = json.loads(_run(env, "audit", "list", "--json").stdout)
-    assert [e["action"] for e in listed["items"]][:2] == ["org.create", "token.create"]
+    assert [e["action"] for e in listed["items"]][:3] == [
+        "org.create",
+        "user.create",
+        "token.create",
+    ]
     ok = _run(env, "audit", "verify", "--json")
     assert ok.returncode == 0
     assert json.loads(ok.stdout)["intact"] is True

@@ -7,7 +7,7 @@ result or the domain error. Nothing here decides anything; the services authoriz
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -59,7 +59,7 @@ NAV = (
     NavItem("/contacts", "Contacts", Action.CONTACT_MANAGE),
     NavItem("/users", "People", Action.USER_READ),
     NavItem("/tokens", "API tokens", Action.TOKEN_CREATE),
-    NavItem("/orgs", "Organizations", Action.ORG_MANAGE),
+    NavItem("/orgs", "Organizations", Action.ORG_READ),
     NavItem("/reports", "Reports", Action.REPORT_READ),
     NavItem("/audit", "Audit log", Action.AUDIT_READ),
 )
@@ -226,11 +226,20 @@ def viewer(request: Request, c: ConsoleDep) -> Actor:
 ViewerDep = Annotated[Actor, Depends(viewer)]
 
 
-async def csrf_checked(request: Request, c: ConsoleDep) -> None:
-    """Every console POST: refuse it unless its ``csrf_token`` matches the browser's cookie."""
+async def csrf_checked(request: Request, c: ConsoleDep) -> AsyncIterator[None]:
+    """Every console POST: refuse it unless its ``csrf_token`` matches the browser's cookie.
+
+    The parsed form is closed after the answer (uploaded files are spooled to temporary
+    files), also for routes that take no form field themselves.
+    """
     if request.method != "POST":
+        yield
         return
     form = await request.form()
-    if not c.csrf.matches(c.csrf.cookie_of(request), form.get(CSRF_FIELD)):
-        log.warning("csrf refused", path=request.url.path)
-        raise CsrfRefused()
+    try:
+        if not c.csrf.matches(c.csrf.cookie_of(request), form.get(CSRF_FIELD)):
+            log.warning("csrf refused", path=request.url.path)
+            raise CsrfRefused()
+        yield
+    finally:
+        await form.close()
