@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     )
     first_operator_email: str = Field(
         default="operator@certdesk.invalid",
-        description="E-mail of that account (its enrollment link is also printed by init).",
+        description="E-mail of that account (init prints its enrollment link; no mail is sent).",
     )
     console_idle_minutes: int = Field(
         default=30, ge=1, description="R10: a console session ends after this long unused."

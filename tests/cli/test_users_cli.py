@@ -119,7 +119,10 @@ def test_user_lifecycle(cli: Cli) -> None:
     assert "shown once" in created.err and "jane@dmv.ca.gov" in created.err
     assert PASSWORD not in created.out + created.err
 
-    line = cli.ok("user", "list").out.strip()
+    # `init` made the first operator account, admin; jdoe is the other one.
+    lines = cli.ok("user", "list").out.strip().splitlines()
+    assert [ln.split("\t")[0] for ln in lines] == ["admin", "jdoe"]
+    line = lines[1]
     assert line.split("\t") == [
         "jdoe", "Jane Doe", "jane@dmv.ca.gov", "dmv", "approver,requester", "enrolling",
     ]  # fmt: skip
@@ -147,7 +150,7 @@ def test_user_lifecycle(cli: Cli) -> None:
 
     cli.ok("user", "create", "ops1", "--name", "Ops", "--email", "ops@cdt.ca.gov",
            "--role", "operator")  # fmt: skip
-    assert [u["login_id"] for u in cli.json("user", "list")] == ["jdoe", "ops1"]
+    assert [u["login_id"] for u in cli.json("user", "list")] == ["admin", "jdoe", "ops1"]
     assert [u["login_id"] for u in cli.json("user", "list", "--org", "dmv")] == ["jdoe"]
     text = cli.ok("user", "show", "ops1").out
     assert "org: -" in text and "roles: operator" in text and "status: enrolling" in text

@@ -118,10 +118,10 @@ class Demo:
 
 
 def issue(desk: Desk, name: str, *, org: str = DMV, days: int | None = None) -> Issued:
-    """A certificate for ``name`` issued by cert services straight through the service."""
+    """A certificate for ``name`` issued by cert services (opal) straight through the service."""
     csr = make_csr([name])
     cmd = IssueCommand(org_code=org, csr=csr, platform=Platform.VIRTUAL, days=days)
-    return desk.services.issuance.issue(OPERATOR, cmd)
+    return desk.services.issuance.issue(desk["opal"], cmd)
 
 
 def populate(desk: Desk) -> Demo:

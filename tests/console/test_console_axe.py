@@ -24,7 +24,11 @@ from conftest import OPERATOR
 pytestmark = pytest.mark.skipif(not AXE.is_file(), reason="axe-core is not installed (make assets)")
 
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-RUN_AXE = """tags => axe.run(document, {runOnly: {type: "tag", values: tags}})"""
+# resultTypes: only violations are collected in detail (passes are not), which is faster.
+RUN_AXE = """tags => axe.run(document, {
+    runOnly: {type: "tag", values: tags},
+    resultTypes: ["violations"],
+})"""
 
 
 @dataclass
@@ -114,6 +118,24 @@ def new_case_refused(page: Page) -> None:
     page.wait_for_selector("#form-error")
 
 
+def token_created(page: Page) -> None:
+    page.select_option("#f-role", "requester")
+    page.select_option("#f-org_code", "dmv")
+    page.fill("#f-label", "axe check")
+    page.get_by_role("button", name="Create token").click()
+    page.wait_for_load_state()
+
+
+def person_added(page: Page) -> None:
+    page.fill("#f-login_id", "nora")
+    page.fill("#f-name", "Nora Newhire")
+    page.fill("#f-email", "nora@dmv.ca.gov")
+    page.select_option("#f-org_code", "dmv")
+    page.check("#f-role-requester")
+    page.get_by_role("button", name="Add person").click()
+    page.wait_for_load_state()
+
+
 @dataclass(frozen=True)
 class Visit:
     path: str  # filled in from World.values
@@ -165,7 +187,9 @@ PAGES = [
     visit("users", "/users", "opal"),
     visit("users/detail", "/users/ana", "opal"),
     visit("users/agency-admin", "/users", DAN),
+    visit("users/added", "/users", "opal", then=person_added),
     visit("tokens", "/tokens", "opal"),
+    visit("tokens/created", "/tokens", "opal", then=token_created),
     visit("contacts", "/contacts", "ana"),
     visit("contacts/detail", "/contacts/dmv/{contact}", "ana"),
     # reports and audit

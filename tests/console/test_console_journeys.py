@@ -77,6 +77,16 @@ def flash(page: Page) -> str:
     return page.locator(".alert-success").inner_text()
 
 
+def press(page: Page, button: str, says: str) -> None:
+    """Click a form's button and wait for the page it leads to, with its flash message."""
+    page.get_by_role("button", name=button, exact=True).click()
+    expect(page.locator(".alert-success")).to_contain_text(says)
+
+
+def state_of(site: Site, number: str) -> str:
+    return site.desk.services.cases.show(site.actor("opal"), number).state
+
+
 # -- R3, R4, R8: a case from the request to the verified chain ---------------------------------
 
 
@@ -103,18 +113,17 @@ def test_case_journey_from_request_to_verified_chain(site: Site, tmp_path: Path)
     # 2. The agency's approver approves (R4) ...
     abe = site.page_as("abe")
     abe.goto(f"/cases/{number}")
-    abe.get_by_role("button", name="Approve", exact=True).click()
-    abe.wait_for_url(CASE_URL)
-    assert site.desk.services.cases.show(site.actor("abe"), number).state == "pending_approval"
+    press(abe, "Approve", "You approved the case")
+    assert state_of(site, number) == "pending_approval"  # cert services has not yet
 
-    # 3. ... and so does cert services, who then issues and delivers.
+    # 3. ... and so does cert services, who starts the work, issues and delivers.
     opal = site.page_as("opal")
     opal.goto(f"/cases/{number}")
-    opal.get_by_role("button", name="Approve", exact=True).click()
-    opal.wait_for_url(CASE_URL)
-    assert site.desk.services.cases.show(site.actor("opal"), number).state == "approved"
-    opal.get_by_role("button", name="Issue and deliver").click()
-    opal.wait_for_url(CASE_URL)
+    press(opal, "Approve", "You approved the case")
+    assert state_of(site, number) == "approved"
+    press(opal, "Start work", "in progress")
+    assert state_of(site, number) == "in_progress"
+    press(opal, "Issue and deliver", "delivered")
     delivered = site.desk.services.cases.show(site.actor("opal"), number)
     assert delivered.state == "delivered"
     serials = {s.names[0]: s.certificate_serial for s in delivered.submittals}

@@ -167,8 +167,10 @@ class AccountService:
         email: str,
         org_code: str | None,
         roles: Iterable[str],
+        mail: bool = True,
     ) -> PasswordLink:
-        """A new account and its enrollment link (shown once, mailed to the person)."""
+        """A new account and its enrollment link (shown once, mailed to the person unless
+        ``mail`` is false: ``init`` prints the first operator's link instead)."""
         authorize(actor, Action.USER_MANAGE, actor.org_id)
         login = normalize_login_id(login_id)
         name = normalize_name(name)
@@ -203,7 +205,7 @@ class AccountService:
                 )
                 s.add(user)
                 s.flush()
-                link, expires = self._issue_link(s, user, "enroll", now)
+                link, expires = self._issue_link(s, user, "enroll", now, mail=mail)
                 view = self._view_one(s, user)
                 # Never the link's token: it is a credential until used.
                 self._audit.record(
@@ -335,7 +337,7 @@ class AccountService:
     # ------------------------------------------------------------------ helpers
 
     def _issue_link(
-        self, s: Session, user: User, purpose: Purpose, now: datetime
+        self, s: Session, user: User, purpose: Purpose, now: datetime, *, mail: bool = True
     ) -> tuple[str, datetime]:
         settings = self._rt.settings
         user_store.retire_links(s, user.id, now)
@@ -353,7 +355,9 @@ class AccountService:
             )
         )
         link = enrollment_link(settings.base_url, token)
-        mail = password_link(
+        if not mail:
+            return link, expires
+        message = password_link(
             purpose=purpose,
             name=user.name,
             login_id=user.login_id,
@@ -361,7 +365,7 @@ class AccountService:
             expires_at=expires,
             training_url=settings.training_url,
         )
-        enqueue(s, user.email, mail, now)
+        enqueue(s, user.email, message, now)
         return link, expires
 
     def _visible(self, s: Session, actor: Actor, login_id: str, *, lock: bool = False) -> User:

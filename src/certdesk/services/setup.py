@@ -49,5 +49,6 @@ def initialize(services: Services, *, with_token: bool = True) -> InitReport:
             email=settings.first_operator_email,
             org_code=None,
             roles=[str(Role.OPERATOR)],
+            mail=False,  # printed by init; the default address is not a mailbox
         )
     return report
