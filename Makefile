@@ -50,8 +50,8 @@ run: init assets
 	$(BIN)/certdesk serve --host $(HOST) --port $(PORT)
 
 lint: test-deps
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 
 # Two pytest workers (pytest-xdist), a test file at a time each: the suite is CPU-bound on
