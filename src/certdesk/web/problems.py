@@ -12,19 +12,12 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from certdesk.errors import CertdeskError, Kind
+from certdesk.errors import CertdeskError
 from certdesk.web.console.guard import is_console_path
+from certdesk.web.status import STATUS
 
 log = structlog.get_logger("certdesk.web")
 
-STATUS = {
-    Kind.INVALID: 400,
-    Kind.UNAUTHORIZED: 401,
-    Kind.FORBIDDEN: 403,
-    Kind.NOT_FOUND: 404,
-    Kind.CONFLICT: 409,
-    Kind.UNAVAILABLE: 503,
-}
 PROBLEM = "application/problem+json"
 
 

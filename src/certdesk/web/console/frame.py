@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from certdesk.core.access import Action, Actor
-from certdesk.errors import CertdeskError, Kind, Unauthorized
+from certdesk.errors import CertdeskError, Unauthorized
 from certdesk.services.registry import Services
 from certdesk.web.console.guard import (
     CSRF_FIELD,
@@ -27,21 +27,13 @@ from certdesk.web.console.guard import (
     Csrf,
     clear_session_cookie,
 )
+from certdesk.web.status import STATUS
 
 log = structlog.get_logger("certdesk.console")
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 FLASH_COOKIE = "certdesk_flash"
-
-STATUS = {
-    Kind.INVALID: 400,
-    Kind.UNAUTHORIZED: 401,
-    Kind.FORBIDDEN: 403,
-    Kind.NOT_FOUND: 404,
-    Kind.CONFLICT: 409,
-    Kind.UNAVAILABLE: 503,
-}
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from certdesk.services.cases import MAY_TARGET, TAKES_SUBMITTALS, CaseEdit
 from certdesk.services.inventory import parse_serial
 from certdesk.services.revocation import Reason, parse_reason
 from certdesk.services.window import Delivery, Reissue
-from certdesk.web.console.frame import STATUS, Console, ConsoleDep, ViewerDep
+from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 from certdesk.web.console.pages.cases import (
     CERT_TYPE_OPTIONS,
     KEY_OPTIONS,
@@ -57,6 +57,7 @@ from certdesk.web.console.pages.cases import (
     text,
     whole,
 )
+from certdesk.web.status import STATUS
 
 router = APIRouter()
 
