@@ -275,6 +275,7 @@ def test_r10_totp_set_up_shows_the_secret_once_then_asks_for_codes(desk: Desk) -
     with visitor(desk) as v:
         ask = v.post("/login", {"login_id": "cara", "password": PASSWORD})
         assert ask.status_code == 401 and 'id="f-totp"' in ask.text
+        assert 'inputmode="numeric"' in ask.text  # an attribute, not escaped text
         desk.clock.advance(seconds=60)  # a fresh time step: codes are single-use
         try:
             code = pyotp.TOTP(secret).at(desk.clock.now)

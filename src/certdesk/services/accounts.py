@@ -31,7 +31,7 @@ from typing import Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from certdesk.core.access import Action, Actor, Role, authorize, sees_org
+from certdesk.core.access import Action, Actor, Role, authorize
 from certdesk.core.accounts import (
     check_new_password,
     check_roles,
@@ -51,6 +51,7 @@ from certdesk.notify.messages import password_link
 from certdesk.services.audit import AuditService
 from certdesk.services.passwords import hash_password
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import listed_org_id, visible_org
 from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store
 from certdesk.store.models import Enrollment, User, UserRole
@@ -124,14 +125,7 @@ class AccountService:
         """Everyone (operator, auditor), or the people of the caller's organization."""
         authorize(actor, Action.USER_READ, actor.org_id)
         with self._rt.reads() as s:
-            org_id = None
-            if org_code:
-                org = org_store.by_code(s, org_code.strip().lower())
-                if org is None or not sees_org(actor, org.id):
-                    raise NotFound("org.unknown", f"no organization with code {org_code!r}")
-                org_id = org.id
-            if not actor.is_global:
-                org_id = actor.org_id
+            org_id = listed_org_id(s, actor, org_code)
             codes = user_store.org_codes(s)
             return [self._view(u, codes) for u in user_store.search(s, org_id)]
 
@@ -180,12 +174,7 @@ class AccountService:
         now = self._rt.clock()
         try:
             with self._rt.sessions.begin() as s:
-                org_id = None
-                if org_code:
-                    org = org_store.by_code(s, org_code.strip().lower())
-                    if org is None or not sees_org(actor, org.id):
-                        raise NotFound("org.unknown", f"no organization with code {org_code!r}")
-                    org_id = org.id
+                org_id = visible_org(s, actor, org_code).id if org_code else None
                 authorize(actor, Action.USER_MANAGE, org_id)
                 if user_store.by_login(s, login) is not None:
                     raise Conflict(

@@ -20,7 +20,7 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from certdesk.core.access import Action, Actor, authorize, sees_org
+from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.calendar import BusinessCalendar, turnaround
 from certdesk.core.workflow import (
     DEFAULT_STEPS,
@@ -34,7 +34,7 @@ from certdesk.core.workflow import (
     parse_steps,
     transition,
 )
-from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound
+from certdesk.errors import Conflict, Forbidden, InvalidInput
 from certdesk.services.audit import AuditService
 from certdesk.services.casefile import (
     CaseView,
@@ -47,8 +47,8 @@ from certdesk.services.casefile import (
     parties_of,
 )
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store import cases as case_store
-from certdesk.store import orgs as org_store
 from certdesk.store.models import Approval, ApprovalPolicy, Case
 
 MAX_REASON = 5000
@@ -122,9 +122,7 @@ class ApprovalService:
     def policy(self, actor: Actor, org_code: str) -> PolicyView:
         """The approval steps of each case type of an organization (R4)."""
         with self._rt.reads() as s:
-            org = org_store.by_code(s, org_code.strip().lower())
-            if org is None or not sees_org(actor, org.id):
-                raise NotFound("org.unknown", f"no organization with code {org_code!r}")
+            org = visible_org(s, actor, org_code)
             authorize(actor, Action.ORG_READ, org.id, hide=True)
             return self._policy_view(s, org.id, org.code)
 
@@ -141,9 +139,7 @@ class ApprovalService:
         if steps is not None:
             parsed = parse_steps(steps if isinstance(steps, str) else ",".join(steps))
         with self._rt.sessions.begin() as s:
-            org = org_store.by_code(s, org_code.strip().lower())
-            if org is None or not sees_org(actor, org.id):
-                raise NotFound("org.unknown", f"no organization with code {org_code!r}")
+            org = visible_org(s, actor, org_code)
             authorize(actor, Action.ORG_MANAGE, org.id, hide=True)
             row = case_store.policy(s, org.id, str(kind))
             before = steps_for(s, org.id, kind)

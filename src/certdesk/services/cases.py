@@ -27,7 +27,7 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from certdesk.core.access import Action, Actor, authorize, sees_org
+from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.calendar import PACIFIC
 from certdesk.core.names import Grant, GrantKind
 from certdesk.core.workflow import (
@@ -64,6 +64,7 @@ from certdesk.services.submittals import (
     new_submittal_row,
     submittal_contact_rows,
 )
+from certdesk.services.visibility import visible_org
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import contacts as contact_store
@@ -166,7 +167,7 @@ class CaseService:
         now = self._rt.clock()
         self._check_delivery(spec.requested_delivery, now)
         with self._rt.sessions.begin() as s:
-            org = self._org(s, actor, spec.org_code)
+            org = visible_org(s, actor, spec.org_code)
             authorize(actor, Action.CASE_OPEN, org.id)
             target = self._target(s, org, kind, spec.target_serial)
             checked = [self._check(org, actor, sub, now) for sub in spec.submittals]
@@ -474,7 +475,7 @@ class CaseService:
         now = self._rt.clock()
         with self._rt.reads() as s:
             if query.org_code is not None:
-                org_id: int | None = self._org(s, actor, query.org_code).id
+                org_id: int | None = visible_org(s, actor, query.org_code).id
                 authorize(actor, Action.CASE_READ, org_id, hide=True)
             else:
                 authorize(actor, Action.CASE_READ, actor.org_id)
@@ -509,13 +510,6 @@ class CaseService:
             yield s, load_case(s, actor, number, action, for_update=True)
 
     # --- helpers --------------------------------------------------------------------------
-
-    def _org(self, s: Session, actor: Actor, code: str) -> Organization:
-        org = org_store.by_code(s, code.strip().lower())
-        # Another agency's organization looks exactly like an unknown one.
-        if org is None or not sees_org(actor, org.id):
-            raise NotFound("org.unknown", f"no organization with code {code!r}")
-        return org
 
     def _org_by_id(self, s: Session, org_id: int) -> Organization:
         org = org_store.by_id(s, org_id)

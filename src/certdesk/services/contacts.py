@@ -15,12 +15,12 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
-from certdesk.core.access import Action, Actor, authorize, sees_org
+from certdesk.core.access import Action, Actor, authorize
 from certdesk.errors import Conflict, InvalidInput, NotFound
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store import contacts as contact_store
-from certdesk.store import orgs as org_store
 from certdesk.store.models import Contact, Organization
 
 MAX_ORG_CONTACTS = 200
@@ -169,7 +169,7 @@ class ContactService:
     ) -> list[ContactView]:
         """The organization's contacts; ``with_submittals`` adds those on its submittals."""
         with self._rt.reads() as s:
-            org = _org(s, actor, org_code)
+            org = visible_org(s, actor, org_code)
             authorize(actor, Action.ORG_READ, org.id, hide=True)
             rows = contact_store.of_org(s, org.id, with_submittals=with_submittals)
             numbers = contact_store.case_numbers(
@@ -184,7 +184,7 @@ class ContactService:
         """Add an organization-level contact (audited ``contact.add``)."""
         checked = contact.checked()
         with self._rt.sessions.begin() as s:
-            org = _org(s, actor, org_code)
+            org = visible_org(s, actor, org_code)
             authorize(actor, Action.CONTACT_MANAGE, org.id, hide=True)
             if len(contact_store.of_org(s, org.id)) >= MAX_ORG_CONTACTS:
                 raise Conflict(
@@ -213,7 +213,7 @@ class ContactService:
         The audit event ``contact.change`` records who, when, and the old and new values.
         """
         with self._rt.sessions.begin() as s:
-            org = _org(s, actor, org_code)
+            org = visible_org(s, actor, org_code)
             authorize(actor, Action.CONTACT_MANAGE, org.id, hide=True)
             row = _contact(s, org, contact_id)
             numbers = contact_store.case_numbers(s, [row.submittal_id] if row.submittal_id else [])
@@ -253,7 +253,7 @@ class ContactService:
     def remove(self, actor: Actor, org_code: str, contact_id: int) -> ContactView:
         """Remove a contact (audited ``contact.remove`` with the values it had)."""
         with self._rt.sessions.begin() as s:
-            org = _org(s, actor, org_code)
+            org = visible_org(s, actor, org_code)
             authorize(actor, Action.CONTACT_MANAGE, org.id, hide=True)
             row = _contact(s, org, contact_id)
             numbers = contact_store.case_numbers(s, [row.submittal_id] if row.submittal_id else [])
@@ -272,14 +272,6 @@ class ContactService:
                 before=view.fields(),
             )
             return view
-
-
-def _org(s: Session, actor: Actor, org_code: str) -> Organization:
-    org = org_store.by_code(s, org_code.strip().lower())
-    # Another agency's organization looks exactly like an unknown one.
-    if org is None or not sees_org(actor, org.id):
-        raise NotFound("org.unknown", f"no organization with code {org_code!r}")
-    return org
 
 
 def _contact(s: Session, org: Organization, contact_id: int) -> Contact:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from certdesk.core.access import Action, Actor, authorize, sees_org
+from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.costs import check_rate
-from certdesk.errors import NotFound
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
-from certdesk.store import orgs as org_store
+from certdesk.services.visibility import visible_org
 from certdesk.store.models import Organization
 
 
@@ -48,9 +47,7 @@ class CostService:
 
     def show(self, actor: Actor, code: str) -> CostView:
         with self._rt.reads() as s:
-            org = org_store.by_code(s, code.strip().lower())
-            if org is None or not sees_org(actor, org.id):
-                raise NotFound("org.unknown", f"no organization with code {code!r}")
+            org = visible_org(s, actor, code)
             authorize(actor, Action.ORG_READ, org.id, hide=True)
             return self._view(org)
 
@@ -58,9 +55,7 @@ class CostService:
         """Set the organization's rate in cents per certificate-year (None: the default)."""
         rate = check_rate(cents_per_year) if cents_per_year is not None else None
         with self._rt.sessions.begin() as s:
-            org = org_store.by_code(s, code.strip().lower(), for_update=True)
-            if org is None or not sees_org(actor, org.id):
-                raise NotFound("org.unknown", f"no organization with code {code!r}")
+            org = visible_org(s, actor, code, for_update=True)
             authorize(actor, Action.ORG_MANAGE, org.id, hide=True)
             before = org.cost_cents_per_year
             if before != rate:

@@ -87,11 +87,11 @@ from certdesk.services.cases import CaseService
 from certdesk.services.fulfilment import FulfilmentService
 from certdesk.services.inventory import parse_serial
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import lifecycle as store
 from certdesk.store import locks
-from certdesk.store import orgs as org_store
 from certdesk.store.models import Approval, Case, CertificateRow, Organization
 
 log = structlog.get_logger("certdesk.renewals")
@@ -470,18 +470,14 @@ class RenewalService:
     def auto_approves(self, actor: Actor, org_code: str) -> bool:
         """Whether organization ``org_code`` approves unchanged renewals automatically."""
         with self._rt.reads() as s:
-            org = org_store.by_code(s, org_code.strip().lower())
-            if org is None or not sees_org(actor, org.id):
-                raise NotFound("org.unknown", f"no organization with code {org_code!r}")
+            org = visible_org(s, actor, org_code)
             authorize(actor, Action.ORG_READ, org.id, hide=True)
             return org.auto_approve_renewals
 
     def set_auto_approve(self, actor: Actor, org_code: str, enabled: bool) -> bool:
         """Whether organization ``org_code`` approves unchanged renewals automatically (R4)."""
         with self._rt.sessions.begin() as s:
-            org = org_store.by_code(s, org_code.strip().lower(), for_update=True)
-            if org is None or not sees_org(actor, org.id):
-                raise NotFound("org.unknown", f"no organization with code {org_code!r}")
+            org = visible_org(s, actor, org_code, for_update=True)
             authorize(actor, Action.ORG_MANAGE, org.id, hide=True)
             before = org.auto_approve_renewals
             if before != enabled:

@@ -21,11 +21,12 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
-from certdesk.core.access import Action, Actor, authorize, sees_org
+from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.calendar import PACIFIC, BusinessCalendar
 from certdesk.core.sla import SlaCount, timeliness
-from certdesk.errors import InvalidInput, NotFound
+from certdesk.errors import InvalidInput
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store import orgs as org_store
 from certdesk.store import sla as sla_store
 from certdesk.store import usage as usage_store
@@ -223,9 +224,7 @@ def _orgs_for(s: Session, actor: Actor, org_code: str | None) -> list[Organizati
     Another agency's organization answers exactly like an unknown one (404).
     """
     if org_code is not None:
-        org = org_store.by_code(s, org_code.strip().lower())
-        if org is None or not sees_org(actor, org.id):
-            raise NotFound("org.unknown", f"no organization with code {org_code!r}")
+        org = visible_org(s, actor, org_code)
         authorize(actor, Action.REPORT_READ, org.id, hide=True)
         return [org]
     authorize(actor, Action.REPORT_READ, actor.org_id)

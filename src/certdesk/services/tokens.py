@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from certdesk.core.access import GLOBAL_ROLES, Action, Actor, Role, authorize, sees_org
+from certdesk.core.access import GLOBAL_ROLES, Action, Actor, Role, authorize
 from certdesk.core.accounts import primary_role
 from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import listed_org_id, visible_org
 from certdesk.store import orgs as org_store
 from certdesk.store import tokens as token_store
 from certdesk.store import users as user_store
@@ -124,12 +125,7 @@ class TokenService:
         if role not in GLOBAL_ROLES and not org_code:
             raise InvalidInput("token.org", f"a {role} token needs --org")
         with self._rt.sessions.begin() as s:
-            org_id = None
-            if org_code:
-                org = org_store.by_code(s, org_code.strip().lower())
-                if org is None or not sees_org(actor, org.id):
-                    raise NotFound("org.unknown", f"no organization with code {org_code!r}")
-                org_id = org.id
+            org_id = visible_org(s, actor, org_code).id if org_code else None
             authorize(actor, Action.TOKEN_CREATE, org_id)
             if role not in actor.grantable():
                 raise Forbidden("token.role", f"a {actor.role} may not create {role} tokens")
@@ -295,12 +291,5 @@ class TokenService:
         """
         authorize(actor, Action.TOKEN_CREATE, actor.org_id)
         with self._rt.reads() as s:
-            org_id = None
-            if org_code:
-                org = org_store.by_code(s, org_code.strip().lower())
-                if org is None or not sees_org(actor, org.id):
-                    raise NotFound("org.unknown", f"no organization with code {org_code!r}")
-                org_id = org.id
-            if not actor.is_global:
-                org_id = actor.org_id
+            org_id = listed_org_id(s, actor, org_code)
             return [_token_view(row, code) for row, code in token_store.api_tokens(s, org_id)]
