@@ -8,7 +8,7 @@ PORT ?= 8080
 export CERTDESK_DATA_DIR ?= $(CURDIR)/var
 export CERTDESK_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run init serve test lint bench bench-lifecycle deps test-deps system-deps assets screenshots clean
+.PHONY: run init serve test lint bench bench-console bench-lifecycle deps test-deps system-deps assets screenshots clean
 
 $(BIN)/certdesk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,11 @@ screenshots: test-deps system-deps assets
 bench: test-deps system-deps
 	bash scripts/ensure-postgres.sh
 	$(BIN)/python bench/issuance.py
+
+# The console's pages against the JSON API on the same data (SQLite, ~2,000 certificates):
+# about three minutes; results in docs/performance.md.
+bench-console: test-deps system-deps assets
+	$(BIN)/python bench/console.py
 
 # The lifecycle worker at 10k, 100k and 1M certificates (PostgreSQL; SQLite up to
 # LIFECYCLE_SQLITE_MAX): tens of minutes, so not part of `make bench`.
