@@ -125,6 +125,7 @@ class InventoryService:
         s: Session,
         row: CertificateRow,
         org_codes: dict[int, str] | None = None,
+        issuer_slugs: dict[int, str] | None = None,
     ) -> CertView:
         now = self._rt.clock()
         status = row.status
@@ -134,7 +135,10 @@ class InventoryService:
         if org_code is None:
             org = org_store.by_id(s, row.org_id)
             org_code = org.code if org else "?"
-        issuer = issuer_store.by_id(s, row.issuer_id)
+        slug = (issuer_slugs or {}).get(row.issuer_id)
+        if slug is None:
+            issuer = issuer_store.by_id(s, row.issuer_id)
+            slug = issuer.slug if issuer else "?"
         renewal = s.get(CertificateRow, row.renewal_of) if row.renewal_of else None
         return CertView(
             serial=row.serial,
@@ -149,7 +153,7 @@ class InventoryService:
             revoked_at=row.revoked_at,
             revocation_reason=row.revocation_reason,
             fingerprint_sha256=row.fingerprint_sha256,
-            issuer=issuer.slug if issuer else "?",
+            issuer=slug,
             requested_by=row.requested_by,
             renewal_of=renewal.serial if renewal else None,
         )
@@ -201,7 +205,9 @@ class InventoryService:
                 ),
             )
             codes = {o.id: o.code for o in org_store.all_orgs(s)}
-            items = [self._view(s, r, codes) for r in rows]
+            # Issuers are few: read once per page, not once per row (was 1 query per row).
+            slugs = {i.id: i.slug for i in issuer_store.all_issuers(s)}
+            items = [self._view(s, r, codes, slugs) for r in rows]
         next_cursor = str(rows[-1].id) if len(rows) == limit else None
         return Page(items, next_cursor)
 
@@ -220,7 +226,8 @@ class InventoryService:
             weeks = forecast.weekly(cert_store.expiries(s, org_id, now, until), now, days)
             codes = {o.id: o.code for o in org_store.all_orgs(s)}
             rows = cert_store.soonest(s, org_id, now, until, listed)
-            return Forecast(days, weeks, [self._view(s, r, codes) for r in rows])
+            slugs = {i.id: i.slug for i in issuer_store.all_issuers(s)}
+            return Forecast(days, weeks, [self._view(s, r, codes, slugs) for r in rows])
 
     def _row(self, s: Session, actor: Actor, serial: str) -> CertificateRow:
         row = cert_store.by_serial(s, parse_serial(serial))
