@@ -163,6 +163,10 @@ def test_case_from_form_to_delivered_chain(desk: Desk, browser: Callable[[str], 
     assert "Delivered certificates" in text_of(page)
     chain_url = f"/cases/{number}/certificates/{by_name[uploaded].serial}?format=chain"
     assert f'href="{chain_url}"' in page.text
+    # The certificate's own page links back to the case that delivered it (R3).
+    cert_page = ana.get(f"/certificates/{by_name[uploaded].serial}")
+    assert "Delivered through case" in text_of(cert_page)
+    assert f'href="/cases/{number}"' in cert_page.text
     resp = ana.get(chain_url)
     assert resp.status_code == 200
     assert "attachment" in resp.headers["content-disposition"]

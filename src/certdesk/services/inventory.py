@@ -265,6 +265,16 @@ class InventoryService:
                 if r.org_id == row.org_id
             ]
 
+    def delivering_case(self, actor: Actor, serial: str) -> str | None:
+        """The case that delivered ``serial`` (R3), or None for a directly issued one.
+
+        A certificate and its case belong to the same organization, so whoever may read
+        the certificate may read the case (``case.read`` is in every role that has
+        ``cert.read``)."""
+        with self._rt.reads() as s:
+            row = self._row(s, actor, serial)
+            return cert_store.delivering_case(s, row.id)
+
     def _chain(self, s: Session, issuer_id: int) -> list[x509.Certificate]:
         out: list[x509.Certificate] = []
         current = issuer_store.by_id(s, issuer_id)

@@ -9,7 +9,14 @@ from typing import cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from certdesk.store.models import CertificateName, CertificateRow, Issuer, Organization
+from certdesk.store.models import (
+    Case,
+    CertificateName,
+    CertificateRow,
+    Issuer,
+    Organization,
+    Submittal,
+)
 
 # The issuance hot path (services/issuance.py) runs these Core statements on a Core
 # connection, built once: no ORM session, unit of work or identity map, and no statement
@@ -269,4 +276,14 @@ def renewals_of(s: Session, cert_id: int) -> list[CertificateRow]:
             )
             .order_by(CertificateRow.id)
         )
+    )
+
+
+def delivering_case(s: Session, cert_id: int) -> str | None:
+    """The number of the case whose submittal delivered certificate ``cert_id``, if any."""
+    return s.scalar(
+        select(Case.number)
+        .join(Submittal, Submittal.case_id == Case.id)
+        .where(Submittal.certificate_id == cert_id)
+        .limit(1)
     )

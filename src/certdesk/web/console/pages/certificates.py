@@ -61,6 +61,7 @@ class Moment:
     at: datetime
     what: str
     serial: str | None = None  # a related certificate, linked
+    case: str | None = None  # the case that delivered it, linked
 
 
 def _filters_query(filters: dict[str, str], **more: str) -> str:
@@ -130,7 +131,9 @@ def _chain(pem: bytes) -> list[ChainLink]:
     ]
 
 
-def _timeline(cert: CertView, successors: list[CertView], now: datetime) -> list[Moment]:
+def _timeline(
+    cert: CertView, successors: list[CertView], case: str | None, now: datetime
+) -> list[Moment]:
     """The lifecycle facts of the inventory, in time order (issue, renewals, revocation,
     expiry); the audit trail is shown apart, to those who may read it (R15)."""
     issued = cert.issued_at or cert.not_before
@@ -139,6 +142,8 @@ def _timeline(cert: CertView, successors: list[CertView], now: datetime) -> list
         if cert.renewal_of
         else Moment(issued, "Issued")
     ]
+    if case:
+        moments.append(Moment(issued, "Delivered through case", case=case))
     moments.extend(
         Moment(s.issued_at or s.not_before, "Replaced by (renewal or reissue)", s.serial)
         for s in successors
@@ -174,7 +179,9 @@ def _detail(c: Console, who: Actor, serial: str) -> dict[str, Any]:
         "cert": cert,
         "org": org,
         "chain": _chain(svc.inventory.export(who, cert.serial, ExportFormat.CHAIN)),
-        "timeline": _timeline(cert, successors, svc.rt.clock()),
+        "timeline": _timeline(
+            cert, successors, svc.inventory.delivering_case(who, cert.serial), svc.rt.clock()
+        ),
         "audit": audit,
         "may_revoke": may_revoke,
         "revoke_managed_note": who.may(Action.CERT_REVOKE)
