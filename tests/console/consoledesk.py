@@ -9,8 +9,8 @@ Not a conftest: imported as ``consoledesk`` by the tests in tests/console/ (``te
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,28 @@ def visitor(desk: Desk, login: str | None = None) -> Iterator[Visitor]:
         if login:
             v.sign_in(login)
         yield v
+
+
+Browsers = Callable[[str], Visitor]
+
+
+@contextmanager
+def browsers(desk: Desk) -> Iterator[Browsers]:
+    """One signed-in browser per person, made on first use and shared until the end (signing
+    in is slow on purpose: argon2id), all on one app. Tests that move the clock past the idle
+    limit sign in with a fresh :func:`visitor` instead."""
+    app = create_app(desk.services)
+    with ExitStack() as stack:
+        signed_in: dict[str, Visitor] = {}
+
+        def of(login: str) -> Visitor:
+            if login not in signed_in:
+                client = stack.enter_context(TestClient(app, base_url="http://127.0.0.1:8080"))
+                signed_in[login] = Visitor(client)
+                signed_in[login].sign_in(login)
+            return signed_in[login]
+
+        yield of
 
 
 def text_of(response: httpx.Response) -> str:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from consoledesk import Visitor, console_desk, text_of, visitor
+from consoledesk import Browsers, browsers, console_desk, text_of
 from sqlalchemy import func, select
 
 from casedesk import Desk
@@ -28,9 +27,6 @@ LINK = re.compile(r"http://127\.0\.0\.1:8080/enroll/[0-9a-f]{64}")
 SECRET = re.compile(r"cd_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
 
 
-Browsers = Callable[[str], Visitor]
-
-
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     with console_desk("sqlite", tmp_path_factory.mktemp("admin")) as d:
@@ -39,16 +35,8 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
 
 @pytest.fixture(scope="module")
 def browser(desk: Desk) -> Iterator[Browsers]:
-    """One signed-in browser per person for the whole module (signing in hashes a password)."""
-    with ExitStack() as stack:
-        open_: dict[str, Visitor] = {}
-
-        def get(login: str) -> Visitor:
-            if login not in open_:
-                open_[login] = stack.enter_context(visitor(desk, login))
-            return open_[login]
-
-        yield get
+    with browsers(desk) as of:
+        yield of
 
 
 def state(desk: Desk) -> dict[str, Any]:

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import httpx
 import pytest
-from consoledesk import PASSWORD, Visitor, console_desk, text_of, visitor
+from consoledesk import PASSWORD, Browsers, Visitor, browsers, console_desk, text_of, visitor
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import pkcs12
-from fastapi.testclient import TestClient
 
 from casedesk import DMV, START, Desk, make_csr, sub
-from certdesk.web.app import create_app
 from deliverydesk import snapshot
 
 NUMBER = re.compile(r"^/cases/(CS-[0-9]{4}-[0-9]{6,9})$")
@@ -39,20 +36,8 @@ def _start(desk: Desk) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser(desk: Desk) -> Iterator[Callable[[str], Visitor]]:
-    """One signed-in browser per person for the whole module (signing in is slow on purpose:
-    argon2id). Tests that move the clock past the idle limit use fresh ones instead."""
-    app = create_app(desk.services)
-    with ExitStack() as stack:
-        signed_in: dict[str, Visitor] = {}
-
-        def of(login: str) -> Visitor:
-            if login not in signed_in:
-                client = stack.enter_context(TestClient(app, base_url="http://127.0.0.1:8080"))
-                signed_in[login] = Visitor(client)
-                signed_in[login].sign_in(login)
-            return signed_in[login]
-
+def browser(desk: Desk) -> Iterator[Browsers]:
+    with browsers(desk) as of:
         yield of
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Iterator
 
 import httpx
 import pytest
-from consoledesk import Visitor, console_desk, set_password, visitor
+from consoledesk import Browsers, browsers, console_desk, set_password
 from consoledesk import text_of as raw_text
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
@@ -32,8 +31,6 @@ from conftest import OPERATOR
 SSA = "ssa"  # self-managed; its delegated administrator "sam" issues directly (R2, R11)
 PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----")
 
-Browsers = Callable[[str], Visitor]
-
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
@@ -48,16 +45,8 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
 
 @pytest.fixture(scope="module")
 def browser(desk: Desk) -> Iterator[Browsers]:
-    """One signed-in browser per person, shared by the module's tests (sign-in is slow)."""
-    with ExitStack() as stack:
-        open_: dict[str, Visitor] = {}
-
-        def get(login: str) -> Visitor:
-            if login not in open_:
-                open_[login] = stack.enter_context(visitor(desk, login))
-            return open_[login]
-
-        yield get
+    with browsers(desk) as of:
+        yield of
 
 
 def issue(desk: Desk, org: str, *names: str, renewal_of: str | None = None) -> str:

@@ -14,15 +14,14 @@ import csv
 import html
 import io
 import re
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import httpx
 import pytest
 import structlog
-from consoledesk import Visitor, console_desk, visitor
+from consoledesk import Browsers, browsers, console_desk
 from consoledesk import text_of as raw_text
 from sqlalchemy import text
 
@@ -34,8 +33,6 @@ from conftest import AUDITOR, OPERATOR
 
 NOW = datetime(2026, 12, 8, 20, 0, tzinfo=UTC)  # Tuesday, 12:00 Pacific
 DECEMBER = {"start": "2026-12-01", "end": "2026-12-31"}
-
-Browsers = Callable[[str], Visitor]
 
 
 @dataclass(frozen=True)
@@ -69,16 +66,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
 
 @pytest.fixture(scope="module")
 def browser(world: Scenario) -> Iterator[Browsers]:
-    """One signed-in browser per person, shared by the module's tests."""
-    with ExitStack() as stack:
-        open_: dict[str, Visitor] = {}
-
-        def get(login: str) -> Visitor:
-            if login not in open_:
-                open_[login] = stack.enter_context(visitor(world.desk, login))
-            return open_[login]
-
-        yield get
+    with browsers(world.desk) as of:
+        yield of
 
 
 @pytest.fixture(autouse=True)
