@@ -116,12 +116,7 @@ class _WorkerCollector(Collector):
         ):
             lag.add_metric([job], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
         yield lag
-        notices = GaugeMetricFamily(
-            "certdesk_worker_notices", "Notices by status (R9).", labels=["status"]
-        )
-        for status in ("pending", "sending", "sent", "failed"):
-            notices.add_metric([status], b.notices_by_status.get(status, 0))
-        yield notices
+        # Notices by status are certdesk_notices{status} (services/notices.py), not here.
         outbox = GaugeMetricFamily("certdesk_outbox", "Outbox mail by status.", labels=["status"])
         for status in ("pending", "sent", "failed"):
             outbox.add_metric([status], b.outbox_by_status.get(status, 0))

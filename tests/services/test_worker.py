@@ -493,7 +493,8 @@ def test_readyz_and_metrics_report_the_workers(
     assert 'certdesk_worker_last_pass_duration_seconds{worker="test-worker"}' in metrics
     assert 'certdesk_worker_jobs_done{worker="test-worker"}' in metrics
     assert "certdesk_workers_healthy 1.0" in metrics
-    assert 'certdesk_worker_notices{status="failed"} 0.0' in metrics
+    assert 'certdesk_notices{status="failed"} 0.0' in metrics
+    assert "certdesk_worker_notices" not in metrics  # one gauge per fact
 
     interval = svc.rt.settings.worker_interval_seconds
     clock.advance(seconds=3 * interval)

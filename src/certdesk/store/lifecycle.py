@@ -354,7 +354,6 @@ class Backlog:
     windows: datetime | None  # end of the oldest window of a still-delivered case
     outbox: datetime | None  # creation of the oldest pending mail
     notices: datetime | None  # due moment of the oldest notice not sent yet
-    notices_by_status: dict[str, int]
     outbox_by_status: dict[str, int]
 
 
@@ -373,9 +372,6 @@ def backlog(s: Session, now: datetime) -> Backlog:
     notices = s.scalar(
         select(func.min(Notice.due_at)).where(Notice.status.in_(("pending", "sending")))
     )
-    notices_by = {
-        st: n for st, n in s.execute(select(Notice.status, func.count()).group_by(Notice.status))
-    }
     outbox_by = {
         st: n for st, n in s.execute(select(Outbox.status, func.count()).group_by(Outbox.status))
     }
@@ -384,7 +380,6 @@ def backlog(s: Session, now: datetime) -> Backlog:
         windows=_aware(windows),
         outbox=_aware(outbox),
         notices=_aware(notices),
-        notices_by_status=notices_by,
         outbox_by_status=outbox_by,
     )
 
