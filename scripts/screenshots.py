@@ -11,6 +11,7 @@ Debian's /usr/bin/chromium, driven by Playwright; nothing is downloaded.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -28,7 +29,7 @@ with warnings.catch_warnings():
     from browserdesk import SELF_MANAGED_ADMIN, Demo, live_site, populate, send_csr
     from playwright.sync_api import FloatRect, Page
 
-WIDTH = 1280
+WIDTH = int(os.environ.get("SCREENSHOT_WIDTH", "1280"))
 MAX_HEIGHT = 2000
 
 

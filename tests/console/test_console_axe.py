@@ -144,6 +144,7 @@ class Visit:
     who: str | None = None  # None: nobody signed in
     then: Callable[[Page], None] | None = None
     status: int = 200
+    width: int | None = None  # a narrow screen (a phone) instead of the desktop viewport
 
 
 def visit(id: str, path: str, who: str | None = None, **kw: Any) -> Any:
@@ -201,6 +202,10 @@ PAGES = [
     visit("error/404", "/certificates/0000dead", "ana", status=404),
     visit("error/no-such-page", "/no/such/page", "opal", status=404),
     visit("error/forbidden", "/audit", "ana", status=403),
+    # a phone's width: no navigation drawer (it needs script), wide tables scroll in place
+    visit("narrow/dashboard", "/", "opal", width=390),
+    visit("narrow/cases", "/cases", "opal", width=390),
+    visit("narrow/case-delivered", "/cases/{delivered}", "ana", width=390),
 ]
 
 
@@ -208,7 +213,18 @@ PAGES = [
 def test_no_axe_violations(world: World, visit: Visit) -> None:
     site = world.site
     page = site.page_as(visit.who) if visit.who else world.anonymous
-    response = page.goto(visit.path.format(**world.values))
+    wide = page.viewport_size
+    if visit.width is not None:
+        page.set_viewport_size({"width": visit.width, "height": 844})
+    try:
+        check(page, visit, world.values)
+    finally:
+        if wide is not None:
+            page.set_viewport_size(wide)
+
+
+def check(page: Page, visit: Visit, values: dict[str, str]) -> None:
+    response = page.goto(visit.path.format(**values))
     assert response is not None
     if visit.then is not None:
         with page.expect_response(lambda r: r.request.method == "POST") as posted:
@@ -218,3 +234,5 @@ def test_no_axe_violations(world: World, visit: Visit) -> None:
     assert page.locator("h1").count() == 1, "one <h1> per page"
     found = violations(page)
     assert not found, f"{page.url}\n{described(found)}"
+    if visit.width is not None:  # the page itself is no wider than the screen
+        assert page.evaluate("document.documentElement.scrollWidth") <= visit.width
