@@ -118,7 +118,8 @@ def test_r10_idle_timeout_ends_the_session(desk: Desk, clean_clock: None) -> Non
         desk.clock.advance(minutes=idle + 1)
         response = v.get("/")
         assert response.status_code == 303
-        assert "without+activity" in response.headers["location"]
+        assert "why=session.idle" in response.headers["location"]
+        assert "without activity" in text_of(v.get(response.headers["location"]))
         assert "session.idle" in audit_actions(desk, "abe")
         desk.clock.advance(minutes=-(idle + 1))  # even back in time, the session stays ended
         assert v.get("/").status_code == 303
@@ -227,6 +228,12 @@ def test_security_headers_on_console_pages(desk: Desk) -> None:
         assert css.status_code == 200 and "no-store" not in css.headers.get("cache-control", "")
         api = v.get("/api/v1/certificates")
         assert api.status_code == 401 and "content-security-policy" not in api.headers
+
+
+def test_the_sign_in_form_shows_only_its_own_sentences(desk: Desk) -> None:
+    with visitor(desk) as v:
+        page = v.get("/login?why=Your+account+was+hacked%2C+call+555-0100")
+        assert page.status_code == 200 and "hacked" not in page.text  # no text from the URL
 
 
 def test_unknown_console_page_is_an_html_404(desk: Desk) -> None:

@@ -57,6 +57,18 @@ NAV = (
 )
 
 
+# Why a browser was sent to the sign-in form: the form shows one of these fixed sentences,
+# chosen by code, never text from the URL (a link to /login?why=<anything> must not be able
+# to put words of its own on this site's page).
+SIGN_IN_REASONS = {
+    "session.idle": "You were signed out after a while without activity. Sign in again.",
+    "session.expired": "Your session has ended. Sign in again.",
+    "account.disabled": "This account is disabled.",
+    "account.no_roles": "This account holds no role; ask your administrator.",
+    "auth.token": "Your session has ended. Sign in again.",
+}
+
+
 class SignInNeeded(Exception):
     """No live console session: the page answers with a redirect to the sign-in form."""
 
@@ -168,7 +180,7 @@ class Console:
         try:
             actor = self.services.tokens.console_session(secret, timedelta(minutes=idle))
         except Unauthorized as exc:
-            raise SignInNeeded(exc.detail) from None
+            raise SignInNeeded(exc.code) from None
         request.state.actor = actor
         return actor
 

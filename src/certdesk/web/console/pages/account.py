@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from certdesk.errors import CertdeskError, InvalidInput
-from certdesk.web.console.frame import ConsoleDep, ViewerDep, safe_next
+from certdesk.web.console.frame import SIGN_IN_REASONS, ConsoleDep, ViewerDep, safe_next
 from certdesk.web.console.guard import (
     SESSION_COOKIE,
     clear_session_cookie,
@@ -35,7 +35,7 @@ def login_form(
         request,
         "login.html",
         next=safe_next(next),
-        why=why[:200],
+        why=SIGN_IN_REASONS.get(why, ""),
         login_id=login_id[:64],
         ask_totp=False,
     )
