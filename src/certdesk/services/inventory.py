@@ -116,6 +116,18 @@ class Forecast:
         return sum(w.count for w in self.weeks)
 
 
+@dataclass(frozen=True)
+class Dossier:
+    """Everything the console's certificate page shows but the audit trail, read at once."""
+
+    cert: CertView
+    chain: list[x509.Certificate]  # the leaf, then its issuing CAs up to (not including) the root
+    successors: list[CertView]  # renewals and reissues that replace it, oldest first
+    case: str | None  # the case that delivered it (R3); None when issued directly
+    org_name: str
+    org_self_managed: bool
+
+
 class InventoryService:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
@@ -254,26 +266,28 @@ class InventoryService:
             return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in [leaf, *chain])
         return pkcs7.serialize_certificates([leaf, *chain], serialization.Encoding.DER)
 
-    def renewed_by(self, actor: Actor, serial: str) -> list[CertView]:
-        """The certificates that name ``serial`` as the one they replace (renewals and
-        reissues), oldest first; only those ``actor`` may see (always the same organization)."""
+    def dossier(self, actor: Actor, serial: str) -> Dossier:
+        """The certificate with its chain, successors, delivering case and organization, in
+        one read (the page used to make five); authorized like :meth:`show`."""
         with self._rt.reads() as s:
             row = self._row(s, actor, serial)
-            return [
-                self._view(s, r)
-                for r in cert_store.renewals_of(s, row.id)
-                if r.org_id == row.org_id
-            ]
-
-    def delivering_case(self, actor: Actor, serial: str) -> str | None:
-        """The case that delivered ``serial`` (R3), or None for a directly issued one.
-
-        A certificate and its case belong to the same organization, so whoever may read
-        the certificate may read the case (``case.read`` is in every role that has
-        ``cert.read``)."""
-        with self._rt.reads() as s:
-            row = self._row(s, actor, serial)
-            return cert_store.delivering_case(s, row.id)
+            assert row.der is not None  # active, revoked and expired rows always hold DER
+            codes = {o.id: o.code for o in org_store.all_orgs(s)}
+            slugs = {i.id: i.slug for i in issuer_store.all_issuers(s)}
+            org = org_store.by_id(s, row.org_id)
+            assert org is not None  # certificates.org_id is a foreign key
+            return Dossier(
+                cert=self._view(s, row, codes, slugs),
+                chain=[x509.load_der_x509_certificate(row.der), *self._chain(s, row.issuer_id)],
+                successors=[
+                    self._view(s, r, codes, slugs)
+                    for r in cert_store.renewals_of(s, row.id)
+                    if r.org_id == row.org_id
+                ],
+                case=cert_store.delivering_case(s, row.id),
+                org_name=org.name,
+                org_self_managed=org.self_managed,
+            )
 
     def _chain(self, s: Session, issuer_id: int) -> list[x509.Certificate]:
         out: list[x509.Certificate] = []

@@ -117,8 +117,7 @@ def certificates(
     return c.page(request, "certificates.html", **context)
 
 
-def _chain(pem: bytes) -> list[ChainLink]:
-    certs = x509.load_pem_x509_certificates(pem)
+def _chain(certs: list[x509.Certificate]) -> list[ChainLink]:
     return [
         ChainLink(
             role="Leaf" if i == 0 else "Issuing CA",
@@ -157,9 +156,8 @@ def _timeline(
 def _detail(c: Console, who: Actor, serial: str) -> dict[str, Any]:
     """Everything the certificate page shows; raises NotFound for another agency's serial."""
     svc = c.services
-    cert = svc.inventory.show(who, serial)
-    successors = svc.inventory.renewed_by(who, cert.serial)
-    org = svc.orgs.get(who, cert.org_code)
+    dossier = svc.inventory.dossier(who, serial)
+    cert = dossier.cert
     audit = (
         svc.audit.search(who, object_type="certificate", object_id=cert.serial, limit=AUDIT_SHOWN)[
             0
@@ -172,21 +170,20 @@ def _detail(c: Console, who: Actor, serial: str) -> dict[str, Any]:
         and cert.status != "revoked"
         # R11: a managed organization's certificates are revoked by cert services (within
         # the R8 window the requester asks through the case).
-        and (who.is_global or org.self_managed)
+        and (who.is_global or dossier.org_self_managed)
     )
     return {
         "title": f"Certificate {cert.serial}",
         "cert": cert,
-        "org": org,
-        "chain": _chain(svc.inventory.export(who, cert.serial, ExportFormat.CHAIN)),
-        "timeline": _timeline(
-            cert, successors, svc.inventory.delivering_case(who, cert.serial), svc.rt.clock()
-        ),
+        "org_name": dossier.org_name,
+        "org_self_managed": dossier.org_self_managed,
+        "chain": _chain(dossier.chain),
+        "timeline": _timeline(cert, dossier.successors, dossier.case, svc.rt.clock()),
         "audit": audit,
         "may_revoke": may_revoke,
         "revoke_managed_note": who.may(Action.CERT_REVOKE)
         and not who.is_global
-        and not org.self_managed
+        and not dossier.org_self_managed
         and cert.status != "revoked",
         "reasons": [(str(r), label) for r, label in REASONS],
         "downloads": [(str(f), label) for f, label in DOWNLOADS],
