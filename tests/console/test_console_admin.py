@@ -47,7 +47,7 @@ def state(desk: Desk) -> dict[str, Any]:
             m.__tablename__: s.scalar(select(func.count()).select_from(m))
             for m in (User, ApiToken, Outbox)
         }
-    orgs = {o.code: o.grants for o in desk.services.orgs.list_all(OPERATOR)}
+    orgs = {o.code: (o.grants, o.self_managed) for o in desk.services.orgs.list_all(OPERATOR)}
     return {**desk.counts(), **extra, "orgs": orgs}
 
 
@@ -128,6 +128,38 @@ def test_operator_creates_an_org_and_manages_grants_policy_cost(
     ]
 
 
+def test_operator_switches_an_orgs_service_both_ways(desk: Desk, browser: Browsers) -> None:
+    svc = desk.services
+    opal = browser("opal")
+    page = sound(opal.get("/orgs/dmv"))
+    assert 'action="/orgs/dmv/service"' in page and "Save service" in page
+    assert '<option value="managed" selected>Managed by cert services</option>' in page
+    before = len(audit(desk, "org.service"))
+
+    made = opal.post("/orgs/dmv/service", {"service": "self-managed"})
+    assert made.headers["location"] == "/orgs/dmv"
+    shown = opal.follow(made)
+    assert "dmv is now self-managed (delegated administrators)." in text_of(shown)
+    assert "self-managed: delegated administration, no cost" in text_of(shown)
+    assert '<option value="self-managed" selected>' in sound(shown)
+    assert svc.orgs.get(OPERATOR, "dmv").self_managed
+
+    again = opal.post("/orgs/dmv/service", {"service": "self-managed"})  # no change, no event
+    assert again.status_code == 303 and svc.orgs.get(OPERATOR, "dmv").self_managed
+
+    back = opal.follow(opal.post("/orgs/dmv/service", {"service": "managed"}))
+    assert "dmv is now managed by cert services." in text_of(back)
+    assert not svc.orgs.get(OPERATOR, "dmv").self_managed
+    events = audit(desk, "org.service")
+    who = desk["opal"].name
+    assert len(events) == before + 2
+    newest = events[:2]
+    assert [(e.actor, e.object_id, e.summary["before"], e.summary["after"]) for e in newest] == [
+        (who, "dmv", "self-managed", "managed"),  # newest first
+        (who, "dmv", "managed", "self-managed"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("login", "path", "form", "status", "says"),
     [
@@ -145,6 +177,14 @@ def test_operator_creates_an_org_and_manages_grants_policy_cost(
                      id="R2/other-org-is-not-found"),
         pytest.param("aud", "/orgs/dmv/auto-approve", {"enabled": "1"}, 403,
                      "may not org.manage", id="R6/auditor-reads-only"),
+        pytest.param("dan", "/orgs/dmv/service", {"service": "self-managed"}, 403,
+                     "may not org.manage", id="R11/delegated-admin-cannot-switch-service"),
+        pytest.param("ana", "/orgs/dmv/service", {"service": "self-managed"}, 403,
+                     "may not org.manage", id="R11/requester-cannot-switch-service"),
+        pytest.param("carl", "/orgs/dmv/service", {"service": "self-managed"}, 404, "Not found",
+                     id="R11/another-agency-cannot-switch-service"),
+        pytest.param("aud", "/orgs/dmv/service", {"service": "self-managed"}, 403,
+                     "may not org.manage", id="R11/auditor-cannot-switch-service"),
     ],
 )  # fmt: skip
 def test_only_cert_services_manage_orgs(
@@ -174,11 +214,14 @@ def test_agency_people_read_their_own_org_only(desk: Desk, browser: Browsers) ->
     assert own.status_code == 200 and "zone:dmv.ca.gov" in text_of(own)
     assert "Add grant" not in own.text and "/grants/remove" not in own.text
     assert "Save cost" not in own.text and "Save policy" not in own.text
+    assert "Save service" not in own.text and "/service" not in own.text
+    assert "managed by cert services" in text_of(own)  # read-only, as a fact
     assert ana.get("/orgs/chp").status_code == 404
     assert ana.get("/orgs/nosuch").status_code == 404
     aud = browser("aud")
     page = aud.get("/orgs/chp")
     assert page.status_code == 200 and "Add grant" not in page.text
+    assert "Save service" not in page.text and "/service" not in page.text
 
 
 # -- bad input: a 400 page naming the problem, nothing changed --------------------------------
@@ -205,6 +248,8 @@ def test_agency_people_read_their_own_org_only(desk: Desk, browser: Browsers) ->
                      "0 to 100000000 cents", id="R11/negative-cost"),
         pytest.param("opal", "/orgs/dmv/policy", {"case_type": "lunch", "action": "set"},
                      "unknown case type", id="R4/unknown-case-type"),
+        pytest.param("opal", "/orgs/dmv/service", {"service": "hosted"},
+                     "'hosted' is not managed or self-managed", id="R11/unknown-service"),
         pytest.param("dan", "/users", {"login_id": "newbie9", "name": "N", "email": "nope",
                                        "roles": "requester"},
                      "is not an e-mail address", id="R10/person-bad-email"),

@@ -638,7 +638,7 @@ def test_metrics(client: TestClient) -> None:
 
 EXPECTED_API_ROUTES = {
     "/api/v1/orgs": {"get", "post"},
-    "/api/v1/orgs/{code}": {"get"},
+    "/api/v1/orgs/{code}": {"get", "patch"},
     "/api/v1/orgs/{code}/grants": {"post"},
     "/api/v1/orgs/{code}/grants/{grant}": {"delete"},
     "/api/v1/tokens": {"get", "post"},

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from certdesk.cli.common import OPERATOR, emit_json, services
+from certdesk.errors import InvalidInput
 from certdesk.services.orgs import OrgView
 from certdesk.services.tokens import parse_role
 
@@ -67,6 +68,26 @@ def revoke_grant(
 ) -> None:
     """Remove a grant from an organization."""
     _print(services().orgs.remove_grant(OPERATOR, code, grant), json_out)
+
+
+@org_app.command("set")
+def set_service(
+    code: Annotated[str, typer.Argument()],
+    self_managed: Annotated[
+        bool,
+        typer.Option(
+            "--self-managed", help="Self-managed: delegated administration, no cost (R11)."
+        ),
+    ] = False,
+    managed: Annotated[
+        bool, typer.Option("--managed", help="Managed by cert services, at a cost (R11).")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Switch an organization between managed and self-managed service (audited)."""
+    if self_managed == managed:
+        raise InvalidInput("org.service", "give exactly one of --self-managed or --managed")
+    _print(services().orgs.set_service(OPERATOR, code, self_managed=self_managed), json_out)
 
 
 @org_app.command("list")

@@ -13,6 +13,7 @@ from certdesk.core.names import Grant
 from certdesk.errors import Conflict, InvalidInput, NotFound
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store import orgs as org_store
 from certdesk.store.models import GrantRow, Organization
 
@@ -31,9 +32,14 @@ class OrgView:
         return {
             "code": self.code,
             "name": self.name,
-            "service": "self-managed" if self.self_managed else "managed",
+            "service": _service(self.self_managed),
             "grants": list(self.grants),
         }
+
+
+def _service(self_managed: bool) -> str:
+    """The R11 service option as the API, the CLI and the audit log spell it."""
+    return "self-managed" if self_managed else "managed"
 
 
 def _view(org: Organization) -> OrgView:
@@ -138,6 +144,31 @@ class OrganizationService:
             org.grants.remove(row)
             s.flush()
             self._audit.record(s, actor, "grant.remove", "organization", org.code, grant=str(grant))
+            return _view(org)
+
+    def set_service(self, actor: Actor, code: str, *, self_managed: bool) -> OrgView:
+        """Switch an organization between managed and self-managed service (R11).
+
+        Only cert services switch it (an agency's own people are refused; another agency's
+        organization is not found). The change is audited as ``org.service`` with the same
+        ``before``/``after`` summary as the delegated-administrator set-up writes (R15);
+        asking for the service the organization already has changes and records nothing.
+        Grants, people, tokens and certificates stay as they are, and costs already recorded
+        do not change. Direct issuance and revocation by the agency's own people read the
+        service when they act (issuance, revocation), so once an organization is managed
+        again its delegated administrators can no longer issue directly.
+        """
+        with self._rt.sessions.begin() as s:
+            # Locked like a grant change (see _org), so the switch and a concurrent change of
+            # the same organization are serialized.
+            org = visible_org(s, actor, code, for_update=True)
+            authorize(actor, Action.ORG_MANAGE, org.id, hide=True)
+            if org.self_managed != self_managed:
+                before, after = _service(org.self_managed), _service(self_managed)
+                org.self_managed = self_managed
+                self._audit.record(
+                    s, actor, "org.service", "organization", org.code, before=before, after=after
+                )
             return _view(org)
 
     def _org(self, s: Session, code: str) -> Organization:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from certdesk.web.deps import ActorDep, ServicesDep
 
@@ -25,6 +25,18 @@ class OrgCreate(BaseModel):
     service: Literal["managed", "self-managed"] = "managed"
     grants: list[str] = Field(
         default_factory=list, max_length=500, examples=[["zone:dmv.ca.gov", "host:permits.ca.gov"]]
+    )
+
+
+class ServiceIn(BaseModel):
+    """R11: the organization's service option; the only field that may be changed here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    self_managed: StrictBool = Field(
+        description="true: self-managed (delegated administration, no cost); false: managed"
+        " by cert services",
+        examples=[False],
     )
 
 
@@ -52,6 +64,12 @@ def create_org(body: OrgCreate, svc: ServicesDep, who: ActorDep) -> dict[str, ob
 @router.get("/{code}", response_model=OrgOut)
 def get_org(code: str, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     return svc.orgs.get(who, code).as_dict()
+
+
+@router.patch("/{code}", response_model=OrgOut)
+def set_service(code: str, body: ServiceIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+    """Switch the organization between managed and self-managed service (cert services)."""
+    return svc.orgs.set_service(who, code, self_managed=body.self_managed).as_dict()
 
 
 @router.post("/{code}/grants", response_model=OrgOut, status_code=status.HTTP_201_CREATED)

@@ -1,5 +1,6 @@
 """Organizations (R2, R4, R6, R11): the list, a new organization, and one organization's
-grants, approval policy, renewal auto-approval and cost per certificate-year.
+service option (managed or self-managed), grants, approval policy, renewal auto-approval and
+cost per certificate-year.
 
 Cert services manage; auditors read every organization; an agency's people read their own
 (another organization's page is not found). The services decide all of that.
@@ -129,6 +130,29 @@ def _detail_page(
 @router.get("/orgs/{code}")
 def org_detail(request: Request, c: ConsoleDep, who: ViewerDep, code: str) -> Response:
     return _detail_page(request, c, who, code[:64])
+
+
+# The service options of R11 as the form names them: value -> (self_managed, how it reads).
+SERVICES = {
+    "managed": (False, "managed by cert services"),
+    "self-managed": (True, "self-managed (delegated administrators)"),
+}
+
+
+@router.post("/orgs/{code}/service")
+def service_set(
+    request: Request, c: ConsoleDep, who: ViewerDep, code: str, service: Short
+) -> Response:
+    try:
+        if service not in SERVICES:
+            raise InvalidInput(
+                "org.service", f"{service.strip()[:40]!r} is not managed or self-managed"
+            )
+        self_managed, what = SERVICES[service]
+        org = c.services.orgs.set_service(who, code, self_managed=self_managed)
+    except CertdeskError as exc:
+        return _detail_page(request, c, who, code, error=exc)
+    return c.redirect(f"/orgs/{org.code}", flash=f"{org.code} is now {what}.")
 
 
 @router.post("/orgs/{code}/grants")
