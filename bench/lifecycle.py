@@ -47,7 +47,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,8 +59,8 @@ import psycopg
 from certdesk.config import Settings
 from certdesk.core.calendar import PACIFIC, BusinessCalendar, expiry_instant
 from certdesk.core.lifecycle import DEFAULT_NOTICE_DAYS, LifecyclePolicy, renewal_plan
+from issuance import pg_database  # CERTDESK_BENCH_PG, the same throw-away databases
 
-PG_ADMIN = os.environ.get("CERTDESK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)  # a Monday, 10:00 Pacific
 BAND = timedelta(minutes=1)  # what the previous pass (a minute ago) already did
 ORGS = 100
@@ -192,14 +191,8 @@ def database(backend: str, tmp: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp / 'certdesk.db'}"
         return
-    name = f"certdesk_bench_lc_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("lc") as url:
+        yield url
 
 
 def settings_for(url: str, tmp: Path, smtp_port: int, digest: bool = True) -> Settings:

@@ -11,8 +11,6 @@ Each person acts through an :class:`Actor` with ``user_id`` set, as a login sess
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -50,7 +47,7 @@ from certdesk.store.models import (
     User,
     UserRole,
 )
-from conftest import OPERATOR, PG_ADMIN, ManualClock
+from conftest import OPERATOR, ManualClock, scratch_database
 
 DMV = "dmv"  # managed; zone:dmv.ca.gov, host:permits.ca.gov
 CHP = "chp"  # managed; zone:chp.ca.gov — "the other organization"
@@ -139,6 +136,16 @@ class Desk:
         out.update({f"state.{st}": n for st, n in states})
         return out
 
+    def audit_actions(self, object_id: str) -> list[str]:
+        """The audited actions on ``object_id`` (a case number, a login ...), oldest first."""
+        with self.services.rt.reads() as s:
+            rows = s.scalars(
+                select(AuditRow.action)
+                .where(AuditRow.object_id == object_id)
+                .order_by(AuditRow.seq)
+            )
+            return list(rows)
+
     def draft(self, actor: Actor | str = "ana", org: str = DMV, **kw: Any) -> CaseView:
         """A draft new-certificate case with one submittal for a fresh name."""
         who = self[actor] if isinstance(actor, str) else actor
@@ -189,36 +196,23 @@ def add_person(services: Services, login: str, org: str | None, roles: Sequence[
     )
 
 
-@contextmanager
-def _database(backend: str, tmp: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp / 'certdesk.db'}"
-        return
-    name = f"certdesk_cases_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def settings_for(url: str, tmp: Path) -> Settings:
+def settings_for(url: str, tmp: Path, **more: Any) -> Settings:
     return Settings(
         data_dir=tmp / "data",
         database_url=url,
         base_url="http://127.0.0.1:8080",
         ca_passphrase="test-passphrase",
+        **more,
     )
 
 
 @contextmanager
-def open_desk(backend: str, tmp: Path) -> Iterator[Desk]:
-    """Three managed organizations, their people, and cert services."""
-    with _database(backend, tmp) as url:
+def open_desk(backend: str, tmp: Path, **settings: Any) -> Iterator[Desk]:
+    """Three managed organizations, their people, and cert services; ``settings`` are
+    further :class:`Settings` fields."""
+    with scratch_database(backend, tmp, "cases") as url:
         clock = ManualClock(START)
-        services = Services(Runtime.open(settings_for(url, tmp), clock))
+        services = Services(Runtime.open(settings_for(url, tmp, **settings), clock))
         try:
             initialize(services, with_token=False)
             orgs = services.orgs
@@ -247,23 +241,12 @@ class Result:
     err: str
 
 
-class Cli:
-    """The CLI run in this process (``certdesk.cli.main.run``) against a desk.
+class CliRunner:
+    """The CLI run in this process (``certdesk.cli.main.run``), its output captured."""
 
-    ``state`` reads what a refused command must leave unchanged (by default the row counts).
-    """
-
-    def __init__(
-        self,
-        desk: Desk,
-        capsys: pytest.CaptureFixture[str],
-        tmp: Path,
-        state: Callable[[Desk], object] | None = None,
-    ) -> None:
-        self.desk = desk
+    def __init__(self, capsys: pytest.CaptureFixture[str], tmp: Path) -> None:
         self._capsys = capsys
         self.tmp = tmp
-        self._state = state or (lambda d: d.counts())
 
     def __call__(self, *args: str | Path) -> Result:
         self._capsys.readouterr()
@@ -279,13 +262,37 @@ class Cli:
     def json(self, *args: str | Path) -> Any:
         return json.loads(self.ok(*args, "--json").out)
 
-    def fails(self, *args: str | Path) -> str:
-        """Exit 1, one ``error:`` line, no traceback, and nothing changed."""
-        before = self._state(self.desk)
+    def failed(self, *args: str | Path) -> Result:
+        """A command that must fail cleanly: exit 1, one ``error:`` line, no traceback."""
         result = self(*args)
         assert result.code == 1, result
         assert result.err.startswith("error: "), result
-        assert "Traceback" not in result.err and result.out == ""
+        assert "Traceback" not in result.err
+        return result
+
+
+class Cli(CliRunner):
+    """The CLI against a desk.
+
+    ``state`` reads what a refused command must leave unchanged (by default the row counts).
+    """
+
+    def __init__(
+        self,
+        desk: Desk,
+        capsys: pytest.CaptureFixture[str],
+        tmp: Path,
+        state: Callable[[Desk], object] | None = None,
+    ) -> None:
+        super().__init__(capsys, tmp)
+        self.desk = desk
+        self._state = state or (lambda d: d.counts())
+
+    def fails(self, *args: str | Path) -> str:
+        """Exit 1, one ``error:`` line, no traceback, nothing printed, and nothing changed."""
+        before = self._state(self.desk)
+        result = self.failed(*args)
+        assert result.out == "", result
         assert self._state(self.desk) == before
         return result.err
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,18 +50,37 @@ def _pg_url(dbname: str) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
 
 
+@contextmanager
+def scratch_pg(tag: str) -> Iterator[str]:
+    """An empty PostgreSQL database of its own (unique per process), dropped afterwards."""
+    name = f"certdesk_{tag}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def scratch_database(backend: str, tmp: Path, tag: str) -> Iterator[str]:
+    """An empty database of ``backend``: a SQLite file under ``tmp`` or :func:`scratch_pg`."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'certdesk.db'}"
+        return
+    with scratch_pg(tag) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A throw-away PostgreSQL database for this test session, migrated once."""
-    name = f"certdesk_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(_pg_url(name))
-    migrate(engine)
-    engine.dispose()
-    yield _pg_url(name)
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_pg("test") as url:
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        yield url
 
 
 TABLES = sorted(Base.metadata.tables)

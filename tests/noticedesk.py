@@ -21,9 +21,8 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -47,7 +46,7 @@ from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.store.models import Case, CertificateRow, Contact, Notice, Submittal
-from conftest import OPERATOR, PG_ADMIN, ManualClock
+from conftest import OPERATOR, ManualClock, scratch_pg
 
 SENDER = "certdesk@cdt.ca.gov"
 START = datetime(2027, 1, 4, 18, 0, tzinfo=UTC)  # a Monday, 10:00 Pacific
@@ -402,7 +401,7 @@ class Snapshots:
     def __init__(self, tmp: Path) -> None:
         self._tmp = tmp
         self._made: dict[str, str] = {}
-        self._pg: list[str] = []
+        self._pg = ExitStack()  # the PostgreSQL templates, dropped by close()
 
     def _make(self, backend: str) -> str:
         home = self._tmp / f"template-{backend}"
@@ -410,11 +409,7 @@ class Snapshots:
         if backend == "sqlite":
             url = f"sqlite:///{home / 'certdesk.db'}"
         else:
-            name = f"certdesk_notices_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            self._pg.append(name)
-            url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+            url = self._pg.enter_context(scratch_pg("notices"))
         rt = Runtime.open(settings_for(url, home), ManualClock(START))
         try:
             services = Services(rt)
@@ -442,9 +437,7 @@ class Snapshots:
         return source
 
     def close(self) -> None:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            for name in reversed(self._pg):
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._pg.close()
 
 
 @contextmanager

@@ -7,12 +7,10 @@ PostgreSQL; the tables of bad input run on SQLite.
 from __future__ import annotations
 
 import io
-import json
 import re
 import socket
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,8 +21,8 @@ import structlog
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
+from casedesk import CliRunner
 from certdesk.cli import common
-from certdesk.cli.main import run
 from certdesk.store.models import AuditRow, Enrollment, Outbox, User, UserRole
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # overrides the backend fixture
@@ -32,39 +30,10 @@ LINK = re.compile(r"^https://desk\.cdt\.ca\.gov/enroll/[0-9a-f]{64}$")
 PASSWORD = "correct horse battery"
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-class Cli:
-    def __init__(self, capsys: pytest.CaptureFixture[str], tmp: Path) -> None:
-        self._capsys = capsys
-        self.tmp = tmp
-
-    def __call__(self, *args: str | Path) -> Result:
-        self._capsys.readouterr()
-        code = run([str(a) for a in args])
-        captured = self._capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    def ok(self, *args: str | Path) -> Result:
-        result = self(*args)
-        assert result.code == 0, result
-        return result
-
-    def json(self, *args: str | Path) -> Any:
-        return json.loads(self.ok(*args, "--json").out)
-
+class Cli(CliRunner):
     def fails(self, *args: str | Path) -> str:
         """Runs a command that must fail cleanly; returns its one-line error."""
-        result = self(*args)
-        assert result.code == 1, result
-        assert result.err.startswith("error: "), result
-        assert "Traceback" not in result.err
-        return result.err
+        return self.failed(*args).err
 
     def counts(self) -> dict[str, int]:
         with common.services().rt.reads() as s:

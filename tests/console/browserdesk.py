@@ -25,17 +25,14 @@ import uvicorn
 from consoledesk import PASSWORD, set_password
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from casedesk import CHP, DMV, EDD, PEOPLE, START, Desk, add_person, make_csr
-from certdesk.config import Settings
+from casedesk import CHP, DMV, EDD, Desk, add_person, make_csr, open_desk
 from certdesk.core.access import Actor, Role
 from certdesk.services.contacts import ContactInput
 from certdesk.services.issuance import IssueCommand, Issued, Platform
 from certdesk.services.registry import Services
-from certdesk.services.runtime import Runtime
-from certdesk.services.setup import initialize
 from certdesk.services.submittals import SubmittalInput
 from certdesk.web.app import create_app
-from conftest import OPERATOR, ManualClock
+from conftest import OPERATOR
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_ASSETS = REPO / "node_modules" / "@cagovweb" / "state-template" / "dist"
@@ -63,44 +60,22 @@ SELF_MANAGED_ADMIN = "sal"
 # --------------------------------------------------------------------------- the desk
 
 
-def desk_settings(url: str, tmp: Path) -> Settings:
-    """casedesk's settings, plus the State Web Template wherever the tests run from."""
-    return Settings(
-        data_dir=tmp / "data",
-        database_url=url,
-        base_url="http://127.0.0.1:8080",
-        ca_passphrase="test-passphrase",
-        console_assets_dir=TEMPLATE_ASSETS if TEMPLATE_ASSETS.is_dir() else None,
-    )
-
-
 @contextmanager
 def browser_desk(tmp: Path) -> Iterator[Desk]:
-    """casedesk's three organizations and people on SQLite (as :func:`casedesk.open_desk`),
-    plus the self-managed ``sos`` and its delegated administrator ``sal``; every person has
-    the password :data:`consoledesk.PASSWORD`."""
-    clock = ManualClock(START)
-    services = Services(Runtime.open(desk_settings(f"sqlite:///{tmp / 'certdesk.db'}", tmp), clock))
-    try:
-        initialize(services, with_token=False)
-        orgs = services.orgs
-        orgs.create(
-            OPERATOR, DMV, "Motor Vehicles", self_managed=False,
-            grants=["zone:dmv.ca.gov", "host:permits.ca.gov"],
-        )  # fmt: skip
-        orgs.create(OPERATOR, CHP, "Highway Patrol", self_managed=False, grants=["zone:chp.ca.gov"])
-        orgs.create(OPERATOR, EDD, "Employment", self_managed=False, grants=["zone:edd.ca.gov"])
-        orgs.create(OPERATOR, SOS, "Secretary of State", self_managed=True, grants=SOS_GRANTS)
-        desk = Desk("sqlite", services, clock)
-        people = {**PEOPLE, SELF_MANAGED_ADMIN: (SOS, (Role.DELEGATED_ADMIN,))}
-        desk.people = {
-            login: add_person(services, login, org, roles) for login, (org, roles) in people.items()
-        }
+    """casedesk's three organizations and people on SQLite (:func:`casedesk.open_desk`) with
+    the State Web Template wherever the tests run from, plus the self-managed ``sos`` and its
+    delegated administrator ``sal``; every person has the password :data:`consoledesk.PASSWORD`."""
+    assets = TEMPLATE_ASSETS if TEMPLATE_ASSETS.is_dir() else None
+    with open_desk("sqlite", tmp, console_assets_dir=assets) as desk:
+        desk.services.orgs.create(
+            OPERATOR, SOS, "Secretary of State", self_managed=True, grants=SOS_GRANTS
+        )
+        desk.people[SELF_MANAGED_ADMIN] = add_person(
+            desk.services, SELF_MANAGED_ADMIN, SOS, [Role.DELEGATED_ADMIN]
+        )
         for login in desk.people:
             set_password(desk, login)
         yield desk
-    finally:
-        services.rt.close()
 
 
 # --------------------------------------------------------------------------- demo data

@@ -8,6 +8,7 @@ stays within that default; a lower operator maximum is the default as it is. An 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
@@ -20,9 +21,10 @@ from certdesk.core.calendar import (
     Validity,
     expiry_instant,
     max_validity_days,
+    parse_day,
     validity_for,
 )
-from certdesk.errors import PolicyRefusal
+from certdesk.errors import InvalidInput, PolicyRefusal
 
 SECOND = timedelta(seconds=1)
 
@@ -502,3 +504,23 @@ def test_validity_never_exceeds_limit(
     if final_day != asked_day:
         assert final_day == asked_day - timedelta(days=1)
         assert expiry_instant(asked_day) - v.not_before + SECOND > timedelta(days=bound)
+
+
+@pytest.mark.parametrize(
+    ("text", "what", "result"),
+    [
+        pytest.param(" 2026-11-26 ", "", date(2026, 11, 26), id="day/spaces-ignored"),
+        pytest.param(
+            "2026-13-01", "the start date", "the start date '2026-13-01' is not", id="bad/month"
+        ),
+        pytest.param("26.11.2026", "", "'26.11.2026' is not a date (YYYY-MM-DD)", id="bad/format"),
+        pytest.param("", "", "'' is not a date", id="bad/empty"),
+    ],
+)
+def test_parse_day(text: str, what: str, result: date | str) -> None:
+    if isinstance(result, date):
+        assert parse_day(text, "x.day", what) == result
+        return
+    with pytest.raises(InvalidInput, match=re.escape(result)) as caught:
+        parse_day(text, "x.day", what)
+    assert caught.value.code == "x.day"

@@ -10,10 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
-import socket
 import ssl
 from collections.abc import Iterator
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -38,40 +36,12 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.store.models import Outbox
 from conftest import OPERATOR, ManualClock
+from noticedesk import Inbox, free_port
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # overrides conftest's backend
 TRAINING = "https://training.cdt.ca.gov/certdesk"
 SENDER = "certdesk@cdt.ca.gov"
 PASSWORD = "correct horse battery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps what it accepts and refuses chosen recipients."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.refuse: dict[str, str] = {}
-
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        msg = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        self.messages.append(msg)
-        return "250 Message accepted for delivery"
 
 
 class Server:

@@ -13,11 +13,9 @@ republished when a revocation is newer) is checked at the service level with a m
 from __future__ import annotations
 
 import base64
-import os
 import re
 import socket
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +24,6 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
-import psycopg
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -41,7 +38,7 @@ from certdesk.services.issuance import IssueCommand
 from certdesk.services.registry import Services
 from certdesk.services.revocation import Reason
 from certdesk.store.models import CertificateRow
-from conftest import OPERATOR, PG_ADMIN, ManualClock
+from conftest import OPERATOR, ManualClock, scratch_database
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 
@@ -97,18 +94,8 @@ def server_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A database of its own for the server of this module (empty; ``init`` migrates it)."""
-    backend = request.param
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'certdesk.db'}"
-        return
-    name = f"certdesk_ocsp_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(request.param, tmp_path_factory.mktemp("db"), "ocsp") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ import pytest
 from live_processes import CERTDESK, certdesk_env, stop, wait_until
 from sqlalchemy import func, select, update
 
-from casedesk import _database, make_csr, settings_for
+from casedesk import make_csr, settings_for
 from certdesk.clock import system_clock
 from certdesk.config import Settings
 from certdesk.services.cases import CaseInput
@@ -41,7 +41,7 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.services.submittals import SubmittalInput
 from certdesk.store.models import Approval, AuditRow, Case, CertificateRow, WorkerBeat
-from conftest import OPERATOR
+from conftest import OPERATOR, scratch_pg
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -54,7 +54,7 @@ DUE = sum(CASES.values()) * PER_CASE
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
-    with _database("postgresql", tmp_path) as url:
+    with scratch_pg("worker") as url:
         yield settings_for(url, tmp_path)
 
 

@@ -39,14 +39,6 @@ def _start(desk: Desk) -> None:
     desk.at(START)
 
 
-def audit_actions(desk: Desk, number: str) -> list[str]:
-    with desk.services.rt.reads() as s:
-        rows = s.scalars(
-            select(AuditRow).where(AuditRow.object_id == number).order_by(AuditRow.seq)
-        )
-        return [r.action for r in rows]
-
-
 def refused(desk: Desk, exc: type[CertdeskError], code: str, call: object, *args: object) -> str:
     """Run ``call(*args)``, expect ``exc`` with ``code``, and that nothing changed."""
     before = desk.counts()
@@ -86,7 +78,7 @@ def test_case_needs_every_approval(desk: Desk, first: str) -> None:
     )
     assert [h["event"] for h in view.history] == ["open", "submit", "route", "approve", "approve"]
     assert [h["to"] for h in view.history][-2:] == ["pending_approval", "approved"]
-    assert audit_actions(desk, view.number) == [
+    assert desk.audit_actions(view.number) == [
         "case.open",
         "case.submit",
         "case.approve",
@@ -177,7 +169,7 @@ def test_rejection_returns_with_reason_keeps_history_and_resubmission_is_a_new_r
         "open", "submit", "route", "approve", "reject", "edit", "edit", "edit", "submit",
         "route", "approve", "approve",
     ]  # fmt: skip
-    assert "case.reject" in audit_actions(desk, view.number)
+    assert "case.reject" in desk.audit_actions(view.number)
 
 
 def test_reject_needs_a_reason(desk: Desk) -> None:
@@ -379,7 +371,7 @@ def test_cert_services_starts_an_approved_case(desk: Desk) -> None:
     }
     desk.at(datetime(2026, 12, 5, 8, 0, tzinfo=UTC))
     assert cases.show(desk["ana"], number).summary.overdue is True  # in progress, past due
-    assert audit_actions(desk, number)[-1] == "case.start"
+    assert desk.audit_actions(number)[-1] == "case.start"
 
 
 # --------------------------------------------------------------------------- R3 shapes

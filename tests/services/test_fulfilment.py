@@ -52,14 +52,6 @@ def _start(desk: Desk) -> None:
     desk.at(START)
 
 
-def audit_actions(desk: Desk, number: str) -> list[str]:
-    with desk.services.rt.reads() as s:
-        rows = s.scalars(
-            select(AuditRow.action).where(AuditRow.object_id == number).order_by(AuditRow.seq)
-        )
-        return list(rows)
-
-
 def refused(desk: Desk, exc: type[CertdeskError], code: str, call: Callable[[], Any]) -> str:
     """``call()`` raises ``exc`` with ``code`` and changes nothing at all."""
     before = snapshot(desk)
@@ -97,7 +89,7 @@ def test_fulfil_issues_every_submittal_and_opens_the_r8_window(desk: Desk) -> No
     assert view.delivered_at == desk.clock.now
     assert view.window_ends_at == desk.clock.now + timedelta(days=25)  # R8
     assert [h["event"] for h in view.history][-2:] == ["start", "fulfil"]
-    assert audit_actions(desk, view.number)[-1] == "case.fulfil"
+    assert desk.audit_actions(view.number)[-1] == "case.fulfil"
 
     got = certificates(desk, view.number)
     assert got.window_open and [c.submittal_id for c in got.certificates] == [
@@ -216,7 +208,7 @@ def test_a_certificate_stored_but_never_linked_is_adopted_on_retry(
             )
             == 1
         )
-    assert "submittal.certificate" in audit_actions(desk, view.number)
+    assert "submittal.certificate" in desk.audit_actions(view.number)
 
 
 def test_two_fulfilments_of_one_case_do_not_run_at_once(
@@ -278,7 +270,7 @@ def test_generated_key_is_sealed_and_downloadable_once(desk: Desk) -> None:
         lambda: svc.window.download_key(desk["ana"], view.number, sub_id, PASSWORD),
     )
     assert "cannot be downloaded again" in detail
-    assert "submittal.key_download" in audit_actions(desk, view.number)
+    assert "submittal.key_download" in desk.audit_actions(view.number)
 
 
 @pytest.mark.parametrize(
@@ -429,7 +421,7 @@ def test_reissue_with_changes_replaces_the_certificate_on_the_same_case(desk: De
     assert shown.submittals[0].cert_type == "san"
     assert shown.state == "delivered" and shown.history[-1]["event"] == "reissue"
     svc.window.download_key(desk["ana"], view.number, sub_id, PASSWORD)
-    assert audit_actions(desk, view.number)[-2:] == ["case.reissue", "submittal.key_download"]
+    assert desk.audit_actions(view.number)[-2:] == ["case.reissue", "submittal.key_download"]
 
 
 def test_reissue_is_judged_like_a_new_submittal(desk: Desk) -> None:
@@ -707,7 +699,7 @@ def test_delegated_setup_applies_itself_at_the_last_approval(desk: Desk) -> None
     with svc.rt.reads() as s:
         mail = s.scalars(select(Outbox).where(Outbox.to_addr == f"bo@{agency.code}.ca.gov")).one()
     assert "/enroll/" in mail.body_text  # R10: an enrollment link, never a password
-    assert audit_actions(desk, number)[-1] == "case.complete"
+    assert desk.audit_actions(number)[-1] == "case.complete"
     with svc.rt.reads() as s:
         actions = set(
             s.scalars(select(AuditRow.action).where(AuditRow.object_id == agency.code)).all()

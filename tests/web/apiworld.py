@@ -6,8 +6,6 @@ second conftest without a package would shadow it.
 
 from __future__ import annotations
 
-import os
-import uuid
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -17,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import func, select, update
 from starlette.exceptions import StarletteDeprecationWarning
 
+from casedesk import Desk, open_desk
 from certdesk.config import Settings
 from certdesk.core.access import Role
 from certdesk.services.issuance import IssueCommand
@@ -39,7 +37,7 @@ from certdesk.store.models import (
     Organization,
 )
 from certdesk.web.app import create_app
-from conftest import OPERATOR, PG_ADMIN, ManualClock
+from conftest import OPERATOR, ManualClock, scratch_database
 
 # Starlette warns that it prefers `httpx2` over the installed `httpx`; the client works the
 # same, and `-W error` would otherwise turn the import into a collection error.
@@ -178,25 +176,9 @@ class World:
 
 
 @contextmanager
-def _database(backend: str, tmp: Path) -> Iterator[str]:
-    """A database of its own for one world; PostgreSQL gets a fresh throw-away database."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp / 'certdesk.db'}"
-        return
-    name = f"certdesk_web_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
 def build_world(backend: str, tmp: Path) -> Iterator[World]:
     """Three organizations, a token per principal and one certificate per organization."""
-    with _database(backend, tmp) as url:
+    with scratch_database(backend, tmp, "web") as url:
         clock = ManualClock()
         settings = Settings(
             data_dir=tmp / "data",
@@ -236,3 +218,34 @@ def build_world(backend: str, tmp: Path) -> Iterator[World]:
                 yield world
         finally:
             services.rt.close()
+
+
+# -- the case desk behind the API ------------------------------------------------------------
+
+TokenSpec = dict[str, tuple[Role, "str | None"]]
+
+
+@dataclass
+class CaseApi:
+    """``casedesk``'s populated certdesk behind one TestClient, with an API token per
+    principal (tests/web/test_cases_api.py, test_fulfilment_api.py)."""
+
+    desk: Desk
+    client: TestClient
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    def call(self, who: str, method: str, url: str, body: Any = None, **params: Any) -> Any:
+        headers = bearer(self.secrets[who]) if who in self.secrets else {}
+        return self.client.request(method, url, json=body, headers=headers, params=params or None)
+
+
+@contextmanager
+def case_api(backend: str, tmp: Path, tokens: TokenSpec) -> Iterator[CaseApi]:
+    """A case desk on ``backend`` and a token for every principal of ``tokens``."""
+    with open_desk(backend, tmp) as desk:
+        secrets = {
+            name: desk.services.tokens.create(OPERATOR, role=role, org_code=org).secret
+            for name, (role, org) in tokens.items()
+        }
+        with TestClient(create_app(desk.services), raise_server_exceptions=False) as client:
+            yield CaseApi(desk, client, secrets)

@@ -8,27 +8,20 @@ comment, submittal, contact, policy and audit counts, and the cases' states).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from starlette.exceptions import StarletteDeprecationWarning
+from apiworld import CaseApi, assert_problem, case_api
 
-from casedesk import CHP, DMV, START, Desk, make_csr, open_desk
+from casedesk import CHP, DMV, START, make_csr
 from certdesk.core.access import Role
 from certdesk.services.contacts import ContactInput
-from certdesk.web.app import create_app
-from conftest import BACKENDS, OPERATOR
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
+from conftest import BACKENDS
 
 API = "/api/v1"
-PROBLEM = "application/problem+json"
 
 # principal -> (role, organization) of its API token
 TOKENS: dict[str, tuple[Role, str | None]] = {
@@ -44,43 +37,17 @@ TOKENS: dict[str, tuple[Role, str | None]] = {
 PRINCIPALS = [p for p in TOKENS if p != "operator-2"] + ["no-token"]
 
 
-@dataclass
-class World:
-    desk: Desk
-    client: TestClient
-    secrets: dict[str, str] = field(default_factory=dict)
-
-    def call(self, who: str, method: str, url: str, body: Any = None, **params: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.secrets[who]}"} if who in self.secrets else {}
-        return self.client.request(method, url, json=body, headers=headers, params=params or None)
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[World]:
-    with open_desk(request.param, tmp_path_factory.mktemp("casesapi")) as desk:
-        secrets = {
-            name: desk.services.tokens.create(OPERATOR, role=role, org_code=org).secret
-            for name, (role, org) in TOKENS.items()
-        }
-        with TestClient(create_app(desk.services), raise_server_exceptions=False) as client:
-            yield World(desk, client, secrets)
+) -> Iterator[CaseApi]:
+    with case_api(request.param, tmp_path_factory.mktemp("casesapi"), TOKENS) as world:
+        yield world
 
 
 @pytest.fixture(autouse=True)
-def _start(world: World) -> None:
+def _start(world: CaseApi) -> None:
     world.desk.at(START)
-
-
-def problem(resp: Any, status: int, code: str) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = resp.json()
-    assert body["code"] == code, body
-    assert body["type"] == f"urn:certdesk:problem:{code}"
-    assert body["detail"]
-    return body
 
 
 def submittal_json(name: str, **kw: Any) -> dict[str, Any]:
@@ -95,7 +62,7 @@ def submittal_json(name: str, **kw: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- journeys
 
 
-def test_journey_two_approvals_turnaround_and_history(world: World) -> None:
+def test_journey_two_approvals_turnaround_and_history(world: CaseApi) -> None:
     name = f"{world.desk.unique('www')}.dmv.ca.gov"
     san = [f"{world.desk.unique('a')}.dmv.ca.gov", "permits.ca.gov"]
     resp = world.call(
@@ -156,7 +123,7 @@ def test_journey_two_approvals_turnaround_and_history(world: World) -> None:
     assert all(c["overdue"] for c in overdue)
 
 
-def test_rejection_and_resubmission(world: World) -> None:
+def test_rejection_and_resubmission(world: CaseApi) -> None:
     number = world.desk.draft("ana").number
     assert world.call("requester-own", "POST", f"{API}/cases/{number}/submit").status_code == 200
     resp = world.call("approver-own", "POST", f"{API}/cases/{number}/reject", {"reason": "why?"})
@@ -176,7 +143,7 @@ def test_rejection_and_resubmission(world: World) -> None:
     assert [h["event"] for h in resubmitted["history"]].count("reject") == 1
 
 
-def test_self_approval_by_token_is_refused(world: World) -> None:
+def test_self_approval_by_token_is_refused(world: CaseApi) -> None:
     resp = world.call(
         "operator",
         "POST",
@@ -186,7 +153,7 @@ def test_self_approval_by_token_is_refused(world: World) -> None:
     number = resp.json()["number"]
     world.call("operator", "POST", f"{API}/cases/{number}/submit")
     before = world.desk.counts()
-    problem(
+    assert_problem(
         world.call("operator", "POST", f"{API}/cases/{number}/approve"), 403, "case.self_approval"
     )
     assert world.desk.counts() == before
@@ -196,7 +163,7 @@ def test_self_approval_by_token_is_refused(world: World) -> None:
     )
 
 
-def test_approval_policy_routes(world: World) -> None:
+def test_approval_policy_routes(world: CaseApi) -> None:
     got = world.call("requester-own", "GET", f"{API}/orgs/{DMV}/approval-policy").json()
     assert got["organization"] == DMV
     assert {p["case_type"] for p in got["policies"]} == {
@@ -215,7 +182,7 @@ def test_approval_policy_routes(world: World) -> None:
         "operator", "PUT", f"{API}/orgs/{CHP}/approval-policy", {"case_type": "csr", "steps": None}
     )
     assert next(p for p in reset.json()["policies"] if p["case_type"] == "csr")["default"]
-    problem(
+    assert_problem(
         world.call(
             "operator", "PUT", f"{API}/orgs/{CHP}/approval-policy", {"case_type": "x", "steps": []}
         ),
@@ -224,7 +191,7 @@ def test_approval_policy_routes(world: World) -> None:
     )
 
 
-def test_contacts_routes(world: World) -> None:
+def test_contacts_routes(world: CaseApi) -> None:
     resp = world.call(
         "requester-own",
         "POST",
@@ -258,14 +225,14 @@ def test_contacts_routes(world: World) -> None:
         ]
         == contact_id
     )
-    problem(
+    assert_problem(
         world.call("requester-own", "DELETE", f"{API}/orgs/{DMV}/contacts/{contact_id}"),
         404,
         "contact.unknown",
     )
 
 
-def test_openapi_documents_the_case_routes(world: World) -> None:
+def test_openapi_documents_the_case_routes(world: CaseApi) -> None:
     spec = world.client.get("/openapi.json").json()
     paths = spec["paths"]
     for path, methods in {
@@ -318,14 +285,14 @@ BIG_CSR = "-----BEGIN CERTIFICATE REQUEST-----\n" + "A" * 70_000 + "\n"
     ],
 )  # fmt: skip
 def test_bad_submittals_change_nothing(
-    world: World, body: dict[str, Any], status: int, code: str
+    world: CaseApi, body: dict[str, Any], status: int, code: str
 ) -> None:
     number = world.desk.draft("ana").number
     before = world.desk.counts()
-    problem(
+    assert_problem(
         world.call("requester-own", "POST", f"{API}/cases/{number}/submittals", body), status, code
     )
-    problem(
+    assert_problem(
         world.call(
             "requester-own",
             "POST",
@@ -370,11 +337,11 @@ def test_bad_submittals_change_nothing(
     ],
 )  # fmt: skip
 def test_bad_requests_change_nothing(
-    world: World, who: str, method: str, path: str, body: Any, status: int, code: str
+    world: CaseApi, who: str, method: str, path: str, body: Any, status: int, code: str
 ) -> None:
     draft = world.desk.draft("ana", submittals=()).number
     before = world.desk.counts()
-    problem(world.call(who, method, API + path.format(draft=draft), body), status, code)
+    assert_problem(world.call(who, method, API + path.format(draft=draft), body), status, code)
     assert world.desk.counts() == before
 
 
@@ -388,26 +355,26 @@ class Cell:
     body: Any = None
 
 
-def _draft(w: World) -> str:
+def _draft(w: CaseApi) -> str:
     return w.desk.draft("ana").number
 
 
-def _pending(w: World) -> str:
+def _pending(w: CaseApi) -> str:
     return w.desk.pending("ana").number
 
 
-def _contact(w: World) -> int:
+def _contact(w: CaseApi) -> int:
     added = w.desk.services.contacts.add(
         w.desk["ana"], DMV, ContactInput("technical", "Matrix", f"{w.desk.unique('m')}@dmv.ca.gov")
     )
     return added.id
 
 
-ACTIONS: dict[str, tuple[Callable[[World], Cell], dict[str, int | str]]] = {}
+ACTIONS: dict[str, tuple[Callable[[CaseApi], Cell], dict[str, int | str]]] = {}
 F, CASE_404, ORG_404 = "403:auth.forbidden", "404:case.unknown", "404:org.unknown"
 
 
-def _action(name: str, prepare: Callable[[World], Cell], **expect: int | str) -> None:
+def _action(name: str, prepare: Callable[[CaseApi], Cell], **expect: int | str) -> None:
     # ``other`` is what both principals of the other organization get.
     ACTIONS[name] = (prepare, expect)
 
@@ -536,7 +503,7 @@ CELLS = [
 
 
 @pytest.mark.parametrize(("action", "principal"), CELLS)
-def test_authorization_matrix(world: World, action: str, principal: str) -> None:
+def test_authorization_matrix(world: CaseApi, action: str, principal: str) -> None:
     prepare, expect = ACTIONS[action]
     cell = prepare(world)
     wanted = _expected(expect, principal)
@@ -551,5 +518,5 @@ def test_authorization_matrix(world: World, action: str, principal: str) -> None
             assert after == before
     else:
         status, code = wanted.split(":")
-        problem(resp, int(status), code)
+        assert_problem(resp, int(status), code)
         assert after == before

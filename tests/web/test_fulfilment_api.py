@@ -9,29 +9,21 @@ nothing changed.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from apiworld import CaseApi, assert_problem, case_api
 from cryptography.hazmat.primitives.serialization import pkcs12
-from starlette.exceptions import StarletteDeprecationWarning
 
-from casedesk import CHP, DMV, START, Desk, make_csr, open_desk, sub
+from casedesk import CHP, DMV, START, make_csr, sub
 from certdesk.core.access import Role
 from certdesk.services.cases import CaseInput
-from certdesk.web.app import create_app
-from conftest import BACKENDS, OPERATOR
+from conftest import BACKENDS
 from deliverydesk import add_agency, approved_case, delivered, snapshot
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
-
 API = "/api/v1"
-PROBLEM = "application/problem+json"
 PASSWORD = "correct horse battery staple"
 
 TOKENS: dict[str, tuple[Role, str | None]] = {
@@ -44,51 +36,27 @@ TOKENS: dict[str, tuple[Role, str | None]] = {
 }
 
 
-@dataclass
-class World:
-    desk: Desk
-    client: TestClient
-    secrets: dict[str, str] = field(default_factory=dict)
-
-    def call(self, who: str, method: str, url: str, body: Any = None, **params: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.secrets[who]}"} if who in self.secrets else {}
-        return self.client.request(method, url, json=body, headers=headers, params=params or None)
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[World]:
-    with open_desk(request.param, tmp_path_factory.mktemp("fulfilapi")) as desk:
-        secrets = {
-            name: desk.services.tokens.create(OPERATOR, role=role, org_code=org).secret
-            for name, (role, org) in TOKENS.items()
-        }
-        with TestClient(create_app(desk.services), raise_server_exceptions=False) as client:
-            yield World(desk, client, secrets)
+) -> Iterator[CaseApi]:
+    with case_api(request.param, tmp_path_factory.mktemp("fulfilapi"), TOKENS) as world:
+        yield world
 
 
 @pytest.fixture(autouse=True)
-def _start(world: World) -> None:
+def _start(world: CaseApi) -> None:
     world.desk.at(START)
 
 
-def problem(resp: Any, status: int, code: str) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = resp.json()
-    assert body["code"] == code, body
-    return body
-
-
-def refused(world: World, status: int, code: str, *call: Any, **kw: Any) -> dict[str, Any]:
+def refused(world: CaseApi, status: int, code: str, *call: Any, **kw: Any) -> dict[str, Any]:
     before = snapshot(world.desk)
-    body = problem(world.call(*call, **kw), status, code)
+    body = assert_problem(world.call(*call, **kw), status, code)
     assert snapshot(world.desk) == before
     return body
 
 
-def test_operator_fulfils_and_the_requester_receives(world: World) -> None:
+def test_operator_fulfils_and_the_requester_receives(world: CaseApi) -> None:
     desk = world.desk
     view = desk.approved(
         DMV,
@@ -148,7 +116,7 @@ WINDOW_ACTIONS = ["revoke", "reissue"]
 )
 @pytest.mark.parametrize("action", WINDOW_ACTIONS)
 def test_window_actions_by_principal(
-    world: World, who: str, status: int, code: str | None, action: str
+    world: CaseApi, who: str, status: int, code: str | None, action: str
 ) -> None:
     view = delivered(world.desk)
     first = view.submittals[0]
@@ -173,7 +141,7 @@ def test_window_actions_by_principal(
 @pytest.mark.parametrize(
     "days", [pytest.param(24, id="R8/day-24-ok"), pytest.param(25, id="R8/day-25-refused")]
 )
-def test_window_closes_after_25_days(world: World, days: int) -> None:
+def test_window_closes_after_25_days(world: CaseApi, days: int) -> None:
     view = delivered(world.desk)
     world.desk.clock.advance(days=days)
     url = f"{API}/cases/{view.number}/reissue"
@@ -185,7 +153,7 @@ def test_window_closes_after_25_days(world: World, days: int) -> None:
     assert "open a new case (R8)" in refused_body["detail"]
 
 
-def test_complete_close_and_renewal_case(world: World) -> None:
+def test_complete_close_and_renewal_case(world: CaseApi) -> None:
     desk = world.desk
     view = delivered(desk)
     serial = view.submittals[0].certificate_serial
@@ -215,7 +183,7 @@ def test_complete_close_and_renewal_case(world: World) -> None:
     assert done.status_code == 200 and done.json()["comments"][-1]["text"] == "The SAN form."
 
 
-def test_usage_report_and_cost(world: World) -> None:
+def test_usage_report_and_cost(world: CaseApi) -> None:
     desk = world.desk
     agency = add_agency(desk, "apic")
     url = f"{API}/orgs/{agency.code}/cost"
@@ -262,7 +230,7 @@ def test_usage_report_and_cost(world: World) -> None:
     assert world.call("operator", "GET", f"{API}/reports/usage", to=day).status_code == 422
 
 
-def test_openapi_documents_the_fulfilment_routes(world: World) -> None:
+def test_openapi_documents_the_fulfilment_routes(world: CaseApi) -> None:
     paths = world.client.get("/openapi.json").json()["paths"]
     for path, method in [
         ("/api/v1/cases/{number}/fulfil", "post"),

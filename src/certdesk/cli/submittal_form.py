@@ -28,6 +28,7 @@ from datetime import date
 from pathlib import Path
 
 from certdesk.cli.common import read_input
+from certdesk.core.calendar import parse_day
 from certdesk.errors import InvalidInput
 from certdesk.services.contacts import ContactInput
 from certdesk.services.submittals import SubmittalInput
@@ -40,10 +41,7 @@ _SINGLE = KEYS - {"name", "contact"}
 
 
 def parse_date(text: str, what: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(what, f"{text!r} is not a date (YYYY-MM-DD)") from None
+    return parse_day(text, what)
 
 
 def parse_contact(text: str) -> ContactInput:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from certdesk.cli.common import OPERATOR, emit_json, services
-from certdesk.errors import InvalidInput
+from certdesk.core.calendar import parse_day
 from certdesk.jobs.worker import PassReport, Worker
 
 renewal_app = typer.Typer(help="Renewals (R6): plans, requested dates, auto-approval.")
@@ -147,7 +147,4 @@ def auto_approve(
 def _date(text: str) -> date | None:
     if text.strip().lower() == "none":
         return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput("renewal.date", f"{text!r} is not a date (YYYY-MM-DD)") from None
+    return parse_day(text, "renewal.date")

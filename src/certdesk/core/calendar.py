@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from holidays import country_holidays
 
-from certdesk.errors import PolicyRefusal
+from certdesk.errors import InvalidInput, PolicyRefusal
 
 __all__ = [
     "CABF_VALIDITY_SCHEDULE",
@@ -403,3 +403,16 @@ def is_overdue(due: date, now: datetime, delivered: bool) -> bool:
     due = _require_date(due, "due")
     today = _require_aware(now, "now").astimezone(PACIFIC).date()
     return not delivered and today > due
+
+
+def parse_day(text: str, code: str, what: str = "") -> date:
+    """A calendar day typed as YYYY-MM-DD (surrounding spaces ignored), or ``code``.
+
+    ``what`` starts the message ("the start date '2026-13-01' is not a date ...").
+    """
+    value = text.strip()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        said = f"{what} {value[:40]!r}" if what else repr(value[:40])
+        raise InvalidInput(code, f"{said} is not a date (YYYY-MM-DD)") from None

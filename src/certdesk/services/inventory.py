@@ -257,7 +257,7 @@ class InventoryService:
             row = self._row(s, actor, serial)
             assert row.der is not None  # active, revoked and expired rows always hold DER
             leaf = x509.load_der_x509_certificate(row.der)
-            chain = self._chain(s, row.issuer_id)
+            chain = issuing_chain(s, row.issuer_id)
         if fmt is ExportFormat.DER:
             return row.der
         if fmt is ExportFormat.PEM:
@@ -278,7 +278,7 @@ class InventoryService:
             assert org is not None  # certificates.org_id is a foreign key
             return Dossier(
                 cert=self._view(s, row, codes, slugs),
-                chain=[x509.load_der_x509_certificate(row.der), *self._chain(s, row.issuer_id)],
+                chain=[x509.load_der_x509_certificate(row.der), *issuing_chain(s, row.issuer_id)],
                 successors=[
                     self._view(s, r, codes, slugs)
                     for r in cert_store.renewals_of(s, row.id)
@@ -289,13 +289,16 @@ class InventoryService:
                 org_self_managed=org.self_managed,
             )
 
-    def _chain(self, s: Session, issuer_id: int) -> list[x509.Certificate]:
-        out: list[x509.Certificate] = []
-        current = issuer_store.by_id(s, issuer_id)
-        while current is not None and not current.is_root:
-            out.append(x509.load_der_x509_certificate(current.cert_der))
-            current = issuer_store.by_id(s, current.parent_id) if current.parent_id else None
-        return out
+
+def issuing_chain(s: Session, issuer_id: int) -> list[x509.Certificate]:
+    """The issuing CA certificates above a leaf of ``issuer_id``, up to (not including) the
+    root: what a server sends after its own certificate."""
+    out: list[x509.Certificate] = []
+    current = issuer_store.by_id(s, issuer_id)
+    while current is not None and not current.is_root:
+        out.append(x509.load_der_x509_certificate(current.cert_der))
+        current = issuer_store.by_id(s, current.parent_id) if current.parent_id else None
+    return out
 
 
 def parse_format(value: str) -> ExportFormat:

@@ -52,7 +52,7 @@ from certdesk.services.fulfilment import (
     release,
     require_csr_or_managed,
 )
-from certdesk.services.inventory import parse_serial
+from certdesk.services.inventory import issuing_chain, parse_serial
 from certdesk.services.issuance import IssuanceService, IssueCommand
 from certdesk.services.revocation import Reason, RevocationService
 from certdesk.services.runtime import Runtime
@@ -65,7 +65,6 @@ from certdesk.services.submittals import (
 )
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
-from certdesk.store import issuers as issuer_store
 from certdesk.store import orgs as org_store
 from certdesk.store.models import Case, CertificateRow, Submittal
 
@@ -151,15 +150,6 @@ class Reissue:
     server_version: str | None = None
 
 
-def _chain(s: Session, issuer_id: int) -> list[x509.Certificate]:
-    out: list[x509.Certificate] = []
-    current = issuer_store.by_id(s, issuer_id)
-    while current is not None and not current.is_root:
-        out.append(x509.load_der_x509_certificate(current.cert_der))
-        current = issuer_store.by_id(s, current.parent_id) if current.parent_id else None
-    return out
-
-
 def _pem(certs: list[x509.Certificate]) -> str:
     return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in certs)
 
@@ -208,7 +198,7 @@ class WindowService:
         for row in rows:
             assert row.der is not None  # linked certificates are active, revoked or expired
             if row.issuer_id not in chains:
-                chains[row.issuer_id] = _chain(s, row.issuer_id)
+                chains[row.issuer_id] = issuing_chain(s, row.issuer_id)
             sub = current.get(row.id)
             previous = s.get(CertificateRow, row.renewal_of) if row.renewal_of else None
             status = row.status
@@ -284,7 +274,7 @@ class WindowService:
             bundle = subscriber_keys.pkcs12_bundle(
                 self._box.open(sub.generated_key),
                 x509.load_der_x509_certificate(row.der),
-                _chain(s, row.issuer_id),
+                issuing_chain(s, row.issuer_id),
                 secret,
                 row.names.split(",")[0],
             )

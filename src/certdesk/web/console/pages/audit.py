@@ -19,6 +19,7 @@ from fastapi.responses import Response
 
 from certdesk.core.access import Actor
 from certdesk.core.audit import ChainBreak
+from certdesk.core.calendar import parse_day
 from certdesk.errors import CertdeskError, InvalidInput
 from certdesk.services.audit import AuditView
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
@@ -66,15 +67,7 @@ def _rows(events: list[AuditView]) -> list[EventRow]:
 
 
 def _day(text: str, what: str) -> date | None:
-    value = text.strip()
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(
-            f"audit.{what}", f"the {what} date {value[:40]!r} is not a date (YYYY-MM-DD)"
-        ) from None
+    return parse_day(text, f"audit.{what}", f"the {what} date") if text.strip() else None
 
 
 def _page(

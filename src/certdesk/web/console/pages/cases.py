@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData, UploadFile
 
 from certdesk.core.access import Action, Actor
+from certdesk.core.calendar import parse_day
 from certdesk.core.keys import KeyType
 from certdesk.core.workflow import CaseType, State, Step
 from certdesk.errors import CertdeskError, Forbidden, InvalidInput
@@ -130,13 +131,7 @@ def names_of(value: str) -> tuple[str, ...]:
 
 
 def day(value: str, code: str, what: str) -> date | None:
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(code, f"{what} {value!r} is not a date (YYYY-MM-DD)") from None
+    return parse_day(value, code, what) if value.strip() else None
 
 
 def whole(value: str, code: str, what: str) -> int | None:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from certdesk.core.access import Actor
+from certdesk.core.calendar import parse_day
 from certdesk.errors import CertdeskError, InvalidInput
 from certdesk.services.cases import CaseFilter
 from certdesk.services.reports import UsageReport, dollars, year_to_date
@@ -77,15 +78,7 @@ def _charts(usage: UsageReport) -> list[Chart]:
 
 
 def _day(text: str, what: str, default: date) -> date:
-    value = text.strip()
-    if not value:
-        return default
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(
-            f"report.{what}", f"the {what} date {value[:40]!r} is not a date (YYYY-MM-DD)"
-        ) from None
+    return parse_day(text, f"report.{what}", f"the {what} date") if text.strip() else default
 
 
 def _period(c: Console, start: str, end: str) -> tuple[date, date]:
