@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
 import pytest
+from cryptography import utils as crypto_utils
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa, x25519
@@ -33,6 +35,13 @@ ACCEPTED_REASON = "use RSA 2048, 3072 or 4096 or ECDSA P-256/P-384"
 # --- Keys, made once per test session (RSA generation is slow) ---------------------------
 
 
+def _dsa_key() -> CertificateIssuerPrivateKeyTypes:
+    """A DSA key: deprecated in cryptography, so its warning is silenced here only (R12 refuses it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", crypto_utils.CryptographyDeprecationWarning)
+        return dsa.generate_private_key(2048)
+
+
 @cache
 def private_key(kind: str) -> CertificateIssuerPrivateKeyTypes:
     """A throw-away private key by short name; accepted kinds go through generate_private_key."""
@@ -50,7 +59,7 @@ def private_key(kind: str) -> CertificateIssuerPrivateKeyTypes:
         "brainpool256": lambda: ec.generate_private_key(ec.BrainpoolP256R1()),
         "ed25519": ed25519.Ed25519PrivateKey.generate,
         "ed448": ed448.Ed448PrivateKey.generate,
-        "dsa2048": lambda: dsa.generate_private_key(2048),
+        "dsa2048": _dsa_key,
     }
     return makers[kind]()
 

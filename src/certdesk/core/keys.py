@@ -18,9 +18,9 @@ from enum import StrEnum
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import NameOID, PublicKeyAlgorithmOID
 
 from certdesk.errors import InvalidInput, PolicyRefusal
 
@@ -59,13 +59,6 @@ _CURVES: dict[str, tuple[KeyType, str]] = {
     "secp384r1": (KeyType.EC384, "P-384"),
 }
 _EC_CURVE_NAMES = {"secp521r1": "P-521", "secp224r1": "P-224", "secp192r1": "P-192"}
-_UNSUPPORTED_KEYS: tuple[tuple[type[object], str], ...] = (
-    (ed25519.Ed25519PublicKey, "Ed25519"),
-    (ed448.Ed448PublicKey, "Ed448"),
-    (x25519.X25519PublicKey, "X25519"),
-    (x448.X448PublicKey, "X448"),
-    (dsa.DSAPublicKey, "DSA"),
-)
 # R12: SHA-1 and MD5 signatures are collision-prone; a CSR signed with them is refused
 # even though it would still prove possession, so that no weak-hash habit survives.
 _WEAK_HASHES = frozenset({"sha1", "md5"})
@@ -86,11 +79,13 @@ def key_type_of(public_key: PublicKeyTypes) -> KeyType:
             rule="R12",
             curve=curve,
         )
-    name = next(
-        (label for cls, label in _UNSUPPORTED_KEYS if isinstance(public_key, cls)),
-        type(public_key).__name__,
-    )
-    raise PolicyRefusal(
+    # Every other algorithm (DSA, Ed25519, Ed448, X25519, X448) is named after its key class,
+    # "DSAPublicKey" → "DSA": naming the class itself would touch deprecated API (DSA).
+    raise _unsupported_key(type(public_key).__name__.removesuffix("PublicKey"))
+
+
+def _unsupported_key(name: str) -> PolicyRefusal:
+    return PolicyRefusal(
         "key.unsupported",
         f"{name} keys are not accepted for TLS server certificates; {_ACCEPTED}",
         rule="R12",
@@ -220,6 +215,10 @@ def check_csr(csr: x509.CertificateSigningRequest) -> CsrFacts:
     subject alternative names (only DNS names; IP addresses refused under R1). The names
     returned are not yet judged against R1/R2.
     """
+    # A DSA key is refused from its algorithm identifier, before it is loaded: loading one
+    # raises cryptography's deprecation warning (DSA support is on its way out).
+    if csr.public_key_algorithm_oid == PublicKeyAlgorithmOID.DSA:
+        raise _unsupported_key("DSA")
     key_type = key_type_of(csr.public_key())
 
     try:
