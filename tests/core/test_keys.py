@@ -36,7 +36,7 @@ ACCEPTED_REASON = "use RSA 2048, 3072 or 4096 or ECDSA P-256/P-384"
 
 
 def _dsa_key() -> CertificateIssuerPrivateKeyTypes:
-    """A DSA key: deprecated in cryptography, so its warning is silenced here only (R12 refuses it)."""
+    """A DSA key: deprecated in cryptography, its warning silenced here only (R12 refuses it)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", crypto_utils.CryptographyDeprecationWarning)
         return dsa.generate_private_key(2048)
