@@ -217,7 +217,8 @@ def check_csr(csr: x509.CertificateSigningRequest) -> CsrFacts:
     """
     # A DSA key is refused from its algorithm identifier, before it is loaded: loading one
     # raises cryptography's deprecation warning (DSA support is on its way out).
-    if csr.public_key_algorithm_oid == PublicKeyAlgorithmOID.DSA:
+    # (cryptography's type stubs declare the attribute on certificates only.)
+    if getattr(csr, "public_key_algorithm_oid", None) == PublicKeyAlgorithmOID.DSA:
         raise _unsupported_key("DSA")
     key_type = key_type_of(csr.public_key())
 
