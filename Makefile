@@ -8,19 +8,38 @@ PORT ?= 8080
 export CERTDESK_DATA_DIR ?= $(CURDIR)/var
 export CERTDESK_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run init serve test lint bench bench-console bench-lifecycle deps test-deps system-deps assets screenshots clean
+.PHONY: run init serve test test-latest lock lint bench bench-console bench-lifecycle deps test-deps system-deps assets screenshots clean
 
-$(BIN)/certdesk: pyproject.toml
+# Dependencies come from the hash-checked lock files in requirements/ (made by `make lock`),
+# then certdesk itself without dependencies: every install gets the same releases.
+$(BIN)/certdesk: pyproject.toml requirements/runtime.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --require-hashes -r requirements/runtime.txt
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
 deps: $(BIN)/certdesk
 
-$(VENV)/.test-deps: pyproject.toml $(BIN)/certdesk
-	$(BIN)/pip install -q -e '.[test]'
+$(VENV)/.test-deps: pyproject.toml requirements/test.txt $(BIN)/certdesk
+	$(BIN)/pip install -q --require-hashes -r requirements/test.txt
 	touch $@
+
+# Refresh the lock files after changing dependencies in pyproject.toml (uv resolves for every
+# platform, Python 3.11 and newer, with hashes); commit requirements/ with the change.
+lock: deps
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -o requirements/runtime.txt
+	$(BIN)/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 --generate-hashes -q -o requirements/test.txt
+
+# The whole suite on the newest releases pyproject.toml allows, not the lock: run it before
+# `make lock` to see whether newer releases break anything (a separate virtualenv).
+test-latest: system-deps assets
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/pip install -q --upgrade pip
+	.venv-latest/bin/pip install -q --upgrade -e '.[test]'
+	bash scripts/ensure-postgres.sh
+	.venv-latest/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-deps: $(VENV)/.test-deps
 
@@ -83,4 +102,4 @@ bench-lifecycle: test-deps
 	$(BIN)/python bench/lifecycle.py --sizes $(LIFECYCLE_SIZES) --sqlite-max $(LIFECYCLE_SQLITE_MAX)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-latest var .pytest_cache .mypy_cache .ruff_cache .hypothesis

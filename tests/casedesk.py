@@ -262,10 +262,13 @@ class CliRunner:
     def json(self, *args: str | Path) -> Any:
         return json.loads(self.ok(*args, "--json").out)
 
-    def failed(self, *args: str | Path) -> Result:
-        """A command that must fail cleanly: exit 1, one ``error:`` line, no traceback."""
+    def failed(self, *args: str | Path, code: int = 1) -> Result:
+        """A command that must fail cleanly: exit ``code``, one ``error:`` line, no traceback.
+
+        Exit codes (cli/exits.py): 1 refused, 2 usage error, 3 not found, 4 unavailable.
+        """
         result = self(*args)
-        assert result.code == 1, result
+        assert result.code == code, result
         assert result.err.startswith("error: "), result
         assert "Traceback" not in result.err
         return result
@@ -288,10 +291,10 @@ class Cli(CliRunner):
         self.desk = desk
         self._state = state or (lambda d: d.counts())
 
-    def fails(self, *args: str | Path) -> str:
-        """Exit 1, one ``error:`` line, no traceback, nothing printed, and nothing changed."""
+    def fails(self, *args: str | Path, code: int = 1) -> str:
+        """Exit ``code``, one ``error:`` line, no traceback, nothing printed, nothing changed."""
         before = self._state(self.desk)
-        result = self.failed(*args)
+        result = self.failed(*args, code=code)
         assert result.out == "", result
         assert self._state(self.desk) == before
         return result.err

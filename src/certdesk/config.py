@@ -6,20 +6,51 @@ down; nothing reads the environment at import time.
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from certdesk.core.names import DEFAULT_SUFFIXES
 
+ENV_PREFIX = "CERTDESK_"
+
+
+class SettingsError(ValueError):
+    """The environment names a setting certdesk does not have (a typo never falls back)."""
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """Refuse ``CERTDESK_*`` variables that are no setting, naming the nearest real one.
+
+    A misspelled ``CERTDESK_DATABSE_URL`` would otherwise be ignored and the SQLite default
+    used without a word.
+    """
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    unknown = sorted(
+        k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known
+    )
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.8)
+        hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    noun = "setting" if len(unknown) == 1 else "settings"
+    raise SettingsError(
+        f"unknown {noun} {', '.join(hints)}; the settings are listed in README.md (Configuration)"
+    )
+
 
 class Settings(BaseSettings):
     """Every setting certdesk reads; documented in README.md (Configuration)."""
 
-    model_config = SettingsConfigDict(env_prefix="CERTDESK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     data_dir: Path = Field(default=Path("var"), description="Where keys, secrets and SQLite live.")
     database_url: str = Field(
@@ -211,6 +242,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_template_dir(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Every process that reads settings (CLI, each server process, worker) refuses a
+        # misspelled CERTDESK_* variable instead of silently using a default.
+        check_environment(os.environ)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -216,42 +216,42 @@ NEW = ("case", "new", "--org", DMV, "--title", "t")
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
         pytest.param(("case", "show", "CS-2026-999999"), "no case 'CS-2026-999999'",
-                     id="unknown-case"),
+                     3, id="unknown-case"),
         pytest.param(("case", "approve", "{draft}"), "cannot approve a case that is draft",
-                     id="R4/approve-a-draft"),
+                     1, id="R4/approve-a-draft"),
         pytest.param(("case", "submit", "{draft}"),
                      "needs at least one Security Certificate Submittal",
-                     id="R3/submit-without-submittal"),
+                     1, id="R3/submit-without-submittal"),
         pytest.param(("case", "reject", "{draft}"), "Missing option '--reason'",
-                     id="R4/reject-without-reason"),
+                     2, id="R4/reject-without-reason"),
         pytest.param((*NEW, "--name", "x.dmv.ca.gov", "--csr", "{big}"),
-                     "a CSR is at most 65536 bytes", id="R12/oversize-upload"),
+                     "a CSR is at most 65536 bytes", 1, id="R12/oversize-upload"),
         pytest.param((*NEW, "--name", "x.dmv.ca.gov", "--csr", "{text}"),
-                     "neither a PEM nor a DER", id="R12/non-csr-upload"),
-        pytest.param((*NEW, "--name", "www.example.com"), "R1: ", id="R1/outside-the-suffixes"),
+                     "neither a PEM nor a DER", 1, id="R12/non-csr-upload"),
+        pytest.param((*NEW, "--name", "www.example.com"), "R1: ", 1, id="R1/outside-the-suffixes"),
         pytest.param((*NEW, "--submittal-file", "{bad_form}"), "bad.txt:2: expected KEY = VALUE",
-                     id="R3/bad-form-line"),
+                     1, id="R3/bad-form-line"),
         pytest.param((*NEW, "--submittal-file", "{missing}"), "cannot read",
-                     id="R3/missing-form"),
+                     1, id="R3/missing-form"),
         pytest.param((*NEW, "--name", "x.dmv.ca.gov", "--contact", "technical:Only"),
-                     "KIND:NAME:EMAIL", id="R9/contact-spec"),
+                     "KIND:NAME:EMAIL", 1, id="R9/contact-spec"),
         pytest.param((*NEW, "--requested-delivery", "tomorrow"), "not a date (YYYY-MM-DD)",
-                     id="R5/bad-date"),
+                     1, id="R5/bad-date"),
         pytest.param((*NEW, "--type", "revoke"), "names the certificate it is about",
-                     id="R3/revoke-without-certificate"),
+                     1, id="R3/revoke-without-certificate"),
         pytest.param((*NEW, "--platform", "dedicated"), "need --name or --csr",
-                     id="R3/submittal-without-name"),
+                     1, id="R3/submittal-without-name"),
         pytest.param(("case", "list", "--state", "lost"), "unknown state 'lost'",
-                     id="bad-state"),
+                     1, id="bad-state"),
         pytest.param(("contact", "change", "--org", "nowhere", "1"),
-                     "no organization with code 'nowhere'", id="R9/unknown-org"),
+                     "no organization with code 'nowhere'", 3, id="R9/unknown-org"),
     ],
 )  # fmt: skip
-def test_bad_input_exits_1_with_a_clear_message_and_changes_nothing(
-    cli: Cli, args: tuple[str, ...], message: str
+def test_bad_input_exits_with_a_clear_message_and_changes_nothing(
+    cli: Cli, args: tuple[str, ...], message: str, code: int
 ) -> None:
     files = {
         "draft": cli.desk.draft("ana", submittals=()).number,
@@ -260,5 +260,5 @@ def test_bad_input_exits_1_with_a_clear_message_and_changes_nothing(
         "bad_form": cli.write("bad.txt", "name = a.dmv.ca.gov\ncolour = blue\n"),
         "missing": cli.tmp / "missing.txt",
     }
-    err = cli.fails(*(a.format(**files) for a in args))
+    err = cli.fails(*(a.format(**files) for a in args), code=code)
     assert message in err, err

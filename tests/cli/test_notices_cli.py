@@ -136,19 +136,21 @@ def test_run_list_and_preview(cli: Cli) -> None:
 
 @SQLITE
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
-        pytest.param(("run", "--now", "yesterday"), "cannot read 'yesterday'", id="bad-now"),
-        pytest.param(("run", "--now", "2027-02-01T10:00"), "has no time zone", id="naive-now"),
-        pytest.param(("list", "--status", "lost"), "unknown status 'lost'", id="bad-status"),
-        pytest.param(("preview", "abc123"), "no certificate with serial abc123", id="unknown"),
-        pytest.param(("preview", "zz"), "is not a certificate serial", id="not-hex"),
-        pytest.param(("list", "--case", "CS-2027-999999"), "no case", id="unknown-case"),
+        pytest.param(("run", "--now", "yesterday"), "cannot read 'yesterday'", 1, id="bad-now"),
+        pytest.param(("run", "--now", "2027-02-01T10:00"), "has no time zone", 1, id="naive-now"),
+        pytest.param(("list", "--status", "lost"), "unknown status 'lost'", 1, id="bad-status"),
+        pytest.param(("preview", "abc123"), "no certificate with serial abc123", 3, id="unknown"),
+        pytest.param(("preview", "zz"), "is not a certificate serial", 1, id="not-hex"),
+        pytest.param(("list", "--case", "CS-2027-999999"), "no case", 3, id="unknown-case"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_1(cli: Cli, args: tuple[str, ...], message: str) -> None:
+def test_bad_input_is_one_line_with_its_exit_code(
+    cli: Cli, args: tuple[str, ...], message: str, code: int
+) -> None:
     result = cli("notices", *args)
-    assert result.code == 1
+    assert result.code == code
     assert result.err.startswith("error: ") and message in result.err
     assert "Traceback" not in result.err and len(result.err.splitlines()) == 1
 

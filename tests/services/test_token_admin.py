@@ -162,7 +162,7 @@ def test_cli_lists_and_revokes(
         with pytest.raises(Unauthorized):
             world.services.tokens.authenticate(world.chp)
         before = world.state()
-        assert run(["token", "revoke", prefix(world.session)]) == 1
+        assert run(["token", "revoke", prefix(world.session)]) == 3  # not found
         assert capsys.readouterr().err.startswith("error: no API token with prefix")
         assert world.state() == before
         assert run(["token", "list"]) == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from datetime import date, datetime
 from functools import cache
@@ -28,6 +29,21 @@ OPERATOR = LOCAL_OPERATOR  # the CLI runs with the database and CA key: cert ser
 @cache
 def services() -> Services:
     return Services(Runtime.open(Settings()))
+
+
+def program() -> str:
+    """How the user ran certdesk, for the commands our hints suggest.
+
+    ``certdesk`` when that name on PATH is this program; otherwise the path as typed (after
+    ``make run`` that is ``.venv/bin/certdesk``), so a hint can be pasted as written.
+    """
+    argv0 = sys.argv[0] if sys.argv else ""
+    if Path(argv0).name != "certdesk" or not Path(argv0).exists():
+        return "certdesk"  # python -m certdesk, or run in-process (tests)
+    on_path = shutil.which("certdesk")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
+        return "certdesk"
+    return argv0
 
 
 def emit_json(data: Any) -> None:

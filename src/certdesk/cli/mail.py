@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from certdesk.cli import exits
 from certdesk.cli.common import emit_json, services
 from certdesk.notify import send_pending
 
@@ -28,5 +29,6 @@ def send(
         typer.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
         for error in report.errors:
             typer.echo(f"error: {error}", err=True)
-    if report.retrying or report.failed:
-        raise typer.Exit(1)
+    code = exits.delivery_code(failed=report.failed, retrying=report.retrying)
+    if code:
+        raise typer.Exit(code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import structlog
@@ -14,6 +15,7 @@ from certdesk.cli import (
     audit,
     cases,
     certs,
+    exits,
     fulfilment,
     notices,
     orgs,
@@ -23,6 +25,8 @@ from certdesk.cli import (
     users,
     worker,
 )
+from certdesk.cli.common import program
+from certdesk.config import SettingsError, check_environment
 from certdesk.errors import CertdeskError
 
 app = typer.Typer(
@@ -46,47 +50,50 @@ worker.register(app)
 
 
 def run(argv: list[str]) -> int:
-    """Run the CLI; domain errors print one line on stderr and give exit code 1."""
+    """Run the CLI; an error prints one line on stderr and gives its exit code (0-4)."""
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(30),  # warnings and up on the CLI
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
     try:
+        check_environment(os.environ)
         # Not standalone: usage mistakes come out as exceptions, so that they are reported in
         # the same one-line form as our own errors (click would print a usage block and a
         # Rich panel); typer.Exit comes back as the exit code.
         rv = get_command(app).main(args=argv, prog_name="certdesk", standalone_mode=False)
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        return 1 if code == 2 else code  # a usage mistake is bad input too: exit 1
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except typer.Abort:
         typer.echo("error: aborted", err=True)
-        return 1
+        return exits.REFUSED
     except typer.TyperException as exc:
-        # Unknown option, missing or malformed argument: bad input, exit 1. A group called
+        # Unknown option, missing or malformed argument: a usage error. A group called
         # without a command has printed its help already and carries no message.
         message = " ".join(exc.format_message().split())
         if message:
             ctx = getattr(exc, "ctx", None)
             where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             typer.echo(f"error: {message}{where}", err=True)
-        return 1
+        return exits.USAGE
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return exits.USAGE
     except CertdeskError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
-        return 1
+        return exits.exit_code(exc)
     except ValidationError as exc:
         # A CERTDESK_* variable that does not parse: name it, without a traceback.
         first = exc.errors()[0]
         where = "_".join(str(p) for p in first.get("loc", ())).upper()
         typer.echo(f"error: bad setting CERTDESK_{where}: {first.get('msg', '')}", err=True)
-        return 1
+        return exits.USAGE
     except (OperationalError, ProgrammingError) as exc:
         # A missing table or unreachable server: say what to do, not a traceback.
         typer.echo(
             f"error: database not usable ({exc.orig.__class__.__name__}: "
             f"{str(exc.orig).splitlines()[0] if exc.orig else ''}); "
-            "check CERTDESK_DATABASE_URL and run 'certdesk init'",
+            f"check CERTDESK_DATABASE_URL and run '{program()} init'",
             err=True,
         )
-        return 1
-    return rv if isinstance(rv, int) else 0
+        return exits.UNAVAILABLE
+    return rv if isinstance(rv, int) else exits.OK

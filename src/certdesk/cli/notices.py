@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from certdesk.cli import exits
 from certdesk.cli.common import OPERATOR, emit_json, services
 from certdesk.errors import InvalidInput
 
@@ -114,5 +115,6 @@ def run(
         )
         for error in stats.errors:
             typer.echo(f"error: {error}", err=True)
-    if stats.failed or stats.retrying:
-        raise typer.Exit(1)
+    code = exits.delivery_code(failed=stats.failed, retrying=stats.retrying)
+    if code:
+        raise typer.Exit(code)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from certdesk.cli.common import emit_json, services
+from certdesk.cli.common import emit_json, program, services
 from certdesk.config import Settings
 from certdesk.links import compliance_warning
 from certdesk.services.setup import initialize
@@ -60,7 +60,8 @@ def init(
         typer.echo("Use it as:  Authorization: Bearer <token>")
     else:
         typer.echo(
-            "operator token: already created (make another: certdesk token create --role operator)"
+            "operator token: already created (make another:"
+            f" {program()} token create --role operator)"
         )
     if report.operator_account:
         account = report.operator_account
@@ -72,7 +73,7 @@ def init(
     else:
         typer.echo(
             f"console: sign in at {settings.base_url}/login; a new password link for an"
-            " operator: certdesk user reset LOGIN"
+            f" operator: {program()} user reset LOGIN"
         )
 
 
@@ -93,12 +94,12 @@ def serve(
     typer.echo(f"URLs in certificates (AIA, CRL, OCSP) start with: {settings.pki_url}")
     _warn_pki_url(settings)
     typer.echo(
-        f"console: open http://{host}:{port}/ and sign in with the account 'certdesk init'"
-        " printed (no password yet, or forgotten: certdesk user reset LOGIN prints a new link)"
+        f"console: open http://{host}:{port}/ and sign in with the account 'init' printed"
+        f" (no password yet, or forgotten: {program()} user reset LOGIN prints a new link)"
     )
     typer.echo(
-        "API: Authorization: Bearer <token>  — the operator token printed by 'certdesk init',"
-        " or a new one: certdesk token create --role operator"
+        "API: Authorization: Bearer <token>  — the operator token printed by 'init',"
+        f" or a new one: {program()} token create --role operator"
     )
     uvicorn.run(
         "certdesk.web.app:create_app",

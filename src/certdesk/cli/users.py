@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from certdesk.cli import mail
-from certdesk.cli.common import OPERATOR, emit_json, read_input, services
+from certdesk.cli.common import OPERATOR, emit_json, program, read_input, services
 from certdesk.errors import InvalidInput
 from certdesk.links import ENROLL_PATH
 from certdesk.services.accounts import PasswordLink, UserView
@@ -69,7 +69,7 @@ def _print_link(new: PasswordLink, json_out: bool, what: str) -> None:
     until = new.expires_at.isoformat().replace("+00:00", "Z")
     typer.echo(
         f"({what} link for {new.user.login_id}, single use, valid until {until}; shown once and"
-        f" mailed to {new.user.email} — run 'certdesk mail send' if no worker does)",
+        f" mailed to {new.user.email} — run '{program()} mail send' if no worker does)",
         err=True,
     )
 
