@@ -13,12 +13,17 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from certdesk.core.names import DEFAULT_SUFFIXES
 
 ENV_PREFIX = "CERTDESK_"
+
+
+def env_name(field: str, alias: object) -> str:
+    """The environment variable of a setting."""
+    return alias if isinstance(alias, str) else ENV_PREFIX + field.upper()
 
 
 class SettingsError(ValueError):
@@ -31,7 +36,9 @@ def check_environment(environ: Mapping[str, str]) -> None:
     A misspelled ``CERTDESK_DATABSE_URL`` would otherwise be ignored and the SQLite default
     used without a word.
     """
-    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    known = {
+        env_name(name, field.validation_alias) for name, field in Settings.model_fields.items()
+    }
     unknown = sorted(
         k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known
     )
@@ -50,7 +57,7 @@ def check_environment(environ: Mapping[str, str]) -> None:
 class Settings(BaseSettings):
     """Every setting certdesk reads; documented in README.md (Configuration)."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(default=Path("var"), description="Where keys, secrets and SQLite live.")
     database_url: str = Field(
@@ -69,6 +76,16 @@ class Settings(BaseSettings):
         default="",
         description="Passphrase of the CA key files; empty means a generated secret file.",
         repr=False,
+    )
+    ca_passphrase_file: Path | None = Field(
+        default=None,
+        description="File holding the CA key passphrase (instead of CA_PASSPHRASE).",
+    )
+    secrets_dir_setting: Path | None = Field(
+        default=None,
+        validation_alias="CERTDESK_SECRETS_DIR",
+        description="Directory of the secret-box key and generated CA passphrase;"
+        " empty: DATA_DIR/secrets.",
     )
     ca_key_type: Literal["ec256", "rsa2048"] = Field(
         default="ec256", description="Key of the issuing intermediate made by init."
@@ -238,7 +255,19 @@ class Settings(BaseSettings):
             return tuple(sorted({int(d) for d in value}, reverse=True))
         return value
 
-    @field_validator("notice_template_dir", "console_assets_dir", mode="before")
+    @model_validator(mode="after")
+    def _one_passphrase_source(self) -> Settings:
+        if self.ca_passphrase and self.ca_passphrase_file is not None:
+            raise ValueError("set CERTDESK_CA_PASSPHRASE or CERTDESK_CA_PASSPHRASE_FILE, not both")
+        return self
+
+    @field_validator(
+        "notice_template_dir",
+        "console_assets_dir",
+        "ca_passphrase_file",
+        "secrets_dir_setting",
+        mode="before",
+    )
     @classmethod
     def _empty_template_dir(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -266,4 +295,6 @@ class Settings(BaseSettings):
 
     @property
     def secrets_dir(self) -> Path:
-        return self.data_dir / "secrets"
+        """Where the secret-box key and the generated CA passphrase live; hosts of one
+        installation share it (CERTDESK_SECRETS_DIR, by default DATA_DIR/secrets)."""
+        return self.secrets_dir_setting or self.data_dir / "secrets"

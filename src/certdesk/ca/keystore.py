@@ -29,10 +29,26 @@ def _write_private(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def resolve_passphrase(configured: str, secrets_dir: Path, *, create: bool) -> bytes:
-    """The CA key passphrase: configured, or read from (and, on init, written to) a file."""
+def resolve_passphrase(
+    configured: str, secrets_dir: Path, *, create: bool, passphrase_file: Path | None = None
+) -> bytes:
+    """The CA key passphrase: configured, from the configured file (several hosts share it),
+    or read from (and, on init, written to) the secrets directory."""
     if configured:
         return configured.encode()
+    if passphrase_file is not None:
+        try:
+            value = passphrase_file.read_bytes().strip()
+        except OSError as exc:
+            raise Unavailable(
+                "ca.no_passphrase",
+                f"cannot read CERTDESK_CA_PASSPHRASE_FILE {passphrase_file}: {exc.strerror}",
+            ) from None
+        if not value:
+            raise Unavailable(
+                "ca.no_passphrase", f"CERTDESK_CA_PASSPHRASE_FILE {passphrase_file} is empty"
+            )
+        return value
     path = secrets_dir / PASSPHRASE_FILE
     if path.exists():
         return path.read_bytes().strip()

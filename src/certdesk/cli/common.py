@@ -10,6 +10,9 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -22,13 +25,36 @@ from certdesk.errors import InvalidInput
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import LOCAL_OPERATOR
+from certdesk.services.startup import check_ready_to_start
 
 OPERATOR = LOCAL_OPERATOR  # the CLI runs with the database and CA key: cert services' authority
 
 
+# `init` and `db` work on a database whose schema is not (yet) current; every other command
+# refuses one, before it reads or writes anything (services/startup.py).
+_schema_checked: ContextVar[bool] = ContextVar("schema_checked", default=True)
+
+
 @cache
 def services() -> Services:
-    return Services(Runtime.open(Settings()))
+    svc = Services(Runtime.open(Settings()))
+    if _schema_checked.get():
+        try:
+            check_ready_to_start(svc, program=program())
+        except BaseException:
+            svc.rt.close()
+            raise
+    return svc
+
+
+@contextmanager
+def schema_in_change() -> Iterator[None]:
+    """For ``init`` and ``db``: open the services without the schema check."""
+    token = _schema_checked.set(False)
+    try:
+        yield
+    finally:
+        _schema_checked.reset(token)
 
 
 def program() -> str:

@@ -21,6 +21,7 @@ from certdesk.cli import (
     orgs,
     policy,
     reports,
+    schema,
     server,
     users,
     worker,
@@ -47,6 +48,7 @@ fulfilment.register(app)
 reports.register(app)
 notices.register(app)
 worker.register(app)
+schema.register(app)
 
 
 def run(argv: list[str]) -> int:
@@ -85,7 +87,11 @@ def run(argv: list[str]) -> int:
         # A CERTDESK_* variable that does not parse: name it, without a traceback.
         first = exc.errors()[0]
         where = "_".join(str(p) for p in first.get("loc", ())).upper()
-        typer.echo(f"error: bad setting CERTDESK_{where}: {first.get('msg', '')}", err=True)
+        message = str(first.get("msg", "")).removeprefix("Value error, ")
+        name = where if where.startswith("CERTDESK_") else f"CERTDESK_{where}"
+        typer.echo(
+            f"error: bad setting {name}: {message}" if where else f"error: {message}", err=True
+        )
         return exits.USAGE
     except (OperationalError, ProgrammingError) as exc:
         # A missing table or unreachable server: say what to do, not a traceback.

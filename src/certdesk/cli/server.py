@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from certdesk.cli.common import emit_json, program, services
+from certdesk.cli.common import emit_json, program, schema_in_change, services
 from certdesk.config import Settings
 from certdesk.links import compliance_warning
 from certdesk.services.setup import initialize
@@ -22,7 +22,8 @@ def init(
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Migrate the database, create the built-in CA and the first operator token (idempotent)."""
-    svc = services()
+    with schema_in_change():
+        svc = services()
     report = initialize(svc)
     settings = svc.rt.settings
     if json_out:
@@ -87,7 +88,7 @@ def serve(
 
     from certdesk.web.serving import HTTP_PROTOCOL
 
-    settings = Settings()
+    settings = services().rt.settings  # refuses an old schema or another installation's key
     typer.echo(
         f"certdesk serving on http://{host}:{port} (API docs: /docs, OpenAPI: /openapi.json)"
     )

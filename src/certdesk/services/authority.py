@@ -52,7 +52,10 @@ class Authority:
             if existing:
                 return False, existing
             passphrase = resolve_passphrase(
-                settings.ca_passphrase, settings.secrets_dir, create=True
+                settings.ca_passphrase,
+                settings.secrets_dir,
+                create=True,
+                passphrase_file=settings.ca_passphrase_file,
             )
             root, inter = create_hierarchy(
                 self._rt.clock(), key_type=settings.ca_key_type, urls_for=self.urls_for
@@ -129,7 +132,10 @@ class Authority:
                 return self._loaded[row.slug]
             settings = self._rt.settings
             passphrase = resolve_passphrase(
-                settings.ca_passphrase, settings.secrets_dir, create=False
+                settings.ca_passphrase,
+                settings.secrets_dir,
+                create=False,
+                passphrase_file=settings.ca_passphrase_file,
             )
             key = read_private_key(settings.ca_dir / Path(row.key_file).name, passphrase)
             cert = x509.load_der_x509_certificate(row.cert_der)

@@ -9,6 +9,7 @@ read as garbage. The key is generated on first use into ``secrets/secretbox.key`
 
 from __future__ import annotations
 
+import hmac
 import os
 from pathlib import Path
 
@@ -39,6 +40,23 @@ class SecretBox:
                 "secretbox.mismatch",
                 f"a stored secret cannot be decrypted with {self._path}; was the key replaced?",
             ) from None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def exists(self) -> bool:
+        return self._path.exists()
+
+    def fingerprint(self, *, create: bool) -> str:
+        """A short public name of the key (HMAC of a fixed label; reveals nothing of it).
+
+        The database records it, so that a process holding another key — a second host
+        that made its own instead of sharing the first one's — refuses to start.
+        """
+        return hmac.new(
+            self._load(create=create), b"certdesk secretbox fingerprint", "sha256"
+        ).hexdigest()[:32]
 
     def derive(self, purpose: str) -> bytes:
         """A 32-byte key for ``purpose`` (the console's CSRF tokens), derived from the key

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 
 from certdesk.core.access import Actor, Role
 from certdesk.services.accounts import PasswordLink
+from certdesk.services.startup import check_secret_key
 from certdesk.services.tokens import NewToken
 from certdesk.store.db import migrate
+from certdesk.store.schema import setup_lock
 
 if TYPE_CHECKING:
     from certdesk.services.registry import Services
@@ -26,9 +28,20 @@ class InitReport:
 
 
 def initialize(services: Services, *, with_token: bool = True) -> InitReport:
-    """Migrate, create the CA if missing, publish missing CRLs, resolve crashed intents."""
+    """Migrate, create the CA if missing, publish missing CRLs, resolve crashed intents.
+
+    All of it runs under the installation-wide set-up lock and re-checks what exists inside
+    it: N processes running ``init`` at once end with one migration, one CA hierarchy, one
+    first operator token and one first operator account.
+    """
+    with setup_lock(services.rt.engine):
+        return _initialize(services, with_token=with_token)
+
+
+def _initialize(services: Services, *, with_token: bool) -> InitReport:
     rt = services.rt
     migrate(rt.engine)
+    check_secret_key(services)  # records this installation's secret-box key (first init)
     created, rows = services.authority.ensure_hierarchy()
     report = InitReport(created_ca=created, issuers=[(r.slug, r.name, r.is_root) for r in rows])
     for slug, _name, _root in report.issuers:

@@ -469,3 +469,17 @@ class WorkerBeat(Base):
     last_pass_seconds: Mapped[float | None] = mapped_column(Float)
     jobs_done: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- installation ------------------------------------------------------------------------
+
+
+class InstallationFact(Base):
+    """A fact every process of one installation must agree on (the secret-box key's
+    fingerprint), so that a host holding other secrets refuses to start."""
+
+    __tablename__ = "installation"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -12,6 +12,7 @@ from certdesk import __version__
 from certdesk.config import Settings
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
+from certdesk.services.startup import check_ready_to_start
 from certdesk.web import console, health, pki, problems
 from certdesk.web.api import (
     audit,
@@ -38,6 +39,10 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if owned:
+            # A server process refuses an old or newer schema, or another installation's
+            # secret-box key (`certdesk serve` said so already, in one line).
+            check_ready_to_start(svc)
         # Start-up recovery: intents of signers that died are voided (DESIGN §3.2).
         voided = svc.issuance.recover()
         if voided:

@@ -1,0 +1,83 @@
+"""What every long-lived process checks before it serves: the schema is the one this code
+knows, and its secret-box key is this installation's.
+
+``serve``, ``worker`` and every CLI command but ``init`` and ``db`` run these checks; a
+failure is :class:`Unavailable` (exit code 4) with one line saying what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from certdesk.errors import Unavailable
+from certdesk.store import installation
+from certdesk.store.schema import current_revision, head_revision, require_current, upgrade
+
+if TYPE_CHECKING:
+    from certdesk.services.registry import Services
+
+
+def check_ready_to_start(svc: Services, *, program: str = "certdesk") -> None:
+    """Raise :class:`Unavailable` when this process must not start on this database."""
+    require_current(svc.rt.engine, program=program)
+    check_secret_key(svc)
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    current: str | None  # None: never migrated
+    head: str  # what this certdesk needs
+
+    @property
+    def state(self) -> str:
+        if self.current == self.head:
+            return "current"
+        return "empty" if self.current is None else "upgrade needed"
+
+
+def schema_state(svc: Services) -> SchemaState:
+    return SchemaState(current_revision(svc.rt.engine), head_revision())
+
+
+def upgrade_schema(svc: Services) -> tuple[SchemaState, SchemaState]:
+    """Migrate under the set-up lock (one process migrates, the others wait and see it
+    done); returns the state before and after."""
+    before, after = upgrade(svc.rt.engine)
+    return SchemaState(before, after), SchemaState(after, after)
+
+
+def check_secret_key(svc: Services) -> str:
+    """Compare the secret-box key with the fingerprint the database recorded.
+
+    The first process (``init``, or the first start after an upgrade from a release that
+    recorded none) records its key's fingerprint. Afterwards a process whose key file is
+    missing or different refuses: making a fresh key would silently split the installation
+    (CSRF tokens, TOTP seeds and sealed keys that other hosts cannot open).
+    """
+    rt = svc.rt
+    box = svc.secretbox
+    with rt.reads() as s:
+        recorded = installation.read(s, installation.SECRETBOX_FINGERPRINT)
+    if recorded is None:
+        mine = box.fingerprint(create=True)
+        recorded = installation.record_once(
+            rt.sessions, installation.SECRETBOX_FINGERPRINT, mine, rt.clock()
+        )
+        if recorded == mine:
+            return mine
+    if not box.exists():
+        raise Unavailable(
+            "secretbox.missing",
+            f"this installation's secret key (fingerprint {recorded[:12]}…) is not in"
+            f" {box.path}: copy secretbox.key from a host of this installation there, or set"
+            " CERTDESK_SECRETS_DIR to the directory that holds it",
+        )
+    mine = box.fingerprint(create=False)
+    if mine != recorded:
+        raise Unavailable(
+            "secretbox.other_key",
+            f"{box.path} is not this installation's secret key (fingerprint {mine[:12]}…,"
+            f" the database expects {recorded[:12]}…): use the key file of the other hosts",
+        )
+    return mine
