@@ -163,6 +163,7 @@ def _hosts(database_url: str, tmp_path: Path) -> None:
     assert certdesk(first, "init").returncode == 0
     # A second host: its own data directory with a copy of the CA key files, the first
     # host's secrets directory (shared storage in a real deployment).
+    (tmp_path / "host2").mkdir(mode=0o700)
     shutil.copytree(tmp_path / "host1" / "ca", tmp_path / "host2" / "ca")
     second = host(
         tmp_path, "host2", database_url, secrets_dir_setting=str(tmp_path / "host1" / "secrets")
@@ -183,6 +184,7 @@ def _hosts(database_url: str, tmp_path: Path) -> None:
         one.rt.close()
         two.rt.close()
     # A third host that was given no secrets: it refuses and makes no key of its own.
+    (tmp_path / "host3").mkdir(mode=0o700)
     shutil.copytree(tmp_path / "host1" / "ca", tmp_path / "host3" / "ca")
     third = host(tmp_path, "host3", database_url)
     for args in (["org", "list"], ["worker", "--once"], ["serve", "--port", "1"]):

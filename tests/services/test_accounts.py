@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from certdesk.config import Settings
 from certdesk.core.access import Action, Actor, Role
 from certdesk.errors import CertdeskError, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from certdesk.notify import open_links
 from certdesk.services import passwords
 from certdesk.services.logins import LoginSession
 from certdesk.services.registry import Services
@@ -164,7 +165,11 @@ def test_create_shows_the_link_once_and_mails_it_with_the_training_link(desk: Se
     assert link.purpose == "enroll" and link.used_at is None
     assert mail.to_addr == "Jane.Doe@dmv.ca.gov"
     assert mail.status == "pending" and mail.attempts == 0
-    for body in (mail.body_text, mail.body_html):
+    token = new.link.rsplit("/", 1)[1]
+    for stored in (mail.body_text, mail.body_html):
+        # Sec finding 1: a reader of the database finds the link's token sealed, not usable.
+        assert token not in stored and "/enroll/sealed." in stored
+        body = open_links(stored, desk.secretbox)
         assert new.link in body
         assert TRAINING in body
         assert "jdoe" in body
@@ -258,7 +263,7 @@ def test_reset_keeps_the_old_password_until_the_new_link_is_used(
     with desk.rt.reads() as s:
         mails = s.scalars(select(Outbox).order_by(Outbox.id)).all()
     assert [m.subject for m in mails][1:] == ["certdesk: reset your password"] * 2
-    assert second.link in mails[-1].body_text
+    assert second.link in open_links(mails[-1].body_text, desk.secretbox)
     assert audit_actions(desk, "jdoe").count("user.reset") == 2
 
 

@@ -30,30 +30,47 @@ from certdesk.errors import Unavailable
 from certdesk.links import ENROLL_PATH
 from certdesk.notify.messages import Mail
 from certdesk.notify.smtp import SmtpTransport, Transport, is_permanent, parse_smtp_url
+from certdesk.services.secretbox import SecretBox
 from certdesk.store.models import Outbox
 
 if TYPE_CHECKING:
     from certdesk.services.runtime import Runtime
 
-__all__ = ["MAX_ATTEMPTS", "Mail", "SendReport", "enqueue", "pending_count", "send_pending"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "Mail",
+    "SendReport",
+    "enqueue",
+    "open_links",
+    "pending_count",
+    "send_pending",
+]
 
 MAX_ATTEMPTS = 5
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 
-# R10: once a mail has gone out (or can never go out), the single-use link it carried is
-# removed from the stored copy, so the outbox does not keep a usable credential.
-_LINK = re.compile(re.escape(ENROLL_PATH) + r"[A-Za-z0-9_-]+")
+# R10: a single-use link is a credential until it is used. While its mail waits, the outbox
+# holds the link's token sealed with the secret box (a reader of the database file cannot use
+# it); it is opened only to build the message for the SMTP server. Once the mail has gone out
+# (or can never go out), the link is removed from the stored copy altogether.
+_LINK = re.compile(re.escape(ENROLL_PATH) + r"[A-Za-z0-9_.=-]+")
+_TOKEN = re.compile(re.escape(ENROLL_PATH) + r"([A-Za-z0-9_-]+)")
+_SEALED = re.compile(re.escape(ENROLL_PATH) + r"sealed\.([A-Za-z0-9_=-]+)")
 _REDACTED = ENROLL_PATH + "[link removed after sending]"
 
 
-def enqueue(s: Session, to_addr: str, mail: Mail, now: datetime) -> None:
+def enqueue(s: Session, to_addr: str, mail: Mail, now: datetime, *, box: SecretBox) -> None:
     """Queue ``mail`` for ``to_addr`` inside the caller's transaction ``s``."""
+
+    def seal(m: re.Match[str]) -> str:
+        return f"{ENROLL_PATH}sealed.{box.seal(m.group(1).encode()).decode()}"
+
     s.add(
         Outbox(
             to_addr=to_addr,
             subject=mail.subject,
-            body_text=mail.text,
-            body_html=mail.html,
+            body_text=_TOKEN.sub(seal, mail.text),
+            body_html=_TOKEN.sub(seal, mail.html),
             status=PENDING,
             attempts=0,
             last_error="",
@@ -75,6 +92,11 @@ class SendReport:
 
 def pending_count(s: Session) -> int:
     return s.scalar(select(func.count()).select_from(Outbox).where(Outbox.status == PENDING)) or 0
+
+
+def open_links(body: str, box: SecretBox) -> str:
+    """``body`` as it is mailed: sealed link tokens opened (for the SMTP message only)."""
+    return _SEALED.sub(lambda m: ENROLL_PATH + box.open(m.group(1).encode()).decode(), body)
 
 
 def send_pending(
@@ -136,7 +158,8 @@ def _claim(rt: Runtime, row_id: int, seen: int) -> EmailMessage | None:
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return None
         row = s.get_one(Outbox, row_id)
-        return _message(row, sender=rt.settings.mail_from, now=rt.clock())
+        box = SecretBox(rt.settings.secrets_dir)
+        return _message(row, sender=rt.settings.mail_from, now=rt.clock(), box=box)
 
 
 def _finish(rt: Runtime, row_id: int, status: str, error: str) -> None:
@@ -151,16 +174,16 @@ def _finish(rt: Runtime, row_id: int, status: str, error: str) -> None:
             row.body_html = _LINK.sub(_REDACTED, row.body_html)
 
 
-def _message(row: Outbox, *, sender: str, now: datetime) -> EmailMessage:
+def _message(row: Outbox, *, sender: str, now: datetime, box: SecretBox) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = row.to_addr
     msg["Subject"] = row.subject
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = make_msgid(idstring=f"outbox.{row.id}", domain=_domain(sender))
-    msg.set_content(row.body_text)
+    msg.set_content(open_links(row.body_text, box))
     if row.body_html:
-        msg.add_alternative(row.body_html, subtype="html")
+        msg.add_alternative(open_links(row.body_html, box), subtype="html")
     return msg
 
 

@@ -51,6 +51,7 @@ from certdesk.notify.messages import password_link
 from certdesk.services.audit import AuditService
 from certdesk.services.passwords import hash_password
 from certdesk.services.runtime import Runtime
+from certdesk.services.secretbox import SecretBox
 from certdesk.services.visibility import listed_org_id, visible_org
 from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store
@@ -115,9 +116,10 @@ def view_user(user: User, org_code: str | None, now: datetime, max_age_days: int
 
 
 class AccountService:
-    def __init__(self, rt: Runtime, audit: AuditService) -> None:
+    def __init__(self, rt: Runtime, audit: AuditService, secretbox: SecretBox) -> None:
         self._rt = rt
         self._audit = audit
+        self._secretbox = secretbox
 
     # ------------------------------------------------------------------ reading
 
@@ -354,7 +356,7 @@ class AccountService:
             expires_at=expires,
             training_url=settings.training_url,
         )
-        enqueue(s, user.email, message, now)
+        enqueue(s, user.email, message, now, box=self._secretbox)
         return link, expires
 
     def _visible(self, s: Session, actor: Actor, login_id: str, *, lock: bool = False) -> User:

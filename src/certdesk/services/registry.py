@@ -37,7 +37,7 @@ class Services:
         self.orgs = OrganizationService(rt, self.audit)
         self.tokens = TokenService(rt, self.audit)
         self.secretbox = SecretBox(rt.settings.secrets_dir)
-        self.accounts = AccountService(rt, self.audit)
+        self.accounts = AccountService(rt, self.audit, self.secretbox)
         self.logins = LoginService(rt, self.audit, self.tokens, self.secretbox)
         self.policy = PolicyService(rt)
         self.csrs = CsrService(rt, self.policy)

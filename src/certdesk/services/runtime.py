@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
+import structlog
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -12,8 +13,11 @@ from certdesk.clock import Clock, system_clock
 from certdesk.config import Settings
 from certdesk.links import Linker
 from certdesk.metrics import Metrics
+from certdesk.store.datadir import make_private
 from certdesk.store.db import READ_ONLY, make_engine, session_factory
 from certdesk.store.models import CertificateRow
+
+log = structlog.get_logger("certdesk")
 
 
 @dataclass
@@ -32,7 +36,14 @@ class Runtime:
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock = system_clock) -> Runtime:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # The data and secrets directories are private whatever the umask (store/datadir.py).
+        repaired = make_private(settings.data_dir, settings.secrets_dir)
+        if repaired:
+            log.warning(
+                "made the data directory private: it was readable by others",
+                repaired=repaired[:20],
+                count=len(repaired),
+            )
         engine = make_engine(
             settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous
         )
