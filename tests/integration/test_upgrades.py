@@ -194,7 +194,7 @@ def _hosts(database_url: str, tmp_path: Path) -> None:
         assert "is not in" in done.stderr and "CERTDESK_SECRETS_DIR" in done.stderr
     assert not (tmp_path / "host3" / "secrets" / "secretbox.key").exists()
     # A host holding another installation's key refuses too.
-    (tmp_path / "host3" / "secrets").mkdir(mode=0o700)
+    (tmp_path / "host3" / "secrets").mkdir(mode=0o700, exist_ok=True)
     shutil.copy(tmp_path / "host1" / "secrets" / "secretbox.key", tmp_path / "other.key")
     other = Services(
         Runtime.open(Settings(data_dir=tmp_path / "elsewhere", ca_passphrase=PASSPHRASE))
