@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from certdesk import __version__
 from certdesk.config import Settings
+from certdesk.release import version
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.startup import check_ready_to_start
@@ -53,7 +53,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     app = FastAPI(
         title="certdesk",
-        version=__version__,
+        version=version(),
         summary="Certificate service platform: built-in CA, inventory, revocation.",
         lifespan=lifespan,
     )
