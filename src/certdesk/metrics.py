@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from certdesk.release import python_version, version
+
 if TYPE_CHECKING:
     from certdesk.services.worker_health import WorkerHealth
 
@@ -24,6 +26,7 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        self.registry.register(_BuildInfoCollector(version(), python_version()))
         if inventory_counts is not None:
             self.registry.register(_InventoryCollector(inventory_counts))
         self._workers_watched = False
@@ -33,6 +36,22 @@ class Metrics:
         if not self._workers_watched:
             self.registry.register(_WorkerCollector(snapshot))
             self._workers_watched = True
+
+
+class _BuildInfoCollector(Collector):
+    # The usual *_build_info gauge: always 1, the facts in its labels. Built at scrape time
+    # from constants, the same in every process: no per-process state to merge.
+    def __init__(self, version: str, python: str) -> None:
+        self._labels = [version, python]
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        info = GaugeMetricFamily(
+            "certdesk_build_info",
+            "Always 1; the certdesk version and Python version of this process.",
+            labels=["version", "python"],
+        )
+        info.add_metric(self._labels, 1)
+        yield info
 
 
 class _InventoryCollector(Collector):

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy import func, select
 
+import certdesk
 from certdesk.cli import common
 from certdesk.cli.main import run
 from certdesk.services.registry import Services
@@ -729,6 +730,61 @@ def test_help_is_not_an_error(cli: Cli) -> None:
     assert result.err == ""
 
 
+# --------------------------------------------------------------------------- version, completion
+
+
+@SQLITE
+def test_version_prints_name_and_version(cli: Cli) -> None:
+    assert cli("--version") == Result(0, f"certdesk {certdesk.__version__}\n", "")
+
+
+@SQLITE
+@pytest.mark.parametrize(
+    ("shell", "marker"),
+    [
+        pytest.param("bash", "complete -o default -F _certdesk_completion certdesk", id="bash"),
+        pytest.param("zsh", "compdef _certdesk_completion certdesk", id="zsh"),
+        pytest.param("fish", "complete --command certdesk", id="fish"),
+    ],
+)
+def test_completion_prints_the_shells_script(cli: Cli, shell: str, marker: str) -> None:
+    result = cli.ok("completion", shell)
+    assert marker in result.out
+    assert f"_CERTDESK_COMPLETE=complete_{shell}" in result.out
+    assert result.err == ""
+
+
+@SQLITE
+def test_completion_for_an_unknown_shell_is_a_usage_error(cli: Cli) -> None:
+    result = cli("completion", "tcsh")
+    assert result.code == 2
+    assert result.err.startswith("error: ") and result.err.count("\n") == 1
+    assert "'bash', 'zsh', 'fish'" in result.err
+
+
+@SQLITE
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        pytest.param("certdesk ser", ["serve"], id="complete/command"),
+        pytest.param("certdesk cert re", ["revoke"], id="complete/subcommand"),
+        pytest.param("certdesk completion ", ["bash", "zsh", "fish"], id="complete/argument"),
+    ],
+)
+def test_completion_requests_of_the_bash_script_are_answered(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, words: str, expected: list[str]
+) -> None:
+    # What the printed script's function runs: certdesk with the script's variable set.
+    script = cli.ok("completion", "bash").out
+    found = re.search(r"(\w+)=(complete_bash)", script)
+    assert found is not None, script
+    monkeypatch.setenv(found.group(1), found.group(2))
+    monkeypatch.setenv("COMP_WORDS", words)
+    monkeypatch.setenv("COMP_CWORD", str(len(words.split(" ")) - 1))
+    result = cli()
+    assert (result.code, result.out.split(), result.err) == (0, expected, "")
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -772,3 +828,28 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     )
     listed = json.loads(certdesk("cert", "list", "--json").stdout)
     assert [(c["serial"], c["status"]) for c in listed["items"]] == [(serial, "revoked")]
+
+
+def test_python_m_certdesk_and_bash_completion_in_a_real_shell(tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(
+        [sys.executable, "-m", "certdesk", "--version"], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        f"certdesk {certdesk.__version__}\n",
+        "",
+    )
+    # README: eval "$(certdesk completion bash)"; then <TAB> runs the function it defines.
+    tab = (
+        'eval "$(certdesk completion bash)"; COMP_WORDS=(certdesk cert re); COMP_CWORD=2;'
+        ' _certdesk_completion certdesk; printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    done = subprocess.run(
+        ["bash", "--norc", "-c", tab], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (0, "revoke\n", "")

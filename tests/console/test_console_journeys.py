@@ -10,6 +10,7 @@ downloads against a live server, checked both on the page and in the services.
   signing out ends the session on the server.
 - Another agency's certificate is a 404 page.
 - The session cookie is HttpOnly and SameSite=Lax; pages carry a strict CSP.
+- The API docs (/docs, /redoc) render and work from this server alone, under their CSP.
 """
 
 from __future__ import annotations
@@ -302,3 +303,46 @@ def test_case_of_another_agency_is_not_found(site: Site) -> None:
     response = ana.goto(f"/cases/{theirs.number}")
     assert response is not None and response.status == 404
     expect(ana.locator("h1")).to_have_text("Not found")
+
+
+# -- the API docs, served by certdesk itself (web/apidocs.py) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "title", "stopped"),
+    [
+        pytest.param("/docs", ".swagger-ui .info .title", (), id="apidocs/swagger-ui"),
+        # ReDoc's sidebar always shows Redocly's logo from their CDN; the page's CSP stops it.
+        pytest.param(
+            "/redoc", "h1", ("https://cdn.redoc.ly/redoc/logo-mini.svg",), id="apidocs/redoc"
+        ),
+    ],
+)
+def test_api_docs_work_in_a_browser_without_leaving_the_site(
+    site: Site, path: str, title: str, stopped: tuple[str, ...]
+) -> None:
+    page = site.anonymous()
+    fetched: list[str] = []
+    refused: list[str] = []
+    page.on("requestfinished", lambda r: fetched.append(r.url))
+    page.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.goto(path)
+    # The viewer ran (its script and the page's inline start-up script were allowed) and
+    # rendered the OpenAPI document it fetched from this server.
+    expect(page.locator(title).first).to_contain_text("certdesk")
+    assert [u for u in fetched if not u.startswith((site.url, "blob:", "data:"))] == []
+    assert [t for t in refused if not any(url in t for url in stopped)] == []
+
+
+def test_swagger_ui_try_it_out_calls_the_api(site: Site) -> None:
+    page = site.anonymous()
+    page.goto("/docs")
+    operation = page.locator("#operations-health-healthz_healthz_get")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    answer = operation.locator(".live-responses-table .response-col_description pre").first
+    expect(answer).to_contain_text('"status": "ok"')

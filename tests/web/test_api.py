@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import importlib
 import pkgutil
+import platform
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from fastapi.routing import APIRoute
 from prometheus_client.parser import text_string_to_metric_families
 
+import certdesk
 from certdesk.config import Settings
 from certdesk.core.access import Role
 from certdesk.core.calendar import PACIFIC, validity_for
@@ -570,7 +572,7 @@ def test_ca_certificates_are_served(client: TestClient, services: Services) -> N
 
 
 def test_healthz_and_readyz(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "version": certdesk.__version__}
     ready = client.get("/readyz", headers={"Authorization": ""})
     assert ready.status_code == 200
     assert ready.json() == {
@@ -624,6 +626,15 @@ def test_metrics(client: TestClient) -> None:
     assert empty.headers["content-type"].startswith("text/plain")
     assert _metric(empty.text, "certdesk_certificates_issued") == 0
     assert _metric(empty.text, "certdesk_issuance_seconds_count") == 0
+    build = [
+        s
+        for family in text_string_to_metric_families(empty.text)
+        for s in family.samples
+        if s.name == "certdesk_build_info"
+    ]
+    assert [(s.labels, s.value) for s in build] == [
+        ({"version": certdesk.__version__, "python": platform.python_version()}, 1.0)
+    ]
 
     first = issue(client, "alpha", ["www.alpha.ca.gov"])
     issue(client, "bravo", ["www.bravo.ca.gov"])

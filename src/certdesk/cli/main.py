@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import structlog
 import typer
@@ -15,6 +16,7 @@ from certdesk.cli import (
     audit,
     cases,
     certs,
+    completion,
     exits,
     fulfilment,
     notices,
@@ -29,6 +31,7 @@ from certdesk.cli import (
 from certdesk.cli.common import program
 from certdesk.config import SettingsError, check_environment
 from certdesk.errors import CertdeskError
+from certdesk.release import version
 
 app = typer.Typer(
     name="certdesk",
@@ -49,6 +52,29 @@ reports.register(app)
 notices.register(app)
 worker.register(app)
 schema.register(app)
+completion.register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"certdesk {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print certdesk's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    # Options of the program itself, before any command; each acts in its callback.
+    pass
 
 
 def run(argv: list[str]) -> int:

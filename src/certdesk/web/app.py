@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from certdesk import __version__
 from certdesk.config import Settings
+from certdesk.release import version
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.startup import check_ready_to_start
-from certdesk.web import console, health, pki, problems
+from certdesk.web import apidocs, console, health, pki, problems
 from certdesk.web.api import (
     audit,
     cases,
@@ -53,9 +53,14 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     app = FastAPI(
         title="certdesk",
-        version=__version__,
+        version=version(),
         summary="Certificate service platform: built-in CA, inventory, revocation.",
         lifespan=lifespan,
+        # FastAPI's own /docs and /redoc load their scripts from a public CDN; certdesk
+        # serves the same pages with local copies (web/apidocs.py).
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.services = svc
     problems.install(app)
@@ -66,6 +71,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(users.router)
     app.include_router(pki.router)
     app.include_router(health.router)
+    apidocs.install(app)
     # The console's pages sit under "/" and come last: every machine route is matched first.
     console.install(app, svc)
     return app

@@ -1,4 +1,4 @@
-"""/healthz (process alive), /readyz (database, CA key, lifecycle worker), /metrics (Prometheus)."""
+"""/healthz (alive, its version), /readyz (database, CA key, worker), /metrics (Prometheus)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from certdesk.errors import CertdeskError
+from certdesk.release import version
 from certdesk.store.db import ping
 from certdesk.web.deps import ServicesDep
 
@@ -17,7 +18,7 @@ log = structlog.get_logger("certdesk.web")
 
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+    return {"status": "ok", "version": version()}
 
 
 @router.get("/readyz")

@@ -49,7 +49,12 @@ MACHINE_PREFIXES = ("/api/", "/acme", "/crl", "/ca/", "/ocsp", "/healthz", "/rea
 
 
 def is_console_path(path: str) -> bool:
-    return not path.startswith(MACHINE_PREFIXES) and path not in ("/openapi.json", "/docs")
+    # /docs and /redoc set their own policy (web/apidocs.py).
+    return not path.startswith(MACHINE_PREFIXES) and path not in (
+        "/openapi.json",
+        "/docs",
+        "/redoc",
+    )
 
 
 Scope = MutableMapping[str, Any]
