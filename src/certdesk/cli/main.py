@@ -13,6 +13,7 @@ from typer.main import get_command
 
 from certdesk.cli import (
     audit,
+    backup,
     cases,
     certs,
     exits,
@@ -49,6 +50,7 @@ reports.register(app)
 notices.register(app)
 worker.register(app)
 schema.register(app)
+backup.register(app)
 
 
 def run(argv: list[str]) -> int:
