@@ -99,13 +99,15 @@ DATA = bytes(range(100))  # seven chunks of 16 bytes (the last one short)
     ("tamper", "code", "says"),
     [
         pytest.param(_flip(HEADER_LEN + 3), "backup.damaged", "chunk 0", id="damaged/first-chunk"),
-        pytest.param(_flip(-1), "backup.damaged", "cut short or altered", id="damaged/last-chunk"),
+        pytest.param(
+            _flip(-1), "backup.damaged", "end is cut off or altered", id="damaged/last-chunk"
+        ),
         pytest.param(_swap_chunks, "backup.damaged", "chunk 0", id="damaged/chunks-reordered"),
         pytest.param(
-            lambda b: b[: HEADER_LEN + 2 * SEALED], "backup.damaged", "cut short",
+            lambda b: b[: HEADER_LEN + 2 * SEALED], "backup.damaged", "cut off",
             id="damaged/cut-at-a-chunk-boundary",
         ),
-        pytest.param(lambda b: b[:-5], "backup.damaged", "cut short", id="damaged/cut-mid-chunk"),
+        pytest.param(lambda b: b[:-5], "backup.damaged", "cut off", id="damaged/cut-mid-chunk"),
         pytest.param(
             lambda b: b[: HEADER_LEN + SEALED] + b[HEADER_LEN + 2 * SEALED :],
             "backup.damaged", "altered", id="damaged/chunk-dropped",

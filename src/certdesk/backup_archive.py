@@ -210,11 +210,11 @@ class OpeningReader:
         self._pending = self._src.read(self._sealed_len)
         last = not self._pending
         if len(sealed) < TAG_LEN:
-            raise self._damaged("it is cut short")
+            raise self._damaged("its end is cut off")
         try:
             plain = self._aead.decrypt(_nonce(self._counter, last), sealed, self._header)
         except InvalidTag:
-            where = "it is cut short or" if last else f"chunk {self._counter} was"
+            where = "its end is cut off or" if last else f"chunk {self._counter} was"
             raise self._damaged(f"{where} altered") from None
         self._counter += 1
         self._buf += plain
