@@ -124,7 +124,9 @@ def manifest_of(archive: Path) -> dict[str, Any]:
 def test_backup_writes_a_private_file_and_leaves_nothing_else(cli: Cli) -> None:
     out = cli.tmp / "certdesk.bak"
     out.write_text("yesterday's backup")  # replaced whole by rename(2), never in place
-    made = cli.json("backup", "--out", out, "--passphrase-file", cli.write("pp", PASSPHRASE))
+    # The first line of the file is the passphrase (restore reads the same one).
+    pp = cli.write("pp", PASSPHRASE + "\r\nsecond line\n")
+    made = cli.json("backup", "--out", out, "--passphrase-file", pp)
     assert made["file"] == str(out)
     assert made["backend"] == "sqlite"
     assert made["tables"]["certificates"] == 1
@@ -154,7 +156,8 @@ def _remove_ca_keys(cli: Cli) -> None:
             id="usage/no-terminal-and-no-passphrase-file",
         ),
         pytest.param(
-            ["--passphrase-file", "empty"], None, 2, "empty", id="usage/empty-passphrase-file"
+            ["--passphrase-file", "empty"], None, 1, "empty: write the passphrase in it",
+            id="refuse/empty-passphrase-file",
         ),
         pytest.param(
             ["--passphrase-file", "missing"], None, 1, "cannot read missing",

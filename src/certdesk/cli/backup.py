@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from certdesk.cli.common import emit_json, read_input, services
+from certdesk.errors import InvalidInput
 from certdesk.services.backup import BackupService
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -78,17 +79,14 @@ def _summary(manifest: dict[str, object]) -> dict[str, object]:
 
 
 def _passphrase(path: Path | None, *, confirm: bool) -> bytes:
-    """The passphrase from ``--passphrase-file`` or, on a terminal, typed (twice for a new
-    backup); never from the command line, where other users could read it."""
+    """The passphrase: the first line of ``--passphrase-file`` (without its line ending), or
+    typed on a terminal (twice for a new backup); never an option's value, which other users
+    could read in the process list."""
     if path is not None:
-        data = read_input(str(path))
-        if data.endswith(b"\n"):
-            data = data[:-1]
-        if data.endswith(b"\r"):
-            data = data[:-1]
-        if not data:
-            raise typer.BadParameter(f"{path} is empty", param_hint="--passphrase-file")
-        return data
+        lines = read_input(str(path)).splitlines()
+        if not lines or not lines[0]:
+            raise InvalidInput("backup.passphrase", f"{path} is empty: write the passphrase in it")
+        return lines[0]
     if not sys.stdin.isatty():
         raise typer.BadParameter(
             "no terminal to ask for the passphrase on; give --passphrase-file",

@@ -17,6 +17,13 @@ Snapshots (what makes an online backup consistent):
   statements see the snapshot taken at its first one. Every certdesk change commits in one
   transaction (an issuance's row and its audit event together), so the dump holds a change
   entirely or not at all.
+
+Why not ``pg_dump`` and a copy of the SQLite file: two formats and two restore paths, an
+external program whose version must be at least the server's (Debian's client and the
+server drift apart), a restore that needs ``psql`` and a superuser-free way round the
+schema's foreign-key cycle, and no way to move between backends. Rows through SQLAlchemy
+need none of that, and restoring them through the migrations keeps the schema exactly the
+one the release defines.
 """
 
 from __future__ import annotations
@@ -175,7 +182,11 @@ def dump(conn: Connection, into: Path) -> list[TableDump]:
         with open(into / f"{name}.jsonl", "w", encoding="utf-8") as f:
             header = [[c.name, k] for c, k in zip(columns, kinds, strict=True)]
             _line(f, {"table": name, "columns": header})
-            for row in conn.execute(select(*columns).order_by(*order)):
+            # Streamed (a server-side cursor on PostgreSQL): a table never sits in memory whole.
+            rows = conn.execution_options(stream_results=True, yield_per=1000).execute(
+                select(*columns).order_by(*order)
+            )
+            for row in rows:
                 _line(f, [_encode(k, v) for k, v in zip(kinds, row, strict=True)])
                 n += 1
         out.append(TableDump(name, n))
