@@ -245,8 +245,8 @@ def _plain_file(archive: Path) -> None:
             " CERTDESK_CA_PASSPHRASE", id="refuse/other-ca-passphrase",
         ),
         pytest.param(
-            PASSPHRASE, None, "no-ca-passphrase", 1, "locked with CERTDESK_CA_PASSPHRASE, which"
-            " is not set", id="refuse/ca-passphrase-not-set",
+            PASSPHRASE, None, "no-ca-passphrase", 1, "locked with a configured passphrase, and"
+            " neither CERTDESK_CA_PASSPHRASE nor", id="refuse/ca-passphrase-not-set",
         ),
     ],
 )  # fmt: skip
@@ -307,8 +307,10 @@ def test_restore_gives_back_the_same_rows_on_either_backend(
         cli.use(cli.tmp / "b" / "data", target_url)
         restored = cli.json("restore", first, "--passphrase-file", cli.tmp / "pp")
         assert restored["backend"] == source
-        assert sorted(restored["restored_files"]) == sorted(
-            f"ca/{p.name}" for p in (cli.tmp / "a" / "data" / "ca").iterdir()
+        source_data = cli.tmp / "a" / "data"
+        assert restored["restored_files"] == sorted(
+            str(p.relative_to(source_data))
+            for p in [*source_data.glob("ca/*"), *source_data.glob("secrets/*")]
         )
         second = cli.backup("second.bak")
         assert cli.ok("audit", "verify").out.startswith("audit log intact")
@@ -326,9 +328,9 @@ def test_restore_gives_back_the_same_rows_on_either_backend(
         _close_cached_services()
 
 
-def test_restore_into_a_migrated_unused_database(cli: Cli) -> None:
+def test_restore_into_a_migrated_unused_database(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     """A database that only went through the migrations (its genesis audit head included) is
-    as empty as one without tables."""
+    as empty as one without tables; secrets go to CERTDESK_SECRETS_DIR when it is set."""
     archive = cli.backup()
     target = cli.tmp / "dst"
     target.mkdir()
@@ -336,7 +338,14 @@ def test_restore_into_a_migrated_unused_database(cli: Cli) -> None:
     migrate(engine)
     engine.dispose()
     cli.use(target)
+    shared = cli.tmp / "shared-secrets"
+    monkeypatch.setenv("CERTDESK_SECRETS_DIR", str(shared))
     cli.ok("restore", archive, "--passphrase-file", cli.tmp / "pp")
+    key = "secretbox.key"
+    assert (shared / key).read_bytes() == (cli.tmp / "src" / "secrets" / key).read_bytes()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o700
+    assert not (target / "secrets").exists()
+    # The restored key is the one the database knows (a start would refuse another).
     assert cli.ok("audit", "verify").out.startswith("audit log intact")
     listed = cli.json("cert", "list")
     assert [c["names"] for c in listed["items"]] == [["www.dmv.ca.gov"]]

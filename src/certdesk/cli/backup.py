@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from certdesk.cli.common import emit_json, read_input, services
+from certdesk.cli.common import emit_json, read_input, schema_in_change, services
 from certdesk.errors import InvalidInput
 from certdesk.services.backup import BackupService
 
@@ -60,7 +60,9 @@ def restore(
 ) -> None:
     """Restore a backup into an empty data directory and an empty database."""
     phrase = _passphrase(passphrase_file, confirm=False)
-    report = BackupService(services().rt).restore(file, phrase)
+    with schema_in_change():  # the database is empty: no schema to check yet
+        svc = services()
+    report = BackupService(svc.rt).restore(file, phrase)
     if json_out:
         emit_json({"file": str(file), "restored_files": report.files, **_summary(report.manifest)})
         return

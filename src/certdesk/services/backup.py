@@ -42,6 +42,7 @@ from certdesk.ca.keystore import PASSPHRASE_FILE, read_private_key, resolve_pass
 from certdesk.errors import Conflict, InvalidInput, Unavailable
 from certdesk.services.runtime import Runtime
 from certdesk.store import backup as backup_store
+from certdesk.store.schema import known_revisions, setup_lock
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -89,7 +90,7 @@ class BackupService:
             (scratch / "snapshot.db").unlink(missing_ok=True)
             members = [(f"db/{t.name}.jsonl", scratch / "db" / f"{t.name}.jsonl") for t in tables]
             for prefix, folder in FILE_ROOTS.items():
-                members += _copy_tree(settings.data_dir / folder, scratch / folder, prefix)
+                members += _copy_tree(self._root(folder), scratch / folder, prefix)
             names = {name for name, _path in members}
             lost = [k for k in key_files if f"files/ca/{k}" not in names]
             if lost:
@@ -117,7 +118,6 @@ class BackupService:
 
     def restore(self, source: Path, passphrase: bytes) -> RestoreReport:
         """Restore the backup ``source`` into this installation, which must be empty."""
-        settings = self._rt.settings
         self._refuse_unless_empty(None)
         try:
             f = open(source, "rb")  # closed by the with-block below
@@ -128,7 +128,7 @@ class BackupService:
             manifest = _extract(reader, scratch, str(source))
             _verify(manifest, scratch, str(source))
             revision = str(manifest["schema_revision"])
-            if not backup_store.known_revision(settings.sqlalchemy_url, revision):
+            if revision not in known_revisions():
                 raise InvalidInput(
                     "backup.newer_schema",
                     f"{source} was made by a newer certdesk (schema {revision},"
@@ -136,40 +136,57 @@ class BackupService:
                 )
             self._refuse_unless_empty(revision)
             self._check_ca_keys(scratch, manifest)
-            placed = self._place_files(scratch)
-            try:
-                with self._rt.engine.begin() as conn:
-                    tables = sorted(manifest["tables"])
-                    backup_store.load(conn, revision, scratch / "db", tables)
-            except BaseException:
-                for path in placed:
-                    path.unlink(missing_ok=True)
-                raise
+            # Under the set-up lock: an `init` or `db upgrade` started meanwhile waits, then
+            # finds the restored installation (and the emptiness check inside holds).
+            with setup_lock(self._rt.engine):
+                placed = self._place_files(scratch)
+                try:
+                    with self._rt.engine.begin() as conn:
+                        tables = sorted(manifest["tables"])
+                        backup_store.load(conn, revision, scratch / "db", tables)
+                except BaseException:
+                    for path in placed:
+                        path.unlink(missing_ok=True)
+                    raise
         self._tighten_permissions()
-        return RestoreReport(manifest, [str(p.relative_to(settings.data_dir)) for p in placed])
+        files = sorted(
+            n.removeprefix("files/") for n in manifest["members"] if n.startswith("files/")
+        )
+        return RestoreReport(manifest, files)
+
+    def _root(self, folder: str) -> Path:
+        """Where an archive folder lives in this installation (secrets may be elsewhere:
+        CERTDESK_SECRETS_DIR)."""
+        settings = self._rt.settings
+        return settings.ca_dir if folder == "ca" else settings.secrets_dir
 
     def _refuse_unless_empty(self, revision: str | None) -> None:
-        settings = self._rt.settings
         for folder in FILE_ROOTS.values():
-            held = _files_under(settings.data_dir / folder)
+            held = _files_under(self._root(folder))
             if held:
                 raise Conflict(
                     "restore.data_dir_not_empty",
                     f"the data directory already holds keys ({held[0]}); restore only into an"
-                    " empty CERTDESK_DATA_DIR",
+                    " empty CERTDESK_DATA_DIR (and CERTDESK_SECRETS_DIR)",
                 )
         with self._rt.engine.connect() as conn:
             backup_store.refuse_unless_empty(conn, revision)
 
     def _check_ca_keys(self, scratch: Path, manifest: dict[str, Any]) -> None:
         """The restored CA must sign: its keys must open with the passphrase it will use."""
-        configured = self._rt.settings.ca_passphrase
+        settings = self._rt.settings
+        configured = settings.ca_passphrase
         staged_secrets = scratch / "secrets"
-        if not configured and manifest.get("ca_passphrase") == "setting":
+        if (
+            not configured
+            and settings.ca_passphrase_file is None
+            and manifest.get("ca_passphrase") == "setting"
+        ):
             raise Conflict(
                 "restore.ca_passphrase",
-                "the backup's CA keys are locked with CERTDESK_CA_PASSPHRASE, which is not set:"
-                " set it to the value the backed-up installation used",
+                "the backup's CA keys are locked with a configured passphrase, and neither"
+                " CERTDESK_CA_PASSPHRASE nor CERTDESK_CA_PASSPHRASE_FILE is set: set one to"
+                " the passphrase the backed-up installation used",
             )
         keys = [
             p for p in _files_under(scratch / "ca") if p.read_bytes().startswith(_ENCRYPTED_KEY)
@@ -177,11 +194,22 @@ class BackupService:
         if not keys:
             return
         try:
-            phrase = resolve_passphrase(configured, staged_secrets, create=False)
+            phrase = resolve_passphrase(
+                configured,
+                staged_secrets,
+                create=False,
+                passphrase_file=settings.ca_passphrase_file,
+            )
             for key in keys:
                 read_private_key(key, phrase)
         except Unavailable:
-            where = "CERTDESK_CA_PASSPHRASE" if configured else f"the backup's {PASSPHRASE_FILE}"
+            where = (
+                "CERTDESK_CA_PASSPHRASE"
+                if configured
+                else "CERTDESK_CA_PASSPHRASE_FILE"
+                if settings.ca_passphrase_file
+                else f"the backup's {PASSPHRASE_FILE}"
+            )
             raise Conflict(
                 "restore.ca_passphrase",
                 f"the backup's CA keys cannot be decrypted with {where}; set"
@@ -189,12 +217,11 @@ class BackupService:
             ) from None
 
     def _place_files(self, scratch: Path) -> list[Path]:
-        data_dir = self._rt.settings.data_dir
         placed: list[Path] = []
         try:
             for folder in FILE_ROOTS.values():
                 for staged in _files_under(scratch / folder):
-                    final = data_dir / staged.relative_to(scratch)
+                    final = self._root(folder) / staged.relative_to(scratch / folder)
                     final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                     fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                     placed.append(final)
@@ -216,7 +243,7 @@ class BackupService:
 
     def _tighten_permissions(self) -> None:
         settings = self._rt.settings
-        folders = [settings.data_dir / f for f in FILE_ROOTS.values()]
+        folders = [self._root(f) for f in FILE_ROOTS.values()]
         for root in [f for f in folders if f.is_dir()]:
             for path in [root, *root.rglob("*")]:
                 os.chmod(path, 0o700 if path.is_dir() else 0o600)

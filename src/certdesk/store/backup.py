@@ -209,15 +209,6 @@ def referenced_key_files(conn: Connection) -> list[str]:
 # --------------------------------------------------------------------------- restore
 
 
-def known_revision(url: str, rev: str) -> bool:
-    """Whether this release's migrations know schema revision ``rev``."""
-    script = ScriptDirectory.from_config(alembic_config(url))
-    try:
-        return script.get_revision(rev) is not None
-    except Exception:  # alembic raises several kinds for an unknown or malformed id
-        return False
-
-
 def refuse_unless_empty(conn: Connection, backup_revision: str | None) -> None:
     """Raise unless the database holds no rows (beyond :data:`SEEDED`) and no schema newer
     than the backup's (checked when ``backup_revision`` is given)."""
