@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import stat
+import subprocess
 import sys
 import tarfile
 from collections.abc import Callable, Iterator
@@ -350,3 +352,56 @@ def test_restore_into_a_migrated_unused_database(cli: Cli, monkeypatch: pytest.M
     listed = cli.json("cert", "list")
     assert [c["names"] for c in listed["items"]] == [["www.dmv.ca.gov"]]
     assert stat.S_IMODE((target / "certdesk.db").stat().st_mode) == 0o600
+
+
+# pty.spawn in a process of its own (this one has threads: no fork here): the command gets a
+# terminal, whose input is this test's pipe.
+_ON_A_TERMINAL = "import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))"
+
+
+def _answer_prompts(args: list[str], answers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """Run ``certdesk ARGS`` on a terminal, typing each answer once its prompt is shown.
+
+    A prompt's trailing space comes from getpass after it turned echo off and flushed the
+    input, so an answer typed after it is read, not echoed and not lost.
+    """
+    certdesk = str(Path(sys.executable).with_name("certdesk"))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ON_A_TERMINAL, certdesk, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    seen = b""
+    try:
+        for prompt, answer in answers:
+            while prompt not in seen:
+                chunk = os.read(proc.stdout.fileno(), 1024)
+                assert chunk, f"no prompt {prompt!r} in {seen!r}"
+                seen += chunk
+            seen = seen[seen.index(prompt) + len(prompt) :]
+            proc.stdin.write(answer + b"\n")
+            proc.stdin.flush()
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, seen + rest
+
+
+def test_on_a_terminal_the_passphrase_is_asked_twice_and_not_shown(cli: Cli) -> None:
+    _close_cached_services()
+    out = cli.tmp / "typed.bak"
+    asked = [(b"Backup passphrase: ", PASSPHRASE.encode())]
+    typed_twice = [*asked, (b"Repeat for confirmation: ", PASSPHRASE.encode())]
+    code, shown = _answer_prompts(["backup", "--out", str(out)], typed_twice)
+    assert code == 0, shown
+    assert PASSPHRASE.encode() not in shown
+    assert manifest_of(out)["tables"]["certificates"] == 1  # opens with the typed passphrase
+
+    cli.use(cli.tmp / "dst")
+    code, shown = _answer_prompts(["restore", str(out)], asked)
+    assert code == 0, shown
+    assert b"Repeat" not in shown
+    assert b"restored " in shown
