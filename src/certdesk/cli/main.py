@@ -14,6 +14,7 @@ from typer.main import get_command
 
 from certdesk.cli import (
     audit,
+    backup,
     cases,
     certs,
     completion,
@@ -52,6 +53,7 @@ reports.register(app)
 notices.register(app)
 worker.register(app)
 schema.register(app)
+backup.register(app)
 completion.register(app)
 
 
