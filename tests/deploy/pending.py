@@ -21,6 +21,7 @@ PENDING: dict[str, str] = {
     "certdesk restore": "backup and restore",
     "certdesk db": "db upgrade",
     "certdesk status": "status",
+    "README.md#backup-and-restore": "backup and restore",
 }
 
 
