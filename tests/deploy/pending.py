@@ -14,12 +14,9 @@ import pytest
 
 # name -> the part of issue 9 that adds it
 PENDING: dict[str, str] = {
-    "CERTDESK_CA_PASSPHRASE_FILE": "CA passphrase from a file",
-    "CERTDESK_SECRETS_DIR": "secrets shared between hosts",
     "CERTDESK_LOG_FORMAT": "JSON logs",
     "certdesk backup": "backup and restore",
     "certdesk restore": "backup and restore",
-    "certdesk db": "db upgrade",
     "certdesk status": "status",
     "README.md#backup-and-restore": "backup and restore",
 }

@@ -19,7 +19,7 @@ from pathlib import Path
 import cli_lines
 import pytest
 
-from certdesk.config import Settings
+from certdesk.config import Settings, env_name
 from certdesk.web.health import router as health_router
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,7 +178,7 @@ def test_run_stage_is_not_root_and_keeps_the_data_in_the_volume() -> None:
     assert user not in ("root", "0") and not user.startswith("0:")
     settings = env()
     assert {k for k in settings if k.startswith("CERTDESK_")} <= {
-        f"CERTDESK_{name.upper()}" for name in Settings.model_fields
+        env_name(n, f.validation_alias) for n, f in Settings.model_fields.items()
     }
     (volume,) = final("VOLUME")
     assert json.loads(volume) == [settings["CERTDESK_DATA_DIR"]]

@@ -15,12 +15,12 @@ import cli_lines
 import pending
 import pytest
 
-from certdesk.config import Settings
+from certdesk.config import Settings, env_name
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "deploy.md"
 FILES = [GUIDE, ROOT / "deploy" / "certdesk.env", ROOT / "Containerfile"]
-SETTINGS = {f"CERTDESK_{name.upper()}" for name in Settings.model_fields}
+SETTINGS = {env_name(n, f.validation_alias) for n, f in Settings.model_fields.items()}
 
 
 def _names() -> list[tuple[str, str]]:
