@@ -108,6 +108,15 @@ class Settings(BaseSettings):
         description="A 'signing' row older than this is left over from a crash and is voided.",
     )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate chain 'certdesk serve' answers https with (set with"
+        " TLS_KEY_FILE, or neither: plain http, e.g. behind a TLS proxy).",
+    )
+    tls_key_file: Path | None = Field(
+        default=None,
+        description="Unencrypted PEM private key of TLS_CERT_FILE (mode 0600, owner certdesk).",
+    )
 
     # R10 accounts
     password_max_age_days: int = Field(
@@ -266,10 +275,12 @@ class Settings(BaseSettings):
         "console_assets_dir",
         "ca_passphrase_file",
         "secrets_dir_setting",
+        "tls_cert_file",
+        "tls_key_file",
         mode="before",
     )
     @classmethod
-    def _empty_template_dir(cls, value: object) -> object:
+    def _empty_path(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     def model_post_init(self, context: Any, /) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -52,6 +53,20 @@ def spawn_child(args: Sequence[str], env: dict[str, str], log: Path) -> subproce
         return subprocess.Popen(
             [sys.executable, str(CHILD), *args], env=env, stdout=out, stderr=subprocess.STDOUT
         )
+
+
+def spawn_serve(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``certdesk serve ARGS``; stdout and stderr go to ``log``."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [str(CERTDESK), "serve", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def accepting(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def wait_until(

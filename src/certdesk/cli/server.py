@@ -83,19 +83,27 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes.")] = 1,
 ) -> None:
-    """Serve the API, CRLs, OCSP and health endpoints (uvicorn)."""
+    """Serve the API, console, CRLs, OCSP and health endpoints (uvicorn).
+
+    https when CERTDESK_TLS_CERT_FILE and CERTDESK_TLS_KEY_FILE are set, else plain http.
+    """
     import uvicorn
 
-    from certdesk.web.serving import HTTP_PROTOCOL
+    from certdesk.web.serving import HTTP_PROTOCOL, tls_files
 
+    # The TLS files first: a wrong one is a usage error whatever state the database is in.
+    tls = tls_files(Settings())
     settings = services().rt.settings  # refuses an old schema or another installation's key
+    for warning in tls.warnings if tls else ():
+        typer.echo(f"warning: {warning}", err=True)
+    scheme = "https" if tls else "http"
     typer.echo(
-        f"certdesk serving on http://{host}:{port} (API docs: /docs, OpenAPI: /openapi.json)"
+        f"certdesk serving on {scheme}://{host}:{port} (API docs: /docs, OpenAPI: /openapi.json)"
     )
     typer.echo(f"URLs in certificates (AIA, CRL, OCSP) start with: {settings.pki_url}")
     _warn_pki_url(settings)
     typer.echo(
-        f"console: open http://{host}:{port}/ and sign in with the account 'init' printed"
+        f"console: open {scheme}://{host}:{port}/ and sign in with the account 'init' printed"
         f" (no password yet, or forgotten: {program()} user reset LOGIN prints a new link)"
     )
     typer.echo(
@@ -111,6 +119,8 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
         http=HTTP_PROTOCOL,
+        ssl_certfile=tls.cert_file if tls else None,
+        ssl_keyfile=tls.key_file if tls else None,
     )
 
 
