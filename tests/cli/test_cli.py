@@ -27,7 +27,7 @@ import structlog
 import typer
 import typer.main
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy import func, select
@@ -661,6 +661,51 @@ def test_bad_input_is_one_error_line_and_changes_nothing(
     assert result.err.endswith("\n")
     assert len(result.err.splitlines()) == 1, result.err
     assert "Traceback" not in result.err
+    assert ready.counts() == before
+    assert not (ready.tmp / "k.pem").exists()
+
+
+def _csr_of(tmp: Path, count: int) -> Path:
+    """A CSR naming ``count`` hosts, made here (``csr new`` itself refuses over the limit)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.DNSName(f"n{i}.dmv.ca.gov") for i in range(count)]
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    path = tmp / f"{count}-names.csr"
+    path.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "code"),
+    [
+        pytest.param(["cert", "issue", "--org", "dmv", "--csr", "{many}"],
+                     "error: 101 names were given; a certificate names at most 100",
+                     1, id="sec/max-names/issuance"),
+        pytest.param(["csr", "validate", "{many}"],
+                     "error: 101 names were given; a certificate names at most 100",
+                     1, id="sec/max-names/csr"),
+        pytest.param(["csr", "new", *[f"--name=n{i}.dmv.ca.gov" for i in range(101)],
+                      "--out-key", "k.pem", "--out-csr", "c.pem"],
+                     "error: 101 names were given; a certificate names at most 100",
+                     1, id="sec/max-names/csr-new"),
+    ],
+)  # fmt: skip
+def test_limits_and_characters_hold_on_both_backends(
+    ready: Cli, args: list[str], message: str, code: int
+) -> None:
+    """Issue 10, finding 6: the same refusal on SQLite and PostgreSQL."""
+    files = {"many": str(_csr_of(ready.tmp, 101))}
+    before = ready.counts()
+    result = ready(*[a.format(**files) for a in args])
+    assert result.code == code, result
+    assert result.out == ""
+    assert result.err.startswith(message.format(**files)), result.err
+    assert len(result.err.splitlines()) == 1, result.err
     assert ready.counts() == before
     assert not (ready.tmp / "k.pem").exists()
 

@@ -137,6 +137,8 @@ def _fields(**expected: Any) -> Callable[[dict[str, Any]], None]:
     return check
 
 
+MANY_NAMES = [f"n{i}.alpha.ca.gov" for i in range(101)]
+
 CASES: dict[str, Case] = {
     # --- the request itself
     "json/malformed-org": Case(
@@ -357,6 +359,35 @@ CASES: dict[str, Case] = {
         "already revoked",
     ),
     "ocsp/too-large": Case(_raw("/ocsp", b"0" * 9000), (400, "ocsp.too_large")),
+    # --- one limit on the names of a certificate (issue 10, finding 6)
+    "sec/max-names/issuance": Case(
+        _issue(make_csr(MANY_NAMES)),
+        (400, "name.too_many"),
+        "101 names were given; a certificate names at most 100",
+        _fields(rule="R1", count=101, limit=100),
+    ),
+    "sec/max-names/csr": Case(
+        _post(f"{API}/csr/validate", {"csr": make_csr(MANY_NAMES)}), (400, "name.too_many")
+    ),
+    "sec/max-names/case": Case(
+        _post(
+            f"{API}/cases",
+            {"org": ORG_A, "type": "new", "title": "T", "submittals": [{"names": MANY_NAMES}]},
+        ),
+        (400, "name.too_many"),
+    ),
+    "sec/max-names/case-csr": Case(
+        _post(
+            f"{API}/cases",
+            {
+                "org": ORG_A,
+                "type": "new",
+                "title": "T",
+                "submittals": [{"csr": make_csr(MANY_NAMES)}],
+            },
+        ),
+        (400, "name.too_many"),
+    ),
     # --- characters a database cannot hold (PostgreSQL refuses NUL in text)
     "nul/issue-org": Case(
         _post(f"{API}/certificates", {"org": "al\x00pha", "csr": make_csr(["a.alpha.ca.gov"])}),
