@@ -693,13 +693,28 @@ def _csr_of(tmp: Path, count: int) -> Path:
                       "--out-key", "k.pem", "--out-csr", "c.pem"],
                      "error: 101 names were given; a certificate names at most 100",
                      1, id="sec/max-names/csr-new"),
+        pytest.param(["org", "create", "n\x00x", "--name", "X"],
+                     "error: argument 3: character 2 is a NUL", 2,
+                     id="sec/bad-characters/argument-nul"),
+        pytest.param(["org", "create", "nx", "--name", "\udcff"],
+                     "error: argument 5: character 1 is a lone surrogate U+DCFF", 2,
+                     id="sec/bad-characters/argument-not-utf8"),
+        pytest.param(["user", "enroll", "tok", "--password-file", "{nul}"],
+                     "error: {nul}: character 5 is a NUL", 1,
+                     id="sec/bad-characters/password-file"),
+        pytest.param(["user", "enroll", "tok", "--password-file", "{latin1}"],
+                     "error: {latin1} is not a UTF-8 text file", 1,
+                     id="sec/bad-characters/password-file-not-utf8"),
     ],
 )  # fmt: skip
 def test_limits_and_characters_hold_on_both_backends(
     ready: Cli, args: list[str], message: str, code: int
 ) -> None:
-    """Issue 10, finding 6: the same refusal on SQLite and PostgreSQL."""
-    files = {"many": str(_csr_of(ready.tmp, 101))}
+    """Issue 10, findings 5 and 6: the same refusal on SQLite and PostgreSQL."""
+    files = {"many": str(_csr_of(ready.tmp, 101)), "nul": str(ready.tmp / "nul.txt")}
+    files["latin1"] = str(ready.tmp / "latin1.txt")
+    (ready.tmp / "nul.txt").write_bytes(b"pass\x00word\n")
+    (ready.tmp / "latin1.txt").write_bytes("passw\xf6rd".encode("latin-1"))
     before = ready.counts()
     result = ready(*[a.format(**files) for a in args])
     assert result.code == code, result

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from certdesk import __version__
 from certdesk.config import Settings
@@ -28,6 +28,7 @@ from certdesk.web.api import (
     tokens,
     users,
 )
+from certdesk.web.inputs import checked_characters
 
 log = structlog.get_logger("certdesk.web")
 
@@ -56,6 +57,8 @@ def create_app(services: Services | None = None) -> FastAPI:
         version=__version__,
         summary="Certificate service platform: built-in CA, inventory, revocation.",
         lifespan=lifespan,
+        # Before anything else on every route: no NUL or lone surrogate in any text input.
+        dependencies=[Depends(checked_characters)],
     )
     app.state.services = svc
     problems.install(app)
