@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from certdesk.core.names import DEFAULT_SUFFIXES
+from certdesk.core.names import DEFAULT_SUFFIXES, MAX_NAMES_CEILING, MAX_NAMES_PER_CERT
 
 ENV_PREFIX = "CERTDESK_"
 
@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     )
     allowed_suffixes: Annotated[tuple[str, ...], NoDecode] = Field(
         default=DEFAULT_SUFFIXES, description="R1: the DNS suffixes certificates may be under."
+    )
+    max_names_per_cert: int = Field(
+        default=MAX_NAMES_PER_CERT,
+        ge=1,
+        le=MAX_NAMES_CEILING,
+        description="R1: the most DNS names one certificate may carry (CSRs, issuance, cases,"
+        " renewals).",
     )
     max_validity_days: int | None = Field(
         default=None,

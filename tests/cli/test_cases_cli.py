@@ -248,6 +248,21 @@ NEW = ("case", "new", "--org", DMV, "--title", "t")
                      1, id="bad-state"),
         pytest.param(("contact", "change", "--org", "nowhere", "1"),
                      "no organization with code 'nowhere'", 3, id="R9/unknown-org"),
+        # Issue 10, finding 5: refused alike on SQLite and PostgreSQL, before any command runs.
+        pytest.param((*NEW, "--name", "x\x00.dmv.ca.gov"),
+                     "argument 8: character 2 is a NUL", 2, id="sec/bad-characters/argument-nul"),
+        pytest.param((*NEW, "--name", "x\udcff.dmv.ca.gov"),  # a non-UTF-8 byte in argv
+                     "argument 8: character 2 is a lone surrogate U+DCFF",
+                     2, id="sec/bad-characters/argument-not-utf8"),
+        pytest.param((*NEW, "--submittal-file", "{nul_form}"), "nul.txt: character 17 is a NUL",
+                     1, id="sec/bad-characters/form-file-nul"),
+        # Issue 10, finding 6.
+        pytest.param((*NEW, "--submittal-file", "{many_form}"),
+                     "101 names were given; a certificate names at most 100",
+                     1, id="sec/max-names/case"),
+        pytest.param((*NEW, "--name", "x.dmv.ca.gov", "--csr", "{many_csr}"),
+                     "101 names were given; a certificate names at most 100",
+                     1, id="sec/max-names/case-csr"),
     ],
 )  # fmt: skip
 def test_bad_input_exits_with_a_clear_message_and_changes_nothing(
@@ -259,6 +274,11 @@ def test_bad_input_exits_with_a_clear_message_and_changes_nothing(
         "text": cli.write("notes.csr", "these are my notes, not a CSR\n"),
         "bad_form": cli.write("bad.txt", "name = a.dmv.ca.gov\ncolour = blue\n"),
         "missing": cli.tmp / "missing.txt",
+        "nul_form": cli.write("nul.txt", "name = a.dmv.ca.\x00gov\n"),
+        "many_form": cli.write(
+            "many.txt", "".join(f"name = n{i}.dmv.ca.gov\n" for i in range(101))
+        ),
+        "many_csr": cli.write("many.csr", make_csr([f"n{i}.dmv.ca.gov" for i in range(101)])),
     }
     err = cli.fails(*(a.format(**files) for a in args), code=code)
     assert message in err, err

@@ -27,7 +27,7 @@ import structlog
 import typer
 import typer.main
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy import func, select
@@ -662,6 +662,66 @@ def test_bad_input_is_one_error_line_and_changes_nothing(
     assert result.err.endswith("\n")
     assert len(result.err.splitlines()) == 1, result.err
     assert "Traceback" not in result.err
+    assert ready.counts() == before
+    assert not (ready.tmp / "k.pem").exists()
+
+
+def _csr_of(tmp: Path, count: int) -> Path:
+    """A CSR naming ``count`` hosts, made here (``csr new`` itself refuses over the limit)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.DNSName(f"n{i}.dmv.ca.gov") for i in range(count)]
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    path = tmp / f"{count}-names.csr"
+    path.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "code"),
+    [
+        pytest.param(["cert", "issue", "--org", "dmv", "--csr", "{many}"],
+                     "error: 101 names were given; a certificate names at most 100",
+                     1, id="sec/max-names/issuance"),
+        pytest.param(["csr", "validate", "{many}"],
+                     "error: 101 names were given; a certificate names at most 100",
+                     1, id="sec/max-names/csr"),
+        pytest.param(["csr", "new", *[f"--name=n{i}.dmv.ca.gov" for i in range(101)],
+                      "--out-key", "k.pem", "--out-csr", "c.pem"],
+                     "error: 101 names were given; a certificate names at most 100",
+                     1, id="sec/max-names/csr-new"),
+        pytest.param(["org", "create", "n\x00x", "--name", "X"],
+                     "error: argument 3: character 2 is a NUL", 2,
+                     id="sec/bad-characters/argument-nul"),
+        pytest.param(["org", "create", "nx", "--name", "\udcff"],
+                     "error: argument 5: character 1 is a lone surrogate U+DCFF", 2,
+                     id="sec/bad-characters/argument-not-utf8"),
+        pytest.param(["user", "enroll", "tok", "--password-file", "{nul}"],
+                     "error: {nul}: character 5 is a NUL", 1,
+                     id="sec/bad-characters/password-file"),
+        pytest.param(["user", "enroll", "tok", "--password-file", "{latin1}"],
+                     "error: {latin1} is not a UTF-8 text file", 1,
+                     id="sec/bad-characters/password-file-not-utf8"),
+    ],
+)  # fmt: skip
+def test_limits_and_characters_hold_on_both_backends(
+    ready: Cli, args: list[str], message: str, code: int
+) -> None:
+    """Issue 10, findings 5 and 6: the same refusal on SQLite and PostgreSQL."""
+    files = {"many": str(_csr_of(ready.tmp, 101)), "nul": str(ready.tmp / "nul.txt")}
+    files["latin1"] = str(ready.tmp / "latin1.txt")
+    (ready.tmp / "nul.txt").write_bytes(b"pass\x00word\n")
+    (ready.tmp / "latin1.txt").write_bytes("passw\xf6rd".encode("latin-1"))
+    before = ready.counts()
+    result = ready(*[a.format(**files) for a in args])
+    assert result.code == code, result
+    assert result.out == ""
+    assert result.err.startswith(message.format(**files)), result.err
+    assert len(result.err.splitlines()) == 1, result.err
     assert ready.counts() == before
     assert not (ready.tmp / "k.pem").exists()
 

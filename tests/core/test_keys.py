@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import warnings
 from collections.abc import Callable, Sequence
@@ -18,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     PublicKeyTypes,
 )
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from certdesk.core.keys import (
     CsrFacts,
@@ -27,7 +30,7 @@ from certdesk.core.keys import (
     key_type_of,
     parse_csr,
 )
-from certdesk.errors import InvalidInput, PolicyRefusal
+from certdesk.errors import CertdeskError, InvalidInput, PolicyRefusal
 
 ACCEPTED_REASON = "use RSA 2048, 3072 or 4096 or ECDSA P-256/P-384"
 
@@ -534,3 +537,58 @@ def test_san_refusals(sans: list[x509.GeneralName], code: str, rule: str, words:
     refusal = refusal_of(lambda: check_csr(csr))
     assert (refusal.code, refusal.rule) == (code, rule)
     assert words in refusal.detail
+
+
+# --- Robustness: any bytes or text (issue 10) ------------------------------------------------
+
+# Valid CSRs to damage: hypothesis alone almost never draws bytes that parse as a CSR, and
+# the code past the parser (extensions, key, signature) is where an unexpected exception
+# would come from.
+_SEEDS = (
+    der(
+        make_csr(
+            private_key("ec256"),
+            sans=[x509.DNSName("www.dmv.ca.gov"), x509.DNSName("*.dmv.ca.gov")],
+        )
+    ),
+    der(make_csr(private_key("rsa2048"), cn=None, sans=[x509.DNSName("a.ca.gov")])),
+)
+
+
+@st.composite
+def _damaged(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from(_SEEDS)))
+    for _ in range(draw(st.integers(1, 2))):
+        at = draw(st.integers(0, len(data) - 1))
+        data[at] = draw(st.integers(0, 255))
+    if draw(st.booleans()):
+        del data[draw(st.integers(1, len(data))) :]
+    return bytes(data)
+
+
+def _as_pem(data: bytes) -> bytes:
+    return (
+        b"-----BEGIN CERTIFICATE REQUEST-----\n"
+        + base64.encodebytes(data)
+        + b"-----END CERTIFICATE REQUEST-----\n"
+    )
+
+
+CSR_INPUTS = (
+    st.binary(max_size=600)
+    | _damaged()
+    | _damaged().map(_as_pem)
+    | st.text(st.characters(exclude_categories=()), max_size=200)
+    | st.text(max_size=200).map(lambda t: "-----BEGIN CERTIFICATE REQUEST-----\n" + t)
+)
+
+
+@settings(database=None, deadline=None, max_examples=400)
+@given(CSR_INPUTS)
+def test_property_csr_reader_raises_only_certdesk_errors(data: bytes | str) -> None:
+    """Whatever is uploaded, parse_csr and check_csr answer or raise a certdesk error."""
+    try:
+        facts = check_csr(parse_csr(data))
+    except CertdeskError:
+        return
+    assert facts.names

@@ -12,15 +12,17 @@ from hypothesis import strategies as st
 
 from certdesk.core.names import (
     DEFAULT_SUFFIXES,
+    MAX_NAMES_PER_CERT,
     Grant,
     GrantKind,
     Verdict,
     check_name,
+    check_name_count,
     judge,
     normalize,
     require_allowed,
 )
-from certdesk.errors import InvalidInput, PolicyRefusal
+from certdesk.errors import CertdeskError, InvalidInput, PolicyRefusal
 
 # An IDN label whose A-label is exactly 63 characters ("xn--" + 59), and one that is 64.
 IDN_LABEL_63 = "ü" + "a" * 55
@@ -496,7 +498,7 @@ def test_verdict_is_frozen() -> None:
 def test_require_allowed_dedupes_and_keeps_order() -> None:
     names = ["b.dmv.ca.gov", "A.dmv.ca.gov", "a.dmv.ca.gov", "bücher.dmv.ca.gov",
              "xn--bcher-kva.dmv.ca.gov", "B.DMV.CA.GOV"]  # fmt: skip
-    assert require_allowed(names, grants=[DMV]) == [
+    assert require_allowed(names, grants=[DMV], max_names=MAX_NAMES_PER_CERT) == [
         "b.dmv.ca.gov",
         "a.dmv.ca.gov",
         "xn--bcher-kva.dmv.ca.gov",
@@ -506,7 +508,7 @@ def test_require_allowed_dedupes_and_keeps_order() -> None:
 def test_require_allowed_raises_first_denial_with_every_verdict() -> None:
     names = ["www.dmv.ca.gov", "www.edd.ca.gov", "x_y.dmv.ca.gov"]
     with pytest.raises(PolicyRefusal) as caught:
-        require_allowed(names, grants=[DMV])
+        require_allowed(names, grants=[DMV], max_names=MAX_NAMES_PER_CERT)
     err = caught.value
     assert (err.rule, err.code) == ("R2", "name.not_granted")
     assert "www.edd.ca.gov" in err.detail and "1 more refused" in err.detail
@@ -518,27 +520,27 @@ def test_require_allowed_raises_first_denial_with_every_verdict() -> None:
 
 def test_require_allowed_operator_scope_reports_r1() -> None:
     with pytest.raises(PolicyRefusal) as caught:
-        require_allowed(["*.ca.gov", "www.dmv.ca.gov"])
+        require_allowed(["*.ca.gov", "www.dmv.ca.gov"], max_names=MAX_NAMES_PER_CERT)
     assert (caught.value.rule, caught.value.code) == ("R1", "name.wildcard_on_suffix")
     assert len(caught.value.extra["verdicts"]) == 2
 
 
 def test_require_allowed_empty_grants_refuses_everything() -> None:
     with pytest.raises(PolicyRefusal) as caught:
-        require_allowed(["www.dmv.ca.gov"], grants=[])
+        require_allowed(["www.dmv.ca.gov"], grants=[], max_names=MAX_NAMES_PER_CERT)
     assert (caught.value.rule, caught.value.code) == ("R2", "name.not_granted")
 
 
 def test_require_allowed_needs_a_name() -> None:
     with pytest.raises(InvalidInput) as caught:
-        require_allowed([])
+        require_allowed([], max_names=MAX_NAMES_PER_CERT)
     assert caught.value.code == "name.none"
     assert not isinstance(caught.value, PolicyRefusal)
 
 
 def test_require_allowed_refuses_a_bare_string() -> None:
     with pytest.raises(TypeError):
-        require_allowed("www.dmv.ca.gov")
+        require_allowed("www.dmv.ca.gov", max_names=MAX_NAMES_PER_CERT)
 
 
 # --------------------------------------------------------------------------- properties
@@ -594,3 +596,66 @@ def test_property_judge_never_raises_and_grants_bound_the_name(text: str, grant:
         else:
             assert verdict.code != "name.allowed"
             assert verdict.reason
+
+
+# --------------------------------------------------------------------------- R1: name count
+
+
+@pytest.mark.parametrize(
+    ("names", "limit", "refused"),
+    [
+        pytest.param(["a.dmv.ca.gov"] * 3, 1, False, id="R1/max-names/duplicates-count-once"),
+        pytest.param([f"n{i}.dmv.ca.gov" for i in range(3)], 3, False, id="R1/max-names/at-limit"),
+        pytest.param([f"n{i}.dmv.ca.gov" for i in range(4)], 3, True, id="R1/max-names/over"),
+        pytest.param(
+            [f"n{i}.dmv.ca.gov" for i in range(1000)], 100, True, id="R1/max-names/thousand"
+        ),
+    ],
+)
+def test_name_count(names: list[str], limit: int, refused: bool) -> None:
+    if not refused:
+        check_name_count(names, limit)
+        assert require_allowed(names, grants=[DMV], max_names=limit)
+        return
+    for call in (check_name_count, lambda n, m: require_allowed(n, max_names=m)):
+        with pytest.raises(PolicyRefusal) as info:
+            call(names, limit)
+        assert (info.value.code, info.value.rule) == ("name.too_many", "R1")
+        assert info.value.extra == {"rule": "R1", "count": len(set(names)), "limit": limit}
+        assert f"at most {limit}" in info.value.detail
+
+
+def test_name_count_is_checked_before_any_name_is_judged() -> None:
+    # A bad name among too many: the count is the refusal (no thousand verdicts built).
+    with pytest.raises(PolicyRefusal) as info:
+        require_allowed(["bad_name.ca.gov", "a.ca.gov", "b.ca.gov"], max_names=2)
+    assert info.value.code == "name.too_many"
+
+
+# --------------------------------------------------------------------------- robustness
+
+# Any text, with the characters that break encoders and parsers (NUL, lone surrogates) and
+# the pieces the rules look at made frequent (hypothesis rarely draws them on its own).
+PIECES = ["\x00", "\ud800", "\udfff", ".", "xn--", "*", "-", ":", "ü", "ca.gov", "[", "]"]
+ANY_TEXT = st.lists(
+    st.characters(exclude_categories=()) | st.sampled_from(PIECES), max_size=40
+).map("".join)
+
+
+@settings(database=None, deadline=None, max_examples=300)
+@given(ANY_TEXT)
+def test_property_name_rules_raise_only_certdesk_errors(text: str) -> None:
+    """Issue 10: whatever text arrives, the name rules answer or raise a certdesk error."""
+    calls = (
+        normalize,
+        check_name,
+        lambda t: judge(t, grants=[DMV]),
+        lambda t: require_allowed([t, t + ".dmv.ca.gov"], grants=[DMV], max_names=5),
+        Grant.parse,
+        lambda t: Grant.parse("zone:" + t),
+    )
+    for call in calls:
+        try:
+            call(text)
+        except CertdeskError:
+            pass

@@ -7,6 +7,7 @@ shared, populated certdesk per backend; a fuzz over random JSON bodies runs on S
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,13 +29,18 @@ from apiworld import (
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from certdesk.core.access import Role
+from certdesk.core.text import BAD_CHARACTERS, EXCERPT_LENGTH
+from certdesk.errors import CertdeskError, Conflict, InvalidInput, NotFound
 from certdesk.services.registry import Services
 from certdesk.services.revocation import Reason
+from certdesk.web import problems
 from certdesk.web.app import create_app
+from certdesk.web.status import STATUS
 from conftest import BACKENDS, OPERATOR
 
 API = "/api/v1"
@@ -130,12 +136,18 @@ def _verdicts(expected: list[tuple[str, bool, str]]) -> Callable[[dict[str, Any]
     return check
 
 
+def _short_detail(body: dict[str, Any]) -> None:
+    assert len(json.dumps(body)) < 600, body
+
+
 def _fields(**expected: Any) -> Callable[[dict[str, Any]], None]:
     def check(body: dict[str, Any]) -> None:
         assert {k: body.get(k) for k in expected} == expected
 
     return check
 
+
+MANY_NAMES = [f"n{i}.alpha.ca.gov" for i in range(101)]
 
 CASES: dict[str, Case] = {
     # --- the request itself
@@ -357,30 +369,125 @@ CASES: dict[str, Case] = {
         "already revoked",
     ),
     "ocsp/too-large": Case(_raw("/ocsp", b"0" * 9000), (400, "ocsp.too_large")),
-    # --- characters a database cannot hold (PostgreSQL refuses NUL in text)
-    "nul/issue-org": Case(
+    # --- characters no text input may carry: refused alike on SQLite and PostgreSQL (issue 10,
+    # finding 5; SQLite used to store a NUL that PostgreSQL refused, and a lone surrogate
+    # gave a 500 when the answer was encoded)
+    "sec/bad-characters/nul-in-body": Case(
         _post(f"{API}/certificates", {"org": "al\x00pha", "csr": make_csr(["a.alpha.ca.gov"])}),
-        {"sqlite": (404, "org.unknown"), "postgresql": (400, "request.unstorable")},
+        (400, BAD_CHARACTERS),
+        "body.org: character 3 is a NUL",
+        _fields(where="body.org"),
     ),
-    "nul/show-org": Case(
-        _get(f"{API}/orgs/al%00pha"),
-        {"sqlite": (404, "org.unknown"), "postgresql": (400, "request.unstorable")},
+    "sec/bad-characters/nul-in-path": Case(
+        _get(f"{API}/orgs/al%00pha"), (400, BAD_CHARACTERS), "path"
     ),
-    "nul/policy-org": Case(
+    "sec/bad-characters/nul-in-query": Case(
+        _get(f"{API}/certificates?name=a%00b"), (400, BAD_CHARACTERS), "query.name"
+    ),
+    "sec/bad-characters/nul-in-query-key": Case(
+        _get(f"{API}/certificates?na%00me=a"), (400, BAD_CHARACTERS), "query"
+    ),
+    "sec/bad-characters/nul-in-policy-org": Case(
         _post(f"{API}/policy/check", {"org": "\x00", "names": ["a.ca.gov"]}),
-        {"sqlite": (404, "org.unknown"), "postgresql": (400, "request.unstorable")},
+        (400, BAD_CHARACTERS),
+        "body.org",
     ),
-    "nul/list-name": Case(
-        _get(f"{API}/certificates?name=a%00b"),
-        {"sqlite": (200, ""), "postgresql": (400, "request.unstorable")},
-    ),
-    "nul/token-label": Case(
+    "sec/bad-characters/nul-in-token-label": Case(
         _post(f"{API}/tokens", {"role": "auditor", "label": "ci\x00"}),
-        {"sqlite": (201, ""), "postgresql": (400, "request.unstorable")},
+        (400, BAD_CHARACTERS),
+        "body.label",
     ),
-    "nul/org-name": Case(
+    "sec/bad-characters/nul-in-org-name": Case(
         _post(f"{API}/orgs", {"code": "nulorg", "name": "Nul\x00Agency"}),
-        {"sqlite": (201, ""), "postgresql": (400, "request.unstorable")},
+        (400, BAD_CHARACTERS),
+        "body.name",
+    ),
+    "sec/bad-characters/surrogate-in-policy-names": Case(
+        _raw(f"{API}/policy/check", b'{"names": ["\\udfff"]}'),
+        (400, BAD_CHARACTERS),
+        "body.names.0: character 1 is a lone surrogate U+DFFF",
+    ),
+    "sec/bad-characters/surrogate-after-valid-pair": Case(
+        _raw(f"{API}/policy/check", b'{"names": ["\\ud83d\\ude00.ca.gov\\ud800"]}'),
+        (400, BAD_CHARACTERS),
+        "body.names.0: character 9 is a lone surrogate U+D800",
+    ),
+    "sec/bad-characters/surrogate-as-key": Case(
+        _raw(f"{API}/policy/check", b'{"names": ["a.ca.gov"], "\\udc00": 1}'),
+        (400, BAD_CHARACTERS),
+        "body: character 1 is a lone surrogate",
+    ),
+    "sec/bad-characters/surrogate-nested": Case(
+        _raw(f"{API}/orgs", b'{"code": "x", "name": "X", "grants": [["\\ud800"]]}'),
+        (400, BAD_CHARACTERS),
+        "body.grants.0.0",
+    ),
+    "sec/bad-characters/surrogate-as-utf8-bytes": Case(
+        # Python's JSON reader decodes UTF-8 "surrogatepass": these bytes become U+DFFF.
+        _raw(f"{API}/policy/check", b'{"names": ["\xed\xbf\xbf"]}'),
+        (400, BAD_CHARACTERS),
+        "lone surrogate U+DFFF",
+    ),
+    "sec/bad-characters/surrogate-in-case": Case(
+        _raw(
+            f"{API}/cases",
+            b'{"org": "alpha", "type": "new", "title": "T\\udfff",'
+            b' "submittals": [{"names": ["x.alpha.ca.gov"]}]}',
+        ),
+        (400, BAD_CHARACTERS),
+        "body.title",
+    ),
+    "sec/bad-characters/nul-in-case-title": Case(
+        _post(
+            f"{API}/cases",
+            {
+                "org": ORG_A,
+                "type": "new",
+                "title": "T\x00",
+                "submittals": [{"names": ["x.alpha.ca.gov"]}],
+            },
+        ),
+        (400, BAD_CHARACTERS),
+        "body.title",
+    ),
+    # --- one limit on the names of a certificate (issue 10, finding 6)
+    "sec/max-names/issuance": Case(
+        _issue(make_csr(MANY_NAMES)),
+        (400, "name.too_many"),
+        "101 names were given; a certificate names at most 100",
+        _fields(rule="R1", count=101, limit=100),
+    ),
+    "sec/max-names/csr": Case(
+        _post(f"{API}/csr/validate", {"csr": make_csr(MANY_NAMES)}), (400, "name.too_many")
+    ),
+    "sec/max-names/case": Case(
+        _post(
+            f"{API}/cases",
+            {"org": ORG_A, "type": "new", "title": "T", "submittals": [{"names": MANY_NAMES}]},
+        ),
+        (400, "name.too_many"),
+    ),
+    "sec/max-names/case-csr": Case(
+        _post(
+            f"{API}/cases",
+            {
+                "org": ORG_A,
+                "type": "new",
+                "title": "T",
+                "submittals": [{"csr": make_csr(MANY_NAMES)}],
+            },
+        ),
+        (400, "name.too_many"),
+    ),
+    # --- a value echoed in a problem comes back cut to an excerpt (issue 10, finding 5)
+    "sec/echo-cut/query-org": Case(
+        _get(f"{API}/certificates?org={'q' * 60_000}"),
+        (404, "org.unknown"),
+        "q" * 64 + "…",
+        _short_detail,
+    ),
+    "sec/echo-cut/path-org": Case(
+        _get(f"{API}/orgs/{'p' * 5_000}"), (404, "org.unknown"), "p" * 64 + "…", _short_detail
     ),
 }
 
@@ -522,3 +629,88 @@ def test_fuzz_policy_check_never_500(fuzz_client: TestClient, body: Any) -> None
     resp = fuzz_client.post(f"{API}/policy/check", content=json.dumps(body), headers=JSON_TYPE)
     _no_500(resp)
     assert resp.status_code in (200, 400, 404, 422)
+
+
+# --------------------------------------------------------------------------- the renderer
+
+# Anything a domain error could carry: text with NUL and lone surrogates, giant integers,
+# NaN, bytes, sets, objects, deep and odd-keyed containers.
+ANY_TEXT = st.text(st.characters(exclude_categories=()) | st.sampled_from(["\x00", "\udfff"]))
+ANY_VALUE = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([70, 5000]).map(lambda digits: 10**digits)
+    | st.floats()
+    | ANY_TEXT
+    | st.text(min_size=65, max_size=70_000).map(lambda t: t * 3)
+    | st.binary(max_size=10)
+    | st.builds(object),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.frozensets(st.integers(), max_size=2)
+        | st.dictionaries(ANY_TEXT | st.integers() | st.floats() | st.tuples(), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+STATUSES = st.integers(400, 599) | st.integers() | st.just(True)
+
+
+@settings(database=None, deadline=None, max_examples=300)
+@given(
+    status=STATUSES,
+    code=ANY_TEXT,
+    title=ANY_TEXT,
+    detail=ANY_TEXT | st.text(min_size=2_000, max_size=3_000),
+    extra=st.dictionaries(ANY_TEXT | st.integers(), ANY_VALUE, max_size=4),
+)
+def test_property_problem_renderer_never_raises(
+    status: int, code: str, title: str, detail: str, extra: dict[Any, Any]
+) -> None:
+    """Issue 10: whatever an error carries, the renderer answers a sendable problem."""
+    resp = problems.render(status, code, title, detail, extra)
+    body = json.loads(resp.body)
+    assert resp.headers["content-type"] == PROBLEM
+    assert body["status"] == resp.status_code
+    assert 400 <= resp.status_code <= 599
+    assert set(body) >= {"type", "title", "status", "detail", "code"}
+    texts = [body["title"], body["detail"], body["code"], json.dumps(body, ensure_ascii=False)]
+    for text in texts:
+        text.encode("utf-8")  # no lone surrogate survives
+        assert "\x00" not in text
+    # No run of the caller's characters comes back longer than an excerpt.
+    assert all(len(run) <= EXCERPT_LENGTH + 1 for run in re.findall(r"[^\s'\"]+", body["detail"]))
+    assert len(body["detail"]) <= 2 * 2_000
+
+
+_BOOM = FastAPI()
+problems.install(_BOOM)
+
+
+@_BOOM.get("/boom")
+def _boom() -> None:
+    raise _BOOM.state.error
+
+
+@settings(database=None, deadline=None, max_examples=100)
+@given(
+    kind=st.sampled_from([InvalidInput, NotFound, Conflict]),
+    code=ANY_TEXT,
+    detail=ANY_TEXT,
+    extra=st.dictionaries(
+        ANY_TEXT.filter(lambda k: k not in ("code", "detail", "status", "title")),
+        ANY_VALUE,
+        max_size=3,
+    ),
+)
+def test_property_domain_error_handler_never_raises(
+    kind: type[CertdeskError], code: str, detail: str, extra: dict[str, Any]
+) -> None:
+    """Any domain error, whatever it carries, becomes its 4xx problem (never a 500)."""
+    _BOOM.state.error = kind(code, detail, **extra)
+    with TestClient(_BOOM, raise_server_exceptions=True) as client:
+        resp = client.get("/boom")
+    assert resp.status_code == STATUS[kind.kind]
+    assert resp.headers["content-type"] == PROBLEM
+    assert resp.json()["status"] == resp.status_code

@@ -21,6 +21,7 @@ from typing import Any
 import typer
 
 from certdesk.config import Settings
+from certdesk.core.text import check_text
 from certdesk.errors import InvalidInput
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
@@ -89,6 +90,16 @@ def read_input(path: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise InvalidInput("file.unreadable", f"cannot read {path}: {exc.strerror}") from None
+
+
+def read_text(path: str) -> str:
+    """Read a UTF-8 text file, or stdin for ``-``; one holding a NUL is refused like any text
+    input (``input.bad_characters``)."""
+    try:
+        text = read_input(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("file.encoding", f"{path} is not a UTF-8 text file") from None
+    return check_text(text, path)
 
 
 def write_output(path: str | None, data: bytes, *, private: bool = False) -> None:

@@ -14,7 +14,14 @@ from typing import Annotated
 import typer
 
 from certdesk.cli.cases import JsonOpt, Number, _print_case, case_app
-from certdesk.cli.common import OPERATOR, emit_json, read_input, services, write_output
+from certdesk.cli.common import (
+    OPERATOR,
+    emit_json,
+    read_input,
+    read_text,
+    services,
+    write_output,
+)
 from certdesk.errors import InvalidInput
 from certdesk.services.revocation import Reason, parse_reason
 from certdesk.services.window import Delivery, Reissue
@@ -123,7 +130,7 @@ def download_key(
     out: Annotated[str, typer.Option("--out", help="The .p12 file to create (0600), - stdout.")],
 ) -> None:
     """The generated private key with its certificate as a PKCS#12 — once (R12)."""
-    password = read_input(password_file).decode("utf-8", "replace").rstrip("\r\n")
+    password = read_text(password_file).rstrip("\r\n")
     if out != "-":
         # The key is erased as it is handed out: make sure it can be written first.
         target = Path(out)

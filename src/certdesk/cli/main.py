@@ -31,7 +31,8 @@ from certdesk.cli import (
 )
 from certdesk.cli.common import program
 from certdesk.config import SettingsError, check_environment
-from certdesk.errors import CertdeskError
+from certdesk.core.text import check_text
+from certdesk.errors import CertdeskError, InvalidInput
 from certdesk.release import version
 
 app = typer.Typer(
@@ -87,6 +88,14 @@ def run(argv: list[str]) -> int:
     )
     try:
         check_environment(os.environ)
+        # No NUL or lone surrogate in any argument (an argument that is not UTF-8 arrives
+        # with lone surrogates): refused before any command sees it, as the web layer does.
+        try:
+            for number, arg in enumerate(argv, start=1):
+                check_text(arg, f"argument {number}")
+        except InvalidInput as exc:
+            typer.echo(f"error: {exc.detail}", err=True)
+            return exits.USAGE
         # Not standalone: usage mistakes come out as exceptions, so that they are reported in
         # the same one-line form as our own errors (click would print a usage block and a
         # Rich panel); typer.Exit comes back as the exit code.

@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from certdesk.cli.common import OPERATOR, emit_json, read_input, services, write_output
+from certdesk.cli.common import (
+    OPERATOR,
+    emit_json,
+    read_input,
+    read_text,
+    services,
+    write_output,
+)
 from certdesk.errors import InvalidInput
 from certdesk.services.csrs import parse_key_type
 
@@ -88,7 +95,7 @@ def new(
         raise InvalidInput("csr.passphrase", "give --passphrase or --passphrase-file, not both")
     secret = passphrase
     if passphrase_file:
-        secret = read_input(passphrase_file).decode().strip()
+        secret = read_text(passphrase_file).strip()
         if not secret:
             raise InvalidInput("csr.passphrase", f"{passphrase_file} is empty")
     made = services().csrs.generate(name, parse_key_type(key), secret)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from certdesk.cli.common import read_input
 from certdesk.core.calendar import parse_day
+from certdesk.core.text import check_text
 from certdesk.errors import InvalidInput
 from certdesk.services.contacts import ContactInput
 from certdesk.services.submittals import SubmittalInput
@@ -97,6 +98,7 @@ def read_form(path: str) -> SubmittalInput:
         text = read_input(path).decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput("submittal.file", f"{path} is not a UTF-8 text file") from None
+    check_text(text, path)
     values: dict[str, str] = {}
     names: list[str] = []
     contacts: list[str] = []

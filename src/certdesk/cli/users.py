@@ -12,8 +12,7 @@ from typing import Annotated
 import typer
 
 from certdesk.cli import mail
-from certdesk.cli.common import OPERATOR, emit_json, program, read_input, services
-from certdesk.errors import InvalidInput
+from certdesk.cli.common import OPERATOR, emit_json, program, read_text, services
 from certdesk.links import ENROLL_PATH
 from certdesk.services.accounts import PasswordLink, UserView
 
@@ -156,9 +155,6 @@ def enroll(
     """Redeem an enrollment or reset link: choose the password it was sent for."""
     if ENROLL_PATH in token:
         token = token.rsplit(ENROLL_PATH, 1)[1]
-    try:
-        password = read_input(password_file).decode()
-    except UnicodeDecodeError:
-        raise InvalidInput("password.encoding", "the password file is not UTF-8 text") from None
+    password = read_text(password_file)
     password = password.removesuffix("\n").removesuffix("\r")  # one trailing line end
     _print(services().accounts.enroll(token, password), json_out)

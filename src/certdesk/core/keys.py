@@ -220,7 +220,18 @@ def check_csr(csr: x509.CertificateSigningRequest) -> CsrFacts:
     # (cryptography's type stubs declare the attribute on certificates only.)
     if getattr(csr, "public_key_algorithm_oid", None) == PublicKeyAlgorithmOID.DSA:
         raise _unsupported_key("DSA")
-    key_type = key_type_of(csr.public_key())
+    try:
+        public_key = csr.public_key()
+    except UnsupportedAlgorithm:
+        raise PolicyRefusal(
+            "key.unsupported",
+            f"the CSR's key algorithm is not supported; {_ACCEPTED}",
+            rule="R12",
+        ) from None
+    except ValueError as exc:
+        # A key field that does not decode (a point off the curve, a damaged modulus).
+        raise _unparseable("the CSR's public key is damaged and cannot be read") from exc
+    key_type = key_type_of(public_key)
 
     try:
         hash_algorithm = csr.signature_hash_algorithm

@@ -29,6 +29,7 @@ Every refusal carries its rule and a stable code (``reason`` says the rest):
 - R1, suffixes: ``name.outside_suffixes``, ``name.lookalike`` (``evilca.gov``,
   ``ca.gov.example.com``), ``name.bare_suffix`` (``ca.gov`` itself),
   ``name.wildcard_on_suffix`` (``*.ca.gov``).
+- R1, the whole certificate: ``name.too_many`` (more names than ``max_names``).
 - R2: ``name.not_granted``. Allow verdicts carry ``name.allowed``.
 """
 
@@ -48,16 +49,24 @@ from certdesk.errors import InvalidInput, PolicyRefusal
 
 __all__ = [
     "DEFAULT_SUFFIXES",
+    "MAX_NAMES_CEILING",
+    "MAX_NAMES_PER_CERT",
     "Grant",
     "GrantKind",
     "Verdict",
     "check_name",
+    "check_name_count",
     "judge",
     "normalize",
     "require_allowed",
 ]
 
 DEFAULT_SUFFIXES: tuple[str, ...] = ("ca.gov", "california.gov", "cahwnet.gov", "state.ca.us")
+# R1: how many names one certificate may carry (``CERTDESK_MAX_NAMES_PER_CERT``), and the most
+# that setting may allow: a certificate of a thousand names is 17 KB that every TLS handshake
+# carries, and a larger list is no longer one service's certificate.
+MAX_NAMES_PER_CERT = 100
+MAX_NAMES_CEILING = 1000
 
 # RFC 1035 §2.3.4 as applied by CA/B Forum BR §7.1.4.2: 63 octets per label and 253
 # characters for the presentation form of a name without its trailing dot.
@@ -580,22 +589,44 @@ def _not_granted(normalized: str, grants: Sequence[Grant]) -> str:
     return f"no grant of the organization covers it (grants: {listed}{more})"
 
 
+def check_name_count(names: Sequence[str], max_names: int) -> None:
+    """R1: one certificate names at most ``max_names`` distinct names; else PolicyRefusal.
+
+    Counted as given, before any name is judged, so that a CSR or list of a thousand names
+    costs no more than the count. The limit is ``CERTDESK_MAX_NAMES_PER_CERT``; every path to a
+    certificate (CSR check, direct issuance, submittals, renewals) asks here.
+    """
+    count = len(dict.fromkeys(names))
+    if count > max_names:
+        raise PolicyRefusal(
+            "name.too_many",
+            f"{count} names were given; a certificate names at most {max_names}",
+            rule="R1",
+            count=count,
+            limit=max_names,
+        )
+
+
 def require_allowed(
     names: Sequence[str],
     suffixes: Sequence[str] = DEFAULT_SUFFIXES,
     grants: Sequence[Grant] | None = None,
+    *,
+    max_names: int,
 ) -> list[str]:
     """Return the normalized names (deduplicated, order kept) if every one is allowed.
 
     Otherwise raise PolicyRefusal for the first denial, carrying every verdict in
     ``extra["verdicts"]`` so that a caller can show all problems at once. No names at all
-    raises InvalidInput(code="name.none").
+    raises InvalidInput(code="name.none"); more than ``max_names`` PolicyRefusal
+    (code="name.too_many", :func:`check_name_count`).
     """
     if isinstance(names, str):
         # A bare string is a Sequence[str] too; iterating it would judge single letters.
         raise TypeError("names must be a sequence of names, not one string")
     if not names:
         raise InvalidInput("name.none", "no names given; a certificate needs at least one")
+    check_name_count(names, max_names)
     verdicts = [judge(name, suffixes, grants) for name in names]
     denied = [v for v in verdicts if not v.allowed]
     if denied:

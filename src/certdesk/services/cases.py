@@ -567,6 +567,7 @@ class CaseService:
             self_managed=org.self_managed,
             now=now,
             max_days=self._rt.settings.max_validity_days,
+            max_names=self._rt.settings.max_names_per_cert,
         )
 
     def _store_submittal(

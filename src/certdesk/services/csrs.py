@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from certdesk.core.access import Actor
 from certdesk.core.keys import CsrFacts, KeyType, check_csr, generate_private_key, parse_csr
-from certdesk.core.names import Verdict, judge, require_allowed
+from certdesk.core.names import Verdict, check_name_count, judge, require_allowed
 from certdesk.errors import InvalidInput
 from certdesk.services.policy import PolicyService
 from certdesk.services.runtime import Runtime
@@ -64,6 +64,7 @@ class CsrService:
         if len(data) > MAX_CSR_BYTES:
             raise InvalidInput("csr.too_large", f"a CSR is at most {MAX_CSR_BYTES} bytes")
         facts = check_csr(parse_csr(data))
+        check_name_count(facts.names, self._rt.settings.max_names_per_cert)  # before judging
         grants = (
             self._policy.grants_for(actor, org_code) if org_code or not actor.is_global else None
         )
@@ -74,7 +75,12 @@ class CsrService:
         self, names: Sequence[str], key_type: KeyType, passphrase: str | None = None
     ) -> NewCsr:
         """A new key and a CSR whose names are in the SAN (R1 checked; the subject is empty)."""
-        normalized = tuple(require_allowed(names, self._rt.settings.allowed_suffixes, None))
+        settings = self._rt.settings
+        normalized = tuple(
+            require_allowed(
+                names, settings.allowed_suffixes, None, max_names=settings.max_names_per_cert
+            )
+        )
         key = generate_private_key(key_type)
         csr = (
             x509.CertificateSigningRequestBuilder()

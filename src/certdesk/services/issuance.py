@@ -134,7 +134,11 @@ class IssuanceService:
             org_code=cmd.org_code.strip().lower(),
             csr=csr,
             facts=facts,
-            names=tuple(require_allowed(facts.names, settings.allowed_suffixes)),
+            names=tuple(
+                require_allowed(
+                    facts.names, settings.allowed_suffixes, max_names=settings.max_names_per_cert
+                )
+            ),
             validity=validity_for(now, cmd.days, settings.max_validity_days),  # R13 + R7
             now=now,
         )
@@ -232,7 +236,13 @@ class IssuanceService:
             # (R2), judged on grants read after the organization's row was locked.
             if not actor.is_global:
                 grants = [Grant(GrantKind(k), n) for k, n in org_store.grants_of(conn, ctx.org_id)]
-                require_allowed(req.facts.names, self._rt.settings.allowed_suffixes, grants)
+                settings = self._rt.settings
+                require_allowed(
+                    req.facts.names,
+                    settings.allowed_suffixes,
+                    grants,
+                    max_names=settings.max_names_per_cert,
+                )
             renewal_id = self._renewal_target(conn, req.cmd.renewal_of, ctx.org_id)
             if ctx.issuer_id is None:
                 raise Unavailable("ca.not_initialized", "no issuing CA: run 'certdesk init'")

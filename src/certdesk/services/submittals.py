@@ -32,7 +32,6 @@ from certdesk.services.csrs import MAX_CSR_BYTES, parse_key_type
 from certdesk.services.issuance import Platform, parse_platform
 from certdesk.store.models import Contact, Submittal
 
-MAX_NAMES = 100  # per SAN submittal
 MAX_CONTACTS = 20  # per submittal
 DEFAULT_KEY_TYPE = KeyType.EC256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -132,6 +131,7 @@ def check_submittal(
     self_managed: bool,
     now: datetime,
     max_days: int | None = None,
+    max_names: int,
 ) -> CheckedSubmittal:
     """Judge a submittal; raises the first problem as a domain error (nothing is stored).
 
@@ -151,14 +151,12 @@ def check_submittal(
         csr = parse_csr(spec.csr)
         facts = check_csr(csr)  # R12
         csr_key = facts.key_type
-        csr_names = require_allowed(facts.names, suffixes, grants)  # R1, R2
+        csr_names = require_allowed(facts.names, suffixes, grants, max_names=max_names)  # R1, R2
         csr_pem = csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
     # 2. The names (R1, R2).
     if spec.names:
-        if len(spec.names) > MAX_NAMES:
-            raise InvalidInput("submittal.names", f"a submittal names at most {MAX_NAMES} names")
-        names = require_allowed(list(spec.names), suffixes, grants)
+        names = require_allowed(list(spec.names), suffixes, grants, max_names=max_names)
     elif csr_names is not None:
         names = csr_names
     else:

@@ -476,6 +476,7 @@ class WindowService:
             self_managed=self_managed,
             now=self._rt.clock(),
             max_days=self._rt.settings.max_validity_days,
+            max_names=self._rt.settings.max_names_per_cert,
         )
 
     def _require_window(self, case: Case, now: datetime, action: str) -> None:

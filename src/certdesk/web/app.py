@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from certdesk.config import Settings
 from certdesk.release import version
@@ -28,6 +28,7 @@ from certdesk.web.api import (
     tokens,
     users,
 )
+from certdesk.web.inputs import checked_characters
 
 log = structlog.get_logger("certdesk.web")
 
@@ -61,6 +62,8 @@ def create_app(services: Services | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        # Before anything else on every route: no NUL or lone surrogate in any text input.
+        dependencies=[Depends(checked_characters)],
     )
     app.state.services = svc
     problems.install(app)

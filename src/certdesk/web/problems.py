@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import re
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -12,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from certdesk.core.text import EXCERPT_LENGTH, excerpt, first_bad
 from certdesk.errors import CertdeskError
 from certdesk.web.console.guard import is_console_path
 from certdesk.web.status import STATUS
@@ -22,20 +26,84 @@ PROBLEM = "application/problem+json"
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"urn:certdesk:problem:{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-    }
-    body.update({k: v for k, v in extra.items() if _jsonable(v)})
+    """An RFC 9457 problem document; see :func:`render`."""
+    return render(status, code, title, detail, extra)
+
+
+def render(
+    status: int, code: str, title: str, detail: str, extra: Mapping[Any, Any] | None = None
+) -> JSONResponse:
+    """An RFC 9457 problem document that is always sendable, whatever it is given.
+
+    Every text is made safe to encode and cut (:func:`_safe_text`); an extra member that is not
+    JSON data is left out, and none replaces a standard member. A status outside 400-599 is
+    a server fault (500).
+    """
+    if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+        status = 500
+    code = _safe_text(code)
+    body: dict[str, Any] = {}
+    for key, value in (extra or {}).items():
+        if isinstance(key, str) and key not in _STANDARD and _jsonable(value):
+            body[_safe_text(key)] = _safe(value, 0)
+    body.update(
+        {
+            "type": f"urn:certdesk:problem:{code}",
+            "title": _safe_text(title),
+            "status": status,
+            "detail": _safe_text(detail),
+            "code": code,
+        }
+    )
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+_STANDARD = frozenset({"type", "title", "status", "detail", "code", "instance"})
+# Nesting kept in a problem's extra members (verdict lists are two levels deep).
+_MAX_DEPTH = 6
+_MAX_TEXT = 2000
+# A run without a space or quote that is longer than an excerpt is a value the caller sent
+# (a 60 KB "org=", a pasted file), not prose: it is echoed cut (issue 10, finding 5).
+_LONG_RUN = re.compile(r"""[^\s'"]{""" + str(EXCERPT_LENGTH + 1) + ",}")
+
+
 def _jsonable(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool | list | dict | type(None))
+    return isinstance(value, str | int | float | bool | list | tuple | dict | type(None))
+
+
+def _safe(value: Any, depth: int) -> Any:
+    """``value`` as JSON the encoder always accepts (no NaN, no giant integer, no cycle)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _safe_text(value)
+    if isinstance(value, int):
+        # Python refuses to print integers of more than 4,300 digits; no problem needs one.
+        return value if value.bit_length() <= 64 else excerpt(hex(value))
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if depth >= _MAX_DEPTH:
+        return None
+    if isinstance(value, list | tuple):
+        return [_safe(v, depth + 1) for v in value if _jsonable(v)]
+    if isinstance(value, dict):
+        return {
+            _safe_text(str(k)): _safe(v, depth + 1)
+            for k, v in value.items()
+            if isinstance(k, str | int | float | bool) and _jsonable(v)
+        }
+    return None
+
+
+def _safe_text(value: object) -> str:
+    """Text for a problem: NUL and lone surrogates escaped, echoed values cut to an excerpt."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > _MAX_TEXT:
+        text = excerpt(text, _MAX_TEXT)
+    if first_bad(text) is not None:
+        text = "".join(excerpt(ch) for ch in text)
+    return _LONG_RUN.sub(lambda m: excerpt(m.group()), text)
 
 
 def _page(req: Request, status: int, code: str, detail: str) -> Response | None:
@@ -43,7 +111,7 @@ def _page(req: Request, status: int, code: str, detail: str) -> Response | None:
     console = getattr(req.app.state, "console", None)
     if console is None or not is_console_path(req.url.path):
         return None
-    page: Response = console.error_page(req, status, code, detail)
+    page: Response = console.error_page(req, status, _safe_text(code), _safe_text(detail))
     return page
 
 
@@ -53,7 +121,7 @@ def install(app: FastAPI) -> None:
         status = STATUS[exc.kind]
         if (page := _page(req, status, exc.code, exc.detail)) is not None:
             return page
-        return problem(status, exc.code, exc.kind.value.replace("_", " "), exc.detail, **exc.extra)
+        return render(status, exc.code, exc.kind.value.replace("_", " "), exc.detail, exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(req: Request, exc: RequestValidationError) -> Response:

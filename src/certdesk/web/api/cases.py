@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
 from certdesk.core.keys import KeyType
+from certdesk.core.names import MAX_NAMES_CEILING
 from certdesk.core.workflow import CaseType, State, Step
 from certdesk.services.cases import CaseEdit, CaseFilter, CaseInput
 from certdesk.services.contacts import ContactInput
@@ -32,8 +33,10 @@ class SubmittalIn(BaseModel):
 
     names: list[Annotated[str, Field(max_length=1100)]] = Field(
         default_factory=list,
-        max_length=100,
-        description="DNS names; may be omitted when a CSR is given (its names are used).",
+        # A transport bound; the rule is CERTDESK_MAX_NAMES_PER_CERT (name.too_many, R1).
+        max_length=MAX_NAMES_CEILING,
+        description="DNS names, at most CERTDESK_MAX_NAMES_PER_CERT (default 100); may be"
+        " omitted when a CSR is given (its names are used).",
         examples=[["www.dmv.ca.gov"]],
     )
     cert_type: CertType | None = Field(default=None, description="Default: from the names.")
