@@ -55,7 +55,6 @@ from certdesk.services.casefile import (
 )
 from certdesk.services.contacts import ContactInput
 from certdesk.services.delegation import AdminInput, DelegatedSetup, check_setup
-from certdesk.services.inventory import parse_serial
 from certdesk.services.runtime import Runtime
 from certdesk.services.submittals import (
     CheckedSubmittal,
@@ -64,7 +63,7 @@ from certdesk.services.submittals import (
     new_submittal_row,
     submittal_contact_rows,
 )
-from certdesk.services.visibility import visible_org
+from certdesk.services.visibility import parse_serial, visible_org
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import contacts as contact_store
