@@ -317,3 +317,34 @@ def test_r2_the_other_agency_objects_exist(world: CaseApi, objects: Objects, pro
     assert status == 200, (probe.id, text[:300])
     status, _, _ = ask(world, "operator", probe, objects.nowhere)
     assert status == 404, probe.id
+
+
+def _setup_case(world: CaseApi, grant: str, login: str) -> tuple[int, str]:
+    body = {
+        "org": CHP,
+        "type": "delegated_admin_setup",
+        "title": "Self-manage chp",
+        "grants": [grant],
+        "admins": [{"name": "New Admin", "email": "new.admin@chp.ca.gov", "login_id": login}],
+    }
+    resp = world.call("requester", "POST", "/api/v1/cases", body)
+    text = resp.text.replace(grant, "<grant>").replace(f'"{login}"', '"<login>"')
+    if resp.status_code == 201:
+        text = text.replace(resp.json()["number"], "<number>")
+    return resp.status_code, text
+
+
+def test_sec_setup_case_neither_zones_nor_logins_of_others_show(
+    world: CaseApi, objects: Objects
+) -> None:
+    """Issue 10 finding 8 through the API: a set-up asking for another agency's zone is
+    refused exactly like one asking for nobody's, and one naming an existing login ID (of
+    another agency) drafts exactly like one naming a free ID."""
+    before = world.desk.counts()
+    held = _setup_case(world, "zone:dmv.ca.gov", "zed.free")
+    free = _setup_case(world, "zone:qzx.ca.gov", "zed.free")
+    assert held == free and held[0] == 400 and "grant.outside" in held[1]
+    assert world.desk.counts() == before
+    taken = _setup_case(world, "zone:apps.chp.ca.gov", objects.elsewhere["login"])
+    unused = _setup_case(world, "zone:apps.chp.ca.gov", "zed.free")
+    assert taken == unused and taken[0] == 201
