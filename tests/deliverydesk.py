@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from casedesk import DMV, Desk, add_person, sub
 from certdesk.core.access import Actor, Role
 from certdesk.services.casefile import CaseView
+from certdesk.services.delegation import AdminInput
 from certdesk.services.submittals import SubmittalInput
 from certdesk.services.window import Delivery
 from certdesk.store.models import (
@@ -82,6 +83,31 @@ def add_agency(
         add_person(svc, f"{code}-apr", code, (Role.APPROVER,)),
         add_person(svc, f"{code}-adm", code, (Role.DELEGATED_ADMIN,)),
     )
+
+
+def setup_case(
+    desk: Desk, agency: Agency, admins: Sequence[AdminInput], grants: Sequence[str] = ()
+) -> str:
+    """A delegated-administrator set-up case of ``agency``, submitted and approved by the
+    agency (cert services' approval is the test's); by default for its zone and apps under it."""
+    from certdesk.services.cases import CaseInput
+
+    svc = desk.services
+    view = svc.cases.open(
+        agency.requester,
+        CaseInput(
+            agency.code,
+            "delegated_admin_setup",
+            "Delegated administration",
+            grants=tuple(
+                grants or (f"zone:{agency.code}.ca.gov", f"zone:apps.{agency.code}.ca.gov")
+            ),
+            admins=tuple(admins),
+        ),
+    )
+    svc.cases.submit(agency.requester, view.number)
+    svc.approvals.approve(agency.approver, view.number)
+    return view.number
 
 
 def approved_case(

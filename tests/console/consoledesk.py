@@ -21,9 +21,12 @@ from casedesk import Desk, open_desk
 from certdesk.services.passwords import hash_password
 from certdesk.store import users as user_store
 from certdesk.web.app import create_app
+from certdesk.web.console.guard import ConsoleCookies
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
+# An API token's secret, as a page shows it once.
+SECRET = re.compile(r"cd_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
 
 
 def set_password(desk: Desk, login: str, password: str = PASSWORD) -> None:
@@ -52,6 +55,14 @@ class Visitor:
     def __init__(self, client: TestClient) -> None:
         self.client = client
         self._token: str | None = None
+        self._token_session: str | None = None  # the session cookie the token was drawn for
+        https = str(client.base_url).startswith("https://")
+        self.cookie_names = ConsoleCookies(secure=https)
+
+    @property
+    def session(self) -> str | None:
+        """This browser's session cookie, if it holds one."""
+        return self.client.cookies.get(self.cookie_names.session)
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
         response = self.client.get(path, follow_redirects=False, **kw)
@@ -62,11 +73,13 @@ class Visitor:
         )
         if found:
             self._token = found.group(1)
+            self._token_session = self.session
         return response
 
     def csrf(self) -> str:
-        """The CSRF token of this browser's pages (fetched from the sign-in form once)."""
-        if self._token is None:
+        """The CSRF token of this browser's pages: fetched from the sign-in form once, and
+        again whenever the session changed (tokens are bound to the session)."""
+        if self._token is None or self._token_session != self.session:
             self.get("/login")
         assert self._token is not None
         return self._token

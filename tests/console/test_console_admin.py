@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from consoledesk import Browsers, browsers, console_desk, text_of
+from consoledesk import SECRET, Browsers, browsers, console_desk, text_of
 from sqlalchemy import func, select
 
 from casedesk import Desk
@@ -24,7 +24,6 @@ from certdesk.store.models import ApiToken, Outbox, User
 from conftest import OPERATOR
 
 LINK = re.compile(r"http://127\.0\.0\.1:8080/enroll/[0-9a-f]{64}")
-SECRET = re.compile(r"cd_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
 
 
 @pytest.fixture(scope="module")

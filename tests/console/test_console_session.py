@@ -13,13 +13,22 @@ from collections.abc import Iterator
 
 import pyotp
 import pytest
-from consoledesk import PASSWORD, Visitor, console_desk, set_password, text_of, visitor
+from consoledesk import (
+    PASSWORD,
+    SECRET,
+    Visitor,
+    console_desk,
+    set_password,
+    text_of,
+    visitor,
+)
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from casedesk import Desk, make_csr
 from certdesk.services.issuance import IssueCommand
 from certdesk.web.app import create_app
-from certdesk.web.console.guard import CSP, SESSION_COOKIE
+from certdesk.web.console.guard import CSP, CSRF_COOKIE, SESSION_COOKIE
 from conftest import OPERATOR
 
 
@@ -308,19 +317,96 @@ def test_r6_dashboard_counts_what_expires_in_the_next_120_days(desk: Desk) -> No
         assert "d10.edd.ca.gov" not in v.get("/").text
 
 
-def test_r10_behind_https_the_cookies_are_secure_and_hsts_is_sent(desk: Desk) -> None:
+def https_app(desk: Desk) -> FastAPI:
+    """The console of ``desk`` as it runs behind ``BASE_URL=https://…``."""
     rt = desk.services.rt
     plain = rt.settings
     rt.settings = plain.model_copy(update={"base_url": "https://certs.cdt.ca.gov"})
     try:
-        app = create_app(desk.services)
+        return create_app(desk.services)
     finally:
         rt.settings = plain
-    with TestClient(app, base_url="https://certs.cdt.ca.gov") as client:
+
+
+def test_r10_behind_https_the_cookies_are_secure_host_only_and_hsts_is_sent(desk: Desk) -> None:
+    with TestClient(https_app(desk), base_url="https://certs.cdt.ca.gov") as client:
         v = Visitor(client)
+        form = v.get("/login")
         response = v.sign_in("abe")
-        cookies = response.headers.get_list("set-cookie")
-        session = next(h for h in cookies if h.startswith(SESSION_COOKIE))
-        assert "Secure" in session and "HttpOnly" in session
-        assert all("Secure" in h for h in cookies)
+        cookies = form.headers.get_list("set-cookie") + response.headers.get_list("set-cookie")
+        names = {h.split("=", 1)[0] for h in cookies}
+        assert {"__Host-certdesk_csrf", "__Host-certdesk_session"} <= names
+        # __Host- (RFC 6265bis §4.1.3.2): Secure, Path=/ and no Domain, or browsers drop it.
+        for header in cookies:
+            attributes = [a.strip().lower() for a in header.split(";")[1:]]
+            assert header.startswith("__Host-"), header
+            assert "secure" in attributes and "path=/" in attributes, header
+            assert not any(a.startswith("domain") for a in attributes), header
+        assert "HttpOnly" in next(h for h in cookies if h.startswith("__Host-certdesk_session"))
+        assert client.cookies.get(SESSION_COOKIE) is None  # no unprefixed twin
         assert v.get("/").headers["strict-transport-security"] == "max-age=31536000"
+        # The flash cookie too: a neighbouring host must not put words on this site's pages.
+        out = v.post("/logout")
+        assert out.status_code == 303
+        assert any(
+            h.startswith("__Host-certdesk_flash=") for h in out.headers.get_list("set-cookie")
+        )
+        assert "signed out" in text_of(v.follow(out))
+        assert v.post("/tokens", {"role": "requester"}).status_code == 403  # no session now
+
+
+def test_csrf_an_anonymous_pair_planted_beside_a_session_authorises_nothing(desk: Desk) -> None:
+    """Issue 10 finding 3: the token/cookie pair of an anonymous sign-in form, planted beside
+    a victim's session cookie (a neighbouring host can set cookies on http), used to
+    authorise POST /tokens."""
+    with visitor(desk) as mallory, visitor(desk, "dan") as victim:
+        mallory.get("/login")
+        planted_cookie = mallory.client.cookies.get(CSRF_COOKIE)
+        planted_token = mallory.csrf()
+        assert planted_cookie is not None
+        before = {t.prefix for t in desk.services.tokens.list(OPERATOR)}
+
+        victim.client.cookies.set(CSRF_COOKIE, planted_cookie)
+        forged = victim.client.post(
+            "/tokens",
+            data={"role": "requester", "label": "planted", "csrf_token": planted_token},
+            follow_redirects=False,
+        )
+        assert forged.status_code == 403 and "csrf.refused" in forged.text
+        assert not SECRET.search(forged.text)
+        assert {t.prefix for t in desk.services.tokens.list(OPERATOR)} == before
+
+        # The victim's own page, drawn for this session, still works (the planted cookie
+        # changes nothing), and its token is no pre-session token either.
+        own = victim.csrf()
+        assert own != planted_token
+        made = victim.post("/tokens", {"role": "requester", "label": "legitimate"})
+        assert made.status_code == 200 and SECRET.search(made.text)
+        labels = [t.label for t in desk.services.tokens.list(OPERATOR)]
+        assert "legitimate" in labels and "planted" not in labels
+
+
+def test_csrf_a_token_is_worth_nothing_beside_another_session(desk: Desk) -> None:
+    with visitor(desk, "dan") as first, visitor(desk, "dan") as second:
+        stolen = first.csrf()
+        before = {t.prefix for t in desk.services.tokens.list(OPERATOR)}
+        refused = second.client.post(
+            "/tokens", data={"role": "requester", "csrf_token": stolen}, follow_redirects=False
+        )
+        assert refused.status_code == 403
+        assert {t.prefix for t in desk.services.tokens.list(OPERATOR)} == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/tokens", id="csrf/pre-session-token/session-form"),
+        pytest.param("/logout", id="csrf/pre-session-token/sign-out"),
+        pytest.param("/account/totp", id="csrf/pre-session-token/account"),
+    ],
+)
+def test_csrf_a_pre_session_token_opens_only_the_sign_in_forms(desk: Desk, path: str) -> None:
+    with visitor(desk) as v:
+        assert v.post(path, {"role": "requester"}).status_code == 403
+        # The same token is good on the sign-in form (a wrong password is a 401, not a 403).
+        assert v.post("/login", {"login_id": "dan", "password": "wrong"}).status_code == 401

@@ -374,6 +374,26 @@ def test_r2_covers(grant: Grant, name: str, covered: bool) -> None:
     assert grant.covers(name) is covered
 
 
+@pytest.mark.parametrize(
+    ("grant", "held", "inside"),
+    [
+        pytest.param(DMV, DMV, True, id="R2/within/zone-itself"),
+        pytest.param(APPS_DMV, DMV, True, id="R2/within/zone-in-zone"),
+        pytest.param(WWW_DMV, DMV, True, id="R2/within/host-in-zone"),
+        pytest.param(PERMITS, PERMITS, True, id="R2/within/host-itself"),
+        pytest.param(DMV, APPS_DMV, False, id="R2/within/zone-not-in-subzone"),
+        pytest.param(Grant.parse("zone:permits.ca.gov"), PERMITS, False,
+                     id="R2/within/zone-never-in-host"),
+        pytest.param(Grant.parse("host:a.permits.ca.gov"), PERMITS, False,
+                     id="R2/within/host-not-below-host"),
+        pytest.param(Grant.parse("zone:dmv2.ca.gov"), DMV, False, id="R2/within/not-sibling"),
+    ],
+)  # fmt: skip
+def test_r2_within(grant: Grant, held: Grant, inside: bool) -> None:
+    """What an agency's set-up case may ask for (issue 10, finding 8)."""
+    assert grant.within(held) is inside
+
+
 # --------------------------------------------------------------------------- Grant.parse
 
 GRANT_OK = [

@@ -27,12 +27,12 @@ from certdesk.services.window import Reissue
 from certdesk.store.models import AuditRow, CertificateRow, Organization, Outbox, Submittal, User
 from conftest import AUDITOR, BACKENDS, OPERATOR
 from deliverydesk import (
-    Agency,
     add_agency,
     approved_case,
     certificates,
     delivered,
     leaf,
+    setup_case,
     snapshot,
 )
 
@@ -665,23 +665,6 @@ def test_set_cost_is_operator_only_and_audited(desk: Desk) -> None:
 # --------------------------------------------------------------------------- R2/R10 set-up
 
 
-def setup_case(desk: Desk, agency: Agency, admins: list[AdminInput], **kw: Any) -> str:
-    svc = desk.services
-    view = svc.cases.open(
-        agency.requester,
-        CaseInput(
-            agency.code,
-            "delegated_admin_setup",
-            "Delegated administration",
-            grants=(f"zone:{agency.code}.ca.gov", f"zone:apps.{agency.code}.ca.gov"),
-            admins=tuple(admins),
-        ),
-    )
-    svc.cases.submit(agency.requester, view.number)
-    svc.approvals.approve(agency.approver, view.number)
-    return view.number
-
-
 def test_delegated_setup_applies_itself_at_the_last_approval(desk: Desk) -> None:
     svc = desk.services
     agency = add_agency(desk, "da")
@@ -780,6 +763,7 @@ def test_delegated_setup_and_existing_logins(desk: Desk, login: str) -> None:
         return
     assert view.state == "approved"
     assert "not set up automatically" in view.comments[-1]["text"]
+    assert existing not in view.comments[-1]["text"]  # issue 10 finding 8: no login named
     # Only the approval and the comment were written: no grant, account, mail or flag.
     assert snapshot(desk)[3:] == before[3:]
     with svc.rt.reads() as s:

@@ -155,8 +155,10 @@ def _is_org(code: str) -> Callable[[World, str, Any], None]:
 
 F = "403:auth.forbidden"
 OTHER = "403:auth.other_org"  # an action outside the token's organization (not an object)
-HIDDEN = "404:not_found"  # another organization's object: as if it did not exist
-UNSEEN = "404:org.unknown"  # another organization named in the request: as if unknown
+# Another organization's certificate or organization answers exactly as an unknown one
+# (issue 10, finding 4; tests/web/test_existence_oracle.py compares the whole problem).
+HIDDEN = "404:cert.unknown"
+UNSEEN = "404:org.unknown"
 
 ACTIONS = [
     Action(
@@ -220,7 +222,7 @@ ACTIONS = [
             "auditor": 200,
             "requester-A": 200,
             "delegated_admin-A": 200,
-            "delegated_admin-M": HIDDEN,
+            "delegated_admin-M": UNSEEN,
         },
         check=_is_org(ORG_A),
     ),
@@ -231,9 +233,9 @@ ACTIONS = [
         {
             "operator": 200,
             "auditor": 200,
-            "requester-A": HIDDEN,
-            "delegated_admin-A": HIDDEN,
-            "delegated_admin-M": HIDDEN,
+            "requester-A": UNSEEN,
+            "delegated_admin-A": UNSEEN,
+            "delegated_admin-M": UNSEEN,
         },
         check=_is_org(ORG_B),
     ),
@@ -287,7 +289,7 @@ ACTIONS = [
             "auditor": 200,
             "requester-A": 200,
             "delegated_admin-A": 200,
-            "delegated_admin-M": HIDDEN,
+            "delegated_admin-M": UNSEEN,
         },
     ),
     Action(
@@ -299,9 +301,9 @@ ACTIONS = [
         {
             "operator": 200,
             "auditor": 200,
-            "requester-A": HIDDEN,
-            "delegated_admin-A": HIDDEN,
-            "delegated_admin-M": HIDDEN,
+            "requester-A": UNSEEN,
+            "delegated_admin-A": UNSEEN,
+            "delegated_admin-M": UNSEEN,
         },
     ),
     Action(
@@ -326,9 +328,9 @@ ACTIONS = [
         {
             "operator": 200,
             "auditor": 200,
-            "requester-A": HIDDEN,
-            "delegated_admin-A": HIDDEN,
-            "delegated_admin-M": HIDDEN,
+            "requester-A": UNSEEN,
+            "delegated_admin-A": UNSEEN,
+            "delegated_admin-M": UNSEEN,
         },
     ),
     Action(
@@ -404,9 +406,9 @@ ACTIONS = [
         {
             "operator": 200,
             "auditor": 200,
-            "requester-A": HIDDEN,
-            "delegated_admin-A": HIDDEN,
-            "delegated_admin-M": HIDDEN,
+            "requester-A": UNSEEN,
+            "delegated_admin-A": UNSEEN,
+            "delegated_admin-M": UNSEEN,
         },
     ),
     Action(

@@ -143,7 +143,10 @@ def authorize(actor: Actor, action: Action, org_id: int | None, *, hide: bool = 
     """Raise unless ``actor`` may do ``action`` on an object of organization ``org_id``.
 
     ``hide=True`` is for existing objects: a refusal across organizations is then reported
-    as :class:`NotFound` rather than :class:`Forbidden`.
+    as :class:`NotFound` rather than :class:`Forbidden`. It is a backstop only: services look
+    objects up through ``services/visibility.py`` first, which answers another agency's
+    object with the very problem an unknown one gets (code and detail); this generic
+    ``not_found`` would tell the two apart (issue 10, finding 4).
     """
     global_ok = any(action in PERMISSIONS[r] for r in actor.roles & GLOBAL_ROLES)
     if global_ok:

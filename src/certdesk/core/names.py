@@ -487,6 +487,13 @@ class Grant:
         # the leading dot. A wildcard "*.x.dmv.ca.gov" ends the same way and is covered.
         return normalized_name == self.name or normalized_name.endswith("." + self.name)
 
+    def within(self, held: Grant) -> bool:
+        """True if every name this grant covers is covered by ``held`` (R2): a zone inside
+        a held zone, or a host a held grant covers. A zone is never within a host grant."""
+        if self.kind is GrantKind.ZONE and held.kind is GrantKind.HOST:
+            return False
+        return held.covers(self.name)
+
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -55,7 +55,6 @@ from certdesk.services.casefile import (
 )
 from certdesk.services.contacts import ContactInput
 from certdesk.services.delegation import AdminInput, DelegatedSetup, check_setup
-from certdesk.services.inventory import parse_serial
 from certdesk.services.runtime import Runtime
 from certdesk.services.submittals import (
     CheckedSubmittal,
@@ -64,7 +63,7 @@ from certdesk.services.submittals import (
     new_submittal_row,
     submittal_contact_rows,
 )
-from certdesk.services.visibility import visible_org
+from certdesk.services.visibility import parse_serial, visible_org
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import contacts as contact_store
@@ -159,16 +158,16 @@ class CaseService:
         title = _title(spec.title)
         description = _description(spec.description)
         self._check_shape(kind, spec)
-        delegated = (
-            check_setup(spec.grants, spec.admins, self._rt.settings.allowed_suffixes).as_payload()
-            if kind is CaseType.DELEGATED_ADMIN_SETUP
-            else {}
-        )
         now = self._rt.clock()
         self._check_delivery(spec.requested_delivery, now)
         with self._rt.sessions.begin() as s:
             org = visible_org(s, actor, spec.org_code)
             authorize(actor, Action.CASE_OPEN, org.id)
+            delegated = (
+                self._setup(actor, org, spec.grants, spec.admins).as_payload()
+                if kind is CaseType.DELEGATED_ADMIN_SETUP
+                else {}
+            )
             target = self._target(s, org, kind, spec.target_serial)
             checked = [self._check(org, actor, sub, now) for sub in spec.submittals]
             year = now.astimezone(PACIFIC).year
@@ -258,12 +257,13 @@ class CaseService:
                         "grants and administrators belong on a delegated_admin_setup case",
                     )
                 current = DelegatedSetup.of_case(case)
-                setup = check_setup(
+                setup = self._setup(
+                    actor,
+                    org,
                     change.grants
                     if change.grants is not None
                     else [str(g) for g in current.grants],
                     change.admins if change.admins is not None else current.admins,
-                    self._rt.settings.allowed_suffixes,
                 )
                 delegated = setup.as_payload()
                 note(
@@ -541,6 +541,20 @@ class CaseService:
                 "case.delegated_admin",
                 "grants and administrators belong on a delegated_admin_setup case",
             )
+
+    def _setup(
+        self,
+        actor: Actor,
+        org: Organization,
+        grants: Sequence[str],
+        admins: Sequence[AdminInput],
+    ) -> DelegatedSetup:
+        """A set-up's grants and people, checked (services/delegation.py): an agency asks
+        only for grants within its organization's; cert services for any R1 grant."""
+        held = None if actor.is_global else [Grant(GrantKind(g.kind), g.name) for g in org.grants]
+        return check_setup(
+            grants, admins, self._rt.settings.allowed_suffixes, held=held, org_code=org.code
+        )
 
     def _target(
         self, s: Session, org: Organization, kind: CaseType, serial: str | None

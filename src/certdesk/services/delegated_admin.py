@@ -17,7 +17,8 @@ carries) is applied right after its last approval commits — the approval servi
 Every step skips what is already done, so running it again after an interruption finishes
 the work without duplicating a grant or an account. Every change is audited (R15); the
 automatic run acts as ``system:delegated-setup``, cert services' ``complete`` as themselves.
-A login ID that belongs to someone else refuses the set-up before anything changes.
+A login ID that belongs to someone else refuses the set-up before anything changes, with
+one answer whoever holds it; the note left on the case names neither the ID nor the reason.
 """
 
 from __future__ import annotations
@@ -209,9 +210,13 @@ class DelegatedAdminSetup:
             )
 
     def _note_refusal(self, number: str, exc: CertdeskError) -> None:
+        # The case's comments are read by its requester, who may have named a login ID only
+        # to learn whether it exists (issue 10, finding 8): the note says what happens next,
+        # never which ID or why. The reason is in the audit event, which only cert services
+        # and auditors read, and cert services' own `complete` shows it to them.
         text = (
-            f"Delegated administration was not set up automatically: {exc.detail}. Cert services"
-            " completes this case once that is resolved."
+            "Delegated administration was not set up automatically. Cert services completes"
+            " this case, or asks for a change, once that is resolved."
         )
         now = self._rt.clock()
         with self._cases.locked(SETUP_ACTOR, number, Action.CASE_WORK) as (s, case):
@@ -219,5 +224,13 @@ class DelegatedAdminSetup:
             s.add(row)
             s.flush()
             self._audit.record(
-                s, SETUP_ACTOR, "case.comment", "case", case.number, comment_id=row.id, text=text
+                s,
+                SETUP_ACTOR,
+                "case.comment",
+                "case",
+                case.number,
+                comment_id=row.id,
+                text=text,
+                refused=exc.code,
+                reason=exc.detail,
             )

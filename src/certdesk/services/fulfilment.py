@@ -54,7 +54,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from certdesk.core import subscriber_keys
-from certdesk.core.access import Action, Actor, Role, authorize, sees_org
+from certdesk.core.access import Action, Actor, Role, authorize
 from certdesk.core.calendar import max_validity_days
 from certdesk.core.costs import certificate_cost, certificate_days
 from certdesk.core.keys import KeyType, parse_csr
@@ -65,19 +65,19 @@ from certdesk.core.workflow import (
     transition,
     window_ends_at,
 )
-from certdesk.errors import Conflict, InvalidInput, NotFound
+from certdesk.errors import Conflict, InvalidInput
 from certdesk.services import signer_identity
 from certdesk.services.audit import AuditService
 from certdesk.services.casefile import CaseView, apply_event, case_view, parties_of, payload_of
 from certdesk.services.cases import CaseInput, CaseService
 from certdesk.services.contacts import ContactInput
 from certdesk.services.delegated_admin import DelegatedAdminSetup
-from certdesk.services.inventory import parse_serial
 from certdesk.services.issuance import IssuanceService, IssueCommand, Platform
 from certdesk.services.revocation import Reason, RevocationService
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
 from certdesk.services.submittals import ServiceOption, SubmittalInput
+from certdesk.services.visibility import visible_cert
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store
@@ -546,13 +546,7 @@ class FulfilmentService:
         """
         now = self._rt.clock()
         with self._rt.reads() as s:
-            cert = cert_store.by_serial(s, parse_serial(serial))
-            if (
-                cert is None
-                or cert.status in ("signing", "void")
-                or not sees_org(actor, cert.org_id)
-            ):
-                raise NotFound("cert.unknown", f"no certificate with serial {serial}")
+            cert = visible_cert(s, actor, serial)
             authorize(actor, Action.CASE_OPEN, cert.org_id, hide=True)
             if cert.status == "revoked":
                 raise Conflict(

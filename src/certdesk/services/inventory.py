@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from certdesk.core import forecast
 from certdesk.core.access import Action, Actor, authorize
-from certdesk.errors import InvalidInput, NotFound
+from certdesk.errors import InvalidInput
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_cert, visible_org
 from certdesk.store import certificates as cert_store
 from certdesk.store import issuers as issuer_store
 from certdesk.store import orgs as org_store
@@ -92,15 +93,6 @@ def parse_duration(text: str) -> timedelta:
     if amount * units[unit] > 36500:
         raise InvalidInput("duration", f"duration {text!r} is out of range")
     return timedelta(days=amount * units[unit])
-
-
-def parse_serial(text: str) -> str:
-    value = text.strip().lower().replace(":", "")
-    if value.startswith("0x"):
-        value = value[2:]
-    if not value or len(value) > 40 or any(c not in "0123456789abcdef" for c in value):
-        raise InvalidInput("cert.serial", f"{text!r} is not a certificate serial (hex)")
-    return value.lstrip("0") or "0"
 
 
 @dataclass(frozen=True)
@@ -196,10 +188,7 @@ class InventoryService:
         with self._rt.reads() as s:
             org_id = actor.org_id
             if org_code is not None:
-                org = org_store.by_code(s, org_code.strip().lower())
-                if org is None:
-                    raise NotFound("org.unknown", f"no organization with code {org_code!r}")
-                org_id = org.id
+                org_id = visible_org(s, actor, org_code).id
                 authorize(actor, Action.CERT_READ, org_id, hide=True)
             else:
                 authorize(actor, Action.CERT_READ, org_id)
@@ -242,9 +231,7 @@ class InventoryService:
             return Forecast(days, weeks, [self._view(s, r, codes, slugs) for r in rows])
 
     def _row(self, s: Session, actor: Actor, serial: str) -> CertificateRow:
-        row = cert_store.by_serial(s, parse_serial(serial))
-        if row is None or row.status in ("signing", "void"):
-            raise NotFound("cert.unknown", f"no certificate with serial {serial}")
+        row = visible_cert(s, actor, serial)
         authorize(actor, Action.CERT_READ, row.org_id, hide=True)
         return row
 

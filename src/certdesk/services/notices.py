@@ -64,14 +64,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 
-from certdesk.core.access import Action, Actor, authorize, sees_org
+from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.lifecycle import REASON_EXPIRED, expiry_notice_at, expiry_reason
 from certdesk.core.notices import Recipient
-from certdesk.errors import InvalidInput, NotFound
+from certdesk.errors import InvalidInput
 from certdesk.notify.rendering import NoticeTemplates, TemplateFailure
 from certdesk.notify.smtp import SmtpTransport, Transport, parse_smtp_url
 from certdesk.services.casefile import load_case
-from certdesk.services.inventory import parse_serial
 from certdesk.services.notice_mail import (
     NoticeItem,
     Subjects,
@@ -85,7 +84,7 @@ from certdesk.services.notice_sending import (
     Sender,
 )
 from certdesk.services.runtime import Runtime
-from certdesk.store import certificates as cert_store
+from certdesk.services.visibility import visible_cert
 from certdesk.store import notice_reads as reads
 from certdesk.store import notices as store
 from certdesk.store.models import CertificateRow
@@ -397,9 +396,7 @@ class NoticeService:
     def _cert(self, s: Session, actor: Actor, serial: str) -> CertificateRow:
         """The certificate ``serial`` if ``actor`` may read it; another organization's
         certificate is reported exactly like an unknown one."""
-        row = cert_store.by_serial(s, parse_serial(serial))
-        if row is None or row.status in ("signing", "void") or not sees_org(actor, row.org_id):
-            raise NotFound("cert.unknown", f"no certificate with serial {serial.strip()}")
+        row = visible_cert(s, actor, serial)
         authorize(actor, Action.CERT_READ, row.org_id, hide=True)
         return row
 

@@ -102,9 +102,7 @@ class OrganizationService:
 
     def get(self, actor: Actor, code: str) -> OrgView:
         with self._rt.reads() as s:
-            org = org_store.by_code(s, code.strip().lower())
-            if org is None:
-                raise NotFound("org.unknown", f"no organization with code {code!r}")
+            org = visible_org(s, actor, code)
             authorize(actor, Action.ORG_READ, org.id, hide=True)
             return _view(org)
 

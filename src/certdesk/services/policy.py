@@ -8,6 +8,7 @@ from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.names import Grant, GrantKind, Verdict, judge
 from certdesk.errors import InvalidInput, NotFound
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store import orgs as org_store
 
 
@@ -28,9 +29,7 @@ class PolicyService:
                     raise NotFound("org.unknown", "the token's organization no longer exists")
                 return [Grant(GrantKind(g.kind), g.name) for g in org.grants]
         with self._rt.reads() as s:
-            found = org_store.by_code(s, org_code.strip().lower())
-            if found is None:
-                raise NotFound("org.unknown", f"no organization with code {org_code!r}")
+            found = visible_org(s, actor, org_code)
             authorize(actor, Action.POLICY_CHECK, found.id, hide=True)
             return [Grant(GrantKind(g.kind), g.name) for g in found.grants]
 

@@ -55,7 +55,7 @@ from enum import StrEnum
 import structlog
 
 from certdesk.config import Settings
-from certdesk.core.access import Action, Actor, Role, authorize, sees_org
+from certdesk.core.access import Action, Actor, Role, authorize
 from certdesk.core.calendar import PACIFIC, BusinessCalendar
 from certdesk.core.lifecycle import (
     LifecyclePolicy,
@@ -71,7 +71,7 @@ from certdesk.core.workflow import (
     outstanding,
     parse_steps,
 )
-from certdesk.errors import Conflict, InvalidInput, NotFound
+from certdesk.errors import Conflict, InvalidInput
 from certdesk.services.approvals import ApprovalService
 from certdesk.services.audit import AuditService
 from certdesk.services.casefile import (
@@ -85,11 +85,9 @@ from certdesk.services.casefile import (
 )
 from certdesk.services.cases import CaseService
 from certdesk.services.fulfilment import FulfilmentService
-from certdesk.services.inventory import parse_serial
 from certdesk.services.runtime import Runtime
-from certdesk.services.visibility import visible_org
+from certdesk.services.visibility import visible_cert, visible_org
 from certdesk.store import cases as case_store
-from certdesk.store import certificates as cert_store
 from certdesk.store import lifecycle as store
 from certdesk.store import locks
 from certdesk.store.models import Approval, Case, CertificateRow, Organization
@@ -255,9 +253,7 @@ class RenewalService:
     def show(self, actor: Actor, serial: str) -> RenewalView:
         """When ``serial``'s renewal opens, and why (R6)."""
         with self._rt.reads() as s:
-            row = cert_store.by_serial(s, parse_serial(serial))
-            if row is None or row.status in ("signing", "void") or not sees_org(actor, row.org_id):
-                raise NotFound("cert.unknown", f"no certificate with serial {serial}")
+            row = visible_cert(s, actor, serial)
             authorize(actor, Action.CERT_READ, row.org_id, hide=True)
             case = s.get(Case, row.case_id) if row.case_id else None
             wanted = requested_date(case.payload) if case is not None else None

@@ -17,8 +17,9 @@ from certdesk.core.access import Action, Actor, authorize
 from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound
 from certdesk.services.audit import AuditService
 from certdesk.services.authority import Authority, LoadedCA
-from certdesk.services.inventory import CertView, InventoryService, parse_serial
+from certdesk.services.inventory import CertView, InventoryService
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_cert
 from certdesk.store import certificates as cert_store
 from certdesk.store import crls as crl_store
 from certdesk.store import issuers as issuer_store
@@ -82,9 +83,7 @@ class RevocationService:
     def revoke(self, actor: Actor, serial: str, reason: Reason) -> CertView:
         now = self._rt.clock()
         with self._rt.sessions.begin() as s:
-            row = cert_store.by_serial(s, parse_serial(serial), for_update=True)
-            if row is None or row.status in ("signing", "void"):
-                raise NotFound("cert.unknown", f"no certificate with serial {serial}")
+            row = visible_cert(s, actor, serial, for_update=True)
             authorize(actor, Action.CERT_READ, row.org_id, hide=True)
             authorize(actor, Action.CERT_REVOKE, row.org_id)
             org = org_store.by_id(s, row.org_id)

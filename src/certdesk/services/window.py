@@ -52,7 +52,7 @@ from certdesk.services.fulfilment import (
     release,
     require_csr_or_managed,
 )
-from certdesk.services.inventory import issuing_chain, parse_serial
+from certdesk.services.inventory import issuing_chain
 from certdesk.services.issuance import IssuanceService, IssueCommand
 from certdesk.services.revocation import Reason, RevocationService
 from certdesk.services.runtime import Runtime
@@ -63,6 +63,7 @@ from certdesk.services.submittals import (
     SubmittalInput,
     check_submittal,
 )
+from certdesk.services.visibility import parse_serial
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store

@@ -23,9 +23,9 @@ from certdesk.errors import CertdeskError, Unauthorized
 from certdesk.services.registry import Services
 from certdesk.web.console.guard import (
     CSRF_FIELD,
-    SESSION_COOKIE,
+    PRE_SESSION_FORMS,
+    ConsoleCookies,
     Csrf,
-    clear_session_cookie,
 )
 from certdesk.web.status import STATUS
 
@@ -33,7 +33,6 @@ log = structlog.get_logger("certdesk.console")
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
-FLASH_COOKIE = "certdesk_flash"
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,8 @@ class Console:
         settings = services.rt.settings
         self.secure = settings.base_url.startswith("https://")
         self.assets = assets
-        self.csrf = Csrf(lambda: services.secretbox.derive("console-csrf"), secure=self.secure)
+        self.cookies = ConsoleCookies(secure=self.secure)
+        self.csrf = Csrf(lambda: services.secretbox.derive("console-csrf"), self.cookies)
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATES),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -121,11 +121,8 @@ class Console:
     ) -> HTMLResponse:
         """Render ``template`` in the frame, with the CSRF token and this request's flash."""
         actor: Actor | None = getattr(request.state, "actor", None)
-        cookie = self.csrf.cookie_of(request)
-        fresh = cookie is None
-        if cookie is None:
-            cookie = self.csrf.new_cookie()
-        flash = request.cookies.get(FLASH_COOKIE)
+        token, new_cookie = self.csrf.token_for_page(request)
+        flash = request.cookies.get(self.cookies.flash)
         html = self.env.get_template(template).render(
             request_path=request.url.path,
             actor=actor,
@@ -133,15 +130,15 @@ class Console:
             if actor
             else [],
             csrf_field=CSRF_FIELD,
-            csrf_token=self.csrf.token_for(cookie),
+            csrf_token=token,
             flash=urllib.parse.unquote(flash)[:300] if flash else None,
             **context,
         )
         response = HTMLResponse(html, status_code=status, headers=dict(headers or {}))
-        if fresh:
-            self.csrf.set_cookie(response, cookie)
+        if new_cookie is not None:
+            self.cookies.set(response, self.cookies.csrf, new_cookie)
         if flash:
-            response.delete_cookie(FLASH_COOKIE, path="/")
+            self.cookies.clear(response, self.cookies.flash)
         return response
 
     def refused(
@@ -154,14 +151,7 @@ class Console:
         """Post/redirect/get: the next page shows ``flash`` once."""
         response = RedirectResponse(url, status_code=303)
         if flash:
-            response.set_cookie(
-                FLASH_COOKIE,
-                urllib.parse.quote(flash[:300]),
-                httponly=True,
-                samesite="lax",
-                secure=self.secure,
-                path="/",
-            )
+            self.cookies.set(response, self.cookies.flash, urllib.parse.quote(flash[:300]))
         return response
 
     def error_page(self, request: Request, status: int, code: str, detail: str) -> HTMLResponse:
@@ -173,8 +163,8 @@ class Console:
 
     def actor_of(self, request: Request) -> Actor:
         """The person signed in to this browser, or :class:`SignInNeeded` (R10)."""
-        secret = request.cookies.get(SESSION_COOKIE)
-        if not secret:
+        secret = self.cookies.session_of(request)
+        if secret is None:
             raise SignInNeeded()
         idle = self.services.rt.settings.console_idle_minutes
         try:
@@ -193,8 +183,8 @@ class Console:
             query["why"] = reason
         url = "/login" + ("?" + urllib.parse.urlencode(query) if query else "")
         response = RedirectResponse(url, status_code=303)
-        if request.cookies.get(SESSION_COOKIE):
-            clear_session_cookie(response, secure=self.secure)
+        if self.cookies.session_of(request) is not None:
+            self.cookies.clear_session(response)
         return response
 
 
@@ -231,7 +221,8 @@ ViewerDep = Annotated[Actor, Depends(viewer)]
 
 
 async def csrf_checked(request: Request, c: ConsoleDep) -> AsyncIterator[None]:
-    """Every console POST: refuse it unless its ``csrf_token`` matches the browser's cookie.
+    """Every console POST: refuse it unless its ``csrf_token`` is bound to this browser's
+    session, or, on the forms used before signing in, to its pre-session cookie.
 
     The parsed form is closed after the answer (uploaded files are spooled to temporary
     files), also for routes that take no form field themselves.
@@ -241,7 +232,9 @@ async def csrf_checked(request: Request, c: ConsoleDep) -> AsyncIterator[None]:
         return
     form = await request.form()
     try:
-        if not c.csrf.matches(c.csrf.cookie_of(request), form.get(CSRF_FIELD)):
+        route = request.scope.get("route")
+        pre_session = getattr(route, "path", None) in PRE_SESSION_FORMS
+        if not c.csrf.accepts(request, form.get(CSRF_FIELD), pre_session_form=pre_session):
             log.warning("csrf refused", path=request.url.path)
             raise CsrfRefused()
         yield

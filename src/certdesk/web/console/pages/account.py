@@ -10,11 +10,6 @@ from fastapi.responses import Response
 
 from certdesk.errors import CertdeskError, InvalidInput
 from certdesk.web.console.frame import SIGN_IN_REASONS, ConsoleDep, ViewerDep, safe_next
-from certdesk.web.console.guard import (
-    SESSION_COOKIE,
-    clear_session_cookie,
-    set_session_cookie,
-)
 
 router = APIRouter()
 
@@ -70,20 +65,20 @@ def login(
             ask_totp=ask,
         )
     response = c.redirect(target)
-    set_session_cookie(response, session.token, secure=c.secure)
+    c.cookies.set_session(response, session.token)
     return response
 
 
 @router.post("/logout")
 def logout(request: Request, c: ConsoleDep) -> Response:
-    secret = request.cookies.get(SESSION_COOKIE)
+    secret = c.cookies.session_of(request)
     if secret:
         try:
             c.services.logins.logout(secret)
         except CertdeskError:
             pass  # already ended (expired, idle, revoked): signing out is done either way
     response = c.redirect("/login", flash="You are signed out.")
-    clear_session_cookie(response, secure=c.secure)
+    c.cookies.clear_session(response)
     return response
 
 
@@ -127,7 +122,7 @@ def change_password(
     except CertdeskError as exc:
         return _password_page(request, c, login_id, expired=False, error=exc)
     response = c.redirect("/", flash="Your password is changed.")
-    set_session_cookie(response, session.token, secure=c.secure)
+    c.cookies.set_session(response, session.token)
     return response
 
 

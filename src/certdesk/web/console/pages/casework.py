@@ -35,8 +35,8 @@ from certdesk.core.workflow import (
 from certdesk.errors import CertdeskError, InvalidInput, NotFound
 from certdesk.services.casefile import CaseView
 from certdesk.services.cases import MAY_TARGET, TAKES_SUBMITTALS, CaseEdit
-from certdesk.services.inventory import parse_serial
 from certdesk.services.revocation import Reason, parse_reason
+from certdesk.services.visibility import parse_serial
 from certdesk.services.window import Delivery, Reissue
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 from certdesk.web.console.pages.cases import (
