@@ -15,10 +15,7 @@ import pytest
 # name -> the part of issue 9 that adds it
 PENDING: dict[str, str] = {
     "CERTDESK_LOG_FORMAT": "JSON logs",
-    "certdesk backup": "backup and restore",
-    "certdesk restore": "backup and restore",
     "certdesk status": "status",
-    "README.md#backup-and-restore": "backup and restore",
 }
 
 
