@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         description="Directory of the secret-box key and generated CA passphrase;"
         " empty: DATA_DIR/secrets.",
     )
+    audit_checkpoint_dir: Path | None = Field(
+        default=None,
+        description="R15: directory the worker writes signed audit checkpoints to;"
+        " empty: DATA_DIR/audit-checkpoints.",
+    )
     ca_key_type: Literal["ec256", "rsa2048"] = Field(
         default="ec256", description="Key of the issuing intermediate made by init."
     )
@@ -281,6 +286,7 @@ class Settings(BaseSettings):
         "notice_template_dir",
         "console_assets_dir",
         "ca_passphrase_file",
+        "audit_checkpoint_dir",
         "secrets_dir_setting",
         "tls_cert_file",
         "tls_key_file",
@@ -306,6 +312,11 @@ class Settings(BaseSettings):
     def pki_url(self) -> str:
         """The base of the URLs certificates carry (BR §7.1.2.7.7: plain HTTP, public)."""
         return self.pki_base_url or self.base_url
+
+    @property
+    def audit_checkpoints(self) -> Path:
+        """Where the worker writes signed audit checkpoints (R15)."""
+        return self.audit_checkpoint_dir or self.data_dir / "audit-checkpoints"
 
     @property
     def ca_dir(self) -> Path:

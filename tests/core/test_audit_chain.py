@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from certdesk.core.audit import GENESIS, AuditEvent, chain_hash, verify_chain
+from certdesk.core.audit import (
+    GENESIS,
+    AuditEvent,
+    Checkpoint,
+    chain_hash,
+    check_against_checkpoint,
+    verify_chain,
+)
 
 T0 = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 
@@ -100,3 +107,48 @@ def test_missing_head_is_found() -> None:
     rows, _head = _chain(3)
     broken = verify_chain(rows, None)
     assert broken is not None
+
+
+# --- keyed chain (security finding 2) --------------------------------------------------------
+
+KEY = b"k" * 32
+
+
+def _keyed_chain(n: int, key: bytes) -> tuple[list[tuple[AuditEvent, str, str]], tuple[int, str]]:
+    rows = []
+    prev = GENESIS
+    for event, _p, _h in _chain(n)[0]:
+        h = chain_hash(prev, event, key)
+        rows.append((event, prev, h))
+        prev = h
+    return rows, (n, prev)
+
+
+@pytest.mark.parametrize(
+    ("written_with", "verified_with", "intact"),
+    [
+        pytest.param(KEY, KEY, True, id="R15/keyed-intact"),
+        pytest.param(None, KEY, False, id="R15/rehashed-without-key"),
+        pytest.param(b"x" * 32, KEY, False, id="R15/rehashed-with-another-key"),
+        pytest.param(None, None, True, id="R15/plain-chain-before-keys"),
+    ],
+)
+def test_keyed_chain_needs_the_key(
+    written_with: bytes | None, verified_with: bytes | None, intact: bool
+) -> None:
+    rows, head = _keyed_chain(5, written_with) if written_with else _chain(5)
+    broken = verify_chain(rows, head, verified_with)
+    assert (broken is None) is intact
+    if not intact:
+        assert broken is not None and broken.seq == 1
+
+
+def test_checkpoint_finds_rewrites_and_truncation() -> None:
+    rows, (seq, _digest) = _keyed_chain(6, KEY)
+    cp = Checkpoint(4, rows[3][2], T0)
+    assert check_against_checkpoint(cp, rows[3][2], seq) is None
+    rewritten = check_against_checkpoint(cp, "f" * 64, seq)
+    assert rewritten is not None and rewritten.seq == 4
+    cut = check_against_checkpoint(cp, None, 3)
+    assert cut is not None and "now ends at #3" in cut.reason
+    assert cp.signed_bytes() != Checkpoint(5, rows[3][2], T0).signed_bytes()

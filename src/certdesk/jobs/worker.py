@@ -47,6 +47,7 @@ from certdesk.notify.smtp import Transport
 from certdesk.services import signer_identity
 from certdesk.services.registry import Services
 from certdesk.services.renewals import DueRenewal, Outcome
+from certdesk.services.setup import LOCAL_OPERATOR
 
 log = structlog.get_logger("certdesk.worker")
 
@@ -74,6 +75,7 @@ class PassReport:
     crls_refreshed: int = 0
     notices: dict[str, Any] | None = None
     mail: dict[str, Any] | None = None
+    checkpoint: str | None = None  # R15: the signed audit checkpoint written by this pass
     stopped: bool = False  # a stop request cut the pass short
     errors: list[str] = field(default_factory=list)
     job_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each job
@@ -188,6 +190,7 @@ class Worker:
             ("crl", self._crls),
             ("notices", self._notices),
             ("mail", self._mail),
+            ("checkpoint", self._checkpoint),
         ]
         for name, job in jobs:
             if self.stopping:
@@ -285,6 +288,11 @@ class Worker:
             return  # mail waits in the outbox (``certdesk mail send`` or a configured worker)
         sent = send_pending(self._rt, self._transport)
         report.mail = sent.as_dict()
+
+    def _checkpoint(self, report: PassReport, _now: datetime) -> None:
+        # R15: a signed checkpoint of the audit log's head, outside the database, each pass.
+        _taken, path = self._svc.checkpoints.write(LOCAL_OPERATOR)
+        report.checkpoint = str(path)
 
     # --- items, one at a time or --concurrency at a time --------------------------------------
 

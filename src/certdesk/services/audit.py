@@ -1,10 +1,17 @@
-"""R15: every change appends an audit event in the same transaction as the change."""
+"""R15: every change appends an audit event in the same transaction as the change.
+
+The chain is keyed (core/audit.py) with a key derived from the secret-box key, which lives in
+the secrets directory, never in the database. Whether a log is keyed is recorded beside that
+key (``secrets/audit-chain``), not in the database: someone who can only write the database
+cannot turn a keyed log back into a plain one and rehash it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
@@ -15,6 +22,7 @@ from certdesk.core.audit import AuditEvent, ChainBreak, verify_chain
 from certdesk.core.calendar import PACIFIC
 from certdesk.errors import InvalidInput
 from certdesk.services.runtime import Runtime
+from certdesk.services.secretbox import SecretBox
 from certdesk.store import audit as audit_store
 
 
@@ -37,9 +45,52 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=PACIFIC)
 
 
+CHAIN_MARKER = "audit-chain"
+CHAIN_KEY_PURPOSE = "certdesk audit chain"
+
+
 class AuditService:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, secretbox: SecretBox) -> None:
         self._rt = rt
+        self._secretbox = secretbox
+        self._chain_key: bytes | None = None
+
+    @property
+    def _marker(self) -> Path:
+        return self._rt.settings.secrets_dir / CHAIN_MARKER
+
+    def chain_key(self) -> bytes | None:
+        """The chain's HMAC key once this installation's log is keyed; None before that."""
+        if self._chain_key is None and self._marker.exists():
+            self._chain_key = self._secretbox.derive(CHAIN_KEY_PURPOSE)
+        return self._chain_key
+
+    def ensure_keyed(self) -> bool:
+        """Key the log if it is not yet (once per installation, at the first start of a
+        release with keys); returns True when this call keyed it.
+
+        A plain log is keyed only if it verifies as a plain chain; a broken one stays as it
+        is, for ``audit verify`` to report. Callers hold the set-up lock or are alone.
+        """
+        if self.chain_key() is not None:
+            return False
+        key = self._secretbox.derive(CHAIN_KEY_PURPOSE)
+        with self._rt.transaction() as conn:
+            with Session(bind=conn) as s:
+                head = audit_store.head(s)
+                rows = (
+                    (audit_store.to_event(r), r.prev_hash, r.hash)
+                    for r in audit_store.rows_in_order(s)
+                )
+                plain = verify_chain(rows, (head.seq, head.hash) if head else None)
+            if plain is not None:
+                return False
+            audit_store.rehash(conn, key)
+        self._marker.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._marker.write_text("hmac-sha256\n")
+        self._marker.chmod(0o600)
+        self._chain_key = key
+        return True
 
     def record(
         self,
@@ -65,6 +116,7 @@ class AuditService:
             object_type=object_type,
             object_id=str(object_id),
             summary=summary,
+            key=self.chain_key(),
         )
 
     def search(
@@ -137,5 +189,7 @@ class AuditService:
 
         with self._rt.reads() as s:
             head = audit_store.head(s)
-            result = verify_chain(rows(s), (head.seq, head.hash) if head else None)
+            result = verify_chain(
+                rows(s), (head.seq, head.hash) if head else None, self.chain_key()
+            )
         return count, result

@@ -7,6 +7,7 @@ from certdesk.services.approvals import ApprovalService
 from certdesk.services.audit import AuditService
 from certdesk.services.authority import Authority
 from certdesk.services.cases import CaseService
+from certdesk.services.checkpoints import CheckpointService
 from certdesk.services.contacts import ContactService
 from certdesk.services.costs import CostService
 from certdesk.services.csrs import CsrService
@@ -32,11 +33,12 @@ from certdesk.services.worker_health import WorkerHealthService
 class Services:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.audit = AuditService(rt)
+        self.secretbox = SecretBox(rt.settings.secrets_dir)
+        self.audit = AuditService(rt, self.secretbox)
+        self.checkpoints = CheckpointService(rt, self.audit, self.secretbox)
         self.authority = Authority(rt, self.audit)
         self.orgs = OrganizationService(rt, self.audit)
         self.tokens = TokenService(rt, self.audit)
-        self.secretbox = SecretBox(rt.settings.secrets_dir)
         self.accounts = AccountService(rt, self.audit, self.secretbox)
         self.logins = LoginService(rt, self.audit, self.tokens, self.secretbox)
         self.policy = PolicyService(rt)

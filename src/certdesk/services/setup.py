@@ -42,6 +42,7 @@ def _initialize(services: Services, *, with_token: bool) -> InitReport:
     rt = services.rt
     migrate(rt.engine)
     check_secret_key(services)  # records this installation's secret-box key (first init)
+    services.audit.ensure_keyed()  # R15: a new log is keyed from its first event
     created, rows = services.authority.ensure_hierarchy()
     report = InitReport(created_ca=created, issuers=[(r.slug, r.name, r.is_root) for r in rows])
     for slug, _name, _root in report.issuers:

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 
 from certdesk.errors import Unavailable
 from certdesk.store import installation
-from certdesk.store.schema import current_revision, head_revision, require_current, upgrade
+from certdesk.store.schema import (
+    current_revision,
+    head_revision,
+    require_current,
+    setup_lock,
+    upgrade,
+)
 
 if TYPE_CHECKING:
     from certdesk.services.registry import Services
@@ -22,6 +28,10 @@ def check_ready_to_start(svc: Services, *, program: str = "certdesk") -> None:
     """Raise :class:`Unavailable` when this process must not start on this database."""
     require_current(svc.rt.engine, program=program)
     check_secret_key(svc)
+    if svc.audit.chain_key() is None:
+        # The first start of a release with a keyed audit log keys the existing one (R15).
+        with setup_lock(svc.rt.engine):
+            svc.audit.ensure_keyed()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from certdesk.core.audit import AuditEvent, chain_hash
+from certdesk.core.audit import GENESIS, AuditEvent, chain_hash
 from certdesk.store.models import AuditHead, AuditRow
 
 # Core statements built once (every change appends an event, issuance on its hot path).
@@ -33,6 +33,7 @@ def append(
     object_type: str,
     object_id: str,
     summary: dict[str, Any],
+    key: bytes | None,
 ) -> AuditEvent:
     """Append one event in the caller's transaction, locking the chain head.
 
@@ -43,7 +44,7 @@ def append(
     # Round-trip through JSON so the hashed summary is exactly what will be read back.
     clean = json.loads(json.dumps(summary, sort_keys=True, default=str))
     event = AuditEvent(prev_seq + 1, at, actor, action, object_type, object_id, clean)
-    digest = chain_hash(prev_hash, event)
+    digest = chain_hash(prev_hash, event, key)
     conn.execute(
         _INSERT_EVENT,
         {
@@ -60,6 +61,31 @@ def append(
     )
     conn.execute(_MOVE_HEAD, {"new_seq": event.seq, "new_hash": digest})
     return event
+
+
+def rehash(conn: Connection, key: bytes) -> int:
+    """Recompute every link under ``key`` (the one-time keying of a log written before keys),
+    holding the head locked; returns the number of events."""
+    conn.execute(_LOCK_HEAD).one()
+    rows = cast("Table", AuditRow.__table__)
+    prev = GENESIS
+    seq = 0
+    for row in conn.execute(select(rows).order_by(rows.c.seq)).mappings().all():
+        event = AuditEvent(
+            row["seq"], row["at"], row["actor"], row["action"], row["object_type"],
+            row["object_id"], json.loads(row["summary"]),
+        )  # fmt: skip
+        digest = chain_hash(prev, event, key)
+        conn.execute(
+            update(rows).where(rows.c.seq == row["seq"]).values(prev_hash=prev, hash=digest)
+        )
+        prev, seq = digest, row["seq"]
+    conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+    return seq
+
+
+def hash_at(s: Session, seq: int) -> str | None:
+    return s.scalar(select(AuditRow.hash).where(AuditRow.seq == seq))
 
 
 def to_event(row: AuditRow) -> AuditEvent:
