@@ -436,7 +436,7 @@ def test_each_pass_runs_the_notices_and_sends_the_outbox(
     notices = _Notices()
     monkeypatch.setattr(svc, "notices", notices)
     with svc.rt.sessions.begin() as s:
-        enqueue(s, "ana@dmv.ca.gov", Mail("Hello", "text"), clock.now)
+        enqueue(s, "ana@dmv.ca.gov", Mail("Hello", "text"), clock.now, box=svc.secretbox)
     transport = _Transport()
     report = run(svc, transport=transport)
     assert notices.calls == [(clock.now, "test-worker")]

@@ -187,7 +187,7 @@ def _parse_pem(raw: bytes) -> x509.CertificateSigningRequest:
         )
     try:
         return x509.load_pem_x509_csr(csrs[0])
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise _unparseable(
             "the CERTIFICATE REQUEST PEM block is damaged and cannot be read"
         ) from exc
@@ -196,6 +196,10 @@ def _parse_pem(raw: bytes) -> x509.CertificateSigningRequest:
 def _parse_der(raw: bytes) -> x509.CertificateSigningRequest:
     try:
         return x509.load_der_x509_csr(raw)
+    except x509.InvalidVersion:
+        raise _unparseable(
+            "the CSR has a version other than 1; it is not a valid PKCS#10 CSR"
+        ) from None
     except ValueError:
         pass
     try:

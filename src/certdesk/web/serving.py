@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from certdesk.config import Settings, SettingsError
@@ -72,15 +70,15 @@ def tls_files(settings: Settings) -> TlsFiles | None:
         x509.load_pem_x509_certificates(cert_pem)
     except ValueError:
         raise SettingsError(f"CERTDESK_TLS_CERT_FILE {cert} holds no PEM certificate") from None
-    try:
-        serialization.load_pem_private_key(key_pem, password=None)
-    except TypeError:
+    # The key is judged by its PEM armour, not loaded: only certdesk/ca loads private keys
+    # (STYLE habit 5), and ssl below reads it as uvicorn will.
+    if b"PRIVATE KEY-----" not in key_pem:
+        raise SettingsError(f"CERTDESK_TLS_KEY_FILE {key} holds no PEM private key")
+    if b"ENCRYPTED" in key_pem:
         raise SettingsError(
             f"CERTDESK_TLS_KEY_FILE {key} is encrypted; certdesk serve needs an unencrypted"
             " key file (protect it by its owner and mode 0600 instead)"
-        ) from None
-    except (ValueError, UnsupportedAlgorithm):
-        raise SettingsError(f"CERTDESK_TLS_KEY_FILE {key} holds no PEM private key") from None
+        )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         # The same load uvicorn does; what is left to fail is the pairing.
