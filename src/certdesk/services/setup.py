@@ -9,8 +9,7 @@ from certdesk.core.access import Actor, Role
 from certdesk.services.accounts import PasswordLink
 from certdesk.services.startup import check_secret_key
 from certdesk.services.tokens import NewToken
-from certdesk.store.db import migrate
-from certdesk.store.schema import setup_lock
+from certdesk.store.schema import setup_lock, upgrade_held
 
 if TYPE_CHECKING:
     from certdesk.services.registry import Services
@@ -40,7 +39,7 @@ def initialize(services: Services, *, with_token: bool = True) -> InitReport:
 
 def _initialize(services: Services, *, with_token: bool) -> InitReport:
     rt = services.rt
-    migrate(rt.engine)
+    upgrade_held(rt.engine)  # refuses a schema newer than this certdesk
     check_secret_key(services)  # records this installation's secret-box key (first init)
     services.audit.ensure_keyed()  # R15: a new log is keyed from its first event
     created, rows = services.authority.ensure_hierarchy()

@@ -15,6 +15,7 @@ from certdesk.store import installation
 from certdesk.store.schema import (
     current_revision,
     head_revision,
+    known_revisions,
     require_current,
     setup_lock,
     upgrade,
@@ -41,9 +42,13 @@ class SchemaState:
 
     @property
     def state(self) -> str:
+        """``current``, ``empty`` (run init), ``upgrade needed`` (run db upgrade) or
+        ``newer`` (a later certdesk upgraded it; this one must not run on it)."""
         if self.current == self.head:
             return "current"
-        return "empty" if self.current is None else "upgrade needed"
+        if self.current is None:
+            return "empty"
+        return "upgrade needed" if self.current in known_revisions() else "newer"
 
 
 def schema_state(svc: Services) -> SchemaState:
