@@ -40,7 +40,7 @@ def initialize(services: Services, *, with_token: bool = True) -> InitReport:
 def _initialize(services: Services, *, with_token: bool) -> InitReport:
     rt = services.rt
     upgrade_held(rt.engine)  # refuses a schema newer than this certdesk
-    check_secret_key(services)  # records this installation's secret-box key (first init)
+    check_secret_key(services, first_run=True)  # the first init records the key
     services.audit.ensure_keyed()  # R15: a new log is keyed from its first event
     created, rows = services.authority.ensure_hierarchy()
     report = InitReport(created_ca=created, issuers=[(r.slug, r.name, r.is_root) for r in rows])
