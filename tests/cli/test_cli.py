@@ -26,17 +26,20 @@ import pytest
 import structlog
 import typer
 import typer.main
+from alembic import command as alembic_command
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 import certdesk
 from certdesk.cli import common
 from certdesk.cli.main import run
 from certdesk.services.registry import Services
+from certdesk.store.db import alembic_config
 from certdesk.store.models import ApiToken, CertificateRow, CrlRow, GrantRow, Issuer, Organization
+from certdesk.store.schema import head_revision
 
 PASSPHRASE = "cli-test-passphrase"
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # overrides the backend fixture
@@ -732,6 +735,74 @@ def test_uninitialized_database_is_a_clear_error(cli: Cli) -> None:
     assert result.code == 4  # unavailable
     assert result.err == "error: the database is not initialized: run 'certdesk init'\n"
     assert len(result.err.splitlines()) == 1
+
+
+HEAD = head_revision()
+
+
+@SQLITE
+def test_db_current_on_an_empty_database_says_run_init(cli: Cli) -> None:
+    assert cli.ok("db", "current").out == (
+        f"schema none (this certdesk: {HEAD}): empty; run 'certdesk init'\n"
+    )
+    assert cli.json("db", "current") == {"current": None, "head": HEAD, "state": "empty"}
+    assert cli.ok("db", "upgrade").out == (
+        f"schema upgraded from empty to {HEAD}\n"
+        "the database was empty: run 'certdesk init' to create the CA\n"
+    )
+    assert cli.json("db", "current")["state"] == "current"
+
+
+def _downgrade(engine: Any, revision: str) -> None:
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        alembic_command.downgrade(cfg, revision)
+
+
+@SQLITE
+@pytest.mark.parametrize(
+    ("revision", "current", "refusal", "init_code"),
+    [
+        pytest.param(None, f"{HEAD}: current", None, 0, id="schema/current"),
+        pytest.param("0004", "0004: upgrade needed; run 'certdesk db upgrade'",
+                     f"the database schema is at 0004, this certdesk needs {HEAD}:"
+                     " run 'certdesk db upgrade'", 0, id="schema/outdated-init-upgrades"),
+        pytest.param("9999", "9999: newer than this certdesk; install the certdesk release"
+                     " that upgraded it", f"the database schema is at 9999, newer than this"
+                     f" certdesk knows ({HEAD}): install the certdesk release that upgraded it",
+                     4, id="schema/newer-never-touched"),
+    ],
+)  # fmt: skip
+def test_commands_refuse_a_schema_not_their_own_in_one_line(
+    ready: Cli, revision: str | None, current: str, refusal: str | None, init_code: int
+) -> None:
+    engine = ready.services.rt.engine
+    if revision == "0004":
+        _downgrade(engine, revision)
+    elif revision is not None:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": revision})
+    _close_cached_services()  # each command below is a new process
+    number, state = current.split(": ", 1)
+    assert ready.ok("db", "current").out == f"schema {number} (this certdesk: {HEAD}): {state}\n"
+    _close_cached_services()
+    listed = ready("org", "list")
+    if refusal is None:
+        assert (listed.code, listed.err) == (0, "")
+    else:
+        assert (listed.code, listed.out, listed.err) == (4, "", f"error: {refusal}\n")
+    _close_cached_services()
+    init = ready("init")
+    assert init.code == init_code, init
+    assert "Traceback" not in init.err
+    if init_code:
+        assert init.err == f"error: {refusal}\n"
+        _close_cached_services()
+        assert ready("db", "upgrade").err == f"error: {refusal}\n"
+    _close_cached_services()
+    after = ready.json("db", "current")
+    assert after["current"] == (revision if init_code else HEAD)
 
 
 @SQLITE

@@ -187,11 +187,12 @@ def _hosts(database_url: str, tmp_path: Path) -> None:
     (tmp_path / "host3").mkdir(mode=0o700)
     shutil.copytree(tmp_path / "host1" / "ca", tmp_path / "host3" / "ca")
     third = host(tmp_path, "host3", database_url)
-    for args in (["org", "list"], ["worker", "--once"], ["serve", "--port", "1"]):
+    for args in (["org", "list"], ["worker", "--once"], ["serve", "--port", "1"], ["init"]):
         done = certdesk(third, *args)
         assert done.returncode == 4, (args, done.stderr)
-        assert "this installation's secret key" in done.stderr
+        assert done.stderr.startswith("error: this installation's secret key (fingerprint ")
         assert "is not in" in done.stderr and "CERTDESK_SECRETS_DIR" in done.stderr
+        assert len(done.stderr.splitlines()) == 1, done.stderr
     assert not (tmp_path / "host3" / "secrets" / "secretbox.key").exists()
     # A host holding another installation's key refuses too.
     (tmp_path / "host3" / "secrets").mkdir(mode=0o700, exist_ok=True)

@@ -48,4 +48,9 @@ def current_cmd(json_out: JsonOpt = False) -> None:
     if json_out:
         emit_json({"current": current, "head": head, "state": state})
         return
-    typer.echo(f"schema {current or 'none'} (this certdesk: {head}): {state}")
+    next_step = {
+        "empty": f"; run '{program()} init'",
+        "upgrade needed": f"; run '{program()} db upgrade'",
+        "newer": " than this certdesk; install the certdesk release that upgraded it",
+    }.get(state, "")
+    typer.echo(f"schema {current or 'none'} (this certdesk: {head}): {state}{next_step}")

@@ -1,10 +1,14 @@
-"""Small secrets at rest (TOTP seeds): Fernet under a key file in ``DATA_DIR/secrets``.
+"""Small secrets at rest (TOTP seeds): Fernet under a key file in the secrets directory.
 
 Fernet (AES-128-CBC with HMAC-SHA256, from ``cryptography``) authenticates what it decrypts,
 so a row copied from another installation or altered in the database is refused rather than
 read as garbage. The key is generated on first use into ``secrets/secretbox.key`` with mode
 0600 from the moment it exists; every process sharing the database must see the same file
 (like the CA key files). Losing it makes the sealed secrets unreadable: back it up with them.
+
+Once read, a box keeps its key for the life of the process: the start-up check
+(services/startup.py) compares that key with the fingerprint the database recorded, and a key
+file removed or replaced later never makes a running process seal under another key.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ KEY_FILE = "secretbox.key"
 class SecretBox:
     def __init__(self, secrets_dir: Path) -> None:
         self._path = secrets_dir / KEY_FILE
+        self._master: bytes | None = None
         self._fernet: Fernet | None = None
 
     def seal(self, plaintext: bytes) -> bytes:
@@ -71,6 +76,11 @@ class SecretBox:
         return self._fernet
 
     def _load(self, *, create: bool) -> bytes:
+        if self._master is None:
+            self._master = self._load_file(create=create)
+        return self._master
+
+    def _load_file(self, *, create: bool) -> bytes:
         try:
             return self._read()
         except FileNotFoundError:

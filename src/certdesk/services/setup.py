@@ -9,8 +9,7 @@ from certdesk.core.access import Actor, Role
 from certdesk.services.accounts import PasswordLink
 from certdesk.services.startup import check_secret_key
 from certdesk.services.tokens import NewToken
-from certdesk.store.db import migrate
-from certdesk.store.schema import setup_lock
+from certdesk.store.schema import setup_lock, upgrade_held
 
 if TYPE_CHECKING:
     from certdesk.services.registry import Services
@@ -40,8 +39,8 @@ def initialize(services: Services, *, with_token: bool = True) -> InitReport:
 
 def _initialize(services: Services, *, with_token: bool) -> InitReport:
     rt = services.rt
-    migrate(rt.engine)
-    check_secret_key(services)  # records this installation's secret-box key (first init)
+    upgrade_held(rt.engine)  # refuses a schema newer than this certdesk
+    check_secret_key(services, first_run=True)  # the first init records the key
     services.audit.ensure_keyed()  # R15: a new log is keyed from its first event
     created, rows = services.authority.ensure_hierarchy()
     report = InitReport(created_ca=created, issuers=[(r.slug, r.name, r.is_root) for r in rows])

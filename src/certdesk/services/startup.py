@@ -15,6 +15,7 @@ from certdesk.store import installation
 from certdesk.store.schema import (
     current_revision,
     head_revision,
+    known_revisions,
     require_current,
     setup_lock,
     upgrade,
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 def check_ready_to_start(svc: Services, *, program: str = "certdesk") -> None:
     """Raise :class:`Unavailable` when this process must not start on this database."""
     require_current(svc.rt.engine, program=program)
-    check_secret_key(svc)
+    check_secret_key(svc, program=program)
     if svc.audit.chain_key() is None:
         # The first start of a release with a keyed audit log keys the existing one (R15).
         with setup_lock(svc.rt.engine):
@@ -41,9 +42,13 @@ class SchemaState:
 
     @property
     def state(self) -> str:
+        """``current``, ``empty`` (run init), ``upgrade needed`` (run db upgrade) or
+        ``newer`` (a later certdesk upgraded it; this one must not run on it)."""
         if self.current == self.head:
             return "current"
-        return "empty" if self.current is None else "upgrade needed"
+        if self.current is None:
+            return "empty"
+        return "upgrade needed" if self.current in known_revisions() else "newer"
 
 
 def schema_state(svc: Services) -> SchemaState:
@@ -57,19 +62,29 @@ def upgrade_schema(svc: Services) -> tuple[SchemaState, SchemaState]:
     return SchemaState(before, after), SchemaState(after, after)
 
 
-def check_secret_key(svc: Services) -> str:
+def check_secret_key(svc: Services, *, first_run: bool = False, program: str = "certdesk") -> str:
     """Compare the secret-box key with the fingerprint the database recorded.
 
-    The first process (``init``, or the first start after an upgrade from a release that
-    recorded none) records its key's fingerprint. Afterwards a process whose key file is
-    missing or different refuses: making a fresh key would silently split the installation
-    (CSRF tokens, TOTP seeds and sealed keys that other hosts cannot open).
+    The first process records its key's fingerprint: ``init`` (``first_run``, which makes
+    the key if there is none), or the first start, with a key file, after an upgrade from a
+    release that recorded none. Afterwards a process whose key file is missing or different
+    refuses: making a fresh key would silently split the installation (CSRF tokens, TOTP
+    seeds and sealed keys that other hosts cannot open).
     """
     rt = svc.rt
     box = svc.secretbox
     with rt.reads() as s:
         recorded = installation.read(s, installation.SECRETBOX_FINGERPRINT)
     if recorded is None:
+        if not first_run and not box.exists():
+            # Upgraded from a release that recorded no fingerprint, on a host without a
+            # key: the key may well live on another host, so only `init` may make one.
+            raise Unavailable(
+                "secretbox.unrecorded",
+                f"no secret key in {box.path} and none recorded for this installation:"
+                " copy secretbox.key from the host that has one (or set CERTDESK_SECRETS_DIR"
+                f" to its directory), or run '{program} init' to make one",
+            )
         mine = box.fingerprint(create=True)
         recorded = installation.record_once(
             rt.sessions, installation.SECRETBOX_FINGERPRINT, mine, rt.clock()

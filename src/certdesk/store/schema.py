@@ -116,8 +116,16 @@ def setup_lock(engine: Engine) -> Iterator[None]:
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Migrate to the newest revision under the set-up lock; returns (before, after)."""
     with setup_lock(engine):
-        before = current_revision(engine)
-        if before is not None and before not in known_revisions():
-            require_current(engine)  # raises "newer": never downgrade by accident
-        migrate(engine)
-        return before, head_revision()
+        return upgrade_held(engine)
+
+
+def upgrade_held(engine: Engine) -> tuple[str | None, str]:
+    """Migrate to the newest revision; the caller holds :func:`setup_lock` (``init`` runs
+    its whole set-up under it). A schema newer than this code is refused, never touched:
+    Alembic would fail on the unknown revision with a traceback, and a downgrade loses data.
+    """
+    before = current_revision(engine)
+    if before is not None and before not in known_revisions():
+        require_current(engine)  # raises "newer"
+    migrate(engine)
+    return before, head_revision()
