@@ -119,7 +119,16 @@ class Settings(BaseSettings):
         default=60,
         description="A 'signing' row older than this is left over from a crash and is voided.",
     )
-    log_level: str = Field(default="info", description="debug, info, warning or error.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info",
+        description="debug, info, warning or error; one-shot CLI commands show warnings and up"
+        " unless it is set.",
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="json (one object a line) or console (for a person); auto: json unless"
+        " stderr is a terminal.",
+    )
     tls_cert_file: Path | None = Field(
         default=None,
         description="PEM certificate chain 'certdesk serve' answers https with (set with"
@@ -244,6 +253,11 @@ class Settings(BaseSettings):
         description="R11: default cost of a managed certificate per certificate-year, in cents"
         " (an organization may have its own).",
     )
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("allowed_suffixes", mode="before")
     @classmethod

@@ -1,12 +1,34 @@
-"""Prometheus metrics, on a registry owned by the running app (no module-level state)."""
+"""Prometheus metrics, on a registry owned by the running app (no module-level state).
+
+Two kinds of metric, so that ``serve --workers N`` reports one truth from every process:
+
+- **Instruments** (counters and histograms: issuance latency, HTTP requests, OCSP and CRL
+  requests) are counted by the process that did the work. Under ``serve --workers N`` the
+  server processes run in prometheus_client's multiprocess mode: each writes its values to
+  files in a private directory (:func:`shared_directory`), and whichever process answers a
+  scrape adds up every process's files. Without it, a scrape would show the counts of the
+  process that happened to answer, and a counter would jump back and forth.
+- **Gauges read at scrape time** (inventory, workers, notices, CA and CRL dates) come from the
+  shared database, through collectors on :attr:`Metrics.registry`; the answering process
+  reads them once, so they appear once, never per process.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
 from certdesk.release import python_version, version
@@ -14,28 +36,169 @@ from certdesk.release import python_version, version
 if TYPE_CHECKING:
     from certdesk.services.worker_health import WorkerHealth
 
+# prometheus_client's own variable: it reads it once, when it is first imported.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Label values of methods outside this set are folded into "other" (a client chooses them).
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# The route label of a request no route matched: never the raw path, which a client chooses.
+UNMATCHED = "unmatched"
+
+_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+_W = TypeVar("_W", bound=MetricWrapperBase)
+
+
+@dataclass(frozen=True)
+class CaDates:
+    """A built-in CA's certificate ``notAfter`` and its current CRL's ``nextUpdate``."""
+
+    issuer: str  # the CA's slug, as in /crl/<slug>.crl
+    not_after: datetime
+    crl_next_update: datetime | None  # None: no CRL published yet
+
 
 class Metrics:
-    """Issuance latency (per process) and inventory counts (from the shared database)."""
+    """The instruments of this process and the collectors that read the shared database."""
 
     def __init__(self, inventory_counts: Callable[[], dict[str, int]] | None = None) -> None:
         self.registry = CollectorRegistry()
-        self.issuance_seconds = Histogram(
+        self._shared_dir = _multiprocess_dir()
+        self._shared_names: set[str] = set()
+        self.issuance_seconds = self._instrument(
+            Histogram,
             "certdesk_issuance_seconds",
             "Time of one issuance through the pipeline (policy to stored certificate).",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-            registry=self.registry,
+            buckets=_SECONDS,
+        )
+        self.http_request_seconds = self._instrument(
+            Histogram,
+            "certdesk_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its answer, by route template.",
+            labelnames=("method", "route", "status"),
+            buckets=(*_SECONDS, 10),
+        )
+        self.ocsp_requests = self._instrument(
+            Counter,
+            "certdesk_ocsp_requests",
+            "OCSP requests answered, by answer: good, revoked, unknown (successful responses)"
+            " or the unsuccessful responseStatus (malformed_request, unauthorized, ...).",
+            labelnames=("status",),
+        )
+        self.crl_requests = self._instrument(
+            Counter, "certdesk_crl_requests", "CRL downloads served (/crl/<issuer>.crl)."
         )
         self.registry.register(_BuildInfoCollector(version(), python_version()))
         if inventory_counts is not None:
             self.registry.register(_InventoryCollector(inventory_counts))
         self._workers_watched = False
+        self._authority_watched = False
+
+    def _instrument(self, kind: type[_W], name: str, documentation: str, **kw: Any) -> _W:
+        # In multiprocess mode an instrument is on no registry: its values are in the shared
+        # files, which exposition() reads once for every process.
+        self._shared_names.add(name)
+        registry = None if self._shared_dir is not None else self.registry
+        return kind(name, documentation, registry=registry, **kw)
+
+    def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        """One HTTP request; ``route`` is its template, None when no route matched."""
+        self.http_request_seconds.labels(
+            method if method in HTTP_METHODS else "other",
+            route if route is not None else UNMATCHED,
+            str(status),
+        ).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The text format of every metric, as one answer to /metrics."""
+        if self._shared_dir is None:
+            return generate_latest(self.registry)
+        return generate_latest(_Exposed(self._shared_dir, self._shared_names, self.registry))
+
+    def close(self) -> None:
+        """At the end of a server process: forget its live gauges (multiprocess mode)."""
+        if self._shared_dir is not None:
+            mark_process_dead(os.getpid(), str(self._shared_dir))  # type: ignore[no-untyped-call]
 
     def watch_workers(self, snapshot: Callable[[], WorkerHealth]) -> None:
         """Export the lifecycle workers' heartbeats and job lag (once per registry)."""
         if not self._workers_watched:
             self.registry.register(_WorkerCollector(snapshot))
             self._workers_watched = True
+
+    def watch_authority(self, dates: Callable[[], list[CaDates]]) -> None:
+        """Export each CA's ``notAfter`` and CRL ``nextUpdate`` (once per registry)."""
+        if not self._authority_watched:
+            self.registry.register(_AuthorityCollector(dates))
+            self._authority_watched = True
+
+
+@contextmanager
+def shared_directory(data_dir: Path) -> Iterator[Path]:
+    """Multiprocess mode for the server processes ``serve --workers N`` starts.
+
+    Sets PROMETHEUS_MULTIPROC_DIR, for the processes started inside the block, to a new
+    directory of this ``serve`` process (DATA_DIR/run/metrics/<pid>, mode 0700), and removes
+    it afterwards. Directories of ``serve`` processes that no longer run are removed first:
+    their counts are of a server that is gone.
+    """
+    root = data_dir / "run" / "metrics"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for private in (root.parent, root):
+        private.chmod(0o700)
+    for old in root.iterdir():
+        if not old.name.isdigit() or not _running(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    mine = root / str(os.getpid())
+    shutil.rmtree(mine, ignore_errors=True)
+    mine.mkdir(mode=0o700)
+    before = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = str(mine)
+    try:
+        yield mine
+    finally:
+        if before is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = before
+        shutil.rmtree(mine, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
+def _multiprocess_dir() -> Path | None:
+    # prometheus_client chose where values live when it was first imported: in this process's
+    # memory, or in the shared files when PROMETHEUS_MULTIPROC_DIR was set then (the server
+    # processes `serve --workers N` starts). Both must agree.
+    path = os.environ.get(MULTIPROC_ENV)
+    if not path or values.ValueClass is values.MutexValue:
+        return None
+    return Path(path)
+
+
+class _Exposed:
+    """What a scrape shows in multiprocess mode: every process's instruments, added up from
+    the shared files, and this process's collectors (the database readers)."""
+
+    def __init__(self, path: Path, names: set[str], local: CollectorRegistry) -> None:
+        self._files = MultiProcessCollector(None, path=str(path))  # type: ignore[no-untyped-call]
+        self._names = names
+        self._local = local
+
+    def collect(self) -> Iterable[Metric]:
+        # Only the instruments declared above: a gauge some other code creates would come
+        # with a pid label per process; it is collected from this process's registry instead.
+        for family in self._files.collect():  # type: ignore[no-untyped-call]
+            if family.name in self._names:
+                yield family
+        yield from self._local.collect()
 
 
 class _BuildInfoCollector(Collector):
@@ -145,3 +308,27 @@ class _WorkerCollector(Collector):
         )
         overdue.add_metric([], health.overdue_cases)
         yield overdue
+
+
+class _AuthorityCollector(Collector):
+    # From the database at scrape time, like the inventory: one answer from any process.
+    def __init__(self, dates: Callable[[], list[CaDates]]) -> None:
+        self._dates = dates
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        not_after = GaugeMetricFamily(
+            "certdesk_ca_certificate_not_after_timestamp_seconds",
+            "notAfter of each built-in CA certificate (Unix time).",
+            labels=["issuer"],
+        )
+        next_update = GaugeMetricFamily(
+            "certdesk_crl_next_update_timestamp_seconds",
+            "nextUpdate of each built-in CA's current CRL (Unix time).",
+            labels=["issuer"],
+        )
+        for ca in self._dates():
+            not_after.add_metric([ca.issuer], ca.not_after.timestamp())
+            if ca.crl_next_update is not None:
+                next_update.add_metric([ca.issuer], ca.crl_next_update.timestamp())
+        yield not_after
+        yield next_update

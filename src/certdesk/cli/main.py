@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Annotated
 
-import structlog
 import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from typer.main import get_command
 
+from certdesk import logs
 from certdesk.cli import (
     audit,
     backup,
@@ -30,7 +29,7 @@ from certdesk.cli import (
     worker,
 )
 from certdesk.cli.common import program
-from certdesk.config import SettingsError, check_environment
+from certdesk.config import Settings, SettingsError, check_environment
 from certdesk.core.text import check_text
 from certdesk.errors import CertdeskError, InvalidInput
 from certdesk.release import version
@@ -82,10 +81,6 @@ def _root(
 
 def run(argv: list[str]) -> int:
     """Run the CLI; an error prints one line on stderr and gives its exit code (0-4)."""
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(30),  # warnings and up on the CLI
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-    )
     try:
         check_environment(os.environ)
         # No NUL or lone surrogate in any argument (an argument that is not UTF-8 arrives
@@ -96,6 +91,8 @@ def run(argv: list[str]) -> int:
         except InvalidInput as exc:
             typer.echo(f"error: {exc.detail}", err=True)
             return exits.USAGE
+        # Warnings and up unless CERTDESK_LOG_LEVEL is set; serve and worker configure again.
+        logs.configure(Settings(), one_shot=True)
         # Not standalone: usage mistakes come out as exceptions, so that they are reported in
         # the same one-line form as our own errors (click would print a usage block and a
         # Rich panel); typer.Exit comes back as the exit code.

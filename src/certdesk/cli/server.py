@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Annotated
 
+import structlog
 import typer
 
+from certdesk import logs
 from certdesk.cli.common import emit_json, program, schema_in_change, services
 from certdesk.config import Settings
 from certdesk.links import compliance_warning
+from certdesk.metrics import shared_directory
 from certdesk.services.setup import initialize
+
+log = structlog.get_logger("certdesk.serve")
 
 
 def register(app: typer.Typer) -> None:
@@ -94,14 +100,20 @@ def serve(
     # The TLS files first: a wrong one is a usage error whatever state the database is in.
     tls = tls_files(Settings())
     settings = services().rt.settings  # refuses an old schema or another installation's key
+    logs.configure(settings)  # stderr is the server's log from here on
     for warning in tls.warnings if tls else ():
-        typer.echo(f"warning: {warning}", err=True)
+        log.warning(warning)
     scheme = "https" if tls else "http"
     typer.echo(
         f"certdesk serving on {scheme}://{host}:{port} (API docs: /docs, OpenAPI: /openapi.json)"
     )
     typer.echo(f"URLs in certificates (AIA, CRL, OCSP) start with: {settings.pki_url}")
-    _warn_pki_url(settings)
+    problem = compliance_warning(settings.pki_url)
+    if problem:
+        log.warning(
+            f"{problem}; fine for a local trial, but set CERTDESK_PKI_BASE_URL to the public"
+            " http:// address of this server before issuing real certificates"
+        )
     typer.echo(
         f"console: open {scheme}://{host}:{port}/ and sign in with the account 'init' printed"
         f" (no password yet, or forgotten: {program()} user reset LOGIN prints a new link)"
@@ -110,18 +122,23 @@ def serve(
         "API: Authorization: Bearer <token>  — the operator token printed by 'init',"
         f" or a new one: {program()} token create --role operator"
     )
-    uvicorn.run(
-        "certdesk.web.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        access_log=False,
-        http=HTTP_PROTOCOL,
-        ssl_certfile=tls.cert_file if tls else None,
-        ssl_keyfile=tls.key_file if tls else None,
-    )
+    with ExitStack() as stack:
+        if workers > 1:
+            # Counters of N processes add up (metrics.py); one process needs no files.
+            stack.enter_context(shared_directory(settings.data_dir))
+        uvicorn.run(
+            "certdesk.web.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level,
+            log_config=None,  # logs.py configured the loggers, in every server process
+            access_log=False,  # certdesk writes its own access line (web/access.py)
+            http=HTTP_PROTOCOL,
+            ssl_certfile=tls.cert_file if tls else None,
+            ssl_keyfile=tls.key_file if tls else None,
+        )
 
 
 def crl(

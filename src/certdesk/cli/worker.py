@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from certdesk import logs
 from certdesk.cli.common import OPERATOR, emit_json, services
 from certdesk.core.calendar import parse_day
 from certdesk.jobs.worker import PassReport, Worker
@@ -51,6 +52,9 @@ def worker(
     item in progress and exits 0. With --once, exits 1 if a job reported an error.
     """
     svc = services()
+    # A pass at a time (cron) shows warnings and up unless CERTDESK_LOG_LEVEL is set; the
+    # long-running worker logs at its level.
+    logs.configure(svc.rt.settings, one_shot=once)
     runner = Worker(svc, concurrency=concurrency)
 
     def show(report: PassReport) -> None:

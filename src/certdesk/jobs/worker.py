@@ -53,6 +53,8 @@ log = structlog.get_logger("certdesk.worker")
 
 T = TypeVar("T")
 R = TypeVar("R")
+# Report fields a job's debug line leaves out (the pass line has them).
+_NOISE = frozenset({"job_seconds", "errors", "worker_id", "now", "seconds", "jobs_done"})
 
 
 @dataclass
@@ -175,6 +177,11 @@ class Worker:
 
     def run_pass(self) -> PassReport:
         """Run every job once, at the clock's ``now``; each job's error is reported, not raised."""
+        # Every line of the pass, the services' too, names this worker.
+        with structlog.contextvars.bound_contextvars(worker=self.worker_id):
+            return self._pass()
+
+    def _pass(self) -> PassReport:
         started = time.perf_counter()
         now = self._rt.clock()
         report = PassReport(worker_id=self.worker_id, now=now)
@@ -197,12 +204,22 @@ class Worker:
                 report.stopped = True
                 break
             began = time.perf_counter()
+            before = report.as_dict()
+            log.debug("job started", job=name)
             try:
                 job(report, now)
             except Exception as exc:
                 report.errors.append(f"{name}: {type(exc).__name__}: {exc}")
                 log.exception("job failed", job=name)
             report.job_seconds[name] = time.perf_counter() - began
+            # What this job changed in the report: its counts (renewals opened, CRLs, ...).
+            after = report.as_dict()
+            log.debug(
+                "job done",
+                job=name,
+                seconds=round(report.job_seconds[name], 4),
+                **{k: v for k, v in after.items() if v != before.get(k) and k not in _NOISE},
+            )
             self._beat()
         report.seconds = time.perf_counter() - started
         self._beat(

@@ -46,6 +46,7 @@ class Services:
         self.issuance = IssuanceService(rt, self.authority, self.audit)
         self.inventory = InventoryService(rt)
         self.revocation = RevocationService(rt, self.authority, self.inventory, self.audit)
+        rt.metrics.watch_authority(self.revocation.ca_dates)
         self.contacts = ContactService(rt, self.audit)
         self.approvals = ApprovalService(rt, self.audit)
         self.cases = CaseService(rt, self.audit, self.approvals)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from certdesk.ca.issuer import OcspStatus, RevokedEntry
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound
+from certdesk.metrics import CaDates
 from certdesk.services.audit import AuditService
 from certdesk.services.authority import Authority, LoadedCA
 from certdesk.services.inventory import CertView, InventoryService
@@ -179,6 +180,15 @@ class RevocationService:
             if fresh and _lists_all(latest.der, recent):
                 return latest.der
         return self.publish_crl(slug).der
+
+    def ca_dates(self) -> list[CaDates]:
+        """Every built-in CA's ``notAfter`` and its current CRL's ``nextUpdate`` (/metrics)."""
+        with self._rt.reads() as s:
+            next_updates = crl_store.current_next_updates(s)
+            return [
+                CaDates(issuer.slug, issuer.not_after, next_updates.get(issuer.id))
+                for issuer in issuer_store.all_issuers(s)
+            ]
 
     def ocsp(self, request_der: bytes) -> bytes:
         """Answer an OCSP request for any certificate of the built-in issuing CAs."""

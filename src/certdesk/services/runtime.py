@@ -72,6 +72,7 @@ class Runtime:
         return self.engine.begin()
 
     def close(self) -> None:
+        self.metrics.close()
         self.engine.dispose()
 
     def _inventory_counts(self) -> dict[str, int]:

@@ -7,13 +7,16 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp
 
+from certdesk import logs
 from certdesk.config import Settings
 from certdesk.release import version
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.startup import check_ready_to_start
 from certdesk.web import apidocs, console, health, pki, problems
+from certdesk.web.access import RequestLog
 from certdesk.web.api import (
     audit,
     cases,
@@ -33,10 +36,23 @@ from certdesk.web.inputs import checked_characters
 log = structlog.get_logger("certdesk.web")
 
 
+class CertdeskApp(FastAPI):
+    """The FastAPI app with the request log outside every other layer (web/access.py)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's ServerErrorMiddleware too: the 500 it sends for an error nothing
+        # else caught carries the request id and gets its access line.
+        services: Services = self.state.services
+        return RequestLog(super().build_middleware_stack(), services.rt.metrics)
+
+
 def create_app(services: Services | None = None) -> FastAPI:
     """Build the app around ``services`` (tests) or around settings from the environment."""
     owned = services is None
     svc = services or Services(Runtime.open(Settings()))
+    if owned:
+        # A server process (every one of `serve --workers N`) logs as its settings say.
+        logs.configure(svc.rt.settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +68,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         if owned:
             svc.rt.close()
 
-    app = FastAPI(
+    app = CertdeskApp(
         title="certdesk",
         version=version(),
         summary="Certificate service platform: built-in CA, inventory, revocation.",

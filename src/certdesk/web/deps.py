@@ -25,6 +25,7 @@ ServicesDep = Annotated[Services, Depends(services)]
 
 
 def actor(
+    request: Request,
     svc: ServicesDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
@@ -33,7 +34,9 @@ def actor(
     # token is refused (401) before its body is even validated (422).
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("auth.token", "an API token is required (Authorization: Bearer ...)")
-    return svc.tokens.authenticate(creds.credentials)
+    who = svc.tokens.authenticate(creds.credentials)
+    request.state.actor = who  # for the access line (web/access.py)
+    return who
 
 
 ActorDep = Annotated[Actor, Depends(actor)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from certdesk.errors import CertdeskError
 from certdesk.release import version
@@ -59,4 +59,4 @@ def readyz(svc: ServicesDep) -> JSONResponse:
 
 @router.get("/metrics", response_class=Response)
 def metrics(svc: ServicesDep) -> Response:
-    return Response(generate_latest(svc.rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(svc.rt.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

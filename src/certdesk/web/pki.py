@@ -7,10 +7,12 @@ import binascii
 from urllib.parse import unquote
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from certdesk.errors import InvalidInput
+from certdesk.services.registry import Services
 from certdesk.web.deps import ServicesDep
 
 router = APIRouter(tags=["pki"])
@@ -29,14 +31,17 @@ def ca_certificate(slug: str, svc: ServicesDep) -> Response:
 @router.get("/crl/{slug}.crl", response_class=Response)
 def crl(slug: str, svc: ServicesDep) -> Response:
     """The current DER CRL of a built-in CA (RFC 5280 §5)."""
+    der = svc.revocation.crl(slug)
+    svc.rt.metrics.crl_requests.inc()
     return Response(
-        svc.revocation.crl(slug),
+        der,
         media_type="application/pkix-crl",
         headers={"Cache-Control": "public, max-age=300"},
     )
 
 
-def _ocsp_response(data: bytes) -> Response:
+def _ocsp_response(svc: Services, data: bytes) -> Response:
+    svc.rt.metrics.ocsp_requests.labels(answer_of(data)).inc()
     return Response(
         data, media_type="application/ocsp-response", headers={"Cache-Control": "max-age=300"}
     )
@@ -48,7 +53,7 @@ async def ocsp_post(request: Request, svc: ServicesDep) -> Response:
     body = await request.body()
     if len(body) > MAX_OCSP_REQUEST:
         raise InvalidInput("ocsp.too_large", "OCSP request too large")
-    return _ocsp_response(await run_in_threadpool(svc.revocation.ocsp, body))
+    return _ocsp_response(svc, await run_in_threadpool(svc.revocation.ocsp, body))
 
 
 @router.get("/ocsp/{encoded:path}", response_class=Response)
@@ -58,4 +63,14 @@ def ocsp_get(encoded: str, svc: ServicesDep) -> Response:
         der = base64.b64decode(unquote(encoded), validate=False)
     except (binascii.Error, ValueError):
         der = b""
-    return _ocsp_response(svc.revocation.ocsp(der))
+    return _ocsp_response(svc, svc.revocation.ocsp(der))
+
+
+def answer_of(data: bytes) -> str:
+    """The label of an OCSP response: the certificate status of a successful one (good,
+    revoked, unknown), else its responseStatus (malformed_request, unauthorized, ...)."""
+    response = ocsp.load_der_ocsp_response(data)
+    if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
+        return response.response_status.name.lower()
+    statuses = {single.certificate_status.name.lower() for single in response.responses}
+    return statuses.pop() if len(statuses) == 1 else "successful"
