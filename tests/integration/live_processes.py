@@ -8,9 +8,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from certdesk.config import Settings
 
@@ -95,3 +99,73 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.wait(timeout=30)
+
+
+def json_log(path: Path) -> list[dict[str, Any]]:
+    """The complete lines of a JSON log file, each of which must be one JSON object."""
+    text = path.read_text(errors="replace")
+    complete = text[: text.rfind("\n") + 1]  # a line being written is left for later
+    lines = []
+    for line in complete.splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            raise AssertionError(f"not a JSON line in {path.name}: {line!r}") from None
+    return lines
+
+
+@dataclass
+class Served:
+    """A ``certdesk serve`` process; its stdout and stderr go to files of their own."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+
+    def stop(self) -> int:
+        """SIGTERM (uvicorn's graceful shutdown), then the exit code."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                stop(self.proc)
+        return self.proc.returncode
+
+
+@contextmanager
+def serving(
+    env: dict[str, str], home: Path, port: int, *, workers: int = 1, timeout: float = 120
+) -> Iterator[Served]:
+    """Run ``certdesk serve`` until the block ends; ready when /readyz answers 200 and, with
+    JSON logs, when every one of its ``workers`` processes has logged that it started."""
+    out, err = home / "serve.out", home / "serve.err"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        proc = subprocess.Popen(
+            [
+                *(str(CERTDESK), "serve", "--host", "127.0.0.1", "--port", str(port)),
+                *("--workers", str(workers)),
+            ],
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    served = Served(f"http://127.0.0.1:{port}", proc, out, err)
+    try:
+
+        def ready() -> bool:
+            try:
+                if httpx.get(f"{served.url}/readyz", timeout=5).status_code != 200:
+                    return False
+            except httpx.TransportError:
+                return False
+            if env.get("CERTDESK_LOG_FORMAT") != "json":
+                return True
+            started = [x for x in json_log(err) if x["event"] == "Application startup complete."]
+            return len(started) >= workers
+
+        wait_until(ready, timeout=timeout, what="certdesk serve", alive=[(proc, err)])
+        yield served
+    finally:
+        served.stop()

@@ -2,7 +2,7 @@
 
 The JSON log format is the one a server writes under a service manager (``logs.py``); the
 lines are read from stderr as a log collector would. Several server processes are in
-``tests/integration/test_observability.py``.
+``tests/integration/test_logs_and_metrics.py``.
 """
 
 from __future__ import annotations
