@@ -7,7 +7,9 @@ Two kinds of metric, so that ``serve --workers N`` reports one truth from every 
   server processes run in prometheus_client's multiprocess mode: each writes its values to
   files in a private directory (:func:`shared_directory`), and whichever process answers a
   scrape adds up every process's files. Without it, a scrape would show the counts of the
-  process that happened to answer, and a counter would jump back and forth.
+  process that happened to answer, and a counter would jump back and forth. Any counter,
+  histogram or summary put on :attr:`Metrics.registry` is added up the same way; a gauge
+  there is shown as this process has it (a constant, such as build information).
 - **Gauges read at scrape time** (inventory, workers, notices, CA and CRL dates) come from the
   shared database, through collectors on :attr:`Metrics.registry`; the answering process
   reads them once, so they appear once, never per process.
@@ -22,11 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
@@ -45,7 +46,6 @@ HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTI
 UNMATCHED = "unmatched"
 
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-_W = TypeVar("_W", bound=MetricWrapperBase)
 
 
 @dataclass(frozen=True)
@@ -63,42 +63,36 @@ class Metrics:
     def __init__(self, inventory_counts: Callable[[], dict[str, int]] | None = None) -> None:
         self.registry = CollectorRegistry()
         self._shared_dir = _multiprocess_dir()
-        self._shared_names: set[str] = set()
-        self.issuance_seconds = self._instrument(
-            Histogram,
+        self.issuance_seconds = Histogram(
             "certdesk_issuance_seconds",
             "Time of one issuance through the pipeline (policy to stored certificate).",
             buckets=_SECONDS,
+            registry=self.registry,
         )
-        self.http_request_seconds = self._instrument(
-            Histogram,
+        self.http_request_seconds = Histogram(
             "certdesk_http_request_duration_seconds",
             "Time from a request's arrival to the end of its answer, by route template.",
             labelnames=("method", "route", "status"),
             buckets=(*_SECONDS, 10),
+            registry=self.registry,
         )
-        self.ocsp_requests = self._instrument(
-            Counter,
+        self.ocsp_requests = Counter(
             "certdesk_ocsp_requests",
             "OCSP requests answered, by answer: good, revoked, unknown (successful responses)"
             " or the unsuccessful responseStatus (malformed_request, unauthorized, ...).",
             labelnames=("status",),
+            registry=self.registry,
         )
-        self.crl_requests = self._instrument(
-            Counter, "certdesk_crl_requests", "CRL downloads served (/crl/<issuer>.crl)."
+        self.crl_requests = Counter(
+            "certdesk_crl_requests",
+            "CRL downloads served (/crl/<issuer>.crl).",
+            registry=self.registry,
         )
         self.registry.register(_BuildInfoCollector(version(), python_version()))
         if inventory_counts is not None:
             self.registry.register(_InventoryCollector(inventory_counts))
         self._workers_watched = False
         self._authority_watched = False
-
-    def _instrument(self, kind: type[_W], name: str, documentation: str, **kw: Any) -> _W:
-        # In multiprocess mode an instrument is on no registry: its values are in the shared
-        # files, which exposition() reads once for every process.
-        self._shared_names.add(name)
-        registry = None if self._shared_dir is not None else self.registry
-        return kind(name, documentation, registry=registry, **kw)
 
     def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
         """One HTTP request; ``route`` is its template, None when no route matched."""
@@ -112,7 +106,7 @@ class Metrics:
         """The text format of every metric, as one answer to /metrics."""
         if self._shared_dir is None:
             return generate_latest(self.registry)
-        return generate_latest(_Exposed(self._shared_dir, self._shared_names, self.registry))
+        return generate_latest(_Exposed(self._shared_dir, self.registry))
 
     def close(self) -> None:
         """At the end of a server process: forget its live gauges (multiprocess mode)."""
@@ -184,21 +178,29 @@ def _multiprocess_dir() -> Path | None:
 
 
 class _Exposed:
-    """What a scrape shows in multiprocess mode: every process's instruments, added up from
-    the shared files, and this process's collectors (the database readers)."""
+    """What a scrape shows in multiprocess mode: every counter, histogram and summary added
+    up over the processes' shared files, and the rest from this process's registry."""
 
-    def __init__(self, path: Path, names: set[str], local: CollectorRegistry) -> None:
+    # Process-additive types; a gauge in the files would come once per process, with a pid
+    # label, so gauges are taken from this process (a constant such as build information)
+    # or from the database (the collectors).
+    ADDITIVE = frozenset({"counter", "histogram", "summary"})
+
+    def __init__(self, path: Path, local: CollectorRegistry) -> None:
         self._files = MultiProcessCollector(None, path=str(path))  # type: ignore[no-untyped-call]
-        self._names = names
         self._local = local
 
     def collect(self) -> Iterable[Metric]:
-        # Only the instruments declared above: a gauge some other code creates would come
-        # with a pid label per process; it is collected from this process's registry instead.
-        for family in self._files.collect():  # type: ignore[no-untyped-call]
-            if family.name in self._names:
+        shared = [
+            family
+            for family in self._files.collect()  # type: ignore[no-untyped-call]
+            if family.type in self.ADDITIVE
+        ]
+        yield from shared
+        summed = {family.name for family in shared}
+        for family in self._local.collect():
+            if family.name not in summed:  # an instrument's share of this process only
                 yield family
-        yield from self._local.collect()
 
 
 class _BuildInfoCollector(Collector):

@@ -313,3 +313,53 @@ def test_the_shared_directory_is_private_fresh_and_removed(tmp_path: Path) -> No
         assert sorted(p.name for p in root.iterdir()) == sorted([alive.name, mine.name])
     assert MULTIPROC_ENV not in os.environ
     assert [p.name for p in root.iterdir()] == [alive.name]
+
+
+# Each child is a server process of its own in multiprocess mode: it counts, then prints
+# what a scrape answered by it shows.
+CHILD = """
+import sys
+from prometheus_client import Gauge
+from certdesk.metrics import Metrics
+m = Metrics()
+Gauge("certdesk_test_constant", "Same in every process.", registry=m.registry).set(1)
+for _ in range(int(sys.argv[1])):
+    m.crl_requests.inc()
+    m.observe_request("GET", "/crl/{slug}.crl", 200, 0.01)
+m.ocsp_requests.labels("good").inc()
+sys.stdout.write(m.exposition().decode())
+m.close()
+"""
+
+
+def test_server_processes_add_up_their_counters(tmp_path: Path) -> None:
+    with shared_directory(tmp_path) as shared:
+        env = {**os.environ, MULTIPROC_ENV: str(shared)}
+        shown = []
+        for count in (2, 3):
+            done = subprocess.run(
+                [sys.executable, "-c", CHILD, str(count)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            shown.append(done.stdout)
+    first, second = (
+        {
+            (s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        for text in shown
+    )
+    route = frozenset({("method", "GET"), ("route", "/crl/{slug}.crl"), ("status", "200")})
+    assert first[("certdesk_crl_requests_total", frozenset())] == 2
+    assert second[("certdesk_crl_requests_total", frozenset())] == 5
+    assert second[("certdesk_http_request_duration_seconds_count", route)] == 5
+    assert second[("certdesk_ocsp_requests_total", frozenset({("status", "good")}))] == 2
+    assert second[("certdesk_issuance_seconds_count", frozenset())] == 0
+    assert second[("certdesk_test_constant", frozenset())] == 1
+    assert "pid" not in shown[1]
+    for name in ("certdesk_crl_requests_total", "certdesk_test_constant"):
+        assert len(re.findall(rf"^{name} ", shown[1], re.M)) == 1
