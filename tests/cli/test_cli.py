@@ -820,6 +820,12 @@ def test_commands_refuse_a_schema_not_their_own_in_one_line(
                      "CERTDESK_WINDOW_DAYS?)", id="settings/two"),
         pytest.param({"CERTDESK_WINDOW_DAYS": "soon"}, "error: bad setting CERTDESK_WINDOW_DAYS",
                      id="settings/unparsable"),
+        pytest.param({"CERTDESK_LOG_LEVEL": "loud"},
+                     "error: bad setting CERTDESK_LOG_LEVEL: Input should be 'debug', 'info',"
+                     " 'warning' or 'error'", id="settings/log-level"),
+        pytest.param({"CERTDESK_LOG_FORMAT": "xml"},
+                     "error: bad setting CERTDESK_LOG_FORMAT: Input should be 'auto', 'json'"
+                     " or 'console'", id="settings/log-format"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_is_a_usage_error_before_anything_runs(
