@@ -98,6 +98,8 @@ def assert_problem(resp: httpx.Response, status: int, code: str) -> dict[str, An
     assert isinstance(body["detail"], str) and body["detail"]
     if status == 401:
         assert resp.headers["www-authenticate"] == "Bearer"
+    if status == 503:
+        assert int(resp.headers["retry-after"]) > 0  # RFC 9110 §10.2.3
     return body
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import pytest
 import structlog
 from apiworld import (
@@ -32,6 +34,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from certdesk.core.access import Role
 from certdesk.core.text import BAD_CHARACTERS, EXCERPT_LENGTH
@@ -40,6 +44,7 @@ from certdesk.services.registry import Services
 from certdesk.services.revocation import Reason
 from certdesk.web import problems
 from certdesk.web.app import create_app
+from certdesk.web.console.guard import SESSION_COOKIE
 from certdesk.web.status import STATUS
 from conftest import BACKENDS, OPERATOR
 
@@ -551,6 +556,88 @@ def test_unexpected_error_is_a_bare_500_and_logs_no_token(
     assert "the disk is on fire" in logged.out + logged.err  # the traceback is logged ...
     assert token not in logged.out + logged.err  # ... without the caller's bearer token
     assert token.split("_", 2)[2] not in logged.out + logged.err  # the secret part
+
+
+def _db_error(kind: type[DBAPIError], orig: Exception, **kw: Any) -> DBAPIError:
+    return kind("SELECT 1", {}, orig, **kw)
+
+
+# What a request may meet when the database goes away under it (issue 9, part 8): each is a
+# 503 with Retry-After, logged as a warning; an error that is a bug stays a 500.
+LOST_DATABASE = [
+    pytest.param(
+        lambda: _db_error(
+            OperationalError,
+            psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+        ),
+        503,
+        id="503/pg-terminated-backend",
+    ),
+    pytest.param(
+        lambda: _db_error(OperationalError, psycopg.OperationalError("connection refused")),
+        503,
+        id="503/pg-server-down",
+    ),
+    pytest.param(
+        lambda: _db_error(OperationalError, sqlite3.OperationalError("database is locked")),
+        503,
+        id="503/sqlite-locked",
+    ),
+    pytest.param(
+        lambda: _db_error(InterfaceError, psycopg.InterfaceError("the connection is closed")),
+        503,
+        id="503/connection-closed",
+    ),
+    pytest.param(
+        lambda: _db_error(DBAPIError, RuntimeError("lost"), connection_invalidated=True),
+        503,
+        id="503/disconnect-recognised",
+    ),
+    pytest.param(lambda: PoolTimeout("QueuePool limit reached"), 503, id="503/pool-exhausted"),
+    pytest.param(
+        lambda: _db_error(IntegrityError, psycopg.errors.UniqueViolation("duplicate key")),
+        500,
+        id="500/integrity-error-is-a-bug",
+    ),
+]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize(("error", "status"), LOST_DATABASE)
+def test_a_lost_database_is_a_503_with_retry_after(
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    error: Callable[[], Exception],
+    status: int,
+) -> None:
+    token = services.tokens.create(OPERATOR, role=Role.OPERATOR, org_code=None).secret
+
+    def lost(*_a: object, **_k: object) -> None:
+        raise error()
+
+    monkeypatch.setattr(services.inventory, "search", lost)
+    monkeypatch.setattr(services.tokens, "console_session", lost)
+    structlog.reset_defaults()
+    with TestClient(create_app(services), raise_server_exceptions=False) as client:
+        api = client.get(f"{API}/certificates", headers=bearer(token))
+        client.cookies.set(SESSION_COOKIE, "a-session")
+        page = client.get("/")
+    logged = "".join(capsys.readouterr())
+    if status == 500:
+        assert_problem(api, 500, "internal")
+        assert page.status_code == 500
+        assert "Traceback" in logged
+        return
+    body = assert_problem(api, 503, "database.unavailable")
+    assert "retry" in body["detail"]
+    # The console answers with its own page, not a problem document.
+    assert page.status_code == 503
+    assert page.headers["content-type"].startswith("text/html")
+    assert int(page.headers["retry-after"]) > 0
+    assert "Temporarily unavailable" in page.text
+    assert "database unavailable" in logged and "warning" in logged
+    assert "Traceback" not in logged and "unhandled error" not in logged
 
 
 # --------------------------------------------------------------------------- fuzz

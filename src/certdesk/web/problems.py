@@ -12,7 +12,14 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certdesk.core.text import EXCERPT_LENGTH, excerpt, first_bad
@@ -23,6 +30,10 @@ from certdesk.web.status import STATUS
 log = structlog.get_logger("certdesk.web")
 
 PROBLEM = "application/problem+json"
+
+# How long a client should wait before it retries a 503 (RFC 9110 §10.2.3). A lost database
+# connection is replaced by the next request (store/db.py), so a short pause is enough.
+RETRY_AFTER_SECONDS = 2
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -55,8 +66,12 @@ def render(
             "code": code,
         }
     )
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers or None)
 
 
 _STANDARD = frozenset({"type", "title", "status", "detail", "code", "instance"})
@@ -112,7 +127,24 @@ def _page(req: Request, status: int, code: str, detail: str) -> Response | None:
     if console is None or not is_console_path(req.url.path):
         return None
     page: Response = console.error_page(req, status, _safe_text(code), _safe_text(detail))
+    if status == 503:
+        page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return page
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot answer now (and may again soon).
+
+    * ``OperationalError``: the server went away (psycopg ``AdminShutdown`` after a restart
+      or ``pg_terminate_backend``, a refused connection), a statement was cancelled, a
+      deadlock or serialization failure, or SQLite's "database is locked";
+    * ``InterfaceError``: the driver's connection is closed;
+    * any driver error that SQLAlchemy recognised as a disconnect (``connection_invalidated``);
+    * the pool could not hand out a connection in time, or could not reconnect.
+    """
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | DisconnectionError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def install(app: FastAPI) -> None:
@@ -166,6 +198,30 @@ def install(app: FastAPI) -> None:
             "the request holds a value that cannot be stored (a NUL character or a number"
             " out of range)",
         )
+
+    async def _database(req: Request, exc: Exception) -> Response:
+        if not database_unavailable(exc):
+            raise exc  # a bug (IntegrityError, ProgrammingError ...): the 500 handler below
+        # Not a fault of this code and not the caller's: the database restarted or is busy.
+        # A warning with the driver's one-line reason, no traceback; the client retries
+        # (Retry-After). SQLAlchemy has invalidated the broken connection, so the next
+        # request checks out a fresh one.
+        orig = getattr(exc, "orig", None) or exc
+        reason = (str(orig).strip().splitlines() or [""])[0]
+        log.warning(
+            "database unavailable",
+            path=req.url.path,
+            method=req.method,
+            error=f"{type(orig).__name__}: {reason}"[:300],
+        )
+        detail = "the database is not reachable at the moment; retry shortly"
+        if (page := _page(req, 503, "database.unavailable", detail)) is not None:
+            return page
+        return problem(503, "database.unavailable", "unavailable", detail)
+
+    # DataError (a DBAPIError too) keeps its own handler: Starlette picks the closest class.
+    for kind in (DBAPIError, PoolTimeout, DisconnectionError):
+        app.add_exception_handler(kind, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> Response:
