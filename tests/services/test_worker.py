@@ -478,16 +478,13 @@ def client(svc: Services) -> Iterator[TestClient]:
         yield c
 
 
-def test_readyz_and_metrics_report_the_workers(
+def test_metrics_report_the_workers_and_readyz_does_not(
     svc: Services, clock: ManualClock, client: TestClient
 ) -> None:
-    first = client.get("/readyz")
-    assert first.status_code == 200
-    assert first.json()["checks"]["worker"] == "no worker seen"
+    assert client.get("/readyz").status_code == 200
+    assert "certdesk_workers_healthy 0.0" in client.get("/metrics").text  # none ever ran
 
     run(svc)
-    ok = client.get("/readyz")
-    assert ok.status_code == 200 and ok.json()["checks"]["worker"] == "ok"
     metrics = client.get("/metrics").text
     assert 'certdesk_worker_last_pass_age_seconds{worker="test-worker"} 0.0' in metrics
     assert 'certdesk_worker_last_pass_duration_seconds{worker="test-worker"}' in metrics
@@ -498,12 +495,14 @@ def test_readyz_and_metrics_report_the_workers(
 
     interval = svc.rt.settings.worker_interval_seconds
     clock.advance(seconds=3 * interval)
-    assert client.get("/readyz").status_code == 200  # exactly 3x: still healthy
+    assert "certdesk_workers_healthy 1.0" in client.get("/metrics").text  # exactly 3x: healthy
+    assert svc.worker_health.snapshot().stale == ()
     clock.advance(seconds=1)
-    stale = client.get("/readyz")
-    assert stale.status_code == 503
-    assert stale.json()["checks"]["worker"].startswith("stale: last worker heartbeat")
     assert "certdesk_workers_healthy 0.0" in client.get("/metrics").text
+    assert [w.worker_id for w in svc.worker_health.snapshot().stale] == ["test-worker"]
+    # A stale worker is not this server's problem: it still serves (issue 9, part 7).
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and "worker" not in ready.json()["checks"]
 
 
 def test_job_lag_shows_work_left_undone(
@@ -537,3 +536,42 @@ def test_stop_finishes_and_removes_the_heartbeat(svc: Services) -> None:
         assert not s.scalar(
             select(func.count()).select_from(CaseEvent).where(CaseEvent.actor == WORKER.name)
         )
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C arriving in the middle of a job (a BaseException: no job catches it)."""
+
+
+@pytest.mark.parametrize(
+    ("crl_job", "ends"),
+    [
+        pytest.param(None, "report", id="once/clean-pass"),
+        pytest.param(RuntimeError("disk on fire"), "report", id="once/a-job-failed"),
+        pytest.param(_Interrupted(), "raise", id="once/interrupted-mid-pass"),
+    ],
+)
+def test_a_one_shot_pass_leaves_no_heartbeat(
+    svc: Services, monkeypatch: pytest.MonkeyPatch, crl_job: BaseException | None, ends: str
+) -> None:
+    beating: list[bool] = []
+    refresh = svc.housekeeping.refresh_crls
+
+    def crls() -> int:
+        with svc.rt.reads() as s:
+            beating.append(s.get(WorkerBeat, "one-shot") is not None)
+        if crl_job is not None:
+            raise crl_job
+        return refresh()
+
+    monkeypatch.setattr(svc.housekeeping, "refresh_crls", crls)
+    worker = Worker(svc, worker_id="one-shot")
+    if ends == "raise":
+        with pytest.raises(_Interrupted):
+            worker.once()
+    else:
+        report = worker.once()
+        assert [e.split(":")[0] for e in report.errors] == (["crl"] if crl_job else [])
+    assert beating == [True]  # it showed itself alive during the pass ...
+    with svc.rt.reads() as s:
+        assert s.get(WorkerBeat, "one-shot") is None  # ... and left nothing to go stale
+    assert svc.worker_health.snapshot().workers == ()

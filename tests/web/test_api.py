@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from alembic.script import ScriptDirectory
 from apiworld import ORG_A, ORG_B, ORG_M, TestClient, World, bearer, build_world, make_csr
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,6 +22,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.verification import PolicyBuilder, Store
 from fastapi.routing import APIRoute
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 import certdesk
 from certdesk.config import Settings
@@ -29,6 +31,8 @@ from certdesk.core.calendar import PACIFIC, validity_for
 from certdesk.services.registry import Services
 from certdesk.services.revocation import Reason
 from certdesk.services.runtime import Runtime
+from certdesk.store.db import alembic_config
+from certdesk.store.schema import head_revision
 from certdesk.web import api as api_package
 from certdesk.web.app import create_app
 from conftest import BACKENDS, OPERATOR, ManualClock
@@ -577,9 +581,43 @@ def test_healthz_and_readyz(client: TestClient) -> None:
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
-        # No worker has run against this database: reported, and still ready.
-        "checks": {"database": "ok", "ca": "ok", "worker": "no worker seen"},
+        # This process only: the lifecycle workers are not asked (issue 9, part 7).
+        "checks": {"database": "ok", "schema": "ok", "ca": "ok"},
     }
+
+
+def _previous_revision() -> str:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head = script.get_revision(head_revision())
+    assert head is not None and isinstance(head.down_revision, str)
+    return head.down_revision
+
+
+@pytest.mark.parametrize(
+    ("revision", "why"),
+    [
+        pytest.param(_previous_revision, "schema.outdated", id="schema/older-needs-upgrade"),
+        pytest.param(lambda: "f00dfeedbeef", "schema.newer", id="schema/newer-than-this-code"),
+    ],
+)
+def test_readyz_503_when_the_schema_is_not_current(
+    client: TestClient, services: Services, revision: Any, why: str
+) -> None:
+    with services.rt.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": revision()})
+    try:
+        resp = client.get("/readyz")
+        assert resp.status_code == 503
+        assert resp.json() == {
+            "status": "not ready",
+            "checks": {"database": "ok", "schema": why, "ca": "ok"},
+        }
+    finally:
+        with services.rt.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE alembic_version SET version_num = :v"), {"v": head_revision()}
+            )
+    assert client.get("/readyz").status_code == 200
 
 
 @pytest.mark.parametrize(

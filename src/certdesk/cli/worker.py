@@ -38,8 +38,9 @@ def worker(
         float | None,
         typer.Option(
             min=0.0,
-            help="Seconds between passes; default CERTDESK_WORKER_INTERVAL_SECONDS (/readyz"
-            " expects a heartbeat within three times that setting).",
+            help="Seconds between passes; default CERTDESK_WORKER_INTERVAL_SECONDS ('certdesk"
+            " status' calls a worker stale without a heartbeat within three times that"
+            " setting).",
         ),
     ] = None,
     json_out: Annotated[
@@ -49,7 +50,8 @@ def worker(
     """Run the lifecycle jobs: renewals, expiry, the R8 window, CRLs, notices and mail.
 
     Several workers may run at once (PostgreSQL or SQLite); SIGTERM or SIGINT finishes the
-    item in progress and exits 0. With --once, exits 1 if a job reported an error.
+    item in progress and exits 0. With --once, exits 1 if a job reported an error. Either
+    way a worker that ends removes its heartbeat: only a killed worker shows as stale.
     """
     svc = services()
     # A pass at a time (cron) shows warnings and up unless CERTDESK_LOG_LEVEL is set; the
@@ -67,7 +69,7 @@ def worker(
         sys.stdout.flush()
 
     if once:
-        report = runner.run_pass()
+        report = runner.once()
         show(report)
         if report.errors:
             raise typer.Exit(1)

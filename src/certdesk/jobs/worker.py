@@ -21,10 +21,13 @@ a failing item does not stop the other items of its job):
 8. ``notices`` — ``services.notices.run(now, worker_id)`` when the notices service exists;
 9. ``mail`` — send pending outbox mail when ``CERTDESK_SMTP_URL`` is set.
 
-Every job's progress is a heartbeat (``worker_beats``), read by ``/readyz`` and ``/metrics``.
+Every job's progress is a heartbeat (``worker_beats``), read by ``/metrics`` and
+``certdesk status`` (:mod:`certdesk.services.worker_health`).
 
 Stopping: SIGTERM or SIGINT sets a flag; the item in progress (one renewal, one batch) is
-finished, nothing new is started, the heartbeat row is removed and the process exits 0.
+finished, nothing new is started, the heartbeat row is removed and the process exits 0. A
+one-shot pass (:meth:`Worker.once`, ``certdesk worker --once`` from cron) removes its row
+when it ends too, so a cron job leaves no heartbeat behind to go stale between runs.
 """
 
 from __future__ import annotations
@@ -152,10 +155,26 @@ class Worker:
                 self._stop.wait(interval)
         finally:
             restore()
-            try:
-                self._svc.worker_health.leave(self.worker_id)
-            except Exception:  # the row goes stale instead; nothing else depends on it
-                log.warning("could not remove the heartbeat", worker=self.worker_id)
+            self._leave()
+
+    def once(self) -> PassReport:
+        """One pass, then remove this worker's heartbeat (``certdesk worker --once``).
+
+        SIGTERM or SIGINT (on the main thread) cuts the pass short after the item in
+        progress, as in :meth:`run`; the row goes however the pass ends.
+        """
+        restore = self._install_signal_handlers()
+        try:
+            return self.run_pass()
+        finally:
+            restore()
+            self._leave()
+
+    def _leave(self) -> None:
+        try:
+            self._svc.worker_health.leave(self.worker_id)
+        except Exception:  # the row goes stale instead; nothing else depends on it
+            log.warning("could not remove the heartbeat", worker=self.worker_id)
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():

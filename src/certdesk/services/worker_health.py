@@ -1,19 +1,15 @@
-"""Worker heartbeats and job lag, for ``/readyz`` and ``/metrics`` (issue 4, part 4).
+"""Worker heartbeats and job lag, for ``/metrics`` and ``certdesk status`` (issue 4, part 4;
+issue 9, part 7).
 
 Each worker process owns one ``worker_beats`` row (its id is ``host:pid:start``): written when
 it starts, after every job and at the end of every pass; removed when it stops on SIGTERM or
-SIGINT, so a worker stopped on purpose is not reported as stale. A worker that was killed
-leaves its row, and its age shows it.
+SIGINT and when a one-shot pass (``certdesk worker --once``) ends, so a worker stopped on
+purpose is not reported as stale. A worker that was killed leaves its row, and its age shows
+it.
 
-Readiness (decided here, documented in README): a worker is *healthy* when its last beat is
-within three times ``CERTDESK_WORKER_INTERVAL_SECONDS``. ``/readyz`` reports
-
-* ``ok`` — at least one healthy worker;
-* ``no worker seen`` — no row at all: certdesk runs without a worker (or every worker
-  stopped cleanly); this does not make ``/readyz`` fail, since serving the API does not need
-  one;
-* ``stale: …`` — workers ran but none beat recently: renewals, notices and expiry have
-  stopped, so ``/readyz`` answers 503 until one runs again.
+A worker is *healthy* when its last beat is within three times
+``CERTDESK_WORKER_INTERVAL_SECONDS``; ``certdesk status`` reports the others as stale.
+Worker liveness is not part of ``/readyz``: a server serves without a worker.
 
 Rows whose last beat is older than :data:`FORGET_AFTER` are removed by the workers.
 """
@@ -46,7 +42,7 @@ class WorkerState:
 
 @dataclass(frozen=True)
 class WorkerHealth:
-    """Everything /metrics and /readyz show about the workers, read at ``now``."""
+    """Everything /metrics and ``certdesk status`` show about the workers, read at ``now``."""
 
     now: datetime
     workers: tuple[WorkerState, ...]
@@ -54,17 +50,9 @@ class WorkerHealth:
     overdue_cases: int
 
     @property
-    def readiness(self) -> str:
-        if not self.workers:
-            return "no worker seen"
-        if any(w.healthy for w in self.workers):
-            return "ok"
-        newest = max(w.beat_at for w in self.workers)
-        return f"stale: last worker heartbeat {int((self.now - newest).total_seconds())}s ago"
-
-    @property
-    def ready(self) -> bool:
-        return not self.readiness.startswith("stale")
+    def stale(self) -> tuple[WorkerState, ...]:
+        """Workers that ran and stopped beating without leaving (killed, or hung)."""
+        return tuple(w for w in self.workers if not w.healthy)
 
 
 class WorkerHealthService:

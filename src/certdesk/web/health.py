@@ -1,4 +1,11 @@
-"""/healthz (alive, its version), /readyz (database, CA key, worker), /metrics (Prometheus)."""
+"""/healthz (alive, its version), /readyz (this process can serve), /metrics (Prometheus).
+
+``/readyz`` answers for this server process only (issue 9, part 7): its database answers, its
+schema is the one this code was built for, and it can load the issuing CA's key. The
+lifecycle workers are other processes and are not part of it: a stopped worker does not stop
+this server from serving. Their liveness is in ``/metrics`` (``certdesk_worker_*``) and in
+``certdesk status``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from certdesk.errors import CertdeskError
 from certdesk.release import version
+from certdesk.services.registry import Services
 from certdesk.store.db import ping
+from certdesk.store.schema import require_current
 from certdesk.web.deps import ServicesDep
 
 router = APIRouter(tags=["health"])
@@ -23,38 +32,52 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(svc: ServicesDep) -> JSONResponse:
-    checks: dict[str, str] = {}
-    try:
-        ping(svc.rt.engine)
-        checks["database"] = "ok"
-    except Exception as exc:  # any driver error means "not ready", never a 500
-        checks["database"] = f"unreachable: {type(exc).__name__}"
+    """``database``, ``schema`` and ``ca``: each ``ok`` or why not (a code, no internals)."""
+    checks = {"database": _database(svc)}
     if checks["database"] == "ok":
-        try:
-            svc.authority.issuing()
-            checks["ca"] = "ok"
-        except CertdeskError as exc:
-            # The code only: the detail names key file paths, which are not public.
-            log.warning("CA not ready", detail=exc.detail)
-            checks["ca"] = exc.code
+        checks["schema"] = _schema(svc)
+        checks["ca"] = _ca(svc)
     else:
-        checks["ca"] = "unknown (no database)"
-    # The lifecycle worker (services/worker_health.py): "no worker seen" is ready — the API
-    # serves without a worker; workers that all stopped beating ("stale: …") are not.
-    worker_ready = True
-    if checks["database"] == "ok":
-        try:
-            worker = svc.worker_health.snapshot()
-            checks["worker"] = worker.readiness
-            worker_ready = worker.ready
-        except Exception as exc:  # never a 500 from /readyz
-            checks["worker"] = f"unknown: {type(exc).__name__}"
-            worker_ready = False
-    ready = worker_ready and all(v == "ok" for k, v in checks.items() if k != "worker")
+        checks["schema"] = checks["ca"] = "unknown (no database)"
+    ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,
     )
+
+
+def _database(svc: Services) -> str:
+    try:
+        ping(svc.rt.engine)
+    except Exception as exc:  # any driver error means "not ready", never a 500
+        log.warning("database not ready", error=type(exc).__name__)
+        return f"unreachable: {type(exc).__name__}"
+    return "ok"
+
+
+def _schema(svc: Services) -> str:
+    # The head revision is read from the packaged migrations once per process (cached);
+    # each call reads the one row of alembic_version.
+    try:
+        require_current(svc.rt.engine)
+    except CertdeskError as exc:  # schema.outdated, schema.newer, schema.uninitialized
+        log.warning("schema not ready", detail=exc.detail)
+        return exc.code
+    except Exception as exc:
+        return f"unknown: {type(exc).__name__}"
+    return "ok"
+
+
+def _ca(svc: Services) -> str:
+    try:
+        svc.authority.issuing()
+    except CertdeskError as exc:
+        # The code only: the detail names key file paths, which are not public.
+        log.warning("CA not ready", detail=exc.detail)
+        return exc.code
+    except Exception as exc:  # an old schema may not hold what issuing() reads
+        return f"unknown: {type(exc).__name__}"
+    return "ok"
 
 
 @router.get("/metrics", response_class=Response)
