@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import re
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from live_processes import CERTDESK, certdesk_env, run_cli, stop, wait_until
+from live_processes import certdesk_env, run_cli, serving
 from sqlalchemy import update
 
 from certdesk.config import Settings
@@ -39,6 +38,7 @@ from certdesk.services.registry import Services
 from certdesk.services.revocation import Reason
 from certdesk.store.models import CertificateRow
 from conftest import OPERATOR, ManualClock, scratch_database
+from noticedesk import free_port
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 
@@ -59,13 +59,6 @@ def openssl_ok(*args: str | Path, cwd: Path) -> str:
     done = openssl(*args, cwd=cwd)
     assert done.returncode == 0, f"openssl {' '.join(map(str, args))}:\n{done.stderr}"
     return done.stdout + done.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -114,23 +107,7 @@ def server(server_database: str, tmp_path_factory: pytest.TempPathFactory) -> It
     assert token, report
     slugs = {bool(i["root"]): i["id"] for i in report["issuers"]}
 
-    log = home / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(CERTDESK), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-
-        def ready() -> bool:
-            try:
-                return httpx.get(f"{settings.base_url}/readyz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(ready, timeout=60, what="/readyz", alive=[(proc, log)])
+    with serving(env, home, port):
         root_der = httpx.get(f"{settings.base_url}/ca/{slugs[True]}.cer", timeout=10).content
         root_pem = home / "root.pem"
         root_pem.write_bytes(
@@ -144,12 +121,6 @@ def server(server_database: str, tmp_path_factory: pytest.TempPathFactory) -> It
             )
             assert r.status_code == 201, r.text
         yield live
-    finally:
-        proc.terminate()  # uvicorn's graceful shutdown
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            stop(proc)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ import structlog
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from certdesk.errors import CertdeskError
 from certdesk.release import version
@@ -20,6 +22,7 @@ from certdesk.services.registry import Services
 from certdesk.store.db import ping
 from certdesk.store.schema import require_current
 from certdesk.web.deps import ServicesDep
+from certdesk.web.problems import RETRY_AFTER_SECONDS
 
 router = APIRouter(tags=["health"])
 log = structlog.get_logger("certdesk.web")
@@ -43,16 +46,29 @@ def readyz(svc: ServicesDep) -> JSONResponse:
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,
+        headers=None if ready else {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
 def _database(svc: Services) -> str:
     try:
-        ping(svc.rt.engine)
+        _ping(svc.rt.engine)
     except Exception as exc:  # any driver error means "not ready", never a 500
         log.warning("database not ready", error=type(exc).__name__)
         return f"unreachable: {type(exc).__name__}"
     return "ok"
+
+
+def _ping(engine: Engine) -> None:
+    # A pooled connection the server closed (a restart, a failover) fails once and makes the
+    # pool reconnect; one more ping then tells whether the database itself answers. A probe
+    # must not take this process out of service for a connection it has already replaced.
+    try:
+        ping(engine)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        ping(engine)
 
 
 def _schema(svc: Services) -> str:
