@@ -16,7 +16,7 @@ import stat
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,14 +31,22 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 import certdesk
 from certdesk.cli import common
 from certdesk.cli.main import run
 from certdesk.services.registry import Services
 from certdesk.store.db import alembic_config
-from certdesk.store.models import ApiToken, CertificateRow, CrlRow, GrantRow, Issuer, Organization
+from certdesk.store.models import (
+    ApiToken,
+    CertificateRow,
+    CrlRow,
+    GrantRow,
+    Issuer,
+    Organization,
+    WorkerBeat,
+)
 from certdesk.store.schema import head_revision
 
 PASSPHRASE = "cli-test-passphrase"
@@ -857,6 +865,95 @@ def test_a_bad_setting_is_a_usage_error_before_anything_runs(
 @SQLITE
 def test_exit_codes_are_distinct(ready: Cli, args: list[str], code: int) -> None:
     assert ready(*args).code == code
+
+
+# --------------------------------------------------------------------------- status
+
+
+def test_status_healthy_and_worker_once_leaves_no_heartbeat(ready: Cli) -> None:
+    ready.ok("worker", "--once")
+    with ready.services.rt.reads() as s:
+        assert s.scalar(select(func.count()).select_from(WorkerBeat)) == 0
+    out = ready.ok("status").out.splitlines()
+    head = out[0]
+    assert head.startswith("certdesk ") and head.endswith(": healthy"), out
+    schema = next(line for line in out if line.startswith("schema: "))
+    assert schema.endswith(": current")
+    assert sum(line.startswith("CA ") for line in out) == 2  # root and issuing intermediate
+    assert sum(line.startswith("CRL ") and "nextUpdate" in line for line in out) == 2
+    assert "workers: none running (a cron 'worker --once' leaves none between runs)" in out
+    assert "outbox: 0 pending, 0 failed" in out
+    assert not [line for line in out if line.startswith(("attention:", "unavailable:"))]
+    data = ready.json("status")
+    assert data["status"] == "healthy" and data["findings"] == []
+    assert data["schema"]["state"] == "current"
+    assert data["schema"]["current"] == data["schema"]["head"]
+    assert [c["root"] for c in data["cas"]] == [True, False]
+    assert all(c["days_left"] > 0 for c in data["cas"])
+    assert [c["number"] for c in data["crls"]] == [1, 1]
+    assert data["outbox"] == {"pending": 0, "failed": 0}
+    assert data["notices"]["failed"] == 0 and data["workers"] == []
+
+
+def _stale_worker(cli: Cli) -> None:
+    svc = cli.services
+    started = svc.rt.clock() - timedelta(hours=2)
+    svc.worker_health.beat("host:1:killed", started, pass_seconds=1.5)
+    with svc.rt.sessions.begin() as s:
+        s.execute(update(WorkerBeat).values(beat_at=started, last_pass_at=started))
+
+
+def _old_schema(cli: Cli) -> None:
+    with cli.services.rt.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+
+
+@pytest.mark.parametrize(
+    ("make", "code", "verdict", "finding"),
+    [
+        pytest.param(
+            _stale_worker, 1, "needs attention", "attention: no worker is beating",
+            id="exit/1-stale-worker",
+        ),
+        pytest.param(
+            _old_schema, 4, "unavailable", "unavailable: the database schema is at 0001",
+            id="exit/4-old-schema",
+        ),
+    ],
+)  # fmt: skip
+@SQLITE
+def test_status_exit_codes(
+    ready: Cli, make: Callable[[Cli], None], code: int, verdict: str, finding: str
+) -> None:
+    make(ready)
+    result = ready("status")
+    assert result.code == code, result
+    assert result.err == ""
+    lines = result.out.splitlines()
+    assert lines[0].endswith(f": {verdict}")
+    assert any(line.startswith(finding) for line in lines), lines
+    if code == 1:
+        assert any(
+            line.startswith("worker host:1:killed: last pass")
+            and "stale: no heartbeat for 2h" in line
+            for line in lines
+        ), lines
+    else:
+        assert "(nothing more read: the schema is not current)" in lines
+    data = json.loads(ready("status", "--json").out)
+    assert data["status"] == verdict.removeprefix("needs ")
+
+
+@SQLITE
+def test_status_of_an_unreachable_database_is_exit_4(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CERTDESK_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none")
+    _close_cached_services()
+    result = cli("status")
+    assert (result.code, result.out) == (4, "")
+    assert result.err.startswith("error: the database does not answer"), result.err
+    assert len(result.err.splitlines()) == 1
 
 
 @SQLITE

@@ -25,6 +25,7 @@ from certdesk.cli import (
     reports,
     schema,
     server,
+    status,
     users,
     worker,
 )
@@ -55,6 +56,7 @@ worker.register(app)
 schema.register(app)
 backup.register(app)
 completion.register(app)
+status.register(app)
 
 
 def _print_version(value: bool) -> None:
