@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
 
-from certdesk import __version__
 from certdesk.core.lifecycle import crl_refresh_due
 from certdesk.errors import CertdeskError, Unavailable
+from certdesk.release import version
 from certdesk.services.startup import SchemaState, schema_state
 from certdesk.services.worker_health import WorkerHealth, WorkerState
 from certdesk.store import crls as crl_store
@@ -180,7 +180,7 @@ def read_status(svc: Services) -> Status:
     except Unavailable as exc:
         # Tables of another schema may not hold what the rest reads: stop here.
         finding = Finding(Level.UNAVAILABLE, exc.code, exc.detail)
-        return Status(now, __version__, schema, "unknown", findings=(finding,))
+        return Status(now, version(), schema, "unknown", findings=(finding,))
 
     findings: list[Finding] = []
     ca_key = _ca_key(svc, findings)
@@ -189,7 +189,7 @@ def read_status(svc: Services) -> Status:
     findings += _worker_findings(workers, svc.worker_health.stale_after)
     return Status(
         now=now,
-        version=__version__,
+        version=version(),
         schema=schema,
         ca_key=ca_key,
         cas=cas,
