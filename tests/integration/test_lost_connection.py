@@ -123,7 +123,7 @@ def test_terminated_backends_are_503s_then_the_server_recovers(tmp_path: Path) -
         env = certdesk_env(settings)
         token = run_cli(["init"], env)["operator_token"]
         with (
-            serving(env, tmp_path, port) as served,
+            serving(env, tmp_path, port) as server,
             httpx.Client(
                 base_url=settings.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
             ) as main,
@@ -196,20 +196,20 @@ def test_terminated_backends_are_503s_then_the_server_recovers(tmp_path: Path) -
             assert main.get("/readyz").status_code == 200
 
         # Nothing a client was told it got is missing: every 201 is an active certificate.
-        served = answers.issued + after.issued
+        handed_out = answers.issued + after.issued
         engine = create_engine(url)
         try:
             with engine.connect() as conn:
                 stored = dict(
                     conn.execute(
                         select(CertificateRow.serial, CertificateRow.status).where(
-                            CertificateRow.serial.in_(served)
+                            CertificateRow.serial.in_(handed_out)
                         )
                     ).all()
                 )
         finally:
             engine.dispose()
-        assert {s: stored.get(s) for s in served} == dict.fromkeys(served, "active")
-        text = served.stdout.read_text(errors="replace") + served.stderr.read_text(errors="replace")
+        assert {s: stored.get(s) for s in handed_out} == dict.fromkeys(handed_out, "active")
+        text = server.stdout.read_text(errors="replace") + server.stderr.read_text(errors="replace")
         assert "unhandled error" not in text and "Traceback" not in text, text[-5000:]
         assert "database unavailable" in text or answers.statuses[503] == 0
