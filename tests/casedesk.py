@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import func, select
 
+from certdesk.cli import common
 from certdesk.cli.main import run
 from certdesk.config import Settings
 from certdesk.core.access import GLOBAL_ROLES, Actor, Role
@@ -239,6 +240,13 @@ class Result:
     code: int
     out: str
     err: str
+
+
+def close_cached_services() -> None:
+    """Close the CLI's cached services (one per process), so the next command opens anew."""
+    if common.services.cache_info().currsize:
+        common.services().rt.close()
+    common.services.cache_clear()
 
 
 class CliRunner:

@@ -23,7 +23,7 @@ import pytest
 import structlog
 from sqlalchemy import MetaData, func, select
 
-from casedesk import CliRunner
+from casedesk import CliRunner, close_cached_services
 from certdesk.backup_archive import OpeningReader
 from certdesk.cli import common
 from certdesk.core.keys import KeyType
@@ -42,7 +42,7 @@ class Cli(CliRunner):
 
     def use(self, data_dir: Path, url: str = "", ca_passphrase: str = CA_PASSPHRASE) -> None:
         """Point the CLI at another installation (as an operator would, by environment)."""
-        _close_cached_services()
+        close_cached_services()
         self._mp.setenv("CERTDESK_DATA_DIR", str(data_dir))
         self._mp.setenv("CERTDESK_DATABASE_URL", url)
         self._mp.setenv("CERTDESK_CA_PASSPHRASE", ca_passphrase)
@@ -58,12 +58,6 @@ class Cli(CliRunner):
         return out
 
 
-def _close_cached_services() -> None:
-    if common.services.cache_info().currsize:
-        common.services().rt.close()
-    common.services.cache_clear()
-
-
 @pytest.fixture
 def cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -76,7 +70,7 @@ def cli(
     cli.use(tmp_path / "src")
     populate(cli)
     yield cli
-    _close_cached_services()
+    close_cached_services()
     structlog.reset_defaults()
 
 
@@ -281,7 +275,7 @@ def test_restore_refusals_change_nothing(
     result = cli.failed("restore", archive, *args, code=code)
     assert says in result.err
     assert result.err.count("\n") == 1
-    _close_cached_services()
+    close_cached_services()
     assert state(target, url) == before
     assert [p.name for p in target.glob(".restore-*")] == []
 
@@ -327,7 +321,7 @@ def test_restore_gives_back_the_same_rows_on_either_backend(
         assert {n: e for n, e in again["members"].items() if n.startswith("db/")} == tables
         # New rows continue after the restored ones (PostgreSQL sequences were moved on).
         cli.ok("org", "create", "chp", "--name", "CHP", "--grant", "zone:chp.ca.gov")
-        _close_cached_services()
+        close_cached_services()
 
 
 def test_restore_into_a_migrated_unused_database(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -391,7 +385,7 @@ def _answer_prompts(args: list[str], answers: list[tuple[bytes, bytes]]) -> tupl
 
 
 def test_on_a_terminal_the_passphrase_is_asked_twice_and_not_shown(cli: Cli) -> None:
-    _close_cached_services()
+    close_cached_services()
     out = cli.tmp / "typed.bak"
     asked = [(b"Backup passphrase: ", PASSPHRASE.encode())]
     typed_twice = [*asked, (b"Repeat for confirmation: ", PASSPHRASE.encode())]

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy import func, select, text, update
 
 import certdesk
+from casedesk import close_cached_services
 from certdesk.cli import common
 from certdesk.cli.main import run
 from certdesk.services.registry import Services
@@ -136,12 +137,6 @@ _get_command_once = functools.cache(typer.main.get_command)
 cli_main = importlib.import_module("certdesk.cli.main")
 
 
-def _close_cached_services() -> None:
-    if common.services.cache_info().currsize:
-        common.services().rt.close()
-    common.services.cache_clear()
-
-
 @pytest.fixture
 def cli(
     database_url: str,
@@ -155,9 +150,9 @@ def cli(
     monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli_main, "get_command", _get_command_once)
-    _close_cached_services()
+    close_cached_services()
     yield Cli(capsys, tmp_path)
-    _close_cached_services()
+    close_cached_services()
     # run() points structlog at the stderr of its moment, which capsys closes after the test.
     structlog.reset_defaults()
 
@@ -791,24 +786,24 @@ def test_commands_refuse_a_schema_not_their_own_in_one_line(
     elif revision is not None:
         with engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": revision})
-    _close_cached_services()  # each command below is a new process
+    close_cached_services()  # each command below is a new process
     number, state = current.split(": ", 1)
     assert ready.ok("db", "current").out == f"schema {number} (this certdesk: {HEAD}): {state}\n"
-    _close_cached_services()
+    close_cached_services()
     listed = ready("org", "list")
     if refusal is None:
         assert (listed.code, listed.err) == (0, "")
     else:
         assert (listed.code, listed.out, listed.err) == (4, "", f"error: {refusal}\n")
-    _close_cached_services()
+    close_cached_services()
     init = ready("init")
     assert init.code == init_code, init
     assert "Traceback" not in init.err
     if init_code:
         assert init.err == f"error: {refusal}\n"
-        _close_cached_services()
+        close_cached_services()
         assert ready("db", "upgrade").err == f"error: {refusal}\n"
-    _close_cached_services()
+    close_cached_services()
     after = ready.json("db", "current")
     assert after["current"] == (revision if init_code else HEAD)
 
@@ -842,14 +837,14 @@ def test_a_bad_setting_is_a_usage_error_before_anything_runs(
     before = ready.counts()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    _close_cached_services()  # a new process: settings are read again
+    close_cached_services()  # a new process: settings are read again
     result = ready("org", "create", "chp", "--name", "Highway Patrol")
     assert (result.code, result.out) == (2, "")
     assert result.err.startswith(message), result.err
     assert len(result.err.splitlines()) == 1
     for name in env:
         monkeypatch.delenv(name)
-    _close_cached_services()
+    close_cached_services()
     assert ready.counts() == before
 
 
@@ -949,7 +944,7 @@ def test_status_of_an_unreachable_database_is_exit_4(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CERTDESK_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none")
-    _close_cached_services()
+    close_cached_services()
     result = cli("status")
     assert (result.code, result.out) == (4, "")
     assert result.err.startswith("error: the database does not answer"), result.err

@@ -21,7 +21,7 @@ import structlog
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from casedesk import CliRunner
+from casedesk import CliRunner, close_cached_services
 from certdesk.cli import common
 from certdesk.store.models import AuditRow, Enrollment, Outbox, User, UserRole
 
@@ -48,12 +48,6 @@ class Cli(CliRunner):
         return path
 
 
-def _close_cached_services() -> None:
-    if common.services.cache_info().currsize:
-        common.services().rt.close()
-    common.services.cache_clear()
-
-
 @pytest.fixture
 def cli(
     database_url: str,
@@ -68,13 +62,13 @@ def cli(
     monkeypatch.setenv("CERTDESK_BASE_URL", "https://desk.cdt.ca.gov")
     monkeypatch.setenv("CERTDESK_TRAINING_URL", "https://training.cdt.ca.gov/certdesk")
     monkeypatch.chdir(tmp_path)
-    _close_cached_services()
+    close_cached_services()
     runner = Cli(capsys, tmp_path)
     runner.ok("init")
     runner.ok("org", "create", "dmv", "--name", "DMV", "--self-managed")
     runner.ok("org", "create", "cdt", "--name", "CDT")
     yield runner
-    _close_cached_services()
+    close_cached_services()
     structlog.reset_defaults()
 
 
@@ -228,7 +222,7 @@ def test_mail_send_delivers_the_outbox(cli: Cli, monkeypatch: pytest.MonkeyPatch
     controller.start()
     try:
         monkeypatch.setenv("CERTDESK_SMTP_URL", f"smtp://127.0.0.1:{port}")
-        _close_cached_services()  # settings are read once per process, as in production
+        close_cached_services()  # settings are read once per process, as in production
         assert cli.json("mail", "send") == {"sent": 1, "retrying": 0, "failed": 0, "errors": []}
         assert cli.ok("mail", "send").out.strip() == "sent 0, retrying 0, failed 0"
     finally:

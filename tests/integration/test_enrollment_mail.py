@@ -102,7 +102,7 @@ def test_enrollment_mail_arrives_with_the_links_and_no_password(
     desk: Services, smtp: Server, clock: ManualClock
 ) -> None:
     link = new_user(desk)
-    report = send_pending(desk.rt)
+    report = send_pending(desk.rt, desk.secretbox)
     assert (report.sent, report.retrying, report.failed) == (1, 0, 0)
 
     (msg,) = smtp.inbox.messages
@@ -137,7 +137,7 @@ def test_enrollment_mail_arrives_with_the_links_and_no_password(
     assert desk.logins.login("jdoe", PASSWORD).user.enrolled
 
     # Nothing is sent twice.
-    assert send_pending(desk.rt).sent == 0
+    assert send_pending(desk.rt, desk.secretbox).sent == 0
     assert len(smtp.inbox.messages) == 1
 
 
@@ -145,7 +145,7 @@ def test_enrollment_mail_arrives_with_the_links_and_no_password(
 def test_a_reset_mail_carries_the_new_link(desk: Services, smtp: Server) -> None:
     new_user(desk)
     reset = desk.accounts.reset(OPERATOR, "jdoe")
-    assert send_pending(desk.rt).sent == 2
+    assert send_pending(desk.rt, desk.secretbox).sent == 2
     last = smtp.inbox.messages[-1]
     assert last["Subject"] == "certdesk: reset your password"
     body = last.get_body(("plain",))
@@ -162,17 +162,17 @@ def test_temporary_failures_are_retried_and_recorded(
     try:
         new_user(desk)
         for attempt in range(1, MAX_ATTEMPTS):
-            report = send_pending(desk.rt)
+            report = send_pending(desk.rt, desk.secretbox)
             assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
             (row,) = outbox(desk)
             assert (row.status, row.attempts) == ("pending", attempt)
             assert "ConnectionRefusedError" in row.last_error
-        report = send_pending(desk.rt)
+        report = send_pending(desk.rt, desk.secretbox)
         assert (report.retrying, report.failed) == (0, 1)
         (row,) = outbox(desk)
         assert (row.status, row.attempts) == ("failed", MAX_ATTEMPTS)
         assert "/enroll/[link removed after sending]" in row.body_text
-        assert send_pending(desk.rt).as_dict() == {
+        assert send_pending(desk.rt, desk.secretbox).as_dict() == {
             "sent": 0, "retrying": 0, "failed": 0, "errors": [],
         }  # fmt: skip
     finally:
@@ -186,7 +186,7 @@ def test_a_permanent_refusal_fails_at_once_and_the_rest_goes_out(
     smtp.inbox.refuse["gone@dmv.ca.gov"] = "550 5.1.1 no such mailbox"
     new_user(desk, "gone", "gone@dmv.ca.gov")
     new_user(desk, "jdoe", "jane@dmv.ca.gov")
-    report = send_pending(desk.rt)
+    report = send_pending(desk.rt, desk.secretbox)
     assert (report.sent, report.retrying, report.failed) == (1, 0, 1)
     assert "no such mailbox" in report.errors[0]
     gone, jane = outbox(desk)
@@ -201,8 +201,8 @@ def test_an_attempt_is_claimed_once(desk: Services) -> None:
     """Two senders that read the same pending row: only one may make the attempt."""
     new_user(desk)
     (row,) = outbox(desk)
-    assert notify._claim(desk.rt, row.id, 0) is not None
-    assert notify._claim(desk.rt, row.id, 0) is None
+    assert notify._claim(desk.rt, desk.secretbox, row.id, 0) is not None
+    assert notify._claim(desk.rt, desk.secretbox, row.id, 0) is None
     (row,) = outbox(desk)
     assert row.attempts == 1 and row.status == "pending"
 
@@ -235,7 +235,7 @@ def test_smtp_auth(
         desk = make_services(database_url, tmp_path, clock, url)
         try:
             new_user(desk)
-            report = send_pending(desk.rt)
+            report = send_pending(desk.rt, desk.secretbox)
             (row,) = outbox(desk)
         finally:
             desk.rt.close()

@@ -18,8 +18,7 @@ import structlog
 from sqlalchemy import func, select
 from starlette.exceptions import StarletteDeprecationWarning
 
-from casedesk import make_csr
-from certdesk.cli import common
+from casedesk import close_cached_services, make_csr
 from certdesk.cli.main import run
 from certdesk.config import Settings
 from certdesk.core.access import Role
@@ -265,12 +264,6 @@ class Cli:
         return code, captured.out, captured.err
 
 
-def _close_cached_services() -> None:
-    if common.services.cache_info().currsize:
-        common.services().rt.close()
-    common.services.cache_clear()
-
-
 @pytest.fixture
 def cli(
     orgs: Services,
@@ -282,9 +275,9 @@ def cli(
     monkeypatch.setenv("CERTDESK_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("CERTDESK_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", "test-passphrase")
-    _close_cached_services()
+    close_cached_services()
     yield Cli(capsys)
-    _close_cached_services()
+    close_cached_services()
     structlog.reset_defaults()  # run() points structlog at a stderr capsys closes
 
 

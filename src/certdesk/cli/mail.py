@@ -22,7 +22,8 @@ def send(
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Send pending mail; exit 1 if any message could not be sent this time."""
-    report = send_pending(services().rt)
+    svc = services()
+    report = send_pending(svc.rt, svc.secretbox)
     if json_out:
         emit_json(report.as_dict())
     else:

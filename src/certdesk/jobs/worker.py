@@ -322,7 +322,7 @@ class Worker:
     def _mail(self, report: PassReport, _now: datetime) -> None:
         if self._transport is None and not self._rt.settings.smtp_url:
             return  # mail waits in the outbox (``certdesk mail send`` or a configured worker)
-        sent = send_pending(self._rt, self._transport)
+        sent = send_pending(self._rt, self._svc.secretbox, self._transport)
         report.mail = sent.as_dict()
 
     def _checkpoint(self, report: PassReport, _now: datetime) -> None:

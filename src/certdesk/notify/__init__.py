@@ -101,12 +101,14 @@ def open_links(body: str, box: SecretBox) -> str:
 
 def send_pending(
     rt: Runtime,
+    box: SecretBox,
     transport: Transport | None = None,
     *,
     limit: int = 500,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> SendReport:
-    """Send up to ``limit`` pending messages, oldest first, over ``transport`` or SMTP."""
+    """Send up to ``limit`` pending messages, oldest first, over ``transport`` or SMTP;
+    ``box`` opens the sealed links (the process's checked secret box)."""
     if transport is None:
         if not rt.settings.smtp_url:
             with rt.reads() as s:
@@ -126,7 +128,7 @@ def send_pending(
     report = SendReport()
     try:
         for row_id, seen in batch:
-            message = _claim(rt, row_id, seen)
+            message = _claim(rt, box, row_id, seen)
             if message is None:
                 continue  # another sender took this attempt
             try:
@@ -148,7 +150,7 @@ def send_pending(
     return report
 
 
-def _claim(rt: Runtime, row_id: int, seen: int) -> EmailMessage | None:
+def _claim(rt: Runtime, box: SecretBox, row_id: int, seen: int) -> EmailMessage | None:
     with rt.sessions.begin() as s:
         claimed = s.execute(
             update(Outbox)
@@ -158,7 +160,6 @@ def _claim(rt: Runtime, row_id: int, seen: int) -> EmailMessage | None:
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return None
         row = s.get_one(Outbox, row_id)
-        box = SecretBox(rt.settings.secrets_dir)
         return _message(row, sender=rt.settings.mail_from, now=rt.clock(), box=box)
 
 
