@@ -135,7 +135,7 @@ def settings_for(data_dir: Path) -> Settings:
 def populate(svc: Services, n_certs: int, n_cases: int) -> Data:
     """Organizations, people, certificates and cases, all through the services."""
     casedesk, consoledesk = _test_helpers()
-    from certdesk.services.issuance import IssueCommand, Platform
+    from certdesk.services.pki.issuance import IssueCommand, Platform
     from conftest import OPERATOR, ManualClock  # tests/conftest.py, for casedesk's Desk
 
     initialize(svc, with_token=False)
@@ -260,7 +260,7 @@ def inproc_split(svc: Services, data: Data) -> dict[str, float]:
     their response model and JSON, as FastAPI does it) and the service calls alone; no HTTP,
     no session or token lookup. "translation only": the same function with the list service's
     answer computed once beforehand, so what is left is building the page or the JSON."""
-    from certdesk.services.cases import CaseFilter
+    from certdesk.services.casework.cases import CaseFilter
     from certdesk.web.api import cases as api_cases
     from certdesk.web.api import certificates as api_certs
     from certdesk.web.console import template_assets

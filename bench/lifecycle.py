@@ -337,7 +337,7 @@ def child(url: str, data_dir: str, smtp_port: int) -> dict[str, Any]:
     from sqlalchemy import delete, func, select
 
     from certdesk.jobs.worker import Worker
-    from certdesk.services.casefile import WORKING_STATES
+    from certdesk.services.casework.casefile import WORKING_STATES
     from certdesk.services.registry import Services
     from certdesk.services.runtime import Runtime
     from certdesk.store import lifecycle as lc
@@ -393,7 +393,7 @@ def child(url: str, data_dir: str, smtp_port: int) -> dict[str, Any]:
 
     # 4. Notices: NOTICES loaded records (never claimed by a worker) are removed, so their
     # notices are due again (late), and delivered: digests off, then another NOTICES on.
-    from certdesk.services.notices import NoticeService
+    from certdesk.services.lifecycle.notices import NoticeService
 
     with svc.rt.reads() as s:
         loaded = s.scalars(

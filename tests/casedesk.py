@@ -29,13 +29,13 @@ from certdesk.cli import common
 from certdesk.cli.main import run
 from certdesk.config import Settings
 from certdesk.core.access import GLOBAL_ROLES, Actor, Role
-from certdesk.services.casefile import CaseView
-from certdesk.services.cases import CaseInput
-from certdesk.services.contacts import ContactInput
+from certdesk.services.casework.casefile import CaseView
+from certdesk.services.casework.cases import CaseInput
+from certdesk.services.casework.contacts import ContactInput
+from certdesk.services.casework.submittals import SubmittalInput
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
-from certdesk.services.submittals import SubmittalInput
 from certdesk.store.models import (
     Approval,
     ApprovalPolicy,

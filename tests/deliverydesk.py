@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 
 from casedesk import DMV, Desk, add_person, sub
 from certdesk.core.access import Actor, Role
-from certdesk.services.casefile import CaseView
-from certdesk.services.delegation import AdminInput
-from certdesk.services.submittals import SubmittalInput
-from certdesk.services.window import Delivery
+from certdesk.services.casework.casefile import CaseView
+from certdesk.services.casework.delegation import AdminInput
+from certdesk.services.casework.submittals import SubmittalInput
+from certdesk.services.casework.window import Delivery
 from certdesk.store.models import (
     CertificateRow,
     GrantRow,
@@ -90,7 +90,7 @@ def setup_case(
 ) -> str:
     """A delegated-administrator set-up case of ``agency``, submitted and approved by the
     agency (cert services' approval is the test's); by default for its zone and apps under it."""
-    from certdesk.services.cases import CaseInput
+    from certdesk.services.casework.cases import CaseInput
 
     svc = desk.services
     view = svc.cases.open(
@@ -118,7 +118,7 @@ def approved_case(
     submittals: Sequence[SubmittalInput],
     **kw: Any,
 ) -> CaseView:
-    from certdesk.services.cases import CaseInput
+    from certdesk.services.casework.cases import CaseInput
 
     svc = desk.services
     kw.setdefault("title", "Certificates")

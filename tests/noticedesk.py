@@ -39,9 +39,9 @@ from sqlalchemy import select
 
 from casedesk import make_csr
 from certdesk.config import Settings
-from certdesk.services.contacts import ContactInput
-from certdesk.services.issuance import IssueCommand
-from certdesk.services.notices import NoticeService
+from certdesk.services.casework.contacts import ContactInput
+from certdesk.services.lifecycle.notices import NoticeService
+from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize

@@ -35,7 +35,7 @@ from prometheus_client.registry import Collector
 from certdesk.release import python_version, version
 
 if TYPE_CHECKING:
-    from certdesk.services.worker_health import WorkerHealth
+    from certdesk.services.lifecycle.worker_health import WorkerHealth
 
 # prometheus_client's own variable: it reads it once, when it is first imported.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from certdesk.config import Settings
 from certdesk.core.keys import KeyType, generate_private_key
-from certdesk.services.issuance import IssueCommand, Issued
+from certdesk.services.pki.issuance import IssueCommand, Issued
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize

@@ -43,7 +43,7 @@ from pkilint.pkix import certificate as pkix_certificate
 from certdesk.config import Settings
 from certdesk.core.calendar import max_validity_days
 from certdesk.core.keys import KeyType
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.registry import Services
 from conftest import OPERATOR, ManualClock
 

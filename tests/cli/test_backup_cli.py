@@ -27,7 +27,7 @@ from casedesk import CliRunner, close_cached_services
 from certdesk.backup_archive import OpeningReader
 from certdesk.cli import common
 from certdesk.core.keys import KeyType
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.pki.issuance import IssueCommand
 from certdesk.store.db import make_engine, migrate
 from conftest import OPERATOR, scratch_database
 

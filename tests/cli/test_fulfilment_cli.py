@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from casedesk import DMV, START, Cli, Desk, open_desk, sub
 from certdesk.cli import fulfilment as fulfil_cli
 from certdesk.cli import reports as report_cli
-from certdesk.services.cases import CaseInput
+from certdesk.services.casework.cases import CaseInput
 from conftest import BACKENDS
 from deliverydesk import add_agency, approved_case, delivered, snapshot
 

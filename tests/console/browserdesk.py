@@ -27,10 +27,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 
 from casedesk import CHP, DMV, EDD, Desk, add_person, make_csr, open_desk
 from certdesk.core.access import Actor, Role
-from certdesk.services.contacts import ContactInput
-from certdesk.services.issuance import IssueCommand, Issued, Platform
+from certdesk.services.casework.contacts import ContactInput
+from certdesk.services.casework.submittals import SubmittalInput
+from certdesk.services.pki.issuance import IssueCommand, Issued, Platform
 from certdesk.services.registry import Services
-from certdesk.services.submittals import SubmittalInput
 from certdesk.web.app import create_app
 from conftest import OPERATOR
 

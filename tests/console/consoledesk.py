@@ -18,7 +18,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from casedesk import Desk, open_desk
-from certdesk.services.passwords import hash_password
+from certdesk.services.people.passwords import hash_password
 from certdesk.store import users as user_store
 from certdesk.web.app import create_app
 from certdesk.web.console.guard import ConsoleCookies

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from casedesk import Desk
 from certdesk.core.access import Role
 from certdesk.notify import open_links
-from certdesk.services.contacts import ContactInput
+from certdesk.services.casework.contacts import ContactInput
 from certdesk.store.models import ApiToken, Outbox, User
 from conftest import OPERATOR
 

@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 
 from casedesk import Desk, add_person, make_csr
 from certdesk.core.access import Role
-from certdesk.services.issuance import IssueCommand
-from certdesk.services.revocation import Reason
+from certdesk.services.pki.issuance import IssueCommand
+from certdesk.services.pki.revocation import Reason
 from certdesk.store.models import CertificateRow
 from conftest import OPERATOR
 

@@ -28,7 +28,7 @@ from sqlalchemy import text
 from casedesk import CHP, DMV, START, Desk
 from certdesk.cli import reports as report_cli
 from certdesk.cli.main import run
-from certdesk.services.reports import dollars
+from certdesk.services.reporting.reports import dollars
 from conftest import AUDITOR, OPERATOR
 
 NOW = datetime(2026, 12, 8, 20, 0, tzinfo=UTC)  # Tuesday, 12:00 Pacific

@@ -26,7 +26,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from casedesk import Desk, make_csr
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.pki.issuance import IssueCommand
 from certdesk.web.app import create_app
 from certdesk.web.console.guard import CSP, CSRF_COOKIE, SESSION_COOKIE
 from conftest import OPERATOR

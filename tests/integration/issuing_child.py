@@ -35,9 +35,9 @@ from certdesk.ca.issuer import Prepared
 from certdesk.ca.local import LocalCA
 from certdesk.config import Settings
 from certdesk.core.keys import KeyType
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.pki.issuance import IssueCommand
+from certdesk.services.pki.revocation import parse_reason
 from certdesk.services.registry import Services
-from certdesk.services.revocation import parse_reason
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import LOCAL_OPERATOR
 

@@ -17,9 +17,9 @@ from certdesk.ca.issuer import RevokedEntry
 from certdesk.clock import system_clock
 from certdesk.config import Settings
 from certdesk.core.keys import KeyType
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.pki.issuance import IssueCommand
+from certdesk.services.pki.revocation import Reason
 from certdesk.services.registry import Services
-from certdesk.services.revocation import Reason
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.store.models import CertificateRow, CrlRow

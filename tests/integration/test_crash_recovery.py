@@ -38,8 +38,8 @@ from certdesk.clock import system_clock
 from certdesk.config import Settings
 from certdesk.core.keys import KeyType
 from certdesk.errors import Conflict, NotFound
-from certdesk.services import signer_identity
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.pki import signer_identity
+from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
@@ -300,7 +300,9 @@ def test_recover_spares_a_live_signer_until_its_lease_expires(
         assert after.der is not None
 
 
-PRINT_IDENTITY = "from certdesk.services import signer_identity; print(signer_identity.current())"
+PRINT_IDENTITY = (
+    "from certdesk.services.pki import signer_identity; print(signer_identity.current())"
+)
 
 
 def dead_signer() -> str:

@@ -30,8 +30,8 @@ import pytest
 from cryptography import x509
 from live_processes import CERTDESK, certdesk_env, stop, wait_until
 
-from certdesk.services.notices import CLAIM_LEASE
-from certdesk.services.revocation import Reason
+from certdesk.services.lifecycle.notices import CLAIM_LEASE
+from certdesk.services.pki.revocation import Reason
 from conftest import OPERATOR, ManualClock
 from noticedesk import (
     START,

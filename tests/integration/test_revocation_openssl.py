@@ -33,9 +33,9 @@ from sqlalchemy import update
 from certdesk.config import Settings
 from certdesk.core.calendar import max_validity_days
 from certdesk.core.keys import KeyType
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.pki.issuance import IssueCommand
+from certdesk.services.pki.revocation import Reason
 from certdesk.services.registry import Services
-from certdesk.services.revocation import Reason
 from certdesk.store.models import CertificateRow
 from conftest import OPERATOR, ManualClock, scratch_database
 from noticedesk import free_port

@@ -32,14 +32,14 @@ from sqlalchemy import func, select, update
 from casedesk import make_csr, settings_for
 from certdesk.clock import system_clock
 from certdesk.config import Settings
-from certdesk.services.cases import CaseInput
-from certdesk.services.contacts import ContactInput
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.casework.cases import CaseInput
+from certdesk.services.casework.contacts import ContactInput
+from certdesk.services.casework.submittals import SubmittalInput
+from certdesk.services.lifecycle.renewals import WORKER
+from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.registry import Services
-from certdesk.services.renewals import WORKER
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
-from certdesk.services.submittals import SubmittalInput
 from certdesk.store.models import Approval, AuditRow, Case, CertificateRow, WorkerBeat
 from conftest import OPERATOR, scratch_pg
 

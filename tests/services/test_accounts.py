@@ -24,8 +24,8 @@ from certdesk.config import Settings
 from certdesk.core.access import Action, Actor, Role
 from certdesk.errors import CertdeskError, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from certdesk.notify import open_links
-from certdesk.services import passwords
-from certdesk.services.logins import LoginSession
+from certdesk.services.people import passwords
+from certdesk.services.people.logins import LoginSession
 from certdesk.services.registry import Services
 from certdesk.services.secretbox import KEY_FILE
 from certdesk.store.models import (

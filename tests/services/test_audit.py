@@ -8,9 +8,9 @@ from sqlalchemy import text
 
 from certdesk.core.access import Role
 from certdesk.core.keys import KeyType
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.pki.issuance import IssueCommand
+from certdesk.services.pki.revocation import Reason
 from certdesk.services.registry import Services
-from certdesk.services.revocation import Reason
 from conftest import AUDITOR, OPERATOR
 
 

@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from casedesk import CHP, DMV, EDD, START, Desk, contact, make_csr, open_desk, sub
 from certdesk.errors import CertdeskError, Conflict, Forbidden, InvalidInput, NotFound
-from certdesk.services.cases import CaseEdit, CaseFilter, CaseInput
-from certdesk.services.contacts import ContactChange, ContactInput
-from certdesk.services.delegation import AdminInput
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.casework.cases import CaseEdit, CaseFilter, CaseInput
+from certdesk.services.casework.contacts import ContactChange, ContactInput
+from certdesk.services.casework.delegation import AdminInput
+from certdesk.services.pki.issuance import IssueCommand
 from certdesk.store.models import AuditRow
 from conftest import AUDITOR, BACKENDS, OPERATOR
 

@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 from casedesk import CHP, DMV, START, Desk, make_csr, open_desk, sub
 from certdesk.core.costs import certificate_cost, certificate_days
 from certdesk.errors import CertdeskError, Conflict, Forbidden, InvalidInput, NotFound
-from certdesk.services.cases import CaseInput
-from certdesk.services.delegation import AdminInput
-from certdesk.services.revocation import Reason
-from certdesk.services.window import Reissue
+from certdesk.services.casework.cases import CaseInput
+from certdesk.services.casework.delegation import AdminInput
+from certdesk.services.casework.window import Reissue
+from certdesk.services.pki.revocation import Reason
 from certdesk.store.models import AuditRow, CertificateRow, Organization, Outbox, Submittal, User
 from conftest import AUDITOR, BACKENDS, OPERATOR
 from deliverydesk import (

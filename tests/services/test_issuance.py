@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from certdesk.core.access import Role
 from certdesk.core.keys import KeyType
 from certdesk.errors import CertdeskError, NotFound
-from certdesk.services.issuance import IssueCommand, Platform
+from certdesk.services.pki.issuance import IssueCommand, Platform
 from certdesk.services.registry import Services
 from certdesk.store.models import CertificateName, CertificateRow
 from conftest import OPERATOR, ManualClock, org_actor

@@ -16,7 +16,7 @@ from certdesk.ca.profile import LeafRequest
 from certdesk.core.access import Actor, Role
 from certdesk.core.keys import KeyType
 from certdesk.errors import CertdeskError
-from certdesk.services.issuance import IssueCommand, Issued
+from certdesk.services.pki.issuance import IssueCommand, Issued
 from certdesk.services.registry import Services
 from certdesk.store import issuers as issuer_store
 from certdesk.store import orgs as org_store

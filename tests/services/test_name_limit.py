@@ -15,8 +15,8 @@ import pytest
 from casedesk import DMV, START, Desk, make_csr, open_desk, sub
 from certdesk.core.keys import KeyType
 from certdesk.errors import PolicyRefusal
-from certdesk.services.issuance import IssueCommand, Issued
-from certdesk.services.window import Reissue
+from certdesk.services.casework.window import Reissue
+from certdesk.services.pki.issuance import IssueCommand, Issued
 from conftest import BACKENDS, OPERATOR
 
 LIMIT = 3

@@ -21,8 +21,8 @@ from sqlalchemy import select, update
 from casedesk import open_desk as open_case_desk
 from certdesk.core.access import Role
 from certdesk.errors import InvalidInput, NotFound
-from certdesk.services.contacts import ContactInput
-from certdesk.services.notices import CLAIM_LEASE, NoticeRunStats, NoticeService
+from certdesk.services.casework.contacts import ContactInput
+from certdesk.services.lifecycle.notices import CLAIM_LEASE, NoticeRunStats, NoticeService
 from certdesk.services.registry import Services
 from certdesk.store.models import Contact, Notice
 from conftest import OPERATOR, org_actor

@@ -23,7 +23,7 @@ from certdesk.cli.main import run
 from certdesk.config import Settings
 from certdesk.core.access import Role
 from certdesk.errors import Forbidden, NotFound
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.registry import Services
 from certdesk.store.models import AuditRow
 from certdesk.web.app import create_app

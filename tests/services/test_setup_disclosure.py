@@ -21,9 +21,9 @@ from sqlalchemy import select
 from casedesk import CHP, DMV, Desk, open_desk
 from certdesk.core.access import Actor
 from certdesk.errors import PolicyRefusal
-from certdesk.services.casefile import CaseView
-from certdesk.services.cases import CaseEdit, CaseInput
-from certdesk.services.delegation import AdminInput
+from certdesk.services.casework.casefile import CaseView
+from certdesk.services.casework.cases import CaseEdit, CaseInput
+from certdesk.services.casework.delegation import AdminInput
 from certdesk.store.models import AuditRow
 from conftest import BACKENDS, OPERATOR
 from deliverydesk import add_agency, setup_case, snapshot

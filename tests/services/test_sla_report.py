@@ -25,7 +25,7 @@ from certdesk.cli.main import run
 from certdesk.core.access import Actor, Role
 from certdesk.core.sla import SlaCount
 from certdesk.errors import Forbidden, InvalidInput, NotFound
-from certdesk.services.cases import CaseInput
+from certdesk.services.casework.cases import CaseInput
 from certdesk.services.registry import Services
 from certdesk.web.app import create_app
 from conftest import AUDITOR, OPERATOR, ManualClock

@@ -19,7 +19,7 @@ from casedesk import make_csr
 from certdesk.config import Settings
 from certdesk.errors import Unavailable
 from certdesk.jobs.worker import Worker
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.status import CA_WARNING_DAYS, Level, Status, read_status

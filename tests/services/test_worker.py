@@ -26,12 +26,12 @@ from certdesk.core.lifecycle import (
 from certdesk.jobs.worker import PassReport, Worker
 from certdesk.notify import enqueue
 from certdesk.notify.messages import Mail
-from certdesk.services.cases import CaseInput
-from certdesk.services.contacts import ContactInput
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.casework.cases import CaseInput
+from certdesk.services.casework.contacts import ContactInput
+from certdesk.services.casework.submittals import SubmittalInput
+from certdesk.services.lifecycle.renewals import WORKER
+from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.registry import Services
-from certdesk.services.renewals import WORKER
-from certdesk.services.submittals import SubmittalInput
 from certdesk.store.models import (
     Approval,
     AuditRow,

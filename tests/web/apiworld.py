@@ -24,7 +24,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from casedesk import Desk, open_desk
 from certdesk.config import Settings
 from certdesk.core.access import Role
-from certdesk.services.issuance import IssueCommand
+from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize

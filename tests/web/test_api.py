@@ -28,8 +28,8 @@ import certdesk
 from certdesk.config import Settings
 from certdesk.core.access import Role
 from certdesk.core.calendar import PACIFIC, validity_for
+from certdesk.services.pki.revocation import Reason
 from certdesk.services.registry import Services
-from certdesk.services.revocation import Reason
 from certdesk.services.runtime import Runtime
 from certdesk.store.db import alembic_config
 from certdesk.store.schema import head_revision

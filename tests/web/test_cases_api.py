@@ -18,7 +18,7 @@ from apiworld import CaseApi, assert_problem, case_api
 
 from casedesk import CHP, DMV, START, make_csr
 from certdesk.core.access import Role
-from certdesk.services.contacts import ContactInput
+from certdesk.services.casework.contacts import ContactInput
 from conftest import BACKENDS
 
 API = "/api/v1"

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from casedesk import CHP, DMV, START, make_csr, sub
 from certdesk.core.access import Role
-from certdesk.services.cases import CaseInput
+from certdesk.services.casework.cases import CaseInput
 from conftest import BACKENDS
 from deliverydesk import add_agency, approved_case, delivered, snapshot
 

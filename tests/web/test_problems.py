@@ -40,8 +40,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from certdesk.core.access import Role
 from certdesk.core.text import BAD_CHARACTERS, EXCERPT_LENGTH
 from certdesk.errors import CertdeskError, Conflict, InvalidInput, NotFound
+from certdesk.services.pki.revocation import Reason
 from certdesk.services.registry import Services
-from certdesk.services.revocation import Reason
 from certdesk.web import problems
 from certdesk.web.app import create_app
 from certdesk.web.console.guard import SESSION_COOKIE

@@ -17,12 +17,12 @@ from certdesk.cli.common import OPERATOR, emit_json, read_input, services
 from certdesk.cli.orgs import org_app
 from certdesk.cli.submittal_form import build, parse_date, read_form
 from certdesk.errors import InvalidInput
-from certdesk.services.approvals import PolicyView
-from certdesk.services.casefile import CaseSummary, CaseView
-from certdesk.services.cases import CaseEdit, CaseFilter, CaseInput
-from certdesk.services.contacts import ContactChange, ContactInput, ContactView
-from certdesk.services.delegation import AdminInput
-from certdesk.services.submittals import SubmittalInput
+from certdesk.services.casework.approvals import PolicyView
+from certdesk.services.casework.casefile import CaseSummary, CaseView
+from certdesk.services.casework.cases import CaseEdit, CaseFilter, CaseInput
+from certdesk.services.casework.contacts import ContactChange, ContactInput, ContactView
+from certdesk.services.casework.delegation import AdminInput
+from certdesk.services.casework.submittals import SubmittalInput
 
 case_app = typer.Typer(
     help="Cases/Requests: submittals, approvals, turnaround (R3-R5).", no_args_is_help=True

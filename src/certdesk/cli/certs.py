@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from certdesk.cli.common import OPERATOR, emit_json, read_input, services, write_output
-from certdesk.services.inventory import CertView, parse_duration, parse_format
-from certdesk.services.issuance import IssueCommand, parse_platform
-from certdesk.services.revocation import parse_reason
+from certdesk.services.pki.inventory import CertView, parse_duration, parse_format
+from certdesk.services.pki.issuance import IssueCommand, parse_platform
+from certdesk.services.pki.revocation import parse_reason
 
 cert_app = typer.Typer(help="Certificates of the inventory.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

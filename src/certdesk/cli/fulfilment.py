@@ -23,8 +23,8 @@ from certdesk.cli.common import (
     write_output,
 )
 from certdesk.errors import InvalidInput
-from certdesk.services.revocation import Reason, parse_reason
-from certdesk.services.window import Delivery, Reissue
+from certdesk.services.casework.window import Delivery, Reissue
+from certdesk.services.pki.revocation import Reason, parse_reason
 
 ReasonOpt = Annotated[
     str | None,

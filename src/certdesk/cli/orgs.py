@@ -8,8 +8,8 @@ import typer
 
 from certdesk.cli.common import OPERATOR, emit_json, services
 from certdesk.errors import InvalidInput
-from certdesk.services.orgs import OrgView
-from certdesk.services.tokens import parse_role
+from certdesk.services.people.orgs import OrgView
+from certdesk.services.people.tokens import parse_role
 
 org_app = typer.Typer(help="Organizations (agencies) and their grants (R2).", no_args_is_help=True)
 token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)

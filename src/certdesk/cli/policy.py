@@ -15,7 +15,7 @@ from certdesk.cli.common import (
     write_output,
 )
 from certdesk.errors import InvalidInput
-from certdesk.services.csrs import parse_key_type
+from certdesk.services.pki.csrs import parse_key_type
 
 policy_app = typer.Typer(help="Name policy (R1 allowed names, R2 grants).", no_args_is_help=True)
 csr_app = typer.Typer(help="Keys and certificate signing requests (R12).", no_args_is_help=True)

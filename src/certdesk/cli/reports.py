@@ -10,7 +10,7 @@ from certdesk.cli.common import OPERATOR, emit_json, services
 from certdesk.cli.orgs import org_app
 from certdesk.cli.submittal_form import parse_date
 from certdesk.errors import InvalidInput
-from certdesk.services.reports import dollars, year_to_date
+from certdesk.services.reporting.reports import dollars, year_to_date
 
 report_app = typer.Typer(
     help="Reports: usage and cost per organization (R11), turnaround performance (R5).",

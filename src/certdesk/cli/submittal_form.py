@@ -31,8 +31,8 @@ from certdesk.cli.common import read_input
 from certdesk.core.calendar import parse_day
 from certdesk.core.text import check_text
 from certdesk.errors import InvalidInput
-from certdesk.services.contacts import ContactInput
-from certdesk.services.submittals import SubmittalInput
+from certdesk.services.casework.contacts import ContactInput
+from certdesk.services.casework.submittals import SubmittalInput
 
 KEYS = frozenset(
     {"name", "type", "platform", "software", "version", "key", "delivery", "validity", "csr",

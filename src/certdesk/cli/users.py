@@ -14,7 +14,7 @@ import typer
 from certdesk.cli import mail
 from certdesk.cli.common import OPERATOR, emit_json, program, read_text, services
 from certdesk.links import ENROLL_PATH
-from certdesk.services.accounts import PasswordLink, UserView
+from certdesk.services.people.accounts import PasswordLink, UserView
 
 user_app = typer.Typer(help="People and their accounts (R10).", no_args_is_help=True)
 

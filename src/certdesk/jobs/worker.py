@@ -2,7 +2,8 @@
 
 The worker decides nothing itself: what is due comes from the database and the pure rules
 (:mod:`certdesk.core.lifecycle`), and each job is a service call that changes an item at most
-once (:mod:`certdesk.services.renewals`, :mod:`certdesk.services.housekeeping`). So any number
+once (:mod:`certdesk.services.lifecycle.renewals`,
+:mod:`certdesk.services.lifecycle.housekeeping`). So any number
 of worker processes may run against one PostgreSQL database (or one SQLite file), be killed
 at any instant and restarted: an interrupted transaction rolls back and its item is found
 again by the next pass, by this worker or another.
@@ -22,7 +23,7 @@ a failing item does not stop the other items of its job):
 9. ``mail`` — send pending outbox mail when ``CERTDESK_SMTP_URL`` is set.
 
 Every job's progress is a heartbeat (``worker_beats``), read by ``/metrics`` and
-``certdesk status`` (:mod:`certdesk.services.worker_health`).
+``certdesk status`` (:mod:`certdesk.services.lifecycle.worker_health`).
 
 Stopping: SIGTERM or SIGINT sets a flag; the item in progress (one renewal, one batch) is
 finished, nothing new is started, the heartbeat row is removed and the process exits 0. A
@@ -47,9 +48,9 @@ import structlog
 
 from certdesk.notify import send_pending
 from certdesk.notify.smtp import Transport
-from certdesk.services import signer_identity
+from certdesk.services.lifecycle.renewals import DueRenewal, Outcome
+from certdesk.services.pki import signer_identity
 from certdesk.services.registry import Services
-from certdesk.services.renewals import DueRenewal, Outcome
 from certdesk.services.setup import LOCAL_OPERATOR
 
 log = structlog.get_logger("certdesk.worker")

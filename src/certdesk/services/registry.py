@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
-from certdesk.services.accounts import AccountService
-from certdesk.services.approvals import ApprovalService
 from certdesk.services.audit import AuditService
-from certdesk.services.authority import Authority
-from certdesk.services.cases import CaseService
+from certdesk.services.casework.approvals import ApprovalService
+from certdesk.services.casework.cases import CaseService
+from certdesk.services.casework.contacts import ContactService
+from certdesk.services.casework.delegated_admin import DelegatedAdminSetup
+from certdesk.services.casework.fulfilment import FulfilmentService
+from certdesk.services.casework.window import WindowService
 from certdesk.services.checkpoints import CheckpointService
-from certdesk.services.contacts import ContactService
-from certdesk.services.costs import CostService
-from certdesk.services.csrs import CsrService
-from certdesk.services.delegated_admin import DelegatedAdminSetup
-from certdesk.services.fulfilment import FulfilmentService
-from certdesk.services.housekeeping import HousekeepingService
-from certdesk.services.inventory import InventoryService
-from certdesk.services.issuance import IssuanceService
-from certdesk.services.logins import LoginService
-from certdesk.services.notices import NoticeService, watch_notices
-from certdesk.services.orgs import OrganizationService
-from certdesk.services.policy import PolicyService
-from certdesk.services.renewals import RenewalService
-from certdesk.services.reports import ReportService
-from certdesk.services.revocation import RevocationService
+from certdesk.services.lifecycle.housekeeping import HousekeepingService
+from certdesk.services.lifecycle.notices import NoticeService, watch_notices
+from certdesk.services.lifecycle.renewals import RenewalService
+from certdesk.services.lifecycle.worker_health import WorkerHealthService
+from certdesk.services.people.accounts import AccountService
+from certdesk.services.people.logins import LoginService
+from certdesk.services.people.orgs import OrganizationService
+from certdesk.services.people.tokens import TokenService
+from certdesk.services.pki.authority import Authority
+from certdesk.services.pki.csrs import CsrService
+from certdesk.services.pki.inventory import InventoryService
+from certdesk.services.pki.issuance import IssuanceService
+from certdesk.services.pki.policy import PolicyService
+from certdesk.services.pki.revocation import RevocationService
+from certdesk.services.reporting.costs import CostService
+from certdesk.services.reporting.reports import ReportService
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
-from certdesk.services.tokens import TokenService
-from certdesk.services.window import WindowService
-from certdesk.services.worker_health import WorkerHealthService
 
 
 class Services:

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from certdesk.core.access import Actor, Role
-from certdesk.services.accounts import PasswordLink
+from certdesk.services.people.accounts import PasswordLink
+from certdesk.services.people.tokens import NewToken
 from certdesk.services.startup import check_secret_key
-from certdesk.services.tokens import NewToken
 from certdesk.store.schema import setup_lock, upgrade_held
 
 if TYPE_CHECKING:

@@ -31,8 +31,8 @@ from sqlalchemy.exc import DBAPIError
 from certdesk.core.lifecycle import crl_refresh_due
 from certdesk.errors import CertdeskError, Unavailable
 from certdesk.release import version
+from certdesk.services.lifecycle.worker_health import WorkerHealth, WorkerState
 from certdesk.services.startup import SchemaState, schema_state
-from certdesk.services.worker_health import WorkerHealth, WorkerState
 from certdesk.store import crls as crl_store
 from certdesk.store import issuers as issuer_store
 from certdesk.store.db import ping

@@ -12,11 +12,11 @@ from pydantic import BaseModel, Field
 from certdesk.core.keys import KeyType
 from certdesk.core.names import MAX_NAMES_CEILING
 from certdesk.core.workflow import CaseType, State, Step
-from certdesk.services.cases import CaseEdit, CaseFilter, CaseInput
-from certdesk.services.contacts import ContactInput
-from certdesk.services.delegation import AdminInput
-from certdesk.services.issuance import Platform
-from certdesk.services.submittals import CertType, SubmittalInput
+from certdesk.services.casework.cases import CaseEdit, CaseFilter, CaseInput
+from certdesk.services.casework.contacts import ContactInput
+from certdesk.services.casework.delegation import AdminInput
+from certdesk.services.casework.submittals import CertType, SubmittalInput
+from certdesk.services.pki.issuance import Platform
 from certdesk.web.api.contacts import ContactIn, ContactOut
 from certdesk.web.deps import ActorDep, ServicesDep
 

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
-from certdesk.services.csrs import MAX_CSR_BYTES
-from certdesk.services.inventory import ExportFormat, parse_duration
-from certdesk.services.issuance import IssueCommand, Platform
-from certdesk.services.revocation import Reason
+from certdesk.services.pki.csrs import MAX_CSR_BYTES
+from certdesk.services.pki.inventory import ExportFormat, parse_duration
+from certdesk.services.pki.issuance import IssueCommand, Platform
+from certdesk.services.pki.revocation import Reason
 from certdesk.web.deps import ActorDep, ServicesDep
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field
 
-from certdesk.services.contacts import ContactChange, ContactInput
+from certdesk.services.casework.contacts import ContactChange, ContactInput
 from certdesk.web.deps import ActorDep, ServicesDep
 
 router = APIRouter(prefix="/api/v1/orgs/{code}/contacts", tags=["contacts"])

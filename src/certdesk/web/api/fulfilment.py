@@ -11,9 +11,9 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, Field
 
 from certdesk.core.keys import KeyType
-from certdesk.services.issuance import Platform
-from certdesk.services.revocation import Reason
-from certdesk.services.window import Reissue
+from certdesk.services.casework.window import Reissue
+from certdesk.services.pki.issuance import Platform
+from certdesk.services.pki.revocation import Reason
 from certdesk.web.api.cases import CaseOut
 from certdesk.web.deps import ActorDep, ServicesDep
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from certdesk.services.csrs import MAX_CSR_BYTES
+from certdesk.services.pki.csrs import MAX_CSR_BYTES
 from certdesk.web.deps import ActorDep, ServicesDep
 
 router = APIRouter(prefix="/api/v1", tags=["policy"])

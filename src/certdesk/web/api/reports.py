@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from certdesk.errors import InvalidInput
-from certdesk.services.reports import year_to_date
+from certdesk.services.reporting.reports import year_to_date
 from certdesk.web.deps import ActorDep, ServicesDep
 
 router = APIRouter(tags=["reports"])

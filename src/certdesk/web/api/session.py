@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
 from certdesk.core.accounts import MAX_PASSWORD
-from certdesk.services.logins import LoginSession
+from certdesk.services.people.logins import LoginSession
 from certdesk.web.api.users import UserOut
 from certdesk.web.deps import ActorDep, ServicesDep
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
 from certdesk.core.access import Role
-from certdesk.services.accounts import PasswordLink
+from certdesk.services.people.accounts import PasswordLink
 from certdesk.web.deps import ActorDep, ServicesDep
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])

@@ -24,12 +24,12 @@ from certdesk.core.calendar import parse_day
 from certdesk.core.keys import KeyType
 from certdesk.core.workflow import CaseType, State, Step
 from certdesk.errors import CertdeskError, Forbidden, InvalidInput
-from certdesk.services.cases import MAX_PAGE, MAX_SUBMITTALS, CaseFilter, CaseInput
-from certdesk.services.contacts import ContactInput
-from certdesk.services.delegation import AdminInput
-from certdesk.services.issuance import Platform
-from certdesk.services.orgs import OrgView
-from certdesk.services.submittals import CertType, SubmittalInput
+from certdesk.services.casework.cases import MAX_PAGE, MAX_SUBMITTALS, CaseFilter, CaseInput
+from certdesk.services.casework.contacts import ContactInput
+from certdesk.services.casework.delegation import AdminInput
+from certdesk.services.casework.submittals import CertType, SubmittalInput
+from certdesk.services.people.orgs import OrgView
+from certdesk.services.pki.issuance import Platform
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 from certdesk.web.console.guard import CSRF_FIELD
 

@@ -15,8 +15,8 @@ from fastapi.responses import Response
 
 from certdesk.core.access import Action, Actor
 from certdesk.errors import CertdeskError
-from certdesk.services.inventory import CertView, ExportFormat, parse_duration, parse_format
-from certdesk.services.revocation import Reason, parse_reason
+from certdesk.services.pki.inventory import CertView, ExportFormat, parse_duration, parse_format
+from certdesk.services.pki.revocation import Reason, parse_reason
 from certdesk.web.api.certificates import MEDIA
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 

@@ -12,7 +12,12 @@ from fastapi.responses import Response
 
 from certdesk.core.access import Action, Actor
 from certdesk.errors import CertdeskError, NotFound
-from certdesk.services.contacts import ContactChange, ContactInput, ContactKind, ContactView
+from certdesk.services.casework.contacts import (
+    ContactChange,
+    ContactInput,
+    ContactKind,
+    ContactView,
+)
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 from certdesk.web.console.pages.orgs import org_options, own_org, visible_orgs
 

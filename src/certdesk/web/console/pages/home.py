@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from certdesk.core.access import Action
-from certdesk.services.cases import CaseFilter
+from certdesk.services.casework.cases import CaseFilter
 from certdesk.web.console.frame import ConsoleDep, ViewerDep
 
 router = APIRouter()

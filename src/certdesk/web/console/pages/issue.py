@@ -12,9 +12,9 @@ from fastapi.responses import Response
 
 from certdesk.core.access import Action, Actor
 from certdesk.errors import CertdeskError, Forbidden, InvalidInput
-from certdesk.services.csrs import MAX_CSR_BYTES
-from certdesk.services.issuance import IssueCommand, Platform, parse_platform
-from certdesk.services.orgs import OrgView
+from certdesk.services.people.orgs import OrgView
+from certdesk.services.pki.csrs import MAX_CSR_BYTES
+from certdesk.services.pki.issuance import IssueCommand, Platform, parse_platform
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 
 router = APIRouter()

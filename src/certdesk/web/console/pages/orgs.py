@@ -18,8 +18,8 @@ from fastapi.responses import Response
 from certdesk.core.access import Action, Actor
 from certdesk.core.workflow import Step
 from certdesk.errors import CertdeskError, InvalidInput
-from certdesk.services.orgs import OrgView
-from certdesk.services.reports import dollars
+from certdesk.services.people.orgs import OrgView
+from certdesk.services.reporting.reports import dollars
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 
 router = APIRouter()

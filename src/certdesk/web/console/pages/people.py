@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from certdesk.core.access import Action, Actor, Role
 from certdesk.core.accounts import ordered_roles
 from certdesk.errors import CertdeskError
-from certdesk.services.accounts import PasswordLink, UserView
+from certdesk.services.people.accounts import PasswordLink, UserView
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 from certdesk.web.console.pages.orgs import org_options, own_org, visible_orgs
 

@@ -19,8 +19,8 @@ from fastapi.responses import Response
 from certdesk.core.access import Actor
 from certdesk.core.calendar import parse_day
 from certdesk.errors import CertdeskError, InvalidInput
-from certdesk.services.cases import CaseFilter
-from certdesk.services.reports import UsageReport, dollars, year_to_date
+from certdesk.services.casework.cases import CaseFilter
+from certdesk.services.reporting.reports import UsageReport, dollars, year_to_date
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 
 router = APIRouter()

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from certdesk.core.access import GLOBAL_ROLES, Actor, Role
 from certdesk.core.accounts import ordered_roles
 from certdesk.errors import CertdeskError
-from certdesk.services.tokens import NewToken, parse_role
+from certdesk.services.people.tokens import NewToken, parse_role
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 from certdesk.web.console.pages.orgs import org_options, own_org, visible_orgs
 

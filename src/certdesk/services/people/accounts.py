@@ -49,10 +49,10 @@ from certdesk.links import enrollment_link
 from certdesk.notify import enqueue
 from certdesk.notify.messages import password_link
 from certdesk.services.audit import AuditService
-from certdesk.services.passwords import hash_password
+from certdesk.services.people.passwords import hash_password
+from certdesk.services.people.visibility import listed_org_id, visible_org
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
-from certdesk.services.visibility import listed_org_id, visible_org
 from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store
 from certdesk.store.models import Enrollment, User, UserRole

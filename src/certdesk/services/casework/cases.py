@@ -11,9 +11,9 @@ holds the transactions around it. In every method:
 3. the change, its history entry (``case_events``) and its audit event (R15) are written
    in one transaction.
 
-Approvals and the turnaround dates live in :mod:`certdesk.services.approvals`; fulfilment
+Approvals and the turnaround dates live in :mod:`certdesk.services.casework.approvals`; fulfilment
 (issuing, delivery, the R8 window) is built on top of :meth:`CaseService.locked` and
-:func:`certdesk.services.casefile.apply_event`.
+:func:`certdesk.services.casework.casefile.apply_event`.
 """
 
 from __future__ import annotations
@@ -39,9 +39,14 @@ from certdesk.core.workflow import (
     transition,
 )
 from certdesk.errors import Conflict, InvalidInput, NotFound
-from certdesk.services.approvals import UNROUTED_TYPES, ApprovalService, parse_case_type, steps_for
 from certdesk.services.audit import AuditService
-from certdesk.services.casefile import (
+from certdesk.services.casework.approvals import (
+    UNROUTED_TYPES,
+    ApprovalService,
+    parse_case_type,
+    steps_for,
+)
+from certdesk.services.casework.casefile import (
     SYSTEM_ACTOR,
     WORKING_STATES,
     CaseSummary,
@@ -53,17 +58,17 @@ from certdesk.services.casefile import (
     parties_of,
     summary_of,
 )
-from certdesk.services.contacts import ContactInput
-from certdesk.services.delegation import AdminInput, DelegatedSetup, check_setup
-from certdesk.services.runtime import Runtime
-from certdesk.services.submittals import (
+from certdesk.services.casework.contacts import ContactInput
+from certdesk.services.casework.delegation import AdminInput, DelegatedSetup, check_setup
+from certdesk.services.casework.submittals import (
     CheckedSubmittal,
     SubmittalInput,
     check_submittal,
     new_submittal_row,
     submittal_contact_rows,
 )
-from certdesk.services.visibility import parse_serial, visible_org
+from certdesk.services.people.visibility import parse_serial, visible_org
+from certdesk.services.runtime import Runtime
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import contacts as contact_store
@@ -505,7 +510,8 @@ class CaseService:
     def locked(self, actor: Actor, number: str, action: Action) -> Iterator[tuple[Session, Case]]:
         """A write transaction holding case ``number`` locked, for services built on cases
         (fulfilment, the R8 window): ``with cases.locked(actor, n, Action.CASE_WORK) as (s,
-        case):`` — then :func:`~certdesk.services.casefile.apply_event` and audit in ``s``."""
+        case):`` — then :func:`~certdesk.services.casework.casefile.apply_event` and audit in
+        ``s``."""
         with self._rt.sessions.begin() as s:
             yield s, load_case(s, actor, number, action, for_update=True)
 

@@ -1,6 +1,6 @@
 """Sending the notices a pass holds (R9): render, group, send, and record each outcome.
 
-:class:`Sender` does steps 3 and 4 of a pass for :class:`certdesk.services.notices.
+:class:`Sender` does steps 3 and 4 of a pass for :class:`certdesk.services.lifecycle.notices.
 NoticeService` (whose module text states the guarantee). Every outcome is written only where
 this worker still holds the claim, in a transaction of its own right after the SMTP server
 answered, so that the window in which an accepted message is not yet recorded stays short.
@@ -23,7 +23,7 @@ from certdesk.core.lifecycle import LifecyclePolicy
 from certdesk.core.notices import retry_delay
 from certdesk.notify.rendering import NoticeTemplates, RenderedNotice, TemplateFailure
 from certdesk.notify.smtp import Transport, is_permanent
-from certdesk.services.notice_mail import (
+from certdesk.services.lifecycle.notice_mail import (
     NoticeItem,
     SubjectGone,
     Subjects,

@@ -1,7 +1,8 @@
 """R11: the cost per certificate-year of an organization's managed certificates.
 
 An organization either has its own rate or uses ``CERTDESK_COST_CENTS_PER_YEAR``. The rate
-applies when a managed certificate is delivered (:mod:`certdesk.services.fulfilment` records
+applies when a managed certificate is delivered
+(:mod:`certdesk.services.casework.fulfilment` records
 ``certificate.cost_cents`` then); changing it never changes what was already recorded.
 Only cert services set it, and every change is audited (R15).
 """
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.costs import check_rate
 from certdesk.services.audit import AuditService
+from certdesk.services.people.visibility import visible_org
 from certdesk.services.runtime import Runtime
-from certdesk.services.visibility import visible_org
 from certdesk.store.models import Organization
 
 

@@ -70,21 +70,21 @@ from certdesk.core.notices import Recipient
 from certdesk.errors import InvalidInput
 from certdesk.notify.rendering import NoticeTemplates, TemplateFailure
 from certdesk.notify.smtp import SmtpTransport, Transport, parse_smtp_url
-from certdesk.services.casefile import load_case
-from certdesk.services.notice_mail import (
+from certdesk.services.casework.casefile import load_case
+from certdesk.services.lifecycle.notice_mail import (
     NoticeItem,
     Subjects,
     context,
 )
-from certdesk.services.notice_plan import NoticePlanner, Planned, policy_from
-from certdesk.services.notice_sending import (
+from certdesk.services.lifecycle.notice_plan import NoticePlanner, Planned, policy_from
+from certdesk.services.lifecycle.notice_sending import (
     CLAIM_LEASE,
     NoticeRunStats,
     RunClock,
     Sender,
 )
+from certdesk.services.people.visibility import visible_cert
 from certdesk.services.runtime import Runtime
-from certdesk.services.visibility import visible_cert
 from certdesk.store import notice_reads as reads
 from certdesk.store import notices as store
 from certdesk.store.models import CertificateRow

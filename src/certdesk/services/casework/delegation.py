@@ -24,7 +24,7 @@ else's organization or people:
   be used to learn which zones other agencies hold.
 - **Administrators.** Drafting never looks login IDs up: an ID that exists drafts exactly
   like a free one. Only applying the approved set-up does (see
-  :mod:`certdesk.services.delegated_admin`), where each administrator either gets a new
+  :mod:`certdesk.services.casework.delegated_admin`), where each administrator either gets a new
   account or the set-up is refused with one note that names neither the ID nor its holder.
 """
 
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from certdesk.core.names import Grant, GrantKind
 from certdesk.errors import InvalidInput, PolicyRefusal
-from certdesk.services.contacts import check_email, check_person_name
+from certdesk.services.casework.contacts import check_email, check_person_name
 from certdesk.store.models import Case
 
 MAX_GRANTS = 100

@@ -31,7 +31,7 @@ process is known dead (same host) or after :data:`LEASE`, and an exception relea
 
 **Completing** finishes cases that deliver no certificate: ``revoke`` and ``delete`` revoke
 the named certificate (delete: ``cessationOfOperation``), ``question`` records the answer,
-``delegated_admin_setup`` applies the set-up (:mod:`certdesk.services.delegated_admin`).
+``delegated_admin_setup`` applies the set-up (:mod:`certdesk.services.casework.delegated_admin`).
 The revocation commits before the case is closed, so a retry finds it revoked and closes.
 
 **Closing** ends a delivered case (and its R8 window). For a ``change`` case the replaced
@@ -66,18 +66,24 @@ from certdesk.core.workflow import (
     window_ends_at,
 )
 from certdesk.errors import Conflict, InvalidInput
-from certdesk.services import signer_identity
 from certdesk.services.audit import AuditService
-from certdesk.services.casefile import CaseView, apply_event, case_view, parties_of, payload_of
-from certdesk.services.cases import CaseInput, CaseService
-from certdesk.services.contacts import ContactInput
-from certdesk.services.delegated_admin import DelegatedAdminSetup
-from certdesk.services.issuance import IssuanceService, IssueCommand, Platform
-from certdesk.services.revocation import Reason, RevocationService
+from certdesk.services.casework.casefile import (
+    CaseView,
+    apply_event,
+    case_view,
+    parties_of,
+    payload_of,
+)
+from certdesk.services.casework.cases import CaseInput, CaseService
+from certdesk.services.casework.contacts import ContactInput
+from certdesk.services.casework.delegated_admin import DelegatedAdminSetup
+from certdesk.services.casework.submittals import ServiceOption, SubmittalInput
+from certdesk.services.people.visibility import visible_cert
+from certdesk.services.pki import signer_identity
+from certdesk.services.pki.issuance import IssuanceService, IssueCommand, Platform
+from certdesk.services.pki.revocation import Reason, RevocationService
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
-from certdesk.services.submittals import ServiceOption, SubmittalInput
-from certdesk.services.visibility import visible_cert
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store

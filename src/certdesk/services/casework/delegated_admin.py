@@ -1,7 +1,7 @@
 """Applying a Delegated Administrator set-up (R2, R3, R10, R11): grants, people, self-managed.
 
-An approved ``delegated_admin_setup`` case (:mod:`certdesk.services.delegation` holds what it
-carries) is applied right after its last approval commits — the approval service calls
+An approved ``delegated_admin_setup`` case (:mod:`certdesk.services.casework.delegation` holds
+what it carries) is applied right after its last approval commits — the approval service calls
 :meth:`DelegatedAdminSetup.after_approval` — and cert services can apply it by hand with
 ``complete`` (when the automatic run was refused, or interrupted by a crash):
 
@@ -28,17 +28,17 @@ from dataclasses import dataclass
 from certdesk.core.access import Action, Actor, Role
 from certdesk.core.workflow import CaseType, Event, Party, State, transition
 from certdesk.errors import CertdeskError, Conflict
-from certdesk.services.accounts import AccountService
 from certdesk.services.audit import AuditService
-from certdesk.services.casefile import (
+from certdesk.services.casework.casefile import (
     SYSTEM_ACTOR,
     CaseView,
     apply_event,
     case_view,
     parties_of,
 )
-from certdesk.services.cases import CaseService
-from certdesk.services.delegation import AdminInput, DelegatedSetup
+from certdesk.services.casework.cases import CaseService
+from certdesk.services.casework.delegation import AdminInput, DelegatedSetup
+from certdesk.services.people.accounts import AccountService
 from certdesk.services.runtime import Runtime
 from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store

@@ -42,7 +42,7 @@ from certdesk.core.notices import (
     overdue_notice_due,
 )
 from certdesk.errors import InvalidInput
-from certdesk.services.contacts import check_email
+from certdesk.services.casework.contacts import check_email
 from certdesk.store import notices as store
 from certdesk.store.notices import CASE, CERTIFICATE
 

@@ -29,7 +29,7 @@ from certdesk.core.workflow import (
     transition,
 )
 from certdesk.errors import NotFound
-from certdesk.services.submittals import SubmittalView, submittal_view
+from certdesk.services.casework.submittals import SubmittalView, submittal_view
 from certdesk.store import cases as case_store
 from certdesk.store import orgs as org_store
 from certdesk.store.models import Approval, Case, CertificateRow

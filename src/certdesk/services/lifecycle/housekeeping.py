@@ -27,11 +27,11 @@ from certdesk.core.calendar import PACIFIC
 from certdesk.core.workflow import CaseType, Event
 from certdesk.errors import Conflict
 from certdesk.services.audit import AuditService
-from certdesk.services.authority import Authority
-from certdesk.services.casefile import WORKING_STATES, apply_event, iso, payload_of
-from certdesk.services.issuance import IssuanceService
-from certdesk.services.renewals import WORKER
-from certdesk.services.revocation import Reason, RevocationService
+from certdesk.services.casework.casefile import WORKING_STATES, apply_event, iso, payload_of
+from certdesk.services.lifecycle.renewals import WORKER
+from certdesk.services.pki.authority import Authority
+from certdesk.services.pki.issuance import IssuanceService
+from certdesk.services.pki.revocation import Reason, RevocationService
 from certdesk.services.runtime import Runtime
 from certdesk.store import crls as crl_store
 from certdesk.store import lifecycle as store

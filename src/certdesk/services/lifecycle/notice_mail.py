@@ -2,8 +2,8 @@
 
 A message names every notice it carries in an ``X-Certdesk-Notice`` header (subject, reason,
 late) and has a ``Message-ID`` derived from the notice ids alone, so that the one message a
-crash can make certdesk send twice (see :mod:`certdesk.services.notices`) goes out with the
-same ``Message-ID`` both times and is recognisable as the same message.
+crash can make certdesk send twice (see :mod:`certdesk.services.lifecycle.notices`) goes out
+with the same ``Message-ID`` both times and is recognisable as the same message.
 """
 
 from __future__ import annotations

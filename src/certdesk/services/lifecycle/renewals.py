@@ -72,9 +72,9 @@ from certdesk.core.workflow import (
     parse_steps,
 )
 from certdesk.errors import Conflict, InvalidInput
-from certdesk.services.approvals import ApprovalService
 from certdesk.services.audit import AuditService
-from certdesk.services.casefile import (
+from certdesk.services.casework.approvals import ApprovalService
+from certdesk.services.casework.casefile import (
     CaseView,
     apply_event,
     case_view,
@@ -83,10 +83,10 @@ from certdesk.services.casefile import (
     load_case,
     payload_of,
 )
-from certdesk.services.cases import CaseService
-from certdesk.services.fulfilment import FulfilmentService
+from certdesk.services.casework.cases import CaseService
+from certdesk.services.casework.fulfilment import FulfilmentService
+from certdesk.services.people.visibility import visible_cert, visible_org
 from certdesk.services.runtime import Runtime
-from certdesk.services.visibility import visible_cert, visible_org
 from certdesk.store import cases as case_store
 from certdesk.store import lifecycle as store
 from certdesk.store import locks

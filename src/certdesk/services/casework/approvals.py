@@ -36,7 +36,7 @@ from certdesk.core.workflow import (
 )
 from certdesk.errors import Conflict, Forbidden, InvalidInput
 from certdesk.services.audit import AuditService
-from certdesk.services.casefile import (
+from certdesk.services.casework.casefile import (
     CaseView,
     apply_event,
     case_view,
@@ -46,8 +46,8 @@ from certdesk.services.casefile import (
     load_case,
     parties_of,
 )
+from certdesk.services.people.visibility import visible_org
 from certdesk.services.runtime import Runtime
-from certdesk.services.visibility import visible_org
 from certdesk.store import cases as case_store
 from certdesk.store.models import Approval, ApprovalPolicy, Case
 

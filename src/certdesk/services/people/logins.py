@@ -43,12 +43,12 @@ from certdesk.core.accounts import (
     primary_role,
 )
 from certdesk.errors import CertdeskError, Conflict, Forbidden, InvalidInput, Unauthorized
-from certdesk.services.accounts import UserView, view_user
 from certdesk.services.audit import AuditService
-from certdesk.services.passwords import hash_password, needs_rehash, password_matches
+from certdesk.services.people.accounts import UserView, view_user
+from certdesk.services.people.passwords import hash_password, needs_rehash, password_matches
+from certdesk.services.people.tokens import TokenService
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
-from certdesk.services.tokens import TokenService
 from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store
 from certdesk.store.models import User

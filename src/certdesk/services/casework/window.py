@@ -43,27 +43,27 @@ from certdesk.core.names import Grant, GrantKind
 from certdesk.core.workflow import CERTIFICATE_TYPES, CaseType, State, require_window_open
 from certdesk.errors import Conflict, NotFound
 from certdesk.services.audit import AuditService
-from certdesk.services.casefile import iso, load_case
-from certdesk.services.cases import CaseService
-from certdesk.services.fulfilment import (
+from certdesk.services.casework.casefile import iso, load_case
+from certdesk.services.casework.cases import CaseService
+from certdesk.services.casework.fulfilment import (
     as_cert_services,
     claim,
     find_orphan,
     release,
     require_csr_or_managed,
 )
-from certdesk.services.inventory import issuing_chain
-from certdesk.services.issuance import IssuanceService, IssueCommand
-from certdesk.services.revocation import Reason, RevocationService
-from certdesk.services.runtime import Runtime
-from certdesk.services.secretbox import SecretBox
-from certdesk.services.submittals import (
+from certdesk.services.casework.submittals import (
     CheckedSubmittal,
     ServiceOption,
     SubmittalInput,
     check_submittal,
 )
-from certdesk.services.visibility import parse_serial
+from certdesk.services.people.visibility import parse_serial
+from certdesk.services.pki.inventory import issuing_chain
+from certdesk.services.pki.issuance import IssuanceService, IssueCommand
+from certdesk.services.pki.revocation import Reason, RevocationService
+from certdesk.services.runtime import Runtime
+from certdesk.services.secretbox import SecretBox
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store

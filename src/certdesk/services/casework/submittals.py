@@ -27,9 +27,14 @@ from certdesk.core.calendar import PACIFIC, max_validity_days
 from certdesk.core.keys import KeyType, check_csr, parse_csr
 from certdesk.core.names import Grant, require_allowed
 from certdesk.errors import InvalidInput
-from certdesk.services.contacts import ContactInput, ContactView, contact_view, new_contact_row
-from certdesk.services.csrs import MAX_CSR_BYTES, parse_key_type
-from certdesk.services.issuance import Platform, parse_platform
+from certdesk.services.casework.contacts import (
+    ContactInput,
+    ContactView,
+    contact_view,
+    new_contact_row,
+)
+from certdesk.services.pki.csrs import MAX_CSR_BYTES, parse_key_type
+from certdesk.services.pki.issuance import Platform, parse_platform
 from certdesk.store.models import Contact, Submittal
 
 MAX_CONTACTS = 20  # per submittal

@@ -43,9 +43,9 @@ from certdesk.core.calendar import Validity, max_validity_days, validity_for
 from certdesk.core.keys import CsrFacts, check_csr, parse_csr
 from certdesk.core.names import Grant, GrantKind, require_allowed
 from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
-from certdesk.services import signer_identity
 from certdesk.services.audit import AuditService
-from certdesk.services.authority import Authority, LoadedCA
+from certdesk.services.pki import signer_identity
+from certdesk.services.pki.authority import Authority, LoadedCA
 from certdesk.services.runtime import Runtime
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store

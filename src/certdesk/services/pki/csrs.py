@@ -12,7 +12,7 @@ from certdesk.core.access import Actor
 from certdesk.core.keys import CsrFacts, KeyType, check_csr, generate_private_key, parse_csr
 from certdesk.core.names import Verdict, check_name_count, judge, require_allowed
 from certdesk.errors import InvalidInput
-from certdesk.services.policy import PolicyService
+from certdesk.services.pki.policy import PolicyService
 from certdesk.services.runtime import Runtime
 
 MAX_CSR_BYTES = 64 * 1024
