@@ -12,9 +12,19 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509 import ocsp
 
-from certdesk.ca.issuer import OcspLookup, Prepared, RevokedEntry
+from certdesk.ca.issuer import (
+    IssuedChain,
+    IssueRequest,
+    Journal,
+    OcspLookup,
+    Pending,
+    Prepared,
+    RevokedEntry,
+    SigningIntent,
+)
 from certdesk.ca.lint import LintFailure, lint_tls_server
-from certdesk.ca.profile import IssuerUrls, LeafRequest, hash_for, tls_server_leaf
+from certdesk.ca.profile import IssuerUrls, LeafRequest, hash_for, new_serial, tls_server_leaf
+from certdesk.errors import Conflict, InvalidInput
 
 
 def spki_slug(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> str:
@@ -36,7 +46,12 @@ def _lint_key_like(key: CertificateIssuerPrivateKeyTypes) -> CertificateIssuerPr
 
 
 class LocalCA:
-    """Issuer, CRL signer and OCSP signer for one built-in issuing CA."""
+    """Issuer, CRL signer and OCSP signer for one built-in issuing CA.
+
+    It implements the :class:`~certdesk.ca.issuer.Issuer` seam (``issue`` = prepare, journal
+    the intent, sign) and the two steps separately for the pipeline that records its own
+    intent between them (``services/pki/issuance.py``).
+    """
 
     def __init__(
         self,
@@ -62,6 +77,34 @@ class LocalCA:
     @property
     def slug(self) -> str:
         return self._slug
+
+    @property
+    def backend(self) -> str:
+        return "local"
+
+    def issue(self, request: IssueRequest, journal: Journal) -> IssuedChain:
+        """Prepare and lint, let the journal record the intent, then sign those bytes once."""
+        public_key = request.csr.public_key()
+        if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+            raise InvalidInput("csr.key_type", "only RSA and ECDSA keys are certified (R12)")
+        prepared = self.prepare(
+            LeafRequest(
+                serial=new_serial(),
+                public_key=public_key,
+                names=request.names,
+                not_before=request.not_before,
+                not_after=request.not_after,
+            ),
+            max_days=request.max_days,
+        )
+        journal.record(SigningIntent(prepared.request.serial, prepared.tbs_sha256))
+        return IssuedChain(leaf=self.sign(prepared), chain=tuple(self.chain()))
+
+    def resume(self, request: IssueRequest, pending: Pending, journal: Journal) -> IssuedChain:
+        # The built-in CA answers at once; a pending handle can only come from another backend.
+        raise Conflict(
+            "issuer.not_pending", f"the built-in CA has no pending issuance ({pending.backend})"
+        )
 
     @property
     def certificate(self) -> x509.Certificate:
