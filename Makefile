@@ -53,8 +53,9 @@ assets: node_modules/.package-lock.json
 
 # Debian packages the tests and benchmarks use (openssl CLI, cfssl, ab/wrk, Chromium for the
 # console's browser tests: driven by Playwright at /usr/bin/chromium, never downloaded;
-# systemd for systemd-analyze, which checks the units in deploy/).
-SYSTEM_PKGS := openssl golang-cfssl apache2-utils wrk chromium systemd
+# systemd for systemd-analyze, which checks the units in deploy/; pebble as the vendor ACME CA
+# and bind9 as the zone's DNS server for the vendor-CA tests in tests/ca/acme).
+SYSTEM_PKGS := openssl golang-cfssl apache2-utils wrk chromium systemd pebble bind9
 system-deps:
 	@missing=""; for p in $(SYSTEM_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

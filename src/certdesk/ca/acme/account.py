@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.jwk import JWK, JWKEC
 
+from certdesk.ca.acme.problems import Backoff
 from certdesk.ca.acme.session import AcmeSession, Endpoint, signing_alg, unwrap
 from certdesk.errors import Conflict, InvalidInput
 
@@ -70,6 +71,7 @@ def register(
     key: JWK | None = None,
     contact: tuple[str, ...] = (),
     session: AcmeSession | None = None,
+    backoff: Backoff | None = None,
 ) -> Account:
     """Create (or find again, for the same key) the account bound to ``binding``.
 
@@ -78,7 +80,7 @@ def register(
     """
     key = key or new_account_key()
     own = session is None
-    session = session or AcmeSession(endpoint, key)
+    session = session or AcmeSession(endpoint, key, backoff=backoff)
     try:
         try:
             eab = messages.ExternalAccountBinding.from_data(

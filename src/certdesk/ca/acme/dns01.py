@@ -110,6 +110,13 @@ class Rfc2136Solver:
             response = dns.query.tcp(
                 update, self.primary.host, port=self.primary.port, timeout=self.timeout
             )
+        except (dns.tsig.PeerError, dns.tsig.BadSignature, dns.tsig.BadKey) as err:
+            # RFC 8945 §5.3: the primary does not accept our key; waiting will not help.
+            raise Conflict(
+                "dns01.update_refused",
+                f"the DNS primary for {self.zone.to_text()} refused the TSIG key"
+                f" {self.key_name.to_text()}: {type(err).__name__} ({err})",
+            ) from err
         except (dns.exception.DNSException, OSError) as err:
             raise Unavailable(
                 "dns01.unreachable",
@@ -169,7 +176,11 @@ def _ask(
     query = dns.message.make_query(name, rdtype)
     query.flags &= ~dns.flags.RD  # ask the server itself, not its recursion
     try:
-        return dns.query.udp(query, server.host, port=server.port, timeout=timeout)
+        try:
+            return dns.query.udp(query, server.host, port=server.port, timeout=timeout / 2)
+        except dns.exception.Timeout:
+            # A lost datagram is not an answer: ask once more over TCP (RFC 7766).
+            return dns.query.tcp(query, server.host, port=server.port, timeout=timeout / 2)
     except (dns.exception.DNSException, OSError) as err:
         raise Unavailable(
             "dns01.unreachable", f"{server.host}:{server.port} did not answer: {err}"
