@@ -132,6 +132,7 @@ class NoJournal:
 # --- the seam -------------------------------------------------------------------------------
 
 
+@runtime_checkable
 class Issuer(Protocol):
     """Every backend: the built-in CA, a vendor over ACME, later PKCS#11."""
 

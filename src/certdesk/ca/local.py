@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -14,6 +15,7 @@ from cryptography.x509 import ocsp
 
 from certdesk.ca.issuer import (
     IssuedChain,
+    Issuer,
     IssueRequest,
     Journal,
     OcspLookup,
@@ -272,3 +274,7 @@ def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
     return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(
         serialization.Encoding.DER
     )
+
+
+if TYPE_CHECKING:  # the seam is typed: mypy checks LocalCA against the protocols
+    _issuer: type[Issuer] = LocalCA

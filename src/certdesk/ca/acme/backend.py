@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import requests
 from acme import challenges, messages
@@ -35,12 +36,15 @@ from certdesk.ca.acme.solvers import ByZone, ChallengeTask, Solver
 from certdesk.ca.arrival import check_arrival
 from certdesk.ca.issuer import (
     IssuedChain,
+    Issuer,
     IssueRequest,
     Journal,
     OrderingIntent,
     OrderPlaced,
     Pending,
+    RenewalInfoSource,
     RenewalWindow,
+    Revoker,
 )
 from certdesk.errors import CertdeskError, Conflict, InvalidInput, Unavailable
 
@@ -381,3 +385,9 @@ def _state(body: messages.Order) -> str:
     """The order's RFC 8555 §7.1.6 status word (``pending``, ``ready``, ``processing`` …)."""
     status = body.status
     return str(status.name) if status is not None else "unknown"
+
+
+if TYPE_CHECKING:  # the seam is typed: mypy checks AcmeIssuer against the protocols
+    _issuer: type[Issuer] = AcmeIssuer
+    _revoker: type[Revoker] = AcmeIssuer
+    _ari: type[RenewalInfoSource] = AcmeIssuer
