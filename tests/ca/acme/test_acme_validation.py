@@ -59,7 +59,7 @@ def dns01(named: Bind9, tsig: TsigKey = TSIG) -> Rfc2136Solver:
         zone=ZONE,
         primary=named.server,
         tsig=tsig,
-        authoritative=find_authoritative(ZONE, named.server),
+        authoritative=find_authoritative(ZONE, named.server, timeout=10),
         propagation_timeout=10,
     )
 
@@ -72,7 +72,7 @@ def txt_at(named: Bind9, owner: str) -> list[str]:
 
 
 def test_the_zones_authoritative_servers_are_found_through_its_ns_records(named: Bind9) -> None:
-    assert find_authoritative(ZONE, named.server) == [named.server]
+    assert find_authoritative(ZONE, named.server, timeout=10) == [named.server]
 
 
 def test_dns01_through_bind9_for_a_name_and_its_wildcard(named: Bind9, pebble: Pebble) -> None:
