@@ -9,11 +9,16 @@ caller's transaction (the one that records the download); after that commit,
   deleted row's bytes are overwritten with zeros in its page; ``wal_checkpoint(TRUNCATE)``
   then copies those pages into the database file and empties the ``-wal`` file, which
   still held the page images written while the key was stored.
-* **PostgreSQL:** a delete leaves a dead tuple, and plain ``VACUUM`` only marks its space
-  free (the bytes stay in the page until reused). ``VACUUM FULL data_keys`` writes the live
-  rows to new files and truncates the old ones at commit. The table holds one small row per
-  key not yet downloaded, so the rewrite is brief; it takes the table's exclusive lock for
-  that moment, bounded by a lock timeout.
+* **PostgreSQL:** a delete leaves a dead tuple. Plain ``VACUUM`` only marks its space free
+  (the bytes stay in the page until reused), and ``VACUUM FULL`` copies a dead row into the
+  new file while any transaction on the server that is older than the delete still runs
+  (its own snapshot counts) — neither is a reliable eraser. So the scrub rewrites the small
+  table itself: under its exclusive lock it reads the live rows, ``TRUNCATE``s the table
+  (new, empty files; the old ones are truncated to zero length at commit, whoever might
+  still have seen the dead row) and writes the live rows back, in one transaction. Readers
+  wait for that moment (bounded by a lock timeout); the online backup takes the table's
+  share lock before its snapshot so that it never sees the table mid-rewrite
+  (``store/backup.py``).
 
 What no statement here can reach is named in docs/security.md: PostgreSQL's WAL segments
 (``pg_wal``, archives, replicas), backups taken while the key was stored, and the file
@@ -24,16 +29,19 @@ copy made before the download, only together with the secret box key.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
 from certdesk.store.models import DataKey
 
 # A scrub waits this long for the table's lock before giving up (the next one catches up).
 SCRUB_LOCK_TIMEOUT = "5s"
+# Waits for older transactions to end before the upgrade's VACUUM FULL (about 6 s at most).
+SETTLE_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 
 
 def of_submittal(s: Session, submittal_id: int) -> DataKey | None:
@@ -92,10 +100,13 @@ def scrub(engine: Engine) -> Scrub:
     database engine writes (see the module text). Run outside any transaction."""
     if engine.dialect.name == "sqlite":
         return Scrub("sqlite", _checkpoint_truncate(engine))
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql(f"SET lock_timeout = '{SCRUB_LOCK_TIMEOUT}'")
-        conn.exec_driver_sql("VACUUM FULL data_keys")
-        conn.exec_driver_sql("RESET lock_timeout")
+    with engine.connect() as conn, conn.begin():
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{SCRUB_LOCK_TIMEOUT}'")
+        conn.exec_driver_sql("LOCK TABLE data_keys IN ACCESS EXCLUSIVE MODE")
+        live = [dict(row) for row in conn.execute(select(DataKey.__table__)).mappings()]
+        conn.exec_driver_sql("TRUNCATE data_keys")
+        if live:
+            conn.execute(insert(DataKey), live)
     return Scrub("postgresql", True)
 
 
@@ -103,7 +114,8 @@ def scrub_after_upgrade(engine: Engine) -> Scrub:
     """Once, after the upgrade to data keys (migration 0006): keys downloaded before it were
     only "erased" by a NULL, and their old ciphertext (sealed with the secret box alone)
     may sit in free pages (SQLite) or dead tuples (PostgreSQL). Rebuild the affected storage
-    from live rows: ``VACUUM`` the SQLite file, ``VACUUM FULL`` the two tables."""
+    from live rows: ``VACUUM`` the SQLite file, ``VACUUM FULL`` the submittals (best effort:
+    a transaction older than the upgrade still running makes it keep dead rows)."""
     if engine.dialect.name == "sqlite":
         raw = engine.raw_connection()
         try:
@@ -114,9 +126,21 @@ def scrub_after_upgrade(engine: Engine) -> Scrub:
             raw.close()
         return Scrub("sqlite", _checkpoint_truncate(engine))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        settled = _older_transactions_ended(conn)
         conn.exec_driver_sql("VACUUM FULL submittals")
-        conn.exec_driver_sql("VACUUM FULL data_keys")
-    return Scrub("postgresql", True)
+    return Scrub("postgresql", settled and scrub(engine).complete)
+
+
+def _older_transactions_ended(conn: Connection) -> bool:
+    """Wait (briefly) until every transaction that held an id when this was called ended:
+    a VACUUM FULL keeps a dead row that one of them could still see."""
+    marker = conn.exec_driver_sql("SELECT pg_current_xact_id()").scalar_one()
+    for pause in SETTLE_PAUSES:
+        oldest = conn.exec_driver_sql("SELECT pg_snapshot_xmin(pg_current_snapshot())")
+        if int(oldest.scalar_one()) > int(marker):
+            return True
+        time.sleep(pause)
+    return False
 
 
 def _checkpoint_truncate(engine: Engine) -> bool:
