@@ -9,20 +9,28 @@ of either, and an attacker holding the files *and* ``secretbox.key`` cannot open
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from alembic import command
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from casedesk import START, Desk, open_desk, sub
 from certdesk.core.envelope import open_with_data_key, subscriber_key_context
 from certdesk.errors import Conflict, Unavailable
 from certdesk.services.casework.casefile import CaseView
 from certdesk.services.casework.window import Reissue
+from certdesk.services.startup import upgrade_schema
+from certdesk.store.db import alembic_config, make_engine
 from certdesk.store.models import DataKey
+from certdesk.store.schema import current_revision, head_revision, upgrade
 from conftest import BACKENDS
 from database_files import fernet_tokens, raw_files, remnants
 from deliverydesk import certificates, delivered
@@ -37,11 +45,6 @@ def desk(
 ) -> Iterator[Desk]:
     with open_desk(request.param, tmp_path_factory.mktemp("shred")) as d:
         yield d
-
-
-@pytest.fixture(autouse=True)
-def _start(desk: Desk) -> None:
-    desk.at(START)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ def attack(desk: Desk, found: dict[str, bytes], key: Stored) -> bytes | None:
 
 
 def generated(desk: Desk, key_type: str = "ec256") -> CaseView:
+    desk.at(START)
     return delivered(desk, sub(f"{desk.unique('shred')}.dmv.ca.gov", key_type=key_type))
 
 
@@ -175,3 +179,84 @@ def test_finding7_reissue_shreds_the_replaced_key(desk: Desk) -> None:
     assert remnants(after, old.wrapped_data_key) == []
     assert remnants(after, new.wrapped_data_key) != []  # the new key is stored, not lost
     assert attack(desk, after, old) is None
+
+
+# --------------------------------------------------------------------- the upgrade to 0006
+
+
+def _legacy_erase(url: str, submittal_id: int) -> None:
+    """What the release before 0006 did at a download: set the column NULL, on a connection
+    without secure_delete (SQLite's default build; Debian's turns it on)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        conn = sqlite3.connect(str(parsed.database))
+        try:
+            conn.execute("PRAGMA secure_delete=OFF")
+            conn.execute("UPDATE submittals SET generated_key = NULL WHERE id = ?", (submittal_id,))
+            conn.commit()
+        finally:
+            conn.close()
+        return
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE submittals SET generated_key = NULL WHERE id = :id"),
+                {"id": submittal_id},
+            )
+    finally:
+        engine.dispose()
+
+
+def _legacy_keys(engine: Engine) -> dict[int, bytes]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, generated_key FROM submittals WHERE generated_key IS NOT NULL")
+        ).all()
+    return {int(i): bytes(k) for i, k in rows}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_finding7_upgrade_from_0005_reseals_stored_keys_and_scrubs_erased_ones(
+    backend: str, tmp_path: Path
+) -> None:
+    with open_desk(backend, tmp_path) as desk:
+        svc = desk.services
+        engine, url = svc.rt.engine, svc.rt.settings.database_url
+        kept, erased = generated(desk), generated(desk)
+        kept_id, erased_id = kept.submittals[0].id, erased.submittals[0].id
+        # A database of the previous schema: 0005 keeps keys sealed by the secret box alone
+        # in submittals.generated_key (the downgrade writes them exactly so).
+        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+        with engine.begin() as conn:
+            cfg.attributes.update(connection=conn, wrapper=svc.secretbox)
+            command.downgrade(cfg, "0005")
+        assert current_revision(engine) == "0005"
+        legacy = _legacy_keys(engine)
+        assert set(legacy) == {kept_id, erased_id}
+        _legacy_erase(url, erased_id)  # one key downloaded under the old release
+        before = raw_files(url)
+        assert remnants(before, legacy[erased_id]) != []  # the finding, reproduced
+        assert svc.secretbox.open(legacy[erased_id])  # ... and it opens with the box
+
+        with pytest.raises(Unavailable) as refused:
+            upgrade(engine)  # no secret box: refused, nothing changed
+        assert refused.value.code == "schema.needs_secret_key"
+        assert "1 generated key(s)" in refused.value.detail
+        assert current_revision(engine) == "0005" and _legacy_keys(engine) == {
+            kept_id: legacy[kept_id]
+        }
+
+        was, now = upgrade_schema(svc)  # what `certdesk db upgrade` runs
+        assert (was.current, now.current) == ("0005", head_revision())
+
+        after = raw_files(url)
+        for old in legacy.values():
+            assert remnants(after, old) == []
+        with svc.rt.reads() as s:
+            assert s.get(DataKey, erased_id) is None
+        key = stored(desk, kept_id)
+        assert remnants(after, key.wrapped_data_key) != []
+        # The re-sealed key is the same key: its certificate and it make one PKCS#12.
+        assert der(download(desk, kept)) == svc.secretbox.open(legacy[kept_id])
+        assert remnants(raw_files(url), key.wrapped_data_key) == []

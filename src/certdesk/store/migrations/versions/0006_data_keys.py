@@ -89,13 +89,13 @@ def upgrade() -> None:
                 )
             )
         conn.execute(submittals.update().values(generated_key=None))
-    with op.batch_alter_table("submittals") as batch:
-        batch.drop_column("generated_key")
+    # Not a batch (copy-and-rename) on SQLite: dropping the populated submittals table with
+    # foreign keys on would fail. SQLite 3.35+ drops a column in place.
+    op.drop_column("submittals", "generated_key")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("submittals") as batch:
-        batch.add_column(sa.Column("generated_key", sa.LargeBinary(), nullable=True))
+    op.add_column("submittals", sa.Column("generated_key", sa.LargeBinary(), nullable=True))
     conn = op.get_bind()
     rows = conn.execute(
         sa.select(data_keys.c.submittal_id, data_keys.c.wrapped_data_key, data_keys.c.sealed_key)
