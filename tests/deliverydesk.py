@@ -22,6 +22,7 @@ from certdesk.services.casework.submittals import SubmittalInput
 from certdesk.services.casework.window import Delivery
 from certdesk.store.models import (
     CertificateRow,
+    DataKey,
     GrantRow,
     Organization,
     Outbox,
@@ -46,15 +47,26 @@ def snapshot(desk: Desk) -> tuple[Any, ...]:
                 Submittal.id,
                 Submittal.names,
                 Submittal.certificate_id,
-                Submittal.generated_key,
                 Submittal.key_downloaded_at,
             ).order_by(Submittal.id)
+        ).all()
+        keys = s.execute(
+            select(DataKey.submittal_id, DataKey.sealed_key).order_by(DataKey.submittal_id)
         ).all()
         grants = s.scalar(select(func.count()).select_from(GrantRow))
         users = s.scalar(select(func.count()).select_from(User))
         mails = s.scalar(select(func.count()).select_from(Outbox))
         managed = s.execute(select(Organization.code, Organization.self_managed)).all()
-    return desk.counts(), certs, tuple(subs), grants, users, mails, tuple(sorted(managed))
+    return (
+        desk.counts(),
+        certs,
+        tuple(subs),
+        tuple(keys),
+        grants,
+        users,
+        mails,
+        tuple(sorted(managed)),
+    )
 
 
 @dataclass

@@ -24,7 +24,14 @@ from certdesk.services.casework.cases import CaseInput
 from certdesk.services.casework.delegation import AdminInput
 from certdesk.services.casework.window import Reissue
 from certdesk.services.pki.revocation import Reason
-from certdesk.store.models import AuditRow, CertificateRow, Organization, Outbox, Submittal, User
+from certdesk.store.models import (
+    AuditRow,
+    CertificateRow,
+    DataKey,
+    Organization,
+    Outbox,
+    User,
+)
 from conftest import AUDITOR, BACKENDS, OPERATOR
 from deliverydesk import (
     add_agency,
@@ -239,8 +246,10 @@ def test_generated_key_is_sealed_and_downloadable_once(desk: Desk) -> None:
     view = delivered(desk, sub(f"{desk.unique('key')}.dmv.ca.gov"))
     sub_id = view.submittals[0].id
     with svc.rt.reads() as s:
-        sealed = s.get(Submittal, sub_id).generated_key  # type: ignore[union-attr]
-    assert sealed is not None and b"PRIVATE" not in sealed and sealed[:1] == b"g"  # Fernet
+        stored = s.get(DataKey, sub_id)
+        assert stored is not None
+    # AES-GCM under a data key of its own; the data key wrapped by the secret box (Fernet).
+    assert b"PRIVATE" not in stored.sealed_key and stored.wrapped_data_key[:1] == b"g"
 
     refused(
         desk,
@@ -260,8 +269,7 @@ def test_generated_key_is_sealed_and_downloadable_once(desk: Desk) -> None:
     with pytest.raises(ValueError):
         pkcs12.load_key_and_certificates(bundle, b"wrong password here")
     with svc.rt.reads() as s:
-        erased = s.get(Submittal, sub_id)
-        assert erased is not None and erased.generated_key is None
+        assert s.get(DataKey, sub_id) is None  # shredded: tests/store/test_data_keys.py
     assert certificates(desk, view.number).certificates[0].key == "downloaded"
     detail = refused(
         desk,

@@ -39,7 +39,7 @@ def initialize(services: Services, *, with_token: bool = True) -> InitReport:
 
 def _initialize(services: Services, *, with_token: bool) -> InitReport:
     rt = services.rt
-    upgrade_held(rt.engine)  # refuses a schema newer than this certdesk
+    upgrade_held(rt.engine, wrapper=services.secretbox)  # refuses a schema newer than this certdesk
     check_secret_key(services, first_run=True)  # the first init records the key
     services.audit.ensure_keyed()  # R15: a new log is keyed from its first event
     created, rows = services.authority.ensure_hierarchy()

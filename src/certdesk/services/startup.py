@@ -58,7 +58,7 @@ def schema_state(svc: Services) -> SchemaState:
 def upgrade_schema(svc: Services) -> tuple[SchemaState, SchemaState]:
     """Migrate under the set-up lock (one process migrates, the others wait and see it
     done); returns the state before and after."""
-    before, after = upgrade(svc.rt.engine)
+    before, after = upgrade(svc.rt.engine, wrapper=svc.secretbox)
     return SchemaState(before, after), SchemaState(after, after)
 
 

@@ -156,6 +156,11 @@ def snapshot(engine: Engine, scratch: Path) -> Iterator[Connection]:
         return
     ro = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
     with ro.connect() as conn, conn.begin():
+        # Before the snapshot (taken by the first query; LOCK is none): a scrub rewrites
+        # data_keys with TRUNCATE (store/data_keys.py), which a snapshot older than it would
+        # see as an empty table. Holding the share lock, the backup waits for a running scrub
+        # or makes the next one wait.
+        conn.exec_driver_sql("LOCK TABLE data_keys IN ACCESS SHARE MODE")
         yield conn
 
 

@@ -12,6 +12,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from certdesk.core.envelope import Wrapper
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "certdesk_read_only"
 
@@ -71,6 +73,10 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
             "PRAGMA synchronous=FULL" if synchronous == "full" else "PRAGMA synchronous=NORMAL"
         )
         cur.execute("PRAGMA foreign_keys=ON")
+        # R12: deleted content is overwritten with zeros, not merely unlinked, so that an
+        # erased record (a destroyed data key, store/data_keys.py) leaves no bytes behind in
+        # the page or on the free list.
+        cur.execute("PRAGMA secure_delete=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
@@ -93,11 +99,16 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+def migrate(engine: Engine, *, wrapper: Wrapper | None = None) -> None:
+    """Bring the schema to the newest revision (idempotent).
+
+    ``wrapper`` (the secret box) is needed only by revisions that re-seal stored secrets
+    (0006: generated keys under data keys); they refuse clearly when it is missing.
+    """
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
+        cfg.attributes["wrapper"] = wrapper
         command.upgrade(cfg, "head")
 
 

@@ -350,9 +350,8 @@ class Submittal(Base):
     validity_days: Mapped[int | None] = mapped_column(Integer)
     csr_pem: Mapped[str | None] = mapped_column(Text)
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
-    # R12: a key certdesk generated for a managed certificate, encrypted at rest; handed out
-    # once as a password-protected PKCS#12 and then erased.
-    generated_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # R12: a key certdesk generated for the submittal lives in DataKey (crypto-shredded at
+    # its one download), never in this row.
     key_downloaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -483,3 +482,22 @@ class InstallationFact(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DataKey(Base):
+    """R12: a generated subscriber key, sealed under a data key of its own (AES-256-GCM),
+    and that data key wrapped by the installation's secret box (core/envelope.py).
+
+    One row per submittal holding a key. Deleting the row at the key's download destroys
+    the only copy of the data key, so every remaining copy of the sealed key (old pages,
+    WAL, backups) is unreadable even with the secret box (store/data_keys.py).
+    """
+
+    __tablename__ = "data_keys"
+
+    submittal_id: Mapped[int] = mapped_column(
+        ForeignKey("submittals.id", ondelete="CASCADE"), primary_key=True
+    )
+    wrapped_data_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -24,11 +24,17 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from certdesk.core.envelope import Wrapper
 from certdesk.errors import Unavailable
+from certdesk.store import data_keys
 from certdesk.store.db import alembic_config, migrate
 
 # Advisory lock key of schema upgrades and first-run set-up ("certdesk" in ASCII, truncated).
 SETUP_LOCK = 0x6365_7274_6465_736B & 0x7FFF_FFFF_FFFF_FFFF
+
+# R12: the revision that put generated keys under data keys; an upgrade across it rebuilds
+# the storage once, so that keys "erased" before it leave no ciphertext behind.
+DATA_KEYS_REVISION = "0006"
 
 
 @cache
@@ -113,19 +119,29 @@ def setup_lock(engine: Engine) -> Iterator[None]:
         os.close(fd)
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
+def upgrade(engine: Engine, *, wrapper: Wrapper | None = None) -> tuple[str | None, str]:
     """Migrate to the newest revision under the set-up lock; returns (before, after)."""
     with setup_lock(engine):
-        return upgrade_held(engine)
+        return upgrade_held(engine, wrapper=wrapper)
 
 
-def upgrade_held(engine: Engine) -> tuple[str | None, str]:
+def upgrade_held(engine: Engine, *, wrapper: Wrapper | None = None) -> tuple[str | None, str]:
     """Migrate to the newest revision; the caller holds :func:`setup_lock` (``init`` runs
     its whole set-up under it). A schema newer than this code is refused, never touched:
     Alembic would fail on the unknown revision with a traceback, and a downgrade loses data.
+    ``wrapper`` (the secret box) re-seals stored generated keys (0006).
     """
     before = current_revision(engine)
     if before is not None and before not in known_revisions():
         require_current(engine)  # raises "newer"
-    migrate(engine)
+    migrate(engine, wrapper=wrapper)
+    if before is not None and crossed(before, DATA_KEYS_REVISION):
+        data_keys.scrub_after_upgrade(engine)
     return before, head_revision()
+
+
+def crossed(before: str, revision: str) -> bool:
+    """Whether upgrading from ``before`` to the head applied ``revision``."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    below_before = {rev.revision for rev in script.iterate_revisions(before, "base")}
+    return revision not in below_before

@@ -10,8 +10,9 @@ never runs inside a case transaction; fulfilment is a sequence of short transact
 2. per submittal without a certificate:
 
    a. the CSR is the agency's; or, for a managed submittal without one, certdesk's key
-      (R12): generated once, sealed (``SecretBox``) and **committed on the submittal before
-      anything is signed**, so every certificate issued for it has its key stored;
+      (R12): generated once, sealed under a data key of its own
+      (``services/pki/generated_keys.py``) and **committed before anything is signed**,
+      so every certificate issued for it has its key stored;
    b. an *orphan* — an active certificate of the organization for the same first name and
       the same public key, not linked to any case, issued since the approval — is adopted;
       only if there is none is the pipeline asked to issue;
@@ -79,7 +80,7 @@ from certdesk.services.casework.contacts import ContactInput
 from certdesk.services.casework.delegated_admin import DelegatedAdminSetup
 from certdesk.services.casework.submittals import ServiceOption, SubmittalInput
 from certdesk.services.people.visibility import visible_cert
-from certdesk.services.pki import signer_identity
+from certdesk.services.pki import generated_keys, signer_identity
 from certdesk.services.pki.issuance import IssuanceService, IssueCommand, Platform
 from certdesk.services.pki.revocation import Reason, RevocationService
 from certdesk.services.runtime import Runtime
@@ -171,7 +172,6 @@ class Work:
     platform: Platform
     validity_days: int | None
     managed: bool
-    sealed_key: bytes | None
     certificate_id: int | None
 
     @classmethod
@@ -184,7 +184,6 @@ class Work:
             platform=Platform(sub.platform),
             validity_days=sub.validity_days,
             managed=sub.service_option == ServiceOption.MANAGED,
-            sealed_key=sub.generated_key,
             certificate_id=sub.certificate_id,
         )
 
@@ -341,17 +340,19 @@ class FulfilmentService:
 
     def _stored_key(self, actor: Actor, number: str, item: Work) -> bytes:
         """Step 2a: the submittal's generated key, made and committed now if it has none."""
-        if item.sealed_key is not None:
-            return self._box.open(item.sealed_key)
+        with self._rt.reads() as s:
+            stored = generated_keys.open_key(s, self._box, item.submittal_id)
+        if stored is not None:
+            return stored
         key_der = subscriber_keys.new_key(item.key_type)
-        sealed = self._box.seal(key_der)
         now = self._rt.clock()
         with self._cases.locked(actor, number, Action.CASE_WORK) as (s, case):
             sub = case_store.submittal(s, case.id, item.submittal_id)
             assert sub is not None
-            if sub.generated_key is not None:  # stored meanwhile: that one is the key
-                return self._box.open(sub.generated_key)
-            sub.generated_key = sealed
+            stored = generated_keys.open_key(s, self._box, sub.id)
+            if stored is not None:  # stored meanwhile: that one is the key
+                return stored
+            generated_keys.keep(s, self._box, sub.id, key_der, now)
             renew(case, now)
             self._audit.record(
                 s,

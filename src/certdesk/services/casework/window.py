@@ -4,10 +4,11 @@
   with its full chain (leaf, then the issuing CA) — for whoever may read the case.
 * **Key download** (R12): a key certdesk generated leaves encrypted storage once, inside a
   PKCS#12 protected by the caller's password. The same transaction that builds the file
-  erases the stored key, so a second attempt is refused (409) — a lost file means a reissue
-  with a new key. If the response is lost after that commit, so is the key; that is the
-  price of "the key never leaves encrypted storage except in a password-protected PKCS#12
-  download", taken deliberately.
+  destroys the stored key with its data key (crypto-shredding,
+  ``services/pki/generated_keys.py``), so a second attempt is refused (409) — a lost file
+  means a reissue with a new key. If the response is lost after that commit, so is the
+  key; that is the price of "the key never leaves encrypted storage except in a
+  password-protected PKCS#12 download", taken deliberately.
 * **Inside the window** (R8: ``CERTDESK_WINDOW_DAYS`` calendar days after delivery, the case
   still ``delivered``) the requesting organization — its requesters and delegated admins —
   or cert services may *revoke* a certificate of the case, or *reissue* a submittal with
@@ -59,6 +60,7 @@ from certdesk.services.casework.submittals import (
     check_submittal,
 )
 from certdesk.services.people.visibility import parse_serial
+from certdesk.services.pki import generated_keys
 from certdesk.services.pki.inventory import issuing_chain
 from certdesk.services.pki.issuance import IssuanceService, IssueCommand
 from certdesk.services.pki.revocation import Reason, RevocationService
@@ -220,7 +222,7 @@ class WindowService:
                     revocation_reason=row.revocation_reason,
                     renewal_of=previous.serial if previous else None,
                     cost_cents=row.cost_cents,
-                    key=self._key_state(sub),
+                    key=self._key_state(s, sub),
                     fullchain_pem=_pem([leaf, *chains[row.issuer_id]]),
                 )
             )
@@ -234,10 +236,10 @@ class WindowService:
         )
 
     @staticmethod
-    def _key_state(sub: Submittal | None) -> str:
+    def _key_state(s: Session, sub: Submittal | None) -> str:
         if sub is None:
             return "none"
-        if sub.generated_key is not None:
+        if generated_keys.held(s, sub.id):
             return "stored"
         if sub.key_downloaded_at is not None:
             return "downloaded"
@@ -264,7 +266,8 @@ class WindowService:
                     " be downloaded again: reissue the certificate with a new key inside the"
                     " window, or open a new case",
                 )
-            if sub.generated_key is None or sub.certificate_id is None:
+            key_der = generated_keys.open_key(s, self._box, sub.id)
+            if key_der is None or sub.certificate_id is None:
                 raise Conflict(
                     "key.none",
                     f"submittal {sub.id} was issued from the agency's own CSR: certdesk never"
@@ -273,13 +276,13 @@ class WindowService:
             row = s.get(CertificateRow, sub.certificate_id)
             assert row is not None and row.der is not None
             bundle = subscriber_keys.pkcs12_bundle(
-                self._box.open(sub.generated_key),
+                key_der,
                 x509.load_der_x509_certificate(row.der),
                 issuing_chain(s, row.issuer_id),
                 secret,
                 row.names.split(",")[0],
             )
-            sub.generated_key = None
+            generated_keys.shred(s, sub.id)  # R12: its data key dies with this commit
             sub.key_downloaded_at = now
             self._audit.record(
                 s,
@@ -290,6 +293,7 @@ class WindowService:
                 submittal_id=sub.id,
                 serial=row.serial,
             )
+        generated_keys.scrub(self._rt)
         return bundle
 
     # --- R8 window actions -------------------------------------------------------------------
@@ -362,6 +366,7 @@ class WindowService:
                     ),
                 ).serial
             view = self._link(actor, number, change.submittal_id, checked, key_der, serial, before)
+            generated_keys.scrub(self._rt)  # the replaced key's data key, if any
             done = True
         finally:
             if not done:
@@ -385,7 +390,6 @@ class WindowService:
         before: dict[str, Any],
     ) -> Delivery:
         now = self._rt.clock()
-        sealed = self._box.seal(key_der) if key_der is not None else None
         with self._cases.locked(actor, number, Action.CASE_OPEN) as (s, case):
             sub = self._submittal(s, case, submittal_id)
             row = cert_store.by_serial(s, serial, for_update=True)
@@ -399,7 +403,10 @@ class WindowService:
             sub.key_type = str(checked.key_type)
             sub.validity_days = checked.validity_days
             sub.csr_pem = checked.csr_pem
-            sub.generated_key = sealed
+            if key_der is not None:
+                generated_keys.keep(s, self._box, sub.id, key_der, now)
+            else:
+                generated_keys.shred(s, sub.id)
             sub.key_downloaded_at = None
             sub.certificate_id = row.id
             row.case_id = case.id
