@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.calendar import PACIFIC
-from certdesk.core.names import Grant, GrantKind
+from certdesk.core.grants import Grant, GrantKind
 from certdesk.core.workflow import (
     SUBMITTAL_REQUIRED,
     CaseType,

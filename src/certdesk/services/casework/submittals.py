@@ -24,8 +24,8 @@ from enum import StrEnum
 from cryptography.hazmat.primitives import serialization
 
 from certdesk.core.calendar import PACIFIC, max_validity_days
+from certdesk.core.grants import Grant, require_allowed
 from certdesk.core.keys import KeyType, check_csr, parse_csr
-from certdesk.core.names import Grant, require_allowed
 from certdesk.errors import InvalidInput
 from certdesk.services.casework.contacts import (
     ContactInput,
