@@ -244,8 +244,9 @@ def new_submittal_row(case_id: int, checked: CheckedSubmittal, now: datetime) ->
 
 
 def submittal_contact_rows(
-    org_id: int, submittal_id: int, contacts: Sequence[ContactInput], now: datetime
+    org_id: int, submittal_id: int | None, contacts: Sequence[ContactInput], now: datetime
 ) -> list[Contact]:
+    """Rows for a submittal's contacts (``None``: the store sets the submittal's id)."""
     return [new_contact_row(org_id, c, now, submittal_id) for c in contacts]
 
 
