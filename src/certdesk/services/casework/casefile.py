@@ -130,7 +130,7 @@ class CaseSummary:
     number: str
     org_code: str
     type: str
-    state: str
+    state: State
     title: str
     opened_by: str
     created_at: datetime
@@ -186,14 +186,14 @@ class CaseView:
         return self.summary.number
 
     @property
-    def state(self) -> str:
+    def state(self) -> State:
         return self.summary.state
 
     @property
     def facts(self) -> CaseFacts:
         """The case as :mod:`certdesk.core.cases` asks about it (what to offer a viewer)."""
         return CaseFacts(
-            state=State(self.summary.state),
+            state=self.summary.state,
             type=CaseType(self.summary.type),
             org_id=self.org_id,
             requester_id=self.requester_id,
