@@ -63,8 +63,8 @@ from certdesk.ca.profile import (
 from certdesk.config import Settings
 from certdesk.core.access import Actor, Role
 from certdesk.core.calendar import max_validity_days, validity_for
+from certdesk.core.grants import require_allowed
 from certdesk.core.keys import check_csr, parse_csr
-from certdesk.core.names import require_allowed
 from certdesk.services.pki.issuance import IssueCommand, Issued, Platform
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime

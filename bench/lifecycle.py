@@ -336,8 +336,8 @@ def child(url: str, data_dir: str, smtp_port: int) -> dict[str, Any]:
     """Runs in its own process: planning, first pass, steady pass, notices; prints JSON."""
     from sqlalchemy import delete, func, select
 
+    from certdesk.core.cases import WORKING_STATES
     from certdesk.jobs.worker import Worker
-    from certdesk.services.casework.casefile import WORKING_STATES
     from certdesk.services.registry import Services
     from certdesk.services.runtime import Runtime
     from certdesk.store import lifecycle as lc

@@ -15,7 +15,9 @@ import pytest
 import structlog
 
 from casedesk import CHP, DMV, START, Cli, Desk, make_csr, open_desk
+from certdesk.cli import approvals as approvals_cli
 from certdesk.cli import cases as case_cli
+from certdesk.cli import contacts as contact_cli
 from conftest import BACKENDS
 
 
@@ -35,7 +37,8 @@ def cli(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Cli]:
     desk.at(START)
-    monkeypatch.setattr(case_cli, "services", lambda: desk.services)
+    for module in (case_cli, contact_cli, approvals_cli):
+        monkeypatch.setattr(module, "services", lambda: desk.services)
     yield Cli(desk, capsys, tmp_path)
     structlog.reset_defaults()
 

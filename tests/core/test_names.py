@@ -10,17 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from certdesk.core.grants import Grant, GrantKind, Verdict, judge, require_allowed
 from certdesk.core.names import (
     DEFAULT_SUFFIXES,
     MAX_NAMES_PER_CERT,
-    Grant,
-    GrantKind,
-    Verdict,
     check_name,
     check_name_count,
-    judge,
     normalize,
-    require_allowed,
 )
 from certdesk.errors import CertdeskError, InvalidInput, PolicyRefusal
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from certdesk.core.cases import open_steps
 from certdesk.core.workflow import (
     CERTIFICATE_TYPES,
     DEFAULT_STEPS,
@@ -20,7 +21,6 @@ from certdesk.core.workflow import (
     State,
     Step,
     after_approval,
-    choose_step,
     parse_steps,
     require_window_open,
     route_target,
@@ -157,61 +157,6 @@ def test_route_target() -> None:
 
 
 @pytest.mark.parametrize(
-    ("decisions", "eligible", "approver", "requester", "expected"),
-    [
-        pytest.param([], [Step.ORG_APPROVER], 5, 1, Step.ORG_APPROVER, id="R4/agency-fills"),
-        pytest.param([], [Step.OPERATOR], 5, 1, Step.OPERATOR, id="R4/operator-fills"),
-        pytest.param(
-            [],
-            [Step.ORG_APPROVER, Step.OPERATOR],
-            5,
-            1,
-            Step.ORG_APPROVER,
-            id="R4/both-roles-fill-first",
-        ),
-        pytest.param([], [Step.ORG_APPROVER], 1, 1, "case.self_approval", id="R4/self"),
-        pytest.param(
-            [Decision(Step.ORG_APPROVER, True, 5)],
-            [Step.ORG_APPROVER, Step.OPERATOR],
-            5,
-            1,
-            "case.already_decided",
-            id="R4/one-person-one-vote",
-        ),
-        pytest.param(
-            [Decision(Step.ORG_APPROVER, True, 6)],
-            [Step.ORG_APPROVER],
-            5,
-            1,
-            "case.not_an_approver",
-            id="R4/step-already-filled",
-        ),
-        pytest.param([], [], 5, 1, "case.not_an_approver", id="R4/not-eligible"),
-    ],
-)
-def test_choose_step(
-    decisions: list[Decision],
-    eligible: list[Step],
-    approver: int,
-    requester: int,
-    expected: Step | str,
-) -> None:
-    if isinstance(expected, Step):
-        assert (
-            choose_step(
-                DEFAULT_STEPS, decisions, eligible, approver_id=approver, requester_id=requester
-            )
-            is expected
-        )
-    else:
-        with pytest.raises((Forbidden, Conflict)) as err:
-            choose_step(
-                DEFAULT_STEPS, decisions, eligible, approver_id=approver, requester_id=requester
-            )
-        assert err.value.code == expected
-
-
-@pytest.mark.parametrize(
     ("text", "expected"),
     [
         pytest.param("org_approver,operator", DEFAULT_STEPS, id="R4/steps/default"),
@@ -285,10 +230,10 @@ def _run(
             eligible = [Step.OPERATOR] if P.OPERATOR in parties else []
             if P.APPROVER in parties:
                 eligible.insert(0, Step.ORG_APPROVER)
-            try:
-                step = choose_step(steps, decisions, eligible, approver_id=None, requester_id=None)
-            except (Conflict, Forbidden):
+            mine = open_steps(steps, decisions, eligible)
+            if not mine:
                 continue
+            step = mine[0]
             decisions.append(Decision(step, True, None))
             target = after_approval(steps, decisions)
         elif event is E.EDIT:

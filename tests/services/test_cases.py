@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -794,3 +795,43 @@ def test_contact_bad_input(desk: Desk) -> None:
             ContactInput("technical", " ", "a@dmv.ca.gov"))  # fmt: skip
     refused(desk, NotFound, "contact.unknown", contacts.change, desk["ana"], DMV, 999999,
             ContactChange(name="x"))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- asked once
+
+
+def test_each_command_asks_the_state_machine_once_per_event(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R3/R4: a command checks each event once (core.cases.allow) and records that answer;
+    the state machine is not asked again when the move is written."""
+    from certdesk.core import cases as core_cases
+
+    asked: list[str] = []
+    real = core_cases.transition
+
+    def counted(*args: Any) -> Any:
+        asked.append(str(args[1]))
+        return real(*args)
+
+    monkeypatch.setattr(core_cases, "transition", counted)
+    cases, approvals = desk.services.cases, desk.services.approvals
+    view = desk.draft("ana")
+    assert asked == []  # opening a draft is no event of the machine
+    cases.edit(desk["ana"], view.number, CaseEdit(title="Renamed"))
+    assert asked == ["edit"]
+    asked.clear()
+    cases.add_submittal(desk["ana"], view.number, sub(f"{desk.unique('x')}.dmv.ca.gov"))
+    assert asked == ["edit"]
+    asked.clear()
+    cases.submit(desk["ana"], view.number)
+    assert asked == ["submit", "route"]
+    asked.clear()
+    approvals.approve(desk["abe"], view.number)
+    assert asked == ["approve"]
+    asked.clear()
+    approvals.reject(desk["opal"], view.number, "not this name")
+    assert asked == ["reject"]
+    asked.clear()
+    cases.cancel(desk["ana"], view.number)
+    assert asked == ["cancel"]

@@ -1,4 +1,4 @@
-"""``certdesk case …``, ``certdesk contact …`` and ``certdesk org approvals`` (R3, R4, R5, R9).
+"""``certdesk case …``: Cases/Requests from the command line (R3, R4, R5).
 
 The command line runs with cert services' authority (the local operator): it opens cases on
 behalf of an organization, fills the ``operator`` approval step and reads everything. Since
@@ -14,22 +14,15 @@ from typing import Annotated
 import typer
 
 from certdesk.cli.common import OPERATOR, emit_json, read_input, services
-from certdesk.cli.orgs import org_app
 from certdesk.cli.submittal_form import build, parse_date, read_form
 from certdesk.errors import InvalidInput
-from certdesk.services.casework.approvals import PolicyView
 from certdesk.services.casework.casefile import CaseSummary, CaseView
 from certdesk.services.casework.cases import CaseEdit, CaseFilter, CaseInput
-from certdesk.services.casework.contacts import ContactChange, ContactInput, ContactView
 from certdesk.services.casework.delegation import AdminInput
 from certdesk.services.casework.submittals import SubmittalInput
 
 case_app = typer.Typer(
     help="Cases/Requests: submittals, approvals, turnaround (R3-R5).", no_args_is_help=True
-)
-contact_app = typer.Typer(
-    help="Certificate contacts of an organization (R9); every change is audited.",
-    no_args_is_help=True,
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -67,8 +60,6 @@ FileOpt = Annotated[
 
 def register(app: typer.Typer) -> None:
     app.add_typer(case_app, name="case")
-    app.add_typer(contact_app, name="contact")
-    org_app.command("approvals")(approvals)
 
 
 def _date(text: str | None, what: str) -> date | None:
@@ -415,122 +406,3 @@ def cancel(
 ) -> None:
     """Cancel a case before work on it has started."""
     _print_case(services().cases.cancel(OPERATOR, number, reason), json_out)
-
-
-# --------------------------------------------------------------------------- approvals policy
-
-
-def _print_policy(view: PolicyView, json_out: bool) -> None:
-    if json_out:
-        emit_json(view.as_dict())
-        return
-    for entry in view.entries:
-        steps = ",".join(entry.steps) or "(none: approved on submission)"
-        typer.echo(
-            f"{view.org_code}\t{entry.case_type}\t{steps}{' (default)' if entry.default else ''}"
-        )
-
-
-def approvals(
-    code: Annotated[str, typer.Argument(help="Organization code.")],
-    case_type: Annotated[str | None, typer.Option("--type", help="Case type to configure.")] = None,
-    steps: Annotated[
-        str | None,
-        typer.Option("--steps", help="org_approver,operator | operator | org_approver | ''"),
-    ] = None,
-    default: Annotated[
-        bool, typer.Option("--default", help="Back to the default (org_approver,operator).")
-    ] = False,
-    json_out: JsonOpt = False,
-) -> None:
-    """Show or set the approvals an organization's cases need (R4)."""
-    svc = services().approvals
-    if steps is None and not default:
-        if case_type is not None:
-            raise InvalidInput("approval.steps", "--type needs --steps or --default")
-        _print_policy(svc.policy(OPERATOR, code), json_out)
-        return
-    if case_type is None:
-        raise InvalidInput("approval.type", "--steps and --default need --type")
-    if steps is not None and default:
-        raise InvalidInput("approval.steps", "give --steps or --default, not both")
-    _print_policy(svc.set_policy(OPERATOR, code, case_type, None if default else steps), json_out)
-
-
-# --------------------------------------------------------------------------- contacts
-
-
-def _print_contact(c: ContactView) -> None:
-    where = f"\t{c.case_number} submittal {c.submittal_id}" if c.submittal_id else ""
-    typer.echo(f"{c.id}\t{c.kind}\t{c.name}\t{c.email}\t{c.phone or '-'}{where}")
-
-
-OrgOpt = Annotated[str, typer.Option("--org", help="Organization code.")]
-
-
-@contact_app.command("list")
-def list_contacts(
-    org: OrgOpt,
-    include_submittals: Annotated[
-        bool, typer.Option("--all", help="Also the contacts on the organization's submittals.")
-    ] = False,
-    json_out: JsonOpt = False,
-) -> None:
-    """The organization's contacts."""
-    found = services().contacts.list(OPERATOR, org, with_submittals=include_submittals)
-    if json_out:
-        emit_json([c.as_dict() for c in found])
-        return
-    for c in found:
-        _print_contact(c)
-
-
-@contact_app.command("add")
-def add_contact(
-    org: OrgOpt,
-    kind: Annotated[str, typer.Option("--kind", help="technical, administrative or billing.")],
-    name: Annotated[str, typer.Option("--name")],
-    email: Annotated[str, typer.Option("--email")],
-    phone: Annotated[str, typer.Option("--phone")] = "",
-    json_out: JsonOpt = False,
-) -> None:
-    """Add an organization contact."""
-    view = services().contacts.add(OPERATOR, org, ContactInput(kind, name, email, phone))
-    if json_out:
-        emit_json(view.as_dict())
-    else:
-        _print_contact(view)
-
-
-@contact_app.command("change")
-def change_contact(
-    org: OrgOpt,
-    contact_id: Annotated[int, typer.Argument(help="Contact id (see contact list --all).")],
-    kind: Annotated[str | None, typer.Option("--kind")] = None,
-    name: Annotated[str | None, typer.Option("--name")] = None,
-    email: Annotated[str | None, typer.Option("--email")] = None,
-    phone: Annotated[str | None, typer.Option("--phone")] = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Change a contact (of the organization or of a submittal); audited old → new (R9)."""
-    view = services().contacts.change(
-        OPERATOR, org, contact_id, ContactChange(kind=kind, name=name, email=email, phone=phone)
-    )
-    if json_out:
-        emit_json(view.as_dict())
-    else:
-        _print_contact(view)
-
-
-@contact_app.command("remove")
-def remove_contact(
-    org: OrgOpt,
-    contact_id: Annotated[int, typer.Argument(help="Contact id.")],
-    json_out: JsonOpt = False,
-) -> None:
-    """Remove a contact."""
-    view = services().contacts.remove(OPERATOR, org, contact_id)
-    if json_out:
-        emit_json(view.as_dict())
-    else:
-        _print_contact(view)

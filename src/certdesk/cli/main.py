@@ -12,11 +12,13 @@ from typer.main import get_command
 
 from certdesk import logs
 from certdesk.cli import (
+    approvals,
     audit,
     backup,
     cases,
     certs,
     completion,
+    contacts,
     exits,
     fulfilment,
     notices,
@@ -49,6 +51,8 @@ certs.register(app)
 audit.register(app)
 users.register(app)
 cases.register(app)
+contacts.register(app)
+approvals.register(app)
 fulfilment.register(app)
 reports.register(app)
 notices.register(app)

@@ -6,7 +6,7 @@ certdesk talks to support. A CSR must prove possession of its key with a verifyi
 signature that does not use SHA-1 or MD5.
 
 Which DNS names are allowed (R1) and granted (R2) is decided elsewhere (``core.names`` and
-the grants logic); :func:`check_csr` only extracts the names as written, so the same rules
+``core.grants``); :func:`check_csr` only extracts the names as written, so the same rules
 judge names typed into a form and names carried in a CSR.
 """
 

@@ -5,8 +5,9 @@ closed``; ``rejected`` (revise and resubmit) and ``cancelled`` branch off. Cases
 certificate (revocation, deletion, question, delegated-administrator set-up) end in
 ``closed`` through ``complete`` instead of ``delivered``.
 
-Pure: the service layer asks :func:`transition` for the next state and records it; nothing
-here reads a clock or a database.
+Pure: nothing here reads a clock or a database. Services and adapters ask through
+:mod:`certdesk.core.cases` (who the parties are, :func:`~certdesk.core.cases.allow`, the R4
+decision, the R3 shapes, what to offer), which builds on this table.
 """
 
 from __future__ import annotations
@@ -207,9 +208,12 @@ def parse_steps(text: str) -> tuple[Step, ...]:
 
 @dataclass(frozen=True)
 class Decision:
+    """One recorded approval or rejection of the current round."""
+
     step: Step
     approved: bool
     user_id: int | None
+    actor: str = ""  # the name that decided (tokens and the local CLI have no user id)
 
 
 def route_target(steps: Sequence[Step]) -> State:
@@ -228,27 +232,6 @@ def after_approval(steps: Sequence[Step], decisions: Sequence[Decision]) -> Stat
     return State.PENDING_APPROVAL if outstanding(steps, decisions) else State.APPROVED
 
 
-def choose_step(
-    steps: Sequence[Step],
-    decisions: Sequence[Decision],
-    eligible: Iterable[Step],
-    *,
-    approver_id: int | None,
-    requester_id: int | None,
-) -> Step:
-    """The step an approver's decision fills; refuses self-approval and double votes (R4)."""
-    if approver_id is not None and approver_id == requester_id:
-        raise Forbidden("case.self_approval", "nobody approves their own request (R4)")
-    if approver_id is not None and any(d.user_id == approver_id for d in decisions):
-        raise Conflict("case.already_decided", "you have already decided on this case")
-    open_steps = [s for s in outstanding(steps, decisions) if s in set(eligible)]
-    if not open_steps:
-        raise Forbidden(
-            "case.not_an_approver", "no outstanding approval on this case is yours to give"
-        )
-    return open_steps[0]
-
-
 # --- R8: the 25-day window ----------------------------------------------------------------
 
 WINDOW_DAYS = 25
@@ -259,11 +242,16 @@ def window_ends_at(delivered_at: datetime, days: int = WINDOW_DAYS) -> datetime:
     return delivered_at + timedelta(days=days)
 
 
+def window_open(window_end: datetime | None, now: datetime) -> bool:
+    """R8: whether ``now`` is inside a delivered case's window."""
+    return window_end is not None and now < window_end
+
+
 def require_window_open(window_end: datetime | None, now: datetime, action: str) -> None:
     """Raise unless ``now`` is inside the case's window (R8)."""
     if window_end is None:
         raise Conflict("case.not_delivered", f"cannot {action}: nothing was delivered yet")
-    if now >= window_end:
+    if not window_open(window_end, now):
         raise Conflict(
             "case.window_closed",
             f"the window of this case for testing, revocation or changes closed on "

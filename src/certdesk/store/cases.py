@@ -1,4 +1,9 @@
-"""Cases, their submittals, decisions, comments and history; case numbers; approval policies."""
+"""Cases, their submittals, decisions, comments and history; case numbers; approval policies.
+
+The services change cases only through the narrow writers here (``open_case``, ``move``,
+``revise``, ``start_round``, ``settle``, ``add_approval`` …): each writes one fact inside the
+caller's transaction, so SQL and row edits stay in ``store/``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from certdesk.core.workflow import State
 from certdesk.store.models import (
     Approval,
     ApprovalPolicy,
@@ -118,6 +124,172 @@ def add_event(
     return row
 
 
+# --- writers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewCase:
+    number: str
+    org_id: int
+    type: str
+    title: str
+    description: str
+    requester_id: int | None
+    opened_by: str
+    requested_delivery: date | None
+    target_cert_id: int | None
+    payload: str
+
+
+def open_case(s: Session, new: NewCase, at: datetime) -> Case:
+    """A draft case and its first history entry (``open``)."""
+    case = Case(
+        number=new.number,
+        org_id=new.org_id,
+        type=new.type,
+        state=State.DRAFT,
+        title=new.title,
+        description=new.description,
+        requester_id=new.requester_id,
+        opened_by=new.opened_by,
+        requested_delivery=new.requested_delivery,
+        expedite=False,
+        approval_steps="",
+        approval_round=0,
+        target_cert_id=new.target_cert_id,
+        payload=new.payload,
+        created_at=at,
+        updated_at=at,
+    )
+    s.add(case)
+    s.flush()
+    add_event(s, case, at=at, actor=new.opened_by, event="open", from_state="", to_state="draft")
+    return case
+
+
+def move(
+    s: Session,
+    case: Case,
+    to: State,
+    *,
+    at: datetime,
+    actor: str,
+    event: str,
+    note: str = "",
+    closed: bool = False,
+) -> None:
+    """Record one event in the case's history and put the case in state ``to`` (``closed``:
+    the case also ends now)."""
+    add_event(
+        s, case, at=at, actor=actor, event=event, from_state=case.state, to_state=to, note=note
+    )
+    case.state = to
+    case.updated_at = at
+    if closed:
+        case.closed_at = at
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A draft or rejected case's fields as they are to be."""
+
+    title: str
+    description: str
+    requested_delivery: date | None
+    target_cert_id: int | None
+    payload: str
+
+
+def revision_of(case: Case) -> Revision:
+    return Revision(
+        case.title,
+        case.description,
+        case.requested_delivery,
+        case.target_cert_id,
+        case.payload,
+    )
+
+
+def revise(s: Session, case: Case, to: Revision) -> None:
+    case.title = to.title
+    case.description = to.description
+    case.requested_delivery = to.requested_delivery
+    case.target_cert_id = to.target_cert_id
+    case.payload = to.payload
+
+
+def start_round(s: Session, case: Case, steps: str) -> int:
+    """R4: a (re)submission fixes the approval steps and opens a new round; its number."""
+    case.approval_steps = steps
+    case.approval_round += 1
+    return case.approval_round
+
+
+def settle(
+    s: Session, case: Case, *, approved_at: datetime, target: date, due: date, expedite: bool
+) -> None:
+    """R5: the last approval fixes the turnaround dates."""
+    case.approved_at = approved_at
+    case.target_date = target
+    case.due_date = due
+    case.expedite = expedite
+
+
+def add_approval(
+    s: Session,
+    case: Case,
+    *,
+    step: str,
+    user_id: int | None,
+    actor: str,
+    approved: bool,
+    reason: str,
+    at: datetime,
+) -> Approval:
+    row = Approval(
+        case_id=case.id,
+        round=case.approval_round,
+        step=step,
+        user_id=user_id,
+        actor=actor,
+        approved=approved,
+        reason=reason,
+        at=at,
+    )
+    s.add(row)
+    return row
+
+
+def add_comment(
+    s: Session, case: Case, *, actor: str, body: str, at: datetime, touch: bool = True
+) -> Comment:
+    """A comment on the case (``touch``: the case counts as updated now)."""
+    row = Comment(case_id=case.id, actor=actor, body=body, at=at)
+    s.add(row)
+    if touch:
+        case.updated_at = at
+    s.flush()
+    return row
+
+
+def add_submittal(s: Session, row: Submittal, contacts: Sequence[Contact]) -> int:
+    """A submittal and its contacts (built by ``services/casework/submittals.py``); its id."""
+    s.add(row)
+    s.flush()
+    for contact in contacts:
+        contact.submittal_id = row.id
+    s.add_all(contacts)
+    return row.id
+
+
+def remove_submittal(s: Session, row: Submittal) -> None:
+    """A submittal and its contacts."""
+    for contact in contacts_of_submittals(s, [row.id])[row.id]:
+        s.delete(contact)
+    s.flush()
+    s.delete(row)
+
+
 @dataclass(frozen=True)
 class CaseQuery:
     org_id: int | None = None
@@ -161,6 +333,19 @@ def submittal_counts(s: Session, case_ids: Sequence[int]) -> dict[int, int]:
 
 def policy(s: Session, org_id: int, case_type: str) -> ApprovalPolicy | None:
     return s.get(ApprovalPolicy, (org_id, case_type))
+
+
+def set_policy(s: Session, org_id: int, case_type: str, steps: str | None) -> None:
+    """Set one case type's approval steps (``None``: no row, the default applies)."""
+    row = policy(s, org_id, case_type)
+    if steps is None:
+        if row is not None:
+            s.delete(row)
+    elif row is None:
+        s.add(ApprovalPolicy(org_id=org_id, case_type=case_type, steps=steps))
+    else:
+        row.steps = steps
+    s.flush()
 
 
 def policies(s: Session, org_id: int) -> list[ApprovalPolicy]:

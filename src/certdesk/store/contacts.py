@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,3 +34,24 @@ def case_numbers(s: Session, submittal_ids: list[int]) -> dict[int, str]:
         .where(Submittal.id.in_(submittal_ids))
     )
     return {sid: number for sid, number in rows}
+
+
+def add(s: Session, row: Contact) -> Contact:
+    """Store a new contact; it has its id on return."""
+    s.add(row)
+    s.flush()
+    return row
+
+
+def change(
+    s: Session, row: Contact, *, kind: str, name: str, email: str, phone: str, at: datetime
+) -> None:
+    """R9: a contact's new values (the service audits the change)."""
+    row.kind, row.name, row.email, row.phone = kind, name, email, phone
+    row.updated_at = at
+    s.flush()
+
+
+def remove(s: Session, row: Contact) -> None:
+    s.delete(row)
+    s.flush()

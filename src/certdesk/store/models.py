@@ -19,7 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from certdesk.store.types import UTCDateTime
+from certdesk.core.workflow import State
+from certdesk.store.types import StrEnumText, UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -266,7 +267,7 @@ class Case(Base):
     number: Mapped[str] = mapped_column(String(20), unique=True)  # CS-2026-000123
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     type: Mapped[str] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(String(20))
+    state: Mapped[State] = mapped_column(StrEnumText(State, 20))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     requester_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

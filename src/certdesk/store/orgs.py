@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Connection, Table, bindparam, select
@@ -56,3 +57,14 @@ def find_grant(s: Session, org_id: int, kind: str, name: str) -> GrantRow | None
             GrantRow.org_id == org_id, GrantRow.kind == kind, GrantRow.name == name
         )
     ).one_or_none()
+
+
+def add_grant(s: Session, org: Organization, kind: str, name: str, at: datetime, by: str) -> None:
+    """Give ``org`` a grant (R2); the caller holds the organization's row lock."""
+    org.grants.append(GrantRow(kind=kind, name=name, created_at=at, created_by=by))
+    s.flush()
+
+
+def set_self_managed(s: Session, org: Organization, self_managed: bool) -> None:
+    """R11: whether the organization administers its certificates itself."""
+    org.self_managed = self_managed

@@ -5,7 +5,7 @@
    the agency and cert services — when there is none). The steps are copied onto the case
    when it is submitted, so changing a policy never changes a case already in approval.
 2. Each decision fills one outstanding step of the current round
-   (:func:`certdesk.core.workflow.choose_step`): an agency approver fills ``org_approver``,
+   (:func:`certdesk.core.cases.decide_approval`): an agency approver fills ``org_approver``,
    cert services ``operator``. Nobody decides on their own request, nobody decides twice.
 3. One rejection sends the case back (``rejected``) with the reason; a resubmission starts
    a new round, and the earlier rounds' decisions stay on the case.
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.calendar import BusinessCalendar, turnaround
+from certdesk.core.cases import UNROUTED_TYPES, Move, decide_approval
 from certdesk.core.workflow import (
     DEFAULT_STEPS,
     CaseType,
@@ -30,31 +31,25 @@ from certdesk.core.workflow import (
     State,
     Step,
     after_approval,
-    choose_step,
     parse_steps,
-    transition,
 )
-from certdesk.errors import Conflict, Forbidden, InvalidInput
+from certdesk.errors import InvalidInput
 from certdesk.services.audit import AuditService
 from certdesk.services.casework.casefile import (
     CaseView,
-    apply_event,
-    case_view,
+    committed_view,
     decisions,
-    eligible_steps,
+    facts_of,
     iso,
     load_case,
-    parties_of,
+    record,
 )
 from certdesk.services.people.visibility import visible_org
 from certdesk.services.runtime import Runtime
 from certdesk.store import cases as case_store
-from certdesk.store.models import Approval, ApprovalPolicy, Case
+from certdesk.store.models import Case
 
 MAX_REASON = 5000
-# Questions are answered by cert services straight from ``submitted`` (core.workflow); they
-# are never routed to approval, so no policy applies to them.
-UNROUTED_TYPES = frozenset({CaseType.QUESTION})
 # What happens once a decision has approved a case, after that decision committed: given the
 # approver and the approved case, it returns the case as it left it (the delegated
 # administrator set-up applies itself and closes its case: services/delegated_admin.py).
@@ -141,16 +136,10 @@ class ApprovalService:
         with self._rt.sessions.begin() as s:
             org = visible_org(s, actor, org_code)
             authorize(actor, Action.ORG_MANAGE, org.id, hide=True)
-            row = case_store.policy(s, org.id, str(kind))
             before = steps_for(s, org.id, kind)
-            if parsed is None:
-                if row is not None:
-                    s.delete(row)
-            elif row is None:
-                s.add(ApprovalPolicy(org_id=org.id, case_type=str(kind), steps=",".join(parsed)))
-            else:
-                row.steps = ",".join(parsed)
-            s.flush()
+            case_store.set_policy(
+                s, org.id, str(kind), None if parsed is None else ",".join(parsed)
+            )
             self._audit.record(
                 s,
                 actor,
@@ -184,10 +173,12 @@ class ApprovalService:
         now = self._rt.clock()
         with self._rt.sessions.begin() as s:
             case = load_case(s, actor, number, Action.CASE_APPROVE, for_update=True)
-            steps, current, step = self._decide(s, case, actor, Event.APPROVE)
-            s.add(self._approval(case, step, actor, approved=True, reason=note.strip(), now=now))
-            outcome = after_approval(steps, [*current, Decision(step, True, actor.user_id)])
-            apply_event(s, case, actor, Event.APPROVE, now, target=outcome, note=str(step))
+            steps, current, move, step = self._decide(s, case, actor, Event.APPROVE)
+            self._approval(s, case, step, actor, approved=True, reason=note.strip(), now=now)
+            outcome = after_approval(
+                steps, [*current, Decision(step, True, actor.user_id, actor.name)]
+            )
+            record(s, case, move, actor, now, target=outcome, note=str(step))
             if outcome is State.APPROVED:
                 self.settle(s, case, now)
             s.flush()
@@ -204,8 +195,7 @@ class ApprovalService:
                 due_date=iso(case.due_date),
                 expedite=case.expedite,
             )
-            view = case_view(s, case, now)
-        return self.after_approved(actor, view)
+        return self.after_approved(actor, committed_view(self._rt, case.number, now))
 
     def after_approved(self, actor: Actor, view: CaseView) -> CaseView:
         """Run the follow-ups of an approved case, after its approval committed."""
@@ -220,9 +210,9 @@ class ApprovalService:
         now = self._rt.clock()
         with self._rt.sessions.begin() as s:
             case = load_case(s, actor, number, Action.CASE_APPROVE, for_update=True)
-            _steps, _current, step = self._decide(s, case, actor, Event.REJECT)
-            s.add(self._approval(case, step, actor, approved=False, reason=why, now=now))
-            apply_event(s, case, actor, Event.REJECT, now, note=why)
+            _steps, _current, move, step = self._decide(s, case, actor, Event.REJECT)
+            self._approval(s, case, step, actor, approved=False, reason=why, now=now)
+            record(s, case, move, actor, now, note=why)
             s.flush()
             self._audit.record(
                 s,
@@ -234,41 +224,32 @@ class ApprovalService:
                 round=case.approval_round,
                 reason=why,
             )
-            return case_view(s, case, now)
+        return committed_view(self._rt, case.number, now)
 
     def _decide(
         self, s: Session, case: Case, actor: Actor, event: Event
-    ) -> tuple[tuple[Step, ...], list[Decision], Step]:
-        """Check that ``actor`` may decide now; returns the steps, this round's decisions and
-        the step the decision fills. Raises before anything is written."""
-        # The state first (409), then the party (403): core.workflow's order.
-        transition(State(case.state), event, parties_of(actor, case.org_id), CaseType(case.type))
-        # R4: nobody decides on their own request. People are compared by user id; tokens
-        # and the local CLI, which carry none, by the name that opened the case.
-        if (
-            actor.user_id is not None and actor.user_id == case.requester_id
-        ) or actor.name == case.opened_by:
-            raise Forbidden("case.self_approval", "nobody approves their own request (R4)")
-        rows = case_store.approvals_of(s, case.id, case.approval_round)
-        if any(r.actor == actor.name for r in rows):
-            raise Conflict("case.already_decided", "you have already decided on this case")
+    ) -> tuple[tuple[Step, ...], list[Decision], Move, Step]:
+        """Ask core once whether ``actor`` may decide now (R4); returns the steps, this
+        round's decisions, the checked move and the step the decision fills."""
         steps = parse_steps(case.approval_steps)
-        current = decisions(rows)
-        step = choose_step(
-            steps,
-            current,
-            eligible_steps(actor, case.org_id),
-            approver_id=actor.user_id,
-            requester_id=case.requester_id,
-        )
-        return steps, current, step
+        current = decisions(case_store.approvals_of(s, case.id, case.approval_round))
+        move, step = decide_approval(facts_of(case), actor, event, steps, current)
+        return steps, current, move, step
 
     def _approval(
-        self, case: Case, step: Step, actor: Actor, *, approved: bool, reason: str, now: datetime
-    ) -> Approval:
-        return Approval(
-            case_id=case.id,
-            round=case.approval_round,
+        self,
+        s: Session,
+        case: Case,
+        step: Step,
+        actor: Actor,
+        *,
+        approved: bool,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        case_store.add_approval(
+            s,
+            case,
             step=str(step),
             user_id=actor.user_id,
             actor=actor.name,
@@ -299,7 +280,11 @@ class ApprovalService:
             settings.target_business_days,
             settings.due_business_days,
         )
-        case.approved_at = now
-        case.target_date = dates_.target
-        case.due_date = dates_.due
-        case.expedite = dates_.expedite
+        case_store.settle(
+            s,
+            case,
+            approved_at=now,
+            target=dates_.target,
+            due=dates_.due,
+            expedite=dates_.expedite,
+        )

@@ -15,59 +15,33 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from certdesk.core.access import Action, Actor, Role, authorize, sees_org
+from certdesk.core.access import Action, Actor, authorize, sees_org
 from certdesk.core.calendar import is_overdue
+from certdesk.core.cases import WORKING_STATES, CaseFacts, Move, allow
 from certdesk.core.workflow import (
     CaseType,
     Decision,
     Event,
-    Party,
     State,
     Step,
     outstanding,
     parse_steps,
-    transition,
 )
 from certdesk.errors import NotFound
 from certdesk.services.casework.submittals import SubmittalView, submittal_view
+from certdesk.services.runtime import Runtime
 from certdesk.store import cases as case_store
 from certdesk.store import orgs as org_store
 from certdesk.store.models import Approval, Case, CertificateRow
 
 _NUMBER = re.compile(r"^CS-[0-9]{4}-[0-9]{6,9}$")
 SYSTEM_ACTOR = "system"
-# R5: a case is overdue while cert services still has to deliver it.
-WORKING_STATES = (State.APPROVED, State.IN_PROGRESS)
 
 
 def iso(value: datetime | date | None) -> str | None:
     if value is None:
         return None
     return value.isoformat().replace("+00:00", "Z")
-
-
-def parties_of(actor: Actor, org_id: int) -> frozenset[Party]:
-    """Who ``actor`` is relative to a case of organization ``org_id`` (core.workflow)."""
-    parties: set[Party] = set()
-    if actor.has(Role.OPERATOR):
-        parties.add(Party.OPERATOR)
-    if actor.org_id == org_id:
-        # A delegated administrator opens cases for its organization like a requester.
-        if actor.has(Role.REQUESTER) or actor.has(Role.DELEGATED_ADMIN):
-            parties.add(Party.REQUESTER)
-        if actor.has(Role.APPROVER):
-            parties.add(Party.APPROVER)
-    return frozenset(parties)
-
-
-def eligible_steps(actor: Actor, org_id: int) -> frozenset[Step]:
-    """R4: an agency approver fills ``org_approver``, cert services fills ``operator``."""
-    steps: set[Step] = set()
-    if actor.has(Role.APPROVER) and actor.org_id == org_id:
-        steps.add(Step.ORG_APPROVER)
-    if actor.has(Role.OPERATOR):
-        steps.add(Step.OPERATOR)
-    return frozenset(steps)
 
 
 def normalize_number(text: str) -> str:
@@ -86,6 +60,41 @@ def load_case(
     return row
 
 
+def facts_of(case: Case) -> CaseFacts:
+    """What :mod:`certdesk.core.cases` needs to know about ``case``."""
+    return CaseFacts(
+        state=State(case.state),
+        type=CaseType(case.type),
+        org_id=case.org_id,
+        requester_id=case.requester_id,
+        opened_by=case.opened_by,
+    )
+
+
+def record(
+    s: Session,
+    case: Case,
+    move: Move,
+    actor: Actor | str,
+    now: datetime,
+    *,
+    target: State | None = None,
+    note: str = "",
+    closed: bool = False,
+) -> State:
+    """Record a move :func:`certdesk.core.cases.allow` checked (asked once, at the start of
+    the command) in the case's history; ``target`` is the service's decision for the events
+    whose outcome the machine leaves open (route, approve, edit)."""
+    if case.state != move.source:
+        raise AssertionError(f"case {case.number} moved from {move.source} meanwhile")
+    new_state = move.outcome(target)
+    name = actor if isinstance(actor, str) else actor.name
+    case_store.move(
+        s, case, new_state, at=now, actor=name, event=str(move.event), note=note, closed=closed
+    )
+    return new_state
+
+
 def apply_event(
     s: Session,
     case: Case,
@@ -95,36 +104,17 @@ def apply_event(
     *,
     target: State | None = None,
     note: str = "",
+    closed: bool = False,
 ) -> State:
-    """Move ``case`` by ``event`` as ``actor`` (or the system) and record it in its history.
-
-    The state machine decides (:func:`certdesk.core.workflow.transition`); ``target`` is the
-    service's decision for the events whose outcome the machine leaves open (route,
-    approve, edit). Raises ``Conflict``/``Forbidden`` before anything changes.
-    """
-    parties = (
-        frozenset({Party.SYSTEM}) if isinstance(actor, str) else parties_of(actor, case.org_id)
-    )
-    name = actor if isinstance(actor, str) else actor.name
-    decided = transition(State(case.state), event, parties, CaseType(case.type))
-    new_state = decided or target or State(case.state)
-    case_store.add_event(
-        s,
-        case,
-        at=now,
-        actor=name,
-        event=str(event),
-        from_state=case.state,
-        to_state=str(new_state),
-        note=note,
-    )
-    case.state = str(new_state)
-    case.updated_at = now
-    return new_state
+    """Ask and record in one step, for a command whose first check is the move itself:
+    :func:`certdesk.core.cases.allow` as ``actor`` (a string: the system), then
+    :func:`record`. Raises ``Conflict``/``Forbidden`` before anything changes."""
+    move = allow(facts_of(case), event, None if isinstance(actor, str) else actor)
+    return record(s, case, move, actor, now, target=target, note=note, closed=closed)
 
 
 def decisions(rows: list[Approval]) -> list[Decision]:
-    return [Decision(Step(r.step), r.approved, r.user_id) for r in rows]
+    return [Decision(Step(r.step), r.approved, r.user_id, r.actor) for r in rows]
 
 
 def payload_of(case: Case) -> dict[str, Any]:
@@ -140,7 +130,7 @@ class CaseSummary:
     number: str
     org_code: str
     type: str
-    state: str
+    state: State
     title: str
     opened_by: str
     created_at: datetime
@@ -174,6 +164,7 @@ class CaseSummary:
 @dataclass(frozen=True)
 class CaseView:
     summary: CaseSummary
+    org_id: int
     description: str
     requester_id: int | None
     target_serial: str | None
@@ -195,8 +186,32 @@ class CaseView:
         return self.summary.number
 
     @property
-    def state(self) -> str:
+    def state(self) -> State:
         return self.summary.state
+
+    @property
+    def facts(self) -> CaseFacts:
+        """The case as :mod:`certdesk.core.cases` asks about it (what to offer a viewer)."""
+        return CaseFacts(
+            state=self.summary.state,
+            type=CaseType(self.summary.type),
+            org_id=self.org_id,
+            requester_id=self.requester_id,
+            opened_by=self.summary.opened_by,
+        )
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return tuple(Step(st) for st in self.approval_steps)
+
+    @property
+    def current_decisions(self) -> tuple[Decision, ...]:
+        """This approval round's decisions (R4)."""
+        return tuple(
+            Decision(Step(a["step"]), a["decision"] == "approved", a["user_id"], a["actor"])
+            for a in self.approvals
+            if a["round"] == self.approval_round
+        )
 
     def as_dict(self) -> dict[str, Any]:
         out = self.summary.as_dict()
@@ -266,6 +281,7 @@ def case_view(s: Session, case: Case, now: datetime) -> CaseView:
     pending = outstanding(steps, decisions(current)) if case.state == State.PENDING_APPROVAL else ()
     return CaseView(
         summary=summary_of(case, org.code if org else "?", now, len(subs)),
+        org_id=case.org_id,
         description=case.description,
         requester_id=case.requester_id,
         target_serial=_serial(s, case.target_cert_id),
@@ -309,3 +325,12 @@ def case_view(s: Session, case: Case, now: datetime) -> CaseView:
             for e in case_store.events_of(s, case.id)
         ),
     )
+
+
+def committed_view(rt: Runtime, number: str, now: datetime) -> CaseView:
+    """The case as its write transaction committed it, built in a read transaction after it
+    so that the view's reads do not run inside the write lock."""
+    with rt.reads() as s:
+        case = case_store.by_number(s, number)
+        assert case is not None  # committed a moment ago; cases are never deleted
+        return case_view(s, case, now)

@@ -190,9 +190,7 @@ class ContactService:
                 raise Conflict(
                     "contact.too_many", f"an organization has at most {MAX_ORG_CONTACTS} contacts"
                 )
-            row = new_contact_row(org.id, checked, self._rt.clock())
-            s.add(row)
-            s.flush()
+            row = contact_store.add(s, new_contact_row(org.id, checked, self._rt.clock()))
             view = contact_view(row)
             self._audit.record(
                 s,
@@ -227,14 +225,15 @@ class ContactService:
             ).checked()
             if wanted == ContactInput(**before.fields()):
                 return before  # nothing to change: no event
-            row.kind, row.name, row.email, row.phone = (
-                wanted.kind,
-                wanted.name,
-                wanted.email,
-                wanted.phone,
+            contact_store.change(
+                s,
+                row,
+                kind=wanted.kind,
+                name=wanted.name,
+                email=wanted.email,
+                phone=wanted.phone,
+                at=self._rt.clock(),
             )
-            row.updated_at = self._rt.clock()
-            s.flush()
             after = contact_view(row, case_number)
             self._audit.record(
                 s,
@@ -258,8 +257,7 @@ class ContactService:
             row = _contact(s, org, contact_id)
             numbers = contact_store.case_numbers(s, [row.submittal_id] if row.submittal_id else [])
             view = contact_view(row, numbers.get(row.submittal_id) if row.submittal_id else None)
-            s.delete(row)
-            s.flush()
+            contact_store.remove(s, row)
             self._audit.record(
                 s,
                 actor,

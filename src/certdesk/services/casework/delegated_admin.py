@@ -26,7 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from certdesk.core.access import Action, Actor, Role
-from certdesk.core.workflow import CaseType, Event, Party, State, transition
+from certdesk.core.cases import allow
+from certdesk.core.workflow import CaseType, Event, State
 from certdesk.errors import CertdeskError, Conflict
 from certdesk.services.audit import AuditService
 from certdesk.services.casework.casefile import (
@@ -34,18 +35,18 @@ from certdesk.services.casework.casefile import (
     CaseView,
     apply_event,
     case_view,
-    parties_of,
+    committed_view,
+    facts_of,
 )
 from certdesk.services.casework.cases import CaseService
 from certdesk.services.casework.delegation import AdminInput, DelegatedSetup
 from certdesk.services.people.accounts import AccountService
 from certdesk.services.runtime import Runtime
+from certdesk.store import cases as case_store
 from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store
-from certdesk.store.models import Comment, GrantRow
 
 SETUP_ACTOR = Actor(name="system:delegated-setup", role=Role.OPERATOR)
-_PARTY_SYSTEM = frozenset({Party.SYSTEM})
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,9 @@ class DelegatedAdminSetup:
             if case.state == State.CLOSED:
                 return case_view(s, case, now)  # a concurrent run finished first
             if comment:
-                s.add(Comment(case_id=case.id, actor=actor.name, body=comment, at=now))
+                case_store.add_comment(s, case, actor=actor.name, body=comment, at=now, touch=False)
             before = case.state
+            # Asked again: the set-up's accounts were made outside the case's lock.
             apply_event(
                 s,
                 case,
@@ -115,8 +117,8 @@ class DelegatedAdminSetup:
                 Event.COMPLETE,
                 now,
                 note="delegated administration set up",
+                closed=True,
             )
-            case.closed_at = now
             self._audit.record(
                 s,
                 actor,
@@ -131,15 +133,14 @@ class DelegatedAdminSetup:
                 self_managed=True,
                 comment=comment or None,
             )
-            return case_view(s, case, now)
+        return committed_view(self._rt, case.number, now)
 
     def _grant(self, actor: Actor, automatic: bool, number: str) -> _Plan:
         """Step 1: check everything, then add the missing grants and mark self-managed."""
         now = self._rt.clock()
         with self._cases.locked(actor, number, Action.CASE_WORK) as (s, case):
             kind = CaseType(case.type)
-            parties = _PARTY_SYSTEM if automatic else parties_of(actor, case.org_id)
-            transition(State(case.state), Event.COMPLETE, parties, kind)
+            allow(facts_of(case), Event.COMPLETE, None if automatic else actor)
             if kind is not CaseType.DELEGATED_ADMIN_SETUP:
                 raise Conflict("case.type", f"case {case.number} is a {kind} case")
             setup = DelegatedSetup.of_case(case)
@@ -167,18 +168,13 @@ class DelegatedAdminSetup:
             for grant in setup.grants:
                 if (str(grant.kind), grant.name) in held:
                     continue
-                org.grants.append(
-                    GrantRow(
-                        kind=str(grant.kind), name=grant.name, created_at=now, created_by=actor.name
-                    )
-                )
+                org_store.add_grant(s, org, str(grant.kind), grant.name, now, actor.name)
                 added.append(str(grant))
-                s.flush()
                 self._audit.record(
                     s, actor, "grant.add", "organization", org.code, grant=str(grant), case=number
                 )
             if not org.self_managed:
-                org.self_managed = True
+                org_store.set_self_managed(s, org, True)
                 self._audit.record(
                     s,
                     actor,
@@ -220,9 +216,9 @@ class DelegatedAdminSetup:
         )
         now = self._rt.clock()
         with self._cases.locked(SETUP_ACTOR, number, Action.CASE_WORK) as (s, case):
-            row = Comment(case_id=case.id, actor=SETUP_ACTOR.name, body=text, at=now)
-            s.add(row)
-            s.flush()
+            row = case_store.add_comment(
+                s, case, actor=SETUP_ACTOR.name, body=text, at=now, touch=False
+            )
             self._audit.record(
                 s,
                 SETUP_ACTOR,

@@ -35,7 +35,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from certdesk.core.names import Grant, GrantKind
+from certdesk.core.grants import Grant, GrantKind
 from certdesk.errors import InvalidInput, PolicyRefusal
 from certdesk.services.casework.contacts import check_email, check_person_name
 from certdesk.store.models import Case

@@ -57,6 +57,7 @@ from sqlalchemy.orm import Session
 from certdesk.core import subscriber_keys
 from certdesk.core.access import Action, Actor, Role, authorize
 from certdesk.core.calendar import max_validity_days
+from certdesk.core.cases import parties_of
 from certdesk.core.costs import certificate_cost, certificate_days
 from certdesk.core.keys import KeyType, parse_csr
 from certdesk.core.workflow import (
@@ -72,7 +73,6 @@ from certdesk.services.casework.casefile import (
     CaseView,
     apply_event,
     case_view,
-    parties_of,
     payload_of,
 )
 from certdesk.services.casework.cases import CaseInput, CaseService

@@ -24,8 +24,8 @@ from enum import StrEnum
 from cryptography.hazmat.primitives import serialization
 
 from certdesk.core.calendar import PACIFIC, max_validity_days
+from certdesk.core.grants import Grant, require_allowed
 from certdesk.core.keys import KeyType, check_csr, parse_csr
-from certdesk.core.names import Grant, require_allowed
 from certdesk.errors import InvalidInput
 from certdesk.services.casework.contacts import (
     ContactInput,
@@ -244,8 +244,9 @@ def new_submittal_row(case_id: int, checked: CheckedSubmittal, now: datetime) ->
 
 
 def submittal_contact_rows(
-    org_id: int, submittal_id: int, contacts: Sequence[ContactInput], now: datetime
+    org_id: int, submittal_id: int | None, contacts: Sequence[ContactInput], now: datetime
 ) -> list[Contact]:
+    """Rows for a submittal's contacts (``None``: the store sets the submittal's id)."""
     return [new_contact_row(org_id, c, now, submittal_id) for c in contacts]
 
 

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from certdesk.core import subscriber_keys
 from certdesk.core.access import Action, Actor
-from certdesk.core.names import Grant, GrantKind
+from certdesk.core.grants import Grant, GrantKind
 from certdesk.core.workflow import CERTIFICATE_TYPES, CaseType, State, require_window_open
 from certdesk.errors import Conflict, NotFound
 from certdesk.services.audit import AuditService

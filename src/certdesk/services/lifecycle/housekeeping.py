@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from certdesk.core.calendar import PACIFIC
+from certdesk.core.cases import WORKING_STATES
 from certdesk.core.workflow import CaseType, Event
 from certdesk.errors import Conflict
 from certdesk.services.audit import AuditService
-from certdesk.services.casework.casefile import WORKING_STATES, apply_event, iso, payload_of
+from certdesk.services.casework.casefile import apply_event, iso, payload_of
 from certdesk.services.lifecycle.renewals import WORKER
 from certdesk.services.pki.authority import Authority
 from certdesk.services.pki.issuance import IssuanceService

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from certdesk.core.calendar import PACIFIC
-from certdesk.services.casework.casefile import WORKING_STATES
+from certdesk.core.cases import WORKING_STATES
 from certdesk.services.runtime import Runtime
 from certdesk.store import lifecycle as store
 

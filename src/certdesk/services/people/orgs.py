@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from certdesk.core.access import Action, Actor, authorize
-from certdesk.core.names import Grant
+from certdesk.core.grants import Grant
 from certdesk.errors import Conflict, InvalidInput, NotFound
 from certdesk.services.audit import AuditService
 from certdesk.services.people.visibility import visible_org

@@ -9,8 +9,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from certdesk.core.access import Actor
+from certdesk.core.grants import Verdict, judge, require_allowed
 from certdesk.core.keys import CsrFacts, KeyType, check_csr, generate_private_key, parse_csr
-from certdesk.core.names import Verdict, check_name_count, judge, require_allowed
+from certdesk.core.names import check_name_count
 from certdesk.errors import InvalidInput
 from certdesk.services.pki.policy import PolicyService
 from certdesk.services.runtime import Runtime

@@ -40,8 +40,8 @@ from certdesk.ca.issuer import Prepared
 from certdesk.ca.profile import LeafRequest, new_serial
 from certdesk.core.access import Action, Actor, authorize, sees_org
 from certdesk.core.calendar import Validity, max_validity_days, validity_for
+from certdesk.core.grants import Grant, GrantKind, require_allowed
 from certdesk.core.keys import CsrFacts, check_csr, parse_csr
-from certdesk.core.names import Grant, GrantKind, require_allowed
 from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from certdesk.services.audit import AuditService
 from certdesk.services.pki import signer_identity

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from certdesk.core.access import Action, Actor, authorize
-from certdesk.core.names import Grant, GrantKind, Verdict, judge
+from certdesk.core.grants import Grant, GrantKind, Verdict, judge
 from certdesk.errors import InvalidInput, NotFound
 from certdesk.services.people.visibility import visible_org
 from certdesk.services.runtime import Runtime

@@ -21,10 +21,11 @@ from starlette.datastructures import FormData, UploadFile
 
 from certdesk.core.access import Action, Actor
 from certdesk.core.calendar import parse_day
+from certdesk.core.cases import MAX_SUBMITTALS
 from certdesk.core.keys import KeyType
 from certdesk.core.workflow import CaseType, State, Step
 from certdesk.errors import CertdeskError, Forbidden, InvalidInput
-from certdesk.services.casework.cases import MAX_PAGE, MAX_SUBMITTALS, CaseFilter, CaseInput
+from certdesk.services.casework.cases import MAX_PAGE, CaseFilter, CaseInput
 from certdesk.services.casework.contacts import ContactInput
 from certdesk.services.casework.delegation import AdminInput
 from certdesk.services.casework.submittals import CertType, SubmittalInput

@@ -6,15 +6,14 @@ approvals (and what is still needed), comments, history — and what it delivere
 service method as the API; success answers 303 back to the page with a flash message, a
 domain error re-renders the page with the error and nothing changed.
 
-Which forms are offered is read from the state machine (:data:`certdesk.core.workflow.RULES`)
-and the viewer's roles, only so that nobody is offered a button that cannot work; the service
-decides every call, a forged form included.
+Which forms are offered is asked of :func:`certdesk.core.cases.offers` — the same rules the
+services apply — only so that nobody is offered a button that cannot work; the service decides
+every call, a forged form included.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
 from cryptography import x509
@@ -22,22 +21,14 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
-from certdesk.core.access import Action, Actor, Role
-from certdesk.core.workflow import (
-    CERTIFICATE_TYPES,
-    RULES,
-    CaseType,
-    Event,
-    Party,
-    State,
-    Step,
-)
+from certdesk.core.access import Actor
+from certdesk.core.cases import offers
+from certdesk.core.workflow import CaseType
 from certdesk.errors import CertdeskError, InvalidInput, NotFound
 from certdesk.services.casework.casefile import CaseView
-from certdesk.services.casework.cases import MAY_TARGET, TAKES_SUBMITTALS, CaseEdit
-from certdesk.services.casework.window import Delivery, Reissue
+from certdesk.services.casework.cases import CaseEdit
 from certdesk.services.people.visibility import parse_serial
-from certdesk.services.pki.revocation import Reason, parse_reason
+from certdesk.services.pki.revocation import Reason
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 from certdesk.web.console.pages.cases import (
     CERT_TYPE_OPTIONS,
@@ -48,14 +39,11 @@ from certdesk.web.console.pages.cases import (
     FormDep,
     admins_of,
     case_url,
-    csr_given,
     day,
     kept,
     lines_of,
-    names_of,
     submittal_of,
     text,
-    whole,
 )
 from certdesk.web.status import STATUS
 
@@ -73,84 +61,6 @@ class _Numbered(Protocol):
     def number(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class Offered:
-    """The forms the page offers the viewer (the service still decides each one)."""
-
-    edit: bool = False
-    submit: bool = False
-    cancel: bool = False
-    comment: bool = False
-    decide: bool = False  # approve or reject (R4)
-    own_request: bool = False  # pending, and the viewer opened it: another person decides
-    start: bool = False
-    fulfil: bool = False
-    complete: bool = False
-    close: bool = False
-    window: bool = False  # R8: revoke or reissue inside the window
-    keys: bool = False  # R12: download a generated key
-    renew: bool = False
-
-
-def parties(who: Actor) -> frozenset[Party]:
-    """Who the viewer is relative to a case they can see (as casefile.parties_of decides):
-    an agency person sees only their own organization's cases."""
-    out: set[Party] = set()
-    if who.has(Role.OPERATOR):
-        out.add(Party.OPERATOR)
-    if not who.is_global:
-        if who.has(Role.REQUESTER) or who.has(Role.DELEGATED_ADMIN):
-            out.add(Party.REQUESTER)
-        if who.has(Role.APPROVER):
-            out.add(Party.APPROVER)
-    return frozenset(out)
-
-
-def offered(who: Actor, view: CaseView, delivery: Delivery | None) -> Offered:
-    state = State(view.state)
-    kind = CaseType(view.summary.type)
-    mine = parties(who)
-
-    def can(event: Event) -> bool:
-        rule = RULES[event]
-        return state in rule.source and bool(rule.parties & mine)
-
-    opener = who.may(Action.CASE_OPEN)
-    worker = who.may(Action.CASE_WORK)
-    eligible = set()
-    if who.has(Role.APPROVER) and not who.is_global:
-        eligible.add(str(Step.ORG_APPROVER))
-    if who.has(Role.OPERATOR):
-        eligible.add(str(Step.OPERATOR))
-    decided = {a["actor"] for a in view.approvals if a["round"] == view.approval_round}
-    own = who.user_id is not None and who.user_id == view.requester_id
-    may_decide = (
-        can(Event.APPROVE)
-        and who.may(Action.CASE_APPROVE)
-        and bool(eligible & set(view.outstanding))
-        and who.name not in decided
-    )
-    window_open = delivery is not None and delivery.window_open
-    return Offered(
-        edit=opener and can(Event.EDIT),
-        submit=opener and can(Event.SUBMIT),
-        cancel=opener and can(Event.CANCEL),
-        comment=who.may(Action.CASE_COMMENT),
-        decide=may_decide and not own,
-        own_request=may_decide and own,
-        start=worker and can(Event.START),
-        fulfil=worker and can(Event.FULFIL) and kind in CERTIFICATE_TYPES,
-        complete=worker
-        and can(Event.COMPLETE)
-        and kind not in CERTIFICATE_TYPES
-        and (state is not State.SUBMITTED or kind is CaseType.QUESTION),
-        close=opener and can(Event.CLOSE),
-        window=opener and window_open and kind in CERTIFICATE_TYPES,
-        keys=opener and state in (State.DELIVERED, State.CLOSED),
-        renew=opener,
-    )
-
-
 def context(c: Console, who: Actor, number: str) -> dict[str, Any]:
     """Everything the case page shows; raises the service's error (404 for another
     organization's case)."""
@@ -159,18 +69,24 @@ def context(c: Console, who: Actor, number: str) -> dict[str, Any]:
     delivery = (
         svc.window.certificates_of_case(who, view.number) if view.delivered_at is not None else None
     )
-    kind = CaseType(view.summary.type)
+    may = offers(
+        who,
+        view.facts,
+        steps=view.steps,
+        decisions=view.current_decisions,
+        window_open=delivery is not None and delivery.window_open,
+    )
     return {
         "title": f"Case {view.number}",
         "case": view,
         "delivery": delivery,
-        "may": offered(who, view, delivery),
-        "type_label": TYPE_LABELS[kind],
-        "takes_submittals": kind in TAKES_SUBMITTALS,
-        "may_target": kind in MAY_TARGET,
-        "delegated": kind is CaseType.DELEGATED_ADMIN_SETUP,
-        "revokes": kind in (CaseType.REVOKE, CaseType.DELETE),
-        "question": kind is CaseType.QUESTION,
+        "may": may,
+        "type_label": TYPE_LABELS[CaseType(view.summary.type)],
+        "takes_submittals": may.takes_submittals,
+        "may_target": may.may_target,
+        "delegated": may.delegated,
+        "revokes": may.revokes,
+        "question": may.question,
         "step_labels": {str(k): v for k, v in STEP_LABELS.items()},
         "cert_types": CERT_TYPE_OPTIONS,
         "platforms": PLATFORM_OPTIONS,
@@ -387,158 +303,4 @@ def reject_case(
         lambda: c.services.approvals.reject(who, number, reject_reason),
         "You rejected the case; it returns to the requester with your reason.",
         {"reject_reason": reject_reason},
-    )
-
-
-# --- cert services' work -------------------------------------------------------------------
-
-
-@router.post("/cases/{number}/start")
-def start_case(
-    request: Request, c: ConsoleDep, who: ViewerDep, number: str, start_note: Note = ""
-) -> Response:
-    return act(
-        request,
-        c,
-        who,
-        number,
-        lambda: c.services.cases.start(who, number, start_note),
-        "The case is in progress.",
-        {"start_note": start_note},
-    )
-
-
-@router.post("/cases/{number}/fulfil")
-def fulfil_case(request: Request, c: ConsoleDep, who: ViewerDep, number: str) -> Response:
-    return act(
-        request,
-        c,
-        who,
-        number,
-        lambda: c.services.fulfilment.fulfil(who, number),
-        "The certificates are issued and the case is delivered.",
-    )
-
-
-@router.post("/cases/{number}/complete")
-def complete_case(
-    request: Request,
-    c: ConsoleDep,
-    who: ViewerDep,
-    number: str,
-    complete_reason: Annotated[str, Form(max_length=40)] = "",
-    complete_comment: Note = "",
-) -> Response:
-    def call() -> CaseView:
-        reason = parse_reason(complete_reason) if complete_reason else None
-        return c.services.fulfilment.complete(who, number, reason=reason, comment=complete_comment)
-
-    return act(
-        request,
-        c,
-        who,
-        number,
-        call,
-        "The case is completed and closed.",
-        {"complete_comment": complete_comment},
-    )
-
-
-@router.post("/cases/{number}/close")
-def close_case(request: Request, c: ConsoleDep, who: ViewerDep, number: str) -> Response:
-    return act(
-        request,
-        c,
-        who,
-        number,
-        lambda: c.services.fulfilment.close(who, number),
-        "The case is closed; its 25-day window has ended.",
-    )
-
-
-# --- the R8 window and the R12 key ----------------------------------------------------------
-
-
-@router.post("/cases/{number}/revoke")
-def revoke_in_window(
-    request: Request,
-    c: ConsoleDep,
-    who: ViewerDep,
-    number: str,
-    serial: Annotated[str, Form(max_length=80)] = "",
-    reason: Annotated[str, Form(max_length=40)] = str(Reason.UNSPECIFIED),
-) -> Response:
-    return act(
-        request,
-        c,
-        who,
-        number,
-        lambda: c.services.window.revoke(who, number, serial, parse_reason(reason)),
-        f"Certificate {serial} is revoked.",
-    )
-
-
-@router.post("/cases/{number}/reissue")
-def reissue(
-    request: Request, c: ConsoleDep, who: ViewerDep, number: str, form: FormDep
-) -> Response:
-    """Replace a submittal's certificate with changes inside the window (R8)."""
-    values = kept(form)
-
-    def call() -> Delivery:
-        sub_id = whole(text(form, "submittal_id"), "submittal.unknown", "submittal")
-        if sub_id is None:
-            raise InvalidInput("submittal.unknown", "which submittal? (submittal_id)")
-        software = text(form, "server_software")
-        version = text(form, "server_version")
-        change = Reissue(
-            submittal_id=sub_id,
-            names=names_of(text(form, "names")),
-            csr=csr_given(form, "", "the reissue"),
-            key_type=text(form, "key_type").strip() or None,
-            platform=text(form, "platform").strip() or None,
-            validity_days=whole(text(form, "validity_days"), "submittal.validity", "validity"),
-            server_software=software if software.strip() else None,
-            server_version=version if version.strip() else None,
-        )
-        return c.services.window.reissue(who, number, change)
-
-    return act(
-        request,
-        c,
-        who,
-        number,
-        call,
-        "The replacement certificate is issued; the one it replaces is revoked (superseded).",
-        values,
-    )
-
-
-@router.post("/cases/{number}/submittals/{submittal_id}/key")
-def download_key(
-    request: Request,
-    c: ConsoleDep,
-    who: ViewerDep,
-    number: str,
-    submittal_id: SubmittalId,
-    password: Annotated[str, Form(max_length=1024)] = "",
-    confirm_password: Annotated[str, Form(max_length=1024)] = "",
-) -> Response:
-    """The key certdesk generated, once, as a PKCS#12 protected by the password (R12)."""
-    try:
-        if password != confirm_password:
-            raise InvalidInput(
-                "password.mismatch", "the two passwords differ; type the PKCS#12 password again"
-            )
-        bundle = c.services.window.download_key(who, number, submittal_id, password)
-    except CertdeskError as exc:
-        return case_page(request, c, who, number, exc)
-    name = f"{number.strip().upper()}-{submittal_id}.p12"
-    return Response(
-        bundle,
-        media_type="application/x-pkcs12",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
     )
