@@ -23,8 +23,8 @@ from certdesk.services.casework.window import Delivery
 from certdesk.store.models import (
     CertificateRow,
     GrantRow,
+    Notice,
     Organization,
-    Outbox,
     Submittal,
     User,
 )
@@ -52,7 +52,7 @@ def snapshot(desk: Desk) -> tuple[Any, ...]:
         ).all()
         grants = s.scalar(select(func.count()).select_from(GrantRow))
         users = s.scalar(select(func.count()).select_from(User))
-        mails = s.scalar(select(func.count()).select_from(Outbox))
+        mails = s.scalar(select(func.count()).select_from(Notice))
         managed = s.execute(select(Organization.code, Organization.self_managed)).all()
     return desk.counts(), certs, tuple(subs), grants, users, mails, tuple(sorted(managed))
 

@@ -36,8 +36,8 @@ from certdesk.errors import CertdeskError, InvalidInput, NotFound
 from certdesk.services.casework.casefile import CaseView
 from certdesk.services.casework.cases import MAY_TARGET, TAKES_SUBMITTALS, CaseEdit
 from certdesk.services.casework.window import Delivery, Reissue
-from certdesk.services.people.visibility import parse_serial
 from certdesk.services.pki.revocation import Reason, parse_reason
+from certdesk.services.visibility import parse_serial
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 from certdesk.web.console.pages.cases import (
     CERT_TYPE_OPTIONS,
