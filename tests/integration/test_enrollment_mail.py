@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import re
+import signal
 import ssl
+import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,6 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from live_processes import CERTDESK, certdesk_env, stop, wait_until
 from sqlalchemy import select
 
 from certdesk.config import Settings
@@ -231,7 +236,8 @@ def test_a_permanent_refusal_fails_at_once_and_the_rest_goes_out(
     assert "no such mailbox" in report.errors[0]
     gone, jane = outbox(desk)
     assert (gone.status, gone.attempts) == ("failed", 1)
-    assert "550" in gone.last_error
+    assert "550" in gone.last_error and gone.sealed_link is None  # failed for good
+    assert send_pending(desk).as_dict()["sent"] == 0  # never tried again
     assert jane.status == "sent"
     assert [m["To"] for m in smtp.inbox.messages] == ["jane@dmv.ca.gov"]
 
@@ -289,6 +295,55 @@ def test_a_sender_killed_while_sending_loses_nothing_and_records_once(
     body = later.sent[0].get_body(("plain",))
     assert body is not None and link in body.get_content()
     assert desk.mail.send(later, due_only=True).sent == 0  # nothing more to send
+
+
+def test_a_mail_send_killed_mid_run_loses_nothing_and_records_each_mail_once(
+    desk: Services, smtp: Server, clock: ManualClock, tmp_path: Path
+) -> None:
+    """``certdesk mail send`` is killed with SIGKILL while 30 enrollment mails go out; a
+    sender started after its claims ran out sends the rest. Every mail arrives and is
+    recorded sent once; only a mail the dead process had in flight can arrive twice (the
+    at-least-once window), with the same Message-ID."""
+    addresses = [f"u{i:02d}@dmv.ca.gov" for i in range(30)]
+    for i, address in enumerate(addresses):
+        new_user(desk, f"user{i:02d}", address)
+    env = {
+        **certdesk_env(desk.rt.settings),
+        "CERTDESK_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}",
+        "CERTDESK_MAIL_FROM": SENDER,
+    }
+    smtp.inbox.delay = 0.1  # a slow server: the kill lands in the middle of the run
+    log = tmp_path / "mail-send.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(CERTDESK), "mail", "send", "--json"], env=env, stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_until(
+            lambda: len(smtp.inbox.messages) >= 5, timeout=90, what="5 messages",
+            alive=[(proc, log)],
+        )  # fmt: skip
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        stop(proc)
+    smtp.inbox.delay = 0
+    before = len(smtp.inbox.messages)
+    assert 5 <= before < 30
+    # The dead process's claims stand for CLAIM_LEASE of real time; then they are taken over.
+    clock.now = dt.datetime.now(dt.UTC) + CLAIM_LEASE + dt.timedelta(minutes=2)
+    report = desk.mail.send(due_only=True)
+    assert report.failed == 0 and report.sent >= 30 - before
+    rows = outbox(desk)
+    assert len(rows) == 30
+    assert {(r.status, r.claimed_by, r.sealed_link) for r in rows} == {("sent", None, None)}
+    got = Counter(str(m["To"]) for m in smtp.inbox.messages)
+    assert sorted(got) == addresses  # none lost
+    twice = [to for to, n in got.items() if n > 1]
+    assert len(twice) <= 1 and set(got.values()) <= {1, 2}
+    for to in twice:
+        assert len({m["Message-ID"] for m in smtp.inbox.messages if m["To"] == to}) == 1
 
 
 def _authenticator(user: str, password: str) -> Any:
