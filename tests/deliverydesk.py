@@ -24,8 +24,8 @@ from certdesk.store.models import (
     CertificateRow,
     DataKey,
     GrantRow,
+    Notice,
     Organization,
-    Outbox,
     Submittal,
     User,
 )
@@ -55,7 +55,7 @@ def snapshot(desk: Desk) -> tuple[Any, ...]:
         ).all()
         grants = s.scalar(select(func.count()).select_from(GrantRow))
         users = s.scalar(select(func.count()).select_from(User))
-        mails = s.scalar(select(func.count()).select_from(Outbox))
+        mails = s.scalar(select(func.count()).select_from(Notice))
         managed = s.execute(select(Organization.code, Organization.self_managed)).all()
     return (
         desk.counts(),

@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
@@ -33,9 +32,6 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 
 from certdesk.release import python_version, version
-
-if TYPE_CHECKING:
-    from certdesk.services.lifecycle.worker_health import WorkerHealth
 
 # prometheus_client's own variable: it reads it once, when it is first imported.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -55,6 +51,29 @@ class CaDates:
     issuer: str  # the CA's slug, as in /crl/<slug>.crl
     not_after: datetime
     crl_next_update: datetime | None  # None: no CRL published yet
+
+
+@dataclass(frozen=True)
+class WorkerFigure:
+    """One worker process's heartbeat, as /metrics shows it (ages in seconds)."""
+
+    worker_id: str
+    beat_age: float
+    last_pass_age: float | None  # None: no pass finished yet
+    last_pass_seconds: float | None
+    jobs_done: int
+    healthy: bool
+
+
+@dataclass(frozen=True)
+class WorkerFigures:
+    """What the lifecycle workers' gauges show, read from the database at scrape time and
+    handed over by the services (:meth:`Metrics.watch_workers`): this module imports none."""
+
+    workers: tuple[WorkerFigure, ...]
+    job_lag: dict[str, float]  # job -> age of its oldest item not done (0: nothing waiting)
+    outbox: dict[str, int]  # account mail by status: pending, sent, failed
+    overdue_cases: int
 
 
 class Metrics:
@@ -113,7 +132,7 @@ class Metrics:
         if self._shared_dir is not None:
             mark_process_dead(os.getpid(), str(self._shared_dir))  # type: ignore[no-untyped-call]
 
-    def watch_workers(self, snapshot: Callable[[], WorkerHealth]) -> None:
+    def watch_workers(self, snapshot: Callable[[], WorkerFigures]) -> None:
         """Export the lifecycle workers' heartbeats and job lag (once per registry)."""
         if not self._workers_watched:
             self.registry.register(_WorkerCollector(snapshot))
@@ -245,13 +264,12 @@ class _InventoryCollector(Collector):
 
 class _WorkerCollector(Collector):
     # Read from the shared database at scrape time, like the inventory counts: any server
-    # process reports every worker process (services/worker_health.py).
-    def __init__(self, snapshot: Callable[[], WorkerHealth]) -> None:
+    # process reports every worker process (services/lifecycle/worker_health.py reads them).
+    def __init__(self, snapshot: Callable[[], WorkerFigures]) -> None:
         self._snapshot = snapshot
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        health = self._snapshot()
-        now = health.now
+        figures = self._snapshot()
         beat = GaugeMetricFamily(
             "certdesk_worker_heartbeat_age_seconds",
             "Seconds since each worker process last showed it is alive.",
@@ -272,10 +290,10 @@ class _WorkerCollector(Collector):
             "Changes made by each worker process since it started (renewals, expiries, ...).",
             labels=["worker"],
         )
-        for w in health.workers:
-            beat.add_metric([w.worker_id], (now - w.beat_at).total_seconds())
-            if w.last_pass_at is not None:
-                last_pass.add_metric([w.worker_id], (now - w.last_pass_at).total_seconds())
+        for w in figures.workers:
+            beat.add_metric([w.worker_id], w.beat_age)
+            if w.last_pass_age is not None:
+                last_pass.add_metric([w.worker_id], w.last_pass_age)
             if w.last_pass_seconds is not None:
                 duration.add_metric([w.worker_id], w.last_pass_seconds)
             jobs.add_metric([w.worker_id], w.jobs_done)
@@ -284,31 +302,25 @@ class _WorkerCollector(Collector):
             "certdesk_workers_healthy",
             "Worker processes with a heartbeat within 3x CERTDESK_WORKER_INTERVAL_SECONDS.",
         )
-        healthy.add_metric([], sum(1 for w in health.workers if w.healthy))
+        healthy.add_metric([], sum(1 for w in figures.workers if w.healthy))
         yield healthy
         lag = GaugeMetricFamily(
             "certdesk_worker_job_lag_seconds",
             "Age of the oldest item each job has not done yet (0: nothing waiting).",
             labels=["job"],
         )
-        b = health.backlog
-        for job, oldest in (
-            ("expiry", b.expiry),
-            ("window", b.windows),
-            ("notices", b.notices),
-            ("mail", b.outbox),
-        ):
-            lag.add_metric([job], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+        for job in ("expiry", "window", "notices", "mail"):
+            lag.add_metric([job], figures.job_lag.get(job, 0.0))
         yield lag
-        # Notices by status are certdesk_notices{status} (services/notices.py), not here.
+        # Notices by status are certdesk_notices{status} (services/lifecycle/notices.py).
         outbox = GaugeMetricFamily("certdesk_outbox", "Outbox mail by status.", labels=["status"])
         for status in ("pending", "sent", "failed"):
-            outbox.add_metric([status], b.outbox_by_status.get(status, 0))
+            outbox.add_metric([status], figures.outbox.get(status, 0))
         yield outbox
         overdue = GaugeMetricFamily(
             "certdesk_cases_overdue", "Cases past their due date and not delivered (R5)."
         )
-        overdue.add_metric([], health.overdue_cases)
+        overdue.add_metric([], figures.overdue_cases)
         yield overdue
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from casedesk import CliRunner, close_cached_services
 from certdesk.cli import common
-from certdesk.store.models import AuditRow, Enrollment, Outbox, User, UserRole
+from certdesk.store.models import AuditRow, Enrollment, Notice, User, UserRole
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # overrides the backend fixture
 LINK = re.compile(r"^https://desk\.cdt\.ca\.gov/enroll/[0-9a-f]{64}$")
@@ -39,7 +39,7 @@ class Cli(CliRunner):
         with common.services().rt.reads() as s:
             return {
                 m.__tablename__: s.scalar(select(func.count()).select_from(m)) or 0
-                for m in (User, UserRole, Enrollment, Outbox, AuditRow)
+                for m in (User, UserRole, Enrollment, Notice, AuditRow)
             }
 
     def password_file(self, text: str) -> Path:

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 
 from casedesk import Desk
 from certdesk.core.access import Role
-from certdesk.notify import open_links
 from certdesk.services.casework.contacts import ContactInput
-from certdesk.store.models import ApiToken, Outbox, User
+from certdesk.services.people.account_mail import opened
+from certdesk.store.models import ApiToken, Notice, User
 from conftest import OPERATOR
 
 LINK = re.compile(r"http://127\.0\.0\.1:8080/enroll/[0-9a-f]{64}")
@@ -45,7 +45,7 @@ def state(desk: Desk) -> dict[str, Any]:
     with desk.services.rt.reads() as s:
         extra = {
             m.__tablename__: s.scalar(select(func.count()).select_from(m))
-            for m in (User, ApiToken, Outbox)
+            for m in (User, ApiToken, Notice)
         }
     orgs = {o.code: (o.grants, o.self_managed) for o in desk.services.orgs.list_all(OPERATOR)}
     return {**desk.counts(), **extra, "orgs": orgs}
@@ -300,8 +300,8 @@ def test_delegated_admin_adds_a_person_and_sees_the_link_once(
     person = svc.accounts.get(OPERATOR, "nina")
     assert person.org == "dmv" and set(person.roles) == {Role.REQUESTER, Role.APPROVER}
     with svc.rt.reads() as s:
-        mail = s.scalars(select(Outbox).where(Outbox.to_addr == "nina@dmv.ca.gov")).one()
-    assert links[0] in open_links(mail.body_text, svc.secretbox)  # also mailed (R10)
+        mail = s.scalars(select(Notice).where(Notice.contact_email == "nina@dmv.ca.gov")).one()
+    assert links[0] in opened(mail.body_text, mail.sealed_link, svc.secretbox)  # also mailed (R10)
 
     again = dan.get("/users/nina")
     sound(again)

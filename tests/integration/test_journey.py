@@ -28,9 +28,9 @@ from sqlalchemy import select
 from starlette.exceptions import StarletteDeprecationWarning
 
 from casedesk import Desk, make_csr
-from certdesk.notify import open_links
+from certdesk.services.people.account_mail import opened
 from certdesk.services.registry import Services
-from certdesk.store.models import Outbox
+from certdesk.store.models import Notice
 from certdesk.web.app import create_app
 from conftest import OPERATOR, ManualClock
 from deliverydesk import snapshot
@@ -78,8 +78,10 @@ def enrol(services: Services, client: TestClient, login: str, org: str | None, r
         roles=[role],
     )
     with services.rt.reads() as s:
-        mail = s.scalars(select(Outbox).where(Outbox.to_addr == f"{login}@cdt.ca.gov")).one()
-    assert link.link in open_links(mail.body_text, services.secretbox)  # it goes out by mail
+        mail = s.scalars(select(Notice).where(Notice.contact_email == f"{login}@cdt.ca.gov")).one()
+    assert link.link in opened(
+        mail.body_text, mail.sealed_link, services.secretbox
+    )  # it goes out by mail
     token = link.link.rsplit("/", 1)[1]
     assert client.post(f"{API}/enroll", json={"token": token, "password": PASSWORD}).is_success
     return sign_in(client, login)

@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 from certdesk.config import Settings
 from certdesk.core.access import Action, Actor, Role
 from certdesk.errors import CertdeskError, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from certdesk.notify import open_links
 from certdesk.services.people import passwords
+from certdesk.services.people.account_mail import LINK_MARK, opened
 from certdesk.services.people.logins import LoginSession
 from certdesk.services.registry import Services
 from certdesk.services.secretbox import KEY_FILE
@@ -32,7 +32,7 @@ from certdesk.store.models import (
     ApiToken,
     AuditRow,
     Enrollment,
-    Outbox,
+    Notice,
     User,
     UserRole,
 )
@@ -107,7 +107,7 @@ def snapshot(svc: Services) -> dict[str, int]:
         "users": User,
         "roles": UserRole,
         "links": Enrollment,
-        "outbox": Outbox,
+        "mail": Notice,
         "audit": AuditRow,
         "tokens": ApiToken,
     }
@@ -159,17 +159,20 @@ def test_create_shows_the_link_once_and_mails_it_with_the_training_link(desk: Se
 
     with desk.rt.reads() as s:
         (link,) = s.scalars(select(Enrollment)).all()
-        (mail,) = s.scalars(select(Outbox)).all()
+        (mail,) = s.scalars(select(Notice)).all()
     # Only the SHA-256 of the token is stored (R10: the link is a credential until used).
     assert link.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert link.purpose == "enroll" and link.used_at is None
-    assert mail.to_addr == "Jane.Doe@dmv.ca.gov"
+    assert mail.contact_email == "Jane.Doe@dmv.ca.gov"
     assert mail.status == "pending" and mail.attempts == 0
     token = new.link.rsplit("/", 1)[1]
+    assert mail.subject_type == "account" and mail.sealed_link
+    # Sec finding 1: a reader of the database finds the link's token sealed, not usable.
+    assert token not in mail.sealed_link
+    assert desk.secretbox.open(mail.sealed_link.encode()).decode() == token
     for stored in (mail.body_text, mail.body_html):
-        # Sec finding 1: a reader of the database finds the link's token sealed, not usable.
-        assert token not in stored and "/enroll/sealed." in stored
-        body = open_links(stored, desk.secretbox)
+        assert token not in stored and LINK_MARK in stored
+        body = opened(stored, mail.sealed_link, desk.secretbox)
         assert new.link in body
         assert TRAINING in body
         assert "jdoe" in body
@@ -261,9 +264,9 @@ def test_reset_keeps_the_old_password_until_the_new_link_is_used(
     # Sessions opened with the old password end with it.
     refused(Unauthorized, "auth.token", lambda: desk.tokens.authenticate(old_session.token))
     with desk.rt.reads() as s:
-        mails = s.scalars(select(Outbox).order_by(Outbox.id)).all()
+        mails = s.scalars(select(Notice).order_by(Notice.id)).all()
     assert [m.subject for m in mails][1:] == ["certdesk: reset your password"] * 2
-    assert second.link in open_links(mails[-1].body_text, desk.secretbox)
+    assert second.link in opened(mails[-1].body_text, mails[-1].sealed_link, desk.secretbox)
     assert audit_actions(desk, "jdoe").count("user.reset") == 2
 
 

@@ -28,8 +28,8 @@ from certdesk.store.models import (
     AuditRow,
     CertificateRow,
     DataKey,
+    Notice,
     Organization,
-    Outbox,
     User,
 )
 from conftest import AUDITOR, BACKENDS, OPERATOR
@@ -688,7 +688,9 @@ def test_delegated_setup_applies_itself_at_the_last_approval(desk: Desk) -> None
     person = svc.accounts.get(OPERATOR, login)
     assert [str(r) for r in person.roles] == ["delegated_admin"] and not person.enrolled
     with svc.rt.reads() as s:
-        mail = s.scalars(select(Outbox).where(Outbox.to_addr == f"bo@{agency.code}.ca.gov")).one()
+        mail = s.scalars(
+            select(Notice).where(Notice.contact_email == f"bo@{agency.code}.ca.gov")
+        ).one()
     assert "/enroll/" in mail.body_text  # R10: an enrollment link, never a password
     assert desk.audit_actions(number)[-1] == "case.complete"
     with svc.rt.reads() as s:
@@ -733,8 +735,8 @@ def test_delegated_setup_interrupted_is_finished_by_complete(
         assert (
             s.scalar(
                 select(func.count())
-                .select_from(Outbox)
-                .where(Outbox.to_addr.like(f"%@{agency.code}.ca.gov"))
+                .select_from(Notice)
+                .where(Notice.contact_email.like(f"%@{agency.code}.ca.gov"))
             )
             == 2
         )

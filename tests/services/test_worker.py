@@ -24,12 +24,12 @@ from certdesk.core.lifecycle import (
     renewal_opens_at,
 )
 from certdesk.jobs.worker import PassReport, Worker
-from certdesk.notify import enqueue
 from certdesk.notify.messages import Mail
 from certdesk.services.casework.cases import CaseInput
 from certdesk.services.casework.contacts import ContactInput
 from certdesk.services.casework.submittals import SubmittalInput
 from certdesk.services.lifecycle.renewals import WORKER
+from certdesk.services.people.account_mail import queue_account_mail
 from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.registry import Services
 from certdesk.store.models import (
@@ -436,7 +436,10 @@ def test_each_pass_runs_the_notices_and_sends_the_outbox(
     notices = _Notices()
     monkeypatch.setattr(svc, "notices", notices)
     with svc.rt.sessions.begin() as s:
-        enqueue(s, "ana@dmv.ca.gov", Mail("Hello", "text"), clock.now, box=svc.secretbox)
+        queue_account_mail(
+            s, "ana@dmv.ca.gov", Mail("Hello", "text"), clock.now,
+            box=svc.secretbox, user_id=0, reason="account.test#1",
+        )  # fmt: skip
     transport = _Transport()
     report = run(svc, transport=transport)
     assert notices.calls == [(clock.now, "test-worker")]

@@ -61,9 +61,10 @@ def test_sec_datadir_processes_keep_everything_private_whatever_the_umask(
     token = link.rsplit("/", 1)[1]
     engine = create_engine(f"sqlite:///{data / 'certdesk.db'}")
     with engine.connect() as conn:
-        bodies = conn.execute(text("SELECT body_text || body_html FROM outbox")).scalars().all()
+        rows = conn.execute(text("SELECT body_text || body_html, sealed_link FROM notices")).all()
     engine.dispose()
-    assert bodies and all(token not in b and "/enroll/sealed." in b for b in bodies)
+    assert rows and all(token not in b and "/enroll/[single-use link]" in b for b, _ in rows)
+    assert all(sealed and token not in sealed for _, sealed in rows)
     for raw in (data / "certdesk.db", data / "certdesk.db-wal"):
         if raw.exists():
             assert token.encode() not in raw.read_bytes()

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from certdesk.core.access import Role
 from certdesk.services.registry import Services
-from certdesk.store.models import ApiToken, AuditRow, Enrollment, Outbox, User, UserRole
+from certdesk.store.models import ApiToken, AuditRow, Enrollment, Notice, User, UserRole
 from certdesk.web.app import create_app
 from conftest import OPERATOR, ManualClock
 
@@ -65,7 +65,7 @@ class Api:
         with self.services.rt.reads() as s:
             return {
                 m.__tablename__: s.scalar(select(func.count()).select_from(m)) or 0
-                for m in (User, UserRole, Enrollment, Outbox, AuditRow, ApiToken)
+                for m in (User, UserRole, Enrollment, Notice, AuditRow, ApiToken)
             }
 
 

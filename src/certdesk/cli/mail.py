@@ -1,4 +1,5 @@
-"""``certdesk mail send``: deliver what waits in the outbox over ``CERTDESK_SMTP_URL``."""
+"""``certdesk mail send``: deliver the account mail waiting in the mail queue (the outbox)
+over ``CERTDESK_SMTP_URL``, now, without waiting for its retry moment."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import typer
 
 from certdesk.cli import exits
 from certdesk.cli.common import emit_json, services
-from certdesk.notify import send_pending
 
 mail_app = typer.Typer(help="Mail waiting in the outbox.", no_args_is_help=True)
 
@@ -23,7 +23,7 @@ def send(
 ) -> None:
     """Send pending mail; exit 1 if any message could not be sent this time."""
     svc = services()
-    report = send_pending(svc.rt, svc.secretbox)
+    report = svc.mail.send()
     if json_out:
         emit_json(report.as_dict())
     else:

@@ -20,7 +20,8 @@ a failing item does not stop the other items of its job):
 6. ``overdue`` — count overdue cases (R5; the notices service mails them);
 7. ``crl`` — republish CRLs from half their life on;
 8. ``notices`` — ``services.notices.run(now, worker_id)`` when the notices service exists;
-9. ``mail`` — send pending outbox mail when ``CERTDESK_SMTP_URL`` is set.
+9. ``mail`` — send the account mail that is due (the mail queue's outbox) when
+   ``CERTDESK_SMTP_URL`` is set.
 
 Every job's progress is a heartbeat (``worker_beats``), read by ``/metrics`` and
 ``certdesk status`` (:mod:`certdesk.services.lifecycle.worker_health`).
@@ -46,7 +47,6 @@ from typing import Any, TypeVar
 
 import structlog
 
-from certdesk.notify import send_pending
 from certdesk.notify.smtp import Transport
 from certdesk.services.lifecycle.renewals import DueRenewal, Outcome
 from certdesk.services.pki import signer_identity
@@ -323,7 +323,7 @@ class Worker:
     def _mail(self, report: PassReport, _now: datetime) -> None:
         if self._transport is None and not self._rt.settings.smtp_url:
             return  # mail waits in the outbox (``certdesk mail send`` or a configured worker)
-        sent = send_pending(self._rt, self._svc.secretbox, self._transport)
+        sent = self._svc.mail.send(self._transport, due_only=True, worker_id=self.worker_id)
         report.mail = sent.as_dict()
 
     def _checkpoint(self, report: PassReport, _now: datetime) -> None:

@@ -26,7 +26,7 @@ SCHEMES: dict[str, tuple[Security, int]] = {
 
 
 class Transport(Protocol):
-    """Sends finished messages; :func:`certdesk.notify.send_pending` drives it."""
+    """Sends finished messages; the mail queue's senders drive it."""
 
     def send(self, message: EmailMessage) -> None: ...
 

@@ -10,6 +10,7 @@ from certdesk.services.casework.delegated_admin import DelegatedAdminSetup
 from certdesk.services.casework.fulfilment import FulfilmentService
 from certdesk.services.casework.window import WindowService
 from certdesk.services.checkpoints import CheckpointService
+from certdesk.services.lifecycle.account_mail import AccountMailService
 from certdesk.services.lifecycle.housekeeping import HousekeepingService
 from certdesk.services.lifecycle.notices import NoticeService, watch_notices
 from certdesk.services.lifecycle.renewals import RenewalService
@@ -68,10 +69,12 @@ class Services:
         self.reports = ReportService(rt)
         self.notices = NoticeService(rt)
         watch_notices(rt.metrics.registry, self.notices)
+        # Account mail (R10) from the same queue as the notices.
+        self.mail = AccountMailService(rt, self.secretbox)
         # The lifecycle worker's services (certdesk/jobs/worker.py).
         self.renewals = RenewalService(rt, self.audit, self.cases, self.approvals, self.fulfilment)
         self.housekeeping = HousekeepingService(
             rt, self.audit, self.authority, self.issuance, self.revocation
         )
         self.worker_health = WorkerHealthService(rt)
-        rt.metrics.watch_workers(self.worker_health.snapshot)
+        rt.metrics.watch_workers(self.worker_health.figures)

@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Engine
+
 from certdesk.errors import Unavailable
 from certdesk.store import installation
+from certdesk.store.db import ping
 from certdesk.store.schema import (
     current_revision,
     head_revision,
@@ -23,6 +26,21 @@ from certdesk.store.schema import (
 
 if TYPE_CHECKING:
     from certdesk.services.registry import Services
+
+
+def ping_database(engine: Engine) -> None:
+    """One round trip to the database (``/readyz``); raises the driver's error if none."""
+    ping(engine)
+
+
+def require_current_schema(svc: Services) -> None:
+    """Raise unless the database's schema is the one this code was built for (``/readyz``)."""
+    require_current(svc.rt.engine)
+
+
+def known_head() -> str:
+    """The newest schema revision this code knows (read from the packaged migrations once)."""
+    return head_revision()
 
 
 def check_ready_to_start(svc: Services, *, program: str = "certdesk") -> None:

@@ -29,9 +29,9 @@ from certdesk.store.models import (
     CertificateRow,
     Notice,
     Organization,
-    Outbox,
     WorkerBeat,
 )
+from certdesk.store.notices import ACCOUNT, PENDING, SENDING
 
 ACTIVE = "active"
 EXPIRED = "expired"
@@ -352,7 +352,7 @@ class Backlog:
 
     expiry: datetime | None  # notAfter of the oldest active certificate past it
     windows: datetime | None  # end of the oldest window of a still-delivered case
-    outbox: datetime | None  # creation of the oldest pending mail
+    outbox: datetime | None  # creation of the oldest account mail waiting to be sent
     notices: datetime | None  # due moment of the oldest notice not sent yet
     outbox_by_status: dict[str, int]
 
@@ -368,13 +368,18 @@ def backlog(s: Session, now: datetime) -> Backlog:
             Case.state == DELIVERED, Case.window_ends_at <= now
         )
     )
-    outbox = s.scalar(select(func.min(Outbox.created_at)).where(Outbox.status == "pending"))
-    notices = s.scalar(
-        select(func.min(Notice.due_at)).where(Notice.status.in_(("pending", "sending")))
-    )
-    outbox_by = {
-        st: n for st, n in s.execute(select(Outbox.status, func.count()).group_by(Outbox.status))
-    }
+    # One queue carries both (store/notices.py): account mail is the "mail" job's backlog.
+    account = Notice.subject_type == ACCOUNT
+    waiting = Notice.status.in_((PENDING, SENDING))
+    outbox = s.scalar(select(func.min(Notice.created_at)).where(account, waiting))
+    notices = s.scalar(select(func.min(Notice.due_at)).where(~account, waiting))
+    outbox_by: dict[str, int] = {}
+    for st, n in s.execute(
+        select(Notice.status, func.count()).where(account).group_by(Notice.status)
+    ):
+        # A mail being sent right now is still waiting, as the outbox counted it.
+        key = PENDING if st == SENDING else st
+        outbox_by[key] = outbox_by.get(key, 0) + n
     return Backlog(
         expiry=_aware(expiry),
         windows=_aware(windows),

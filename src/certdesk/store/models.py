@@ -378,24 +378,6 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(Integer)
 
 
-class Outbox(Base):
-    """Mail to send, written in the transaction that decides to send it."""
-
-    __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status", "status"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    to_addr: Mapped[str] = mapped_column(String(254))
-    subject: Mapped[str] = mapped_column(String(300))
-    body_text: Mapped[str] = mapped_column(Text)
-    body_html: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-
 # --- audit (R15) -----------------------------------------------------------------------
 
 
@@ -427,10 +409,14 @@ class AuditHead(Base):
 
 
 class Notice(Base):
-    """One notice to one contact for one reason, at most once (R9).
+    """One message in the mail queue: an R9 notice to one contact for one reason, or an
+    account mail (R10 enrollment or reset), each recorded at most once.
 
     The unique key is the exactly-once guarantee: the row is inserted in the transaction that
-    claims the send, so a second worker (or a restarted one) cannot claim it again.
+    claims the send (a notice) or that decided to send it (an account mail), so a second
+    worker (or a restarted one) cannot record it again. A notice is rendered from its
+    templates when it is sent; an account mail is stored as written (``body_text``,
+    ``body_html``), its single-use link sealed in ``sealed_link`` until the mail is settled.
     """
 
     __tablename__ = "notices"
@@ -440,7 +426,7 @@ class Notice(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_type: Mapped[str] = mapped_column(String(16))  # certificate | case
+    subject_type: Mapped[str] = mapped_column(String(16))  # certificate | case | account
     subject_id: Mapped[int] = mapped_column(Integer)
     contact_email: Mapped[str] = mapped_column(String(254))
     reason: Mapped[str] = mapped_column(String(40))  # expiry.30, case.approved, ...
@@ -455,6 +441,12 @@ class Notice(Base):
     subject: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # An account mail as written (empty for a notice, which is rendered when it is sent).
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    # R10: the mail's single-use link token, sealed with the secret box; dropped (NULL) once
+    # the mail is sent or failed for good, so the database never holds a usable link.
+    sealed_link: Mapped[str | None] = mapped_column(Text)
 
 
 class WorkerBeat(Base):

@@ -12,7 +12,16 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from certdesk.store.models import Case, CaseEvent, CertificateRow, Contact, Notice, Organization
-from certdesk.store.notices import CASE, CERTIFICATE, FAILED, PENDING, SENDING, SENT, chunks
+from certdesk.store.notices import (
+    CASE,
+    CERTIFICATE,
+    FAILED,
+    NOTICE_SUBJECTS,
+    PENDING,
+    SENDING,
+    SENT,
+    chunks,
+)
 
 # --- context for rendering -------------------------------------------------------------------
 
@@ -110,8 +119,8 @@ def _org_of_subject() -> ColumnElement[int]:
 
 
 def search(s: Session, q: NoticeQuery) -> list[Notice]:
-    """Newest first, in keyset pages."""
-    stmt = select(Notice)
+    """Newest first, in keyset pages (R9 notices; account mail is not listed here)."""
+    stmt = select(Notice).where(Notice.subject_type.in_(NOTICE_SUBJECTS))
     if q.org_id is not None:
         stmt = stmt.where(_org_of_subject() == q.org_id)
     if q.cert_id is not None:
@@ -148,15 +157,20 @@ def subject_labels(s: Session, rows: Sequence[Notice]) -> dict[tuple[str, int], 
 def status_counts(s: Session) -> dict[str, int]:
     """Notices by status; ``pending`` rows that failed before are counted as ``retrying``."""
     has_error = Notice.last_error != ""
+    notices = Notice.subject_type.in_(NOTICE_SUBJECTS)
     rows = s.execute(
-        select(Notice.status, has_error, func.count()).group_by(Notice.status, has_error)
+        select(Notice.status, has_error, func.count())
+        .where(notices)
+        .group_by(Notice.status, has_error)
     )
     out = {PENDING: 0, "retrying": 0, SENDING: 0, SENT: 0, FAILED: 0}
     for status, errored, n in rows:
         key = "retrying" if status == PENDING and errored else status
         out[key] = out.get(key, 0) + n
     late = s.scalar(
-        select(func.count()).select_from(Notice).where(Notice.status == SENT, Notice.late.is_(True))
+        select(func.count())
+        .select_from(Notice)
+        .where(notices, Notice.status == SENT, Notice.late.is_(True))
     )
     out["sent_late"] = late or 0
     return out

@@ -1,9 +1,12 @@
-"""Recorded notices (R9): what is due but not yet recorded, claims, outcomes, listings.
+"""The mail queue: R9 notices (what is due but not yet recorded) and account mail, their
+claims and outcomes.
 
-The ``notices`` table is both the exactly-once record and the mail queue. Its unique key
-(subject_type, subject_id, contact_email, reason) is what makes a notice happen once: a row
-is inserted, already claimed, with ``ON CONFLICT DO NOTHING``, and only the transaction whose
-insert took effect goes on to send it.
+The ``notices`` table is both the exactly-once record and certdesk's one mail queue. Its
+unique key (subject_type, subject_id, contact_email, reason) is what makes a message happen
+once: a notice is inserted, already claimed, with ``ON CONFLICT DO NOTHING``, and only the
+transaction whose insert took effect goes on to send it; an account mail (subject type
+``account``, R10) is inserted by the transaction that decided to send it, and waits.
+Both kinds are then claimed, leased, retried with backoff and settled by the same statements.
 
 The "what is due" queries are anti-joins against that table, so a pass reads only subjects
 with something new: a certificate is looked at for ``expiry.N`` when it is within N days of
@@ -29,9 +32,11 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    insert,
     literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -47,7 +52,10 @@ from certdesk.store.models import (
     Submittal,
 )
 
-CERTIFICATE, CASE = "certificate", "case"
+CERTIFICATE, CASE, ACCOUNT = "certificate", "case", "account"
+# The subject types of R9 notices (rendered from templates when sent); ``account`` rows are
+# stored messages.
+NOTICE_SUBJECTS = (CERTIFICATE, CASE)
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 # Certificates that still get expiry notices: revoked ones (including superseded) do not.
 NOTICE_CERT_STATUSES = ("active", "expired")
@@ -331,10 +339,42 @@ def insert_new(s: Session, rows: Sequence[dict[str, Any]]) -> list[NoticeKey]:
     return [NoticeKey(*row) for row in result]
 
 
+def queue_message(s: Session, row: dict[str, Any]) -> int:
+    """Queue one stored message (an account mail) in the caller's transaction; its id."""
+    values = {
+        "subject_type": ACCOUNT,
+        "late": False,
+        "status": PENDING,
+        "attempts": 0,
+        "last_error": "",
+        "claimed_by": None,
+        "claim_expires_at": None,
+        "sent_at": None,
+        **row,
+    }
+    values.setdefault("next_attempt_at", values["created_at"])
+    values.setdefault("due_at", values["created_at"])
+    new_id = (
+        s.connection().execute(insert(_TABLE).values(**values).returning(_TABLE.c.id)).scalar_one()
+    )
+    return int(new_id)
+
+
 def claim_due(
-    s: Session, now: datetime, worker_id: str, lease_until: datetime, limit: int | None
+    s: Session,
+    now: datetime,
+    worker_id: str,
+    lease_until: datetime,
+    limit: int | None,
+    *,
+    subject_types: Sequence[str] = NOTICE_SUBJECTS,
+    ignore_backoff: bool = False,
 ) -> dict[int, str | None]:
     """Claim notices waiting for a retry, and notices whose sender's claim ran out.
+
+    ``subject_types`` chooses the kind of message (the notices pass and the account-mail
+    sender each claim their own); ``ignore_backoff`` claims waiting messages before their
+    retry moment (an operator's ``certdesk mail send``).
 
     Returns claimed id → the worker whose claim ran out (None for a retry): that worker may
     have handed the message to the SMTP server before it died, and the caller re-sends the
@@ -345,11 +385,15 @@ def claim_due(
     repeats the condition, so a row claimed meanwhile is left alone. A row whose claim ran
     out was being sent by a worker that died or stalled: its attempt counts as made.
     """
+    kinds = Notice.subject_type.in_(list(subject_types))
     waiting = and_(
+        kinds,
         Notice.status == PENDING,
-        or_(Notice.next_attempt_at.is_(None), Notice.next_attempt_at <= now),
+        true()
+        if ignore_backoff
+        else or_(Notice.next_attempt_at.is_(None), Notice.next_attempt_at <= now),
     )
-    stale = and_(Notice.status == SENDING, Notice.claim_expires_at < now)
+    stale = and_(kinds, Notice.status == SENDING, Notice.claim_expires_at < now)
     q = (
         select(Notice.id, Notice.claimed_by)
         .where(or_(waiting, stale))
@@ -415,10 +459,13 @@ def settle(
 ) -> list[int]:
     """Apply ``values`` to this worker's claimed rows among ``ids``; returns those updated.
 
-    Every outcome (sent, failed, back to pending) ends the claim. Core statements on the
+    Every outcome (sent, failed, back to pending) ends the claim; a final one (sent, failed)
+    also drops the sealed single-use link of an account mail (R10). Core statements on the
     table: the sending loop runs this once per message.
     """
     conn = _conn(s)
+    if values.get("status") in (SENT, FAILED):
+        values = {**values, "sealed_link": None}
     done: list[int] = []
     for part in chunks(sorted(ids)):
         result = conn.execute(
@@ -465,3 +512,15 @@ def by_ids(s: Session, ids: Sequence[int]) -> list[Notice]:
     for part in chunks(sorted(ids)):
         out += list(s.scalars(select(Notice).where(Notice.id.in_(part))))
     return sorted(out, key=lambda n: n.id)
+
+
+def waiting_count(s: Session, subject_type: str) -> int:
+    """Messages of ``subject_type`` not sent yet (pending, or being sent)."""
+    return (
+        s.scalar(
+            select(func.count())
+            .select_from(Notice)
+            .where(Notice.subject_type == subject_type, Notice.status.in_((PENDING, SENDING)))
+        )
+        or 0
+    )

@@ -14,8 +14,7 @@ from certdesk.config import Settings
 from certdesk.release import version
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
-from certdesk.services.startup import check_ready_to_start
-from certdesk.store.schema import head_revision
+from certdesk.services.startup import check_ready_to_start, known_head
 from certdesk.web import apidocs, console, health, pki, problems
 from certdesk.web.access import RequestLog
 from certdesk.web.api import (
@@ -83,7 +82,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         dependencies=[Depends(checked_characters)],
     )
     app.state.services = svc
-    head_revision()  # read the packaged migrations once, at start: /readyz compares with it
+    known_head()  # read the packaged migrations once, at start: /readyz compares with it
     problems.install(app)
     for module in (orgs, tokens, policy, certificates, audit, cases, contacts, fulfilment, reports):
         app.include_router(module.router)

@@ -19,8 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from certdesk.errors import CertdeskError
 from certdesk.release import version
 from certdesk.services.registry import Services
-from certdesk.store.db import ping
-from certdesk.store.schema import require_current
+from certdesk.services.startup import ping_database, require_current_schema
 from certdesk.web.deps import ServicesDep
 from certdesk.web.problems import RETRY_AFTER_SECONDS
 
@@ -64,18 +63,18 @@ def _ping(engine: Engine) -> None:
     # pool reconnect; one more ping then tells whether the database itself answers. A probe
     # must not take this process out of service for a connection it has already replaced.
     try:
-        ping(engine)
+        ping_database(engine)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-        ping(engine)
+        ping_database(engine)
 
 
 def _schema(svc: Services) -> str:
     # The head revision is read from the packaged migrations once per process (cached);
     # each call reads the one row of alembic_version.
     try:
-        require_current(svc.rt.engine)
+        require_current_schema(svc)
     except CertdeskError as exc:  # schema.outdated, schema.newer, schema.uninitialized
         log.warning("schema not ready", detail=exc.detail)
         return exc.code

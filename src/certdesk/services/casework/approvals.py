@@ -44,8 +44,8 @@ from certdesk.services.casework.casefile import (
     load_case,
     record,
 )
-from certdesk.services.people.visibility import visible_org
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store import cases as case_store
 from certdesk.store.models import Case
 

@@ -32,7 +32,7 @@ from certdesk.services.casework.submittals import (
     new_submittal_row,
     submittal_contact_rows,
 )
-from certdesk.services.people.visibility import parse_serial
+from certdesk.services.visibility import parse_serial
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import contacts as contact_store

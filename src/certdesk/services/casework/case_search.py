@@ -12,8 +12,8 @@ from certdesk.core.workflow import State
 from certdesk.errors import InvalidInput
 from certdesk.services.casework.approvals import parse_case_type
 from certdesk.services.casework.casefile import CaseSummary, summary_of
-from certdesk.services.people.visibility import visible_org
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store import cases as case_store
 from certdesk.store import orgs as org_store
 

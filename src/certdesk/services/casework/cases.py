@@ -60,8 +60,8 @@ from certdesk.services.casework.casefile import (
 )
 from certdesk.services.casework.delegation import AdminInput
 from certdesk.services.casework.submittals import SubmittalInput
-from certdesk.services.people.visibility import visible_org
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store import cases as case_store
 from certdesk.store import orgs as org_store
 from certdesk.store.models import Case, Organization

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.errors import Conflict, InvalidInput, NotFound
 from certdesk.services.audit import AuditService
-from certdesk.services.people.visibility import visible_org
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store import contacts as contact_store
 from certdesk.store.models import Contact, Organization
 

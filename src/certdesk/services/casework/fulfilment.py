@@ -79,12 +79,12 @@ from certdesk.services.casework.cases import CaseInput, CaseService
 from certdesk.services.casework.contacts import ContactInput
 from certdesk.services.casework.delegated_admin import DelegatedAdminSetup
 from certdesk.services.casework.submittals import ServiceOption, SubmittalInput
-from certdesk.services.people.visibility import visible_cert
 from certdesk.services.pki import generated_keys, signer_identity
 from certdesk.services.pki.issuance import IssuanceService, IssueCommand, Platform
 from certdesk.services.pki.revocation import Reason, RevocationService
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
+from certdesk.services.visibility import visible_cert
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store

@@ -59,13 +59,13 @@ from certdesk.services.casework.submittals import (
     SubmittalInput,
     check_submittal,
 )
-from certdesk.services.people.visibility import parse_serial
 from certdesk.services.pki import generated_keys
 from certdesk.services.pki.inventory import issuing_chain
 from certdesk.services.pki.issuance import IssuanceService, IssueCommand
 from certdesk.services.pki.revocation import Reason, RevocationService
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
+from certdesk.services.visibility import parse_serial
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store

@@ -181,12 +181,19 @@ def context(
     return kind, ctx
 
 
-def message_id(ids: Sequence[int], sender: str) -> str:
-    """The same ``Message-ID`` for the same notices, whenever and by whomever sent."""
-    ordered = sorted(ids)
+def _domain(sender: str) -> str:
     domain = sender.rpartition("@")[2].strip("<> ")
-    if not _DOMAIN.match(domain):
-        domain = "localhost"  # an odd MAIL_FROM must not make the header non-ASCII
+    # An odd MAIL_FROM must not make the header non-ASCII.
+    return domain if _DOMAIN.match(domain) else "localhost"
+
+
+def message_id(ids: Sequence[int], sender: str, *, kind: str = "notice") -> str:
+    """The same ``Message-ID`` for the same queued messages, whenever and by whomever sent
+    (``kind`` ``mail``: an account mail)."""
+    ordered = sorted(ids)
+    domain = _domain(sender)
+    if kind != "notice":
+        return f"<certdesk.{kind}.{'.'.join(map(str, ordered))}@{domain}>"
     if len(ordered) == 1:
         return f"<certdesk.notice.{ordered[0]}@{domain}>"
     digest = hashlib.sha256(",".join(map(str, ordered)).encode()).hexdigest()[:20]

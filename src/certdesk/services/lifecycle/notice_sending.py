@@ -74,7 +74,7 @@ class RunClock:
         return self.start + max(self._clock() - self._started, timedelta(0))
 
 
-def _server_level(exc: BaseException) -> bool:
+def server_level(exc: BaseException) -> bool:
     """The server (or our access to it), not this message, is the problem: retry later.
 
     Not reachable, dropped the connection, refused our login or our sender address: every
@@ -92,6 +92,32 @@ def _server_level(exc: BaseException) -> bool:
         return True
     # smtplib's exceptions are OSErrors too; the other SMTP replies concern this message.
     return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+
+
+def retry_later(
+    rt: Runtime, ids: Sequence[int], worker_id: str, at: datetime, error: str, *, attempted: bool
+) -> None:
+    """Put this worker's claimed messages ``ids`` back in the queue, to be tried again after
+    the backoff (``attempted``: this attempt failed and counts) or at the next pass."""
+    if not ids:
+        return
+    base = timedelta(seconds=rt.settings.notice_retry_seconds)
+    with rt.sessions.begin() as s:
+        rows = {n.id: n.attempts for n in store.by_ids(s, ids)}
+        for notice_id, attempts in rows.items():
+            made = attempts + 1 if attempted else attempts
+            delay = retry_delay(made, base, RETRY_CAP) if attempted else base
+            store.settle(
+                s,
+                [notice_id],
+                worker_id,
+                {
+                    "status": PENDING,
+                    "attempts": made,
+                    "next_attempt_at": at + delay,
+                    "last_error": error,
+                },
+            )
 
 
 class Sender:
@@ -156,7 +182,7 @@ class Sender:
                 transport.send(message)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"[:1000]
-                if _server_level(exc):
+                if server_level(exc):
                     self._retry(ids_, worker_id, current(), error, attempted=True)
                     rest = [item.id for g in queue for item, _, _ in g]
                     self._retry(
@@ -267,25 +293,7 @@ class Sender:
     def _retry(
         self, ids: Sequence[int], worker_id: str, at: datetime, error: str, *, attempted: bool
     ) -> None:
-        if not ids:
-            return
-        base = timedelta(seconds=self._rt.settings.notice_retry_seconds)
-        with self._rt.sessions.begin() as s:
-            rows = {n.id: n.attempts for n in store.by_ids(s, ids)}
-            for notice_id, attempts in rows.items():
-                made = attempts + 1 if attempted else attempts
-                delay = retry_delay(made, base, RETRY_CAP) if attempted else base
-                store.settle(
-                    s,
-                    [notice_id],
-                    worker_id,
-                    {
-                        "status": PENDING,
-                        "attempts": made,
-                        "next_attempt_at": at + delay,
-                        "last_error": error,
-                    },
-                )
+        retry_later(self._rt, ids, worker_id, at, error, attempted=attempted)
 
     def _message_failed(
         self,

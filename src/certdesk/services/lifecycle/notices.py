@@ -83,8 +83,8 @@ from certdesk.services.lifecycle.notice_sending import (
     RunClock,
     Sender,
 )
-from certdesk.services.people.visibility import visible_cert
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_cert
 from certdesk.store import notice_reads as reads
 from certdesk.store import notices as store
 from certdesk.store.models import CertificateRow

@@ -85,8 +85,8 @@ from certdesk.services.casework.casefile import (
 )
 from certdesk.services.casework.cases import CaseService
 from certdesk.services.casework.fulfilment import FulfilmentService
-from certdesk.services.people.visibility import visible_cert, visible_org
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_cert, visible_org
 from certdesk.store import cases as case_store
 from certdesk.store import lifecycle as store
 from certdesk.store import locks

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from certdesk.core.calendar import PACIFIC
 from certdesk.core.cases import WORKING_STATES
+from certdesk.metrics import WorkerFigure, WorkerFigures
 from certdesk.services.runtime import Runtime
 from certdesk.store import lifecycle as store
 
@@ -113,3 +114,36 @@ class WorkerHealthService:
                 s, now.astimezone(PACIFIC).date(), [str(st) for st in WORKING_STATES]
             )
         return WorkerHealth(now, workers, backlog, overdue)
+
+    def figures(self) -> WorkerFigures:
+        """:meth:`snapshot` as the workers' gauges on /metrics show it."""
+        health = self.snapshot()
+        now = health.now
+
+        def age(moment: datetime | None) -> float:
+            return max(0.0, (now - moment).total_seconds()) if moment else 0.0
+
+        b = health.backlog
+        return WorkerFigures(
+            workers=tuple(
+                WorkerFigure(
+                    worker_id=w.worker_id,
+                    beat_age=(now - w.beat_at).total_seconds(),
+                    last_pass_age=(
+                        None if w.last_pass_at is None else (now - w.last_pass_at).total_seconds()
+                    ),
+                    last_pass_seconds=w.last_pass_seconds,
+                    jobs_done=w.jobs_done,
+                    healthy=w.healthy,
+                )
+                for w in health.workers
+            ),
+            job_lag={
+                "expiry": age(b.expiry),
+                "window": age(b.windows),
+                "notices": age(b.notices),
+                "mail": age(b.outbox),
+            },
+            outbox=dict(b.outbox_by_status),
+            overdue_cases=health.overdue_cases,
+        )

@@ -6,7 +6,7 @@ exactly one organization (requester, approver, delegated_admin; several at once 
 
 Nobody ever sees or sends another person's password (R10). A new account gets a single-use
 link, valid for ``enrollment_hours``, to choose one: the link is shown once to whoever created
-the account and mailed to the person (through the outbox, in the same transaction), together
+the account and mailed to the person (through the mail queue, in the same transaction), together
 with the operator's training material link. Only the link's SHA-256 is stored. A reset works
 the same way; the old password keeps working until the new link is used, so that a reset
 requested by mistake (or by someone else) locks nobody out. Issuing a link retires every
@@ -46,13 +46,13 @@ from certdesk.core.accounts import (
 )
 from certdesk.errors import Conflict, Forbidden, NotFound
 from certdesk.links import enrollment_link
-from certdesk.notify import enqueue
 from certdesk.notify.messages import password_link
 from certdesk.services.audit import AuditService
+from certdesk.services.people.account_mail import queue_account_mail
 from certdesk.services.people.passwords import hash_password
-from certdesk.services.people.visibility import listed_org_id, visible_org
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
+from certdesk.services.visibility import listed_org_id, visible_org
 from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store
 from certdesk.store.models import Enrollment, User, UserRole
@@ -336,15 +336,14 @@ class AccountService:
         # an option) and a double click selects all of it, wherever a person copies it from.
         token = secrets.token_hex(32)
         expires = now + timedelta(hours=settings.enrollment_hours)
-        s.add(
-            Enrollment(
-                user_id=user.id,
-                token_hash=token_digest(token),
-                purpose=purpose,
-                expires_at=expires,
-                created_at=now,
-            )
+        enrollment = Enrollment(
+            user_id=user.id,
+            token_hash=token_digest(token),
+            purpose=purpose,
+            expires_at=expires,
+            created_at=now,
         )
+        s.add(enrollment)
         link = enrollment_link(settings.base_url, token)
         if not mail:
             return link, expires
@@ -356,7 +355,16 @@ class AccountService:
             expires_at=expires,
             training_url=settings.training_url,
         )
-        enqueue(s, user.email, message, now, box=self._secretbox)
+        s.flush()  # the link's id names the mail in the queue (its once-only key)
+        queue_account_mail(
+            s,
+            user.email,
+            message,
+            now,
+            box=self._secretbox,
+            user_id=user.id,
+            reason=f"account.{purpose}#{enrollment.id}",
+        )
         return link, expires
 
     def _visible(self, s: Session, actor: Actor, login_id: str, *, lock: bool = False) -> User:

@@ -12,8 +12,8 @@ from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.grants import Grant
 from certdesk.errors import Conflict, InvalidInput, NotFound
 from certdesk.services.audit import AuditService
-from certdesk.services.people.visibility import visible_org
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store import orgs as org_store
 from certdesk.store.models import GrantRow, Organization
 

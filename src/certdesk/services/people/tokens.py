@@ -20,8 +20,8 @@ from certdesk.core.access import GLOBAL_ROLES, Action, Actor, Role, authorize
 from certdesk.core.accounts import primary_role
 from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from certdesk.services.audit import AuditService
-from certdesk.services.people.visibility import listed_org_id, visible_org
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import listed_org_id, visible_org
 from certdesk.store import orgs as org_store
 from certdesk.store import tokens as token_store
 from certdesk.store import users as user_store

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from certdesk.core import forecast
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.errors import InvalidInput
-from certdesk.services.people.visibility import visible_cert, visible_org
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_cert, visible_org
 from certdesk.store import certificates as cert_store
 from certdesk.store import issuers as issuer_store
 from certdesk.store import orgs as org_store

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.grants import Grant, GrantKind, Verdict, judge
 from certdesk.errors import InvalidInput, NotFound
-from certdesk.services.people.visibility import visible_org
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store import orgs as org_store
 
 

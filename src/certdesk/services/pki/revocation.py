@@ -17,10 +17,10 @@ from certdesk.core.access import Action, Actor, authorize
 from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound
 from certdesk.metrics import CaDates
 from certdesk.services.audit import AuditService
-from certdesk.services.people.visibility import visible_cert
 from certdesk.services.pki.authority import Authority, LoadedCA
 from certdesk.services.pki.inventory import CertView, InventoryService
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_cert
 from certdesk.store import certificates as cert_store
 from certdesk.store import crls as crl_store
 from certdesk.store import issuers as issuer_store

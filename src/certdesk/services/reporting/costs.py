@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.costs import check_rate
 from certdesk.services.audit import AuditService
-from certdesk.services.people.visibility import visible_org
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store.models import Organization
 
 

@@ -25,8 +25,8 @@ from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.calendar import PACIFIC, BusinessCalendar
 from certdesk.core.sla import SlaCount, timeliness
 from certdesk.errors import InvalidInput
-from certdesk.services.people.visibility import visible_org
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_org
 from certdesk.store import orgs as org_store
 from certdesk.store import sla as sla_store
 from certdesk.store import usage as usage_store

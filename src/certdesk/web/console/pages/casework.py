@@ -27,8 +27,8 @@ from certdesk.core.workflow import CaseType
 from certdesk.errors import CertdeskError, InvalidInput, NotFound
 from certdesk.services.casework.casefile import CaseView
 from certdesk.services.casework.cases import CaseEdit
-from certdesk.services.people.visibility import parse_serial
 from certdesk.services.pki.revocation import Reason
+from certdesk.services.visibility import parse_serial
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 from certdesk.web.console.pages.cases import (
     CERT_TYPE_OPTIONS,
