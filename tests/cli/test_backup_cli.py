@@ -23,19 +23,19 @@ import pytest
 import structlog
 from sqlalchemy import MetaData, func, select
 
-from casedesk import CliRunner, close_cached_services
 from certdesk.backup_archive import OpeningReader
 from certdesk.cli import common
 from certdesk.core.keys import KeyType
 from certdesk.services.pki.issuance import IssueCommand
 from certdesk.store.db import make_engine, migrate
 from conftest import OPERATOR, scratch_database
+from world.cli import Cli, close_cached_services
 
 CA_PASSPHRASE = "cli-backup-ca-passphrase"
 PASSPHRASE = "a long backup passphrase"
 
 
-class Cli(CliRunner):
+class Cli(Cli):
     def __init__(self, capsys: pytest.CaptureFixture[str], tmp: Path, mp: pytest.MonkeyPatch):
         super().__init__(capsys, tmp)
         self._mp = mp

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import structlog
 
-from casedesk import CHP, DMV, START, Cli, Desk, make_csr, open_desk
 from certdesk.cli import cases as case_cli
 from conftest import BACKENDS
+from world.cli import Cli
+from world.csr import make_csr
+from world.desk import CHP, DMV, START, Desk, open_desk
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -34,7 +34,6 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy import func, select, text, update
 
 import certdesk
-from casedesk import close_cached_services
 from certdesk.cli import common
 from certdesk.cli.main import run
 from certdesk.services.registry import Services
@@ -49,6 +48,7 @@ from certdesk.store.models import (
     WorkerBeat,
 )
 from certdesk.store.schema import head_revision
+from world.cli import close_cached_services
 
 PASSPHRASE = "cli-test-passphrase"
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # overrides the backend fixture

@@ -16,12 +16,22 @@ import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from casedesk import DMV, START, Cli, Desk, open_desk, sub
 from certdesk.cli import fulfilment as fulfil_cli
 from certdesk.cli import reports as report_cli
 from certdesk.services.casework.cases import CaseInput
 from conftest import BACKENDS
-from deliverydesk import add_agency, approved_case, delivered, snapshot
+from world.cli import Cli
+from world.desk import (
+    DMV,
+    START,
+    Desk,
+    add_agency,
+    approved_case,
+    delivered,
+    open_desk,
+    snapshot,
+    sub,
+)
 
 PASSWORD = "correct horse battery staple"
 

@@ -21,7 +21,9 @@ from certdesk.cli.main import run
 from certdesk.config import Settings
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
-from noticedesk import START, Desk, SmtpServer, Snapshots, open_desk, received
+from world.desk import Desk
+from world.mail import SmtpServer, received
+from world.notices import START, Snapshots, open_notice_desk
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])
 cli_main = importlib.import_module("certdesk.cli.main")
@@ -70,7 +72,7 @@ def cli(
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Cli]:
     url = snapshots.clone(backend, tmp_path)
-    with SmtpServer() as smtp, open_desk(url, tmp_path, smtp_url=smtp.url) as desk:
+    with SmtpServer() as smtp, open_notice_desk(url, tmp_path, smtp_url=smtp.url) as desk:
         serial = desk.issue("dmv", "portal.dmv.ca.gov", days=100)
         desk.attach([serial], [("Ana", "ana@dmv.ca.gov"), ("Typo", "ana-at-dmv")])
         for key, value in {

@@ -16,9 +16,9 @@ import structlog
 import trustme
 from cryptography.hazmat.primitives import serialization
 
-from casedesk import CliRunner
 from certdesk.config import Settings
 from certdesk.web.serving import tls_files
+from world.cli import Cli
 
 CA = trustme.CA()
 LEAF = CA.issue_cert("127.0.0.1", "localhost")
@@ -54,10 +54,10 @@ def files(tmp_path: Path) -> dict[str, Path]:
 @pytest.fixture
 def cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[CliRunner]:
+) -> Iterator[Cli]:
     monkeypatch.setenv("CERTDESK_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.chdir(tmp_path)
-    yield CliRunner(capsys, tmp_path)
+    yield Cli(capsys, tmp_path)
     structlog.reset_defaults()
 
 
@@ -96,7 +96,7 @@ def cli(
     ],
 )  # fmt: skip
 def test_a_wrong_tls_setting_stops_serve_before_it_starts(
-    cli: CliRunner,
+    cli: Cli,
     files: dict[str, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -21,16 +21,16 @@ import structlog
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from casedesk import CliRunner, close_cached_services
 from certdesk.cli import common
 from certdesk.store.models import AuditRow, Enrollment, Outbox, User, UserRole
+from world.cli import Cli, close_cached_services
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # overrides the backend fixture
 LINK = re.compile(r"^https://desk\.cdt\.ca\.gov/enroll/[0-9a-f]{64}$")
 PASSWORD = "correct horse battery"
 
 
-class Cli(CliRunner):
+class Cli(Cli):
     def fails(self, *args: str | Path, code: int = 1) -> str:
         """Runs a command that must fail cleanly with ``code``; returns its one-line error."""
         return self.failed(*args, code=code).err

@@ -14,15 +14,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from consoledesk import SECRET, Browsers, browsers, console_desk, text_of
 from sqlalchemy import func, select
 
-from casedesk import Desk
 from certdesk.core.access import Role
 from certdesk.notify import open_links
 from certdesk.services.casework.contacts import ContactInput
 from certdesk.store.models import ApiToken, Outbox, User
 from conftest import OPERATOR
+from world.console import SECRET, Browsers, browsers, console_desk, text_of
+from world.desk import Desk
 
 LINK = re.compile(r"http://127\.0\.0\.1:8080/enroll/[0-9a-f]{64}")
 

@@ -13,13 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-from consoledesk import PASSWORD, Browsers, Visitor, browsers, console_desk, text_of, visitor
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from casedesk import DMV, START, Desk, make_csr, sub
-from deliverydesk import snapshot
+from world.console import PASSWORD, Browsers, Visitor, browsers, console_desk, text_of, visitor
+from world.csr import make_csr
+from world.desk import DMV, START, Desk, snapshot, sub
 
 NUMBER = re.compile(r"^/cases/(CS-[0-9]{4}-[0-9]{6,9})$")
 

@@ -13,23 +13,16 @@ from collections.abc import Iterator
 
 import pyotp
 import pytest
-from consoledesk import (
-    PASSWORD,
-    SECRET,
-    Visitor,
-    console_desk,
-    set_password,
-    text_of,
-    visitor,
-)
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from casedesk import Desk, make_csr
 from certdesk.services.pki.issuance import IssueCommand
 from certdesk.web.app import create_app
 from certdesk.web.console.guard import CSP, CSRF_COOKIE, SESSION_COOKIE
 from conftest import OPERATOR
+from world.console import PASSWORD, SECRET, Visitor, console_desk, set_password, text_of, visitor
+from world.csr import make_csr
+from world.desk import Desk
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,8 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.store.models import Outbox
 from conftest import OPERATOR, ManualClock
-from noticedesk import Inbox, free_port
+from world.mail import Inbox
+from world.processes import free_port
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # overrides conftest's backend
 TRAINING = "https://training.cdt.ca.gov/certdesk"

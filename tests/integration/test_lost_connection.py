@@ -28,14 +28,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from live_processes import certdesk_env, run_cli, serving
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
 from certdesk.config import Settings
 from certdesk.store.models import CertificateRow
 from conftest import PG_ADMIN, scratch_pg
-from noticedesk import free_port
+from world.processes import certdesk_env, free_port, run_cli, serving
 
 pytestmark = pytest.mark.postgres
 

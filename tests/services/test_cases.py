@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from casedesk import CHP, DMV, EDD, START, Desk, contact, make_csr, open_desk, sub
 from certdesk.errors import CertdeskError, Conflict, Forbidden, InvalidInput, NotFound
 from certdesk.services.casework.cases import CaseEdit, CaseFilter, CaseInput
 from certdesk.services.casework.contacts import ContactChange, ContactInput
@@ -24,6 +23,8 @@ from certdesk.services.casework.delegation import AdminInput
 from certdesk.services.pki.issuance import IssueCommand
 from certdesk.store.models import AuditRow
 from conftest import AUDITOR, BACKENDS, OPERATOR
+from world.csr import make_csr
+from world.desk import CHP, DMV, EDD, START, Desk, contact, open_desk, sub
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import func, select
 
-from casedesk import CHP, DMV, START, Desk, make_csr, open_desk, sub
 from certdesk.core.costs import certificate_cost, certificate_days
 from certdesk.errors import CertdeskError, Conflict, Forbidden, InvalidInput, NotFound
 from certdesk.services.casework.cases import CaseInput
@@ -26,14 +25,21 @@ from certdesk.services.casework.window import Reissue
 from certdesk.services.pki.revocation import Reason
 from certdesk.store.models import AuditRow, CertificateRow, Organization, Outbox, Submittal, User
 from conftest import AUDITOR, BACKENDS, OPERATOR
-from deliverydesk import (
+from world.csr import make_csr
+from world.desk import (
+    CHP,
+    DMV,
+    START,
+    Desk,
     add_agency,
     approved_case,
     certificates,
     delivered,
     leaf,
+    open_desk,
     setup_case,
     snapshot,
+    sub,
 )
 
 PASSWORD = "correct horse battery staple"

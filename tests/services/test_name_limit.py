@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from casedesk import DMV, START, Desk, make_csr, open_desk, sub
 from certdesk.core.keys import KeyType
 from certdesk.errors import PolicyRefusal
 from certdesk.services.casework.window import Reissue
 from certdesk.services.pki.issuance import IssueCommand, Issued
 from conftest import BACKENDS, OPERATOR
+from world.csr import make_csr
+from world.desk import DMV, START, Desk, open_desk, sub
 
 LIMIT = 3
 

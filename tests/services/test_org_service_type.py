@@ -18,7 +18,6 @@ import structlog
 from sqlalchemy import func, select
 from starlette.exceptions import StarletteDeprecationWarning
 
-from casedesk import close_cached_services, make_csr
 from certdesk.cli.main import run
 from certdesk.config import Settings
 from certdesk.core.access import Role
@@ -28,6 +27,8 @@ from certdesk.services.registry import Services
 from certdesk.store.models import AuditRow
 from certdesk.web.app import create_app
 from conftest import AUDITOR, OPERATOR, org_actor
+from world.cli import close_cached_services
+from world.csr import make_csr
 
 with warnings.catch_warnings():  # as in tests/web/apiworld.py
     warnings.simplefilter("ignore", StarletteDeprecationWarning)

@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 import pytest
 from sqlalchemy import select
 
-from casedesk import CHP, DMV, Desk, open_desk
 from certdesk.core.access import Actor
 from certdesk.errors import PolicyRefusal
 from certdesk.services.casework.casefile import CaseView
@@ -26,7 +25,7 @@ from certdesk.services.casework.cases import CaseEdit, CaseInput
 from certdesk.services.casework.delegation import AdminInput
 from certdesk.store.models import AuditRow
 from conftest import BACKENDS, OPERATOR
-from deliverydesk import add_agency, setup_case, snapshot
+from world.desk import CHP, DMV, Desk, add_agency, open_desk, setup_case, snapshot
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from apiworld import CaseApi, assert_problem, case_api
 
-from casedesk import CHP, DMV, START, make_csr
 from certdesk.core.access import Role
 from certdesk.services.casework.contacts import ContactInput
 from conftest import BACKENDS
+from world.api import CaseApi, case_api
+from world.csr import make_csr
+from world.desk import CHP, DMV, START
+from world.refusals import assert_problem
 
 API = "/api/v1"
 

@@ -14,14 +14,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from apiworld import CaseApi, assert_problem, case_api
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from casedesk import CHP, DMV, START, make_csr, sub
 from certdesk.core.access import Role
 from certdesk.services.casework.cases import CaseInput
 from conftest import BACKENDS
-from deliverydesk import add_agency, approved_case, delivered, snapshot
+from world.api import CaseApi, case_api
+from world.csr import make_csr
+from world.desk import CHP, DMV, START, add_agency, approved_case, delivered, snapshot, sub
+from world.refusals import assert_problem
 
 API = "/api/v1"
 PASSWORD = "correct horse battery staple"
