@@ -15,18 +15,11 @@ import pytest
 import structlog
 
 from certdesk.cli import cases as case_cli
-from conftest import BACKENDS
 from world.cli import Cli
 from world.csr import make_csr
-from world.desk import CHP, DMV, START, Desk, open_desk
+from world.desk import CHP, DMV, START, Desk, desk_fixture
 
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def desk(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Desk]:
-    with open_desk(request.param, tmp_path_factory.mktemp("casescli")) as d:
-        yield d
+desk = desk_fixture("casescli")
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from certdesk.cli import fulfilment as fulfil_cli
 from certdesk.cli import reports as report_cli
 from certdesk.services.casework.cases import CaseInput
-from conftest import BACKENDS
 from world.cli import Cli
 from world.desk import (
     DMV,
@@ -28,7 +27,7 @@ from world.desk import (
     add_agency,
     approved_case,
     delivered,
-    open_desk,
+    desk_fixture,
     snapshot,
     sub,
 )
@@ -36,12 +35,7 @@ from world.desk import (
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def desk(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Desk]:
-    with open_desk(request.param, tmp_path_factory.mktemp("fulfilcli")) as d:
-        yield d
+desk = desk_fixture("fulfilcli")
 
 
 @pytest.fixture

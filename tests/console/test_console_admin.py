@@ -22,15 +22,12 @@ from certdesk.services.casework.contacts import ContactInput
 from certdesk.store.models import ApiToken, Outbox, User
 from conftest import OPERATOR
 from world.console import SECRET, Browsers, browsers, console_desk, text_of
-from world.desk import Desk
+from world.desk import Desk, desk_fixture
 
 LINK = re.compile(r"http://127\.0\.0\.1:8080/enroll/[0-9a-f]{64}")
 
 
-@pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
-    with console_desk("sqlite", tmp_path_factory.mktemp("admin")) as d:
-        yield d
+desk = desk_fixture("admin", backend="sqlite", opener=console_desk)
 
 
 @pytest.fixture(scope="module")

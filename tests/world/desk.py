@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,6 +154,10 @@ class Desk:
                 .order_by(AuditRow.seq)
             )
             return list(rows)
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """:func:`snapshot`: what a refused fulfilment, window action or set-up must leave."""
+        return snapshot(self)
 
     def notices(self) -> list[Notice]:
         with self.rt.reads() as s:
@@ -329,19 +333,35 @@ def open_desk(
             services.rt.close()
 
 
-def desk_fixture(tag: str, **settings: Any) -> Any:
-    """The module-scoped fixture ``desk`` of a test module: one :func:`open_desk` per backend
-    (every test works on cases and organizations of its own). Use as
-    ``desk = desk_fixture("fulfil")``."""
+def desk_fixture(
+    tag: str,
+    *,
+    backend: str | None = None,
+    opener: Callable[..., AbstractContextManager[Desk]] = open_desk,
+    name: str = "desk",
+    **settings: Any,
+) -> Any:
+    """The module-scoped fixture ``desk`` of a test module, opened by ``opener`` (the case
+    desk, or :func:`world.console.console_desk` ...) once per backend, or only on ``backend``
+    (then the test ids carry no backend). Tests work on cases and organizations of their own.
+    Use as ``desk = desk_fixture("fulfil")``."""
+    if backend is not None:
 
-    @pytest.fixture(scope="module", params=BACKENDS)
-    def desk(
+        @pytest.fixture(scope="module", name=name)
+        def one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+            with opener(backend, tmp_path_factory.mktemp(tag), **settings) as d:
+                yield d
+
+        return one
+
+    @pytest.fixture(scope="module", params=BACKENDS, name=name)
+    def each(
         request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     ) -> Iterator[Desk]:
-        with open_desk(request.param, tmp_path_factory.mktemp(tag), **settings) as d:
+        with opener(request.param, tmp_path_factory.mktemp(tag), **settings) as d:
             yield d
 
-    return desk
+    return each
 
 
 # --------------------------------------------------------------------------- fulfilment
@@ -371,11 +391,6 @@ def snapshot(desk: Desk) -> tuple[Any, ...]:
         mails = s.scalar(select(func.count()).select_from(Outbox))
         managed = s.execute(select(Organization.code, Organization.self_managed)).all()
     return desk.counts(), certs, tuple(subs), grants, users, mails, tuple(sorted(managed))
-
-
-def unchanged_desk(desk: Desk) -> Callable[[], object]:
-    """The ``state`` reader for :func:`world.refusals.refused` and friends: :func:`snapshot`."""
-    return lambda: snapshot(desk)
 
 
 @dataclass

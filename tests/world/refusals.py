@@ -32,13 +32,14 @@ def unchanged(state: Callable[[], object] | None) -> Iterator[None]:
 def refused(
     exc: type[E],
     code: str,
-    call: Callable[[], object],
-    *,
+    call: Callable[..., object],
+    *args: object,
     state: Callable[[], object] | None = None,
 ) -> E:
-    """``call()`` raises ``exc`` with the stable ``code``, and ``state()`` did not change."""
+    """``call(*args)`` raises ``exc`` with the stable ``code``, and ``state()`` did not change
+    (``desk.counts``, ``desk.snapshot`` ...); the error, for its ``detail``."""
     with unchanged(state), pytest.raises(exc) as info:
-        call()
+        call(*args)
     assert info.value.code == code, info.value
     return info.value
 
