@@ -31,7 +31,7 @@ def cli(
 ) -> Iterator[Cli]:
     desk.at(START)
     monkeypatch.setattr(case_cli, "services", lambda: desk.services)
-    yield Cli(desk, capsys, tmp_path)
+    yield Cli(capsys, tmp_path, desk=desk)
     structlog.reset_defaults()
 
 

@@ -28,7 +28,6 @@ from world.desk import (
     approved_case,
     delivered,
     desk_fixture,
-    snapshot,
     sub,
 )
 
@@ -48,7 +47,7 @@ def cli(
     desk.at(START)
     monkeypatch.setattr(fulfil_cli, "services", lambda: desk.services)
     monkeypatch.setattr(report_cli, "services", lambda: desk.services)
-    yield Cli(desk, capsys, tmp_path, state=snapshot)
+    yield Cli(capsys, tmp_path, desk=desk, state=desk.snapshot)
     structlog.reset_defaults()
 
 

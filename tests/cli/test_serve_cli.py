@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 import trustme
 from cryptography.hazmat.primitives import serialization
 
 from certdesk.config import Settings
 from certdesk.web.serving import tls_files
-from world.cli import Cli
+from world.cli import Cli, operator_cli
 
 CA = trustme.CA()
 LEAF = CA.issue_cert("127.0.0.1", "localhost")
@@ -55,10 +54,8 @@ def files(tmp_path: Path) -> dict[str, Path]:
 def cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[Cli]:
-    monkeypatch.setenv("CERTDESK_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.chdir(tmp_path)
-    yield Cli(capsys, tmp_path)
-    structlog.reset_defaults()
+    with operator_cli(capsys, tmp_path, monkeypatch, data_dir=tmp_path / "var") as cli:
+        yield cli
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,10 @@ class Result:
     out: str
     err: str
 
+    def __iter__(self) -> Iterator[object]:
+        """``code, out, err = cli(...)``."""
+        return iter((self.code, self.out, self.err))
+
 
 def close_cached_services() -> None:
     """Close the CLI's cached services (one per process), so the next command opens anew."""

@@ -96,7 +96,6 @@ class Snapshots:
 
 
 @contextmanager
-@contextmanager
 def open_notice_desk(
     url: str,
     tmp: Path,
