@@ -292,7 +292,7 @@ def test_console_script_reports_the_same_findings(corpus: dict[str, Linted]) -> 
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    """The shared ``services`` fixture, but with a public HTTP base URL (see ca_desk)."""
+    """The shared ``services`` fixture, but with a public HTTP base URL (see world.authority)."""
     return Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,

@@ -1,7 +1,7 @@
 """``certdesk case …``, ``certdesk contact …`` and ``certdesk org approvals`` (R3-R5, R9).
 
 The commands run in this process through ``certdesk.cli.main.run`` against one populated
-certdesk per backend (``tests/casedesk.py``), whose clock the tests move. The CLI acts as the
+certdesk per backend (``tests/world/desk.py``), whose clock the tests move. The CLI acts as the
 local operator (``cli:operator``).
 """
 

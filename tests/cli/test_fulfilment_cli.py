@@ -2,7 +2,7 @@
 ``certdesk report usage`` and ``certdesk org set-cost`` (R8, R11, R12).
 
 The commands run in this process through ``certdesk.cli.main.run`` against one populated
-certdesk per backend (``tests/casedesk.py``); the CLI acts as the local operator.
+certdesk per backend (``tests/world/desk.py``); the CLI acts as the local operator.
 """
 
 from __future__ import annotations

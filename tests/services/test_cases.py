@@ -1,6 +1,6 @@
 """Cases through the service layer (R3, R4, R5, R9, R15), on SQLite and PostgreSQL.
 
-One populated certdesk per backend serves the whole module (see ``tests/casedesk.py``);
+One populated certdesk per backend serves the whole module (see ``tests/world/desk.py``);
 every test works on cases of its own and sets the clock it needs.
 """
 

@@ -1,7 +1,7 @@
 """Fulfilment, the R8 window, key downloads, cost and usage, delegated set-up (R2, R8, R10,
 R11, R12), through the service layer on SQLite and PostgreSQL.
 
-One populated certdesk per backend (``tests/casedesk.py``); every test works on cases and
+One populated certdesk per backend (``tests/world/desk.py``); every test works on cases and
 organizations of its own.
 """
 

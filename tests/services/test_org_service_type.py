@@ -29,7 +29,7 @@ from conftest import AUDITOR, OPERATOR, org_actor
 from world.cli import Cli, operator_cli
 from world.csr import make_csr
 
-with warnings.catch_warnings():  # as in tests/web/apiworld.py
+with warnings.catch_warnings():  # as in tests/world/api.py
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 

@@ -1,6 +1,6 @@
 """/api/v1/cases and the organization's contacts and approval policy (R3, R4, R5, R9).
 
-One populated certdesk per backend behind one TestClient (``tests/casedesk.py``), with an API
+One populated certdesk per backend behind one TestClient (``tests/world/desk.py``), with an API
 token per principal. The authorization matrix asserts every (action, principal) cell: the
 status and problem code, and that nothing changed when refused (case, event, approval,
 comment, submittal, contact, policy and audit counts, and the cases' states).

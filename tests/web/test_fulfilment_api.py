@@ -2,7 +2,7 @@
 download, /api/v1/certificates/{serial}/renewal-case, /api/v1/reports/usage and
 /api/v1/orgs/{code}/cost (R2, R8, R11, R12), on SQLite and PostgreSQL.
 
-One populated certdesk per backend behind one TestClient (``tests/casedesk.py``), with an
+One populated certdesk per backend behind one TestClient (``tests/world/desk.py``), with an
 API token per principal; refused calls are checked for their status, problem code and that
 nothing changed.
 """

@@ -157,7 +157,7 @@ TokenSpec = dict[str, tuple[Role, "str | None"]]
 
 @dataclass
 class CaseApi:
-    """``casedesk``'s populated certdesk behind one TestClient, with an API token per
+    """The case desk (:func:`world.desk.open_desk`) behind one TestClient, with an API token per
     principal (tests/web/test_cases_api.py, test_fulfilment_api.py)."""
 
     desk: Desk
