@@ -3,11 +3,11 @@
 One run:
 
 1. builds a certdesk on SQLite in a temporary directory, through the services in this
-   process: casedesk's three managed organizations and people (tests/casedesk.py),
+   process: the test desk's three managed organizations and people (tests/world/desk.py),
    :data:`CERTS` certificates issued by cert services with validities spread over 1-200 days
    (the dashboard's forecast has bars), :data:`CASES` cases in seven states (draft, pending,
    approved, in progress, fulfilled, rejected, cancelled), the operator ``opal`` with a
-   password (tests/console/consoledesk.py) and an operator API token;
+   password (tests/world/console.py) and an operator API token;
 2. times, in this process and without HTTP, the console's page functions against the
    service calls and the API's route functions behind them (where the time goes);
 3. starts ``certdesk serve`` (one process, as ``make run``) on a free loopback port, from the
@@ -77,7 +77,7 @@ from issuance import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = (ROOT / "tests", ROOT / "tests" / "console")
+TESTS = (ROOT / "tests",)
 
 CERTS = 2000
 CASES = 100
@@ -90,7 +90,7 @@ INPROC_SECONDS = 0.25  # per function and round, in-process timing
 INPROC_ROUNDS = 4
 BASE_URL = "http://127.0.0.1:8080"  # written into certificates only
 PASSPHRASE = "bench-passphrase"
-OPERATOR_LOGIN = "opal"  # casedesk's cert services person
+OPERATOR_LOGIN = "opal"  # the test desk's cert services person
 MAX_DAYS = 200  # CA/B maximum from 2026-03-15 (R13)
 STATIC_CSS = "/static/certdesk/certdesk.css"
 
@@ -109,14 +109,13 @@ class Data:
 
 
 def _test_helpers() -> tuple[Any, Any]:
-    """tests/casedesk.py and tests/console/consoledesk.py, imported from the tests folder."""
+    """tests/world/desk.py and tests/world/console.py, imported from the tests folder."""
     sys.path[:0] = [str(p) for p in TESTS]
     with warnings.catch_warnings():
-        # consoledesk imports Starlette's TestClient, which warns about httpx; not used here.
+        # world.console imports Starlette's TestClient, which warns about httpx; not used here.
         warnings.simplefilter("ignore")
-        import consoledesk
-
-        import casedesk
+        from world import console as consoledesk
+        from world import desk as casedesk
     return casedesk, consoledesk
 
 
@@ -136,7 +135,8 @@ def populate(svc: Services, n_certs: int, n_cases: int) -> Data:
     """Organizations, people, certificates and cases, all through the services."""
     casedesk, consoledesk = _test_helpers()
     from certdesk.services.pki.issuance import IssueCommand, Platform
-    from conftest import OPERATOR, ManualClock  # tests/conftest.py, for casedesk's Desk
+    from conftest import OPERATOR, ManualClock  # tests/conftest.py, for the test desk
+    from world.csr import make_csr
 
     initialize(svc, with_token=False)
     orgs = (casedesk.DMV, casedesk.CHP, casedesk.EDD)
@@ -166,7 +166,7 @@ def populate(svc: Services, n_certs: int, n_cases: int) -> Data:
     for i in range(n_certs):
         org = orgs[i % len(orgs)]
         days = 1 + (i * 7) % MAX_DAYS  # every validity from 1 to 200 days, evenly
-        csr = casedesk.make_csr([f"host{i}.{org}.ca.gov"])
+        csr = make_csr([f"host{i}.{org}.ca.gov"])
         cmd = IssueCommand(org_code=org, csr=csr, platform=Platform.VIRTUAL, days=days)
         issued = svc.issuance.issue(opal, cmd)
         if i == n_certs // 2:

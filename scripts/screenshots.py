@@ -3,7 +3,7 @@
     python scripts/screenshots.py docs/screenshots
 
 Builds a demo certdesk in a temporary directory (the organizations, people and data of the
-browser tests: tests/console/browserdesk.py), serves it on a free loopback port, and writes
+browser tests: tests/world/browser.py), serves it on a free loopback port, and writes
 one PNG per page, 1280 pixels wide, the whole page down to at most 2000 pixels. Chromium is
 Debian's /usr/bin/chromium, driven by Playwright; nothing is downloaded.
 """
@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "console")]
+sys.path[:0] = [str(ROOT / "tests")]
 
 with warnings.catch_warnings():
-    # consoledesk imports Starlette's TestClient, which warns about httpx; not used here.
+    # world.browser imports Starlette's TestClient, which warns about httpx; not used here.
     warnings.simplefilter("ignore")
-    from browserdesk import SELF_MANAGED_ADMIN, Demo, live_site, populate, send_csr
     from playwright.sync_api import FloatRect, Page
+
+    from world.browser import SELF_MANAGED_ADMIN, Demo, live_site, populate, send_csr
 
 WIDTH = int(os.environ.get("SCREENSHOT_WIDTH", "1280"))
 MAX_HEIGHT = 2000

@@ -126,12 +126,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        base_url="http://127.0.0.1:8080",
-        ca_passphrase="test-passphrase",
-    )
+    from world.desk import settings_for  # world.desk imports this module
+
+    return settings_for(database_url, tmp_path)
 
 
 @pytest.fixture

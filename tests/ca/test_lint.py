@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
 
 import pytest
-from ca_desk import subscriber_key
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -32,6 +31,7 @@ from certdesk.ca.profile import DV_POLICY, IssuerUrls, LeafRequest, new_serial
 from certdesk.core.keys import KeyType
 from certdesk.core.names import DEFAULT_SUFFIXES
 from certdesk.errors import Kind
+from world.csr import subscriber_key
 
 MAX_DAYS = 200
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)

@@ -24,14 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ca_desk import (
-    ORG,
-    PUBLIC_BASE_URL,
-    SUBSCRIBER_KEY_TYPES,
-    hierarchy,
-    issue,
-    open_desk,
-)
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -46,6 +38,14 @@ from certdesk.core.keys import KeyType
 from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.registry import Services
 from conftest import OPERATOR, ManualClock
+from world.authority import (
+    ORG,
+    PUBLIC_BASE_URL,
+    SUBSCRIBER_KEY_TYPES,
+    hierarchy,
+    issue,
+    open_ca_services,
+)
 
 DV = CertificateType.DV_FINAL_CERTIFICATE
 ROOT = CertificateType.ROOT_CA
@@ -181,7 +181,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Linted]:
         written[case] = (path, cert_type)
 
     for ca in CA_KEY_TYPES:
-        desk = open_desk(tmp_path_factory.mktemp(f"desk-{ca}"), ManualClock(), ca_key_type=ca)
+        desk = open_ca_services(
+            tmp_path_factory.mktemp(f"desk-{ca}"), ManualClock(), ca_key_type=ca
+        )
         try:
             for kt in SUBSCRIBER_KEY_TYPES:
                 leaf = issue(desk, [f"{kt}.dmv.ca.gov"], kt)
@@ -290,7 +292,7 @@ def test_console_script_reports_the_same_findings(corpus: dict[str, Linted]) -> 
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    """The shared ``services`` fixture, but with a public HTTP base URL (see ca_desk)."""
+    """The shared ``services`` fixture, but with a public HTTP base URL (see world.authority)."""
     return Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from ca_desk import Hierarchy, add_org, hierarchy, issue, open_desk
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -36,6 +35,7 @@ from certdesk.core.keys import KeyType
 from certdesk.errors import Unavailable
 from certdesk.services.registry import Services
 from conftest import ManualClock
+from world.authority import Hierarchy, add_org, hierarchy, issue, open_ca_services
 
 NAMES = ("www.dmv.ca.gov", "*.apps.dmv.ca.gov")
 LEAF_KEY_TYPES = (KeyType.EC256, KeyType.RSA2048)
@@ -56,7 +56,7 @@ def desks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Desk]]
     """One desk per issuing-CA key type, opened once for the module (fixed ManualClock)."""
     out: dict[str, Desk] = {}
     for ca_key_type in ("ec256", "rsa2048"):
-        services = open_desk(
+        services = open_ca_services(
             tmp_path_factory.mktemp(f"profile-{ca_key_type}"),
             ManualClock(),
             ca_key_type=ca_key_type,

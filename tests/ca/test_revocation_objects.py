@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ca_desk import subscriber_key
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -24,6 +23,7 @@ from certdesk.ca.local import LocalCA
 from certdesk.ca.profile import IssuerUrls, LeafRequest, new_serial
 from certdesk.core.keys import KeyType
 from certdesk.core.names import DEFAULT_SUFFIXES
+from world.csr import subscriber_key
 
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 URLS = IssuerUrls(

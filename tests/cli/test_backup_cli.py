@@ -20,37 +20,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from sqlalchemy import MetaData, func, select
 
-from casedesk import CliRunner, close_cached_services
+import world.cli
 from certdesk.backup_archive import OpeningReader
 from certdesk.cli import common
 from certdesk.core.keys import KeyType
 from certdesk.services.pki.issuance import IssueCommand
 from certdesk.store.db import make_engine, migrate
 from conftest import OPERATOR, scratch_database
+from world.cli import close_cached_services, operator_cli
 
 CA_PASSPHRASE = "cli-backup-ca-passphrase"
 PASSPHRASE = "a long backup passphrase"
 
 
-class Cli(CliRunner):
-    def __init__(self, capsys: pytest.CaptureFixture[str], tmp: Path, mp: pytest.MonkeyPatch):
-        super().__init__(capsys, tmp)
-        self._mp = mp
-
+class Cli(world.cli.Cli):
     def use(self, data_dir: Path, url: str = "", ca_passphrase: str = CA_PASSPHRASE) -> None:
         """Point the CLI at another installation (as an operator would, by environment)."""
-        close_cached_services()
-        self._mp.setenv("CERTDESK_DATA_DIR", str(data_dir))
-        self._mp.setenv("CERTDESK_DATABASE_URL", url)
-        self._mp.setenv("CERTDESK_CA_PASSPHRASE", ca_passphrase)
-
-    def write(self, name: str, data: str | bytes) -> Path:
-        path = self.tmp / name
-        path.write_bytes(data.encode() if isinstance(data, str) else data)
-        return path
+        self.configure(data_dir=data_dir, database_url=url, ca_passphrase=ca_passphrase)
 
     def backup(self, name: str = "certdesk.bak") -> Path:
         out = self.tmp / name
@@ -64,14 +52,11 @@ def cli(
 ) -> Iterator[Cli]:
     """An initialized installation on SQLite (the default under its data directory) with an
     organization and a certificate; nothing ever read from a terminal."""
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    cli = Cli(capsys, tmp_path, monkeypatch)
-    cli.use(tmp_path / "src")
-    populate(cli)
-    yield cli
-    close_cached_services()
-    structlog.reset_defaults()
+    with operator_cli(capsys, tmp_path, monkeypatch, Cli) as cli:
+        cli.use(tmp_path / "src")
+        populate(cli)
+        yield cli
 
 
 def populate(cli: Cli) -> None:

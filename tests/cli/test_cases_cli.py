@@ -1,7 +1,7 @@
 """``certdesk case …``, ``certdesk contact …`` and ``certdesk org approvals`` (R3-R5, R9).
 
 The commands run in this process through ``certdesk.cli.main.run`` against one populated
-certdesk per backend (``tests/casedesk.py``), whose clock the tests move. The CLI acts as the
+certdesk per backend (``tests/world/desk.py``), whose clock the tests move. The CLI acts as the
 local operator (``cli:operator``).
 """
 
@@ -14,19 +14,14 @@ from pathlib import Path
 import pytest
 import structlog
 
-from casedesk import CHP, DMV, START, Cli, Desk, make_csr, open_desk
 from certdesk.cli import approvals as approvals_cli
 from certdesk.cli import cases as case_cli
 from certdesk.cli import contacts as contact_cli
-from conftest import BACKENDS
+from world.cli import Cli
+from world.csr import make_csr
+from world.desk import CHP, DMV, START, Desk, desk_fixture
 
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def desk(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Desk]:
-    with open_desk(request.param, tmp_path_factory.mktemp("casescli")) as d:
-        yield d
+desk = desk_fixture("casescli")
 
 
 @pytest.fixture
@@ -39,7 +34,7 @@ def cli(
     desk.at(START)
     for module in (case_cli, contact_cli, approvals_cli):
         monkeypatch.setattr(module, "services", lambda: desk.services)
-    yield Cli(desk, capsys, tmp_path)
+    yield Cli(capsys, tmp_path, desk=desk)
     structlog.reset_defaults()
 
 

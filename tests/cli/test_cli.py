@@ -7,8 +7,6 @@ console script in a subprocess, to prove the entry point.
 
 from __future__ import annotations
 
-import functools
-import importlib
 import json
 import os
 import re
@@ -17,15 +15,11 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
-import typer
-import typer.main
 from alembic import command as alembic_command
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -34,10 +28,8 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy import func, select, text, update
 
 import certdesk
-from casedesk import close_cached_services
+import world.cli
 from certdesk.cli import common
-from certdesk.cli.main import run
-from certdesk.services.registry import Services
 from certdesk.store.db import alembic_config
 from certdesk.store.models import (
     ApiToken,
@@ -49,6 +41,7 @@ from certdesk.store.models import (
     WorkerBeat,
 )
 from certdesk.store.schema import head_revision
+from world.cli import Result, close_cached_services, operator_cli
 
 PASSPHRASE = "cli-test-passphrase"
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # overrides the backend fixture
@@ -56,38 +49,10 @@ TOKEN = re.compile(r"cd_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
 SERIAL = re.compile(r"[0-9a-f]{1,40}")
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
+class Cli(world.cli.Cli):
+    """The CLI driver, plus what these tests read and make through the CLI itself."""
 
-
-class Cli:
-    """Runs ``certdesk ARGS`` in this process and returns what it printed."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str], tmp: Path) -> None:
-        self._capsys = capsys
-        self.tmp = tmp
-        self._files = 0
-
-    def __call__(self, *args: str | Path) -> Result:
-        self._capsys.readouterr()  # drop anything printed before
-        code = run([str(a) for a in args])
-        captured = self._capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    def ok(self, *args: str | Path) -> Result:
-        result = self(*args)
-        assert result.code == 0, result
-        return result
-
-    def json(self, *args: str | Path) -> Any:
-        return json.loads(self.ok(*args, "--json").out)
-
-    @property
-    def services(self) -> Services:
-        return common.services()
+    _files = 0
 
     def counts(self) -> Counter[str]:
         out: Counter[str] = Counter()
@@ -129,14 +94,6 @@ class Cli:
         return serial
 
 
-# run() builds the click command tree from the typer app on every call (~0.2 s: typer reads
-# every command's signature). A process calls run() once; these tests call it hundreds of
-# times, so they build the tree once. Parsing and invocation stay fresh for every call.
-_get_command_once = functools.cache(typer.main.get_command)
-# The module, not the package's console-script function `certdesk.cli.main`.
-cli_main = importlib.import_module("certdesk.cli.main")
-
-
 @pytest.fixture
 def cli(
     database_url: str,
@@ -145,16 +102,11 @@ def cli(
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Cli]:
     """An environment as an operator would set it; nothing initialized yet."""
-    monkeypatch.setenv("CERTDESK_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("CERTDESK_DATABASE_URL", database_url)
-    monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli_main, "get_command", _get_command_once)
-    close_cached_services()
-    yield Cli(capsys, tmp_path)
-    close_cached_services()
-    # run() points structlog at the stderr of its moment, which capsys closes after the test.
-    structlog.reset_defaults()
+    with operator_cli(
+        capsys, tmp_path, monkeypatch, Cli,
+        data_dir=tmp_path / "var", database_url=database_url, ca_passphrase=PASSPHRASE,
+    ) as cli:  # fmt: skip
+        yield cli
 
 
 @pytest.fixture

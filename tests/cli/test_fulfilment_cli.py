@@ -2,7 +2,7 @@
 ``certdesk report usage`` and ``certdesk org set-cost`` (R8, R11, R12).
 
 The commands run in this process through ``certdesk.cli.main.run`` against one populated
-certdesk per backend (``tests/casedesk.py``); the CLI acts as the local operator.
+certdesk per backend (``tests/world/desk.py``); the CLI acts as the local operator.
 """
 
 from __future__ import annotations
@@ -16,22 +16,25 @@ import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from casedesk import DMV, START, Cli, Desk, open_desk, sub
 from certdesk.cli import fulfilment as fulfil_cli
 from certdesk.cli import reports as report_cli
 from certdesk.services.casework.cases import CaseInput
-from conftest import BACKENDS
-from deliverydesk import add_agency, approved_case, delivered, snapshot
+from world.cli import Cli
+from world.desk import (
+    DMV,
+    START,
+    Desk,
+    add_agency,
+    approved_case,
+    delivered,
+    desk_fixture,
+    sub,
+)
 
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def desk(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Desk]:
-    with open_desk(request.param, tmp_path_factory.mktemp("fulfilcli")) as d:
-        yield d
+desk = desk_fixture("fulfilcli")
 
 
 @pytest.fixture
@@ -44,7 +47,7 @@ def cli(
     desk.at(START)
     monkeypatch.setattr(fulfil_cli, "services", lambda: desk.services)
     monkeypatch.setattr(report_cli, "services", lambda: desk.services)
-    yield Cli(desk, capsys, tmp_path, state=snapshot)
+    yield Cli(capsys, tmp_path, desk=desk, state=desk.snapshot)
     structlog.reset_defaults()
 
 

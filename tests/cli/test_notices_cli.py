@@ -3,55 +3,30 @@ configured by the environment as an operator would, against a real SMTP server (
 
 from __future__ import annotations
 
-import functools
-import importlib
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import structlog
-import typer.main
 
+import world.cli
 from certdesk.cli import notices as cli_notices
-from certdesk.cli.main import run
 from certdesk.config import Settings
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
-from noticedesk import START, Desk, SmtpServer, Snapshots, open_desk, received
+from world.cli import build_commands_once
+from world.mail import SmtpServer, received
+from world.notices import START, Snapshots, open_notice_desk
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])
-cli_main = importlib.import_module("certdesk.cli.main")
-_get_command_once = functools.cache(typer.main.get_command)
 
 
-@dataclass
-class Out:
-    code: int
-    out: str
-    err: str
+class Cli(world.cli.Cli):
+    """The CLI driver on a notice desk, with its SMTP server and one certificate."""
 
-
-@dataclass
-class Cli:
-    capsys: pytest.CaptureFixture[str]
-    desk: Desk
     smtp: SmtpServer
     serial: str
-
-    def __call__(self, *args: str) -> Out:
-        self.capsys.readouterr()
-        code = run(list(args))
-        captured = self.capsys.readouterr()
-        return Out(code, captured.out, captured.err)
-
-    def json(self, *args: str) -> Any:
-        result = self(*args, "--json")
-        assert result.code == 0, result
-        return json.loads(result.out)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +45,7 @@ def cli(
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Cli]:
     url = snapshots.clone(backend, tmp_path)
-    with SmtpServer() as smtp, open_desk(url, tmp_path, smtp_url=smtp.url) as desk:
+    with SmtpServer() as smtp, open_notice_desk(url, tmp_path, smtp_url=smtp.url) as desk:
         serial = desk.issue("dmv", "portal.dmv.ca.gov", days=100)
         desk.attach([serial], [("Ana", "ana@dmv.ca.gov"), ("Typo", "ana-at-dmv")])
         for key, value in {
@@ -81,7 +56,7 @@ def cli(
             "MAIL_FROM": "certdesk@cdt.ca.gov",
         }.items():
             monkeypatch.setenv(f"CERTDESK_{key}", value)
-        monkeypatch.setattr(cli_main, "get_command", _get_command_once)
+        build_commands_once(monkeypatch)
         # The commands read the time from the services' clock: the test's, not the wall's.
         made: list[Services] = []
 
@@ -92,7 +67,9 @@ def cli(
 
         monkeypatch.setattr(cli_notices, "services", services)
         try:
-            yield Cli(capsys, desk, smtp, serial)
+            cli = Cli(capsys, tmp_path, desk=desk)
+            cli.smtp, cli.serial = smtp, serial
+            yield cli
         finally:
             for svc in made:
                 svc.rt.close()

@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 import trustme
 from cryptography.hazmat.primitives import serialization
 
-from casedesk import CliRunner
 from certdesk.config import Settings
 from certdesk.web.serving import tls_files
+from world.cli import Cli, operator_cli
 
 CA = trustme.CA()
 LEAF = CA.issue_cert("127.0.0.1", "localhost")
@@ -54,11 +53,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
 @pytest.fixture
 def cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[CliRunner]:
-    monkeypatch.setenv("CERTDESK_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.chdir(tmp_path)
-    yield CliRunner(capsys, tmp_path)
-    structlog.reset_defaults()
+) -> Iterator[Cli]:
+    with operator_cli(capsys, tmp_path, monkeypatch, data_dir=tmp_path / "var") as cli:
+        yield cli
 
 
 @pytest.mark.parametrize(
@@ -96,7 +93,7 @@ def cli(
     ],
 )  # fmt: skip
 def test_a_wrong_tls_setting_stops_serve_before_it_starts(
-    cli: CliRunner,
+    cli: Cli,
     files: dict[str, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -17,35 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from casedesk import CliRunner, close_cached_services
 from certdesk.cli import common
 from certdesk.store.models import AuditRow, Enrollment, Notice, User, UserRole
+from world.cli import Cli, close_cached_services, operator_cli
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # overrides the backend fixture
 LINK = re.compile(r"^https://desk\.cdt\.ca\.gov/enroll/[0-9a-f]{64}$")
 PASSWORD = "correct horse battery"
 
 
-class Cli(CliRunner):
-    def fails(self, *args: str | Path, code: int = 1) -> str:
-        """Runs a command that must fail cleanly with ``code``; returns its one-line error."""
-        return self.failed(*args, code=code).err
-
-    def counts(self) -> dict[str, int]:
-        with common.services().rt.reads() as s:
-            return {
-                m.__tablename__: s.scalar(select(func.count()).select_from(m)) or 0
-                for m in (User, UserRole, Enrollment, Notice, AuditRow)
-            }
-
-    def password_file(self, text: str) -> Path:
-        path = self.tmp / "pw.txt"
-        path.write_text(text)
-        return path
+def counts() -> dict[str, int]:
+    """Row counts a refused command must leave as they were."""
+    with common.services().rt.reads() as s:
+        return {
+            m.__tablename__: s.scalar(select(func.count()).select_from(m)) or 0
+            for m in (User, UserRole, Enrollment, Notice, AuditRow)
+        }
 
 
 @pytest.fixture
@@ -56,20 +46,18 @@ def cli(
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Cli]:
     """Initialized, with organizations dmv and cdt."""
-    monkeypatch.setenv("CERTDESK_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("CERTDESK_DATABASE_URL", database_url)
-    monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", "cli-test-passphrase")
-    monkeypatch.setenv("CERTDESK_BASE_URL", "https://desk.cdt.ca.gov")
-    monkeypatch.setenv("CERTDESK_TRAINING_URL", "https://training.cdt.ca.gov/certdesk")
-    monkeypatch.chdir(tmp_path)
-    close_cached_services()
-    runner = Cli(capsys, tmp_path)
-    runner.ok("init")
-    runner.ok("org", "create", "dmv", "--name", "DMV", "--self-managed")
-    runner.ok("org", "create", "cdt", "--name", "CDT")
-    yield runner
-    close_cached_services()
-    structlog.reset_defaults()
+    with operator_cli(
+        capsys, tmp_path, monkeypatch,
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        ca_passphrase="cli-test-passphrase",
+        base_url="https://desk.cdt.ca.gov",
+        training_url="https://training.cdt.ca.gov/certdesk",
+    ) as runner:  # fmt: skip
+        runner.ok("init")
+        runner.ok("org", "create", "dmv", "--name", "DMV", "--self-managed")
+        runner.ok("org", "create", "cdt", "--name", "CDT")
+        yield runner
 
 
 def test_user_lifecycle(cli: Cli) -> None:
@@ -94,11 +82,11 @@ def test_user_lifecycle(cli: Cli) -> None:
 
     # Enroll with the whole link, the password from a file (one trailing newline dropped).
     enrolled = cli.json(
-        "user", "enroll", link, "--password-file", cli.password_file(PASSWORD + "\n")
+        "user", "enroll", link, "--password-file", cli.write("pw.txt", PASSWORD + "\n")
     )
     assert enrolled["enrolled"] is True
     assert common.services().logins.login("jdoe", PASSWORD).user.login_id == "jdoe"
-    again = cli.fails("user", "enroll", link, "--password-file", cli.password_file(PASSWORD))
+    again = cli.fails("user", "enroll", link, "--password-file", cli.write("pw.txt", PASSWORD))
     assert "already been used" in again  # R10: single use
 
     assert cli.json("user", "roles", "jdoe", "--role", "requester")["roles"] == ["requester"]
@@ -108,7 +96,7 @@ def test_user_lifecycle(cli: Cli) -> None:
     reset = cli.json("user", "reset", "jdoe")
     assert LINK.match(reset["link"]) and reset["user"]["login_id"] == "jdoe"
     token = reset["link"].rsplit("/", 1)[1]
-    cli.ok("user", "enroll", token, "--password-file", cli.password_file("another long one!"))
+    cli.ok("user", "enroll", token, "--password-file", cli.write("pw.txt", "another long one!"))
     common.services().logins.login("jdoe", "another long one!")
 
     cli.ok("user", "create", "ops1", "--name", "Ops", "--email", "ops@cdt.ca.gov",
@@ -184,21 +172,21 @@ def test_bad_input_exits_and_changes_nothing(
 ) -> None:
     cli.ok("user", "create", "taken", "--name", "T", "--email", "t@dmv.ca.gov", "--org", "dmv",
            "--role", "requester")  # fmt: skip
-    cli.password_file(PASSWORD)
-    before = cli.counts()
+    cli.write("pw.txt", PASSWORD)
+    before = counts()
     assert message in cli.fails(*args, code=code)
-    assert cli.counts() == before
+    assert counts() == before
 
 
 @SQLITE
 def test_enroll_with_a_short_password_keeps_the_link(cli: Cli) -> None:
     link = cli.ok("user", "create", "jdoe", "--name", "J", "--email", "j@dmv.ca.gov",
                   "--org", "dmv", "--role", "requester").out.strip()  # fmt: skip
-    before = cli.counts()
-    error = cli.fails("user", "enroll", link, "--password-file", cli.password_file("short"))
+    before = counts()
+    error = cli.fails("user", "enroll", link, "--password-file", cli.write("pw.txt", "short"))
     assert "at least 12 characters" in error
-    assert cli.counts() == before
-    cli.ok("user", "enroll", link, "--password-file", cli.password_file(PASSWORD))
+    assert counts() == before
+    cli.ok("user", "enroll", link, "--password-file", cli.write("pw.txt", PASSWORD))
 
 
 class _Inbox:

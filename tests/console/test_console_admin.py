@@ -14,23 +14,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from consoledesk import SECRET, Browsers, browsers, console_desk, text_of
 from sqlalchemy import func, select
 
-from casedesk import Desk
 from certdesk.core.access import Role
 from certdesk.services.casework.contacts import ContactInput
 from certdesk.services.people.account_mail import opened
 from certdesk.store.models import ApiToken, Notice, User
 from conftest import OPERATOR
+from world.console import SECRET, Browsers, browsers, console_desk, text_of
+from world.desk import Desk, desk_fixture
 
 LINK = re.compile(r"http://127\.0\.0\.1:8080/enroll/[0-9a-f]{64}")
 
 
-@pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
-    with console_desk("sqlite", tmp_path_factory.mktemp("admin")) as d:
-        yield d
+desk = desk_fixture("admin", backend="sqlite", opener=console_desk)
 
 
 @pytest.fixture(scope="module")

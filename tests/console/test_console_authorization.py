@@ -14,16 +14,16 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from consoledesk import Visitor, console_desk, set_password, visitor
 from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 
-from casedesk import DMV, Desk, add_person, contact, sub
 from certdesk.core.access import Role
 from certdesk.store.models import AuditRow
 from certdesk.web.console.guard import is_console_path
 from certdesk.web.console.pages import PAGES
 from conftest import OPERATOR
+from world.console import Visitor, console_desk, set_password, visitor
+from world.desk import DMV, Desk, add_person, contact, desk_fixture, sub
 
 SECRET_NAME = "hidden-{n}.dmv.ca.gov"
 
@@ -45,10 +45,7 @@ PARAMS = {
 PUBLIC = {"/enroll/{token}"}
 
 
-@pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
-    with console_desk("sqlite", tmp_path_factory.mktemp("console-authz")) as d:
-        yield d
+desk = desk_fixture("console-authz", backend="sqlite", opener=console_desk)
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from browserdesk import AXE, SELF_MANAGED_ADMIN, Demo, Site, live_site, populate, send_csr
 from playwright.sync_api import Page
 
 from conftest import OPERATOR
+from world.browser import AXE, SELF_MANAGED_ADMIN, Demo, Site, live_site, populate, send_csr
 
 # No skip when axe-core is missing: `make test` installs it (`make assets`), and an
 # accessibility check that silently does not run is worse than a failing one.

@@ -2,7 +2,7 @@
 several submittals, the case page and every action on it, through a browser-like client.
 
 Each refusal is checked on the page (status, the problem named) and in the database (nothing
-changed, through ``deliverydesk.snapshot``); each success on the page and in the services.
+changed, through ``world.desk.snapshot``); each success on the page and in the services.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from consoledesk import PASSWORD, Browsers, Visitor, browsers, console_desk, text_of, visitor
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from casedesk import DMV, START, Desk, make_csr, sub
-from deliverydesk import snapshot
+from world.console import PASSWORD, Browsers, Visitor, browsers, console_desk, text_of, visitor
+from world.csr import make_csr
+from world.desk import DMV, START, Desk, snapshot, sub
+from world.refusals import unchanged
 
 NUMBER = re.compile(r"^/cases/(CS-[0-9]{4}-[0-9]{6,9})$")
 
@@ -49,13 +50,13 @@ def opened(resp: httpx.Response) -> str:
     return found.group(1)
 
 
-def refused(desk: Desk, status: int, resp_of: Any) -> str:
-    """Post a refused form: the status, the page's text, and nothing changed."""
-    before = snapshot(desk)
-    resp = resp_of()
+def refused_form(desk: Desk, status: int, resp_of: Any) -> str:
+    """Post a refused form: the status, the page (HTML, not a problem document), its text,
+    and nothing changed."""
+    with unchanged(desk.snapshot):
+        resp = resp_of()
     assert resp.status_code == status, (resp.status_code, text_of(resp)[:800])
     assert "text/html" in resp.headers["content-type"]
-    assert snapshot(desk) == before
     return text_of(resp)
 
 
@@ -169,7 +170,7 @@ def test_case_from_form_to_delivered_chain(desk: Desk, browser: Callable[[str], 
     key_sub = by_name[generated].submittal_id
     key_url = f"/cases/{number}/submittals/{key_sub}/key"
     assert f'action="{key_url}"' in page.text
-    text = refused(
+    text = refused_form(
         desk,
         400,
         lambda: ana.post(key_url, {"password": PASSWORD, "confirm_password": "other"}),
@@ -182,7 +183,7 @@ def test_case_from_form_to_delivered_chain(desk: Desk, browser: Callable[[str], 
     key, cert, _extra = pkcs12.load_key_and_certificates(resp.content, PASSWORD.encode())
     assert key is not None and cert is not None
     assert format(cert.serial_number, "x") == by_name[generated].serial
-    text = refused(
+    text = refused_form(
         desk,
         409,
         lambda: ana.post(key_url, {"password": PASSWORD, "confirm_password": PASSWORD}),
@@ -216,7 +217,7 @@ def test_self_approval_is_refused_and_shown(desk: Desk, browser: Callable[[str],
     page = bea.get(f"/cases/{number}")
     assert "another approver decides on it" in text_of(page)
     assert f'action="/cases/{number}/approve"' not in page.text
-    text = refused(desk, 403, lambda: bea.post(f"/cases/{number}/approve"))
+    text = refused_form(desk, 403, lambda: bea.post(f"/cases/{number}/approve"))
     assert "nobody approves their own request (R4)" in text
     assert "case.self_approval" in text
     assert f"Case {number}" in text  # the case page again, with the error on top
@@ -230,9 +231,9 @@ def test_forged_approval_by_a_requester_is_refused(
     number = desk.pending("bea").number
     ana = browser("ana")
     assert f'action="/cases/{number}/approve"' not in ana.get(f"/cases/{number}").text
-    text = refused(desk, 403, lambda: ana.post(f"/cases/{number}/approve"))
+    text = refused_form(desk, 403, lambda: ana.post(f"/cases/{number}/approve"))
     assert "Not done" in text
-    refused(desk, 403, lambda: ana.post(f"/cases/{number}/fulfil"))
+    refused_form(desk, 403, lambda: ana.post(f"/cases/{number}/fulfil"))
     assert desk.services.cases.show(desk["ana"], number).approvals == ()
 
 
@@ -242,7 +243,9 @@ def test_rejection_reason_reaches_the_requester(
     """R4: a rejection needs a reason; the requester sees it and may resubmit."""
     number = desk.pending("ana").number
     abe = browser("abe")
-    text = refused(desk, 400, lambda: abe.post(f"/cases/{number}/reject", {"reject_reason": " "}))
+    text = refused_form(
+        desk, 400, lambda: abe.post(f"/cases/{number}/reject", {"reject_reason": " "})
+    )
     assert "needs a reason" in text
     abe.follow(abe.post(f"/cases/{number}/reject", {"reject_reason": "Wrong host name"}))
     assert desk.services.cases.show(desk["ana"], number).state == "rejected"
@@ -266,8 +269,8 @@ def test_another_organizations_case_is_not_found(
     resp = carl.get(f"/cases/{number}")
     assert resp.status_code == 404
     assert "Not found" in text_of(resp)
-    refused(desk, 404, lambda: carl.post(f"/cases/{number}/comment", {"comment": "hi"}))
-    refused(desk, 404, lambda: carl.post(f"/cases/{number}/cancel"))
+    refused_form(desk, 404, lambda: carl.post(f"/cases/{number}/comment", {"comment": "hi"}))
+    refused_form(desk, 404, lambda: carl.post(f"/cases/{number}/cancel"))
     assert number not in carl.get("/cases").text
     aud = browser("aud")
     page = aud.get(f"/cases/{number}")  # an auditor reads every case, and acts on none
@@ -282,7 +285,9 @@ def test_a_form_without_csrf_token_changes_nothing(
     number = desk.draft("ana").number
     ana = browser("ana")
     ana.get(f"/cases/{number}")
-    refused(desk, 403, lambda: ana.post(f"/cases/{number}/comment", {"comment": "x"}, csrf=False))
+    refused_form(
+        desk, 403, lambda: ana.post(f"/cases/{number}/comment", {"comment": "x"}, csrf=False)
+    )
     assert desk.services.cases.show(desk["ana"], number).comments == ()
 
 
@@ -399,18 +404,20 @@ def test_a_draft_is_revised_in_the_browser(desk: Desk, browser: Callable[[str], 
     subs = svc.cases.show(desk["ana"], number).submittals
     assert len(subs) == 2 and subs[1].names == (name,) and subs[1].csr_pem
 
-    text = refused(desk, 400, lambda: ana.post(url + "/submittals", {"s0_names": "x.chp.ca.gov"}))
+    text = refused_form(
+        desk, 400, lambda: ana.post(url + "/submittals", {"s0_names": "x.chp.ca.gov"})
+    )
     assert "R2" in text
-    refused(desk, 400, lambda: ana.post(url + "/submittals", {"s0_platform": "virtual"}))
+    refused_form(desk, 400, lambda: ana.post(url + "/submittals", {"s0_platform": "virtual"}))
 
     ana.follow(ana.post(f"{url}/submittals/{subs[0].id}/remove"))
     assert [s.id for s in svc.cases.show(desk["ana"], number).submittals] == [subs[1].id]
-    refused(desk, 404, lambda: ana.post(f"{url}/submittals/{subs[0].id}/remove"))
+    refused_form(desk, 404, lambda: ana.post(f"{url}/submittals/{subs[0].id}/remove"))
 
     page = ana.follow(ana.post(url + "/cancel", {"cancel_reason": "not needed"}))
     assert "The case is cancelled" in text_of(page)
     assert f'action="{url}/edit"' not in page.text
-    refused(desk, 409, lambda: ana.post(url + "/edit", {"title": "Late"}))
+    refused_form(desk, 409, lambda: ana.post(url + "/edit", {"title": "Late"}))
     assert svc.cases.show(desk["ana"], number).state == "cancelled"
 
 
@@ -428,7 +435,7 @@ def test_a_question_is_answered_by_cert_services(
     opal = browser("opal")
     page = opal.get(f"/cases/{number}")
     assert "Answer and close" in text_of(page)
-    text = refused(
+    text = refused_form(
         desk, 400, lambda: opal.post(f"/cases/{number}/complete", {"complete_comment": ""})
     )
     assert "needs the answer" in text
@@ -454,7 +461,7 @@ def test_window_revoke_and_reissue_inside_the_window(
         ana.post(f"/cases/{number}/revoke", {"serial": first, "reason": "keyCompromise"})
     )
     assert f"Certificate {first} is revoked" in text_of(page)
-    text = refused(desk, 409, lambda: ana.post(f"/cases/{number}/revoke", {"serial": first}))
+    text = refused_form(desk, 409, lambda: ana.post(f"/cases/{number}/revoke", {"serial": first}))
     assert "already revoked" in text
 
     sub_id = svc.cases.show(desk["ana"], number).submittals[1].id
@@ -477,7 +484,9 @@ def test_window_actions_after_25_days_need_a_new_case(desk: Desk) -> None:
         page = ana.get(f"/cases/{number}")
         assert "window of this case is closed" in text_of(page)
         assert f'action="/cases/{number}/revoke"' not in page.text
-        text = refused(desk, 409, lambda: ana.post(f"/cases/{number}/revoke", {"serial": serial}))
+        text = refused_form(
+            desk, 409, lambda: ana.post(f"/cases/{number}/revoke", {"serial": serial})
+        )
         assert "open a new case (R8)" in text
     cert = desk.services.window.certificates_of_case(desk["ana"], number).certificates[0]
     assert cert.status == "active"
@@ -494,7 +503,7 @@ def test_close_and_renewal_from_the_case_page(
     resp = ana.post("/cases/renewal", {"renew_serial": serial})
     renewal = opened(resp)
     assert "Renewal case" in text_of(ana.follow(resp))
-    text = refused(desk, 409, lambda: ana.post("/cases/renewal", {"renew_serial": serial}))
+    text = refused_form(desk, 409, lambda: ana.post("/cases/renewal", {"renew_serial": serial}))
     assert "already open" in text
     view = desk.services.cases.show(desk["ana"], renewal)
     assert (view.summary.type, view.state, view.target_serial) == ("renewal", "draft", serial)
@@ -558,7 +567,7 @@ def test_a_revoke_case_names_its_certificate_and_cert_services_completes_it(
         "title": "Retire it",
         "action": "submit",
     }
-    text = refused(desk, 400, lambda: ana.post("/cases/new", base))
+    text = refused_form(desk, 400, lambda: ana.post("/cases/new", base))
     assert "names the certificate it is about" in text
     number = opened(ana.post("/cases/new", base | {"target_certificate": serial}))
     svc.approvals.approve(desk["abe"], number)
@@ -584,7 +593,7 @@ def test_delegated_admin_setup_carries_grants_and_people(
         "grants": "zone:apps.dmv.ca.gov\nhost:portal.dmv.ca.gov",
         "action": "draft",
     }
-    text = refused(desk, 400, lambda: dan.post("/cases/new", base | {"admins": "Ada only"}))
+    text = refused_form(desk, 400, lambda: dan.post("/cases/new", base | {"admins": "Ada only"}))
     assert "is not Name:email:login" in text
     resp = dan.post("/cases/new", base | {"admins": "Ada Admin:ada@dmv.ca.gov:ada.admin"})
     number = opened(resp)

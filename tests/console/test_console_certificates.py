@@ -15,18 +15,19 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from consoledesk import Browsers, browsers, console_desk, set_password
-from consoledesk import text_of as raw_text
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy import func, select
 
-from casedesk import Desk, add_person, make_csr
 from certdesk.core.access import Role
 from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.pki.revocation import Reason
 from certdesk.store.models import CertificateRow
 from conftest import OPERATOR
+from world.console import Browsers, browsers, console_desk, set_password
+from world.console import text_of as raw_text
+from world.csr import make_csr
+from world.desk import Desk, add_person
 
 SSA = "ssa"  # self-managed; its delegated administrator "sam" issues directly (R2, R11)
 PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----")

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from consoledesk import Browsers, browsers, console_desk, text_of
 
-from casedesk import DMV, START, Desk, make_csr
 from conftest import BACKENDS
-from deliverydesk import snapshot
+from world.console import Browsers, browsers, console_desk, text_of
+from world.csr import make_csr
+from world.desk import DMV, START, Desk, snapshot
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -21,15 +21,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from browserdesk import SELF_MANAGED_ADMIN, SOS, Site, issue, live_site, sign_in
-from consoledesk import PASSWORD
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import FilePayload, Page, expect
 
-from casedesk import CHP, DMV, make_csr
 from conftest import OPERATOR
+from world.browser import SELF_MANAGED_ADMIN, SOS, Site, issue, live_site, sign_in
+from world.console import PASSWORD
+from world.csr import make_csr
+from world.desk import CHP, DMV
 
 CASE_URL = re.compile(r"/cases/(CS-\d{4}-\d{6})$")
 

@@ -15,10 +15,10 @@ from collections import deque
 from collections.abc import Iterator
 
 import pytest
-from consoledesk import console_desk, visitor
 
-from casedesk import DMV, Desk, sub
 from conftest import OPERATOR
+from world.console import console_desk, visitor
+from world.desk import DMV, Desk, sub
 
 HREF = re.compile(r'href="([^"]+)"')
 MAX_PAGES = 150  # per person; the demo data below is small, so the crawl ends well before

@@ -21,15 +21,15 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 import structlog
-from consoledesk import Browsers, browsers, console_desk
-from consoledesk import text_of as raw_text
 from sqlalchemy import text
 
-from casedesk import CHP, DMV, START, Desk
 from certdesk.cli import reports as report_cli
 from certdesk.cli.main import run
 from certdesk.services.reporting.reports import dollars
 from conftest import AUDITOR, OPERATOR
+from world.console import Browsers, browsers, console_desk
+from world.console import text_of as raw_text
+from world.desk import CHP, DMV, START, Desk
 
 NOW = datetime(2026, 12, 8, 20, 0, tzinfo=UTC)  # Tuesday, 12:00 Pacific
 DECEMBER = {"start": "2026-12-01", "end": "2026-12-31"}

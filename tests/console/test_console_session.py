@@ -13,29 +13,18 @@ from collections.abc import Iterator
 
 import pyotp
 import pytest
-from consoledesk import (
-    PASSWORD,
-    SECRET,
-    Visitor,
-    console_desk,
-    set_password,
-    text_of,
-    visitor,
-)
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from casedesk import Desk, make_csr
 from certdesk.services.pki.issuance import IssueCommand
 from certdesk.web.app import create_app
 from certdesk.web.console.guard import CSP, CSRF_COOKIE, SESSION_COOKIE
 from conftest import OPERATOR
+from world.console import PASSWORD, SECRET, Visitor, console_desk, set_password, text_of, visitor
+from world.csr import make_csr
+from world.desk import Desk, desk_fixture
 
-
-@pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
-    with console_desk("sqlite", tmp_path_factory.mktemp("console-session")) as d:
-        yield d
+desk = desk_fixture("console-session", backend="sqlite", opener=console_desk)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from certdesk.core.keys import (
     parse_csr,
 )
 from certdesk.errors import CertdeskError, InvalidInput, PolicyRefusal
+from world.csr import SigningHash, build_csr
 
 ACCEPTED_REASON = "use RSA 2048, 3072 or 4096 or ECDSA P-256/P-384"
 
@@ -67,16 +68,6 @@ def private_key(kind: str) -> CertificateIssuerPrivateKeyTypes:
     return makers[kind]()
 
 
-SigningHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None
-
-
-def signing_hash(key: CertificateIssuerPrivateKeyTypes) -> SigningHash:
-    """Ed25519/Ed448 sign without a separate hash; everything else uses SHA-256."""
-    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
-        return None
-    return hashes.SHA256()
-
-
 def make_csr(
     key: CertificateIssuerPrivateKeyTypes,
     *,
@@ -84,13 +75,11 @@ def make_csr(
     sans: Sequence[x509.GeneralName] | None = (x509.DNSName("www.dmv.ca.gov"),),
     algorithm: SigningHash = None,
 ) -> x509.CertificateSigningRequest:
-    subject = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Department of Motor Vehicles")]
-    if cn is not None:
-        subject.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
-    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject))
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
-    return builder.sign(key, algorithm or signing_hash(key))
+    """:func:`world.csr.build_csr` with the subject and SAN a client of DMV sends."""
+    return build_csr(
+        key=key, cn=cn, organization="Department of Motor Vehicles", sans=sans or (),
+        algorithm=algorithm,
+    )  # fmt: skip
 
 
 def pem(csr: x509.CertificateSigningRequest) -> bytes:

@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from live_processes import CERTDESK, certdesk_env, run_cli, spawn_child, stop, wait_until
 from sqlalchemy import MetaData, func, select
 
 from certdesk.clock import system_clock
@@ -36,6 +35,7 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.store.models import AuditRow, Case, CertificateRow, CrlRow
 from conftest import OPERATOR, scratch_database
+from world.processes import CERTDESK, certdesk_env, run_cli, spawn_child, stop, wait_until
 
 PASSPHRASE = "backup passphrase for the test"
 ISSUED_BEFORE = 6  # certificates the child delivers before the backup starts

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from live_processes import certdesk_env, spawn_child, stop, wait_until
 from sqlalchemy import select
 
 from certdesk.ca.issuer import RevokedEntry
@@ -24,6 +23,7 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.store.models import CertificateRow, CrlRow
 from conftest import OPERATOR
+from world.processes import certdesk_env, spawn_child, stop, wait_until
 
 PROCESSES = 3
 THREADS = 2

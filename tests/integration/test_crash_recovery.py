@@ -30,7 +30,6 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from live_processes import certdesk_env, spawn_child, stop, wait_until
 from sqlalchemy import select, update
 
 from certdesk.ca.issuer import Prepared
@@ -45,6 +44,7 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.store.models import CertificateRow
 from conftest import OPERATOR, ManualClock
+from world.processes import certdesk_env, spawn_child, stop, wait_until
 
 THREADS = 4
 MIN_DELIVERED = 20

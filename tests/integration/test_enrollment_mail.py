@@ -30,7 +30,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from live_processes import CERTDESK, certdesk_env, stop, wait_until
 from sqlalchemy import select
 
 from certdesk.config import Settings
@@ -45,7 +44,8 @@ from certdesk.services.setup import initialize
 from certdesk.store import notices as queue
 from certdesk.store.models import Notice
 from conftest import OPERATOR, ManualClock
-from noticedesk import Crash, FakeTransport, Inbox, free_port
+from world.mail import Crash, FakeTransport, Inbox
+from world.processes import CERTDESK, certdesk_env, free_port, stop, wait_until
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # overrides conftest's backend
 TRAINING = "https://training.cdt.ca.gov/certdesk"

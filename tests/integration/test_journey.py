@@ -27,13 +27,13 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from sqlalchemy import select
 from starlette.exceptions import StarletteDeprecationWarning
 
-from casedesk import Desk, make_csr
 from certdesk.services.people.account_mail import opened
 from certdesk.services.registry import Services
 from certdesk.store.models import Notice
 from certdesk.web.app import create_app
 from conftest import OPERATOR, ManualClock
-from deliverydesk import snapshot
+from world.csr import make_csr
+from world.desk import Desk, snapshot
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)

@@ -17,21 +17,21 @@ from typing import Any
 
 import httpx
 import pytest
-from live_processes import (
+from prometheus_client.parser import text_string_to_metric_families
+
+from certdesk.config import Settings
+from conftest import scratch_database
+from world.csr import make_csr
+from world.processes import (
     CERTDESK,
     Served,
     certdesk_env,
+    free_port,
     json_log,
     run_cli,
     serving,
     wait_until,
 )
-from prometheus_client.parser import text_string_to_metric_families
-
-from casedesk import make_csr
-from certdesk.config import Settings
-from conftest import scratch_database
-from noticedesk import free_port
 
 ISSUES = 6
 SERVER_PROCESSES = 2

@@ -25,17 +25,14 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from live_processes import certdesk_env, run_cli, serving
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
 from certdesk.config import Settings
 from certdesk.store.models import CertificateRow
 from conftest import PG_ADMIN, scratch_pg
-from noticedesk import free_port
+from world.csr import csr_text
+from world.processes import certdesk_env, free_port, run_cli, serving
 
 pytestmark = pytest.mark.postgres
 
@@ -43,17 +40,6 @@ API = "/api/v1"
 TERMINATIONS = 4
 LOAD_THREADS = {"issue": 2, "read": 2}
 PAUSE_BETWEEN_TERMINATIONS = 0.7  # seconds of load between two terminations
-
-
-def csr_pem(name: str) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([]))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def terminate_backends(dbname: str) -> int:
@@ -96,7 +82,7 @@ def _proper_503(what: str, resp: httpx.Response) -> bool:
 
 
 def issue(client: httpx.Client, answers: Answers, name: str) -> None:
-    resp = client.post(f"{API}/certificates", json={"org": "dmv", "csr": csr_pem(name)})
+    resp = client.post(f"{API}/certificates", json={"org": "dmv", "csr": csr_text([name])})
     answers.judge("issue", resp)
     if resp.status_code == 201:
         with answers.lock:

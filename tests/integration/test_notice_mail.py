@@ -28,24 +28,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography import x509
-from live_processes import CERTDESK, certdesk_env, stop, wait_until
 
 from certdesk.services.lifecycle.notices import CLAIM_LEASE
 from certdesk.services.pki.revocation import Reason
 from conftest import OPERATOR, ManualClock
-from noticedesk import (
-    START,
-    Desk,
-    ExternalSmtpServer,
-    SmtpServer,
-    Snapshots,
-    html_of,
-    notices_in,
-    open_desk,
-    received,
-    settings_for,
-    text_of,
-)
+from world.desk import Desk
+from world.mail import ExternalSmtpServer, SmtpServer, html_of, notices_in, received, text_of
+from world.notices import START, Snapshots, notice_settings, open_notice_desk
+from world.processes import CERTDESK, certdesk_env, stop, wait_until
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 THRESHOLDS = (90, 60, 30, 14, 7, 1)
@@ -173,7 +163,7 @@ def test_a_simulated_year_delivers_exactly_the_notices_expected(
     end = first + timedelta(days=365)
     with (
         ExternalSmtpServer(tmp_path / "maildir") as smtp,
-        open_desk(database_url, tmp_path, clock=clock, smtp_url=smtp.url) as desk,
+        open_notice_desk(database_url, tmp_path, clock=clock, smtp_url=smtp.url) as desk,
     ):
         certs = populate(desk, rng, end)
         worker_down = {*range(40, 45), *range(150, 153), *range(300, 310)}
@@ -225,7 +215,7 @@ def test_a_simulated_year_delivers_exactly_the_notices_expected(
 def test_smtp_down_for_a_while_then_up_notices_arrive_once(
     database_url: str, tmp_path: Path, smtp: SmtpServer
 ) -> None:
-    with open_desk(database_url, tmp_path, smtp_url=smtp.url) as desk:
+    with open_notice_desk(database_url, tmp_path, smtp_url=smtp.url) as desk:
         serials = [desk.issue("dmv", days=100) for _ in range(6)]
         desk.attach(serials[:3], [("Ana", "ana@dmv.ca.gov"), ("Ben", "ben@dmv.ca.gov")])
         desk.attach(serials[3:], [("Cy", "cy@dmv.ca.gov")])
@@ -257,7 +247,9 @@ def test_bad_data_is_reported_per_notice_and_does_not_stop_the_others(
     override.mkdir()
     (override / "expired.html").write_text("{% if %}broken{% endif %}\n")  # a syntax error
     smtp.inbox.refuse["gone@dmv.ca.gov"] = "550 5.1.1 no such mailbox"
-    with open_desk(database_url, tmp_path, smtp_url=smtp.url, notice_template_dir=override) as desk:
+    with open_notice_desk(
+        database_url, tmp_path, smtp_url=smtp.url, notice_template_dir=override
+    ) as desk:
         fine = desk.issue("dmv", days=100)
         lonely = desk.issue("chp", days=100)  # chp has no contacts at all
         desk.clock.advance(days=85)
@@ -322,13 +314,13 @@ def test_two_processes_at_once_then_killed_mid_run_still_send_each_notice_once(
     flight can arrive twice (the documented at-least-once window), same Message-ID."""
     # Every worker of one installation runs with the same settings: no digests here, so that
     # there are 120 messages to be in the middle of.
-    with open_desk(database_url, tmp_path, smtp_url=smtp.url, notice_digest=False) as desk:
+    with open_notice_desk(database_url, tmp_path, smtp_url=smtp.url, notice_digest=False) as desk:
         serials = [desk.issue("dmv", days=100) for _ in range(60)]
         for i, serial in enumerate(serials):
             desk.attach([serial], [("Ana", "ana@dmv.ca.gov"), (f"P{i}", f"p{i}@dmv.ca.gov")])
         at = moment(desk.cert(serials[-1]).not_after, 90) + timedelta(hours=1)
         env = {
-            **certdesk_env(settings_for(database_url, tmp_path)),
+            **certdesk_env(notice_settings(database_url, tmp_path)),
             "CERTDESK_SMTP_URL": smtp.url,
             "CERTDESK_MAIL_FROM": desk.rt.settings.mail_from,
             "CERTDESK_NOTICE_DIGEST": "false",

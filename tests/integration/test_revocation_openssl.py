@@ -27,7 +27,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from live_processes import certdesk_env, run_cli, serving
 from sqlalchemy import update
 
 from certdesk.config import Settings
@@ -38,7 +37,7 @@ from certdesk.services.pki.revocation import Reason
 from certdesk.services.registry import Services
 from certdesk.store.models import CertificateRow
 from conftest import OPERATOR, ManualClock, scratch_database
-from noticedesk import free_port
+from world.processes import certdesk_env, free_port, run_cli, serving
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 

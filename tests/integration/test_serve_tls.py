@@ -15,10 +15,17 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-from live_processes import accepting, certdesk_env, run_cli, spawn_serve, stop, wait_until
 
-from casedesk import settings_for
-from noticedesk import free_port
+from world.desk import settings_for
+from world.processes import (
+    accepting,
+    certdesk_env,
+    free_port,
+    run_cli,
+    spawn_serve,
+    stop,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 

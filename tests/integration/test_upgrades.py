@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from live_processes import CERTDESK, certdesk_env
 from sqlalchemy import func, select, text
 
 from certdesk.config import Settings
@@ -20,6 +19,7 @@ from certdesk.store.db import alembic_config, make_engine
 from certdesk.store.models import ApiToken, Issuer, User, UserRole
 from certdesk.store.schema import head_revision
 from conftest import scratch_database
+from world.processes import CERTDESK, certdesk_env
 
 PASSPHRASE = "upgrade-test-passphrase"
 INITS = 3  # processes starting `certdesk init` together

@@ -23,11 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
-from live_processes import stop, wait_until
 
 import certdesk
-from casedesk import make_csr
-from noticedesk import free_port
+from world.csr import make_csr
+from world.processes import free_port, stop, wait_until
 
 pytestmark = pytest.mark.slow
 

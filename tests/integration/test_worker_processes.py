@@ -26,10 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from live_processes import CERTDESK, certdesk_env, stop, wait_until
 from sqlalchemy import func, select, update
 
-from casedesk import make_csr, settings_for
 from certdesk.clock import system_clock
 from certdesk.config import Settings
 from certdesk.services.casework.cases import CaseInput
@@ -42,6 +40,9 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.store.models import Approval, AuditRow, Case, CertificateRow, WorkerBeat
 from conftest import OPERATOR, scratch_pg
+from world.csr import make_csr
+from world.desk import settings_for
+from world.processes import CERTDESK, certdesk_env, stop, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -37,6 +37,7 @@ from certdesk.store.models import (
     UserRole,
 )
 from conftest import AUDITOR, OPERATOR, ManualClock, org_actor
+from world.refusals import refused
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a different long passphrase"
@@ -92,13 +93,6 @@ def add_user(
 def signed_in(svc: Services, login: str, password: str = PASSWORD) -> tuple[LoginSession, Actor]:
     session = svc.logins.login(login, password)
     return session, svc.tokens.authenticate(session.token)
-
-
-def refused(kind: type[CertdeskError], code: str, call: Callable[[], object]) -> CertdeskError:
-    with pytest.raises(kind) as err:
-        call()
-    assert err.value.code == code, err.value
-    return err.value
 
 
 def snapshot(svc: Services) -> dict[str, int]:

@@ -1,13 +1,12 @@
 """Cases through the service layer (R3, R4, R5, R9, R15), on SQLite and PostgreSQL.
 
-One populated certdesk per backend serves the whole module (see ``tests/casedesk.py``);
+One populated certdesk per backend serves the whole module (see ``tests/world/desk.py``);
 every test works on cases of its own and sets the clock it needs.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,37 +16,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from casedesk import CHP, DMV, EDD, START, Desk, contact, make_csr, open_desk, sub
 from certdesk.errors import CertdeskError, Conflict, Forbidden, InvalidInput, NotFound
 from certdesk.services.casework.cases import CaseEdit, CaseFilter, CaseInput
 from certdesk.services.casework.contacts import ContactChange, ContactInput
 from certdesk.services.casework.delegation import AdminInput
 from certdesk.services.pki.issuance import IssueCommand
 from certdesk.store.models import AuditRow
-from conftest import AUDITOR, BACKENDS, OPERATOR
+from conftest import AUDITOR, OPERATOR
+from world.csr import make_csr
+from world.desk import CHP, DMV, EDD, START, Desk, contact, desk_fixture, sub
+from world.refusals import refused
 
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def desk(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Desk]:
-    with open_desk(request.param, tmp_path_factory.mktemp("cases")) as d:
-        yield d
+desk = desk_fixture("cases")
 
 
 @pytest.fixture(autouse=True)
 def _start(desk: Desk) -> None:
     desk.at(START)
-
-
-def refused(desk: Desk, exc: type[CertdeskError], code: str, call: object, *args: object) -> str:
-    """Run ``call(*args)``, expect ``exc`` with ``code``, and that nothing changed."""
-    before = desk.counts()
-    with pytest.raises(exc) as info:
-        call(*args)  # type: ignore[operator]
-    assert info.value.code == code, info.value
-    assert desk.counts() == before
-    return info.value.detail
 
 
 # --------------------------------------------------------------------------- R4 approvals
@@ -92,9 +77,11 @@ def test_an_agency_approver_cannot_fill_the_operator_step(desk: Desk) -> None:
     desk.services.approvals.approve(desk["abe"], view.number)
     # bea is an approver of dmv too, but the agency's step is filled; the operator's is not hers.
     refused(
-        desk, Forbidden, "case.not_an_approver", desk.services.approvals.approve, desk["bea"],
-        view.number,
-    )  # fmt: skip
+        Forbidden,
+        "case.not_an_approver",
+        lambda: desk.services.approvals.approve(desk["bea"], view.number),
+        state=desk.counts,
+    )
 
 
 @pytest.mark.parametrize(
@@ -107,21 +94,29 @@ def test_an_agency_approver_cannot_fill_the_operator_step(desk: Desk) -> None:
 def test_nobody_approves_their_own_request(desk: Desk, opener: str, decider: str) -> None:
     view = desk.pending(opener)
     detail = refused(
-        desk, Forbidden, "case.self_approval", desk.services.approvals.approve, desk[decider],
-        view.number,
-    )  # fmt: skip
+        Forbidden,
+        "case.self_approval",
+        lambda: desk.services.approvals.approve(desk[decider], view.number),
+        state=desk.counts,
+    ).detail
     assert "own request" in detail
     refused(
-        desk, Forbidden, "case.self_approval", desk.services.approvals.reject, desk[decider],
-        view.number, "no",
-    )  # fmt: skip
+        Forbidden,
+        "case.self_approval",
+        lambda: desk.services.approvals.reject(desk[decider], view.number, "no"),
+        state=desk.counts,
+    )
 
 
 def test_cli_operator_does_not_approve_what_it_opened(desk: Desk) -> None:
     # Tokens and the local CLI carry no user id: the name that opened the case is compared.
     view = desk.pending(OPERATOR)
-    refused(desk, Forbidden, "case.self_approval", desk.services.approvals.approve, OPERATOR,
-            view.number)  # fmt: skip
+    refused(
+        Forbidden,
+        "case.self_approval",
+        lambda: desk.services.approvals.approve(OPERATOR, view.number),
+        state=desk.counts,
+    )
     desk.services.approvals.approve(desk["abe"], view.number)
     assert desk.services.approvals.approve(desk["opal"], view.number).state == "approved"
 
@@ -129,8 +124,12 @@ def test_cli_operator_does_not_approve_what_it_opened(desk: Desk) -> None:
 def test_nobody_decides_twice(desk: Desk) -> None:
     view = desk.pending("ana")
     desk.services.approvals.approve(desk["abe"], view.number)
-    refused(desk, Conflict, "case.already_decided", desk.services.approvals.approve, desk["abe"],
-            view.number)  # fmt: skip
+    refused(
+        Conflict,
+        "case.already_decided",
+        lambda: desk.services.approvals.approve(desk["abe"], view.number),
+        state=desk.counts,
+    )
 
 
 def test_rejection_returns_with_reason_keeps_history_and_resubmission_is_a_new_round(
@@ -175,8 +174,12 @@ def test_rejection_returns_with_reason_keeps_history_and_resubmission_is_a_new_r
 
 def test_reject_needs_a_reason(desk: Desk) -> None:
     view = desk.pending("ana")
-    refused(desk, InvalidInput, "case.reject", desk.services.approvals.reject, desk["abe"],
-            view.number, "   ")  # fmt: skip
+    refused(
+        InvalidInput,
+        "case.reject",
+        lambda: desk.services.approvals.reject(desk["abe"], view.number, "   "),
+        state=desk.counts,
+    )
 
 
 @settings(
@@ -268,7 +271,12 @@ def test_approval_policy_per_org_and_type_is_fixed_at_submission(desk: Desk) -> 
 def test_approval_policy_refusals(
     desk: Desk, who: str, org: str, args: tuple[str, str], exc: type[CertdeskError], code: str
 ) -> None:
-    refused(desk, exc, code, desk.services.approvals.set_policy, desk[who], org, *args)
+    refused(
+        exc,
+        code,
+        lambda: desk.services.approvals.set_policy(desk[who], org, *args),
+        state=desk.counts,
+    )
 
 
 # --------------------------------------------------------------------------- R5 turnaround
@@ -356,10 +364,14 @@ def test_overdue_cases_are_listed(desk: Desk) -> None:
 def test_cert_services_starts_an_approved_case(desk: Desk) -> None:
     cases = desk.services.cases
     pending = desk.pending("ana").number
-    refused(desk, Conflict, "case.state", cases.start, desk["opal"], pending)
+    refused(Conflict, "case.state", lambda: cases.start(desk["opal"], pending), state=desk.counts)
     number = desk.approved().number
-    refused(desk, Forbidden, "auth.forbidden", cases.start, desk["ana"], number)
-    refused(desk, Forbidden, "auth.forbidden", cases.start, desk["abe"], number)
+    refused(
+        Forbidden, "auth.forbidden", lambda: cases.start(desk["ana"], number), state=desk.counts
+    )
+    refused(
+        Forbidden, "auth.forbidden", lambda: cases.start(desk["abe"], number), state=desk.counts
+    )
     view = cases.start(desk["otto"], number, "on it")
     assert view.state == "in_progress"
     assert view.history[-1] == {
@@ -380,8 +392,12 @@ def test_cert_services_starts_an_approved_case(desk: Desk) -> None:
 
 def test_r3_submit_needs_a_submittal(desk: Desk) -> None:
     view = desk.draft("ana", submittals=())
-    refused(desk, InvalidInput, "case.no_submittal", desk.services.cases.submit, desk["ana"],
-            view.number)  # fmt: skip
+    refused(
+        InvalidInput,
+        "case.no_submittal",
+        lambda: desk.services.cases.submit(desk["ana"], view.number),
+        state=desk.counts,
+    )
     view = desk.services.cases.add_submittal(
         desk["ana"], view.number, sub("*.apps.dmv.ca.gov", platform="dedicated")
     )
@@ -394,8 +410,12 @@ def test_r3_csr_case_needs_a_csr_on_every_submittal(desk: Desk) -> None:
     view = desk.services.cases.open(
         desk["ana"], CaseInput(DMV, "csr", "Our CSR", submittals=(sub(name),))
     )
-    refused(desk, InvalidInput, "case.csr_missing", desk.services.cases.submit, desk["ana"],
-            view.number)  # fmt: skip
+    refused(
+        InvalidInput,
+        "case.csr_missing",
+        lambda: desk.services.cases.submit(desk["ana"], view.number),
+        state=desk.counts,
+    )
     view = desk.services.cases.add_submittal(desk["ana"], view.number, sub(csr=make_csr([name])))
     view = desk.services.cases.remove_submittal(desk["ana"], view.number, view.submittals[0].id)
     assert desk.services.cases.submit(desk["ana"], view.number).state == "pending_approval"
@@ -411,8 +431,12 @@ def test_question_waits_for_cert_services_without_approval(desk: Desk) -> None:
     view = desk.services.cases.comment(desk["opal"], view.number, "No: DV/OV only.")
     assert view.comments[0]["text"] == "No: DV/OV only."
     draft = desk.services.cases.open(desk["ana"], CaseInput(DMV, "question", "Another?"))
-    refused(desk, InvalidInput, "case.submittal", desk.services.cases.add_submittal,
-            desk["ana"], draft.number, sub("www.dmv.ca.gov"))  # fmt: skip
+    refused(
+        InvalidInput,
+        "case.submittal",
+        lambda: desk.services.cases.add_submittal(desk["ana"], draft.number, sub("www.dmv.ca.gov")),
+        state=desk.counts,
+    )
 
 
 def test_delegated_admin_setup_carries_grants_and_people(desk: Desk) -> None:
@@ -426,7 +450,12 @@ def test_delegated_admin_setup_carries_grants_and_people(desk: Desk) -> None:
             grants=("zone:apps.dmv.ca.gov", "host:Permits.CA.gov"),
         ),
     )
-    refused(desk, InvalidInput, "case.delegated_admin", cases.submit, desk["ana"], view.number)
+    refused(
+        InvalidInput,
+        "case.delegated_admin",
+        lambda: cases.submit(desk["ana"], view.number),
+        state=desk.counts,
+    )
     view = cases.edit(
         desk["ana"],
         view.number,
@@ -462,8 +491,12 @@ def test_delegated_admin_setup_carries_grants_and_people(desk: Desk) -> None:
 )  # fmt: skip
 def test_case_shape_refusals(desk: Desk, spec: dict[str, object], code: str) -> None:
     fields: dict[str, object] = {"type": "new", "title": "t", **spec}
-    refused(desk, InvalidInput, code, desk.services.cases.open, desk["ana"],
-            CaseInput(DMV, **fields))  # type: ignore[arg-type]  # fmt: skip
+    refused(
+        InvalidInput,
+        code,
+        lambda: desk.services.cases.open(desk["ana"], CaseInput(DMV, **fields)),
+        state=desk.counts,
+    )  # type: ignore[arg-type]
 
 
 def test_revoke_and_change_reference_a_certificate_of_the_org(desk: Desk) -> None:
@@ -476,10 +509,22 @@ def test_revoke_and_change_reference_a_certificate_of_the_org(desk: Desk) -> Non
     assert view.target_serial == issued.serial
     assert desk.services.cases.submit(desk["ana"], view.number).state == "pending_approval"
     # The serial of another organization's certificate is as unknown as a made-up one.
-    refused(desk, NotFound, "cert.unknown", desk.services.cases.open, desk["carl"],
-            CaseInput(CHP, "revoke", "x", target_serial=issued.serial))  # fmt: skip
-    refused(desk, NotFound, "cert.unknown", desk.services.cases.open, desk["ana"],
-            CaseInput(DMV, "delete", "x", target_serial="abcdef"))  # fmt: skip
+    refused(
+        NotFound,
+        "cert.unknown",
+        lambda: desk.services.cases.open(
+            desk["carl"], CaseInput(CHP, "revoke", "x", target_serial=issued.serial)
+        ),
+        state=desk.counts,
+    )
+    refused(
+        NotFound,
+        "cert.unknown",
+        lambda: desk.services.cases.open(
+            desk["ana"], CaseInput(DMV, "delete", "x", target_serial="abcdef")
+        ),
+        state=desk.counts,
+    )
     change = desk.services.cases.open(
         desk["ana"],
         CaseInput(DMV, "change", "Add a name", target_serial=issued.serial,
@@ -547,10 +592,20 @@ def _weak_csr() -> bytes:
 def test_submittal_refusals_change_nothing(desk: Desk, make: object, code: str) -> None:
     view = desk.draft("ana")
     spec = make()  # type: ignore[operator]
-    refused(desk, InvalidInput, code, desk.services.cases.add_submittal, desk["ana"],
-            view.number, spec)  # fmt: skip
-    refused(desk, InvalidInput, code, desk.services.cases.open, desk["ana"],
-            CaseInput(DMV, "new", "t", submittals=(spec,)))  # fmt: skip
+    refused(
+        InvalidInput,
+        code,
+        lambda: desk.services.cases.add_submittal(desk["ana"], view.number, spec),
+        state=desk.counts,
+    )
+    refused(
+        InvalidInput,
+        code,
+        lambda: desk.services.cases.open(
+            desk["ana"], CaseInput(DMV, "new", "t", submittals=(spec,))
+        ),
+        state=desk.counts,
+    )
 
 
 def test_submittal_with_csr_and_contacts(desk: Desk) -> None:
@@ -639,7 +694,7 @@ def test_wrong_state_is_refused(desk: Desk, action: str, state: str, exc: type, 
         "cancel": (cases.cancel, desk["ana"], number),
     }
     call, *args = calls[action]
-    refused(desk, exc, code, call, *args)
+    refused(exc, code, lambda: call(*args), state=desk.counts)
 
 
 def test_unknown_and_other_org_cases_look_the_same(desk: Desk) -> None:
@@ -652,23 +707,57 @@ def test_unknown_and_other_org_cases_look_the_same(desk: Desk) -> None:
             (desk.services.cases.cancel, ()),
         ):
             who = desk["ana"]
-            refused(desk, NotFound, "case.unknown", call, who, number, *args)
+            refused(NotFound, "case.unknown", call, who, number, *args, state=desk.counts)
         refused(
-            desk, NotFound, "case.unknown", desk.services.approvals.approve, desk["abe"], number
+            NotFound,
+            "case.unknown",
+            desk.services.approvals.approve,
+            desk["abe"],
+            number,
+            state=desk.counts,
         )
-    refused(desk, NotFound, "org.unknown", desk.services.cases.open, desk["ana"],
-            CaseInput(CHP, "new", "t", submittals=(sub("www.chp.ca.gov"),)))  # fmt: skip
+    refused(
+        NotFound,
+        "org.unknown",
+        lambda: desk.services.cases.open(
+            desk["ana"], CaseInput(CHP, "new", "t", submittals=(sub("www.chp.ca.gov"),))
+        ),
+        state=desk.counts,
+    )
 
 
 def test_roles_without_the_right_are_refused(desk: Desk) -> None:
     cases, approvals = desk.services.cases, desk.services.approvals
     pending = desk.pending("ana").number
-    refused(desk, Forbidden, "auth.forbidden", approvals.approve, desk["ana"], pending)
-    refused(desk, Forbidden, "auth.forbidden", cases.cancel, desk["abe"], pending)
-    refused(desk, Forbidden, "auth.forbidden", approvals.approve, desk["aud"], pending)
-    refused(desk, Forbidden, "auth.forbidden", cases.comment, AUDITOR, pending, "hi")
-    refused(desk, Forbidden, "auth.forbidden", cases.open, desk["abe"],
-            CaseInput(DMV, "new", "t", submittals=(sub("q.dmv.ca.gov"),)))  # fmt: skip
+    refused(
+        Forbidden,
+        "auth.forbidden",
+        lambda: approvals.approve(desk["ana"], pending),
+        state=desk.counts,
+    )
+    refused(
+        Forbidden, "auth.forbidden", lambda: cases.cancel(desk["abe"], pending), state=desk.counts
+    )
+    refused(
+        Forbidden,
+        "auth.forbidden",
+        lambda: approvals.approve(desk["aud"], pending),
+        state=desk.counts,
+    )
+    refused(
+        Forbidden,
+        "auth.forbidden",
+        lambda: cases.comment(AUDITOR, pending, "hi"),
+        state=desk.counts,
+    )
+    refused(
+        Forbidden,
+        "auth.forbidden",
+        lambda: cases.open(
+            desk["abe"], CaseInput(DMV, "new", "t", submittals=(sub("q.dmv.ca.gov"),))
+        ),
+        state=desk.counts,
+    )
     assert cases.show(AUDITOR, pending).number == pending
     # A delegated administrator opens cases for its organization like a requester.
     assert desk.draft("dan").state == "draft"
@@ -686,7 +775,12 @@ def test_cancel_and_comment(desk: Desk) -> None:
     view = cases.cancel(desk["ana"], number, "duplicate of another case")
     assert view.state == "cancelled" and view.closed_at == START
     assert view.history[-1]["note"] == "duplicate of another case"
-    refused(desk, Conflict, "case.state", desk.services.approvals.approve, desk["abe"], number)
+    refused(
+        Conflict,
+        "case.state",
+        lambda: desk.services.approvals.approve(desk["abe"], number),
+        state=desk.counts,
+    )
     assert cases.comment(desk["opal"], number, "closing").state == "cancelled"
 
 
@@ -706,8 +800,13 @@ def test_list_filters_and_keyset_pages(desk: Desk) -> None:
         (CaseFilter(cursor="x1"), "page.cursor"),
         (CaseFilter(limit=0), "page.limit"),
     ):
-        refused(desk, InvalidInput, code, cases.search, OPERATOR, bad)
-    refused(desk, NotFound, "org.unknown", cases.search, desk["eve"], CaseFilter(org_code=DMV))
+        refused(InvalidInput, code, cases.search, OPERATOR, bad, state=desk.counts)
+    refused(
+        NotFound,
+        "org.unknown",
+        lambda: cases.search(desk["eve"], CaseFilter(org_code=DMV)),
+        state=desk.counts,
+    )
 
 
 def test_case_numbers_are_unique_under_concurrency(desk: Desk) -> None:
@@ -781,20 +880,42 @@ def test_contact_refusals(
 ) -> None:
     contacts = desk.services.contacts
     target = contacts.add(desk["ana"], DMV, ContactInput("billing", "Bill", "bill@dmv.ca.gov"))
-    refused(desk, exc, code, contacts.add, desk[who], org, ContactInput("billing", "B", "b@x.gov"))
-    refused(desk, exc, code, contacts.change, desk[who], org, target.id, ContactChange(name="X"))
-    refused(desk, exc, code, contacts.remove, desk[who], org, target.id)
+    refused(
+        exc,
+        code,
+        lambda: contacts.add(desk[who], org, ContactInput("billing", "B", "b@x.gov")),
+        state=desk.counts,
+    )
+    refused(
+        exc,
+        code,
+        lambda: contacts.change(desk[who], org, target.id, ContactChange(name="X")),
+        state=desk.counts,
+    )
+    refused(exc, code, lambda: contacts.remove(desk[who], org, target.id), state=desk.counts)
     contacts.remove(desk["ana"], DMV, target.id)
 
 
 def test_contact_bad_input(desk: Desk) -> None:
     contacts = desk.services.contacts
-    refused(desk, InvalidInput, "contact.email", contacts.add, desk["ana"], DMV,
-            ContactInput("technical", "A", "not an address"))  # fmt: skip
-    refused(desk, InvalidInput, "contact.name", contacts.add, desk["ana"], DMV,
-            ContactInput("technical", " ", "a@dmv.ca.gov"))  # fmt: skip
-    refused(desk, NotFound, "contact.unknown", contacts.change, desk["ana"], DMV, 999999,
-            ContactChange(name="x"))  # fmt: skip
+    refused(
+        InvalidInput,
+        "contact.email",
+        lambda: contacts.add(desk["ana"], DMV, ContactInput("technical", "A", "not an address")),
+        state=desk.counts,
+    )
+    refused(
+        InvalidInput,
+        "contact.name",
+        lambda: contacts.add(desk["ana"], DMV, ContactInput("technical", " ", "a@dmv.ca.gov")),
+        state=desk.counts,
+    )
+    refused(
+        NotFound,
+        "contact.unknown",
+        lambda: contacts.change(desk["ana"], DMV, 999999, ContactChange(name="x")),
+        state=desk.counts,
+    )
 
 
 # --------------------------------------------------------------------------- asked once

@@ -1,13 +1,13 @@
 """Fulfilment, the R8 window, key downloads, cost and usage, delegated set-up (R2, R8, R10,
 R11, R12), through the service layer on SQLite and PostgreSQL.
 
-One populated certdesk per backend (``tests/casedesk.py``); every test works on cases and
+One populated certdesk per backend (``tests/world/desk.py``); every test works on cases and
 organizations of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -17,9 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import func, select
 
-from casedesk import CHP, DMV, START, Desk, make_csr, open_desk, sub
 from certdesk.core.costs import certificate_cost, certificate_days
-from certdesk.errors import CertdeskError, Conflict, Forbidden, InvalidInput, NotFound
+from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound
 from certdesk.services.casework.cases import CaseInput
 from certdesk.services.casework.delegation import AdminInput
 from certdesk.services.casework.window import Reissue
@@ -32,41 +31,34 @@ from certdesk.store.models import (
     Organization,
     User,
 )
-from conftest import AUDITOR, BACKENDS, OPERATOR
-from deliverydesk import (
+from conftest import AUDITOR, OPERATOR
+from world.csr import make_csr
+from world.desk import (
+    CHP,
+    DMV,
+    START,
+    Desk,
     add_agency,
     approved_case,
     certificates,
     delivered,
+    desk_fixture,
     leaf,
     setup_case,
     snapshot,
+    sub,
 )
+from world.refusals import refused
 
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def desk(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Desk]:
-    with open_desk(request.param, tmp_path_factory.mktemp("fulfil")) as d:
-        yield d
+desk = desk_fixture("fulfil")
 
 
 @pytest.fixture(autouse=True)
 def _start(desk: Desk) -> None:
     desk.at(START)
-
-
-def refused(desk: Desk, exc: type[CertdeskError], code: str, call: Callable[[], Any]) -> str:
-    """``call()`` raises ``exc`` with ``code`` and changes nothing at all."""
-    before = snapshot(desk)
-    with pytest.raises(exc) as info:
-        call()
-    assert info.value.code == code, info.value
-    assert snapshot(desk) == before
-    return info.value.detail
 
 
 def row(desk: Desk, serial: str) -> CertificateRow:
@@ -119,21 +111,31 @@ def test_fulfil_issues_every_submittal_and_opens_the_r8_window(desk: Desk) -> No
 def test_fulfil_refusals_change_nothing(desk: Desk) -> None:
     svc = desk.services
     draft = desk.draft("ana")
-    refused(desk, Conflict, "case.state", lambda: svc.fulfilment.fulfil(desk["opal"], draft.number))
+    refused(
+        Conflict,
+        "case.state",
+        lambda: svc.fulfilment.fulfil(desk["opal"], draft.number),
+        state=desk.snapshot,
+    )
     approved = desk.approved(DMV)
     refused(
-        desk,
         Forbidden,
         "auth.forbidden",
         lambda: svc.fulfilment.fulfil(desk["ana"], approved.number),
+        state=desk.snapshot,
     )
     refused(
-        desk,
         NotFound,
         "case.unknown",
         lambda: svc.fulfilment.fulfil(desk["opal"], "CS-2026-999999"),
+        state=desk.snapshot,
     )
-    refused(desk, NotFound, "case.unknown", lambda: svc.fulfilment.fulfil(desk["carl"], "x"))
+    refused(
+        NotFound,
+        "case.unknown",
+        lambda: svc.fulfilment.fulfil(desk["carl"], "x"),
+        state=desk.snapshot,
+    )
 
 
 def test_self_managed_submittal_without_csr_is_refused_before_anything_is_issued(
@@ -148,11 +150,11 @@ def test_self_managed_submittal_without_csr_is_refused_before_anything_is_issued
         [sub(f"www.{agency.code}.ca.gov", service_option="self-managed")],
     )
     detail = refused(
-        desk,
         Conflict,
         "submittal.csr_required",
         lambda: desk.services.fulfilment.fulfil(desk["opal"], view.number),
-    )
+        state=desk.snapshot,
+    ).detail
     assert "R12" in detail
 
 
@@ -252,10 +254,10 @@ def test_generated_key_is_sealed_and_downloadable_once(desk: Desk) -> None:
     assert b"PRIVATE" not in stored.sealed_key and stored.wrapped_data_key[:1] == b"g"
 
     refused(
-        desk,
         InvalidInput,
         "pkcs12.password",
         lambda: svc.window.download_key(desk["ana"], view.number, sub_id, "short"),
+        state=desk.snapshot,
     )
     bundle = svc.window.download_key(desk["ana"], view.number, sub_id, PASSWORD)
     key, cert, extra = pkcs12.load_key_and_certificates(bundle, PASSWORD.encode())
@@ -272,11 +274,11 @@ def test_generated_key_is_sealed_and_downloadable_once(desk: Desk) -> None:
         assert s.get(DataKey, sub_id) is None  # shredded: tests/store/test_data_keys.py
     assert certificates(desk, view.number).certificates[0].key == "downloaded"
     detail = refused(
-        desk,
         Conflict,
         "key.downloaded",
         lambda: svc.window.download_key(desk["ana"], view.number, sub_id, PASSWORD),
-    )
+        state=desk.snapshot,
+    ).detail
     assert "cannot be downloaded again" in detail
     assert "submittal.key_download" in desk.audit_actions(view.number)
 
@@ -303,10 +305,10 @@ def test_key_download_refusals(desk: Desk, state: str, password: str, code: str)
         svc.window.download_key(desk["ana"], view.number, sub_id, PASSWORD)
     kind = InvalidInput if code == "pkcs12.password" else Conflict
     refused(
-        desk,
         kind,
         code,
         lambda: svc.window.download_key(desk["ana"], view.number, sub_id, password),
+        state=desk.snapshot,
     )
 
 
@@ -336,7 +338,7 @@ def test_window_edges(desk: Desk, after: timedelta, allowed: bool, action: str) 
         return svc.window.reissue(desk["ana"], view.number, Reissue(view.submittals[0].id))
 
     if not allowed:
-        detail = refused(desk, Conflict, "case.window_closed", act)
+        detail = refused(Conflict, "case.window_closed", act, state=desk.snapshot).detail
         assert "open a new case (R8)" in detail
         assert row(desk, serial).status == "active"
         return
@@ -379,7 +381,7 @@ def test_who_may_act_on_a_delivered_case(desk: Desk, who: str, action: str) -> N
         calls[action]()
         return
     code = "case.unknown" if error is NotFound else "auth.forbidden"
-    refused(desk, error, code, calls[action])
+    refused(error, code, calls[action], state=desk.snapshot)
 
 
 def test_window_revoke_shows_in_crl_and_history(desk: Desk) -> None:
@@ -387,10 +389,10 @@ def test_window_revoke_shows_in_crl_and_history(desk: Desk) -> None:
     view = delivered(desk)
     serial = view.submittals[0].certificate_serial or ""
     refused(
-        desk,
         NotFound,
         "cert.unknown",
         lambda: svc.window.revoke(desk["ana"], view.number, "abcdef", Reason.UNSPECIFIED),
+        state=desk.snapshot,
     )
     got = svc.window.revoke(desk["ana"], view.number, serial, Reason.KEY_COMPROMISE)
     assert got.certificates[0].status == "revoked"
@@ -401,10 +403,10 @@ def test_window_revoke_shows_in_crl_and_history(desk: Desk) -> None:
     history = svc.cases.show(desk["ana"], view.number).history
     assert history[-1]["event"] == "revoke" and history[-1]["to"] == "delivered"
     refused(
-        desk,
         Conflict,
         "cert.revoked",
         lambda: svc.window.revoke(desk["ana"], view.number, serial, Reason.UNSPECIFIED),
+        state=desk.snapshot,
     )
 
 
@@ -440,14 +442,24 @@ def test_reissue_is_judged_like_a_new_submittal(desk: Desk) -> None:
     def reissue(who: str, **kw: Any) -> Callable[[], Any]:
         return lambda: svc.window.reissue(desk[who], view.number, Reissue(sub_id, **kw))
 
-    refused(desk, InvalidInput, "name.not_granted", reissue("ana", names=("www.chp.ca.gov",)))
     refused(
-        desk, InvalidInput, "name.outside_suffixes", reissue("opal", names=("www.example.com",))
+        InvalidInput,
+        "name.not_granted",
+        reissue("ana", names=("www.chp.ca.gov",)),
+        state=desk.snapshot,
     )
-    refused(desk, InvalidInput, "submittal.validity", reissue("ana", validity_days=999))
-    refused(desk, NotFound, "submittal.unknown", lambda: svc.window.reissue(
+    refused(
+        InvalidInput,
+        "name.outside_suffixes",
+        reissue("opal", names=("www.example.com",)),
+        state=desk.snapshot,
+    )
+    refused(
+        InvalidInput, "submittal.validity", reissue("ana", validity_days=999), state=desk.snapshot
+    )
+    refused(NotFound, "submittal.unknown", lambda: svc.window.reissue(
         desk["ana"], view.number, Reissue(999_999)
-    ))  # fmt: skip
+    ), state=desk.snapshot)  # fmt: skip
     # A new CSR brings its names and key.
     name = f"{desk.unique('csr')}.dmv.ca.gov"
     got = svc.window.reissue(desk["ana"], view.number, Reissue(sub_id, csr=make_csr([name])))
@@ -482,14 +494,27 @@ def test_complete_revoke_delete_and_question_cases(desk: Desk) -> None:
 
     question = case("question")
     refused(
-        desk, InvalidInput, "case.answer", lambda: svc.fulfilment.complete(desk["opal"], question)
+        InvalidInput,
+        "case.answer",
+        lambda: svc.fulfilment.complete(desk["opal"], question),
+        state=desk.snapshot,
     )
     answered = svc.fulfilment.complete(desk["opal"], question, comment="Use the SAN form.")
     assert answered.state == "closed" and answered.comments[-1]["text"] == "Use the SAN form."
 
     new = desk.approved(DMV)
-    refused(desk, Conflict, "case.type", lambda: svc.fulfilment.complete(desk["opal"], new.number))
-    refused(desk, Forbidden, "auth.forbidden", lambda: svc.fulfilment.complete(desk["ana"], revoke))
+    refused(
+        Conflict,
+        "case.type",
+        lambda: svc.fulfilment.complete(desk["opal"], new.number),
+        state=desk.snapshot,
+    )
+    refused(
+        Forbidden,
+        "auth.forbidden",
+        lambda: svc.fulfilment.complete(desk["ana"], revoke),
+        state=desk.snapshot,
+    )
 
 
 def test_close_ends_the_window_and_a_change_case_supersedes_its_target(desk: Desk) -> None:
@@ -506,18 +531,26 @@ def test_close_ends_the_window_and_a_change_case_supersedes_its_target(desk: Des
     assert row(desk, new).renewal_of == row(desk, old).id
     assert row(desk, old).status == "active"  # still in service during the window
     refused(
-        desk, Forbidden, "auth.forbidden", lambda: svc.fulfilment.close(desk["abe"], change.number)
+        Forbidden,
+        "auth.forbidden",
+        lambda: svc.fulfilment.close(desk["abe"], change.number),
+        state=desk.snapshot,
     )
     closed = svc.fulfilment.close(desk["ana"], change.number)
     assert closed.state == "closed" and closed.closed_at == desk.clock.now
     assert row(desk, old).revocation_reason == "superseded"
     refused(
-        desk,
         Conflict,
         "case.window_closed",
         lambda: svc.window.revoke(desk["ana"], change.number, new, Reason.UNSPECIFIED),
+        state=desk.snapshot,
     )
-    refused(desk, Conflict, "case.state", lambda: svc.fulfilment.close(desk["ana"], change.number))
+    refused(
+        Conflict,
+        "case.state",
+        lambda: svc.fulfilment.close(desk["ana"], change.number),
+        state=desk.snapshot,
+    )
 
 
 # --------------------------------------------------------------------------- renewals (R6)
@@ -539,16 +572,16 @@ def test_renewal_case_is_prefilled_and_links_its_predecessor(desk: Desk) -> None
     )  # fmt: skip
     assert [c.email for c in fresh.contacts] == [c.email for c in old.contacts]
     refused(
-        desk,
         Conflict,
         "case.renewal_open",
         lambda: svc.fulfilment.open_renewal(desk["ana"], old.certificate_serial or ""),
+        state=desk.snapshot,
     )
     refused(
-        desk,
         NotFound,
         "cert.unknown",
         lambda: svc.fulfilment.open_renewal(desk["carl"], old.certificate_serial or ""),
+        state=desk.snapshot,
     )
     svc.cases.submit(desk["ana"], renewal.number)
     svc.approvals.approve(desk["abe"], renewal.number)
@@ -638,15 +671,23 @@ def test_cost_recorded_for_managed_only_and_usage_is_exact(desk: Desk) -> None:
     # Who may read it, and bad periods.
     own = svc.reports.usage(managed.admin, None, day, day)
     assert [r.org_code for r in own.rows] == [managed.code]
-    refused(desk, NotFound, "org.unknown", lambda: svc.reports.usage(managed.admin, DMV, day, day))
     refused(
-        desk, Forbidden, "auth.forbidden", lambda: svc.reports.usage(desk["ana"], None, day, day)
+        NotFound,
+        "org.unknown",
+        lambda: svc.reports.usage(managed.admin, DMV, day, day),
+        state=desk.snapshot,
     )
     refused(
-        desk,
+        Forbidden,
+        "auth.forbidden",
+        lambda: svc.reports.usage(desk["ana"], None, day, day),
+        state=desk.snapshot,
+    )
+    refused(
         InvalidInput,
         "report.period",
         lambda: svc.reports.usage(OPERATOR, None, day, day - timedelta(days=1)),
+        state=desk.snapshot,
     )
 
 
@@ -657,10 +698,23 @@ def test_set_cost_is_operator_only_and_audited(desk: Desk) -> None:
     assert (view.cents_per_year, view.effective_cents_per_year) == (1234, 1234)
     assert svc.costs.set_cost(OPERATOR, agency.code, None).as_dict()["default"] is True
     refused(
-        desk, Forbidden, "auth.forbidden", lambda: svc.costs.set_cost(agency.admin, agency.code, 1)
+        Forbidden,
+        "auth.forbidden",
+        lambda: svc.costs.set_cost(agency.admin, agency.code, 1),
+        state=desk.snapshot,
     )
-    refused(desk, NotFound, "org.unknown", lambda: svc.costs.set_cost(desk["ana"], agency.code, 1))
-    refused(desk, InvalidInput, "cost.rate", lambda: svc.costs.set_cost(OPERATOR, agency.code, -1))
+    refused(
+        NotFound,
+        "org.unknown",
+        lambda: svc.costs.set_cost(desk["ana"], agency.code, 1),
+        state=desk.snapshot,
+    )
+    refused(
+        InvalidInput,
+        "cost.rate",
+        lambda: svc.costs.set_cost(OPERATOR, agency.code, -1),
+        state=desk.snapshot,
+    )
     with svc.rt.reads() as s:
         changes = s.scalars(
             select(AuditRow.summary).where(
@@ -782,7 +836,12 @@ def test_delegated_setup_and_existing_logins(desk: Desk, login: str) -> None:
         assert (
             s.scalar(select(func.count()).select_from(User).where(User.login_id == existing)) == 1
         )
-    refused(desk, Conflict, "user.exists", lambda: svc.fulfilment.complete(desk["opal"], number))
+    refused(
+        Conflict,
+        "user.exists",
+        lambda: svc.fulfilment.complete(desk["opal"], number),
+        state=desk.snapshot,
+    )
     assert svc.cases.cancel(desk["opal"], number).state == "cancelled"
 
 
@@ -793,12 +852,12 @@ def test_other_orgs_cases_are_not_found(desk: Desk) -> None:
         lambda: svc.window.certificates_of_case(desk["ana"], view.number),
         lambda: svc.fulfilment.close(desk["ana"], view.number),
     ):
-        refused(desk, NotFound, "case.unknown", call)
+        refused(NotFound, "case.unknown", call, state=desk.snapshot)
     refused(
-        desk,
         NotFound,
         "cert.unknown",
         lambda: svc.fulfilment.open_renewal(
             desk["ana"], view.submittals[0].certificate_serial or ""
         ),
+        state=desk.snapshot,
     )

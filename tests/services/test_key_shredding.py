@@ -10,7 +10,6 @@ of either, and an attacker holding the files *and* ``secretbox.key`` cannot open
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from casedesk import START, Desk, open_desk, sub
 from certdesk.core.envelope import open_with_data_key, subscriber_key_context
 from certdesk.errors import Conflict, Unavailable
 from certdesk.services.casework.casefile import CaseView
@@ -32,19 +30,14 @@ from certdesk.store.db import alembic_config, make_engine
 from certdesk.store.models import DataKey
 from certdesk.store.schema import current_revision, head_revision, upgrade
 from conftest import BACKENDS
-from database_files import fernet_tokens, raw_files, remnants
-from deliverydesk import certificates, delivered
+from world.database_files import fernet_tokens, raw_files, remnants
+from world.desk import START, Desk, certificates, delivered, desk_fixture, open_desk, sub
 
 PASSWORD = "correct horse battery staple"
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def desk(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Desk]:
-    with open_desk(request.param, tmp_path_factory.mktemp("shred")) as d:
-        yield d
+desk = desk_fixture("shred")
 
 
 @dataclass(frozen=True)

@@ -8,28 +8,22 @@ sets it to 3 so that every path is shown refusing 4 names and accepting 3.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from casedesk import DMV, START, Desk, make_csr, open_desk, sub
 from certdesk.core.keys import KeyType
 from certdesk.errors import PolicyRefusal
 from certdesk.services.casework.window import Reissue
 from certdesk.services.pki.issuance import IssueCommand, Issued
-from conftest import BACKENDS, OPERATOR
+from conftest import OPERATOR
+from world.csr import make_csr
+from world.desk import DMV, START, Desk, desk_fixture, sub
 
 LIMIT = 3
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def desk(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Desk]:
-    with open_desk(
-        request.param, tmp_path_factory.mktemp("namelimit"), max_names_per_cert=LIMIT
-    ) as d:
-        yield d
+desk = desk_fixture("namelimit", max_names_per_cert=LIMIT)
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from casedesk import open_desk as open_case_desk
 from certdesk.core.access import Role
 from certdesk.errors import InvalidInput, NotFound
 from certdesk.services.casework.contacts import ContactInput
@@ -26,18 +25,10 @@ from certdesk.services.lifecycle.notices import CLAIM_LEASE, NoticeRunStats, Not
 from certdesk.services.registry import Services
 from certdesk.store.models import Contact, Notice
 from conftest import OPERATOR, org_actor
-from noticedesk import (
-    START,
-    Crash,
-    Desk,
-    FakeTransport,
-    Snapshots,
-    html_of,
-    notices_in,
-    open_desk,
-    received,
-    text_of,
-)
+from world.desk import Desk
+from world.desk import open_desk as open_case_desk
+from world.mail import Crash, FakeTransport, html_of, notices_in, received, text_of
+from world.notices import START, Snapshots, open_notice_desk
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 ANA = ("Ana Admin", "ana@dmv.ca.gov")
@@ -71,7 +62,7 @@ def database_url(backend: str, tmp_path: Path, snapshots: Snapshots) -> str:
 
 @pytest.fixture
 def desk(database_url: str, tmp_path: Path, fake: FakeTransport) -> Iterator[Desk]:
-    with open_desk(database_url, tmp_path, transport=fake) as d:
+    with open_notice_desk(database_url, tmp_path, transport=fake) as d:
         yield d
 
 
@@ -225,7 +216,7 @@ def test_recipients(
 def test_a_contact_with_many_certificates_due_gets_one_digest(
     database_url: str, tmp_path: Path, fake: FakeTransport, digest: bool, messages: int
 ) -> None:
-    with open_desk(database_url, tmp_path, transport=fake, notice_digest=digest) as desk:
+    with open_notice_desk(database_url, tmp_path, transport=fake, notice_digest=digest) as desk:
         serials = [desk.issue("dmv", days=100) for _ in range(3)]
         desk.attach(serials, [ANA])
         desk.attach([desk.issue("dmv", days=100)], [BEN])
@@ -296,7 +287,7 @@ def test_temporary_refusal_retries_with_backoff_until_accepted(
 def test_temporary_refusals_give_up_after_max_attempts(
     database_url: str, tmp_path: Path, fake: FakeTransport
 ) -> None:
-    with open_desk(database_url, tmp_path, transport=fake, notice_max_attempts=2) as desk:
+    with open_notice_desk(database_url, tmp_path, transport=fake, notice_max_attempts=2) as desk:
         serial = desk.issue("dmv", days=100)
         desk.attach([serial], [ANA])
         t0 = moment(desk.cert(serial).not_after, 90) + timedelta(hours=1)
@@ -484,7 +475,7 @@ def test_limit_bounds_a_pass_and_never_splits_a_notices_recipients(
 def test_without_smtp_notices_wait_and_go_out_late_once_configured(
     database_url: str, tmp_path: Path, fake: FakeTransport
 ) -> None:
-    with open_desk(database_url, tmp_path) as desk:  # CERTDESK_SMTP_URL not set
+    with open_notice_desk(database_url, tmp_path) as desk:  # CERTDESK_SMTP_URL not set
         serial = desk.issue("dmv", days=100)
         desk.attach([serial], [ANA])
         t0 = moment(desk.cert(serial).not_after, 90) + timedelta(hours=1)
@@ -507,7 +498,9 @@ def test_template_error_fails_those_notices_and_not_the_others(
     override = tmp_path / "templates"
     override.mkdir()
     (override / "expired.txt").write_text("{{ certificate.no_such_field }}\n")
-    with open_desk(database_url, tmp_path, transport=fake, notice_template_dir=override) as desk:
+    with open_notice_desk(
+        database_url, tmp_path, transport=fake, notice_template_dir=override
+    ) as desk:
         soon = desk.issue("dmv", days=100)
         desk.clock.advance(days=80)
         gone = desk.issue("dmv", days=10)
@@ -531,7 +524,9 @@ def test_override_templates_replace_the_packaged_ones_by_name(
         "[DMV] {{ certificate.primary_name }} expires in {{ certificate.days_left }} days\n"
     )
     (override / "digest.txt").write_text("{{ items[0].nope }}")  # broken digest
-    with open_desk(database_url, tmp_path, transport=fake, notice_template_dir=override) as desk:
+    with open_notice_desk(
+        database_url, tmp_path, transport=fake, notice_template_dir=override
+    ) as desk:
         serials = [desk.issue("dmv", f"a{i}.dmv.ca.gov", days=100) for i in range(2)]
         desk.attach(serials, [ANA])
         stats = run(desk, moment(desk.cert(serials[1]).not_after, 90) + timedelta(hours=1))

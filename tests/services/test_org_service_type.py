@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from sqlalchemy import func, select
 from starlette.exceptions import StarletteDeprecationWarning
 
-from casedesk import close_cached_services, make_csr
-from certdesk.cli.main import run
 from certdesk.config import Settings
 from certdesk.core.access import Role
 from certdesk.errors import Forbidden, NotFound
@@ -28,8 +26,10 @@ from certdesk.services.registry import Services
 from certdesk.store.models import AuditRow
 from certdesk.web.app import create_app
 from conftest import AUDITOR, OPERATOR, org_actor
+from world.cli import Cli, operator_cli
+from world.csr import make_csr
 
-with warnings.catch_warnings():  # as in tests/web/apiworld.py
+with warnings.catch_warnings():  # as in tests/world/api.py
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
@@ -251,34 +251,22 @@ def test_api_patch_needs_a_token(orgs: Services, client: TestClient) -> None:
 # --------------------------------------------------------------------------- the CLI
 
 
-class Cli:
-    """``certdesk ARGS`` in this process, configured by the environment like an operator's."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self._capsys = capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self._capsys.readouterr()
-        code = run(list(args))
-        captured = self._capsys.readouterr()
-        return code, captured.out, captured.err
-
-
 @pytest.fixture
 def cli(
     orgs: Services,
     settings: Settings,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Cli]:
     """The CLI on the same database as ``orgs``."""
-    monkeypatch.setenv("CERTDESK_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("CERTDESK_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", "test-passphrase")
-    close_cached_services()
-    yield Cli(capsys)
-    close_cached_services()
-    structlog.reset_defaults()  # run() points structlog at a stderr capsys closes
+    with operator_cli(
+        capsys, tmp_path, monkeypatch,
+        data_dir=settings.data_dir,
+        database_url=settings.database_url,
+        ca_passphrase="test-passphrase",
+    ) as cli:  # fmt: skip
+        yield cli
 
 
 def test_cli_sets_both_ways(orgs: Services, cli: Cli) -> None:

@@ -13,28 +13,21 @@ its approval then told whether the login existed. Now (services/delegation.py):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import select
 
-from casedesk import CHP, DMV, Desk, open_desk
 from certdesk.core.access import Actor
 from certdesk.errors import PolicyRefusal
 from certdesk.services.casework.casefile import CaseView
 from certdesk.services.casework.cases import CaseEdit, CaseInput
 from certdesk.services.casework.delegation import AdminInput
 from certdesk.store.models import AuditRow
-from conftest import BACKENDS, OPERATOR
-from deliverydesk import add_agency, setup_case, snapshot
+from conftest import OPERATOR
+from world.desk import CHP, DMV, Desk, add_agency, desk_fixture, setup_case, snapshot
 
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def desk(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Desk]:
-    with open_desk(request.param, tmp_path_factory.mktemp("setup-disclosure")) as d:
-        yield d
+desk = desk_fixture("setup-disclosure")
 
 
 def draft(

@@ -19,7 +19,6 @@ import pytest
 import structlog
 from starlette.exceptions import StarletteDeprecationWarning
 
-from casedesk import add_person, sub
 from certdesk.cli import reports as report_cli
 from certdesk.cli.main import run
 from certdesk.core.access import Actor, Role
@@ -29,6 +28,7 @@ from certdesk.services.casework.cases import CaseInput
 from certdesk.services.registry import Services
 from certdesk.web.app import create_app
 from conftest import AUDITOR, OPERATOR, ManualClock
+from world.desk import add_person, sub
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)

@@ -15,7 +15,6 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from casedesk import make_csr
 from certdesk.config import Settings
 from certdesk.errors import Unavailable
 from certdesk.jobs.worker import Worker
@@ -27,6 +26,7 @@ from certdesk.store import crls as crl_store
 from certdesk.store.db import alembic_config
 from certdesk.store.schema import head_revision
 from conftest import OPERATOR, ManualClock
+from world.csr import make_csr
 
 Setup = Callable[[Services, ManualClock], None]
 

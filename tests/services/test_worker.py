@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from casedesk import make_csr
 from certdesk.core.calendar import PACIFIC, BusinessCalendar
 from certdesk.core.lifecycle import (
     LifecyclePolicy,
@@ -43,6 +42,7 @@ from certdesk.store.models import (
 )
 from certdesk.web.app import create_app
 from conftest import OPERATOR, ManualClock
+from world.csr import make_csr
 
 DMV = "dmv"
 # The CA is made this early so that 398-day certificates (issued before 2026-03-15, R13)

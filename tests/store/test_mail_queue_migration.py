@@ -24,7 +24,7 @@ from certdesk.services.secretbox import SecretBox
 from certdesk.store.db import alembic_config, make_engine
 from certdesk.store.models import Notice
 from conftest import ManualClock, scratch_database
-from noticedesk import SmtpServer
+from world.mail import SmtpServer
 
 REVISION = "0008"
 BASE = "https://certdesk.cdt.ca.gov"

@@ -21,7 +21,6 @@ from urllib.parse import quote
 
 import pytest
 import structlog
-from apiworld import ORG_A, World, bearer, build_world, make_csr
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
@@ -34,6 +33,8 @@ from certdesk.metrics import MULTIPROC_ENV, shared_directory
 from certdesk.store.models import CrlRow, Issuer
 from certdesk.web.access import actor_kind
 from conftest import BACKENDS
+from world.api import ORG_A, World, bearer, build_world
+from world.csr import csr_text
 
 API = "/api/v1"
 HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -229,7 +230,7 @@ def test_ocsp_and_crl_requests_are_counted(world: World) -> None:
     token = world.tokens["operator"]
     issued = world.client.post(
         f"{API}/certificates",
-        json={"org": ORG_A, "csr": make_csr([f"{world.unique('ocsp')}.alpha.ca.gov"])},
+        json={"org": ORG_A, "csr": csr_text([f"{world.unique('ocsp')}.alpha.ca.gov"])},
         headers=bearer(token),
     ).json()
     leaf = x509.load_pem_x509_certificate(issued["certificate"].encode())

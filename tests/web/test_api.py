@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 import pytest
 from alembic.script import ScriptDirectory
-from apiworld import ORG_A, ORG_B, ORG_M, TestClient, World, bearer, build_world, make_csr
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -36,6 +35,8 @@ from certdesk.store.schema import head_revision
 from certdesk.web import api as api_package
 from certdesk.web.app import create_app
 from conftest import BACKENDS, OPERATOR, ManualClock
+from world.api import ORG_A, ORG_B, ORG_M, TestClient, World, bearer, build_world
+from world.csr import csr_text
 
 API = "/api/v1"
 # Tables whose rows differ only in input run on SQLite; flows run on both backends.
@@ -59,7 +60,7 @@ def client(services: Services) -> Iterator[TestClient]:
 
 
 def issue(client: TestClient, org: str, names: list[str], **extra: Any) -> dict[str, Any]:
-    resp = client.post(f"{API}/certificates", json={"org": org, "csr": make_csr(names), **extra})
+    resp = client.post(f"{API}/certificates", json={"org": org, "csr": csr_text(names), **extra})
     assert resp.status_code == 201, resp.text
     body: dict[str, Any] = resp.json()
     return body
@@ -258,7 +259,7 @@ def test_csr_validate(
     codes: list[str],
 ) -> None:
     private = rsa.generate_private_key(65537, 2048) if key == "rsa2048" else None
-    payload: dict[str, Any] = {"csr": make_csr(names, key=private, cn=names[0])}
+    payload: dict[str, Any] = {"csr": csr_text(names, key=private, cn=names[0])}
     if org:
         payload["org"] = org
     resp = client.post(f"{API}/csr/validate", json=payload)
@@ -330,8 +331,8 @@ def listing(
     M: mgd; 200 days) plus a2 (alpha, 10 days) and b2 (bravo, 20 days); A is revoked."""
     with build_world(request.param, tmp_path_factory.mktemp("listing")) as world:
         serials = {"A": world.certs[ORG_A], "B": world.certs[ORG_B], "M": world.certs[ORG_M]}
-        serials["a2"] = world.issue(ORG_A, ["api.alpha.ca.gov"], days=10)
-        serials["b2"] = world.issue(ORG_B, ["api.bravo.ca.gov"], days=20)
+        serials["a2"] = world.issue(ORG_A, "api.alpha.ca.gov", days=10)
+        serials["b2"] = world.issue(ORG_B, "api.bravo.ca.gov", days=20)
         world.services.revocation.revoke(OPERATOR, serials["A"], Reason.SUPERSEDED)
         yield world, serials
 

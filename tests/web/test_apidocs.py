@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 
 import pytest
-from apiworld import TestClient
 
 from certdesk.services.registry import Services
 from certdesk.web.app import create_app
+from world.api import TestClient
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])  # no database work here
 

@@ -13,19 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from apiworld import (
-    ORG_A,
-    ORG_B,
-    ORG_M,
-    World,
-    assert_problem,
-    bearer,
-    build_world,
-    delta,
-    make_csr,
-)
 
 from conftest import BACKENDS, OPERATOR
+from world.api import ORG_A, ORG_B, ORG_M, World, bearer, build_world, delta
+from world.csr import csr_text
+from world.refusals import assert_problem
 
 API = "/api/v1"
 
@@ -96,7 +88,7 @@ def _remove_grant(w: World) -> Call:
 
 def _issue(org: str, zone: str) -> Callable[[World], Call]:
     def prepare(w: World) -> Call:
-        csr = make_csr([f"{w.unique('host')}.{zone}"])
+        csr = csr_text([f"{w.unique('host')}.{zone}"])
         return Call("POST", f"{API}/certificates", {"org": org, "csr": csr, "days": 30})
 
     return prepare
@@ -112,7 +104,7 @@ def _standing(org: str, suffix: str = "") -> Callable[[World], Call]:
 
 def _revoke_fresh(org: str) -> Callable[[World], Call]:
     def prepare(w: World) -> Call:
-        serial = w.issue(org, [f"{w.unique('victim')}.{org}.ca.gov"], days=5)
+        serial = w.issue(org, f"{w.unique('victim')}.{org}.ca.gov", days=5)
         return Call(
             "POST", f"{API}/certificates/{serial}/revoke", {"reason": "keyCompromise"}, serial
         )
@@ -323,7 +315,7 @@ ACTIONS = [
         "csr-validate-other-org",
         "R2",
         lambda w: Call(
-            "POST", f"{API}/csr/validate", {"org": ORG_B, "csr": make_csr(["www.bravo.ca.gov"])}
+            "POST", f"{API}/csr/validate", {"org": ORG_B, "csr": csr_text(["www.bravo.ca.gov"])}
         ),
         {
             "operator": 200,
@@ -553,7 +545,7 @@ def test_matrix(world: World, action: Action, who: str, expected: int | str) -> 
             lambda org: (
                 "POST",
                 f"{API}/certificates",
-                {"org": org, "csr": make_csr(["a.ca.gov"])},
+                {"org": org, "csr": csr_text(["a.ca.gov"])},
             ),
             id="R2/delegated_admin/issue-other-org",
         ),

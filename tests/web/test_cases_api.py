@@ -1,6 +1,6 @@
 """/api/v1/cases and the organization's contacts and approval policy (R3, R4, R5, R9).
 
-One populated certdesk per backend behind one TestClient (``tests/casedesk.py``), with an API
+One populated certdesk per backend behind one TestClient (``tests/world/desk.py``), with an API
 token per principal. The authorization matrix asserts every (action, principal) cell: the
 status and problem code, and that nothing changed when refused (case, event, approval,
 comment, submittal, contact, policy and audit counts, and the cases' states).
@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from apiworld import CaseApi, assert_problem, case_api
 
-from casedesk import CHP, DMV, START, make_csr
 from certdesk.core.access import Role
 from certdesk.services.casework.contacts import ContactInput
 from conftest import BACKENDS
+from world.api import CaseApi, case_api
+from world.csr import make_csr
+from world.desk import CHP, DMV, START
+from world.refusals import assert_problem
 
 API = "/api/v1"
 

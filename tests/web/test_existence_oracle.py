@@ -23,13 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from apiworld import PROBLEM, CaseApi, case_api
 from fastapi.routing import APIRoute
 
 import certdesk.web.api as api_package
-from casedesk import CHP, DMV, START, contact, make_csr, sub
 from certdesk.core.access import Role
 from conftest import BACKENDS, OPERATOR
+from world.api import CaseApi, case_api
+from world.csr import make_csr
+from world.desk import CHP, DMV, START, contact, sub
+from world.refusals import PROBLEM
 
 # The principals who ask: chp's agency roles (dmv is "the other agency"); cert services only
 # for the control (the objects named exist).

@@ -2,7 +2,7 @@
 download, /api/v1/certificates/{serial}/renewal-case, /api/v1/reports/usage and
 /api/v1/orgs/{code}/cost (R2, R8, R11, R12), on SQLite and PostgreSQL.
 
-One populated certdesk per backend behind one TestClient (``tests/casedesk.py``), with an
+One populated certdesk per backend behind one TestClient (``tests/world/desk.py``), with an
 API token per principal; refused calls are checked for their status, problem code and that
 nothing changed.
 """
@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from apiworld import CaseApi, assert_problem, case_api
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from casedesk import CHP, DMV, START, make_csr, sub
 from certdesk.core.access import Role
 from certdesk.services.casework.cases import CaseInput
 from conftest import BACKENDS
-from deliverydesk import add_agency, approved_case, delivered, snapshot
+from world.api import CaseApi, case_api
+from world.csr import make_csr
+from world.desk import CHP, DMV, START, add_agency, approved_case, delivered, sub
+from world.refusals import refused_request
 
 API = "/api/v1"
 PASSWORD = "correct horse battery staple"
@@ -49,13 +49,6 @@ def _start(world: CaseApi) -> None:
     world.desk.at(START)
 
 
-def refused(world: CaseApi, status: int, code: str, *call: Any, **kw: Any) -> dict[str, Any]:
-    before = snapshot(world.desk)
-    body = assert_problem(world.call(*call, **kw), status, code)
-    assert snapshot(world.desk) == before
-    return body
-
-
 def test_operator_fulfils_and_the_requester_receives(world: CaseApi) -> None:
     desk = world.desk
     view = desk.approved(
@@ -66,7 +59,12 @@ def test_operator_fulfils_and_the_requester_receives(world: CaseApi) -> None:
         ),
     )
     url = f"{API}/cases/{view.number}"
-    refused(world, 403, "auth.forbidden", "requester-own", "POST", url + "/fulfil")
+    refused_request(
+        lambda: world.call("requester-own", "POST", url + "/fulfil"),
+        403,
+        "auth.forbidden",
+        state=world.desk.snapshot,
+    )
     resp = world.call("operator", "POST", url + "/fulfil")
     assert resp.status_code == 200, resp.text
     case = resp.json()
@@ -82,21 +80,44 @@ def test_operator_fulfils_and_the_requester_receives(world: CaseApi) -> None:
         assert world.call(who, "GET", url + "/certificates").status_code == 200
 
     key_url = f"{url}/submittals/{case['submittals'][0]['id']}/key"
-    refused(world, 400, "pkcs12.password", "requester-own", "POST", key_url, {"password": "x"})
-    refused(world, 404, "case.unknown", "requester-other", "POST", key_url, {"password": PASSWORD})
-    refused(world, 403, "auth.forbidden", "approver-own", "POST", key_url, {"password": PASSWORD})
+    refused_request(
+        lambda: world.call("requester-own", "POST", key_url, {"password": "x"}),
+        400,
+        "pkcs12.password",
+        state=world.desk.snapshot,
+    )
+    refused_request(
+        lambda: world.call("requester-other", "POST", key_url, {"password": PASSWORD}),
+        404,
+        "case.unknown",
+        state=world.desk.snapshot,
+    )
+    refused_request(
+        lambda: world.call("approver-own", "POST", key_url, {"password": PASSWORD}),
+        403,
+        "auth.forbidden",
+        state=world.desk.snapshot,
+    )
     resp = world.call("requester-own", "POST", key_url, {"password": PASSWORD})
     assert resp.status_code == 200
     assert resp.headers["content-type"] == "application/x-pkcs12"
     assert resp.headers["cache-control"] == "no-store"
     key, cert, _chain = pkcs12.load_key_and_certificates(resp.content, PASSWORD.encode())
     assert key is not None and cert is not None
-    body = refused(
-        world, 409, "key.downloaded", "requester-own", "POST", key_url, {"password": PASSWORD}
+    body = refused_request(
+        lambda: world.call("requester-own", "POST", key_url, {"password": PASSWORD}),
+        409,
+        "key.downloaded",
+        state=world.desk.snapshot,
     )
     assert "cannot be downloaded again" in body["detail"]
     agency_key = f"{url}/submittals/{case['submittals'][1]['id']}/key"
-    refused(world, 409, "key.none", "requester-own", "POST", agency_key, {"password": PASSWORD})
+    refused_request(
+        lambda: world.call("requester-own", "POST", agency_key, {"password": PASSWORD}),
+        409,
+        "key.none",
+        state=world.desk.snapshot,
+    )
 
 
 WINDOW_ACTIONS = ["revoke", "reissue"]
@@ -127,7 +148,9 @@ def test_window_actions_by_principal(
     )
     url = f"{API}/cases/{view.number}/{action}"
     if code is not None:
-        refused(world, status, code, who, "POST", url, body)
+        refused_request(
+            lambda: world.call(who, "POST", url, body), status, code, state=world.desk.snapshot
+        )
         return
     resp = world.call(who, "POST", url, body)
     assert resp.status_code == 200, resp.text
@@ -149,7 +172,12 @@ def test_window_closes_after_25_days(world: CaseApi, days: int) -> None:
     if days < 25:
         assert world.call("requester-own", "POST", url, body).status_code == 200
         return
-    refused_body = refused(world, 409, "case.window_closed", "requester-own", "POST", url, body)
+    refused_body = refused_request(
+        lambda: world.call("requester-own", "POST", url, body),
+        409,
+        "case.window_closed",
+        state=world.desk.snapshot,
+    )
     assert "open a new case (R8)" in refused_body["detail"]
 
 
@@ -162,14 +190,18 @@ def test_complete_close_and_renewal_case(world: CaseApi) -> None:
     renewal = resp.json()
     assert renewal["type"] == "renewal" and renewal["target_certificate"] == serial
     assert renewal["submittals"][0]["names"] == list(view.submittals[0].names)
-    refused(
-        world, 409, "case.renewal_open", "requester-own", "POST",
-        f"{API}/certificates/{serial}/renewal-case",
-    )  # fmt: skip
-    refused(
-        world, 404, "cert.unknown", "requester-other", "POST",
-        f"{API}/certificates/{serial}/renewal-case",
-    )  # fmt: skip
+    refused_request(
+        lambda: world.call("requester-own", "POST", f"{API}/certificates/{serial}/renewal-case"),
+        409,
+        "case.renewal_open",
+        state=world.desk.snapshot,
+    )
+    refused_request(
+        lambda: world.call("requester-other", "POST", f"{API}/certificates/{serial}/renewal-case"),
+        404,
+        "cert.unknown",
+        state=world.desk.snapshot,
+    )
 
     closed = world.call("requester-own", "POST", f"{API}/cases/{view.number}/close")
     assert closed.status_code == 200 and closed.json()["state"] == "closed"
@@ -177,8 +209,15 @@ def test_complete_close_and_renewal_case(world: CaseApi) -> None:
     question = desk.services.cases.open(desk["ana"], CaseInput(DMV, "question", "Which form?"))
     desk.services.cases.submit(desk["ana"], question.number)
     url = f"{API}/cases/{question.number}/complete"
-    refused(world, 400, "case.answer", "operator", "POST", url)
-    refused(world, 403, "auth.forbidden", "requester-own", "POST", url, {"comment": "x"})
+    refused_request(
+        lambda: world.call("operator", "POST", url), 400, "case.answer", state=world.desk.snapshot
+    )
+    refused_request(
+        lambda: world.call("requester-own", "POST", url, {"comment": "x"}),
+        403,
+        "auth.forbidden",
+        state=world.desk.snapshot,
+    )
     done = world.call("operator", "POST", url, {"comment": "The SAN form."})
     assert done.status_code == 200 and done.json()["comments"][-1]["text"] == "The SAN form."
 
@@ -187,8 +226,18 @@ def test_usage_report_and_cost(world: CaseApi) -> None:
     desk = world.desk
     agency = add_agency(desk, "apic")
     url = f"{API}/orgs/{agency.code}/cost"
-    refused(world, 403, "auth.forbidden", "auditor", "PUT", url, {"cents_per_year": 1})
-    refused(world, 404, "org.unknown", "requester-own", "PUT", url, {"cents_per_year": 1})
+    refused_request(
+        lambda: world.call("auditor", "PUT", url, {"cents_per_year": 1}),
+        403,
+        "auth.forbidden",
+        state=world.desk.snapshot,
+    )
+    refused_request(
+        lambda: world.call("requester-own", "PUT", url, {"cents_per_year": 1}),
+        404,
+        "org.unknown",
+        state=world.desk.snapshot,
+    )
     resp = world.call("operator", "PUT", url, {"cents_per_year": 73000})
     assert resp.json() == {
         "organization": agency.code,
@@ -219,14 +268,26 @@ def test_usage_report_and_cost(world: CaseApi) -> None:
         f"{agency.code},Agency {agency.code},managed,1,1,0,14600,146.00"
     )
     own = {**params, "org": DMV}
-    refused(world, 403, "auth.forbidden", "requester-own", "GET", f"{API}/reports/usage", **own)
-    refused(
-        world, 404, "org.unknown", "delegated_admin-own", "GET", f"{API}/reports/usage", **params
+    refused_request(
+        lambda: world.call("requester-own", "GET", f"{API}/reports/usage", **own),
+        403,
+        "auth.forbidden",
+        state=world.desk.snapshot,
     )
-    refused(
-        world, 400, "report.period", "operator", "GET", f"{API}/reports/usage",
-        **{"from": day, "to": "2026-01-01"},
-    )  # fmt: skip
+    refused_request(
+        lambda: world.call("delegated_admin-own", "GET", f"{API}/reports/usage", **params),
+        404,
+        "org.unknown",
+        state=world.desk.snapshot,
+    )
+    refused_request(
+        lambda: world.call(
+            "operator", "GET", f"{API}/reports/usage", **{"from": day, "to": "2026-01-01"}
+        ),
+        400,
+        "report.period",
+        state=world.desk.snapshot,
+    )
     assert world.call("operator", "GET", f"{API}/reports/usage", to=day).status_code == 422
 
 

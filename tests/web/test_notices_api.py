@@ -9,13 +9,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from apiworld import TestClient, assert_problem, bearer
 from prometheus_client.parser import text_string_to_metric_families
 
 from certdesk.core.access import Role
 from certdesk.web.app import create_app
 from conftest import OPERATOR
-from noticedesk import Desk, FakeTransport, Snapshots, open_desk
+from world.api import TestClient, bearer
+from world.desk import Desk
+from world.mail import FakeTransport
+from world.notices import Snapshots, open_notice_desk
+from world.refusals import assert_problem
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,7 @@ class Api:
 def api(backend: str, tmp_path: Path, snapshots: Snapshots) -> Iterator[Api]:
     fake = FakeTransport()
     fake.refuse["carl@chp.ca.gov"] = (550, "5.1.1 no such mailbox")
-    with open_desk(snapshots.clone(backend, tmp_path), tmp_path, transport=fake) as desk:
+    with open_notice_desk(snapshots.clone(backend, tmp_path), tmp_path, transport=fake) as desk:
         serials = {org: desk.issue(org, days=100) for org in ("dmv", "chp")}
         desk.attach([serials["dmv"]], [("Ana", "ana@dmv.ca.gov")])
         desk.attach([serials["chp"]], [("Carl", "carl@chp.ca.gov")])

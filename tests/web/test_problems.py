@@ -16,18 +16,6 @@ from typing import Any
 import psycopg
 import pytest
 import structlog
-from apiworld import (
-    ORG_A,
-    PROBLEM,
-    SHA1_CSR,
-    TestClient,
-    World,
-    assert_problem,
-    bearer,
-    build_world,
-    delta,
-    make_csr,
-)
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -47,6 +35,9 @@ from certdesk.web.app import create_app
 from certdesk.web.console.guard import SESSION_COOKIE
 from certdesk.web.status import STATUS
 from conftest import BACKENDS, OPERATOR
+from world.api import ORG_A, TestClient, World, bearer, build_world, delta
+from world.csr import SHA1_CSR, csr_text
+from world.refusals import PROBLEM, assert_problem
 
 API = "/api/v1"
 
@@ -84,7 +75,7 @@ def _flip_signature(pem: str) -> str:
 
 
 def _revoked(w: World) -> str:
-    serial = w.issue(ORG_A, [f"{w.unique('twice')}.alpha.ca.gov"], days=5)
+    serial = w.issue(ORG_A, f"{w.unique('twice')}.alpha.ca.gov", days=5)
     w.services.revocation.revoke(OPERATOR, serial, Reason.SUPERSEDED)
     return serial
 
@@ -177,16 +168,16 @@ CASES: dict[str, Case] = {
         _post(f"{API}/orgs", {"code": "neworg"}), (422, "request.invalid"), "body.name"
     ),
     "field/days-not-a-number": Case(
-        _issue(make_csr(["www.alpha.ca.gov"]), days="ten"), (422, "request.invalid"), "body.days"
+        _issue(csr_text(["www.alpha.ca.gov"]), days="ten"), (422, "request.invalid"), "body.days"
     ),
     "field/days-zero": Case(
-        _issue(make_csr(["www.alpha.ca.gov"]), days=0), (422, "request.invalid"), "body.days"
+        _issue(csr_text(["www.alpha.ca.gov"]), days=0), (422, "request.invalid"), "body.days"
     ),
     "field/no-names": Case(
         _post(f"{API}/policy/check", {"names": []}), (422, "request.invalid"), "body.names"
     ),
     "field/unknown-platform": Case(
-        _issue(make_csr(["www.alpha.ca.gov"]), platform="mainframe"),
+        _issue(csr_text(["www.alpha.ca.gov"]), platform="mainframe"),
         (422, "request.invalid"),
         "body.platform",
     ),
@@ -205,13 +196,13 @@ CASES: dict[str, Case] = {
     ),
     "csr/sha1": Case(_issue(SHA1_CSR), (400, "csr.sha1"), "SHA1", _fields(rule="R12")),
     "csr/rsa-1024": Case(
-        _issue(lambda w: make_csr(["www.alpha.ca.gov"], key=rsa.generate_private_key(65537, 1024))),
+        _issue(lambda w: csr_text(["www.alpha.ca.gov"], key=rsa.generate_private_key(65537, 1024))),
         (400, "key.too_small"),
         "RSA 1024-bit",
         _fields(rule="R12", bits=1024),
     ),
     "csr/bad-signature": Case(
-        _issue(lambda w: _flip_signature(make_csr(["www.alpha.ca.gov"]))),
+        _issue(lambda w: _flip_signature(csr_text(["www.alpha.ca.gov"]))),
         (400, "csr.bad_signature"),
     ),
     "csr/validate-garbage": Case(
@@ -219,7 +210,7 @@ CASES: dict[str, Case] = {
     ),
     # --- names (R1/R2) and validity (R13)
     "R1/names-outside-suffixes": Case(
-        _issue(make_csr(["ok.alpha.ca.gov", "www.example.com", "ca.gov.example.com"])),
+        _issue(csr_text(["ok.alpha.ca.gov", "www.example.com", "ca.gov.example.com"])),
         (400, "name.outside_suffixes"),
         "www.example.com",
         _verdicts(
@@ -231,7 +222,7 @@ CASES: dict[str, Case] = {
         ),
     ),
     "R1/wildcard-on-suffix": Case(
-        _issue(make_csr(["*.ca.gov"])),
+        _issue(csr_text(["*.ca.gov"])),
         (400, "name.wildcard_on_suffix"),
         check=_verdicts([("*.ca.gov", False, "name.wildcard_on_suffix")]),
     ),
@@ -239,7 +230,7 @@ CASES: dict[str, Case] = {
         lambda w: Bad(
             "POST",
             f"{API}/certificates",
-            json={"org": ORG_A, "csr": make_csr(["www.alpha.ca.gov", "www.bravo.ca.gov"])},
+            json={"org": ORG_A, "csr": csr_text(["www.alpha.ca.gov", "www.bravo.ca.gov"])},
             who="delegated_admin-A",
         ),
         (400, "name.not_granted"),
@@ -252,14 +243,14 @@ CASES: dict[str, Case] = {
         ),
     ),
     "R13/days-too-long": Case(
-        _issue(make_csr(["www.alpha.ca.gov"]), days=201),
+        _issue(csr_text(["www.alpha.ca.gov"]), days=201),
         (400, "validity.too_long"),
         "200 days",
         _fields(rule="R13", days=201, limit=200),
     ),
     # --- unknown things
     "unknown-org/issue": Case(
-        _post(f"{API}/certificates", {"org": "nosuch", "csr": make_csr(["a.alpha.ca.gov"])}),
+        _post(f"{API}/certificates", {"org": "nosuch", "csr": csr_text(["a.alpha.ca.gov"])}),
         (404, "org.unknown"),
         "nosuch",
     ),
@@ -284,7 +275,7 @@ CASES: dict[str, Case] = {
         (404, "cert.unknown"),
     ),
     "unknown-serial/renewal-of": Case(
-        _issue(make_csr(["www.alpha.ca.gov"]), renewal_of="abcdef12"), (404, "cert.unknown")
+        _issue(csr_text(["www.alpha.ca.gov"]), renewal_of="abcdef12"), (404, "cert.unknown")
     ),
     "unknown-ca/crl": Case(_get("/crl/nosuch.crl"), (404, "ca.unknown")),
     "unknown-ca/cer": Case(_get("/ca/nosuch.cer"), (404, "ca.unknown")),
@@ -378,7 +369,7 @@ CASES: dict[str, Case] = {
     # finding 5; SQLite used to store a NUL that PostgreSQL refused, and a lone surrogate
     # gave a 500 when the answer was encoded)
     "sec/bad-characters/nul-in-body": Case(
-        _post(f"{API}/certificates", {"org": "al\x00pha", "csr": make_csr(["a.alpha.ca.gov"])}),
+        _post(f"{API}/certificates", {"org": "al\x00pha", "csr": csr_text(["a.alpha.ca.gov"])}),
         (400, BAD_CHARACTERS),
         "body.org: character 3 is a NUL",
         _fields(where="body.org"),
@@ -457,13 +448,13 @@ CASES: dict[str, Case] = {
     ),
     # --- one limit on the names of a certificate (issue 10, finding 6)
     "sec/max-names/issuance": Case(
-        _issue(make_csr(MANY_NAMES)),
+        _issue(csr_text(MANY_NAMES)),
         (400, "name.too_many"),
         "101 names were given; a certificate names at most 100",
         _fields(rule="R1", count=101, limit=100),
     ),
     "sec/max-names/csr": Case(
-        _post(f"{API}/csr/validate", {"csr": make_csr(MANY_NAMES)}), (400, "name.too_many")
+        _post(f"{API}/csr/validate", {"csr": csr_text(MANY_NAMES)}), (400, "name.too_many")
     ),
     "sec/max-names/case": Case(
         _post(
@@ -479,7 +470,7 @@ CASES: dict[str, Case] = {
                 "org": ORG_A,
                 "type": "new",
                 "title": "T",
-                "submittals": [{"csr": make_csr(MANY_NAMES)}],
+                "submittals": [{"csr": csr_text(MANY_NAMES)}],
             },
         ),
         (400, "name.too_many"),
@@ -642,7 +633,7 @@ def test_a_lost_database_is_a_503_with_retry_after(
 
 # --------------------------------------------------------------------------- fuzz
 
-VALID_CSR = make_csr(["fuzz.alpha.ca.gov"])
+VALID_CSR = csr_text(["fuzz.alpha.ca.gov"])
 JSON = st.recursive(
     st.none()
     | st.booleans()

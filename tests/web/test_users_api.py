@@ -11,7 +11,6 @@ from typing import Any
 
 import pyotp
 import pytest
-from apiworld import TestClient, assert_problem, bearer
 from sqlalchemy import func, select
 
 from certdesk.core.access import Role
@@ -19,6 +18,8 @@ from certdesk.services.registry import Services
 from certdesk.store.models import ApiToken, AuditRow, Enrollment, Notice, User, UserRole
 from certdesk.web.app import create_app
 from conftest import OPERATOR, ManualClock
+from world.api import TestClient, bearer
+from world.refusals import assert_problem
 
 API = "/api/v1"
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # overrides conftest's backend

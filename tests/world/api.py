@@ -1,30 +1,27 @@
-"""What the web tests share: a test client, CSRs, problem checks and a populated certdesk.
+"""The API world: a populated certdesk behind one Starlette TestClient with API tokens.
 
-Not a conftest: ``tests/conftest.py`` is imported as ``conftest`` by the test modules, and a
-second conftest without a package would shadow it.
+- :func:`build_world` (:class:`World`): three organizations (two self-managed, one managed),
+  a token per principal and one certificate per organization, for the API tests in tests/web.
+- :func:`case_api` (:class:`CaseApi`): the case desk (:func:`world.desk.open_desk`) behind the
+  API, with a token per principal the test names.
+
+Problem documents are checked with :func:`world.refusals.assert_problem`.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import func, select, update
 from starlette.exceptions import StarletteDeprecationWarning
 
-from casedesk import Desk, open_desk
-from certdesk.config import Settings
 from certdesk.core.access import Role
-from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
@@ -38,6 +35,7 @@ from certdesk.store.models import (
 )
 from certdesk.web.app import create_app
 from conftest import OPERATOR, ManualClock, scratch_database
+from world.desk import Desk, open_desk, settings_for
 
 # Starlette warns that it prefers `httpx2` over the installed `httpx`; the client works the
 # same, and `-W error` would otherwise turn the import into a collection error.
@@ -47,60 +45,9 @@ with warnings.catch_warnings():
 
 __all__ = ["TestClient"]
 
-PROBLEM = "application/problem+json"
-
-# `openssl req -new -sha1 -key <P-256 key> -subj /CN=www.alpha.ca.gov
-#  -addext subjectAltName=DNS:www.alpha.ca.gov`: cryptography refuses to sign with SHA-1.
-SHA1_CSR = """-----BEGIN CERTIFICATE REQUEST-----
-MIIBAzCBqwIBADAbMRkwFwYDVQQDDBB3d3cuYWxwaGEuY2EuZ292MFkwEwYHKoZI
-zj0CAQYIKoZIzj0DAQcDQgAEUzadQhZbv2Cd+GcQCOPP0a0G/UKFL0rqCsycwYO1
-Q/OkYbYfWeI5oe1APngq/3CzGCQWGCXqiMsiCjUK6XhaJqAuMCwGCSqGSIb3DQEJ
-DjEfMB0wGwYDVR0RBBQwEoIQd3d3LmFscGhhLmNhLmdvdjAJBgcqhkjOPQQBA0gA
-MEUCIAamCpMy/m9wXpvZ1SbDPlZSE+GixAa/hnELml2c1WxQAiEAmQ7I+bE+3+9e
-Eyl9qeWl3hRG5N2/rC3c62gjxHFs7ug=
------END CERTIFICATE REQUEST-----
-"""
-
-
-def make_csr(
-    names: Sequence[str],
-    *,
-    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None,
-    cn: str | None = None,
-) -> str:
-    """A PEM CSR with ``names`` in the SAN, built here (not by the code under test)."""
-    key = key or ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)] if cn else [])
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(subject)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return csr.public_bytes(serialization.Encoding.PEM).decode()
-
 
 def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
-
-
-def assert_problem(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """An RFC 9457 problem document with certdesk's fields, for ``status`` and ``code``."""
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = resp.json()
-    assert body["code"] == code, body
-    assert body["type"] == f"urn:certdesk:problem:{code}"
-    assert body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    if status == 401:
-        assert resp.headers["www-authenticate"] == "Bearer"
-    if status == 503:
-        assert int(resp.headers["retry-after"]) > 0  # RFC 9110 §10.2.3
-    return body
 
 
 def counts(services: Services) -> Counter[str]:
@@ -145,35 +92,22 @@ ORG_M = "mgd"  # managed, zone:mgd.ca.gov
 
 
 @dataclass
-class World:
-    """A populated certdesk behind one TestClient, shared by the tests of one module.
+class World(Desk):
+    """A populated certdesk (a :class:`Desk` without people) behind one TestClient, shared by
+    the tests of one module.
 
     Tests that change it (issue, revoke, add grants) use fresh objects of their own, so the
     standing objects below keep their state for every other test.
     """
 
-    backend: str
-    services: Services
-    client: TestClient
-    clock: ManualClock
+    client: TestClient | None = None
     tokens: dict[str, str] = field(default_factory=dict)  # principal -> bearer secret
     certs: dict[str, str] = field(default_factory=dict)  # org code -> serial of a cert
-    _seq: int = 0
-
-    def unique(self, stem: str) -> str:
-        self._seq += 1
-        return f"{stem}{self._seq}"
-
-    def issue(self, org: str, names: Sequence[str], **kw: Any) -> str:
-        issued = self.services.issuance.issue(
-            OPERATOR, IssueCommand(org_code=org, csr=make_csr(names).encode(), **kw)
-        )
-        return issued.serial
 
     def status_of(self, serial: str) -> str:
         return self.services.inventory.show(OPERATOR, serial).status
 
-    def counts(self) -> Counter[str]:
+    def counts(self) -> Counter[str]:  # type: ignore[override]
         return counts(self.services)
 
 
@@ -182,13 +116,7 @@ def build_world(backend: str, tmp: Path) -> Iterator[World]:
     """Three organizations, a token per principal and one certificate per organization."""
     with scratch_database(backend, tmp, "web") as url:
         clock = ManualClock()
-        settings = Settings(
-            data_dir=tmp / "data",
-            database_url=url,
-            base_url="http://127.0.0.1:8080",
-            ca_passphrase="test-passphrase",
-        )
-        services = Services(Runtime.open(settings, clock))
+        services = Services(Runtime.open(settings_for(url, tmp), clock))
         try:
             initialize(services, with_token=False)
             orgs = services.orgs
@@ -210,12 +138,12 @@ def build_world(backend: str, tmp: Path) -> Iterator[World]:
             }
             revoke_token(services, secrets["revoked-operator"].secret)
             with TestClient(create_app(services), raise_server_exceptions=False) as client:
-                world = World(backend, services, client, clock)
+                world = World(backend, services, clock, client=client)
                 world.tokens = {k: v.secret for k, v in secrets.items()}
                 world.certs = {
-                    ORG_A: world.issue(ORG_A, ["www.alpha.ca.gov"]),
-                    ORG_B: world.issue(ORG_B, ["www.bravo.ca.gov"]),
-                    ORG_M: world.issue(ORG_M, ["www.mgd.ca.gov"]),
+                    ORG_A: world.issue(ORG_A, "www.alpha.ca.gov"),
+                    ORG_B: world.issue(ORG_B, "www.bravo.ca.gov"),
+                    ORG_M: world.issue(ORG_M, "www.mgd.ca.gov"),
                 }
                 yield world
         finally:
@@ -229,7 +157,7 @@ TokenSpec = dict[str, tuple[Role, "str | None"]]
 
 @dataclass
 class CaseApi:
-    """``casedesk``'s populated certdesk behind one TestClient, with an API token per
+    """The case desk (:func:`world.desk.open_desk`) behind one TestClient, with an API token per
     principal (tests/web/test_cases_api.py, test_fulfilment_api.py)."""
 
     desk: Desk

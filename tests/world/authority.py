@@ -1,28 +1,24 @@
-"""Shared pieces of the tests in ``tests/ca``: cached subscriber keys, CSRs, and a certdesk
-opened on SQLite with a chosen issuing-CA key type and base URL.
-
-This is a plain module, not a ``conftest.py``: a second ``conftest`` module would shadow
-``tests/conftest.py`` for ``from conftest import ...``.
+"""The built-in CA under test (tests/ca): certdesk opened on SQLite with a chosen issuing-CA
+key type and a public base URL, organization ``dmv``, certificates issued for cached
+subscriber keys of every type (:func:`world.csr.subscriber_key`), and the CA hierarchy.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from certdesk.config import Settings
-from certdesk.core.keys import KeyType, generate_private_key
+from certdesk.core.keys import KeyType
 from certdesk.services.pki.issuance import IssueCommand, Issued
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from conftest import OPERATOR, ManualClock
+from world.csr import make_csr
+from world.desk import settings_for
 
 # A public DNS name over plain HTTP: BR §7.1.2.7.7 and §7.1.2.11.2 want HTTP URLs for AIA and
 # CRL DP, and pkilint reports an ERROR for an internal name such as 127.0.0.1 or localhost.
@@ -38,26 +34,7 @@ SUBSCRIBER_KEY_TYPES = (
 )
 
 
-@functools.cache
-def subscriber_key(key_type: KeyType) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
-    """One key per type for the whole test session: RSA-4096 generation takes seconds."""
-    return generate_private_key(key_type)
-
-
-def csr_for(names: Sequence[str], key_type: KeyType) -> bytes:
-    """A PEM CSR with an empty subject and the names in the SAN, as a careful client sends."""
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([]))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-        )
-        .sign(subscriber_key(key_type), hashes.SHA256())
-    )
-    return csr.public_bytes(serialization.Encoding.PEM)
-
-
-def open_desk(
+def open_ca_services(
     data_dir: Path,
     clock: ManualClock,
     *,
@@ -65,13 +42,14 @@ def open_desk(
     base_url: str = PUBLIC_BASE_URL,
     database_url: str | None = None,
 ) -> Services:
-    """certdesk as ``certdesk init`` leaves it, plus organization ``dmv`` (zone dmv.ca.gov)."""
-    settings = Settings(
+    """certdesk as ``certdesk init`` leaves it, plus organization ``dmv`` (zone dmv.ca.gov);
+    the caller closes ``services.rt``."""
+    settings = settings_for(
+        database_url or f"sqlite:///{data_dir / 'certdesk.db'}",
+        data_dir,
         data_dir=data_dir,
-        database_url=database_url or f"sqlite:///{data_dir / 'certdesk.db'}",
         base_url=base_url,
-        ca_passphrase="test-passphrase",
-        ca_key_type=ca_key_type,  # type: ignore[arg-type]  # pydantic checks the Literal
+        ca_key_type=ca_key_type,
     )
     services = Services(Runtime.open(settings, clock))
     initialize(services, with_token=False)
@@ -87,7 +65,7 @@ def issue(
     services: Services, names: Sequence[str], key_type: KeyType, *, days: int | None = None
 ) -> Issued:
     """A certificate through the real pipeline (policy, profile, lint, intent, sign, store)."""
-    cmd = IssueCommand(org_code=ORG, csr=csr_for(names, key_type), days=days)
+    cmd = IssueCommand(org_code=ORG, csr=make_csr(names, key_type=key_type), days=days)
     return services.issuance.issue(OPERATOR, cmd)
 
 

@@ -1,4 +1,5 @@
-"""Starting real certdesk processes from tests: environment, CLI runs, children, waiting."""
+"""Real certdesk processes from tests: environment, CLI runs in a child process, children,
+free ports, waiting."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from certdesk.config import Settings
 
 VENV_BIN = Path(sys.executable).parent
 CERTDESK = VENV_BIN / "certdesk"
-CHILD = Path(__file__).with_name("issuing_child.py")
+CHILD = Path(__file__).parents[1] / "integration" / "issuing_child.py"
 
 
 def certdesk_env(settings: Settings) -> dict[str, str]:
@@ -35,6 +36,14 @@ def certdesk_env(settings: Settings) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def run_cli(args: Sequence[str], env: dict[str, str], *, timeout: float = 60) -> Any:

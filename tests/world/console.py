@@ -1,9 +1,6 @@
-"""The console under test, without a browser: a :class:`casedesk.Desk` whose people have
+"""The console under test, without a browser: a :class:`world.desk.Desk` whose people have
 passwords, and a :class:`Visitor` that signs in and posts forms the way a browser does
 (cookies, the CSRF token of the page, no JavaScript).
-
-Not a conftest: imported as ``consoledesk`` by the tests in tests/console/ (``tests/`` and
-``tests/console`` are on the path through pytest's rootdir-relative imports).
 """
 
 from __future__ import annotations
@@ -17,11 +14,11 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from casedesk import Desk, open_desk
 from certdesk.services.people.passwords import hash_password
 from certdesk.store import users as user_store
 from certdesk.web.app import create_app
 from certdesk.web.console.guard import ConsoleCookies
+from world.desk import Desk, open_desk
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
@@ -41,7 +38,7 @@ def set_password(desk: Desk, login: str, password: str = PASSWORD) -> None:
 
 @contextmanager
 def console_desk(backend: str, tmp: Path) -> Iterator[Desk]:
-    """casedesk's organizations and people (ana, abe, bea, dan, carl, cara, eve, eli, opal,
+    """The desk's organizations and people (ana, abe, bea, dan, carl, cara, eve, eli, opal,
     otto, aud), every one with the password :data:`PASSWORD`."""
     with open_desk(backend, tmp) as desk:
         for login in desk.people:

@@ -1,9 +1,9 @@
-"""The console in a real browser: a live server on a :mod:`casedesk` desk, headless Chromium
+"""The console in a real browser: a live server on a :mod:`world.desk` desk, headless Chromium
 driven by Playwright, people signed in through the real sign-in form.
 
-Not a conftest: imported as ``browserdesk`` by tests/console/test_console_journeys.py,
-tests/console/test_console_axe.py and scripts/screenshots.py. One :class:`Site` per test
-module (one server, one browser); one browser context per person, signed in once.
+Used by tests/console/test_console_journeys.py, tests/console/test_console_axe.py and
+scripts/screenshots.py. One :class:`Site` per test module (one server, one browser); one
+browser context per person, signed in once.
 
 The test thread and the server thread use the same :class:`Services` at the same time: the
 services are thread-safe and SQLite runs in WAL mode; the desk's ManualClock is shared, so
@@ -12,7 +12,6 @@ moving it moves the server's time too.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,17 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from consoledesk import PASSWORD, set_password
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from casedesk import CHP, DMV, EDD, Desk, add_person, make_csr, open_desk
 from certdesk.core.access import Actor, Role
 from certdesk.services.casework.contacts import ContactInput
 from certdesk.services.casework.submittals import SubmittalInput
-from certdesk.services.pki.issuance import IssueCommand, Issued, Platform
+from certdesk.services.pki.issuance import Issued, Platform
 from certdesk.services.registry import Services
 from certdesk.web.app import create_app
 from conftest import OPERATOR
+from world.console import PASSWORD, set_password
+from world.csr import make_csr
+from world.desk import CHP, DMV, EDD, Desk, add_person, open_desk
+from world.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_ASSETS = REPO / "node_modules" / "@cagovweb" / "state-template" / "dist"
@@ -50,7 +51,7 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 15_000
 
-# casedesk's organizations are all managed (certificates come through cases, R11); delegated
+# the desk's organizations are all managed (certificates come through cases, R11); delegated
 # administration (direct issuance, R2) needs a self-managed one, with its administrator.
 SOS = "sos"
 SOS_GRANTS = ["zone:sos.ca.gov", "host:elections.ca.gov"]
@@ -62,9 +63,10 @@ SELF_MANAGED_ADMIN = "sal"
 
 @contextmanager
 def browser_desk(tmp: Path) -> Iterator[Desk]:
-    """casedesk's three organizations and people on SQLite (:func:`casedesk.open_desk`) with
-    the State Web Template wherever the tests run from, plus the self-managed ``sos`` and its
-    delegated administrator ``sal``; every person has the password :data:`consoledesk.PASSWORD`."""
+    """The desk's organizations and people on SQLite (:func:`world.desk.open_desk`) with the
+    State Web Template wherever the tests run from, plus the self-managed ``sos`` and its
+    delegated administrator ``sal``; every person has the password of
+    :data:`world.console.PASSWORD`."""
     assets = TEMPLATE_ASSETS if TEMPLATE_ASSETS.is_dir() else None
     with open_desk("sqlite", tmp, console_assets_dir=assets) as desk:
         desk.services.orgs.create(
@@ -94,9 +96,7 @@ class Demo:
 
 def issue(desk: Desk, name: str, *, org: str = DMV, days: int | None = None) -> Issued:
     """A certificate for ``name`` issued by cert services (opal) straight through the service."""
-    csr = make_csr([name])
-    cmd = IssueCommand(org_code=org, csr=csr, platform=Platform.VIRTUAL, days=days)
-    return desk.services.issuance.issue(desk["opal"], cmd)
+    return desk.issued(org, name, by=desk["opal"], platform=Platform.VIRTUAL, days=days)
 
 
 def populate(desk: Desk) -> Demo:
@@ -139,13 +139,6 @@ def populate(desk: Desk) -> Demo:
 
 
 # --------------------------------------------------------------------------- the server
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextmanager
