@@ -123,6 +123,10 @@ def _old_and_newer_schema(database_url: str, tmp_path: Path) -> None:
     try:
         with engine.begin() as conn:  # an installation one release behind
             conn.execute(text("DROP TABLE installation"))
+            # ... and without 0006 (generated keys under data keys; no key stored yet).
+            conn.execute(text("DROP TABLE data_keys"))
+            blob = "BLOB" if engine.dialect.name == "sqlite" else "BYTEA"
+            conn.execute(text(f"ALTER TABLE submittals ADD COLUMN generated_key {blob}"))
             conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
         for args in (["worker", "--once"], ["serve", "--port", "1"], ["cert", "list"]):
             done = certdesk(env, *args)
