@@ -158,6 +158,7 @@ _figures: dict[str, Any] = {}
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)  # the wall-time budget of one run; about 15 s of CPU on an idle machine
 @pytest.mark.parametrize("principal", PRINCIPALS)
 def test_api_answers_as_documented(world: World, principal: str) -> None:
     tally = Tally()
