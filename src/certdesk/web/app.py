@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp
 
 from certdesk import logs
@@ -34,6 +35,15 @@ from certdesk.web.api import (
 from certdesk.web.inputs import checked_characters
 
 log = structlog.get_logger("certdesk.web")
+
+
+def operation_id(route: APIRoute) -> str:
+    """The OpenAPI operationId of a route: its function's name, snake_case (``show_case``).
+
+    Stable as long as the function keeps its name; tests/web/test_api_schema.py checks that
+    every one is unique and snake_case, so that generated clients get readable methods.
+    """
+    return route.name
 
 
 class CertdeskApp(FastAPI):
@@ -80,6 +90,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         swagger_ui_oauth2_redirect_url=None,
         # Before anything else on every route: no NUL or lone surrogate in any text input.
         dependencies=[Depends(checked_characters)],
+        generate_unique_id_function=operation_id,
     )
     app.state.services = svc
     known_head()  # read the packaged migrations once, at start: /readyz compares with it
@@ -92,6 +103,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(pki.router)
     app.include_router(health.router)
     apidocs.install(app)
+    problems.document(app)  # the Problem schemas the routes refer to
     # The console's pages sit under "/" and come last: every machine route is matched first.
     console.install(app, svc)
     return app

@@ -9,10 +9,13 @@ this server from serving. Their liveness is in ``/metrics`` (``certdesk_worker_*
 
 from __future__ import annotations
 
+from typing import Literal
+
 import structlog
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -21,18 +24,34 @@ from certdesk.release import version
 from certdesk.services.registry import Services
 from certdesk.services.startup import ping_database, require_current_schema
 from certdesk.web.deps import ServicesDep
-from certdesk.web.problems import RETRY_AFTER_SECONDS
+from certdesk.web.problems import ANY_ROUTE, RETRY_AFTER_SECONDS
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=ANY_ROUTE)
 log = structlog.get_logger("certdesk.web")
 
 
-@router.get("/healthz")
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class ReadinessOut(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(
+        description="database, schema, ca: each `ok` or why not", examples=[{"database": "ok"}]
+    )
+
+
+@router.get("/healthz", response_model=HealthOut)
 def healthz() -> dict[str, str]:
     return {"status": "ok", "version": version()}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=ReadinessOut,
+    responses={503: {"model": ReadinessOut, "description": "Not ready (Retry-After)"}},
+)
 def readyz(svc: ServicesDep) -> JSONResponse:
     """``database``, ``schema`` and ``ca``: each ``ok`` or why not (a code, no internals)."""
     checks = {"database": _database(svc)}
@@ -95,6 +114,10 @@ def _ca(svc: Services) -> str:
     return "ok"
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.partition(";")[0]: {}}}},
+)
 def metrics(svc: ServicesDep) -> Response:
     return Response(svc.rt.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 from urllib.parse import unquote
 
 from cryptography.hazmat.primitives import serialization
@@ -14,13 +15,19 @@ from starlette.concurrency import run_in_threadpool
 from certdesk.errors import InvalidInput
 from certdesk.services.registry import Services
 from certdesk.web.deps import ServicesDep
+from certdesk.web.identifiers import CaSlug
+from certdesk.web.problems import ANY_ROUTE, problems
 
-router = APIRouter(tags=["pki"])
+router = APIRouter(tags=["pki"], responses=ANY_ROUTE)
 MAX_OCSP_REQUEST = 8 * 1024
 
 
-@router.get("/ca/{slug}.cer", response_class=Response)
-def ca_certificate(slug: str, svc: ServicesDep) -> Response:
+@router.get(
+    "/ca/{slug}.cer",
+    response_class=Response,
+    responses={**problems(404, 422), 200: {"content": {"application/pkix-cert": {}}}},
+)
+def ca_certificate(slug: CaSlug, svc: ServicesDep) -> Response:
     """The DER certificate of a built-in CA (the caIssuers URL in issued certificates)."""
     cert = svc.authority.certificate(slug)
     return Response(
@@ -28,8 +35,12 @@ def ca_certificate(slug: str, svc: ServicesDep) -> Response:
     )
 
 
-@router.get("/crl/{slug}.crl", response_class=Response)
-def crl(slug: str, svc: ServicesDep) -> Response:
+@router.get(
+    "/crl/{slug}.crl",
+    response_class=Response,
+    responses={**problems(404, 422), 200: {"content": {"application/pkix-crl": {}}}},
+)
+def crl(slug: CaSlug, svc: ServicesDep) -> Response:
     """The current DER CRL of a built-in CA (RFC 5280 §5)."""
     der = svc.revocation.crl(slug)
     svc.rt.metrics.crl_requests.inc()
@@ -47,7 +58,10 @@ def _ocsp_response(svc: Services, data: bytes) -> Response:
     )
 
 
-@router.post("/ocsp", response_class=Response)
+_OCSP: dict[int | str, dict[str, Any]] = {200: {"content": {"application/ocsp-response": {}}}}
+
+
+@router.post("/ocsp", response_class=Response, responses=_OCSP)
 async def ocsp_post(request: Request, svc: ServicesDep) -> Response:
     """RFC 6960 §A.1: a DER OCSPRequest in the body."""
     body = await request.body()
@@ -56,7 +70,7 @@ async def ocsp_post(request: Request, svc: ServicesDep) -> Response:
     return _ocsp_response(svc, await run_in_threadpool(svc.revocation.ocsp, body))
 
 
-@router.get("/ocsp/{encoded:path}", response_class=Response)
+@router.get("/ocsp/{encoded:path}", response_class=Response, responses={**problems(422), **_OCSP})
 def ocsp_get(encoded: str, svc: ServicesDep) -> Response:
     """RFC 6960 §A.1: the base64 DER request, URL-encoded, as the last path segment."""
     try:

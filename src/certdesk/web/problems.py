@@ -1,4 +1,11 @@
-"""RFC 9457 problem documents: the only place domain errors become HTTP statuses."""
+"""RFC 9457 problem documents: the only place domain errors become HTTP statuses.
+
+The OpenAPI document says the same (issue 10): every operation lists, as
+``application/problem+json`` with the :class:`Problem` schema, each 4xx (and the 503) it can
+answer, through FastAPI's ``responses=``: the router declares what all its routes can answer
+(:data:`AUTHENTICATED`, :data:`ANY_ROUTE`), each route what depends on what it does
+(``problems(403, 404, 409, 422)``). tests/web/test_api_schema.py holds the document to it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import (
     DataError,
     DBAPIError,
@@ -34,6 +42,91 @@ PROBLEM = "application/problem+json"
 # How long a client should wait before it retries a 503 (RFC 9110 §10.2.3). A lost database
 # connection is replaced by the next request (store/db.py), so a short pause is enough.
 RETRY_AFTER_SECONDS = 2
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document as certdesk sends it, for every refusal and failure."""
+
+    model_config = ConfigDict(extra="allow")  # e.g. ``rule``, ``locked_until``, ``results``
+
+    type: str = Field(
+        pattern="^urn:certdesk:problem:", examples=["urn:certdesk:problem:cert.unknown"]
+    )
+    title: str = Field(min_length=1, examples=["not found"])
+    status: int = Field(ge=400, le=599, examples=[404])
+    detail: str = Field(examples=["no certificate with serial 1a2b"])
+    code: str = Field(
+        min_length=1,
+        description="Stable machine-readable reason, e.g. `cert.unknown`, `name.not_allowed`",
+        examples=["cert.unknown"],
+    )
+
+
+class FieldProblem(BaseModel):
+    where: str = Field(description="The field, e.g. `body.names.0` or `query.limit`")
+    problem: str
+
+
+class InvalidRequest(Problem):
+    """A request that does not fit the operation's parameters or body schema (422)."""
+
+    errors: list[FieldProblem] = Field(description="Every field that is wrong")
+
+
+# What each status means on certdesk's API; the problem's ``code`` says exactly why.
+_MEANING = {
+    400: "Bad input refused by a rule (names R1/R2, CSRs R12, a NUL or lone surrogate in"
+    " any text, a malformed identifier ...)",
+    401: "No API token, or an unknown, revoked or expired one",
+    403: "The caller's role or organization may not do this",
+    404: "No such object, or one the caller may not see (both answer alike)",
+    409: "The object's state does not allow this now",
+    422: "The request does not fit the parameters or body schema",
+    503: "The database (or another dependency) is not reachable now; retry (Retry-After)",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries: ``application/problem+json`` with the Problem schema."""
+    return {
+        status: {
+            "description": _MEANING[status],
+            "content": {
+                PROBLEM: {
+                    "schema": {
+                        "$ref": "#/components/schemas/"
+                        + (InvalidRequest if status == 422 else Problem).__name__
+                    }
+                }
+            },
+        }
+        for status in statuses
+    }
+
+
+# What any route can answer: a NUL or lone surrogate anywhere in the request (400,
+# web/inputs.py), the database away (503). Authenticated routers add the 401.
+ANY_ROUTE = problems(400, 503)
+AUTHENTICATED = problems(400, 401, 503)
+
+
+def document(app: FastAPI) -> None:
+    """Put the problem schemas that :func:`problems` refers to in the app's OpenAPI
+    document: they are no route's body or response model, so FastAPI would not list them."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = generate()  # FastAPI's own document, from the routes and their models
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            for model in (Problem, InvalidRequest):
+                found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(found.pop("$defs", {}))
+                schemas[model.__name__] = found
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:

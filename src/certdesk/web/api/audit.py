@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from certdesk.web.deps import ActorDep, ServicesDep
+from certdesk.web.problems import AUTHENTICATED, problems
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=AUTHENTICATED)
 
 
 class AuditEventOut(BaseModel):
@@ -35,7 +36,7 @@ class AuditVerification(BaseModel):
     reason: str | None
 
 
-@router.get("", response_model=AuditPage)
+@router.get("", response_model=AuditPage, responses=problems(403, 422))
 def list_events(
     svc: ServicesDep,
     who: ActorDep,
@@ -58,7 +59,7 @@ def list_events(
     return {"items": [e.as_dict() for e in events], "next_cursor": next_cursor}
 
 
-@router.get("/verify", response_model=AuditVerification)
+@router.get("/verify", response_model=AuditVerification, responses=problems(403))
 def verify(svc: ServicesDep, who: ActorDep) -> AuditVerification:
     count, broken = svc.audit.verify(who)
     return AuditVerification(

@@ -19,8 +19,10 @@ from certdesk.services.casework.submittals import CertType, SubmittalInput
 from certdesk.services.pki.issuance import Platform
 from certdesk.web.api.contacts import ContactIn, ContactOut
 from certdesk.web.deps import ActorDep, ServicesDep
+from certdesk.web.identifiers import CaseNumber, OrgCode, OrgFilter
+from certdesk.web.problems import AUTHENTICATED, problems
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(tags=["cases"], responses=AUTHENTICATED)
 CASES = "/api/v1/cases"
 SubmittalId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
@@ -245,7 +247,12 @@ def _admins(items: list[AdminIn]) -> tuple[AdminInput, ...]:
     return tuple(AdminInput(a.name, a.email, a.login_id) for a in items)
 
 
-@router.post(CASES, response_model=CaseOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    CASES,
+    response_model=CaseOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 404, 409, 422),
+)
 def open_case(body: CaseCreate, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
     """Open a draft case with its submittals (R3); submit it with ``/submit``."""
     return svc.cases.open(
@@ -264,11 +271,11 @@ def open_case(body: CaseCreate, svc: ServicesDep, who: ActorDep) -> dict[str, An
     ).as_dict()
 
 
-@router.get(CASES, response_model=CasePage)
+@router.get(CASES, response_model=CasePage, responses=problems(404, 422))
 def list_cases(
     svc: ServicesDep,
     who: ActorDep,
-    org: str | None = None,
+    org: OrgFilter = None,
     state: State | None = None,
     type_: Annotated[CaseType | None, Query(alias="type")] = None,
     overdue: Annotated[bool, Query(description="Only overdue cases (R5)")] = False,
@@ -289,13 +296,15 @@ def list_cases(
     ).as_dict()
 
 
-@router.get(CASES + "/{number}", response_model=CaseOut)
-def show_case(number: str, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+@router.get(CASES + "/{number}", response_model=CaseOut, responses=problems(404, 422))
+def show_case(number: CaseNumber, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
     return svc.cases.show(who, number).as_dict()
 
 
-@router.patch(CASES + "/{number}", response_model=CaseOut)
-def edit_case(number: str, body: CaseEditIn, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+@router.patch(CASES + "/{number}", response_model=CaseOut, responses=problems(403, 404, 409, 422))
+def edit_case(
+    number: CaseNumber, body: CaseEditIn, svc: ServicesDep, who: ActorDep
+) -> dict[str, Any]:
     """Revise a draft or rejected case."""
     given = body.model_fields_set
     change = CaseEdit(
@@ -311,72 +320,106 @@ def edit_case(number: str, body: CaseEditIn, svc: ServicesDep, who: ActorDep) ->
 
 
 @router.post(
-    CASES + "/{number}/submittals", response_model=CaseOut, status_code=status.HTTP_201_CREATED
+    CASES + "/{number}/submittals",
+    response_model=CaseOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 404, 409, 422),
 )
 def add_submittal(
-    number: str, body: SubmittalIn, svc: ServicesDep, who: ActorDep
+    number: CaseNumber, body: SubmittalIn, svc: ServicesDep, who: ActorDep
 ) -> dict[str, Any]:
     """Attach a submittal, optionally with a CSR (checked on upload: R1, R2, R12)."""
     return svc.cases.add_submittal(who, number, body.to_input()).as_dict()
 
 
-@router.delete(CASES + "/{number}/submittals/{submittal_id}", response_model=CaseOut)
+@router.delete(
+    CASES + "/{number}/submittals/{submittal_id}",
+    response_model=CaseOut,
+    responses=problems(403, 404, 409, 422),
+)
 def remove_submittal(
-    number: str, submittal_id: SubmittalId, svc: ServicesDep, who: ActorDep
+    number: CaseNumber, submittal_id: SubmittalId, svc: ServicesDep, who: ActorDep
 ) -> dict[str, Any]:
     return svc.cases.remove_submittal(who, number, submittal_id).as_dict()
 
 
-@router.post(CASES + "/{number}/submit", response_model=CaseOut)
-def submit_case(number: str, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+@router.post(
+    CASES + "/{number}/submit", response_model=CaseOut, responses=problems(403, 404, 409, 422)
+)
+def submit_case(number: CaseNumber, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
     """Submit (or resubmit after a rejection: a new approval round)."""
     return svc.cases.submit(who, number).as_dict()
 
 
-@router.post(CASES + "/{number}/approve", response_model=CaseOut)
+@router.post(
+    CASES + "/{number}/approve", response_model=CaseOut, responses=problems(403, 404, 409, 422)
+)
 def approve_case(
-    number: str, svc: ServicesDep, who: ActorDep, body: NoteIn | None = None
+    number: CaseNumber, svc: ServicesDep, who: ActorDep, body: NoteIn | None = None
 ) -> dict[str, Any]:
     """Approve the caller's outstanding step (R4); the last approval sets the R5 dates."""
     return svc.approvals.approve(who, number, note=body.note if body else "").as_dict()
 
 
-@router.post(CASES + "/{number}/reject", response_model=CaseOut)
-def reject_case(number: str, body: ReasonIn, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+@router.post(
+    CASES + "/{number}/reject", response_model=CaseOut, responses=problems(403, 404, 409, 422)
+)
+def reject_case(
+    number: CaseNumber, body: ReasonIn, svc: ServicesDep, who: ActorDep
+) -> dict[str, Any]:
     """Reject: the case returns to the requester with the reason (R4)."""
     return svc.approvals.reject(who, number, body.reason).as_dict()
 
 
-@router.post(CASES + "/{number}/start", response_model=CaseOut)
+@router.post(
+    CASES + "/{number}/start", response_model=CaseOut, responses=problems(403, 404, 409, 422)
+)
 def start_case(
-    number: str, svc: ServicesDep, who: ActorDep, body: NoteIn | None = None
+    number: CaseNumber, svc: ServicesDep, who: ActorDep, body: NoteIn | None = None
 ) -> dict[str, Any]:
     """Cert services picks up an approved case (``in_progress``)."""
     return svc.cases.start(who, number, body.note if body else "").as_dict()
 
 
 @router.post(
-    CASES + "/{number}/comment", response_model=CaseOut, status_code=status.HTTP_201_CREATED
+    CASES + "/{number}/comment",
+    response_model=CaseOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 404, 409, 422),
 )
-def comment_case(number: str, body: CommentIn, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+def comment_case(
+    number: CaseNumber, body: CommentIn, svc: ServicesDep, who: ActorDep
+) -> dict[str, Any]:
     return svc.cases.comment(who, number, body.text).as_dict()
 
 
-@router.post(CASES + "/{number}/cancel", response_model=CaseOut)
+@router.post(
+    CASES + "/{number}/cancel", response_model=CaseOut, responses=problems(403, 404, 409, 422)
+)
 def cancel_case(
-    number: str, svc: ServicesDep, who: ActorDep, body: CancelIn | None = None
+    number: CaseNumber, svc: ServicesDep, who: ActorDep, body: CancelIn | None = None
 ) -> dict[str, Any]:
     return svc.cases.cancel(who, number, body.reason if body else "").as_dict()
 
 
-@router.get("/api/v1/orgs/{code}/approval-policy", response_model=PolicyOut, tags=["organizations"])
-def get_policy(code: str, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+@router.get(
+    "/api/v1/orgs/{code}/approval-policy",
+    response_model=PolicyOut,
+    tags=["organizations"],
+    responses=problems(404, 422),
+)
+def get_policy(code: OrgCode, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """The approvals each case type of the organization needs (R4)."""
     return svc.approvals.policy(who, code).as_dict()
 
 
-@router.put("/api/v1/orgs/{code}/approval-policy", response_model=PolicyOut, tags=["organizations"])
-def put_policy(code: str, body: PolicyIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+@router.put(
+    "/api/v1/orgs/{code}/approval-policy",
+    response_model=PolicyOut,
+    tags=["organizations"],
+    responses=problems(403, 404, 422),
+)
+def put_policy(code: OrgCode, body: PolicyIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """Set the approvals one case type needs (cert services only)."""
     steps = [str(st) for st in body.steps] if body.steps is not None else None
     return svc.approvals.set_policy(who, code, str(body.case_type), steps).as_dict()

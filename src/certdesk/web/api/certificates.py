@@ -13,8 +13,10 @@ from certdesk.services.pki.inventory import ExportFormat, parse_duration
 from certdesk.services.pki.issuance import IssueCommand, Platform
 from certdesk.services.pki.revocation import Reason
 from certdesk.web.deps import ActorDep, ServicesDep
+from certdesk.web.identifiers import OrgFilter, Serial
+from certdesk.web.problems import AUTHENTICATED, problems
 
-router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
+router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"], responses=AUTHENTICATED)
 
 
 class IssueIn(BaseModel):
@@ -67,7 +69,12 @@ class RevokeIn(BaseModel):
     reason: Reason = Reason.UNSPECIFIED
 
 
-@router.post("", response_model=IssuedOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=IssuedOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 404, 409, 422),
+)
 def issue(body: IssueIn, svc: ServicesDep, who: ActorDep) -> IssuedOut:
     issued = svc.issuance.issue(
         who,
@@ -91,11 +98,11 @@ def issue(body: IssueIn, svc: ServicesDep, who: ActorDep) -> IssuedOut:
     )
 
 
-@router.get("", response_model=CertPage)
+@router.get("", response_model=CertPage, responses=problems(404, 422))
 def list_certificates(
     svc: ServicesDep,
     who: ActorDep,
-    org: str | None = None,
+    org: OrgFilter = None,
     name: str | None = None,
     status_: Annotated[str | None, Query(alias="status")] = None,
     expiring_within: Annotated[str | None, Query(description="e.g. 30d")] = None,
@@ -114,8 +121,8 @@ def list_certificates(
     return {"items": [c.as_dict() for c in page.items], "next_cursor": page.next_cursor}
 
 
-@router.get("/{serial}", response_model=CertOut)
-def show(serial: str, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+@router.get("/{serial}", response_model=CertOut, responses=problems(404, 422))
+def show(serial: Serial, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     return svc.inventory.show(who, serial).as_dict()
 
 
@@ -130,10 +137,10 @@ MEDIA = {
 @router.get(
     "/{serial}/export",
     response_class=Response,
-    responses={200: {"content": {m: {} for m, _ in MEDIA.values()}}},
+    responses={**problems(404, 422), 200: {"content": {m: {} for m, _ in MEDIA.values()}}},
 )
 def export(
-    serial: str, svc: ServicesDep, who: ActorDep, format: ExportFormat = ExportFormat.PEM
+    serial: Serial, svc: ServicesDep, who: ActorDep, format: ExportFormat = ExportFormat.PEM
 ) -> Response:
     data = svc.inventory.export(who, serial, format)
     media, ext = MEDIA[format]
@@ -144,6 +151,6 @@ def export(
     )
 
 
-@router.post("/{serial}/revoke", response_model=CertOut)
-def revoke(serial: str, body: RevokeIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+@router.post("/{serial}/revoke", response_model=CertOut, responses=problems(403, 404, 409, 422))
+def revoke(serial: Serial, body: RevokeIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     return svc.revocation.revoke(who, serial, body.reason).as_dict()

@@ -10,8 +10,12 @@ from pydantic import BaseModel, Field
 
 from certdesk.services.casework.contacts import ContactChange, ContactInput
 from certdesk.web.deps import ActorDep, ServicesDep
+from certdesk.web.identifiers import OrgCode
+from certdesk.web.problems import AUTHENTICATED, problems
 
-router = APIRouter(prefix="/api/v1/orgs/{code}/contacts", tags=["contacts"])
+router = APIRouter(
+    prefix="/api/v1/orgs/{code}/contacts", tags=["contacts"], responses=AUTHENTICATED
+)
 
 Kind = Literal["technical", "administrative", "billing"]
 ContactId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -44,32 +48,39 @@ class ContactOut(BaseModel):
     updated_at: datetime
 
 
-@router.get("", response_model=list[ContactOut])
+@router.get("", response_model=list[ContactOut], responses=problems(404, 422))
 def list_contacts(
-    code: str, svc: ServicesDep, who: ActorDep, include_submittals: bool = False
+    code: OrgCode, svc: ServicesDep, who: ActorDep, include_submittals: bool = False
 ) -> list[dict[str, object]]:
     """The organization's contacts; ``include_submittals`` adds those on its submittals."""
     return [c.as_dict() for c in svc.contacts.list(who, code, with_submittals=include_submittals)]
 
 
-@router.post("", response_model=ContactOut, status_code=status.HTTP_201_CREATED)
-def add_contact(code: str, body: ContactIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+@router.post(
+    "",
+    response_model=ContactOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 404, 409, 422),
+)
+def add_contact(
+    code: OrgCode, body: ContactIn, svc: ServicesDep, who: ActorDep
+) -> dict[str, object]:
     return svc.contacts.add(
         who, code, ContactInput(body.kind, body.name, body.email, body.phone)
     ).as_dict()
 
 
-@router.patch("/{contact_id}", response_model=ContactOut)
+@router.patch("/{contact_id}", response_model=ContactOut, responses=problems(403, 404, 422))
 def change_contact(
-    code: str, contact_id: ContactId, body: ContactPatch, svc: ServicesDep, who: ActorDep
+    code: OrgCode, contact_id: ContactId, body: ContactPatch, svc: ServicesDep, who: ActorDep
 ) -> dict[str, object]:
     """Change a contact of the organization or of one of its submittals (audited, R9)."""
     change = ContactChange(kind=body.kind, name=body.name, email=body.email, phone=body.phone)
     return svc.contacts.change(who, code, contact_id, change).as_dict()
 
 
-@router.delete("/{contact_id}", response_model=ContactOut)
+@router.delete("/{contact_id}", response_model=ContactOut, responses=problems(403, 404, 422))
 def remove_contact(
-    code: str, contact_id: ContactId, svc: ServicesDep, who: ActorDep
+    code: OrgCode, contact_id: ContactId, svc: ServicesDep, who: ActorDep
 ) -> dict[str, object]:
     return svc.contacts.remove(who, code, contact_id).as_dict()

@@ -16,8 +16,10 @@ from certdesk.services.pki.issuance import Platform
 from certdesk.services.pki.revocation import Reason
 from certdesk.web.api.cases import CaseOut
 from certdesk.web.deps import ActorDep, ServicesDep
+from certdesk.web.identifiers import CaseNumber, Serial
+from certdesk.web.problems import AUTHENTICATED, problems
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(tags=["cases"], responses=AUTHENTICATED)
 CASE = "/api/v1/cases/{number}"
 SubmittalId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _MAX_UPLOAD = 1024 * 1024  # transport bound; the service refuses a CSR over 64 KiB
@@ -92,15 +94,15 @@ class DeliveryOut(BaseModel):
     certificates: list[DeliveredOut]
 
 
-@router.post(CASE + "/fulfil", response_model=CaseOut)
-def fulfil_case(number: str, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+@router.post(CASE + "/fulfil", response_model=CaseOut, responses=problems(403, 404, 409, 422))
+def fulfil_case(number: CaseNumber, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
     """Cert services issues every submittal's certificate and delivers the case (R8)."""
     return svc.fulfilment.fulfil(who, number).as_dict()
 
 
-@router.post(CASE + "/complete", response_model=CaseOut)
+@router.post(CASE + "/complete", response_model=CaseOut, responses=problems(403, 404, 409, 422))
 def complete_case(
-    number: str, svc: ServicesDep, who: ActorDep, body: CompleteIn | None = None
+    number: CaseNumber, svc: ServicesDep, who: ActorDep, body: CompleteIn | None = None
 ) -> dict[str, Any]:
     """Cert services finishes a revoke, delete, question or delegated-admin set-up case."""
     given = body or CompleteIn()
@@ -109,14 +111,14 @@ def complete_case(
     ).as_dict()
 
 
-@router.post(CASE + "/close", response_model=CaseOut)
-def close_case(number: str, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+@router.post(CASE + "/close", response_model=CaseOut, responses=problems(403, 404, 409, 422))
+def close_case(number: CaseNumber, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
     """Close a delivered case: its R8 window ends (requester, operator)."""
     return svc.fulfilment.close(who, number).as_dict()
 
 
-@router.get(CASE + "/certificates", response_model=DeliveryOut)
-def case_certificates(number: str, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+@router.get(CASE + "/certificates", response_model=DeliveryOut, responses=problems(404, 422))
+def case_certificates(number: CaseNumber, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
     """What the case delivered, current and replaced certificates, with their chains."""
     return svc.window.certificates_of_case(who, number).as_dict()
 
@@ -125,14 +127,19 @@ def case_certificates(number: str, svc: ServicesDep, who: ActorDep) -> dict[str,
     CASE + "/submittals/{submittal_id}/key",
     response_class=Response,
     responses={
+        **problems(403, 404, 409, 422),
         200: {
             "content": {"application/x-pkcs12": {}},
             "description": "PKCS#12: key, certificate and chain, protected by the password",
-        }
+        },
     },
 )
 def download_key(
-    number: str, submittal_id: SubmittalId, body: KeyDownloadIn, svc: ServicesDep, who: ActorDep
+    number: CaseNumber,
+    submittal_id: SubmittalId,
+    body: KeyDownloadIn,
+    svc: ServicesDep,
+    who: ActorDep,
 ) -> Response:
     """The key certdesk generated, once (R12); a second request is ``key.downloaded`` (409)."""
     bundle = svc.window.download_key(who, number, submittal_id, body.password)
@@ -147,16 +154,16 @@ def download_key(
     )
 
 
-@router.post(CASE + "/revoke", response_model=DeliveryOut)
+@router.post(CASE + "/revoke", response_model=DeliveryOut, responses=problems(403, 404, 409, 422))
 def revoke_in_window(
-    number: str, body: CaseRevokeIn, svc: ServicesDep, who: ActorDep
+    number: CaseNumber, body: CaseRevokeIn, svc: ServicesDep, who: ActorDep
 ) -> dict[str, Any]:
     """Revoke a certificate of the case inside its R8 window (requester, operator)."""
     return svc.window.revoke(who, number, body.serial, body.reason).as_dict()
 
 
-@router.post(CASE + "/reissue", response_model=DeliveryOut)
-def reissue(number: str, body: ReissueIn, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+@router.post(CASE + "/reissue", response_model=DeliveryOut, responses=problems(403, 404, 409, 422))
+def reissue(number: CaseNumber, body: ReissueIn, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
     """Replace a submittal's certificate with changes inside the R8 window."""
     change = Reissue(
         submittal_id=body.submittal_id,
@@ -175,7 +182,8 @@ def reissue(number: str, body: ReissueIn, svc: ServicesDep, who: ActorDep) -> di
     "/api/v1/certificates/{serial}/renewal-case",
     response_model=CaseOut,
     status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 404, 409, 422),
 )
-def open_renewal(serial: str, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+def open_renewal(serial: Serial, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
     """Open a draft renewal case pre-filled from the certificate's submittal (R6)."""
     return svc.fulfilment.open_renewal(who, serial).as_dict()

@@ -12,8 +12,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from certdesk.web.deps import ActorDep, ServicesDep
+from certdesk.web.identifiers import CaseFilter, Serial, SerialFilter
+from certdesk.web.problems import AUTHENTICATED, problems
 
-router = APIRouter(prefix="/api/v1/notices", tags=["notices"])
+router = APIRouter(prefix="/api/v1/notices", tags=["notices"], responses=AUTHENTICATED)
 
 NoticeStatus = Literal["pending", "retrying", "sending", "sent", "failed"]
 
@@ -50,12 +52,12 @@ class PreviewOut(BaseModel):
     problem: str | None = Field(description="Why this contact would get nothing")
 
 
-@router.get("", response_model=NoticePageOut)
+@router.get("", response_model=NoticePageOut, responses=problems(404, 422))
 def list_notices(
     svc: ServicesDep,
     who: ActorDep,
-    cert: Annotated[str | None, Query(description="A certificate's serial")] = None,
-    case: Annotated[str | None, Query(description="A case's number")] = None,
+    cert: SerialFilter = None,
+    case: CaseFilter = None,
     status: NoticeStatus | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -65,9 +67,9 @@ def list_notices(
     return {"items": [n.as_dict() for n in page.items], "next_cursor": page.next_cursor}
 
 
-@router.get("/preview/{serial}", response_model=list[PreviewOut])
+@router.get("/preview/{serial}", response_model=list[PreviewOut], responses=problems(404, 422))
 def preview(
-    serial: str,
+    serial: Serial,
     svc: ServicesDep,
     who: ActorDep,
     reason: Annotated[

@@ -8,8 +8,10 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from certdesk.web.deps import ActorDep, ServicesDep
+from certdesk.web.identifiers import OrgCode
+from certdesk.web.problems import AUTHENTICATED, problems
 
-router = APIRouter(prefix="/api/v1/orgs", tags=["organizations"])
+router = APIRouter(prefix="/api/v1/orgs", tags=["organizations"], responses=AUTHENTICATED)
 
 
 class OrgOut(BaseModel):
@@ -50,7 +52,12 @@ def list_orgs(svc: ServicesDep, who: ActorDep) -> list[dict[str, object]]:
     return [o.as_dict() for o in svc.orgs.list_all(who)]
 
 
-@router.post("", response_model=OrgOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=OrgOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 409, 422),
+)
 def create_org(body: OrgCreate, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     return svc.orgs.create(
         who,
@@ -61,22 +68,29 @@ def create_org(body: OrgCreate, svc: ServicesDep, who: ActorDep) -> dict[str, ob
     ).as_dict()
 
 
-@router.get("/{code}", response_model=OrgOut)
-def get_org(code: str, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+@router.get("/{code}", response_model=OrgOut, responses=problems(404, 422))
+def get_org(code: OrgCode, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     return svc.orgs.get(who, code).as_dict()
 
 
-@router.patch("/{code}", response_model=OrgOut)
-def set_service(code: str, body: ServiceIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+@router.patch("/{code}", response_model=OrgOut, responses=problems(403, 404, 422))
+def set_service(
+    code: OrgCode, body: ServiceIn, svc: ServicesDep, who: ActorDep
+) -> dict[str, object]:
     """Switch the organization between managed and self-managed service (cert services)."""
     return svc.orgs.set_service(who, code, self_managed=body.self_managed).as_dict()
 
 
-@router.post("/{code}/grants", response_model=OrgOut, status_code=status.HTTP_201_CREATED)
-def add_grant(code: str, body: GrantIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+@router.post(
+    "/{code}/grants",
+    response_model=OrgOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 404, 409, 422),
+)
+def add_grant(code: OrgCode, body: GrantIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     return svc.orgs.add_grant(who, code, body.grant).as_dict()
 
 
-@router.delete("/{code}/grants/{grant}", response_model=OrgOut)
-def remove_grant(code: str, grant: str, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+@router.delete("/{code}/grants/{grant}", response_model=OrgOut, responses=problems(403, 404, 422))
+def remove_grant(code: OrgCode, grant: str, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     return svc.orgs.remove_grant(who, code, grant).as_dict()

@@ -7,8 +7,9 @@ from pydantic import BaseModel, Field
 
 from certdesk.services.pki.csrs import MAX_CSR_BYTES
 from certdesk.web.deps import ActorDep, ServicesDep
+from certdesk.web.problems import AUTHENTICATED, problems
 
-router = APIRouter(prefix="/api/v1", tags=["policy"])
+router = APIRouter(prefix="/api/v1", tags=["policy"], responses=AUTHENTICATED)
 
 
 class PolicyCheck(BaseModel):
@@ -30,7 +31,7 @@ class PolicyResult(BaseModel):
     results: list[VerdictOut]
 
 
-@router.post("/policy/check", response_model=PolicyResult)
+@router.post("/policy/check", response_model=PolicyResult, responses=problems(404, 422))
 def check(body: PolicyCheck, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     verdicts = svc.policy.check(who, body.org, body.names)
     return {"allowed": all(v.allowed for v in verdicts), "results": [v.as_dict() for v in verdicts]}
@@ -49,6 +50,6 @@ class CsrReportOut(BaseModel):
     names: list[VerdictOut]
 
 
-@router.post("/csr/validate", response_model=CsrReportOut)
+@router.post("/csr/validate", response_model=CsrReportOut, responses=problems(404, 422))
 def validate_csr(body: CsrIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     return svc.csrs.validate(who, body.csr.encode(), body.org).as_dict()

@@ -11,8 +11,10 @@ from pydantic import BaseModel, Field
 from certdesk.errors import InvalidInput
 from certdesk.services.reporting.reports import year_to_date
 from certdesk.web.deps import ActorDep, ServicesDep
+from certdesk.web.identifiers import OrgCode, OrgFilter
+from certdesk.web.problems import AUTHENTICATED, problems
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=AUTHENTICATED)
 
 
 class UsageRowOut(BaseModel):
@@ -59,14 +61,17 @@ class CostOut(BaseModel):
 @router.get(
     "/api/v1/reports/usage",
     response_model=UsageOut,
-    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV (format=csv)"}},
+    responses={
+        **problems(403, 404, 422),
+        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV (format=csv)"},
+    },
 )
 def usage(
     svc: ServicesDep,
     who: ActorDep,
     from_: Annotated[date, Query(alias="from", description="First day (Pacific)")],
     to: Annotated[date, Query(description="Last day, included")],
-    org: str | None = None,
+    org: OrgFilter = None,
     format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
 ) -> Any:
     """Certificates issued per organization and platform, and managed cost (R11)."""
@@ -82,14 +87,24 @@ def usage(
     return report.as_dict()
 
 
-@router.get("/api/v1/orgs/{code}/cost", response_model=CostOut, tags=["organizations"])
-def get_cost(code: str, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+@router.get(
+    "/api/v1/orgs/{code}/cost",
+    response_model=CostOut,
+    tags=["organizations"],
+    responses=problems(404, 422),
+)
+def get_cost(code: OrgCode, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """The organization's cost per managed certificate-year (R11)."""
     return svc.costs.show(who, code).as_dict()
 
 
-@router.put("/api/v1/orgs/{code}/cost", response_model=CostOut, tags=["organizations"])
-def put_cost(code: str, body: CostIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+@router.put(
+    "/api/v1/orgs/{code}/cost",
+    response_model=CostOut,
+    tags=["organizations"],
+    responses=problems(403, 404, 422),
+)
+def put_cost(code: OrgCode, body: CostIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """Set the organization's cost per managed certificate-year (cert services; audited)."""
     return svc.costs.set_cost(who, code, body.cents_per_year).as_dict()
 
@@ -127,7 +142,10 @@ def _one_of(a: date | None, b: date | None, names: str) -> date | None:
 @router.get(
     "/api/v1/reports/sla",
     response_model=SlaOut,
-    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV (format=csv)"}},
+    responses={
+        **problems(403, 404, 422),
+        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV (format=csv)"},
+    },
 )
 def sla(
     svc: ServicesDep,
@@ -136,7 +154,7 @@ def sla(
     end: Annotated[date | None, Query(description="Last day, included; default today")] = None,
     from_: Annotated[date | None, Query(alias="from", description="Same as start")] = None,
     to: Annotated[date | None, Query(description="Same as end")] = None,
-    org: str | None = None,
+    org: OrgFilter = None,
     format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
 ) -> Any:
     """R5 performance: cases delivered in the period within their target and due dates."""

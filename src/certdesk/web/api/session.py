@@ -15,16 +15,17 @@ from certdesk.core.accounts import MAX_PASSWORD
 from certdesk.services.people.logins import LoginSession
 from certdesk.web.api.users import UserOut
 from certdesk.web.deps import ActorDep, ServicesDep
+from certdesk.web.problems import ANY_ROUTE, problems
 
-router = APIRouter(prefix="/api/v1", tags=["session"])
+router = APIRouter(prefix="/api/v1", tags=["session"], responses=ANY_ROUTE)
 
 LOGIN_REFUSED: dict[int | str, dict[str, Any]] = {
     401: {
+        **problems(401)[401],
         "description": "Refused; the problem's `code` says why: `auth.login` (unknown login ID"
         " or wrong password: the same answer for both), `account.locked` (with"
         " `locked_until`), `account.disabled`, `totp.required`, `totp.invalid`,"
         " `password.expired` (change it with POST /api/v1/session/password).",
-        "content": {"application/problem+json": {}},
     }
 }
 
@@ -65,14 +66,14 @@ def _session(new: LoginSession) -> dict[str, Any]:
     "/session",
     response_model=SessionOut,
     status_code=status.HTTP_201_CREATED,
-    responses=LOGIN_REFUSED,
+    responses={**LOGIN_REFUSED, **problems(422)},
 )
 def login(body: LoginIn, svc: ServicesDep) -> dict[str, Any]:
     """Sign in with login ID, password (and TOTP code): a session bearer token (R10)."""
     return _session(svc.logins.login(body.login_id, body.password, body.totp))
 
 
-@router.delete("/session", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/session", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
 def logout(request: Request, svc: ServicesDep, _who: ActorDep) -> Response:
     """Sign out: the session token of this request stops working."""
     token = request.headers["authorization"].partition(" ")[2].strip()
@@ -84,7 +85,7 @@ def logout(request: Request, svc: ServicesDep, _who: ActorDep) -> Response:
     "/session/password",
     response_model=SessionOut,
     status_code=status.HTTP_201_CREATED,
-    responses=LOGIN_REFUSED,
+    responses={**LOGIN_REFUSED, **problems(422)},
 )
 def change_password(body: PasswordChangeIn, svc: ServicesDep) -> dict[str, Any]:
     """R10: change the password with the current one (an expired one too), then sign in."""
@@ -92,7 +93,7 @@ def change_password(body: PasswordChangeIn, svc: ServicesDep) -> dict[str, Any]:
     return _session(new)
 
 
-@router.post("/enroll", response_model=UserOut)
+@router.post("/enroll", response_model=UserOut, responses=problems(404, 409, 422))
 def enroll(body: EnrollIn, svc: ServicesDep) -> dict[str, object]:
     """Redeem an enrollment or reset link: choose the password; then sign in."""
     return svc.accounts.enroll(body.token, body.password).as_dict()

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from certdesk.core.access import Role
 from certdesk.web.deps import ActorDep, ServicesDep
+from certdesk.web.problems import AUTHENTICATED, problems
 
-router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
+router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"], responses=AUTHENTICATED)
 
 
 class TokenCreate(BaseModel):
@@ -43,7 +44,7 @@ class TokenInfo(BaseModel):
 Prefix = Annotated[str, Path(min_length=1, max_length=16, description="The token's prefix.")]
 
 
-@router.get("", response_model=list[TokenInfo])
+@router.get("", response_model=list[TokenInfo], responses=problems(403, 404, 422))
 def list_tokens(
     svc: ServicesDep,
     who: ActorDep,
@@ -54,13 +55,18 @@ def list_tokens(
     return [t.as_dict() for t in svc.tokens.list(who, org)]
 
 
-@router.delete("/{prefix}", response_model=TokenInfo)
+@router.delete("/{prefix}", response_model=TokenInfo, responses=problems(403, 404, 409, 422))
 def revoke_token(prefix: Prefix, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """Revoke an API token: it stops working at once (audited)."""
     return svc.tokens.revoke(who, prefix).as_dict()
 
 
-@router.post("", response_model=TokenOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=TokenOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 404, 422),
+)
 def create_token(body: TokenCreate, svc: ServicesDep, who: ActorDep) -> TokenOut:
     new = svc.tokens.create(who, role=body.role, org_code=body.org, label=body.label)
     return TokenOut(token=new.secret, prefix=new.prefix, role=new.role, org=new.org_code)

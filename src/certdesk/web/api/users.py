@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from certdesk.core.access import Role
 from certdesk.services.people.accounts import PasswordLink
 from certdesk.web.deps import ActorDep, ServicesDep
+from certdesk.web.problems import AUTHENTICATED, problems
 
-router = APIRouter(prefix="/api/v1/users", tags=["users"])
+router = APIRouter(prefix="/api/v1/users", tags=["users"], responses=AUTHENTICATED)
 
 Login = Annotated[str, Path(min_length=1, max_length=64, description="Login ID, e.g. jdoe.")]
 
@@ -69,7 +70,7 @@ def _link(new: PasswordLink) -> dict[str, Any]:
     return {"user": new.user.as_dict(), "link": new.link, "link_expires_at": new.expires_at}
 
 
-@router.get("", response_model=list[UserOut])
+@router.get("", response_model=list[UserOut], responses=problems(403, 404, 422))
 def list_users(
     svc: ServicesDep,
     who: ActorDep,
@@ -79,7 +80,12 @@ def list_users(
     return [u.as_dict() for u in svc.accounts.list_users(who, org)]
 
 
-@router.post("", response_model=LinkOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=LinkOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 404, 409, 422),
+)
 def create_user(body: UserCreate, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
     """Create an account; the answer carries its enrollment link, never a password (R10)."""
     new = svc.accounts.create(
@@ -93,48 +99,53 @@ def create_user(body: UserCreate, svc: ServicesDep, who: ActorDep) -> dict[str, 
     return _link(new)
 
 
-@router.get("/me", response_model=UserOut)
+@router.get("/me", response_model=UserOut, responses=problems(403))
 def me(svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """The signed-in person's own account (login sessions only)."""
     return svc.accounts.me(who).as_dict()
 
 
-@router.post("/me/totp", response_model=TotpOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/me/totp",
+    response_model=TotpOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 409),
+)
 def totp_setup(svc: ServicesDep, who: ActorDep) -> TotpOut:
     """Start TOTP (RFC 6238) set-up: a new secret, shown once; confirm it to enable."""
     setup = svc.logins.totp_setup(who)
     return TotpOut(secret=setup.secret, uri=setup.uri)
 
 
-@router.post("/me/totp/confirm", response_model=UserOut)
+@router.post("/me/totp/confirm", response_model=UserOut, responses=problems(400, 403, 409, 422))
 def totp_confirm(body: TotpConfirm, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """Enable TOTP with a code from the authenticator; later logins then ask for one."""
     return svc.logins.totp_confirm(who, body.code).as_dict()
 
 
-@router.get("/{login}", response_model=UserOut)
+@router.get("/{login}", response_model=UserOut, responses=problems(403, 404, 422))
 def get_user(login: Login, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     return svc.accounts.get(who, login).as_dict()
 
 
-@router.post("/{login}/disable", response_model=UserOut)
+@router.post("/{login}/disable", response_model=UserOut, responses=problems(403, 404, 422))
 def disable(login: Login, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """No more logins; the account's open sessions stop working at once."""
     return svc.accounts.disable(who, login).as_dict()
 
 
-@router.post("/{login}/enable", response_model=UserOut)
+@router.post("/{login}/enable", response_model=UserOut, responses=problems(403, 404, 422))
 def enable(login: Login, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     return svc.accounts.enable(who, login).as_dict()
 
 
-@router.post("/{login}/reset", response_model=LinkOut)
+@router.post("/{login}/reset", response_model=LinkOut, responses=problems(403, 404, 409, 422))
 def reset(login: Login, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
     """A new single-use link to choose a password; the old one works until it is used."""
     return _link(svc.accounts.reset(who, login))
 
 
-@router.put("/{login}/roles", response_model=UserOut)
+@router.put("/{login}/roles", response_model=UserOut, responses=problems(403, 404, 422))
 def set_roles(login: Login, body: RolesIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """Replace the account's roles; its open sessions act with them from the next request."""
     return svc.accounts.set_roles(who, login, [str(r) for r in body.roles]).as_dict()
