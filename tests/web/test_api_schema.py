@@ -13,8 +13,9 @@ SQLite and PostgreSQL. Each answer must be
   validation or the service), a value outside it is refused.
 
 The run is bounded (``EXAMPLES`` per operation, a fixed seed, no shrinking) so that it fits
-well under two minutes per backend: about 15 s of CPU per token on either backend. ``API_SCHEMA_EXAMPLES`` raises the
-number of examples, and ``API_SCHEMA_TALLY=FILE`` records every failing case instead
+well under two minutes per backend: about 15 s of CPU per token on either backend.
+``API_SCHEMA_EXAMPLES`` raises the number of examples, and ``API_SCHEMA_TALLY=FILE``
+records every failing case instead
 of stopping at the first one per operation: that is how the figures in docs/security.md were
 measured (the same test, the same seed).
 """
@@ -33,7 +34,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from apiworld import World, bearer, build_world
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -50,11 +50,12 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from certdesk.services.people.orgs import normalize_code
-from certdesk.services.people.visibility import parse_serial
+from certdesk.services.visibility import parse_serial
 from certdesk.web import problems
 from certdesk.web.app import operation_id
 from certdesk.web.identifiers import ORG_CODE_PATTERN, SERIAL_PATTERN, Serial
 from conftest import BACKENDS
+from world.api import World, bearer, build_world
 
 EXAMPLES = int(os.environ.get("API_SCHEMA_EXAMPLES", "4"))
 TALLY = os.environ.get("API_SCHEMA_TALLY")

@@ -8,7 +8,7 @@ parse (tests/web/test_api_schema.py checks each against its service's parser):
 
 * a certificate serial: up to 40 hex digits (any case, optionally ``0x``-prefixed), or pairs
   of hex digits separated by colons, as browsers show them
-  (:func:`certdesk.services.people.visibility.parse_serial`);
+  (:func:`certdesk.services.visibility.parse_serial`);
 * an organization code: a letter, then 1-31 letters, digits or ``-``; any case
   (:func:`certdesk.services.people.orgs.normalize_code`);
 * a case number: ``CS-YYYY-NNNNNN``; any case
