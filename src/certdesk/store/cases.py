@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -16,6 +17,7 @@ from certdesk.store.models import (
     ApprovalPolicy,
     Case,
     CaseEvent,
+    CertificateRow,
     Comment,
     Contact,
     Counter,
@@ -116,6 +118,126 @@ def add_event(
     )
     s.add(row)
     return row
+
+
+def add_comment(s: Session, case: Case, *, actor: str, body: str, at: datetime) -> Comment:
+    row = Comment(case_id=case.id, actor=actor, body=body, at=at)
+    s.add(row)
+    s.flush()
+    return row
+
+
+def touch(case: Case, at: datetime) -> None:
+    """Something happened on ``case`` that changes no column of its own (a window action)."""
+    case.updated_at = at
+
+
+def mark_delivered(case: Case, *, at: datetime, window_ends_at: datetime) -> None:
+    case.delivered_at = at
+    case.window_ends_at = window_ends_at
+
+
+def mark_closed(case: Case, at: datetime) -> None:
+    case.closed_at = at
+
+
+# --- the lease of a fulfilment or R8 reissue ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lease:
+    holder: str  # the process (signer identity) working the case
+    actor: str  # on whose behalf
+    until: datetime
+
+
+def lease_of(case: Case) -> Lease | None:
+    if case.lease_holder is None or case.lease_until is None:
+        return None
+    return Lease(case.lease_holder, case.lease_actor or "", case.lease_until)
+
+
+def set_lease(case: Case, lease: Lease | None) -> None:
+    """Write ``lease`` on ``case`` (locked by the caller); None clears it."""
+    case.lease_holder = lease.holder if lease else None
+    case.lease_actor = lease.actor if lease else None
+    case.lease_until = lease.until if lease else None
+
+
+# --- the set-up a delegated_admin_setup case carries (R2, R10) -----------------------------
+
+
+def set_delegated_setup(case: Case, setup: dict[str, Any] | None) -> None:
+    case.delegated_setup = setup
+
+
+# --- submittals and their certificates ----------------------------------------------------
+
+
+def link_certificate(sub: Submittal, cert: CertificateRow) -> None:
+    """``cert`` is now the certificate of ``sub`` and belongs to its case."""
+    sub.certificate_id = cert.id
+    cert.case_id = sub.case_id
+
+
+def store_generated_key(sub: Submittal, sealed: bytes) -> None:
+    """R12: the sealed key certdesk generated for ``sub``, committed before any signing."""
+    sub.generated_key = sealed
+
+
+def erase_generated_key(sub: Submittal, at: datetime) -> None:
+    """R12: the key left in its one download; it is erased in the same transaction."""
+    sub.generated_key = None
+    sub.key_downloaded_at = at
+
+
+@dataclass(frozen=True)
+class SubmittalFacts:
+    """What an R8 reissue rewrites on a submittal: its certificate's description."""
+
+    names: tuple[str, ...]
+    cert_type: str
+    platform: str
+    server_software: str
+    server_version: str
+    key_type: str
+    validity_days: int | None
+    csr_pem: str | None
+
+
+def rewrite_submittal(
+    sub: Submittal, facts: SubmittalFacts, cert: CertificateRow, sealed_key: bytes | None
+) -> None:
+    """R8 reissue: ``sub`` now describes ``cert`` (its replacement) and holds its key."""
+    sub.names = ",".join(facts.names)
+    sub.cert_type = facts.cert_type
+    sub.platform = facts.platform
+    sub.server_software = facts.server_software
+    sub.server_version = facts.server_version
+    sub.key_type = facts.key_type
+    sub.validity_days = facts.validity_days
+    sub.csr_pem = facts.csr_pem
+    sub.generated_key = sealed_key
+    sub.key_downloaded_at = None
+    link_certificate(sub, cert)
+
+
+def submittal_of_certificate(s: Session, cert_id: int) -> Submittal | None:
+    """The submittal ``cert_id`` was delivered for, if it came from a case."""
+    return s.scalars(select(Submittal).where(Submittal.certificate_id == cert_id)).first()
+
+
+def unfinished_case_about(
+    s: Session, cert_id: int, case_type: str, finished: Sequence[str]
+) -> str | None:
+    """The number of a ``case_type`` case about ``cert_id`` not in a ``finished`` state."""
+    return s.scalars(
+        select(Case.number).where(
+            Case.target_cert_id == cert_id,
+            Case.type == case_type,
+            Case.state.not_in(list(finished)),
+        )
+    ).first()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ Approvals and the turnaround dates live in :mod:`certdesk.services.casework.appr
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.calendar import PACIFIC
+from certdesk.core.certificates import BOOKKEEPING, CertStatus
 from certdesk.core.names import Grant, GrantKind
 from certdesk.core.workflow import (
     SUBMITTAL_REQUIRED,
@@ -169,9 +169,9 @@ class CaseService:
             org = visible_org(s, actor, spec.org_code)
             authorize(actor, Action.CASE_OPEN, org.id)
             delegated = (
-                self._setup(actor, org, spec.grants, spec.admins).as_payload()
+                self._setup(actor, org, spec.grants, spec.admins).as_column()
                 if kind is CaseType.DELEGATED_ADMIN_SETUP
-                else {}
+                else None
             )
             target = self._target(s, org, kind, spec.target_serial)
             checked = [self._check(org, actor, sub, now) for sub in spec.submittals]
@@ -191,7 +191,7 @@ class CaseService:
                 approval_steps="",
                 approval_round=0,
                 target_cert_id=target.id if target else None,
-                payload=json.dumps(delegated, sort_keys=True),
+                delegated_setup=delegated,
                 created_at=now,
                 updated_at=now,
             )
@@ -214,7 +214,7 @@ class CaseService:
                 submittals=[
                     {"id": i, "names": list(c.names)} for i, c in zip(ids, checked, strict=True)
                 ],
-                **delegated,
+                **({"delegated_admin": delegated} if delegated is not None else {}),
             )
             return case_view(s, case, now)
 
@@ -276,7 +276,7 @@ class CaseService:
                     current.as_payload()["delegated_admin"],
                     delegated["delegated_admin"],
                 )
-                case.payload = json.dumps(delegated, sort_keys=True)
+                case_store.set_delegated_setup(case, setup.as_column())
             if not after:
                 return case_view(s, case, now)  # nothing changed: no history, no event
             apply_event(s, case, actor, Event.EDIT, now, note=", ".join(sorted(after)))
@@ -568,9 +568,9 @@ class CaseService:
         if not serial:
             return None
         row = cert_store.by_serial(s, parse_serial(serial))
-        if row is None or row.org_id != org.id or row.status in ("signing", "void"):
+        if row is None or row.org_id != org.id or row.status in BOOKKEEPING:
             raise NotFound("cert.unknown", f"{org.code} has no certificate with serial {serial}")
-        if kind is CaseType.REVOKE and row.status == "revoked":
+        if kind is CaseType.REVOKE and row.status == CertStatus.REVOKED:
             raise Conflict("cert.revoked", f"certificate {row.serial} is already revoked")
         return row
 
