@@ -268,7 +268,7 @@ def replaced_certificates(s: Session, limit: int) -> list[Replacement]:
     The replacement names the old one in ``renewal_of`` and is active, and it was delivered
     by a renewal case, or issued directly (a direct issuance is its own delivery). A
     replacement on the *same* case is an R8 reissue, and a ``change`` case's replacement is
-    revoked at close (services/casework/reissue.py, services/casework/closing.py); neither is handled here.
+    revoked at close (services/casework/reissue.py, closing.py); neither is handled here.
     """
     old = aliased(CertificateRow)
     new = aliased(CertificateRow)
