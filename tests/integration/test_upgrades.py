@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from alembic import command
 from live_processes import CERTDESK, certdesk_env
 from sqlalchemy import func, select, text
 
@@ -15,7 +16,7 @@ from certdesk.config import Settings
 from certdesk.core.access import Role
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
-from certdesk.store.db import make_engine
+from certdesk.store.db import alembic_config, make_engine
 from certdesk.store.models import ApiToken, Issuer, User, UserRole
 from certdesk.store.schema import head_revision
 from conftest import scratch_database
@@ -121,9 +122,12 @@ def _old_and_newer_schema(database_url: str, tmp_path: Path) -> None:
     assert certdesk(env, "init").returncode == 0
     engine = make_engine(database_url)
     try:
-        with engine.begin() as conn:  # an installation one release behind
-            conn.execute(text("DROP TABLE installation"))
-            conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+        # An installation some releases behind: the revisions after 0004 stepped down (their
+        # downgrades undo exactly their upgrades, tests/store/test_migrations.py).
+        cfg = alembic_config(database_url)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0004")
         for args in (["worker", "--once"], ["serve", "--port", "1"], ["cert", "list"]):
             done = certdesk(env, *args)
             assert done.returncode == 4, (args, done.stderr)
