@@ -31,6 +31,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
+from certdesk.core.certificates import BOOKKEEPING, CertStatus
 from certdesk.release import python_version, version
 
 # prometheus_client's own variable: it reads it once, when it is first imported.
@@ -249,10 +250,10 @@ class _InventoryCollector(Collector):
         issued = GaugeMetricFamily(
             "certdesk_certificates_issued", "Certificates issued (all statuses but void)."
         )
-        issued.add_metric([], sum(v for k, v in counts.items() if k not in ("signing", "void")))
+        issued.add_metric([], sum(v for k, v in counts.items() if k not in BOOKKEEPING))
         yield issued
         revoked = GaugeMetricFamily("certdesk_certificates_revoked", "Certificates revoked.")
-        revoked.add_metric([], counts.get("revoked", 0))
+        revoked.add_metric([], counts.get(CertStatus.REVOKED, 0))
         yield revoked
         by_status = GaugeMetricFamily(
             "certdesk_certificates", "Certificates by status.", labels=["status"]

@@ -600,7 +600,7 @@ def test_delegated_admin_setup_carries_grants_and_people(
     page = dan.follow(resp)
     assert "zone:apps.dmv.ca.gov" in text_of(page) and "ada.admin" in text_of(page)
     dan.follow(dan.post(f"/cases/{number}/edit", {"grants": "zone:apps.dmv.ca.gov"}))
-    setup = desk.services.cases.show(desk["dan"], number).payload["delegated_admin"]
+    setup = desk.services.cases.show(desk["dan"], number).delegated_setup
     assert setup["grants"] == ["zone:apps.dmv.ca.gov"]
     assert [a["login_id"] for a in setup["admins"]] == ["ada.admin"]
 

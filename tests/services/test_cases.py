@@ -461,7 +461,7 @@ def test_delegated_admin_setup_carries_grants_and_people(desk: Desk) -> None:
         view.number,
         CaseEdit(admins=(AdminInput("Dee Admin", "Dee@DMV.ca.gov", "Dee.Admin"),)),
     )
-    assert view.payload["delegated_admin"] == {
+    assert view.delegated_setup == {
         "grants": ["zone:apps.dmv.ca.gov", "host:permits.ca.gov"],
         "admins": [{"name": "Dee Admin", "email": "Dee@dmv.ca.gov", "login_id": "dee.admin"}],
     }

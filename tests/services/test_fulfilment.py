@@ -25,6 +25,7 @@ from certdesk.services.casework.window import Reissue
 from certdesk.services.pki.revocation import Reason
 from certdesk.store.models import (
     AuditRow,
+    Case,
     CertificateRow,
     DataKey,
     Notice,
@@ -180,7 +181,9 @@ def test_a_failed_issuance_is_retried_without_issuing_twice(
     shown = svc.cases.show(OPERATOR, view.number)
     assert shown.state == "in_progress"
     assert [s.certificate_serial is not None for s in shown.submittals] == [True, False, False]
-    assert "fulfilment" not in shown.payload  # the lease was released
+    with svc.rt.reads() as s:  # the lease was released
+        case = s.scalars(select(Case).where(Case.number == view.number)).one()
+        assert (case.lease_holder, case.lease_actor, case.lease_until) == (None, None, None)
 
     done = svc.fulfilment.fulfil(desk["opal"], view.number)
     assert done.state == "delivered" and len(calls) == 4  # 1 ok, 1 failed, then the 2 left

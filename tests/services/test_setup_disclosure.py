@@ -98,7 +98,7 @@ def test_setup_case_another_agencys_zone_reads_like_nobodys(desk: Desk) -> None:
 )
 def test_setup_case_grant_within_the_organization_drafts(desk: Desk, who: str, grant: str) -> None:
     view = draft(desk, who, [grant])
-    assert view.payload["delegated_admin"]["grants"] == [grant]
+    assert view.delegated_setup["grants"] == [grant]
 
 
 def test_setup_case_edit_to_another_agencys_zone_is_refused(desk: Desk) -> None:
@@ -113,12 +113,12 @@ def test_setup_case_edit_to_another_agencys_zone_is_refused(desk: Desk) -> None:
     )
     assert desk.counts() == before
     shown = desk.services.cases.show(desk["ana"], view.number)
-    assert shown.payload["delegated_admin"]["grants"] == ["zone:apps.dmv.ca.gov"]
+    assert shown.delegated_setup["grants"] == ["zone:apps.dmv.ca.gov"]
 
 
 def _shape(view: CaseView, login: str) -> str:
     """What a case view shows, with its number and the login ID asked for taken out."""
-    text = repr((view.state, view.payload, view.history, view.comments))
+    text = repr((view.state, view.delegated_setup, view.history, view.comments))
     return text.replace(view.number, "<number>").replace(login, "<login>")
 
 

@@ -4,18 +4,22 @@ backends (tests never use create_all)."""
 from __future__ import annotations
 
 import itertools
+import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import JSON, Engine, String, Text, column, inspect, select, table, text
 
 from certdesk.store.db import alembic_config, make_engine, migrate
 from certdesk.store.models import Base
 from certdesk.store.schema import current_revision, head_revision
+from certdesk.store.types import UTCDateTime
 from conftest import scratch_database
 
 
@@ -95,5 +99,109 @@ def test_revision_adds_its_tables(
             _alembic(engine, "upgrade", revision)
             assert _tables(engine) - before == added
             assert before - _tables(engine) == set()
+        finally:
+            engine.dispose()
+
+
+# --- 0007: the payload's facts move to typed columns, with the rows that hold them ----------
+
+_LEASE_UNTIL = "2026-11-26T18:05:00+00:00"
+_SETUP = {
+    "grants": ["zone:apps.dmv.ca.gov"],
+    "admins": [{"name": "Dee Admin", "email": "dee@dmv.ca.gov", "login_id": "dee.admin"}],
+}
+# Case number → the payload a release before 0007 wrote.
+_PAYLOADS: dict[str, dict[str, object]] = {
+    "CS-2026-000001": {
+        "fulfilment": {"holder": "host:123:456", "actor": "opal", "until": _LEASE_UNTIL}
+    },
+    "CS-2026-000002": {"delegated_admin": _SETUP},
+    "CS-2026-000003": {"revocation_reason": "keyCompromise", "renewal_requested": "2027-01-04"},
+    "CS-2026-000004": {},
+}
+
+
+def _old_cases(engine: Engine) -> None:
+    """Rows as the 0005 schema held them (written with SQL, not the current models)."""
+    at = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO organizations (id, code, name, self_managed, created_at,"
+                " auto_approve_renewals) VALUES (1, 'dmv', 'DMV', false, :at, false)"
+            ),
+            {"at": at.replace(tzinfo=None)},
+        )
+        for i, (number, payload) in enumerate(_PAYLOADS.items(), start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO cases (id, number, org_id, type, state, title, description,"
+                    " opened_by, expedite, approval_steps, approval_round, payload, created_at,"
+                    " updated_at) VALUES (:id, :number, 1, 'new', 'in_progress', 't', '', 'ana',"
+                    " false, '', 1, :payload, :at, :at)"
+                ),
+                {"id": i, "number": number, "payload": json.dumps(payload), "at": at},
+            )
+
+
+_CASES = table(
+    "cases",
+    column("number", String()),
+    column("payload", Text()),
+    column("lease_holder", String()),
+    column("lease_actor", String()),
+    column("lease_until", UTCDateTime()),
+    column("delegated_setup", JSON()),
+    column("revocation_reason", String()),
+)
+
+
+def _case_columns(engine: Engine) -> dict[str, tuple[Any, ...]]:
+    c = _CASES.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                c.number,
+                c.payload,
+                c.lease_holder,
+                c.lease_actor,
+                c.lease_until,
+                c.delegated_setup,
+                c.revocation_reason,
+            ).order_by(c.number)
+        )
+        return {r[0]: (json.loads(r[1]), *r[2:]) for r in rows}
+
+
+def _payloads(engine: Engine) -> dict[str, dict[str, object]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT number, payload FROM cases ORDER BY number"))
+        return {r.number: json.loads(r.payload) for r in rows}
+
+
+def test_0007_moves_the_payload_facts_to_columns_and_back(backend: str, tmp_path: Path) -> None:
+    with scratch_database(backend, tmp_path, "m0007") as url:
+        engine = make_engine(url)
+        try:
+            steps = _revisions()
+            _alembic(engine, "upgrade", steps[steps.index("0007") - 1])
+            _old_cases(engine)
+            _alembic(engine, "upgrade", "0007")
+            until = datetime.fromisoformat(_LEASE_UNTIL)
+            assert _case_columns(engine) == {
+                "CS-2026-000001": ({}, "host:123:456", "opal", until, None, None),
+                "CS-2026-000002": ({}, None, None, None, _SETUP, None),
+                "CS-2026-000003": (
+                    {"renewal_requested": "2027-01-04"},  # not one of 0007's facts: stays
+                    None,
+                    None,
+                    None,
+                    None,
+                    "keyCompromise",
+                ),
+                "CS-2026-000004": ({}, None, None, None, None, None),
+            }
+            _alembic(engine, "downgrade", "-1")
+            assert _payloads(engine) == _PAYLOADS
         finally:
             engine.dispose()

@@ -5,9 +5,14 @@ from __future__ import annotations
 from certdesk.services.audit import AuditService
 from certdesk.services.casework.approvals import ApprovalService
 from certdesk.services.casework.cases import CaseService
+from certdesk.services.casework.closing import CaseClosing
 from certdesk.services.casework.contacts import ContactService
 from certdesk.services.casework.delegated_admin import DelegatedAdminSetup
 from certdesk.services.casework.fulfilment import FulfilmentService
+from certdesk.services.casework.generated_keys import GeneratedKeys
+from certdesk.services.casework.key_download import KeyDownload
+from certdesk.services.casework.reissue import Reissuing
+from certdesk.services.casework.renewal_cases import RenewalCases
 from certdesk.services.casework.window import WindowService
 from certdesk.services.checkpoints import CheckpointService
 from certdesk.services.lifecycle.account_mail import AccountMailService
@@ -53,17 +58,23 @@ class Services:
         self.cases = CaseService(rt, self.audit, self.approvals)
         self.delegated_admin = DelegatedAdminSetup(rt, self.audit, self.cases, self.accounts)
         self.approvals.follow_up(self.delegated_admin.after_approval)
+        generated_keys = GeneratedKeys(rt, self.audit, self.cases, self.secretbox)
         self.fulfilment = FulfilmentService(
             rt,
             self.audit,
             self.cases,
             self.issuance,
-            self.revocation,
-            self.secretbox,
-            self.delegated_admin,
+            generated_keys,
+            CaseClosing(rt, self.audit, self.cases, self.revocation, self.delegated_admin),
+            RenewalCases(rt, self.cases),
         )
         self.window = WindowService(
-            rt, self.audit, self.cases, self.issuance, self.revocation, self.secretbox
+            rt,
+            self.audit,
+            self.cases,
+            self.revocation,
+            KeyDownload(rt, self.audit, self.cases, self.secretbox),
+            Reissuing(rt, self.audit, self.cases, self.issuance, generated_keys),
         )
         self.costs = CostService(rt, self.audit)
         self.reports = ReportService(rt)

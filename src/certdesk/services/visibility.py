@@ -12,13 +12,11 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from certdesk.core.access import Actor, sees_org
+from certdesk.core.certificates import BOOKKEEPING
 from certdesk.errors import InvalidInput, NotFound
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store
 from certdesk.store.models import CertificateRow, Organization
-
-# A certificate still being signed, or whose signing was voided, is nobody's to see.
-UNSEEN_STATES = ("signing", "void")
 
 
 def parse_serial(text: str) -> str:
@@ -52,8 +50,9 @@ def visible_cert(
     s: Session, actor: Actor, serial: str, *, for_update: bool = False
 ) -> CertificateRow:
     """Certificate ``serial`` (as the caller wrote it), or :class:`NotFound` if ``actor`` may
-    not know it exists: another agency's certificate answers exactly like an unknown one."""
+    not know it exists: another agency's certificate answers exactly like an unknown one.
+    A certificate still being signed, or whose signing was voided, is nobody's to see."""
     row = cert_store.by_serial(s, parse_serial(serial), for_update=for_update)
-    if row is None or row.status in UNSEEN_STATES or not sees_org(actor, row.org_id):
+    if row is None or row.status in BOOKKEEPING or not sees_org(actor, row.org_id):
         raise NotFound("cert.unknown", f"no certificate with serial {serial.strip()}")
     return row

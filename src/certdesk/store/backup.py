@@ -42,6 +42,7 @@ from typing import Any, TextIO
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
+    JSON,
     Connection,
     Engine,
     ForeignKeyConstraint,
@@ -81,6 +82,8 @@ _KINDS: list[tuple[type, str]] = [
 
 
 def _kind(table: str, column: Any) -> str:
+    if isinstance(column.type, JSON):  # a JSON column has no python_type: a dict or a list
+        return "json"
     try:
         python_type = column.type.python_type
     except NotImplementedError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,6 +23,7 @@ from certdesk.store.models import (
     ApprovalPolicy,
     Case,
     CaseEvent,
+    CertificateRow,
     Comment,
     Contact,
     Counter,
@@ -138,7 +140,7 @@ class NewCase:
     opened_by: str
     requested_delivery: date | None
     target_cert_id: int | None
-    payload: str
+    delegated_setup: dict[str, Any] | None
 
 
 def open_case(s: Session, new: NewCase, at: datetime) -> Case:
@@ -157,7 +159,7 @@ def open_case(s: Session, new: NewCase, at: datetime) -> Case:
         approval_steps="",
         approval_round=0,
         target_cert_id=new.target_cert_id,
-        payload=new.payload,
+        delegated_setup=new.delegated_setup,
         created_at=at,
         updated_at=at,
     )
@@ -197,7 +199,7 @@ class Revision:
     description: str
     requested_delivery: date | None
     target_cert_id: int | None
-    payload: str
+    delegated_setup: dict[str, Any] | None
 
 
 def revision_of(case: Case) -> Revision:
@@ -206,7 +208,7 @@ def revision_of(case: Case) -> Revision:
         case.description,
         case.requested_delivery,
         case.target_cert_id,
-        case.payload,
+        case.delegated_setup,
     )
 
 
@@ -215,7 +217,7 @@ def revise(s: Session, case: Case, to: Revision) -> None:
     case.description = to.description
     case.requested_delivery = to.requested_delivery
     case.target_cert_id = to.target_cert_id
-    case.payload = to.payload
+    case.delegated_setup = to.delegated_setup
 
 
 def start_round(s: Session, case: Case, steps: str) -> int:
@@ -288,6 +290,112 @@ def remove_submittal(s: Session, row: Submittal) -> None:
         s.delete(contact)
     s.flush()
     s.delete(row)
+
+
+def touch(case: Case, at: datetime) -> None:
+    """Something happened on ``case`` that changes no column of its own (a window action)."""
+    case.updated_at = at
+
+
+def mark_delivered(case: Case, *, at: datetime, window_ends_at: datetime) -> None:
+    case.delivered_at = at
+    case.window_ends_at = window_ends_at
+
+
+def mark_closed(case: Case, at: datetime) -> None:
+    case.closed_at = at
+
+
+# --- the lease of a fulfilment or R8 reissue ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lease:
+    holder: str  # the process (signer identity) working the case
+    actor: str  # on whose behalf
+    until: datetime
+
+
+def lease_of(case: Case) -> Lease | None:
+    if case.lease_holder is None or case.lease_until is None:
+        return None
+    return Lease(case.lease_holder, case.lease_actor or "", case.lease_until)
+
+
+def set_lease(case: Case, lease: Lease | None) -> None:
+    """Write ``lease`` on ``case`` (locked by the caller); None clears it."""
+    case.lease_holder = lease.holder if lease else None
+    case.lease_actor = lease.actor if lease else None
+    case.lease_until = lease.until if lease else None
+
+
+# --- the set-up a delegated_admin_setup case carries (R2, R10) -----------------------------
+
+
+def set_delegated_setup(case: Case, setup: dict[str, Any] | None) -> None:
+    case.delegated_setup = setup
+
+
+# --- submittals and their certificates ----------------------------------------------------
+
+
+def link_certificate(sub: Submittal, cert: CertificateRow) -> None:
+    """``cert`` is now the certificate of ``sub`` and belongs to its case."""
+    sub.certificate_id = cert.id
+    cert.case_id = sub.case_id
+
+
+def mark_key_downloaded(sub: Submittal, at: datetime) -> None:
+    """R12: the key left in its one download (its data key is shredded in the same
+    transaction, :mod:`certdesk.store.data_keys`)."""
+    sub.key_downloaded_at = at
+
+
+@dataclass(frozen=True)
+class SubmittalFacts:
+    """What an R8 reissue rewrites on a submittal: its certificate's description."""
+
+    names: tuple[str, ...]
+    cert_type: str
+    platform: str
+    server_software: str
+    server_version: str
+    key_type: str
+    validity_days: int | None
+    csr_pem: str | None
+
+
+def rewrite_submittal(sub: Submittal, facts: SubmittalFacts, cert: CertificateRow) -> None:
+    """R8 reissue: ``sub`` now describes ``cert`` (its replacement); its key, if certdesk
+    generated one, is kept under a new data key by the caller."""
+    sub.names = ",".join(facts.names)
+    sub.cert_type = facts.cert_type
+    sub.platform = facts.platform
+    sub.server_software = facts.server_software
+    sub.server_version = facts.server_version
+    sub.key_type = facts.key_type
+    sub.validity_days = facts.validity_days
+    sub.csr_pem = facts.csr_pem
+    sub.key_downloaded_at = None
+    link_certificate(sub, cert)
+
+
+def submittal_of_certificate(s: Session, cert_id: int) -> Submittal | None:
+    """The submittal ``cert_id`` was delivered for, if it came from a case."""
+    return s.scalars(select(Submittal).where(Submittal.certificate_id == cert_id)).first()
+
+
+def unfinished_case_about(
+    s: Session, cert_id: int, case_type: str, finished: Sequence[str]
+) -> str | None:
+    """The number of a ``case_type`` case about ``cert_id`` not in a ``finished`` state."""
+    return s.scalars(
+        select(Case.number).where(
+            Case.target_cert_id == cert_id,
+            Case.type == case_type,
+            Case.state.not_in(list(finished)),
+        )
+    ).first()
 
 
 @dataclass(frozen=True)

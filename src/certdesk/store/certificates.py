@@ -9,6 +9,7 @@ from typing import cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from certdesk.core.certificates import BOOKKEEPING, CertStatus
 from certdesk.store.models import (
     Case,
     CertificateName,
@@ -46,9 +47,9 @@ _INSERT_INTENT = insert(_CERTS).returning(_CERTS.c.id)
 _INSERT_NAMES = insert(_NAMES)
 _MARK_ACTIVE = (
     update(_CERTS)
-    .where(_CERTS.c.id == bindparam("cert_id"), _CERTS.c.status == "signing")
+    .where(_CERTS.c.id == bindparam("cert_id"), _CERTS.c.status == CertStatus.SIGNING)
     .values(
-        status="active",
+        status=CertStatus.ACTIVE,
         der=bindparam("signed_der"),
         fingerprint_sha256=bindparam("signed_fingerprint"),
         issued_at=bindparam("signed_at"),
@@ -106,7 +107,7 @@ def add_intent(conn: Connection, intent: Intent) -> int:
             "serial": intent.serial,
             "issuer_id": intent.issuer_id,
             "org_id": intent.org_id,
-            "status": "signing",
+            "status": CertStatus.SIGNING,
             "names": ",".join(intent.names),
             "key_type": intent.key_type,
             "platform": intent.platform,
@@ -152,7 +153,7 @@ def stale_intents(s: Session, started_before: datetime) -> list[CertificateRow]:
         s.scalars(
             select(CertificateRow)
             .where(
-                CertificateRow.status == "signing",
+                CertificateRow.status == CertStatus.SIGNING,
                 CertificateRow.signing_started_at < started_before,
             )
             .with_for_update()
@@ -171,7 +172,9 @@ def revoked_of(s: Session, issuer_id: int) -> list[CertificateRow]:
     return list(
         s.scalars(
             select(CertificateRow)
-            .where(CertificateRow.issuer_id == issuer_id, CertificateRow.status == "revoked")
+            .where(
+                CertificateRow.issuer_id == issuer_id, CertificateRow.status == CertStatus.REVOKED
+            )
             .order_by(CertificateRow.id)
         )
     )
@@ -181,13 +184,13 @@ def revoked_of(s: Session, issuer_id: int) -> list[CertificateRow]:
 class CertQuery:
     org_id: int | None = None
     name: str | None = None
-    status: str | None = None
+    status: CertStatus | None = None
     expiring_before: datetime | None = None
     after_id: int | None = None  # keyset cursor: rows with a smaller id (newest first)
     limit: int = 100
-    now: datetime | None = (
-        None  # "active" past notAfter counts as expired until the worker marks it
-    )
+    # "active" past notAfter counts as expired until the worker marks it: the SQL twin of
+    # certdesk.core.certificates.status_at.
+    now: datetime | None = None
 
 
 def search(s: Session, q: CertQuery) -> list[CertificateRow]:
@@ -195,18 +198,20 @@ def search(s: Session, q: CertQuery) -> list[CertificateRow]:
     stmt = select(CertificateRow).order_by(CertificateRow.id.desc()).limit(q.limit)
     if q.org_id is not None:
         stmt = stmt.where(CertificateRow.org_id == q.org_id)
-    if q.status == "active" and q.now is not None:
-        stmt = stmt.where(CertificateRow.status == "active", CertificateRow.not_after > q.now)
-    elif q.status == "expired" and q.now is not None:
+    if q.status is CertStatus.ACTIVE and q.now is not None:
         stmt = stmt.where(
-            (CertificateRow.status == "expired")
-            | ((CertificateRow.status == "active") & (CertificateRow.not_after <= q.now))
+            CertificateRow.status == CertStatus.ACTIVE, CertificateRow.not_after > q.now
+        )
+    elif q.status is CertStatus.EXPIRED and q.now is not None:
+        stmt = stmt.where(
+            (CertificateRow.status == CertStatus.EXPIRED)
+            | ((CertificateRow.status == CertStatus.ACTIVE) & (CertificateRow.not_after <= q.now))
         )
     elif q.status is not None:
         stmt = stmt.where(CertificateRow.status == q.status)
     else:
         # Intents and voided serials are bookkeeping, not inventory.
-        stmt = stmt.where(CertificateRow.status.not_in(("signing", "void")))
+        stmt = stmt.where(CertificateRow.status.not_in(BOOKKEEPING))
     if q.expiring_before is not None:
         stmt = stmt.where(CertificateRow.not_after <= q.expiring_before)
     if q.after_id is not None:
@@ -226,7 +231,7 @@ def revoked_since(s: Session, issuer_id: int, since: datetime) -> list[str]:
         s.scalars(
             select(CertificateRow.serial).where(
                 CertificateRow.issuer_id == issuer_id,
-                CertificateRow.status == "revoked",
+                CertificateRow.status == CertStatus.REVOKED,
                 CertificateRow.revoked_at >= since,
             )
         )
@@ -236,7 +241,7 @@ def revoked_since(s: Session, issuer_id: int, since: datetime) -> list[str]:
 def expiries(s: Session, org_id: int | None, after: datetime, until: datetime) -> list[datetime]:
     """notAfter of the active certificates expiring in (after, until], of one org or all."""
     stmt = select(CertificateRow.not_after).where(
-        CertificateRow.status == "active",
+        CertificateRow.status == CertStatus.ACTIVE,
         CertificateRow.not_after > after,
         CertificateRow.not_after <= until,
     )
@@ -252,7 +257,7 @@ def soonest(
     stmt = (
         select(CertificateRow)
         .where(
-            CertificateRow.status == "active",
+            CertificateRow.status == CertStatus.ACTIVE,
             CertificateRow.not_after > after,
             CertificateRow.not_after <= until,
         )
@@ -272,7 +277,7 @@ def renewals_of(s: Session, cert_id: int) -> list[CertificateRow]:
             select(CertificateRow)
             .where(
                 CertificateRow.renewal_of == cert_id,
-                CertificateRow.status.not_in(("signing", "void")),
+                CertificateRow.status.not_in(BOOKKEEPING),
             )
             .order_by(CertificateRow.id)
         )
@@ -286,4 +291,59 @@ def delivering_case(s: Session, cert_id: int) -> str | None:
         .join(Submittal, Submittal.case_id == Case.id)
         .where(Submittal.certificate_id == cert_id)
         .limit(1)
+    )
+
+
+def by_id(s: Session, cert_id: int) -> CertificateRow | None:
+    return s.get(CertificateRow, cert_id)
+
+
+def mark_revoked(row: CertificateRow, *, at: datetime, reason: str) -> None:
+    """Record the revocation of ``row`` (locked by the caller, not revoked yet)."""
+    row.status = CertStatus.REVOKED
+    row.revoked_at = at
+    row.revocation_reason = reason
+
+
+def mark_void(row: CertificateRow, reason: str) -> None:
+    """Void an interrupted ``signing`` intent; the row and its serial stay (never reused)."""
+    row.status = CertStatus.VOID
+    row.void_reason = reason
+
+
+def set_cost(row: CertificateRow, cents: int | None) -> None:
+    """R11: what ``row`` costs its organization (None: self-managed, no cost recorded)."""
+    row.cost_cents = cents
+
+
+def of_case(s: Session, case_id: int) -> list[CertificateRow]:
+    """Every certificate linked to the case, current and replaced, oldest first."""
+    return list(
+        s.scalars(
+            select(CertificateRow)
+            .where(CertificateRow.case_id == case_id)
+            .order_by(CertificateRow.id)
+        )
+    )
+
+
+def unlinked_candidates(
+    s: Session, org_id: int, first_name: str, since: datetime
+) -> list[CertificateRow]:
+    """Active certificates of ``org_id`` naming ``first_name``, signed since ``since`` and
+    linked to no case: where a fulfilment that crashed before linking left its certificate."""
+    return list(
+        s.scalars(
+            select(CertificateRow)
+            .where(
+                CertificateRow.org_id == org_id,
+                CertificateRow.case_id.is_(None),
+                CertificateRow.status == CertStatus.ACTIVE,
+                CertificateRow.signing_started_at >= since,
+                CertificateRow.id.in_(
+                    select(CertificateName.cert_id).where(CertificateName.name == first_name)
+                ),
+            )
+            .order_by(CertificateRow.id)
+        )
     )

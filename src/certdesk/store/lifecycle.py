@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, extract, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from certdesk.core.certificates import CertStatus
 from certdesk.store.models import (
     Case,
     CaseEvent,
@@ -33,9 +34,6 @@ from certdesk.store.models import (
 )
 from certdesk.store.notices import ACCOUNT, PENDING, SENDING
 
-ACTIVE = "active"
-EXPIRED = "expired"
-SUPERSEDED = "superseded"
 RENEWAL = "renewal"
 DELIVERED = "delivered"
 FINISHED_STATES = ("closed", "cancelled")
@@ -73,15 +71,15 @@ def expire_batch(s: Session, now: datetime, limit: int) -> list[Expired]:
     """
     claim = (
         select(CertificateRow.id)
-        .where(CertificateRow.status == ACTIVE, CertificateRow.not_after < now)
+        .where(CertificateRow.status == CertStatus.ACTIVE, CertificateRow.not_after < now)
         .order_by(CertificateRow.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     rows = s.execute(
         update(CertificateRow)
-        .where(CertificateRow.id.in_(claim), CertificateRow.status == ACTIVE)
-        .values(status=EXPIRED)
+        .where(CertificateRow.id.in_(claim), CertificateRow.status == CertStatus.ACTIVE)
+        .values(status=CertStatus.EXPIRED)
         .returning(CertificateRow.id, CertificateRow.serial, CertificateRow.not_after)
         .execution_options(synchronize_session=False)
     ).all()
@@ -119,7 +117,7 @@ def _renewable(now: datetime) -> list[ColumnElement[bool]]:
     # by whoever issued it, who gets the notices (R9). An active certificate past notAfter
     # is about to be marked expired, not renewed.
     return [
-        CertificateRow.status == ACTIVE,
+        CertificateRow.status == CertStatus.ACTIVE,
         CertificateRow.renewal_case_id.is_(None),
         CertificateRow.case_id.is_not(None),
         CertificateRow.not_after > now,
@@ -270,7 +268,7 @@ def replaced_certificates(s: Session, limit: int) -> list[Replacement]:
     The replacement names the old one in ``renewal_of`` and is active, and it was delivered
     by a renewal case, or issued directly (a direct issuance is its own delivery). A
     replacement on the *same* case is an R8 reissue, and a ``change`` case's replacement is
-    revoked at close (services/window.py, services/fulfilment.py); neither is handled here.
+    revoked at close (services/casework/reissue.py, closing.py); neither is handled here.
     """
     old = aliased(CertificateRow)
     new = aliased(CertificateRow)
@@ -279,8 +277,8 @@ def replaced_certificates(s: Session, limit: int) -> list[Replacement]:
         .join(new, new.renewal_of == old.id)
         .outerjoin(Case, Case.id == new.case_id)
         .where(
-            old.status == ACTIVE,
-            new.status == ACTIVE,
+            old.status == CertStatus.ACTIVE,
+            new.status == CertStatus.ACTIVE,
             or_(old.case_id.is_(None), new.case_id.is_(None), old.case_id != new.case_id),
             or_(
                 new.case_id.is_(None),
@@ -296,8 +294,8 @@ def replaced_certificates(s: Session, limit: int) -> list[Replacement]:
 def mark_superseded(s: Session, cert_id: int) -> bool:
     result = s.execute(
         update(CertificateRow)
-        .where(CertificateRow.id == cert_id, CertificateRow.status == ACTIVE)
-        .values(status=SUPERSEDED)
+        .where(CertificateRow.id == cert_id, CertificateRow.status == CertStatus.ACTIVE)
+        .values(status=CertStatus.SUPERSEDED)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
@@ -360,7 +358,7 @@ class Backlog:
 def backlog(s: Session, now: datetime) -> Backlog:
     expiry = s.scalar(
         select(func.min(CertificateRow.not_after)).where(
-            CertificateRow.status == ACTIVE, CertificateRow.not_after < now
+            CertificateRow.status == CertStatus.ACTIVE, CertificateRow.not_after < now
         )
     )
     windows = s.scalar(

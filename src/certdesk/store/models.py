@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Date,
     Float,
@@ -283,7 +285,15 @@ class Case(Base):
     window_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     target_cert_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
-    payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON: type-specific fields
+    payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the R6 renewal date
+    # A fulfilment's or R8 reissue's lease: which process works the case, for whom, until.
+    lease_holder: Mapped[str | None] = mapped_column(String(200))
+    lease_actor: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What a delegated_admin_setup case creates: {"grants": [...], "admins": [...]} (R2, R10).
+    delegated_setup: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The reason a revoke or delete case asks for (BR §7.2.2); None: the case type's default.
+    revocation_reason: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from certdesk.core.certificates import BOOKKEEPING
 from certdesk.store.models import Case, CaseEvent, CertificateRow, Contact, Notice, Organization
 from certdesk.store.notices import (
     CASE,
@@ -57,7 +58,7 @@ def certificates_of_cases(s: Session, case_ids: Sequence[int]) -> dict[int, list
             select(CertificateRow)
             .where(
                 CertificateRow.case_id.in_(part),
-                CertificateRow.status.not_in(("signing", "void")),
+                CertificateRow.status.not_in(BOOKKEEPING),
             )
             .order_by(CertificateRow.id)
         )

@@ -43,6 +43,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from certdesk.core.certificates import CertStatus
 from certdesk.store.models import (
     Case,
     CaseEvent,
@@ -58,7 +59,7 @@ CERTIFICATE, CASE, ACCOUNT = "certificate", "case", "account"
 NOTICE_SUBJECTS = (CERTIFICATE, CASE)
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 # Certificates that still get expiry notices: revoked ones (including superseded) do not.
-NOTICE_CERT_STATUSES = ("active", "expired")
+NOTICE_CERT_STATUSES = (CertStatus.ACTIVE, CertStatus.EXPIRED)
 # R5: cases still being worked can be overdue.
 WORKING_STATES = ("approved", "in_progress")
 _CHUNK = 500  # ids per IN (...) list

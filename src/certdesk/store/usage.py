@@ -8,10 +8,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from certdesk.core.certificates import DELIVERED
 from certdesk.store.models import CertificateRow
-
-# Intents (``signing``) and voided serials were never delivered: they are not usage.
-DELIVERED_STATUSES = ("active", "revoked", "expired", "superseded")
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,8 @@ def certificate_usage(
             func.coalesce(func.sum(CertificateRow.cost_cents), 0),
         )
         .where(
-            CertificateRow.status.in_(DELIVERED_STATUSES),
+            # Intents (``signing``) and voided serials were never delivered: they are not usage.
+            CertificateRow.status.in_(DELIVERED),
             CertificateRow.issued_at >= start,
             CertificateRow.issued_at < end,
         )

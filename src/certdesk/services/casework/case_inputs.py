@@ -8,7 +8,6 @@ asked of :mod:`certdesk.core.cases`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -19,6 +18,7 @@ from certdesk.config import Settings
 from certdesk.core.access import Actor
 from certdesk.core.calendar import PACIFIC
 from certdesk.core.cases import require_delegated, require_may_target
+from certdesk.core.certificates import BOOKKEEPING, CertStatus
 from certdesk.core.grants import Grant, GrantKind
 from certdesk.core.workflow import CaseType
 from certdesk.errors import Conflict, InvalidInput, NotFound
@@ -109,9 +109,9 @@ def target_of(
     if not serial:
         return None
     row = cert_store.by_serial(s, parse_serial(serial))
-    if row is None or row.org_id != org.id or row.status in ("signing", "void"):
+    if row is None or row.org_id != org.id or row.status in BOOKKEEPING:
         raise NotFound("cert.unknown", f"{org.code} has no certificate with serial {serial}")
-    if kind is CaseType.REVOKE and row.status == "revoked":
+    if kind is CaseType.REVOKE and row.status == CertStatus.REVOKED:
         raise Conflict("cert.revoked", f"certificate {row.serial} is already revoked")
     return row
 
@@ -195,13 +195,12 @@ def revised(
             change.grants if change.grants is not None else [str(g) for g in current.grants],
             change.admins if change.admins is not None else current.admins,
         )
-        delegated = setup.as_payload()
         note(
             "delegated_admin",
             current.as_payload()["delegated_admin"],
-            delegated["delegated_admin"],
+            setup.as_payload()["delegated_admin"],
         )
-        to = replace(to, payload=json.dumps(delegated, sort_keys=True))
+        to = replace(to, delegated_setup=setup.as_column())
     return to, before, after
 
 

@@ -175,7 +175,7 @@ class CaseView:
     delivered_at: datetime | None
     window_ends_at: datetime | None
     closed_at: datetime | None
-    payload: dict[str, Any]
+    delegated_setup: dict[str, Any] | None  # what a delegated_admin_setup case creates
     submittals: tuple[SubmittalView, ...]
     approvals: tuple[dict[str, Any], ...]
     comments: tuple[dict[str, Any], ...]
@@ -229,7 +229,7 @@ class CaseView:
                 "delivered_at": iso(self.delivered_at),
                 "window_ends_at": iso(self.window_ends_at),
                 "closed_at": iso(self.closed_at),
-                "delegated_admin": self.payload.get("delegated_admin"),
+                "delegated_admin": self.delegated_setup,
                 "submittals": [sub.as_dict() for sub in self.submittals],
                 "approvals": list(self.approvals),
                 "comments": list(self.comments),
@@ -292,7 +292,7 @@ def case_view(s: Session, case: Case, now: datetime) -> CaseView:
         delivered_at=case.delivered_at,
         window_ends_at=case.window_ends_at,
         closed_at=case.closed_at,
-        payload=payload_of(case),
+        delegated_setup=case.delegated_setup,
         submittals=tuple(
             submittal_view(sub, contacts[sub.id], case.number, _serial(s, sub.certificate_id))
             for sub in subs

@@ -19,7 +19,6 @@ Approvals and the turnaround dates live in :mod:`certdesk.services.casework.appr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -106,9 +105,9 @@ class CaseService:
             org = visible_org(s, actor, spec.org_code)
             authorize(actor, Action.CASE_OPEN, org.id)
             delegated = (
-                given.setup_of(settings, actor, org, spec.grants, spec.admins).as_payload()
+                given.setup_of(settings, actor, org, spec.grants, spec.admins).as_column()
                 if kind is CaseType.DELEGATED_ADMIN_SETUP
-                else {}
+                else None
             )
             target = given.target_of(s, org, kind, spec.target_serial)
             checked = [
@@ -128,7 +127,7 @@ class CaseService:
                     opened_by=actor.name,
                     requested_delivery=spec.requested_delivery,
                     target_cert_id=target.id if target else None,
-                    payload=json.dumps(delegated, sort_keys=True),
+                    delegated_setup=delegated,
                 ),
                 now,
             )
@@ -146,7 +145,7 @@ class CaseService:
                 submittals=[
                     {"id": i, "names": list(c.names)} for i, c in zip(ids, checked, strict=True)
                 ],
-                **delegated,
+                **({"delegated_admin": delegated} if delegated is not None else {}),
             )
         return committed_view(self._rt, number, now)
 

@@ -5,10 +5,10 @@ A self-managed agency starts delegated administration with a ``delegated_admin_s
 the Delegated Administrator Security Certificate Submittal to initiate service setup"). The
 case carries what its approval will create: the organization's grants (R2, ``zone:`` or
 ``host:``) and its delegated administrators (name, email, login ID; enrolled by link, R10).
-Both are checked when given and kept in the case's payload as::
+Both are checked when given and kept in the case's ``delegated_setup`` column as::
 
-    {"delegated_admin": {"grants": ["zone:apps.dmv.ca.gov"],
-                         "admins": [{"name": …, "email": …, "login_id": …}]}}
+    {"grants": ["zone:apps.dmv.ca.gov"],
+     "admins": [{"name": …, "email": …, "login_id": …}]}
 
 Applying them (grants, accounts, self-managed flag) happens when the case is worked.
 
@@ -30,10 +30,10 @@ else's organization or people:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from certdesk.core.grants import Grant, GrantKind
 from certdesk.errors import InvalidInput, PolicyRefusal
@@ -79,17 +79,19 @@ class DelegatedSetup:
         return bool(self.grants) and bool(self.admins)
 
     def as_payload(self) -> dict[str, object]:
+        return {"delegated_admin": self.as_column()}
+
+    def as_column(self) -> dict[str, Any]:
+        """What ``cases.delegated_setup`` holds."""
         return {
-            "delegated_admin": {
-                "grants": [str(g) for g in self.grants],
-                "admins": [a.as_dict() for a in self.admins],
-            }
+            "grants": [str(g) for g in self.grants],
+            "admins": [a.as_dict() for a in self.admins],
         }
 
     @classmethod
     def of_case(cls, case: Case) -> DelegatedSetup:
         """The set-up a ``delegated_admin_setup`` case carries (stored already checked)."""
-        data = json.loads(case.payload or "{}").get("delegated_admin") or {}
+        data = case.delegated_setup or {}
         grants = (str(g).partition(":") for g in data.get("grants", []))
         return cls(
             tuple(Grant(GrantKind(kind), name) for kind, _, name in grants),

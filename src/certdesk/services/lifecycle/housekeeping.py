@@ -25,18 +25,22 @@ from datetime import datetime
 
 from certdesk.core.calendar import PACIFIC
 from certdesk.core.cases import WORKING_STATES
+from certdesk.core.certificates import CertStatus
 from certdesk.core.workflow import CaseType, Event
 from certdesk.errors import Conflict
 from certdesk.services.audit import AuditService
-from certdesk.services.casework.casefile import apply_event, iso, payload_of
+from certdesk.services.casework.casefile import apply_event, iso
+from certdesk.services.casework.lease import leased
 from certdesk.services.lifecycle.renewals import WORKER
 from certdesk.services.pki.authority import Authority
 from certdesk.services.pki.issuance import IssuanceService
 from certdesk.services.pki.revocation import Reason, RevocationService
 from certdesk.services.runtime import Runtime
+from certdesk.store import cases as case_store
+from certdesk.store import certificates as cert_store
 from certdesk.store import crls as crl_store
 from certdesk.store import lifecycle as store
-from certdesk.store.models import Case, CertificateRow
+from certdesk.store.models import Case
 
 EXPIRY_BATCH = 500
 WINDOW_NOTE = "the 25-day window ended (R8)"
@@ -95,12 +99,12 @@ class HousekeepingService:
         with self._rt.reads() as s:
             for case_id in store.windows_ended(s, now, limit):
                 case = s.get(Case, case_id)
-                if case is None or _leased(case, now):
+                if case is None or leased(case, now):
                     continue
-                target = s.get(CertificateRow, case.target_cert_id) if case.target_cert_id else None
+                target = cert_store.by_id(s, case.target_cert_id) if case.target_cert_id else None
                 superseded = None
                 if case.type == CaseType.CHANGE and target is not None:
-                    superseded = target.serial if target.status == "active" else None
+                    superseded = target.serial if target.status == CertStatus.ACTIVE else None
                 out.append(WindowEnd(case.id, case.number, superseded))
         return out
 
@@ -118,7 +122,7 @@ class HousekeepingService:
                 return False
             # A string actor is Party.SYSTEM for the state machine (core.workflow).
             apply_event(s, case, WORKER.name, Event.CLOSE, now, note=WINDOW_NOTE)
-            case.closed_at = now
+            case_store.mark_closed(case, now)
             self._audit.record(
                 s,
                 WORKER.name,
@@ -155,14 +159,3 @@ class HousekeepingService:
             if after is not None and (before is None or after.number != before.number):
                 refreshed += 1
         return refreshed
-
-
-def _leased(case: Case, now: datetime) -> bool:
-    """Whether a fulfilment or R8 reissue holds a lease on the case (services/fulfilment.py)."""
-    lease = payload_of(case).get("fulfilment")
-    if not isinstance(lease, dict):
-        return False
-    try:
-        return datetime.fromisoformat(str(lease.get("until"))) > now
-    except ValueError:
-        return False

@@ -57,6 +57,7 @@ import structlog
 from certdesk.config import Settings
 from certdesk.core.access import Action, Actor, Role, authorize
 from certdesk.core.calendar import PACIFIC, BusinessCalendar
+from certdesk.core.certificates import CertStatus
 from certdesk.core.lifecycle import (
     LifecyclePolicy,
     RenewalPlan,
@@ -88,9 +89,10 @@ from certdesk.services.casework.fulfilment import FulfilmentService
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_cert, visible_org
 from certdesk.store import cases as case_store
+from certdesk.store import certificates as cert_store
 from certdesk.store import lifecycle as store
 from certdesk.store import locks
-from certdesk.store.models import Approval, Case, CertificateRow, Organization
+from certdesk.store.models import Approval, Case, Organization
 
 log = structlog.get_logger("certdesk.renewals")
 
@@ -149,7 +151,7 @@ class RenewalView:
     """A certificate's renewal plan, for ``certdesk renewal show``."""
 
     serial: str
-    status: str
+    status: CertStatus
     not_before: datetime
     not_after: datetime
     plan: RenewalPlan
@@ -260,7 +262,7 @@ class RenewalService:
             linked = s.get(Case, row.renewal_case_id) if row.renewal_case_id else None
             return RenewalView(
                 serial=row.serial,
-                status=row.status,
+                status=CertStatus(row.status),
                 not_before=row.not_before,
                 not_after=row.not_after,
                 plan=self.plan(row.not_before, row.not_after, wanted),
@@ -277,8 +279,12 @@ class RenewalService:
             if not held:
                 return Outcome.BUSY
             with self._rt.reads() as s:
-                cert = s.get(CertificateRow, item.cert_id)
-                if cert is None or cert.renewal_case_id is not None or cert.status != "active":
+                cert = cert_store.by_id(s, item.cert_id)
+                if (
+                    cert is None
+                    or cert.renewal_case_id is not None
+                    or cert.status != CertStatus.ACTIVE
+                ):
                     return Outcome.DONE
                 existing = store.open_renewal_case(s, item.cert_id)
                 number = existing.number if existing is not None else None

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from certdesk.core import forecast
 from certdesk.core.access import Action, Actor, authorize
+from certdesk.core.certificates import CertStatus, status_at
 from certdesk.errors import InvalidInput
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_cert, visible_org
@@ -24,7 +25,6 @@ from certdesk.store.models import CertificateRow
 
 _DURATION = re.compile(r"^(?P<number>[0-9]{1,6}(\.[0-9]{1,3})?)(?P<unit>[dwh]?)$")
 _CURSOR = re.compile(r"^[0-9]{1,18}$")  # ASCII digits only; fits a 64-bit id
-STATUSES = ("active", "superseded", "revoked", "expired", "signing", "void")
 MAX_PAGE = 500
 
 
@@ -40,7 +40,7 @@ class CertView:
     serial: str
     org_code: str
     names: tuple[str, ...]
-    status: str
+    status: CertStatus
     key_type: str
     platform: str
     not_before: datetime
@@ -131,10 +131,6 @@ class InventoryService:
         org_codes: dict[int, str] | None = None,
         issuer_slugs: dict[int, str] | None = None,
     ) -> CertView:
-        now = self._rt.clock()
-        status = row.status
-        if status == "active" and row.not_after <= now:
-            status = "expired"
         org_code = (org_codes or {}).get(row.org_id)
         if org_code is None:
             org = org_store.by_id(s, row.org_id)
@@ -143,12 +139,12 @@ class InventoryService:
         if slug is None:
             issuer = issuer_store.by_id(s, row.issuer_id)
             slug = issuer.slug if issuer else "?"
-        renewal = s.get(CertificateRow, row.renewal_of) if row.renewal_of else None
+        renewal = cert_store.by_id(s, row.renewal_of) if row.renewal_of else None
         return CertView(
             serial=row.serial,
             org_code=org_code,
             names=tuple(row.names.split(",")),
-            status=status,
+            status=status_at(row.status, row.not_after, self._rt.clock()),
             key_type=row.key_type,
             platform=row.platform,
             not_before=row.not_before,
@@ -173,10 +169,7 @@ class InventoryService:
         cursor: str | None = None,
         limit: int = 100,
     ) -> Page:
-        if status is not None and status not in STATUSES:
-            raise InvalidInput(
-                "cert.status", f"unknown status {status!r}; use one of " + ", ".join(STATUSES)
-            )
+        wanted = parse_status(status) if status is not None else None
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput("page.limit", f"limit must be between 1 and {MAX_PAGE}")
         after_id = None
@@ -198,7 +191,7 @@ class InventoryService:
                 cert_store.CertQuery(
                     org_id=org_id,
                     name=name.strip().lower() if name else None,
-                    status=status,
+                    status=wanted,
                     expiring_before=now + expiring_within if expiring_within else None,
                     after_id=after_id,
                     limit=limit,
@@ -286,6 +279,15 @@ def issuing_chain(s: Session, issuer_id: int) -> list[x509.Certificate]:
         out.append(x509.load_der_x509_certificate(current.cert_der))
         current = issuer_store.by_id(s, current.parent_id) if current.parent_id else None
     return out
+
+
+def parse_status(value: str) -> CertStatus:
+    try:
+        return CertStatus(value)
+    except ValueError:
+        raise InvalidInput(
+            "cert.status", f"unknown status {value!r}; use one of " + ", ".join(CertStatus)
+        ) from None
 
 
 def parse_format(value: str) -> ExportFormat:

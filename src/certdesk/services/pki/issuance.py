@@ -291,11 +291,11 @@ class IssuanceService:
             for row in cert_store.stale_intents(s, started_before=now + timedelta(seconds=1)):
                 expired = row.signing_started_at < now - lease
                 if all_dead or expired or signer_identity.is_dead(row.signer):
-                    row.status = "void"
-                    row.void_reason = (
+                    why = (
                         f"signing interrupted ({'lease expired' if expired else 'signer died'});"
                         " never delivered"
                     )
+                    cert_store.mark_void(row, why)
                     voided.append(row.serial)
                     self._audit.record(
                         s,
@@ -303,6 +303,6 @@ class IssuanceService:
                         "cert.void",
                         "certificate",
                         row.serial,
-                        reason=row.void_reason,
+                        reason=why,
                     )
         return voided

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from certdesk.ca.issuer import OcspStatus, RevokedEntry
 from certdesk.core.access import Action, Actor, authorize
+from certdesk.core.certificates import DELIVERED, CertStatus
 from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound
 from certdesk.metrics import CaDates
 from certdesk.services.audit import AuditService
@@ -94,11 +95,9 @@ class RevocationService:
                     "org.managed",
                     f"organization {org.code} is managed: cert services revokes its certificates",
                 )
-            if row.status == "revoked":
+            if row.status == CertStatus.REVOKED:
                 raise Conflict("cert.revoked", f"certificate {row.serial} is already revoked")
-            row.status = "revoked"
-            row.revoked_at = now.replace(microsecond=0)
-            row.revocation_reason = str(reason)
+            cert_store.mark_revoked(row, at=now.replace(microsecond=0), reason=str(reason))
             issuer_id = row.issuer_id
             self._audit.record(
                 s, actor, "cert.revoke", "certificate", row.serial, reason=str(reason)
@@ -210,10 +209,10 @@ class RevocationService:
                     row is None
                     or row.issuer_id != issuer_id
                     or row.der is None
-                    or row.status not in ("active", "superseded", "expired", "revoked")
+                    or row.status not in DELIVERED
                 ):
                     return None
-                revoked = row.status == "revoked"
+                revoked = row.status == CertStatus.REVOKED
                 return OcspStatus(
                     certificate=x509.load_der_x509_certificate(row.der),
                     revoked_at=row.revoked_at if revoked else None,

@@ -22,7 +22,7 @@ from alembic import op
 import certdesk.store.types
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from certdesk.core.access import Action, Actor
+from certdesk.core.certificates import LISTED, CertStatus
 from certdesk.errors import CertdeskError
 from certdesk.services.pki.inventory import CertView, ExportFormat, parse_duration, parse_format
 from certdesk.services.pki.revocation import Reason, parse_reason
@@ -23,8 +24,6 @@ from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 router = APIRouter()
 
 PAGE_SIZE = 50
-# What the status filter offers; "signing" and "void" are bookkeeping, not inventory.
-STATUS_CHOICES = ("active", "expired", "superseded", "revoked")
 REASONS = (
     (Reason.UNSPECIFIED, "Unspecified"),
     (Reason.KEY_COMPROMISE, "Key compromise"),
@@ -90,7 +89,7 @@ def certificates(
         "title": "Certificates",
         "filters": filters,
         "show_org": who.is_global,
-        "statuses": [("", "Any status"), *((s, s.capitalize()) for s in STATUS_CHOICES)],
+        "statuses": [("", "Any status"), *((s, s.capitalize()) for s in LISTED)],
         "items": [],
         "next_url": None,
         "filtered": any(filters.values()),
@@ -167,7 +166,7 @@ def _detail(c: Console, who: Actor, serial: str) -> dict[str, Any]:
     )
     may_revoke = (
         who.may(Action.CERT_REVOKE)
-        and cert.status != "revoked"
+        and cert.status != CertStatus.REVOKED
         # R11: a managed organization's certificates are revoked by cert services (within
         # the R8 window the requester asks through the case).
         and (who.is_global or dossier.org_self_managed)
@@ -184,7 +183,7 @@ def _detail(c: Console, who: Actor, serial: str) -> dict[str, Any]:
         "revoke_managed_note": who.may(Action.CERT_REVOKE)
         and not who.is_global
         and not dossier.org_self_managed
-        and cert.status != "revoked",
+        and cert.status != CertStatus.REVOKED,
         "reasons": [(str(r), label) for r, label in REASONS],
         "downloads": [(str(f), label) for f, label in DOWNLOADS],
         "chosen_reason": str(Reason.UNSPECIFIED),
