@@ -8,7 +8,7 @@ PORT ?= 8080
 export CERTDESK_DATA_DIR ?= $(CURDIR)/var
 export CERTDESK_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run init serve test test-latest lock lint bench bench-console bench-lifecycle deps test-deps system-deps assets screenshots clean
+.PHONY: run init serve test test-latest lock lint bench bench-acme bench-console bench-lifecycle deps test-deps system-deps assets screenshots clean
 
 # Dependencies come from the hash-checked lock files in requirements/ (made by `make lock`),
 # then certdesk itself without dependencies: every install gets the same releases.
@@ -102,6 +102,11 @@ LIFECYCLE_SQLITE_MAX ?= 100000
 bench-lifecycle: test-deps
 	bash scripts/ensure-postgres.sh
 	$(BIN)/python bench/lifecycle.py --sizes $(LIFECYCLE_SIZES) --sqlite-max $(LIFECYCLE_SQLITE_MAX)
+
+# The vendor CA's ACME client (ca/acme) against certbot's acme library alone, both driving
+# Debian's pebble on loopback; about a minute; results in docs/performance.md.
+bench-acme: test-deps system-deps
+	$(BIN)/python bench/acme_vendor.py --orders 200 --rounds 2
 
 clean:
 	rm -rf $(VENV) .venv-latest var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certdesk.core.text import EXCERPT_LENGTH, excerpt, first_bad
 from certdesk.errors import CertdeskError
-from certdesk.web.console.guard import is_console_path
+from certdesk.web.paths import is_console_path
 from certdesk.web.status import STATUS
 
 log = structlog.get_logger("certdesk.web")

@@ -35,6 +35,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from certdesk.web.paths import is_console_path
+
 # Base names; under an https BASE_URL each carries the __Host- prefix (ConsoleCookies).
 SESSION_COOKIE = "certdesk_session"
 CSRF_COOKIE = "certdesk_csrf"
@@ -55,19 +57,6 @@ CSP = "; ".join(
         "frame-ancestors 'none'",
     )
 )
-
-# Paths that answer machines, not people: they keep their own caching rules.
-MACHINE_PREFIXES = ("/api/", "/acme", "/crl", "/ca/", "/ocsp", "/healthz", "/readyz", "/metrics")
-
-
-def is_console_path(path: str) -> bool:
-    # /docs and /redoc set their own policy (web/apidocs.py).
-    return not path.startswith(MACHINE_PREFIXES) and path not in (
-        "/openapi.json",
-        "/docs",
-        "/redoc",
-    )
-
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

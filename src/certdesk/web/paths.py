@@ -1,0 +1,19 @@
+"""Which paths a person's browser reads (the console) and which answer machines.
+
+Kept outside the console package: importing ``certdesk.web.console`` loads every console page
+(and with them the API routers), so the problem renderer, which the routers import, asks here.
+"""
+
+from __future__ import annotations
+
+# Paths that answer machines, not people: they keep their own caching rules.
+MACHINE_PREFIXES = ("/api/", "/acme", "/crl", "/ca/", "/ocsp", "/healthz", "/readyz", "/metrics")
+
+
+def is_console_path(path: str) -> bool:
+    # /docs and /redoc set their own policy (web/apidocs.py).
+    return not path.startswith(MACHINE_PREFIXES) and path not in (
+        "/openapi.json",
+        "/docs",
+        "/redoc",
+    )
