@@ -329,13 +329,6 @@ def set_lease(case: Case, lease: Lease | None) -> None:
     case.lease_until = lease.until if lease else None
 
 
-# --- the set-up a delegated_admin_setup case carries (R2, R10) -----------------------------
-
-
-def set_delegated_setup(case: Case, setup: dict[str, Any] | None) -> None:
-    case.delegated_setup = setup
-
-
 # --- submittals and their certificates ----------------------------------------------------
 
 

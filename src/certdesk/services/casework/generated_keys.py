@@ -72,7 +72,7 @@ class GeneratedKeys:
         return made
 
     def new_unsaved(self, key_type: KeyType) -> bytes:
-        """A key for an R8 reissue; sealed with :meth:`seal` when the replacement is linked."""
+        """A key for an R8 reissue; kept with :meth:`replace_key` when the replacement is linked."""
         return subscriber_keys.new_key(key_type)
 
     def replace_key(
