@@ -121,21 +121,18 @@ def test_an_intermediate_activated_meanwhile_is_the_one_recorded(
         assert current is not None
         # The same key and certificate under a new row: the process cannot tell from its
         # cache that the active intermediate changed, only from the database.
-        newer = Issuer(
+        newer = issuer_store.add_local(
+            s,
             slug="replacement",
             name=current.name,
-            is_root=False,
             parent_id=current.parent_id,
             key_type=current.key_type,
             key_file=current.key_file,
             cert_der=current.cert_der,
             not_before=current.not_before,
             not_after=current.not_after,
-            active=True,
-            created_at=current.created_at,
+            now=services.rt.clock(),
         )
-        s.add(newer)
-        s.flush()
         old_id, new_id = current.id, newer.id
     second = services.issuance.issue(admin, _command(services))
     assert (_issuer_of(services, first), _issuer_of(services, second)) == (old_id, new_id)

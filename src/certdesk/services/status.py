@@ -36,7 +36,7 @@ from certdesk.services.startup import SchemaState, schema_state
 from certdesk.store import crls as crl_store
 from certdesk.store import issuers as issuer_store
 from certdesk.store.db import ping
-from certdesk.store.models import Issuer
+from certdesk.store.issuers import LocalCa
 from certdesk.store.schema import require_current
 
 if TYPE_CHECKING:
@@ -274,7 +274,7 @@ def _authorities(
     return tuple(cas), tuple(crls)
 
 
-def _day(issuer: Issuer) -> str:
+def _day(issuer: LocalCa) -> str:
     return f"{issuer.not_after:%Y-%m-%d}"
 
 

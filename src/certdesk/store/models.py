@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from certdesk.core.issuers import Backend, OrderState, Solver
 from certdesk.core.workflow import State
 from certdesk.store.types import StrEnumText, UTCDateTime
 
@@ -30,22 +31,102 @@ class Base(DeclarativeBase):
 
 
 class Issuer(Base):
-    """A CA certificate of the built-in hierarchy (root or issuing intermediate)."""
+    """Who signs: a CA certificate of the built-in hierarchy (``backend`` ``local``: root or
+    issuing intermediate), or a vendor CA reached over ACME (``acme``, see
+    :class:`AcmeIssuerRow`). A vendor row has no key file, certificate or validity of its own:
+    those columns are NULL for it and set for every ``local`` row.
+    """
 
     __tablename__ = "issuers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(32), unique=True)  # used in /crl/<slug>.crl
     name: Mapped[str] = mapped_column(String(200))
+    backend: Mapped[Backend] = mapped_column(
+        StrEnumText(Backend, 16), default=Backend.LOCAL, server_default=Backend.LOCAL.value
+    )
     is_root: Mapped[bool] = mapped_column(Boolean)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("issuers.id"))
-    key_type: Mapped[str] = mapped_column(String(16))
-    key_file: Mapped[str] = mapped_column(String(500))
-    cert_der: Mapped[bytes] = mapped_column(LargeBinary)
-    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
-    not_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    key_type: Mapped[str | None] = mapped_column(String(16))
+    key_file: Mapped[str | None] = mapped_column(String(500))
+    cert_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    not_after: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # local: the issuing intermediate in use; acme: the vendor takes new orders (not disabled).
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AcmeIssuerRow(Base):
+    """A vendor CA over ACME: its directory, the certdesk account there, how challenges are
+    answered. The account key and the solver's secret are sealed (services/secretbox.py); the
+    EAB HMAC key is used once, at registration, and never stored.
+    """
+
+    __tablename__ = "acme_issuers"
+
+    issuer_id: Mapped[int] = mapped_column(
+        ForeignKey("issuers.id", ondelete="CASCADE"), primary_key=True
+    )
+    directory_url: Mapped[str] = mapped_column(String(500))
+    # PEM: the CA bundle that verifies the directory's TLS certificate (None: the system's).
+    ca_bundle_pem: Mapped[str | None] = mapped_column(Text)
+    # PEM: the roots a vendor's chain must build to before a certificate is stored (R16).
+    anchors_pem: Mapped[str] = mapped_column(Text)
+    eab_kid: Mapped[str] = mapped_column(String(200))
+    account_url: Mapped[str] = mapped_column(String(500))
+    account_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    solver: Mapped[Solver] = mapped_column(StrEnumText(Solver, 16))
+    # The solver's settings (dns-01: server, port, TSIG key name and algorithm, zones;
+    # http-01: webroot); its secret (the TSIG key) is sealed in solver_secret_sealed.
+    solver_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    solver_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # certdesk certificate type → the vendor's ACME profile (draft-ietf-acme-profiles).
+    profiles: Mapped[dict[str, str] | None] = mapped_column(JSON)
+
+
+class VendorOrder(Base):
+    """One order at a vendor CA, written before the first request (write-ahead, R16).
+
+    ``state`` is certdesk's (:class:`OrderState`); ``vendor_status`` the order's own status
+    at the vendor (RFC 8555 §7.1.6) as last seen, ``problem`` the vendor's last problem
+    document. ``submittal_id`` is unique: one order per submittal, ever (a failed order is
+    replaced by a new row only when cert services ask again).
+    """
+
+    __tablename__ = "vendor_orders"
+    __table_args__ = (
+        Index("ix_vendor_orders_state_retry", "state", "retry_after"),
+        Index("ix_vendor_orders_submittal", "submittal_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("issuers.id"))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    submittal_id: Mapped[int | None] = mapped_column(ForeignKey("submittals.id"))
+    names: Mapped[str] = mapped_column(Text)  # comma-separated, R1-normalized
+    key_type: Mapped[str] = mapped_column(String(16))
+    platform: Mapped[str] = mapped_column(String(16))
+    profile: Mapped[str] = mapped_column(String(32))
+    csr_der: Mapped[bytes] = mapped_column(LargeBinary)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    max_days: Mapped[int] = mapped_column(Integer)  # R13 at the time of the request
+    renewal_of: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    account_url: Mapped[str] = mapped_column(String(500))
+    order_url: Mapped[str | None] = mapped_column(String(500))
+    state: Mapped[OrderState] = mapped_column(StrEnumText(OrderState, 16))
+    vendor_status: Mapped[str | None] = mapped_column(String(16))
+    problem: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    retry_after: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Which process drives the order right now, and until when (a worker that dies lets go).
+    lease_holder: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Organization(Base):
@@ -62,6 +143,8 @@ class Organization(Base):
         Boolean, default=False, server_default=false()
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The issuer of its certificates (None: the built-in CA's active intermediate).
+    issuer_id: Mapped[int | None] = mapped_column(ForeignKey("issuers.id"))
 
     grants: Mapped[list[GrantRow]] = relationship(
         back_populates="organization", order_by="GrantRow.id", cascade="all, delete-orphan"
@@ -80,6 +163,8 @@ class GrantRow(Base):
     name: Mapped[str] = mapped_column(String(253))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
+    # The issuer for certificates under this grant (None: the organization's).
+    issuer_id: Mapped[int | None] = mapped_column(ForeignKey("issuers.id"))
 
     organization: Mapped[Organization] = relationship(back_populates="grants")
 
@@ -129,8 +214,13 @@ class CertificateRow(Base):
     platform: Mapped[str] = mapped_column(String(16))
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
     not_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    # SHA-256 of the TBSCertificate: the built-in CA's linted bytes before signing (DESIGN
+    # §3.2); for a vendor's certificate, of the TBS as it arrived (and "" while ordering).
     tbs_sha256: Mapped[str] = mapped_column(String(64))
     der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # A vendor's chain as it arrived (PEM, issuing CA first); None for the built-in CA, whose
+    # chain is the issuers hierarchy.
+    chain_pem: Mapped[str | None] = mapped_column(Text)
     fingerprint_sha256: Mapped[str | None] = mapped_column(String(64))
     requested_by: Mapped[str] = mapped_column(String(200))
     # host:pid:start-ticks of the process that reserved the serial; lets start-up recovery
@@ -361,6 +451,9 @@ class Submittal(Base):
     validity_days: Mapped[int | None] = mapped_column(Integer)
     csr_pem: Mapped[str | None] = mapped_column(Text)
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    # Cert services' choice of issuer for this certificate (None: the grant's, else the
+    # organization's).
+    issuer_id: Mapped[int | None] = mapped_column(ForeignKey("issuers.id"))
     # R12: a key certdesk generated for the submittal lives in DataKey (crypto-shredded at
     # its one download), never in this row.
     key_downloaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

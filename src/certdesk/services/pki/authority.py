@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -18,7 +17,7 @@ from certdesk.errors import NotFound, Unavailable
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.store import issuers as issuer_store
-from certdesk.store.models import Issuer
+from certdesk.store.issuers import LocalCa
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class Authority:
         link = self._rt.linker
         return IssuerUrls(ca_issuers=link.ca_issuers(slug), ocsp=link.ocsp(), crl=link.crl(slug))
 
-    def ensure_hierarchy(self) -> tuple[bool, list[Issuer]]:
+    def ensure_hierarchy(self) -> tuple[bool, list[LocalCa]]:
         """Create root + intermediate unless they exist; returns (created, issuers)."""
         settings = self._rt.settings
         with self._rt.sessions.begin() as s:
@@ -61,14 +60,24 @@ class Authority:
                 self._rt.clock(), key_type=settings.ca_key_type, urls_for=self.urls_for
             )
             now = self._rt.clock()
-            rows: list[Issuer] = []
+            rows: list[LocalCa] = []
             parent_id: int | None = None
             for new in (root, inter):
                 key_file = self._key_path(new)
                 write_private_key(settings.ca_dir / key_file, new.key, passphrase)
-                row = _issuer_row(new, key_file, parent_id, now)
-                s.add(row)
-                s.flush()
+                cert = new.certificate
+                row = issuer_store.add_local(
+                    s,
+                    slug=new.slug,
+                    name=cert.subject.rfc4514_string(),
+                    parent_id=parent_id,
+                    key_type=new.key_type,
+                    key_file=key_file,
+                    cert_der=cert.public_bytes(serialization.Encoding.DER),
+                    not_before=cert.not_valid_before_utc,
+                    not_after=cert.not_valid_after_utc,
+                    now=now,
+                )
                 parent_id = row.id
                 rows.append(row)
                 self._audit.record(
@@ -119,13 +128,13 @@ class Authority:
                 raise NotFound("ca.unknown", f"no CA with id {slug}")
             return x509.load_der_x509_certificate(row.cert_der)
 
-    def all_certificates(self) -> list[tuple[Issuer, x509.Certificate]]:
+    def all_certificates(self) -> list[tuple[LocalCa, x509.Certificate]]:
         with self._rt.reads() as s:
             return [
                 (r, x509.load_der_x509_certificate(r.cert_der)) for r in issuer_store.all_issuers(s)
             ]
 
-    def _load(self, row: Issuer) -> LoadedCA:
+    def _load(self, row: LocalCa) -> LoadedCA:
         # Callers hold no session here: on SQLite a nested transaction could wait on itself.
         with self._lock:
             if row.slug in self._loaded:
@@ -162,20 +171,3 @@ class Authority:
             )
             self._loaded[row.slug] = loaded
             return loaded
-
-
-def _issuer_row(new: NewCA, key_file: str, parent_id: int | None, now: datetime) -> Issuer:
-    cert = new.certificate
-    return Issuer(
-        slug=new.slug,
-        name=cert.subject.rfc4514_string(),
-        is_root=parent_id is None,
-        parent_id=parent_id,
-        key_type=new.key_type,
-        key_file=key_file,
-        cert_der=cert.public_bytes(serialization.Encoding.DER),
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        active=True,
-        created_at=now,
-    )

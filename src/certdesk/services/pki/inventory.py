@@ -137,8 +137,7 @@ class InventoryService:
             org_code = org.code if org else "?"
         slug = (issuer_slugs or {}).get(row.issuer_id)
         if slug is None:
-            issuer = issuer_store.by_id(s, row.issuer_id)
-            slug = issuer.slug if issuer else "?"
+            slug = issuer_store.slugs(s).get(row.issuer_id, "?")
         renewal = cert_store.by_id(s, row.renewal_of) if row.renewal_of else None
         return CertView(
             serial=row.serial,
@@ -200,7 +199,7 @@ class InventoryService:
             )
             codes = {o.id: o.code for o in org_store.all_orgs(s)}
             # Issuers are few: read once per page, not once per row (was 1 query per row).
-            slugs = {i.id: i.slug for i in issuer_store.all_issuers(s)}
+            slugs = issuer_store.slugs(s)
             items = [self._view(s, r, codes, slugs) for r in rows]
         next_cursor = str(rows[-1].id) if len(rows) == limit else None
         return Page(items, next_cursor)
@@ -220,7 +219,7 @@ class InventoryService:
             weeks = forecast.weekly(cert_store.expiries(s, org_id, now, until), now, days)
             codes = {o.id: o.code for o in org_store.all_orgs(s)}
             rows = cert_store.soonest(s, org_id, now, until, listed)
-            slugs = {i.id: i.slug for i in issuer_store.all_issuers(s)}
+            slugs = issuer_store.slugs(s)
             return Forecast(days, weeks, [self._view(s, r, codes, slugs) for r in rows])
 
     def _row(self, s: Session, actor: Actor, serial: str) -> CertificateRow:
@@ -253,7 +252,7 @@ class InventoryService:
             row = self._row(s, actor, serial)
             assert row.der is not None  # active, revoked and expired rows always hold DER
             codes = {o.id: o.code for o in org_store.all_orgs(s)}
-            slugs = {i.id: i.slug for i in issuer_store.all_issuers(s)}
+            slugs = issuer_store.slugs(s)
             org = org_store.by_id(s, row.org_id)
             assert org is not None  # certificates.org_id is a foreign key
             return Dossier(
