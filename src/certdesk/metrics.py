@@ -55,6 +55,15 @@ class CaDates:
 
 
 @dataclass(frozen=True)
+class OrderCount:
+    """How many of a vendor issuer's orders are in one state (ordering, pending …)."""
+
+    issuer: str  # the issuer's name (slug)
+    state: str
+    count: int
+
+
+@dataclass(frozen=True)
 class WorkerFigure:
     """One worker process's heartbeat, as /metrics shows it (ages in seconds)."""
 
@@ -113,6 +122,7 @@ class Metrics:
             self.registry.register(_InventoryCollector(inventory_counts))
         self._workers_watched = False
         self._authority_watched = False
+        self._orders_watched = False
 
     def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
         """One HTTP request; ``route`` is its template, None when no route matched."""
@@ -144,6 +154,12 @@ class Metrics:
         if not self._authority_watched:
             self.registry.register(_AuthorityCollector(dates))
             self._authority_watched = True
+
+    def watch_orders(self, counts: Callable[[], list[OrderCount]]) -> None:
+        """Export the vendor orders by issuer and state (once per registry)."""
+        if not self._orders_watched:
+            self.registry.register(_OrderCollector(counts))
+            self._orders_watched = True
 
 
 @contextmanager
@@ -347,3 +363,19 @@ class _AuthorityCollector(Collector):
                 next_update.add_metric([ca.issuer], ca.crl_next_update.timestamp())
         yield not_after
         yield next_update
+
+
+class _OrderCollector(Collector):
+    # From the database at scrape time: every process answers with the same figures.
+    def __init__(self, counts: Callable[[], list[OrderCount]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        orders = GaugeMetricFamily(
+            "certdesk_vendor_orders",
+            "Orders at vendor CAs, by issuer and state (ordering, pending, issued, failed).",
+            labels=["issuer", "state"],
+        )
+        for row in self._counts():
+            orders.add_metric([row.issuer, row.state], row.count)
+        yield orders

@@ -51,6 +51,7 @@ class Services:
         self.csrs = CsrService(rt, self.policy)
         self.issuance = IssuanceService(rt, self.authority, self.audit)
         self.inventory = InventoryService(rt)
+        rt.metrics.watch_orders(self.inventory.order_counts)
         self.revocation = RevocationService(rt, self.authority, self.inventory, self.audit)
         rt.metrics.watch_authority(self.revocation.ca_dates)
         self.contacts = ContactService(rt, self.audit)

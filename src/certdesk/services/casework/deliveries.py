@@ -109,12 +109,16 @@ def delivery_of(s: Session, case: Case, now: datetime) -> Delivery:
         for sub in case_store.submittals_of(s, case.id)
         if sub.certificate_id is not None
     }
-    chains: dict[int, list[x509.Certificate]] = {}
+    chains: dict[int, list[x509.Certificate]] = {}  # the built-in CAs' chains, read once
     items = []
     for row in cert_store.of_case(s, case.id):
         assert row.der is not None  # linked certificates are active, revoked or expired
-        if row.issuer_id not in chains:
-            chains[row.issuer_id] = issuing_chain(s, row.issuer_id)
+        if row.chain_pem is not None:  # a vendor's, as it arrived
+            chain = issuing_chain(s, row)
+        else:
+            if row.issuer_id not in chains:
+                chains[row.issuer_id] = issuing_chain(s, row)
+            chain = chains[row.issuer_id]
         sub = current.get(row.id)
         previous = cert_store.by_id(s, row.renewal_of) if row.renewal_of else None
         leaf = x509.load_der_x509_certificate(row.der)
@@ -133,7 +137,7 @@ def delivery_of(s: Session, case: Case, now: datetime) -> Delivery:
                 renewal_of=previous.serial if previous else None,
                 cost_cents=row.cost_cents,
                 key=key_state(s, sub),
-                fullchain_pem=_pem([leaf, *chains[row.issuer_id]]),
+                fullchain_pem=_pem([leaf, *chain]),
             )
         )
     open_now = (

@@ -69,7 +69,7 @@ class KeyDownload:
             bundle = subscriber_keys.pkcs12_bundle(
                 key_der,
                 x509.load_der_x509_certificate(row.der),
-                issuing_chain(s, row.issuer_id),
+                issuing_chain(s, row),
                 secret,
                 row.names.split(",")[0],
             )

@@ -16,6 +16,7 @@ from certdesk.core import forecast
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.certificates import CertStatus, status_at
 from certdesk.errors import InvalidInput
+from certdesk.metrics import OrderCount
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_cert, visible_org
 from certdesk.store import certificates as cert_store
@@ -123,6 +124,11 @@ class Dossier:
 class InventoryService:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
+
+    def order_counts(self) -> list[OrderCount]:
+        """Vendor orders by issuer and state, for /metrics."""
+        with self._rt.reads() as s:
+            return [OrderCount(*row) for row in issuer_store.order_counts(s)]
 
     def _view(
         self,
@@ -236,7 +242,7 @@ class InventoryService:
             row = self._row(s, actor, serial)
             assert row.der is not None  # active, revoked and expired rows always hold DER
             leaf = x509.load_der_x509_certificate(row.der)
-            chain = issuing_chain(s, row.issuer_id)
+            chain = issuing_chain(s, row)
         if fmt is ExportFormat.DER:
             return row.der
         if fmt is ExportFormat.PEM:
@@ -257,7 +263,7 @@ class InventoryService:
             assert org is not None  # certificates.org_id is a foreign key
             return Dossier(
                 cert=self._view(s, row, codes, slugs),
-                chain=[x509.load_der_x509_certificate(row.der), *issuing_chain(s, row.issuer_id)],
+                chain=[x509.load_der_x509_certificate(row.der), *issuing_chain(s, row)],
                 successors=[
                     self._view(s, r, codes, slugs)
                     for r in cert_store.renewals_of(s, row.id)
@@ -269,11 +275,14 @@ class InventoryService:
             )
 
 
-def issuing_chain(s: Session, issuer_id: int) -> list[x509.Certificate]:
-    """The issuing CA certificates above a leaf of ``issuer_id``, up to (not including) the
-    root: what a server sends after its own certificate."""
+def issuing_chain(s: Session, row: CertificateRow) -> list[x509.Certificate]:
+    """The issuing CA certificates above the leaf ``row``, up to (not including) the root:
+    what a server sends after its own certificate. A vendor's certificate keeps the chain it
+    arrived with; the built-in CA's is read from its hierarchy."""
+    if row.chain_pem is not None:
+        return x509.load_pem_x509_certificates(row.chain_pem.encode())
     out: list[x509.Certificate] = []
-    current = issuer_store.by_id(s, issuer_id)
+    current = issuer_store.by_id(s, row.issuer_id)
     while current is not None and not current.is_root:
         out.append(x509.load_der_x509_certificate(current.cert_der))
         current = issuer_store.by_id(s, current.parent_id) if current.parent_id else None
