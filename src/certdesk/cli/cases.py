@@ -154,6 +154,14 @@ def _print_case(view: CaseView, json_out: bool) -> None:
         )
         for c in sub["contacts"]:
             typer.echo(f"    {c['kind']:<14} {c['name']} <{c['email']}> {c['phone']}".rstrip())
+        if sub["certificate"]:
+            typer.echo(f"    certificate    {sub['certificate']}")
+        if (order := sub["order"]) is not None:
+            status = f" (vendor: {order['vendor_status']})" if order["vendor_status"] else ""
+            typer.echo(f"    order          {order['state']} at {order['issuer']}{status}")
+            if order["problem"] and order["state"] != "issued":
+                problem = order["problem"]
+                typer.echo(f"    vendor said    {problem.get('detail') or problem.get('type')}")
     for a in data["approvals"]:
         reason = f": {a['reason']}" if a["reason"] else ""
         typer.echo(

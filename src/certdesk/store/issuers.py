@@ -138,3 +138,37 @@ def order_counts(s: Session) -> list[tuple[str, str, int]]:
         .order_by(Issuer.slug, VendorOrder.state)
     )
     return [(slug, str(state), int(n)) for slug, state, n in rows]
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    """A submittal's latest order at a vendor, as the case shows it."""
+
+    issuer: str  # the vendor issuer's name (slug)
+    state: str  # certdesk's: ordering, pending, issued, failed
+    vendor_status: str | None  # the order's status at the vendor (RFC 8555 §7.1.6)
+    problem: dict[str, object] | None  # the vendor's last problem document
+    updated_at: datetime
+
+
+def latest_orders(s: Session, submittal_ids: list[int]) -> dict[int, OrderSummary]:
+    """Each submittal's most recent vendor order (submittals without one are left out)."""
+    if not submittal_ids:
+        return {}
+    rows = s.execute(
+        select(VendorOrder, Issuer.slug)
+        .join(Issuer, Issuer.id == VendorOrder.issuer_id)
+        .where(VendorOrder.submittal_id.in_(submittal_ids))
+        .order_by(VendorOrder.id)
+    )
+    out: dict[int, OrderSummary] = {}
+    for order, slug in rows:
+        assert order.submittal_id is not None
+        out[order.submittal_id] = OrderSummary(
+            issuer=slug,
+            state=str(order.state),
+            vendor_status=order.vendor_status,
+            problem=order.problem,
+            updated_at=order.updated_at,
+        )
+    return out

@@ -31,6 +31,7 @@ from certdesk.errors import NotFound
 from certdesk.services.casework.submittals import SubmittalView, submittal_view
 from certdesk.services.runtime import Runtime
 from certdesk.store import cases as case_store
+from certdesk.store import issuers as issuer_store
 from certdesk.store import orgs as org_store
 from certdesk.store.models import Approval, Case, CertificateRow
 
@@ -275,6 +276,7 @@ def case_view(s: Session, case: Case, now: datetime) -> CaseView:
     org = org_store.by_id(s, case.org_id)
     subs = case_store.submittals_of(s, case.id)
     contacts = case_store.contacts_of_submittals(s, [sub.id for sub in subs])
+    orders = issuer_store.latest_orders(s, [sub.id for sub in subs])
     all_approvals = case_store.approvals_of(s, case.id)
     steps = parse_steps(case.approval_steps)
     current = [a for a in all_approvals if a.round == case.approval_round]
@@ -294,7 +296,13 @@ def case_view(s: Session, case: Case, now: datetime) -> CaseView:
         closed_at=case.closed_at,
         delegated_setup=case.delegated_setup,
         submittals=tuple(
-            submittal_view(sub, contacts[sub.id], case.number, _serial(s, sub.certificate_id))
+            submittal_view(
+                sub,
+                contacts[sub.id],
+                case.number,
+                _serial(s, sub.certificate_id),
+                orders.get(sub.id),
+            )
             for sub in subs
         ),
         approvals=tuple(

@@ -35,6 +35,7 @@ from certdesk.services.casework.contacts import (
 )
 from certdesk.services.pki.csrs import MAX_CSR_BYTES, parse_key_type
 from certdesk.services.pki.issuance import Platform, parse_platform
+from certdesk.store.issuers import OrderSummary
 from certdesk.store.models import Contact, Submittal
 
 MAX_CONTACTS = 20  # per submittal
@@ -265,6 +266,8 @@ class SubmittalView:
     csr_pem: str | None
     certificate_serial: str | None
     contacts: tuple[ContactView, ...]
+    # The latest order at a vendor CA for this submittal, while or after it was ordered.
+    order: OrderSummary | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -283,11 +286,24 @@ class SubmittalView:
             "csr": self.csr_pem,
             "certificate": self.certificate_serial,
             "contacts": [c.as_dict() for c in self.contacts],
+            "order": None
+            if self.order is None
+            else {
+                "issuer": self.order.issuer,
+                "state": self.order.state,
+                "vendor_status": self.order.vendor_status,
+                "problem": self.order.problem,
+                "updated_at": self.order.updated_at.isoformat().replace("+00:00", "Z"),
+            },
         }
 
 
 def submittal_view(
-    row: Submittal, contacts: Sequence[Contact], case_number: str, serial: str | None
+    row: Submittal,
+    contacts: Sequence[Contact],
+    case_number: str,
+    serial: str | None,
+    order: OrderSummary | None = None,
 ) -> SubmittalView:
     return SubmittalView(
         id=row.id,
@@ -303,4 +319,5 @@ def submittal_view(
         csr_pem=row.csr_pem,
         certificate_serial=serial,
         contacts=tuple(contact_view(c, case_number) for c in contacts),
+        order=order,
     )

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
+from certdesk.core.issuers import OrderState
 from certdesk.core.keys import KeyType
 from certdesk.core.names import MAX_NAMES_CEILING
 from certdesk.core.workflow import CaseType, State, Step
@@ -129,6 +130,17 @@ class CommentIn(BaseModel):
     text: str = Field(min_length=1, max_length=20_000)
 
 
+class VendorOrderOut(BaseModel):
+    issuer: str = Field(description="The vendor issuer's name")
+    state: OrderState = Field(
+        description="ordering: being placed; pending: the vendor validates or signs;"
+        " issued: the certificate arrived and was checked; failed: the vendor refused"
+    )
+    vendor_status: str | None = Field(description="The order's status at the vendor (RFC 8555)")
+    problem: dict[str, Any] | None = Field(description="The vendor's last problem document")
+    updated_at: datetime
+
+
 class SubmittalOut(BaseModel):
     id: int
     names: list[str]
@@ -143,6 +155,9 @@ class SubmittalOut(BaseModel):
     csr: str | None = Field(description="The uploaded CSR, PEM")
     certificate: str | None = Field(description="Serial of the certificate issued for it")
     contacts: list[ContactOut]
+    order: VendorOrderOut | None = Field(
+        default=None, description="The latest order at a vendor CA for this submittal"
+    )
 
 
 class ApprovalState(BaseModel):
