@@ -77,6 +77,8 @@ FORBIDDEN: dict[str, set[str]] = {
     # Adapters call the services' public API; storage is behind them.
     "web": {"certdesk.store", "certdesk.cli", "certdesk.jobs"},
     "cli": {"certdesk.store"},  # (``certdesk serve`` starts the web server: cli → web)
+    # The ACME front end translates the protocol; storage is behind the services (R17).
+    "acme": {"certdesk.store", "certdesk.cli", "certdesk.jobs"},
     # The metrics are fed by the services (collectors given callables), never reach up.
     "metrics.py": {"certdesk.services", "certdesk.web", "certdesk.cli", "certdesk.jobs"},
 }
@@ -126,6 +128,8 @@ FLOORS: dict[str, set[str]] = {
     "reporting": {"people"},
     "casework": {"pki", "people"},
     "lifecycle": {"casework", "pki", "people"},
+    # The ACME server's registration authority issues and revokes through pki (R17).
+    "acme": {"pki", "people"},
 }
 
 

@@ -254,6 +254,49 @@ class Settings(BaseSettings):
         " (an organization may have its own).",
     )
 
+    # The ACME server (RFC 8555, R17) and its validation authority (VA).
+    acme_terms_of_service_url: str = Field(
+        default="",
+        description="ACME: the terms of service the directory names; empty means the short"
+        " text certdesk serves at BASE_URL/acme/terms.",
+    )
+    acme_nonce_seconds: int = Field(
+        default=3600, ge=60, description="ACME: how long an unused Replay-Nonce stays good."
+    )
+    acme_order_hours: int = Field(
+        default=168, ge=1, description="ACME: how long an order may wait to be finalized."
+    )
+    acme_eab_days: int = Field(
+        default=30,
+        ge=1,
+        description="ACME: how long a new EAB key may wait to bind an account, unless"
+        " 'acme eab create --expires' says otherwise.",
+    )
+    acme_va_address: str = Field(
+        default="",
+        description="ACME VA, tests and labs: connect every validation to this IP address"
+        " instead of resolving the name (its range is then allowed).",
+    )
+    acme_va_http_port: int = Field(
+        default=80, ge=1, le=65535, description="ACME VA: the port http-01 connects to."
+    )
+    acme_va_dns_server: str = Field(
+        default="",
+        description="ACME VA: host:port of the DNS resolver dns-01 (and http-01's name"
+        " lookups) ask; empty means the system's resolver.",
+    )
+    acme_va_allow_ranges: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="ACME VA: comma-separated address ranges (CIDR) validation may connect to"
+        " although they are loopback, link-local or private (refused otherwise).",
+    )
+    acme_va_workers: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="ACME VA: validations run at once per server process (a bounded pool).",
+    )
+
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
@@ -265,6 +308,13 @@ class Settings(BaseSettings):
         # Environment variables arrive as one string: "ca.gov,california.gov".
         if isinstance(value, str):
             return tuple(s.strip().lower() for s in value.split(",") if s.strip())
+        return value
+
+    @field_validator("acme_va_allow_ranges", mode="before")
+    @classmethod
+    def _split_ranges(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(s.strip() for s in value.split(",") if s.strip())
         return value
 
     @field_validator("holidays", mode="before")

@@ -12,6 +12,7 @@ from typer.main import get_command
 
 from certdesk import logs
 from certdesk.cli import (
+    acme,
     approvals,
     audit,
     backup,
@@ -61,6 +62,7 @@ schema.register(app)
 backup.register(app)
 completion.register(app)
 status.register(app)
+acme.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -42,6 +42,8 @@ class Action(StrEnum):
     CASE_COMMENT = "case.comment"
     AUDIT_READ = "audit.read"
     REPORT_READ = "report.read"
+    ACME_READ = "acme.read"  # EAB keys (never their secrets) and ACME accounts (R17)
+    ACME_MANAGE = "acme.manage"  # create or revoke EAB keys, deactivate ACME accounts (R17)
 
 
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})
@@ -66,6 +68,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.USER_READ,
             Action.AUDIT_READ,
             Action.REPORT_READ,
+            Action.ACME_READ,
         }
     ),
     # Delegated administrators of self-managed agencies issue and revoke directly, but only
@@ -82,6 +85,9 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.CONTACT_MANAGE,
             Action.CASE_OPEN,
             Action.REPORT_READ,
+            # R17: a delegated administrator binds its organization's ACME clients.
+            Action.ACME_READ,
+            Action.ACME_MANAGE,
         }
     ),
     # Requesters of managed agencies obtain certificates through cases (R3/R4).

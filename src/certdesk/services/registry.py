@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from certdesk.services.acme.accounts import AcmeAccounts
+from certdesk.services.acme.eab import EabKeys
+from certdesk.services.acme.nonces import Nonces
+from certdesk.services.acme.orders import AcmeOrders
+from certdesk.services.acme.validation import ValidationPool, validators
 from certdesk.services.audit import AuditService
 from certdesk.services.casework.approvals import ApprovalService
 from certdesk.services.casework.cases import CaseService
@@ -89,4 +94,18 @@ class Services:
             rt, self.audit, self.authority, self.issuance, self.revocation
         )
         self.worker_health = WorkerHealthService(rt)
+        # The ACME server (R17): EAB keys, accounts, nonces and the order pipeline with its VA.
+        self.acme_eab = EabKeys(rt, self.audit, self.secretbox)
+        self.acme_accounts = AcmeAccounts(rt, self.audit, self.secretbox)
+        self.acme_nonces = Nonces(rt)
+        self.acme_validations = ValidationPool(rt.settings.acme_va_workers)
+        self.acme_orders = AcmeOrders(
+            rt,
+            self.audit,
+            self.issuance,
+            self.inventory,
+            self.revocation,
+            validators(rt.settings),
+            self.acme_validations,
+        )
         rt.metrics.watch_workers(self.worker_health.figures)

@@ -21,6 +21,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from certdesk.core.acme_states import (
+    AccountStatus,
+    AuthzStatus,
+    ChallengeStatus,
+    ChallengeType,
+    OrderStatus,
+)
 from certdesk.core.issuers import Backend, OrderState, Solver
 from certdesk.core.workflow import State
 from certdesk.store.types import StrEnumText, UTCDateTime
@@ -597,3 +604,103 @@ class DataKey(Base):
     wrapped_data_key: Mapped[bytes] = mapped_column(LargeBinary)
     sealed_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- the ACME server (RFC 8555, R17) ---------------------------------------------------------
+# Named acme_* after RFC 8555's objects; the challenges table is ``acme_server_challenges`` so
+# that it never meets the ACME *client*'s tables (ca/acme, the vendor CAs).
+
+
+class AcmeEabKey(Base):
+    """R17: an External Account Binding key (RFC 8555 §7.3.4) that ties one ACME account to
+    one organization. The HMAC key is sealed (services/secretbox.py) and shown once; it binds
+    at most one account, ever (``account_id`` is set when it does)."""
+
+    __tablename__ = "acme_eab_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    hmac_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("acme_accounts.id"), unique=True)
+    bound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AcmeAccount(Base):
+    """An ACME account (RFC 8555 §7.1.2): one public key, one organization (R17)."""
+
+    __tablename__ = "acme_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    # RFC 7638 SHA-256 thumbprint of the account key, base64url: one account per key.
+    thumbprint: Mapped[str] = mapped_column(String(64), unique=True)
+    jwk: Mapped[str] = mapped_column(Text)  # the public key as JSON (RFC 7517)
+    status: Mapped[AccountStatus] = mapped_column(StrEnumText(AccountStatus, 16))
+    contacts: Mapped[list[str]] = mapped_column(JSON)
+    eab_kid: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AcmeNonce(Base):
+    """RFC 8555 §6.5: a nonce handed out and not yet used. Kept in the database so that every
+    ``serve`` process accepts the nonces of the others; used by deleting its row (the DELETE
+    must hit exactly one row)."""
+
+    __tablename__ = "acme_nonces"
+
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class AcmeOrder(Base):
+    """RFC 8555 §7.1.3. ``status`` holds what finalization recorded (processing, valid,
+    invalid) or ``pending``; ready/invalid before finalization are derived
+    (core/acme_states.order_status)."""
+
+    __tablename__ = "acme_orders"
+    __table_args__ = (Index("ix_acme_orders_account", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("acme_accounts.id"))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    status: Mapped[OrderStatus] = mapped_column(StrEnumText(OrderStatus, 16))
+    names: Mapped[list[str]] = mapped_column(JSON)  # R1-normalized, in request order
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+
+
+class AcmeAuthorization(Base):
+    """RFC 8555 §7.1.4: the proof of control of one name, for one order."""
+
+    __tablename__ = "acme_authorizations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("acme_orders.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("acme_accounts.id"))
+    name: Mapped[str] = mapped_column(String(253))  # without the wildcard's "*."
+    wildcard: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[AuthzStatus] = mapped_column(StrEnumText(AuthzStatus, 16))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AcmeServerChallenge(Base):
+    """RFC 8555 §7.1.5 and §8: one way to prove an authorization."""
+
+    __tablename__ = "acme_server_challenges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    authz_id: Mapped[int] = mapped_column(ForeignKey("acme_authorizations.id"), index=True)
+    type: Mapped[ChallengeType] = mapped_column(StrEnumText(ChallengeType, 16))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[ChallengeStatus] = mapped_column(StrEnumText(ChallengeStatus, 16))
+    validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp
 
 from certdesk import logs
+from certdesk.acme import wfe as acme_wfe
 from certdesk.config import Settings
 from certdesk.release import version
 from certdesk.services.registry import Services
@@ -19,6 +20,7 @@ from certdesk.services.startup import check_ready_to_start, known_head
 from certdesk.web import apidocs, console, health, pki, problems
 from certdesk.web.access import RequestLog
 from certdesk.web.api import (
+    acme_admin,
     audit,
     cases,
     certificates,
@@ -75,6 +77,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         if voided:
             log.warning("voided interrupted issuances", serials=voided)
         yield
+        svc.acme_validations.close()  # the ACME validations still running finish first
         if owned:
             svc.rt.close()
 
@@ -100,8 +103,10 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(notices.router)
     app.include_router(session.router)
     app.include_router(users.router)
+    app.include_router(acme_admin.router)
     app.include_router(pki.router)
     app.include_router(health.router)
+    app.include_router(acme_wfe.router)  # RFC 8555 under /acme/ (R17)
     apidocs.install(app)
     problems.document(app)  # the Problem schemas the routes refer to
     # The console's pages sit under "/" and come last: every machine route is matched first.

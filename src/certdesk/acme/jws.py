@@ -1,0 +1,186 @@
+"""JWS checks of RFC 8555 §6.2-6.5, with josepy (through certbot's ``acme.jws``, which knows
+the ``nonce``, ``url`` and ``kid`` header fields); no hand-written signature code.
+
+Every POST is a flattened JWS (``protected``, ``payload``, ``signature``; no unprotected
+header) whose protected header carries an accepted ``alg``, exactly one of ``jwk`` (newAccount,
+revokeCert by certificate key) and ``kid`` (the account URL), the ``url`` the request was sent
+to, and a ``nonce`` this server handed out and nobody used. POST-as-GET has an empty payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from josepy import b64
+from josepy.errors import DeserializationError
+from josepy.jwa import ES256, ES384, RS256, JWASignature
+from josepy.jwk import JWK, JWKOct
+
+from acme import jws as acme_jws
+from certdesk.errors import InvalidInput, Unauthorized
+
+# RFC 8555 §6.2: servers MUST accept ES256 and SHOULD accept EdDSA; RS256 is what most
+# clients use with RSA keys. josepy verifies these three.
+ALGORITHMS: dict[str, JWASignature] = {
+    "ES256": ES256,
+    "ES384": ES384,
+    "RS256": RS256,
+}
+MEDIA_TYPE = "application/jose+json"
+MAX_BODY = 64 * 1024
+
+
+def b64decode(text: object, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise InvalidInput("acme.malformed", f"{what} is not base64url text")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidInput("acme.malformed", f"{what} is not base64url") from None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A parsed, not yet verified request: what the key lookup needs."""
+
+    jws: acme_jws.JWS
+    alg: str
+    url: str
+    nonce: str
+    kid: str | None
+    jwk: JWK | None
+    payload: bytes
+
+
+def parse(body: bytes, content_type: str) -> Envelope:
+    if content_type.partition(";")[0].strip().lower() != MEDIA_TYPE:
+        raise InvalidInput(
+            "acme.unsupported_media_type", f"ACME requests are {MEDIA_TYPE} (RFC 8555 §6.2)"
+        )
+    if len(body) > MAX_BODY:
+        raise InvalidInput("acme.malformed", "the request is too large")
+    try:
+        outer = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidInput("acme.malformed", "the body is not JSON") from None
+    if not isinstance(outer, dict) or set(outer) != {"protected", "payload", "signature"}:
+        raise InvalidInput(
+            "acme.malformed",
+            "the body must be a flattened JWS with exactly protected, payload and signature",
+        )
+    try:
+        header = json.loads(b64decode(outer["protected"], "protected"))
+    except ValueError:
+        raise InvalidInput("acme.malformed", "the protected header is not JSON") from None
+    if not isinstance(header, dict):
+        raise InvalidInput("acme.malformed", "the protected header is not a JSON object")
+    alg = header.get("alg")
+    if alg not in ALGORITHMS:
+        raise InvalidInput(
+            "acme.bad_signature_algorithm",
+            f"algorithm {alg!r} is not accepted",
+            algorithms=sorted(ALGORITHMS),
+        )
+    has_kid, has_jwk = "kid" in header, "jwk" in header
+    if has_kid == has_jwk:
+        raise InvalidInput(
+            "acme.malformed", "the protected header must hold exactly one of kid and jwk"
+        )
+    url, nonce = header.get("url"), header.get("nonce")
+    if not isinstance(url, str) or not url:
+        raise InvalidInput("acme.malformed", "the protected header has no url")
+    if not isinstance(nonce, str) or not nonce:
+        raise InvalidInput("acme.bad_nonce", "the protected header has no nonce")
+    try:
+        parsed = acme_jws.JWS.from_json(outer)
+        jwk = parsed.signature.combined.jwk if has_jwk else None
+    except (DeserializationError, ValueError, TypeError):
+        raise InvalidInput("acme.malformed", "the JWS cannot be read") from None
+    kid = header.get("kid")
+    if has_kid and not isinstance(kid, str):
+        raise InvalidInput("acme.malformed", "kid is not a URL")
+    return Envelope(parsed, alg, url, nonce, kid, jwk, b64decode(outer["payload"], "payload"))
+
+
+def verify_signature(env: Envelope, key: JWK) -> None:
+    """The signature under ``key`` (the account's, or the request's own ``jwk``)."""
+    try:
+        ok = env.jws.verify(key)
+    except Exception:  # josepy raises on a key that does not fit the algorithm
+        ok = False
+    if not ok:
+        raise InvalidInput("acme.malformed", "JWS signature verification failed")
+
+
+def payload_json(env: Envelope) -> dict[str, Any]:
+    if env.payload == b"":
+        raise InvalidInput("acme.malformed", "this request needs a payload")
+    try:
+        data = json.loads(env.payload)
+    except (ValueError, RecursionError):
+        raise InvalidInput("acme.malformed", "the payload is not JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("acme.malformed", "the payload is not a JSON object")
+    return data
+
+
+def thumbprint(key: JWK) -> str:
+    """RFC 7638 SHA-256 thumbprint, base64url."""
+    return b64.b64encode(key.thumbprint()).decode("ascii")
+
+
+def spki(key: JWK) -> bytes:
+    public = key.public_key().key
+    return public.public_bytes(  # type: ignore[no-any-return]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def eab_kid_and_proof(
+    eab: object, account_key: JWK, new_account_url: str
+) -> tuple[str, acme_jws.JWS]:
+    """RFC 8555 §7.3.4: the inner JWS of ``externalAccountBinding``: HS256, a ``kid``, the
+    newAccount ``url``, no ``nonce``, and the outer request's account key as payload. The MAC
+    itself is checked with :func:`check_eab_mac` once the services opened the key."""
+    if not isinstance(eab, dict) or set(eab) != {"protected", "payload", "signature"}:
+        raise InvalidInput("acme.malformed", "externalAccountBinding is not a flattened JWS")
+    try:
+        header = json.loads(b64decode(eab["protected"], "externalAccountBinding.protected"))
+        inner = acme_jws.JWS.from_json(eab)
+        bound_key = JWK.json_loads(b64decode(eab["payload"], "externalAccountBinding"))
+    except (ValueError, DeserializationError, TypeError):
+        raise InvalidInput("acme.malformed", "externalAccountBinding cannot be read") from None
+    if not isinstance(header, dict) or header.get("alg") != "HS256":
+        raise InvalidInput(
+            "acme.bad_signature_algorithm",
+            "externalAccountBinding must be signed with HS256",
+            algorithms=["HS256"],
+        )
+    if "nonce" in header:
+        raise InvalidInput("acme.malformed", "externalAccountBinding must not carry a nonce")
+    if header.get("url") != new_account_url:
+        raise Unauthorized("acme.unauthorized", "externalAccountBinding names another url")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise InvalidInput("acme.malformed", "externalAccountBinding has no kid")
+    if thumbprint(bound_key) != thumbprint(account_key):
+        raise Unauthorized(
+            "acme.eab_unusable", "externalAccountBinding binds another key than the account's"
+        )
+    return kid, inner
+
+
+def check_eab_mac(inner: acme_jws.JWS, hmac_key: bytes) -> None:
+    try:
+        ok = inner.verify(JWKOct(key=hmac_key))
+    except Exception:
+        ok = False
+    if not ok:
+        raise Unauthorized(
+            "acme.eab_unusable", "the external account binding key is unknown, used or revoked"
+        )

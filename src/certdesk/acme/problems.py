@@ -1,0 +1,94 @@
+"""RFC 8555 §6.7 problem documents: certdesk's errors in the protocol's words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from certdesk.errors import CertdeskError, Kind
+
+PROBLEM = "application/problem+json"
+NS = "urn:ietf:params:acme:error:"
+
+# Stable certdesk codes → (RFC 8555 problem type, HTTP status).
+CODES: dict[str, tuple[str, int]] = {
+    "acme.bad_nonce": ("badNonce", 400),
+    "acme.bad_signature_algorithm": ("badSignatureAlgorithm", 400),
+    "acme.malformed": ("malformed", 400),
+    "acme.unsupported_media_type": ("malformed", 415),
+    "acme.unauthorized": ("unauthorized", 403),
+    "acme.account_does_not_exist": ("accountDoesNotExist", 400),
+    "acme.account_deactivated": ("unauthorized", 403),
+    "acme.external_account_required": ("externalAccountRequired", 400),
+    "acme.eab_unusable": ("unauthorized", 403),
+    "acme.order_not_ready": ("orderNotReady", 403),
+    "acme.bad_csr": ("badCSR", 400),
+    "acme.invalid_contact": ("invalidContact", 400),
+    "acme.unsupported_contact": ("unsupportedContact", 400),
+    "acme.rejected_identifier": ("rejectedIdentifier", 400),
+    "acme.unsupported_identifier": ("unsupportedIdentifier", 400),
+    "acme.bad_revocation_reason": ("badRevocationReason", 400),
+    "acme.already_revoked": ("alreadyRevoked", 400),
+    "acme.not_found": ("malformed", 404),
+    "org.managed": ("unauthorized", 403),
+    "cert.revoked": ("alreadyRevoked", 400),
+}
+
+_BY_KIND: dict[Kind, tuple[str, int]] = {
+    Kind.INVALID: ("malformed", 400),
+    Kind.UNAUTHORIZED: ("unauthorized", 403),
+    Kind.FORBIDDEN: ("unauthorized", 403),
+    Kind.NOT_FOUND: ("malformed", 404),
+    Kind.CONFLICT: ("malformed", 409),
+    Kind.UNAVAILABLE: ("serverInternal", 503),
+}
+
+
+def acme_type(exc: CertdeskError) -> tuple[str, int]:
+    return CODES.get(exc.code) or _BY_KIND[exc.kind]
+
+
+def subproblems(exc: CertdeskError) -> list[dict[str, Any]]:
+    """RFC 8555 §6.7.1: one subproblem per rejected identifier, naming its rule (R1/R2)."""
+    verdicts = exc.extra.get("verdicts")
+    if exc.code != "acme.rejected_identifier" or not isinstance(verdicts, list):
+        return []
+    return [
+        {
+            "type": NS + "rejectedIdentifier",
+            "detail": f"{v['name']}: {v['rule']}: {v['reason']}",
+            "identifier": {"type": "dns", "value": v["name"]},
+            "rule": v["rule"],
+        }
+        for v in verdicts
+        if isinstance(v, dict) and not v.get("allowed")
+    ]
+
+
+def render(
+    kind: str,
+    status: int,
+    detail: str,
+    *,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": NS + kind, "detail": detail, "status": status}
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def from_error(exc: CertdeskError) -> JSONResponse:
+    kind, status = acme_type(exc)
+    extra: dict[str, Any] = {"code": exc.code}
+    if (subs := subproblems(exc)) != []:
+        extra["subproblems"] = subs
+    rule = exc.extra.get("rule")
+    if isinstance(rule, str):
+        extra["rule"] = rule
+    algorithms = exc.extra.get("algorithms")
+    if isinstance(algorithms, list):
+        extra["algorithms"] = algorithms  # RFC 8555 §6.2: the algorithms accepted
+    headers = {"Retry-After": "2"} if status == 503 else None
+    return render(kind, status, exc.detail, extra=extra, headers=headers)

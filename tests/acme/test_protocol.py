@@ -1,0 +1,510 @@
+"""The ACME server (RFC 8555, R17) spoken to by certbot's ``acme`` client library over real
+HTTP, on SQLite and PostgreSQL: each JWS check (§6) and problem type, EAB (§7.3.4), orders
+within the organization's grants (R1/R2), http-01 validation through the VA, finalization
+through the issuance pipeline, download and revocation."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import josepy as jose
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from acme import challenges, client, errors, jws, messages
+from certdesk.core.acme_states import b64url
+from conftest import BACKENDS, OPERATOR
+from world.acme import MANAGED, ORG, AcmeWorld, account_key, acme_world
+from world.csr import make_csr
+
+NS = "urn:ietf:params:acme:error:"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AcmeWorld]:
+    with acme_world(request.param, tmp_path_factory.mktemp("acme")) as w:
+        yield w
+
+
+def nonce(world: AcmeWorld) -> str:
+    resp = requests.head(world.base + "/acme/new-nonce", timeout=10)
+    assert resp.status_code == 200
+    return resp.headers["Replay-Nonce"]
+
+
+def post(
+    world: AcmeWorld,
+    path: str,
+    payload: dict[str, Any] | None,
+    key: jose.JWK,
+    *,
+    kid: str | None = None,
+    use_nonce: str | None = None,
+    url: str | None = None,
+    alg: jose.JWASignature = jose.ES256,
+    content_type: str = "application/jose+json",
+) -> requests.Response:
+    """A JWS POST built by hand, to reach every check of §6."""
+    body = b"" if payload is None else json.dumps(payload).encode()
+    signed = jws.JWS.sign(
+        body,
+        key=key,
+        alg=alg,
+        nonce=jose.b64decode(use_nonce or nonce(world)),
+        url=url or world.base + path,
+        kid=kid,
+    )
+    return requests.post(
+        world.base + path,
+        data=signed.json_dumps(),
+        headers={"Content-Type": content_type},
+        timeout=10,
+    )
+
+
+def problem(resp: requests.Response, status: int, kind: str) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    assert resp.headers.get("Replay-Nonce"), "a problem carries a fresh nonce too (§6.5)"
+    assert 'rel="index"' in resp.headers.get("Link", "")
+    body: dict[str, Any] = resp.json()
+    assert body["type"] == NS + kind, body
+    return body
+
+
+def solve_http01(world: AcmeWorld, acme: client.ClientV2, order: messages.OrderResource) -> None:
+    for authz in order.authorizations:
+        chall = next(c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01))
+        response, validation = chall.response_and_validation(acme.net.key)
+        world.responder.answers[chall.chall.encode("token")] = validation
+        acme.answer_challenge(chall, response)
+
+
+def poll_ready(acme: client.ClientV2, order: messages.OrderResource) -> messages.OrderResource:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        current = acme._post_as_get(order.uri)
+        body = messages.Order.from_json(current.json())
+        if body.status != messages.STATUS_PENDING:
+            return order.update(body=body)
+        time.sleep(0.05)
+    raise AssertionError("the order stayed pending")
+
+
+def issue(world: AcmeWorld, acme: client.ClientV2, *names: str) -> messages.OrderResource:
+    order = acme.new_order(make_csr(list(names)))
+    solve_http01(world, acme, order)
+    order = poll_ready(acme, order)
+    assert order.body.status == messages.STATUS_READY
+    return acme.finalize_order(order, deadline=datetime.now() + timedelta(seconds=30))
+
+
+# --- directory and nonces (§7.1.1, §7.2) ----------------------------------------------------
+
+
+def test_directory_requires_external_accounts(world: AcmeWorld) -> None:
+    resp = requests.get(world.directory_url, timeout=10)
+    assert resp.status_code == 200
+    meta = resp.json()["meta"]
+    assert meta["externalAccountRequired"] is True
+    assert meta["termsOfService"] == world.base + "/acme/terms"
+    assert meta["website"] == world.base
+    assert resp.headers["Replay-Nonce"]
+    assert requests.get(world.base + "/acme/new-nonce", timeout=10).status_code == 204
+
+
+# --- accounts and EAB (§7.3) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["ec256", "ec384", "rsa"], ids=lambda k: f"6.2/alg-{k}")
+def test_account_keys_of_each_accepted_algorithm_register(world: AcmeWorld, kind: str) -> None:
+    acme = world.registered(key=account_key(kind))
+    assert acme.net.account.body.status == "valid"
+    found = world.services.acme_accounts.find(b64url(acme.net.key.public_key().thumbprint()))
+    assert found is not None and found.org_code == ORG
+
+
+def test_r17_no_eab_is_external_account_required(world: AcmeWorld) -> None:
+    key = account_key()
+    resp = post(world, "/acme/new-account", {"termsOfServiceAgreed": True}, key)
+    problem(resp, 400, "externalAccountRequired")
+
+
+def _eab_payload(world: AcmeWorld, key: jose.JWK, kid: str, hmac_key: str) -> dict[str, Any]:
+    eab = messages.ExternalAccountBinding.from_data(
+        account_public_key=key.public_key(),
+        kid=kid,
+        hmac_key=hmac_key,
+        directory={"newAccount": world.base + "/acme/new-account"},
+    )
+    return {"termsOfServiceAgreed": True, "externalAccountBinding": eab}
+
+
+def test_r17_revoked_eab_key_binds_nothing(world: AcmeWorld) -> None:
+    kid, hmac_key = world.eab()
+    world.services.acme_eab.revoke(OPERATOR, kid)
+    key = account_key()
+    problem(
+        post(world, "/acme/new-account", _eab_payload(world, key, kid, hmac_key), key),
+        403,
+        "unauthorized",
+    )
+    assert world.services.acme_accounts.find(b64url(key.public_key().thumbprint())) is None
+
+
+def test_r17_eab_key_binds_one_account_only(world: AcmeWorld) -> None:
+    kid, hmac_key = world.eab()
+    first, second = account_key(), account_key()
+    ok = post(world, "/acme/new-account", _eab_payload(world, first, kid, hmac_key), first)
+    assert ok.status_code == 201 and ok.headers["Location"].startswith(world.base + "/acme/acct/")
+    again = post(world, "/acme/new-account", _eab_payload(world, second, kid, hmac_key), second)
+    problem(again, 403, "unauthorized")
+
+
+def test_r17_wrong_hmac_key_is_refused(world: AcmeWorld) -> None:
+    kid, _ = world.eab()
+    key = account_key()
+    wrong = b64url(b"x" * 32)
+    problem(
+        post(world, "/acme/new-account", _eab_payload(world, key, kid, wrong), key),
+        403,
+        "unauthorized",
+    )
+
+
+def test_r17_expired_eab_key_is_refused(world: AcmeWorld) -> None:
+    kid, hmac_key = world.eab()
+    world.clock.advance(days=31)
+    try:
+        key = account_key()
+        problem(
+            post(world, "/acme/new-account", _eab_payload(world, key, kid, hmac_key), key),
+            403,
+            "unauthorized",
+        )
+    finally:
+        world.clock.advance(days=-31)
+
+
+def test_r11_managed_organization_gets_no_eab_key(world: AcmeWorld) -> None:
+    from certdesk.errors import Forbidden
+
+    with pytest.raises(Forbidden) as exc:
+        world.eab(MANAGED)
+    assert exc.value.code == "org.managed"
+
+
+def test_only_return_existing_for_an_unknown_key(world: AcmeWorld) -> None:
+    key = account_key()
+    resp = post(world, "/acme/new-account", {"onlyReturnExisting": True}, key)
+    problem(resp, 400, "accountDoesNotExist")
+
+
+def test_existing_key_finds_its_account(world: AcmeWorld) -> None:
+    acme = world.registered()
+    resp = post(world, "/acme/new-account", {"onlyReturnExisting": True}, acme.net.key)
+    assert resp.status_code == 200
+    assert resp.headers["Location"] == acme.net.account.uri
+
+
+def test_unknown_kid_is_account_does_not_exist(world: AcmeWorld) -> None:
+    resp = post(
+        world,
+        "/acme/new-order",
+        {"identifiers": []},
+        account_key(),
+        kid=world.base + "/acme/acct/999999",
+    )
+    problem(resp, 400, "accountDoesNotExist")
+
+
+def test_contacts_update_and_deactivation(world: AcmeWorld) -> None:
+    acme = world.registered()
+    updated = acme.update_registration(
+        acme.net.account.update(
+            body=acme.net.account.body.update(contact=("mailto:new@alpha.ca.gov",))
+        )
+    )
+    assert updated.body.contact == ("mailto:new@alpha.ca.gov",)
+    bad = post(
+        world,
+        acme.net.account.uri.removeprefix(world.base),
+        {"contact": ["tel:+15555"]},
+        acme.net.key,
+        kid=acme.net.account.uri,
+    )
+    problem(bad, 400, "unsupportedContact")
+    acme.deactivate_registration(acme.net.account)
+    after = post(
+        world,
+        "/acme/new-order",
+        {"identifiers": [{"type": "dns", "value": "a.alpha.ca.gov"}]},
+        acme.net.key,
+        kid=acme.net.account.uri,
+    )
+    problem(after, 403, "unauthorized")
+
+
+# --- JWS (§6.2-6.5) ----------------------------------------------------------------------------
+
+
+def test_reused_nonce_is_bad_nonce(world: AcmeWorld) -> None:
+    acme = world.registered()
+    used = nonce(world)
+    kid = acme.net.account.uri
+    first = post(
+        world,
+        "/acme/acct/0/orders".replace("0", kid.rsplit("/", 1)[1]),
+        None,
+        acme.net.key,
+        kid=kid,
+        use_nonce=used,
+    )
+    assert first.status_code == 200, first.text
+    again = post(
+        world,
+        "/acme/acct/0/orders".replace("0", kid.rsplit("/", 1)[1]),
+        None,
+        acme.net.key,
+        kid=kid,
+        use_nonce=used,
+    )
+    problem(again, 400, "badNonce")
+
+
+def test_made_up_nonce_is_bad_nonce(world: AcmeWorld) -> None:
+    acme = world.registered()
+    made_up = b64url(b"0123456789abcdef")
+    resp = post(
+        world,
+        "/acme/new-order",
+        {"identifiers": [{"type": "dns", "value": "a.alpha.ca.gov"}]},
+        acme.net.key,
+        kid=acme.net.account.uri,
+        use_nonce=made_up,
+    )
+    problem(resp, 400, "badNonce")
+
+
+def test_wrong_url_is_unauthorized(world: AcmeWorld) -> None:
+    acme = world.registered()
+    resp = post(
+        world,
+        "/acme/new-order",
+        {"identifiers": [{"type": "dns", "value": "a.alpha.ca.gov"}]},
+        acme.net.key,
+        kid=acme.net.account.uri,
+        url=world.base + "/acme/new-account",
+    )
+    problem(resp, 403, "unauthorized")
+
+
+def test_unaccepted_algorithm_is_bad_signature_algorithm(world: AcmeWorld) -> None:
+    key = jose.JWKEC(key=ec.generate_private_key(ec.SECP521R1()))
+    resp = post(world, "/acme/new-account", {"onlyReturnExisting": True}, key, alg=jose.ES512)
+    body = problem(resp, 400, "badSignatureAlgorithm")
+    assert body["algorithms"] == ["ES256", "ES384", "RS256"]
+
+
+def test_signature_by_another_key_is_malformed(world: AcmeWorld) -> None:
+    acme = world.registered()
+    resp = post(
+        world,
+        "/acme/new-order",
+        {"identifiers": [{"type": "dns", "value": "a.alpha.ca.gov"}]},
+        account_key(),
+        kid=acme.net.account.uri,
+    )
+    problem(resp, 400, "malformed")
+
+
+def test_kid_and_jwk_together_are_malformed(world: AcmeWorld) -> None:
+    acme = world.registered()
+    key = acme.net.key
+    header = {
+        "alg": "ES256",
+        "nonce": nonce(world),
+        "url": world.base + "/acme/new-order",
+        "kid": acme.net.account.uri,
+        "jwk": key.public_key().to_partial_json(),
+    }
+    protected = b64url(json.dumps(header).encode())
+    payload = b64url(b"{}")
+    sig = jose.ES256.sign(key.key, f"{protected}.{payload}".encode())
+    body = {"protected": protected, "payload": payload, "signature": b64url(sig)}
+    resp = requests.post(
+        world.base + "/acme/new-order",
+        json=body,
+        headers={"Content-Type": "application/jose+json"},
+        timeout=10,
+    )
+    problem(resp, 400, "malformed")
+
+
+def test_wrong_media_type_is_malformed(world: AcmeWorld) -> None:
+    resp = post(
+        world,
+        "/acme/new-account",
+        {"onlyReturnExisting": True},
+        account_key(),
+        content_type="application/json",
+    )
+    problem(resp, 415, "malformed")
+
+
+def test_post_as_get_needs_an_empty_payload(world: AcmeWorld) -> None:
+    acme = world.registered()
+    number = acme.net.account.uri.rsplit("/", 1)[1]
+    resp = post(world, f"/acme/acct/{number}/orders", {}, acme.net.key, kid=acme.net.account.uri)
+    problem(resp, 400, "malformed")
+
+
+# --- orders (§7.4) ----------------------------------------------------------------------------
+
+
+def test_r2_name_outside_the_grant_is_rejected_identifier(world: AcmeWorld) -> None:
+    acme = world.registered()
+    resp = post(
+        world,
+        "/acme/new-order",
+        {
+            "identifiers": [
+                {"type": "dns", "value": "www.alpha.ca.gov"},
+                {"type": "dns", "value": "www.bravo.ca.gov"},
+                {"type": "dns", "value": "x_y.alpha.ca.gov"},
+            ]
+        },
+        acme.net.key,
+        kid=acme.net.account.uri,
+    )
+    body = problem(resp, 400, "rejectedIdentifier")
+    subs = {s["identifier"]["value"]: s for s in body["subproblems"]}
+    assert set(subs) == {"www.bravo.ca.gov", "x_y.alpha.ca.gov"}
+    assert subs["www.bravo.ca.gov"]["rule"] == "R2"
+    assert subs["x_y.alpha.ca.gov"]["rule"] == "R1"
+    assert "R2" in subs["www.bravo.ca.gov"]["detail"]
+
+
+def test_non_dns_identifier_is_unsupported(world: AcmeWorld) -> None:
+    acme = world.registered()
+    resp = post(
+        world,
+        "/acme/new-order",
+        {"identifiers": [{"type": "ip", "value": "192.0.2.1"}]},
+        acme.net.key,
+        kid=acme.net.account.uri,
+    )
+    problem(resp, 400, "unsupportedIdentifier")
+
+
+def test_wildcard_order_offers_dns01_only(world: AcmeWorld) -> None:
+    acme = world.registered()
+    order = acme.new_order(make_csr(["*.apps.alpha.ca.gov", "apps.alpha.ca.gov"]))
+    by_name = {(a.body.identifier.value, bool(a.body.wildcard)): a for a in order.authorizations}
+    wild = by_name[("apps.alpha.ca.gov", True)]
+    assert [c.chall.typ for c in wild.body.challenges] == ["dns-01"]
+    plain = by_name[("apps.alpha.ca.gov", False)]
+    assert sorted(c.chall.typ for c in plain.body.challenges) == ["dns-01", "http-01"]
+
+
+def test_finalize_before_ready_is_order_not_ready(world: AcmeWorld) -> None:
+    acme = world.registered()
+    order = acme.new_order(make_csr(["early.alpha.ca.gov"]))
+    csr = x509.load_pem_x509_csr(order.csr_pem).public_bytes(serialization.Encoding.DER)
+    resp = post(
+        world,
+        order.body.finalize.removeprefix(world.base),
+        {"csr": b64url(csr)},
+        acme.net.key,
+        kid=acme.net.account.uri,
+    )
+    problem(resp, 403, "orderNotReady")
+
+
+def test_r12_finalize_with_other_names_is_bad_csr(world: AcmeWorld) -> None:
+    acme = world.registered()
+    order = acme.new_order(make_csr(["one.alpha.ca.gov"]))
+    solve_http01(world, acme, order)
+    order = poll_ready(acme, order)
+    other = x509.load_pem_x509_csr(make_csr(["two.alpha.ca.gov"])).public_bytes(
+        serialization.Encoding.DER
+    )
+    resp = post(
+        world,
+        order.body.finalize.removeprefix(world.base),
+        {"csr": b64url(other)},
+        acme.net.key,
+        kid=acme.net.account.uri,
+    )
+    problem(resp, 400, "badCSR")
+
+
+def test_failed_http01_makes_the_order_invalid(world: AcmeWorld) -> None:
+    acme = world.registered()
+    order = acme.new_order(make_csr(["nobody.alpha.ca.gov"]))
+    chall = next(
+        c for c in order.authorizations[0].body.challenges if isinstance(c.chall, challenges.HTTP01)
+    )
+    response, _ = chall.response_and_validation(acme.net.key)
+    acme.answer_challenge(chall, response)  # the responder does not know this token
+    order = poll_ready(acme, order)
+    assert order.body.status == messages.STATUS_INVALID
+    authz = acme.poll(order.authorizations[0])[0]
+    failed = next(c for c in authz.body.challenges if c.chall.typ == "http-01")
+    assert failed.error.typ == NS + "unauthorized"
+
+
+def test_r17_san_certificate_issued_downloaded_in_inventory_and_revoked(world: AcmeWorld) -> None:
+    acme = world.registered()
+    order = issue(world, acme, "www.alpha.ca.gov", "api.alpha.ca.gov")
+    assert order.body.status == messages.STATUS_VALID
+    chain = x509.load_pem_x509_certificates(order.fullchain_pem.encode())
+    leaf = chain[0]
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(sans.get_values_for_type(x509.DNSName)) == [
+        "api.alpha.ca.gov",
+        "www.alpha.ca.gov",
+    ]
+    assert len(chain) >= 2
+    serial = format(leaf.serial_number, "x")
+    view = world.services.inventory.show(OPERATOR, serial)
+    assert view.org_code == ORG and view.status == "active"
+    # Revocation by the account key (§7.6); again is alreadyRevoked.
+    acme.revoke(chain[0], 4)
+    assert world.services.inventory.show(OPERATOR, serial).status == "revoked"
+    with pytest.raises(errors.Error) as exc:
+        acme.revoke(chain[0], 4)
+    assert exc.value.typ == NS + "alreadyRevoked"
+
+
+def test_revocation_by_another_account_refused_by_the_certificate_key_done(
+    world: AcmeWorld,
+) -> None:
+    acme = world.registered()
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = make_csr(["rev.alpha.ca.gov"], key=key)
+    order = acme.new_order(csr)
+    solve_http01(world, acme, order)
+    order = acme.finalize_order(poll_ready(acme, order), datetime.now() + timedelta(seconds=20))
+    leaf = x509.load_pem_x509_certificates(order.fullchain_pem.encode())[0]
+    other = world.registered()
+    with pytest.raises(errors.Error) as exc:
+        other.revoke(leaf, 0)
+    assert exc.value.typ == NS + "unauthorized"
+    # Signed with the certificate's own key, as a jwk (§7.6).
+    cert_key = jose.JWKEC(key=key)
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    resp = post(world, "/acme/revoke-cert", {"certificate": b64url(der), "reason": 1}, cert_key)
+    assert resp.status_code == 200, resp.text
+    assert (
+        world.services.inventory.show(OPERATOR, format(leaf.serial_number, "x")).status == "revoked"
+    )

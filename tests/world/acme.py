@@ -1,0 +1,176 @@
+"""The ACME world: a certdesk serving /acme/ on a loopback port (uvicorn in a thread, sharing
+the test's services), an http-01 responder the VA is pointed at, and certbot's ``acme``
+client library (tests/acme)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import josepy as jose
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from acme import client, messages
+from certdesk.services.registry import Services
+from certdesk.services.runtime import Runtime
+from certdesk.services.setup import initialize
+from certdesk.web.app import create_app
+from conftest import OPERATOR, ManualClock, scratch_database
+from world.desk import settings_for
+from world.processes import free_port
+
+ORG = "alpha"  # self-managed, zone:alpha.ca.gov
+OTHER = "bravo"  # self-managed, zone:bravo.ca.gov
+MANAGED = "mgd"  # managed
+
+
+class Responder:
+    """An http-01 responder on loopback: serves ``/.well-known/acme-challenge/<token>``."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, str] = {}
+        answers = self.answers
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                token = self.path.rsplit("/", 1)[-1]
+                body = answers.get(token)
+                self.send_response(200 if body else 404)
+                self.end_headers()
+                if body:
+                    self.wfile.write(body.encode())
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.port = free_port()
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@dataclass
+class AcmeWorld:
+    services: Services
+    clock: ManualClock
+    base: str  # http://127.0.0.1:PORT
+    responder: Responder
+    accounts: list[Any] = field(default_factory=list)
+
+    @property
+    def directory_url(self) -> str:
+        return self.base + "/acme/directory"
+
+    def eab(self, org: str = ORG) -> tuple[str, str]:
+        new = self.services.acme_eab.create(OPERATOR, org)
+        return new.kid, new.hmac_key
+
+    def network(self, key: jose.JWK | None = None) -> client.ClientNetwork:
+        key = key or account_key()
+        return client.ClientNetwork(
+            key, alg=algorithm(key), user_agent="certdesk-tests", verify_ssl=False
+        )
+
+    def client(self, key: jose.JWK | None = None) -> client.ClientV2:
+        net = self.network(key)
+        directory = messages.Directory.from_json(net.get(self.directory_url).json())
+        return client.ClientV2(directory, net)
+
+    def registered(self, org: str = ORG, key: jose.JWK | None = None) -> client.ClientV2:
+        """A client with a fresh key and an account bound with a new EAB key of ``org``."""
+        acme = self.client(key)
+        kid, hmac_key = self.eab(org)
+        eab = messages.ExternalAccountBinding.from_data(
+            account_public_key=acme.net.key.public_key(),
+            kid=kid,
+            hmac_key=hmac_key,
+            directory=acme.directory,
+        )
+        reg = acme.new_account(
+            messages.NewRegistration.from_data(
+                email="ops@alpha.ca.gov", terms_of_service_agreed=True, external_account_binding=eab
+            )
+        )
+        acme.net.account = reg
+        return acme
+
+
+def account_key(kind: str = "ec256") -> jose.JWK:
+    if kind == "rsa":
+        return jose.JWKRSA(key=rsa.generate_private_key(65537, 2048))
+    curve = ec.SECP384R1() if kind == "ec384" else ec.SECP256R1()
+    return jose.JWKEC(key=ec.generate_private_key(curve))
+
+
+def algorithm(key: jose.JWK) -> jose.JWASignature:
+    """The JWS algorithm that fits ``key`` (RFC 7518 §3.1)."""
+    if isinstance(key, jose.JWKRSA):
+        return jose.RS256
+    assert isinstance(key, jose.JWKEC)
+    return jose.ES384 if key.key.curve.name == "secp384r1" else jose.ES256
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # a thread cannot install them
+        pass
+
+
+@contextmanager
+def acme_world(backend: str, tmp: Path) -> Iterator[AcmeWorld]:
+    """certdesk on ``backend`` serving over plain http on a loopback port, three organizations,
+    and the VA pointed at a loopback responder (``CERTDESK_ACME_VA_ADDRESS``)."""
+    port = free_port()
+    responder = Responder()
+    base = f"http://127.0.0.1:{port}"
+    with scratch_database(backend, tmp, "acme") as url:
+        clock = ManualClock()
+        settings = settings_for(
+            url,
+            tmp,
+            base_url=base,
+            acme_va_address="127.0.0.1",
+            acme_va_http_port=responder.port,
+        )
+        services = Services(Runtime.open(settings, clock))
+        try:
+            initialize(services, with_token=False)
+            orgs = services.orgs
+            orgs.create(OPERATOR, ORG, "Alpha", self_managed=True, grants=["zone:alpha.ca.gov"])
+            orgs.create(OPERATOR, OTHER, "Bravo", self_managed=True, grants=["zone:bravo.ca.gov"])
+            orgs.create(
+                OPERATOR, MANAGED, "Managed", self_managed=False, grants=["zone:mgd.ca.gov"]
+            )
+            config = uvicorn.Config(
+                create_app(services),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                lifespan="on",
+            )
+            server = _Server(config)
+            thread = threading.Thread(target=server.run, daemon=True)
+            thread.start()
+            deadline = time.monotonic() + 20
+            while not server.started:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the ACME test server did not start")
+                time.sleep(0.02)
+            try:
+                yield AcmeWorld(services, clock, base, responder)
+            finally:
+                server.should_exit = True
+                thread.join(10)
+        finally:
+            responder.close()
+            services.rt.close()
