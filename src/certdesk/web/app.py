@@ -16,7 +16,7 @@ from certdesk.release import version
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.startup import check_ready_to_start, known_head
-from certdesk.web import apidocs, console, health, pki, problems
+from certdesk.web import apidocs, challenges, console, health, pki, problems
 from certdesk.web.access import RequestLog
 from certdesk.web.api import (
     audit,
@@ -101,6 +101,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(session.router)
     app.include_router(users.router)
     app.include_router(pki.router)
+    app.include_router(challenges.router)
     app.include_router(health.router)
     apidocs.install(app)
     problems.document(app)  # the Problem schemas the routes refer to
