@@ -394,3 +394,20 @@ def test_arrival_accepts_what_the_operator_tolerates_for_this_vendor() -> None:
 def test_arrival_accepts_a_good_vendor_leaf() -> None:
     issued = IssuedChain(leaf=GOOD.build(), chain=())
     assert check_arrival(issued, _request(EC_KEY), anchors=[CA], now=NOW) == issued
+
+
+MALFORMED = replace(
+    GOOD,
+    ku=None,
+    extra=[(x509.UnrecognizedExtension(x509.oid.ExtensionOID.KEY_USAGE, b"\x00\x01"), True)],
+)
+
+
+def test_an_unreadable_extension_is_refused_not_a_crash() -> None:
+    with pytest.raises(LintFailure) as linted:
+        lint_vendor_tls_server(MALFORMED.build(), CA, tolerate=set(FINDINGS))
+    assert linted.value.code == "lint.malformed"
+    issued = IssuedChain(leaf=MALFORMED.build(), chain=())
+    with pytest.raises(ArrivalRefused) as refused:
+        check_arrival(issued, _request(EC_KEY), anchors=[CA], now=NOW)
+    assert refused.value.code == "vendor.malformed"

@@ -55,6 +55,12 @@ def check_arrival(
     operator accepts (a test CA such as pebble); it is empty for a public vendor.
     """
     leaf = issued.leaf
+    try:
+        leaf.extensions  # noqa: B018 -- parsed here once, so a malformed one is refused
+    except ValueError as err:
+        raise ArrivalRefused(
+            "vendor.malformed", f"the vendor's certificate has an unreadable extension: {err}"
+        ) from err
     if _spki(leaf) != _spki(request.csr):
         raise ArrivalRefused(
             "vendor.key_mismatch", "the vendor's certificate is not for the requested key"

@@ -241,7 +241,13 @@ def lint_vendor_tls_server(
             "vendor.lint_tolerate",
             f"no such lint finding to tolerate: {', '.join(sorted(unknown))}",
         )
-    found = vendor_findings(cert, issuer)
+    try:
+        found = vendor_findings(cert, issuer)
+    except ValueError as err:
+        # cryptography parses extensions lazily; a malformed one is never tolerable.
+        raise LintFailure(
+            "lint.malformed", f"pre-storage lint: an extension is unreadable: {err}"
+        ) from err
     refused = [f for f in found if f.code not in tolerate]
     if refused:
         raise LintFailure(
