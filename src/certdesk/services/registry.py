@@ -30,6 +30,7 @@ from certdesk.services.people.logins import LoginService
 from certdesk.services.people.orgs import OrganizationService
 from certdesk.services.people.tokens import TokenService
 from certdesk.services.pki.authority import Authority
+from certdesk.services.pki.challenges import ChallengePublisher
 from certdesk.services.pki.csrs import CsrService
 from certdesk.services.pki.inventory import InventoryService
 from certdesk.services.pki.issuance import IssuanceService
@@ -57,6 +58,8 @@ class Services:
         self.issuance = IssuanceService(rt, self.authority, self.audit)
         self.inventory = InventoryService(rt)
         rt.metrics.watch_orders(self.inventory.order_counts)
+        # http-01 answers for vendor orders, served by web/challenges.py (RFC 8555 §8.3).
+        self.challenges = ChallengePublisher(rt)
         self.revocation = RevocationService(rt, self.authority, self.inventory, self.audit)
         rt.metrics.watch_authority(self.revocation.ca_dates)
         self.contacts = ContactService(rt, self.audit)

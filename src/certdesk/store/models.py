@@ -704,3 +704,25 @@ class AcmeServerChallenge(Base):
     status: Mapped[ChallengeStatus] = mapped_column(StrEnumText(ChallengeStatus, 16))
     validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# --- vendor challenges ---------------------------------------------------------------------
+
+
+class AcmeChallenge(Base):
+    """An http-01 answer certdesk serves at ``/.well-known/acme-challenge/<token>``
+    (RFC 8555 §8.3) while a vendor validates one of certdesk's orders.
+
+    Written by whichever process drives the order, read by whichever serves HTTP; withdrawn
+    once the authorization is final, and past ``expires_at`` neither served nor kept.
+    """
+
+    __tablename__ = "acme_challenges"
+    __table_args__ = (Index("ix_acme_challenges_expires_at", "expires_at"),)
+
+    token: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # RFC 8555 §8.1: token "." base64url(JWK thumbprint); not a secret (the vendor and
+    # anyone on the path see it), but only meaningful to the account that ordered.
+    key_authorization: Mapped[str] = mapped_column(String(300))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
