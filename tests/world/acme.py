@@ -15,9 +15,9 @@ from typing import Any
 
 import josepy as jose
 import uvicorn
+from acme import client, messages
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from acme import client, messages
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
