@@ -306,6 +306,15 @@ def mark_closed(case: Case, at: datetime) -> None:
     case.closed_at = at
 
 
+def set_renewal_requested(case: Case, day: date | None, at: datetime) -> date | None:
+    """Record the customer's earlier renewal date on delivered ``case`` (R6; None withdraws
+    it); returns the date it replaces."""
+    before = case.renewal_requested
+    case.renewal_requested = day
+    case.updated_at = at
+    return before
+
+
 # --- the lease of a fulfilment or R8 reissue ----------------------------------------------
 
 

@@ -285,7 +285,8 @@ class Case(Base):
     window_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     target_cert_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
-    payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the R6 renewal date
+    # The customer's earlier renewal date for what this case delivered (R6); None: the plan's.
+    renewal_requested: Mapped[date | None] = mapped_column(Date, index=True)
     # A fulfilment's or R8 reissue's lease: which process works the case, for whom, until.
     lease_holder: Mapped[str | None] = mapped_column(String(200))
     lease_actor: Mapped[str | None] = mapped_column(String(200))

@@ -7,7 +7,6 @@ cannot learn that another agency's case exists.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -115,11 +114,6 @@ def apply_event(
 
 def decisions(rows: list[Approval]) -> list[Decision]:
     return [Decision(Step(r.step), r.approved, r.user_id, r.actor) for r in rows]
-
-
-def payload_of(case: Case) -> dict[str, Any]:
-    data = json.loads(case.payload or "{}")
-    return data if isinstance(data, dict) else {}
 
 
 # --- views ------------------------------------------------------------------------------

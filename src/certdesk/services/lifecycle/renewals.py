@@ -46,7 +46,6 @@ no longer planned for renewal nor sent expiry notices, and it keeps that status 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -82,7 +81,6 @@ from certdesk.services.casework.casefile import (
     decisions,
     iso,
     load_case,
-    payload_of,
 )
 from certdesk.services.casework.cases import CaseService
 from certdesk.services.casework.fulfilment import FulfilmentService
@@ -115,18 +113,6 @@ def lifecycle_policy(settings: Settings) -> LifecyclePolicy:
         window_days=settings.window_days,
         window_closing_notice_days=min(3, settings.window_days - 1),
     )
-
-
-def requested_date(payload: str | dict[str, object]) -> date | None:
-    """The customer's earlier renewal date in a case payload, if any (R6)."""
-    data = json.loads(payload or "{}") if isinstance(payload, str) else payload
-    value = data.get(store.RENEWAL_REQUESTED) if isinstance(data, dict) else None
-    if not isinstance(value, str):
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -209,10 +195,8 @@ class RenewalService:
         """
         requested = {}
         with self._rt.reads() as s:
-            for cand, payload in store.requested_renewals(s, now):
-                day = requested_date(payload)
-                if day is not None:
-                    requested[cand.id] = (cand, day)
+            for cand, day in store.requested_renewals(s, now):
+                requested[cand.id] = (cand, day)
         emitted: set[int] = set()
         for cand in self._candidates(now):
             wanted = requested.get(cand.id, (cand, None))[1]
@@ -258,7 +242,7 @@ class RenewalService:
             row = visible_cert(s, actor, serial)
             authorize(actor, Action.CERT_READ, row.org_id, hide=True)
             case = s.get(Case, row.case_id) if row.case_id else None
-            wanted = requested_date(case.payload) if case is not None else None
+            wanted = case.renewal_requested if case is not None else None
             linked = s.get(Case, row.renewal_case_id) if row.renewal_case_id else None
             return RenewalView(
                 serial=row.serial,
@@ -440,14 +424,7 @@ class RenewalService:
                     "case.not_delivered",
                     f"case {case.number} has delivered no certificate to renew",
                 )
-            payload = payload_of(case)
-            before = payload.get(store.RENEWAL_REQUESTED)
-            if day is None:
-                payload.pop(store.RENEWAL_REQUESTED, None)
-            else:
-                payload[store.RENEWAL_REQUESTED] = day.isoformat()
-            case.payload = json.dumps(payload, sort_keys=True)
-            case.updated_at = now
+            before = case_store.set_renewal_requested(case, day, now)
             case_store.add_event(
                 s,
                 case,
@@ -464,8 +441,8 @@ class RenewalService:
                 "case.renewal_date",
                 "case",
                 case.number,
-                before=before,
-                after=day.isoformat() if day else None,
+                before=iso(before),
+                after=iso(day),
             )
             return case_view(s, case, now)
 
