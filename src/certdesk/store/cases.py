@@ -60,6 +60,10 @@ def by_number(s: Session, number: str, *, for_update: bool = False) -> Case | No
     return s.scalars(q).one_or_none()
 
 
+def by_id(s: Session, case_id: int) -> Case | None:
+    return s.get(Case, case_id)
+
+
 def submittals_of(s: Session, case_id: int) -> list[Submittal]:
     return list(
         s.scalars(select(Submittal).where(Submittal.case_id == case_id).order_by(Submittal.id))

@@ -386,6 +386,12 @@ def backlog(s: Session, now: datetime) -> Backlog:
     )
 
 
+def status_counts(s: Session) -> dict[str, int]:
+    """Certificates by status (the inventory gauge on /metrics)."""
+    rows = s.execute(select(CertificateRow.status, func.count()).group_by(CertificateRow.status))
+    return {status: n for status, n in rows}
+
+
 def _aware(value: datetime | None) -> datetime | None:
     # Aggregates bypass the column type: SQLite hands back text, PostgreSQL an aware value.
     if value is None:
