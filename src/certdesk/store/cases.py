@@ -169,7 +169,9 @@ def open_case(s: Session, new: NewCase, at: datetime) -> Case:
     )
     s.add(case)
     s.flush()
-    add_event(s, case, at=at, actor=new.opened_by, event="open", from_state="", to_state="draft")
+    add_event(
+        s, case, at=at, actor=new.opened_by, event="open", from_state="", to_state=State.DRAFT
+    )
     return case
 
 

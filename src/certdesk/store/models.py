@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from certdesk.core.notices import NoticeState
 from certdesk.core.workflow import State
 from certdesk.store.types import StrEnumText, UTCDateTime
 
@@ -443,7 +444,7 @@ class Notice(Base):
     reason: Mapped[str] = mapped_column(String(40))  # expiry.30, case.approved, ...
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     late: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16))  # pending | sending | sent | failed
+    status: Mapped[NoticeState] = mapped_column(StrEnumText(NoticeState, 16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -28,6 +28,7 @@ from email.utils import format_datetime
 
 import structlog
 
+from certdesk.core.notices import NoticeState
 from certdesk.errors import CertdeskError, Unavailable
 from certdesk.notify.smtp import SmtpTransport, Transport, is_permanent, parse_smtp_url
 from certdesk.services.lifecycle.notice_mail import message_id
@@ -43,7 +44,7 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
 from certdesk.store import notices as store
 from certdesk.store.models import Notice
-from certdesk.store.notices import ACCOUNT, FAILED
+from certdesk.store.notices import ACCOUNT
 
 log = structlog.get_logger("certdesk.mail")
 
@@ -222,7 +223,11 @@ class AccountMailService:
                     s,
                     [mail.id],
                     worker,
-                    {"status": FAILED, "attempts": attempts, "last_error": f"{why}: {error}"},
+                    {
+                        "status": NoticeState.FAILED,
+                        "attempts": attempts,
+                        "last_error": f"{why}: {error}",
+                    },
                 )
             report.failed += 1
         else:

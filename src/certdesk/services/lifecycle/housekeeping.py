@@ -26,7 +26,7 @@ from datetime import datetime
 from certdesk.core.calendar import PACIFIC
 from certdesk.core.cases import WORKING_STATES
 from certdesk.core.certificates import CertStatus
-from certdesk.core.workflow import CaseType, Event
+from certdesk.core.workflow import CaseType, Event, State
 from certdesk.errors import Conflict
 from certdesk.services.audit import AuditService
 from certdesk.services.casework.casefile import apply_event, iso
@@ -129,7 +129,7 @@ class HousekeepingService:
                 "case.close",
                 "case",
                 case.number,
-                before="delivered",
+                before=State.DELIVERED,
                 note=WINDOW_NOTE,
                 window_ends_at=iso(case.window_ends_at),
                 superseded=item.superseded,

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from certdesk.services.lifecycle.notice_views import STATUSES
+from certdesk.core.notices import LISTED_STATES
 
 
 class NoticeCollector(Collector):
@@ -28,7 +28,7 @@ class NoticeCollector(Collector):
             "Notices by status (R9); retrying: waiting for a retry after a failure.",
             labels=["status"],
         )
-        for status in STATUSES:
+        for status in LISTED_STATES:
             by_status.add_metric([status], counts.get(status, 0))
         yield by_status
         late = GaugeMetricFamily("certdesk_notices_sent_late", "Notices sent late (R9).")

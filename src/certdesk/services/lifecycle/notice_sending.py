@@ -20,7 +20,7 @@ import structlog
 
 from certdesk.clock import Clock
 from certdesk.core.lifecycle import LifecyclePolicy
-from certdesk.core.notices import retry_delay
+from certdesk.core.notices import NoticeState, retry_delay
 from certdesk.notify.rendering import NoticeTemplates, RenderedNotice, TemplateFailure
 from certdesk.notify.smtp import Transport, is_permanent
 from certdesk.services.lifecycle.notice_mail import (
@@ -33,7 +33,6 @@ from certdesk.services.lifecycle.notice_mail import (
 from certdesk.services.runtime import Runtime
 from certdesk.store import notices as store
 from certdesk.store.models import Notice
-from certdesk.store.notices import FAILED, PENDING
 
 log = structlog.get_logger("certdesk.notices")
 
@@ -112,7 +111,7 @@ def retry_later(
                 [notice_id],
                 worker_id,
                 {
-                    "status": PENDING,
+                    "status": NoticeState.PENDING,
                     "attempts": made,
                     "next_attempt_at": at + delay,
                     "last_error": error,
@@ -154,7 +153,9 @@ class Sender:
                 kind, ctx = context(subjects, item, at, self.policy, self._service)
                 rendered.append((item, ctx, self.templates.render(kind, ctx)))
             except (TemplateFailure, SubjectGone) as exc:
-                self._settle([item.id], worker_id, {"status": FAILED, "last_error": str(exc)})
+                self._settle(
+                    [item.id], worker_id, {"status": NoticeState.FAILED, "last_error": str(exc)}
+                )
                 stats.failed += 1
                 stats.errors.append(f"notice {item.id} ({item.reason}): {exc}")
         queue = deque(self._group(rendered, claimed))
@@ -174,7 +175,9 @@ class Sender:
                     stats.errors.append(f"digest for {group[0][0].contact_email}: {exc}")
                     queue.extendleft([g] for g in reversed(group))
                 else:
-                    self._settle(ids_, worker_id, {"status": FAILED, "last_error": str(exc)})
+                    self._settle(
+                        ids_, worker_id, {"status": NoticeState.FAILED, "last_error": str(exc)}
+                    )
                     stats.failed += 1
                     stats.errors.append(f"notice {ids_[0]} ({group[0][0].reason}): {exc}")
                 continue
@@ -314,7 +317,7 @@ class Sender:
                 ids,
                 worker_id,
                 {
-                    "status": FAILED,
+                    "status": NoticeState.FAILED,
                     "attempts": Notice.attempts + 1,
                     "last_error": f"{why}: {error}",
                 },

@@ -17,6 +17,7 @@ from certdesk.core.lifecycle import (
     expiry_notice_at,
     expiry_reason,
 )
+from certdesk.core.notices import LISTED_STATES, NoticeState, shown_state
 from certdesk.errors import InvalidInput
 from certdesk.notify.rendering import NoticeTemplates, TemplateFailure
 from certdesk.services.casework.casefile import load_case
@@ -26,9 +27,8 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_cert
 from certdesk.store import notice_reads as reads
 from certdesk.store.models import CertificateRow
-from certdesk.store.notices import CERTIFICATE, PENDING
+from certdesk.store.notices import CERTIFICATE
 
-STATUSES = ("pending", "retrying", "sending", "sent", "failed")
 _REASON = re.compile(r"^(expiry\.[1-9][0-9]{0,3}|expired)$")
 MAX_PAGE = 500
 
@@ -40,7 +40,7 @@ class NoticeView:
     subject: str  # the certificate's serial or the case's number
     reason: str
     contact_email: str
-    status: str  # pending | retrying | sending | sent | failed
+    status: NoticeState  # as shown: a pending notice that failed before is retrying
     late: bool
     attempts: int
     due_at: datetime
@@ -101,9 +101,10 @@ class NoticeReads:
     ) -> NoticePage:
         """Notices visible to ``actor`` (operators and auditors: all; others: their
         organization's), newest first."""
-        if status is not None and status not in STATUSES:
+        if status is not None and status not in LISTED_STATES:
             raise InvalidInput(
-                "notice.status", f"unknown status {status!r}; use one of " + ", ".join(STATUSES)
+                "notice.status",
+                f"unknown status {status!r}; use one of " + ", ".join(LISTED_STATES),
             )
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput("page.limit", f"limit must be between 1 and {MAX_PAGE}")
@@ -139,7 +140,7 @@ class NoticeReads:
                 subject=labels.get((n.subject_type, n.subject_id), str(n.subject_id)),
                 reason=n.reason,
                 contact_email=n.contact_email,
-                status="retrying" if n.status == PENDING and n.last_error else n.status,
+                status=shown_state(n.status, n.last_error),
                 late=n.late,
                 attempts=n.attempts,
                 due_at=n.due_at,

@@ -58,7 +58,7 @@ from typing import Any
 
 import structlog
 
-from certdesk.core.notices import Recipient
+from certdesk.core.notices import NoticeState, Recipient
 from certdesk.notify.rendering import NoticeTemplates
 from certdesk.notify.smtp import SmtpTransport, Transport, parse_smtp_url
 from certdesk.services.lifecycle.notice_plan import NoticePlanner, Planned, policy_from
@@ -71,7 +71,6 @@ from certdesk.services.lifecycle.notice_sending import (
 from certdesk.services.lifecycle.notice_views import NoticeReads
 from certdesk.services.runtime import Runtime
 from certdesk.store import notices as store
-from certdesk.store.notices import FAILED, PENDING, SENDING
 
 log = structlog.get_logger("certdesk.notices")
 
@@ -172,7 +171,7 @@ class NoticeService(NoticeReads):
                 continue
             lease_until = current() + CLAIM_LEASE
             for row in batch:
-                if row["status"] == SENDING:
+                if row["status"] == NoticeState.SENDING:
                     row.update(claimed_by=worker_id, claim_expires_at=lease_until)
             with self._rt.sessions.begin() as s:
                 keys = store.insert_new(s, batch)
@@ -183,9 +182,9 @@ class NoticeService(NoticeReads):
             for k in keys:
                 row = by_key[(k.subject_type, k.subject_id, k.contact_email, k.reason)]
                 stats.planned += 1
-                if row["status"] == SENDING:
+                if row["status"] == NoticeState.SENDING:
                     mine.append(k.id)
-                elif row["status"] == FAILED:
+                elif row["status"] == NoticeState.FAILED:
                     stats.failed += 1
                     stats.errors.append(f"notice {k.id} ({k.reason}): {row['last_error']}")
                 else:
@@ -211,13 +210,13 @@ class NoticeService(NoticeReads):
             "subject": "",
             "created_at": now,
             "sent_at": None,
-            "status": SENDING,
+            "status": NoticeState.SENDING,
         }
         if r.problem is not None:
-            row.update(status=FAILED, last_error=r.problem)
+            row.update(status=NoticeState.FAILED, last_error=r.problem)
         elif transport is None:
             row.update(
-                status=PENDING,
+                status=NoticeState.PENDING,
                 next_attempt_at=now,
                 last_error="waiting: CERTDESK_SMTP_URL is not set",
             )
