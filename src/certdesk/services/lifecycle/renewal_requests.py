@@ -10,7 +10,7 @@ from certdesk.core.calendar import PACIFIC
 from certdesk.core.workflow import CERTIFICATE_TYPES, CaseType
 from certdesk.errors import Conflict, InvalidInput
 from certdesk.services.audit import AuditService
-from certdesk.services.casework.casefile import CaseView, case_view, iso, load_case
+from certdesk.services.casework.casefile import CaseView, committed_view, iso, load_case
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_org
 from certdesk.store import cases as case_store
@@ -60,7 +60,7 @@ class RenewalRequests:
                 before=iso(before),
                 after=iso(day),
             )
-            return case_view(s, case, now)
+        return committed_view(self._rt, case.number, now)
 
     def auto_approves(self, actor: Actor, org_code: str) -> bool:
         """Whether organization ``org_code`` approves unchanged renewals automatically."""
