@@ -55,8 +55,11 @@ REASON_OVERDUE = "case.overdue"
 
 
 class NoticeState(StrEnum):
-    """A queued mail's state, stored in ``notices.status`` (notices and account mail alike);
-    the strings are the API's and the CLI's too."""
+    """The state of a notice or other queued mail: pending, retrying (pending again after a
+    failed attempt), sending, sent, or failed for good."""
+
+    # Stored in ``notices.status``, except RETRYING (see shown_state); the API and the CLI
+    # use the same strings.
 
     PENDING = "pending"  # waiting for its first attempt, or for a retry (see RETRYING)
     RETRYING = "retrying"  # shown only, never stored: pending after a failed attempt
