@@ -250,34 +250,31 @@ def submittal_contacts_of_certs(
     s: Session, cert_ids: Sequence[int]
 ) -> dict[int, list[tuple[str, str]]]:
     """Certificate id → (name, email) of the contacts on the submittals that got it."""
-    out: dict[int, list[tuple[str, str]]] = {i: [] for i in cert_ids}
-    for part in chunks(sorted(cert_ids)):
-        rows = s.execute(
-            select(Submittal.certificate_id, Contact.name, Contact.email)
-            .join(Contact, Contact.submittal_id == Submittal.id)
-            .where(Submittal.certificate_id.in_(part))
-            .order_by(Submittal.id, Contact.id)
-        )
-        for cert_id, name, email in rows:
-            if cert_id is not None:
-                out[cert_id].append((name, email))
-    return out
+    return _submittal_contacts(s, Submittal.certificate_id, cert_ids)
 
 
 def submittal_contacts_of_cases(
     s: Session, case_ids: Sequence[int]
 ) -> dict[int, list[tuple[str, str]]]:
     """Case id → (name, email) of the contacts on the case's submittals."""
-    out: dict[int, list[tuple[str, str]]] = {i: [] for i in case_ids}
-    for part in chunks(sorted(case_ids)):
+    return _submittal_contacts(s, Submittal.case_id, case_ids)
+
+
+def _submittal_contacts(
+    s: Session, key: Any, ids: Sequence[int]
+) -> dict[int, list[tuple[str, str]]]:
+    """``key`` (a submittal column) → (name, email) of the contacts on those submittals."""
+    out: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
+    for part in chunks(sorted(ids)):
         rows = s.execute(
-            select(Submittal.case_id, Contact.name, Contact.email)
+            select(key, Contact.name, Contact.email)
             .join(Contact, Contact.submittal_id == Submittal.id)
-            .where(Submittal.case_id.in_(part))
+            .where(key.in_(part))
             .order_by(Submittal.id, Contact.id)
         )
-        for case_id, name, email in rows:
-            out[case_id].append((name, email))
+        for owner, name, email in rows:
+            if owner is not None:
+                out[owner].append((name, email))
     return out
 
 

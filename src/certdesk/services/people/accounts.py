@@ -40,11 +40,10 @@ from certdesk.core.accounts import (
 from certdesk.errors import Conflict, Forbidden, NotFound
 from certdesk.services.audit import AuditService
 from certdesk.services.people.enrollment import Enrollments, issue_link
-from certdesk.services.people.users import PasswordLink, UserView, view_user
+from certdesk.services.people.users import PasswordLink, UserView, read_view, view_user
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
 from certdesk.services.visibility import listed_org_id, visible_org
-from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store
 from certdesk.store.models import User
 
@@ -240,10 +239,4 @@ class AccountService(Enrollments):
         return view_user(user, code, self._rt.clock(), self._rt.settings.password_max_age_days)
 
     def _view_one(self, s: Session, user: User) -> UserView:
-        org = org_store.by_id(s, user.org_id) if user.org_id is not None else None
-        return view_user(
-            user,
-            org.code if org else None,
-            self._rt.clock(),
-            self._rt.settings.password_max_age_days,
-        )
+        return read_view(s, user, self._rt.clock(), self._rt.settings.password_max_age_days)

@@ -19,10 +19,9 @@ from certdesk.notify.messages import password_link
 from certdesk.services.audit import AuditService
 from certdesk.services.people.account_mail import queue_account_mail
 from certdesk.services.people.passwords import hash_password
-from certdesk.services.people.users import UserView, view_user
+from certdesk.services.people.users import UserView, read_view
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
-from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store
 from certdesk.store.models import User
 
@@ -130,7 +129,4 @@ class Enrollments:
                 user.login_id,
                 purpose=link.purpose,
             )
-            org = org_store.by_id(s, user.org_id) if user.org_id is not None else None
-            return view_user(
-                user, org.code if org else None, self._rt.clock(), settings.password_max_age_days
-            )
+            return read_view(s, user, self._rt.clock(), settings.password_max_age_days)

@@ -44,12 +44,11 @@ from certdesk.core.accounts import (
 )
 from certdesk.errors import CertdeskError, Conflict, Forbidden, InvalidInput, Unauthorized
 from certdesk.services.audit import AuditService
-from certdesk.services.people.accounts import UserView, view_user
 from certdesk.services.people.passwords import hash_password, needs_rehash, password_matches
 from certdesk.services.people.tokens import TokenService
+from certdesk.services.people.users import UserView, read_view
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
-from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store
 from certdesk.store.models import User
 
@@ -296,10 +295,4 @@ class LoginService:
         return user
 
     def _view(self, s: Session, user: User) -> UserView:
-        org = org_store.by_id(s, user.org_id) if user.org_id is not None else None
-        return view_user(
-            user,
-            org.code if org else None,
-            self._rt.clock(),
-            self._rt.settings.password_max_age_days,
-        )
+        return read_view(s, user, self._rt.clock(), self._rt.settings.password_max_age_days)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from certdesk.core.access import Role
 from certdesk.core.accounts import is_locked, ordered_roles, password_expires_at
+from certdesk.store import orgs as org_store
 from certdesk.store.models import User
 
 
@@ -58,3 +61,9 @@ def view_user(user: User, org_code: str | None, now: datetime, max_age_days: int
         last_login_at=user.last_login_at,
         created_at=user.created_at,
     )
+
+
+def read_view(s: Session, user: User, now: datetime, max_age_days: int) -> UserView:
+    """``user``'s view, its organization's code read in ``s``."""
+    org = org_store.by_id(s, user.org_id) if user.org_id is not None else None
+    return view_user(user, org.code if org else None, now, max_age_days)
