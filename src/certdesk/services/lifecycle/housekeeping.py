@@ -40,7 +40,6 @@ from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import crls as crl_store
 from certdesk.store import lifecycle as store
-from certdesk.store.models import Case
 
 EXPIRY_BATCH = 500
 WINDOW_NOTE = "the 25-day window ended (R8)"
@@ -98,7 +97,7 @@ class HousekeepingService:
         out: list[WindowEnd] = []
         with self._rt.reads() as s:
             for case_id in store.windows_ended(s, now, limit):
-                case = s.get(Case, case_id)
+                case = case_store.by_id(s, case_id)
                 if case is None or leased(case, now):
                     continue
                 target = cert_store.by_id(s, case.target_cert_id) if case.target_cert_id else None
