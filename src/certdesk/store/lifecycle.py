@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, and_, delete, extract, func, or_, select, 
 from sqlalchemy.orm import Session, aliased
 
 from certdesk.core.certificates import CertStatus
-from certdesk.core.notices import NoticeState
+from certdesk.core.notices import WAITING_STATES, NoticeState
 from certdesk.core.workflow import CaseType, State
 from certdesk.store.models import (
     Case,
@@ -368,7 +368,7 @@ def backlog(s: Session, now: datetime) -> Backlog:
     )
     # One queue carries both (store/notices.py): account mail is the "mail" job's backlog.
     account = Notice.subject_type == ACCOUNT
-    waiting = Notice.status.in_((NoticeState.PENDING, NoticeState.SENDING))
+    waiting = Notice.status.in_(WAITING_STATES)
     outbox = s.scalar(select(func.min(Notice.created_at)).where(account, waiting))
     notices = s.scalar(select(func.min(Notice.due_at)).where(~account, waiting))
     outbox_by: dict[str, int] = {}

@@ -44,7 +44,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from certdesk.core.certificates import CertStatus
-from certdesk.core.notices import NoticeState
+from certdesk.core.notices import WAITING_STATES, NoticeState
 from certdesk.core.workflow import State
 from certdesk.store.models import (
     Case,
@@ -525,7 +525,7 @@ def waiting_count(s: Session, subject_type: str) -> int:
             .select_from(Notice)
             .where(
                 Notice.subject_type == subject_type,
-                Notice.status.in_((NoticeState.PENDING, NoticeState.SENDING)),
+                Notice.status.in_(WAITING_STATES),
             )
         )
         or 0
