@@ -22,7 +22,8 @@ from certdesk.services.casework.window import WindowService
 from certdesk.services.checkpoints import CheckpointService
 from certdesk.services.lifecycle.account_mail import AccountMailService
 from certdesk.services.lifecycle.housekeeping import HousekeepingService
-from certdesk.services.lifecycle.notices import NoticeService, watch_notices
+from certdesk.services.lifecycle.notice_metrics import watch_notices
+from certdesk.services.lifecycle.notices import NoticeService
 from certdesk.services.lifecycle.renewals import RenewalService
 from certdesk.services.lifecycle.worker_health import WorkerHealthService
 from certdesk.services.people.accounts import AccountService
@@ -88,7 +89,7 @@ class Services:
         self.costs = CostService(rt, self.audit)
         self.reports = ReportService(rt)
         self.notices = NoticeService(rt)
-        watch_notices(rt.metrics.registry, self.notices)
+        watch_notices(rt.metrics.registry, self.notices.status_counts)
         # Account mail (R10) from the same queue as the notices.
         self.mail = AccountMailService(rt, self.secretbox)
         # The lifecycle worker's services (certdesk/jobs/worker.py).

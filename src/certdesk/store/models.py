@@ -29,6 +29,7 @@ from certdesk.core.acme_states import (
     OrderStatus,
 )
 from certdesk.core.issuers import Backend, OrderState, Solver
+from certdesk.core.notices import NoticeState
 from certdesk.core.workflow import State
 from certdesk.store.types import StrEnumText, UTCDateTime
 
@@ -382,7 +383,8 @@ class Case(Base):
     window_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     target_cert_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
-    payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the R6 renewal date
+    # The customer's earlier renewal date for what this case delivered (R6); None: the plan's.
+    renewal_requested: Mapped[date | None] = mapped_column(Date, index=True)
     # A fulfilment's or R8 reissue's lease: which process works the case, for whom, until.
     lease_holder: Mapped[str | None] = mapped_column(String(200))
     lease_actor: Mapped[str | None] = mapped_column(String(200))
@@ -542,7 +544,7 @@ class Notice(Base):
     reason: Mapped[str] = mapped_column(String(40))  # expiry.30, case.approved, ...
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     late: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16))  # pending | sending | sent | failed
+    status: Mapped[NoticeState] = mapped_column(StrEnumText(NoticeState, 16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str] = mapped_column(Text, default="")
