@@ -42,6 +42,8 @@ class Action(StrEnum):
     CASE_COMMENT = "case.comment"
     AUDIT_READ = "audit.read"
     REPORT_READ = "report.read"
+    ISSUER_READ = "issuer.read"  # see the vendor CAs (R16)
+    ISSUER_MANAGE = "issuer.manage"  # add, rebind, disable a vendor CA; choose issuers
 
 
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})
@@ -66,6 +68,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.USER_READ,
             Action.AUDIT_READ,
             Action.REPORT_READ,
+            Action.ISSUER_READ,
         }
     ),
     # Delegated administrators of self-managed agencies issue and revoke directly, but only

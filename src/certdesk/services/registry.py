@@ -30,6 +30,9 @@ from certdesk.services.pki.inventory import InventoryService
 from certdesk.services.pki.issuance import IssuanceService
 from certdesk.services.pki.policy import PolicyService
 from certdesk.services.pki.revocation import RevocationService
+from certdesk.services.pki.vendor_backends import VendorBackends
+from certdesk.services.pki.vendor_issuance import VendorIssuance
+from certdesk.services.pki.vendors import VendorIssuers
 from certdesk.services.reporting.costs import CostService
 from certdesk.services.reporting.reports import ReportService
 from certdesk.services.runtime import Runtime
@@ -49,7 +52,12 @@ class Services:
         self.logins = LoginService(rt, self.audit, self.tokens, self.secretbox)
         self.policy = PolicyService(rt)
         self.csrs = CsrService(rt, self.policy)
-        self.issuance = IssuanceService(rt, self.authority, self.audit)
+        # Vendor CAs (R16): their management, the backend registry and the order driver.
+        self.vendor_backends = VendorBackends(rt, self.secretbox)
+        self.vendors = VendorIssuers(rt, self.audit, self.secretbox)
+        self.vendors.on_change(self.vendor_backends.forget)
+        self.vendor_orders = VendorIssuance(rt, self.audit, self.vendor_backends)
+        self.issuance = IssuanceService(rt, self.authority, self.audit, self.vendor_orders)
         self.inventory = InventoryService(rt)
         self.revocation = RevocationService(rt, self.authority, self.inventory, self.audit)
         rt.metrics.watch_authority(self.revocation.ca_dates)
