@@ -32,7 +32,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -178,6 +178,7 @@ class VendorIssuance:
                 return result
             wait = self.backends.tuning.poll_interval.total_seconds()
             if result.retry_after is not None:
+                # The store's retry_after is on this runtime's clock (see _pending).
                 wait = max(wait, (result.retry_after - self._rt.clock()).total_seconds())
             time.sleep(max(0.0, min(wait, left)))
 
@@ -282,6 +283,15 @@ class VendorIssuance:
         retry_after: datetime | None,
     ) -> Ordered:
         now = self._rt.clock()
+        delay = timedelta(0)
+        if retry_after is not None:
+            # The backend speaks the wall clock (Retry-After is an instant on it); the store
+            # speaks this runtime's clock: keep the delay the vendor asked for, not the instant.
+            delay = max(retry_after - datetime.now(UTC), timedelta(0))
+        if problem is not None or retry_after is None:
+            # Something went wrong (vendor down or busy, DNS primary unreachable): back off
+            # further with every attempt, and never sooner than the vendor asked.
+            delay = max(delay, backoff(order.attempts))
         with self._rt.transaction() as conn:
             vendor_store.still_pending(
                 conn,
@@ -289,7 +299,7 @@ class VendorIssuance:
                 holder,
                 vendor_status=state,
                 problem=problem,
-                retry_after=retry_after or now + backoff(order.attempts),
+                retry_after=now + delay,
                 now=now,
             )
         return self.status(order.id)
@@ -407,4 +417,4 @@ def _problem(err: CertdeskError) -> dict[str, Any]:
     doc = err.extra.get("problem")
     if isinstance(doc, dict):
         return dict(doc)
-    return {"type": f"urn:certdesk:{err.code}", "detail": err.detail}
+    return {"type": f"urn:certdesk:problem:{err.code}", "detail": err.detail}
