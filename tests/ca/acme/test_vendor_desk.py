@@ -24,6 +24,7 @@ from vendor_world import (
 
 from certdesk.core.issuers import OrderState, Solver
 from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound
+from certdesk.jobs.worker import Worker
 from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.pki.issued import Issued, Ordered
 from certdesk.services.pki.vendor_backends import Tuning
@@ -246,3 +247,21 @@ def test_a_delegated_admin_issues_through_the_organizations_vendor(
         desk.services.orgs.set_service(OPERATOR, DMV, self_managed=False)
     with desk.rt.reads() as s:
         assert s.scalar(select(func.count()).select_from(CertificateRow)) > 0
+
+
+def test_the_worker_pass_completes_an_order_start_up_recovery_leaves_alone(
+    desk: Desk, pebble: Pebble
+) -> None:
+    org = org_through(desk, add_vendor(desk, pebble))
+    ordered = desk.services.issuance.request(
+        OPERATOR, IssueCommand(org, make_csr(list(unique_names("job")))), wait=None
+    )
+    assert isinstance(ordered, Ordered)
+    # Start-up recovery voids signing intents of dead processes; an order is not one.
+    desk.services.issuance.recover(all_dead=True)
+    assert desk.services.vendor_orders.status(ordered.order_id).state == "ordering"
+    report = Worker(desk.services, worker_id="vendor-test").run_pass()
+    assert report.vendor_orders_issued >= 1, report.errors
+    done = desk.services.vendor_orders.status(ordered.order_id)
+    assert done.state == "issued" and done.serial
+    assert desk.cert(done.serial).status == "active"
