@@ -21,6 +21,7 @@ from certdesk.cli import (
     contacts,
     exits,
     fulfilment,
+    issuers,
     notices,
     orgs,
     policy,
@@ -48,6 +49,7 @@ server.register(app)
 orgs.register(app)
 policy.register(app)
 certs.register(app)
+issuers.register(app)
 audit.register(app)
 users.register(app)
 cases.register(app)

@@ -236,7 +236,7 @@ class InventoryService:
             row = self._row(s, actor, serial)
             assert row.der is not None  # active, revoked and expired rows always hold DER
             leaf = x509.load_der_x509_certificate(row.der)
-            chain = issuing_chain(s, row.issuer_id)
+            chain = chain_of(s, row)
         if fmt is ExportFormat.DER:
             return row.der
         if fmt is ExportFormat.PEM:
@@ -257,7 +257,7 @@ class InventoryService:
             assert org is not None  # certificates.org_id is a foreign key
             return Dossier(
                 cert=self._view(s, row, codes, slugs),
-                chain=[x509.load_der_x509_certificate(row.der), *issuing_chain(s, row.issuer_id)],
+                chain=[x509.load_der_x509_certificate(row.der), *chain_of(s, row)],
                 successors=[
                     self._view(s, r, codes, slugs)
                     for r in cert_store.renewals_of(s, row.id)
@@ -267,6 +267,14 @@ class InventoryService:
                 org_name=org.name,
                 org_self_managed=org.self_managed,
             )
+
+
+def chain_of(s: Session, row: CertificateRow) -> list[x509.Certificate]:
+    """What a server sends after the leaf: a vendor's chain as it arrived (R16), else the
+    built-in hierarchy's."""
+    if row.chain_pem:
+        return x509.load_pem_x509_certificates(row.chain_pem.encode())
+    return issuing_chain(s, row.issuer_id)
 
 
 def issuing_chain(s: Session, issuer_id: int) -> list[x509.Certificate]:
