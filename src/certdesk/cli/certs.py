@@ -66,7 +66,7 @@ def issue(
             platform=parse_platform(platform),
             days=days,
             renewal_of=renewal_of,
-            issuer_id=svc.vendors.issuer_id(issuer) if issuer else None,
+            issuer_id=svc.vendors.choose(OPERATOR, issuer) if issuer else None,
         ),
         wait=None if no_wait else timedelta(seconds=wait),
     )

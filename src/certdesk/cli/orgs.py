@@ -102,11 +102,12 @@ def set_service(
             "org.service", "give --self-managed, --managed or --issuer NAME (or builtin)"
         )
     svc = services()
+    # The issuer is looked up first: an unknown one changes nothing.
+    issuer_id = svc.vendors.choose(OPERATOR, issuer) if issuer is not None else None
     view = None
     if self_managed or managed:
         view = svc.orgs.set_service(OPERATOR, code, self_managed=self_managed)
     if issuer is not None:
-        issuer_id = svc.vendors.issuer_id(issuer)
         view = svc.orgs.set_issuer(OPERATOR, code, issuer_id, issuer.strip().lower())
     assert view is not None
     _print(view, json_out)

@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
+from josepy.jwk import JWK
 
-from certdesk.ca.acme.account import ExternalAccountBinding, key_from_pem, register
+from certdesk.ca.acme.account import Account, ExternalAccountBinding, key_from_pem, register
 from certdesk.ca.acme.problems import Backoff
 from certdesk.ca.acme.session import Endpoint
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.issuers import Solver
-from certdesk.errors import Conflict, InvalidInput, NotFound
+from certdesk.errors import Conflict, InvalidInput, NotFound, Unavailable
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
@@ -149,7 +152,11 @@ def view_of(v: VendorIssuer) -> VendorView:
 
 def parse_anchors(pem: str) -> tuple[x509.Certificate, ...]:
     try:
-        certs = tuple(x509.load_pem_x509_certificates(pem.encode()))
+        with warnings.catch_warnings():
+            # The system store holds old roots with a non-positive serial, which cryptography
+            # loads with a deprecation warning; they are still the operator's trust anchors.
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            certs = tuple(x509.load_pem_x509_certificates(pem.encode()))
     except ValueError:
         raise InvalidInput(
             "issuer.trust_anchors", "the trust anchors are not PEM certificates"
@@ -204,7 +211,7 @@ class VendorIssuers:
         self._audit = audit
         self._box = box
         self._trust_store = trust_store
-        self._backoff = backoff
+        self._backoff = backoff or Backoff(attempts=2)
         self._forget: list[Any] = []
 
     def on_change(self, forget: Any) -> None:
@@ -217,7 +224,9 @@ class VendorIssuers:
             if ca_bundle_pem is not None
             else None
         )
-        return Endpoint(directory_url, ca_bundle=bundle)
+        # An operator is waiting: a vendor that does not answer within 15 s is reported as
+        # unavailable (the add can be repeated), with one retry of a transient failure.
+        return Endpoint(directory_url, ca_bundle=bundle, timeout=15.0)
 
     def _default_anchors(self) -> str:
         try:
@@ -263,10 +272,11 @@ class VendorIssuers:
             if vendor_store.slug_taken(s, slug):
                 raise Conflict("issuer.exists", f"an issuer named {slug} exists already")
         # The one request that uses the HMAC key; nothing is stored unless it succeeds.
-        account = register(
-            self._endpoint(slug, directory_url, ca_bundle_pem),
+        account = self._register(
+            slug,
+            directory_url,
+            ca_bundle_pem,
             ExternalAccountBinding(eab_kid.strip(), eab_hmac_key.strip()),
-            backoff=self._backoff,
         )
         sealed_key = self._box.seal(account.key_pem())
         sealed_secret = self._box.seal(secret) if secret is not None else None
@@ -321,11 +331,12 @@ class VendorIssuers:
         if anchors_pem is not None:
             parse_anchors(anchors_pem)
         key = key_from_pem(self._box.open(current.account_key_sealed))
-        account = register(
-            self._endpoint(current.slug, current.directory_url, current.ca_bundle_pem),
+        account = self._register(
+            current.slug,
+            current.directory_url,
+            current.ca_bundle_pem,
             ExternalAccountBinding(eab_kid.strip(), eab_hmac_key.strip()),
             key=key,
-            backoff=self._backoff,
         )
         with self._rt.sessions.begin() as s:
             vendor_store.set_account(
@@ -350,6 +361,31 @@ class VendorIssuers:
             forget(current.id)
         return self.show(actor, current.slug)
 
+    def _register(
+        self,
+        slug: str,
+        directory_url: str,
+        ca_bundle_pem: str | None,
+        binding: ExternalAccountBinding,
+        *,
+        key: JWK | None = None,
+    ) -> Account:
+        try:
+            return register(
+                self._endpoint(slug, directory_url, ca_bundle_pem),
+                binding,
+                key=key,
+                backoff=self._backoff,
+            )
+        except Unavailable as err:
+            # Nothing exists yet that could wait for the vendor: the directory URL (or the CA
+            # bundle that verifies it) is what the operator checks, so this is their input's
+            # problem, not a service outage (the add can simply be repeated).
+            raise InvalidInput(
+                "issuer.unreachable",
+                f"the ACME directory {directory_url} did not answer: {err.detail}",
+            ) from err
+
     def list(self, actor: Actor) -> list[VendorView]:
         authorize(actor, Action.ISSUER_READ, None)
         with self._rt.reads() as s:
@@ -357,12 +393,12 @@ class VendorIssuers:
 
     def show(self, actor: Actor, name: str) -> VendorView:
         authorize(actor, Action.ISSUER_READ, None)
-        return view_of(self._vendor(name))
+        return view_of(self._vendor(check_name(name)))
 
     def disable(self, actor: Actor, name: str) -> VendorView:
         """No new orders through this vendor; open orders still finish."""
         authorize(actor, Action.ISSUER_MANAGE, None)
-        slug = name.strip().lower()
+        slug = check_name(name)
         with self._rt.sessions.begin() as s:
             current = vendor_store.by_slug(s, slug)
             if current is None:
@@ -378,6 +414,11 @@ class VendorIssuers:
         if found is None:
             raise NotFound("issuer.unknown", f"no vendor issuer named {name!r}")
         return found
+
+    def choose(self, actor: Actor, name: str) -> int | None:
+        """:meth:`issuer_id` for cert services choosing an organization's issuer."""
+        authorize(actor, Action.ISSUER_MANAGE, None)
+        return self.issuer_id(name)
 
     def issuer_id(self, name: str) -> int | None:
         """The id of the vendor ``name`` for choosing an issuer; None for ``builtin``. A
