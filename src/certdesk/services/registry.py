@@ -59,7 +59,9 @@ class Services:
         self.vendor_orders = VendorIssuance(rt, self.audit, self.vendor_backends)
         self.issuance = IssuanceService(rt, self.authority, self.audit, self.vendor_orders)
         self.inventory = InventoryService(rt)
-        self.revocation = RevocationService(rt, self.authority, self.inventory, self.audit)
+        self.revocation = RevocationService(
+            rt, self.authority, self.inventory, self.audit, self.vendor_backends
+        )
         rt.metrics.watch_authority(self.revocation.ca_dates)
         self.contacts = ContactService(rt, self.audit)
         self.approvals = ApprovalService(rt, self.audit)

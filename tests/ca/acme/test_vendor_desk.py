@@ -27,6 +27,7 @@ from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound
 from certdesk.jobs.worker import Worker
 from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.pki.issued import Issued, Ordered
+from certdesk.services.pki.revocation import Reason
 from certdesk.services.pki.vendor_backends import Tuning
 from certdesk.services.pki.vendors import SolverSettings
 from certdesk.store.models import AuditRow, CertificateRow, VendorOrder
@@ -265,3 +266,14 @@ def test_the_worker_pass_completes_an_order_start_up_recovery_leaves_alone(
     done = desk.services.vendor_orders.status(ordered.order_id)
     assert done.state == "issued" and done.serial
     assert desk.cert(done.serial).status == "active"
+
+
+def test_revoking_a_vendor_certificate_reaches_the_vendor(desk: Desk, pebble: Pebble) -> None:
+    org = org_through(desk, add_vendor(desk, pebble))
+    issued = desk.services.issuance.issue(
+        OPERATOR, IssueCommand(org, make_csr(list(unique_names("gone"))))
+    )
+    view = desk.services.revocation.revoke(OPERATOR, issued.serial, Reason.KEY_COMPROMISE)
+    assert view.status == "revoked"
+    assert pebble.cert_status(issued.certificate.serial_number)["Status"] == "Revoked"
+    assert desk.audit_actions(issued.serial) == ["cert.issue", "cert.revoke"]
