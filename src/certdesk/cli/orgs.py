@@ -96,10 +96,11 @@ def set_service(
     """Switch an organization between managed and self-managed service, or choose the
     issuer of its certificates (audited)."""
     if self_managed and managed:
-        raise InvalidInput("org.service", "give only one of --self-managed or --managed")
+        raise InvalidInput("org.service", "give exactly one of --self-managed or --managed")
     if not (self_managed or managed or issuer is not None):
         raise InvalidInput(
-            "org.service", "give --self-managed, --managed or --issuer NAME (or builtin)"
+            "org.service",
+            "give exactly one of --self-managed or --managed, or --issuer NAME (or builtin)",
         )
     svc = services()
     # The issuer is looked up first: an unknown one changes nothing.

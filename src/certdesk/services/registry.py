@@ -31,7 +31,7 @@ from certdesk.services.pki.issuance import IssuanceService
 from certdesk.services.pki.policy import PolicyService
 from certdesk.services.pki.revocation import RevocationService
 from certdesk.services.pki.vendor_backends import VendorBackends
-from certdesk.services.pki.vendor_issuance import VendorIssuance
+from certdesk.services.pki.vendor_issuance import VendorIssuance, watch_orders
 from certdesk.services.pki.vendors import VendorIssuers
 from certdesk.services.reporting.costs import CostService
 from certdesk.services.reporting.reports import ReportService
@@ -57,6 +57,7 @@ class Services:
         self.vendors = VendorIssuers(rt, self.audit, self.secretbox)
         self.vendors.on_change(self.vendor_backends.forget)
         self.vendor_orders = VendorIssuance(rt, self.audit, self.vendor_backends)
+        watch_orders(rt.metrics.registry, self.vendor_orders)
         self.issuance = IssuanceService(rt, self.authority, self.audit, self.vendor_orders)
         self.inventory = InventoryService(rt)
         self.revocation = RevocationService(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from prometheus_client import generate_latest
 from sqlalchemy import func, select
 from vendor_world import (
     EAB_HMAC,
@@ -140,6 +141,8 @@ def test_a_certificate_through_the_vendor_is_stored_active_with_its_chain(
         order = s.scalars(select(VendorOrder).where(VendorOrder.certificate_id == row.id)).one()
     assert order.state is OrderState.ISSUED and order.order_url
     assert desk.audit_actions(issued.serial) == ["cert.issue"]
+    metrics = generate_latest(desk.rt.metrics.registry).decode()
+    assert f'certdesk_vendor_orders{{issuer="{vendor}",state="issued"}} 1.0' in metrics
 
 
 def test_no_wait_records_the_order_and_the_worker_completes_it(desk: Desk, pebble: Pebble) -> None:

@@ -31,12 +31,15 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from certdesk.ca.issuer import (
     Intent,
@@ -386,6 +389,11 @@ class VendorIssuance:
             issuer=labels.issuer_slug,
         )
 
+    def counts(self) -> list[tuple[str, str, int]]:
+        """``(issuer, state, orders)`` of every vendor order, for ``/metrics``."""
+        with self._rt.reading() as conn:
+            return vendor_store.counts_by_issuer_state(conn)
+
     # --- the worker's job -------------------------------------------------------------------
 
     def run_due(self, *, limit: int = 20) -> OrderRun:
@@ -418,3 +426,28 @@ def _problem(err: CertdeskError) -> dict[str, Any]:
     if isinstance(doc, dict):
         return dict(doc)
     return {"type": f"urn:certdesk:problem:{err.code}", "detail": err.detail}
+
+
+class OrderCollector(Collector):
+    """``certdesk_vendor_orders{issuer,state}``: read from the database at scrape time."""
+
+    def __init__(self, counts: Callable[[], list[tuple[str, str, int]]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        orders = GaugeMetricFamily(
+            "certdesk_vendor_orders",
+            "Orders at vendor CAs by issuer and state (R16).",
+            labels=["issuer", "state"],
+        )
+        for issuer, state, n in self._counts():
+            orders.add_metric([issuer, state], n)
+        yield orders
+
+
+def watch_orders(registry: CollectorRegistry, service: VendorIssuance) -> None:
+    """Export the order counts on ``registry`` (once; a second call changes nothing)."""
+    try:
+        registry.register(OrderCollector(service.counts))
+    except ValueError:
+        pass  # already registered on this registry: prometheus refuses duplicate names

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from certdesk.errors import InvalidInput
 from certdesk.web.deps import ActorDep, ServicesDep
 from certdesk.web.identifiers import ISSUER_NAME_PATTERN, OrgCode
 from certdesk.web.problems import AUTHENTICATED, problems
@@ -52,6 +51,12 @@ class ServiceIn(BaseModel):
         examples=["builtin"],
     )
 
+    @model_validator(mode="after")
+    def _something(self) -> ServiceIn:
+        if self.self_managed is None and self.issuer is None:
+            raise ValueError("give self_managed, issuer or both")
+        return self
+
 
 class GrantIn(BaseModel):
     grant: str = Field(min_length=1, max_length=300, examples=["zone:dmv.ca.gov"])
@@ -90,8 +95,6 @@ def set_service(
 ) -> dict[str, object]:
     """Switch the organization between managed and self-managed service, or choose the
     issuer of its certificates (cert services)."""
-    if body.self_managed is None and body.issuer is None:
-        raise InvalidInput("org.update", "give self_managed, issuer or both")
     # The issuer is looked up first: an unknown one changes nothing.
     issuer_id = svc.vendors.choose(who, body.issuer) if body.issuer is not None else None
     view = None
