@@ -498,3 +498,9 @@ def labels(conn: Connection, order: Order) -> OrderLabels:
             select(_CERTS.c.serial).where(_CERTS.c.id == order.certificate_id)
         ).scalar_one_or_none()
     return OrderLabels(org_code, slug, replaces, serial)
+
+
+def certificate_of(conn: Connection, cert_id: int) -> tuple[bytes, str | None]:
+    """``(der, chain_pem)`` of a stored vendor certificate."""
+    row = conn.execute(select(_CERTS.c.der, _CERTS.c.chain_pem).where(_CERTS.c.id == cert_id)).one()
+    return row.der, row.chain_pem

@@ -34,7 +34,7 @@ from certdesk.services.pki.vendors import SolverSettings
 from certdesk.store.models import AuditRow, CertificateRow, VendorOrder
 from conftest import OPERATOR
 from world.csr import make_csr
-from world.desk import DMV, Desk, desk_fixture
+from world.desk import DMV, Desk, desk_fixture, sub
 from world.refusals import refused
 
 pytestmark = pytest.mark.timeout(180)
@@ -280,3 +280,23 @@ def test_revoking_a_vendor_certificate_reaches_the_vendor(desk: Desk, pebble: Pe
     assert view.status == "revoked"
     assert pebble.cert_status(issued.certificate.serial_number)["Status"] == "Revoked"
     assert desk.audit_actions(issued.serial) == ["cert.issue", "cert.revoke"]
+
+
+def test_one_order_per_submittal_ever(desk: Desk, pebble: Pebble) -> None:
+    vendor = add_vendor(desk, pebble)
+    submittal = desk.draft(submittals=(sub(f"{desk.unique('once')}.dmv.ca.gov"),)).submittals[0]
+    csr = make_csr(list(submittal.names))
+    cmd = IssueCommand(
+        DMV, csr, issuer_id=desk.services.vendors.issuer_id(vendor), submittal_id=submittal.id
+    )
+    first = desk.services.issuance.issue(OPERATOR, cmd)
+    # Asked again (a retry after a crash, a second click): the same certificate, no order.
+    again = desk.services.issuance.issue(OPERATOR, cmd)
+    assert again.serial == first.serial and again.issuer == vendor
+    with desk.rt.reads() as s:
+        orders = s.scalar(
+            select(func.count())
+            .select_from(VendorOrder)
+            .where(VendorOrder.submittal_id == submittal.id)
+        )
+    assert orders == 1

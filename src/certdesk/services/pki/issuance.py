@@ -239,7 +239,8 @@ class IssuanceService:
         """Steps 4-6 for a vendor (services/pki/vendor_issuance.py)."""
         assert self._vendors is not None
         vendors = self._vendors
-        if wait is None or (recorded.holder is None and wait <= timedelta(0)):
+        if wait is None:
+            # Recorded only: the worker places the order (its lease is let go at once).
             if recorded.holder is not None:
                 with self._rt.transaction() as conn:
                     vendor_store.release(conn, recorded.order_id, recorded.holder)

@@ -163,6 +163,28 @@ class VendorIssuance:
             serial=labels.serial,
         )
 
+    def delivered(self, order_id: int) -> Issued:
+        """The certificate an ``issued`` order stored (a second request for a submittal
+        whose order is over gets the same certificate, never a second order)."""
+        with self._rt.reading() as conn:
+            order = vendor_store.order(conn, order_id)
+            if order is None or order.certificate_id is None:
+                raise NotFound("order.unknown", f"no issued vendor order {order_id}")
+            labels = vendor_store.labels(conn, order)
+            der, chain_pem = vendor_store.certificate_of(conn, order.certificate_id)
+        leaf = x509.load_der_x509_certificate(der)
+        chain = x509.load_pem_x509_certificates(chain_pem.encode()) if chain_pem else []
+        return Issued(
+            serial=serial_hex(leaf.serial_number),
+            org_code=labels.org_code,
+            names=order.names,
+            certificate=leaf,
+            chain=tuple(chain),
+            not_before=leaf.not_valid_before_utc,
+            not_after=leaf.not_valid_after_utc,
+            issuer=labels.issuer_slug,
+        )
+
     # --- driving ----------------------------------------------------------------------------
 
     def follow(
@@ -176,6 +198,8 @@ class VendorIssuance:
             holder = None  # drive() let the lease go; take it again next round
             if isinstance(result, Issued) or result.state == OrderState.FAILED:
                 return result
+            if result.state == OrderState.ISSUED:
+                return self.delivered(order_id)  # another driver stored it meanwhile
             left = deadline - time.monotonic()
             if left <= 0:
                 return result
