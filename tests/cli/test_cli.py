@@ -168,6 +168,7 @@ def test_org_commands(cli: Cli) -> None:
         "name": "DMV",
         "service": "self-managed",
         "grants": ["zone:dmv.ca.gov", "host:permits.ca.gov"],
+        "issuer": "builtin",  # R16: the built-in CA until cert services choose a vendor
     }
     line = cli.ok("org", "create", "cdt", "--name", "Technology").out
     assert line == "cdt\tTechnology\tmanaged\t(no grants)\n"

@@ -179,6 +179,7 @@ def test_api_patch_switches_the_service(orgs: Services, client: TestClient) -> N
             "name": "Motor Vehicles",
             "service": "self-managed",
             "grants": ["zone:dmv.ca.gov"],
+            "issuer": "builtin",
         }
     )
     again = client.patch(f"{API}/orgs/dmv", json={"self_managed": True}, headers=op)
@@ -282,6 +283,7 @@ def test_cli_sets_both_ways(orgs: Services, cli: Cli) -> None:
         "name": "Motor Vehicles",
         "service": "managed",
         "grants": ["zone:dmv.ca.gov"],
+        "issuer": "builtin",
     }
     assert not orgs.orgs.get(OPERATOR, "dmv").self_managed
 

@@ -93,6 +93,7 @@ def test_orgs_create_list_show_and_grants(client: TestClient) -> None:
         "name": "Department of Motor Vehicles",
         "service": "self-managed",
         "grants": ["zone:dmv.ca.gov", "host:permits.ca.gov"],
+        "issuer": "builtin",
     }
     assert created.json() == dmv
     managed = client.post(f"{API}/orgs", json={"code": "cdt", "name": "Technology"})
@@ -102,6 +103,7 @@ def test_orgs_create_list_show_and_grants(client: TestClient) -> None:
         "name": "Technology",
         "service": "managed",
         "grants": [],
+        "issuer": "builtin",
     }
 
     listed = client.get(f"{API}/orgs")

@@ -56,8 +56,8 @@ OBJECT_PARAMS = {
     "prefix": "prefix",
 }
 QUERY_FILTERS = {"org": "org", "cert": "serial", "case": "case"}
-# Path parameters that name no agency's object.
-NOT_OBJECTS: set[str] = set()
+# Path parameters that name no agency's object: a vendor issuer is cert services' (R16).
+NOT_OBJECTS: set[str] = {"name"}
 
 # The body each route with one is asked with: valid, so that the answer comes from looking
 # the object up and not from the request's shape. ``{kind}`` is filled like the path.

@@ -42,6 +42,7 @@ from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.store.models import (
+    AcmeIssuerRow,
     Approval,
     ApprovalPolicy,
     AuditRow,
@@ -52,11 +53,13 @@ from certdesk.store.models import (
     Contact,
     DataKey,
     GrantRow,
+    Issuer,
     Notice,
     Organization,
     Submittal,
     User,
     UserRole,
+    VendorOrder,
 )
 from conftest import BACKENDS, OPERATOR, ManualClock, scratch_database
 from world.csr import make_csr
@@ -136,6 +139,9 @@ class Desk:
             "contacts": Contact,
             "policies": ApprovalPolicy,
             "audit": AuditRow,  # R15: every change is an event, a refusal none
+            "issuers": Issuer,  # R16: vendor CAs and their orders
+            "acme_issuers": AcmeIssuerRow,
+            "vendor_orders": VendorOrder,
         }
         totals = [select(func.count()).select_from(m).scalar_subquery() for m in tables.values()]
         with self.rt.reads() as s:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
 
 from certdesk.cli.common import OPERATOR, emit_json, read_input, services, write_output
+from certdesk.cli.exits import UNAVAILABLE
+from certdesk.cli.issuers import print_order
+from certdesk.errors import Conflict, InvalidInput
 from certdesk.services.pki.inventory import CertView, parse_duration, parse_format
 from certdesk.services.pki.issuance import IssueCommand, parse_platform
+from certdesk.services.pki.issued import Ordered
 from certdesk.services.pki.revocation import parse_reason
 
 cert_app = typer.Typer(help="Certificates of the inventory.", no_args_is_help=True)
@@ -33,10 +38,27 @@ def issue(
     out: Annotated[
         str | None, typer.Option("--out", help="Write leaf + chain PEM here (default stdout).")
     ] = None,
+    issuer: Annotated[
+        str | None,
+        typer.Option("--issuer", help="A vendor's name for this certificate (default: R16)."),
+    ] = None,
+    no_wait: Annotated[
+        bool,
+        typer.Option("--no-wait", help="Through a vendor: print the order, do not wait."),
+    ] = False,
+    wait: Annotated[
+        int, typer.Option("--wait", min=1, help="Through a vendor: seconds to wait (300).")
+    ] = 300,
     json_out: JsonOpt = False,
 ) -> None:
-    """Issue a certificate from a CSR through the built-in CA; prints the serial."""
-    issued = services().issuance.issue(
+    """Issue a certificate from a CSR through the organization's issuer (the built-in CA or
+    a vendor: then it waits for the chain); prints the serial."""
+    if issuer is not None and issuer.strip().lower() == "builtin":
+        raise InvalidInput(
+            "issuer.choice", "--issuer takes a vendor's name; leave it out for the usual issuer"
+        )
+    svc = services()
+    result = svc.issuance.request(
         OPERATOR,
         IssueCommand(
             org_code=org,
@@ -44,8 +66,26 @@ def issue(
             platform=parse_platform(platform),
             days=days,
             renewal_of=renewal_of,
+            issuer_id=svc.vendors.choose(OPERATOR, issuer) if issuer else None,
         ),
+        wait=None if no_wait else timedelta(seconds=wait),
     )
+    if isinstance(result, Ordered):
+        if result.state == "failed":
+            detail = (result.problem or {}).get("detail") or "no reason given"
+            raise Conflict(
+                "vendor.refused", f"the vendor {result.issuer} refused the order: {detail}"
+            )
+        print_order(result, json_out)
+        if not no_wait:
+            typer.echo(
+                f"the order at {result.issuer} is still {result.vendor_status or result.state};"
+                f" the worker completes it (certdesk issuer order {result.order_id})",
+                err=True,
+            )
+            raise typer.Exit(UNAVAILABLE)
+        return
+    issued = result
     fullchain = (issued.pem() + issued.chain_pem()).encode()
     if json_out:
         if out:
@@ -57,6 +97,7 @@ def issue(
                 "names": list(issued.names),
                 "not_before": issued.not_before,
                 "not_after": issued.not_after,
+                "issuer": issued.issuer or "builtin",
                 "fullchain": fullchain.decode(),
             }
         )
@@ -77,6 +118,7 @@ def issue(
 def _line(c: CertView) -> str:
     return (
         f"{c.serial}\t{c.status}\t{c.org_code}\t{c.not_after:%Y-%m-%d %H:%MZ}\t{','.join(c.names)}"
+        f"\t{c.issuer}"
     )
 
 

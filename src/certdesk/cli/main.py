@@ -22,6 +22,7 @@ from certdesk.cli import (
     contacts,
     exits,
     fulfilment,
+    issuers,
     notices,
     orgs,
     policy,
@@ -49,6 +50,7 @@ server.register(app)
 orgs.register(app)
 policy.register(app)
 certs.register(app)
+issuers.register(app)
 audit.register(app)
 users.register(app)
 cases.register(app)

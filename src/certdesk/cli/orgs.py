@@ -27,7 +27,10 @@ def _print(org: OrgView, json_out: bool) -> None:
         emit_json(org.as_dict())
         return
     service = "self-managed" if org.self_managed else "managed"
-    typer.echo(f"{org.code}\t{org.name}\t{service}\t{' '.join(org.grants) or '(no grants)'}")
+    issuer = f"\tissuer {org.issuer}" if org.issuer != "builtin" else ""
+    typer.echo(
+        f"{org.code}\t{org.name}\t{service}\t{' '.join(org.grants) or '(no grants)'}{issuer}"
+    )
 
 
 @org_app.command("create")
@@ -82,12 +85,33 @@ def set_service(
     managed: Annotated[
         bool, typer.Option("--managed", help="Managed by cert services, at a cost (R11).")
     ] = False,
+    issuer: Annotated[
+        str | None,
+        typer.Option(
+            "--issuer", help="Issuer of its certificates: a vendor's name, or builtin (R16)."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Switch an organization between managed and self-managed service (audited)."""
-    if self_managed == managed:
+    """Switch an organization between managed and self-managed service, or choose the
+    issuer of its certificates (audited)."""
+    if self_managed and managed:
         raise InvalidInput("org.service", "give exactly one of --self-managed or --managed")
-    _print(services().orgs.set_service(OPERATOR, code, self_managed=self_managed), json_out)
+    if not (self_managed or managed or issuer is not None):
+        raise InvalidInput(
+            "org.service",
+            "give exactly one of --self-managed or --managed, or --issuer NAME (or builtin)",
+        )
+    svc = services()
+    # The issuer is looked up first: an unknown one changes nothing.
+    issuer_id = svc.vendors.choose(OPERATOR, issuer) if issuer is not None else None
+    view = None
+    if self_managed or managed:
+        view = svc.orgs.set_service(OPERATOR, code, self_managed=self_managed)
+    if issuer is not None:
+        view = svc.orgs.set_issuer(OPERATOR, code, issuer_id, issuer.strip().lower())
+    assert view is not None
+    _print(view, json_out)
 
 
 @org_app.command("list")

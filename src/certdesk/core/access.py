@@ -44,6 +44,8 @@ class Action(StrEnum):
     REPORT_READ = "report.read"
     ACME_READ = "acme.read"  # EAB keys (never their secrets) and ACME accounts (R17)
     ACME_MANAGE = "acme.manage"  # create or revoke EAB keys, deactivate ACME accounts (R17)
+    ISSUER_READ = "issuer.read"  # see the vendor CAs (R16)
+    ISSUER_MANAGE = "issuer.manage"  # add, rebind, disable a vendor CA; choose issuers
 
 
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})
@@ -69,6 +71,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.AUDIT_READ,
             Action.REPORT_READ,
             Action.ACME_READ,
+            Action.ISSUER_READ,
         }
     ),
     # Delegated administrators of self-managed agencies issue and revoke directly, but only

@@ -11,7 +11,8 @@ again by the next pass, by this worker or another.
 One pass, in order (each job's failure is reported and the pass goes on with the next job;
 a failing item does not stop the other items of its job):
 
-1. ``recover`` — void issuance intents of processes that died (DESIGN §3.2);
+1. ``recover`` — void issuance intents of processes that died (DESIGN §3.2); vendor orders
+   are not intents of a signing step and are never voided: ``vendor`` carries them on;
 2. ``expire`` — active certificates past ``notAfter`` become ``expired``;
 3. ``supersede`` — certificates whose renewal was delivered become ``superseded``;
 4. ``renew`` — open the renewal case of every certificate due (R6), ``--concurrency`` at a
@@ -21,7 +22,10 @@ a failing item does not stop the other items of its job):
 7. ``crl`` — republish CRLs from half their life on;
 8. ``notices`` — ``services.notices.run(now, worker_id)`` when the notices service exists;
 9. ``mail`` — send the account mail that is due (the mail queue's outbox) when
-   ``CERTDESK_SMTP_URL`` is set.
+   ``CERTDESK_SMTP_URL`` is set;
+10. ``vendor`` — drive the open vendor orders that are due (R16): each under a lease, so
+    two workers never drive the same order; ``retry_after`` respected, backing off after
+    failures (services/pki/vendor_issuance.py).
 
 Every job's progress is a heartbeat (``worker_beats``), read by ``/metrics`` and
 ``certdesk status`` (:mod:`certdesk.services.lifecycle.worker_health`).
@@ -79,6 +83,9 @@ class PassReport:
     windows_closed: int = 0
     overdue_cases: int = 0
     crls_refreshed: int = 0
+    vendor_orders_issued: int = 0
+    vendor_orders_pending: int = 0
+    vendor_orders_failed: int = 0
     notices: dict[str, Any] | None = None
     mail: dict[str, Any] | None = None
     checkpoint: str | None = None  # R15: the signed audit checkpoint written by this pass
@@ -100,6 +107,8 @@ class PassReport:
             + self.renewals_advanced
             + self.windows_closed
             + self.crls_refreshed
+            + self.vendor_orders_issued
+            + self.vendor_orders_failed
             + notices_sent
             + mail_sent
         )
@@ -217,6 +226,7 @@ class Worker:
             ("crl", self._crls),
             ("notices", self._notices),
             ("mail", self._mail),
+            ("vendor", self._vendor_orders),
             ("checkpoint", self._checkpoint),
         ]
         for name, job in jobs:
@@ -260,6 +270,17 @@ class Worker:
 
     def _recover(self, report: PassReport, _now: datetime) -> None:
         report.voided = self._svc.housekeeping.recover()
+
+    def _vendor_orders(self, report: PassReport, _now: datetime) -> None:
+        while not self.stopping:
+            run = self._svc.vendor_orders.run_due()
+            report.vendor_orders_issued += run.issued
+            report.vendor_orders_pending += run.pending
+            report.vendor_orders_failed += run.failed
+            report.errors.extend(f"vendor: {e}" for e in run.errors)
+            # A batch that only found pending orders is done until their retry_after.
+            if run.issued + run.failed == 0 or run.due < 20:
+                return
 
     def _expire(self, report: PassReport, now: datetime) -> None:
         while not self.stopping:

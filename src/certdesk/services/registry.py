@@ -37,6 +37,9 @@ from certdesk.services.pki.inventory import InventoryService
 from certdesk.services.pki.issuance import IssuanceService
 from certdesk.services.pki.policy import PolicyService
 from certdesk.services.pki.revocation import RevocationService
+from certdesk.services.pki.vendor_backends import VendorBackends
+from certdesk.services.pki.vendor_issuance import VendorIssuance
+from certdesk.services.pki.vendors import VendorIssuers
 from certdesk.services.reporting.costs import CostService
 from certdesk.services.reporting.reports import ReportService
 from certdesk.services.runtime import Runtime
@@ -56,12 +59,22 @@ class Services:
         self.logins = LoginService(rt, self.audit, self.tokens, self.secretbox)
         self.policy = PolicyService(rt)
         self.csrs = CsrService(rt, self.policy)
-        self.issuance = IssuanceService(rt, self.authority, self.audit)
-        self.inventory = InventoryService(rt)
-        rt.metrics.watch_orders(self.inventory.order_counts)
-        # http-01 answers for vendor orders, served by web/challenges.py (RFC 8555 §8.3).
+        # http-01 answers for vendor orders, served by web/challenges.py (RFC 8555 §8.3) from
+        # the database, whichever process drives the order.
         self.challenges = ChallengePublisher(rt)
-        self.revocation = RevocationService(rt, self.authority, self.inventory, self.audit)
+        # Vendor CAs (R16): their management, the backend registry and the order driver.
+        self.vendor_backends = VendorBackends(
+            rt, self.secretbox, http01=(self.challenges.publish, self.challenges.withdraw)
+        )
+        self.vendors = VendorIssuers(rt, self.audit, self.secretbox)
+        self.vendors.on_change(self.vendor_backends.forget)
+        self.vendor_orders = VendorIssuance(rt, self.audit, self.vendor_backends)
+        rt.metrics.watch_orders(self.vendor_orders.counts)
+        self.issuance = IssuanceService(rt, self.authority, self.audit, self.vendor_orders)
+        self.inventory = InventoryService(rt)
+        self.revocation = RevocationService(
+            rt, self.authority, self.inventory, self.audit, self.vendor_backends
+        )
         rt.metrics.watch_authority(self.revocation.ca_dates)
         self.contacts = ContactService(rt, self.audit)
         self.approvals = ApprovalService(rt, self.audit)

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from certdesk.core.certificates import BOOKKEEPING, CertStatus
+from certdesk.core.issuers import Backend
 from certdesk.store.models import (
     Case,
     CertificateName,
@@ -29,7 +30,11 @@ _ISSUERS = cast("Table", Issuer.__table__)
 
 _ACTIVE_ISSUER_ID = (
     select(_ISSUERS.c.id)
-    .where(_ISSUERS.c.is_root.is_(False), _ISSUERS.c.active.is_(True))
+    .where(
+        _ISSUERS.c.backend == Backend.LOCAL,
+        _ISSUERS.c.is_root.is_(False),
+        _ISSUERS.c.active.is_(True),
+    )
     .order_by(_ISSUERS.c.id.desc())
     .limit(1)
     .scalar_subquery()
@@ -38,7 +43,13 @@ _ACTIVE_ISSUER_ID = (
 # every other writer): a grant change locks the row FOR UPDATE, which conflicts, so grants
 # cannot be removed between this read and the commit of the intent.
 _INTENT_CONTEXT = (
-    select(_ORGS.c.id, _ORGS.c.code, _ORGS.c.self_managed, _ACTIVE_ISSUER_ID.label("issuer_id"))
+    select(
+        _ORGS.c.id,
+        _ORGS.c.code,
+        _ORGS.c.self_managed,
+        _ACTIVE_ISSUER_ID.label("issuer_id"),
+        _ORGS.c.issuer_id.label("org_issuer_id"),
+    )
     .where(_ORGS.c.code == bindparam("code"))
     .with_for_update(read=True, key_share=True, of=_ORGS)
 )
@@ -65,6 +76,7 @@ class IntentContext:
     org_code: str
     self_managed: bool
     issuer_id: int | None  # the active issuing intermediate, None if there is none
+    org_issuer_id: int | None = None  # the organization's chosen issuer (None: built-in)
 
 
 def intent_context(conn: Connection, org_code: str) -> IntentContext | None:
@@ -77,7 +89,7 @@ def intent_context(conn: Connection, org_code: str) -> IntentContext | None:
     row = conn.execute(_INTENT_CONTEXT, {"code": org_code}).first()
     if row is None:
         return None
-    return IntentContext(row.id, row.code, bool(row.self_managed), row.issuer_id)
+    return IntentContext(row.id, row.code, bool(row.self_managed), row.issuer_id, row.org_issuer_id)
 
 
 @dataclass(frozen=True)
@@ -140,6 +152,61 @@ def mark_active(
         },
     )
     return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class Arrived:
+    """A vendor's certificate that passed the arrival checks: stored ``active`` at once (there
+    is no signing step of certdesk's own to record first; the write-ahead was the order)."""
+
+    serial: str
+    issuer_id: int
+    org_id: int
+    names: tuple[str, ...]
+    key_type: str
+    platform: str
+    not_before: datetime
+    not_after: datetime
+    tbs_sha256: str
+    der: bytes
+    chain_pem: str
+    fingerprint: str
+    requested_by: str
+    signer: str
+    ordered_at: datetime
+    issued_at: datetime
+    renewal_of: int | None
+
+
+def add_arrived(conn: Connection, cert: Arrived) -> int:
+    """Insert an arrived certificate as ``active`` with its names; returns the row id."""
+    cert_id: int = conn.execute(
+        _INSERT_INTENT,
+        {
+            "serial": cert.serial,
+            "issuer_id": cert.issuer_id,
+            "org_id": cert.org_id,
+            "status": CertStatus.ACTIVE,
+            "names": ",".join(cert.names),
+            "key_type": cert.key_type,
+            "platform": cert.platform,
+            "not_before": cert.not_before,
+            "not_after": cert.not_after,
+            "tbs_sha256": cert.tbs_sha256,
+            "der": cert.der,
+            "chain_pem": cert.chain_pem,
+            "fingerprint_sha256": cert.fingerprint,
+            "requested_by": cert.requested_by,
+            "signer": cert.signer,
+            "signing_started_at": cert.ordered_at,
+            "issued_at": cert.issued_at,
+            "renewal_of": cert.renewal_of,
+        },
+    ).scalar_one()
+    conn.execute(
+        _INSERT_NAMES, [{"cert_id": cert_id, "name": n} for n in dict.fromkeys(cert.names)]
+    )
+    return cert_id
 
 
 def owner_of(conn: Connection, serial: str) -> tuple[int, int] | None:

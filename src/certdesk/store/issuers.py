@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from certdesk.core.issuers import Backend
@@ -127,17 +127,6 @@ def add_local(
     ca = _local(row)
     assert ca is not None
     return ca
-
-
-def order_counts(s: Session) -> list[tuple[str, str, int]]:
-    """(issuer slug, order state, count) for every vendor issuer and state that has orders."""
-    rows = s.execute(
-        select(Issuer.slug, VendorOrder.state, func.count())
-        .join(Issuer, Issuer.id == VendorOrder.issuer_id)
-        .group_by(Issuer.slug, VendorOrder.state)
-        .order_by(Issuer.slug, VendorOrder.state)
-    )
-    return [(slug, str(state), int(n)) for slug, state, n in rows]
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,9 @@ class Organization(Base):
     grants: Mapped[list[GrantRow]] = relationship(
         back_populates="organization", order_by="GrantRow.id", cascade="all, delete-orphan"
     )
+    # Loaded by a second SELECT: a joined load would put the issuer on the nullable side of
+    # an outer join, which PostgreSQL refuses under the row lock grant changes take.
+    issuer: Mapped[Issuer | None] = relationship(lazy="selectin")
 
 
 class GrantRow(Base):

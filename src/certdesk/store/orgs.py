@@ -44,6 +44,26 @@ def grants_of(conn: Connection, org_id: int) -> list[tuple[str, str]]:
     return [(kind, name) for kind, name in conn.execute(_GRANTS_OF, {"org_id": org_id})]
 
 
+_GRANT_ISSUERS_OF = (
+    select(_GRANTS.c.kind, _GRANTS.c.name, _GRANTS.c.issuer_id)
+    .where(_GRANTS.c.org_id == bindparam("org_id"))
+    .order_by(_GRANTS.c.id)
+)
+
+
+def grants_with_issuers(conn: Connection, org_id: int) -> list[tuple[str, str, int | None]]:
+    """``(kind, name, issuer_id)`` of every grant, oldest first (issuer None: the org's)."""
+    return [
+        (kind, name, issuer_id)
+        for kind, name, issuer_id in conn.execute(_GRANT_ISSUERS_OF, {"org_id": org_id})
+    ]
+
+
+def set_issuer(s: Session, org: Organization, issuer_id: int | None) -> None:
+    """The organization's issuer (None: the built-in CA)."""
+    org.issuer_id = issuer_id
+
+
 def all_orgs(s: Session, only_id: int | None = None) -> list[Organization]:
     q = select(Organization).options(selectinload(Organization.grants)).order_by(Organization.code)
     if only_id is not None:

@@ -26,6 +26,7 @@ from certdesk.web.api import (
     certificates,
     contacts,
     fulfilment,
+    issuers,
     notices,
     orgs,
     policy,
@@ -98,7 +99,18 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.state.services = svc
     known_head()  # read the packaged migrations once, at start: /readyz compares with it
     problems.install(app)
-    for module in (orgs, tokens, policy, certificates, audit, cases, contacts, fulfilment, reports):
+    for module in (
+        orgs,
+        tokens,
+        policy,
+        certificates,
+        issuers,
+        audit,
+        cases,
+        contacts,
+        fulfilment,
+        reports,
+    ):
         app.include_router(module.router)
     app.include_router(notices.router)
     app.include_router(session.router)

@@ -13,7 +13,9 @@ parse (tests/web/test_api_schema.py checks each against its service's parser):
   (:func:`certdesk.services.people.orgs.normalize_code`);
 * a case number: ``CS-YYYY-NNNNNN``; any case
   (:mod:`certdesk.services.casework.casefile`);
-* a built-in CA's id: 16 lower-case hex digits (:func:`certdesk.ca.local.spki_slug`).
+* a built-in CA's id: 16 lower-case hex digits (:func:`certdesk.ca.local.spki_slug`);
+* a vendor issuer's name: a letter or digit, then up to 31 letters, digits or ``-``; any case
+  (:func:`certdesk.services.pki.vendors.check_name`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ SERIAL_MAX = 59  # 20 colon-separated pairs
 ORG_CODE_PATTERN = r"^[A-Za-z][A-Za-z0-9-]{1,31}$"
 CASE_NUMBER_PATTERN = r"^[Cc][Ss]-[0-9]{4}-[0-9]{6,9}$"
 CA_SLUG_PATTERN = r"^[0-9a-f]{16}$"
+ISSUER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$"
 
 
 def _shape(pattern: str, max_length: int) -> dict[str, object]:
@@ -43,6 +46,14 @@ Serial = Annotated[
         description="Certificate serial, hex",
         examples=["6f8e83c7e77926d0"],
         json_schema_extra=_SERIAL,
+    ),
+]
+IssuerName = Annotated[
+    str,
+    Path(
+        description="Vendor issuer name",
+        examples=["vendor"],
+        json_schema_extra=_shape(ISSUER_NAME_PATTERN, 32),
     ),
 ]
 OrgCode = Annotated[

@@ -197,6 +197,10 @@ class AcmeIssuer:
         now = self.session.clock()
         retry = self.session.retry_after() or now + self.settings.poll_interval
         doc = problem.extra.get("problem") if problem is not None else None
+        if problem is not None and not isinstance(doc, Mapping):
+            # Not the vendor's refusal (a DNS primary down, the vendor unreachable): certdesk's
+            # own problem document (RFC 9457), so the case still says why it waits.
+            doc = {"type": f"urn:certdesk:problem:{problem.code}", "detail": problem.detail}
         return Pending(
             backend=BACKEND,
             handle={"account_url": self.account_url, "order_url": order_url},

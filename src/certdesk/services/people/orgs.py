@@ -17,6 +17,7 @@ from certdesk.services.visibility import visible_org
 from certdesk.store import orgs as org_store
 from certdesk.store.models import GrantRow, Organization
 
+BUILTIN = "builtin"  # how the built-in CA is named where an issuer is chosen
 _CODE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 
 
@@ -27,6 +28,7 @@ class OrgView:
     name: str
     self_managed: bool
     grants: tuple[str, ...]
+    issuer: str = BUILTIN  # R16: the issuer of its certificates (a vendor's name, or builtin)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -34,6 +36,7 @@ class OrgView:
             "name": self.name,
             "service": _service(self.self_managed),
             "grants": list(self.grants),
+            "issuer": self.issuer,
         }
 
 
@@ -49,6 +52,7 @@ def _view(org: Organization) -> OrgView:
         org.name,
         org.self_managed,
         tuple(str(Grant.parse(f"{g.kind}:{g.name}")) for g in org.grants),
+        org.issuer.slug if org.issuer is not None else BUILTIN,
     )
 
 
@@ -164,6 +168,33 @@ class OrganizationService:
                 org_store.set_self_managed(s, org, self_managed)
                 self._audit.record(
                     s, actor, "org.service", "organization", org.code, before=before, after=after
+                )
+            return _view(org)
+
+    def set_issuer(
+        self, actor: Actor, code: str, issuer_id: int | None, issuer_name: str
+    ) -> OrgView:
+        """Choose the issuer of the organization's certificates (R16; None: the built-in CA).
+
+        Cert services only; ``issuer_id`` comes from the vendor registry, which refuses an
+        unknown or disabled vendor. Audited as ``org.issuer`` with before and after.
+        """
+        with self._rt.sessions.begin() as s:
+            org = visible_org(s, actor, code, for_update=True)
+            authorize(actor, Action.ISSUER_MANAGE, org.id, hide=True)
+            if org.issuer_id != issuer_id:
+                before = org.issuer.slug if org.issuer is not None else BUILTIN
+                org_store.set_issuer(s, org, issuer_id)
+                s.flush()
+                s.refresh(org, ["issuer"])
+                self._audit.record(
+                    s,
+                    actor,
+                    "org.issuer",
+                    "organization",
+                    org.code,
+                    before=before,
+                    after=issuer_name,
                 )
             return _view(org)
 

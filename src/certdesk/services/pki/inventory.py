@@ -16,7 +16,6 @@ from certdesk.core import forecast
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.certificates import CertStatus, status_at
 from certdesk.errors import InvalidInput
-from certdesk.metrics import OrderCount
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_cert, visible_org
 from certdesk.store import certificates as cert_store
@@ -124,11 +123,6 @@ class Dossier:
 class InventoryService:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
-
-    def order_counts(self) -> list[OrderCount]:
-        """Vendor orders by issuer and state, for /metrics."""
-        with self._rt.reads() as s:
-            return [OrderCount(*row) for row in issuer_store.order_counts(s)]
 
     def _view(
         self,

@@ -41,14 +41,18 @@ from certdesk.ca.profile import LeafRequest, new_serial
 from certdesk.core.access import Action, Actor, authorize, sees_org
 from certdesk.core.calendar import Validity, max_validity_days, validity_for
 from certdesk.core.grants import Grant, GrantKind, require_allowed
+from certdesk.core.issuers import OrderState, choose_issuer
 from certdesk.core.keys import CsrFacts, check_csr, parse_csr
 from certdesk.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from certdesk.services.audit import AuditService
 from certdesk.services.pki import signer_identity
 from certdesk.services.pki.authority import Authority, LoadedCA
+from certdesk.services.pki.issued import Issued, Ordered, serial_hex
+from certdesk.services.pki.vendor_issuance import VendorIssuance, holder_id
 from certdesk.services.runtime import Runtime
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store
+from certdesk.store import vendors as vendor_store
 
 
 class Platform(StrEnum):
@@ -74,27 +78,11 @@ class IssueCommand:
     platform: Platform = Platform.VIRTUAL
     days: int | None = None
     renewal_of: str | None = None  # serial of the certificate this one replaces
-
-
-@dataclass(frozen=True)
-class Issued:
-    serial: str
-    org_code: str
-    names: tuple[str, ...]
-    certificate: x509.Certificate
-    chain: tuple[x509.Certificate, ...]  # issuing CA first, root excluded
-    not_before: datetime
-    not_after: datetime
-
-    def pem(self) -> str:
-        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-    def chain_pem(self) -> str:
-        return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in self.chain)
-
-
-def serial_hex(serial: int) -> str:
-    return format(serial, "x")
+    # R16: cert services' choice of issuer for this certificate (a submittal's issuer id);
+    # None: the grant's covering the names, else the organization's, else the built-in CA.
+    issuer_id: int | None = None
+    # The submittal this certificate is for: a vendor order is placed once per submittal.
+    submittal_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,13 +102,58 @@ class _IssuerChanged(Exception):
     """Another intermediate became active after step 2 prepared with the previous one."""
 
 
+@dataclass(frozen=True)
+class _VendorOrder:
+    """Step 3 chose a vendor: its ``ordering`` row is committed (leased to ``holder``, or
+    another request's order for the same submittal when ``holder`` is None)."""
+
+    order_id: int
+    holder: str | None
+
+
+# How long ``cert issue`` waits for a vendor's chain by default.
+VENDOR_WAIT = timedelta(minutes=5)
+
+
 class IssuanceService:
-    def __init__(self, rt: Runtime, authority: Authority, audit: AuditService) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        authority: Authority,
+        audit: AuditService,
+        vendors: VendorIssuance | None = None,
+    ) -> None:
         self._rt = rt
         self._authority = authority
         self._audit = audit
+        self._vendors = vendors
 
     def issue(self, actor: Actor, cmd: IssueCommand) -> Issued:
+        """Issue through whichever issuer R16 chooses; a vendor's chain is waited for.
+
+        A vendor order still open after the wait is kept (the worker completes it) and
+        reported as ``vendor.pending``; use :meth:`request` to get the order instead.
+        """
+        result = self.request(actor, cmd)
+        if isinstance(result, Ordered):
+            if result.state == OrderState.FAILED:
+                raise _order_failed(result)
+            raise Unavailable(
+                "vendor.pending",
+                f"the order at {result.issuer} is still {result.vendor_status or result.state};"
+                " the worker will complete it",
+                order=result.order_id,
+            )
+        return result
+
+    def request(
+        self, actor: Actor, cmd: IssueCommand, *, wait: timedelta | None = VENDOR_WAIT
+    ) -> Issued | Ordered:
+        """Like :meth:`issue`, but a vendor's order may be handed back while it is open.
+
+        ``wait``: how long to drive a vendor order here (None: not at all, the order is
+        only recorded and the worker places it). The built-in CA ignores it.
+        """
         started = time.perf_counter()
         settings = self._rt.settings
 
@@ -148,16 +181,19 @@ class IssuanceService:
         loaded = self._authority.last_issuing()
         prepared = self._prepare(loaded, req)
         try:
-            cert_id, org_code = self._record_intent(actor, req, loaded, prepared)
+            recorded = self._record_intent(actor, req, loaded, prepared)
         except _IssuerChanged:
             loaded = self._authority.issuing()
             prepared = self._prepare(loaded, req)
             try:
-                cert_id, org_code = self._record_intent(actor, req, loaded, prepared)
+                recorded = self._record_intent(actor, req, loaded, prepared)
             except _IssuerChanged:
                 raise Unavailable(
                     "ca.changing", "the issuing CA is being replaced; try again"
                 ) from None
+        if isinstance(recorded, _VendorOrder):
+            return self._through_vendor(recorded, wait)
+        cert_id, org_code = recorded
 
         # 4. Sign exactly the linted bytes, once.
         cert = loaded.ca.sign(prepared)
@@ -199,6 +235,18 @@ class IssuanceService:
             not_after=req.validity.not_after,
         )
 
+    def _through_vendor(self, recorded: _VendorOrder, wait: timedelta | None) -> Issued | Ordered:
+        """Steps 4-6 for a vendor (services/pki/vendor_issuance.py)."""
+        assert self._vendors is not None
+        vendors = self._vendors
+        if wait is None:
+            # Recorded only: the worker places the order (its lease is let go at once).
+            if recorded.holder is not None:
+                with self._rt.transaction() as conn:
+                    vendor_store.release(conn, recorded.order_id, recorded.holder)
+            return vendors.status(recorded.order_id)
+        return vendors.follow(recorded.order_id, timeout=wait, holder=recorded.holder)
+
     def _prepare(self, loaded: LoadedCA, req: _Request) -> Prepared:
         """Step 2: build the leaf and lint it (signed only with the lint key)."""
         return loaded.ca.prepare(
@@ -214,7 +262,7 @@ class IssuanceService:
 
     def _record_intent(
         self, actor: Actor, req: _Request, loaded: LoadedCA, prepared: Prepared
-    ) -> tuple[int, str]:
+    ) -> tuple[int, str] | _VendorOrder:
         """Step 3: the checks that need stored state, then the ``signing`` row, committed.
 
         Returns the row id and the organization's code; raises before writing anything if a
@@ -234,16 +282,31 @@ class IssuanceService:
                 )
             # Cert services may issue any R1 name (step 1); everyone else only granted names
             # (R2), judged on grants read after the organization's row was locked.
+            held = [
+                (Grant(GrantKind(k), n), issuer_id)
+                for k, n, issuer_id in org_store.grants_with_issuers(conn, ctx.org_id)
+            ]
             if not actor.is_global:
-                grants = [Grant(GrantKind(k), n) for k, n in org_store.grants_of(conn, ctx.org_id)]
                 settings = self._rt.settings
                 require_allowed(
                     req.facts.names,
                     settings.allowed_suffixes,
-                    grants,
+                    [g for g, _ in held],
                     max_names=settings.max_names_per_cert,
                 )
+                if req.cmd.issuer_id is not None:
+                    raise Forbidden(
+                        "issuer.choice", "only cert services choose the issuer of a certificate"
+                    )
             renewal_id = self._renewal_target(conn, req.cmd.renewal_of, ctx.org_id)
+            # R16: which issuer. The built-in CA unless a submittal, grant or the
+            # organization names a vendor.
+            chosen = choose_issuer(
+                req.names, submittal=req.cmd.issuer_id, grants=held, organization=ctx.org_issuer_id
+            )
+            vendor = vendor_store.is_vendor(conn, chosen) if chosen is not None else None
+            if vendor is not None:
+                return self._add_order(conn, actor, req, ctx.org_id, chosen, vendor, renewal_id)
             if ctx.issuer_id is None:
                 raise Unavailable("ca.not_initialized", "no issuing CA: run 'certdesk init'")
             if ctx.issuer_id != loaded.issuer_id:
@@ -267,6 +330,64 @@ class IssuanceService:
                 ),
             )
         return cert_id, ctx.org_code
+
+    def _add_order(
+        self,
+        conn: Connection,
+        actor: Actor,
+        req: _Request,
+        org_id: int,
+        issuer_id: int | None,
+        vendor: tuple[str, bool, str],
+        renewal_id: int | None,
+    ) -> _VendorOrder:
+        """Step 3 for a vendor: the ``ordering`` row, committed with the checks (R16)."""
+        assert issuer_id is not None
+        slug, active, account_url = vendor
+        if self._vendors is None:
+            raise Unavailable("vendor.unavailable", "vendor issuance is not set up here")
+        if req.cmd.submittal_id is not None:
+            existing = vendor_store.order_of_submittal(conn, req.cmd.submittal_id)
+            if existing is not None:
+                return _VendorOrder(existing.id, None)  # never a second order per submittal
+        if not active:
+            raise Conflict(
+                "issuer.disabled", f"the issuer {slug} is disabled: it takes no new orders"
+            )
+        holder = holder_id()
+        order_id = vendor_store.add_order(
+            conn,
+            vendor_store.NewOrder(
+                issuer_id=issuer_id,
+                org_id=org_id,
+                submittal_id=req.cmd.submittal_id,
+                names=req.names,
+                key_type=str(req.facts.key_type),
+                platform=str(req.cmd.platform),
+                profile="tls-server",
+                csr_der=req.csr.public_bytes(serialization.Encoding.DER),
+                not_before=req.validity.not_before,
+                not_after=req.validity.not_after,
+                max_days=max_validity_days(req.now),
+                renewal_of=renewal_id,
+                requested_by=actor.name,
+                account_url=account_url,
+                lease_holder=holder,
+                lease_until=self._vendors.lease_until(req.now),
+                now=req.now,
+            ),
+        )
+        self._audit.record(
+            conn,
+            actor,
+            "vendor.order",
+            "vendor_order",
+            order_id,
+            issuer=slug,
+            names=list(req.names),
+            submittal=req.cmd.submittal_id,
+        )
+        return _VendorOrder(order_id, holder)
 
     def _renewal_target(self, conn: Connection, serial: str | None, org_id: int) -> int | None:
         if serial is None:
@@ -306,3 +427,13 @@ class IssuanceService:
                         reason=why,
                     )
         return voided
+
+
+def _order_failed(result: Ordered) -> Conflict:
+    detail = (result.problem or {}).get("detail") or "no reason given"
+    return Conflict(
+        "vendor.refused",
+        f"the vendor {result.issuer} refused the order: {detail}",
+        order=result.order_id,
+        problem=dict(result.problem) if result.problem is not None else None,
+    )

@@ -20,12 +20,14 @@ from certdesk.metrics import CaDates
 from certdesk.services.audit import AuditService
 from certdesk.services.pki.authority import Authority, LoadedCA
 from certdesk.services.pki.inventory import CertView, InventoryService
+from certdesk.services.pki.vendor_backends import VendorBackends
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_cert
 from certdesk.store import certificates as cert_store
 from certdesk.store import crls as crl_store
 from certdesk.store import issuers as issuer_store
 from certdesk.store import orgs as org_store
+from certdesk.store import vendors as vendor_store
 from certdesk.store.models import CertificateRow, CrlRow
 
 
@@ -76,14 +78,17 @@ class RevocationService:
         authority: Authority,
         inventory: InventoryService,
         audit: AuditService,
+        vendors: VendorBackends | None = None,
     ) -> None:
         self._rt = rt
         self._authority = authority
         self._inventory = inventory
         self._audit = audit
+        self._vendors = vendors
 
     def revoke(self, actor: Actor, serial: str, reason: Reason) -> CertView:
         now = self._rt.clock()
+        der: bytes | None = None
         with self._rt.sessions.begin() as s:
             row = visible_cert(s, actor, serial, for_update=True)
             authorize(actor, Action.CERT_READ, row.org_id, hide=True)
@@ -97,15 +102,51 @@ class RevocationService:
                 )
             if row.status == CertStatus.REVOKED:
                 raise Conflict("cert.revoked", f"certificate {row.serial} is already revoked")
-            cert_store.mark_revoked(row, at=now.replace(microsecond=0), reason=str(reason))
             issuer_id = row.issuer_id
-            self._audit.record(
-                s, actor, "cert.revoke", "certificate", row.serial, reason=str(reason)
-            )
+            vendor = vendor_store.is_vendor(s.connection(), issuer_id)
+            if vendor is None:
+                cert_store.mark_revoked(row, at=now.replace(microsecond=0), reason=str(reason))
+                self._audit.record(
+                    s, actor, "cert.revoke", "certificate", row.serial, reason=str(reason)
+                )
+            else:
+                der = row.der
+        if vendor is not None:
+            # R16: a vendor's certificate is revoked at the vendor (RFC 8555 §7.6) first,
+            # outside any transaction; only what the vendor accepted is recorded.
+            return self._revoke_at_vendor(actor, serial, issuer_id, vendor[0], der, reason)
         # The CRL is rebuilt at once; should this process die first, the next CRL request
         # sees a revocation newer than the CRL and rebuilds it then (crl()).
         slug = self._slug(issuer_id)
         self.publish_crl(slug)
+        return self._inventory.show(actor, serial)
+
+    def _revoke_at_vendor(
+        self,
+        actor: Actor,
+        serial: str,
+        issuer_id: int,
+        vendor: str,
+        der: bytes | None,
+        reason: Reason,
+    ) -> CertView:
+        if self._vendors is None or der is None:
+            raise Conflict("vendor.unavailable", "vendor revocation is not set up here")
+        self._vendors.backend(issuer_id).revoke(x509.load_der_x509_certificate(der), reason.flag)
+        with self._rt.sessions.begin() as s:
+            row = visible_cert(s, actor, serial, for_update=True)
+            if row.status != CertStatus.REVOKED:
+                now = self._rt.clock().replace(microsecond=0)
+                cert_store.mark_revoked(row, at=now, reason=str(reason))
+                self._audit.record(
+                    s,
+                    actor,
+                    "cert.revoke",
+                    "certificate",
+                    row.serial,
+                    reason=str(reason),
+                    issuer=vendor,
+                )
         return self._inventory.show(actor, serial)
 
     def _slug(self, issuer_id: int) -> str:

@@ -40,6 +40,7 @@ class IssuedOut(BaseModel):
     certificate: str = Field(description="The leaf, PEM")
     chain: str = Field(description="Issuing CA certificate(s), PEM, leaf excluded")
     fullchain: str = Field(description="Leaf then chain, PEM: what a web server is given")
+    issuer: str = Field(description="The vendor's name, or builtin for the built-in CA")
 
 
 class CertOut(BaseModel):
@@ -95,6 +96,7 @@ def issue(body: IssueIn, svc: ServicesDep, who: ActorDep) -> IssuedOut:
         certificate=issued.pem(),
         chain=issued.chain_pem(),
         fullchain=issued.pem() + issued.chain_pem(),
+        issuer=issued.issuer or "builtin",
     )
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from certdesk.web.deps import ActorDep, ServicesDep
-from certdesk.web.identifiers import OrgCode
+from certdesk.web.identifiers import ISSUER_NAME_PATTERN, OrgCode
 from certdesk.web.problems import AUTHENTICATED, problems
 
 router = APIRouter(prefix="/api/v1/orgs", tags=["organizations"], responses=AUTHENTICATED)
@@ -19,6 +19,7 @@ class OrgOut(BaseModel):
     name: str
     service: Literal["managed", "self-managed"]
     grants: list[str] = Field(description="zone:NAME or host:NAME")
+    issuer: str = Field(description="The issuer of its certificates: a vendor's name, or builtin")
 
 
 class OrgCreate(BaseModel):
@@ -31,15 +32,30 @@ class OrgCreate(BaseModel):
 
 
 class ServiceIn(BaseModel):
-    """R11: the organization's service option; the only field that may be changed here."""
+    """R11: the organization's service option, and R16: the issuer of its certificates
+    (cert services); at least one of them."""
 
     model_config = ConfigDict(extra="forbid")
 
-    self_managed: StrictBool = Field(
+    self_managed: StrictBool | None = Field(
+        default=None,
         description="true: self-managed (delegated administration, no cost); false: managed"
         " by cert services",
         examples=[False],
     )
+    issuer: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=ISSUER_NAME_PATTERN,
+        description="A vendor issuer's name, or builtin for the built-in CA",
+        examples=["builtin"],
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> ServiceIn:
+        if self.self_managed is None and self.issuer is None:
+            raise ValueError("give self_managed, issuer or both")
+        return self
 
 
 class GrantIn(BaseModel):
@@ -73,12 +89,21 @@ def get_org(code: OrgCode, svc: ServicesDep, who: ActorDep) -> dict[str, object]
     return svc.orgs.get(who, code).as_dict()
 
 
-@router.patch("/{code}", response_model=OrgOut, responses=problems(403, 404, 422))
+@router.patch("/{code}", response_model=OrgOut, responses=problems(403, 404, 409, 422))
 def set_service(
     code: OrgCode, body: ServiceIn, svc: ServicesDep, who: ActorDep
 ) -> dict[str, object]:
-    """Switch the organization between managed and self-managed service (cert services)."""
-    return svc.orgs.set_service(who, code, self_managed=body.self_managed).as_dict()
+    """Switch the organization between managed and self-managed service, or choose the
+    issuer of its certificates (cert services)."""
+    # The issuer is looked up first: an unknown one changes nothing.
+    issuer_id = svc.vendors.choose(who, body.issuer) if body.issuer is not None else None
+    view = None
+    if body.self_managed is not None:
+        view = svc.orgs.set_service(who, code, self_managed=body.self_managed)
+    if body.issuer is not None:
+        view = svc.orgs.set_issuer(who, code, issuer_id, body.issuer.strip().lower())
+    assert view is not None
+    return view.as_dict()
 
 
 @router.post(
