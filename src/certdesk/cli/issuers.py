@@ -142,6 +142,14 @@ def add(
         list[str] | None,
         typer.Option("--profile", help="TYPE=PROFILE: certdesk type to ACME profile; repeatable."),
     ] = None,
+    lint_tolerate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--lint-tolerate",
+            help="A lint finding (e.g. lint.policies) this lab CA's certificates may carry;"
+            " repeatable. Never for a public vendor.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Register certdesk's account at a vendor CA (with EAB) and add it as an issuer."""
@@ -187,6 +195,7 @@ def add(
         anchors_pem=read_text(trust_anchors) if trust_anchors else None,
         solver=settings,
         profiles=_profiles(profile),
+        lint_tolerate=tuple(lint_tolerate or ()),
     )
     _print(view, json_out)
 

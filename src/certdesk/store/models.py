@@ -91,6 +91,9 @@ class AcmeIssuerRow(Base):
     solver_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     # certdesk certificate type → the vendor's ACME profile (draft-ietf-acme-profiles).
     profiles: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # Pre-storage lint findings (ca/vendor_lint codes) this vendor's certificates may carry:
+    # for a lab CA only; None: every finding refuses a certificate.
+    lint_tolerate: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class VendorOrder(Base):

@@ -44,6 +44,7 @@ class VendorIssuer:
     solver_config: Mapping[str, Any]
     solver_secret_sealed: bytes | None
     profiles: Mapping[str, str]
+    lint_tolerate: frozenset[str]
 
 
 def _vendor(issuer: Issuer, acme: AcmeIssuerRow) -> VendorIssuer:
@@ -63,6 +64,7 @@ def _vendor(issuer: Issuer, acme: AcmeIssuerRow) -> VendorIssuer:
         solver_config=dict(acme.solver_config or {}),
         solver_secret_sealed=acme.solver_secret_sealed,
         profiles=dict(acme.profiles or {}),
+        lint_tolerate=frozenset(acme.lint_tolerate or ()),
     )
 
 
@@ -90,6 +92,7 @@ def add(
     solver_secret_sealed: bytes | None,
     profiles: Mapping[str, str],
     now: datetime,
+    lint_tolerate: frozenset[str] = frozenset(),
 ) -> VendorIssuer:
     issuer = Issuer(
         slug=slug,
@@ -114,6 +117,7 @@ def add(
         solver_config=dict(solver_config) or None,
         solver_secret_sealed=solver_secret_sealed,
         profiles=dict(profiles) or None,
+        lint_tolerate=sorted(lint_tolerate) or None,
     )
     s.add(acme)
     s.flush()

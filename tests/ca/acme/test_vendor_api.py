@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from vendor_world import EAB_HMAC, EAB_KID, FAST_BACKOFF, Pebble, running_pebble, unique_names
+from vendor_world import (
+    EAB_HMAC,
+    EAB_KID,
+    FAST_BACKOFF,
+    PEBBLE_LINT_TOLERATED,
+    Pebble,
+    running_pebble,
+    unique_names,
+)
 
 from certdesk.services.pki.vendor_backends import Tuning
 from conftest import BACKENDS
@@ -55,6 +63,7 @@ def _body(pebble: Pebble, name: str, **kw: Any) -> dict[str, Any]:
             c.public_bytes(serialization.Encoding.PEM).decode() for c in pebble.roots()
         ),
         "solver": "http-01",
+        "lint_tolerate": sorted(PEBBLE_LINT_TOLERATED),
         **kw,
     }
 

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from vendor_world import EAB_HMAC, EAB_KID, FAST_BACKOFF, Pebble, running_pebble, unique_names
+from vendor_world import (
+    EAB_HMAC,
+    EAB_KID,
+    FAST_BACKOFF,
+    PEBBLE_LINT_TOLERATED,
+    Pebble,
+    running_pebble,
+    unique_names,
+)
 
 from certdesk.services.pki.vendor_backends import Tuning
 from world.cli import Cli, operator_cli
@@ -60,6 +68,7 @@ def _add(cli: Cli, pebble: Pebble, name: str, *extra: str) -> list[str]:
         "--ca-bundle", "pebble-https.pem",
         "--trust-anchors", "pebble-roots.pem",
         "--solver", "http-01",
+        *(f"--lint-tolerate={code}" for code in sorted(PEBBLE_LINT_TOLERATED)),
         *extra,
     ]  # fmt: skip
 

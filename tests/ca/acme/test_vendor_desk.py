@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import generate_latest
@@ -18,6 +19,7 @@ from vendor_world import (
     EAB_HMAC,
     EAB_KID,
     FAST_BACKOFF,
+    PEBBLE_LINT_TOLERATED,
     Pebble,
     running_pebble,
     unique_names,
@@ -66,6 +68,8 @@ def add_vendor(desk: Desk, pebble: Pebble, **kw: object) -> str:
         "anchors_pem": roots_pem(pebble),
         # Pebble never fetches the answer (always valid); the in-process route publishes it.
         "solver": SolverSettings(kind=Solver.HTTP01),
+        # A lab CA's two known findings (vendor_world); any other still refuses.
+        "lint_tolerate": PEBBLE_LINT_TOLERATED,
         **kw,
     }
     desk.services.vendors.add(OPERATOR, name, **options)  # type: ignore[arg-type]
@@ -118,6 +122,52 @@ def test_a_wrong_binding_is_refused_and_nothing_is_stored(
         state=desk.counts,
     )
     assert EAB_HMAC not in str(err)
+
+
+@pytest.mark.parametrize(
+    ("tolerate", "refuses"),
+    [
+        pytest.param(frozenset(), True, id="R16/lint-strict-refuses-the-lab-ca"),
+        pytest.param(frozenset({"lint.policies"}), True, id="R16/lint-one-finding-left"),
+        pytest.param(PEBBLE_LINT_TOLERATED, False, id="R16/lint-lab-findings-tolerated"),
+    ],
+)
+def test_a_vendor_certificate_failing_the_lint_is_refused_and_the_order_says_why(
+    desk: Desk, pebble: Pebble, tolerate: frozenset[str], refuses: bool
+) -> None:
+    vendor = add_vendor(desk, pebble, lint_tolerate=tolerate)
+    assert desk.services.vendors.show(OPERATOR, vendor).lint_tolerate == tuple(sorted(tolerate))
+    org = org_through(desk, vendor)
+    cmd = IssueCommand(org, make_csr(list(unique_names("lint"))))
+    if not refuses:
+        assert isinstance(desk.services.issuance.issue(OPERATOR, cmd), Issued)
+        return
+    before = desk.counts()
+    err = refused(Conflict, "vendor.refused", desk.services.issuance.issue, OPERATOR, cmd)
+    assert "lint.ec_key_encipherment" in str(err)
+    after = desk.counts()
+    assert after["certificates"] == before["certificates"]  # nothing stored, nothing delivered
+    with desk.rt.reads() as s:
+        order = s.scalars(select(VendorOrder).order_by(VendorOrder.id.desc())).first()
+    assert order is not None and order.state is OrderState.FAILED
+    assert order.problem is not None and "lint" in str(order.problem)
+
+
+def test_an_unknown_lint_finding_is_refused_before_the_vendor_is_asked(desk: Desk) -> None:
+    refused(
+        InvalidInput,
+        "issuer.lint_tolerate",
+        lambda: desk.services.vendors.add(
+            OPERATOR,
+            "lintless",
+            directory_url="https://127.0.0.1:9/dir",  # never reached
+            eab_kid=EAB_KID,
+            eab_hmac_key=EAB_HMAC,
+            anchors_pem=trustme.CA().cert_pem.bytes().decode(),
+            lint_tolerate=("lint.nosuch",),
+        ),
+        state=desk.counts,
+    )
 
 
 def test_a_certificate_through_the_vendor_is_stored_active_with_its_chain(

@@ -118,6 +118,7 @@ class VendorBackends:
             profiles=dict(row.profiles),
             wait=tuning.wait,
             poll_interval=tuning.poll_interval,
+            lint_tolerate=row.lint_tolerate,
         )
         return AcmeIssuer(session, self._solvers(row), settings)
 

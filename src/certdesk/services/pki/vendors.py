@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from josepy.jwk import JWK
 from certdesk.ca.acme.account import Account, ExternalAccountBinding, key_from_pem, register
 from certdesk.ca.acme.problems import Backoff
 from certdesk.ca.acme.session import Endpoint
+from certdesk.ca.vendor_lint import FINDINGS
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.issuers import Solver
 from certdesk.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -110,6 +111,7 @@ class VendorView:
     solver: str
     solver_config: Mapping[str, Any]
     profiles: Mapping[str, str]
+    lint_tolerate: tuple[str, ...]  # lint findings its certificates may carry (a lab CA)
     anchors: tuple[str, ...]  # subjects of the trust anchors
     custom_ca_bundle: bool
     created_at: Any
@@ -126,6 +128,7 @@ class VendorView:
             "solver": self.solver,
             "solver_config": dict(self.solver_config),
             "profiles": dict(self.profiles),
+            "lint_tolerate": list(self.lint_tolerate),
             "trust_anchors": list(self.anchors),
             "custom_ca_bundle": self.custom_ca_bundle,
             "created_at": self.created_at,
@@ -144,6 +147,7 @@ def view_of(v: VendorIssuer) -> VendorView:
         solver=str(v.solver),
         solver_config=v.solver_config,
         profiles=v.profiles,
+        lint_tolerate=tuple(sorted(v.lint_tolerate)),
         anchors=tuple(c.subject.rfc4514_string() for c in parse_anchors(v.anchors_pem)),
         custom_ca_bundle=v.ca_bundle_pem is not None,
         created_at=v.created_at,
@@ -251,8 +255,13 @@ class VendorIssuers:
         solver: SolverSettings | None = None,
         profiles: Mapping[str, str] | None = None,
         title: str | None = None,
+        lint_tolerate: Collection[str] = (),
     ) -> VendorView:
-        """Register certdesk's account at the vendor with EAB, then store the vendor."""
+        """Register certdesk's account at the vendor with EAB, then store the vendor.
+
+        ``lint_tolerate`` names pre-storage lint findings this vendor's certificates may
+        carry (a lab CA such as pebble); any other finding still refuses a certificate.
+        """
         authorize(actor, Action.ISSUER_MANAGE, None)
         slug = check_name(name)
         if not directory_url.startswith("https://"):
@@ -268,6 +277,12 @@ class VendorIssuers:
         for kind, profile in (profiles or {}).items():
             if not kind or not profile:
                 raise InvalidInput("issuer.profile", "a profile mapping is TYPE=PROFILE")
+        tolerated = frozenset(lint_tolerate)
+        if unknown := sorted(tolerated - FINDINGS.keys()):
+            raise InvalidInput(
+                "issuer.lint_tolerate",
+                f"no lint finding named {', '.join(unknown)}; known: {', '.join(sorted(FINDINGS))}",
+            )
         with self._rt.reads() as s:
             if vendor_store.slug_taken(s, slug):
                 raise Conflict("issuer.exists", f"an issuer named {slug} exists already")
@@ -298,6 +313,7 @@ class VendorIssuers:
                 solver_secret_sealed=sealed_secret,
                 profiles=dict(profiles or {}),
                 now=self._rt.clock(),
+                lint_tolerate=tolerated,
             )
             self._audit.record(
                 s,
@@ -311,6 +327,7 @@ class VendorIssuers:
                 account_url=account.url,
                 solver=str(settings.kind),
                 profiles=dict(profiles or {}),
+                lint_tolerate=sorted(tolerated),
             )
         return view_of(stored)
 

@@ -7,7 +7,7 @@ accepted once, in the body of the add, and is never part of an answer.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,6 +71,11 @@ class IssuerIn(BaseModel):
         max_length=20,
         description="certdesk certificate type -> the vendor's ACME profile",
     )
+    lint_tolerate: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Pre-storage lint findings this (lab) CA's certificates may carry",
+    )
 
 
 class IssuerOut(BaseModel):
@@ -84,6 +89,7 @@ class IssuerOut(BaseModel):
     solver: Solver
     solver_config: dict[str, Any]
     profiles: dict[str, str]
+    lint_tolerate: list[str]
     trust_anchors: list[str] = Field(description="Subjects of the trust anchors")
     custom_ca_bundle: bool
     created_at: datetime
@@ -127,6 +133,7 @@ def add_issuer(body: IssuerIn, svc: ServicesDep, who: ActorDep) -> dict[str, Any
         anchors_pem=body.trust_anchors,
         solver=_solver(body),
         profiles=body.profiles,
+        lint_tolerate=body.lint_tolerate,
     ).as_dict()
 
 
