@@ -166,16 +166,16 @@ def test_a_failed_issuance_is_retried_without_issuing_twice(
     view = desk.approved(
         DMV, submittals=tuple(sub(f"{desk.unique('r')}.dmv.ca.gov") for _ in range(3))
     )
-    real = svc.issuance.issue
+    real = svc.issuance.request
     calls: list[str] = []
 
-    def flaky(actor: Any, cmd: Any) -> Any:
+    def flaky(actor: Any, cmd: Any, **kw: Any) -> Any:
         calls.append(cmd.org_code)
         if len(calls) == 2:
             raise Conflict("ca.test", "the second issuance fails once")
-        return real(actor, cmd)
+        return real(actor, cmd, **kw)
 
-    monkeypatch.setattr(svc.issuance, "issue", flaky)
+    monkeypatch.setattr(svc.issuance, "request", flaky)
     with pytest.raises(Conflict):
         svc.fulfilment.fulfil(desk["opal"], view.number)
     shown = svc.cases.show(OPERATOR, view.number)
@@ -200,17 +200,17 @@ def test_a_certificate_stored_but_never_linked_is_adopted_on_retry(
     svc = desk.services
     name = f"{desk.unique('crash')}.dmv.ca.gov"
     view = desk.approved(DMV, submittals=(sub(name, csr=make_csr([name]) if csr else None),))
-    real = svc.issuance.issue
+    real = svc.issuance.request
     stored: list[str] = []
 
-    def dies_after_storing(actor: Any, cmd: Any) -> Any:
-        stored.append(real(actor, cmd).serial)
+    def dies_after_storing(actor: Any, cmd: Any, **kw: Any) -> Any:
+        stored.append(real(actor, cmd, **kw).serial)
         raise RuntimeError("process died")
 
-    monkeypatch.setattr(svc.issuance, "issue", dies_after_storing)
+    monkeypatch.setattr(svc.issuance, "request", dies_after_storing)
     with pytest.raises(RuntimeError):
         svc.fulfilment.fulfil(desk["opal"], view.number)
-    monkeypatch.setattr(svc.issuance, "issue", real)
+    monkeypatch.setattr(svc.issuance, "request", real)
     done = svc.fulfilment.fulfil(desk["opal"], view.number)
     assert [s.certificate_serial for s in done.submittals] == stored
     with svc.rt.reads() as s:
@@ -228,17 +228,17 @@ def test_two_fulfilments_of_one_case_do_not_run_at_once(
 ) -> None:
     svc = desk.services
     view = desk.approved(DMV)
-    real = svc.issuance.issue
+    real = svc.issuance.request
     seen: list[str] = []
 
-    def meanwhile(actor: Any, cmd: Any) -> Any:
+    def meanwhile(actor: Any, cmd: Any, **kw: Any) -> Any:
         try:
             svc.fulfilment.fulfil(desk["otto"], view.number)
         except Conflict as exc:
             seen.append(exc.code)
-        return real(actor, cmd)
+        return real(actor, cmd, **kw)
 
-    monkeypatch.setattr(svc.issuance, "issue", meanwhile)
+    monkeypatch.setattr(svc.issuance, "request", meanwhile)
     assert svc.fulfilment.fulfil(desk["opal"], view.number).state == "delivered"
     assert seen == ["case.busy"]
 

@@ -25,7 +25,9 @@ a failing item does not stop the other items of its job):
    ``CERTDESK_SMTP_URL`` is set;
 10. ``vendor`` — drive the open vendor orders that are due (R16): each under a lease, so
     two workers never drive the same order; ``retry_after`` respected, backing off after
-    failures (services/pki/vendor_issuance.py).
+    failures (services/pki/vendor_issuance.py); expired http-01 answers are purged;
+11. ``deliver`` — fulfil again the cases whose vendor orders have all been issued, which
+    links and delivers their certificates (the fulfilment lease keeps two workers apart).
 
 Every job's progress is a heartbeat (``worker_beats``), read by ``/metrics`` and
 ``certdesk status`` (:mod:`certdesk.services.lifecycle.worker_health`).
@@ -52,7 +54,7 @@ from typing import Any, TypeVar
 import structlog
 
 from certdesk.notify.smtp import Transport
-from certdesk.services.lifecycle.renewals import DueRenewal, Outcome
+from certdesk.services.lifecycle.renewals import WORKER, DueRenewal, Outcome
 from certdesk.services.pki import signer_identity
 from certdesk.services.registry import Services
 from certdesk.services.setup import LOCAL_OPERATOR
@@ -86,6 +88,7 @@ class PassReport:
     vendor_orders_issued: int = 0
     vendor_orders_pending: int = 0
     vendor_orders_failed: int = 0
+    vendor_cases_delivered: int = 0
     notices: dict[str, Any] | None = None
     mail: dict[str, Any] | None = None
     checkpoint: str | None = None  # R15: the signed audit checkpoint written by this pass
@@ -109,6 +112,7 @@ class PassReport:
             + self.crls_refreshed
             + self.vendor_orders_issued
             + self.vendor_orders_failed
+            + self.vendor_cases_delivered
             + notices_sent
             + mail_sent
         )
@@ -227,6 +231,7 @@ class Worker:
             ("notices", self._notices),
             ("mail", self._mail),
             ("vendor", self._vendor_orders),
+            ("deliver", self._deliver_vendor_cases),
             ("checkpoint", self._checkpoint),
         ]
         for name, job in jobs:
@@ -271,7 +276,21 @@ class Worker:
     def _recover(self, report: PassReport, _now: datetime) -> None:
         report.voided = self._svc.housekeeping.recover()
 
+    def _deliver_vendor_cases(self, report: PassReport, _now: datetime) -> None:
+        fulfilment = self._svc.fulfilment
+        for number in fulfilment.waiting_on_vendors():
+            if self.stopping:
+                return
+            try:
+                view = fulfilment.fulfil(WORKER, number)
+            except Exception as exc:  # one case's failure does not stop the others
+                report.errors.append(f"deliver {number}: {type(exc).__name__}: {exc}")
+                continue
+            if view.delivered_at is not None:
+                report.vendor_cases_delivered += 1
+
     def _vendor_orders(self, report: PassReport, _now: datetime) -> None:
+        self._svc.challenges.purge_expired()
         while not self.stopping:
             run = self._svc.vendor_orders.run_due()
             report.vendor_orders_issued += run.issued

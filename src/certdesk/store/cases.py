@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import case as sql_case
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from certdesk.core.issuers import OrderState
 from certdesk.core.workflow import State
 from certdesk.store.models import (
     Approval,
@@ -28,6 +30,7 @@ from certdesk.store.models import (
     Contact,
     Counter,
     Submittal,
+    VendorOrder,
 )
 
 
@@ -472,3 +475,24 @@ def policies(s: Session, org_id: int) -> list[ApprovalPolicy]:
             .order_by(ApprovalPolicy.case_type)
         )
     )
+
+
+def awaiting_delivery(s: Session, limit: int = 100) -> list[str]:
+    """Numbers of cases in progress whose every submittal without a certificate has an
+    issued vendor order (R16): the certificates are stored, the delivery is due."""
+    issued = (
+        select(VendorOrder.id)
+        .where(VendorOrder.submittal_id == Submittal.id, VendorOrder.state == OrderState.ISSUED)
+        .exists()
+    )
+    ready = func.min(sql_case((issued, 1), else_=0))
+    rows = s.execute(
+        select(Case.number)
+        .join(Submittal, Submittal.case_id == Case.id)
+        .where(Case.state == State.IN_PROGRESS, Submittal.certificate_id.is_(None))
+        .group_by(Case.id, Case.number)
+        .having(ready == 1)
+        .order_by(Case.id)
+        .limit(limit)
+    )
+    return list(rows.scalars())

@@ -19,6 +19,7 @@ from certdesk.core.keys import KeyType, parse_csr
 from certdesk.errors import Conflict
 from certdesk.services.casework.submittals import ServiceOption
 from certdesk.services.pki.issuance import IssuanceService, IssueCommand, Platform
+from certdesk.services.pki.issued import Issued, Ordered
 from certdesk.store import certificates as cert_store
 from certdesk.store.models import Submittal
 
@@ -60,6 +61,7 @@ class Work:
     managed: bool
     key_held: bool  # R12: certdesk generated and keeps this submittal's key
     certificate_id: int | None
+    issuer_id: int | None = None  # cert services' choice of issuer for it (R16)
 
     @classmethod
     def of(cls, sub: Submittal, key_held: bool) -> Work:
@@ -73,6 +75,7 @@ class Work:
             managed=sub.service_option == ServiceOption.MANAGED,
             key_held=key_held,
             certificate_id=sub.certificate_id,
+            issuer_id=sub.issuer_id,
         )
 
 
@@ -115,3 +118,17 @@ def orphan_of(csr_pem: bytes, candidates: Iterable[Unlinked], taken: set[str]) -
 def issue(issuance: IssuanceService, actor: Actor, number: str, cmd: IssueCommand) -> str:
     """The pipeline's two transactions (intent, then the signed row), as cert services."""
     return issuance.issue(as_cert_services(actor, number), cmd).serial
+
+
+def issue_or_order(
+    issuance: IssuanceService, actor: Actor, number: str, cmd: IssueCommand
+) -> str | Ordered:
+    """The serial, or the vendor order that will bring the certificate (R16).
+
+    The built-in CA signs at once. A vendor's order is only recorded here (write-ahead, one
+    per submittal, ever): the worker places and follows it, and delivers the case once every
+    submittal has its certificate, so no case request waits on a vendor. Asking again for a
+    submittal whose order was issued gives that certificate, never a second order.
+    """
+    result = issuance.request(as_cert_services(actor, number), cmd, wait=None)
+    return result.serial if isinstance(result, Issued) else result

@@ -55,6 +55,7 @@ from certdesk.services.casework.renewal_cases import RenewalCases
 from certdesk.services.casework.submittals import ServiceOption
 from certdesk.services.pki import generated_keys
 from certdesk.services.pki.issuance import IssuanceService, IssueCommand
+from certdesk.services.pki.issued import Ordered
 from certdesk.services.pki.revocation import Reason
 from certdesk.services.runtime import Runtime
 from certdesk.store import cases as case_store
@@ -107,17 +108,34 @@ class FulfilmentService:
         """Issue every submittal's certificate and deliver the case (see the module text)."""
         claimed = self._claim(actor, number)
         got: dict[int, _Got] = {}
+        ordered: dict[int, Ordered] = {}
         try:
             csrs = self._csrs(actor, claimed)
             taken: set[str] = set()
             for item in claimed.todo:
-                got[item.submittal_id] = self._issue(actor, claimed, item, csrs, taken)
+                result = self._issue(actor, claimed, item, csrs, taken)
+                if isinstance(result, Ordered):
+                    ordered[item.submittal_id] = result
+                else:
+                    got[item.submittal_id] = result
+            if ordered:
+                # R16: a vendor's certificates come later. What was issued is linked, the
+                # lease cleared, and the case waits "ordering at VENDOR"; the worker follows
+                # the orders and fulfils the case again when they are all issued.
+                self._await_vendors(actor, claimed.number, got, ordered)
+                return committed_view(self._rt, claimed.number, self._rt.clock())
             delivered_at = self._deliver(actor, claimed.number, got)
         except BaseException:
             self._release(actor, claimed.number, got)
             raise
         # Read after the commit: the view's reads never run inside the case's write lock.
         return committed_view(self._rt, claimed.number, delivered_at)
+
+    def waiting_on_vendors(self) -> list[str]:
+        """Cases in progress whose vendor orders have all come in, so the worker can deliver
+        them (R16); a case with an order still open or failed is left alone."""
+        with self._rt.reads() as s:
+            return case_store.awaiting_delivery(s)
 
     def _claim(self, actor: Actor, number: str) -> _Claimed:
         """Step 1."""
@@ -188,14 +206,14 @@ class FulfilmentService:
         item: Work,
         csrs: Mapping[int, bytes],
         taken: set[str],
-    ) -> _Got:
-        """Step 3 for one submittal: adopt its orphan, or issue."""
+    ) -> _Got | Ordered:
+        """Step 3 for one submittal: adopt its orphan, or issue (or order at a vendor)."""
         csr = csrs[item.submittal_id]
         orphan = case_issuance.orphan_of(csr, claimed.orphans.get(item.submittal_id, ()), taken)
         if orphan is not None:
             taken.add(orphan)
             return _Got(orphan, adopted=True)
-        serial = case_issuance.issue(
+        result = case_issuance.issue_or_order(
             self._issuance,
             actor,
             claimed.number,
@@ -205,9 +223,11 @@ class FulfilmentService:
                 platform=item.platform,
                 days=item.validity_days,
                 renewal_of=claimed.renewal_of,
+                issuer_id=item.issuer_id,
+                submittal_id=item.submittal_id,
             ),
         )
-        return _Got(serial, adopted=False)
+        return result if isinstance(result, Ordered) else _Got(result, adopted=False)
 
     def _deliver(self, actor: Actor, number: str, got: Mapping[int, _Got]) -> datetime:
         """Step 4: link, cost, dates and the ``fulfil`` event, in one transaction; returns
@@ -285,6 +305,26 @@ class FulfilmentService:
                 submittal_id=sub.id,
                 serial=item.serial,
                 adopted=item.adopted,
+            )
+
+    def _await_vendors(
+        self, actor: Actor, number: str, got: Mapping[int, _Got], ordered: Mapping[int, Ordered]
+    ) -> None:
+        """Some certificates are on order at a vendor: link what was issued, clear the lease
+        and record the orders (audited), in one transaction; the case stays in progress."""
+        with self._cases.locked(actor, number, Action.CASE_WORK) as (s, case):
+            self._link(s, actor, case, got)
+            lease.release(case)
+            self._audit.record(
+                s,
+                actor,
+                "case.order",
+                "case",
+                case.number,
+                orders=[
+                    {"submittal_id": sub_id, "issuer": o.issuer, "order": o.order_id}
+                    for sub_id, o in sorted(ordered.items())
+                ],
             )
 
     def _release(self, actor: Actor, number: str, got: Mapping[int, _Got]) -> None:

@@ -1,0 +1,90 @@
+"""A case fulfilled through a vendor CA (issue 12): the same case, approvals, delivery and R8
+window as with the built-in CA, with certificates that pebble (the vendor) signs.
+
+Fulfilment records one order per submittal and leaves the case "ordering at VENDOR"; the
+worker places and follows the orders, then delivers the case once every certificate is in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+from test_vendor_desk import add_vendor
+from vendor_world import Pebble, running_pebble, unique_names
+
+from certdesk.core.workflow import State
+from certdesk.jobs.worker import Worker
+from certdesk.store.models import VendorOrder
+from conftest import OPERATOR
+from world.desk import DMV, Desk, certificates, desk_fixture, sub
+
+pytestmark = pytest.mark.timeout(240)
+
+desk = desk_fixture("vendor-cases")
+
+
+@pytest.fixture(scope="module")
+def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
+    with running_pebble(tmp_path_factory.mktemp("pebble"), always_valid=True) as server:
+        yield server
+
+
+def _orders(desk: Desk) -> int:
+    with desk.rt.reads() as s:
+        return int(s.scalar(select(func.count()).select_from(VendorOrder)) or 0)
+
+
+def test_a_case_with_two_submittals_is_fulfilled_through_the_vendor(
+    desk: Desk, pebble: Pebble
+) -> None:
+    vendor = add_vendor(desk, pebble)
+    issuer_id = desk.services.vendors.issuer_id(vendor)
+    desk.services.orgs.set_issuer(OPERATOR, DMV, issuer_id, vendor)
+    try:
+        first, second = unique_names("www", "api"), unique_names("portal")
+        case = desk.approved(DMV, submittals=(sub(*first), sub(*second)))
+        before = _orders(desk)
+
+        # Fulfilment orders, it does not wait: the case shows the orders, still in progress.
+        waiting = desk.services.fulfilment.fulfil(desk["opal"], case.number)
+        assert waiting.state is State.IN_PROGRESS and waiting.delivered_at is None
+        assert [s.order.state for s in waiting.submittals if s.order] == ["ordering"] * 2
+        assert {s.order.issuer for s in waiting.submittals if s.order} == {vendor}
+        assert all(s.certificate_serial is None for s in waiting.submittals)
+        assert "case.order" in desk.audit_actions(case.number)
+        shown = waiting.as_dict()["submittals"][0]["order"]
+        assert shown["issuer"] == vendor and shown["state"] == "ordering"
+
+        # Asking again before the vendor answered places no second order.
+        again = desk.services.fulfilment.fulfil(desk["opal"], case.number)
+        assert again.state is State.IN_PROGRESS and _orders(desk) == before + 2
+
+        # One worker pass: the orders are placed and issued, then the case is delivered.
+        report = Worker(desk.services, worker_id="vendor-cases").run_pass()
+        assert report.vendor_orders_issued == 2, report.errors
+        assert report.vendor_cases_delivered == 1, report.errors
+        delivered = desk.services.cases.show(desk["opal"], case.number)
+        assert delivered.state is State.DELIVERED and delivered.window_ends_at is not None
+        assert [s.order.state for s in delivered.submittals if s.order] == ["issued"] * 2
+        serials = [s.certificate_serial for s in delivered.submittals]
+        assert all(serials) and len(set(serials)) == 2
+        for serial, names in zip(serials, (first, second), strict=True):
+            assert serial is not None
+            view = desk.services.inventory.show(OPERATOR, serial)
+            assert view.issuer == vendor and sorted(view.names) == sorted(names)
+            row = desk.cert(serial)
+            assert row.chain_pem and row.cost_cents is not None  # managed: R11 cost recorded
+            assert pebble.cert_status(int(serial, 16))["Status"] == "Valid"
+        # The delivery carries the vendor's chain, not the built-in CA's.
+        for item in certificates(desk, case.number).certificates:
+            chain_pem = desk.cert(item.serial).chain_pem
+            assert chain_pem and item.fullchain_pem.endswith(chain_pem)
+        assert _orders(desk) == before + 2  # one order per submittal, ever
+        # Another pass finds nothing more to deliver.
+        assert (
+            Worker(desk.services, worker_id="vendor-cases").run_pass().vendor_cases_delivered == 0
+        )
+    finally:
+        desk.services.orgs.set_issuer(OPERATOR, DMV, None, "builtin")
