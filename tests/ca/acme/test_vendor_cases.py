@@ -88,3 +88,33 @@ def test_a_case_with_two_submittals_is_fulfilled_through_the_vendor(
         )
     finally:
         desk.services.orgs.set_issuer(OPERATOR, DMV, None, "builtin")
+
+
+def test_a_renewal_case_of_a_vendor_certificate_is_ordered_from_the_vendor(
+    desk: Desk, pebble: Pebble
+) -> None:
+    vendor = add_vendor(desk, pebble)
+    desk.services.orgs.set_issuer(OPERATOR, DMV, desk.services.vendors.issuer_id(vendor), vendor)
+    try:
+        names = unique_names("renew")
+        case = desk.approved(DMV, submittals=(sub(*names),))
+        desk.services.fulfilment.fulfil(desk["opal"], case.number)
+        Worker(desk.services, worker_id="vendor-renewals").run_pass()
+        old = desk.services.cases.show(desk["opal"], case.number).submittals[0].certificate_serial
+        assert old is not None
+
+        # R6: the renewal case is the same case work; its certificate comes from the vendor.
+        renewal = desk.services.fulfilment.open_renewal(desk["ana"], old)
+        desk.services.cases.submit(desk["ana"], renewal.number)
+        desk.services.approvals.approve(desk["abe"], renewal.number)
+        desk.services.approvals.approve(desk["opal"], renewal.number)
+        waiting = desk.services.fulfilment.fulfil(desk["opal"], renewal.number)
+        assert waiting.state is State.IN_PROGRESS
+        report = Worker(desk.services, worker_id="vendor-renewals").run_pass()
+        assert report.vendor_cases_delivered == 1, report.errors
+        new = certificates(desk, renewal.number).certificates[0]
+        assert new.renewal_of == old and new.serial != old
+        assert desk.services.inventory.show(OPERATOR, new.serial).issuer == vendor
+        assert pebble.cert_status(int(new.serial, 16))["Status"] == "Valid"
+    finally:
+        desk.services.orgs.set_issuer(OPERATOR, DMV, None, "builtin")
