@@ -14,24 +14,18 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from certdesk.ca.acme.account import key_from_pem
 from certdesk.ca.acme.backend import AcmeIssuer, AcmeSettings
-from certdesk.ca.acme.dns01 import NameServer, Rfc2136Solver, TsigKey
 from certdesk.ca.acme.problems import Backoff
 from certdesk.ca.acme.session import AcmeSession, Endpoint
+from certdesk.ca.acme.solver_config import solvers_for
 from certdesk.ca.acme.solvers import (
     ByZone,
     ChallengeResponses,
-    Http01Solver,
-    PreValidated,
-    Solver,
-    WebrootPublisher,
 )
-from certdesk.core.issuers import Solver as SolverKind
 from certdesk.errors import NotFound
-from certdesk.services.pki.vendors import bundle_path, parse_anchors, zones_of
+from certdesk.services.pki.vendors import bundle_path, parse_anchors
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
 from certdesk.store import vendors as vendor_store
@@ -122,31 +116,14 @@ class VendorBackends:
         )
         return AcmeIssuer(session, self._solvers(row), settings)
 
-    def _solvers(self, row: VendorIssuer) -> ByZone | Solver:
-        if row.solver is SolverKind.HTTP01:
-            webroot = row.solver_config.get("webroot")
-            if webroot:
-                publisher = WebrootPublisher(Path(str(webroot)))
-                return Http01Solver(publisher.publish, publisher.withdraw)
-            return Http01Solver(*self._http01)
-        if row.solver is SolverKind.DNS01:
-            cfg = row.solver_config
-            secret = (
-                self._box.open(row.solver_secret_sealed).decode()
-                if row.solver_secret_sealed is not None
-                else ""
-            )
-            tsig = TsigKey(
-                name=str(cfg["tsig_name"]),
-                secret=secret,
-                algorithm=str(cfg.get("tsig_algorithm", "hmac-sha256")),
-            )
-            primary = NameServer(str(cfg["server"]), int(cfg.get("port", 53)))
-            per_zone: dict[str, Solver] = {
-                zone: Rfc2136Solver(zone=zone, primary=primary, tsig=tsig) for zone in zones_of(cfg)
-            }
-            return ByZone(PreValidated(), per_zone)
-        return PreValidated()
+    def _solvers(self, row: VendorIssuer) -> ByZone:
+        secret = (
+            self._box.open(row.solver_secret_sealed).decode()
+            if row.solver_secret_sealed is not None
+            else None
+        )
+        publish, withdraw = self._http01
+        return solvers_for(row.solver, row.solver_config, secret, publish, withdraw)
 
 
 def _version(row: VendorIssuer) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,13 @@ from josepy.jwk import JWK
 from certdesk.ca.acme.account import Account, ExternalAccountBinding, key_from_pem, register
 from certdesk.ca.acme.problems import Backoff
 from certdesk.ca.acme.session import Endpoint
+from certdesk.ca.acme.solver_config import (
+    Dns01Config,
+    Http01Config,
+    SolverConfig,
+    parse_solver_config,
+    tsig_key,
+)
 from certdesk.ca.vendor_lint import FINDINGS
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.issuers import Solver
@@ -64,7 +71,8 @@ class SolverSettings:
         if self.kind is Solver.HTTP01:
             if self.webroot is not None and not Path(self.webroot).is_absolute():
                 raise InvalidInput("issuer.webroot", "the http-01 webroot must be an absolute path")
-            return ({"webroot": self.webroot} if self.webroot else {}), None
+            webroot = Path(self.webroot) if self.webroot else None
+            return SolverConfig(http01=Http01Config(webroot)).to_dict(), None
         missing = [
             flag
             for flag, value in (
@@ -86,15 +94,22 @@ class SolverSettings:
             )
         if not 0 < self.dns_port < 65536:
             raise InvalidInput("issuer.solver_settings", "the DNS port must be 1-65535")
-        assert self.tsig_secret is not None
-        config = {
-            "server": self.dns_server,
-            "port": self.dns_port,
-            "zones": [z.lower().rstrip(".") for z in self.zones],
-            "tsig_name": self.tsig_name,
-            "tsig_algorithm": self.tsig_algorithm,
-        }
-        return config, self.tsig_secret.encode()
+        assert self.tsig_secret is not None and self.dns_server and self.tsig_name
+        stored = SolverConfig(
+            dns01=Dns01Config(
+                server=self.dns_server,
+                port=self.dns_port,
+                tsig_name=self.tsig_name,
+                tsig_algorithm=self.tsig_algorithm,
+                zones=tuple(z.lower().rstrip(".") for z in self.zones),
+            )
+        ).to_dict()
+        # The same parser and key check the registry uses when it builds the solvers, so
+        # what is stored is what works: a bad address, zone or secret is refused here.
+        parsed = parse_solver_config(self.kind, stored)
+        assert parsed.dns01 is not None
+        tsig_key(parsed.dns01, self.tsig_secret)
+        return stored, self.tsig_secret.encode()
 
 
 @dataclass(frozen=True)
@@ -447,8 +462,3 @@ class VendorIssuers:
         if not found.active:
             raise Conflict("issuer.disabled", f"the issuer {found.slug} is disabled")
         return found.id
-
-
-def zones_of(config: Mapping[str, Any]) -> Sequence[str]:
-    zones = config.get("zones") or []
-    return [str(z) for z in zones]
