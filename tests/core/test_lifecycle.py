@@ -929,3 +929,36 @@ def test_worker_runs_send_each_notice_exactly_once(
     if issued_at < not_after < now:
         expected.add(REASON_EXPIRED)
     assert set(recorded) == expected  # none missing
+
+
+@pytest.mark.parametrize(
+    ("vendor_asks", "requested", "opens_at", "basis"),
+    [
+        pytest.param(None, None, None, None, id="R6/vendor-silent-plan-unchanged"),
+        pytest.param(
+            utc(2026, 6, 1), None, utc(2026, 6, 1), RenewalBasis.VENDOR, id="R6/vendor-earlier"
+        ),
+        pytest.param(utc(2027, 3, 1), None, None, None, id="R6/vendor-later-ignored"),
+        pytest.param(
+            utc(2026, 2, 1), None, utc(2026, 3, 1, 18), RenewalBasis.ISSUANCE,
+            id="R6/vendor-before-issuance-opens-at-once",
+        ),
+        pytest.param(
+            utc(2026, 7, 1), date(2026, 6, 1), None, RenewalBasis.REQUESTED,
+            id="R6/customer-date-earlier-than-vendor",
+        ),
+    ],
+)  # fmt: skip
+def test_renewal_plan_follows_the_vendors_renewal_window(
+    vendor_asks: datetime | None,
+    requested: date | None,
+    opens_at: datetime | None,
+    basis: RenewalBasis | None,
+) -> None:
+    """RFC 9773: a vendor's suggested window moves the renewal earlier, never later."""
+    start, end = utc(2026, 3, 1, 18), utc(2027, 4, 3)
+    base = renewal_plan(start, end, CA, POLICY, requested)
+    got = renewal_plan(start, end, CA, POLICY, requested, vendor_asks)
+    assert got.opens_at == (opens_at or base.opens_at)
+    assert got.basis == (basis or base.basis)
+    assert got.opens_at <= base.opens_at

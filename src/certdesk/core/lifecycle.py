@@ -162,6 +162,7 @@ class RenewalBasis(StrEnum):
     TURNAROUND = "turnaround"  # (a) the last day the R5 due date still meets the margin
     LIFETIME = "lifetime"  # (b) the lifetime fraction of the validity period
     REQUESTED = "requested"  # (c) the customer asked for an earlier renewal date
+    VENDOR = "vendor"  # (d) the vendor CA's renewal information asks for it (RFC 9773)
     ISSUANCE = "issuance"  # all of them fell before not_before: open at once
 
 
@@ -196,6 +197,7 @@ def renewal_plan(
     calendar: BusinessCalendar,
     policy: LifecyclePolicy,
     requested: date | None = None,
+    vendor_asks: datetime | None = None,
 ) -> RenewalPlan:
     """When the renewal case of a certificate valid ``not_before``..``not_after`` opens (R6).
 
@@ -213,10 +215,13 @@ def renewal_plan(
     4. (c) A ``requested`` renewal date (the customer's, R6) opens the case at 00:00 Pacific
        on that date when that is earlier than (a) and (b); a later one cannot delay the
        renewal past the point that keeps the certificate from expiring, and is ignored.
-    5. The case opens at the earliest of these, but never before ``not_before``: a
+    5. (d) ``vendor_asks``: the start of the renewal window a vendor CA suggests (RFC 9773
+       renewal information), which it moves earlier before a mass revocation; the case opens
+       then when that is earlier than the rest.
+    6. The case opens at the earliest of these, but never before ``not_before``: a
        certificate too short for any of them renews as soon as it is issued.
 
-    Ties go to the first of (a), (b), (c) in that order. Raises ``ValueError`` for naive
+    Ties go to the first of (a), (b), (c), (d) in that order. Raises ``ValueError`` for naive
     instants or ``not_after <= not_before``, and ``TypeError`` when ``requested`` is not a
     date; those are programming errors.
     """
@@ -235,6 +240,8 @@ def renewal_plan(
     candidates = [(turnaround_at, RenewalBasis.TURNAROUND), (lifetime_at, RenewalBasis.LIFETIME)]
     if requested is not None:
         candidates.append((_start_of_pacific_day(requested), RenewalBasis.REQUESTED))
+    if vendor_asks is not None:
+        candidates.append((_require_aware(vendor_asks, "vendor_asks"), RenewalBasis.VENDOR))
     # min() keeps the first of equal instants, which gives the documented tie order.
     opens_at, basis = min(candidates, key=lambda c: c[0])
     if opens_at < start:

@@ -15,8 +15,10 @@ a failing item does not stop the other items of its job):
    are not intents of a signing step and are never voided: ``vendor`` carries them on;
 2. ``expire`` — active certificates past ``notAfter`` become ``expired``;
 3. ``supersede`` — certificates whose renewal was delivered become ``superseded``;
-4. ``renew`` — open the renewal case of every certificate due (R6), ``--concurrency`` at a
-   time; then ``advance`` submits/auto-approves renewal cases a crash left behind;
+4. ``renewal-info`` — ask the vendor CAs for their certificates' renewal windows (RFC 9773),
+   which can move a renewal earlier; ``renew`` — open the renewal case of every certificate
+   due (R6), ``--concurrency`` at a time; then ``advance`` submits/auto-approves renewal
+   cases a crash left behind;
 5. ``windows`` — close delivered cases whose R8 window ended;
 6. ``overdue`` — count overdue cases (R5; the notices service mails them);
 7. ``crl`` — republish CRLs from half their life on;
@@ -89,6 +91,7 @@ class PassReport:
     vendor_orders_pending: int = 0
     vendor_orders_failed: int = 0
     vendor_cases_delivered: int = 0
+    renewal_info_checked: int = 0  # vendor certificates whose renewal window was asked
     notices: dict[str, Any] | None = None
     mail: dict[str, Any] | None = None
     checkpoint: str | None = None  # R15: the signed audit checkpoint written by this pass
@@ -223,6 +226,7 @@ class Worker:
             ("recover", self._recover),
             ("expire", self._expire),
             ("supersede", self._supersede),
+            ("renewal-info", self._renewal_info),
             ("renew", self._renew),
             ("advance", self._advance),
             ("windows", self._windows),
@@ -275,6 +279,9 @@ class Worker:
 
     def _recover(self, report: PassReport, _now: datetime) -> None:
         report.voided = self._svc.housekeeping.recover()
+
+    def _renewal_info(self, report: PassReport, _now: datetime) -> None:
+        report.renewal_info_checked = self._svc.vendor_orders.refresh_renewal_info()
 
     def _deliver_vendor_cases(self, report: PassReport, _now: datetime) -> None:
         fulfilment = self._svc.fulfilment

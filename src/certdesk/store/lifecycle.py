@@ -24,12 +24,14 @@ from sqlalchemy import ColumnElement, and_, delete, extract, func, or_, select, 
 from sqlalchemy.orm import Session, aliased
 
 from certdesk.core.certificates import CertStatus
+from certdesk.core.issuers import Backend
 from certdesk.core.notices import WAITING_STATES, NoticeState
 from certdesk.core.workflow import CaseType, State
 from certdesk.store.models import (
     Case,
     CaseEvent,
     CertificateRow,
+    Issuer,
     Notice,
     Organization,
     WorkerBeat,
@@ -180,6 +182,51 @@ def requested_renewals(s: Session, now: datetime) -> list[tuple[RenewalCandidate
         for r in s.execute(stmt)
         if (day := r.renewal_requested) is not None
     ]
+
+
+def vendor_renewals(s: Session, now: datetime) -> list[tuple[RenewalCandidate, datetime]]:
+    """Renewable certificates whose vendor asked for a renewal by now (RFC 9773), with the
+    start of the vendor's window."""
+    stmt = (
+        select(*_CANDIDATE_COLUMNS, CertificateRow.vendor_renew_at)
+        .where(*_renewable(now), CertificateRow.vendor_renew_at <= now)
+        .order_by(CertificateRow.id)
+    )
+    return [
+        (RenewalCandidate(r.id, r.serial, r.org_id, r.not_before, r.not_after, r.case_id), at)
+        for r in s.execute(stmt)
+        if (at := r.vendor_renew_at) is not None
+    ]
+
+
+def renewal_info_due(s: Session, now: datetime, limit: int) -> list[tuple[int, int, bytes]]:
+    """(certificate id, issuer id, DER) of active vendor certificates whose renewal
+    information is due to be asked (never asked, or its retry time has come)."""
+    stmt = (
+        select(CertificateRow.id, CertificateRow.issuer_id, CertificateRow.der)
+        .join(Issuer, Issuer.id == CertificateRow.issuer_id)
+        .where(
+            Issuer.backend == Backend.ACME,
+            CertificateRow.status == CertStatus.ACTIVE,
+            CertificateRow.not_after > now,
+            CertificateRow.der.is_not(None),
+            or_(CertificateRow.vendor_info_at.is_(None), CertificateRow.vendor_info_at <= now),
+        )
+        .order_by(CertificateRow.vendor_info_at.is_not(None), CertificateRow.vendor_info_at)
+        .limit(limit)
+    )
+    return [(r.id, r.issuer_id, r.der) for r in s.execute(stmt) if r.der is not None]
+
+
+def set_renewal_info(
+    s: Session, cert_id: int, *, renew_at: datetime | None, ask_again_at: datetime
+) -> None:
+    """Record what the vendor said: its window's start (None: no window) and the next ask."""
+    s.execute(
+        update(CertificateRow)
+        .where(CertificateRow.id == cert_id)
+        .values(vendor_renew_at=renew_at, vendor_info_at=ask_again_at)
+    )
 
 
 def open_renewal_case(s: Session, cert_id: int) -> Case | None:

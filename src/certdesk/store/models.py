@@ -250,6 +250,10 @@ class CertificateRow(Base):
         ForeignKey("cases.id", use_alter=True, name="fk_certificates_case")
     )
     cost_cents: Mapped[int | None] = mapped_column(Integer)  # R11, recorded at delivery
+    # RFC 9773 (a vendor's certificate): the start of the renewal window the vendor suggests,
+    # and when to ask the vendor again (None: not asked yet).
+    vendor_renew_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    vendor_info_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # R6: the renewal case opened for this certificate (set once, in the opening transaction).
     renewal_case_id: Mapped[int | None] = mapped_column(
         ForeignKey("cases.id", use_alter=True, name="fk_certificates_renewal_case")

@@ -8,12 +8,16 @@ worker places and follows the orders, then delivers the case once every certific
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
+from cryptography import x509
 from sqlalchemy import func, select
 from test_vendor_desk import add_vendor
 from vendor_world import Pebble, running_pebble, unique_names
 
+from certdesk.ca.acme.backend import AcmeIssuer
+from certdesk.ca.issuer import RenewalWindow
 from certdesk.core.workflow import State
 from certdesk.jobs.worker import Worker
 from certdesk.store.models import VendorOrder
@@ -116,5 +120,51 @@ def test_a_renewal_case_of_a_vendor_certificate_is_ordered_from_the_vendor(
         assert new.renewal_of == old and new.serial != old
         assert desk.services.inventory.show(OPERATOR, new.serial).issuer == vendor
         assert pebble.cert_status(int(new.serial, 16))["Status"] == "Valid"
+    finally:
+        desk.services.orgs.set_issuer(OPERATOR, DMV, None, "builtin")
+
+
+def test_the_vendors_renewal_window_opens_the_renewal_early(
+    desk: Desk, pebble: Pebble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 9773 (issue 12): when the vendor moves its suggested window earlier (a mass
+    revocation ahead), the worker opens the renewal case then, not at the R6 point.
+
+    Pebble 2.4 offers no renewalInfo (tests/ca/acme/test_acme_vendor.py), so the vendor's
+    answer is stood in for at the backend's renewal_info, the one call that would ask it."""
+    vendor = add_vendor(desk, pebble)
+    desk.services.orgs.set_issuer(OPERATOR, DMV, desk.services.vendors.issuer_id(vendor), vendor)
+    try:
+        case = desk.approved(DMV, submittals=(sub(*unique_names("ari")),))
+        desk.services.fulfilment.fulfil(desk["opal"], case.number)
+        Worker(desk.services, worker_id="vendor-ari").run_pass()
+        serial = desk.services.cases.show(desk["opal"], case.number).submittals[0]
+        assert serial.certificate_serial is not None
+        # The vendor's clock is the wall clock: move the desk's to just after the issuance.
+        desk.at(desk.cert(serial.certificate_serial).not_before + timedelta(hours=2))
+        before = desk.services.renewals.show(OPERATOR, serial.certificate_serial)
+        assert before.plan.opens_at > desk.clock() and before.renewal_case is None
+
+        now = desk.clock()
+        asked: list[int] = []
+
+        def window(_self: AcmeIssuer, certificate: x509.Certificate) -> RenewalWindow:
+            asked.append(certificate.serial_number)
+            return RenewalWindow(
+                start=now - timedelta(hours=1),
+                end=now + timedelta(days=2),
+                retry_after=now + timedelta(hours=6),
+            )
+
+        monkeypatch.setattr(AcmeIssuer, "renewal_info", window)
+        report = Worker(desk.services, worker_id="vendor-ari").run_pass()
+        assert report.renewal_info_checked >= 1 and report.renewals_opened >= 1, report.errors
+        assert int(serial.certificate_serial, 16) in asked
+        after = desk.services.renewals.show(OPERATOR, serial.certificate_serial)
+        assert after.plan.basis == "vendor" and after.renewal_case is not None
+        # Asked again only when the vendor said (Retry-After): the next pass does not ask.
+        asked.clear()
+        Worker(desk.services, worker_id="vendor-ari").run_pass()
+        assert int(serial.certificate_serial, 16) not in asked
     finally:
         desk.services.orgs.set_issuer(OPERATOR, DMV, None, "builtin")

@@ -11,9 +11,10 @@ renewal. Opening the cases is :mod:`certdesk.services.lifecycle.renewals`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any, TypeVar
 
 from certdesk.config import Settings
 from certdesk.core.access import Action, Actor, authorize
@@ -30,6 +31,8 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_cert
 from certdesk.store import cases as case_store
 from certdesk.store import lifecycle as store
+
+T = TypeVar("T")
 
 _CHUNK = 2000
 
@@ -95,9 +98,15 @@ class RenewalPlanner:
         self.calendar = BusinessCalendar(frozenset(configured) if configured is not None else None)
 
     def plan(
-        self, not_before: datetime, not_after: datetime, requested: date | None
+        self,
+        not_before: datetime,
+        not_after: datetime,
+        requested: date | None,
+        vendor_asks: datetime | None = None,
     ) -> RenewalPlan:
-        return renewal_plan(not_before, not_after, self.calendar, self.policy, requested)
+        return renewal_plan(
+            not_before, not_after, self.calendar, self.policy, requested, vendor_asks
+        )
 
     def due(self, now: datetime) -> Iterator[DueRenewal]:
         """Every certificate whose renewal case should be open at ``now`` and is not, by id.
@@ -105,20 +114,24 @@ class RenewalPlanner:
         Read in chunks of short read transactions, so that memory stays flat and no read
         transaction stays open while the caller opens cases.
         """
-        requested = {}
+        requested: dict[int, tuple[store.RenewalCandidate, date]] = {}
+        vendor: dict[int, tuple[store.RenewalCandidate, datetime]] = {}
         with self._rt.reads() as s:
             for cand, day in store.requested_renewals(s, now):
                 requested[cand.id] = (cand, day)
+            for cand, at in store.vendor_renewals(s, now):
+                vendor[cand.id] = (cand, at)
         emitted: set[int] = set()
         for cand in self._candidates(now):
-            wanted = requested.get(cand.id, (cand, None))[1]
-            item = self._judge(cand, wanted, now)
+            item = self._judge(cand, _second(requested, cand.id), now, _second(vendor, cand.id))
             if item is not None:
                 emitted.add(cand.id)
                 yield item
-        for cand_id, (cand, day) in sorted(requested.items()):
+        # Certificates only a customer's date or the vendor's window makes due.
+        extra = {cand_id: cand for cand_id, (cand, _) in (requested | vendor).items()}
+        for cand_id, cand in sorted(extra.items()):
             if cand_id not in emitted:
-                item = self._judge(cand, day, now)
+                item = self._judge(cand, _second(requested, cand_id), now, _second(vendor, cand_id))
                 if item is not None:
                     yield item
 
@@ -141,9 +154,13 @@ class RenewalPlanner:
             after = chunk[-1].id
 
     def _judge(
-        self, cand: store.RenewalCandidate, requested: date | None, now: datetime
+        self,
+        cand: store.RenewalCandidate,
+        requested: date | None,
+        now: datetime,
+        vendor_asks: datetime | None = None,
     ) -> DueRenewal | None:
-        plan = self.plan(cand.not_before, cand.not_after, requested)
+        plan = self.plan(cand.not_before, cand.not_after, requested, vendor_asks)
         if plan.opens_at > now:
             return None
         return DueRenewal(cand.id, cand.serial, cand.org_id, plan)
@@ -161,8 +178,13 @@ class RenewalPlanner:
                 status=CertStatus(row.status),
                 not_before=row.not_before,
                 not_after=row.not_after,
-                plan=self.plan(row.not_before, row.not_after, wanted),
+                plan=self.plan(row.not_before, row.not_after, wanted, row.vendor_renew_at),
                 requested=wanted,
                 renews_by_case=row.case_id is not None,
                 renewal_case=linked.number if linked is not None else None,
             )
+
+
+def _second(found: Mapping[int, tuple[Any, T]], key: int) -> T | None:
+    pair = found.get(key)
+    return None if pair is None else pair[1]

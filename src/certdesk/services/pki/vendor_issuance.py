@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -55,12 +56,18 @@ from certdesk.services.pki.issued import Issued, Ordered, serial_hex
 from certdesk.services.pki.vendor_backends import VendorBackends
 from certdesk.services.runtime import Runtime
 from certdesk.store import certificates as cert_store
+from certdesk.store import lifecycle as renewal_store
 from certdesk.store import vendors as vendor_store
 from certdesk.store.vendors import Order
 
 LEASE_MARGIN = timedelta(seconds=60)
 MAX_BACKOFF = timedelta(hours=1)
 FIRST_BACKOFF = timedelta(seconds=5)
+# RFC 9773 §4.3: ask again when the vendor says; these when it cannot say.
+RENEWAL_INFO_RETRY = timedelta(hours=1)  # the vendor did not answer
+NO_RENEWAL_INFO_RECHECK = timedelta(days=7)  # the vendor offers no renewal information
+
+log = structlog.get_logger("certdesk.vendor")
 
 
 def holder_id() -> str:
@@ -415,6 +422,40 @@ class VendorIssuance:
         """Every vendor issuer's orders by state, for ``/metrics``."""
         with self._rt.reading() as conn:
             return [OrderCount(*row) for row in vendor_store.counts_by_issuer_state(conn)]
+
+    # --- renewal information (RFC 9773) ------------------------------------------------------
+
+    def refresh_renewal_info(self, *, limit: int = 50) -> int:
+        """Ask the vendors when their certificates should be renewed, for the ones whose time
+        to ask has come; returns how many answers were recorded.
+
+        A vendor moves the window earlier before a mass revocation: the renewal plan (R6)
+        then opens the renewal case at the window's start (``vendor_renew_at``). A vendor
+        without renewal information is asked again after :data:`NO_RENEWAL_INFO_RECHECK`; an
+        unreachable one after :data:`RENEWAL_INFO_RETRY`.
+        """
+        now = self._rt.clock()
+        with self._rt.reads() as s:
+            due = renewal_store.renewal_info_due(s, now, limit)
+        recorded = 0
+        for cert_id, issuer_id, der in due:
+            certificate = x509.load_der_x509_certificate(der)
+            try:
+                window = self.backends.backend(issuer_id).renewal_info(certificate)
+            except CertdeskError as exc:
+                log.info("renewal information unavailable", certificate=cert_id, error=exc.code)
+                renew_at, ask_again = None, now + RENEWAL_INFO_RETRY
+            else:
+                if window is None:
+                    renew_at, ask_again = None, now + NO_RENEWAL_INFO_RECHECK
+                else:
+                    renew_at, ask_again = window.start, max(window.retry_after, now)
+            with self._rt.sessions.begin() as s:
+                renewal_store.set_renewal_info(
+                    s, cert_id, renew_at=renew_at, ask_again_at=ask_again
+                )
+            recorded += 1
+        return recorded
 
     # --- the worker's job -------------------------------------------------------------------
 
