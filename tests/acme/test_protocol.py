@@ -6,7 +6,6 @@ through the issuance pipeline, download and revocation."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from acme import challenges, client, errors, jws, messages
 from certdesk.core.acme_states import b64url
 from conftest import BACKENDS, OPERATOR
-from world.acme import MANAGED, ORG, AcmeWorld, account_key, acme_world
+from world.acme import MANAGED, ORG, AcmeWorld, account_key, acme_world, poll_ready
 from world.csr import make_csr
 
 NS = "urn:ietf:params:acme:error:"
@@ -87,17 +86,6 @@ def solve_http01(world: AcmeWorld, acme: client.ClientV2, order: messages.OrderR
         response, validation = chall.response_and_validation(acme.net.key)
         world.responder.answers[chall.chall.encode("token")] = validation
         acme.answer_challenge(chall, response)
-
-
-def poll_ready(acme: client.ClientV2, order: messages.OrderResource) -> messages.OrderResource:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        current = acme._post_as_get(order.uri)
-        body = messages.Order.from_json(current.json())
-        if body.status != messages.STATUS_PENDING:
-            return order.update(body=body)
-        time.sleep(0.05)
-    raise AssertionError("the order stayed pending")
 
 
 def issue(world: AcmeWorld, acme: client.ClientV2, *names: str) -> messages.OrderResource:

@@ -4,6 +4,7 @@ client library (tests/acme)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from acme import client, messages
+from acme import jws as acme_jws
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
@@ -121,15 +123,28 @@ def algorithm(key: jose.JWK) -> jose.JWASignature:
     return jose.ES384 if key.key.curve.name == "secp384r1" else jose.ES256
 
 
+def poll_ready(acme: client.ClientV2, order: messages.OrderResource) -> messages.OrderResource:
+    """The order once it is no longer pending (its authorizations validated or failed)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        current = acme._post_as_get(order.uri)
+        body = messages.Order.from_json(current.json())
+        if body.status != messages.STATUS_PENDING:
+            return order.update(body=body)
+        time.sleep(0.05)
+    raise AssertionError("the order stayed pending")
+
+
 class _Server(uvicorn.Server):
     def install_signal_handlers(self) -> None:  # a thread cannot install them
         pass
 
 
 @contextmanager
-def acme_world(backend: str, tmp: Path) -> Iterator[AcmeWorld]:
+def acme_world(backend: str, tmp: Path, **more: Any) -> Iterator[AcmeWorld]:
     """certdesk on ``backend`` serving over plain http on a loopback port, three organizations,
-    and the VA pointed at a loopback responder (``CERTDESK_ACME_VA_ADDRESS``)."""
+    and the VA pointed at a loopback responder (``CERTDESK_ACME_VA_ADDRESS``); ``more`` are
+    further settings (``acme_va_dns_server`` …)."""
     port = free_port()
     responder = Responder()
     base = f"http://127.0.0.1:{port}"
@@ -141,6 +156,7 @@ def acme_world(backend: str, tmp: Path) -> Iterator[AcmeWorld]:
             base_url=base,
             acme_va_address="127.0.0.1",
             acme_va_http_port=responder.port,
+            **more,
         )
         services = Services(Runtime.open(settings, clock))
         try:
@@ -174,3 +190,33 @@ def acme_world(backend: str, tmp: Path) -> Iterator[AcmeWorld]:
         finally:
             responder.close()
             services.rt.close()
+
+
+def register_through(client: Any, base_url: str, kid: str, hmac_key: str) -> tuple[int, jose.JWK]:
+    """Register an ACME account through ``client`` (a Starlette TestClient or anything with
+    ``head``/``post``) with EAB key ``kid``: real JWS, real EAB MAC (RFC 8555 §7.3.4).
+    ``base_url`` is the installation's CERTDESK_BASE_URL (the JWS ``url`` names it)."""
+    key = account_key()
+    url = base_url.rstrip("/") + "/acme/new-account"
+    eab = messages.ExternalAccountBinding.from_data(
+        account_public_key=key.public_key(),
+        kid=kid,
+        hmac_key=hmac_key,
+        directory={"newAccount": url},
+    )
+    payload = {"termsOfServiceAgreed": True, "externalAccountBinding": eab}
+    nonce = client.head("/acme/new-nonce").headers["Replay-Nonce"]
+    signed = acme_jws.JWS.sign(
+        json.dumps(payload, default=lambda o: o.to_partial_json()).encode(),
+        key=key,
+        alg=algorithm(key),
+        nonce=jose.b64decode(nonce),
+        url=url,
+    )
+    resp = client.post(
+        "/acme/new-account",
+        content=signed.json_dumps(),
+        headers={"Content-Type": "application/jose+json"},
+    )
+    assert resp.status_code == 201, resp.text
+    return int(resp.headers["Location"].rsplit("/", 1)[1]), key
