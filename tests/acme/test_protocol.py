@@ -17,10 +17,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from acme import challenges, client, errors, jws, messages
+from acme import challenges, errors, jws, messages
 from certdesk.core.acme_states import b64url
 from conftest import BACKENDS, OPERATOR
-from world.acme import MANAGED, ORG, AcmeWorld, account_key, acme_world, poll_ready
+from world.acme import (
+    MANAGED,
+    ORG,
+    AcmeWorld,
+    account_key,
+    acme_world,
+    issue,
+    poll_ready,
+    solve_http01,
+)
 from world.csr import make_csr
 
 NS = "urn:ietf:params:acme:error:"
@@ -78,22 +87,6 @@ def problem(resp: requests.Response, status: int, kind: str) -> dict[str, Any]:
     body: dict[str, Any] = resp.json()
     assert body["type"] == NS + kind, body
     return body
-
-
-def solve_http01(world: AcmeWorld, acme: client.ClientV2, order: messages.OrderResource) -> None:
-    for authz in order.authorizations:
-        chall = next(c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01))
-        response, validation = chall.response_and_validation(acme.net.key)
-        world.responder.answers[chall.chall.encode("token")] = validation
-        acme.answer_challenge(chall, response)
-
-
-def issue(world: AcmeWorld, acme: client.ClientV2, *names: str) -> messages.OrderResource:
-    order = acme.new_order(make_csr(list(names)))
-    solve_http01(world, acme, order)
-    order = poll_ready(acme, order)
-    assert order.body.status == messages.STATUS_READY
-    return acme.finalize_order(order, deadline=datetime.now() + timedelta(seconds=30))
 
 
 # --- directory and nonces (§7.1.1, §7.2) ----------------------------------------------------

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,14 @@ import josepy as jose
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from acme import client, messages
+from acme import challenges, client, messages
 from acme import jws as acme_jws
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.web.app import create_app
 from conftest import OPERATOR, ManualClock, scratch_database
+from world.csr import make_csr
 from world.desk import settings_for
 from world.processes import free_port
 
@@ -133,6 +135,26 @@ def poll_ready(acme: client.ClientV2, order: messages.OrderResource) -> messages
             return order.update(body=body)
         time.sleep(0.05)
     raise AssertionError("the order stayed pending")
+
+
+def solve_http01(world: AcmeWorld, acme: client.ClientV2, order: messages.OrderResource) -> None:
+    """Answer every authorization's http-01 challenge through the world's responder."""
+    for authz in order.authorizations:
+        chall = next(c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01))
+        response, validation = chall.response_and_validation(acme.net.key)
+        world.responder.answers[chall.chall.encode("token")] = validation
+        acme.answer_challenge(chall, response)
+
+
+def issue(
+    world: AcmeWorld, acme: client.ClientV2, *names: str, profile: str | None = None
+) -> messages.OrderResource:
+    """An order for ``names`` proved by http-01, finalized and downloaded."""
+    order = acme.new_order(make_csr(list(names)), profile=profile)
+    solve_http01(world, acme, order)
+    order = poll_ready(acme, order)
+    assert order.body.status == messages.STATUS_READY
+    return acme.finalize_order(order, deadline=datetime.now() + timedelta(seconds=30))
 
 
 class _Server(uvicorn.Server):

@@ -31,6 +31,11 @@ CODES: dict[str, tuple[str, int]] = {
     "acme.bad_revocation_reason": ("badRevocationReason", 400),
     "acme.already_revoked": ("alreadyRevoked", 400),
     "acme.not_found": ("malformed", 404),
+    "acme.rate_limited": ("rateLimited", 429),
+    # RFC 9773 §7.4. 400, not 409: certbot's library reads any 409 as "account exists".
+    "acme.already_replaced": ("alreadyReplaced", 400),
+    "acme.invalid_profile": ("invalidProfile", 400),  # draft-aaron-acme-profiles
+    "acme.renewal_info_unknown": ("malformed", 404),
     "org.managed": ("unauthorized", 403),
     "cert.revoked": ("alreadyRevoked", 400),
 }
@@ -91,4 +96,7 @@ def from_error(exc: CertdeskError) -> JSONResponse:
     if isinstance(algorithms, list):
         extra["algorithms"] = algorithms  # RFC 8555 §6.2: the algorithms accepted
     headers = {"Retry-After": "2"} if status == 503 else None
+    retry = exc.extra.get("retry_after")
+    if isinstance(retry, int) and not isinstance(retry, bool):
+        headers = {"Retry-After": str(retry)}  # RFC 8555 §6.6: when the limit lets go
     return render(kind, status, exc.detail, extra=extra, headers=headers)

@@ -44,6 +44,7 @@ class Action(StrEnum):
     REPORT_READ = "report.read"
     ACME_READ = "acme.read"  # EAB keys (never their secrets) and ACME accounts (R17)
     ACME_MANAGE = "acme.manage"  # create or revoke EAB keys, deactivate ACME accounts (R17)
+    ACME_REPLACE = "acme.replace"  # cert services: ask ACME clients to renew early (RFC 9773)
 
 
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})

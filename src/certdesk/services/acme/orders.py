@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session
 
 from certdesk.core.access import Actor, Role
+from certdesk.core.acme_profiles import dv_reuse_days, profile_days
 from certdesk.core.acme_states import (
     AuthzStatus,
     ChallengeStatus,
@@ -51,6 +52,7 @@ from certdesk.errors import (
     PolicyRefusal,
 )
 from certdesk.services.acme.accounts import AccountView
+from certdesk.services.acme.renewal_info import cert_id_of, find_certificate
 from certdesk.services.acme.validation import (
     ValidationFailed,
     ValidationPool,
@@ -113,6 +115,13 @@ class OrderView:
     authz_ids: tuple[int, ...]
     error: dict[str, Any] | None
     certificate_serial: str | None
+    profile: str | None = None
+    replaces: str | None = None  # the certID (RFC 9773 §4.1) of the certificate it replaces
+
+
+def _rate_limited(detail: str, retry: timedelta) -> Conflict:
+    seconds = max(1, int(retry.total_seconds()) + 1)
+    return Conflict("acme.rate_limited", detail, retry_after=seconds)
 
 
 def _challenge(row: AcmeServerChallenge) -> ChallengeView:
@@ -142,9 +151,19 @@ class AcmeOrders:
 
     # --- newOrder (§7.4) -------------------------------------------------------------------
 
-    def new_order(self, account: AccountView, names: list[str]) -> OrderView:
+    def new_order(
+        self,
+        account: AccountView,
+        names: list[str],
+        *,
+        replaces: str | None = None,
+        profile: str | None = None,
+    ) -> OrderView:
+        """RFC 8555 §7.4, with ``replaces`` (RFC 9773 §5) and ``profile``
+        (draft-aaron-acme-profiles)."""
         settings = self._rt.settings
         now = self._rt.clock()
+        profile_days(profile, settings.acme_shortlived_days)  # an unknown profile is refused
         with self._rt.sessions.begin() as s:
             org = org_store.by_id(s, account.org_id)
             if org is None or not org.self_managed:
@@ -164,6 +183,9 @@ class AcmeOrders:
                 raise PolicyRefusal(
                     "acme.rejected_identifier", exc.detail, rule=exc.rule, **extra
                 ) from None
+            replaces_id = self._replaced(s, account, replaces, normalized, now)
+            reuse = self._reusable(s, account, normalized, now)
+            self._check_limits(s, account, len(normalized) - len(reuse), now)
             order = acme_store.add_order(
                 s,
                 account_id=account.id,
@@ -171,18 +193,33 @@ class AcmeOrders:
                 names=normalized,
                 expires_at=now + timedelta(hours=settings.acme_order_hours),
                 created_at=now,
+                replaces_id=replaces_id,
+                profile=profile,
             )
             for name in normalized:
                 base, wildcard = identifier_base(name)
+                validated = reuse.get(name)
                 authz = acme_store.add_authorization(
                     s,
                     order_id=order.id,
                     account_id=account.id,
                     name=base,
                     wildcard=wildcard,
-                    expires_at=min(now + AUTHZ_LIFETIME, order.expires_at),
+                    expires_at=min(now + AUTHZ_LIFETIME, order.expires_at)
+                    if validated is None
+                    else validated[0],
                     created_at=now,
                 )
+                if validated is not None:
+                    # Reused (§7.1.4, SC-081): valid at once, through its earlier proof.
+                    acme_store.add_reused_challenge(
+                        s,
+                        authz,
+                        kind=validated[1],
+                        token=b64url(secrets.token_bytes(32)),
+                        validated_at=validated[2],
+                    )
+                    continue
                 for kind in offered_challenges(wildcard):
                     acme_store.add_challenge(
                         s, authz_id=authz.id, kind=kind, token=b64url(secrets.token_bytes(32))
@@ -195,8 +232,90 @@ class AcmeOrders:
                 order.id,
                 organization=org.code,
                 names=normalized,
+                replaces=replaces,
+                profile=profile,
+                reused=sorted(reuse),
             )
             return self._order_view(s, order, now)
+
+    def _replaced(
+        self,
+        s: Session,
+        account: AccountView,
+        cert_id: str | None,
+        names: list[str],
+        now: datetime,
+    ) -> int | None:
+        """RFC 9773 §5: the certificate ``replaces`` names must be the organization's (another
+        organization's answers like an unknown one), share a name with the order, and not be
+        replaced already."""
+        if cert_id is None:
+            return None
+        row = find_certificate(s, cert_id)
+        if row is None or row.org_id != account.org_id:
+            raise InvalidInput(
+                "acme.malformed", "replaces names no certificate of this organization"
+            )
+        if not set(row.names.split(",")) & set(names):
+            raise InvalidInput(
+                "acme.malformed", "the order shares no name with the certificate it replaces"
+            )
+        if acme_store.replaced(s, row.id, now):
+            raise Conflict(
+                "acme.already_replaced", f"certificate {row.serial} has already been replaced"
+            )
+        return row.id
+
+    def _reusable(
+        self, s: Session, account: AccountView, names: list[str], now: datetime
+    ) -> dict[str, tuple[datetime, ChallengeType, datetime]]:
+        """Names whose validation by this account is recent enough to reuse: name →
+        (the reused authorization's expiry, the method, when it was proved). The period is
+        CERTDESK_ACME_AUTHZ_REUSE_DAYS, never more than SC-081 allows today (R17)."""
+        days = min(self._rt.settings.acme_authz_reuse_days, dv_reuse_days(now))
+        if days <= 0:
+            return {}
+        since = now - timedelta(days=days)
+        found = {}
+        for name in names:
+            base, wildcard = identifier_base(name)
+            proof = acme_store.recent_validation(s, account.id, base, wildcard, since)
+            if proof is not None:
+                validated_at, kind = proof
+                found[name] = (validated_at + timedelta(days=days), kind, validated_at)
+        return found
+
+    def _check_limits(
+        self, s: Session, account: AccountView, new_authz: int, now: datetime
+    ) -> None:
+        """Rate limits (issue 13): orders per hour and pending authorizations, per account
+        and per organization, counted in the database under the organization's row lock so
+        that every process sees the same counts."""
+        settings = self._rt.settings
+        acme_store.lock_org(s, account.org_id)
+        hour = timedelta(hours=1)
+        for scope, key, limit in (
+            ("account", {"account_id": account.id}, settings.acme_orders_per_hour_account),
+            ("organization", {"org_id": account.org_id}, settings.acme_orders_per_hour_org),
+        ):
+            count, oldest = acme_store.orders_since(s, now - hour, **key)
+            if count >= limit:
+                retry = (oldest + hour - now) if oldest is not None else hour
+                raise _rate_limited(
+                    f"this {scope} placed {count} orders in the last hour (limit {limit})", retry
+                )
+        for scope, key, limit in (
+            ("account", {"account_id": account.id}, settings.acme_pending_authz_account),
+            ("organization", {"org_id": account.org_id}, settings.acme_pending_authz_org),
+        ):
+            count, first = acme_store.pending_authorizations(s, now, **key)
+            if new_authz and count + new_authz > limit:
+                retry = (first - now) if first is not None else hour
+                raise _rate_limited(
+                    f"this {scope} holds {count} pending authorizations (limit {limit});"
+                    " complete or deactivate some",
+                    retry,
+                )
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -293,7 +412,9 @@ class AcmeOrders:
     def finalize(self, account: AccountView, order_id: int, csr_der: bytes) -> OrderView:
         settings = self._rt.settings
         with self._rt.reads() as s:
-            view = self._order_view(s, self._own_order(s, account, order_id), self._rt.clock())
+            row = self._own_order(s, account, order_id)
+            view = self._order_view(s, row, self._rt.clock())
+            replaced = None if row.replaces_id is None else cert_store.by_id(s, row.replaces_id)
         if view.status is not OrderStatus.READY:
             raise Conflict("acme.order_not_ready", f"the order is {view.status}, not ready")
         # R12 and R1 on the CSR before the order changes: a bad CSR leaves the order ready.
@@ -317,7 +438,15 @@ class AcmeOrders:
                 raise Conflict("acme.order_not_ready", "the order is already being finalized")
         try:
             issued = self._issuance.issue(
-                account.actor(), IssueCommand(org_code=account.org_code, csr=csr_der)
+                account.actor(),
+                IssueCommand(
+                    org_code=account.org_code,
+                    csr=csr_der,
+                    # The profile's validity (draft-aaron-acme-profiles), under R13 and R7.
+                    days=profile_days(view.profile, settings.acme_shortlived_days),
+                    # RFC 9773 §5: the inventory records the new certificate as the renewal.
+                    renewal_of=None if replaced is None else replaced.serial,
+                ),
             )
         except CertdeskError as exc:
             with self._rt.sessions.begin() as s:
@@ -460,6 +589,10 @@ class AcmeOrders:
         if row.certificate_id is not None:
             cert = cert_store.by_id(s, row.certificate_id)
             serial = None if cert is None else cert.serial
+        replaces = None
+        if row.replaces_id is not None:
+            old = cert_store.by_id(s, row.replaces_id)
+            replaces = None if old is None or old.der is None else cert_id_of(old.der)
         return OrderView(
             row.id,
             order_status(row.status, statuses, row.expires_at, now),
@@ -468,4 +601,6 @@ class AcmeOrders:
             tuple(a.id for a in authzs),
             row.error,
             serial,
+            row.profile,
+            replaces,
         )
