@@ -54,6 +54,11 @@ def check_environment(environ: Mapping[str, str]) -> None:
     )
 
 
+def _comma_list(value: str) -> list[str]:
+    """A comma-separated setting as it arrives from the environment, items trimmed."""
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
 class Settings(BaseSettings):
     """Every setting certdesk reads; documented in README.md (Configuration)."""
 
@@ -339,7 +344,7 @@ class Settings(BaseSettings):
     def _split_suffixes(cls, value: object) -> object:
         # Environment variables arrive as one string: "ca.gov,california.gov".
         if isinstance(value, str):
-            return tuple(s.strip().lower() for s in value.split(",") if s.strip())
+            return tuple(p.lower() for p in _comma_list(value))
         return value
 
     @field_validator("acme_va_allow_ranges", mode="before")
@@ -353,7 +358,7 @@ class Settings(BaseSettings):
     @classmethod
     def _split_holidays(cls, value: object) -> object:
         if isinstance(value, str):
-            parts = [p.strip() for p in value.split(",") if p.strip()]
+            parts = _comma_list(value)
             return tuple(date.fromisoformat(p) for p in parts) if parts else None
         return value
 
@@ -362,7 +367,7 @@ class Settings(BaseSettings):
     def _split_notice_days(cls, value: object) -> object:
         # "90,60,30,14,7,1" from the environment; whole days of at least 1, distinct.
         if isinstance(value, str):
-            parts = [p.strip() for p in value.split(",") if p.strip()]
+            parts = _comma_list(value)
             if not all(p.isascii() and p.isdigit() for p in parts):
                 raise ValueError("notice days must be whole days of at least 1, e.g. 90,60,30")
             value = tuple(int(p) for p in parts)

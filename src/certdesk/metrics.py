@@ -32,6 +32,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 
 from certdesk.core.certificates import BOOKKEEPING, CertStatus
+from certdesk.core.notices import NoticeState
 from certdesk.release import python_version, version
 
 # prometheus_client's own variable: it reads it once, when it is first imported.
@@ -331,7 +332,7 @@ class _WorkerCollector(Collector):
         yield lag
         # Notices by status are certdesk_notices{status} (services/lifecycle/notices.py).
         outbox = GaugeMetricFamily("certdesk_outbox", "Outbox mail by status.", labels=["status"])
-        for status in ("pending", "sent", "failed"):
+        for status in (NoticeState.PENDING, NoticeState.SENT, NoticeState.FAILED):
             outbox.add_metric([status], figures.outbox.get(status, 0))
         yield outbox
         overdue = GaugeMetricFamily(

@@ -13,11 +13,11 @@ from typing import Any
 import josepy as jose
 import pytest
 import requests
+from acme import challenges, errors, jws, messages
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from acme import challenges, errors, jws, messages
 from certdesk.core.acme_states import b64url
 from conftest import BACKENDS, OPERATOR
 from world.acme import (

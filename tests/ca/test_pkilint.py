@@ -14,11 +14,9 @@ in :data:`KNOWN_NOTES`.
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,10 +25,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pkilint import finding_filter, loader
-from pkilint.cabf import serverauth
 from pkilint.cabf.serverauth.serverauth_constants import CertificateType
-from pkilint.pkix import certificate as pkix_certificate
 
 from certdesk.config import Settings
 from certdesk.core.calendar import max_validity_days
@@ -46,8 +41,8 @@ from world.authority import (
     issue,
     open_ca_services,
 )
+from world.pkilint import BLOCKING, DV, Linted, pkilint_serverauth
 
-DV = CertificateType.DV_FINAL_CERTIFICATE
 ROOT = CertificateType.ROOT_CA
 # The intermediate is operated by the same party as the root ("internal"), carries the
 # serverAuth EKU and no name constraints ("unconstrained"): BR §7.1.2.6 / §7.1.2.10.
@@ -70,59 +65,7 @@ RSA_BOTH_KU = "cabf.serverauth.subscriber_rsa_digitalsignature_and_keyencipherme
 # is made (SHA-1 of the public key), which is what certdesk does.
 KNOWN_NOTES = frozenset({"pkix.subject_key_identifier_method_1_identified"})
 
-BLOCKING = frozenset({"FATAL", "ERROR"})
 NOTES = frozenset({"NOTICE", "INFO", "DEBUG"})
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: str
-    code: str
-    message: str | None
-    path: str
-
-    def __str__(self) -> str:
-        return f"{self.severity} {self.code} @ {self.path}: {self.message or ''}"
-
-
-@dataclass(frozen=True)
-class Linted:
-    cert: x509.Certificate
-    cert_type: CertificateType
-    detected: CertificateType
-    pem_file: Path
-    findings: tuple[Finding, ...]
-
-    def codes(self, severities: frozenset[str]) -> set[str]:
-        return {f.code for f in self.findings if f.severity in severities}
-
-
-@functools.cache
-def _validator(cert_type: CertificateType) -> Any:
-    """Building pkilint's validator tree is 95% of its run time; pkilint's REST server also
-    builds each once and reuses it for every request."""
-    return pkix_certificate.create_pkix_certificate_validator_container(
-        serverauth.create_decoding_validators(), serverauth.create_validators(cert_type)
-    )
-
-
-def pkilint_serverauth(pem_file: Path, cert_type: CertificateType) -> Linted:
-    """What ``lint_cabf_serverauth_cert lint -t TYPE FILE`` does, in this process."""
-    doc = loader.RFC5280CertificateDocumentLoader().load_pem_document(
-        pem_file.read_text(), str(pem_file)
-    )
-    results = _validator(cert_type).validate(doc.root)
-    results, _ = finding_filter.filter_results(
-        serverauth.create_serverauth_finding_filters(cert_type), results
-    )
-    findings = tuple(
-        Finding(d.finding.severity.name, d.finding.code, d.message, r.node.path)
-        for r in results
-        for d in r.finding_descriptions
-    )
-    cert = x509.load_pem_x509_certificate(pem_file.read_bytes())
-    detected = serverauth.determine_certificate_type(doc)
-    return Linted(cert, cert_type, detected, pem_file, findings)
 
 
 def expected_warnings(linted: Linted) -> set[str]:

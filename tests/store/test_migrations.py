@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +121,8 @@ _PAYLOADS: dict[str, dict[str, object]] = {
 }
 
 
-def _old_cases(engine: Engine) -> None:
-    """Rows as the 0005 schema held them (written with SQL, not the current models)."""
+def _old_cases(engine: Engine, payloads: dict[str, dict[str, object]] = _PAYLOADS) -> None:
+    """Rows as a schema with ``cases.payload`` held them (SQL, not the current models)."""
     at = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
     with engine.begin() as conn:
         conn.execute(
@@ -132,7 +132,7 @@ def _old_cases(engine: Engine) -> None:
             ),
             {"at": at.replace(tzinfo=None)},
         )
-        for i, (number, payload) in enumerate(_PAYLOADS.items(), start=1):
+        for i, (number, payload) in enumerate(payloads.items(), start=1):
             conn.execute(
                 text(
                     "INSERT INTO cases (id, number, org_id, type, state, title, description,"
@@ -203,5 +203,45 @@ def test_0007_moves_the_payload_facts_to_columns_and_back(backend: str, tmp_path
             }
             _alembic(engine, "downgrade", "-1")
             assert _payloads(engine) == _PAYLOADS
+        finally:
+            engine.dispose()
+
+
+# --- 0009: the requested renewal date, the payload's last fact, becomes a column ------------
+
+# Case number → the payload a release before 0009 wrote (after 0007 moved the other facts).
+_PAYLOADS_0008: dict[str, dict[str, object]] = {
+    "CS-2026-000001": {"renewal_requested": "2027-01-04"},
+    "CS-2026-000002": {},
+    "CS-2026-000003": {"renewal_requested": "not a date"},  # ignored by the old reader too
+}
+
+
+def test_0009_moves_the_renewal_date_to_a_column_and_back(backend: str, tmp_path: Path) -> None:
+    with scratch_database(backend, tmp_path, "m0009") as url:
+        engine = make_engine(url)
+        try:
+            steps = _revisions()
+            _alembic(engine, "upgrade", steps[steps.index("0009") - 1])
+            _old_cases(engine, _PAYLOADS_0008)
+            _alembic(engine, "upgrade", "0009")
+            columns = {c["name"] for c in inspect(engine).get_columns("cases")}
+            assert "payload" not in columns
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    text("SELECT number, renewal_requested FROM cases ORDER BY number")
+                )
+                moved = {r[0]: r[1] for r in rows}
+            assert {k: v and date.fromisoformat(str(v)) for k, v in moved.items()} == {
+                "CS-2026-000001": date(2027, 1, 4),
+                "CS-2026-000002": None,
+                "CS-2026-000003": None,
+            }
+            _alembic(engine, "downgrade", "-1")
+            assert _payloads(engine) == {
+                "CS-2026-000001": {"renewal_requested": "2027-01-04"},
+                "CS-2026-000002": {},
+                "CS-2026-000003": {},  # an unreadable date was never a date
+            }
         finally:
             engine.dispose()

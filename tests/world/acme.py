@@ -17,10 +17,10 @@ from typing import Any
 
 import josepy as jose
 import uvicorn
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
 from acme import challenges, client, messages
 from acme import jws as acme_jws
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize

@@ -142,9 +142,10 @@ def populate(desk: Desk) -> Demo:
 
 
 @contextmanager
-def live_server(services: Services) -> Iterator[str]:
-    """The app of ``services`` served by uvicorn in a daemon thread; yields its base URL."""
-    port = free_port()
+def live_server(services: Services, port: int | None = None) -> Iterator[str]:
+    """The app of ``services`` served by uvicorn in a daemon thread (on ``port``, else a free
+    one); yields its base URL."""
+    port = port or free_port()
     config = uvicorn.Config(
         create_app(services),
         host="127.0.0.1",

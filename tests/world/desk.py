@@ -231,7 +231,6 @@ class Desk:
                     expedite=False,
                     approval_steps="",
                     approval_round=1,
-                    payload="{}",
                     created_at=now,
                     updated_at=now,
                 )

@@ -15,13 +15,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from acme import jws as acme_jws
 from cryptography.hazmat.primitives import serialization
 from josepy import b64
 from josepy.errors import DeserializationError
 from josepy.jwa import ES256, ES384, RS256, JWASignature
 from josepy.jwk import JWK, JWKOct
 
-from acme import jws as acme_jws
 from certdesk.errors import InvalidInput, Unauthorized
 
 # RFC 8555 §6.2: servers MUST accept ES256 and SHOULD accept EdDSA; RS256 is what most

@@ -9,7 +9,7 @@ check, so the case can say why the vendor's certificate was refused.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 
 from certdesk.ca.issuer import IssuedChain, IssueRequest
+from certdesk.ca.lint import LintFailure
+from certdesk.ca.vendor_lint import lint_vendor_tls_server
 from certdesk.errors import CertdeskError, Kind
 
 
@@ -43,13 +45,22 @@ def check_arrival(
     *,
     anchors: Sequence[x509.Certificate],
     now: datetime,
+    tolerate: Collection[str] = frozenset(),
 ) -> IssuedChain:
     """Return ``issued`` unchanged if it passes every check; raise otherwise.
 
     Alternate chains that do not build to an anchor are dropped (they are offers, not
-    promises); the main chain must build.
+    promises); the main chain must build. ``tolerate`` names lint findings
+    (:data:`certdesk.ca.vendor_lint.FINDINGS`) this vendor is known to produce and the
+    operator accepts (a test CA such as pebble); it is empty for a public vendor.
     """
     leaf = issued.leaf
+    try:
+        leaf.extensions  # noqa: B018 -- parsed here once, so a malformed one is refused
+    except ValueError as err:
+        raise ArrivalRefused(
+            "vendor.malformed", f"the vendor's certificate has an unreadable extension: {err}"
+        ) from err
     if _spki(leaf) != _spki(request.csr):
         raise ArrivalRefused(
             "vendor.key_mismatch", "the vendor's certificate is not for the requested key"
@@ -90,6 +101,16 @@ def check_arrival(
     except verification.VerificationError as err:
         raise ArrivalRefused(
             "vendor.chain", f"the vendor's chain does not lead to a trusted root: {err}"
+        ) from err
+    issuer = next((c for c in (*issued.chain, *anchors) if c.subject == leaf.issuer), None)
+    try:
+        lint_vendor_tls_server(leaf, issuer, tolerate=tolerate)
+    except LintFailure as err:
+        raise ArrivalRefused(
+            "vendor.lint",
+            "the vendor's certificate fails the pre-storage lint: "
+            + err.detail.removeprefix("pre-storage lint: "),
+            findings=err.extra["findings"],
         ) from err
     alternates = []
     for chain in issued.alternates:

@@ -8,7 +8,9 @@ by another operator (through the API), or after an agency opened it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from inspect import Parameter, Signature
 from typing import Annotated
 
 import typer
@@ -358,59 +360,78 @@ def list_cases(
         typer.echo(f"(more: --cursor {page.next_cursor})", err=True)
 
 
-@case_app.command("submit")
-def submit(number: Number, json_out: JsonOpt = False) -> None:
-    """Submit a draft (or resubmit a rejected case: a new approval round)."""
-    _print_case(services().cases.submit(OPERATOR, number), json_out)
-
-
-@case_app.command("approve")
-def approve(
-    number: Number,
-    note: Annotated[
-        str, typer.Option("--note", help="Optional remark kept with the decision.")
-    ] = "",
-    json_out: JsonOpt = False,
+def _step(
+    name: str,
+    doc: str,
+    call: Callable[[str, str], CaseView],
+    option: str | None = None,
+    help_: str | None = None,
+    *,
+    required: bool = False,
 ) -> None:
-    """Approve the operator step of a case pending approval (R4)."""
-    _print_case(services().approvals.approve(OPERATOR, number, note=note), json_out)
+    """Register ``certdesk case NAME NUMBER [OPTION TEXT] [--json]``: one step of a case that
+    takes at most one text, ``call(number, text)``, and prints the case."""
+
+    def command(number: str, text: str = "", json_out: bool = False) -> None:
+        _print_case(call(number, text), json_out)
+
+    # Typer reads the parameters from the signature: the option is named per step.
+    params = [Parameter("number", Parameter.POSITIONAL_OR_KEYWORD, annotation=Number)]
+    if option is not None:
+        params.append(
+            Parameter(
+                "text",
+                Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=Annotated[str, typer.Option(option, help=help_)],
+                default=Parameter.empty if required else "",
+            )
+        )
+    params.append(
+        Parameter("json_out", Parameter.POSITIONAL_OR_KEYWORD, annotation=JsonOpt, default=False)
+    )
+    command.__signature__ = Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+    command.__doc__ = doc
+    case_app.command(name)(command)
 
 
-@case_app.command("reject")
-def reject(
-    number: Number,
-    reason: Annotated[str, typer.Option("--reason", help="Why; the requester sees it.")],
-    json_out: JsonOpt = False,
-) -> None:
-    """Reject a case pending approval; it returns to the requester with the reason (R4)."""
-    _print_case(services().approvals.reject(OPERATOR, number, reason), json_out)
-
-
-@case_app.command("start")
-def start(
-    number: Number,
-    note: Annotated[str, typer.Option("--note", help="Optional remark.")] = "",
-    json_out: JsonOpt = False,
-) -> None:
-    """Pick up an approved case: it is now in progress."""
-    _print_case(services().cases.start(OPERATOR, number, note), json_out)
-
-
-@case_app.command("comment")
-def comment(
-    number: Number,
-    text: Annotated[str, typer.Option("--text", help="The comment.")],
-    json_out: JsonOpt = False,
-) -> None:
-    """Add a comment to a case's thread."""
-    _print_case(services().cases.comment(OPERATOR, number, text), json_out)
-
-
-@case_app.command("cancel")
-def cancel(
-    number: Number,
-    reason: Annotated[str, typer.Option("--reason")] = "",
-    json_out: JsonOpt = False,
-) -> None:
-    """Cancel a case before work on it has started."""
-    _print_case(services().cases.cancel(OPERATOR, number, reason), json_out)
+_step(
+    "submit",
+    "Submit a draft (or resubmit a rejected case: a new approval round).",
+    lambda n, _: services().cases.submit(OPERATOR, n),
+)
+_step(
+    "approve",
+    "Approve the operator step of a case pending approval (R4).",
+    lambda n, note: services().approvals.approve(OPERATOR, n, note=note),
+    "--note",
+    "Optional remark kept with the decision.",
+)
+_step(
+    "reject",
+    "Reject a case pending approval; it returns to the requester with the reason (R4).",
+    lambda n, why: services().approvals.reject(OPERATOR, n, why),
+    "--reason",
+    "Why; the requester sees it.",
+    required=True,
+)
+_step(
+    "start",
+    "Pick up an approved case: it is now in progress.",
+    lambda n, note: services().cases.start(OPERATOR, n, note),
+    "--note",
+    "Optional remark.",
+)
+_step(
+    "comment",
+    "Add a comment to a case's thread.",
+    lambda n, text: services().cases.comment(OPERATOR, n, text),
+    "--text",
+    "The comment.",
+    required=True,
+)
+_step(
+    "cancel",
+    "Cancel a case before work on it has started.",
+    lambda n, why: services().cases.cancel(OPERATOR, n, why),
+    "--reason",
+)

@@ -11,6 +11,7 @@ import typer
 
 from certdesk.cli import exits
 from certdesk.cli.common import OPERATOR, emit_json, services
+from certdesk.core.notices import NoticeState
 from certdesk.errors import InvalidInput
 
 notices_app = typer.Typer(help="Notices mailed to certificate contacts (R9).", no_args_is_help=True)
@@ -51,7 +52,7 @@ def list_notices(
         )
         if n.attempts:
             line += f"\tattempts={n.attempts}"
-        if n.last_error and n.status != "sent":
+        if n.last_error and n.status != NoticeState.SENT:
             line += f"\t{n.last_error}"
         typer.echo(line)
     if page.next_cursor:

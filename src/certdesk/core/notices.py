@@ -22,6 +22,7 @@ import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 
 from certdesk.core.calendar import PACIFIC
 from certdesk.core.lifecycle import (
@@ -30,10 +31,14 @@ from certdesk.core.lifecycle import (
     LifecyclePolicy,
     NoticeDue,
 )
+from certdesk.core.workflow import State
 
 __all__ = [
     "CASE_EVENT_REASONS",
+    "LISTED_STATES",
     "REASON_OVERDUE",
+    "WAITING_STATES",
+    "NoticeState",
     "Recipient",
     "case_event_reason",
     "days_left",
@@ -43,9 +48,46 @@ __all__ = [
     "overdue_notice_due",
     "reason_template",
     "retry_delay",
+    "shown_state",
 ]
 
 REASON_OVERDUE = "case.overdue"
+
+
+class NoticeState(StrEnum):
+    """The state of a notice or other queued mail: pending, retrying (pending again after a
+    failed attempt), sending, sent, or failed for good."""
+
+    # Stored in ``notices.status``, except RETRYING (see shown_state); the API and the CLI
+    # use the same strings.
+
+    PENDING = "pending"  # waiting for its first attempt, or for a retry (see RETRYING)
+    RETRYING = "retrying"  # shown only, never stored: pending after a failed attempt
+    SENDING = "sending"  # claimed by a sender, under a lease
+    SENT = "sent"  # accepted by the SMTP server, once
+    FAILED = "failed"  # for good: a bad address, a template error, a 5xx, attempts used up
+
+
+# What a person may filter notices by, in the order they are offered.
+LISTED_STATES = (
+    NoticeState.PENDING,
+    NoticeState.RETRYING,
+    NoticeState.SENDING,
+    NoticeState.SENT,
+    NoticeState.FAILED,
+)
+# Not sent yet: waiting in the queue or on its way.
+WAITING_STATES = (NoticeState.PENDING, NoticeState.SENDING)
+
+
+def shown_state(stored: str, last_error: str) -> NoticeState:
+    """The state to show: a pending notice that failed before is ``retrying`` (the one place
+    that is decided; ``store/notice_reads`` is its SQL twin)."""
+    state = NoticeState(stored)
+    if state is NoticeState.PENDING and last_error:
+        return NoticeState.RETRYING
+    return state
+
 
 # Case history events (certdesk.core.workflow.Event values) that are mailed, by the reason
 # family they are mailed under. ``approve`` and ``route`` count only when they leave the case
@@ -76,7 +118,7 @@ def case_event_reason(event: str, to_state: str, event_id: int) -> str | None:
     family = CASE_EVENT_REASONS.get(event)
     if family is None:
         return None
-    if event in _NEEDS_APPROVED_STATE and to_state != "approved":
+    if event in _NEEDS_APPROVED_STATE and to_state != State.APPROVED:
         return None  # an approval that still waits for another party is not news yet
     return f"{family}#{event_id}"
 

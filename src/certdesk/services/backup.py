@@ -22,34 +22,24 @@ and loads the database in one transaction; if loading fails, the files it wrote 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
-import json
 import os
-import re
-import shutil
-import tarfile
 import tempfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import certdesk
-from certdesk.backup_archive import OpeningReader, SealingWriter, check_passphrase
+from certdesk.backup_archive import OpeningReader, check_passphrase
 from certdesk.ca.keystore import PASSPHRASE_FILE, read_private_key, resolve_passphrase
 from certdesk.errors import Conflict, InvalidInput, Unavailable
+from certdesk.services import backup_members as archive
+from certdesk.services.backup_members import FILE_ROOTS, FORMAT
 from certdesk.services.runtime import Runtime
 from certdesk.store import backup as backup_store
 from certdesk.store.schema import known_revisions, setup_lock
 
-FORMAT = 1
-MANIFEST = "manifest.json"
 DB_PREFIX = "db/"
-# Archive folders and the data-directory folders they come from.
-FILE_ROOTS = {"files/ca/": "ca", "files/secrets/": "secrets"}
-_TABLE = re.compile(r"db/([a-z0-9_]+)\.jsonl")
 _ENCRYPTED_KEY = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
 
 
@@ -90,7 +80,7 @@ class BackupService:
             (scratch / "snapshot.db").unlink(missing_ok=True)
             members = [(f"db/{t.name}.jsonl", scratch / "db" / f"{t.name}.jsonl") for t in tables]
             for prefix, folder in FILE_ROOTS.items():
-                members += _copy_tree(self._root(folder), scratch / folder, prefix)
+                members += archive.copy_tree(self._root(folder), scratch / folder, prefix)
             names = {name for name, _path in members}
             lost = [k for k in key_files if f"files/ca/{k}" not in names]
             if lost:
@@ -109,9 +99,9 @@ class BackupService:
                 if f"files/secrets/{PASSPHRASE_FILE}" in names
                 else "setting",
                 "tables": {t.name: t.rows for t in tables},
-                "members": {name: _digest(path) for name, path in members},
+                "members": {name: archive.digest(path) for name, path in members},
             }
-            _publish(out, lambda f: _write_archive(f, passphrase, manifest, members))
+            archive.publish(out, lambda f: archive.write_archive(f, passphrase, manifest, members))
         return BackupReport(out, manifest)
 
     # ------------------------------------------------------------------ restore
@@ -125,8 +115,8 @@ class BackupService:
             raise InvalidInput("file.unreadable", f"cannot read {source}: {exc.strerror}") from None
         with f, self._scratch(".restore-") as scratch:
             reader = OpeningReader(f, passphrase, name=str(source))
-            manifest = _extract(reader, scratch, str(source))
-            _verify(manifest, scratch, str(source))
+            manifest = archive.extract(reader, scratch, str(source))
+            archive.verify(manifest, scratch, str(source))
             revision = str(manifest["schema_revision"])
             if revision not in known_revisions():
                 raise InvalidInput(
@@ -162,7 +152,7 @@ class BackupService:
 
     def _refuse_unless_empty(self, revision: str | None) -> None:
         for folder in FILE_ROOTS.values():
-            held = _files_under(self._root(folder))
+            held = archive.files_under(self._root(folder))
             if held:
                 raise Conflict(
                     "restore.data_dir_not_empty",
@@ -189,7 +179,9 @@ class BackupService:
                 " the passphrase the backed-up installation used",
             )
         keys = [
-            p for p in _files_under(scratch / "ca") if p.read_bytes().startswith(_ENCRYPTED_KEY)
+            p
+            for p in archive.files_under(scratch / "ca")
+            if p.read_bytes().startswith(_ENCRYPTED_KEY)
         ]
         if not keys:
             return
@@ -220,7 +212,7 @@ class BackupService:
         placed: list[Path] = []
         try:
             for folder in FILE_ROOTS.values():
-                for staged in _files_under(scratch / folder):
+                for staged in archive.files_under(scratch / folder):
                     final = self._root(folder) / staged.relative_to(scratch / folder)
                     final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                     fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -262,155 +254,3 @@ class BackupService:
         data_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=data_dir, prefix=prefix) as name:
             yield Path(name)
-
-
-# --------------------------------------------------------------------------- archive members
-
-
-def _files_under(root: Path) -> list[Path]:
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink())
-
-
-def _copy_tree(root: Path, into: Path, prefix: str) -> list[tuple[str, Path]]:
-    """Copy every file under ``root`` (but temporary dot-files) into ``into``."""
-    out = []
-    for path in _files_under(root):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue  # a file being written right now (secretbox.py, keystore.py)
-        if path.is_symlink() or not path.is_file():
-            raise Conflict("backup.odd_file", f"{path} is not a regular file; refusing to follow")
-        copy = into / rel
-        copy.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        shutil.copyfile(path, copy)
-        os.chmod(copy, 0o600)
-        out.append((prefix + rel.as_posix(), copy))
-    return out
-
-
-def _digest(path: Path) -> dict[str, Any]:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return {"sha256": h.hexdigest(), "size": path.stat().st_size}
-
-
-def _write_archive(
-    out: BinaryIO, passphrase: bytes, manifest: dict[str, Any], members: list[tuple[str, Path]]
-) -> None:
-    sealed = SealingWriter(out, passphrase)
-    with tarfile.open(fileobj=sealed, mode="w|gz") as tar:  # type: ignore[call-overload]
-        _add(tar, MANIFEST, io.BytesIO(json.dumps(manifest, indent=2).encode()))
-        for name, path in members:
-            with open(path, "rb") as f:
-                _add(tar, name, f)
-    sealed.close()
-
-
-def _add(tar: tarfile.TarFile, name: str, data: BinaryIO) -> None:
-    data.seek(0, os.SEEK_END)
-    info = tarfile.TarInfo(name)
-    info.size = data.tell()
-    info.mode = 0o600
-    data.seek(0)
-    tar.addfile(info, data)
-
-
-def _publish(out: Path, write: Any) -> None:
-    """Write ``out`` through a private temporary file and rename(2): complete or absent."""
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        raise InvalidInput("file.unwritable", f"cannot write {out}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise InvalidInput("file.unwritable", f"cannot write {out}: {exc.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(out.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _member_path(name: str) -> Path | None:
-    """Where an archive member goes under the scratch folder; None for a name never written."""
-    if name == MANIFEST or _TABLE.fullmatch(name):
-        return Path(name)
-    for prefix, folder in FILE_ROOTS.items():
-        if name.startswith(prefix):
-            parts = name[len(prefix) :].split("/")
-            if all(p and not p.startswith(".") for p in parts):
-                return Path(folder, *parts)
-    return None
-
-
-def _extract(reader: OpeningReader, scratch: Path, source: str) -> dict[str, Any]:
-    """Unpack every member into ``scratch`` (0600); return the manifest."""
-    damaged = InvalidInput("backup.damaged", f"{source} is not a readable certdesk backup")
-    try:
-        with tarfile.open(fileobj=reader, mode="r|gz") as tar:  # type: ignore[call-overload]
-            for member in tar:
-                rel = _member_path(member.name)
-                if rel is None or not member.isfile():
-                    raise InvalidInput(
-                        "backup.damaged", f"{source} holds an unexpected member {member.name!r}"
-                    )
-                target = scratch / rel
-                target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                data = tar.extractfile(member)
-                assert data is not None  # a regular file always has data
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(data, out)
-    except (tarfile.TarError, EOFError, zlib.error, FileExistsError):
-        # Authenticated bytes that are no tar of ours (a duplicate or truncated member).
-        raise damaged from None
-    except OSError as exc:
-        raise InvalidInput("backup.unpack", f"cannot unpack {source}: {exc}") from None
-    try:
-        manifest = json.loads((scratch / MANIFEST).read_text())
-    except (OSError, ValueError):
-        raise damaged from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise InvalidInput(
-            "backup.unsupported", f"{source} has a manifest this release cannot read"
-        )
-    return manifest
-
-
-def _verify(manifest: dict[str, Any], scratch: Path, source: str) -> None:
-    """Every member is the one the manifest lists (SHA-256, size), and nothing else."""
-    try:
-        listed = dict(manifest["members"])
-        tables = dict(manifest["tables"])
-        present = {
-            p.relative_to(scratch).as_posix() for p in _files_under(scratch) if p.name != MANIFEST
-        }
-        expected = {_member_path(name) for name in listed}
-        if None in expected or {e.as_posix() for e in expected if e} != present:
-            raise ValueError("members differ from the manifest")
-        for name, want in listed.items():
-            rel = _member_path(name)
-            assert rel is not None
-            if _digest(scratch / rel) != want:
-                raise ValueError(f"{name} differs from its manifest entry")
-        for table, rows in tables.items():
-            path = scratch / "db" / f"{table}.jsonl"
-            with open(path, "rb") as f:
-                if sum(1 for _line in f) - 1 != rows:
-                    raise ValueError(f"{table} has not {rows} rows")
-    except (KeyError, TypeError, ValueError, OSError) as exc:
-        raise InvalidInput(
-            "backup.damaged", f"{source} does not match its manifest: {exc}"
-        ) from None

@@ -23,7 +23,8 @@ from certdesk.services.casework.window import WindowService
 from certdesk.services.checkpoints import CheckpointService
 from certdesk.services.lifecycle.account_mail import AccountMailService
 from certdesk.services.lifecycle.housekeeping import HousekeepingService
-from certdesk.services.lifecycle.notices import NoticeService, watch_notices
+from certdesk.services.lifecycle.notice_metrics import watch_notices
+from certdesk.services.lifecycle.notices import NoticeService
 from certdesk.services.lifecycle.renewals import RenewalService
 from certdesk.services.lifecycle.worker_health import WorkerHealthService
 from certdesk.services.people.accounts import AccountService
@@ -31,6 +32,7 @@ from certdesk.services.people.logins import LoginService
 from certdesk.services.people.orgs import OrganizationService
 from certdesk.services.people.tokens import TokenService
 from certdesk.services.pki.authority import Authority
+from certdesk.services.pki.challenges import ChallengePublisher
 from certdesk.services.pki.csrs import CsrService
 from certdesk.services.pki.inventory import InventoryService
 from certdesk.services.pki.issuance import IssuanceService
@@ -58,6 +60,8 @@ class Services:
         self.issuance = IssuanceService(rt, self.authority, self.audit)
         self.inventory = InventoryService(rt)
         rt.metrics.watch_orders(self.inventory.order_counts)
+        # http-01 answers for vendor orders, served by web/challenges.py (RFC 8555 §8.3).
+        self.challenges = ChallengePublisher(rt)
         self.revocation = RevocationService(rt, self.authority, self.inventory, self.audit)
         rt.metrics.watch_authority(self.revocation.ca_dates)
         self.contacts = ContactService(rt, self.audit)
@@ -86,7 +90,7 @@ class Services:
         self.costs = CostService(rt, self.audit)
         self.reports = ReportService(rt)
         self.notices = NoticeService(rt)
-        watch_notices(rt.metrics.registry, self.notices)
+        watch_notices(rt.metrics.registry, self.notices.status_counts)
         # Account mail (R10) from the same queue as the notices.
         self.mail = AccountMailService(rt, self.secretbox)
         # The lifecycle worker's services (certdesk/jobs/worker.py).

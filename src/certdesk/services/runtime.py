@@ -6,16 +6,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from certdesk.clock import Clock, system_clock
 from certdesk.config import Settings
 from certdesk.links import Linker
 from certdesk.metrics import Metrics
+from certdesk.store import lifecycle as lifecycle_store
 from certdesk.store.datadir import make_private
 from certdesk.store.db import READ_ONLY, make_engine, session_factory
-from certdesk.store.models import CertificateRow
 
 log = structlog.get_logger("certdesk")
 
@@ -77,7 +77,4 @@ class Runtime:
 
     def _inventory_counts(self) -> dict[str, int]:
         with self.reads() as s:
-            rows = s.execute(
-                select(CertificateRow.status, func.count()).group_by(CertificateRow.status)
-            )
-            return {status: n for status, n in rows}
+            return lifecycle_store.status_counts(s)

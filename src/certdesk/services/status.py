@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import DBAPIError
 
 from certdesk.core.lifecycle import crl_refresh_due
+from certdesk.core.notices import NoticeState
 from certdesk.errors import CertdeskError, Unavailable
 from certdesk.release import version
 from certdesk.services.lifecycle.worker_health import WorkerHealth, WorkerState
@@ -104,7 +105,7 @@ class Status:
     @property
     def outbox(self) -> dict[str, int]:
         by_status = self.workers.backlog.outbox_by_status if self.workers else {}
-        return {k: by_status.get(k, 0) for k in ("pending", "failed")}
+        return {k: by_status.get(k, 0) for k in (NoticeState.PENDING, NoticeState.FAILED)}
 
     def as_dict(self) -> dict[str, Any]:
         level = self.level

@@ -60,6 +60,10 @@ def by_number(s: Session, number: str, *, for_update: bool = False) -> Case | No
     return s.scalars(q).one_or_none()
 
 
+def by_id(s: Session, case_id: int) -> Case | None:
+    return s.get(Case, case_id)
+
+
 def submittals_of(s: Session, case_id: int) -> list[Submittal]:
     return list(
         s.scalars(select(Submittal).where(Submittal.case_id == case_id).order_by(Submittal.id))
@@ -165,7 +169,9 @@ def open_case(s: Session, new: NewCase, at: datetime) -> Case:
     )
     s.add(case)
     s.flush()
-    add_event(s, case, at=at, actor=new.opened_by, event="open", from_state="", to_state="draft")
+    add_event(
+        s, case, at=at, actor=new.opened_by, event="open", from_state="", to_state=State.DRAFT
+    )
     return case
 
 
@@ -304,6 +310,15 @@ def mark_delivered(case: Case, *, at: datetime, window_ends_at: datetime) -> Non
 
 def mark_closed(case: Case, at: datetime) -> None:
     case.closed_at = at
+
+
+def set_renewal_requested(case: Case, day: date | None, at: datetime) -> date | None:
+    """Record the customer's earlier renewal date on delivered ``case`` (R6; None withdraws
+    it); returns the date it replaces."""
+    before = case.renewal_requested
+    case.renewal_requested = day
+    case.updated_at = at
+    return before
 
 
 # --- the lease of a fulfilment or R8 reissue ----------------------------------------------

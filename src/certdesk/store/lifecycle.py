@@ -24,6 +24,8 @@ from sqlalchemy import ColumnElement, and_, delete, extract, func, or_, select, 
 from sqlalchemy.orm import Session, aliased
 
 from certdesk.core.certificates import CertStatus
+from certdesk.core.notices import WAITING_STATES, NoticeState
+from certdesk.core.workflow import CaseType, State
 from certdesk.store.models import (
     Case,
     CaseEvent,
@@ -32,13 +34,10 @@ from certdesk.store.models import (
     Organization,
     WorkerBeat,
 )
-from certdesk.store.notices import ACCOUNT, PENDING, SENDING
+from certdesk.store.notices import ACCOUNT
 
-RENEWAL = "renewal"
-DELIVERED = "delivered"
-FINISHED_STATES = ("closed", "cancelled")
-# The payload key of a delivered case that holds the customer's earlier renewal date (R6).
-RENEWAL_REQUESTED = "renewal_requested"
+# A case in neither state is still being worked (a delivered one in its R8 window too).
+FINISHED_STATES = (State.CLOSED, State.CANCELLED)
 
 _UNIX_EPOCH_JULIAN_DAY = 2440587.5
 
@@ -167,18 +166,19 @@ def renewal_candidates(
     ]
 
 
-def requested_renewals(s: Session, now: datetime) -> list[tuple[RenewalCandidate, str]]:
+def requested_renewals(s: Session, now: datetime) -> list[tuple[RenewalCandidate, date]]:
     """Renewable certificates whose delivering case carries a requested renewal date, with
-    the case's payload (JSON) to read it from. Few cases carry one; the LIKE is a filter."""
+    that date (``ix_cases_renewal_requested``: few cases carry one)."""
     stmt = (
-        select(*_CANDIDATE_COLUMNS, Case.payload)
+        select(*_CANDIDATE_COLUMNS, Case.renewal_requested)
         .join(Case, Case.id == CertificateRow.case_id)
-        .where(*_renewable(now), Case.payload.like(f'%"{RENEWAL_REQUESTED}"%'))
+        .where(*_renewable(now), Case.renewal_requested.is_not(None))
         .order_by(CertificateRow.id)
     )
     return [
-        (RenewalCandidate(r.id, r.serial, r.org_id, r.not_before, r.not_after, r.case_id), r[6])
+        (RenewalCandidate(r.id, r.serial, r.org_id, r.not_before, r.not_after, r.case_id), day)
         for r in s.execute(stmt)
+        if (day := r.renewal_requested) is not None
     ]
 
 
@@ -189,7 +189,7 @@ def open_renewal_case(s: Session, cert_id: int) -> Case | None:
         select(Case)
         .where(
             Case.target_cert_id == cert_id,
-            Case.type == RENEWAL,
+            Case.type == CaseType.RENEWAL,
             Case.state.not_in(FINISHED_STATES),
         )
         .order_by(Case.id)
@@ -228,12 +228,12 @@ def renewals_to_advance(s: Session, opened_by: str) -> list[WorkerRenewal]:
         select(Case.number, Case.state, Organization.auto_approve_renewals)
         .join(Organization, Organization.id == Case.org_id)
         .where(
-            Case.type == RENEWAL,
+            Case.type == CaseType.RENEWAL,
             Case.opened_by == opened_by,
             or_(
-                Case.state == "draft",
+                Case.state == State.DRAFT,
                 and_(
-                    Case.state == "pending_approval",
+                    Case.state == State.PENDING_APPROVAL,
                     Organization.auto_approve_renewals.is_(True),
                 ),
             ),
@@ -282,7 +282,7 @@ def replaced_certificates(s: Session, limit: int) -> list[Replacement]:
             or_(old.case_id.is_(None), new.case_id.is_(None), old.case_id != new.case_id),
             or_(
                 new.case_id.is_(None),
-                and_(Case.type == RENEWAL, Case.delivered_at.is_not(None)),
+                and_(Case.type == CaseType.RENEWAL, Case.delivered_at.is_not(None)),
             ),
         )
         .order_by(old.id)
@@ -309,7 +309,7 @@ def windows_ended(s: Session, now: datetime, limit: int) -> list[int]:
     return list(
         s.scalars(
             select(Case.id)
-            .where(Case.state == DELIVERED, Case.window_ends_at <= now)
+            .where(Case.state == State.DELIVERED, Case.window_ends_at <= now)
             .order_by(Case.window_ends_at, Case.id)
             .limit(limit)
         )
@@ -321,7 +321,7 @@ def claim_delivered(s: Session, case_id: int) -> Case | None:
     no longer delivered (SKIP LOCKED on PostgreSQL)."""
     return s.scalars(
         select(Case)
-        .where(Case.id == case_id, Case.state == DELIVERED)
+        .where(Case.id == case_id, Case.state == State.DELIVERED)
         .with_for_update(skip_locked=True)
     ).one_or_none()
 
@@ -363,12 +363,12 @@ def backlog(s: Session, now: datetime) -> Backlog:
     )
     windows = s.scalar(
         select(func.min(Case.window_ends_at)).where(
-            Case.state == DELIVERED, Case.window_ends_at <= now
+            Case.state == State.DELIVERED, Case.window_ends_at <= now
         )
     )
     # One queue carries both (store/notices.py): account mail is the "mail" job's backlog.
     account = Notice.subject_type == ACCOUNT
-    waiting = Notice.status.in_((PENDING, SENDING))
+    waiting = Notice.status.in_(WAITING_STATES)
     outbox = s.scalar(select(func.min(Notice.created_at)).where(account, waiting))
     notices = s.scalar(select(func.min(Notice.due_at)).where(~account, waiting))
     outbox_by: dict[str, int] = {}
@@ -376,7 +376,7 @@ def backlog(s: Session, now: datetime) -> Backlog:
         select(Notice.status, func.count()).where(account).group_by(Notice.status)
     ):
         # A mail being sent right now is still waiting, as the outbox counted it.
-        key = PENDING if st == SENDING else st
+        key = NoticeState.PENDING if st == NoticeState.SENDING else st
         outbox_by[key] = outbox_by.get(key, 0) + n
     return Backlog(
         expiry=_aware(expiry),
@@ -385,6 +385,12 @@ def backlog(s: Session, now: datetime) -> Backlog:
         notices=_aware(notices),
         outbox_by_status=outbox_by,
     )
+
+
+def status_counts(s: Session) -> dict[str, int]:
+    """Certificates by status (the inventory gauge on /metrics)."""
+    rows = s.execute(select(CertificateRow.status, func.count()).group_by(CertificateRow.status))
+    return {status: n for status, n in rows}
 
 
 def _aware(value: datetime | None) -> datetime | None:

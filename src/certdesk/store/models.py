@@ -29,6 +29,7 @@ from certdesk.core.acme_states import (
     OrderStatus,
 )
 from certdesk.core.issuers import Backend, OrderState, Solver
+from certdesk.core.notices import NoticeState
 from certdesk.core.workflow import State
 from certdesk.store.types import StrEnumText, UTCDateTime
 
@@ -384,7 +385,8 @@ class Case(Base):
     window_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     target_cert_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
-    payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the R6 renewal date
+    # The customer's earlier renewal date for what this case delivered (R6); None: the plan's.
+    renewal_requested: Mapped[date | None] = mapped_column(Date, index=True)
     # A fulfilment's or R8 reissue's lease: which process works the case, for whom, until.
     lease_holder: Mapped[str | None] = mapped_column(String(200))
     lease_actor: Mapped[str | None] = mapped_column(String(200))
@@ -544,7 +546,7 @@ class Notice(Base):
     reason: Mapped[str] = mapped_column(String(40))  # expiry.30, case.approved, ...
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     late: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16))  # pending | sending | sent | failed
+    status: Mapped[NoticeState] = mapped_column(StrEnumText(NoticeState, 16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -718,3 +720,25 @@ class AcmeServerChallenge(Base):
     status: Mapped[ChallengeStatus] = mapped_column(StrEnumText(ChallengeStatus, 16))
     validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# --- vendor challenges ---------------------------------------------------------------------
+
+
+class AcmeChallenge(Base):
+    """An http-01 answer certdesk serves at ``/.well-known/acme-challenge/<token>``
+    (RFC 8555 §8.3) while a vendor validates one of certdesk's orders.
+
+    Written by whichever process drives the order, read by whichever serves HTTP; withdrawn
+    once the authorization is final, and past ``expires_at`` neither served nor kept.
+    """
+
+    __tablename__ = "acme_challenges"
+    __table_args__ = (Index("ix_acme_challenges_expires_at", "expires_at"),)
+
+    token: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # RFC 8555 §8.1: token "." base64url(JWK thumbprint); not a secret (the vendor and
+    # anyone on the path see it), but only meaningful to the account that ordered.
+    key_authorization: Mapped[str] = mapped_column(String(300))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

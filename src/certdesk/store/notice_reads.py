@@ -12,17 +12,9 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from certdesk.core.certificates import BOOKKEEPING
+from certdesk.core.notices import LISTED_STATES, NoticeState, shown_state
 from certdesk.store.models import Case, CaseEvent, CertificateRow, Contact, Notice, Organization
-from certdesk.store.notices import (
-    CASE,
-    CERTIFICATE,
-    FAILED,
-    NOTICE_SUBJECTS,
-    PENDING,
-    SENDING,
-    SENT,
-    chunks,
-)
+from certdesk.store.notices import CASE, CERTIFICATE, NOTICE_SUBJECTS, chunks
 
 # --- context for rendering -------------------------------------------------------------------
 
@@ -128,10 +120,10 @@ def search(s: Session, q: NoticeQuery) -> list[Notice]:
         stmt = stmt.where(Notice.subject_type == CERTIFICATE, Notice.subject_id == q.cert_id)
     if q.case_id is not None:
         stmt = stmt.where(Notice.subject_type == CASE, Notice.subject_id == q.case_id)
-    if q.status == "retrying":
-        stmt = stmt.where(Notice.status == PENDING, Notice.last_error != "")
-    elif q.status == PENDING:
-        stmt = stmt.where(Notice.status == PENDING, Notice.last_error == "")
+    if q.status == NoticeState.RETRYING:
+        stmt = stmt.where(Notice.status == NoticeState.PENDING, Notice.last_error != "")
+    elif q.status == NoticeState.PENDING:
+        stmt = stmt.where(Notice.status == NoticeState.PENDING, Notice.last_error == "")
     elif q.status is not None:
         stmt = stmt.where(Notice.status == q.status)
     if q.before_id is not None:
@@ -164,14 +156,14 @@ def status_counts(s: Session) -> dict[str, int]:
         .where(notices)
         .group_by(Notice.status, has_error)
     )
-    out = {PENDING: 0, "retrying": 0, SENDING: 0, SENT: 0, FAILED: 0}
+    out: dict[str, int] = dict.fromkeys(LISTED_STATES, 0)
     for status, errored, n in rows:
-        key = "retrying" if status == PENDING and errored else status
+        key = shown_state(status, "!" if errored else "")
         out[key] = out.get(key, 0) + n
     late = s.scalar(
         select(func.count())
         .select_from(Notice)
-        .where(notices, Notice.status == SENT, Notice.late.is_(True))
+        .where(notices, Notice.status == NoticeState.SENT, Notice.late.is_(True))
     )
     out["sent_late"] = late or 0
     return out

@@ -44,6 +44,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from certdesk.core.certificates import CertStatus
+from certdesk.core.notices import WAITING_STATES, NoticeState
+from certdesk.core.workflow import State
 from certdesk.store.models import (
     Case,
     CaseEvent,
@@ -57,11 +59,10 @@ CERTIFICATE, CASE, ACCOUNT = "certificate", "case", "account"
 # The subject types of R9 notices (rendered from templates when sent); ``account`` rows are
 # stored messages.
 NOTICE_SUBJECTS = (CERTIFICATE, CASE)
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 # Certificates that still get expiry notices: revoked ones (including superseded) do not.
 NOTICE_CERT_STATUSES = (CertStatus.ACTIVE, CertStatus.EXPIRED)
 # R5: cases still being worked can be overdue.
-WORKING_STATES = ("approved", "in_progress")
+WORKING_STATES = (State.APPROVED, State.IN_PROGRESS)
 _CHUNK = 500  # ids per IN (...) list
 
 T = TypeVar("T")
@@ -199,7 +200,7 @@ def case_event_candidates(s: Session) -> list[EventFacts]:
     """Case history events that are mailed (R9) and have no notice row yet."""
     mailed = or_(
         CaseEvent.event.in_(("submit", "reject", "fulfil")),
-        and_(CaseEvent.event.in_(("approve", "route")), CaseEvent.to_state == "approved"),
+        and_(CaseEvent.event.in_(("approve", "route")), CaseEvent.to_state == State.APPROVED),
     )
     rows = s.execute(
         select(CaseEvent.id, CaseEvent.case_id, CaseEvent.event, CaseEvent.to_state, CaseEvent.at)
@@ -235,7 +236,7 @@ def window_candidates(
         select(Case.id, Case.window_ends_at, Case.closed_at).where(
             Case.window_ends_at.is_not(None),
             Case.window_ends_at <= latest_end,
-            or_(Case.state == "delivered", Case.closed_at >= Case.window_ends_at),
+            or_(Case.state == State.DELIVERED, Case.closed_at >= Case.window_ends_at),
             ~_recorded(CASE, Case.id, reason),
         )
     )
@@ -249,34 +250,31 @@ def submittal_contacts_of_certs(
     s: Session, cert_ids: Sequence[int]
 ) -> dict[int, list[tuple[str, str]]]:
     """Certificate id → (name, email) of the contacts on the submittals that got it."""
-    out: dict[int, list[tuple[str, str]]] = {i: [] for i in cert_ids}
-    for part in chunks(sorted(cert_ids)):
-        rows = s.execute(
-            select(Submittal.certificate_id, Contact.name, Contact.email)
-            .join(Contact, Contact.submittal_id == Submittal.id)
-            .where(Submittal.certificate_id.in_(part))
-            .order_by(Submittal.id, Contact.id)
-        )
-        for cert_id, name, email in rows:
-            if cert_id is not None:
-                out[cert_id].append((name, email))
-    return out
+    return _submittal_contacts(s, Submittal.certificate_id, cert_ids)
 
 
 def submittal_contacts_of_cases(
     s: Session, case_ids: Sequence[int]
 ) -> dict[int, list[tuple[str, str]]]:
     """Case id → (name, email) of the contacts on the case's submittals."""
-    out: dict[int, list[tuple[str, str]]] = {i: [] for i in case_ids}
-    for part in chunks(sorted(case_ids)):
+    return _submittal_contacts(s, Submittal.case_id, case_ids)
+
+
+def _submittal_contacts(
+    s: Session, key: Any, ids: Sequence[int]
+) -> dict[int, list[tuple[str, str]]]:
+    """``key`` (a submittal column) → (name, email) of the contacts on those submittals."""
+    out: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
+    for part in chunks(sorted(ids)):
         rows = s.execute(
-            select(Submittal.case_id, Contact.name, Contact.email)
+            select(key, Contact.name, Contact.email)
             .join(Contact, Contact.submittal_id == Submittal.id)
-            .where(Submittal.case_id.in_(part))
+            .where(key.in_(part))
             .order_by(Submittal.id, Contact.id)
         )
-        for case_id, name, email in rows:
-            out[case_id].append((name, email))
+        for owner, name, email in rows:
+            if owner is not None:
+                out[owner].append((name, email))
     return out
 
 
@@ -345,7 +343,7 @@ def queue_message(s: Session, row: dict[str, Any]) -> int:
     values = {
         "subject_type": ACCOUNT,
         "late": False,
-        "status": PENDING,
+        "status": NoticeState.PENDING,
         "attempts": 0,
         "last_error": "",
         "claimed_by": None,
@@ -389,12 +387,12 @@ def claim_due(
     kinds = Notice.subject_type.in_(list(subject_types))
     waiting = and_(
         kinds,
-        Notice.status == PENDING,
+        Notice.status == NoticeState.PENDING,
         true()
         if ignore_backoff
         else or_(Notice.next_attempt_at.is_(None), Notice.next_attempt_at <= now),
     )
-    stale = and_(kinds, Notice.status == SENDING, Notice.claim_expires_at < now)
+    stale = and_(kinds, Notice.status == NoticeState.SENDING, Notice.claim_expires_at < now)
     q = (
         select(Notice.id, Notice.claimed_by)
         .where(or_(waiting, stale))
@@ -408,7 +406,7 @@ def claim_due(
     for part in chunks(sorted(before)):
         for condition, interrupted in ((waiting, False), (stale, True)):
             values: dict[str, Any] = {
-                "status": SENDING,
+                "status": NoticeState.SENDING,
                 "claimed_by": worker_id,
                 "claim_expires_at": lease_until,
             }
@@ -433,7 +431,11 @@ def renew(s: Session, ids: Sequence[int], worker_id: str, lease_until: datetime)
     for part in chunks(sorted(ids)):
         result = s.execute(
             update(Notice)
-            .where(Notice.id.in_(part), Notice.status == SENDING, Notice.claimed_by == worker_id)
+            .where(
+                Notice.id.in_(part),
+                Notice.status == NoticeState.SENDING,
+                Notice.claimed_by == worker_id,
+            )
             .values(claim_expires_at=lease_until)
             .returning(Notice.id)
             .execution_options(synchronize_session=False)
@@ -465,7 +467,7 @@ def settle(
     table: the sending loop runs this once per message.
     """
     conn = _conn(s)
-    if values.get("status") in (SENT, FAILED):
+    if values.get("status") in (NoticeState.SENT, NoticeState.FAILED):
         values = {**values, "sealed_link": None}
     done: list[int] = []
     for part in chunks(sorted(ids)):
@@ -473,7 +475,7 @@ def settle(
             update(_TABLE)
             .where(
                 _TABLE.c.id.in_(part),
-                _TABLE.c.status == SENDING,
+                _TABLE.c.status == NoticeState.SENDING,
                 _TABLE.c.claimed_by == worker_id,
             )
             .values(claimed_by=None, claim_expires_at=None, **values)
@@ -493,7 +495,7 @@ def mark_sent(
         sorted(outcome),
         worker_id,
         {
-            "status": SENT,
+            "status": NoticeState.SENT,
             "sent_at": at,
             "attempts": _TABLE.c.attempts + 1,
             "last_error": "",
@@ -521,7 +523,10 @@ def waiting_count(s: Session, subject_type: str) -> int:
         s.scalar(
             select(func.count())
             .select_from(Notice)
-            .where(Notice.subject_type == subject_type, Notice.status.in_((PENDING, SENDING)))
+            .where(
+                Notice.subject_type == subject_type,
+                Notice.status.in_(WAITING_STATES),
+            )
         )
         or 0
     )

@@ -68,3 +68,32 @@ def add_grant(s: Session, org: Organization, kind: str, name: str, at: datetime,
 def set_self_managed(s: Session, org: Organization, self_managed: bool) -> None:
     """R11: whether the organization administers its certificates itself."""
     org.self_managed = self_managed
+
+
+def set_auto_approve_renewals(org: Organization, enabled: bool) -> None:
+    """R4/R6: whether the organization approves renewals that change nothing automatically."""
+    org.auto_approve_renewals = enabled
+
+
+def add_org(
+    s: Session,
+    *,
+    code: str,
+    name: str,
+    self_managed: bool,
+    grants: list[tuple[str, str]],
+    at: datetime,
+    by: str,
+) -> Organization:
+    """A new organization with its grants ``(kind, name)`` (R2, R11)."""
+    org = Organization(code=code, name=name, self_managed=self_managed, created_at=at)
+    s.add(org)
+    for kind, grant in grants:
+        org.grants.append(GrantRow(kind=kind, name=grant, created_at=at, created_by=by))
+    s.flush()
+    return org
+
+
+def set_cost(org: Organization, cents_per_year: int | None) -> None:
+    """R11: the organization's rate per certificate-year (None: the configured default)."""
+    org.cost_cents_per_year = cents_per_year

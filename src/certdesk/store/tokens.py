@@ -87,3 +87,34 @@ def api_token_for_update(s: Session, prefix: str) -> ApiToken | None:
         .where(ApiToken.prefix == prefix, ApiToken.user_id.is_(None))
         .with_for_update()
     ).one_or_none()
+
+
+def add_token(
+    s: Session,
+    *,
+    prefix: str,
+    token_hash: str,
+    role: str,
+    org_id: int | None,
+    label: str,
+    at: datetime,
+    user_id: int | None = None,
+    expires_at: datetime | None = None,
+) -> None:
+    """An API token, or a person's login session (``user_id``); only the secret's hash."""
+    s.add(
+        ApiToken(
+            prefix=prefix,
+            token_hash=token_hash,
+            role=role,
+            org_id=org_id,
+            label=label,
+            created_at=at,
+            user_id=user_id,
+            expires_at=expires_at,
+        )
+    )
+
+
+def revoke(token: ApiToken, at: datetime) -> None:
+    token.revoked_at = at

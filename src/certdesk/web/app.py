@@ -17,7 +17,7 @@ from certdesk.release import version
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.startup import check_ready_to_start, known_head
-from certdesk.web import apidocs, console, health, pki, problems
+from certdesk.web import apidocs, challenges, console, health, pki, problems
 from certdesk.web.access import RequestLog
 from certdesk.web.api import (
     acme_admin,
@@ -105,6 +105,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(users.router)
     app.include_router(acme_admin.router)
     app.include_router(pki.router)
+    app.include_router(challenges.router)
     app.include_router(health.router)
     app.include_router(acme_wfe.router)  # RFC 8555 under /acme/ (R17)
     apidocs.install(app)

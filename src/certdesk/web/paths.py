@@ -7,7 +7,18 @@ Kept outside the console package: importing ``certdesk.web.console`` loads every
 from __future__ import annotations
 
 # Paths that answer machines, not people: they keep their own caching rules.
-MACHINE_PREFIXES = ("/api/", "/acme", "/crl", "/ca/", "/ocsp", "/healthz", "/readyz", "/metrics")
+# /.well-known/acme-challenge/ answers a vendor's http-01 validation (web/challenges.py).
+MACHINE_PREFIXES = (
+    "/api/",
+    "/acme",
+    "/crl",
+    "/ca/",
+    "/ocsp",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/.well-known/acme-challenge/",
+)
 
 
 def is_console_path(path: str) -> bool:

@@ -27,6 +27,7 @@ from vendor_world import (
 )
 
 from certdesk.ca.acme.dns01 import Rfc2136Solver, TsigKey, find_authoritative
+from certdesk.ca.acme.solver_config import solvers_for
 from certdesk.ca.acme.solvers import (
     ByZone,
     ChallengeResponses,
@@ -35,6 +36,7 @@ from certdesk.ca.acme.solvers import (
     WebrootPublisher,
 )
 from certdesk.ca.issuer import IssuedChain
+from certdesk.core.issuers import Solver as SolverKind
 from certdesk.errors import CertdeskError, Conflict, InvalidInput
 
 pytestmark = pytest.mark.timeout(120)
@@ -141,3 +143,25 @@ def test_solvers_are_chosen_per_zone(named: Bind9, pebble: Pebble) -> None:
         request_for(unique_names("zoned")), RecordingJournal()
     )
     assert isinstance(issued, IssuedChain)
+
+
+def test_solvers_from_stored_settings_get_a_certificate(named: Bind9, pebble: Pebble) -> None:
+    """What the issuer registry does with an issuer row: kind, JSON settings, TSIG secret."""
+    stored = {
+        "dns01": {
+            "server": "127.0.0.1",
+            "port": named.port,
+            "tsig_name": TSIG.name,
+            "tsig_algorithm": TSIG.algorithm,
+            "zones": [ZONE],
+            "authoritative": [f"127.0.0.1:{named.port}"],
+            "propagation_timeout": 10,
+        }
+    }
+    solvers = solvers_for(SolverKind.DNS01, stored, TSIG.secret, None, None)
+    (host,) = unique_names("stored")
+    issued = issuer_for(pebble, registered(pebble), solvers).issue(
+        request_for((host, f"*.{host}")), RecordingJournal()
+    )
+    assert isinstance(issued, IssuedChain)
+    assert txt_at(named, f"_acme-challenge.{host}.") == []

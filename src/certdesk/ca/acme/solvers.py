@@ -23,7 +23,11 @@ from josepy import b64
 from certdesk.errors import Conflict, InvalidInput
 
 # RFC 8555 §8.3: the token is base64url; anything else could escape the challenge directory.
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,}$")
+# RFC 8555 §11.3 asks for at least 128 bits of entropy (22 characters; vendors send 43); a
+# token over 128 characters is refused rather than stored or used as a file name.
+TOKEN_MAX_LENGTH = 128
+TOKEN_PATTERN = rf"^[A-Za-z0-9_-]{{16,{TOKEN_MAX_LENGTH}}}$"
+_TOKEN = re.compile(TOKEN_PATTERN)
 WELL_KNOWN = ".well-known/acme-challenge"
 
 

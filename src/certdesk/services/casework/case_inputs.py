@@ -182,7 +182,7 @@ def revised(
         require_may_target(kind)
         target = target_of(s, org, kind, change.target_serial)
         assert target is not None
-        old = s.get(CertificateRow, to.target_cert_id) if to.target_cert_id else None
+        old = cert_store.by_id(s, to.target_cert_id) if to.target_cert_id else None
         note("target", old.serial if old else None, target.serial)
         to = replace(to, target_cert_id=target.id)
     if change.grants is not None or change.admins is not None:

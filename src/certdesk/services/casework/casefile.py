@@ -7,7 +7,6 @@ cannot learn that another agency's case exists.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,9 +30,10 @@ from certdesk.errors import NotFound
 from certdesk.services.casework.submittals import SubmittalView, submittal_view
 from certdesk.services.runtime import Runtime
 from certdesk.store import cases as case_store
+from certdesk.store import certificates as cert_store
 from certdesk.store import issuers as issuer_store
 from certdesk.store import orgs as org_store
-from certdesk.store.models import Approval, Case, CertificateRow
+from certdesk.store.models import Approval, Case
 
 _NUMBER = re.compile(r"^CS-[0-9]{4}-[0-9]{6,9}$")
 SYSTEM_ACTOR = "system"
@@ -116,11 +116,6 @@ def apply_event(
 
 def decisions(rows: list[Approval]) -> list[Decision]:
     return [Decision(Step(r.step), r.approved, r.user_id, r.actor) for r in rows]
-
-
-def payload_of(case: Case) -> dict[str, Any]:
-    data = json.loads(case.payload or "{}")
-    return data if isinstance(data, dict) else {}
 
 
 # --- views ------------------------------------------------------------------------------
@@ -267,7 +262,7 @@ def summary_of(case: Case, org_code: str, now: datetime, submittals: int) -> Cas
 def _serial(s: Session, cert_id: int | None) -> str | None:
     if cert_id is None:
         return None
-    row = s.get(CertificateRow, cert_id)
+    row = cert_store.by_id(s, cert_id)
     return row.serial if row else None
 
 

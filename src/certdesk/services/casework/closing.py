@@ -28,7 +28,7 @@ from certdesk.errors import Conflict, InvalidInput
 from certdesk.services.audit import AuditService
 from certdesk.services.casework import lease
 from certdesk.services.casework.case_issuance import as_cert_services
-from certdesk.services.casework.casefile import CaseView, apply_event, case_view
+from certdesk.services.casework.casefile import CaseView, apply_event, committed_view
 from certdesk.services.casework.cases import CaseService
 from certdesk.services.casework.delegated_admin import DelegatedAdminSetup
 from certdesk.services.pki.revocation import Reason, RevocationService
@@ -90,15 +90,20 @@ class CaseClosing:
                         "case.answer", "answering a question needs the answer (comment)"
                     )
                 self._comment(s, case, actor, text, now)
-                return self._close(s, case, actor, Event.COMPLETE, now, note="answered")
-            target = cert_store.by_id(s, case.target_cert_id) if case.target_cert_id else None
-            revocation = (
-                (target.serial, target.status, reason or requested_reason(case, kind))
-                if target is not None and kind in DEFAULT_REASON
-                else None
-            )
-            if kind is not CaseType.DELEGATED_ADMIN_SETUP and revocation is None:
-                raise Conflict("case.target", f"case {case.number} names no certificate")
+                self._close(s, case, actor, Event.COMPLETE, now, note="answered")
+                answered, revocation = True, None
+            else:
+                answered = False
+                target = cert_store.by_id(s, case.target_cert_id) if case.target_cert_id else None
+                revocation = (
+                    (target.serial, target.status, reason or requested_reason(case, kind))
+                    if target is not None and kind in DEFAULT_REASON
+                    else None
+                )
+                if kind is not CaseType.DELEGATED_ADMIN_SETUP and revocation is None:
+                    raise Conflict("case.target", f"case {case.number} names no certificate")
+        if answered:
+            return committed_view(self._rt, case.number, now)
         if revocation is None:
             return self._setup.apply(actor, number, comment=text)
         serial, status, why = revocation
@@ -111,9 +116,10 @@ class CaseClosing:
             if text:
                 self._comment(s, case, actor, text, now)
             note = f"{serial} revoked ({why})" if revoked_now else f"{serial} was already revoked"
-            return self._close(
+            self._close(
                 s, case, actor, Event.COMPLETE, now, note=note, serial=serial, reason=str(why)
             )
+        return committed_view(self._rt, case.number, now)
 
     def close(self, actor: Actor, number: str) -> CaseView:
         """End a delivered case and its R8 window (requester, operator; the worker later)."""
@@ -139,7 +145,8 @@ class CaseClosing:
                     raise
         with self._cases.locked(actor, number, Action.CASE_OPEN) as (s, case):
             note = f"{superseded} revoked (superseded)" if superseded else ""
-            return self._close(s, case, actor, Event.CLOSE, now, note=note, superseded=superseded)
+            self._close(s, case, actor, Event.CLOSE, now, note=note, superseded=superseded)
+        return committed_view(self._rt, case.number, now)
 
     def _comment(self, s: Session, case: Case, actor: Actor, text: str, now: datetime) -> None:
         row = case_store.add_comment(s, case, actor=actor.name, body=text, at=now)
@@ -157,7 +164,7 @@ class CaseClosing:
         *,
         note: str,
         **summary: Any,
-    ) -> CaseView:
+    ) -> None:
         before = case.state
         apply_event(s, case, actor, event, now, note=note)
         case_store.mark_closed(case, now)
@@ -165,4 +172,3 @@ class CaseClosing:
         self._audit.record(
             s, actor, f"case.{event}", "case", case.number, before=before, note=note, **summary
         )
-        return case_view(s, case, now)

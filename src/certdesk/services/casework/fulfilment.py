@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -46,7 +47,7 @@ from certdesk.errors import Conflict, InvalidInput
 from certdesk.services.audit import AuditService
 from certdesk.services.casework import case_issuance, lease
 from certdesk.services.casework.case_issuance import Unlinked, Work
-from certdesk.services.casework.casefile import CaseView, apply_event, case_view
+from certdesk.services.casework.casefile import CaseView, apply_event, committed_view
 from certdesk.services.casework.cases import CaseService
 from certdesk.services.casework.closing import CaseClosing
 from certdesk.services.casework.generated_keys import GeneratedKeys
@@ -111,10 +112,12 @@ class FulfilmentService:
             taken: set[str] = set()
             for item in claimed.todo:
                 got[item.submittal_id] = self._issue(actor, claimed, item, csrs, taken)
-            return self._deliver(actor, claimed.number, got)
+            delivered_at = self._deliver(actor, claimed.number, got)
         except BaseException:
             self._release(actor, claimed.number, got)
             raise
+        # Read after the commit: the view's reads never run inside the case's write lock.
+        return committed_view(self._rt, claimed.number, delivered_at)
 
     def _claim(self, actor: Actor, number: str) -> _Claimed:
         """Step 1."""
@@ -206,8 +209,9 @@ class FulfilmentService:
         )
         return _Got(serial, adopted=False)
 
-    def _deliver(self, actor: Actor, number: str, got: Mapping[int, _Got]) -> CaseView:
-        """Step 4: link, cost, dates and the ``fulfil`` event, in one transaction."""
+    def _deliver(self, actor: Actor, number: str, got: Mapping[int, _Got]) -> datetime:
+        """Step 4: link, cost, dates and the ``fulfil`` event, in one transaction; returns
+        the moment of delivery."""
         now = self._rt.clock()
         settings = self._rt.settings
         with self._cases.locked(actor, number, Action.CASE_WORK) as (s, case):
@@ -263,7 +267,7 @@ class FulfilmentService:
                 certificates=delivered,
                 window_ends_at=ends.isoformat(),
             )
-            return case_view(s, case, now)
+        return now
 
     def _link(self, s: Session, actor: Actor, case: Case, got: Mapping[int, _Got]) -> None:
         """Link each certificate in ``got`` to its submittal and the case (audited)."""

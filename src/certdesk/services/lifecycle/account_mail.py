@@ -29,21 +29,16 @@ from email.utils import format_datetime
 import structlog
 
 from certdesk.errors import CertdeskError, Unavailable
-from certdesk.notify.smtp import SmtpTransport, Transport, is_permanent, parse_smtp_url
+from certdesk.notify.smtp import SmtpTransport, Transport, parse_smtp_url
+from certdesk.services.lifecycle.mail_queue import CLAIM_LEASE, Halt, QueueSender, RunClock
 from certdesk.services.lifecycle.notice_mail import message_id
-from certdesk.services.lifecycle.notice_sending import (
-    CLAIM_LEASE,
-    RunClock,
-    retry_later,
-    server_level,
-)
 from certdesk.services.people.account_mail import opened
 from certdesk.services.pki import signer_identity
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
 from certdesk.store import notices as store
 from certdesk.store.models import Notice
-from certdesk.store.notices import ACCOUNT, FAILED
+from certdesk.store.notices import ACCOUNT
 
 log = structlog.get_logger("certdesk.mail")
 
@@ -127,7 +122,11 @@ class AccountMailService:
                     ignore_backoff=not due_only,
                 )
             if claimed:
-                self._deliver(sorted(claimed), worker, current, transport, report)
+                with self._rt.reads() as s:
+                    queue = deque([_Stored.of(row)] for row in store.by_ids(s, sorted(claimed)))
+                _AccountMailRun(self._rt, self._box).send_all(
+                    queue, worker, current, transport, report
+                )
         finally:
             transport.close()
         if report.sent or report.failed or report.retrying:
@@ -145,89 +144,42 @@ class AccountMailService:
             self._tls = ssl.create_default_context()
         return SmtpTransport(parse_smtp_url(url), ssl_context=self._tls)
 
-    def _deliver(
-        self,
-        ids: list[int],
-        worker: str,
-        current: RunClock,
-        transport: Transport,
-        report: SendReport,
-    ) -> None:
-        with self._rt.reads() as s:
-            queue = deque(_Stored.of(row) for row in store.by_ids(s, ids))
-        # Every claim of this run was taken after it started: none runs out before this.
-        held_until = current.start + CLAIM_LEASE
-        while queue:
-            mail = queue.popleft()
-            if current() + CLAIM_LEASE / 2 > held_until:
-                held_until = current() + CLAIM_LEASE
-                with self._rt.sessions.begin() as s:
-                    held = store.renew(s, [mail.id, *(m.id for m in queue)], worker, held_until)
-                if mail.id not in held or any(m.id not in held for m in queue):
-                    # This run stalled and another sender took over: that sender sends them.
-                    log.warning("account mail claims lost", worker=worker)
-                    queue = deque(m for m in queue if m.id in held)
-                    if mail.id not in held:
-                        continue
-            try:
-                message = self._message(mail, current())
-            except CertdeskError as exc:  # the secret box cannot open the link: not this key
-                rest = [mail.id, *(m.id for m in queue)]
-                retry_later(self._rt, rest, worker, current(), exc.detail, attempted=False)
-                report.retrying += len(rest)
-                report.errors.append(exc.detail)
-                return
-            try:
-                transport.send(message)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"[:1000]
-                report.errors.append(f"{mail.to}: {error}")
-                if server_level(exc):
-                    # The server, not this message: nothing fails for it; all of it waits.
-                    retry_later(self._rt, [mail.id], worker, current(), error, attempted=True)
-                    rest = [m.id for m in queue]
-                    retry_later(
-                        self._rt, rest, worker, current(), f"not attempted: {error}",
-                        attempted=False,
-                    )  # fmt: skip
-                    report.retrying += 1 + len(rest)
-                    return
-                self._refused(mail, worker, current(), exc, error, report)
-                continue
-            with self._rt.transaction() as conn:
-                done = store.mark_sent(conn, worker, current(), {mail.id: (mail.subject, False)})
-            if done:
-                report.sent += 1
-            else:
-                # The claim ran out while the message was on its way (the at-least-once
-                # window): another sender may send it again, with the same Message-ID.
-                log.warning("account mail sent after its claim ran out", mail=mail.id)
-                report.errors.append(f"mail {mail.id}: claim lost while sending")
 
-    def _refused(
+class _AccountMailRun(QueueSender[_Stored, SendReport]):
+    """Account mail through the queue's loop: each stored mail is one message."""
+
+    noun = "mail"
+    what = "account mail"
+
+    def __init__(self, rt: Runtime, box: SecretBox) -> None:
+        super().__init__(rt)
+        self._box = box
+
+    def _id(self, entry: _Stored) -> int:
+        return entry.id
+
+    def _to(self, group: list[_Stored]) -> str:
+        return group[0].to
+
+    def _unavailable(self, group: list[_Stored], error: str) -> str:
+        return f"{group[0].to}: {error}"
+
+    def _outcome(self, group: list[_Stored]) -> dict[int, tuple[str, bool]]:
+        return {mail.id: (mail.subject, False) for mail in group}
+
+    def _compose(
         self,
-        mail: _Stored,
-        worker: str,
+        group: list[_Stored],
         at: datetime,
-        exc: Exception,
-        error: str,
-        report: SendReport,
-    ) -> None:
-        """The server refused this message: for good (5xx, or attempts used up) or for now."""
-        attempts = mail.attempts + 1
-        if is_permanent(exc) or attempts >= self._rt.settings.notice_max_attempts:
-            why = "refused" if is_permanent(exc) else f"gave up after {attempts} attempts"
-            with self._rt.sessions.begin() as s:
-                store.settle(
-                    s,
-                    [mail.id],
-                    worker,
-                    {"status": FAILED, "attempts": attempts, "last_error": f"{why}: {error}"},
-                )
-            report.failed += 1
-        else:
-            retry_later(self._rt, [mail.id], worker, at, error, attempted=True)
-            report.retrying += 1
+        queue: deque[list[_Stored]],
+        worker_id: str,
+        tally: SendReport,
+    ) -> EmailMessage:
+        (mail,) = group
+        try:
+            return self._message(mail, at)
+        except CertdeskError as exc:  # the secret box cannot open the link: not this key
+            raise Halt(exc.detail) from None
 
     def _message(self, mail: _Stored, at: datetime) -> EmailMessage:
         sender = self._rt.settings.mail_from

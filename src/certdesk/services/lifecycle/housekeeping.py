@@ -26,7 +26,7 @@ from datetime import datetime
 from certdesk.core.calendar import PACIFIC
 from certdesk.core.cases import WORKING_STATES
 from certdesk.core.certificates import CertStatus
-from certdesk.core.workflow import CaseType, Event
+from certdesk.core.workflow import CaseType, Event, State
 from certdesk.errors import Conflict
 from certdesk.services.audit import AuditService
 from certdesk.services.casework.casefile import apply_event, iso
@@ -40,7 +40,6 @@ from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import crls as crl_store
 from certdesk.store import lifecycle as store
-from certdesk.store.models import Case
 
 EXPIRY_BATCH = 500
 WINDOW_NOTE = "the 25-day window ended (R8)"
@@ -98,7 +97,7 @@ class HousekeepingService:
         out: list[WindowEnd] = []
         with self._rt.reads() as s:
             for case_id in store.windows_ended(s, now, limit):
-                case = s.get(Case, case_id)
+                case = case_store.by_id(s, case_id)
                 if case is None or leased(case, now):
                     continue
                 target = cert_store.by_id(s, case.target_cert_id) if case.target_cert_id else None
@@ -129,7 +128,7 @@ class HousekeepingService:
                 "case.close",
                 "case",
                 case.number,
-                before="delivered",
+                before=State.DELIVERED,
                 note=WINDOW_NOTE,
                 window_ends_at=iso(case.window_ends_at),
                 superseded=item.superseded,

@@ -1,28 +1,31 @@
 """Sending the notices a pass holds (R9): render, group, send, and record each outcome.
 
 :class:`Sender` does steps 3 and 4 of a pass for :class:`certdesk.services.lifecycle.notices.
-NoticeService` (whose module text states the guarantee). Every outcome is written only where
-this worker still holds the claim, in a transaction of its own right after the SMTP server
-answered, so that the window in which an accepted message is not yet recorded stays short.
+NoticeService` (whose module text states the guarantee): it renders the notices and groups
+them into messages; the sending loop itself, with its claims, backoff and once-only record,
+is the mail queue's (:class:`certdesk.services.lifecycle.mail_queue.QueueSender`).
 """
 
 from __future__ import annotations
 
-import smtplib
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
-import structlog
-
-from certdesk.clock import Clock
 from certdesk.core.lifecycle import LifecyclePolicy
-from certdesk.core.notices import retry_delay
+from certdesk.core.notices import NoticeState
 from certdesk.notify.rendering import NoticeTemplates, RenderedNotice, TemplateFailure
-from certdesk.notify.smtp import Transport, is_permanent
+from certdesk.notify.smtp import Transport
+from certdesk.services.lifecycle.mail_queue import (
+    CLAIM_LEASE,
+    RETRY_CAP,
+    QueueSender,
+    RunClock,
+    retry_later,
+    server_level,
+)
 from certdesk.services.lifecycle.notice_mail import (
     NoticeItem,
     SubjectGone,
@@ -32,15 +35,16 @@ from certdesk.services.lifecycle.notice_mail import (
 )
 from certdesk.services.runtime import Runtime
 from certdesk.store import notices as store
-from certdesk.store.models import Notice
-from certdesk.store.notices import FAILED, PENDING
 
-log = structlog.get_logger("certdesk.notices")
-
-# How long a claim protects a notice that is being sent. It is renewed while a long pass is
-# still sending, so it only runs out when its worker died or stalled for this long.
-CLAIM_LEASE = timedelta(minutes=10)
-RETRY_CAP = timedelta(hours=12)
+__all__ = [
+    "CLAIM_LEASE",
+    "RETRY_CAP",
+    "NoticeRunStats",
+    "RunClock",
+    "Sender",
+    "retry_later",
+    "server_level",
+]
 
 Entry = tuple[NoticeItem, dict[str, Any], RenderedNotice]
 
@@ -62,66 +66,8 @@ class NoticeRunStats:
         return dict(self.__dict__)
 
 
-class RunClock:
-    """``now`` moved on by the time the pass has taken (real time, or a test's clock)."""
-
-    def __init__(self, now: datetime, clock: Clock) -> None:
-        self.start = now
-        self._clock = clock
-        self._started = clock()
-
-    def __call__(self) -> datetime:
-        return self.start + max(self._clock() - self._started, timedelta(0))
-
-
-def server_level(exc: BaseException) -> bool:
-    """The server (or our access to it), not this message, is the problem: retry later.
-
-    Not reachable, dropped the connection, refused our login or our sender address: every
-    message would fail the same way, so the pass stops and nothing is failed for it.
-    """
-    if isinstance(
-        exc,
-        smtplib.SMTPServerDisconnected
-        | smtplib.SMTPConnectError
-        | smtplib.SMTPHeloError
-        | smtplib.SMTPAuthenticationError
-        | smtplib.SMTPSenderRefused
-        | smtplib.SMTPNotSupportedError,
-    ):
-        return True
-    # smtplib's exceptions are OSErrors too; the other SMTP replies concern this message.
-    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
-
-
-def retry_later(
-    rt: Runtime, ids: Sequence[int], worker_id: str, at: datetime, error: str, *, attempted: bool
-) -> None:
-    """Put this worker's claimed messages ``ids`` back in the queue, to be tried again after
-    the backoff (``attempted``: this attempt failed and counts) or at the next pass."""
-    if not ids:
-        return
-    base = timedelta(seconds=rt.settings.notice_retry_seconds)
-    with rt.sessions.begin() as s:
-        rows = {n.id: n.attempts for n in store.by_ids(s, ids)}
-        for notice_id, attempts in rows.items():
-            made = attempts + 1 if attempted else attempts
-            delay = retry_delay(made, base, RETRY_CAP) if attempted else base
-            store.settle(
-                s,
-                [notice_id],
-                worker_id,
-                {
-                    "status": PENDING,
-                    "attempts": made,
-                    "next_attempt_at": at + delay,
-                    "last_error": error,
-                },
-            )
-
-
 class Sender:
-    """Renders, groups and sends the notices one pass holds, and records what happened."""
+    """Renders and groups the notices one pass holds, then sends them (the queue's loop)."""
 
     def __init__(
         self,
@@ -130,7 +76,7 @@ class Sender:
         templates: NoticeTemplates,
         service: dict[str, str],
     ) -> None:
-        self._rt = rt
+        self.rt = self._rt = rt
         self.policy = policy
         self.templates = templates
         self._service = service
@@ -149,51 +95,15 @@ class Sender:
             items = [NoticeItem.of(row) for row in store.by_ids(s, list(claimed))]
             subjects = Subjects.load(s, items)
         rendered: list[Entry] = []
+        run = _NoticeRun(self, subjects)
         for item in items:
             try:
                 kind, ctx = context(subjects, item, at, self.policy, self._service)
                 rendered.append((item, ctx, self.templates.render(kind, ctx)))
             except (TemplateFailure, SubjectGone) as exc:
-                self._settle([item.id], worker_id, {"status": FAILED, "last_error": str(exc)})
-                stats.failed += 1
-                stats.errors.append(f"notice {item.id} ({item.reason}): {exc}")
+                run.fail(item, worker_id, exc, stats)
         queue = deque(self._group(rendered, claimed))
-        # Every claim of this pass was taken after it started: none runs out before this.
-        held_until = current.start + CLAIM_LEASE
-        while queue:
-            group = queue.popleft()
-            if current() + CLAIM_LEASE / 2 > held_until:
-                held_until = self._renew(queue, group, worker_id, current)
-            if not group:
-                continue  # every claim in it was lost to another worker, which sends them
-            ids_ = [item.id for item, _, _ in group]
-            try:
-                message = self._message(group, subjects, current())
-            except TemplateFailure as exc:
-                if len(group) > 1:  # the digest cannot be rendered: send them one by one
-                    stats.errors.append(f"digest for {group[0][0].contact_email}: {exc}")
-                    queue.extendleft([g] for g in reversed(group))
-                else:
-                    self._settle(ids_, worker_id, {"status": FAILED, "last_error": str(exc)})
-                    stats.failed += 1
-                    stats.errors.append(f"notice {ids_[0]} ({group[0][0].reason}): {exc}")
-                continue
-            try:
-                transport.send(message)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"[:1000]
-                if server_level(exc):
-                    self._retry(ids_, worker_id, current(), error, attempted=True)
-                    rest = [item.id for g in queue for item, _, _ in g]
-                    self._retry(
-                        rest, worker_id, current(), f"not attempted: {error}", attempted=False
-                    )
-                    stats.retrying += len(ids_) + len(rest)
-                    stats.errors.append(f"SMTP server unavailable: {error}")
-                    return
-                self._message_failed(group, worker_id, current(), exc, error, stats)
-                continue
-            self._sent(group, worker_id, current(), stats)
+        run.send_all(queue, worker_id, current, transport, stats)
 
     def _group(
         self,
@@ -218,7 +128,7 @@ class Sender:
             groups.setdefault(key, []).append(entry)
         return list(groups.values())
 
-    def _message(
+    def message(
         self,
         group: list[Entry],
         subjects: Subjects,
@@ -245,82 +155,54 @@ class Sender:
             )
         return build_message(self._rt.settings.mail_from, to, mail, labels, at)
 
-    # --- outcomes: each written only where this worker still holds the claim ----------------
 
-    def _settle(self, ids: Sequence[int], worker_id: str, values: dict[str, Any]) -> list[int]:
-        with self._rt.sessions.begin() as s:
-            return store.settle(s, ids, worker_id, values)
+class _NoticeRun(QueueSender[Entry, NoticeRunStats]):
+    """One pass's notices through the queue's loop: how a group becomes a message."""
 
-    def _renew(
-        self, queue: deque[Any], group: list[Any], worker_id: str, current: RunClock
-    ) -> datetime:
-        until = current() + CLAIM_LEASE
-        wanted = [item.id for g in [group, *queue] for item, _, _ in g]
-        with self._rt.sessions.begin() as s:
-            held = store.renew(s, wanted, worker_id, until)
-        lost = set(wanted) - held
-        if lost:
-            # Another worker took over claims that ran out (this pass stalled): it sends them.
-            log.warning("notice claims lost", worker=worker_id, notices=sorted(lost))
-            for g in [group, *queue]:
-                g[:] = [e for e in g if e[0].id in held]
-        return until
+    def __init__(self, sender: Sender, subjects: Subjects) -> None:
+        super().__init__(sender.rt)
+        self._sender = sender
+        self._subjects = subjects
 
-    def _sent(
+    def fail(self, item: NoticeItem, worker_id: str, exc: Exception, stats: NoticeRunStats) -> None:
+        """A notice that cannot be rendered fails alone, for good."""
+        self._settle([item.id], worker_id, {"status": NoticeState.FAILED, "last_error": str(exc)})
+        stats.failed += 1
+        stats.errors.append(f"notice {item.id} ({item.reason}): {exc}")
+
+    def _id(self, entry: Entry) -> int:
+        return entry[0].id
+
+    def _to(self, group: list[Entry]) -> str:
+        return group[0][0].contact_email
+
+    def _compose(
         self,
         group: list[Entry],
-        worker_id: str,
         at: datetime,
-        stats: NoticeRunStats,
-    ) -> None:
+        queue: deque[list[Entry]],
+        worker_id: str,
+        tally: NoticeRunStats,
+    ) -> EmailMessage | None:
+        try:
+            return self._sender.message(group, self._subjects, at)
+        except TemplateFailure as exc:
+            if len(group) > 1:  # the digest cannot be rendered: send them one by one
+                tally.errors.append(f"digest for {group[0][0].contact_email}: {exc}")
+                queue.extendleft([g] for g in reversed(group))
+            else:
+                self.fail(group[0][0], worker_id, exc, tally)
+            return None
+
+    def _outcome(self, group: list[Entry]) -> dict[int, tuple[str, bool]]:
         # ``late`` is what the message told its reader (decided when it was rendered).
-        outcome = {
+        return {
             item.id: (rendered.subject, bool(ctx["notice"]["late"]))
             for item, ctx, rendered in group
         }
-        with self._rt.transaction() as conn:  # Core: this runs once per message
-            done = store.mark_sent(conn, worker_id, at, outcome)
-        for lost in sorted(set(outcome) - set(done)):
-            # The claim ran out while the message was on its way: another worker may send it
-            # again (the at-least-once window, see the module doc).
-            log.warning("notice sent after its claim ran out", notice=lost)
-            stats.errors.append(f"notice {lost}: claim lost while sending")
-        stats.sent += len(done)
-        stats.late += sum(outcome[i][1] for i in done)
-        stats.messages += 1
-        stats.digests += len(group) > 1
 
-    def _retry(
-        self, ids: Sequence[int], worker_id: str, at: datetime, error: str, *, attempted: bool
-    ) -> None:
-        retry_later(self._rt, ids, worker_id, at, error, attempted=attempted)
-
-    def _message_failed(
-        self,
-        group: list[Entry],
-        worker_id: str,
-        at: datetime,
-        exc: Exception,
-        error: str,
-        stats: NoticeRunStats,
-    ) -> None:
-        """This message was refused (or broke); its notices fail or wait for a retry."""
-        ids = [item.id for item, _, _ in group]
-        with self._rt.reads() as s:
-            attempts = max(n.attempts for n in store.by_ids(s, ids)) + 1
-        if is_permanent(exc) or attempts >= self._rt.settings.notice_max_attempts:
-            why = "refused" if is_permanent(exc) else f"gave up after {attempts} attempts"
-            self._settle(
-                ids,
-                worker_id,
-                {
-                    "status": FAILED,
-                    "attempts": Notice.attempts + 1,
-                    "last_error": f"{why}: {error}",
-                },
-            )
-            stats.failed += len(ids)
-        else:
-            self._retry(ids, worker_id, at, error, attempted=True)
-            stats.retrying += len(ids)
-        stats.errors.append(f"{group[0][0].contact_email}: {error}")
+    def _accepted(self, group: list[Entry], done: list[int], tally: NoticeRunStats) -> None:
+        late = {item.id for item, ctx, _ in group if ctx["notice"]["late"]}
+        tally.late += sum(1 for i in done if i in late)
+        tally.messages += 1
+        tally.digests += len(group) > 1

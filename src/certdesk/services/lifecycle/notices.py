@@ -51,31 +51,16 @@ once. Every failure is on the notice (``status``, ``attempts``, ``last_error``,
 
 from __future__ import annotations
 
-import re
 import ssl
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
-from sqlalchemy.orm import Session
 
-from certdesk.core.access import Action, Actor, authorize
-from certdesk.core.lifecycle import REASON_EXPIRED, expiry_notice_at, expiry_reason
-from certdesk.core.notices import Recipient
-from certdesk.errors import InvalidInput
-from certdesk.notify.rendering import NoticeTemplates, TemplateFailure
+from certdesk.core.notices import NoticeState, Recipient
+from certdesk.notify.rendering import NoticeTemplates
 from certdesk.notify.smtp import SmtpTransport, Transport, parse_smtp_url
-from certdesk.services.casework.casefile import load_case
-from certdesk.services.lifecycle.notice_mail import (
-    NoticeItem,
-    Subjects,
-    context,
-)
 from certdesk.services.lifecycle.notice_plan import NoticePlanner, Planned, policy_from
 from certdesk.services.lifecycle.notice_sending import (
     CLAIM_LEASE,
@@ -83,71 +68,18 @@ from certdesk.services.lifecycle.notice_sending import (
     RunClock,
     Sender,
 )
+from certdesk.services.lifecycle.notice_views import NoticeReads
 from certdesk.services.runtime import Runtime
-from certdesk.services.visibility import visible_cert
-from certdesk.store import notice_reads as reads
 from certdesk.store import notices as store
-from certdesk.store.models import CertificateRow
-from certdesk.store.notices import CERTIFICATE, FAILED, PENDING, SENDING
 
 log = structlog.get_logger("certdesk.notices")
 
 _INSERT_BATCH = 500  # notices inserted (and claimed) per transaction
-_STATUSES = ("pending", "retrying", "sending", "sent", "failed")
-_REASON = re.compile(r"^(expiry\.[1-9][0-9]{0,3}|expired)$")
-MAX_PAGE = 500
 
 TransportFactory = Callable[[], Transport | None]
 
 
-@dataclass(frozen=True)
-class NoticeView:
-    id: int
-    subject_type: str
-    subject: str  # the certificate's serial or the case's number
-    reason: str
-    contact_email: str
-    status: str  # pending | retrying | sending | sent | failed
-    late: bool
-    attempts: int
-    due_at: datetime
-    next_attempt_at: datetime | None
-    sent_at: datetime | None
-    last_error: str
-    mail_subject: str
-    created_at: datetime
-
-    def as_dict(self) -> dict[str, object]:
-        def iso(d: datetime | None) -> str | None:
-            return d.isoformat().replace("+00:00", "Z") if d else None
-
-        out: dict[str, object] = dict(self.__dict__)
-        for k in ("due_at", "next_attempt_at", "sent_at", "created_at"):
-            out[k] = iso(out[k])  # type: ignore[arg-type]
-        return out
-
-
-@dataclass(frozen=True)
-class NoticePage:
-    items: list[NoticeView]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True)
-class PreviewMail:
-    to: str
-    reason: str
-    late: bool
-    subject: str
-    text: str
-    html: str
-    problem: str | None  # why this recipient would get nothing (the notice would fail)
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-
-class NoticeService:
+class NoticeService(NoticeReads):
     def __init__(self, rt: Runtime, transport: TransportFactory | None = None) -> None:
         self._rt = rt
         self._transport_factory = transport or self._smtp
@@ -239,7 +171,7 @@ class NoticeService:
                 continue
             lease_until = current() + CLAIM_LEASE
             for row in batch:
-                if row["status"] == SENDING:
+                if row["status"] == NoticeState.SENDING:
                     row.update(claimed_by=worker_id, claim_expires_at=lease_until)
             with self._rt.sessions.begin() as s:
                 keys = store.insert_new(s, batch)
@@ -250,9 +182,9 @@ class NoticeService:
             for k in keys:
                 row = by_key[(k.subject_type, k.subject_id, k.contact_email, k.reason)]
                 stats.planned += 1
-                if row["status"] == SENDING:
+                if row["status"] == NoticeState.SENDING:
                     mine.append(k.id)
-                elif row["status"] == FAILED:
+                elif row["status"] == NoticeState.FAILED:
                     stats.failed += 1
                     stats.errors.append(f"notice {k.id} ({k.reason}): {row['last_error']}")
                 else:
@@ -278,174 +210,14 @@ class NoticeService:
             "subject": "",
             "created_at": now,
             "sent_at": None,
-            "status": SENDING,
+            "status": NoticeState.SENDING,
         }
         if r.problem is not None:
-            row.update(status=FAILED, last_error=r.problem)
+            row.update(status=NoticeState.FAILED, last_error=r.problem)
         elif transport is None:
             row.update(
-                status=PENDING,
+                status=NoticeState.PENDING,
                 next_attempt_at=now,
                 last_error="waiting: CERTDESK_SMTP_URL is not set",
             )
         return row
-
-    # --- visibility ------------------------------------------------------------------------
-
-    def search(
-        self,
-        actor: Actor,
-        *,
-        cert: str | None = None,
-        case: str | None = None,
-        status: str | None = None,
-        cursor: str | None = None,
-        limit: int = 100,
-    ) -> NoticePage:
-        """Notices visible to ``actor`` (operators and auditors: all; others: their
-        organization's), newest first."""
-        if status is not None and status not in _STATUSES:
-            raise InvalidInput(
-                "notice.status", f"unknown status {status!r}; use one of " + ", ".join(_STATUSES)
-            )
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidInput("page.limit", f"limit must be between 1 and {MAX_PAGE}")
-        before = None
-        if cursor:
-            if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 18:
-                raise InvalidInput("page.cursor", "invalid page cursor")
-            before = int(cursor)
-        authorize(actor, Action.CERT_READ, actor.org_id)
-        with self._rt.reads() as s:
-            cert_id = case_id = None
-            if cert is not None:
-                row = self._cert(s, actor, cert)
-                cert_id = row.id
-            if case is not None:
-                case_id = load_case(s, actor, case, Action.CASE_READ).id
-            rows = reads.search(
-                s,
-                reads.NoticeQuery(
-                    org_id=None if actor.is_global else actor.org_id,
-                    cert_id=cert_id,
-                    case_id=case_id,
-                    status=status,
-                    before_id=before,
-                    limit=limit,
-                ),
-            )
-            labels = reads.subject_labels(s, rows)
-        items = [
-            NoticeView(
-                id=n.id,
-                subject_type=n.subject_type,
-                subject=labels.get((n.subject_type, n.subject_id), str(n.subject_id)),
-                reason=n.reason,
-                contact_email=n.contact_email,
-                status="retrying" if n.status == PENDING and n.last_error else n.status,
-                late=n.late,
-                attempts=n.attempts,
-                due_at=n.due_at,
-                next_attempt_at=n.next_attempt_at,
-                sent_at=n.sent_at,
-                last_error=n.last_error,
-                mail_subject=n.subject,
-                created_at=n.created_at,
-            )
-            for n in rows
-        ]
-        return NoticePage(items, str(rows[-1].id) if len(rows) == limit else None)
-
-    def preview(self, actor: Actor, serial: str, reason: str | None = None) -> list[PreviewMail]:
-        """What each contact of certificate ``serial`` would get for ``reason`` (default: the
-        next expiry notice), rendered as it would be sent at its moment. Sends nothing."""
-        now = self._rt.clock()
-        if reason is not None and not _REASON.match(reason.strip()):
-            raise InvalidInput(
-                "notice.reason",
-                f"unknown reason {reason!r}; use expiry.N (e.g. expiry.30) or expired",
-            )
-        with self._rt.reads() as s:
-            row = self._cert(s, actor, serial)
-            wanted = reason.strip() if reason else self._next_reason(row.not_after, now)
-            due_at = (
-                row.not_after
-                if wanted == REASON_EXPIRED
-                else expiry_notice_at(row.not_after, int(wanted.partition(".")[2]))
-            )
-            recipients = self.planner.certificate_recipients(s, {row.id: row.org_id})[row.id]
-            at = max(now, due_at + timedelta(seconds=1) if wanted == REASON_EXPIRED else due_at)
-            items = [
-                NoticeItem(0, CERTIFICATE, row.id, r.email, wanted, due_at, False)
-                for r in recipients
-            ]
-            subjects = Subjects.load(s, items)
-        out: list[PreviewMail] = []
-        for r, item in zip(recipients, items, strict=True):
-            kind, ctx = context(subjects, item, at, self.policy, self._service)
-            try:
-                mail = self.templates.mail(self.templates.render(kind, ctx), ctx)
-            except TemplateFailure as exc:
-                raise InvalidInput("notice.template", str(exc)) from None
-            late = bool(ctx["notice"]["late"])
-            out.append(
-                PreviewMail(r.email, wanted, late, mail.subject, mail.text, mail.html, r.problem)
-            )
-        return out
-
-    def _cert(self, s: Session, actor: Actor, serial: str) -> CertificateRow:
-        """The certificate ``serial`` if ``actor`` may read it; another organization's
-        certificate is reported exactly like an unknown one."""
-        row = visible_cert(s, actor, serial)
-        authorize(actor, Action.CERT_READ, row.org_id, hide=True)
-        return row
-
-    def _next_reason(self, not_after: datetime, now: datetime) -> str:
-        if now > not_after:
-            return REASON_EXPIRED
-        upcoming = [
-            d for d in sorted(self.policy.notice_days) if expiry_notice_at(not_after, d) >= now
-        ]
-        # The largest threshold still ahead is the next one to go out.
-        return (
-            expiry_reason(upcoming[-1]) if upcoming else expiry_reason(min(self.policy.notice_days))
-        )
-
-    def status_counts(self) -> dict[str, int]:
-        """Notices by status (``retrying`` split from ``pending``) and ``sent_late``; for
-        /metrics and /readyz."""
-        with self._rt.reads() as s:
-            return reads.status_counts(s)
-
-
-class NoticeCollector(Collector):
-    """``certdesk_notices{status=…}`` and ``certdesk_notices_sent_late`` for /metrics.
-
-    Read from the shared database at scrape time (like the inventory counts), so every
-    server process reports what every worker did.
-    """
-
-    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
-        self._counts = counts
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        counts = self._counts()
-        by_status = GaugeMetricFamily(
-            "certdesk_notices",
-            "Notices by status (R9); retrying: waiting for a retry after a failure.",
-            labels=["status"],
-        )
-        for status in _STATUSES:
-            by_status.add_metric([status], counts.get(status, 0))
-        yield by_status
-        late = GaugeMetricFamily("certdesk_notices_sent_late", "Notices sent late (R9).")
-        late.add_metric([], counts.get("sent_late", 0))
-        yield late
-
-
-def watch_notices(registry: CollectorRegistry, service: NoticeService) -> None:
-    """Export the notice counts on ``registry`` (once; a second call changes nothing)."""
-    try:
-        registry.register(NoticeCollector(service.status_counts))
-    except ValueError:
-        pass  # already registered on this registry: prometheus refuses duplicate names

@@ -1,12 +1,9 @@
 """R6 renewals: which certificates are due, opening each one's renewal case exactly once, and
 marking the old certificate superseded when its renewal is delivered.
 
-**When** is :func:`certdesk.core.lifecycle.renewal_plan`'s decision (turnaround + margin,
-lifetime fraction, the customer's earlier date). This module only finds the candidates in SQL
-(:mod:`certdesk.store.lifecycle`: an exact ``not_after`` range for the turnaround point, a
-bounded superset for the lifetime point, the few cases carrying a requested date) and asks
-the core about each, so a pass over a large inventory plans only the certificates near their
-renewal.
+**When** is :mod:`certdesk.services.lifecycle.renewal_plan` (which asks
+:func:`certdesk.core.lifecycle.renewal_plan`); what people change (an earlier date, automatic
+approval) is :mod:`certdesk.services.lifecycle.renewal_requests`. This service combines both.
 
 **What renews through a case.** A certificate delivered by a case renews through a renewal
 case, opened by the worker with :meth:`FulfilmentService.open_renewal` (pre-filled from the
@@ -46,53 +43,30 @@ no longer planned for renewal nor sent expiry notices, and it keeps that status 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 
 import structlog
 
-from certdesk.config import Settings
-from certdesk.core.access import Action, Actor, Role, authorize
-from certdesk.core.calendar import PACIFIC, BusinessCalendar
+from certdesk.core.access import Actor, Role
 from certdesk.core.certificates import CertStatus
-from certdesk.core.lifecycle import (
-    LifecyclePolicy,
-    RenewalPlan,
-    renewal_plan,
-    turnaround_due_before,
-)
-from certdesk.core.workflow import (
-    CERTIFICATE_TYPES,
-    CaseType,
-    Event,
-    State,
-    outstanding,
-    parse_steps,
-)
-from certdesk.errors import Conflict, InvalidInput
+from certdesk.core.workflow import CaseType, Event, State, outstanding, parse_steps
+from certdesk.errors import Conflict
 from certdesk.services.audit import AuditService
 from certdesk.services.casework.approvals import ApprovalService
-from certdesk.services.casework.casefile import (
-    CaseView,
-    apply_event,
-    case_view,
-    decisions,
-    iso,
-    load_case,
-    payload_of,
-)
+from certdesk.services.casework.casefile import apply_event, decisions, iso
 from certdesk.services.casework.cases import CaseService
 from certdesk.services.casework.fulfilment import FulfilmentService
+from certdesk.services.lifecycle.renewal_plan import DueRenewal, RenewalPlanner
+from certdesk.services.lifecycle.renewal_requests import RenewalRequests
 from certdesk.services.runtime import Runtime
-from certdesk.services.visibility import visible_cert, visible_org
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import lifecycle as store
 from certdesk.store import locks
-from certdesk.store.models import Approval, Case, Organization
+from certdesk.store import orgs as org_store
+
+__all__ = ["AUTO_APPROVAL_NOTE", "WORKER", "DueRenewal", "Outcome", "RenewalService"]
 
 log = structlog.get_logger("certdesk.renewals")
 
@@ -103,40 +77,6 @@ WORKER = Actor(name="system:worker", role=Role.OPERATOR)
 AUTO_APPROVAL_NOTE = (
     "approved automatically: the organization approves renewals that change nothing (R4, R6)"
 )
-_CHUNK = 2000
-
-
-def lifecycle_policy(settings: Settings) -> LifecyclePolicy:
-    """The renewal and window settings as the core's policy (R5, R6, R8)."""
-    return LifecyclePolicy(
-        renewal_margin_days=settings.renewal_margin_days,
-        due_business_days=settings.due_business_days,
-        lifetime_fraction=settings.renewal_lifetime_fraction,
-        window_days=settings.window_days,
-        window_closing_notice_days=min(3, settings.window_days - 1),
-    )
-
-
-def requested_date(payload: str | dict[str, object]) -> date | None:
-    """The customer's earlier renewal date in a case payload, if any (R6)."""
-    data = json.loads(payload or "{}") if isinstance(payload, str) else payload
-    value = data.get(store.RENEWAL_REQUESTED) if isinstance(data, dict) else None
-    if not isinstance(value, str):
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class DueRenewal:
-    """A certificate whose renewal case must be opened now."""
-
-    cert_id: int
-    serial: str
-    org_id: int
-    plan: RenewalPlan
 
 
 class Outcome(StrEnum):
@@ -146,37 +86,7 @@ class Outcome(StrEnum):
     BUSY = "busy"  # another worker holds the certificate right now
 
 
-@dataclass(frozen=True)
-class RenewalView:
-    """A certificate's renewal plan, for ``certdesk renewal show``."""
-
-    serial: str
-    status: CertStatus
-    not_before: datetime
-    not_after: datetime
-    plan: RenewalPlan
-    requested: date | None
-    renews_by_case: bool
-    renewal_case: str | None
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "serial": self.serial,
-            "status": self.status,
-            "not_before": iso(self.not_before),
-            "not_after": iso(self.not_after),
-            "renews_by_case": self.renews_by_case,
-            "opens_at": iso(self.plan.opens_at),
-            "basis": str(self.plan.basis),
-            "turnaround_at": iso(self.plan.turnaround_at),
-            "lifetime_at": iso(self.plan.lifetime_at),
-            "deliver_by": iso(self.plan.deliver_by),
-            "requested": iso(self.requested),
-            "renewal_case": self.renewal_case,
-        }
-
-
-class RenewalService:
+class RenewalService(RenewalPlanner, RenewalRequests):
     def __init__(
         self,
         rt: Runtime,
@@ -185,91 +95,11 @@ class RenewalService:
         approvals: ApprovalService,
         fulfilment: FulfilmentService,
     ) -> None:
-        self._rt = rt
+        super().__init__(rt)
         self._audit = audit
         self._cases = cases
         self._approvals = approvals
         self._fulfilment = fulfilment
-        self.policy = lifecycle_policy(rt.settings)
-        configured = rt.settings.holidays
-        self.calendar = BusinessCalendar(frozenset(configured) if configured is not None else None)
-
-    # --- planning (read-only) ---------------------------------------------------------------
-
-    def plan(
-        self, not_before: datetime, not_after: datetime, requested: date | None
-    ) -> RenewalPlan:
-        return renewal_plan(not_before, not_after, self.calendar, self.policy, requested)
-
-    def due(self, now: datetime) -> Iterator[DueRenewal]:
-        """Every certificate whose renewal case should be open at ``now`` and is not, by id.
-
-        Read in chunks of short read transactions, so that memory stays flat and no read
-        transaction stays open while the caller opens cases.
-        """
-        requested = {}
-        with self._rt.reads() as s:
-            for cand, payload in store.requested_renewals(s, now):
-                day = requested_date(payload)
-                if day is not None:
-                    requested[cand.id] = (cand, day)
-        emitted: set[int] = set()
-        for cand in self._candidates(now):
-            wanted = requested.get(cand.id, (cand, None))[1]
-            item = self._judge(cand, wanted, now)
-            if item is not None:
-                emitted.add(cand.id)
-                yield item
-        for cand_id, (cand, day) in sorted(requested.items()):
-            if cand_id not in emitted:
-                item = self._judge(cand, day, now)
-                if item is not None:
-                    yield item
-
-    def _candidates(self, now: datetime) -> Iterator[store.RenewalCandidate]:
-        bound = turnaround_due_before(now, self.calendar, self.policy)
-        after = 0
-        while True:
-            with self._rt.reads() as s:
-                chunk = store.renewal_candidates(
-                    s,
-                    now,
-                    turnaround_before=bound,
-                    lifetime_fraction=self.policy.lifetime_fraction,
-                    after_id=after,
-                    limit=_CHUNK,
-                )
-            yield from chunk
-            if len(chunk) < _CHUNK:
-                return
-            after = chunk[-1].id
-
-    def _judge(
-        self, cand: store.RenewalCandidate, requested: date | None, now: datetime
-    ) -> DueRenewal | None:
-        plan = self.plan(cand.not_before, cand.not_after, requested)
-        if plan.opens_at > now:
-            return None
-        return DueRenewal(cand.id, cand.serial, cand.org_id, plan)
-
-    def show(self, actor: Actor, serial: str) -> RenewalView:
-        """When ``serial``'s renewal opens, and why (R6)."""
-        with self._rt.reads() as s:
-            row = visible_cert(s, actor, serial)
-            authorize(actor, Action.CERT_READ, row.org_id, hide=True)
-            case = s.get(Case, row.case_id) if row.case_id else None
-            wanted = requested_date(case.payload) if case is not None else None
-            linked = s.get(Case, row.renewal_case_id) if row.renewal_case_id else None
-            return RenewalView(
-                serial=row.serial,
-                status=CertStatus(row.status),
-                not_before=row.not_before,
-                not_after=row.not_after,
-                plan=self.plan(row.not_before, row.not_after, wanted),
-                requested=wanted,
-                renews_by_case=row.case_id is not None,
-                renewal_case=linked.number if linked is not None else None,
-            )
 
     # --- opening, exactly once ------------------------------------------------------------------
 
@@ -362,24 +192,22 @@ class RenewalService:
                 or store.edited(s, case.id)
             ):
                 return False
-            org = s.get(Organization, case.org_id)
+            org = org_store.by_id(s, case.org_id)
             if org is None or not org.auto_approve_renewals:
                 return False
             steps = parse_steps(case.approval_steps)
             current = case_store.approvals_of(s, case.id, case.approval_round)
             missing = outstanding(steps, decisions(current))
             for step in missing:
-                s.add(
-                    Approval(
-                        case_id=case.id,
-                        round=case.approval_round,
-                        step=str(step),
-                        user_id=None,
-                        actor=WORKER.name,
-                        approved=True,
-                        reason=AUTO_APPROVAL_NOTE,
-                        at=now,
-                    )
+                case_store.add_approval(
+                    s,
+                    case,
+                    step=str(step),
+                    user_id=None,
+                    actor=WORKER.name,
+                    approved=True,
+                    reason=AUTO_APPROVAL_NOTE,
+                    at=now,
                 )
             apply_event(
                 s, case, WORKER, Event.APPROVE, now, target=State.APPROVED, note=AUTO_APPROVAL_NOTE
@@ -420,77 +248,3 @@ class RenewalService:
                         at=iso(now),
                     )
         return marked
-
-    # --- settings a customer or operator changes ---------------------------------------------
-
-    def request_date(self, actor: Actor, number: str, day: date | None) -> CaseView:
-        """Ask for an earlier renewal of the certificates case ``number`` delivered (R6).
-
-        The date is kept on the delivered case; the renewal then opens at 00:00 Pacific that
-        day if that is earlier than the plan (a later date cannot delay a renewal). ``None``
-        withdraws the request. Certificates whose renewal is already open are not affected.
-        """
-        now = self._rt.clock()
-        if day is not None and day < now.astimezone(PACIFIC).date():
-            raise InvalidInput("renewal.date_past", f"renewal date {day} is in the past")
-        with self._rt.sessions.begin() as s:
-            case = load_case(s, actor, number, Action.CASE_OPEN, for_update=True)
-            if CaseType(case.type) not in CERTIFICATE_TYPES or case.delivered_at is None:
-                raise Conflict(
-                    "case.not_delivered",
-                    f"case {case.number} has delivered no certificate to renew",
-                )
-            payload = payload_of(case)
-            before = payload.get(store.RENEWAL_REQUESTED)
-            if day is None:
-                payload.pop(store.RENEWAL_REQUESTED, None)
-            else:
-                payload[store.RENEWAL_REQUESTED] = day.isoformat()
-            case.payload = json.dumps(payload, sort_keys=True)
-            case.updated_at = now
-            case_store.add_event(
-                s,
-                case,
-                at=now,
-                actor=actor.name,
-                event="renewal_date",
-                from_state=case.state,
-                to_state=case.state,
-                note=f"renewal requested for {day}" if day else "renewal date withdrawn",
-            )
-            self._audit.record(
-                s,
-                actor,
-                "case.renewal_date",
-                "case",
-                case.number,
-                before=before,
-                after=day.isoformat() if day else None,
-            )
-            return case_view(s, case, now)
-
-    def auto_approves(self, actor: Actor, org_code: str) -> bool:
-        """Whether organization ``org_code`` approves unchanged renewals automatically."""
-        with self._rt.reads() as s:
-            org = visible_org(s, actor, org_code)
-            authorize(actor, Action.ORG_READ, org.id, hide=True)
-            return org.auto_approve_renewals
-
-    def set_auto_approve(self, actor: Actor, org_code: str, enabled: bool) -> bool:
-        """Whether organization ``org_code`` approves unchanged renewals automatically (R4)."""
-        with self._rt.sessions.begin() as s:
-            org = visible_org(s, actor, org_code, for_update=True)
-            authorize(actor, Action.ORG_MANAGE, org.id, hide=True)
-            before = org.auto_approve_renewals
-            if before != enabled:
-                org.auto_approve_renewals = enabled
-                self._audit.record(
-                    s,
-                    actor,
-                    "org.auto_approve_renewals",
-                    "organization",
-                    org.code,
-                    before=before,
-                    after=enabled,
-                )
-            return enabled

@@ -21,101 +21,34 @@ their own account or changes their own roles: another administrator must.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
+__all__ = ["AccountService", "PasswordLink", "UserView", "view_user"]
+
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from certdesk.core.access import Action, Actor, Role, authorize
 from certdesk.core.accounts import (
-    check_new_password,
     check_roles,
-    describe_instant,
-    is_locked,
     normalize_email,
     normalize_login_id,
     normalize_name,
     ordered_roles,
     parse_roles,
-    password_expires_at,
 )
 from certdesk.errors import Conflict, Forbidden, NotFound
-from certdesk.links import enrollment_link
-from certdesk.notify.messages import password_link
 from certdesk.services.audit import AuditService
-from certdesk.services.people.account_mail import queue_account_mail
-from certdesk.services.people.passwords import hash_password
+from certdesk.services.people.enrollment import Enrollments, issue_link
+from certdesk.services.people.users import PasswordLink, UserView, read_view, view_user
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
 from certdesk.services.visibility import listed_org_id, visible_org
-from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store
-from certdesk.store.models import Enrollment, User, UserRole
-
-Purpose = Literal["enroll", "reset"]
+from certdesk.store.models import User
 
 
-@dataclass(frozen=True)
-class UserView:
-    login_id: str
-    name: str
-    email: str
-    org: str | None
-    roles: tuple[Role, ...]
-    disabled: bool
-    enrolled: bool  # has chosen a password
-    totp_enabled: bool
-    locked_until: datetime | None  # only while the lock lasts
-    password_changed_at: datetime | None
-    password_expires_at: datetime | None
-    last_login_at: datetime | None
-    created_at: datetime
-
-    def as_dict(self) -> dict[str, object]:
-        out = dict(self.__dict__)
-        out["roles"] = [str(r) for r in self.roles]
-        return out
-
-
-@dataclass(frozen=True)
-class PasswordLink:
-    """A new account or a reset: the link is shown this once and stored only hashed."""
-
-    user: UserView
-    link: str = field(repr=False)
-    expires_at: datetime
-
-
-def token_digest(token: str) -> str:
-    # The token carries 256 bits of randomness, so a fast hash is enough (as for API tokens).
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def view_user(user: User, org_code: str | None, now: datetime, max_age_days: int) -> UserView:
-    changed = user.password_changed_at
-    return UserView(
-        login_id=user.login_id,
-        name=user.name,
-        email=user.email,
-        org=org_code,
-        roles=ordered_roles(Role(r.role) for r in user.roles),
-        disabled=user.disabled,
-        enrolled=user.password_hash is not None,
-        totp_enabled=user.totp_enabled,
-        locked_until=user.locked_until if is_locked(user.locked_until, now) else None,
-        password_changed_at=changed,
-        password_expires_at=password_expires_at(changed, max_age_days) if changed else None,
-        last_login_at=user.last_login_at,
-        created_at=user.created_at,
-    )
-
-
-class AccountService:
+class AccountService(Enrollments):
     def __init__(self, rt: Runtime, audit: AuditService, secretbox: SecretBox) -> None:
         self._rt = rt
         self._audit = audit
@@ -182,21 +115,18 @@ class AccountService:
                     raise Conflict(
                         "user.exists", f"login ID {login} is taken (IDs are never reused)"
                     )
-                user = User(
+                user = user_store.add_user(
+                    s,
                     login_id=login,
                     name=name,
                     email=email,
                     org_id=org_id,
-                    must_change_password=False,
-                    failed_logins=0,
-                    totp_enabled=False,
-                    disabled=False,
-                    created_at=now,
-                    roles=[UserRole(role=str(r)) for r in ordered_roles(role_set)],
+                    roles=[str(r) for r in ordered_roles(role_set)],
+                    at=now,
                 )
-                s.add(user)
-                s.flush()
-                link, expires = self._issue_link(s, user, "enroll", now, mail=mail)
+                link, expires = issue_link(
+                    s, self._rt.settings, self._secretbox, user, "enroll", now, mail=mail
+                )
                 view = self._view_one(s, user)
                 # Never the link's token: it is a credential until used.
                 self._audit.record(
@@ -222,7 +152,7 @@ class AccountService:
             self._not_self(actor, user, "disable")
             if not user.disabled:
                 now = self._rt.clock()
-                user.disabled = True
+                user_store.set_disabled(user, True)
                 user_store.end_sessions(s, user.id, now)
                 self._audit.record(s, actor, "user.disable", "user", user.login_id)
             return self._view_one(s, user)
@@ -231,7 +161,7 @@ class AccountService:
         with self._rt.sessions.begin() as s:
             user = self._managed(s, actor, login_id)
             if user.disabled:
-                user.disabled = False
+                user_store.set_disabled(user, False)
                 self._audit.record(s, actor, "user.enable", "user", user.login_id)
             return self._view_one(s, user)
 
@@ -244,7 +174,7 @@ class AccountService:
                 raise Conflict(
                     "account.disabled", f"{user.login_id} is disabled; enable the account first"
                 )
-            link, expires = self._issue_link(s, user, "reset", now)
+            link, expires = issue_link(s, self._rt.settings, self._secretbox, user, "reset", now)
             self._audit.record(
                 s, actor, "user.reset", "user", user.login_id, link_expires_at=expires.isoformat()
             )
@@ -260,13 +190,7 @@ class AccountService:
             self._not_self(actor, user, "change the roles of")
             before = ordered_roles(Role(r.role) for r in user.roles)
             if set(before) != wanted:
-                # Remove and add only the difference: deleting and re-inserting the same
-                # (user, role) key in one flush would collide.
-                for row in [r for r in user.roles if Role(r.role) not in wanted]:
-                    user.roles.remove(row)
-                for role in ordered_roles(wanted - set(before)):
-                    user.roles.append(UserRole(role=str(role)))
-                s.flush()
+                user_store.set_roles(s, user, [str(r) for r in ordered_roles(wanted)])
                 self._audit.record(
                     s,
                     actor,
@@ -278,94 +202,7 @@ class AccountService:
                 )
             return self._view_one(s, user)
 
-    def enroll(self, token: str, password: str) -> UserView:
-        """Redeem an enrollment or reset link: set the password, use the link up."""
-        now = self._rt.clock()
-        settings = self._rt.settings
-        with self._rt.sessions.begin() as s:
-            link = user_store.enrollment_by_hash(s, token_digest(token.strip()))
-            if link is None:
-                raise NotFound(
-                    "enrollment.unknown",
-                    "this link is not valid; ask your administrator for a new one",
-                )
-            if link.used_at is not None:
-                raise Conflict(
-                    "enrollment.used",
-                    "this link has already been used or was replaced by a newer one; ask your"
-                    " administrator for a new one",
-                )
-            if now >= link.expires_at:
-                raise Conflict(
-                    "enrollment.expired",
-                    f"this link expired at {describe_instant(link.expires_at)}; ask your"
-                    " administrator for a new one",
-                )
-            user = user_store.by_id(s, link.user_id)
-            if user is None or user.disabled:
-                raise Conflict("account.disabled", "this account is disabled")
-            check_new_password(
-                password, min_length=settings.password_min_length, login_id=user.login_id
-            )
-            user.password_hash = hash_password(password)
-            user.password_changed_at = now
-            user.must_change_password = False
-            # Choosing a password through a link is also how a locked-out person gets back in.
-            user.failed_logins = 0
-            user.locked_until = None
-            user_store.retire_links(s, user.id, now)  # this one included
-            user_store.end_sessions(s, user.id, now)
-            self._audit.record(
-                s,
-                f"user:{user.login_id}",
-                "user.enroll",
-                "user",
-                user.login_id,
-                purpose=link.purpose,
-            )
-            return self._view_one(s, user)
-
     # ------------------------------------------------------------------ helpers
-
-    def _issue_link(
-        self, s: Session, user: User, purpose: Purpose, now: datetime, *, mail: bool = True
-    ) -> tuple[str, datetime]:
-        settings = self._rt.settings
-        user_store.retire_links(s, user.id, now)
-        # 256 bits as hex: a token never starts with '-' (which a command line would take for
-        # an option) and a double click selects all of it, wherever a person copies it from.
-        token = secrets.token_hex(32)
-        expires = now + timedelta(hours=settings.enrollment_hours)
-        enrollment = Enrollment(
-            user_id=user.id,
-            token_hash=token_digest(token),
-            purpose=purpose,
-            expires_at=expires,
-            created_at=now,
-        )
-        s.add(enrollment)
-        link = enrollment_link(settings.base_url, token)
-        if not mail:
-            return link, expires
-        message = password_link(
-            purpose=purpose,
-            name=user.name,
-            login_id=user.login_id,
-            link=link,
-            expires_at=expires,
-            training_url=settings.training_url,
-        )
-        s.flush()  # the link's id names the mail in the queue (its once-only key)
-        queue_account_mail(
-            s,
-            user.email,
-            message,
-            now,
-            box=self._secretbox,
-            user_id=user.id,
-            reason=f"account.{purpose}#{enrollment.id}",
-        )
-        return link, expires
 
     def _visible(self, s: Session, actor: Actor, login_id: str, *, lock: bool = False) -> User:
         user = user_store.by_login(s, login_id.strip().lower(), for_update=lock)
@@ -402,10 +239,4 @@ class AccountService:
         return view_user(user, code, self._rt.clock(), self._rt.settings.password_max_age_days)
 
     def _view_one(self, s: Session, user: User) -> UserView:
-        org = org_store.by_id(s, user.org_id) if user.org_id is not None else None
-        return view_user(
-            user,
-            org.code if org else None,
-            self._rt.clock(),
-            self._rt.settings.password_max_age_days,
-        )
+        return read_view(s, user, self._rt.clock(), self._rt.settings.password_max_age_days)

@@ -44,12 +44,11 @@ from certdesk.core.accounts import (
 )
 from certdesk.errors import CertdeskError, Conflict, Forbidden, InvalidInput, Unauthorized
 from certdesk.services.audit import AuditService
-from certdesk.services.people.accounts import UserView, view_user
 from certdesk.services.people.passwords import hash_password, needs_rehash, password_matches
 from certdesk.services.people.tokens import TokenService
+from certdesk.services.people.users import UserView, read_view
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
-from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store
 from certdesk.store.models import User
 
@@ -146,7 +145,7 @@ class LoginService:
                 raise Conflict("totp.not_set_up", "set up the second factor first")
             if not self._totp_ok(user, code):
                 raise InvalidInput("totp.invalid", "the authenticator code is wrong or expired")
-            user.totp_enabled = True
+            user_store.enable_totp(user)
             self._audit.record(s, actor, "totp.enable", "user", user.login_id)
             return self._view(s, user)
 
@@ -211,14 +210,13 @@ class LoginService:
     def _failed(self, s: Session, user: User, now: datetime, reason: str) -> Unauthorized | None:
         """Count a failure; the refusal to give instead of the usual one if it locks."""
         failures, until = self._lockout.after_failure(user.failed_logins, now)
-        user.failed_logins = failures
+        user_store.record_failure(user, failures, until)
         in_a_row = failures or self._lockout.threshold
         self._audit.record(
             s, ANONYMOUS, "login.failure", "user", user.login_id, reason=reason, in_a_row=in_a_row
         )
         if until is None:
             return None
-        user.locked_until = until
         self._audit.record(
             s, ANONYMOUS, "login.lockout", "user", user.login_id, until=until.isoformat()
         )
@@ -228,14 +226,8 @@ class LoginService:
         self, s: Session, user: User, now: datetime, new_hash: str | None, *, changed: bool
     ) -> LoginSession:
         me = f"user:{user.login_id}"
-        user.failed_logins = 0
-        user.locked_until = None
-        user.last_login_at = now
-        if new_hash is not None:
-            user.password_hash = new_hash
+        user_store.record_login(user, now, new_hash=new_hash, changed=changed)
         if changed:
-            user.password_changed_at = now
-            user.must_change_password = False
             user_store.end_sessions(s, user.id, now)  # sessions opened with the old password
             self._audit.record(s, me, "password.change", "user", user.login_id)
         roles = [Role(r.role) for r in user.roles]
@@ -287,7 +279,7 @@ class LoginService:
             if user.totp_last_step is not None and candidate <= user.totp_last_step:
                 continue
             if hmac.compare_digest(totp.generate_otp(candidate), code):
-                user.totp_last_step = candidate
+                user_store.use_totp_step(user, candidate)
                 return True
         return False
 
@@ -303,10 +295,4 @@ class LoginService:
         return user
 
     def _view(self, s: Session, user: User) -> UserView:
-        org = org_store.by_id(s, user.org_id) if user.org_id is not None else None
-        return view_user(
-            user,
-            org.code if org else None,
-            self._rt.clock(),
-            self._rt.settings.password_max_age_days,
-        )
+        return read_view(s, user, self._rt.clock(), self._rt.settings.password_max_age_days)

@@ -81,17 +81,15 @@ class OrganizationService:
             with self._rt.sessions.begin() as s:
                 if org_store.by_code(s, code) is not None:
                     raise Conflict("org.exists", f"organization {code} already exists")
-                org = Organization(
-                    code=code, name=name.strip(), self_managed=self_managed, created_at=now
+                org = org_store.add_org(
+                    s,
+                    code=code,
+                    name=name.strip(),
+                    self_managed=self_managed,
+                    grants=[(str(g.kind), g.name) for g in dict.fromkeys(parsed)],
+                    at=now,
+                    by=actor.name,
                 )
-                s.add(org)
-                for g in dict.fromkeys(parsed):
-                    org.grants.append(
-                        GrantRow(
-                            kind=str(g.kind), name=g.name, created_at=now, created_by=actor.name
-                        )
-                    )
-                s.flush()
                 view = _view(org)
                 self._audit.record(
                     s, actor, "org.create", "organization", code, after=view.as_dict()
@@ -163,7 +161,7 @@ class OrganizationService:
             authorize(actor, Action.ORG_MANAGE, org.id, hide=True)
             if org.self_managed != self_managed:
                 before, after = _service(org.self_managed), _service(self_managed)
-                org.self_managed = self_managed
+                org_store.set_self_managed(s, org, self_managed)
                 self._audit.record(
                     s, actor, "org.service", "organization", org.code, before=before, after=after
                 )

@@ -130,15 +130,14 @@ class TokenService:
             if role not in actor.grantable():
                 raise Forbidden("token.role", f"a {actor.role} may not create {role} tokens")
             prefix, secret = _mint()
-            s.add(
-                ApiToken(
-                    prefix=prefix,
-                    token_hash=_digest(secret),
-                    role=str(role),
-                    org_id=org_id,
-                    label=label,
-                    created_at=self._rt.clock(),
-                )
+            token_store.add_token(
+                s,
+                prefix=prefix,
+                token_hash=_digest(secret),
+                role=str(role),
+                org_id=org_id,
+                label=label,
+                at=self._rt.clock(),
             )
             # The secret is never logged or audited: only its public prefix.
             self._audit.record(
@@ -182,7 +181,7 @@ class TokenService:
         if now - seen > idle:
             with self._rt.sessions.begin() as s:
                 live = self._lookup(s, secret)
-                live.revoked_at = now
+                token_store.revoke(live, now)
                 self._audit.record(
                     s, actor, "session.idle", "user", user.login_id, token=live.prefix
                 )
@@ -201,17 +200,16 @@ class TokenService:
     ) -> tuple[str, str]:
         """R10: a login session for a person, in the caller's transaction; (secret, prefix)."""
         prefix, secret = _mint()
-        s.add(
-            ApiToken(
-                prefix=prefix,
-                token_hash=_digest(secret),
-                role=str(role),
-                org_id=org_id,
-                label="login session",
-                created_at=self._rt.clock(),
-                user_id=user_id,
-                expires_at=expires_at,
-            )
+        token_store.add_token(
+            s,
+            prefix=prefix,
+            token_hash=_digest(secret),
+            role=str(role),
+            org_id=org_id,
+            label="login session",
+            at=self._rt.clock(),
+            user_id=user_id,
+            expires_at=expires_at,
         )
         return secret, prefix
 

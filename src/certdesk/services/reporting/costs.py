@@ -16,6 +16,7 @@ from certdesk.core.costs import check_rate
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_org
+from certdesk.store import orgs as org_store
 from certdesk.store.models import Organization
 
 
@@ -60,7 +61,7 @@ class CostService:
             authorize(actor, Action.ORG_MANAGE, org.id, hide=True)
             before = org.cost_cents_per_year
             if before != rate:
-                org.cost_cents_per_year = rate
+                org_store.set_cost(org, rate)
                 self._audit.record(
                     s, actor, "org.cost", "organization", org.code, before=before, after=rate
                 )

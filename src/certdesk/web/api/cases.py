@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
@@ -358,27 +359,38 @@ def remove_submittal(
     return svc.cases.remove_submittal(who, number, submittal_id).as_dict()
 
 
-@router.post(
-    CASES + "/{number}/submit", response_model=CaseOut, responses=problems(403, 404, 409, 422)
-)
+_Route = TypeVar("_Route", bound=Callable[..., Any])
+
+
+def _note(body: NoteIn | None) -> str:
+    return body.note if body else ""
+
+
+def _case_step(step: str, **route: Any) -> Callable[[_Route], _Route]:
+    """``POST /api/v1/cases/{number}/<step>``: one step of a case, answered with the case."""
+    return router.post(
+        CASES + f"/{{number}}/{step}",
+        response_model=CaseOut,
+        responses=problems(403, 404, 409, 422),
+        **route,
+    )
+
+
+@_case_step("submit")
 def submit_case(number: CaseNumber, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
     """Submit (or resubmit after a rejection: a new approval round)."""
     return svc.cases.submit(who, number).as_dict()
 
 
-@router.post(
-    CASES + "/{number}/approve", response_model=CaseOut, responses=problems(403, 404, 409, 422)
-)
+@_case_step("approve")
 def approve_case(
     number: CaseNumber, svc: ServicesDep, who: ActorDep, body: NoteIn | None = None
 ) -> dict[str, Any]:
     """Approve the caller's outstanding step (R4); the last approval sets the R5 dates."""
-    return svc.approvals.approve(who, number, note=body.note if body else "").as_dict()
+    return svc.approvals.approve(who, number, note=_note(body)).as_dict()
 
 
-@router.post(
-    CASES + "/{number}/reject", response_model=CaseOut, responses=problems(403, 404, 409, 422)
-)
+@_case_step("reject")
 def reject_case(
     number: CaseNumber, body: ReasonIn, svc: ServicesDep, who: ActorDep
 ) -> dict[str, Any]:
@@ -386,31 +398,22 @@ def reject_case(
     return svc.approvals.reject(who, number, body.reason).as_dict()
 
 
-@router.post(
-    CASES + "/{number}/start", response_model=CaseOut, responses=problems(403, 404, 409, 422)
-)
+@_case_step("start")
 def start_case(
     number: CaseNumber, svc: ServicesDep, who: ActorDep, body: NoteIn | None = None
 ) -> dict[str, Any]:
     """Cert services picks up an approved case (``in_progress``)."""
-    return svc.cases.start(who, number, body.note if body else "").as_dict()
+    return svc.cases.start(who, number, _note(body)).as_dict()
 
 
-@router.post(
-    CASES + "/{number}/comment",
-    response_model=CaseOut,
-    status_code=status.HTTP_201_CREATED,
-    responses=problems(403, 404, 409, 422),
-)
+@_case_step("comment", status_code=status.HTTP_201_CREATED)
 def comment_case(
     number: CaseNumber, body: CommentIn, svc: ServicesDep, who: ActorDep
 ) -> dict[str, Any]:
     return svc.cases.comment(who, number, body.text).as_dict()
 
 
-@router.post(
-    CASES + "/{number}/cancel", response_model=CaseOut, responses=problems(403, 404, 409, 422)
-)
+@_case_step("cancel")
 def cancel_case(
     number: CaseNumber, svc: ServicesDep, who: ActorDep, body: CancelIn | None = None
 ) -> dict[str, Any]:

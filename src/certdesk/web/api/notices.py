@@ -11,13 +11,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from certdesk.core.notices import NoticeState
 from certdesk.web.deps import ActorDep, ServicesDep
 from certdesk.web.identifiers import CaseFilter, Serial, SerialFilter
 from certdesk.web.problems import AUTHENTICATED, problems
 
 router = APIRouter(prefix="/api/v1/notices", tags=["notices"], responses=AUTHENTICATED)
-
-NoticeStatus = Literal["pending", "retrying", "sending", "sent", "failed"]
 
 
 class NoticeOut(BaseModel):
@@ -26,7 +25,7 @@ class NoticeOut(BaseModel):
     subject: str = Field(description="The certificate's serial or the case's number")
     reason: str = Field(examples=["expiry.30", "case.rejected#17", "window.closing"])
     contact_email: str
-    status: NoticeStatus
+    status: NoticeState
     late: bool = Field(description="R9: sent (or planned) after its moment plus the grace")
     attempts: int
     due_at: datetime
@@ -58,7 +57,7 @@ def list_notices(
     who: ActorDep,
     cert: SerialFilter = None,
     case: CaseFilter = None,
-    status: NoticeStatus | None = None,
+    status: NoticeState | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, object]:

@@ -13,7 +13,7 @@ procedure SQLite documents for changes that leave the stored rows as they are (A
 drop a table that every certificate refers to.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-06
 """
 
@@ -27,7 +27,7 @@ from alembic import op
 import certdesk.store.types
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 server's challenges (``acme_server_challenges``, apart from the vendor client's tables).
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import certdesk.store.types
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -14,6 +14,8 @@ every call, a forged form included.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from inspect import Parameter, Signature
 from typing import Annotated, Any, Protocol
 
 from cryptography import x509
@@ -134,6 +136,49 @@ def act(
     return c.redirect(case_url(done.number), flash=flash)
 
 
+@dataclass(frozen=True)
+class CaseAction:
+    """A POST form on the case page with at most one text field (``field``), answered by
+    :func:`act`: ``call(console, viewer, case number, the field's text)``."""
+
+    path: str  # /cases/{number}/<path>
+    flash: str
+    call: Callable[[Console, Actor, str, str], _Numbered]
+    field: str | None = None
+
+
+def add_actions(router: APIRouter, *actions: CaseAction) -> None:
+    """Register each action's route on ``router``."""
+    for action in actions:
+        router.post(f"/cases/{{number}}/{action.path}", name=f"case_{action.path}")(
+            _action_route(action)
+        )
+
+
+def _action_route(action: CaseAction) -> Callable[..., Response]:
+    def route(request: Request, c: Console, who: Actor, number: str, text: str = "") -> Response:
+        values = {action.field: text} if action.field else None
+        return act(
+            request, c, who, number, lambda: action.call(c, who, number, text), action.flash, values
+        )
+
+    # FastAPI reads the parameters from the signature: the form field is named per action.
+    params = [
+        Parameter("request", Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
+        Parameter("c", Parameter.POSITIONAL_OR_KEYWORD, annotation=ConsoleDep),
+        Parameter("who", Parameter.POSITIONAL_OR_KEYWORD, annotation=ViewerDep),
+        Parameter("number", Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+    ]
+    if action.field is not None:
+        note = Annotated[str, Form(alias=action.field, max_length=20_000)]
+        params.append(
+            Parameter("text", Parameter.POSITIONAL_OR_KEYWORD, default="", annotation=note)
+        )
+    route.__signature__ = Signature(params, return_annotation=Response)  # type: ignore[attr-defined]
+    route.__name__ = f"case_{action.path}"
+    return route
+
+
 # --- reading -------------------------------------------------------------------------------
 
 
@@ -231,76 +276,37 @@ def remove_submittal(
     )
 
 
-@router.post("/cases/{number}/submit")
-def submit_case(request: Request, c: ConsoleDep, who: ViewerDep, number: str) -> Response:
-    return act(
-        request,
-        c,
-        who,
-        number,
-        lambda: c.services.cases.submit(who, number),
-        "The case is submitted.",
-    )
-
-
-@router.post("/cases/{number}/cancel")
-def cancel_case(
-    request: Request, c: ConsoleDep, who: ViewerDep, number: str, cancel_reason: Note = ""
-) -> Response:
-    return act(
-        request,
-        c,
-        who,
-        number,
-        lambda: c.services.cases.cancel(who, number, cancel_reason),
-        "The case is cancelled.",
-        {"cancel_reason": cancel_reason},
-    )
-
-
-@router.post("/cases/{number}/comment")
-def comment_case(
-    request: Request, c: ConsoleDep, who: ViewerDep, number: str, comment: Note = ""
-) -> Response:
-    return act(
-        request,
-        c,
-        who,
-        number,
-        lambda: c.services.cases.comment(who, number, comment),
-        "Your comment is added.",
-        {"comment": comment},
-    )
-
-
 # --- approvals (R4) ------------------------------------------------------------------------
 
 
-@router.post("/cases/{number}/approve")
-def approve_case(
-    request: Request, c: ConsoleDep, who: ViewerDep, number: str, approve_note: Note = ""
-) -> Response:
-    return act(
-        request,
-        c,
-        who,
-        number,
-        lambda: c.services.approvals.approve(who, number, note=approve_note),
+# The case's own steps (R3) and the approvals (R4): one optional text field, one call each.
+add_actions(
+    router,
+    CaseAction(
+        "submit", "The case is submitted.", lambda c, who, n, _: c.services.cases.submit(who, n)
+    ),
+    CaseAction(
+        "cancel",
+        "The case is cancelled.",
+        lambda c, who, n, why: c.services.cases.cancel(who, n, why),
+        field="cancel_reason",
+    ),
+    CaseAction(
+        "comment",
+        "Your comment is added.",
+        lambda c, who, n, text: c.services.cases.comment(who, n, text),
+        field="comment",
+    ),
+    CaseAction(
+        "approve",
         "You approved the case.",
-        {"approve_note": approve_note},
-    )
-
-
-@router.post("/cases/{number}/reject")
-def reject_case(
-    request: Request, c: ConsoleDep, who: ViewerDep, number: str, reject_reason: Note = ""
-) -> Response:
-    return act(
-        request,
-        c,
-        who,
-        number,
-        lambda: c.services.approvals.reject(who, number, reject_reason),
+        lambda c, who, n, note: c.services.approvals.approve(who, n, note=note),
+        field="approve_note",
+    ),
+    CaseAction(
+        "reject",
         "You rejected the case; it returns to the requester with your reason.",
-        {"reject_reason": reject_reason},
-    )
+        lambda c, who, n, why: c.services.approvals.reject(who, n, why),
+        field="reject_reason",
+    ),
+)

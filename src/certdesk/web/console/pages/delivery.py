@@ -19,7 +19,14 @@ from certdesk.services.casework.window import Delivery, Reissue
 from certdesk.services.pki.revocation import Reason, parse_reason
 from certdesk.web.console.frame import ConsoleDep, ViewerDep
 from certdesk.web.console.pages.cases import FormDep, csr_given, kept, names_of, text, whole
-from certdesk.web.console.pages.casework import Note, SubmittalId, act, case_page
+from certdesk.web.console.pages.casework import (
+    CaseAction,
+    Note,
+    SubmittalId,
+    act,
+    add_actions,
+    case_page,
+)
 
 router = APIRouter()
 
@@ -27,31 +34,25 @@ router = APIRouter()
 # --- cert services' work -------------------------------------------------------------------
 
 
-@router.post("/cases/{number}/start")
-def start_case(
-    request: Request, c: ConsoleDep, who: ViewerDep, number: str, start_note: Note = ""
-) -> Response:
-    return act(
-        request,
-        c,
-        who,
-        number,
-        lambda: c.services.cases.start(who, number, start_note),
+add_actions(
+    router,
+    CaseAction(
+        "start",
         "The case is in progress.",
-        {"start_note": start_note},
-    )
-
-
-@router.post("/cases/{number}/fulfil")
-def fulfil_case(request: Request, c: ConsoleDep, who: ViewerDep, number: str) -> Response:
-    return act(
-        request,
-        c,
-        who,
-        number,
-        lambda: c.services.fulfilment.fulfil(who, number),
+        lambda c, who, n, note: c.services.cases.start(who, n, note),
+        field="start_note",
+    ),
+    CaseAction(
+        "fulfil",
         "The certificates are issued and the case is delivered.",
-    )
+        lambda c, who, n, _: c.services.fulfilment.fulfil(who, n),
+    ),
+    CaseAction(
+        "close",
+        "The case is closed; its 25-day window has ended.",
+        lambda c, who, n, _: c.services.fulfilment.close(who, n),
+    ),
+)
 
 
 @router.post("/cases/{number}/complete")
@@ -75,18 +76,6 @@ def complete_case(
         call,
         "The case is completed and closed.",
         {"complete_comment": complete_comment},
-    )
-
-
-@router.post("/cases/{number}/close")
-def close_case(request: Request, c: ConsoleDep, who: ViewerDep, number: str) -> Response:
-    return act(
-        request,
-        c,
-        who,
-        number,
-        lambda: c.services.fulfilment.close(who, number),
-        "The case is closed; its 25-day window has ended.",
     )
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from certdesk.core.access import Action
+from certdesk.core.workflow import State
 from certdesk.services.casework.cases import CaseFilter
 from certdesk.web.console.frame import ConsoleDep, ViewerDep
 
@@ -20,7 +21,9 @@ def dashboard(request: Request, c: ConsoleDep, who: ViewerDep) -> Response:
     ahead = svc.inventory.forecast(who) if who.may(Action.CERT_READ) else None
     waiting = []
     if who.may(Action.CASE_APPROVE) and not who.is_global:
-        waiting = svc.cases.search(who, CaseFilter(state="pending_approval", limit=LISTED)).items
+        waiting = svc.cases.search(
+            who, CaseFilter(state=State.PENDING_APPROVAL, limit=LISTED)
+        ).items
     overdue = []
     if who.may(Action.CASE_WORK) or who.is_global:
         overdue = svc.cases.search(who, CaseFilter(overdue=True, limit=LISTED)).items

@@ -1,0 +1,276 @@
+"""The one sender loop of the mail queue (R9 notices and R10 account mail alike).
+
+A run holds claimed queue rows, grouped into messages (a notice, a digest of one contact's
+notices, or one stored account mail). :meth:`QueueSender.send_all` sends them one message at a
+time and records each outcome in a transaction of its own right after the SMTP server
+answered, only where the claim is still this worker's (:mod:`certdesk.store.notices`), so the
+window in which an accepted message is not yet recorded stays short. The guarantee it keeps
+is stated in :mod:`certdesk.services.lifecycle.notices`:
+
+* claims are renewed once half their lease is used; a claim another worker took over (this
+  run stalled) is dropped from the run, and that worker sends it;
+* a server that cannot be reached, or refuses our login or our sender, stops the run: this
+  message is retried with backoff (its attempt counted), the rest waits (not counted); an
+  outage of any length never fails a mail for good;
+* a refusal of this message alone fails it for good (5xx, or attempts used up) or retries it
+  with backoff (4xx);
+* accepted: marked sent; a claim lost while the message was on its way is logged (the
+  at-least-once window).
+
+What differs between the kinds is only how rows become a message: subclasses say that.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Generic, Protocol, TypeVar
+
+import structlog
+
+from certdesk.clock import Clock
+from certdesk.core.notices import NoticeState, retry_delay
+from certdesk.notify.smtp import Transport, is_permanent
+from certdesk.services.runtime import Runtime
+from certdesk.store import notices as store
+from certdesk.store.models import Notice
+
+log = structlog.get_logger("certdesk.mail")
+
+# How long a claim protects a message that is being sent. It is renewed while a long run is
+# still sending, so it only runs out when its worker died or stalled for this long.
+CLAIM_LEASE = timedelta(minutes=10)
+RETRY_CAP = timedelta(hours=12)
+
+
+class RunClock:
+    """``now`` moved on by the time the run has taken (real time, or a test's clock)."""
+
+    def __init__(self, now: datetime, clock: Clock) -> None:
+        self.start = now
+        self._clock = clock
+        self._started = clock()
+
+    def __call__(self) -> datetime:
+        return self.start + max(self._clock() - self._started, timedelta(0))
+
+
+def server_level(exc: BaseException) -> bool:
+    """The server (or our access to it), not this message, is the problem: retry later.
+
+    Not reachable, dropped the connection, refused our login or our sender address: every
+    message would fail the same way, so the run stops and nothing is failed for it.
+    """
+    if isinstance(
+        exc,
+        smtplib.SMTPServerDisconnected
+        | smtplib.SMTPConnectError
+        | smtplib.SMTPHeloError
+        | smtplib.SMTPAuthenticationError
+        | smtplib.SMTPSenderRefused
+        | smtplib.SMTPNotSupportedError,
+    ):
+        return True
+    # smtplib's exceptions are OSErrors too; the other SMTP replies concern this message.
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+
+
+def retry_later(
+    rt: Runtime, ids: Sequence[int], worker_id: str, at: datetime, error: str, *, attempted: bool
+) -> None:
+    """Put this worker's claimed messages ``ids`` back in the queue, to be tried again after
+    the backoff (``attempted``: this attempt failed and counts) or at the next run."""
+    if not ids:
+        return
+    base = timedelta(seconds=rt.settings.notice_retry_seconds)
+    with rt.sessions.begin() as s:
+        rows = {n.id: n.attempts for n in store.by_ids(s, ids)}
+        for notice_id, attempts in rows.items():
+            made = attempts + 1 if attempted else attempts
+            delay = retry_delay(made, base, RETRY_CAP) if attempted else base
+            store.settle(
+                s,
+                [notice_id],
+                worker_id,
+                {
+                    "status": NoticeState.PENDING,
+                    "attempts": made,
+                    "next_attempt_at": at + delay,
+                    "last_error": error,
+                },
+            )
+
+
+class Tally(Protocol):
+    """What a run counts (the notices' and the account mail's reports both have these)."""
+
+    sent: int
+    retrying: int
+    failed: int
+    errors: list[str]
+
+
+class Halt(Exception):
+    """Nothing more can be sent this run, through no fault of the server or of one message
+    (e.g. this process cannot open what it must send): everything left waits, uncounted."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+E = TypeVar("E")
+T = TypeVar("T", bound=Tally)
+
+
+class QueueSender(Generic[E, T]):
+    """Sends groups of claimed entries ``E``, one message per group, and records outcomes."""
+
+    noun = "notice"  # names an entry in the run's errors ("notice 7: …")
+    what = "notice"  # and in the log ("notice claims lost")
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    # --- what differs between the kinds of mail ------------------------------------------
+
+    def _id(self, entry: E) -> int:
+        raise NotImplementedError
+
+    def _to(self, group: list[E]) -> str:
+        raise NotImplementedError
+
+    def _compose(
+        self, group: list[E], at: datetime, queue: deque[list[E]], worker_id: str, tally: T
+    ) -> EmailMessage | None:
+        """The message carrying ``group``; None when the group was dealt with instead
+        (failed, or put back into ``queue`` in other groups). Raises :class:`Halt`."""
+        raise NotImplementedError
+
+    def _outcome(self, group: list[E]) -> dict[int, tuple[str, bool]]:
+        """Each entry's (mail subject, late) to record once the server accepted it."""
+        raise NotImplementedError
+
+    def _accepted(self, group: list[E], done: list[int], tally: T) -> None:
+        """Count what the kind counts beyond ``sent`` for an accepted message."""
+
+    def _unavailable(self, group: list[E], error: str) -> str:
+        return f"SMTP server unavailable: {error}"
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def send_all(
+        self,
+        queue: deque[list[E]],
+        worker_id: str,
+        current: RunClock,
+        transport: Transport,
+        tally: T,
+    ) -> None:
+        """Send every group of ``queue`` (entries this worker claimed in this run)."""
+        # Every claim of this run was taken after it started: none runs out before this.
+        held_until = current.start + CLAIM_LEASE
+        while queue:
+            group = queue.popleft()
+            if current() + CLAIM_LEASE / 2 > held_until:
+                held_until = self._renew(queue, group, worker_id, current)
+            if not group:
+                continue  # every claim in it was lost to another worker, which sends them
+            ids = [self._id(e) for e in group]
+            try:
+                message = self._compose(group, current(), queue, worker_id, tally)
+            except Halt as halt:
+                rest = ids + self._ids(queue)
+                retry_later(self._rt, rest, worker_id, current(), halt.detail, attempted=False)
+                tally.retrying += len(rest)
+                tally.errors.append(halt.detail)
+                return
+            if message is None:
+                continue
+            try:
+                transport.send(message)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"[:1000]
+                if server_level(exc):
+                    # The server, not this message: nothing fails for it; all of it waits.
+                    retry_later(self._rt, ids, worker_id, current(), error, attempted=True)
+                    rest = self._ids(queue)
+                    retry_later(
+                        self._rt, rest, worker_id, current(), f"not attempted: {error}",
+                        attempted=False,
+                    )  # fmt: skip
+                    tally.retrying += len(ids) + len(rest)
+                    tally.errors.append(self._unavailable(group, error))
+                    return
+                self._refused(group, ids, worker_id, current(), exc, error, tally)
+                continue
+            self._sent(group, worker_id, current(), tally)
+
+    # --- outcomes: each written only where this worker still holds the claim ----------------
+
+    def _ids(self, queue: deque[list[E]]) -> list[int]:
+        return [self._id(e) for g in queue for e in g]
+
+    def _settle(self, ids: Sequence[int], worker_id: str, values: dict[str, object]) -> None:
+        with self._rt.sessions.begin() as s:
+            store.settle(s, ids, worker_id, values)
+
+    def _renew(
+        self, queue: deque[list[E]], group: list[E], worker_id: str, current: RunClock
+    ) -> datetime:
+        until = current() + CLAIM_LEASE
+        wanted = [self._id(e) for e in group] + self._ids(queue)
+        with self._rt.sessions.begin() as s:
+            held = store.renew(s, wanted, worker_id, until)
+        lost = set(wanted) - held
+        if lost:
+            # Another worker took over claims that ran out (this run stalled): it sends them.
+            log.warning(f"{self.what} claims lost", worker=worker_id, ids=sorted(lost))
+            for g in [group, *queue]:
+                g[:] = [e for e in g if self._id(e) in held]
+        return until
+
+    def _sent(self, group: list[E], worker_id: str, at: datetime, tally: T) -> None:
+        outcome = self._outcome(group)
+        with self._rt.transaction() as conn:  # Core: this runs once per message
+            done = store.mark_sent(conn, worker_id, at, outcome)
+        for lost in sorted(set(outcome) - set(done)):
+            # The claim ran out while the message was on its way: another worker may send it
+            # again (the at-least-once window), with the same Message-ID.
+            log.warning(f"{self.what} sent after its claim ran out", id=lost)
+            tally.errors.append(f"{self.noun} {lost}: claim lost while sending")
+        tally.sent += len(done)
+        self._accepted(group, done, tally)
+
+    def _refused(
+        self,
+        group: list[E],
+        ids: list[int],
+        worker_id: str,
+        at: datetime,
+        exc: Exception,
+        error: str,
+        tally: T,
+    ) -> None:
+        """The server refused this message: for good (5xx, or attempts used up) or for now."""
+        with self._rt.reads() as s:
+            attempts = max(n.attempts for n in store.by_ids(s, ids)) + 1
+        if is_permanent(exc) or attempts >= self._rt.settings.notice_max_attempts:
+            why = "refused" if is_permanent(exc) else f"gave up after {attempts} attempts"
+            self._settle(
+                ids,
+                worker_id,
+                {
+                    "status": NoticeState.FAILED,
+                    "attempts": Notice.attempts + 1,
+                    "last_error": f"{why}: {error}",
+                },
+            )
+            tally.failed += len(ids)
+        else:
+            retry_later(self._rt, ids, worker_id, at, error, attempted=True)
+            tally.retrying += len(ids)
+        tally.errors.append(f"{self._to(group)}: {error}")
