@@ -20,9 +20,9 @@ import dns.query
 import dns.tsigkeyring
 import dns.update
 import pytest
+from acme import challenges, client, messages
 from cryptography import x509
 
-from acme import challenges, client, messages
 from ca.acme.vendor_world import TSIG, ZONE, Bind9, running_bind9
 from certdesk.config import Settings
 from certdesk.core.acme_states import ChallengeType, key_authorization
@@ -33,10 +33,9 @@ from certdesk.services.acme.validation import (
     ValidationTask,
 )
 from conftest import BACKENDS, OPERATOR
-from world.acme import AcmeWorld, Responder, acme_world, poll_ready
+from world.acme import NS, AcmeWorld, Responder, acme_world, poll_ready
 from world.csr import make_csr
 
-NS = "urn:ietf:params:acme:error:"
 DNS_ORG = "dmv"  # self-managed, zone:dmv.ca.gov (the zone bind9 serves)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import josepy as jose
 import pytest
 import requests
-from acme import challenges, errors, jws, messages
+from acme import challenges, errors, messages
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,17 +22,19 @@ from certdesk.core.acme_states import b64url
 from conftest import BACKENDS, OPERATOR
 from world.acme import (
     MANAGED,
+    NS,
     ORG,
     AcmeWorld,
     account_key,
     acme_world,
     issue,
+    nonce,
     poll_ready,
+    post,
+    problem,
     solve_http01,
 )
 from world.csr import make_csr
-
-NS = "urn:ietf:params:acme:error:"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -41,52 +43,6 @@ def world(
 ) -> Iterator[AcmeWorld]:
     with acme_world(request.param, tmp_path_factory.mktemp("acme")) as w:
         yield w
-
-
-def nonce(world: AcmeWorld) -> str:
-    resp = requests.head(world.base + "/acme/new-nonce", timeout=10)
-    assert resp.status_code == 200
-    return resp.headers["Replay-Nonce"]
-
-
-def post(
-    world: AcmeWorld,
-    path: str,
-    payload: dict[str, Any] | None,
-    key: jose.JWK,
-    *,
-    kid: str | None = None,
-    use_nonce: str | None = None,
-    url: str | None = None,
-    alg: jose.JWASignature = jose.ES256,
-    content_type: str = "application/jose+json",
-) -> requests.Response:
-    """A JWS POST built by hand, to reach every check of §6."""
-    body = b"" if payload is None else json.dumps(payload).encode()
-    signed = jws.JWS.sign(
-        body,
-        key=key,
-        alg=alg,
-        nonce=jose.b64decode(use_nonce or nonce(world)),
-        url=url or world.base + path,
-        kid=kid,
-    )
-    return requests.post(
-        world.base + path,
-        data=signed.json_dumps(),
-        headers={"Content-Type": content_type},
-        timeout=10,
-    )
-
-
-def problem(resp: requests.Response, status: int, kind: str) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["Content-Type"].startswith("application/problem+json")
-    assert resp.headers.get("Replay-Nonce"), "a problem carries a fresh nonce too (§6.5)"
-    assert 'rel="index"' in resp.headers.get("Link", "")
-    body: dict[str, Any] = resp.json()
-    assert body["type"] == NS + kind, body
-    return body
 
 
 # --- directory and nonces (§7.1.1, §7.2) ----------------------------------------------------

@@ -16,17 +16,15 @@ from typing import Any
 import josepy as jose
 import pytest
 import requests
-from cryptography import x509
-
 from acme import client as acme_client
 from acme import messages
+from cryptography import x509
+
 from certdesk.core.access import Actor, Role
 from certdesk.errors import Forbidden, InvalidInput, NotFound
 from conftest import BACKENDS, OPERATOR
-from world.acme import ORG, OTHER, AcmeWorld, acme_world, issue, poll_ready, solve_http01
+from world.acme import NS, ORG, OTHER, AcmeWorld, acme_world, issue, poll_ready, solve_http01
 from world.csr import make_csr
-
-NS = "urn:ietf:params:acme:error:"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

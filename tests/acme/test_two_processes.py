@@ -14,10 +14,10 @@ from typing import Any
 import josepy as jose
 import pytest
 import requests
+from acme import client, messages
 from cryptography import x509
 from requests.adapters import HTTPAdapter
 
-from acme import client, messages
 from conftest import scratch_database
 from world.acme import Responder, account_key, algorithm, poll_ready
 from world.csr import make_csr

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import josepy as jose
+import requests
 import uvicorn
 from acme import challenges, client, messages
 from acme import jws as acme_jws
@@ -33,6 +34,57 @@ from world.processes import free_port
 ORG = "alpha"  # self-managed, zone:alpha.ca.gov
 OTHER = "bravo"  # self-managed, zone:bravo.ca.gov
 MANAGED = "mgd"  # managed
+
+
+NS = "urn:ietf:params:acme:error:"
+
+
+def nonce(world: AcmeWorld) -> str:
+    """A fresh nonce from newNonce (RFC 8555 §7.2)."""
+    resp = requests.head(world.base + "/acme/new-nonce", timeout=10)
+    assert resp.status_code == 200
+    return resp.headers["Replay-Nonce"]
+
+
+def post(
+    world: AcmeWorld,
+    path: str,
+    payload: dict[str, Any] | None,
+    key: jose.JWK,
+    *,
+    kid: str | None = None,
+    use_nonce: str | None = None,
+    url: str | None = None,
+    alg: jose.JWASignature = jose.ES256,
+    content_type: str = "application/jose+json",
+) -> requests.Response:
+    """A JWS POST built by hand, to reach every check of §6."""
+    body = b"" if payload is None else json.dumps(payload).encode()
+    signed = acme_jws.JWS.sign(
+        body,
+        key=key,
+        alg=alg,
+        nonce=jose.b64decode(use_nonce or nonce(world)),
+        url=url or world.base + path,
+        kid=kid,
+    )
+    return requests.post(
+        world.base + path,
+        data=signed.json_dumps(),
+        headers={"Content-Type": content_type},
+        timeout=10,
+    )
+
+
+def problem(resp: requests.Response, status: int, kind: str) -> dict[str, Any]:
+    """An RFC 8555 §6.7 problem of ``kind`` with a nonce and the index link."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    assert resp.headers.get("Replay-Nonce"), "a problem carries a fresh nonce too (§6.5)"
+    assert 'rel="index"' in resp.headers.get("Link", "")
+    body: dict[str, Any] = resp.json()
+    assert body["type"] == NS + kind, body
+    return body
 
 
 class Responder:

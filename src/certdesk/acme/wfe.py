@@ -59,7 +59,7 @@ class AcmeRoute(APIRoute):
             try:
                 response = await inner(request)
             except CertdeskError as exc:
-                response = problems.from_error(exc)
+                response = problems.from_error(exc, _base(svc))
             except Exception as exc:
                 if database_unavailable(exc):
                     response = problems.render(
@@ -226,6 +226,7 @@ def directory(request: Request) -> JSONResponse:
             "newAccount": _url(svc, "/new-account"),
             "newOrder": _url(svc, "/new-order"),
             "revokeCert": _url(svc, "/revoke-cert"),
+            "keyChange": _url(svc, "/key-change"),
             "renewalInfo": _url(svc, "/renewal-info"),  # RFC 9773 §3
             "meta": {
                 "termsOfService": settings.acme_terms_of_service_url or _url(svc, "/terms"),
@@ -311,6 +312,27 @@ async def account(account_id: str, request: Request) -> Response:
                 svc.acme_accounts.update_contacts, view.id, payload["contact"]
             )
     return _json(_account_json(svc, view), 200, _url(svc, f"/acct/{view.id}"))
+
+
+@router.post("/key-change")
+async def key_change(request: Request) -> Response:
+    """RFC 8555 §7.3.5: the account's key is rolled over to the inner JWS's key."""
+    svc: Services = request.app.state.services
+    signed = await _signed(request, svc)
+    assert signed.account is not None
+    change = acme_jws.key_change(signed.env)
+    account_url = _url(svc, f"/acct/{signed.account.id}")
+    if change.account != account_url:
+        raise Unauthorized("acme.unauthorized", "the inner payload names another account")
+    if acme_jws.thumbprint(change.old_key) != signed.account.thumbprint:
+        raise Unauthorized("acme.unauthorized", "oldKey is not the account's key")
+    view = await run_in_threadpool(
+        svc.acme_accounts.change_key,
+        signed.account.id,
+        json.dumps(change.new_key.public_key().to_partial_json(), sort_keys=True),
+        acme_jws.thumbprint(change.new_key),
+    )
+    return _json(_account_json(svc, view), 200, account_url)
 
 
 @router.post("/acct/{account_id}/orders")

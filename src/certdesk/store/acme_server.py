@@ -146,6 +146,11 @@ def set_contacts(row: AcmeAccount, contacts: Sequence[str]) -> None:
     row.contacts = list(contacts)
 
 
+def set_key(row: AcmeAccount, jwk: str, thumbprint: str) -> None:
+    row.jwk = jwk
+    row.thumbprint = thumbprint
+
+
 def deactivate_account(row: AcmeAccount, at: datetime) -> None:
     row.status = AccountStatus.DEACTIVATED
     row.deactivated_at = at
