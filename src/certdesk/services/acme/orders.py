@@ -3,8 +3,11 @@ to §7.6, R17): the registration authority of the ACME server.
 
 1. newOrder judges every identifier under R1 and the account's organization's grants (R2)
    before anything is stored; a refusal names each rejected identifier and its rule.
-2. Each name gets an authorization with http-01 and dns-01 challenges (dns-01 only for a
-   wildcard, §7.1.3). Authorizations are not reused across orders in this first slice.
+2. The order must fit the rate limits and may reuse the account's recent validations
+   (services/acme/limits.py); ``replaces`` must name a certificate of the organization not
+   replaced yet (RFC 9773 §5, services/acme/renewal_info.py); ``profile`` must be one the
+   directory offers. Each name gets an authorization: valid at once when reused, else with
+   http-01 and dns-01 challenges (dns-01 only for a wildcard, §7.1.3).
 3. A challenge the client answers is validated by the VA (services/acme/validation.py) in
    the validation pool, outside every request transaction.
 4. finalize re-checks the CSR (R12 key and signature, R1 names, the name limit) and that it
@@ -28,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session
 
 from certdesk.core.access import Actor, Role
-from certdesk.core.acme_profiles import dv_reuse_days, profile_days
+from certdesk.core.acme_profiles import profile_days
 from certdesk.core.acme_states import (
     AuthzStatus,
     ChallengeStatus,
@@ -52,7 +55,8 @@ from certdesk.errors import (
     PolicyRefusal,
 )
 from certdesk.services.acme.accounts import AccountView
-from certdesk.services.acme.renewal_info import cert_id_of, find_certificate
+from certdesk.services.acme.limits import check_limits, reusable
+from certdesk.services.acme.renewal_info import cert_id_of, replacement_target
 from certdesk.services.acme.validation import (
     ValidationFailed,
     ValidationPool,
@@ -119,11 +123,6 @@ class OrderView:
     replaces: str | None = None  # the certID (RFC 9773 §4.1) of the certificate it replaces
 
 
-def _rate_limited(detail: str, retry: timedelta) -> Conflict:
-    seconds = max(1, int(retry.total_seconds()) + 1)
-    return Conflict("acme.rate_limited", detail, retry_after=seconds)
-
-
 def _challenge(row: AcmeServerChallenge) -> ChallengeView:
     return ChallengeView(
         row.id, row.authz_id, row.type, row.token, row.status, row.validated_at, row.error
@@ -183,9 +182,9 @@ class AcmeOrders:
                 raise PolicyRefusal(
                     "acme.rejected_identifier", exc.detail, rule=exc.rule, **extra
                 ) from None
-            replaces_id = self._replaced(s, account, replaces, normalized, now)
-            reuse = self._reusable(s, account, normalized, now)
-            self._check_limits(s, account, len(normalized) - len(reuse), now)
+            replaces_id = replacement_target(s, account, replaces, normalized, now)
+            reuse = reusable(s, settings, account, normalized, now)
+            check_limits(s, settings, account, len(normalized) - len(reuse), now)
             order = acme_store.add_order(
                 s,
                 account_id=account.id,
@@ -237,85 +236,6 @@ class AcmeOrders:
                 reused=sorted(reuse),
             )
             return self._order_view(s, order, now)
-
-    def _replaced(
-        self,
-        s: Session,
-        account: AccountView,
-        cert_id: str | None,
-        names: list[str],
-        now: datetime,
-    ) -> int | None:
-        """RFC 9773 §5: the certificate ``replaces`` names must be the organization's (another
-        organization's answers like an unknown one), share a name with the order, and not be
-        replaced already."""
-        if cert_id is None:
-            return None
-        row = find_certificate(s, cert_id)
-        if row is None or row.org_id != account.org_id:
-            raise InvalidInput(
-                "acme.malformed", "replaces names no certificate of this organization"
-            )
-        if not set(row.names.split(",")) & set(names):
-            raise InvalidInput(
-                "acme.malformed", "the order shares no name with the certificate it replaces"
-            )
-        if acme_store.replaced(s, row.id, now):
-            raise Conflict(
-                "acme.already_replaced", f"certificate {row.serial} has already been replaced"
-            )
-        return row.id
-
-    def _reusable(
-        self, s: Session, account: AccountView, names: list[str], now: datetime
-    ) -> dict[str, tuple[datetime, ChallengeType, datetime]]:
-        """Names whose validation by this account is recent enough to reuse: name →
-        (the reused authorization's expiry, the method, when it was proved). The period is
-        CERTDESK_ACME_AUTHZ_REUSE_DAYS, never more than SC-081 allows today (R17)."""
-        days = min(self._rt.settings.acme_authz_reuse_days, dv_reuse_days(now))
-        if days <= 0:
-            return {}
-        since = now - timedelta(days=days)
-        found = {}
-        for name in names:
-            base, wildcard = identifier_base(name)
-            proof = acme_store.recent_validation(s, account.id, base, wildcard, since)
-            if proof is not None:
-                validated_at, kind = proof
-                found[name] = (validated_at + timedelta(days=days), kind, validated_at)
-        return found
-
-    def _check_limits(
-        self, s: Session, account: AccountView, new_authz: int, now: datetime
-    ) -> None:
-        """Rate limits (issue 13): orders per hour and pending authorizations, per account
-        and per organization, counted in the database under the organization's row lock so
-        that every process sees the same counts."""
-        settings = self._rt.settings
-        acme_store.lock_org(s, account.org_id)
-        hour = timedelta(hours=1)
-        for scope, key, limit in (
-            ("account", {"account_id": account.id}, settings.acme_orders_per_hour_account),
-            ("organization", {"org_id": account.org_id}, settings.acme_orders_per_hour_org),
-        ):
-            count, oldest = acme_store.orders_since(s, now - hour, **key)
-            if count >= limit:
-                retry = (oldest + hour - now) if oldest is not None else hour
-                raise _rate_limited(
-                    f"this {scope} placed {count} orders in the last hour (limit {limit})", retry
-                )
-        for scope, key, limit in (
-            ("account", {"account_id": account.id}, settings.acme_pending_authz_account),
-            ("organization", {"org_id": account.org_id}, settings.acme_pending_authz_org),
-        ):
-            count, first = acme_store.pending_authorizations(s, now, **key)
-            if new_authz and count + new_authz > limit:
-                retry = (first - now) if first is not None else hour
-                raise _rate_limited(
-                    f"this {scope} holds {count} pending authorizations (limit {limit});"
-                    " complete or deactivate some",
-                    retry,
-                )
 
     # --- reading ----------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ certificate, the CRL and OCSP already do.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from cryptography import x509
 from sqlalchemy.orm import Session
 
@@ -15,7 +17,8 @@ from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.acme_renewal import CertId, Window, parse_cert_id, suggested_window
 from certdesk.core.calendar import BusinessCalendar
 from certdesk.core.lifecycle import LifecyclePolicy
-from certdesk.errors import InvalidInput, NotFound
+from certdesk.errors import Conflict, InvalidInput, NotFound
+from certdesk.services.acme.accounts import AccountView
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_org
@@ -54,6 +57,32 @@ def cert_id_of(der: bytes) -> str:
     if aki is None:
         raise InvalidInput("acme.malformed", "the certificate has no authority key identifier")
     return str(CertId(aki, x509.load_der_x509_certificate(der).serial_number))
+
+
+def replacement_target(
+    s: Session,
+    account: AccountView,
+    cert_id: str | None,
+    names: list[str],
+    now: datetime,
+) -> int | None:
+    """RFC 9773 §5: the certificate ``replaces`` names must be the organization's (another
+    organization's answers like an unknown one), share a name with the order, and not be
+    replaced already."""
+    if cert_id is None:
+        return None
+    row = find_certificate(s, cert_id)
+    if row is None or row.org_id != account.org_id:
+        raise InvalidInput("acme.malformed", "replaces names no certificate of this organization")
+    if not set(row.names.split(",")) & set(names):
+        raise InvalidInput(
+            "acme.malformed", "the order shares no name with the certificate it replaces"
+        )
+    if acme_store.replaced(s, row.id, now):
+        raise Conflict(
+            "acme.already_replaced", f"certificate {row.serial} has already been replaced"
+        )
+    return row.id
 
 
 class RenewalInfo:
