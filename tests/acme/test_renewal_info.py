@@ -81,6 +81,7 @@ class _Raw(jose.JSONDeSerializable):
 def test_rfc9773_directory_names_renewal_info_and_profiles(world: AcmeWorld) -> None:
     body = requests.get(world.directory_url, timeout=10).json()
     assert body["renewalInfo"] == world.base + "/acme/renewal-info"
+    assert body["keyChange"] == world.base + "/acme/key-change"
     assert set(body["meta"]["profiles"]) == {"default", "shortlived"}
 
 
