@@ -301,6 +301,38 @@ class Settings(BaseSettings):
         le=64,
         description="ACME VA: validations run at once per server process (a bounded pool).",
     )
+    # Rate limits (issue 13): counted in the database, so every serve process shares them.
+    acme_orders_per_hour_account: int = Field(
+        default=300, ge=1, description="ACME: new orders one account may place per hour."
+    )
+    acme_orders_per_hour_org: int = Field(
+        default=1000,
+        ge=1,
+        description="ACME: new orders all accounts of one organization may place per hour.",
+    )
+    acme_pending_authz_account: int = Field(
+        default=300,
+        ge=1,
+        description="ACME: unexpired pending authorizations one account may hold.",
+    )
+    acme_pending_authz_org: int = Field(
+        default=1000,
+        ge=1,
+        description="ACME: unexpired pending authorizations one organization may hold.",
+    )
+    acme_authz_reuse_days: int = Field(
+        default=10,
+        ge=0,
+        le=398,
+        description="ACME: days a validation is reused for the account's new orders (0: never;"
+        " capped at what SC-081 allows at the time).",
+    )
+    acme_shortlived_days: int = Field(
+        default=7,
+        ge=1,
+        le=47,
+        description="ACME: validity in days of the 'shortlived' profile.",
+    )
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

@@ -1,7 +1,9 @@
 """certbot from PyPI against ``certdesk serve`` over https on loopback (R17, issue 13): an
 EAB key from ``certdesk acme eab create``, http-01 answered by ``certbot --standalone`` on a
 loopback port that ``CERTDESK_ACME_VA_HTTP_PORT`` points the VA at, a SAN certificate issued
-and in the inventory under the organization, then ``certbot revoke``."""
+and in the inventory under the organization; ``certbot renew`` asking renewalInfo (RFC 9773):
+nothing is due until ``certdesk acme renew-early`` marks the organization, then it renews; then
+``certbot revoke``."""
 
 from __future__ import annotations
 
@@ -103,6 +105,26 @@ def test_r17_certbot_issues_a_san_certificate_and_revokes_it(tmp_path: Path) -> 
         assert shown["organization"] == "alpha" and shown["status"] == "active"
         accounts = run_cli(["acme", "account", "list", "--org", "alpha"], env)
         assert [a["eab_kid"] for a in accounts] == [eab["kid"]]
+
+        # RFC 9773: `certbot renew` asks renewalInfo; a fresh certificate's window is months
+        # away, so nothing is renewed …
+        conf = tmp_path / "etc" / "renewal" / "www.alpha.ca.gov.conf"
+        quiet = certbot(["renew"], client_env, tmp_path)
+        assert "No renewals were attempted" in quiet.stdout + quiet.stderr
+        assert "ari_retry_after" in conf.read_text()  # it asked, and keeps our Retry-After
+        # … until cert services ask for early renewal: the window is now, and renew renews.
+        marked = run_cli(["acme", "renew-early", "--org", "alpha"], env)
+        assert marked["marked"] == 1
+        # certbot waits for Retry-After (six hours) before asking again: as if they passed.
+        conf.write_text(
+            "\n".join(x for x in conf.read_text().splitlines() if "ari_retry_after" not in x)
+        )
+        certbot(["renew", "--no-random-sleep-on-renew"], client_env, tmp_path)
+        renewed = x509.load_pem_x509_certificate(pem.read_bytes())
+        assert renewed.serial_number != leaf.serial_number
+        new_serial = format(renewed.serial_number, "x")
+        assert run_cli(["cert", "show", new_serial], env)["organization"] == "alpha"
+        leaf, serial = renewed, new_serial
 
         certbot(
             [

@@ -6,7 +6,6 @@ through the issuance pipeline, download and revocation."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,17 +13,28 @@ from typing import Any
 import josepy as jose
 import pytest
 import requests
-from acme import challenges, client, errors, jws, messages
+from acme import challenges, errors, messages
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certdesk.core.acme_states import b64url
 from conftest import BACKENDS, OPERATOR
-from world.acme import MANAGED, ORG, AcmeWorld, account_key, acme_world
+from world.acme import (
+    MANAGED,
+    NS,
+    ORG,
+    AcmeWorld,
+    account_key,
+    acme_world,
+    issue,
+    nonce,
+    poll_ready,
+    post,
+    problem,
+    solve_http01,
+)
 from world.csr import make_csr
-
-NS = "urn:ietf:params:acme:error:"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -33,79 +43,6 @@ def world(
 ) -> Iterator[AcmeWorld]:
     with acme_world(request.param, tmp_path_factory.mktemp("acme")) as w:
         yield w
-
-
-def nonce(world: AcmeWorld) -> str:
-    resp = requests.head(world.base + "/acme/new-nonce", timeout=10)
-    assert resp.status_code == 200
-    return resp.headers["Replay-Nonce"]
-
-
-def post(
-    world: AcmeWorld,
-    path: str,
-    payload: dict[str, Any] | None,
-    key: jose.JWK,
-    *,
-    kid: str | None = None,
-    use_nonce: str | None = None,
-    url: str | None = None,
-    alg: jose.JWASignature = jose.ES256,
-    content_type: str = "application/jose+json",
-) -> requests.Response:
-    """A JWS POST built by hand, to reach every check of §6."""
-    body = b"" if payload is None else json.dumps(payload).encode()
-    signed = jws.JWS.sign(
-        body,
-        key=key,
-        alg=alg,
-        nonce=jose.b64decode(use_nonce or nonce(world)),
-        url=url or world.base + path,
-        kid=kid,
-    )
-    return requests.post(
-        world.base + path,
-        data=signed.json_dumps(),
-        headers={"Content-Type": content_type},
-        timeout=10,
-    )
-
-
-def problem(resp: requests.Response, status: int, kind: str) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["Content-Type"].startswith("application/problem+json")
-    assert resp.headers.get("Replay-Nonce"), "a problem carries a fresh nonce too (§6.5)"
-    assert 'rel="index"' in resp.headers.get("Link", "")
-    body: dict[str, Any] = resp.json()
-    assert body["type"] == NS + kind, body
-    return body
-
-
-def solve_http01(world: AcmeWorld, acme: client.ClientV2, order: messages.OrderResource) -> None:
-    for authz in order.authorizations:
-        chall = next(c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01))
-        response, validation = chall.response_and_validation(acme.net.key)
-        world.responder.answers[chall.chall.encode("token")] = validation
-        acme.answer_challenge(chall, response)
-
-
-def poll_ready(acme: client.ClientV2, order: messages.OrderResource) -> messages.OrderResource:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        current = acme._post_as_get(order.uri)
-        body = messages.Order.from_json(current.json())
-        if body.status != messages.STATUS_PENDING:
-            return order.update(body=body)
-        time.sleep(0.05)
-    raise AssertionError("the order stayed pending")
-
-
-def issue(world: AcmeWorld, acme: client.ClientV2, *names: str) -> messages.OrderResource:
-    order = acme.new_order(make_csr(list(names)))
-    solve_http01(world, acme, order)
-    order = poll_ready(acme, order)
-    assert order.body.status == messages.STATUS_READY
-    return acme.finalize_order(order, deadline=datetime.now() + timedelta(seconds=30))
 
 
 # --- directory and nonces (§7.1.1, §7.2) ----------------------------------------------------

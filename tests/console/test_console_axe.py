@@ -128,6 +128,13 @@ def token_created(page: Page) -> None:
     page.wait_for_load_state()
 
 
+def eab_created(page: Page) -> None:
+    page.fill("#f-days", "5")
+    page.get_by_role("button", name="Create key").click()
+    page.wait_for_load_state()
+    assert page.locator("#new-key").is_visible()
+
+
 def person_added(page: Page) -> None:
     page.fill("#f-login_id", "nora")
     page.fill("#f-name", "Nora Newhire")
@@ -193,6 +200,9 @@ PAGES = [
     visit("users/added", "/users", "opal", then=person_added),
     visit("tokens", "/tokens", "opal"),
     visit("tokens/created", "/tokens", "opal", then=token_created),
+    visit("acme", "/acme", "opal"),
+    visit("acme/agency-admin", "/acme", DAN),
+    visit("acme/key-created", "/acme", DAN, then=eab_created),
     visit("contacts", "/contacts", "ana"),
     visit("contacts/detail", "/contacts/dmv/{contact}", "ana"),
     # reports and audit

@@ -28,6 +28,7 @@ from fastapi.routing import APIRoute
 import certdesk.web.api as api_package
 from certdesk.core.access import Role
 from conftest import BACKENDS, OPERATOR
+from world.acme import register_through
 from world.api import CaseApi, case_api
 from world.csr import make_csr
 from world.desk import CHP, DMV, START, contact, sub
@@ -54,6 +55,8 @@ OBJECT_PARAMS = {
     "grant": "grant",
     "login": "login",
     "prefix": "prefix",
+    "kid": "eab",  # an ACME EAB key (R17)
+    "account_id": "acme_account",
 }
 QUERY_FILTERS = {"org": "org", "cert": "serial", "case": "case"}
 # Path parameters that name no agency's object: a vendor issuer is cert services' (R16).
@@ -212,6 +215,15 @@ def objects(world: CaseApi) -> Objects:
     case = svc.cases.show(desk["opal"], number)
     added = svc.contacts.add(OPERATOR, DMV, contact("billing", "ana"))
     token = svc.tokens.create(OPERATOR, role=Role.REQUESTER, org_code=DMV)
+    # An ACME key and an account of dmv: ACME needs a self-managed organization for the
+    # moment they are made; dmv is managed again afterwards (the rows stay dmv's).
+    svc.orgs.set_service(OPERATOR, DMV, self_managed=True)
+    eab = svc.acme_eab.create(OPERATOR, DMV)
+    bound = svc.acme_eab.create(OPERATOR, DMV)
+    account_id, _ = register_through(
+        world.client, svc.rt.settings.base_url, bound.kid, bound.hmac_key
+    )
+    svc.orgs.set_service(OPERATOR, DMV, self_managed=False)
     elsewhere = {
         "serial": serial,
         "case": number,
@@ -221,6 +233,8 @@ def objects(world: CaseApi) -> Objects:
         "grant": "zone:dmv.ca.gov",
         "login": "ana",
         "prefix": token.prefix,
+        "eab": eab.kid,
+        "acme_account": str(account_id),
     }
     # Made up, each of the same shape as dmv's, and held by nobody.
     nowhere = {
@@ -232,6 +246,8 @@ def objects(world: CaseApi) -> Objects:
         "grant": "zone:qzx.ca.gov",
         "login": "zed",
         "prefix": "f" * len(token.prefix),
+        "eab": "kid-" + "f" * (len(eab.kid) - 4),
+        "acme_account": "9" * len(str(account_id)) + "1",
     }
     # chp's own, for the parents of nested routes: a delivered case, a draft, a contact.
     approved = desk.approved(CHP, submittals=(sub(f"{desk.unique('own')}.chp.ca.gov"),))

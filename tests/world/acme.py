@@ -4,18 +4,22 @@ client library (tests/acme)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import josepy as jose
+import requests
 import uvicorn
-from acme import client, messages
+from acme import challenges, client, messages
+from acme import jws as acme_jws
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from certdesk.services.registry import Services
@@ -23,12 +27,64 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.web.app import create_app
 from conftest import OPERATOR, ManualClock, scratch_database
+from world.csr import make_csr
 from world.desk import settings_for
 from world.processes import free_port
 
 ORG = "alpha"  # self-managed, zone:alpha.ca.gov
 OTHER = "bravo"  # self-managed, zone:bravo.ca.gov
 MANAGED = "mgd"  # managed
+
+
+NS = "urn:ietf:params:acme:error:"
+
+
+def nonce(world: AcmeWorld) -> str:
+    """A fresh nonce from newNonce (RFC 8555 §7.2)."""
+    resp = requests.head(world.base + "/acme/new-nonce", timeout=10)
+    assert resp.status_code == 200
+    return resp.headers["Replay-Nonce"]
+
+
+def post(
+    world: AcmeWorld,
+    path: str,
+    payload: dict[str, Any] | None,
+    key: jose.JWK,
+    *,
+    kid: str | None = None,
+    use_nonce: str | None = None,
+    url: str | None = None,
+    alg: jose.JWASignature = jose.ES256,
+    content_type: str = "application/jose+json",
+) -> requests.Response:
+    """A JWS POST built by hand, to reach every check of §6."""
+    body = b"" if payload is None else json.dumps(payload).encode()
+    signed = acme_jws.JWS.sign(
+        body,
+        key=key,
+        alg=alg,
+        nonce=jose.b64decode(use_nonce or nonce(world)),
+        url=url or world.base + path,
+        kid=kid,
+    )
+    return requests.post(
+        world.base + path,
+        data=signed.json_dumps(),
+        headers={"Content-Type": content_type},
+        timeout=10,
+    )
+
+
+def problem(resp: requests.Response, status: int, kind: str) -> dict[str, Any]:
+    """An RFC 8555 §6.7 problem of ``kind`` with a nonce and the index link."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    assert resp.headers.get("Replay-Nonce"), "a problem carries a fresh nonce too (§6.5)"
+    assert 'rel="index"' in resp.headers.get("Link", "")
+    body: dict[str, Any] = resp.json()
+    assert body["type"] == NS + kind, body
+    return body
 
 
 class Responder:
@@ -121,15 +177,48 @@ def algorithm(key: jose.JWK) -> jose.JWASignature:
     return jose.ES384 if key.key.curve.name == "secp384r1" else jose.ES256
 
 
+def poll_ready(acme: client.ClientV2, order: messages.OrderResource) -> messages.OrderResource:
+    """The order once it is no longer pending (its authorizations validated or failed)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        current = acme._post_as_get(order.uri)
+        body = messages.Order.from_json(current.json())
+        if body.status != messages.STATUS_PENDING:
+            return order.update(body=body)
+        time.sleep(0.05)
+    raise AssertionError("the order stayed pending")
+
+
+def solve_http01(world: AcmeWorld, acme: client.ClientV2, order: messages.OrderResource) -> None:
+    """Answer every authorization's http-01 challenge through the world's responder."""
+    for authz in order.authorizations:
+        chall = next(c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01))
+        response, validation = chall.response_and_validation(acme.net.key)
+        world.responder.answers[chall.chall.encode("token")] = validation
+        acme.answer_challenge(chall, response)
+
+
+def issue(
+    world: AcmeWorld, acme: client.ClientV2, *names: str, profile: str | None = None
+) -> messages.OrderResource:
+    """An order for ``names`` proved by http-01, finalized and downloaded."""
+    order = acme.new_order(make_csr(list(names)), profile=profile)
+    solve_http01(world, acme, order)
+    order = poll_ready(acme, order)
+    assert order.body.status == messages.STATUS_READY
+    return acme.finalize_order(order, deadline=datetime.now() + timedelta(seconds=30))
+
+
 class _Server(uvicorn.Server):
     def install_signal_handlers(self) -> None:  # a thread cannot install them
         pass
 
 
 @contextmanager
-def acme_world(backend: str, tmp: Path) -> Iterator[AcmeWorld]:
+def acme_world(backend: str, tmp: Path, **more: Any) -> Iterator[AcmeWorld]:
     """certdesk on ``backend`` serving over plain http on a loopback port, three organizations,
-    and the VA pointed at a loopback responder (``CERTDESK_ACME_VA_ADDRESS``)."""
+    and the VA pointed at a loopback responder (``CERTDESK_ACME_VA_ADDRESS``); ``more`` are
+    further settings (``acme_va_dns_server`` …)."""
     port = free_port()
     responder = Responder()
     base = f"http://127.0.0.1:{port}"
@@ -141,6 +230,7 @@ def acme_world(backend: str, tmp: Path) -> Iterator[AcmeWorld]:
             base_url=base,
             acme_va_address="127.0.0.1",
             acme_va_http_port=responder.port,
+            **more,
         )
         services = Services(Runtime.open(settings, clock))
         try:
@@ -174,3 +264,33 @@ def acme_world(backend: str, tmp: Path) -> Iterator[AcmeWorld]:
         finally:
             responder.close()
             services.rt.close()
+
+
+def register_through(client: Any, base_url: str, kid: str, hmac_key: str) -> tuple[int, jose.JWK]:
+    """Register an ACME account through ``client`` (a Starlette TestClient or anything with
+    ``head``/``post``) with EAB key ``kid``: real JWS, real EAB MAC (RFC 8555 §7.3.4).
+    ``base_url`` is the installation's CERTDESK_BASE_URL (the JWS ``url`` names it)."""
+    key = account_key()
+    url = base_url.rstrip("/") + "/acme/new-account"
+    eab = messages.ExternalAccountBinding.from_data(
+        account_public_key=key.public_key(),
+        kid=kid,
+        hmac_key=hmac_key,
+        directory={"newAccount": url},
+    )
+    payload = {"termsOfServiceAgreed": True, "externalAccountBinding": eab}
+    nonce = client.head("/acme/new-nonce").headers["Replay-Nonce"]
+    signed = acme_jws.JWS.sign(
+        json.dumps(payload, default=lambda o: o.to_partial_json()).encode(),
+        key=key,
+        alg=algorithm(key),
+        nonce=jose.b64decode(nonce),
+        url=url,
+    )
+    resp = client.post(
+        "/acme/new-account",
+        content=signed.json_dumps(),
+        headers={"Content-Type": "application/jose+json"},
+    )
+    assert resp.status_code == 201, resp.text
+    return int(resp.headers["Location"].rsplit("/", 1)[1]), key

@@ -184,3 +184,56 @@ def check_eab_mac(inner: acme_jws.JWS, hmac_key: bytes) -> None:
         raise Unauthorized(
             "acme.eab_unusable", "the external account binding key is unknown, used or revoked"
         )
+
+
+@dataclass(frozen=True)
+class KeyChange:
+    """The inner JWS of a keyChange request (RFC 8555 §7.3.5), verified under its own key."""
+
+    new_key: JWK
+    account: str  # the account URL the inner payload names
+    old_key: JWK
+
+
+def key_change(outer: Envelope) -> KeyChange:
+    """RFC 8555 §7.3.5 steps on the inner JWS: a flattened JWS with ``jwk`` (the new key),
+    no ``kid`` and no ``nonce``, the same ``url`` as the outer one, signed by the new key;
+    its payload names the account and its old key. What the account must match is checked
+    by the caller (it knows the account)."""
+    inner = payload_json(outer)
+    if set(inner) != {"protected", "payload", "signature"}:
+        raise InvalidInput("acme.malformed", "the keyChange payload is not a flattened JWS")
+    try:
+        header = json.loads(b64decode(inner["protected"], "inner protected"))
+    except ValueError:
+        raise InvalidInput("acme.malformed", "the inner protected header is not JSON") from None
+    if not isinstance(header, dict):
+        raise InvalidInput("acme.malformed", "the inner protected header is not an object")
+    if header.get("alg") not in ALGORITHMS:
+        raise InvalidInput(
+            "acme.bad_signature_algorithm",
+            f"algorithm {header.get('alg')!r} is not accepted",
+            algorithms=sorted(ALGORITHMS),
+        )
+    if "jwk" not in header or "kid" in header:
+        raise InvalidInput("acme.malformed", "the inner JWS must carry jwk and no kid")
+    if "nonce" in header:
+        raise InvalidInput("acme.malformed", "the inner JWS must not carry a nonce")
+    if header.get("url") != outer.url:
+        raise InvalidInput("acme.malformed", "the inner JWS names another url")
+    try:
+        parsed = acme_jws.JWS.from_json(inner)
+        new_key = parsed.signature.combined.jwk
+        body = json.loads(b64decode(inner["payload"], "inner payload"))
+        old_key = JWK.json_loads(json.dumps(body["oldKey"])) if isinstance(body, dict) else None
+    except (DeserializationError, ValueError, TypeError, KeyError):
+        raise InvalidInput("acme.malformed", "the inner JWS cannot be read") from None
+    if new_key is None or old_key is None or not isinstance(body.get("account"), str):
+        raise InvalidInput("acme.malformed", "the inner payload needs account and oldKey")
+    try:
+        ok = parsed.verify(new_key)
+    except Exception:  # josepy raises on a key that does not fit the algorithm
+        ok = False
+    if not ok:
+        raise InvalidInput("acme.malformed", "the inner JWS is not signed by its jwk")
+    return KeyChange(new_key, body["account"], old_key)

@@ -31,6 +31,12 @@ CODES: dict[str, tuple[str, int]] = {
     "acme.bad_revocation_reason": ("badRevocationReason", 400),
     "acme.already_revoked": ("alreadyRevoked", 400),
     "acme.not_found": ("malformed", 404),
+    "acme.rate_limited": ("rateLimited", 429),
+    "acme.key_in_use": ("malformed", 409),  # RFC 8555 §7.3.5, with Location of the other
+    # RFC 9773 §7.4. 400, not 409: certbot's library reads any 409 as "account exists".
+    "acme.already_replaced": ("alreadyReplaced", 400),
+    "acme.invalid_profile": ("invalidProfile", 400),  # draft-aaron-acme-profiles
+    "acme.renewal_info_unknown": ("malformed", 404),
     "org.managed": ("unauthorized", 403),
     "cert.revoked": ("alreadyRevoked", 400),
 }
@@ -79,7 +85,7 @@ def render(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def from_error(exc: CertdeskError) -> JSONResponse:
+def from_error(exc: CertdeskError, base_url: str = "") -> JSONResponse:
     kind, status = acme_type(exc)
     extra: dict[str, Any] = {"code": exc.code}
     if (subs := subproblems(exc)) != []:
@@ -91,4 +97,9 @@ def from_error(exc: CertdeskError) -> JSONResponse:
     if isinstance(algorithms, list):
         extra["algorithms"] = algorithms  # RFC 8555 §6.2: the algorithms accepted
     headers = {"Retry-After": "2"} if status == 503 else None
+    if exc.code == "acme.key_in_use" and isinstance(exc.extra.get("account_id"), int):
+        headers = {"Location": f"{base_url}/acct/{exc.extra['account_id']}"} if base_url else None
+    retry = exc.extra.get("retry_after")
+    if isinstance(retry, int) and not isinstance(retry, bool):
+        headers = {"Retry-After": str(retry)}  # RFC 8555 §6.6: when the limit lets go
     return render(kind, status, exc.detail, extra=extra, headers=headers)

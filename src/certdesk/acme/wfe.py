@@ -24,6 +24,8 @@ from josepy.jwk import JWK
 
 from certdesk.acme import jws as acme_jws
 from certdesk.acme import problems
+from certdesk.core import acme_profiles
+from certdesk.core.acme_renewal import RETRY_AFTER
 from certdesk.core.acme_states import AccountStatus, OrderStatus
 from certdesk.errors import CertdeskError, InvalidInput, NotFound, Unauthorized
 from certdesk.services.acme.accounts import AccountView, Registration
@@ -57,7 +59,7 @@ class AcmeRoute(APIRoute):
             try:
                 response = await inner(request)
             except CertdeskError as exc:
-                response = problems.from_error(exc)
+                response = problems.from_error(exc, _base(svc))
             except Exception as exc:
                 if database_unavailable(exc):
                     response = problems.render(
@@ -176,6 +178,10 @@ def _order_json(svc: Services, order: OrderView) -> dict[str, Any]:
     }
     if order.error is not None:
         out["error"] = order.error
+    if order.profile is not None:
+        out["profile"] = order.profile
+    if order.replaces is not None:
+        out["replaces"] = order.replaces
     if order.status is OrderStatus.VALID and order.certificate_serial:
         out["certificate"] = _url(svc, f"/cert/{order.certificate_serial}")
     return out
@@ -220,10 +226,14 @@ def directory(request: Request) -> JSONResponse:
             "newAccount": _url(svc, "/new-account"),
             "newOrder": _url(svc, "/new-order"),
             "revokeCert": _url(svc, "/revoke-cert"),
+            "keyChange": _url(svc, "/key-change"),
+            "renewalInfo": _url(svc, "/renewal-info"),  # RFC 9773 §3
             "meta": {
                 "termsOfService": settings.acme_terms_of_service_url or _url(svc, "/terms"),
                 "website": settings.base_url,
                 "externalAccountRequired": True,
+                # draft-aaron-acme-profiles §3: name → description for people.
+                "profiles": acme_profiles.describe(settings.acme_shortlived_days),
             },
         }
     )
@@ -304,6 +314,27 @@ async def account(account_id: str, request: Request) -> Response:
     return _json(_account_json(svc, view), 200, _url(svc, f"/acct/{view.id}"))
 
 
+@router.post("/key-change")
+async def key_change(request: Request) -> Response:
+    """RFC 8555 §7.3.5: the account's key is rolled over to the inner JWS's key."""
+    svc: Services = request.app.state.services
+    signed = await _signed(request, svc)
+    assert signed.account is not None
+    change = acme_jws.key_change(signed.env)
+    account_url = _url(svc, f"/acct/{signed.account.id}")
+    if change.account != account_url:
+        raise Unauthorized("acme.unauthorized", "the inner payload names another account")
+    if acme_jws.thumbprint(change.old_key) != signed.account.thumbprint:
+        raise Unauthorized("acme.unauthorized", "oldKey is not the account's key")
+    view = await run_in_threadpool(
+        svc.acme_accounts.change_key,
+        signed.account.id,
+        json.dumps(change.new_key.public_key().to_partial_json(), sort_keys=True),
+        acme_jws.thumbprint(change.new_key),
+    )
+    return _json(_account_json(svc, view), 200, account_url)
+
+
 @router.post("/acct/{account_id}/orders")
 async def account_orders(account_id: str, request: Request) -> Response:
     svc: Services = request.app.state.services
@@ -336,8 +367,30 @@ async def new_order(request: Request) -> Response:
         names.append(ident["value"])
     if "notBefore" in payload or "notAfter" in payload:
         raise InvalidInput("acme.malformed", "notBefore and notAfter are not supported")
-    order = await run_in_threadpool(svc.acme_orders.new_order, signed.account, names)
+    replaces, profile = payload.get("replaces"), payload.get("profile")
+    if replaces is not None and not isinstance(replaces, str):
+        raise InvalidInput("acme.malformed", "replaces is a certID string (RFC 9773 §5)")
+    if profile is not None and not isinstance(profile, str):
+        raise InvalidInput("acme.malformed", "profile is a string")
+    order = await run_in_threadpool(
+        lambda: svc.acme_orders.new_order(
+            signed.account,  # type: ignore[arg-type]
+            names,
+            replaces=replaces,
+            profile=profile or None,
+        )
+    )
     return _json(_order_json(svc, order), 201, _url(svc, f"/order/{order.id}"))
+
+
+@router.get("/renewal-info/{cert_id}")
+def renewal_info(cert_id: str, request: Request) -> Response:
+    """RFC 9773 §4.2: the suggested renewal window, to anyone who asks (a plain GET)."""
+    svc: Services = request.app.state.services
+    window = svc.acme_renewal_info.window(cert_id)
+    response = _json({"suggestedWindow": {"start": _time(window.start), "end": _time(window.end)}})
+    response.headers["Retry-After"] = str(int(RETRY_AFTER.total_seconds()))
+    return response
 
 
 @router.post("/order/{order_id}")
@@ -347,7 +400,15 @@ async def order(order_id: str, request: Request) -> Response:
     _post_as_get(signed)
     assert signed.account is not None
     view = await run_in_threadpool(svc.acme_orders.order, signed.account, _id(order_id))
-    return _json(_order_json(svc, view), 200, _url(svc, f"/order/{view.id}"))
+    return _order_response(svc, view)
+
+
+def _order_response(svc: Services, view: OrderView) -> JSONResponse:
+    response = _json(_order_json(svc, view), 200, _url(svc, f"/order/{view.id}"))
+    if view.status is OrderStatus.PROCESSING:
+        # RFC 8555 §7.4: a client polls a processing order; tell it when to look again.
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 @router.post("/authz/{authz_id}")
@@ -390,7 +451,7 @@ async def finalize(order_id: str, request: Request) -> Response:
     payload = acme_jws.payload_json(signed.env)
     csr = acme_jws.b64decode(payload.get("csr"), "csr")
     view = await run_in_threadpool(svc.acme_orders.finalize, signed.account, _id(order_id), csr)
-    return _json(_order_json(svc, view), 200, _url(svc, f"/order/{view.id}"))
+    return _order_response(svc, view)
 
 
 @router.post("/cert/{serial}")

@@ -11,7 +11,9 @@ from certdesk.cli.common import OPERATOR, emit_json, services
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
-acme_app = typer.Typer(help="The ACME server: EAB keys and accounts.", no_args_is_help=True)
+acme_app = typer.Typer(
+    help="The ACME server: EAB keys, accounts and early renewal.", no_args_is_help=True
+)
 eab_app = typer.Typer(help="External account binding keys.", no_args_is_help=True)
 account_app = typer.Typer(help="ACME accounts.", no_args_is_help=True)
 acme_app.add_typer(eab_app, name="eab")
@@ -109,3 +111,22 @@ def deactivate_account(
         emit_json(view.as_dict())
         return
     typer.echo(f"{view.id}\tdeactivated")
+
+
+@acme_app.command("renew-early")
+def renew_early(
+    issuer: Annotated[
+        str | None, typer.Option("--issuer", help="Every active certificate of this issuer.")
+    ] = None,
+    org: Annotated[
+        str | None, typer.Option("--org", help="Every active certificate of this organization.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Ask ACME clients to renew now: the renewal information (RFC 9773) of every active
+    certificate of an issuer or an organization says "renew now" from here on."""
+    marked = services().acme_renewal_info.renew_early(OPERATOR, issuer_slug=issuer, org_code=org)
+    if json_out:
+        emit_json({"marked": marked, "issuer": issuer, "org": org})
+        return
+    typer.echo(f"{marked} certificate(s) marked for early renewal")

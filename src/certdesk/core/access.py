@@ -46,6 +46,7 @@ class Action(StrEnum):
     ACME_MANAGE = "acme.manage"  # create or revoke EAB keys, deactivate ACME accounts (R17)
     ISSUER_READ = "issuer.read"  # see the vendor CAs (R16)
     ISSUER_MANAGE = "issuer.manage"  # add, rebind, disable a vendor CA; choose issuers
+    ACME_REPLACE = "acme.replace"  # cert services: ask ACME clients to renew early (RFC 9773)
 
 
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})

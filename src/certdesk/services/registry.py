@@ -6,6 +6,7 @@ from certdesk.services.acme.accounts import AcmeAccounts
 from certdesk.services.acme.eab import EabKeys
 from certdesk.services.acme.nonces import Nonces
 from certdesk.services.acme.orders import AcmeOrders
+from certdesk.services.acme.renewal_info import RenewalInfo
 from certdesk.services.acme.validation import ValidationPool, validators
 from certdesk.services.audit import AuditService
 from certdesk.services.casework.approvals import ApprovalService
@@ -116,6 +117,7 @@ class Services:
         self.acme_accounts = AcmeAccounts(rt, self.audit, self.secretbox)
         self.acme_nonces = Nonces(rt)
         self.acme_validations = ValidationPool(rt.settings.acme_va_workers)
+        self.acme_renewal_info = RenewalInfo(rt, self.audit)
         self.acme_orders = AcmeOrders(
             rt,
             self.audit,

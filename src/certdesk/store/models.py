@@ -258,6 +258,8 @@ class CertificateRow(Base):
     renewal_case_id: Mapped[int | None] = mapped_column(
         ForeignKey("cases.id", use_alter=True, name="fk_certificates_renewal_case")
     )
+    # RFC 9773: cert services asked for early replacement (its renewal window is "now").
+    replace_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class CertificateName(Base):
@@ -676,7 +678,13 @@ class AcmeOrder(Base):
     (core/acme_states.order_status)."""
 
     __tablename__ = "acme_orders"
-    __table_args__ = (Index("ix_acme_orders_account", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_acme_orders_account", "account_id", "id"),
+        # Rate limits count recent orders per account and per organization.
+        Index("ix_acme_orders_account_created", "account_id", "created_at"),
+        Index("ix_acme_orders_org_created", "org_id", "created_at"),
+        Index("ix_acme_orders_replaces", "replaces_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("acme_accounts.id"))
@@ -687,12 +695,18 @@ class AcmeOrder(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    # RFC 9773 §5: the certificate this order replaces (linked as renewal_of once issued).
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    # draft-aaron-acme-profiles: the profile asked for; None is the default profile.
+    profile: Mapped[str | None] = mapped_column(String(32))
 
 
 class AcmeAuthorization(Base):
     """RFC 8555 §7.1.4: the proof of control of one name, for one order."""
 
     __tablename__ = "acme_authorizations"
+    # Rate limits count an account's pending authorizations.
+    __table_args__ = (Index("ix_acme_authorizations_account_status", "account_id", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("acme_orders.id"), index=True)

@@ -181,6 +181,31 @@ class AcmeAccounts:
             )
             return _view(row, acme_store.org_code(s, row.org_id))
 
+    def change_key(self, account_id: int, jwk: str, thumbprint: str) -> AccountView:
+        """RFC 8555 §7.3.5: the account's key becomes ``jwk``; refused (409, with the other
+        account's number) when another account already has that key."""
+        with self._rt.sessions.begin() as s:
+            row = self._live(s, account_id)
+            other = acme_store.account_by_thumbprint(s, thumbprint)
+            if other is not None:
+                raise Conflict(
+                    "acme.key_in_use",
+                    "another account already uses this key",
+                    account_id=other.id,
+                )
+            old = row.thumbprint
+            acme_store.set_key(row, jwk, thumbprint)
+            self._audit.record(
+                s,
+                f"acme:account:{row.id}",
+                "acme.account.key_change",
+                "acme_account",
+                row.id,
+                old_thumbprint=old,
+                thumbprint=thumbprint,
+            )
+            return _view(row, acme_store.org_code(s, row.org_id))
+
     def deactivate_own(self, account_id: int) -> AccountView:
         """RFC 8555 §7.3.6: the client deactivates its own account."""
         return self._deactivate(f"acme:account:{account_id}", account_id)

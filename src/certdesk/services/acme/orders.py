@@ -3,8 +3,11 @@ to §7.6, R17): the registration authority of the ACME server.
 
 1. newOrder judges every identifier under R1 and the account's organization's grants (R2)
    before anything is stored; a refusal names each rejected identifier and its rule.
-2. Each name gets an authorization with http-01 and dns-01 challenges (dns-01 only for a
-   wildcard, §7.1.3). Authorizations are not reused across orders in this first slice.
+2. The order must fit the rate limits and may reuse the account's recent validations
+   (services/acme/limits.py); ``replaces`` must name a certificate of the organization not
+   replaced yet (RFC 9773 §5, services/acme/renewal_info.py); ``profile`` must be one the
+   directory offers. Each name gets an authorization: valid at once when reused, else with
+   http-01 and dns-01 challenges (dns-01 only for a wildcard, §7.1.3).
 3. A challenge the client answers is validated by the VA (services/acme/validation.py) in
    the validation pool, outside every request transaction.
 4. finalize re-checks the CSR (R12 key and signature, R1 names, the name limit) and that it
@@ -28,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session
 
 from certdesk.core.access import Actor, Role
+from certdesk.core.acme_profiles import profile_days
 from certdesk.core.acme_states import (
     AuthzStatus,
     ChallengeStatus,
@@ -51,6 +55,8 @@ from certdesk.errors import (
     PolicyRefusal,
 )
 from certdesk.services.acme.accounts import AccountView
+from certdesk.services.acme.limits import check_limits, reusable
+from certdesk.services.acme.renewal_info import cert_id_of, replacement_target
 from certdesk.services.acme.validation import (
     ValidationFailed,
     ValidationPool,
@@ -113,6 +119,8 @@ class OrderView:
     authz_ids: tuple[int, ...]
     error: dict[str, Any] | None
     certificate_serial: str | None
+    profile: str | None = None
+    replaces: str | None = None  # the certID (RFC 9773 §4.1) of the certificate it replaces
 
 
 def _challenge(row: AcmeServerChallenge) -> ChallengeView:
@@ -142,9 +150,19 @@ class AcmeOrders:
 
     # --- newOrder (§7.4) -------------------------------------------------------------------
 
-    def new_order(self, account: AccountView, names: list[str]) -> OrderView:
+    def new_order(
+        self,
+        account: AccountView,
+        names: list[str],
+        *,
+        replaces: str | None = None,
+        profile: str | None = None,
+    ) -> OrderView:
+        """RFC 8555 §7.4, with ``replaces`` (RFC 9773 §5) and ``profile``
+        (draft-aaron-acme-profiles)."""
         settings = self._rt.settings
         now = self._rt.clock()
+        profile_days(profile, settings.acme_shortlived_days)  # an unknown profile is refused
         with self._rt.sessions.begin() as s:
             org = org_store.by_id(s, account.org_id)
             if org is None or not org.self_managed:
@@ -164,6 +182,9 @@ class AcmeOrders:
                 raise PolicyRefusal(
                     "acme.rejected_identifier", exc.detail, rule=exc.rule, **extra
                 ) from None
+            replaces_id = replacement_target(s, account, replaces, normalized, now)
+            reuse = reusable(s, settings, account, normalized, now)
+            check_limits(s, settings, account, len(normalized) - len(reuse), now)
             order = acme_store.add_order(
                 s,
                 account_id=account.id,
@@ -171,18 +192,33 @@ class AcmeOrders:
                 names=normalized,
                 expires_at=now + timedelta(hours=settings.acme_order_hours),
                 created_at=now,
+                replaces_id=replaces_id,
+                profile=profile,
             )
             for name in normalized:
                 base, wildcard = identifier_base(name)
+                validated = reuse.get(name)
                 authz = acme_store.add_authorization(
                     s,
                     order_id=order.id,
                     account_id=account.id,
                     name=base,
                     wildcard=wildcard,
-                    expires_at=min(now + AUTHZ_LIFETIME, order.expires_at),
+                    expires_at=min(now + AUTHZ_LIFETIME, order.expires_at)
+                    if validated is None
+                    else validated[0],
                     created_at=now,
                 )
+                if validated is not None:
+                    # Reused (§7.1.4, SC-081): valid at once, through its earlier proof.
+                    acme_store.add_reused_challenge(
+                        s,
+                        authz,
+                        kind=validated[1],
+                        token=b64url(secrets.token_bytes(32)),
+                        validated_at=validated[2],
+                    )
+                    continue
                 for kind in offered_challenges(wildcard):
                     acme_store.add_challenge(
                         s, authz_id=authz.id, kind=kind, token=b64url(secrets.token_bytes(32))
@@ -195,6 +231,9 @@ class AcmeOrders:
                 order.id,
                 organization=org.code,
                 names=normalized,
+                replaces=replaces,
+                profile=profile,
+                reused=sorted(reuse),
             )
             return self._order_view(s, order, now)
 
@@ -293,7 +332,9 @@ class AcmeOrders:
     def finalize(self, account: AccountView, order_id: int, csr_der: bytes) -> OrderView:
         settings = self._rt.settings
         with self._rt.reads() as s:
-            view = self._order_view(s, self._own_order(s, account, order_id), self._rt.clock())
+            row = self._own_order(s, account, order_id)
+            view = self._order_view(s, row, self._rt.clock())
+            replaced = None if row.replaces_id is None else cert_store.by_id(s, row.replaces_id)
         if view.status is not OrderStatus.READY:
             raise Conflict("acme.order_not_ready", f"the order is {view.status}, not ready")
         # R12 and R1 on the CSR before the order changes: a bad CSR leaves the order ready.
@@ -317,7 +358,15 @@ class AcmeOrders:
                 raise Conflict("acme.order_not_ready", "the order is already being finalized")
         try:
             issued = self._issuance.issue(
-                account.actor(), IssueCommand(org_code=account.org_code, csr=csr_der)
+                account.actor(),
+                IssueCommand(
+                    org_code=account.org_code,
+                    csr=csr_der,
+                    # The profile's validity (draft-aaron-acme-profiles), under R13 and R7.
+                    days=profile_days(view.profile, settings.acme_shortlived_days),
+                    # RFC 9773 §5: the inventory records the new certificate as the renewal.
+                    renewal_of=None if replaced is None else replaced.serial,
+                ),
             )
         except CertdeskError as exc:
             with self._rt.sessions.begin() as s:
@@ -460,6 +509,10 @@ class AcmeOrders:
         if row.certificate_id is not None:
             cert = cert_store.by_id(s, row.certificate_id)
             serial = None if cert is None else cert.serial
+        replaces = None
+        if row.replaces_id is not None:
+            old = cert_store.by_id(s, row.replaces_id)
+            replaces = None if old is None or old.der is None else cert_id_of(old.der)
         return OrderView(
             row.id,
             order_status(row.status, statuses, row.expires_at, now),
@@ -468,4 +521,6 @@ class AcmeOrders:
             tuple(a.id for a in authzs),
             row.error,
             serial,
+            row.profile,
+            replaces,
         )
