@@ -158,3 +158,22 @@ def test_usage_report_and_set_cost(cli: Cli) -> None:
     assert "not a date" in cli.fails("report", "usage", "--from", "yesterday", "--to", day)
     assert "before it starts" in cli.fails("report", "usage", "--from", day, "--to", "2026-01-01")
     assert "default" in cli.ok("org", "set-cost", agency.code, "--default").out
+
+
+def test_case_issuer_chooses_a_submittals_issuer(cli: Cli) -> None:
+    """R16: cert services choose one submittal's issuer (vendors: tests/ca/acme)."""
+    desk = cli.desk
+    view = desk.approved(DMV, submittals=(sub(f"{desk.unique('iss')}.dmv.ca.gov"),))
+    sub_id = str(view.submittals[0].id)
+    unknown = cli.fails("case", "issuer", view.number, sub_id, "--issuer", "nosuch", code=3)
+    assert "no vendor issuer named 'nosuch'" in unknown
+    assert "has no submittal" in cli.fails(
+        "case", "issuer", view.number, "999999", "--issuer", "builtin", code=3
+    )
+    shown = cli.json("case", "issuer", view.number, sub_id, "--issuer", "builtin")
+    assert shown["number"] == view.number
+    assert "submittal.issuer" in desk.audit_actions(view.number)
+    out = cli.ok("case", "fulfil", view.number)
+    assert f"case {view.number} is delivered" in out.err
+    # Delivered: its certificate is issued, the issuer stays (refused, exit 1).
+    cli.fails("case", "issuer", view.number, sub_id, "--issuer", "builtin")

@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
     """The commands join ``certdesk case`` (the group :mod:`certdesk.cli.cases` adds)."""
     del app  # they hang on the case group, not on the root
     case_app.command("fulfil")(fulfil)
+    case_app.command("issuer")(issuer)
     case_app.command("complete")(complete)
     case_app.command("close")(close)
     case_app.command("certificates")(certificates)
@@ -80,9 +81,32 @@ def fulfil(number: Number, json_out: JsonOpt = False) -> None:
     if json_out:
         emit_json(view.as_dict())
         return
-    typer.echo(f"case {view.number} is {view.state}; window ends {view.window_ends_at}", err=True)
+    if view.delivered_at is None:
+        # A vendor CA's certificates come later: the worker delivers the case then.
+        typer.echo(f"case {view.number} is {view.state}; waiting for vendor orders", err=True)
+    else:
+        typer.echo(
+            f"case {view.number} is {view.state}; window ends {view.window_ends_at}", err=True
+        )
     for sub in view.submittals:
-        typer.echo(f"{sub.certificate_serial}\tsubmittal {sub.id}\t{', '.join(sub.names)}")
+        got = sub.certificate_serial or (
+            f"ordering at {sub.order.issuer} ({sub.order.state})" if sub.order else "-"
+        )
+        typer.echo(f"{got}\tsubmittal {sub.id}\t{', '.join(sub.names)}")
+
+
+def issuer(
+    number: Number,
+    submittal: Annotated[int, typer.Argument(help="Submittal id (see case show).")],
+    name: Annotated[
+        str, typer.Option("--issuer", help="A vendor issuer's name, or 'builtin' (certdesk's CA).")
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Choose the issuer of one submittal's certificate, before it is issued or ordered."""
+    svc = services()
+    chosen = svc.vendors.choose(OPERATOR, name)
+    _print_case(svc.fulfilment.choose_issuer(OPERATOR, number, submittal, chosen), json_out)
 
 
 def complete(

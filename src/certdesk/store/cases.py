@@ -350,6 +350,11 @@ def set_lease(case: Case, lease: Lease | None) -> None:
 # --- submittals and their certificates ----------------------------------------------------
 
 
+def set_submittal_issuer(sub: Submittal, issuer_id: int | None) -> None:
+    """Cert services' choice of issuer for ``sub`` (None: the grant's or organization's)."""
+    sub.issuer_id = issuer_id
+
+
 def link_certificate(sub: Submittal, cert: CertificateRow) -> None:
     """``cert`` is now the certificate of ``sub`` and belongs to its case."""
     sub.certificate_id = cert.id

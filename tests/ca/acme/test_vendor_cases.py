@@ -19,10 +19,12 @@ from vendor_world import Pebble, running_pebble, unique_names
 from certdesk.ca.acme.backend import AcmeIssuer
 from certdesk.ca.issuer import RenewalWindow
 from certdesk.core.workflow import State
+from certdesk.errors import Conflict, Forbidden, NotFound
 from certdesk.jobs.worker import Worker
 from certdesk.store.models import VendorOrder
 from conftest import OPERATOR
 from world.desk import DMV, Desk, certificates, desk_fixture, sub
+from world.refusals import refused
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -168,3 +170,40 @@ def test_the_vendors_renewal_window_opens_the_renewal_early(
         assert int(serial.certificate_serial, 16) not in asked
     finally:
         desk.services.orgs.set_issuer(OPERATOR, DMV, None, "builtin")
+
+
+def test_cert_services_choose_a_vendor_for_one_submittal(desk: Desk, pebble: Pebble) -> None:
+    """R16: the organization stays on the built-in CA; one submittal goes to the vendor."""
+    vendor = add_vendor(desk, pebble)
+    chosen = desk.services.vendors.choose(OPERATOR, vendor)
+    case = desk.approved(DMV, submittals=(sub(*unique_names("own")), sub(*unique_names("pub"))))
+    own, public = (s.id for s in case.submittals)
+    refused(
+        NotFound, "submittal.unknown",
+        desk.services.fulfilment.choose_issuer, desk["opal"], case.number, 999_999, chosen,
+        state=desk.counts,
+    )  # fmt: skip
+    refused(
+        Forbidden, "auth.forbidden",
+        desk.services.fulfilment.choose_issuer, desk["ana"], case.number, public, chosen,
+        state=desk.counts,
+    )  # fmt: skip
+    desk.services.fulfilment.choose_issuer(desk["opal"], case.number, public, chosen)
+    assert "submittal.issuer" in desk.audit_actions(case.number)
+    waiting = desk.services.fulfilment.fulfil(desk["opal"], case.number)
+    by_id = {s.id: s for s in waiting.submittals}
+    assert by_id[own].certificate_serial is not None and by_id[own].order is None
+    assert by_id[public].certificate_serial is None and by_id[public].order is not None
+    # An ordered submittal keeps its issuer.
+    refused(
+        Conflict, "submittal.ordered",
+        desk.services.fulfilment.choose_issuer, desk["opal"], case.number, public, None,
+        state=desk.counts,
+    )  # fmt: skip
+    report = Worker(desk.services, worker_id="vendor-choice").run_pass()
+    assert report.vendor_cases_delivered == 1, report.errors
+    done = {s.id: s for s in desk.services.cases.show(desk["opal"], case.number).submittals}
+    own_serial, public_serial = done[own].certificate_serial, done[public].certificate_serial
+    assert own_serial and public_serial
+    assert desk.services.inventory.show(OPERATOR, public_serial).issuer == vendor
+    assert desk.services.inventory.show(OPERATOR, own_serial).issuer != vendor

@@ -43,7 +43,7 @@ from certdesk.core.access import Action, Actor
 from certdesk.core.cases import parties_of
 from certdesk.core.costs import certificate_cost, certificate_days
 from certdesk.core.workflow import CaseType, Event, State, transition, window_ends_at
-from certdesk.errors import Conflict, InvalidInput
+from certdesk.errors import Conflict, InvalidInput, NotFound
 from certdesk.services.audit import AuditService
 from certdesk.services.casework import case_issuance, lease
 from certdesk.services.casework.case_issuance import Unlinked, Work
@@ -60,6 +60,7 @@ from certdesk.services.pki.revocation import Reason
 from certdesk.services.runtime import Runtime
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
+from certdesk.store import issuers as issuer_store
 from certdesk.store import orgs as org_store
 from certdesk.store.models import Case
 
@@ -335,6 +336,34 @@ class FulfilmentService:
                 lease.release(case)
         except Exception:  # the lease lapses on its own; the first error is the one to show
             log.warning("could not release the fulfilment lease", case=number, exc_info=True)
+
+    def choose_issuer(
+        self, actor: Actor, number: str, submittal_id: int, issuer_id: int | None
+    ) -> CaseView:
+        """Cert services choose the issuer of one submittal's certificate (R16; None: the
+        grant's, else the organization's). Only before that certificate is issued or
+        ordered: an order placed stays with its issuer."""
+        now = self._rt.clock()
+        with self._cases.locked(actor, number, Action.CASE_WORK) as (s, case):
+            transition(
+                State(case.state), Event.FULFIL, parties_of(actor, case.org_id), CaseType(case.type)
+            )
+            sub = case_store.submittal(s, case.id, submittal_id)
+            if sub is None:
+                raise NotFound(
+                    "submittal.unknown", f"case {case.number} has no submittal {submittal_id}"
+                )
+            if sub.certificate_id is not None or issuer_store.latest_orders(s, [sub.id]):
+                raise Conflict(
+                    "submittal.ordered",
+                    f"submittal {sub.id} already has a certificate or an order; its issuer stays",
+                )
+            case_store.set_submittal_issuer(sub, issuer_id)
+            self._audit.record(
+                s, actor, "submittal.issuer", "case", case.number,
+                submittal_id=sub.id, issuer_id=issuer_id,
+            )  # fmt: skip
+        return committed_view(self._rt, number, now)
 
     # --- the rest of cert services' work on a case (one door for the adapters) --------------
 
