@@ -130,6 +130,8 @@ FLOORS: dict[str, set[str]] = {
     "lifecycle": {"casework", "pki", "people"},
     # The ACME server's registration authority issues and revokes through pki (R17).
     "acme": {"pki", "people"},
+    # Certificate Transparency monitoring (R18): reads logs, records findings, queues mail.
+    "transparency": set(),
 }
 
 

@@ -47,6 +47,8 @@ class Action(StrEnum):
     ISSUER_READ = "issuer.read"  # see the vendor CAs (R16)
     ISSUER_MANAGE = "issuer.manage"  # add, rebind, disable a vendor CA; choose issuers
     ACME_REPLACE = "acme.replace"  # cert services: ask ACME clients to renew early (RFC 9773)
+    CT_READ = "ct.read"  # see the Certificate Transparency logs followed and how far (R18)
+    CT_MANAGE = "ct.manage"  # add CT logs, read them now (R18)
 
 
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})
@@ -73,6 +75,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.REPORT_READ,
             Action.ACME_READ,
             Action.ISSUER_READ,
+            Action.CT_READ,
         }
     ),
     # Delegated administrators of self-managed agencies issue and revoke directly, but only

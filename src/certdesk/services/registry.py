@@ -45,6 +45,9 @@ from certdesk.services.reporting.costs import CostService
 from certdesk.services.reporting.reports import ReportService
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
+from certdesk.services.transparency.findings import CtFindings
+from certdesk.services.transparency.logs import CtLogs
+from certdesk.services.transparency.watch import CtWatch
 
 
 class Services:
@@ -128,3 +131,7 @@ class Services:
             self.acme_validations,
         )
         rt.metrics.watch_workers(self.worker_health.figures)
+        # Certificate Transparency monitoring (R18): the logs followed, reading them, findings.
+        self.ct_logs = CtLogs(rt, self.audit)
+        self.ct_watch = CtWatch(rt)
+        self.ct_findings = CtFindings(rt)

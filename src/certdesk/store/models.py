@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     Float,
@@ -752,3 +753,66 @@ class AcmeChallenge(Base):
     key_authorization: Mapped[str] = mapped_column(String(300))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CtLog(Base):
+    """A Certificate Transparency log certdesk follows (issue 15, part 3), and how far.
+
+    ``position`` entries have been read and judged; ``compact_range`` holds the roots of the
+    perfect subtrees over those entries (:mod:`certdesk.core.ct_merkle`), so that the next
+    entries can be checked against the next signed tree head. ``verified_size`` and
+    ``verified_root`` are the last head the entries were proven against. The position moves
+    in the transaction that records the findings of the entries it passes.
+    """
+
+    __tablename__ = "ct_logs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(String(500))
+    tiled: Mapped[bool] = mapped_column(Boolean)  # static-CT (c2sp.org/static-ct-api)
+    public_key_der: Mapped[bytes] = mapped_column(LargeBinary)
+    log_id: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the key (RFC 6962 §3.2)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    compact_range: Mapped[list[str]] = mapped_column(JSON)
+    verified_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    verified_root: Mapped[str] = mapped_column(String(64))
+    head_size: Mapped[int | None] = mapped_column(BigInteger)  # the last head seen
+    head_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # its timestamp
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CtFinding(Base):
+    """A certificate or precertificate for state names that certdesk did not issue or import,
+    seen in a CT log (R18): one per certificate and organization whose grants cover some of
+    its names (``scope`` = that organization's id), or 0 for cert services alone.
+
+    The unique key makes it once: a precertificate and its certificate share ``cert_key``
+    (issuer and serial), and the same certificate in a second log adds nothing.
+    """
+
+    __tablename__ = "ct_findings"
+    __table_args__ = (
+        UniqueConstraint("cert_key", "scope"),
+        Index("ix_ct_findings_org_found", "org_id", "found_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cert_key: Mapped[str] = mapped_column(String(110))  # sha256(issuer DN) hex ":" serial hex
+    scope: Mapped[int] = mapped_column(Integer)  # org id, or 0 (no grant covers the names)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    names: Mapped[str] = mapped_column(Text)  # comma-separated, those of this scope
+    precert: Mapped[bool] = mapped_column(Boolean)
+    issuer: Mapped[str] = mapped_column(Text)  # RFC 4514
+    serial: Mapped[str] = mapped_column(String(80))  # lower-case hex
+    sha256: Mapped[str] = mapped_column(String(64))  # of the certificate as logged
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    log_id: Mapped[int] = mapped_column(ForeignKey("ct_logs.id"))
+    entry_index: Mapped[int] = mapped_column(BigInteger)
+    logged_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the entry's timestamp
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime())
