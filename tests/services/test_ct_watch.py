@@ -12,11 +12,13 @@ from cryptography import x509
 from sqlalchemy import select
 
 from certdesk.errors import Conflict, Forbidden, InvalidInput
+from certdesk.jobs.worker import Worker
 from certdesk.services.setup import LOCAL_OPERATOR as OPERATOR
 from certdesk.services.transparency.watch import WatchReport
 from certdesk.store.models import CtFinding, CtLog, Notice
 from world.ctlog import Authority, Served, TestLog, serving
 from world.desk import CHP, DMV, Desk, desk_fixture
+from world.mail import FakeTransport
 from world.refusals import refused
 
 desk = desk_fixture("ct")
@@ -265,3 +267,26 @@ def test_r18_log_add_refuses_bad_input(desk: Desk, served: Served) -> None:
         Forbidden, "auth.forbidden", lambda: add(desk["aud"], "ok", served.url, key, tiled=False),
         state=logs,
     )  # fmt: skip
+
+
+def test_r18_the_worker_follows_the_logs_and_the_finding_mail_goes_out_once(
+    desk: Desk, served: Served
+) -> None:
+    host = f"{desk.unique('w')}.edd.ca.gov"
+    ca = Authority()
+    served.log.add_certificate(ca.certificate(host), ca.cert)
+    served.log.publish()
+    name = follow(desk, served, tiled=False)
+    transport = FakeTransport()
+    worker = Worker(desk.services, transport=transport)
+    first = worker.once()
+    assert first.ct is not None
+    (mine,) = [p for p in first.ct["logs"] if p["log"] == name]
+    assert (mine["read"], mine["findings"]) == (1, 1)
+    worker.once()  # the mail job of the next pass sends what the ct job queued
+    worker.once()
+    subjects = [m["Subject"] for m in transport.sent if host in str(m["Subject"])]
+    assert subjects == [f"Certificate Transparency: unknown issuer for {host}"] * 2  # opal, otto
+    (f,) = findings(desk, name)
+    body = next(m for m in transport.sent if host in str(m["Subject"])).get_content()
+    assert (f.serial in body and "PST" in body) or "PDT" in body

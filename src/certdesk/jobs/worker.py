@@ -28,7 +28,10 @@ a failing item does not stop the other items of its job):
 10. ``vendor`` — drive the open vendor orders that are due (R16): each under a lease, so
     two workers never drive the same order; ``retry_after`` respected, backing off after
     failures (services/pki/vendor_issuance.py); expired http-01 answers are purged;
-11. ``deliver`` — fulfil again the cases whose vendor orders have all been issued, which
+11. ``ct`` — read the Certificate Transparency logs followed from their saved positions (at
+    most ``CT_PASS_ENTRIES`` entries per log and pass) and record findings (R18), whose mail
+    goes out in the next ``mail`` job (services/transparency/watch.py);
+12. ``deliver`` — fulfil again the cases whose vendor orders have all been issued, which
     links and delivers their certificates (the fulfilment lease keeps two workers apart).
 
 Every job's progress is a heartbeat (``worker_beats``), read by ``/metrics`` and
@@ -64,6 +67,7 @@ from certdesk.services.setup import LOCAL_OPERATOR
 log = structlog.get_logger("certdesk.worker")
 
 T = TypeVar("T")
+CT_PASS_ENTRIES = 100_000  # CT entries read per log and pass: a busy log cannot stall a pass
 R = TypeVar("R")
 # Report fields a job's debug line leaves out (the pass line has them).
 _NOISE = frozenset({"job_seconds", "errors", "worker_id", "now", "seconds", "jobs_done"})
@@ -94,6 +98,7 @@ class PassReport:
     renewal_info_checked: int = 0  # vendor certificates whose renewal window was asked
     notices: dict[str, Any] | None = None
     mail: dict[str, Any] | None = None
+    ct: dict[str, Any] | None = None  # the CT monitoring pass: entries read, findings
     checkpoint: str | None = None  # R15: the signed audit checkpoint written by this pass
     stopped: bool = False  # a stop request cut the pass short
     errors: list[str] = field(default_factory=list)
@@ -118,6 +123,7 @@ class PassReport:
             + self.vendor_cases_delivered
             + notices_sent
             + mail_sent
+            + int((self.ct or {}).get("findings", 0))
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -235,6 +241,7 @@ class Worker:
             ("notices", self._notices),
             ("mail", self._mail),
             ("vendor", self._vendor_orders),
+            ("ct", self._ct),
             ("deliver", self._deliver_vendor_cases),
             ("checkpoint", self._checkpoint),
         ]
@@ -372,6 +379,14 @@ class Worker:
             return  # mail waits in the outbox (``certdesk mail send`` or a configured worker)
         sent = self._svc.mail.send(self._transport, due_only=True, worker_id=self.worker_id)
         report.mail = sent.as_dict()
+
+    def _ct(self, report: PassReport, _now: datetime) -> None:
+        watched = self._svc.ct_watch.run(
+            LOCAL_OPERATOR, max_entries=CT_PASS_ENTRIES, stop=lambda: self.stopping
+        )
+        if watched.logs:
+            report.ct = watched.as_dict()
+            report.errors.extend(f"ct: {e}" for e in watched.errors)
 
     def _checkpoint(self, report: PassReport, _now: datetime) -> None:
         # R15: a signed checkpoint of the audit log's head, outside the database, each pass.
