@@ -25,6 +25,7 @@ from certdesk.web.api import (
     cases,
     certificates,
     contacts,
+    ct,
     fulfilment,
     issuers,
     notices,
@@ -116,6 +117,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(session.router)
     app.include_router(users.router)
     app.include_router(acme_admin.router)
+    app.include_router(ct.router)
     app.include_router(pki.router)
     app.include_router(challenges.router)
     app.include_router(health.router)
