@@ -204,6 +204,8 @@ PAGES = [
     visit("acme/agency-admin", "/acme", DAN),
     visit("acme/key-created", "/acme", DAN, then=eab_created),
     visit("contacts", "/contacts", "ana"),
+    visit("ct", "/ct", "opal"),
+    visit("ct/agency", "/ct", "ana"),
     visit("contacts/detail", "/contacts/dmv/{contact}", "ana"),
     # reports and audit
     visit("reports", "/reports", "opal"),
