@@ -89,6 +89,7 @@ screenshots: test-deps system-deps assets
 bench: test-deps system-deps
 	bash scripts/ensure-postgres.sh
 	$(BIN)/python bench/issuance.py
+	$(BIN)/python bench/ct.py
 
 # The console's pages against the JSON API on the same data (SQLite, ~2,000 certificates):
 # about three minutes; results in docs/performance.md.
