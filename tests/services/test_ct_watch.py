@@ -242,6 +242,21 @@ def test_r18_a_log_that_rewrites_its_history_is_refused(
     assert state(desk, name)[:2] == (10, 10)
 
 
+def test_r18_a_log_that_shrinks_below_what_was_read_is_refused(
+    desk: Desk, served: Served, tiled: bool
+) -> None:
+    ca = Authority()
+    for i in range(300):
+        served.log.add_certificate(ca.certificate(f"s{i}.example.net"), ca.cert)
+    served.log.publish()
+    name = follow(desk, served, tiled=tiled)
+    assert watch(desk, name, max_entries=130).logs[0].position == 130  # not yet proven
+    served.log.publish(100)  # a head of fewer entries than certdesk read, validly signed
+    (one,) = watch(desk, name).logs
+    assert one.code == "ct.inconsistent"
+    assert state(desk, name)[:2] == (130, 0)
+
+
 def test_r18_log_add_refuses_bad_input(desk: Desk, served: Served) -> None:
     name = follow(desk, served, tiled=False)
 

@@ -208,10 +208,11 @@ class CtWatch:
 
     @staticmethod
     def _check_head(state: _Saved, reader: LogReader, head: TreeHead) -> None:
-        if head.size < state.verified_size:
+        if head.size < max(state.verified_size, state.position):
             raise InvalidInput(
                 "ct.inconsistent",
-                f"the log's tree went from {state.verified_size} entries back to {head.size}",
+                f"the log's tree went from {max(state.verified_size, state.position)} entries "
+                f"back to {head.size}",
             )
         if state.verified_size == 0 or head.size == state.verified_size:
             verify_consistency(state.verified_size, head.size, state.verified_root, head.root, [])
