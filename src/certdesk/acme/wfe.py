@@ -29,7 +29,8 @@ from certdesk.core.acme_renewal import RETRY_AFTER
 from certdesk.core.acme_states import AccountStatus, OrderStatus
 from certdesk.errors import CertdeskError, InvalidInput, NotFound, Unauthorized
 from certdesk.services.acme.accounts import AccountView, Registration
-from certdesk.services.acme.orders import AuthzView, ChallengeView, OrderView
+from certdesk.services.acme.authorizations import AuthzView, ChallengeView
+from certdesk.services.acme.orders import OrderView
 from certdesk.services.registry import Services
 from certdesk.web.problems import database_unavailable
 
