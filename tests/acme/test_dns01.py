@@ -26,12 +26,8 @@ from cryptography import x509
 from ca.acme.vendor_world import TSIG, ZONE, Bind9, running_bind9
 from certdesk.config import Settings
 from certdesk.core.acme_states import ChallengeType, key_authorization
-from certdesk.services.acme.validation import (
-    Http01,
-    Targets,
-    ValidationFailed,
-    ValidationTask,
-)
+from certdesk.services.acme.http01 import Http01
+from certdesk.services.acme.validation import Targets, ValidationFailed, ValidationTask
 from conftest import BACKENDS, OPERATOR
 from world.acme import NS, AcmeWorld, Responder, acme_world, poll_ready
 from world.csr import make_csr

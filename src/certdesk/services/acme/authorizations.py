@@ -24,6 +24,8 @@ from certdesk.core.acme_states import (
 )
 from certdesk.errors import InvalidInput, NotFound
 from certdesk.services.acme.accounts import AccountView
+from certdesk.services.acme.persist import PersistRecords
+from certdesk.services.acme.va import account_url
 from certdesk.services.acme.validation import (
     ValidationFailed,
     ValidationPool,
@@ -123,6 +125,9 @@ class AcmeAuthorizations:
                 authz.name,
                 chall.token,
                 key_authorization(chall.token, account.thumbprint),
+                account_url=account_url(self._rt.settings, account.id),
+                thumbprint=account.thumbprint,
+                wildcard=authz.wildcard,
             )
         if started:
             self._pool.submit(lambda: self._validate(account, task))
@@ -131,8 +136,9 @@ class AcmeAuthorizations:
     def _validate(self, account: AccountView, task: ValidationTask) -> None:
         """Run in the validation pool: the VA's check, then its result in one transaction."""
         error: dict[str, Any] | None = None
+        until: datetime | None = None
         try:
-            self._validators[task.kind].validate(task)
+            until = self._validators[task.kind].validate(task)
         except ValidationFailed as exc:
             error = exc.problem()
         except Exception as exc:  # a bug or an unexpected network failure: the challenge fails
@@ -144,9 +150,13 @@ class AcmeAuthorizations:
             }
         try:
             with self._rt.sessions.begin() as s:
+                at = self._rt.clock()
                 acme_store.record_challenge(
-                    s, task.challenge_id, valid=error is None, at=self._rt.clock(), error=error
+                    s, task.challenge_id, valid=error is None, at=at, error=error, valid_until=until
                 )
+                if error is None and task.kind is ChallengeType.DNSPERSIST01:
+                    # The VA proved a standing record: remember it, to use and to watch.
+                    PersistRecords.learn(s, account, task.name, task.wildcard, until, at)
                 self._audit.record(
                     s,
                     account.actor(),

@@ -55,6 +55,7 @@ from certdesk.services.acme.authorizations import (
     authz_of,
 )
 from certdesk.services.acme.limits import check_limits, reusable
+from certdesk.services.acme.persist import PersistRecords
 from certdesk.services.acme.renewal_info import cert_id_of, replacement_target
 from certdesk.services.acme.revocations import AcmeRevocations
 from certdesk.services.acme.validation import (
@@ -98,6 +99,7 @@ class AcmeOrders:
         revocation: RevocationService,
         validators: dict[ChallengeType, Validator],
         pool: ValidationPool,
+        persist: PersistRecords,
     ) -> None:
         self._rt = rt
         self._audit = audit
@@ -107,6 +109,7 @@ class AcmeOrders:
         # the order service answers for them so the WFE has one door to the pipeline.
         self.authorizations = AcmeAuthorizations(rt, audit, validators, pool)
         self.revocations = AcmeRevocations(rt, revocation)
+        self.persist = persist
 
     # --- newOrder (§7.4) -------------------------------------------------------------------
 
@@ -123,6 +126,7 @@ class AcmeOrders:
         settings = self._rt.settings
         now = self._rt.clock()
         profile_days(profile, settings.acme_shortlived_days)  # an unknown profile is refused
+        persisted = self._standing_records(account, names)
         with self._rt.sessions.begin() as s:
             org = org_store.by_id(s, account.org_id)
             if org is None or not org.self_managed:
@@ -144,7 +148,8 @@ class AcmeOrders:
                 ) from None
             replaces_id = replacement_target(s, account, replaces, normalized, now)
             reuse = reusable(s, settings, account, normalized, now)
-            check_limits(s, settings, account, len(normalized) - len(reuse), now)
+            persisted = {n: u for n, u in persisted.items() if n in normalized and n not in reuse}
+            check_limits(s, settings, account, len(normalized) - len(reuse) - len(persisted), now)
             order = acme_store.add_order(
                 s,
                 account_id=account.id,
@@ -158,6 +163,16 @@ class AcmeOrders:
             for name in normalized:
                 base, wildcard = identifier_base(name)
                 validated = reuse.get(name)
+                if name in persisted:
+                    # Proved just now by a standing dns-persist-01 record (draft §4.4),
+                    # never past its persistUntil.
+                    until = persisted[name]
+                    validated = (
+                        min(now + AUTHZ_LIFETIME, order.expires_at, until or order.expires_at),
+                        ChallengeType.DNSPERSIST01,
+                        now,
+                    )
+                    PersistRecords.learn(s, account, base, wildcard, until, now)
                 authz = acme_store.add_authorization(
                     s,
                     order_id=order.id,
@@ -194,8 +209,24 @@ class AcmeOrders:
                 replaces=replaces,
                 profile=profile,
                 reused=sorted(reuse),
+                persisted=sorted(persisted),
             )
             return self._order_view(s, order, now)
+
+    def _standing_records(
+        self, account: AccountView, names: list[str]
+    ) -> dict[str, datetime | None]:
+        """Names a remembered dns-persist-01 record of the account proves now (looked up
+        before newOrder's transaction); none when the names are refused anyway."""
+        try:
+            normalized = require_allowed(
+                names,
+                self._rt.settings.allowed_suffixes,
+                max_names=self._rt.settings.max_names_per_cert,
+            )
+        except CertdeskError:
+            return {}
+        return self.persist.proved(account, normalized)
 
     # --- reading ----------------------------------------------------------------------------
 
