@@ -62,6 +62,23 @@ class PersistRecordView:
     txt_name: str  # _validation-persist.NAME
     txt_value: str  # the RDATA to publish
 
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "org": self.org_code,
+            "name": self.name,
+            "wildcard": self.wildcard,
+            "persist_until": self.persist_until,
+            "last_valid_at": self.last_valid_at,
+            "txt_name": self.txt_name,
+            "txt_value": self.txt_value,
+        }
+
+    def zone_line(self) -> str:
+        """The record as a zone-file line."""
+        return f'{self.txt_name}. IN TXT "{self.txt_value}"'
+
 
 class PersistRecords:
     def __init__(
