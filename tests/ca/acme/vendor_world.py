@@ -31,6 +31,8 @@ import dns.exception
 import dns.message
 import dns.query
 import dns.rdatatype
+import dns.tsigkeyring
+import dns.update
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -276,6 +278,19 @@ zone "{ZONE}" {{
         except (dns.exception.Timeout, OSError):
             return False
         return True
+
+    def update(self, *changes: tuple[str, str, str], zone: str = ZONE) -> None:
+        """RFC 2136 update signed with the zone's TSIG key: (name, type, value) added; a value
+        of "" deletes the name's records of that type."""
+        keyring = dns.tsigkeyring.from_text({TSIG.name: TSIG.secret})
+        msg = dns.update.UpdateMessage(zone + ".", keyring=keyring, keyalgorithm=TSIG.algorithm)
+        for name, rdtype, value in changes:
+            if value:
+                msg.add(name + ".", 60, rdtype, value)
+            else:
+                msg.delete(name + ".", rdtype)
+        answer = dns.query.tcp(msg, "127.0.0.1", port=self.port, timeout=5)
+        assert answer.rcode() == 0, answer
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
