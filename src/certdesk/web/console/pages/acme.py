@@ -63,7 +63,7 @@ def _acme_page(
         "form": form or {"org_code": org, "days": ""},
         "records": records,
         "record": record,
-        "persist_form": persist_form or {"account": "", "domain": "", "until": ""},
+        "persist_form": persist_form or {"account": "", "domain": "", "until": "", "wildcard": ""},
         "account_options": [
             (str(a.id), f"Account {a.id} ({a.org_code})")
             for a in accounts
