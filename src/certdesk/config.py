@@ -285,6 +285,18 @@ class Settings(BaseSettings):
     acme_va_http_port: int = Field(
         default=80, ge=1, le=65535, description="ACME VA: the port http-01 connects to."
     )
+    acme_va_tls_port: int = Field(
+        default=443,
+        ge=1,
+        le=65535,
+        description="ACME VA: the port tls-alpn-01 connects to (and https redirects of"
+        " http-01 without a port of their own).",
+    )
+    acme_issuer_domain_name: str = Field(
+        default="",
+        description="ACME: the issuer domain name dns-persist-01 records must name; empty"
+        " means the host of CERTDESK_BASE_URL.",
+    )
     acme_va_dns_server: str = Field(
         default="",
         description="ACME VA: host:port of the DNS resolver dns-01 (and http-01's name"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from certdesk.store.models import AcmeAccount, AcmeEabKey
+from certdesk.store.models import AcmeAccount, AcmeEabKey, AcmePersistRecord
 from conftest import BACKENDS, OPERATOR
 from world.acme import register_through
 from world.api import ORG_A, ORG_B, ORG_M, World, bearer, build_world, counts, delta
@@ -50,6 +50,7 @@ def acme_counts(w: World) -> Counter[str]:
             )
             or 0
         )
+        out["persist"] = s.scalar(select(func.count()).select_from(AcmePersistRecord)) or 0
         out["accounts.valid"] = (
             s.scalar(
                 select(func.count()).select_from(AcmeAccount).where(AcmeAccount.status == "valid")
@@ -112,6 +113,21 @@ def _deactivate(org: str | None) -> Callable[[World], Call]:
         return Call("POST", f"{API}/accounts/{account_id}/deactivate")
 
     return prepare
+
+
+def _persist(org: str | None, domain: str) -> Callable[[World], Call]:
+    def prepare(w: World) -> Call:
+        account_id = fresh_account(w, org) if org else 999999
+        body = {"domain": domain, "persist_until": "2027-03-01T00:00:00Z"}
+        return Call("POST", f"{API}/accounts/{account_id}/persist-record", body)
+
+    return prepare
+
+
+def _record_shown(w: World, who: str, body: Any) -> None:
+    assert body["txt_name"] == "_validation-persist.www.alpha.ca.gov"
+    assert body["txt_value"].startswith("127.0.0.1; accounturi=http")
+    assert "persistUntil=1803859200" in body["txt_value"]  # 2027-03-01T00:00:00Z
 
 
 def _after(w: World, make: Callable[[World, str], object], call: Call) -> Call:
@@ -278,6 +294,47 @@ ACTIONS = [
             "delegated_admin-M": NO_ACCOUNT,
         },
         effect={"accounts.valid": -1},
+    ),
+    Action(
+        "R17/persist-record-own-org",
+        _persist(ORG_A, "www.alpha.ca.gov"),
+        {
+            "operator": 200,
+            "auditor": F,
+            "requester-A": F,
+            "delegated_admin-A": 200,
+            "delegated_admin-M": NO_ACCOUNT,
+        },
+        effect={"persist": 1},
+        check=_record_shown,
+    ),
+    Action(
+        "R17/persist-record-other-org",
+        _persist(ORG_B, "www.bravo.ca.gov"),
+        {
+            "operator": 200,
+            "auditor": F,
+            "requester-A": NO_ACCOUNT,
+            "delegated_admin-A": NO_ACCOUNT,
+            "delegated_admin-M": NO_ACCOUNT,
+        },
+        effect={"persist": 1},
+    ),
+    Action(
+        "R2/persist-record-name-outside-grants",
+        _persist(ORG_A, "www.bravo.ca.gov"),
+        {
+            "operator": "400:name.not_granted",
+            "auditor": F,
+            "requester-A": F,
+            "delegated_admin-A": "400:name.not_granted",
+            "delegated_admin-M": NO_ACCOUNT,
+        },
+    ),
+    Action(
+        "R17/persist-record-unknown-account",
+        _persist(None, "www.alpha.ca.gov"),
+        {who: NO_ACCOUNT for who in PRINCIPALS},
     ),
     Action(
         "R17/deactivate-account-unknown",

@@ -16,32 +16,28 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import dns.query
-import dns.tsigkeyring
-import dns.update
 import pytest
 from acme import challenges, client, messages
 from cryptography import x509
 
-from ca.acme.vendor_world import TSIG, ZONE, Bind9, running_bind9
+from ca.acme.vendor_world import ZONE, Bind9, running_bind9
 from certdesk.config import Settings
 from certdesk.core.acme_states import ChallengeType, key_authorization
-from certdesk.services.acme.validation import (
-    Http01,
-    Targets,
-    ValidationFailed,
-    ValidationTask,
-)
+from certdesk.services.acme.dns01 import txt_values
+from certdesk.services.acme.http01 import Http01
+from certdesk.services.acme.validation import Targets, ValidationFailed, ValidationTask
 from conftest import BACKENDS, OPERATOR
 from world.acme import NS, AcmeWorld, Responder, acme_world, poll_ready
 from world.csr import make_csr
 
 DNS_ORG = "dmv"  # self-managed, zone:dmv.ca.gov (the zone bind9 serves)
+# A zone the same bind9 serves, outside DNS_ORG's: where a CNAME may delegate the record.
+DELEGATION = "acme-delegation.test"
 
 
 @pytest.fixture(scope="module")
 def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind9]:
-    with running_bind9(tmp_path_factory.mktemp("named")) as server:
+    with running_bind9(tmp_path_factory.mktemp("named"), extra_zones=(DELEGATION,)) as server:
         yield server
 
 
@@ -60,18 +56,8 @@ def world(
         yield w
 
 
-def update(named: Bind9, *changes: tuple[str, str, str]) -> None:
-    """RFC 2136 update signed with the zone's TSIG key: (name, type, value) added; a value
-    of "" deletes the name's records of that type."""
-    keyring = dns.tsigkeyring.from_text({TSIG.name: TSIG.secret})
-    msg = dns.update.UpdateMessage(ZONE + ".", keyring=keyring, keyalgorithm=TSIG.algorithm)
-    for name, rdtype, value in changes:
-        if value:
-            msg.add(name + ".", 60, rdtype, value)
-        else:
-            msg.delete(name + ".", rdtype)
-    answer = dns.query.tcp(msg, "127.0.0.1", port=named.port, timeout=5)
-    assert answer.rcode() == 0, answer
+def update(named: Bind9, *changes: tuple[str, str, str], zone: str = ZONE) -> None:
+    named.update(*changes, zone=zone)
 
 
 def answer_dns01(
@@ -123,6 +109,33 @@ def test_8_4_cname_is_followed(world: AcmeWorld, named: Bind9) -> None:
     )
     acme.answer_challenge(chall, response)
     assert poll_ready(acme, order).body.status == messages.STATUS_READY
+
+
+def test_8_4_cname_out_of_the_zone_is_followed(world: AcmeWorld, named: Bind9) -> None:
+    """The zone's authoritative server answers a CNAME that leaves its zone with the CNAME
+    alone (it does not recurse): the VA asks again for the chain's end (two hops here)."""
+    acme = world.registered(DNS_ORG)
+    tag = secrets.token_hex(3)
+    name = f"out{tag}.{ZONE}"
+    hop, end = f"hop-{tag}.{DELEGATION}", f"end-{tag}.{DELEGATION}"
+    order = acme.new_order(make_csr([name]))
+    chall = next(
+        c for c in order.authorizations[0].body.challenges if isinstance(c.chall, challenges.DNS01)
+    )
+    response, validation = chall.response_and_validation(acme.net.key)
+    update(named, (f"_acme-challenge.{name}", "CNAME", f"{hop}."))
+    update(named, (hop, "CNAME", f"{end}."), (end, "TXT", validation), zone=DELEGATION)
+    acme.answer_challenge(chall, response)
+    assert poll_ready(acme, order).body.status == messages.STATUS_READY
+
+
+def test_8_4_cname_loop_fails_as_dns(named: Bind9) -> None:
+    tag = secrets.token_hex(3)
+    a, b = f"loop-a-{tag}.{DELEGATION}", f"loop-b-{tag}.{DELEGATION}"
+    update(named, (a, "CNAME", f"{b}."), (b, "CNAME", f"{a}."), zone=DELEGATION)
+    with pytest.raises(ValidationFailed) as exc:
+        txt_values(targets(dns_server=f"127.0.0.1:{named.port}").resolver, a)
+    assert exc.value.acme_type == "dns"
 
 
 @pytest.mark.parametrize(

@@ -343,14 +343,28 @@ def test_non_dns_identifier_is_unsupported(world: AcmeWorld) -> None:
     problem(resp, 400, "unsupportedIdentifier")
 
 
-def test_wildcard_order_offers_dns01_only(world: AcmeWorld) -> None:
+def test_wildcard_order_offers_dns_challenges_only(world: AcmeWorld) -> None:
     acme = world.registered()
     order = acme.new_order(make_csr(["*.apps.alpha.ca.gov", "apps.alpha.ca.gov"]))
     by_name = {(a.body.identifier.value, bool(a.body.wildcard)): a for a in order.authorizations}
     wild = by_name[("apps.alpha.ca.gov", True)]
-    assert [c.chall.typ for c in wild.body.challenges] == ["dns-01"]
+    # certbot's acme library knows neither tls-alpn-01's server side nor dns-persist-01:
+    # the JSON says what was offered.
+    assert [c.to_partial_json()["type"] for c in wild.body.challenges] == [
+        "dns-01",
+        "dns-persist-01",
+    ]
     plain = by_name[("apps.alpha.ca.gov", False)]
-    assert sorted(c.chall.typ for c in plain.body.challenges) == ["dns-01", "http-01"]
+    assert sorted(c.to_partial_json()["type"] for c in plain.body.challenges) == [
+        "dns-01",
+        "dns-persist-01",
+        "http-01",
+        "tls-alpn-01",
+    ]
+    persist = next(
+        c for c in plain.body.challenges if c.to_partial_json()["type"] == "dns-persist-01"
+    )
+    assert persist.to_partial_json()["issuerDomainNames"] == ["127.0.0.1"]
 
 
 def test_finalize_before_ready_is_order_not_ready(world: AcmeWorld) -> None:

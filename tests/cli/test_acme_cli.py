@@ -123,3 +123,61 @@ def test_rfc9773_renew_early_marks_active_certificates_once(cli: Cli) -> None:
     issuer = svc.inventory.show(OPERATOR, serial).issuer
     # Every certificate of the issuer: chp's too (dmv's is marked already).
     assert "1 certificate(s) marked" in cli.ok("acme", "renew-early", "--issuer", issuer).out
+
+
+@pytest.fixture
+def account_id(cli: Cli) -> int:
+    """An ACME account of dmv, registered through the real protocol (EAB)."""
+    from certdesk.web.app import create_app
+    from world.acme import register_through
+    from world.api import TestClient
+
+    new = cli.services.acme_eab.create(OPERATOR, "dmv")
+    with TestClient(create_app(cli.services)) as client:
+        number, _key = register_through(
+            client, cli.services.rt.settings.base_url, new.kid, new.hmac_key
+        )
+    return number
+
+
+def test_r17_persist_record_shows_the_txt_record_to_publish(cli: Cli, account_id: int) -> None:
+    out = cli.ok(
+        "acme", "persist-record", "--account", str(account_id),
+        "--domain", "*.www.dmv.ca.gov", "--until", "2027-06-30",
+    ).out  # fmt: skip
+    assert out.startswith(
+        '_validation-persist.www.dmv.ca.gov. IN TXT "desk.cdt.ca.gov;'
+        " accounturi=https://desk.cdt.ca.gov/acme/account-hash/sha-256/"
+    )
+    assert out.rstrip().endswith('; policy=wildcard; persistUntil=1814313600"')
+    shown = cli.json(
+        "acme", "persist-record", "--account", str(account_id), "--domain", "api.dmv.ca.gov",
+        "--json",
+    )  # fmt: skip
+    assert shown["txt_name"] == "_validation-persist.api.dmv.ca.gov"
+    assert shown["wildcard"] is False and shown["persist_until"] is None
+    assert "persistUntil" not in shown["txt_value"]
+    listed = cli.services.acme_persist.records(OPERATOR, "dmv")
+    assert sorted(r.name for r in listed) == ["api.dmv.ca.gov", "www.dmv.ca.gov"]
+    events, _ = cli.services.audit.search(OPERATOR, action="acme.persist.show")
+    assert len(events) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        pytest.param(("--account", "999", "--domain", "www.dmv.ca.gov"), 3, "no ACME account",
+                     id="r17/persist-unknown-account"),
+        pytest.param(("--domain", "www.chp.ca.gov"), 1, "no grant", id="r2/persist-outside-grant"),
+        pytest.param(("--domain", "x_y.dmv.ca.gov"), 1, "R1", id="r1/persist-bad-name"),
+        pytest.param(("--domain", "www.dmv.ca.gov", "--until", "2020-01-01"), 1, "future",
+                     id="r17/persist-until-past"),
+        pytest.param(("--domain", "www.dmv.ca.gov", "--until", "soon"), 2, "not a date",
+                     id="r17/persist-until-not-a-date"),
+    ],
+)  # fmt: skip
+def test_persist_record_refusals_change_nothing(
+    cli: Cli, account_id: int, args: tuple[str, ...], code: int, says: str
+) -> None:
+    head = () if "--account" in args else ("--account", str(account_id))
+    assert says in cli.fails("acme", "persist-record", *head, *args, code=code)

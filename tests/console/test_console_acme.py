@@ -161,3 +161,53 @@ def test_r17_who_sees_the_page(
     assert ("Create key" in page.text) is forms
     nav = browser(who).get("/").text
     assert ('<a href="/acme"' in nav) is (status == 200)
+
+
+def test_r17_delegated_admin_gets_the_standing_dns_record(desk: Desk, browser: Browsers) -> None:
+    new = desk.services.acme_eab.create(OPERATOR, DMV)
+    dan = browser("dan")
+    account_id, _ = register_through(
+        dan.client, desk.services.rt.settings.base_url, new.kid, new.hmac_key
+    )
+    page = dan.get("/acme")
+    assert 'id="persist-form"' in page.text and f'value="{account_id}"' in page.text
+    shown = dan.post(
+        "/acme/persist",
+        {"account": str(account_id), "domain": "*.www.dmv.ca.gov", "until": "2027-06-30"},
+    )
+    assert shown.status_code == 200, shown.text[:300]
+    text = text_of(shown)
+    assert "_validation-persist.www.dmv.ca.gov" in text
+    assert "policy=wildcard; persistUntil=1814313600" in text
+    assert "R17" not in text  # plain language
+    listed = dan.get("/acme")
+    assert 'id="persist-records"' in listed.text and "www.dmv.ca.gov" in listed.text
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        pytest.param({"domain": "www.dmv.ca.gov"}, "choose the ACME account", id="r17/no-account"),
+        pytest.param({"domain": "www.chp.ca.gov"}, "no grant", id="r2/persist-outside-grants"),
+        pytest.param(
+            {"domain": "www.dmv.ca.gov", "until": "someday"}, "as a date", id="r17/bad-date"
+        ),
+        pytest.param(
+            {"domain": "www.dmv.ca.gov", "until": "2020-01-01"}, "future", id="r17/date-past"
+        ),
+    ],
+)
+def test_r17_refused_persist_forms_change_nothing(
+    desk: Desk, browser: Browsers, data: dict[str, str], says: str
+) -> None:
+    new = desk.services.acme_eab.create(OPERATOR, DMV)
+    dan = browser("dan")
+    account_id, _ = register_through(
+        dan.client, desk.services.rt.settings.base_url, new.kid, new.hmac_key
+    )
+    form = {"account": str(account_id)} if says != "choose the ACME account" else {}
+    before = state(desk)
+    resp = dan.post("/acme/persist", form | data)
+    assert 400 <= resp.status_code < 500, resp.text[:300]
+    assert says in resp.text
+    assert state(desk) == before

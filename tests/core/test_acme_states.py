@@ -82,11 +82,20 @@ def test_key_authorization_and_dns01_value() -> None:
             "www.dmv.ca.gov",
             "www.dmv.ca.gov",
             False,
-            (ChallengeType.HTTP01, ChallengeType.DNS01),
+            (
+                ChallengeType.HTTP01,
+                ChallengeType.DNS01,
+                ChallengeType.TLSALPN01,
+                ChallengeType.DNSPERSIST01,
+            ),
             id="7.1.3/plain",
         ),
         pytest.param(
-            "*.dmv.ca.gov", "dmv.ca.gov", True, (ChallengeType.DNS01,), id="7.1.3/wildcard-dns-only"
+            "*.dmv.ca.gov",
+            "dmv.ca.gov",
+            True,
+            (ChallengeType.DNS01, ChallengeType.DNSPERSIST01),
+            id="7.1.3/wildcard-dns-only",
         ),
     ],
 )

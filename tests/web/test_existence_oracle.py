@@ -115,6 +115,7 @@ BODIES: dict[tuple[str, str], Any] = {
         "roles": ["requester"],
     },
     ("PUT", "/api/v1/users/{login}/roles"): {"roles": ["requester"]},
+    ("POST", "/api/v1/acme/accounts/{account_id}/persist-record"): {"domain": "www.dmv.ca.gov"},
 }
 # Body fields that name an object (filled like the path, so both answers are compared).
 BODY_OBJECTS = {"org", "serial", "submittal"}

@@ -26,10 +26,12 @@ from certdesk.acme import jws as acme_jws
 from certdesk.acme import problems
 from certdesk.core import acme_profiles
 from certdesk.core.acme_renewal import RETRY_AFTER
-from certdesk.core.acme_states import AccountStatus, OrderStatus
+from certdesk.core.acme_states import AccountStatus, ChallengeType, OrderStatus
 from certdesk.errors import CertdeskError, InvalidInput, NotFound, Unauthorized
+from certdesk.services.acme import va as acme_va
 from certdesk.services.acme.accounts import AccountView, Registration
-from certdesk.services.acme.orders import AuthzView, ChallengeView, OrderView
+from certdesk.services.acme.authorizations import AuthzView, ChallengeView
+from certdesk.services.acme.orders import OrderView
 from certdesk.services.registry import Services
 from certdesk.web.problems import database_unavailable
 
@@ -194,6 +196,9 @@ def _challenge_json(svc: Services, chall: ChallengeView) -> dict[str, Any]:
         "status": str(chall.status),
         "token": chall.token,
     }
+    if chall.kind is ChallengeType.DNSPERSIST01:
+        # draft-ietf-acme-dns-persist §3.1: the issuer names a record may carry.
+        out["issuerDomainNames"] = list(acme_va.issuer_domain_names(svc.rt.settings))
     if chall.validated_at is not None:
         out["validated"] = _time(chall.validated_at)
     if chall.error is not None:
@@ -234,6 +239,9 @@ def directory(request: Request) -> JSONResponse:
                 "externalAccountRequired": True,
                 # draft-aaron-acme-profiles §3: name → description for people.
                 "profiles": acme_profiles.describe(settings.acme_shortlived_days),
+                # draft-ietf-acme-dns-persist §3.2, §4.1: what a standing record names.
+                "issuerDomainNames": list(acme_va.issuer_domain_names(settings)),
+                "accountHashPrefix": acme_va.account_hash_prefix(settings),
             },
         }
     )

@@ -3,6 +3,7 @@ accounts (R17)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -130,3 +131,51 @@ def renew_early(
         emit_json({"marked": marked, "issuer": issuer, "org": org})
         return
     typer.echo(f"{marked} certificate(s) marked for early renewal")
+
+
+def _instant(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date (2027-06-30) or a time (2027-06-30T17:00:00-07:00)"
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@acme_app.command("persist-record")
+def persist_record(
+    account: Annotated[int, typer.Option("--account", help="The ACME account's number.")],
+    domain: Annotated[
+        str, typer.Option("--domain", help="The name to prove (*.NAME for its wildcard too).")
+    ],
+    wildcard: Annotated[
+        bool, typer.Option("--wildcard", help="Let the record prove *.NAME too.")
+    ] = False,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="When the record stops proving control (ISO date or time; a date is 00:00"
+            " UTC). Default: no end.",
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the standing DNS record (dns-persist-01) that lets an ACME account prove a name
+    without a new challenge; certdesk then uses it for new orders and warns the
+    organization's administrators before it ends."""
+    view = services().acme_persist.show(
+        OPERATOR, account, domain, wildcard=wildcard, persist_until=_instant(until)
+    )
+    if json_out:
+        emit_json(view.as_dict())
+        return
+    typer.echo(view.zone_line())
+    typer.echo(
+        f"(publish this TXT record in the DNS of {view.name}; ACME account {view.account_id}"
+        " then proves the name with it, no challenge responder needed)",
+        err=True,
+    )

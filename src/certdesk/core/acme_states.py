@@ -53,10 +53,13 @@ class ChallengeStatus(StrEnum):
 
 
 class ChallengeType(StrEnum):
-    """The validation methods this server offers (RFC 8555 §8.3, §8.4)."""
+    """The validation methods this server offers (RFC 8555 §8.3, §8.4, RFC 8737,
+    draft-ietf-acme-dns-persist)."""
 
     HTTP01 = "http-01"
     DNS01 = "dns-01"
+    TLSALPN01 = "tls-alpn-01"
+    DNSPERSIST01 = "dns-persist-01"
 
 
 # An authorization in one of these states can never become valid again (§7.1.6).
@@ -126,7 +129,18 @@ def identifier_base(name: str) -> tuple[str, bool]:
 
 
 def offered_challenges(wildcard: bool) -> tuple[ChallengeType, ...]:
-    """RFC 8555 §7.1.3 and §8.3: a wildcard can only be proved in the DNS."""
+    """RFC 8555 §7.1.3 and §8.3, RFC 8737 §3: a wildcard can only be proved in the DNS
+    (dns-01, or a standing dns-persist-01 record that says ``policy=wildcard``)."""
     if wildcard:
-        return (ChallengeType.DNS01,)
-    return (ChallengeType.HTTP01, ChallengeType.DNS01)
+        return (ChallengeType.DNS01, ChallengeType.DNSPERSIST01)
+    return (
+        ChallengeType.HTTP01,
+        ChallengeType.DNS01,
+        ChallengeType.TLSALPN01,
+        ChallengeType.DNSPERSIST01,
+    )
+
+
+def tls_alpn01_digest(key_auth: str) -> bytes:
+    """RFC 8737 §3: the acmeIdentifier extension holds SHA-256 of the key authorization."""
+    return hashlib.sha256(key_auth.encode("ascii")).digest()

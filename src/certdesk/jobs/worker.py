@@ -23,6 +23,8 @@ a failing item does not stop the other items of its job):
 6. ``overdue`` — count overdue cases (R5; the notices service mails them);
 7. ``crl`` — republish CRLs from half their life on;
 8. ``notices`` — ``services.notices.run(now, worker_id)`` when the notices service exists;
+   ``acme-persist`` — queue the warnings to organizations' administrators before a
+   standing dns-persist-01 record's persistUntil (30, 7 and 1 days before);
 9. ``mail`` — send the account mail that is due (the mail queue's outbox) when
    ``CERTDESK_SMTP_URL`` is set;
 10. ``vendor`` — drive the open vendor orders that are due (R16): each under a lease, so
@@ -96,6 +98,7 @@ class PassReport:
     vendor_orders_failed: int = 0
     vendor_cases_delivered: int = 0
     renewal_info_checked: int = 0  # vendor certificates whose renewal window was asked
+    acme_persist_warned: int = 0  # standing dns-persist-01 records warned about
     notices: dict[str, Any] | None = None
     mail: dict[str, Any] | None = None
     ct: dict[str, Any] | None = None  # the CT monitoring pass: entries read, findings
@@ -124,6 +127,7 @@ class PassReport:
             + notices_sent
             + mail_sent
             + int((self.ct or {}).get("findings", 0))
+            + self.acme_persist_warned
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -239,6 +243,7 @@ class Worker:
             ("overdue", self._overdue),
             ("crl", self._crls),
             ("notices", self._notices),
+            ("acme-persist", self._acme_persist),
             ("mail", self._mail),
             ("vendor", self._vendor_orders),
             ("ct", self._ct),
@@ -373,6 +378,9 @@ class Worker:
             return
         stats = notices.run(now, self.worker_id)
         report.notices = _as_dict(stats)
+
+    def _acme_persist(self, report: PassReport, now: datetime) -> None:
+        report.acme_persist_warned = self._svc.acme_persist.warn(now)
 
     def _mail(self, report: PassReport, _now: datetime) -> None:
         if self._transport is None and not self._rt.settings.smtp_url:

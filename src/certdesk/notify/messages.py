@@ -71,3 +71,42 @@ def password_link(
             html_parts.append(f"<p>{escape(p)}</p>")
     html = "<!DOCTYPE html>\n<html><body>\n" + "\n".join(html_parts) + "\n</body></html>\n"
     return Mail(subject, text, html)
+
+
+def persist_record_lapsing(
+    *,
+    name: str,
+    org_name: str,
+    record_name: str,
+    record_value: str,
+    account_id: int,
+    persist_until: datetime,
+    console_url: str,
+) -> Mail:
+    """The warning to an organization's administrators that a standing DNS validation record
+    (dns-persist-01) stops proving control of a name soon."""
+    until = describe_instant(persist_until)
+    subject = f"certdesk: the DNS validation record for {record_name.split('.', 1)[1]} ends soon"
+    paragraphs = [
+        f"Hello {name},",
+        f"{org_name} has a standing DNS validation record that lets ACME account {account_id}"
+        f" obtain certificates without a new challenge. The record says it ends at {until}.",
+        "After that moment certdesk no longer accepts it, and renewals through that account"
+        " will need a new challenge or a new record.",
+        "The record now published is:",
+        f'{record_name}. IN TXT "{record_value}"',
+        "To keep automatic renewal working, ask certdesk for the record again with a later end"
+        f" (or none) on the ACME page, {console_url}, and publish what it shows in its place.",
+    ]
+    text = "\n\n".join(paragraphs) + "\n"
+    html = (
+        "<!DOCTYPE html>\n<html><body>\n"
+        + "\n".join(
+            f"<p><code>{escape(p)}</code></p>"
+            if p.startswith(record_name)
+            else f"<p>{escape(p)}</p>"
+            for p in paragraphs
+        )
+        + "\n</body></html>\n"
+    )
+    return Mail(subject, text, html)

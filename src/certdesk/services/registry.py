@@ -6,8 +6,10 @@ from certdesk.services.acme.accounts import AcmeAccounts
 from certdesk.services.acme.eab import EabKeys
 from certdesk.services.acme.nonces import Nonces
 from certdesk.services.acme.orders import AcmeOrders
+from certdesk.services.acme.persist import PersistRecords
 from certdesk.services.acme.renewal_info import RenewalInfo
-from certdesk.services.acme.validation import ValidationPool, validators
+from certdesk.services.acme.va import validators
+from certdesk.services.acme.validation import ValidationPool
 from certdesk.services.audit import AuditService
 from certdesk.services.casework.approvals import ApprovalService
 from certdesk.services.casework.cases import CaseService
@@ -121,14 +123,17 @@ class Services:
         self.acme_nonces = Nonces(rt)
         self.acme_validations = ValidationPool(rt.settings.acme_va_workers)
         self.acme_renewal_info = RenewalInfo(rt, self.audit)
+        acme_va = validators(rt.settings, rt.clock)
+        self.acme_persist = PersistRecords(rt, self.audit, self.secretbox, acme_va)
         self.acme_orders = AcmeOrders(
             rt,
             self.audit,
             self.issuance,
             self.inventory,
             self.revocation,
-            validators(rt.settings),
+            acme_va,
             self.acme_validations,
+            self.acme_persist,
         )
         rt.metrics.watch_workers(self.worker_health.figures)
         # Certificate Transparency monitoring (R18): the logs followed, reading them, findings.

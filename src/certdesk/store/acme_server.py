@@ -346,8 +346,11 @@ def record_challenge(
     valid: bool,
     at: datetime,
     error: dict[str, Any] | None,
+    valid_until: datetime | None = None,
 ) -> None:
-    """The validation's result, on the challenge and on its authorization (§7.1.6)."""
+    """The validation's result, on the challenge and on its authorization (§7.1.6);
+    ``valid_until`` (a proof that ends, like a dns-persist-01 record's persistUntil) bounds
+    the authorization's expiry."""
     chall = s.get(AcmeServerChallenge, challenge_id)
     assert chall is not None
     chall.status = ChallengeStatus.VALID if valid else ChallengeStatus.INVALID
@@ -357,6 +360,8 @@ def record_challenge(
     assert authz is not None
     if authz.status is AuthzStatus.PENDING:
         authz.status = AuthzStatus.VALID if valid else AuthzStatus.INVALID
+    if valid and valid_until is not None and valid_until < authz.expires_at:
+        authz.expires_at = valid_until
 
 
 def deactivate_authorization(row: AcmeAuthorization) -> None:

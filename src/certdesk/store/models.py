@@ -733,6 +733,31 @@ class AcmeServerChallenge(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class AcmePersistRecord(Base):
+    """A standing dns-persist-01 record (draft-ietf-acme-dns-persist) at
+    ``_validation-persist.<name>`` for one account: shown to an administrator or proved by
+    the VA. New orders of the account may be proved by it (read fresh from the DNS each
+    time); the organization's administrators are warned before ``persist_until``."""
+
+    __tablename__ = "acme_persist_records"
+    __table_args__ = (
+        UniqueConstraint("account_id", "name", name="uq_acme_persist_records_account_name"),
+        Index("ix_acme_persist_records_until", "persist_until"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("acme_accounts.id"))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    name: Mapped[str] = mapped_column(String(253))
+    wildcard: Mapped[bool] = mapped_column(Boolean)  # policy=wildcard
+    persist_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_valid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The last warning sent before persist_until, in days (core/acme_persist.WARN_DAYS).
+    warned_days: Mapped[int | None] = mapped_column(Integer)
+
+
 # --- vendor challenges ---------------------------------------------------------------------
 
 

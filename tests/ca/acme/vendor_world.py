@@ -31,6 +31,8 @@ import dns.exception
 import dns.message
 import dns.query
 import dns.rdatatype
+import dns.tsigkeyring
+import dns.update
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -204,6 +206,8 @@ class Bind9:
     workdir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # Further zones served the same way (empty but for SOA/NS), e.g. a CNAME target's zone.
+    extra_zones: tuple[str, ...] = ()
 
     @property
     def server(self) -> NameServer:
@@ -219,6 +223,18 @@ class Bind9:
             # Every name in the zone is this machine, so pebble's http-01 reaches the listener.
             f"@ IN A 127.0.0.1\n* IN A 127.0.0.1\n"
         )
+        extra = ""
+        for other in self.extra_zones:
+            other_file = self.workdir / f"{other}.db"
+            other_file.write_text(
+                f"$ORIGIN {other}.\n$TTL 60\n"
+                f"@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 60\n"
+                f"@ IN NS ns1.{ZONE}.\n"
+            )
+            extra += (
+                f'zone "{other}" {{ type primary; file "{other_file}";'
+                f' allow-update {{ key "{TSIG.name.rstrip(".")}"; }}; }};\n'
+            )
         conf = self.workdir / "named.conf"
         conf.write_text(
             f"""
@@ -238,7 +254,7 @@ zone "{ZONE}" {{
   file "{zone_file}";
   allow-update {{ key "{TSIG.name.rstrip(".")}"; }};
 }};
-"""
+{extra}"""
         )
         with open(self.workdir / "named.log", "ab") as log:
             self.process = subprocess.Popen(
@@ -263,6 +279,19 @@ zone "{ZONE}" {{
             return False
         return True
 
+    def update(self, *changes: tuple[str, str, str], zone: str = ZONE) -> None:
+        """RFC 2136 update signed with the zone's TSIG key: (name, type, value) added; a value
+        of "" deletes the name's records of that type."""
+        keyring = dns.tsigkeyring.from_text({TSIG.name: TSIG.secret})
+        msg = dns.update.UpdateMessage(zone + ".", keyring=keyring, keyalgorithm=TSIG.algorithm)
+        for name, rdtype, value in changes:
+            if value:
+                msg.add(name + ".", 60, rdtype, value)
+            else:
+                msg.delete(name + ".", rdtype)
+        answer = dns.query.tcp(msg, "127.0.0.1", port=self.port, timeout=5)
+        assert answer.rcode() == 0, answer
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -275,10 +304,10 @@ zone "{ZONE}" {{
 
 
 @contextmanager
-def running_bind9(workdir: Path) -> Iterator[Bind9]:
+def running_bind9(workdir: Path, extra_zones: tuple[str, ...] = ()) -> Iterator[Bind9]:
     if shutil.which("named") is None:
         raise AssertionError("bind9 is missing: run `make system-deps`")
-    named = Bind9(workdir=workdir)
+    named = Bind9(workdir=workdir, extra_zones=extra_zones)
     named.start()
     try:
         yield named

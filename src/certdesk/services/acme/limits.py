@@ -18,6 +18,7 @@ from certdesk.core.acme_profiles import dv_reuse_days
 from certdesk.core.acme_states import ChallengeType, identifier_base
 from certdesk.errors import Conflict
 from certdesk.services.acme.accounts import AccountView
+from certdesk.store import acme_persist as persist_store
 from certdesk.store import acme_server as acme_store
 
 
@@ -75,5 +76,13 @@ def reusable(
         proof = acme_store.recent_validation(s, account.id, base, wildcard, since)
         if proof is not None:
             validated_at, kind = proof
-            found[name] = (validated_at + timedelta(days=days), kind, validated_at)
+            expires = validated_at + timedelta(days=days)
+            if kind is ChallengeType.DNSPERSIST01:
+                # A standing record's proof never outlives its persistUntil (draft §4.1).
+                record = persist_store.record(s, account.id, base)
+                until = None if record is None else record.persist_until
+                if until is not None and until <= now:
+                    continue
+                expires = min(expires, until or expires)
+            found[name] = (expires, kind, validated_at)
     return found

@@ -1,11 +1,16 @@
 """The validation authority (VA): proving control of a name (RFC 8555 §8), behind one
-protocol, one implementation per challenge type (STYLE habit 16).
+protocol, one implementation per challenge type (STYLE habit 16): http01.py (§8.3),
+dns01.py (§8.4), tls_alpn01.py (RFC 8737) and dns_persist01.py (draft-ietf-acme-dns-persist),
+assembled by va.py. This module holds what they share: the task, the failure, where a
+validation may connect, and the pool that runs them.
 
 Validations make network requests, so they never run inside a request's transaction: the
 orders service hands each to a :class:`ValidationPool`, a bounded thread pool in the serving
 process (``CERTDESK_ACME_VA_WORKERS``), which records the result in a transaction of its own.
 A process that dies mid-validation leaves the challenge ``processing``; its authorization
-expires with it (a worker-driven VA comes later with issue 13's remaining parts).
+expires with it. The pool's threads hold no database session while they wait on the network:
+the request that started a validation has committed before the job is submitted, and the job
+opens its own short transaction only to record the outcome.
 
 Where a validation connects is decided here, once (:class:`Targets`): by default the name is
 resolved and loopback, link-local, private and other special-purpose addresses are refused
@@ -20,21 +25,17 @@ import ipaddress
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import dns.exception
 import dns.resolver
-import httpx
 
 from certdesk.config import Settings
-from certdesk.core.acme_states import ChallengeType, dns01_txt
+from certdesk.core.acme_states import ChallengeType
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# RFC 8555 §8.3 leaves the limits to the server; these follow Boulder's spirit.
-MAX_REDIRECTS = 10
-MAX_BODY_BYTES = 8192  # a key authorization is ~90 bytes; anything long is not one
 TIMEOUT_SECONDS = 10.0
 
 
@@ -45,6 +46,11 @@ class ValidationTask:
     name: str  # the authorization's name (a wildcard's base name)
     token: str
     key_authorization: str
+    # What dns-persist-01 binds a record to: the account's URL and key, and whether the
+    # authorization is for a wildcard (then the record must say policy=wildcard).
+    account_url: str = ""
+    thumbprint: str = ""
+    wildcard: bool = False
 
 
 class ValidationFailed(Exception):
@@ -65,9 +71,12 @@ class ValidationFailed(Exception):
 
 
 class Validator(Protocol):
-    """One challenge type's check; raises :class:`ValidationFailed` unless it holds."""
+    """One challenge type's check; raises :class:`ValidationFailed` unless it holds.
 
-    def validate(self, task: ValidationTask) -> None: ...
+    Returns the last instant the proof may be relied on when the proof itself says so (a
+    dns-persist-01 record's persistUntil), else None."""
+
+    def validate(self, task: ValidationTask) -> datetime | None: ...
 
 
 def _resolver(dns_server: str) -> dns.resolver.Resolver:
@@ -130,100 +139,6 @@ class Targets:
         raise ValidationFailed(
             "connection", f"{host} resolves only to addresses validation may not connect to"
         )
-
-
-class Http01:
-    """RFC 8555 §8.3: GET http://NAME/.well-known/acme-challenge/TOKEN answers the key
-    authorization; at most :data:`MAX_REDIRECTS` redirects, to http or https only, and at
-    most :data:`MAX_BODY_BYTES` read."""
-
-    def __init__(self, targets: Targets, port: int) -> None:
-        self._targets = targets
-        self._port = port
-
-    def validate(self, task: ValidationTask) -> None:
-        url = f"http://{task.name}/.well-known/acme-challenge/{task.token}"
-        for _ in range(MAX_REDIRECTS + 1):
-            status, location, body = self._get(url)
-            if status in (301, 302, 303, 307, 308) and location:
-                url = str(httpx.URL(url).join(location))
-                continue
-            if status != 200:
-                raise ValidationFailed("unauthorized", f"{url} answered HTTP {status}")
-            if body.strip() != task.key_authorization.encode():
-                raise ValidationFailed(
-                    "incorrectResponse", f"{url} did not answer the key authorization"
-                )
-            return
-        raise ValidationFailed("connection", f"more than {MAX_REDIRECTS} redirects")
-
-    def _get(self, url: str) -> tuple[int, str | None, bytes]:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValidationFailed("connection", f"redirect to {url!r} is not http or https")
-        host = parts.hostname
-        ip = self._targets.address(host)
-        # The first request goes to the configured port; a redirect's port is its own
-        # (80/443 by default), except that a lab's forced address keeps the configured port.
-        default = self._port if parts.scheme == "http" else 443
-        port = parts.port or default
-        shown = f"[{ip}]" if ip.version == 6 else str(ip)
-        target = f"{parts.scheme}://{shown}:{port}{parts.path or '/'}"
-        if parts.query:
-            target += "?" + parts.query
-        try:
-            # No certificate check on https (RFC 8555 §8.3: the VA follows redirects to https
-            # without validating the server's certificate); SNI carries the name.
-            with httpx.Client(verify=False, timeout=TIMEOUT_SECONDS, trust_env=False) as client:
-                with client.stream(
-                    "GET",
-                    target,
-                    headers={"Host": host, "User-Agent": "certdesk-va"},
-                    extensions={"sni_hostname": host},
-                ) as resp:
-                    body = b""
-                    for chunk in resp.iter_bytes():
-                        body += chunk
-                        if len(body) > MAX_BODY_BYTES:
-                            raise ValidationFailed(
-                                "unauthorized",
-                                f"{url}: the response is over {MAX_BODY_BYTES} bytes",
-                            )
-                    return resp.status_code, resp.headers.get("location"), body
-        except httpx.HTTPError as exc:
-            raise ValidationFailed(
-                "connection", f"fetching {url} failed: {type(exc).__name__}"
-            ) from None
-
-
-class Dns01:
-    """RFC 8555 §8.4: a TXT record at ``_acme-challenge.NAME`` holds base64url(SHA-256(key
-    authorization)); the resolver follows CNAMEs."""
-
-    def __init__(self, targets: Targets) -> None:
-        self._resolver = targets.resolver
-
-    def validate(self, task: ValidationTask) -> None:
-        name = f"_acme-challenge.{task.name}"
-        expected = dns01_txt(task.key_authorization)
-        try:
-            answer = self._resolver.resolve(name, "TXT")
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            raise ValidationFailed("dns", f"no TXT record at {name}") from None
-        except dns.exception.DNSException as exc:
-            raise ValidationFailed("dns", f"looking up TXT {name} failed: {exc}") from None
-        values = {b"".join(r.strings).decode("ascii", "replace") for r in answer}
-        if expected not in values:
-            raise ValidationFailed("incorrectResponse", f"no TXT record at {name} matches")
-
-
-def validators(settings: Settings) -> dict[ChallengeType, Validator]:
-    """The VA of this process: one validator per challenge type offered."""
-    targets = Targets(settings)
-    return {
-        ChallengeType.HTTP01: Http01(targets, settings.acme_va_http_port),
-        ChallengeType.DNS01: Dns01(targets),
-    }
 
 
 class ValidationPool:

@@ -105,3 +105,55 @@ def deactivate_acme_account(
 ) -> dict[str, object]:
     """Deactivate an ACME account: it can no longer order, finalize or revoke."""
     return svc.acme_accounts.deactivate(who, account_id).as_dict()
+
+
+class PersistRecordAsk(BaseModel):
+    domain: str = Field(
+        min_length=1, max_length=255, description="The name to prove (*.NAME: its wildcard too)."
+    )
+    wildcard: bool = Field(default=False, description="Let the record prove *.NAME too.")
+    persist_until: datetime | None = Field(
+        default=None, description="When the record stops proving control; none: no end."
+    )
+
+
+class PersistRecordInfo(BaseModel):
+    """A standing dns-persist-01 record (draft-ietf-acme-dns-persist) to publish."""
+
+    id: int
+    account_id: int
+    org: str
+    name: str
+    wildcard: bool
+    persist_until: datetime | None
+    last_valid_at: datetime | None
+    txt_name: str
+    txt_value: str
+
+
+@router.post(
+    "/accounts/{account_id}/persist-record",
+    response_model=PersistRecordInfo,
+    responses=problems(403, 404, 422),
+)
+def show_persist_record(
+    account_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: PersistRecordAsk,
+    svc: ServicesDep,
+    who: ActorDep,
+) -> dict[str, object]:
+    """The TXT record that lets the account prove ``domain`` without a new challenge;
+    certdesk remembers it, uses it for new orders and warns before it ends."""
+    return svc.acme_persist.show(
+        who, account_id, body.domain, wildcard=body.wildcard, persist_until=body.persist_until
+    ).as_dict()
+
+
+@router.get(
+    "/persist-records", response_model=list[PersistRecordInfo], responses=problems(403, 404, 422)
+)
+def list_persist_records(
+    svc: ServicesDep, who: ActorDep, org: OrgQuery = None
+) -> list[dict[str, object]]:
+    """The standing dns-persist-01 records certdesk knows of."""
+    return [r.as_dict() for r in svc.acme_persist.records(who, org)]

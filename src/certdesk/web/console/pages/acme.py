@@ -1,4 +1,5 @@
-"""ACME: the organization's EAB keys and ACME accounts (R17).
+"""ACME: the organization's EAB keys, ACME accounts and standing DNS validation records
+(dns-persist-01) (R17).
 
 Cert services see every organization's and create keys for any self-managed one; a delegated
 administrator sees and creates its own organization's (the services decide: another
@@ -8,6 +9,7 @@ response, never again. The auditor reads; requesters and approvers have no such 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -16,6 +18,7 @@ from fastapi.responses import Response
 from certdesk.core.access import Action, Actor
 from certdesk.errors import CertdeskError, InvalidInput
 from certdesk.services.acme.eab import NewEabKey
+from certdesk.services.acme.persist import PersistRecordView
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 from certdesk.web.console.pages.orgs import org_options, own_org, visible_orgs
 
@@ -31,7 +34,9 @@ def _acme_page(
     org: str,
     *,
     new: NewEabKey | None = None,
+    record: PersistRecordView | None = None,
     form: dict[str, str] | None = None,
+    persist_form: dict[str, str] | None = None,
     error: CertdeskError | None = None,
 ) -> Response:
     svc = c.services
@@ -39,8 +44,9 @@ def _acme_page(
     try:
         keys = svc.acme_eab.list(who, scope)
         accounts = svc.acme_accounts.list(who, scope)
+        records = svc.acme_persist.records(who, scope)
     except CertdeskError as exc:  # an unknown (or another agency's) organization in ?org=
-        keys, accounts, error = [], [], error or exc
+        keys, accounts, records, error = [], [], [], error or exc
     orgs = [o for o in visible_orgs(c, who) if o.self_managed] if who.is_global else []
     context: dict[str, Any] = {
         "keys": keys,
@@ -55,6 +61,14 @@ def _acme_page(
         "default_days": svc.rt.settings.acme_eab_days,
         "new": new,
         "form": form or {"org_code": org, "days": ""},
+        "records": records,
+        "record": record,
+        "persist_form": persist_form or {"account": "", "domain": "", "until": "", "wildcard": ""},
+        "account_options": [
+            (str(a.id), f"Account {a.id} ({a.org_code})")
+            for a in accounts
+            if str(a.status) == "valid"
+        ],
     }
     if error is not None:
         return c.refused(request, "acme.html", error, **context)
@@ -102,3 +116,34 @@ def account_deactivate(request: Request, c: ConsoleDep, who: ViewerDep, number: 
     return c.redirect(
         "/acme", flash=f"ACME account {view.id} is deactivated; its client can no longer order."
     )
+
+
+@router.post("/acme/persist")
+def persist_record(
+    request: Request,
+    c: ConsoleDep,
+    who: ViewerDep,
+    account: Short = "",
+    domain: Annotated[str, Form(max_length=255)] = "",
+    wildcard: Short = "",
+    until: Short = "",
+) -> Response:
+    """The standing DNS record (dns-persist-01) for one account and one name."""
+    form = {"account": account, "domain": domain, "until": until, "wildcard": wildcard}
+    try:
+        text = account.strip()
+        if not (text.isascii() and text.isdigit() and len(text) < 10):
+            raise InvalidInput("acme.persist_account", "choose the ACME account")
+        end = until.strip()
+        try:
+            when = datetime.fromisoformat(end).replace(tzinfo=UTC) if end else None
+        except ValueError:
+            raise InvalidInput(
+                "acme.persist_until", "enter the end as a date, for example 2027-06-30"
+            ) from None
+        record = c.services.acme_persist.show(
+            who, int(text), domain, wildcard=bool(wildcard), persist_until=when
+        )
+    except CertdeskError as exc:
+        return _acme_page(request, c, who, "", persist_form=form, error=exc)
+    return _acme_page(request, c, who, "", record=record)

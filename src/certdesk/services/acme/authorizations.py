@@ -1,0 +1,206 @@
+"""Authorizations and challenges over ACME (RFC 8555 §7.5, R17): reading them, the client's
+answer to a challenge, and the client giving an authorization up.
+
+A challenge the client answers is validated by the VA (services/acme/validation.py) in the
+validation pool, outside every request transaction; the result is recorded in a transaction
+of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from certdesk.core.acme_states import (
+    AuthzStatus,
+    ChallengeStatus,
+    ChallengeType,
+    authz_status,
+    key_authorization,
+)
+from certdesk.errors import InvalidInput, NotFound
+from certdesk.services.acme.accounts import AccountView
+from certdesk.services.acme.persist import PersistRecords
+from certdesk.services.acme.va import account_url
+from certdesk.services.acme.validation import (
+    ValidationFailed,
+    ValidationPool,
+    ValidationTask,
+    Validator,
+)
+from certdesk.services.audit import AuditService
+from certdesk.services.runtime import Runtime
+from certdesk.store import acme_server as acme_store
+from certdesk.store.models import AcmeAuthorization, AcmeServerChallenge
+
+log = structlog.get_logger("certdesk.acme")
+
+
+@dataclass(frozen=True)
+class ChallengeView:
+    id: int
+    authz_id: int
+    kind: ChallengeType
+    token: str
+    status: ChallengeStatus
+    validated_at: datetime | None
+    error: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AuthzView:
+    id: int
+    order_id: int
+    name: str
+    wildcard: bool
+    status: AuthzStatus
+    expires_at: datetime
+    challenges: tuple[ChallengeView, ...]
+
+
+def challenge_view(row: AcmeServerChallenge) -> ChallengeView:
+    return ChallengeView(
+        row.id, row.authz_id, row.type, row.token, row.status, row.validated_at, row.error
+    )
+
+
+def authz_of(row: AcmeAuthorization, challs: list[AcmeServerChallenge], now: datetime) -> AuthzView:
+    """The authorization as the client sees it, its status derived at ``now``."""
+    return AuthzView(
+        row.id,
+        row.order_id,
+        row.name,
+        row.wildcard,
+        authz_status(row.status, [c.status for c in challs], row.expires_at, now),
+        row.expires_at,
+        tuple(challenge_view(c) for c in challs),
+    )
+
+
+class AcmeAuthorizations:
+    def __init__(
+        self,
+        rt: Runtime,
+        audit: AuditService,
+        validators: dict[ChallengeType, Validator],
+        pool: ValidationPool,
+    ) -> None:
+        self._rt = rt
+        self._audit = audit
+        self._validators = validators
+        self._pool = pool
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def authorization(self, account: AccountView, authz_id: int) -> AuthzView:
+        with self._rt.reads() as s:
+            return self._authz_view(s, self._own_authz(s, account, authz_id), self._rt.clock())
+
+    def challenge(self, account: AccountView, challenge_id: int) -> ChallengeView:
+        with self._rt.reads() as s:
+            return challenge_view(self._own_challenge(s, account, challenge_id)[0])
+
+    # --- challenges (§7.5.1) ----------------------------------------------------------------
+
+    def respond(self, account: AccountView, challenge_id: int) -> ChallengeView:
+        """The client says it is ready: validate in the pool (once; a repeated answer to a
+        challenge already under way or done changes nothing, §7.5.1)."""
+        now = self._rt.clock()
+        with self._rt.sessions.begin() as s:
+            chall, authz = self._own_challenge(s, account, challenge_id)
+            current = authz_status(
+                authz.status,
+                [c.status for c in acme_store.challenges_of(s, [authz.id])],
+                authz.expires_at,
+                now,
+            )
+            started = current is AuthzStatus.PENDING and acme_store.start_challenge(s, chall.id)
+            task = ValidationTask(
+                chall.id,
+                chall.type,
+                authz.name,
+                chall.token,
+                key_authorization(chall.token, account.thumbprint),
+                account_url=account_url(self._rt.settings, account.id),
+                thumbprint=account.thumbprint,
+                wildcard=authz.wildcard,
+            )
+        if started:
+            self._pool.submit(lambda: self._validate(account, task))
+        return self.challenge(account, challenge_id)
+
+    def _validate(self, account: AccountView, task: ValidationTask) -> None:
+        """Run in the validation pool: the VA's check, then its result in one transaction."""
+        error: dict[str, Any] | None = None
+        until: datetime | None = None
+        try:
+            until = self._validators[task.kind].validate(task)
+        except ValidationFailed as exc:
+            error = exc.problem()
+        except Exception as exc:  # a bug or an unexpected network failure: the challenge fails
+            log.error("validation error", challenge=task.challenge_id, error=repr(exc)[:300])
+            error = {
+                "type": "urn:ietf:params:acme:error:serverInternal",
+                "detail": "validation could not be completed",
+                "status": 500,
+            }
+        try:
+            with self._rt.sessions.begin() as s:
+                at = self._rt.clock()
+                acme_store.record_challenge(
+                    s, task.challenge_id, valid=error is None, at=at, error=error, valid_until=until
+                )
+                if error is None and task.kind is ChallengeType.DNSPERSIST01:
+                    # The VA proved a standing record: remember it, to use and to watch.
+                    PersistRecords.learn(s, account, task.name, task.wildcard, until, at)
+                self._audit.record(
+                    s,
+                    account.actor(),
+                    "acme.challenge.valid" if error is None else "acme.challenge.invalid",
+                    "acme_challenge",
+                    task.challenge_id,
+                    name=task.name,
+                    method=str(task.kind),
+                    problem=None if error is None else error["detail"],
+                )
+        except Exception as exc:
+            log.error(
+                "recording a validation failed", challenge=task.challenge_id, error=repr(exc)[:300]
+            )
+
+    def deactivate_authorization(self, account: AccountView, authz_id: int) -> AuthzView:
+        """RFC 8555 §7.5.2: the client gives up an authorization."""
+        with self._rt.sessions.begin() as s:
+            authz = self._own_authz(s, account, authz_id)
+            if authz.status not in (AuthzStatus.PENDING, AuthzStatus.VALID):
+                raise InvalidInput("acme.malformed", f"authorization is {authz.status}")
+            acme_store.deactivate_authorization(authz)
+            self._audit.record(
+                s, account.actor(), "acme.authz.deactivate", "acme_authorization", authz.id
+            )
+            return self._authz_view(s, authz, self._rt.clock())
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _own_authz(self, s: Session, account: AccountView, authz_id: int) -> AcmeAuthorization:
+        row = acme_store.authorization(s, authz_id)
+        if row is None or row.account_id != account.id:
+            raise NotFound("acme.not_found", "no such authorization")
+        return row
+
+    def _own_challenge(
+        self, s: Session, account: AccountView, challenge_id: int
+    ) -> tuple[AcmeServerChallenge, AcmeAuthorization]:
+        chall = acme_store.challenge(s, challenge_id)
+        authz = None if chall is None else acme_store.authorization(s, chall.authz_id)
+        if chall is None or authz is None or authz.account_id != account.id:
+            raise NotFound("acme.not_found", "no such challenge")
+        return chall, authz
+
+    def _authz_view(self, s: Session, row: AcmeAuthorization, now: datetime) -> AuthzView:
+        challs = acme_store.challenges_of(s, [row.id])
+        return authz_of(row, challs, now)
