@@ -18,7 +18,7 @@ from certdesk.cli.common import OPERATOR, emit_json, read_text, services
 from certdesk.core.issuers import Solver
 from certdesk.errors import InvalidInput
 from certdesk.services.pki.issued import Ordered
-from certdesk.services.pki.vendors import SolverSettings, VendorView
+from certdesk.services.pki.vendor_settings import SolverSettings, VendorView
 
 issuer_app = typer.Typer(help="Vendor CAs reached over ACME (R16).", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

@@ -16,7 +16,15 @@ from sqlalchemy import Connection, Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from certdesk.core.issuers import OPEN_ORDERS, Backend, OrderState, Solver
-from certdesk.store.models import AcmeIssuerRow, CertificateRow, Issuer, Organization, VendorOrder
+from certdesk.store.models import (
+    AcmeIssuerRow,
+    Case,
+    CertificateRow,
+    Issuer,
+    Organization,
+    Submittal,
+    VendorOrder,
+)
 
 _ORDERS = cast("Table", VendorOrder.__table__)
 _ISSUERS = cast("Table", Issuer.__table__)
@@ -502,6 +510,33 @@ def labels(conn: Connection, order: Order) -> OrderLabels:
             select(_CERTS.c.serial).where(_CERTS.c.id == order.certificate_id)
         ).scalar_one_or_none()
     return OrderLabels(org_code, slug, replaces, serial)
+
+
+@dataclass(frozen=True)
+class TroubleFacts:
+    """What a notice about an order's trouble names: the vendor, the organization, the case."""
+
+    issuer_slug: str
+    issuer_name: str
+    org_code: str
+    org_name: str
+    case_number: str | None
+
+
+def trouble_facts(conn: Connection, order: Order) -> TroubleFacts:
+    issuer = conn.execute(
+        select(_ISSUERS.c.slug, _ISSUERS.c.name).where(_ISSUERS.c.id == order.issuer_id)
+    ).one()
+    org = conn.execute(select(_ORGS.c.code, _ORGS.c.name).where(_ORGS.c.id == order.org_id)).one()
+    case_number = None
+    if order.submittal_id is not None:
+        subs, cases = cast("Table", Submittal.__table__), cast("Table", Case.__table__)
+        case_number = conn.execute(
+            select(cases.c.number)
+            .join(subs, subs.c.case_id == cases.c.id)
+            .where(subs.c.id == order.submittal_id)
+        ).scalar_one_or_none()
+    return TroubleFacts(issuer.slug, issuer.name, org.code, org.name, case_number)
 
 
 def certificate_of(conn: Connection, cert_id: int) -> tuple[bytes, str | None]:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from certdesk.core.issuers import Solver
-from certdesk.services.pki.vendors import SolverSettings
+from certdesk.services.pki.vendor_settings import SolverSettings
 from certdesk.web.deps import ActorDep, ServicesDep
 from certdesk.web.identifiers import ISSUER_NAME_PATTERN, IssuerName
 from certdesk.web.problems import AUTHENTICATED, problems

@@ -14,7 +14,7 @@ from certdesk.ca.vendor_lint import FINDINGS
 from certdesk.core.access import Action, Actor
 from certdesk.core.issuers import Solver
 from certdesk.errors import CertdeskError, InvalidInput
-from certdesk.services.pki.vendors import SolverSettings
+from certdesk.services.pki.vendor_settings import SolverSettings
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 
 router = APIRouter()
