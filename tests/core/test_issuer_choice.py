@@ -84,16 +84,37 @@ def test_choose_issuer_refuses_a_split(
     ("state", "vendor_status", "open_for", "expected"),
     [
         pytest.param(OrderState.FAILED, None, timedelta(0), "vendor.refused", id="R16/refused"),
-        pytest.param(OrderState.PENDING, "account_gone", timedelta(0), "vendor.account",
-                     id="R16/account-forgotten"),  # fmt: skip
-        pytest.param(OrderState.PENDING, "unreachable", timedelta(minutes=59), None,
-                     id="R16/short-outage-passes"),  # fmt: skip
-        pytest.param(OrderState.PENDING, "unreachable", timedelta(hours=1), "vendor.silent",
-                     id="R16/silent-for-an-hour"),  # fmt: skip
-        pytest.param(OrderState.ORDERING, "unreachable", timedelta(hours=3), "vendor.silent",
-                     id="R16/never-placed-silent"),  # fmt: skip
-        pytest.param(OrderState.PENDING, "processing", timedelta(days=2), None,
-                     id="R16/slow-but-answering"),  # fmt: skip
+        pytest.param(
+            OrderState.PENDING,
+            "account_gone",
+            timedelta(0),
+            "vendor.account",
+            id="R16/account-forgotten",
+        ),
+        pytest.param(
+            OrderState.PENDING,
+            "unreachable",
+            timedelta(minutes=59),
+            None,
+            id="R16/short-outage-passes",
+        ),
+        pytest.param(
+            OrderState.PENDING,
+            "unreachable",
+            timedelta(hours=1),
+            "vendor.silent",
+            id="R16/silent-for-an-hour",
+        ),
+        pytest.param(
+            OrderState.ORDERING,
+            "unreachable",
+            timedelta(hours=3),
+            "vendor.silent",
+            id="R16/never-placed-silent",
+        ),
+        pytest.param(
+            OrderState.PENDING, "processing", timedelta(days=2), None, id="R16/slow-but-answering"
+        ),
         pytest.param(OrderState.ISSUED, "valid", timedelta(days=2), None, id="R16/issued"),
     ],
 )

@@ -251,6 +251,13 @@ def disable(name: Annotated[str, typer.Argument()], json_out: JsonOpt = False) -
     _print(services().vendors.disable(OPERATOR, name), json_out)
 
 
+@issuer_app.command("rollover")
+def rollover(name: Annotated[str, typer.Argument()], json_out: JsonOpt = False) -> None:
+    """Replace the vendor account's key: a new key is generated and sealed, the vendor
+    switches to it, and refuses the old one from then on (audited)."""
+    _print(services().vendors.rollover(OPERATOR, name), json_out)
+
+
 @issuer_app.command("order")
 def order(order_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False) -> None:
     """Show one vendor order (as ``cert issue --no-wait`` printed it)."""

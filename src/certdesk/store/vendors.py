@@ -53,6 +53,7 @@ class VendorIssuer:
     solver_secret_sealed: bytes | None
     profiles: Mapping[str, str]
     lint_tolerate: frozenset[str]
+    next_account_key_sealed: bytes | None = None  # a rollover under way
 
 
 def _vendor(issuer: Issuer, acme: AcmeIssuerRow) -> VendorIssuer:
@@ -73,6 +74,7 @@ def _vendor(issuer: Issuer, acme: AcmeIssuerRow) -> VendorIssuer:
         solver_secret_sealed=acme.solver_secret_sealed,
         profiles=dict(acme.profiles or {}),
         lint_tolerate=frozenset(acme.lint_tolerate or ()),
+        next_account_key_sealed=acme.next_account_key_sealed,
     )
 
 
@@ -158,6 +160,42 @@ def set_account(
     if anchors_pem is not None:
         values["anchors_pem"] = anchors_pem
     s.execute(update(AcmeIssuerRow).where(AcmeIssuerRow.issuer_id == issuer_id).values(values))
+
+
+def begin_rollover(s: Session, issuer_id: int, *, current: bytes, sealed_next: bytes) -> bool:
+    """Write-ahead of a key rollover: the new sealed key, only if the account key is still
+    ``current`` (two rollovers at once: one wins). False: the key changed meanwhile."""
+    result = s.execute(
+        update(AcmeIssuerRow)
+        .where(
+            AcmeIssuerRow.issuer_id == issuer_id,
+            AcmeIssuerRow.account_key_sealed == current,
+        )
+        .values(next_account_key_sealed=sealed_next)
+    )
+    return cast("Any", result).rowcount == 1
+
+
+def finish_rollover(s: Session, issuer_id: int, *, sealed_next: bytes) -> bool:
+    """The vendor took the new key: it becomes the account key, in one UPDATE."""
+    result = s.execute(
+        update(AcmeIssuerRow)
+        .where(
+            AcmeIssuerRow.issuer_id == issuer_id,
+            AcmeIssuerRow.next_account_key_sealed == sealed_next,
+        )
+        .values(account_key_sealed=sealed_next, next_account_key_sealed=None)
+    )
+    return cast("Any", result).rowcount == 1
+
+
+def drop_rollover(s: Session, issuer_id: int) -> None:
+    """The vendor never took the new key: forget it."""
+    s.execute(
+        update(AcmeIssuerRow)
+        .where(AcmeIssuerRow.issuer_id == issuer_id)
+        .values(next_account_key_sealed=None)
+    )
 
 
 def is_vendor(conn: Connection, issuer_id: int) -> tuple[str, bool, str] | None:

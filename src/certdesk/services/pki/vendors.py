@@ -1,5 +1,5 @@
 """Vendor CAs as cert services manage them: add (register with EAB), list, show, disable,
-rebind (R16).
+rebind, key rollover (R16).
 
 Adding a vendor registers certdesk's account at the vendor's ACME server with External
 Account Binding (RFC 8555 §7.3.4) before anything is stored: a wrong key id or HMAC key is
@@ -10,18 +10,27 @@ is used for that one request and is never stored, shown again, audited or logged
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from josepy.jwk import JWK
 
-from certdesk.ca.acme.account import Account, ExternalAccountBinding, key_from_pem, register
+from certdesk.ca.acme.account import (
+    Account,
+    ExternalAccountBinding,
+    key_from_pem,
+    key_to_pem,
+    new_account_key,
+    register,
+    rollover,
+)
 from certdesk.ca.acme.problems import Backoff
-from certdesk.ca.acme.session import Endpoint
+from certdesk.ca.acme.session import AcmeSession, Endpoint
 from certdesk.ca.vendor_lint import FINDINGS
 from certdesk.core.access import Action, Actor, authorize
-from certdesk.errors import Conflict, InvalidInput, NotFound, Unavailable
+from certdesk.errors import CertdeskError, Conflict, InvalidInput, NotFound, Unavailable
 from certdesk.services.audit import AuditService
 from certdesk.services.pki.vendor_settings import (
     BUILTIN,
@@ -218,6 +227,101 @@ class VendorIssuers:
             forget(current.id)
         return self.show(actor, current.slug)
 
+    def rollover(self, actor: Actor, name: str) -> VendorView:
+        """Replace the account key at the vendor (RFC 8555 §7.3.5), audited.
+
+        Write-ahead: the new key is generated, sealed and stored beside the current one
+        before the vendor is asked; once the vendor took it, one UPDATE makes it the account
+        key. A crash in between leaves both: the next rollover first asks the vendor which
+        one it knows and finishes (or forgets) the interrupted one. The old key is refused
+        by the vendor from the moment it answered.
+        """
+        authorize(actor, Action.ISSUER_MANAGE, None)
+        current = self._vendor(check_name(name))
+        if current.next_account_key_sealed is not None:
+            resumed = self._resume_rollover(actor, current)
+            if resumed is not None:
+                return resumed
+        old_key = key_from_pem(self._box.open(current.account_key_sealed))
+        new_key = new_account_key()
+        sealed_next = self._box.seal(key_to_pem(new_key))
+        with self._rt.sessions.begin() as s:
+            if not vendor_store.begin_rollover(
+                s, current.id, current=current.account_key_sealed, sealed_next=sealed_next
+            ):
+                raise Conflict("issuer.changed", f"the issuer {current.slug} changed meanwhile")
+        session = AcmeSession(
+            self._endpoint(current.slug, current.directory_url, current.ca_bundle_pem),
+            old_key,
+            account_url=current.account_url,
+            backoff=self._backoff,
+        )
+        try:
+            rollover(session, new_key)
+        except CertdeskError:
+            # The vendor refused or did not answer: nothing changed there, so nothing here.
+            with self._rt.sessions.begin() as s:
+                vendor_store.drop_rollover(s, current.id)
+            raise
+        finally:
+            session.close()
+        self._finish_rollover(actor, current, sealed_next, old_key, new_key, resumed=False)
+        return self.show(actor, current.slug)
+
+    def _resume_rollover(self, actor: Actor, current: VendorIssuer) -> VendorView | None:
+        """An interrupted rollover: finish it if the vendor took the new key, else forget it
+        (None: go on with a fresh rollover)."""
+        assert current.next_account_key_sealed is not None
+        pending = key_from_pem(self._box.open(current.next_account_key_sealed))
+        session = AcmeSession(
+            self._endpoint(current.slug, current.directory_url, current.ca_bundle_pem),
+            pending,
+            account_url=current.account_url,
+            backoff=self._backoff,
+        )
+        try:
+            session.post_as_get(current.account_url, "checking the account key")
+        except Unavailable:
+            raise  # the vendor cannot tell us now: decide nothing
+        except CertdeskError:
+            with self._rt.sessions.begin() as s:
+                vendor_store.drop_rollover(s, current.id)
+            return None
+        finally:
+            session.close()
+        old_key = key_from_pem(self._box.open(current.account_key_sealed))
+        self._finish_rollover(
+            actor, current, current.next_account_key_sealed, old_key, pending, resumed=True
+        )
+        return self.show(actor, current.slug)
+
+    def _finish_rollover(
+        self,
+        actor: Actor,
+        current: VendorIssuer,
+        sealed_next: bytes,
+        old_key: JWK,
+        new_key: JWK,
+        *,
+        resumed: bool,
+    ) -> None:
+        with self._rt.sessions.begin() as s:
+            if not vendor_store.finish_rollover(s, current.id, sealed_next=sealed_next):
+                raise Conflict("issuer.changed", f"the issuer {current.slug} changed meanwhile")
+            self._audit.record(
+                s,
+                actor,
+                "issuer.rollover",
+                "issuer",
+                current.slug,
+                account_url=current.account_url,
+                old_key=_thumbprint(old_key),
+                new_key=_thumbprint(new_key),
+                resumed=resumed,
+            )
+        for forget in self._forget:
+            forget(current.id)
+
     def _register(
         self,
         slug: str,
@@ -287,3 +391,8 @@ class VendorIssuers:
         if not found.active:
             raise Conflict("issuer.disabled", f"the issuer {found.slug} is disabled")
         return found.id
+
+
+def _thumbprint(key: JWK) -> str:
+    """The key's RFC 7638 thumbprint (public; names the key in the audit log)."""
+    return base64.urlsafe_b64encode(key.thumbprint()).decode().rstrip("=")
