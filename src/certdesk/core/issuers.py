@@ -41,6 +41,10 @@ class OrderState(StrEnum):
     FAILED = "failed"  # the vendor refused for good, or the chain failed a check
 
 
+# Where cert services pin a grant's issuer: this word clears the pin (the organization's
+# issuer applies again); a vendor's name or ``builtin`` pins it.
+ORGANIZATION_CHOICE = "organization"
+
 # Orders the worker carries on; the others are over.
 OPEN_ORDERS = (OrderState.ORDERING, OrderState.PENDING)
 

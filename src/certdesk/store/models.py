@@ -184,6 +184,7 @@ class GrantRow(Base):
     issuer_id: Mapped[int | None] = mapped_column(ForeignKey("issuers.id"))
 
     organization: Mapped[Organization] = relationship(back_populates="grants")
+    issuer: Mapped[Issuer | None] = relationship(lazy="selectin")
 
 
 class ApiToken(Base):

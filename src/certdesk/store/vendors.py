@@ -214,6 +214,18 @@ def id_of(s: Session, slug: str) -> int | None:
     return found
 
 
+def builtin_id(s: Session) -> int | None:
+    """The built-in CA's active issuing intermediate (None before ``certdesk init``): stored
+    where cert services pin a grant to the built-in CA (R16)."""
+    found: int | None = s.scalar(
+        select(Issuer.id)
+        .where(Issuer.backend == Backend.LOCAL, Issuer.is_root.is_(False), Issuer.active)
+        .order_by(Issuer.id.desc())
+        .limit(1)
+    )
+    return found
+
+
 # --- orders ---------------------------------------------------------------------------------
 
 

@@ -151,3 +151,22 @@ def test_rollover_replaces_the_account_key_for_cert_services_only(
     assert after.account_url == before.account_url
     unknown = _as(world, "operator", "POST", f"{API}/issuers/nosuch/rollover")
     assert_problem(unknown, 404, "issuer.unknown")
+
+
+def test_a_grants_issuer_is_chosen_by_cert_services_only(world: World, pebble: Pebble) -> None:
+    name = world.unique("grant")
+    assert _as(world, "operator", "POST", f"{API}/issuers", _body(pebble, name)).status_code == 201
+    url = f"{API}/orgs/{ORG_A}/grants/issuer"
+    body = {"grant": "zone:alpha.ca.gov", "issuer": name}
+    refused = _as(world, "requester-A", "PUT", url, body)
+    assert refused.status_code == 403, refused.text
+    done = _as(world, "operator", "PUT", url, body)
+    assert done.status_code == 200, done.text
+    assert done.json()["grant_issuers"] == {"zone:alpha.ca.gov": name}
+    assert _as(world, "auditor", "GET", f"{API}/orgs/{ORG_A}").json()["grant_issuers"] == {
+        "zone:alpha.ca.gov": name
+    }
+    unknown = _as(world, "operator", "PUT", url, {"grant": "zone:nosuch.ca.gov", "issuer": name})
+    assert_problem(unknown, 404, "grant.unknown")
+    cleared = _as(world, "operator", "PUT", url, {**body, "issuer": "organization"})
+    assert cleared.status_code == 200 and cleared.json()["grant_issuers"] == {}

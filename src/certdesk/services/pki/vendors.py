@@ -10,7 +10,6 @@ is used for that one request and is never stored, shown again, audited or logged
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,17 +20,16 @@ from certdesk.ca.acme.account import (
     Account,
     ExternalAccountBinding,
     key_from_pem,
-    key_to_pem,
-    new_account_key,
     register,
-    rollover,
 )
 from certdesk.ca.acme.problems import Backoff
-from certdesk.ca.acme.session import AcmeSession, Endpoint
+from certdesk.ca.acme.session import Endpoint
 from certdesk.ca.vendor_lint import FINDINGS
 from certdesk.core.access import Action, Actor, authorize
-from certdesk.errors import CertdeskError, Conflict, InvalidInput, NotFound, Unavailable
+from certdesk.core.issuers import ORGANIZATION_CHOICE
+from certdesk.errors import Conflict, InvalidInput, NotFound, Unavailable
 from certdesk.services.audit import AuditService
+from certdesk.services.pki.vendor_keys import KeyRollover
 from certdesk.services.pki.vendor_settings import (
     BUILTIN,
     SYSTEM_TRUST_STORE,
@@ -228,99 +226,15 @@ class VendorIssuers:
         return self.show(actor, current.slug)
 
     def rollover(self, actor: Actor, name: str) -> VendorView:
-        """Replace the account key at the vendor (RFC 8555 §7.3.5), audited.
-
-        Write-ahead: the new key is generated, sealed and stored beside the current one
-        before the vendor is asked; once the vendor took it, one UPDATE makes it the account
-        key. A crash in between leaves both: the next rollover first asks the vendor which
-        one it knows and finishes (or forgets) the interrupted one. The old key is refused
-        by the vendor from the moment it answered.
-        """
+        """Replace the account key at the vendor (RFC 8555 §7.3.5), audited; see
+        :mod:`certdesk.services.pki.vendor_keys`."""
         authorize(actor, Action.ISSUER_MANAGE, None)
         current = self._vendor(check_name(name))
-        if current.next_account_key_sealed is not None:
-            resumed = self._resume_rollover(actor, current)
-            if resumed is not None:
-                return resumed
-        old_key = key_from_pem(self._box.open(current.account_key_sealed))
-        new_key = new_account_key()
-        sealed_next = self._box.seal(key_to_pem(new_key))
-        with self._rt.sessions.begin() as s:
-            if not vendor_store.begin_rollover(
-                s, current.id, current=current.account_key_sealed, sealed_next=sealed_next
-            ):
-                raise Conflict("issuer.changed", f"the issuer {current.slug} changed meanwhile")
-        session = AcmeSession(
-            self._endpoint(current.slug, current.directory_url, current.ca_bundle_pem),
-            old_key,
-            account_url=current.account_url,
-            backoff=self._backoff,
-        )
-        try:
-            rollover(session, new_key)
-        except CertdeskError:
-            # The vendor refused or did not answer: nothing changed there, so nothing here.
-            with self._rt.sessions.begin() as s:
-                vendor_store.drop_rollover(s, current.id)
-            raise
-        finally:
-            session.close()
-        self._finish_rollover(actor, current, sealed_next, old_key, new_key, resumed=False)
-        return self.show(actor, current.slug)
-
-    def _resume_rollover(self, actor: Actor, current: VendorIssuer) -> VendorView | None:
-        """An interrupted rollover: finish it if the vendor took the new key, else forget it
-        (None: go on with a fresh rollover)."""
-        assert current.next_account_key_sealed is not None
-        pending = key_from_pem(self._box.open(current.next_account_key_sealed))
-        session = AcmeSession(
-            self._endpoint(current.slug, current.directory_url, current.ca_bundle_pem),
-            pending,
-            account_url=current.account_url,
-            backoff=self._backoff,
-        )
-        try:
-            session.post_as_get(current.account_url, "checking the account key")
-        except Unavailable:
-            raise  # the vendor cannot tell us now: decide nothing
-        except CertdeskError:
-            with self._rt.sessions.begin() as s:
-                vendor_store.drop_rollover(s, current.id)
-            return None
-        finally:
-            session.close()
-        old_key = key_from_pem(self._box.open(current.account_key_sealed))
-        self._finish_rollover(
-            actor, current, current.next_account_key_sealed, old_key, pending, resumed=True
-        )
-        return self.show(actor, current.slug)
-
-    def _finish_rollover(
-        self,
-        actor: Actor,
-        current: VendorIssuer,
-        sealed_next: bytes,
-        old_key: JWK,
-        new_key: JWK,
-        *,
-        resumed: bool,
-    ) -> None:
-        with self._rt.sessions.begin() as s:
-            if not vendor_store.finish_rollover(s, current.id, sealed_next=sealed_next):
-                raise Conflict("issuer.changed", f"the issuer {current.slug} changed meanwhile")
-            self._audit.record(
-                s,
-                actor,
-                "issuer.rollover",
-                "issuer",
-                current.slug,
-                account_url=current.account_url,
-                old_key=_thumbprint(old_key),
-                new_key=_thumbprint(new_key),
-                resumed=resumed,
-            )
+        endpoint = self._endpoint(current.slug, current.directory_url, current.ca_bundle_pem)
+        KeyRollover(self._rt, self._audit, self._box, endpoint, self._backoff).run(actor, current)
         for forget in self._forget:
             forget(current.id)
+        return self.show(actor, current.slug)
 
     def _register(
         self,
@@ -381,6 +295,21 @@ class VendorIssuers:
         authorize(actor, Action.ISSUER_MANAGE, None)
         return self.issuer_id(name)
 
+    def grant_choice(self, actor: Actor, name: str) -> int | None:
+        """The issuer id cert services pin a grant to: a vendor's, the built-in CA's
+        (``builtin``), or None (``organization``: the organization's issuer)."""
+        authorize(actor, Action.ISSUER_MANAGE, None)
+        slug = name.strip().lower()
+        if slug == ORGANIZATION_CHOICE:
+            return None
+        if slug == BUILTIN:
+            with self._rt.reads() as s:
+                found = vendor_store.builtin_id(s)
+            if found is None:
+                raise Unavailable("ca.not_initialized", "no issuing CA: run 'certdesk init'")
+            return found
+        return self.issuer_id(slug)
+
     def issuer_id(self, name: str) -> int | None:
         """The id of the vendor ``name`` for choosing an issuer; None for ``builtin``. A
         disabled vendor takes no new organizations (or orders)."""
@@ -391,8 +320,3 @@ class VendorIssuers:
         if not found.active:
             raise Conflict("issuer.disabled", f"the issuer {found.slug} is disabled")
         return found.id
-
-
-def _thumbprint(key: JWK) -> str:
-    """The key's RFC 7638 thumbprint (public; names the key in the audit log)."""
-    return base64.urlsafe_b64encode(key.thumbprint()).decode().rstrip("=")
