@@ -173,7 +173,7 @@ def begin_rollover(s: Session, issuer_id: int, *, current: bytes, sealed_next: b
         )
         .values(next_account_key_sealed=sealed_next)
     )
-    return cast("Any", result).rowcount == 1
+    return bool(cast("Any", result).rowcount == 1)
 
 
 def finish_rollover(s: Session, issuer_id: int, *, sealed_next: bytes) -> bool:
@@ -186,7 +186,7 @@ def finish_rollover(s: Session, issuer_id: int, *, sealed_next: bytes) -> bool:
         )
         .values(account_key_sealed=sealed_next, next_account_key_sealed=None)
     )
-    return cast("Any", result).rowcount == 1
+    return bool(cast("Any", result).rowcount == 1)
 
 
 def drop_rollover(s: Session, issuer_id: int) -> None:

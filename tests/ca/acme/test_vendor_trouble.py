@@ -6,7 +6,7 @@ a real SMTP server (aiosmtpd) receives. Pebble is the vendor, with EAB and a blo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -16,8 +16,10 @@ from test_vendor_desk import FAST, add_vendor
 from vendor_world import Pebble, running_pebble, unique_names
 
 from certdesk.ca.acme.account import deactivate, key_from_pem
+from certdesk.ca.acme.backend import AcmeIssuer
 from certdesk.ca.acme.session import AcmeSession, Endpoint
 from certdesk.core.workflow import State
+from certdesk.errors import Unavailable
 from certdesk.jobs.worker import Worker
 from certdesk.notify.smtp import SmtpTransport, parse_smtp_url
 from certdesk.services.pki.issuance import IssueCommand
@@ -185,3 +187,39 @@ def test_a_vendor_silent_for_an_hour_is_reported_once_then_the_order_completes(
         orders.run_due()
         reasons = {r for r, _ in vendor_notices(desk, placed.order_id)}
         assert reasons == {"vendor.silent", "vendor.account"}
+
+
+def test_a_busy_vendors_retry_after_is_kept_across_passes(
+    desk: Desk, pebble: Pebble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 8555 §6.6: a vendor answering ``rateLimited`` with a Retry-After longer than the
+    session waits in-process is asked again only then, not at the next back-off step. The
+    vendor's answer is stood in for at ``AcmeIssuer.issue`` (pebble never rate-limits)."""
+    vendor = add_vendor(desk, pebble)
+    code = desk.unique("v")
+    desk.services.orgs.create(OPERATOR, code, "Busy", self_managed=False, grants=[])
+    desk.services.orgs.set_issuer(OPERATOR, code, desk.services.vendors.issuer_id(vendor), vendor)
+    placed = desk.services.issuance.request(
+        OPERATOR, IssueCommand(code, make_csr(list(unique_names("busy")))), wait=None
+    )
+
+    def busy(_self: AcmeIssuer, _request: object, _journal: object) -> object:
+        raise Unavailable(
+            "acme.vendor_busy",
+            "the vendor is busy (ordering): too many new orders",
+            problem={"type": "urn:ietf:params:acme:error:rateLimited", "detail": "slow down"},
+            retry_after=datetime.now(UTC) + timedelta(hours=2),
+        )
+
+    monkeypatch.setattr(AcmeIssuer, "issue", busy)
+    orders = desk.services.vendor_orders
+    assert orders.run_due().due == 1
+    waiting = orders.status(placed.order_id)
+    assert waiting.retry_after is not None and waiting.problem is not None
+    assert waiting.problem["type"].endswith("rateLimited")
+    assert waiting.retry_after - desk.clock() >= timedelta(hours=1, minutes=59)
+    desk.at(desk.clock.now + timedelta(hours=1))
+    assert orders.run_due().due == 0  # the vendor's time has not come
+    monkeypatch.undo()
+    desk.at(desk.clock.now + timedelta(hours=1, minutes=1))
+    assert orders.run_due().issued == 1

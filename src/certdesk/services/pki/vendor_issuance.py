@@ -227,13 +227,15 @@ class VendorIssuance:
             return self.status(order.id)
         except (Unavailable, NotFound) as err:
             # The vendor is down or busy, or has forgotten the account: keep the order and
-            # ask again later (a forgotten account needs `certdesk issuer rebind`).
+            # ask again later (a forgotten account needs `certdesk issuer rebind`), never
+            # sooner than a busy vendor's Retry-After (RFC 8555 §6.6) the session gave up on.
+            asked = err.extra.get("retry_after")
             return self._pending(
                 order,
                 holder,
                 state=ACCOUNT_GONE if err.code == "acme.account_gone" else UNREACHABLE,
                 problem=problem_of(err),
-                retry_after=None,
+                retry_after=asked if isinstance(asked, datetime) else None,
             )
         except CertdeskError as err:
             return self._failed(order, labels, holder, err)

@@ -95,7 +95,7 @@ class TroubleNotices:
         problem = order.problem or {}
         said = problem.get("detail") or problem.get("title") or problem.get("type")
         return vendor_trouble(
-            trouble=trouble.value,  # type: ignore[arg-type]
+            trouble=trouble.value,
             vendor=facts.issuer_name,
             organization=facts.org_name,
             names=order.names,
