@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from vendor_world import EAB_HMAC, EAB_KID, PEBBLE_LINT_TOLERATED, Pebble, running_pebble
 
+from certdesk.store import vendors as vendor_store
 from certdesk.store.models import AcmeIssuerRow
 from conftest import OPERATOR
 from world.console import Browsers, browsers, console_desk, text_of
@@ -103,3 +104,25 @@ def test_agencies_do_not_see_vendors(browser: Browsers) -> None:
     assert 'href="/issuers"' not in dan.get("/").text
     assert dan.get("/issuers").status_code == 403
     assert dan.post("/issuers/pebble-console/disable", {}).status_code == 403
+
+
+def test_cert_services_replace_a_vendors_account_key(
+    desk: Desk, pebble: Pebble, browser: Browsers
+) -> None:
+    opal = browser("opal")
+    opal.follow(opal.post("/issuers", _form(pebble, "pebble-roll")))
+    page = opal.get("/issuers")
+    assert 'action="/issuers/pebble-roll/rollover"' in page.text
+    assert 'action="/issuers/pebble-roll/rollover"' not in browser("aud").get("/issuers").text
+    before = _sealed_key(desk, "pebble-roll")
+    done = opal.follow(opal.post("/issuers/pebble-roll/rollover", {}))
+    assert "now uses a new key" in text_of(done), done.text[:500]
+    assert _sealed_key(desk, "pebble-roll") != before
+    assert browser("dan").post("/issuers/pebble-roll/rollover", {}).status_code == 403
+
+
+def _sealed_key(desk: Desk, name: str) -> bytes:
+    with desk.rt.reads() as s:
+        found = vendor_store.by_slug(s, name)
+    assert found is not None
+    return found.account_key_sealed
