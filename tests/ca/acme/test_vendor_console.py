@@ -15,7 +15,7 @@ from certdesk.store import vendors as vendor_store
 from certdesk.store.models import AcmeIssuerRow
 from conftest import OPERATOR
 from world.console import Browsers, browsers, console_desk, text_of
-from world.desk import Desk, desk_fixture
+from world.desk import DMV, Desk, desk_fixture
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -126,3 +126,31 @@ def _sealed_key(desk: Desk, name: str) -> bytes:
         found = vendor_store.by_slug(s, name)
     assert found is not None
     return found.account_key_sealed
+
+
+def test_cert_services_pin_a_grants_issuer_on_the_organization_page(
+    desk: Desk, pebble: Pebble, browser: Browsers
+) -> None:
+    opal = browser("opal")
+    opal.follow(opal.post("/issuers", _form(pebble, "pebble-grant")))
+    grant = desk.services.orgs.get(OPERATOR, DMV).grants[0]
+    page = opal.get(f"/orgs/{DMV}")
+    assert 'action="/orgs/dmv/grants/issuer"' in page.text and "pebble-grant" in page.text
+    done = opal.follow(
+        opal.post(f"/orgs/{DMV}/grants/issuer", {"grant": grant, "issuer": "pebble-grant"})
+    )
+    assert f"Certificates under {grant} now come from pebble-grant" in text_of(done), done.text[
+        :500
+    ]
+    assert dict(desk.services.orgs.get(OPERATOR, DMV).grant_issuers) == {grant: "pebble-grant"}
+    assert "grant.issuer" in desk.audit_actions(DMV)
+    # An unknown issuer is refused on the page and changes nothing.
+    refused = opal.post(f"/orgs/{DMV}/grants/issuer", {"grant": grant, "issuer": "nosuch"})
+    assert refused.status_code == 404 and "nosuch" in text_of(refused)
+    back = opal.follow(
+        opal.post(f"/orgs/{DMV}/grants/issuer", {"grant": grant, "issuer": "organization"})
+    )
+    assert "come from the organization" in text_of(back), text_of(back)[:400]
+    assert desk.services.orgs.get(OPERATOR, DMV).grant_issuers == ()
+    # Auditors see the issuer but no form.
+    assert 'action="/orgs/dmv/grants/issuer"' not in browser("aud").get(f"/orgs/{DMV}").text
