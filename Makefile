@@ -104,8 +104,9 @@ bench-lifecycle: test-deps
 	bash scripts/ensure-postgres.sh
 	$(BIN)/python bench/lifecycle.py --sizes $(LIFECYCLE_SIZES) --sqlite-max $(LIFECYCLE_SQLITE_MAX)
 
-# The vendor CA's ACME client (ca/acme) against certbot's acme library alone, both driving
-# Debian's pebble on loopback; about a minute; results in docs/performance.md.
+# The vendor CA's ACME client (ca/acme) and certdesk's whole vendor path (issuance service →
+# order drive → stored certificate) against certbot's acme library alone, all driving Debian's
+# pebble on loopback; a few minutes; results in docs/performance.md and bench/results/latest.json.
 bench-acme: test-deps system-deps
 	$(BIN)/python bench/acme_vendor.py --orders 200 --rounds 2
 

@@ -169,6 +169,7 @@ def test_org_commands(cli: Cli) -> None:
         "service": "self-managed",
         "grants": ["zone:dmv.ca.gov", "host:permits.ca.gov"],
         "issuer": "builtin",  # R16: the built-in CA until cert services choose a vendor
+        "grant_issuers": {},
     }
     line = cli.ok("org", "create", "cdt", "--name", "Technology").out
     assert line == "cdt\tTechnology\tmanaged\t(no grants)\n"

@@ -3,10 +3,12 @@ organization's, else the built-in CA (None)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from certdesk.core.grants import Grant
-from certdesk.core.issuers import choose_issuer
+from certdesk.core.issuers import OrderState, choose_issuer, trouble_to_report
 from certdesk.errors import Conflict
 
 VENDOR, OTHER, ORG = 7, 8, 9
@@ -76,3 +78,47 @@ def test_choose_issuer_refuses_a_split(
             ["a.dmv.ca.gov", "permits.ca.gov"], submittal=None, grants=grants, organization=org
         )
     assert err.value.code == "issuer.ambiguous"
+
+
+@pytest.mark.parametrize(
+    ("state", "vendor_status", "open_for", "expected"),
+    [
+        pytest.param(OrderState.FAILED, None, timedelta(0), "vendor.refused", id="R16/refused"),
+        pytest.param(
+            OrderState.PENDING,
+            "account_gone",
+            timedelta(0),
+            "vendor.account",
+            id="R16/account-forgotten",
+        ),
+        pytest.param(
+            OrderState.PENDING,
+            "unreachable",
+            timedelta(minutes=59),
+            None,
+            id="R16/short-outage-passes",
+        ),
+        pytest.param(
+            OrderState.PENDING,
+            "unreachable",
+            timedelta(hours=1),
+            "vendor.silent",
+            id="R16/silent-for-an-hour",
+        ),
+        pytest.param(
+            OrderState.ORDERING,
+            "unreachable",
+            timedelta(hours=3),
+            "vendor.silent",
+            id="R16/never-placed-silent",
+        ),
+        pytest.param(
+            OrderState.PENDING, "processing", timedelta(days=2), None, id="R16/slow-but-answering"
+        ),
+        pytest.param(OrderState.ISSUED, "valid", timedelta(days=2), None, id="R16/issued"),
+    ],
+)
+def test_which_vendor_trouble_cert_services_hear_of(
+    state: OrderState, vendor_status: str | None, open_for: timedelta, expected: str | None
+) -> None:
+    assert trouble_to_report(state, vendor_status, open_for) == expected

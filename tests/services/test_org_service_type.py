@@ -180,6 +180,7 @@ def test_api_patch_switches_the_service(orgs: Services, client: TestClient) -> N
             "service": "self-managed",
             "grants": ["zone:dmv.ca.gov"],
             "issuer": "builtin",
+            "grant_issuers": {},
         }
     )
     again = client.patch(f"{API}/orgs/dmv", json={"self_managed": True}, headers=op)
@@ -284,6 +285,7 @@ def test_cli_sets_both_ways(orgs: Services, cli: Cli) -> None:
         "service": "managed",
         "grants": ["zone:dmv.ca.gov"],
         "issuer": "builtin",
+        "grant_issuers": {},
     }
     assert not orgs.orgs.get(OPERATOR, "dmv").self_managed
 

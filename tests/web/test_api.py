@@ -94,6 +94,7 @@ def test_orgs_create_list_show_and_grants(client: TestClient) -> None:
         "service": "self-managed",
         "grants": ["zone:dmv.ca.gov", "host:permits.ca.gov"],
         "issuer": "builtin",
+        "grant_issuers": {},
     }
     assert created.json() == dmv
     managed = client.post(f"{API}/orgs", json={"code": "cdt", "name": "Technology"})
@@ -104,6 +105,7 @@ def test_orgs_create_list_show_and_grants(client: TestClient) -> None:
         "service": "managed",
         "grants": [],
         "issuer": "builtin",
+        "grant_issuers": {},
     }
 
     listed = client.get(f"{API}/orgs")

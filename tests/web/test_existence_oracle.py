@@ -103,6 +103,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/orgs/{code}/contacts/{contact_id}"): {"name": "Probe"},
     ("PATCH", "/api/v1/orgs/{code}"): {"self_managed": True},
     ("POST", "/api/v1/orgs/{code}/grants"): {"grant": "zone:probe.ca.gov"},
+    ("PUT", "/api/v1/orgs/{code}/grants/issuer"): {"grant": "zone:dmv.ca.gov", "issuer": "builtin"},
     ("PUT", "/api/v1/orgs/{code}/cost"): {"cents_per_year": 100},
     ("POST", "/api/v1/policy/check"): {"names": ["www.chp.ca.gov"], "org": "{org}"},
     ("POST", "/api/v1/csr/validate"): {"csr": "{csr}", "org": "{org}"},

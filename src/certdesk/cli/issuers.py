@@ -18,7 +18,7 @@ from certdesk.cli.common import OPERATOR, emit_json, read_text, services
 from certdesk.core.issuers import Solver
 from certdesk.errors import InvalidInput
 from certdesk.services.pki.issued import Ordered
-from certdesk.services.pki.vendors import SolverSettings, VendorView
+from certdesk.services.pki.vendor_settings import SolverSettings, VendorView
 
 issuer_app = typer.Typer(help="Vendor CAs reached over ACME (R16).", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -249,6 +249,13 @@ def show(name: Annotated[str, typer.Argument()], json_out: JsonOpt = False) -> N
 def disable(name: Annotated[str, typer.Argument()], json_out: JsonOpt = False) -> None:
     """Take no new orders through this vendor; open orders still finish."""
     _print(services().vendors.disable(OPERATOR, name), json_out)
+
+
+@issuer_app.command("rollover")
+def rollover(name: Annotated[str, typer.Argument()], json_out: JsonOpt = False) -> None:
+    """Replace the vendor account's key: a new key is generated and sealed, the vendor
+    switches to it, and refuses the old one from then on (audited)."""
+    _print(services().vendors.rollover(OPERATOR, name), json_out)
 
 
 @issuer_app.command("order")

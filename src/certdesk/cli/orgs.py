@@ -28,6 +28,7 @@ def _print(org: OrgView, json_out: bool) -> None:
         return
     service = "self-managed" if org.self_managed else "managed"
     issuer = f"\tissuer {org.issuer}" if org.issuer != "builtin" else ""
+    issuer += "".join(f"\t{grant} by {name}" for grant, name in org.grant_issuers)
     typer.echo(
         f"{org.code}\t{org.name}\t{service}\t{' '.join(org.grants) or '(no grants)'}{issuer}"
     )
@@ -71,6 +72,31 @@ def revoke_grant(
 ) -> None:
     """Remove a grant from an organization."""
     _print(services().orgs.remove_grant(OPERATOR, code, grant), json_out)
+
+
+@org_app.command("grant-issuer")
+def grant_issuer(
+    code: Annotated[str, typer.Argument()],
+    grant: Annotated[str, typer.Argument(help="zone:NAME or host:NAME")],
+    issuer: Annotated[
+        str,
+        typer.Option(
+            "--issuer",
+            help="A vendor's name, builtin (certdesk's CA), or organization (the"
+            " organization's issuer again).",
+        ),
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Choose the issuer of certificates under one grant (audited); it outranks the
+    organization's issuer and yields to a submittal's."""
+    svc = services()
+    # The issuer is looked up first: an unknown one changes nothing.
+    issuer_id = svc.vendors.grant_choice(OPERATOR, issuer)
+    _print(
+        svc.orgs.set_grant_issuer(OPERATOR, code, grant, issuer_id, issuer.strip().lower()),
+        json_out,
+    )
 
 
 @org_app.command("set")

@@ -10,6 +10,7 @@ same order and never places a second one for the same request.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from enum import StrEnum
 
 from certdesk.core.grants import Grant, GrantKind
@@ -39,6 +40,10 @@ class OrderState(StrEnum):
     ISSUED = "issued"  # the chain arrived, passed the checks and is stored
     FAILED = "failed"  # the vendor refused for good, or the chain failed a check
 
+
+# Where cert services pin a grant's issuer: this word clears the pin (the organization's
+# issuer applies again); a vendor's name or ``builtin`` pins it.
+ORGANIZATION_CHOICE = "organization"
 
 # Orders the worker carries on; the others are over.
 OPEN_ORDERS = (OrderState.ORDERING, OrderState.PENDING)
@@ -85,3 +90,38 @@ def choose_issuer(
             "request one certificate per issuer",
         )
     return chosen.pop() if chosen else organization
+
+
+# --- what cert services hear about a vendor's trouble (R9, R16) ------------------------------
+
+
+class VendorTrouble(StrEnum):
+    """Why cert services get a notice about one order; the notice's once-only reason."""
+
+    REFUSED = "vendor.refused"  # the vendor refused the order for good
+    ACCOUNT = "vendor.account"  # the vendor no longer knows certdesk's account
+    SILENT = "vendor.silent"  # the vendor has not answered an order for long
+
+
+# An order open this long whose last attempt found the vendor down or busy is reported.
+VENDOR_SILENCE = timedelta(hours=1)
+# The vendor_status a drive records when the vendor did not answer, or forgot the account.
+UNREACHABLE, ACCOUNT_GONE = "unreachable", "account_gone"
+
+
+def trouble_to_report(
+    state: OrderState, vendor_status: str | None, open_for: timedelta
+) -> VendorTrouble | None:
+    """The trouble an order's new state is for cert services, or None (all is well, or it is
+    too early to tell). A refusal and a forgotten account are reported at once; a vendor
+    that is down or busy only once the order has waited :data:`VENDOR_SILENCE`, since
+    short outages and rate limits pass by themselves (RFC 8555 §6.6)."""
+    if state is OrderState.FAILED:
+        return VendorTrouble.REFUSED
+    if state not in OPEN_ORDERS:
+        return None
+    if vendor_status == ACCOUNT_GONE:
+        return VendorTrouble.ACCOUNT
+    if vendor_status == UNREACHABLE and open_for >= VENDOR_SILENCE:
+        return VendorTrouble.SILENT
+    return None

@@ -110,3 +110,62 @@ def persist_record_lapsing(
         + "\n</body></html>\n"
     )
     return Mail(subject, text, html)
+
+
+def vendor_trouble(
+    *,
+    trouble: Literal["vendor.refused", "vendor.account", "vendor.silent"],
+    vendor: str,
+    organization: str,
+    names: tuple[str, ...],
+    case_number: str | None,
+    said: str | None,
+    ordered_at: datetime,
+    link: str | None,
+) -> Mail:
+    """The notice to certificate services about one vendor order in trouble (R16)."""
+    shown = ", ".join(names)
+    if trouble == "vendor.refused":
+        subject = f"{vendor} refused the certificate order for {shown}"
+        intro = f"The vendor CA {vendor} refused the order for {shown} ({organization})."
+        todo = (
+            "The order will not be tried again. Correct what the vendor named, then fulfil"
+            " the submittal again (or issue it again) to place a new order."
+        )
+    elif trouble == "vendor.account":
+        subject = f"{vendor} no longer knows certdesk's account"
+        intro = (
+            f"The vendor CA {vendor} no longer knows certdesk's account, so the order for"
+            f" {shown} ({organization}) is waiting."
+        )
+        todo = (
+            "Ask the vendor for a new external account binding and register it again"
+            f" (certdesk issuer rebind {vendor}); waiting orders are then placed again, once."
+        )
+    else:
+        subject = f"{vendor} has not answered the certificate order for {shown}"
+        intro = (
+            f"The vendor CA {vendor} has not answered the order for {shown} ({organization})"
+            f" since it was placed at {describe_instant(ordered_at)}."
+        )
+        todo = (
+            "certdesk keeps asking, waiting longer each time, and completes the order when the"
+            " vendor is back. Check the vendor's status page or contact the vendor."
+        )
+    paragraphs = [intro]
+    if case_number is not None:
+        paragraphs.append(f"Case: {case_number}")
+    paragraphs.append(f"The vendor said: {said}" if said else "The vendor gave no explanation.")
+    paragraphs.append(todo)
+    if link is not None:
+        paragraphs.append(link)
+    text = "\n\n".join(["Hello Certificate Services,", *paragraphs]) + "\n"
+    html_parts = ["<p>Hello Certificate Services,</p>"]
+    for p in paragraphs:
+        if p == link:
+            url = escape(p, quote=True)
+            html_parts.append(f'<p><a href="{url}">{escape(p)}</a></p>')
+        else:
+            html_parts.append(f"<p>{escape(p)}</p>")
+    html = "<!DOCTYPE html>\n<html><body>\n" + "\n".join(html_parts) + "\n</body></html>\n"
+    return Mail(subject[:300], text, html)

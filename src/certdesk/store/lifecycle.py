@@ -36,7 +36,7 @@ from certdesk.store.models import (
     Organization,
     WorkerBeat,
 )
-from certdesk.store.notices import ACCOUNT
+from certdesk.store.notices import STORED_MESSAGES
 
 # A case in neither state is still being worked (a delivered one in its R8 window too).
 FINISHED_STATES = (State.CLOSED, State.CANCELLED)
@@ -414,7 +414,7 @@ def backlog(s: Session, now: datetime) -> Backlog:
         )
     )
     # One queue carries both (store/notices.py): account mail is the "mail" job's backlog.
-    account = Notice.subject_type == ACCOUNT
+    account = Notice.subject_type.in_(STORED_MESSAGES)
     waiting = Notice.status.in_(WAITING_STATES)
     outbox = s.scalar(select(func.min(Notice.created_at)).where(account, waiting))
     notices = s.scalar(select(func.min(Notice.due_at)).where(~account, waiting))

@@ -85,6 +85,9 @@ class AcmeIssuerRow(Base):
     eab_kid: Mapped[str] = mapped_column(String(200))
     account_url: Mapped[str] = mapped_column(String(500))
     account_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # A rollover's new key (RFC 8555 §7.3.5), sealed and stored before the vendor is asked;
+    # it replaces account_key_sealed once the vendor took it (None: no rollover under way).
+    next_account_key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     solver: Mapped[Solver] = mapped_column(StrEnumText(Solver, 16))
     # The solver's settings (dns-01: server, port, TSIG key name and algorithm, zones;
     # http-01: webroot); its secret (the TSIG key) is sealed in solver_secret_sealed.
@@ -182,6 +185,7 @@ class GrantRow(Base):
     issuer_id: Mapped[int | None] = mapped_column(ForeignKey("issuers.id"))
 
     organization: Mapped[Organization] = relationship(back_populates="grants")
+    issuer: Mapped[Issuer | None] = relationship(lazy="selectin")
 
 
 class ApiToken(Base):

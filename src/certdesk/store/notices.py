@@ -56,6 +56,10 @@ from certdesk.store.models import (
 )
 
 CERTIFICATE, CASE, ACCOUNT = "certificate", "case", "account"
+# A notice to cert services about a vendor's order (R16), stored as written like account mail.
+VENDOR = "vendor"
+# The subject types whose rows are stored messages, sent by the stored-mail sender.
+STORED_MESSAGES = (ACCOUNT, VENDOR)
 # The subject types of R9 notices (rendered from templates when sent); ``account`` rows are
 # stored messages.
 NOTICE_SUBJECTS = (CERTIFICATE, CASE)
@@ -357,6 +361,36 @@ def queue_message(s: Session, row: dict[str, Any]) -> int:
         s.connection().execute(insert(_TABLE).values(**values).returning(_TABLE.c.id)).scalar_one()
     )
     return int(new_id)
+
+
+def queue_once(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Queue stored messages (``subject_type``, ``subject_id``, ``contact_email``, ``reason``,
+    ``subject``, ``body_text``, ``body_html``, ``created_at``) in the caller's transaction,
+    each unless its once-only key is queued already; how many were queued."""
+    if not rows:
+        return 0
+    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    queued = 0
+    for row in sorted(rows, key=lambda r: (r["subject_type"], r["subject_id"], r["reason"])):
+        values = {
+            "late": False,
+            "status": NoticeState.PENDING,
+            "attempts": 0,
+            "last_error": "",
+            "due_at": row["created_at"],
+            "next_attempt_at": row["created_at"],
+            **row,
+        }
+        stmt = (
+            insert_(Notice)
+            .values(**values)
+            .on_conflict_do_nothing(
+                index_elements=["subject_type", "subject_id", "contact_email", "reason"]
+            )
+            .returning(Notice.id)
+        )
+        queued += len(conn.execute(stmt).all())
+    return queued
 
 
 def claim_due(

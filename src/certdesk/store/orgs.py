@@ -85,6 +85,11 @@ def add_grant(s: Session, org: Organization, kind: str, name: str, at: datetime,
     s.flush()
 
 
+def set_grant_issuer(row: GrantRow, issuer_id: int | None) -> None:
+    """The issuer of certificates under this grant (None: the organization's)."""
+    row.issuer_id = issuer_id
+
+
 def set_self_managed(s: Session, org: Organization, self_managed: bool) -> None:
     """R11: whether the organization administers its certificates itself."""
     org.self_managed = self_managed

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from certdesk.core.access import Role
 from certdesk.store.models import ApiToken, Enrollment, Organization, User, UserRole
 
 
@@ -27,6 +28,18 @@ def search(s: Session, org_id: int | None = None) -> list[User]:
     if org_id is not None:
         q = q.where(User.org_id == org_id)
     return list(s.scalars(q))
+
+
+def operator_emails(conn: Connection) -> list[str]:
+    """The addresses of cert services: every enabled account with the operator role."""
+    rows = conn.execute(
+        select(User.email)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == Role.OPERATOR, User.disabled.is_(False), User.email != "")
+        .distinct()
+        .order_by(User.email)
+    )
+    return [email for (email,) in rows]
 
 
 def org_codes(s: Session) -> dict[int, str]:

@@ -16,7 +16,15 @@ from sqlalchemy import Connection, Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from certdesk.core.issuers import OPEN_ORDERS, Backend, OrderState, Solver
-from certdesk.store.models import AcmeIssuerRow, CertificateRow, Issuer, Organization, VendorOrder
+from certdesk.store.models import (
+    AcmeIssuerRow,
+    Case,
+    CertificateRow,
+    Issuer,
+    Organization,
+    Submittal,
+    VendorOrder,
+)
 
 _ORDERS = cast("Table", VendorOrder.__table__)
 _ISSUERS = cast("Table", Issuer.__table__)
@@ -45,6 +53,7 @@ class VendorIssuer:
     solver_secret_sealed: bytes | None
     profiles: Mapping[str, str]
     lint_tolerate: frozenset[str]
+    next_account_key_sealed: bytes | None = None  # a rollover under way
 
 
 def _vendor(issuer: Issuer, acme: AcmeIssuerRow) -> VendorIssuer:
@@ -65,6 +74,7 @@ def _vendor(issuer: Issuer, acme: AcmeIssuerRow) -> VendorIssuer:
         solver_secret_sealed=acme.solver_secret_sealed,
         profiles=dict(acme.profiles or {}),
         lint_tolerate=frozenset(acme.lint_tolerate or ()),
+        next_account_key_sealed=acme.next_account_key_sealed,
     )
 
 
@@ -152,6 +162,42 @@ def set_account(
     s.execute(update(AcmeIssuerRow).where(AcmeIssuerRow.issuer_id == issuer_id).values(values))
 
 
+def begin_rollover(s: Session, issuer_id: int, *, current: bytes, sealed_next: bytes) -> bool:
+    """Write-ahead of a key rollover: the new sealed key, only if the account key is still
+    ``current`` (two rollovers at once: one wins). False: the key changed meanwhile."""
+    result = s.execute(
+        update(AcmeIssuerRow)
+        .where(
+            AcmeIssuerRow.issuer_id == issuer_id,
+            AcmeIssuerRow.account_key_sealed == current,
+        )
+        .values(next_account_key_sealed=sealed_next)
+    )
+    return bool(cast("Any", result).rowcount == 1)
+
+
+def finish_rollover(s: Session, issuer_id: int, *, sealed_next: bytes) -> bool:
+    """The vendor took the new key: it becomes the account key, in one UPDATE."""
+    result = s.execute(
+        update(AcmeIssuerRow)
+        .where(
+            AcmeIssuerRow.issuer_id == issuer_id,
+            AcmeIssuerRow.next_account_key_sealed == sealed_next,
+        )
+        .values(account_key_sealed=sealed_next, next_account_key_sealed=None)
+    )
+    return bool(cast("Any", result).rowcount == 1)
+
+
+def drop_rollover(s: Session, issuer_id: int) -> None:
+    """The vendor never took the new key: forget it."""
+    s.execute(
+        update(AcmeIssuerRow)
+        .where(AcmeIssuerRow.issuer_id == issuer_id)
+        .values(next_account_key_sealed=None)
+    )
+
+
 def is_vendor(conn: Connection, issuer_id: int) -> tuple[str, bool, str] | None:
     """``(slug, active, account_url)`` when ``issuer_id`` is a vendor CA, else None."""
     row = conn.execute(
@@ -165,6 +211,18 @@ def is_vendor(conn: Connection, issuer_id: int) -> tuple[str, bool, str] | None:
 def id_of(s: Session, slug: str) -> int | None:
     """The id of any issuer (built-in or vendor) by its slug."""
     found: int | None = s.scalar(select(Issuer.id).where(Issuer.slug == slug))
+    return found
+
+
+def builtin_id(s: Session) -> int | None:
+    """The built-in CA's active issuing intermediate (None before ``certdesk init``): stored
+    where cert services pin a grant to the built-in CA (R16)."""
+    found: int | None = s.scalar(
+        select(Issuer.id)
+        .where(Issuer.backend == Backend.LOCAL, Issuer.is_root.is_(False), Issuer.active)
+        .order_by(Issuer.id.desc())
+        .limit(1)
+    )
     return found
 
 
@@ -502,6 +560,33 @@ def labels(conn: Connection, order: Order) -> OrderLabels:
             select(_CERTS.c.serial).where(_CERTS.c.id == order.certificate_id)
         ).scalar_one_or_none()
     return OrderLabels(org_code, slug, replaces, serial)
+
+
+@dataclass(frozen=True)
+class TroubleFacts:
+    """What a notice about an order's trouble names: the vendor, the organization, the case."""
+
+    issuer_slug: str
+    issuer_name: str
+    org_code: str
+    org_name: str
+    case_number: str | None
+
+
+def trouble_facts(conn: Connection, order: Order) -> TroubleFacts:
+    issuer = conn.execute(
+        select(_ISSUERS.c.slug, _ISSUERS.c.name).where(_ISSUERS.c.id == order.issuer_id)
+    ).one()
+    org = conn.execute(select(_ORGS.c.code, _ORGS.c.name).where(_ORGS.c.id == order.org_id)).one()
+    case_number = None
+    if order.submittal_id is not None:
+        subs, cases = cast("Table", Submittal.__table__), cast("Table", Case.__table__)
+        case_number = conn.execute(
+            select(cases.c.number)
+            .join(subs, subs.c.case_id == cases.c.id)
+            .where(subs.c.id == order.submittal_id)
+        ).scalar_one_or_none()
+    return TroubleFacts(issuer.slug, issuer.name, org.code, org.name, case_number)
 
 
 def certificate_of(conn: Connection, cert_id: int) -> tuple[bytes, str | None]:

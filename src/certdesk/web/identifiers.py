@@ -15,7 +15,7 @@ parse (tests/web/test_api_schema.py checks each against its service's parser):
   (:mod:`certdesk.services.casework.casefile`);
 * a built-in CA's id: 16 lower-case hex digits (:func:`certdesk.ca.local.spki_slug`);
 * a vendor issuer's name: a letter or digit, then up to 31 letters, digits or ``-``; any case
-  (:func:`certdesk.services.pki.vendors.check_name`).
+  (:func:`certdesk.services.pki.vendor_settings.check_name`).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from vendor_world import (
 )
 
 from certdesk.services.pki.vendor_backends import Tuning
+from certdesk.store import vendors as vendor_store
 from conftest import BACKENDS
 from world.api import ORG_A, World, bearer, build_world
 from world.csr import csr_text
@@ -129,3 +130,43 @@ def test_an_organizations_issuer_and_its_certificates(world: World, pebble: Pebb
         assert back.json()["issuer"] == "builtin"
     unknown = _as(world, "operator", "PATCH", f"{API}/orgs/{ORG_A}", {"issuer": "nosuch"})
     assert_problem(unknown, 404, "issuer.unknown")
+
+
+def test_rollover_replaces_the_account_key_for_cert_services_only(
+    world: World, pebble: Pebble
+) -> None:
+    name = world.unique("roll")
+    added = _as(world, "operator", "POST", f"{API}/issuers", _body(pebble, name))
+    assert added.status_code == 201, added.text
+    with world.rt.reads() as s:
+        before = vendor_store.by_slug(s, name)
+    assert before is not None
+    refused = _as(world, "requester-A", "POST", f"{API}/issuers/{name}/rollover")
+    assert refused.status_code in (403, 404), refused.text
+    done = _as(world, "operator", "POST", f"{API}/issuers/{name}/rollover")
+    assert done.status_code == 200 and done.json()["name"] == name, done.text
+    with world.rt.reads() as s:
+        after = vendor_store.by_slug(s, name)
+    assert after is not None and after.account_key_sealed != before.account_key_sealed
+    assert after.account_url == before.account_url
+    unknown = _as(world, "operator", "POST", f"{API}/issuers/nosuch/rollover")
+    assert_problem(unknown, 404, "issuer.unknown")
+
+
+def test_a_grants_issuer_is_chosen_by_cert_services_only(world: World, pebble: Pebble) -> None:
+    name = world.unique("grant")
+    assert _as(world, "operator", "POST", f"{API}/issuers", _body(pebble, name)).status_code == 201
+    url = f"{API}/orgs/{ORG_A}/grants/issuer"
+    body = {"grant": "zone:alpha.ca.gov", "issuer": name}
+    refused = _as(world, "requester-A", "PUT", url, body)
+    assert refused.status_code == 403, refused.text
+    done = _as(world, "operator", "PUT", url, body)
+    assert done.status_code == 200, done.text
+    assert done.json()["grant_issuers"] == {"zone:alpha.ca.gov": name}
+    assert _as(world, "auditor", "GET", f"{API}/orgs/{ORG_A}").json()["grant_issuers"] == {
+        "zone:alpha.ca.gov": name
+    }
+    unknown = _as(world, "operator", "PUT", url, {"grant": "zone:nosuch.ca.gov", "issuer": name})
+    assert_problem(unknown, 404, "grant.unknown")
+    cleared = _as(world, "operator", "PUT", url, {**body, "issuer": "organization"})
+    assert cleared.status_code == 200 and cleared.json()["grant_issuers"] == {}

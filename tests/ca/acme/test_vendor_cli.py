@@ -171,3 +171,29 @@ def test_org_set_issuer_then_cert_issue_through_the_vendor(cli: Cli, pebble: Peb
 )
 def test_issuer_mistakes(cli: Cli, args: tuple[str, ...], code: int) -> None:
     cli.fails(*args, code=code)
+
+
+def test_org_grant_issuer_pins_a_grant_and_issuer_rollover(cli: Cli, pebble: Pebble) -> None:
+    cli.ok(*_add(cli, pebble, "vendor", "--eab-hmac-key-file", "eab.key"))
+    pinned = cli.json("org", "grant-issuer", "dmv", "zone:dmv.ca.gov", "--issuer", "vendor")
+    assert pinned["grant_issuers"] == {"zone:dmv.ca.gov": "vendor"}
+    assert pinned["issuer"] == "builtin"
+    assert "zone:dmv.ca.gov by vendor" in cli.ok("org", "show", "dmv").out
+    csr = cli.write("g.csr", make_csr(list(unique_names("g"))))
+    serial = cli.ok("cert", "issue", "--org", "dmv", "--csr", csr, "--out", "g.pem").out.strip()
+    assert cli.json("cert", "show", serial)["issuer"] == "vendor"
+    # Unknown issuer, unknown grant: refused, nothing changes.
+    cli.fails("org", "grant-issuer", "dmv", "zone:dmv.ca.gov", "--issuer", "nosuch", code=3)
+    cli.fails("org", "grant-issuer", "dmv", "zone:other.ca.gov", "--issuer", "builtin", code=3)
+    back = cli.json("org", "grant-issuer", "dmv", "zone:dmv.ca.gov", "--issuer", "organization")
+    assert back["grant_issuers"] == {}
+
+    # The account key is replaced; the next order works with the new key.
+    before = cli.json("issuer", "show", "vendor")
+    after = cli.json("issuer", "rollover", "vendor")
+    assert after["account_url"] == before["account_url"]
+    cli.ok("org", "set", "dmv", "--issuer", "vendor")
+    csr = cli.write("r.csr", make_csr(list(unique_names("r"))))
+    serial = cli.ok("cert", "issue", "--org", "dmv", "--csr", csr, "--out", "r.pem").out.strip()
+    assert cli.json("cert", "show", serial)["issuer"] == "vendor"
+    cli.fails("issuer", "rollover", "nosuch", code=3)

@@ -11,10 +11,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from vendor_world import EAB_HMAC, EAB_KID, PEBBLE_LINT_TOLERATED, Pebble, running_pebble
 
+from certdesk.store import vendors as vendor_store
 from certdesk.store.models import AcmeIssuerRow
 from conftest import OPERATOR
 from world.console import Browsers, browsers, console_desk, text_of
-from world.desk import Desk, desk_fixture
+from world.desk import DMV, Desk, desk_fixture
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -103,3 +104,53 @@ def test_agencies_do_not_see_vendors(browser: Browsers) -> None:
     assert 'href="/issuers"' not in dan.get("/").text
     assert dan.get("/issuers").status_code == 403
     assert dan.post("/issuers/pebble-console/disable", {}).status_code == 403
+
+
+def test_cert_services_replace_a_vendors_account_key(
+    desk: Desk, pebble: Pebble, browser: Browsers
+) -> None:
+    opal = browser("opal")
+    opal.follow(opal.post("/issuers", _form(pebble, "pebble-roll")))
+    page = opal.get("/issuers")
+    assert 'action="/issuers/pebble-roll/rollover"' in page.text
+    assert 'action="/issuers/pebble-roll/rollover"' not in browser("aud").get("/issuers").text
+    before = _sealed_key(desk, "pebble-roll")
+    done = opal.follow(opal.post("/issuers/pebble-roll/rollover", {}))
+    assert "now uses a new key" in text_of(done), done.text[:500]
+    assert _sealed_key(desk, "pebble-roll") != before
+    assert browser("dan").post("/issuers/pebble-roll/rollover", {}).status_code == 403
+
+
+def _sealed_key(desk: Desk, name: str) -> bytes:
+    with desk.rt.reads() as s:
+        found = vendor_store.by_slug(s, name)
+    assert found is not None
+    return found.account_key_sealed
+
+
+def test_cert_services_pin_a_grants_issuer_on_the_organization_page(
+    desk: Desk, pebble: Pebble, browser: Browsers
+) -> None:
+    opal = browser("opal")
+    opal.follow(opal.post("/issuers", _form(pebble, "pebble-grant")))
+    grant = desk.services.orgs.get(OPERATOR, DMV).grants[0]
+    page = opal.get(f"/orgs/{DMV}")
+    assert 'action="/orgs/dmv/grants/issuer"' in page.text and "pebble-grant" in page.text
+    done = opal.follow(
+        opal.post(f"/orgs/{DMV}/grants/issuer", {"grant": grant, "issuer": "pebble-grant"})
+    )
+    assert f"Certificates under {grant} now come from pebble-grant" in text_of(done), done.text[
+        :500
+    ]
+    assert dict(desk.services.orgs.get(OPERATOR, DMV).grant_issuers) == {grant: "pebble-grant"}
+    assert "grant.issuer" in desk.audit_actions(DMV)
+    # An unknown issuer is refused on the page and changes nothing.
+    refused = opal.post(f"/orgs/{DMV}/grants/issuer", {"grant": grant, "issuer": "nosuch"})
+    assert refused.status_code == 404 and "nosuch" in text_of(refused)
+    back = opal.follow(
+        opal.post(f"/orgs/{DMV}/grants/issuer", {"grant": grant, "issuer": "organization"})
+    )
+    assert "come from the organization" in text_of(back), text_of(back)[:400]
+    assert desk.services.orgs.get(OPERATOR, DMV).grant_issuers == ()
+    # Auditors see the issuer but no form.
+    assert 'action="/orgs/dmv/grants/issuer"' not in browser("aud").get(f"/orgs/{DMV}").text

@@ -32,7 +32,7 @@ from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.pki.issued import Issued, Ordered
 from certdesk.services.pki.revocation import Reason
 from certdesk.services.pki.vendor_backends import Tuning
-from certdesk.services.pki.vendors import SolverSettings
+from certdesk.services.pki.vendor_settings import SolverSettings
 from certdesk.store.models import AuditRow, CertificateRow, VendorOrder
 from conftest import OPERATOR
 from world.csr import make_csr

@@ -30,7 +30,7 @@ from certdesk.core.issuers import Solver
 from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.pki.issued import Ordered
 from certdesk.services.pki.vendor_backends import Tuning
-from certdesk.services.pki.vendors import SolverSettings
+from certdesk.services.pki.vendor_settings import SolverSettings
 from certdesk.store.models import CertificateRow
 from conftest import OPERATOR
 from world.csr import make_csr

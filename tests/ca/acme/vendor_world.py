@@ -88,6 +88,7 @@ class Pebble:
     workdir: Path
     env: Mapping[str, str]
     dns_port: int | None = None
+    blocklist: tuple[str, ...] = ()  # names pebble refuses to order (with their subdomains)
     port: int = field(default_factory=free_port)
     management_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
@@ -114,6 +115,7 @@ class Pebble:
                 "certificateValidityPeriod": int(PEBBLE_VALIDITY.total_seconds()),
                 "externalAccountBindingRequired": True,
                 "externalAccountMACKeys": {EAB_KID: EAB_HMAC},
+                "domainBlocklist": list(self.blocklist),
             }
         }
         self.config = self.workdir / "pebble-config.json"
@@ -181,7 +183,12 @@ class Pebble:
 
 @contextmanager
 def running_pebble(
-    workdir: Path, *, always_valid: bool, dns_port: int | None = None, **extra_env: str
+    workdir: Path,
+    *,
+    always_valid: bool,
+    dns_port: int | None = None,
+    blocklist: tuple[str, ...] = (),
+    **extra_env: str,
 ) -> Iterator[Pebble]:
     env = {
         "PEBBLE_VA_NOSLEEP": "1",
@@ -191,7 +198,7 @@ def running_pebble(
     }
     if always_valid:
         env["PEBBLE_VA_ALWAYS_VALID"] = "1"
-    pebble = Pebble(workdir=workdir, env=env, dns_port=dns_port)
+    pebble = Pebble(workdir=workdir, env=env, dns_port=dns_port, blocklist=blocklist)
     pebble.start()
     try:
         yield pebble

@@ -38,7 +38,7 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
 from certdesk.store import notices as store
 from certdesk.store.models import Notice
-from certdesk.store.notices import ACCOUNT
+from certdesk.store.notices import STORED_MESSAGES
 
 log = structlog.get_logger("certdesk.mail")
 
@@ -92,7 +92,7 @@ class AccountMailService:
     def waiting(self) -> int:
         """Account mail not sent yet (pending, or being sent)."""
         with self._rt.reads() as s:
-            return store.waiting_count(s, ACCOUNT)
+            return sum(store.waiting_count(s, kind) for kind in STORED_MESSAGES)
 
     def send(
         self,
@@ -118,7 +118,7 @@ class AccountMailService:
                     worker,
                     current() + CLAIM_LEASE,
                     limit,
-                    subject_types=(ACCOUNT,),
+                    subject_types=STORED_MESSAGES,
                     ignore_backoff=not due_only,
                 )
             if claimed:

@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.grants import Grant
+from certdesk.core.issuers import ORGANIZATION_CHOICE, Backend
 from certdesk.errors import Conflict, InvalidInput, NotFound
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_org
 from certdesk.store import orgs as org_store
-from certdesk.store.models import GrantRow, Organization
+from certdesk.store.models import GrantRow, Issuer, Organization
 
 BUILTIN = "builtin"  # how the built-in CA is named where an issuer is chosen
 _CODE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
@@ -29,6 +30,8 @@ class OrgView:
     self_managed: bool
     grants: tuple[str, ...]
     issuer: str = BUILTIN  # R16: the issuer of its certificates (a vendor's name, or builtin)
+    # R16: grants whose certificates come from another issuer than the organization's.
+    grant_issuers: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -37,6 +40,7 @@ class OrgView:
             "service": _service(self.self_managed),
             "grants": list(self.grants),
             "issuer": self.issuer,
+            "grant_issuers": dict(self.grant_issuers),
         }
 
 
@@ -53,7 +57,17 @@ def _view(org: Organization) -> OrgView:
         org.self_managed,
         tuple(str(Grant.parse(f"{g.kind}:{g.name}")) for g in org.grants),
         org.issuer.slug if org.issuer is not None else BUILTIN,
+        tuple(
+            (str(Grant.parse(f"{g.kind}:{g.name}")), _issuer_name(g.issuer))
+            for g in org.grants
+            if g.issuer is not None
+        ),
     )
+
+
+def _issuer_name(issuer: Issuer) -> str:
+    """A vendor by its name; any issuer of the built-in CA as ``builtin``."""
+    return BUILTIN if issuer.backend == Backend.LOCAL else issuer.slug
 
 
 def normalize_code(code: str) -> str:
@@ -193,6 +207,39 @@ class OrganizationService:
                     "org.issuer",
                     "organization",
                     org.code,
+                    before=before,
+                    after=issuer_name,
+                )
+            return _view(org)
+
+    def set_grant_issuer(
+        self, actor: Actor, code: str, grant_text: str, issuer_id: int | None, issuer_name: str
+    ) -> OrgView:
+        """Choose the issuer of certificates under one grant (R16; None: the organization's).
+
+        Cert services only; ``issuer_id`` comes from the vendor registry (a vendor, the
+        built-in CA, or None). It outranks the organization's issuer and yields to a
+        submittal's (core/issuers.choose_issuer). Audited as ``grant.issuer``.
+        """
+        grant = Grant.parse(grant_text, self._rt.settings.allowed_suffixes)
+        with self._rt.sessions.begin() as s:
+            org = visible_org(s, actor, code, for_update=True)
+            authorize(actor, Action.ISSUER_MANAGE, org.id, hide=True)
+            row = org_store.find_grant(s, org.id, str(grant.kind), grant.name)
+            if row is None:
+                raise NotFound("grant.unknown", f"{org.code} does not hold {grant}")
+            if row.issuer_id != issuer_id:
+                before = _issuer_name(row.issuer) if row.issuer is not None else ORGANIZATION_CHOICE
+                org_store.set_grant_issuer(row, issuer_id)
+                s.flush()
+                s.refresh(row, ["issuer"])
+                self._audit.record(
+                    s,
+                    actor,
+                    "grant.issuer",
+                    "organization",
+                    org.code,
+                    grant=str(grant),
                     before=before,
                     after=issuer_name,
                 )

@@ -25,7 +25,7 @@ from certdesk.ca.acme.solvers import (
     ChallengeResponses,
 )
 from certdesk.errors import NotFound
-from certdesk.services.pki.vendors import bundle_path, parse_anchors
+from certdesk.services.pki.vendor_settings import bundle_path, parse_anchors
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
 from certdesk.store import vendors as vendor_store

@@ -29,60 +29,36 @@ once more and finalizes only that one, so one certificate results.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certdesk.ca.issuer import (
-    Intent,
-    IssuedChain,
-    IssueRequest,
-    OrderingIntent,
-    OrderPlaced,
-    Pending,
-)
-from certdesk.core.issuers import OrderState
-from certdesk.errors import CertdeskError, Conflict, NotFound, Unavailable
+from certdesk.ca.issuer import IssuedChain, IssueRequest, Pending
+from certdesk.core.issuers import ACCOUNT_GONE, UNREACHABLE, OrderState
+from certdesk.errors import CertdeskError, NotFound, Unavailable
 from certdesk.metrics import OrderCount
 from certdesk.services.audit import AuditService
-from certdesk.services.pki import signer_identity
 from certdesk.services.pki.issued import Issued, Ordered, serial_hex
 from certdesk.services.pki.vendor_backends import VendorBackends
+from certdesk.services.pki.vendor_leases import (
+    LEASE_MARGIN,
+    LeaseLost,
+    OrderJournal,
+    holder_id,
+    holder_is_dead,
+)
+from certdesk.services.pki.vendor_problems import TroubleNotices, backoff, problem_of
+from certdesk.services.pki.vendor_renewal_info import refresh_renewal_info
 from certdesk.services.runtime import Runtime
 from certdesk.store import certificates as cert_store
-from certdesk.store import lifecycle as renewal_store
 from certdesk.store import vendors as vendor_store
 from certdesk.store.vendors import Order
 
-LEASE_MARGIN = timedelta(seconds=60)
-MAX_BACKOFF = timedelta(hours=1)
-FIRST_BACKOFF = timedelta(seconds=5)
-# RFC 9773 §4.3: ask again when the vendor says; these when it cannot say.
-RENEWAL_INFO_RETRY = timedelta(hours=1)  # the vendor did not answer
-NO_RENEWAL_INFO_RECHECK = timedelta(days=7)  # the vendor offers no renewal information
-
-log = structlog.get_logger("certdesk.vendor")
-
-
-def holder_id() -> str:
-    """This process and thread, as a lease holder (the process part tells a dead holder)."""
-    return f"{signer_identity.current()}#{threading.get_ident()}"
-
-
-def holder_is_dead(holder: str | None) -> bool:
-    return holder is not None and signer_identity.is_dead(holder.split("#", 1)[0])
-
-
-def backoff(attempts: int) -> timedelta:
-    """RFC 8555 §6.6 asks clients to back off: 5 s, 10 s, 20 s … at most an hour."""
-    grown: timedelta = FIRST_BACKOFF * (2 ** min(attempts, 20))
-    return grown if grown < MAX_BACKOFF else MAX_BACKOFF
+__all__ = ["OrderRun", "VendorIssuance", "backoff", "holder_id"]
 
 
 @dataclass
@@ -98,41 +74,6 @@ class OrderRun:
     errors: list[str] = field(default_factory=list)
 
 
-class _LeaseLost(Conflict):
-    def __init__(self) -> None:
-        super().__init__("vendor.lease_lost", "another process took over this order")
-
-
-class _OrderJournal:
-    """R16 write-ahead for one order: each intent committed before the backend acts on it."""
-
-    def __init__(self, rt: Runtime, order_id: int, holder: str) -> None:
-        self._rt = rt
-        self._order_id = order_id
-        self._holder = holder
-
-    def record(self, intent: Intent) -> None:
-        now = self._rt.clock()
-        with self._rt.transaction() as conn:
-            if isinstance(intent, OrderingIntent):
-                ok = vendor_store.ordering(
-                    conn, self._order_id, self._holder, account_url=intent.account_url, now=now
-                )
-            elif isinstance(intent, OrderPlaced):
-                ok = vendor_store.placed(
-                    conn,
-                    self._order_id,
-                    self._holder,
-                    account_url=intent.account_url,
-                    order_url=intent.order_url,
-                    now=now,
-                )
-            else:
-                raise Conflict("vendor.intent", "a vendor order records no signing intent")
-            if not ok:
-                raise _LeaseLost
-
-
 class VendorIssuance:
     """Drives vendor orders to a stored certificate, or to a recorded pending/failed state."""
 
@@ -140,6 +81,7 @@ class VendorIssuance:
         self._rt = rt
         self._audit = audit
         self.backends = backends
+        self._troubles = TroubleNotices(rt)
 
     def lease_until(self, now: datetime) -> datetime:
         return now + self.backends.tuning.wait + LEASE_MARGIN
@@ -267,7 +209,7 @@ class VendorIssuance:
         self, order: Order, labels: vendor_store.OrderLabels, holder: str
     ) -> Issued | Ordered:
         request = self._request(order, labels)
-        journal = _OrderJournal(self._rt, order.id, holder)
+        journal = OrderJournal(self._rt, order.id, holder)
         try:
             backend = self.backends.backend(order.issuer_id)
             if order.order_url is None or order.account_url != backend.account_url:
@@ -281,17 +223,19 @@ class VendorIssuance:
                     state=order.vendor_status or "pending",
                 )
                 result = backend.resume(request, pending, journal)
-        except _LeaseLost:
+        except LeaseLost:
             return self.status(order.id)
         except (Unavailable, NotFound) as err:
             # The vendor is down or busy, or has forgotten the account: keep the order and
-            # ask again later (a forgotten account needs `certdesk issuer rebind`).
+            # ask again later (a forgotten account needs `certdesk issuer rebind`), never
+            # sooner than a busy vendor's Retry-After (RFC 8555 §6.6) the session gave up on.
+            asked = err.extra.get("retry_after")
             return self._pending(
                 order,
                 holder,
-                state="account_gone" if err.code == "acme.account_gone" else "unreachable",
-                problem=_problem(err),
-                retry_after=None,
+                state=ACCOUNT_GONE if err.code == "acme.account_gone" else UNREACHABLE,
+                problem=problem_of(err),
+                retry_after=asked if isinstance(asked, datetime) else None,
             )
         except CertdeskError as err:
             return self._failed(order, labels, holder, err)
@@ -334,12 +278,13 @@ class VendorIssuance:
                 retry_after=now + delay,
                 now=now,
             )
+            self._troubles.report(conn, order.id)
         return self.status(order.id)
 
     def _failed(
         self, order: Order, labels: vendor_store.OrderLabels, holder: str, err: CertdeskError
     ) -> Ordered:
-        problem = _problem(err)
+        problem = problem_of(err)
         with self._rt.transaction() as conn:
             vendor_store.failed(conn, order.id, holder, problem=problem, now=self._rt.clock())
             self._audit.record(
@@ -354,6 +299,7 @@ class VendorIssuance:
                 code=err.code,
                 detail=err.detail,
             )
+            self._troubles.report(conn, order.id)
         return self.status(order.id)
 
     def _store(
@@ -393,7 +339,7 @@ class VendorIssuance:
                 ),
             )
             if not vendor_store.issued(conn, order.id, holder, certificate_id=cert_id, now=now):
-                raise _LeaseLost  # rolls the certificate row back with it
+                raise LeaseLost  # rolls the certificate row back with it
             self._audit.record(
                 conn,
                 order.requested_by,
@@ -423,39 +369,9 @@ class VendorIssuance:
         with self._rt.reading() as conn:
             return [OrderCount(*row) for row in vendor_store.counts_by_issuer_state(conn)]
 
-    # --- renewal information (RFC 9773) ------------------------------------------------------
-
     def refresh_renewal_info(self, *, limit: int = 50) -> int:
-        """Ask the vendors when their certificates should be renewed, for the ones whose time
-        to ask has come; returns how many answers were recorded.
-
-        A vendor moves the window earlier before a mass revocation: the renewal plan (R6)
-        then opens the renewal case at the window's start (``vendor_renew_at``). A vendor
-        without renewal information is asked again after :data:`NO_RENEWAL_INFO_RECHECK`; an
-        unreachable one after :data:`RENEWAL_INFO_RETRY`.
-        """
-        now = self._rt.clock()
-        with self._rt.reads() as s:
-            due = renewal_store.renewal_info_due(s, now, limit)
-        recorded = 0
-        for cert_id, issuer_id, der in due:
-            certificate = x509.load_der_x509_certificate(der)
-            try:
-                window = self.backends.backend(issuer_id).renewal_info(certificate)
-            except CertdeskError as exc:
-                log.info("renewal information unavailable", certificate=cert_id, error=exc.code)
-                renew_at, ask_again = None, now + RENEWAL_INFO_RETRY
-            else:
-                if window is None:
-                    renew_at, ask_again = None, now + NO_RENEWAL_INFO_RECHECK
-                else:
-                    renew_at, ask_again = window.start, max(window.retry_after, now)
-            with self._rt.sessions.begin() as s:
-                renewal_store.set_renewal_info(
-                    s, cert_id, renew_at=renew_at, ask_again_at=ask_again
-                )
-            recorded += 1
-        return recorded
+        """Renewal windows of the vendors' certificates (services/pki/vendor_renewal_info)."""
+        return refresh_renewal_info(self._rt, self.backends, limit=limit)
 
     # --- the worker's job -------------------------------------------------------------------
 
@@ -481,11 +397,3 @@ class VendorIssuance:
             elif result.state in (OrderState.ORDERING, OrderState.PENDING):
                 run.pending += 1
         return run
-
-
-def _problem(err: CertdeskError) -> dict[str, Any]:
-    """The vendor's problem document when there is one, else certdesk's own (RFC 9457)."""
-    doc = err.extra.get("problem")
-    if isinstance(doc, dict):
-        return dict(doc)
-    return {"type": f"urn:certdesk:problem:{err.code}", "detail": err.detail}

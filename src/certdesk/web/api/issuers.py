@@ -13,7 +13,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from certdesk.core.issuers import Solver
-from certdesk.services.pki.vendors import SolverSettings
+from certdesk.services.pki.vendor_settings import SolverSettings
 from certdesk.web.deps import ActorDep, ServicesDep
 from certdesk.web.identifiers import ISSUER_NAME_PATTERN, IssuerName
 from certdesk.web.problems import AUTHENTICATED, problems
@@ -146,3 +146,12 @@ def get_issuer(name: IssuerName, svc: ServicesDep, who: ActorDep) -> dict[str, A
 def disable_issuer(name: IssuerName, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
     """No new orders through this vendor; open orders still finish (cert services)."""
     return svc.vendors.disable(who, name).as_dict()
+
+
+@router.post(
+    "/{name}/rollover", response_model=IssuerOut, responses=problems(403, 404, 409, 422, 503)
+)
+def rollover_issuer(name: IssuerName, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
+    """Replace the vendor account's key (RFC 8555 §7.3.5; cert services): a new key is
+    generated and sealed, the vendor switches to it, the old key is refused from then on."""
+    return svc.vendors.rollover(who, name).as_dict()

@@ -20,6 +20,10 @@ class OrgOut(BaseModel):
     service: Literal["managed", "self-managed"]
     grants: list[str] = Field(description="zone:NAME or host:NAME")
     issuer: str = Field(description="The issuer of its certificates: a vendor's name, or builtin")
+    grant_issuers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Grants whose certificates come from their own issuer (grant -> issuer)",
+    )
 
 
 class OrgCreate(BaseModel):
@@ -60,6 +64,21 @@ class ServiceIn(BaseModel):
 
 class GrantIn(BaseModel):
     grant: str = Field(min_length=1, max_length=300, examples=["zone:dmv.ca.gov"])
+
+
+class GrantIssuerIn(BaseModel):
+    """R16: the issuer of certificates under one grant (cert services)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grant: str = Field(min_length=1, max_length=300, examples=["zone:dmv.ca.gov"])
+    issuer: str = Field(
+        min_length=1,
+        max_length=64,
+        description="A vendor's name, builtin (certdesk's CA), or organization (the"
+        " organization's issuer again)",
+        examples=["builtin"],
+    )
 
 
 @router.get("", response_model=list[OrgOut])
@@ -119,3 +138,17 @@ def add_grant(code: OrgCode, body: GrantIn, svc: ServicesDep, who: ActorDep) -> 
 @router.delete("/{code}/grants/{grant}", response_model=OrgOut, responses=problems(403, 404, 422))
 def remove_grant(code: OrgCode, grant: str, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     return svc.orgs.remove_grant(who, code, grant).as_dict()
+
+
+@router.put(
+    "/{code}/grants/issuer", response_model=OrgOut, responses=problems(403, 404, 409, 422, 503)
+)
+def set_grant_issuer(
+    code: OrgCode, body: GrantIssuerIn, svc: ServicesDep, who: ActorDep
+) -> dict[str, object]:
+    """Choose the issuer of certificates under one grant (cert services, audited); it
+    outranks the organization's issuer and yields to a submittal's."""
+    issuer_id = svc.vendors.grant_choice(who, body.issuer)
+    return svc.orgs.set_grant_issuer(
+        who, code, body.grant, issuer_id, body.issuer.strip().lower()
+    ).as_dict()

@@ -1,6 +1,7 @@
 """Vendor CAs (issue 12): cert services see each vendor issuer, add one with the vendor's
-external account binding (the HMAC key is sent once to the vendor and never shown again), and
-disable one. Auditors read; agencies do not see this page (the vendor service decides).
+external account binding (the HMAC key is sent once to the vendor and never shown again),
+disable one, or replace its account key. Auditors read; agencies do not see this page (the
+vendor service decides).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from certdesk.ca.vendor_lint import FINDINGS
 from certdesk.core.access import Action, Actor
 from certdesk.core.issuers import Solver
 from certdesk.errors import CertdeskError, InvalidInput
-from certdesk.services.pki.vendors import SolverSettings
+from certdesk.services.pki.vendor_settings import SolverSettings
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 
 router = APIRouter()
@@ -106,4 +107,16 @@ def issuer_disable(request: Request, c: ConsoleDep, who: ViewerDep, name: str) -
     return c.redirect(
         "/issuers",
         flash=f"Vendor {view.name} takes no new orders; orders already placed still finish.",
+    )
+
+
+@router.post("/issuers/{name}/rollover")
+def issuer_rollover(request: Request, c: ConsoleDep, who: ViewerDep, name: str) -> Response:
+    try:
+        view = c.services.vendors.rollover(who, name[:64])
+    except CertdeskError as exc:
+        return _issuers_page(request, c, who, error=exc)
+    return c.redirect(
+        "/issuers",
+        flash=f"The account at {view.name} now uses a new key; the old key no longer works.",
     )

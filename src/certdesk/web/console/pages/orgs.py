@@ -117,6 +117,14 @@ def _detail_page(
         "cost": svc.costs.show(who, org.code),
         "auto_approve": svc.renewals.auto_approves(who, org.code),
         "may_manage": who.may(Action.ORG_MANAGE),
+        # R16: cert services pin a grant's issuer; the choices are the active vendors.
+        "issuer_choices": (
+            [("organization", "the organization's"), ("builtin", "certdesk's own CA")]
+            + [(v.name, v.title) for v in svc.vendors.list(who) if v.active]
+            if who.may(Action.ISSUER_MANAGE)
+            else []
+        ),
+        "grant_issuers": dict(org.grant_issuers),
         "steps": [(str(step), label) for step, label in STEP_LABELS.items()],
         "step_labels": {str(k): v for k, v in STEP_LABELS.items()},
         "dollars": dollars,
@@ -165,6 +173,20 @@ def grant_add(
     except CertdeskError as exc:
         return _detail_page(request, c, who, code, error=exc, kind=kind, name=name)
     return c.redirect(f"/orgs/{org.code}", flash=f"{org.code} now holds {grant}.")
+
+
+@router.post("/orgs/{code}/grants/issuer")
+def grant_issuer_set(
+    request: Request, c: ConsoleDep, who: ViewerDep, code: str, grant: Short, issuer: Short
+) -> Response:
+    try:
+        issuer_id = c.services.vendors.grant_choice(who, issuer)
+        org = c.services.orgs.set_grant_issuer(who, code, grant, issuer_id, issuer.strip().lower())
+    except CertdeskError as exc:
+        return _detail_page(request, c, who, code, error=exc)
+    chosen = dict(org.grant_issuers).get(grant.strip().lower())
+    said = f"come from {chosen}" if chosen else "come from the organization's issuer"
+    return c.redirect(f"/orgs/{org.code}", flash=f"Certificates under {grant} now {said}.")
 
 
 @router.post("/orgs/{code}/grants/remove")
