@@ -33,6 +33,7 @@ import time
 from datetime import timedelta
 
 from cryptography.hazmat.primitives import serialization
+from sqlalchemy import Connection
 
 from certdesk.ca.issuer import Prepared
 from certdesk.core.access import Actor
@@ -41,6 +42,7 @@ from certdesk.errors import Conflict, Unavailable
 from certdesk.services.audit import AuditService
 from certdesk.services.pki import signer_identity
 from certdesk.services.pki.authority import Authority, LoadedCA
+from certdesk.services.pki.group_commit import GroupCommit
 from certdesk.services.pki.intent import IntentSteps, IssuerChanged, Recorded, VendorOrder
 from certdesk.services.pki.issue_request import (
     IssueCommand,
@@ -75,6 +77,8 @@ class IssuanceService:
         self._audit = audit
         self._vendors = vendors
         self._intents = IntentSteps(rt, audit, vendors)
+        # Steps 3 and 5 of concurrent issuances share transactions (services/pki/group_commit.py).
+        self._commits = GroupCommit(rt, refusals=(IssuerChanged,))
 
     def issue(self, actor: Actor, cmd: IssueCommand) -> Issued:
         """Issue through whichever issuer R16 chooses; a vendor's chain is waited for.
@@ -131,13 +135,12 @@ class IssuanceService:
         serial = serial_hex(prepared.request.serial)
 
         # 5. Store. If recovery voided the intent meanwhile, the certificate is never handed out.
-        with self._rt.transaction() as conn:
+        issued_at = self._rt.clock()
+        fingerprint = hashlib.sha256(der).hexdigest()
+
+        def store(conn: Connection) -> None:
             if not cert_store.mark_active(
-                conn,
-                recorded.cert_id,
-                der=der,
-                fingerprint=hashlib.sha256(der).hexdigest(),
-                issued_at=self._rt.clock(),
+                conn, recorded.cert_id, der=der, fingerprint=fingerprint, issued_at=issued_at
             ):
                 raise Conflict("issuance.voided", "the issuance was voided before it was stored")
             self._audit.record(
@@ -152,6 +155,8 @@ class IssuanceService:
                 platform=str(cmd.platform),
                 renewal_of=cmd.renewal_of,
             )
+
+        self._commits.run(store)
 
         # 6. Deliver.
         self._rt.metrics.issuance_seconds.observe(time.perf_counter() - started)
@@ -168,9 +173,10 @@ class IssuanceService:
     def _record_intent(
         self, actor: Actor, req: IssueRequest, loaded: LoadedCA, prepared: Prepared
     ) -> Recorded | VendorOrder:
-        """Step 3 in a transaction of its own, committed (services/pki/intent.py)."""
-        with self._rt.transaction() as conn:
-            return self._intents.record(conn, actor, req, loaded, prepared)
+        """Step 3, committed (services/pki/intent.py), perhaps with other issuances' steps."""
+        return self._commits.run(
+            lambda conn: self._intents.record(conn, actor, req, loaded, prepared)
+        )
 
     def _through_vendor(self, recorded: VendorOrder, wait: timedelta | None) -> Issued | Ordered:
         """Steps 4-6 for a vendor (services/pki/vendor_issuance.py)."""
