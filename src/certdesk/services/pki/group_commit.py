@@ -40,6 +40,7 @@ MAX_BATCH = 64
 @dataclass(eq=False)
 class _Job(Generic[T]):
     fn: Callable[[Connection], T]
+    flush: bool
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False  # woken to lead the next batch, not because the job is done
     result: Any = None
@@ -65,9 +66,13 @@ class GroupCommit:
         self.batches = 0
         self.jobs = 0
 
-    def run(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in a transaction shared with concurrent callers; return once committed."""
-        job: _Job[T] = _Job(fn)
+    def run(self, fn: Callable[[Connection], T], *, flush: bool = True) -> T:
+        """Run ``fn`` in a transaction shared with concurrent callers; return once committed.
+
+        ``flush=False``: this job alone would not force the commit to disk (Runtime.transaction);
+        a batch is forced when any of its jobs asks.
+        """
+        job: _Job[T] = _Job(fn, flush)
         with self._lock:
             self._waiting.append(job)
             lead = not self._leading
@@ -104,7 +109,8 @@ class GroupCommit:
 
     def _write(self, batch: list[_Job[Any]]) -> None:
         try:
-            with self._writers.held(), self._rt.transaction() as conn:
+            flush = any(job.flush for job in batch)
+            with self._writers.held(), self._rt.transaction(flush=flush) as conn:
                 for job in batch:
                     try:
                         job.result = job.fn(conn)

@@ -174,8 +174,10 @@ class IssuanceService:
         self, actor: Actor, req: IssueRequest, loaded: LoadedCA, prepared: Prepared
     ) -> Recorded | VendorOrder:
         """Step 3, committed (services/pki/intent.py), perhaps with other issuances' steps."""
+        # Not forced to disk by itself: the store step's forced commit makes it durable,
+        # and nothing leaves before that (docs/performance.md, "one flush per certificate").
         return self._commits.run(
-            lambda conn: self._intents.record(conn, actor, req, loaded, prepared)
+            lambda conn: self._intents.record(conn, actor, req, loaded, prepared), flush=False
         )
 
     def _through_vendor(self, recorded: VendorOrder, wait: timedelta | None) -> Issued | Ordered:
