@@ -258,7 +258,7 @@ def wait_http(
     headers: dict[str, str],
     proc: subprocess.Popen[bytes],
     log: Path,
-    timeout: float = 60.0,
+    timeout: float = 240.0,  # a loaded machine starts N server processes slowly
 ) -> None:
     """Wait until ``url`` answers 2xx (POSTing ``body`` if one is given)."""
     deadline = time.monotonic() + timeout

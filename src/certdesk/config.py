@@ -188,6 +188,12 @@ class Settings(BaseSettings):
         " stays in the outbox.",
         repr=False,
     )
+    smtp_connections: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="SMTP connections one worker sends mail on at once.",
+    )
     mail_from: str = Field(
         default="certdesk@localhost", description="Sender address of mail certdesk sends."
     )
