@@ -208,7 +208,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def certdesk_server(work: Path, workers: int | None) -> Iterator[tuple[Server, int]]:
+def certdesk_server(
+    work: Path, workers: int | None, profile: str | None = None
+) -> Iterator[tuple[Server, int]]:
     responder = Responder()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -231,7 +233,9 @@ def certdesk_server(work: Path, workers: int | None) -> Iterator[tuple[Server, i
     eab = _cli(env, "acme", "eab", "create", "--org", ORG)
     log = work / "certdesk-serve.log"
     args = [str(BIN / "certdesk"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if workers is not None:
+    if profile is not None:  # one process under cProfile (written when it stops)
+        args = [sys.executable, "-m", "cProfile", "-o", profile, *args, "--workers", "1"]
+    elif workers is not None:
         args += ["--workers", str(workers)]
     with log.open("wb") as out:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -269,9 +273,9 @@ def certdesk_server(work: Path, workers: int | None) -> Iterator[tuple[Server, i
         yield Server(directory_url, key, reg.uri, False, publish), proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGINT if profile else signal.SIGTERM)
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -309,6 +313,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=None, help="certdesk serve --workers")
+    parser.add_argument(
+        "--profile", help="only certdesk at c=1, one server process under cProfile, to FILE"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if shutil.which("pebble") is None:
@@ -320,6 +327,11 @@ def main() -> None:
     runs: dict[str, dict[int, Run]] = {"certdesk": {}, "pebble": {}}
     cpu: dict[str, dict[int, float]] = {"certdesk": {}, "pebble": {}}
     ok = False
+    if args.profile:
+        with certdesk_server(work, None, args.profile) as (desk, _pid):
+            run = drive(desk, 1, args.seconds, ZONE)
+        print(f"{run.orders} orders, errors: {run.errors[:3]}; profile in {args.profile}")
+        return
     try:
         with certdesk_server(work, args.workers) as (desk, desk_pid):
             drive(desk, 2, 2.0, ZONE)  # warm-up: every worker process signs once

@@ -1075,22 +1075,25 @@ def concurrent_part(work: Path, baseline_src: str | None) -> dict[str, Any]:
     srcs = {"after": None, **({"before": baseline_src} if baseline_src else {})}
     got: dict[str, dict[str, list[dict[str, float]]]] = {}
     with contextlib.ExitStack() as stack:
-        urls = {}
-        for tag in srcs:
-            urls[("sqlite", tag)] = f"sqlite:///{work / f'conc-{tag}.db'}"
-            urls[("pg", tag)] = stack.enter_context(pg_database(f"conc_{tag}"))
         for r in range(CONCURRENT_ROUNDS):
-            for (backend, tag), url in urls.items():
-                env = dict(os.environ)
-                if srcs[tag] is not None:
-                    env["PYTHONPATH"] = str(srcs[tag])
-                out = run_cmd(
-                    [sys.executable, __file__, "--concurrent-child", url,
-                     str(work / f"conc-{backend}-{tag}-{r}"), str(CONCURRENT_THREADS),
-                     str(CONCURRENT_SECONDS)],
-                    env,
-                )  # fmt: skip
-                got.setdefault(backend, {}).setdefault(tag, []).append(json.loads(out))
+            for tag in srcs:
+                for backend in ("sqlite", "pg"):
+                    # A fresh installation every round: each child initializes its own.
+                    url = (
+                        f"sqlite:///{work / f'conc-{tag}-{r}.db'}"
+                        if backend == "sqlite"
+                        else stack.enter_context(pg_database(f"conc_{tag}_{r}"))
+                    )
+                    env = dict(os.environ)
+                    if srcs[tag] is not None:
+                        env["PYTHONPATH"] = str(srcs[tag])
+                    out = run_cmd(
+                        [sys.executable, __file__, "--concurrent-child", url,
+                         str(work / f"conc-{backend}-{tag}-{r}"), str(CONCURRENT_THREADS),
+                         str(CONCURRENT_SECONDS)],
+                        env,
+                    )  # fmt: skip
+                    got.setdefault(backend, {}).setdefault(tag, []).append(json.loads(out))
     figures: dict[str, Any] = {}
     targets: dict[str, Any] = {}
     for backend, by_tag in got.items():
@@ -1128,6 +1131,7 @@ def print_concurrent(conc: dict[str, Any]) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--http-only", action="store_true", help="only part (c)")
+    parser.add_argument("--concurrent-only", action="store_true", help="only part (d)")
     parser.add_argument("--no-pg", action="store_true", help="no PostgreSQL server in (c)")
     parser.add_argument("--http-seconds", type=int, default=HTTP_SECONDS)
     parser.add_argument("--concurrent-child", nargs=4, help=argparse.SUPPRESS)
@@ -1167,6 +1171,17 @@ def main() -> None:
     ok = False
     t0 = time.perf_counter()
     summary: dict[str, Any] = {}
+    if args.concurrent_only:
+        conc = concurrent_part(work, args.baseline_src)
+        print_concurrent(conc)
+        path = results.record(
+            "issuance_concurrent",
+            {"command": " ".join(["bench/issuance.py", *sys.argv[1:]]), **conc},
+            load_at_start=load_at_start,
+        )
+        print(f"summary written to {path}; load average at the end {load_average()}")
+        shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         csr_pem = make_csr()
         runs: dict[str, list[Rate]] | None = None
