@@ -89,7 +89,11 @@ screenshots: test-deps system-deps assets
 bench: test-deps system-deps
 	bash scripts/ensure-postgres.sh
 	$(BIN)/python bench/issuance.py
+	$(BIN)/python bench/acme_server.py
+	$(BIN)/python bench/notices.py
 	$(BIN)/python bench/ct.py
+	$(BIN)/python bench/acme_vendor.py
+	@echo "summary: bench/results/latest.json"
 
 # The console's pages against the JSON API on the same data (SQLite, ~2,000 certificates):
 # about three minutes; results in docs/performance.md.

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,8 @@ from pathlib import Path
 import requests
 from acme import client, messages
 from cryptography.hazmat.primitives import serialization
+
+from results import record as record_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ca" / "acme"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -154,21 +155,6 @@ def full_path(pebble, planned: list[IssueRequest]) -> float:  # type: ignore[no-
         return len(csrs) / (time.perf_counter() - start)
 
 
-def write_results(figures: dict[str, object]) -> Path:
-    """Merge ``figures`` under ``"vendor"`` into bench/results/latest.json (atomically)."""
-    path = Path(__file__).resolve().parent / "results" / "latest.json"
-    path.parent.mkdir(exist_ok=True)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        data = {}
-    data["vendor"] = figures
-    partial = path.with_suffix(".part")
-    partial.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    partial.replace(path)
-    return path
-
-
 def one_run(work: Path, name: str, run: Callable[..., float], orders: int) -> tuple[float, float]:
     planned = [request_for(unique_names("a", "b")) for _ in range(orders)]
     with running_pebble(
@@ -221,7 +207,8 @@ def main() -> None:
         print(f"{label:<28}{med[key]:>20.1f}{runs:>24}{cpu:>22.1f}")
     print(f"b/a = {med['certdesk'] / med['acme']:.2f}")
     print(f"c/a = {med['full'] / med['acme']:.2f}")
-    path = write_results(
+    path = record_results(
+        "vendor",
         {
             "command": f"bench/acme_vendor.py --orders {args.orders} --rounds {args.rounds}",
             "orders": args.orders,
@@ -231,7 +218,7 @@ def main() -> None:
             "pebble_cpu_ms_per_order": {k: round(v, 1) for k, v in cpus.items()},
             "ratio_certdesk_backend_to_acme": round(med["certdesk"] / med["acme"], 2),
             "ratio_full_path_to_acme": round(med["full"] / med["acme"], 2),
-        }
+        },
     )
     print(f"results in {path}")
 

@@ -22,9 +22,7 @@ Prints a table and writes the figures under ``"ct"`` in bench/results/latest.jso
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
-import os
 import sys
 import tempfile
 import time
@@ -37,9 +35,10 @@ from typing import Any
 
 import httpx
 
+import results
+
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
-RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 
 def _world() -> Any:
@@ -220,20 +219,8 @@ def main() -> None:
                 f"{kind:10} {name:26} {r['per_second']:>10} {r['seconds']:>7}"
                 f" {r['cpu_us_per_entry']:>13} {ratio:>7.2f}"
             )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    merged: dict[str, Any] = {}
-    if RESULTS.exists():
-        try:
-            merged = json.loads(RESULTS.read_text())
-        except ValueError:
-            merged = {}
-    merged["ct"] = {
-        **out,
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "cpus": os.cpu_count(),
-    }
-    RESULTS.write_text(json.dumps(merged, indent=2) + "\n")
-    print(f'\nwritten to {RESULTS.relative_to(ROOT)} (key "ct")')
+    path = results.record("ct", out)
+    print(f'\nwritten to {path} (key "ct")')
 
 
 if __name__ == "__main__":

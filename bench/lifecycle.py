@@ -78,7 +78,7 @@ CERT_COLUMNS = (
 ).split()
 NOTICE_COLUMNS = (
     "subject_type subject_id contact_email reason due_at late status attempts last_error"
-    " subject created_at sent_at"
+    " subject created_at sent_at body_text body_html"
 ).split()
 
 
@@ -180,7 +180,10 @@ class Population:
 
 
 def _notice(cert_id: int, email: str, reason: str, moment: datetime) -> tuple[Any, ...]:
-    return ("certificate", cert_id, email, reason, moment, False, "sent", 1, "", "", moment, moment)
+    return (
+        "certificate", cert_id, email, reason, moment, False, "sent", 1, "", "", moment, moment,
+        "", "",
+    )  # fmt: skip
 
 
 # --- databases and loading ------------------------------------------------------------------
@@ -249,7 +252,6 @@ def fixtures(settings: Settings) -> Fixtures:
                     state="closed",
                     title="Synthetic delivered case",
                     opened_by="bench",
-                    payload="{}",
                     created_at=NOW - timedelta(days=400),
                     updated_at=NOW - timedelta(days=370),
                     delivered_at=NOW - timedelta(days=400),

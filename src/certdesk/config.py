@@ -118,6 +118,12 @@ class Settings(BaseSettings):
         default="full",
         description="SQLite durability: full survives power loss; normal only a killed process.",
     )
+    server_threads: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Threads per server process for blocking work (each request holds one).",
+    )
     crl_validity_hours: int = Field(default=168, description="CRL nextUpdate - thisUpdate.")
     ocsp_validity_hours: int = Field(default=96, description="OCSP nextUpdate - thisUpdate.")
     signing_lease_seconds: int = Field(
@@ -181,6 +187,12 @@ class Settings(BaseSettings):
         description="smtp://[user:pass@]host:port, smtps://… or smtp+starttls://…; empty: mail"
         " stays in the outbox.",
         repr=False,
+    )
+    smtp_connections: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="SMTP connections one worker sends mail on at once.",
     )
     mail_from: str = Field(
         default="certdesk@localhost", description="Sender address of mail certdesk sends."

@@ -212,10 +212,17 @@ def test_a_simulated_year_delivers_exactly_the_notices_expected(
 # --- outages and bad data ------------------------------------------------------------------
 
 
+# One SMTP connection, or several at once (CERTDESK_SMTP_CONNECTIONS): the same outcomes.
+CONNECTIONS = [pytest.param(n, id=f"R9/{n}-connections") for n in (1, 4)]
+
+
+@pytest.mark.parametrize("connections", CONNECTIONS)
 def test_smtp_down_for_a_while_then_up_notices_arrive_once(
-    database_url: str, tmp_path: Path, smtp: SmtpServer
+    database_url: str, tmp_path: Path, smtp: SmtpServer, connections: int
 ) -> None:
-    with open_notice_desk(database_url, tmp_path, smtp_url=smtp.url) as desk:
+    with open_notice_desk(
+        database_url, tmp_path, smtp_url=smtp.url, smtp_connections=connections
+    ) as desk:
         serials = [desk.issue("dmv", days=100) for _ in range(6)]
         desk.attach(serials[:3], [("Ana", "ana@dmv.ca.gov"), ("Ben", "ben@dmv.ca.gov")])
         desk.attach(serials[3:], [("Cy", "cy@dmv.ca.gov")])
@@ -240,15 +247,20 @@ def test_smtp_down_for_a_while_then_up_notices_arrive_once(
     )
 
 
+@pytest.mark.parametrize("connections", CONNECTIONS)
 def test_bad_data_is_reported_per_notice_and_does_not_stop_the_others(
-    database_url: str, tmp_path: Path, smtp: SmtpServer
+    database_url: str, tmp_path: Path, smtp: SmtpServer, connections: int
 ) -> None:
     override = tmp_path / "templates"
     override.mkdir()
     (override / "expired.html").write_text("{% if %}broken{% endif %}\n")  # a syntax error
     smtp.inbox.refuse["gone@dmv.ca.gov"] = "550 5.1.1 no such mailbox"
     with open_notice_desk(
-        database_url, tmp_path, smtp_url=smtp.url, notice_template_dir=override
+        database_url,
+        tmp_path,
+        smtp_url=smtp.url,
+        notice_template_dir=override,
+        smtp_connections=connections,
     ) as desk:
         fine = desk.issue("dmv", days=100)
         lonely = desk.issue("chp", days=100)  # chp has no contacts at all

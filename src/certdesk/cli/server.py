@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack
 from typing import Annotated
 
@@ -87,7 +88,10 @@ def init(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Server processes (default: one per core)."),
+    ] = None,
 ) -> None:
     """Serve the API, console, CRLs, OCSP and health endpoints (uvicorn).
 
@@ -95,7 +99,7 @@ def serve(
     """
     import uvicorn
 
-    from certdesk.web.serving import HTTP_PROTOCOL, tls_files
+    from certdesk.web.serving import has_uvloop, http_protocol, tls_files
 
     # The TLS files first: a wrong one is a usage error whatever state the database is in.
     tls = tls_files(Settings())
@@ -122,6 +126,8 @@ def serve(
         "API: Authorization: Bearer <token>  — the operator token printed by 'init',"
         f" or a new one: {program()} token create --role operator"
     )
+    if workers is None:
+        workers = min(len(os.sched_getaffinity(0)), 64)
     with ExitStack() as stack:
         if workers > 1:
             # Counters of N processes add up (metrics.py); one process needs no files.
@@ -135,7 +141,8 @@ def serve(
             log_level=settings.log_level,
             log_config=None,  # logs.py configured the loggers, in every server process
             access_log=False,  # certdesk writes its own access line (web/access.py)
-            http=HTTP_PROTOCOL,
+            http=http_protocol(),
+            loop="uvloop" if has_uvloop() else "asyncio",
             ssl_certfile=tls.cert_file if tls else None,
             ssl_keyfile=tls.key_file if tls else None,
         )

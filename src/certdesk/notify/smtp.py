@@ -1,4 +1,5 @@
-"""SMTP delivery: ``CERTDESK_SMTP_URL`` parsed once, one connection reused for a batch.
+"""SMTP delivery: ``CERTDESK_SMTP_URL`` parsed once, one connection reused for a batch (and
+clones of it, each its own connection, for ``CERTDESK_SMTP_CONNECTIONS``).
 
 ``smtp://host[:25]`` plain SMTP (a relay on a trusted network), ``smtps://host[:465]`` TLS from
 the first byte (RFC 8314 §3.3, preferred), ``smtp+starttls://host[:587]`` upgrade with STARTTLS
@@ -97,6 +98,10 @@ class SmtpTransport:
         self._timeout = timeout
         self._ssl = ssl_context
         self._conn: smtplib.SMTP | None = None
+
+    def clone(self) -> SmtpTransport:
+        """Another connection to the same server (the mail queue sends on several at once)."""
+        return SmtpTransport(self._target, timeout=self._timeout, ssl_context=self._ssl)
 
     def send(self, message: EmailMessage) -> None:
         if self._conn is None:

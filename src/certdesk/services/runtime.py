@@ -15,7 +15,7 @@ from certdesk.links import Linker
 from certdesk.metrics import Metrics
 from certdesk.store import lifecycle as lifecycle_store
 from certdesk.store.datadir import make_private
-from certdesk.store.db import READ_ONLY, make_engine, session_factory
+from certdesk.store.db import NO_FLUSH, READ_ONLY, make_engine, session_factory
 
 log = structlog.get_logger("certdesk")
 
@@ -33,6 +33,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.metrics = Metrics(self._inventory_counts)
         self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
+        self._no_flush_engine = self.engine.execution_options(**{NO_FLUSH: True})
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock = system_clock) -> Runtime:
@@ -63,13 +64,16 @@ class Runtime:
         """
         return self._read_engine.connect()
 
-    def transaction(self) -> AbstractContextManager[Connection]:
+    def transaction(self, *, flush: bool = True) -> AbstractContextManager[Connection]:
         """A read-write transaction on a Core connection, committed at the end of the block.
 
         For hot paths that run only Core statements (the issuance pipeline): it starts like a
         ``sessions`` transaction (BEGIN IMMEDIATE on SQLite) without an ORM session's costs.
+        ``flush=False``: the commit is not forced to disk by itself; it becomes durable with
+        the next forced commit (only for writes that are worthless until a later one, such
+        as an issuance intent before its certificate is stored: docs/performance.md).
         """
-        return self.engine.begin()
+        return (self.engine if flush else self._no_flush_engine).begin()
 
     def close(self) -> None:
         self.metrics.close()

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from certdesk.core.audit import GENESIS, AuditEvent, chain_hash
+from certdesk.store.compiled import Compiled
 from certdesk.store.models import AuditHead, AuditRow
 
 # Core statements built once (every change appends an event, issuance on its hot path).
@@ -22,6 +23,16 @@ _MOVE_HEAD = (
     .where(_HEAD.c.id == 1)
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
+
+
+# The same three on the DBAPI cursor (store/compiled.py): every append, issuance's included.
+_C_LOCK_HEAD = Compiled(_LOCK_HEAD)
+_C_INSERT_EVENT = Compiled(
+    _INSERT_EVENT,
+    keys=("seq", "at", "actor", "action", "object_type", "object_id", "summary", "prev_hash",
+          "hash"),
+)  # fmt: skip
+_C_MOVE_HEAD = Compiled(_MOVE_HEAD)
 
 
 def append(
@@ -40,13 +51,15 @@ def append(
     The head row stays locked (``FOR UPDATE`` on PostgreSQL; on SQLite the write transaction
     excludes other writers) until the caller commits, so events are chained one at a time.
     """
-    prev_seq, prev_hash = conn.execute(_LOCK_HEAD).one()
+    cursor = _C_LOCK_HEAD.execute(conn, {})
+    prev_seq, prev_hash = cursor.fetchone()
+    cursor.close()
     # Round-trip through JSON so the hashed summary is exactly what will be read back.
     clean = json.loads(json.dumps(summary, sort_keys=True, default=str))
     event = AuditEvent(prev_seq + 1, at, actor, action, object_type, object_id, clean)
     digest = chain_hash(prev_hash, event, key)
-    conn.execute(
-        _INSERT_EVENT,
+    _C_INSERT_EVENT.execute(
+        conn,
         {
             "seq": event.seq,
             "at": at,
@@ -58,8 +71,8 @@ def append(
             "prev_hash": prev_hash,
             "hash": digest,
         },
-    )
-    conn.execute(_MOVE_HEAD, {"new_seq": event.seq, "new_hash": digest})
+    ).close()
+    _C_MOVE_HEAD.execute(conn, {"new_seq": event.seq, "new_hash": digest}).close()
     return event
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from certdesk.core.certificates import BOOKKEEPING, CertStatus
 from certdesk.core.issuers import Backend
+from certdesk.store.compiled import Compiled
 from certdesk.store.models import (
     Case,
     CertificateName,
@@ -56,6 +57,10 @@ _INTENT_CONTEXT = (
 _OWNER_OF = select(_CERTS.c.id, _CERTS.c.org_id).where(_CERTS.c.serial == bindparam("serial"))
 _INSERT_INTENT = insert(_CERTS).returning(_CERTS.c.id)
 _INSERT_NAMES = insert(_NAMES)
+_INTENT_KEYS = (
+    "serial", "issuer_id", "org_id", "status", "names", "key_type", "platform", "not_before",
+    "not_after", "tbs_sha256", "requested_by", "signer", "signing_started_at", "renewal_of",
+)  # fmt: skip
 _MARK_ACTIVE = (
     update(_CERTS)
     .where(_CERTS.c.id == bindparam("cert_id"), _CERTS.c.status == CertStatus.SIGNING)
@@ -66,6 +71,13 @@ _MARK_ACTIVE = (
         issued_at=bindparam("signed_at"),
     )
 )
+
+
+# The same statements run on the DBAPI cursor (store/compiled.py): the issuance hot path.
+_C_INTENT_CONTEXT = Compiled(_INTENT_CONTEXT)
+_C_INSERT_INTENT = Compiled(_INSERT_INTENT, keys=_INTENT_KEYS)
+_C_INSERT_NAMES = Compiled(_INSERT_NAMES, keys=("cert_id", "name"))
+_C_MARK_ACTIVE = Compiled(_MARK_ACTIVE)
 
 
 @dataclass(frozen=True)
@@ -86,10 +98,13 @@ def intent_context(conn: Connection, org_code: str) -> IntentContext | None:
     transaction (:func:`certdesk.store.orgs.grants_of`): on PostgreSQL a statement that
     starts after the lock is granted sees any grant change that committed before.
     """
-    row = conn.execute(_INTENT_CONTEXT, {"code": org_code}).first()
+    cursor = _C_INTENT_CONTEXT.execute(conn, {"code": org_code})
+    row = cursor.fetchone()
+    cursor.close()
     if row is None:
         return None
-    return IntentContext(row.id, row.code, bool(row.self_managed), row.issuer_id, row.org_issuer_id)
+    org_id, code, self_managed, issuer_id, org_issuer_id = row
+    return IntentContext(org_id, code, bool(self_managed), issuer_id, org_issuer_id)
 
 
 @dataclass(frozen=True)
@@ -113,8 +128,8 @@ class Intent:
 
 def add_intent(conn: Connection, intent: Intent) -> int:
     """Record a reserved serial (status ``signing``) with its names; returns the row id."""
-    cert_id: int = conn.execute(
-        _INSERT_INTENT,
+    cursor = _C_INSERT_INTENT.execute(
+        conn,
         {
             "serial": intent.serial,
             "issuer_id": intent.issuer_id,
@@ -131,9 +146,11 @@ def add_intent(conn: Connection, intent: Intent) -> int:
             "signing_started_at": intent.signing_started_at,
             "renewal_of": intent.renewal_of,
         },
-    ).scalar_one()
-    conn.execute(
-        _INSERT_NAMES, [{"cert_id": cert_id, "name": n} for n in dict.fromkeys(intent.names)]
+    )
+    cert_id: int = cursor.fetchone()[0]
+    cursor.close()
+    _C_INSERT_NAMES.executemany(
+        conn, [{"cert_id": cert_id, "name": n} for n in dict.fromkeys(intent.names)]
     )
     return cert_id
 
@@ -142,8 +159,8 @@ def mark_active(
     conn: Connection, cert_id: int, *, der: bytes, fingerprint: str, issued_at: datetime
 ) -> bool:
     """Store the signed bytes; False when the intent is no longer ``signing`` (voided)."""
-    result = conn.execute(
-        _MARK_ACTIVE,
+    cursor = _C_MARK_ACTIVE.execute(
+        conn,
         {
             "cert_id": cert_id,
             "signed_der": der,
@@ -151,7 +168,9 @@ def mark_active(
             "signed_at": issued_at,
         },
     )
-    return result.rowcount == 1
+    updated: int = cursor.rowcount
+    cursor.close()
+    return updated == 1
 
 
 @dataclass(frozen=True)

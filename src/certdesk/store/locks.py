@@ -61,3 +61,36 @@ def _file_lock(path: Path) -> Iterator[bool]:
         yield True
     finally:
         os.close(fd)  # closing the description releases the lock
+
+
+class WriterLock:
+    """Takes turns between processes' group-commit writers on one SQLite file.
+
+    SQLite lets one writer in at a time; a second one waits in its busy handler, which
+    sleeps in steps of 1 to 100 ms, so it often starts well after the first has committed.
+    Writers that hold this ``flock`` first are woken by the kernel the moment the previous
+    one lets go. Only the group-commit writers take it (the rest still rely on the busy
+    timeout); on PostgreSQL, or an in-memory SQLite, it does nothing.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        database = engine.url.database
+        self._path = (
+            Path(f"{database}.writer-lock")
+            if engine.dialect.name == "sqlite" and database and database != ":memory:"
+            else None
+        )
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        if self._path is None:
+            yield
+            return
+        # A description of its own per holder: flock excludes other descriptions, threads
+        # of this process included; closing it releases the lock, also when the process dies.
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)

@@ -8,6 +8,7 @@ from typing import cast
 from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
+from certdesk.store.compiled import Compiled
 from certdesk.store.models import GrantRow, Organization
 
 _GRANTS = cast("Table", GrantRow.__table__)
@@ -49,14 +50,15 @@ _GRANT_ISSUERS_OF = (
     .where(_GRANTS.c.org_id == bindparam("org_id"))
     .order_by(_GRANTS.c.id)
 )
+_C_GRANT_ISSUERS_OF = Compiled(_GRANT_ISSUERS_OF)  # the issuance hot path (store/compiled.py)
 
 
 def grants_with_issuers(conn: Connection, org_id: int) -> list[tuple[str, str, int | None]]:
     """``(kind, name, issuer_id)`` of every grant, oldest first (issuer None: the org's)."""
-    return [
-        (kind, name, issuer_id)
-        for kind, name, issuer_id in conn.execute(_GRANT_ISSUERS_OF, {"org_id": org_id})
-    ]
+    cursor = _C_GRANT_ISSUERS_OF.execute(conn, {"org_id": org_id})
+    rows = cursor.fetchall()
+    cursor.close()
+    return [(kind, name, issuer_id) for kind, name, issuer_id in rows]
 
 
 def set_issuer(s: Session, org: Organization, issuer_id: int | None) -> None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
+from anyio import to_thread
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp
@@ -74,6 +75,10 @@ def create_app(services: Services | None = None) -> FastAPI:
             # A server process refuses an old or newer schema, or another installation's
             # secret-box key (`certdesk serve` said so already, in one line).
             check_ready_to_start(svc)
+        # Few threads per process (CERTDESK_SERVER_THREADS): each blocking request holds one,
+        # and many CPU-bound threads sharing one interpreter only stretch every request's
+        # latency; requests that wait for a commit wait without a thread spinning.
+        to_thread.current_default_thread_limiter().total_tokens = svc.rt.settings.server_threads
         # Start-up recovery: intents of signers that died are voided (DESIGN §3.2).
         voided = svc.issuance.recover()
         if voided:

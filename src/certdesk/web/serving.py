@@ -4,6 +4,7 @@ certificate and key it answers https with."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import socket
 import ssl
 import stat
@@ -15,8 +16,29 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from certdesk.config import Settings, SettingsError
 
-# What ``certdesk serve`` passes to uvicorn as ``http=``.
+# What ``certdesk serve`` passes to uvicorn as ``http=``: httptools' parser when installed
+# (about a third less CPU per request than h11's), else h11.
 HTTP_PROTOCOL = "certdesk.web.serving:NoDelayH11Protocol"
+HTTPTOOLS_PROTOCOL = "certdesk.web.serving:NoDelayHttpToolsProtocol"
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def http_protocol() -> str:
+    return HTTPTOOLS_PROTOCOL if _installed("httptools") else HTTP_PROTOCOL
+
+
+def has_uvloop() -> bool:
+    """uvloop, when installed, runs each server process's event loop."""
+    return _installed("uvloop")
+
+
+def _no_delay(transport: asyncio.Transport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class NoDelayH11Protocol(H11Protocol):
@@ -31,10 +53,21 @@ class NoDelayH11Protocol(H11Protocol):
     """
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _no_delay(transport)
         super().connection_made(transport)
+
+
+if _installed("httptools"):
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+        """httptools' protocol with Nagle's algorithm off, for the reason above."""
+
+        def connection_made(  # type: ignore[override]
+            self, transport: asyncio.Transport
+        ) -> None:
+            _no_delay(transport)
+            super().connection_made(transport)
 
 
 @dataclass(frozen=True)

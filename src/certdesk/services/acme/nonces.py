@@ -22,7 +22,9 @@ class Nonces:
         # 128 bits: unguessable, and short in every response header.
         value = b64url(secrets.token_bytes(16))
         now = self._rt.clock()
-        with self._rt.transaction() as conn:
+        # Not forced to disk by itself (Runtime.transaction): a nonce lost to a power cut is
+        # answered with badNonce and the client retries with a fresh one.
+        with self._rt.transaction(flush=False) as conn:
             acme_store.add_nonce(
                 conn, value, now + timedelta(seconds=self._rt.settings.acme_nonce_seconds)
             )
@@ -34,5 +36,7 @@ class Nonces:
         """True once for a nonce this installation handed out and that has not expired."""
         if not value or len(value) > 64:
             return False
-        with self._rt.transaction() as conn:
+        # Not forced to disk either: the request's own change commits after this one and
+        # makes it durable with it; a request that changes nothing may be replayed harmlessly.
+        with self._rt.transaction(flush=False) as conn:
             return acme_store.use_nonce(conn, value, self._rt.clock())

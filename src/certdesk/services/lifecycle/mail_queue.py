@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import smtplib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Generic, Protocol, TypeVar
@@ -170,9 +171,62 @@ class QueueSender(Generic[E, T]):
         transport: Transport,
         tally: T,
     ) -> None:
-        """Send every group of ``queue`` (entries this worker claimed in this run)."""
+        """Send every group of ``queue`` (entries this worker claimed in this run).
+
+        Messages are composed here, in order, and handed to up to ``CERTDESK_SMTP_CONNECTIONS``
+        connections at once (the transport's clones: with 1, one message at a time). Each
+        accepted message is marked sent at once, in a transaction whose commit is not forced to
+        disk by itself (docs/performance.md): a killed process loses no mark; a power loss may
+        lose the last ones, and those messages go again with the same Message-ID.
+        """
+        lanes = _Lanes(transport, self._rt.settings.smtp_connections)
+        try:
+            self._send_all(queue, worker_id, current, lanes, tally)
+        finally:
+            lanes.close()
+
+    def _send_all(
+        self,
+        queue: deque[list[E]],
+        worker_id: str,
+        current: RunClock,
+        lanes: _Lanes,
+        tally: T,
+    ) -> None:
         # Every claim of this run was taken after it started: none runs out before this.
         held_until = current.start + CLAIM_LEASE
+        in_flight: dict[Future[None], list[E]] = {}
+
+        def settle(done: set[Future[None]]) -> str | None:
+            """Outcomes of finished sends; the server's error if it failed."""
+            stop: str | None = None
+            for future in done:
+                group = in_flight.pop(future)
+                ids = [self._id(e) for e in group]
+                exc = future.exception()
+                if exc is None:
+                    self._sent(group, worker_id, current(), tally)
+                    continue
+                error = f"{type(exc).__name__}: {exc}"[:1000]
+                if server_level(exc):
+                    # The server, not this message: nothing fails for it; all of it waits.
+                    retry_later(self._rt, ids, worker_id, current(), error, attempted=True)
+                    tally.retrying += len(ids)
+                    if stop is None:
+                        tally.errors.append(self._unavailable(group, error))
+                        stop = error
+                    continue
+                assert isinstance(exc, Exception)
+                self._refused(group, ids, worker_id, current(), exc, error, tally)
+            return stop
+
+        def drain() -> str | None:
+            stop: str | None = None
+            while in_flight:
+                got = settle(wait(in_flight, return_when=FIRST_COMPLETED).done)
+                stop = stop or got
+            return stop
+
         while queue:
             group = queue.popleft()
             if current() + CLAIM_LEASE / 2 > held_until:
@@ -183,6 +237,7 @@ class QueueSender(Generic[E, T]):
             try:
                 message = self._compose(group, current(), queue, worker_id, tally)
             except Halt as halt:
+                drain()
                 rest = ids + self._ids(queue)
                 retry_later(self._rt, rest, worker_id, current(), halt.detail, attempted=False)
                 tally.retrying += len(rest)
@@ -190,24 +245,39 @@ class QueueSender(Generic[E, T]):
                 return
             if message is None:
                 continue
-            try:
-                transport.send(message)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"[:1000]
-                if server_level(exc):
-                    # The server, not this message: nothing fails for it; all of it waits.
-                    retry_later(self._rt, ids, worker_id, current(), error, attempted=True)
-                    rest = self._ids(queue)
-                    retry_later(
-                        self._rt, rest, worker_id, current(), f"not attempted: {error}",
-                        attempted=False,
-                    )  # fmt: skip
-                    tally.retrying += len(ids) + len(rest)
-                    tally.errors.append(self._unavailable(group, error))
+            # At most one message per connection on its way; settle what finished.
+            while len(in_flight) >= lanes.size:
+                error = settle(wait(in_flight, return_when=FIRST_COMPLETED).done)
+                if error is not None:
+                    queue.appendleft(group)
+                    self._stop(queue, worker_id, current, drain, error, tally)
                     return
-                self._refused(group, ids, worker_id, current(), exc, error, tally)
-                continue
-            self._sent(group, worker_id, current(), tally)
+            in_flight[lanes.submit(message)] = group
+            if lanes.size == 1:
+                error = settle(wait(in_flight).done)
+                if error is not None:
+                    self._stop(queue, worker_id, current, drain, error, tally)
+                    return
+        error = drain()
+        if error is not None:
+            self._stop(queue, worker_id, current, drain, error, tally)
+
+    def _stop(
+        self,
+        queue: deque[list[E]],
+        worker_id: str,
+        current: RunClock,
+        drain: Callable[[], object],
+        error: str,
+        tally: T,
+    ) -> None:
+        """The server failed: what is on its way finishes, everything left waits uncounted."""
+        drain()
+        rest = self._ids(queue)
+        retry_later(
+            self._rt, rest, worker_id, current(), f"not attempted: {error}", attempted=False
+        )
+        tally.retrying += len(rest)
 
     # --- outcomes: each written only where this worker still holds the claim ----------------
 
@@ -234,16 +304,19 @@ class QueueSender(Generic[E, T]):
         return until
 
     def _sent(self, group: list[E], worker_id: str, at: datetime, tally: T) -> None:
+        """Record an accepted message (exactly once: only where the claim is still held)."""
         outcome = self._outcome(group)
-        with self._rt.transaction() as conn:  # Core: this runs once per message
-            done = store.mark_sent(conn, worker_id, at, outcome)
-        for lost in sorted(set(outcome) - set(done)):
+        # Core, once per message; not forced to disk by itself (see send_all).
+        with self._rt.transaction(flush=False) as conn:
+            done = set(store.mark_sent(conn, worker_id, at, outcome))
+        for lost in sorted(set(outcome) - done):
             # The claim ran out while the message was on its way: another worker may send it
             # again (the at-least-once window), with the same Message-ID.
             log.warning(f"{self.what} sent after its claim ran out", id=lost)
             tally.errors.append(f"{self.noun} {lost}: claim lost while sending")
-        tally.sent += len(done)
-        self._accepted(group, done, tally)
+        mine = [self._id(e) for e in group if self._id(e) in done]
+        tally.sent += len(mine)
+        self._accepted(group, mine, tally)
 
     def _refused(
         self,
@@ -274,3 +347,48 @@ class QueueSender(Generic[E, T]):
             retry_later(self._rt, ids, worker_id, at, error, attempted=True)
             tally.retrying += len(ids)
         tally.errors.append(f"{self._to(group)}: {error}")
+
+
+class _Lanes:
+    """Up to ``size`` SMTP connections: the run's transport and its clones, each used by one
+    thread at a time (a transport without ``clone`` is the only lane)."""
+
+    def __init__(self, transport: Transport, size: int) -> None:
+        clone = getattr(transport, "clone", None)
+        self.size = max(1, size) if clone is not None else 1
+        self._free: deque[Transport] = deque([transport])
+        self._made: list[Transport] = []
+        self._clone = clone
+        self._pool = (
+            ThreadPoolExecutor(self.size, thread_name_prefix="smtp") if self.size > 1 else None
+        )
+
+    def submit(self, message: EmailMessage) -> Future[None]:
+        if self._pool is None:
+            future: Future[None] = Future()
+            try:
+                self._free[0].send(message)
+                future.set_result(None)
+            except Exception as exc:
+                future.set_exception(exc)
+            return future
+        if not self._free:
+            assert self._clone is not None
+            made: Transport = self._clone()
+            self._made.append(made)
+            self._free.append(made)
+        lane = self._free.popleft()
+
+        def send() -> None:
+            try:
+                lane.send(message)
+            finally:
+                self._free.append(lane)
+
+        return self._pool.submit(send)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        for made in self._made:  # the run's own transport is closed by its owner
+            made.close()

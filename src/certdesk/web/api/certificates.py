@@ -87,15 +87,16 @@ def issue(body: IssueIn, svc: ServicesDep, who: ActorDep) -> IssuedOut:
             renewal_of=body.renewal_of,
         ),
     )
+    leaf, chain = issued.pem(), issued.chain_pem()  # each built once
     return IssuedOut(
         serial=issued.serial,
         organization=issued.org_code,
         names=list(issued.names),
         not_before=issued.not_before,
         not_after=issued.not_after,
-        certificate=issued.pem(),
-        chain=issued.chain_pem(),
-        fullchain=issued.pem() + issued.chain_pem(),
+        certificate=leaf,
+        chain=chain,
+        fullchain=leaf + chain,
         issuer=issued.issuer or "builtin",
     )
 
