@@ -74,6 +74,18 @@ FORBIDDEN: dict[str, set[str]] = {
         "certdesk.store",
     },
     "jobs": {"fastapi", "starlette", "certdesk.web", "certdesk.cli", "certdesk.store"},
+    # Talking to endpoints and reading files: nothing stored, nothing served (R14, R18).
+    "verify": {
+        "sqlalchemy",
+        "fastapi",
+        "starlette",
+        "typer",
+        "certdesk.store",
+        "certdesk.services",
+        "certdesk.web",
+        "certdesk.cli",
+        "certdesk.jobs",
+    },
     # Adapters call the services' public API; storage is behind them.
     "web": {"certdesk.store", "certdesk.cli", "certdesk.jobs"},
     "cli": {"certdesk.store"},  # (``certdesk serve`` starts the web server: cli → web)
@@ -130,6 +142,8 @@ FLOORS: dict[str, set[str]] = {
     "lifecycle": {"casework", "pki", "people"},
     # The ACME server's registration authority issues and revokes through pki (R17).
     "acme": {"pki", "people"},
+    # Verification, discovery, external certificates (R14, R18): adoption opens a case.
+    "discovery": {"casework", "pki", "people"},
 }
 
 

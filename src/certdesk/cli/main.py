@@ -20,6 +20,7 @@ from certdesk.cli import (
     certs,
     completion,
     contacts,
+    endpoints,
     exits,
     fulfilment,
     issuers,
@@ -65,6 +66,7 @@ backup.register(app)
 completion.register(app)
 status.register(app)
 acme.register(app)
+endpoints.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -47,6 +47,8 @@ class Action(StrEnum):
     ISSUER_READ = "issuer.read"  # see the vendor CAs (R16)
     ISSUER_MANAGE = "issuer.manage"  # add, rebind, disable a vendor CA; choose issuers
     ACME_REPLACE = "acme.replace"  # cert services: ask ACME clients to renew early (RFC 9773)
+    ENDPOINT_VERIFY = "endpoint.verify"  # connect to installed endpoints, discover (R14)
+    EXTERNAL_MANAGE = "external.manage"  # import, attribute, adopt external certificates (R18)
 
 
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})

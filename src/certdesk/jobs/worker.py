@@ -23,7 +23,10 @@ a failing item does not stop the other items of its job):
 6. ``overdue`` — count overdue cases (R5; the notices service mails them);
 7. ``crl`` — republish CRLs from half their life on;
 8. ``notices`` — ``services.notices.run(now, worker_id)`` when the notices service exists;
-9. ``mail`` — send the account mail that is due (the mail queue's outbox) when
+9. ``verify`` — when ``CERTDESK_VERIFY_INTERVAL_HOURS`` is set, re-check the names of
+   active certificates not checked for that long, and mail "renewed but the old one is
+   still served" and "not in the inventory" once (services/discovery/rechecks.py);
+   ``mail`` — send the account mail that is due (the mail queue's outbox) when
    ``CERTDESK_SMTP_URL`` is set;
 10. ``vendor`` — drive the open vendor orders that are due (R16): each under a lease, so
     two workers never drive the same order; ``retry_after`` respected, backing off after
@@ -93,6 +96,7 @@ class PassReport:
     vendor_cases_delivered: int = 0
     renewal_info_checked: int = 0  # vendor certificates whose renewal window was asked
     notices: dict[str, Any] | None = None
+    endpoints: dict[str, Any] | None = None  # re-checks of installed certificates (R14)
     mail: dict[str, Any] | None = None
     checkpoint: str | None = None  # R15: the signed audit checkpoint written by this pass
     stopped: bool = False  # a stop request cut the pass short
@@ -233,6 +237,7 @@ class Worker:
             ("overdue", self._overdue),
             ("crl", self._crls),
             ("notices", self._notices),
+            ("verify", self._rechecks),
             ("mail", self._mail),
             ("vendor", self._vendor_orders),
             ("deliver", self._deliver_vendor_cases),
@@ -279,6 +284,10 @@ class Worker:
 
     def _recover(self, report: PassReport, _now: datetime) -> None:
         report.voided = self._svc.housekeeping.recover()
+
+    def _rechecks(self, report: PassReport, now: datetime) -> None:
+        if self._rt.settings.verify_interval_hours:
+            report.endpoints = self._svc.rechecks.run(now).as_dict()
 
     def _renewal_info(self, report: PassReport, _now: datetime) -> None:
         report.renewal_info_checked = self._svc.vendor_orders.refresh_renewal_info()
