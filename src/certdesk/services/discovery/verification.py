@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.endpoints import (
@@ -124,7 +126,11 @@ class Reach:
             for path in (bundle, self._rt.settings.verify_ca_file):
                 if path and Path(path).is_file():
                     try:
-                        found += x509.load_pem_x509_certificates(Path(path).read_bytes())
+                        # The system bundle holds a few old roots with a negative serial,
+                        # which cryptography warns about: they are roots all the same.
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                            found += x509.load_pem_x509_certificates(Path(path).read_bytes())
                     except ValueError:
                         raise Unavailable(
                             "verify.bad_ca_file", f"{path} holds a damaged PEM certificate"

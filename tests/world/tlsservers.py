@@ -1,0 +1,71 @@
+"""TLS endpoints on loopback for the verification tests: ``openssl s_server`` processes
+serving certificates a trustme CA made (``-www``: they answer HTTP too)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import trustme
+
+from world.processes import accepting, free_port
+
+OLD_TLS = ["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"]  # TLS 1.0 only (OpenSSL's level 0)
+
+
+@dataclass(frozen=True)
+class Served:
+    """What a server presents: the chain file (leaf first) and the key file."""
+
+    chain: Path
+    key: Path
+    leaf_pem: bytes
+
+
+def leaf(
+    ca: trustme.CA,
+    folder: Path,
+    *names: str,
+    send_chain: bool = True,
+    expired: bool = False,
+    tag: str = "leaf",
+) -> Served:
+    """A leaf for ``names`` from ``ca``; ``send_chain=False`` leaves intermediates out."""
+    kwargs = {}
+    if expired:
+        now = datetime.now(UTC)
+        kwargs = {"not_before": now - timedelta(days=90), "not_after": now - timedelta(days=1)}
+    cert = ca.issue_cert(*names, **kwargs)  # type: ignore[arg-type]
+    pems = [b.bytes() for b in cert.cert_chain_pems]
+    chain = folder / f"{tag}.chain.pem"
+    chain.write_bytes(b"".join(pems if send_chain else pems[:1]))
+    key = folder / f"{tag}.key.pem"
+    cert.private_key_pem.write_to_path(str(key))
+    return Served(chain, key, pems[0])
+
+
+@contextmanager
+def s_server(served: Served, extra: Sequence[str] = ()) -> Iterator[int]:
+    """``openssl s_server`` on 127.0.0.1 at a free port, until the block ends; its port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(served.chain),
+         "-key", str(served.key), "-quiet", "-www", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while not accepting(port):
+            assert proc.poll() is None, f"openssl s_server exited {proc.returncode}"
+            assert time.monotonic() < deadline, "openssl s_server did not start"
+            time.sleep(0.02)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
