@@ -50,9 +50,10 @@ def leaf(
 
 
 @contextmanager
-def s_server(served: Served, extra: Sequence[str] = ()) -> Iterator[int]:
-    """``openssl s_server`` on 127.0.0.1 at a free port, until the block ends; its port."""
-    port = free_port()
+def s_server(served: Served, extra: Sequence[str] = (), port: int | None = None) -> Iterator[int]:
+    """``openssl s_server`` on 127.0.0.1 at ``port`` (a free one by default), until the block
+    ends; its port."""
+    port = port or free_port()
     proc = subprocess.Popen(
         ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(served.chain),
          "-key", str(served.key), "-quiet", "-www", *extra],

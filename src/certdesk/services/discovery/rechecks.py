@@ -107,16 +107,18 @@ class Rechecks:
             return 0
         sent = 0
         with self._rt.sessions.begin() as s:
-            # The finding concerns the certificate the name belongs to; a stale one is mailed
-            # about the served (old) certificate's successor's name too: same contacts.
-            people = mail_queue.submittal_contacts_of_certs(s, [cert_id]).get(cert_id, [])
-            to = [e for _n, e in people] + store.operator_emails(s)
             for finding in wanted:
+                # "Still served" concerns the served (old) certificate, whichever of its
+                # successors' checks saw it; "not in the inventory" the certificate whose
+                # name answered with a stranger.
+                subject = cert_id
+                if finding.code == "inventory.stale" and r.known is not None:
+                    subject = r.known.id
                 fresh = store.record_finding(
                     s,
                     {
                         "subject_type": "certificate",
-                        "subject_id": cert_id,
+                        "subject_id": subject,
                         "code": finding.code,
                         "served_sha256": r.observation.leaf_sha256,
                         "host": name,
@@ -126,10 +128,12 @@ class Rechecks:
                 )
                 if not fresh:
                     continue
-                subject, text = _finding_mail(serial, name, finding.message)
+                people = mail_queue.submittal_contacts_of_certs(s, [subject]).get(subject, [])
+                to = [e for _n, e in people] + store.operator_emails(s)
+                title, text = _finding_mail(serial, name, finding.message)
                 for email in dict.fromkeys(to):
                     sent += self._queue(
-                        s, cert_id, email, f"{finding.code}#{cert_id}", subject, text, now
+                        s, subject, email, f"{finding.code}#{subject}", title, text, now
                     )
         return sent
 

@@ -193,8 +193,8 @@ class Verification:
         record: bool = True,
         subject_cert_id: int | None = None,
     ) -> Report:
-        """Observe ``target`` and judge it; record the check on the certificate it concerns
-        (the served one when the inventory has it, else ``subject_cert_id``)."""
+        """Observe ``target`` and judge it; record the check on ``subject_cert_id``, else on
+        the served certificate when the inventory has it."""
         where = self.reach.where(target, sni, how)
         now = self._rt.clock()
         obs, _chain = probe.observe(where, self.reach.roots(), now)
@@ -223,7 +223,11 @@ class Verification:
         subject_cert_id: int | None,
         error: str | None = None,
     ) -> int:
-        cert_id = known.id if known and known.kind == "certificate" else subject_cert_id
+        # The worker's check belongs to the certificate whose name it checked; a one-off
+        # verification to the certificate the endpoint served (when the inventory has it).
+        cert_id = subject_cert_id
+        if cert_id is None and known is not None and known.kind == "certificate":
+            cert_id = known.id
         with self._rt.sessions.begin() as s:
             return store.add_check(
                 s,
