@@ -25,6 +25,7 @@ from certdesk.web.api import (
     cases,
     certificates,
     contacts,
+    endpoints,
     fulfilment,
     issuers,
     notices,
@@ -110,6 +111,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         contacts,
         fulfilment,
         reports,
+        endpoints,
     ):
         app.include_router(module.router)
     app.include_router(notices.router)
