@@ -37,9 +37,11 @@ from certdesk.core.endpoints import (
 )
 from certdesk.errors import InvalidInput, PolicyRefusal, Unavailable
 from certdesk.services.runtime import Runtime
+from certdesk.services.visibility import visible_cert
 from certdesk.store import endpoints as store
 from certdesk.store import issuers as issuer_store
 from certdesk.store.endpoints import Known
+from certdesk.store.models import EndpointCheck
 from certdesk.verify import probe
 
 
@@ -167,6 +169,13 @@ class Verification:
         self._rt = rt
         self.reach = Reach(rt)
 
+    def checks(self, actor: Actor, serial: str, limit: int = 20) -> list[CheckView]:
+        """The latest checks of certificate ``serial`` (its timeline), newest first."""
+        with self._rt.reads() as s:
+            cert = visible_cert(s, actor, serial)
+            authorize(actor, Action.CERT_READ, cert.org_id, hide=True)
+            return check_views(store.checks_of(s, certificate_id=cert.id, limit=limit))
+
     def verify(
         self,
         actor: Actor,
@@ -244,6 +253,30 @@ class Verification:
                     "error": error,
                 },
             )
+
+
+@dataclass(frozen=True)
+class CheckView:
+    """One recorded check, for a certificate's timeline."""
+
+    at: datetime
+    endpoint: str
+    severity: str
+    findings: tuple[str, ...]  # plain-language messages
+    error: str | None
+
+
+def check_views(rows: list[EndpointCheck]) -> list[CheckView]:
+    return [
+        CheckView(
+            r.checked_at,
+            f"{r.host}:{r.port}",
+            r.severity,
+            tuple(f["message"] for f in r.findings if f.get("severity") != "note"),
+            r.error,
+        )
+        for r in rows
+    ]
 
 
 def _is_address(host: str) -> bool:
