@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from world.cli import Cli, operator_cli
-from world.tlsservers import OLD_TLS, leaf, s_server
+from world.tlsservers import OLD_TLS, leaf, rsa_key_exchange_leaf, s_server
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -211,3 +211,14 @@ def test_discover_imports_and_flags_disappeared(cli: Cli, ca: trustme.CA, tmp_pa
     assert listed["one.dmv.ca.gov"]["gone_at"] is not None
     assert listed["two.dmv.ca.gov"]["gone_at"] is None
     assert listed["two.dmv.ca.gov"]["source"] == "discovery"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_tls12_without_forward_secrecy_is_a_finding(cli: Cli, tmp_path: Path) -> None:
+    """R14: RSA key exchange only (no ECDHE/DHE suite) at TLS 1.2."""
+    served = rsa_key_exchange_leaf(tmp_path, "www.dmv.ca.gov")
+    extra = ["-no_tls1_3", "-cipher", "AES128-SHA256:AES256-GCM-SHA384"]
+    with s_server(served, extra) as port:
+        report = verify(cli, port, "www.dmv.ca.gov", 6)  # self-signed: critical as well
+    assert "protocol.no_forward_secrecy" in codes(report), report
+    assert report["forward_secrecy_tls12"] is False

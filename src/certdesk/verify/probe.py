@@ -4,11 +4,12 @@ Every probe is a fresh connection with its own deadline:
 
 1. the main handshake with pyOpenSSL (the chain as sent, the negotiated version, a stapled
    OCSP response: Python's ``ssl`` exposes neither before 3.13);
-2. one handshake per protocol version with Python's ``ssl``, its minimum and maximum pinned
-   to that version and OpenSSL's security level lowered to 0 so that an old version is seen
+2. one handshake per protocol version other than the negotiated one, with Python's ``ssl``,
+   its minimum and maximum pinned to that version and OpenSSL's security level lowered to 0 so that an old version is seen
    when the server offers it (it is never used for anything but this question); SSL 3.0 only
    where the local OpenSSL still has it (Debian's has not);
-3. TLS 1.2 with the ECDHE/DHE suites only (forward secrecy);
+3. TLS 1.2 with the ECDHE/DHE suites only (forward secrecy), unless the main handshake
+   settled it (TLS 1.2 negotiated with an ECDHE/DHE suite);
 4. without STARTTLS, a ``GET /`` over ``http.client``: does the port speak HTTP, and with
    which Strict-Transport-Security header.
 
@@ -49,6 +50,16 @@ with warnings.catch_warnings():
     }
     if getattr(ssl, "HAS_SSLv3", False):
         _VERSIONS = {Protocol.SSL3: ssl.TLSVersion.SSLv3, **_VERSIONS}
+
+
+# pyOpenSSL's names of the negotiated version.
+_BY_NAME = {
+    "SSLv3": Protocol.SSL3,
+    "TLSv1": Protocol.TLS1_0,
+    "TLSv1.1": Protocol.TLS1_1,
+    "TLSv1.2": Protocol.TLS1_2,
+    "TLSv1.3": Protocol.TLS1_3,
+}
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,7 @@ class Served:
     chain: list[x509.Certificate]
     negotiated: str
     ocsp_stapled: bool
+    cipher: str = ""
 
 
 def served(where: Where) -> Served:
@@ -160,11 +172,12 @@ def served(where: Where) -> Served:
                 select.select([], [sock], [], deadline.left())
         certs = conn.get_peer_cert_chain(as_cryptography=True) or []
         version = conn.get_protocol_version_name()
+        cipher = conn.get_cipher_name() or ""
     except SSL.Error as exc:
         raise ConnectionError(f"TLS handshake failed: {_ssl_text(exc)}") from None
     finally:
         sock.close()
-    return Served(list(certs), version, bool(stapled and stapled[0]))
+    return Served(list(certs), version, bool(stapled and stapled[0]), cipher)
 
 
 def _ssl_text(exc: SSL.Error) -> str:
@@ -239,9 +252,14 @@ def observe(
         raise Unavailable("endpoint.no_certificate", f"{where.target}: no certificate was sent")
     leaf = got.chain[0]
     names, ips = _names(leaf)
-    offered = frozenset(p for p in _VERSIONS if offers(where, p))
+    # The main handshake already settled the best version (and, at TLS 1.2, whether the
+    # server's choice was forward-secret): only the others cost a handshake each.
+    best = _BY_NAME.get(got.negotiated)
+    offered = frozenset(p for p in _VERSIONS if p is best or offers(where, p))
     fs: bool | None = None
-    if Protocol.TLS1_2 in offered:
+    if best is Protocol.TLS1_2 and "DHE" in got.cipher:
+        fs = True  # ECDHE or DHE chosen from every suite offered
+    elif Protocol.TLS1_2 in offered:
         fs = offers(where, Protocol.TLS1_2, ciphers=_FS_SUITES)
     name = where.sni or where.target.host
     is_http, hsts = http_hsts(where, name) if where.starttls is None else (False, None)
