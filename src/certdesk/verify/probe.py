@@ -6,8 +6,8 @@ Every probe is a fresh connection with its own deadline:
    OCSP response: Python's ``ssl`` exposes neither before 3.13);
 2. one handshake per protocol version other than the negotiated one, with Python's ``ssl``,
    its minimum and maximum pinned to that version and OpenSSL's security level lowered to 0
-   so that an old version is seen when the server offers it (it is never used for anything but this question); SSL 3.0 only
-   where the local OpenSSL still has it (Debian's has not);
+   so that an old version is seen when the server offers it (such a connection is used for
+   nothing but this question); SSL 3.0 only where the local OpenSSL has it (Debian's has not);
 3. TLS 1.2 with the ECDHE/DHE suites only (forward secrecy), unless the main handshake
    settled it (TLS 1.2 negotiated with an ECDHE/DHE suite);
 4. without STARTTLS, a ``GET /`` over ``http.client``: does the port speak HTTP, and with
