@@ -222,3 +222,32 @@ def test_tls12_without_forward_secrecy_is_a_finding(cli: Cli, tmp_path: Path) ->
         report = verify(cli, port, "www.dmv.ca.gov", 6)  # self-signed: critical as well
     assert "protocol.no_forward_secrecy" in codes(report), report
     assert report["forward_secrecy_tls12"] is False
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_starttls_smtp(cli: Cli, ca: trustme.CA, tmp_path: Path) -> None:
+    """R14 over SMTP's STARTTLS (aiosmtpd), no HTTP question asked."""
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Sink
+
+    from world.processes import free_port
+
+    served = leaf(ca, tmp_path, "mail.dmv.ca.gov", tag="mail")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(served.chain, served.key)
+    port = free_port()
+    smtp = Controller(Sink(), hostname="127.0.0.1", port=port, tls_context=ctx)
+    smtp.start()
+    try:
+        result = cli("verify", f"127.0.0.1:{port}", "--sni", "mail.dmv.ca.gov",
+                     "--starttls", "smtp", "--json")  # fmt: skip
+    finally:
+        smtp.stop()
+    import json
+
+    assert result.code == 5, result  # not in the inventory
+    report = json.loads(result.out)
+    assert report["http"] is False and "hsts.missing" not in codes(report)
+    assert "chain.untrusted" not in codes(report) and "TLSv1.3" in report["protocols"]
