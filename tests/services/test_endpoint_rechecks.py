@@ -115,3 +115,29 @@ def _id(cli: Cli, serial: str) -> int:
         found = s.scalar(select(CertificateRow.id).where(CertificateRow.serial == serial))
         assert found is not None
         return found
+
+
+def test_external_expiry_notice_once_per_step(cli: Cli, tmp_path: Path) -> None:
+    """R9 and R18: an external certificate's contacts are reminded like any other, once per
+    configured day, and the worker's verify job does it every pass."""
+    from datetime import UTC, datetime
+
+    ca = trustme.CA()
+    now = datetime.now(UTC)
+    soon = ca.issue_cert(
+        "old.dmv.ca.gov", not_before=now - timedelta(days=80), not_after=now + timedelta(days=10)
+    )
+    pem = cli.write("old.pem", soon.cert_chain_pems[0].bytes())
+    (added,) = cli.json("import", pem, "--contact", "ops@dmv.ca.gov")["added"]
+    report = cli.json("worker", "--once")
+    assert report["endpoints"]["expiry_mailed"] == 1, report
+    assert cli.services.rechecks.external_expiry() == 0  # the 14-day notice is sent
+    with cli.services.rt.reads() as s:
+        (row,) = s.scalars(select(Notice).where(Notice.reason.like("endpoint.ext.%")))
+    assert row.reason == f"endpoint.ext.expiry.14#{added['id']}"
+    assert row.contact_email == "ops@dmv.ca.gov"
+    assert "old.dmv.ca.gov" in row.subject and "expires in" in row.subject
+    assert "P" in row.body_text.split("expires")[1]  # Pacific time, zone shown (PST/PDT)
+    later = cli.services.rt.clock() + timedelta(days=4)
+    assert cli.services.rechecks.external_expiry(later) == 1  # the 7-day step, once
+    assert cli.services.rechecks.external_expiry(later) == 0

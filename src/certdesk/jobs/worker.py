@@ -23,7 +23,8 @@ a failing item does not stop the other items of its job):
 6. ``overdue`` — count overdue cases (R5; the notices service mails them);
 7. ``crl`` — republish CRLs from half their life on;
 8. ``notices`` — ``services.notices.run(now, worker_id)`` when the notices service exists;
-9. ``verify`` — when ``CERTDESK_VERIFY_INTERVAL_HOURS`` is set, re-check the names of
+9. ``verify`` — expiry notices of external certificates (R9, R18), and when
+   ``CERTDESK_VERIFY_INTERVAL_HOURS`` is set, re-check the names of
    active certificates not checked for that long, and mail "renewed but the old one is
    still served" and "not in the inventory" once (services/discovery/rechecks.py);
    ``mail`` — send the account mail that is due (the mail queue's outbox) when
@@ -286,8 +287,10 @@ class Worker:
         report.voided = self._svc.housekeeping.recover()
 
     def _rechecks(self, report: PassReport, now: datetime) -> None:
+        endpoints = {"expiry_mailed": self._svc.rechecks.external_expiry(now)}
         if self._rt.settings.verify_interval_hours:
-            report.endpoints = self._svc.rechecks.run(now).as_dict()
+            endpoints = {**self._svc.rechecks.run(now).as_dict(), **endpoints}
+        report.endpoints = endpoints
 
     def _renewal_info(self, report: PassReport, _now: datetime) -> None:
         report.renewal_info_checked = self._svc.vendor_orders.refresh_renewal_info()

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.orm import Session
@@ -38,6 +39,7 @@ log = structlog.get_logger("certdesk.verify")
 BATCH = 200  # certificates per pass
 MAILED = ("inventory.stale", "inventory.unknown")
 WORKER = "worker"
+PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
 @dataclass
@@ -46,7 +48,6 @@ class RecheckReport:
     endpoints: int = 0
     unreachable: int = 0
     findings_mailed: int = 0
-    expiry_mailed: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -88,7 +89,6 @@ class Rechecks:
                 )
                 continue
             report.findings_mailed += self._mail_findings(cert_id, serial, name, result, now)
-        report.expiry_mailed = self._external_expiry(now)
         return report
 
     def _one(self, job: tuple[int, str, str]) -> Report | str:
@@ -155,6 +155,11 @@ class Rechecks:
         )
         return 1
 
+    def external_expiry(self, now: datetime | None = None) -> int:
+        """R9 for external certificates: queue each contact's notice on the configured days
+        before expiry, once (the worker's ``verify`` job, every pass). The count queued."""
+        return self._external_expiry(now or self._rt.clock())
+
     def _external_expiry(self, now: datetime) -> int:
         days = sorted(self._rt.settings.notice_days, reverse=True)
         if not days:
@@ -186,7 +191,7 @@ class Rechecks:
                 subject = f"Certificate for {first} expires in {max(left, 0)} days"
                 text = (
                     f"The certificate for {row.names.replace(',', ', ')} (not issued by the "
-                    f"certificate service) expires {row.not_after:%Y-%m-%d %H:%M} UTC.\n"
+                    f"certificate service) expires {_pacific(row.not_after)}.\n"
                     "Ask the certificate service to replace it with a managed certificate.\n"
                 )
                 for _n, email in people[row.id]:
@@ -194,6 +199,11 @@ class Rechecks:
                         s, row.id, email, f"ext.expiry.{step}#{row.id}", subject, text, now
                     )
         return sent
+
+
+def _pacific(at: datetime) -> str:
+    """R19: times in mail are Pacific, with the zone shown."""
+    return at.astimezone(PACIFIC).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _finding_mail(serial: str, name: str, message: str) -> tuple[str, str]:
