@@ -130,7 +130,7 @@ class AssignIn(BaseModel):
 
 
 @router.post("/verify", response_model=VerifyOut, responses=problems(403, 422, 503))
-def verify(body: VerifyIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+def verify_endpoint(body: VerifyIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """Check an installed endpoint (cert services). The answer's ``severity`` is the worst
     finding's."""
     return svc.verification.verify(
@@ -139,7 +139,7 @@ def verify(body: VerifyIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]
 
 
 @router.post("/discover", response_model=DiscoverOut, responses=problems(403, 422))
-def discover(body: DiscoverIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+def discover_endpoints(body: DiscoverIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """Probe endpoints and ranges; what the inventory lacks is imported as external."""
     targets = svc.discovery.targets(body.targets)
     return svc.discovery.run(who, targets).as_dict()
@@ -186,7 +186,7 @@ def show_external(external_id: ExternalId, svc: ServicesDep, who: ActorDep) -> d
     response_model=ExternalOut,
     responses=problems(403, 404, 422),
 )
-def set_contacts(
+def set_external_contacts(
     external_id: ExternalId, body: ContactsIn, svc: ServicesDep, who: ActorDep
 ) -> dict[str, object]:
     people = [(c.name, c.email) for c in body.contacts]
@@ -198,7 +198,7 @@ def set_contacts(
     response_model=ExternalOut,
     responses=problems(403, 404, 422),
 )
-def assign(
+def assign_external(
     external_id: ExternalId, body: AssignIn, svc: ServicesDep, who: ActorDep
 ) -> dict[str, object]:
     return svc.external.assign(who, external_id, body.org).as_dict()
@@ -209,6 +209,6 @@ def assign(
     response_model=ExternalOut,
     responses=problems(403, 404, 409, 422),
 )
-def adopt(external_id: ExternalId, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+def adopt_external(external_id: ExternalId, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """Replace an external certificate with a managed one: opens a new-certificate case."""
     return svc.external.adopt(who, external_id).as_dict()
