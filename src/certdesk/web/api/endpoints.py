@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Path, UploadFile, status
 from pydantic import BaseModel, Field
 
 from certdesk.core.endpoints import MAX_DISCOVERY_TARGETS
-from certdesk.errors import InvalidInput
+from certdesk.errors import InvalidInput, Unavailable
 from certdesk.verify.formats import MAX_FILE_BYTES
 from certdesk.web.deps import ActorDep, ServicesDep
 from certdesk.web.problems import AUTHENTICATED, problems
@@ -129,13 +129,19 @@ class AssignIn(BaseModel):
     org: str | None = Field(default=None, max_length=64)
 
 
-@router.post("/verify", response_model=VerifyOut, responses=problems(403, 422, 503))
+@router.post("/verify", response_model=VerifyOut, responses=problems(403, 422))
 def verify_endpoint(body: VerifyIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
     """Check an installed endpoint (cert services). The answer's ``severity`` is the worst
-    finding's."""
-    return svc.verification.verify(
-        who, body.endpoint, sni=body.sni, starttls=body.starttls
-    ).as_dict()
+    finding's. An endpoint that cannot be reached (``endpoint.unreachable``, ``…unresolvable``,
+    ``…no_certificate``) is a 400: the request names something that cannot be verified, not
+    a certdesk outage."""
+    try:
+        report = svc.verification.verify(who, body.endpoint, sni=body.sni, starttls=body.starttls)
+    except Unavailable as exc:
+        if not exc.code.startswith("endpoint."):
+            raise  # certdesk's own trouble (a damaged CA file): a 503
+        raise InvalidInput(exc.code, exc.detail) from None
+    return report.as_dict()
 
 
 @router.post("/discover", response_model=DiscoverOut, responses=problems(403, 422))
