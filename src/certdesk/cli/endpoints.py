@@ -228,3 +228,7 @@ def adopt(
         emit_json(v.as_dict())
     else:
         typer.echo(f"{v.id}: case {v.adopted_case} opened to replace it")
+        typer.echo(
+            f"(or an ACME client of {v.organization} orders {', '.join(v.names)} at "
+            f"{Settings().base_url.rstrip('/')}/acme/directory)"
+        )
