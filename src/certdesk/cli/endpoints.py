@@ -186,7 +186,11 @@ def show_external(
         emit_json(v.as_dict())
         return
     for key, value in v.as_dict().items():
-        typer.echo(f"{key:<14} {value}")
+        if key == "contacts":
+            value = ", ".join(f"{c['name']} <{c['email']}>" for c in value)
+        elif isinstance(value, list):
+            value = ", ".join(value)
+        typer.echo(f"{key:<14} {'-' if value in (None, '') else value}")
 
 
 @external_app.command("contacts")
