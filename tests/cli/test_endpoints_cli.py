@@ -251,3 +251,67 @@ def test_starttls_smtp(cli: Cli, ca: trustme.CA, tmp_path: Path) -> None:
     report = json.loads(result.out)
     assert report["http"] is False and "hsts.missing" not in codes(report)
     assert "chain.untrusted" not in codes(report) and "TLSv1.3" in report["protocols"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize(
+    ("how", "greeting", "command", "reply"),
+    [
+        pytest.param("imap", b"* OK IMAP4rev1 ready\r\n", b"a1 STARTTLS", b"a1 OK begin TLS\r\n",
+                     id="R14/starttls-imap"),
+        pytest.param("pop3", b"+OK POP3 ready\r\n", b"STLS", b"+OK begin TLS\r\n",
+                     id="R14/starttls-pop3"),
+    ],
+)  # fmt: skip
+def test_starttls_imap_pop3(
+    cli: Cli, ca: trustme.CA, tmp_path: Path, how: str, greeting: bytes, command: bytes,
+    reply: bytes,
+) -> None:  # fmt: skip
+    """A minimal IMAP/POP3 server that answers the upgrade command, then TLS (every probe)."""
+    import json
+    import socket
+    import ssl
+    import threading
+
+    served = leaf(ca, tmp_path, "mail.dmv.ca.gov", tag=how)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(served.chain, served.key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def one(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.sendall(greeting)
+                if not conn.recv(1024).startswith(command):
+                    return
+                conn.sendall(reply)
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1024)
+            except (OSError, ssl.SSLError):
+                pass
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=one, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        result = cli("verify", f"127.0.0.1:{port}", "--sni", "mail.dmv.ca.gov",
+                     "--starttls", how, "--json")  # fmt: skip
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+    assert result.code == 5, result
+    report = json.loads(result.out)
+    assert report["certificate"]["names"] == ["mail.dmv.ca.gov"]
+    assert "chain.untrusted" not in codes(report) and report["http"] is False
