@@ -65,6 +65,8 @@ def verify(cli: Cli, port: int, sni: str, expect: int) -> dict[str, object]:
                      id="R14/trusted-chain-tls13-no-hsts-warns"),
         pytest.param("good", "other.dmv.ca.gov", [], {"name.mismatch"}, set(), 6,
                      id="R14/name-mismatch-is-critical"),
+        pytest.param("intermediate", "www.dmv.ca.gov", [], {"protocol.tls1_3"},
+                     {"chain.untrusted"}, 5, id="R14/intermediate-sent-chain-complete"),
         pytest.param("incomplete", "www.dmv.ca.gov", [], {"chain.untrusted"}, set(), 6,
                      id="R14/incomplete-chain-is-critical"),
         pytest.param("expired", "www.dmv.ca.gov", [], {"cert.expired"}, {"chain.untrusted"}, 6,
@@ -87,7 +89,7 @@ def test_verify_findings_by_endpoint(
     unwanted: set[str],
     code: int,
 ) -> None:
-    issuer = ca.create_child_ca() if kind == "incomplete" else ca
+    issuer = ca.create_child_ca() if kind in ("incomplete", "intermediate") else ca
     served = leaf(
         issuer, tmp_path, "www.dmv.ca.gov",
         send_chain=kind != "incomplete", expired=kind == "expired",

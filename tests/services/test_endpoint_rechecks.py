@@ -141,3 +141,20 @@ def test_external_expiry_notice_once_per_step(cli: Cli, tmp_path: Path) -> None:
     later = cli.services.rt.clock() + timedelta(days=4)
     assert cli.services.rechecks.external_expiry(later) == 1  # the 7-day step, once
     assert cli.services.rechecks.external_expiry(later) == 0
+
+
+def test_verify_matches_a_certificate_certdesk_issued(cli: Cli, tmp_path: Path) -> None:
+    """R14: the served leaf is found in the inventory by its SHA-256, and the chain leads
+    to certdesk's own root (trusted without configuration)."""
+    import json
+
+    serial, served = issue(cli, tmp_path, "mine")
+    with s_server(served) as port:
+        result = cli("verify", f"127.0.0.1:{port}", "--sni", "www.dmv.ca.gov", "--json")
+    assert result.code == 5, result.out  # only HSTS is missing (s_server -www sends none)
+    report = json.loads(result.out)
+    assert report["inventory"] == {"kind": "certificate", "serial": serial, "status": "active"}
+    codes = {f["code"] for f in report["findings"]}
+    assert "chain.untrusted" not in codes and "inventory.unknown" not in codes, codes
+    assert report["certificate"]["chain_trusted"] is True
+    assert checks(cli, serial) == ["warning"]  # on the certificate's timeline

@@ -54,9 +54,17 @@ def s_server(served: Served, extra: Sequence[str] = (), port: int | None = None)
     """``openssl s_server`` on 127.0.0.1 at ``port`` (a free one by default), until the block
     ends; its port."""
     port = port or free_port()
+    # s_server sends only the first certificate of -cert: the rest goes in -cert_chain.
+    pems = served.chain.read_bytes().split(b"-----END CERTIFICATE-----")
+    rest = [p + b"-----END CERTIFICATE-----\n" for p in pems[1:] if p.strip()]
+    chain_args: list[str] = []
+    if rest:
+        intermediates = served.chain.with_suffix(".intermediates.pem")
+        intermediates.write_bytes(b"".join(r.lstrip() for r in rest))
+        chain_args = ["-cert_chain", str(intermediates)]
     proc = subprocess.Popen(
         ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(served.chain),
-         "-key", str(served.key), "-quiet", "-www", *extra],
+         *chain_args, "-key", str(served.key), "-quiet", "-www", *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
