@@ -8,7 +8,7 @@ PORT ?= 8080
 export CERTDESK_DATA_DIR ?= $(CURDIR)/var
 export CERTDESK_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run init serve test test-latest lock lint bench bench-acme bench-console bench-lifecycle deps test-deps system-deps assets screenshots clean
+.PHONY: run init serve test test-latest lock lint bench bench-verify bench-acme bench-console bench-lifecycle deps test-deps system-deps assets screenshots clean
 
 # Dependencies come from the hash-checked lock files in requirements/ (made by `make lock`),
 # then certdesk itself without dependencies: every install gets the same releases.
@@ -54,8 +54,9 @@ assets: node_modules/.package-lock.json
 # Debian packages the tests and benchmarks use (openssl CLI, cfssl, ab/wrk, Chromium for the
 # console's browser tests: driven by Playwright at /usr/bin/chromium, never downloaded;
 # systemd for systemd-analyze, which checks the units in deploy/; pebble as the vendor ACME CA
-# and bind9 as the zone's DNS server for the vendor-CA tests in tests/ca/acme).
-SYSTEM_PKGS := openssl golang-cfssl apache2-utils wrk chromium systemd pebble bind9
+# and bind9 as the zone's DNS server for the vendor-CA tests in tests/ca/acme; sslscan beside
+# certdesk verify in bench/verify.py).
+SYSTEM_PKGS := openssl golang-cfssl apache2-utils wrk chromium systemd pebble bind9 sslscan
 system-deps:
 	@missing=""; for p in $(SYSTEM_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -92,6 +93,7 @@ bench: test-deps system-deps
 	$(BIN)/python bench/acme_server.py
 	$(BIN)/python bench/notices.py
 	$(BIN)/python bench/ct.py
+	$(BIN)/python bench/verify.py --endpoints 300 --jobs 8
 	$(BIN)/python bench/acme_vendor.py
 	@echo "summary: bench/results/latest.json"
 
@@ -107,6 +109,11 @@ LIFECYCLE_SQLITE_MAX ?= 100000
 bench-lifecycle: test-deps
 	bash scripts/ensure-postgres.sh
 	$(BIN)/python bench/lifecycle.py --sizes $(LIFECYCLE_SIZES) --sqlite-max $(LIFECYCLE_SQLITE_MAX)
+
+# Endpoint verification (R14) against sslscan and an openssl s_client loop, on 300 TLS
+# servers on loopback: about a minute; results in docs/performance.md.
+bench-verify: test-deps system-deps
+	$(BIN)/python bench/verify.py --endpoints 300 --jobs 8
 
 # The vendor CA's ACME client (ca/acme) and certdesk's whole vendor path (issuance service →
 # order drive → stored certificate) against certbot's acme library alone, all driving Debian's

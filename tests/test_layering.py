@@ -74,6 +74,18 @@ FORBIDDEN: dict[str, set[str]] = {
         "certdesk.store",
     },
     "jobs": {"fastapi", "starlette", "certdesk.web", "certdesk.cli", "certdesk.store"},
+    # Talking to endpoints and reading files: nothing stored, nothing served (R14, R18).
+    "verify": {
+        "sqlalchemy",
+        "fastapi",
+        "starlette",
+        "typer",
+        "certdesk.store",
+        "certdesk.services",
+        "certdesk.web",
+        "certdesk.cli",
+        "certdesk.jobs",
+    },
     # Adapters call the services' public API; storage is behind them.
     "web": {"certdesk.store", "certdesk.cli", "certdesk.jobs"},
     "cli": {"certdesk.store"},  # (``certdesk serve`` starts the web server: cli → web)
@@ -132,6 +144,8 @@ FLOORS: dict[str, set[str]] = {
     "acme": {"pki", "people"},
     # Certificate Transparency monitoring (R18): reads logs, records findings, queues mail.
     "transparency": set(),
+    # Verification, discovery, external certificates (R14, R18): adoption opens a case.
+    "discovery": {"casework", "pki", "people"},
 }
 
 

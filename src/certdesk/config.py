@@ -7,6 +7,7 @@ down; nothing reads the environment at import time.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 from collections.abc import Mapping
 from datetime import date
@@ -325,6 +326,44 @@ class Settings(BaseSettings):
         le=64,
         description="ACME VA: validations run at once per server process (a bounded pool).",
     )
+    # Endpoint verification and discovery (R14, R18).
+    verify_allow_networks: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Verification and discovery: comma-separated CIDR ranges that may be"
+        " connected to although they are loopback, private or reserved (refused otherwise).",
+    )
+    verify_ca_file: Path | None = Field(
+        default=None,
+        description="Verification: a PEM file of further trusted roots (an internal CA), on"
+        " top of the system's and certdesk's own.",
+    )
+    verify_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=120, description="Verification: deadline of each connection."
+    )
+    verify_concurrency: int = Field(
+        default=8, ge=1, le=256, description="Verification and discovery: endpoints at once."
+    )
+    import_password: str = Field(
+        default="",
+        repr=False,
+        description="certdesk import: the PKCS#12 password when --password is not given"
+        " (keeps it out of the process list).",
+    )
+    verify_port: int = Field(
+        default=443, ge=1, le=65535, description="The port the worker's re-checks connect to."
+    )
+    verify_address: str = Field(
+        default="",
+        description="Tests and labs: connect every verification to this address instead of"
+        " resolving the name (still subject to the allowed networks).",
+    )
+    verify_interval_hours: int = Field(
+        default=0,
+        ge=0,
+        le=24 * 30,
+        description="The worker re-checks each delivered certificate's names this often"
+        " (0: never; connecting to servers is the operator's decision).",
+    )
     # Rate limits (issue 13): counted in the database, so every serve process shares them.
     acme_orders_per_hour_account: int = Field(
         default=300, ge=1, description="ACME: new orders one account may place per hour."
@@ -371,7 +410,17 @@ class Settings(BaseSettings):
             return tuple(p.lower() for p in _comma_list(value))
         return value
 
-    @field_validator("acme_va_allow_ranges", mode="before")
+    @field_validator("verify_allow_networks")
+    @classmethod
+    def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"not a CIDR range: {item!r}") from None
+        return value
+
+    @field_validator("acme_va_allow_ranges", "verify_allow_networks", mode="before")
     @classmethod
     def _split_ranges(cls, value: object) -> object:
         if isinstance(value, str):

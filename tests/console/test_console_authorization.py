@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
+import trustme
+from cryptography import x509
 from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 
@@ -40,6 +42,7 @@ PARAMS = {
     "login_id": "login",
     "prefix": "prefix",
     "contact_id": "contact",
+    "external_id": "external",
 }
 # Routes with a path parameter that is not another agency's object (a vendor CA is cert
 # services' own; agencies are refused it outright: tests/ca/acme/test_vendor_console.py).
@@ -60,6 +63,12 @@ def objects(desk: Desk) -> dict[str, str]:
     added = svc.contacts.add(OPERATOR, DMV, contact("billing", "ana"))
     token = svc.tokens.create(OPERATOR, role=Role.REQUESTER, org_code=DMV, label="dmv script")
     case = svc.cases.show(desk["opal"], number)
+    issued = trustme.CA().issue_cert("outside.dmv.ca.gov")
+    outside, _ = svc.external.add(
+        OPERATOR, x509.load_pem_x509_certificate(issued.cert_chain_pems[0].bytes()),
+        source="import",
+    )  # fmt: skip
+    assert outside is not None
     return {
         "serial": delivery.certificates[0].serial,
         "case": number,
@@ -69,6 +78,7 @@ def objects(desk: Desk) -> dict[str, str]:
         "prefix": token.prefix,
         "contact": str(added.id),
         "name": name,
+        "external": str(outside.id),
     }
 
 

@@ -191,6 +191,9 @@ PAGES = [
     visit("cases/delivered-requester", "/cases/{delivered}", "ana"),
     visit("cases/pending-approver", "/cases/{pending}", "abe"),
     visit("cases/draft-requester", "/cases/{draft}", "ana"),
+    # external certificates (R18)
+    visit("external", "/external", "opal"),
+    visit("external/agency", "/external", "ana"),
     # administration
     visit("orgs", "/orgs", "opal"),
     visit("orgs/detail", "/orgs/dmv", "opal"),

@@ -120,6 +120,21 @@ def test_r18_certificates_certdesk_issued_are_not_findings(
     assert findings(desk, name) == []
 
 
+def test_r18_certificates_certdesk_imported_are_not_findings(
+    desk: Desk, served: Served, tiled: bool
+) -> None:
+    ca = Authority()
+    pre, final = ca.precertificate(f"{desk.unique('imp')}.dmv.ca.gov")
+    desk.services.external.add(OPERATOR, final, source="import")
+    served.log.add_precertificate(pre, final, ca)
+    served.log.add_certificate(final, ca.cert)
+    served.log.publish()
+    name = follow(desk, served, tiled=tiled)
+    (one,) = watch(desk, name).logs
+    assert (one.read, one.state_names, one.known, one.findings) == (2, 2, 2, 0)
+    assert findings(desk, name) == []
+
+
 def _as(cert: x509.Certificate, like: x509.Certificate) -> x509.Certificate:
     """``cert`` re-signed with ``like``'s issuer name and serial (any key: only names count)."""
     from cryptography.hazmat.primitives import hashes

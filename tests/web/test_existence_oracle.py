@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import trustme
+from cryptography import x509
 from fastapi.routing import APIRoute
 
 import certdesk.web.api as api_package
@@ -57,6 +59,7 @@ OBJECT_PARAMS = {
     "prefix": "prefix",
     "kid": "eab",  # an ACME EAB key (R17)
     "account_id": "acme_account",
+    "external_id": "external",  # an external certificate (R18)
 }
 QUERY_FILTERS = {"org": "org", "cert": "serial", "case": "case"}
 # Path parameters that name no agency's object: a vendor issuer is cert services' (R16).
@@ -117,6 +120,10 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("PUT", "/api/v1/users/{login}/roles"): {"roles": ["requester"]},
     ("POST", "/api/v1/acme/accounts/{account_id}/persist-record"): {"domain": "www.dmv.ca.gov"},
+    ("PUT", "/api/v1/external/{external_id}/contacts"): {
+        "contacts": [{"name": "Probe", "email": "probe@chp.ca.gov"}]
+    },
+    ("POST", "/api/v1/external/{external_id}/assign"): {"org": None},
 }
 # Body fields that name an object (filled like the path, so both answers are compared).
 BODY_OBJECTS = {"org", "serial", "submittal"}
@@ -226,6 +233,13 @@ def objects(world: CaseApi) -> Objects:
         world.client, svc.rt.settings.base_url, bound.kid, bound.hmac_key
     )
     svc.orgs.set_service(OPERATOR, DMV, self_managed=False)
+    # An external certificate attributed to dmv by its grant (R18).
+    issued = trustme.CA().issue_cert(f"{desk.unique('outside')}.dmv.ca.gov")
+    outside, _ = svc.external.add(
+        OPERATOR, x509.load_pem_x509_certificate(issued.cert_chain_pems[0].bytes()),
+        source="import",
+    )  # fmt: skip
+    assert outside is not None and outside.organization == DMV
     elsewhere = {
         "serial": serial,
         "case": number,
@@ -237,6 +251,7 @@ def objects(world: CaseApi) -> Objects:
         "prefix": token.prefix,
         "eab": eab.kid,
         "acme_account": str(account_id),
+        "external": str(outside.id),
     }
     # Made up, each of the same shape as dmv's, and held by nobody.
     nowhere = {
@@ -250,6 +265,7 @@ def objects(world: CaseApi) -> Objects:
         "prefix": "f" * len(token.prefix),
         "eab": "kid-" + "f" * (len(eab.kid) - 4),
         "acme_account": "9" * len(str(account_id)) + "1",
+        "external": "9" * len(str(outside.id)) + "1",
     }
     # chp's own, for the parents of nested routes: a delivered case, a draft, a contact.
     approved = desk.approved(CHP, submittals=(sub(f"{desk.unique('own')}.chp.ca.gov"),))

@@ -21,6 +21,7 @@ from certdesk.cli import (
     completion,
     contacts,
     ct,
+    endpoints,
     exits,
     fulfilment,
     issuers,
@@ -67,6 +68,7 @@ completion.register(app)
 status.register(app)
 acme.register(app)
 ct.register(app)
+endpoints.register(app)
 
 
 def _print_version(value: bool) -> None:

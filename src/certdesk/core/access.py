@@ -49,6 +49,8 @@ class Action(StrEnum):
     ACME_REPLACE = "acme.replace"  # cert services: ask ACME clients to renew early (RFC 9773)
     CT_READ = "ct.read"  # see the Certificate Transparency logs followed and how far (R18)
     CT_MANAGE = "ct.manage"  # add CT logs, read them now (R18)
+    ENDPOINT_VERIFY = "endpoint.verify"  # connect to installed endpoints, discover (R14)
+    EXTERNAL_MANAGE = "external.manage"  # import, attribute, adopt external certificates (R18)
 
 
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})

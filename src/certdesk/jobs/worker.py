@@ -25,7 +25,11 @@ a failing item does not stop the other items of its job):
 8. ``notices`` — ``services.notices.run(now, worker_id)`` when the notices service exists;
    ``acme-persist`` — queue the warnings to organizations' administrators before a
    standing dns-persist-01 record's persistUntil (30, 7 and 1 days before);
-9. ``mail`` — send the account mail that is due (the mail queue's outbox) when
+9. ``verify`` — expiry notices of external certificates (R9, R18), and when
+   ``CERTDESK_VERIFY_INTERVAL_HOURS`` is set, re-check the names of
+   active certificates not checked for that long, and mail "renewed but the old one is
+   still served" and "not in the inventory" once (services/discovery/rechecks.py);
+   ``mail`` — send the account mail that is due (the mail queue's outbox) when
    ``CERTDESK_SMTP_URL`` is set;
 10. ``vendor`` — drive the open vendor orders that are due (R16): each under a lease, so
     two workers never drive the same order; ``retry_after`` respected, backing off after
@@ -100,6 +104,7 @@ class PassReport:
     renewal_info_checked: int = 0  # vendor certificates whose renewal window was asked
     acme_persist_warned: int = 0  # standing dns-persist-01 records warned about
     notices: dict[str, Any] | None = None
+    endpoints: dict[str, Any] | None = None  # re-checks of installed certificates (R14)
     mail: dict[str, Any] | None = None
     ct: dict[str, Any] | None = None  # the CT monitoring pass: entries read, findings
     checkpoint: str | None = None  # R15: the signed audit checkpoint written by this pass
@@ -244,6 +249,7 @@ class Worker:
             ("crl", self._crls),
             ("notices", self._notices),
             ("acme-persist", self._acme_persist),
+            ("verify", self._rechecks),
             ("mail", self._mail),
             ("vendor", self._vendor_orders),
             ("ct", self._ct),
@@ -291,6 +297,12 @@ class Worker:
 
     def _recover(self, report: PassReport, _now: datetime) -> None:
         report.voided = self._svc.housekeeping.recover()
+
+    def _rechecks(self, report: PassReport, now: datetime) -> None:
+        endpoints = {"expiry_mailed": self._svc.rechecks.external_expiry(now)}
+        if self._rt.settings.verify_interval_hours:
+            endpoints = {**self._svc.rechecks.run(now).as_dict(), **endpoints}
+        report.endpoints = endpoints
 
     def _renewal_info(self, report: PassReport, _now: datetime) -> None:
         report.renewal_info_checked = self._svc.vendor_orders.refresh_renewal_info()

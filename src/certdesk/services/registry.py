@@ -23,6 +23,10 @@ from certdesk.services.casework.reissue import Reissuing
 from certdesk.services.casework.renewal_cases import RenewalCases
 from certdesk.services.casework.window import WindowService
 from certdesk.services.checkpoints import CheckpointService
+from certdesk.services.discovery.discovery import Discovery
+from certdesk.services.discovery.external import ExternalCertificates
+from certdesk.services.discovery.rechecks import Rechecks
+from certdesk.services.discovery.verification import Verification
 from certdesk.services.lifecycle.account_mail import AccountMailService
 from certdesk.services.lifecycle.housekeeping import HousekeepingService
 from certdesk.services.lifecycle.notice_metrics import watch_notices
@@ -140,3 +144,8 @@ class Services:
         self.ct_logs = CtLogs(rt, self.audit)
         self.ct_watch = CtWatch(rt)
         self.ct_findings = CtFindings(rt)
+        # Install verification, discovery and external certificates (R14, R18).
+        self.verification = Verification(rt)
+        self.external = ExternalCertificates(rt, self.audit, self.cases)
+        self.discovery = Discovery(rt, self.external, self.verification.reach)
+        self.rechecks = Rechecks(rt, self.verification)

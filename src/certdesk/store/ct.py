@@ -24,6 +24,7 @@ from certdesk.store.models import (
     CertificateRow,
     CtFinding,
     CtLog,
+    ExternalCertificate,
     GrantRow,
     Organization,
     User,
@@ -66,15 +67,19 @@ def all_grants(s: Session) -> list[tuple[int, str, str]]:
 
 
 def known_certificates(s: Session, serials: Sequence[str]) -> list[bytes]:
-    """The DER of inventory certificates (issued, or arrived from a vendor) with these
-    serials: a log entry matching one of them is certdesk's own."""
+    """The DER of inventory certificates with these serials — issued, arrived from a vendor,
+    or external (imported or discovered, R18): a log entry matching one of them is known."""
     out: list[bytes] = []
     wanted = sorted(set(serials))
     for i in range(0, len(wanted), _CHUNK):
+        chunk = wanted[i : i + _CHUNK]
         q = select(CertificateRow.der).where(
-            CertificateRow.serial.in_(wanted[i : i + _CHUNK]), CertificateRow.der.is_not(None)
+            CertificateRow.serial.in_(chunk), CertificateRow.der.is_not(None)
         )
         out.extend(d for d in s.scalars(q) if d is not None)
+        out.extend(
+            s.scalars(select(ExternalCertificate.der).where(ExternalCertificate.serial.in_(chunk)))
+        )
     return out
 
 

@@ -27,6 +27,7 @@ from certdesk.web.api import (
     certificates,
     contacts,
     ct,
+    endpoints,
     fulfilment,
     issuers,
     notices,
@@ -116,6 +117,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         contacts,
         fulfilment,
         reports,
+        endpoints,
     ):
         app.include_router(module.router)
     app.include_router(notices.router)

@@ -46,6 +46,7 @@ NAV = (
     NavItem("/", "Dashboard", None),
     NavItem("/certificates", "Certificates", Action.CERT_READ),
     NavItem("/cases", "Cases", Action.CASE_READ),
+    NavItem("/external", "External", Action.CERT_READ),
     NavItem("/issue", "Issue", Action.CERT_ISSUE),
     NavItem("/contacts", "Contacts", Action.CONTACT_MANAGE),
     NavItem("/users", "People", Action.USER_READ),

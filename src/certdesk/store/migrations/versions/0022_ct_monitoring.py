@@ -14,7 +14,7 @@ from alembic import op
 import certdesk.store.types
 
 revision = "0022"
-down_revision = "0017"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

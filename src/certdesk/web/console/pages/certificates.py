@@ -178,6 +178,7 @@ def _detail(c: Console, who: Actor, serial: str) -> dict[str, Any]:
         "org_self_managed": dossier.org_self_managed,
         "chain": _chain(dossier.chain),
         "timeline": _timeline(cert, dossier.successors, dossier.case, svc.rt.clock()),
+        "checks": svc.verification.checks(who, cert.serial),
         "audit": audit,
         "may_revoke": may_revoke,
         "revoke_managed_note": who.may(Action.CERT_REVOKE)
