@@ -29,6 +29,7 @@ from certdesk.services.pki.vendor_issuance import VendorIssuance, holder_id
 from certdesk.services.runtime import Runtime
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store
+from certdesk.store import vendor_orders as order_store
 from certdesk.store import vendors as vendor_store
 
 
@@ -152,7 +153,7 @@ class IntentSteps:
         if self.vendors is None:
             raise Unavailable("vendor.unavailable", "vendor issuance is not set up here")
         if req.cmd.submittal_id is not None:
-            existing = vendor_store.order_of_submittal(conn, req.cmd.submittal_id)
+            existing = order_store.order_of_submittal(conn, req.cmd.submittal_id)
             if existing is not None:
                 return VendorOrder(existing.id, None)  # never a second order per submittal
         if not active:
@@ -160,9 +161,9 @@ class IntentSteps:
                 "issuer.disabled", f"the issuer {slug} is disabled: it takes no new orders"
             )
         holder = holder_id()
-        order_id = vendor_store.add_order(
+        order_id = order_store.add_order(
             conn,
-            vendor_store.NewOrder(
+            order_store.NewOrder(
                 issuer_id=issuer_id,
                 org_id=org_id,
                 submittal_id=req.cmd.submittal_id,

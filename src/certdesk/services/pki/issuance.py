@@ -56,7 +56,7 @@ from certdesk.services.pki.issued import Issued, Ordered, serial_hex
 from certdesk.services.pki.vendor_issuance import VendorIssuance
 from certdesk.services.runtime import Runtime
 from certdesk.store import certificates as cert_store
-from certdesk.store import vendors as vendor_store
+from certdesk.store import vendor_orders as order_store
 
 __all__ = ["IssuanceService", "IssueCommand", "Issued", "Ordered", "Platform", "parse_platform"]
 
@@ -188,7 +188,7 @@ class IssuanceService:
             # Recorded only: the worker places the order (its lease is let go at once).
             if recorded.holder is not None:
                 with self._rt.transaction() as conn:
-                    vendor_store.release(conn, recorded.order_id, recorded.holder)
+                    order_store.release(conn, recorded.order_id, recorded.holder)
             return vendors.status(recorded.order_id)
         return vendors.follow(recorded.order_id, timeout=wait, holder=recorded.holder)
 

@@ -55,8 +55,9 @@ from certdesk.services.pki.vendor_problems import TroubleNotices, backoff, probl
 from certdesk.services.pki.vendor_renewal_info import refresh_renewal_info
 from certdesk.services.runtime import Runtime
 from certdesk.store import certificates as cert_store
-from certdesk.store import vendors as vendor_store
-from certdesk.store.vendors import Order
+from certdesk.store import vendor_order_labels as label_store
+from certdesk.store import vendor_orders as order_store
+from certdesk.store.vendor_orders import Order
 
 __all__ = ["OrderRun", "VendorIssuance", "backoff", "holder_id"]
 
@@ -90,13 +91,13 @@ class VendorIssuance:
 
     def status(self, order_id: int) -> Ordered:
         with self._rt.reading() as conn:
-            order = vendor_store.order(conn, order_id)
+            order = order_store.order(conn, order_id)
             if order is None:
                 raise NotFound("order.unknown", f"no vendor order {order_id}")
             return self._ordered(conn, order)
 
     def _ordered(self, conn: Any, order: Order) -> Ordered:
-        labels = vendor_store.labels(conn, order)
+        labels = label_store.labels(conn, order)
         return Ordered(
             order_id=order.id,
             issuer=labels.issuer_slug,
@@ -114,11 +115,11 @@ class VendorIssuance:
         """The certificate an ``issued`` order stored (a second request for a submittal
         whose order is over gets the same certificate, never a second order)."""
         with self._rt.reading() as conn:
-            order = vendor_store.order(conn, order_id)
+            order = order_store.order(conn, order_id)
             if order is None or order.certificate_id is None:
                 raise NotFound("order.unknown", f"no issued vendor order {order_id}")
-            labels = vendor_store.labels(conn, order)
-            der, chain_pem = vendor_store.certificate_of(conn, order.certificate_id)
+            labels = label_store.labels(conn, order)
+            der, chain_pem = label_store.certificate_of(conn, order.certificate_id)
         leaf = x509.load_der_x509_certificate(der)
         chain = x509.load_pem_x509_certificates(chain_pem.encode()) if chain_pem else []
         return Issued(
@@ -167,11 +168,11 @@ class VendorIssuance:
         if holder is None:
             holder = holder_id()
             with self._rt.transaction() as conn:
-                order = vendor_store.order(conn, order_id)
+                order = order_store.order(conn, order_id)
                 if order is None:
                     raise NotFound("order.unknown", f"no vendor order {order_id}")
                 dead = order.lease_holder if holder_is_dead(order.lease_holder) else None
-                if not vendor_store.claim(
+                if not order_store.claim(
                     conn,
                     order_id,
                     holder=holder,
@@ -181,16 +182,16 @@ class VendorIssuance:
                 ):
                     return self._ordered(conn, order)
         with self._rt.reading() as conn:
-            order = vendor_store.order(conn, order_id)
+            order = order_store.order(conn, order_id)
             assert order is not None
-            labels = vendor_store.labels(conn, order)
+            labels = label_store.labels(conn, order)
         try:
             return self._drive(order, labels, holder)
         finally:
             with self._rt.transaction() as conn:
-                vendor_store.release(conn, order_id, holder)
+                order_store.release(conn, order_id, holder)
 
-    def _request(self, order: Order, labels: vendor_store.OrderLabels) -> IssueRequest:
+    def _request(self, order: Order, labels: label_store.OrderLabels) -> IssueRequest:
         return IssueRequest(
             csr=x509.load_der_x509_csr(order.csr_der),
             names=order.names,
@@ -206,7 +207,7 @@ class VendorIssuance:
         )
 
     def _drive(
-        self, order: Order, labels: vendor_store.OrderLabels, holder: str
+        self, order: Order, labels: label_store.OrderLabels, holder: str
     ) -> Issued | Ordered:
         request = self._request(order, labels)
         journal = OrderJournal(self._rt, order.id, holder)
@@ -269,7 +270,7 @@ class VendorIssuance:
             # further with every attempt, and never sooner than the vendor asked.
             delay = max(delay, backoff(order.attempts))
         with self._rt.transaction() as conn:
-            vendor_store.still_pending(
+            order_store.still_pending(
                 conn,
                 order.id,
                 holder,
@@ -282,11 +283,11 @@ class VendorIssuance:
         return self.status(order.id)
 
     def _failed(
-        self, order: Order, labels: vendor_store.OrderLabels, holder: str, err: CertdeskError
+        self, order: Order, labels: label_store.OrderLabels, holder: str, err: CertdeskError
     ) -> Ordered:
         problem = problem_of(err)
         with self._rt.transaction() as conn:
-            vendor_store.failed(conn, order.id, holder, problem=problem, now=self._rt.clock())
+            order_store.failed(conn, order.id, holder, problem=problem, now=self._rt.clock())
             self._audit.record(
                 conn,
                 "system:vendor",
@@ -305,7 +306,7 @@ class VendorIssuance:
     def _store(
         self,
         order: Order,
-        labels: vendor_store.OrderLabels,
+        labels: label_store.OrderLabels,
         holder: str,
         chain: IssuedChain,
     ) -> Issued:
@@ -338,7 +339,7 @@ class VendorIssuance:
                     renewal_of=order.renewal_of,
                 ),
             )
-            if not vendor_store.issued(conn, order.id, holder, certificate_id=cert_id, now=now):
+            if not order_store.issued(conn, order.id, holder, certificate_id=cert_id, now=now):
                 raise LeaseLost  # rolls the certificate row back with it
             self._audit.record(
                 conn,
@@ -367,7 +368,7 @@ class VendorIssuance:
     def counts(self) -> list[OrderCount]:
         """Every vendor issuer's orders by state, for ``/metrics``."""
         with self._rt.reading() as conn:
-            return [OrderCount(*row) for row in vendor_store.counts_by_issuer_state(conn)]
+            return [OrderCount(*row) for row in order_store.counts_by_issuer_state(conn)]
 
     def refresh_renewal_info(self, *, limit: int = 50) -> int:
         """Renewal windows of the vendors' certificates (services/pki/vendor_renewal_info)."""
@@ -380,7 +381,7 @@ class VendorIssuance:
         run = OrderRun()
         now = self._rt.clock()
         with self._rt.reading() as conn:
-            due = vendor_store.due_orders(conn, now, limit)
+            due = order_store.due_orders(conn, now, limit)
         run.due = len(due)
         for order_id in due:
             try:

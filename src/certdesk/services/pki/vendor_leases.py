@@ -16,7 +16,7 @@ from certdesk.ca.issuer import Intent, OrderingIntent, OrderPlaced
 from certdesk.errors import Conflict
 from certdesk.services.pki import signer_identity
 from certdesk.services.runtime import Runtime
-from certdesk.store import vendors as vendor_store
+from certdesk.store import vendor_orders as order_store
 
 # How long past the backend's own wait a lease lasts (a slow last request still fits).
 LEASE_MARGIN = timedelta(seconds=60)
@@ -48,11 +48,11 @@ class OrderJournal:
         now = self._rt.clock()
         with self._rt.transaction() as conn:
             if isinstance(intent, OrderingIntent):
-                ok = vendor_store.ordering(
+                ok = order_store.ordering(
                     conn, self._order_id, self._holder, account_url=intent.account_url, now=now
                 )
             elif isinstance(intent, OrderPlaced):
-                ok = vendor_store.placed(
+                ok = order_store.placed(
                     conn,
                     self._order_id,
                     self._holder,

@@ -23,8 +23,9 @@ from certdesk.notify.messages import vendor_trouble
 from certdesk.services.runtime import Runtime
 from certdesk.store import notices as queue
 from certdesk.store import users as user_store
-from certdesk.store import vendors as vendor_store
-from certdesk.store.vendors import Order
+from certdesk.store import vendor_order_labels as label_store
+from certdesk.store import vendor_orders as order_store
+from certdesk.store.vendor_orders import Order
 
 MAX_BACKOFF = timedelta(hours=1)
 FIRST_BACKOFF = timedelta(seconds=5)
@@ -55,7 +56,7 @@ class TroubleNotices:
     def report(self, conn: Connection, order_id: int) -> VendorTrouble | None:
         """Judge the order as just recorded in ``conn``'s transaction and, if it is in
         trouble, queue the notice there; returns the trouble (None: nothing to tell)."""
-        order = vendor_store.order(conn, order_id)
+        order = order_store.order(conn, order_id)
         assert order is not None
         now = self._rt.clock()
         trouble = trouble_to_report(order.state, order.vendor_status, now - order.created_at)
@@ -87,7 +88,7 @@ class TroubleNotices:
         return trouble
 
     def _mail(self, conn: Connection, order: Order, trouble: VendorTrouble) -> Any:
-        facts = vendor_store.trouble_facts(conn, order)
+        facts = label_store.trouble_facts(conn, order)
         base = self._rt.settings.base_url.rstrip("/")
         path = (
             f"/cases/{facts.case_number}" if facts.case_number else f"/issuers/{facts.issuer_slug}"
