@@ -55,10 +55,10 @@ from certdesk.store.models import (
     Submittal,
 )
 
-CERTIFICATE, CASE, ACCOUNT = "certificate", "case", "account"
-# The subject types of R9 notices (rendered from templates when sent); ``account`` rows are
-# stored messages.
-NOTICE_SUBJECTS = (CERTIFICATE, CASE)
+CERTIFICATE, CASE, ACCOUNT, PERSON = "certificate", "case", "account", "person"
+# The subject types of R9 notices (rendered from templates when sent; ``person``: a warning
+# to one person, R10); ``account`` rows are stored messages.
+NOTICE_SUBJECTS = (CERTIFICATE, CASE, PERSON)
 # Certificates that still get expiry notices: revoked ones (including superseded) do not.
 NOTICE_CERT_STATUSES = (CertStatus.ACTIVE, CertStatus.EXPIRED)
 # R5: cases still being worked can be overdue.
