@@ -31,6 +31,7 @@ from certdesk.cli import (
     server,
     status,
     users,
+    webhooks,
     worker,
 )
 from certdesk.cli.common import program
@@ -65,6 +66,7 @@ backup.register(app)
 completion.register(app)
 status.register(app)
 acme.register(app)
+webhooks.register(app)
 
 
 def _print_version(value: bool) -> None:

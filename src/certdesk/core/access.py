@@ -47,6 +47,8 @@ class Action(StrEnum):
     ISSUER_READ = "issuer.read"  # see the vendor CAs (R16)
     ISSUER_MANAGE = "issuer.manage"  # add, rebind, disable a vendor CA; choose issuers
     ACME_REPLACE = "acme.replace"  # cert services: ask ACME clients to renew early (RFC 9773)
+    WEBHOOK_READ = "webhook.read"  # outbound webhooks and their delivery log (issue 14)
+    WEBHOOK_MANAGE = "webhook.manage"  # add or remove an outbound webhook
 
 
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})
@@ -73,6 +75,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.REPORT_READ,
             Action.ACME_READ,
             Action.ISSUER_READ,
+            Action.WEBHOOK_READ,
         }
     ),
     # Delegated administrators of self-managed agencies issue and revoke directly, but only
@@ -92,6 +95,9 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             # R17: a delegated administrator binds its organization's ACME clients.
             Action.ACME_READ,
             Action.ACME_MANAGE,
+            # Their organization's outbound webhooks (issue 14).
+            Action.WEBHOOK_READ,
+            Action.WEBHOOK_MANAGE,
         }
     ),
     # Requesters of managed agencies obtain certificates through cases (R3/R4).

@@ -24,7 +24,8 @@ a failing item does not stop the other items of its job):
 7. ``crl`` — republish CRLs from half their life on;
 8. ``notices`` — ``services.notices.run(now, worker_id)`` when the notices service exists;
 9. ``mail`` — send the account mail that is due (the mail queue's outbox) when
-   ``CERTDESK_SMTP_URL`` is set;
+   ``CERTDESK_SMTP_URL`` is set; ``webhooks`` — deliver the webhook events that are due,
+   signed, with backoff (services/lifecycle/webhook_queue.py);
 10. ``vendor`` — drive the open vendor orders that are due (R16): each under a lease, so
     two workers never drive the same order; ``retry_after`` respected, backing off after
     failures (services/pki/vendor_issuance.py); expired http-01 answers are purged;
@@ -94,6 +95,7 @@ class PassReport:
     renewal_info_checked: int = 0  # vendor certificates whose renewal window was asked
     notices: dict[str, Any] | None = None
     mail: dict[str, Any] | None = None
+    webhooks: dict[str, Any] | None = None
     checkpoint: str | None = None  # R15: the signed audit checkpoint written by this pass
     stopped: bool = False  # a stop request cut the pass short
     errors: list[str] = field(default_factory=list)
@@ -104,6 +106,7 @@ class PassReport:
         """Changes made (items, not checks): what the heartbeat's ``jobs_done`` adds up."""
         mail_sent = int((self.mail or {}).get("sent", 0))
         notices_sent = int((self.notices or {}).get("sent", 0))
+        hooks_done = int((self.webhooks or {}).get("delivered", 0))
         return (
             self.voided
             + self.expired
@@ -118,6 +121,7 @@ class PassReport:
             + self.vendor_cases_delivered
             + notices_sent
             + mail_sent
+            + hooks_done
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -234,6 +238,7 @@ class Worker:
             ("crl", self._crls),
             ("notices", self._notices),
             ("mail", self._mail),
+            ("webhooks", self._webhooks),
             ("vendor", self._vendor_orders),
             ("deliver", self._deliver_vendor_cases),
             ("checkpoint", self._checkpoint),
@@ -372,6 +377,11 @@ class Worker:
             return  # mail waits in the outbox (``certdesk mail send`` or a configured worker)
         sent = self._svc.mail.send(self._transport, due_only=True, worker_id=self.worker_id)
         report.mail = sent.as_dict()
+
+    def _webhooks(self, report: PassReport, now: datetime) -> None:
+        stats = self._svc.webhook_sender.run(now, self.worker_id)
+        if stats.delivered or stats.failed or stats.retrying:
+            report.webhooks = stats.as_dict()
 
     def _checkpoint(self, report: PassReport, _now: datetime) -> None:
         # R15: a signed checkpoint of the audit log's head, outside the database, each pass.
