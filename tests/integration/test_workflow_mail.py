@@ -57,7 +57,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's hook name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.requests.append(({k: v for k, v in self.headers.items()}, body))
                 code = outer.codes.pop(0) if outer.codes else 200

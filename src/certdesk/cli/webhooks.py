@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from certdesk.cli.common import OPERATOR, emit_json, services
-from certdesk.services.webhooks import WebhookView
+from certdesk.services.lifecycle.webhooks import WebhookView
 
 webhook_app = typer.Typer(
     help="Outbound webhooks: signed JSON events for cases and certificates.",

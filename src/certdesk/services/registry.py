@@ -27,6 +27,7 @@ from certdesk.services.lifecycle.notice_metrics import watch_notices
 from certdesk.services.lifecycle.notices import NoticeService
 from certdesk.services.lifecycle.renewals import RenewalService
 from certdesk.services.lifecycle.webhook_queue import WebhookSender
+from certdesk.services.lifecycle.webhooks import WebhookService
 from certdesk.services.lifecycle.worker_health import WorkerHealthService
 from certdesk.services.people.accounts import AccountService
 from certdesk.services.people.logins import LoginService
@@ -47,7 +48,6 @@ from certdesk.services.reporting.costs import CostService
 from certdesk.services.reporting.reports import ReportService
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
-from certdesk.services.webhooks import WebhookService
 
 
 class Services:

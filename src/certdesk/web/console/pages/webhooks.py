@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from certdesk.core.access import Action, Actor
 from certdesk.core.mail_kinds import WEBHOOK_EVENTS
 from certdesk.errors import CertdeskError
-from certdesk.services.webhooks import NewWebhook
+from certdesk.services.lifecycle.webhooks import NewWebhook
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 from certdesk.web.console.pages.orgs import org_options, own_org, visible_orgs
 
