@@ -40,6 +40,7 @@ PARAMS = {
     "login_id": "login",
     "prefix": "prefix",
     "contact_id": "contact",
+    "webhook_id": "webhook",
 }
 # Routes with a path parameter that is not another agency's object (a vendor CA is cert
 # services' own; agencies are refused it outright: tests/ca/acme/test_vendor_console.py).
@@ -60,6 +61,7 @@ def objects(desk: Desk) -> dict[str, str]:
     added = svc.contacts.add(OPERATOR, DMV, contact("billing", "ana"))
     token = svc.tokens.create(OPERATOR, role=Role.REQUESTER, org_code=DMV, label="dmv script")
     case = svc.cases.show(desk["opal"], number)
+    hook = svc.webhooks.add(OPERATOR, "https://dmv.example/hook", org_code=DMV)
     return {
         "serial": delivery.certificates[0].serial,
         "case": number,
@@ -68,6 +70,7 @@ def objects(desk: Desk) -> dict[str, str]:
         "login": "ana",
         "prefix": token.prefix,
         "contact": str(added.id),
+        "webhook": str(hook.webhook.id),
         "name": name,
     }
 

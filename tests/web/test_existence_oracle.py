@@ -57,6 +57,7 @@ OBJECT_PARAMS = {
     "prefix": "prefix",
     "kid": "eab",  # an ACME EAB key (R17)
     "account_id": "acme_account",
+    "webhook_id": "webhook",  # an outbound webhook (issue 14)
 }
 QUERY_FILTERS = {"org": "org", "cert": "serial", "case": "case"}
 # Path parameters that name no agency's object: a vendor issuer is cert services' (R16).
@@ -115,6 +116,8 @@ BODIES: dict[tuple[str, str], Any] = {
         "roles": ["requester"],
     },
     ("PUT", "/api/v1/users/{login}/roles"): {"roles": ["requester"]},
+    ("PUT", "/api/v1/users/{login}/mail-preferences"): {"choices": {"submitted": "digest"}},
+    ("POST", "/api/v1/webhooks"): {"url": "https://probe.example/hook", "org": "{org}"},
 }
 # Body fields that name an object (filled like the path, so both answers are compared).
 BODY_OBJECTS = {"org", "serial", "submittal"}
@@ -224,6 +227,7 @@ def objects(world: CaseApi) -> Objects:
         world.client, svc.rt.settings.base_url, bound.kid, bound.hmac_key
     )
     svc.orgs.set_service(OPERATOR, DMV, self_managed=False)
+    hook = svc.webhooks.add(OPERATOR, "https://dmv.example/hook", org_code=DMV)
     elsewhere = {
         "serial": serial,
         "case": number,
@@ -235,6 +239,7 @@ def objects(world: CaseApi) -> Objects:
         "prefix": token.prefix,
         "eab": eab.kid,
         "acme_account": str(account_id),
+        "webhook": str(hook.webhook.id),
     }
     # Made up, each of the same shape as dmv's, and held by nobody.
     nowhere = {
@@ -248,6 +253,7 @@ def objects(world: CaseApi) -> Objects:
         "prefix": "f" * len(token.prefix),
         "eab": "kid-" + "f" * (len(eab.kid) - 4),
         "acme_account": "9" * len(str(account_id)) + "1",
+        "webhook": "9" * len(str(hook.webhook.id)) + "1",
     }
     # chp's own, for the parents of nested routes: a delivered case, a draft, a contact.
     approved = desk.approved(CHP, submittals=(sub(f"{desk.unique('own')}.chp.ca.gov"),))
