@@ -74,6 +74,12 @@ class Mode(StrEnum):
 # digest, never switch them off.
 SAFETY_KINDS = frozenset({Kind.EXPIRY, Kind.REVOCATION, Kind.PASSWORD_EXPIRY})
 
+_SAFETY_WORDS = {
+    Kind.EXPIRY: "Expiry notices",
+    Kind.REVOCATION: "Revocation notices",
+    Kind.PASSWORD_EXPIRY: "Password expiry warnings",
+}
+
 KIND_LABELS: dict[Kind, str] = {
     Kind.SUBMITTED: "A case is submitted",
     Kind.WAITING: "A case still waits for my approval",
@@ -207,8 +213,8 @@ def check_choice(kind: str, mode: str) -> tuple[Kind, Mode]:
     if m is Mode.OFF and k in SAFETY_KINDS:
         raise InvalidInput(
             "prefs.safety",
-            f"{KIND_LABELS[k].split(' (')[0].lower()}: this notice cannot be turned off;"
-            " you may receive it in the daily digest instead",
+            f"{_SAFETY_WORDS[k]} cannot be turned off; you may receive them in the daily"
+            " digest instead",
         )
     return k, m
 
