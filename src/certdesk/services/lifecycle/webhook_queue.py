@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from certdesk.core.mail_kinds import event_type
 from certdesk.core.notices import is_late, retry_delay
 from certdesk.release import version
+from certdesk.services.lifecycle.mail_queue import RunClock
 from certdesk.services.lifecycle.notice_plan import Planned, policy_from
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
@@ -167,6 +168,7 @@ class WebhookSender:
         self, now: datetime, worker_id: str, *, client: httpx.Client | None = None, limit: int = 200
     ) -> WebhookRunStats:
         stats = WebhookRunStats()
+        current = RunClock(now, self._rt.clock)  # now, moved on by the time the run takes
         with self._rt.sessions.begin() as s:
             ids = store.claim_due(s, now, worker_id, now + LEASE, limit)
         if not ids:
@@ -186,7 +188,7 @@ class WebhookSender:
         try:
             for delivery_id, payload, kind, due_at, attempts, hook in work:
                 url, sealed, removed = hooks[hook.id]
-                at = self._rt.clock()
+                at = current()
                 if removed is not None:
                     self._settle(
                         delivery_id,
