@@ -28,7 +28,7 @@ from certdesk.services.casework.contacts import ContactInput
 from certdesk.services.pki.revocation import Reason
 from certdesk.store.models import Notice, User
 from conftest import OPERATOR
-from world.desk import Desk, open_desk
+from world.desk import DMV, Desk, open_desk, sub
 from world.mail import SENDER, SmtpServer, html_of, received, text_of
 from world.webhooks import Receiver
 
@@ -243,6 +243,15 @@ def test_revocation_password_warnings_escalation_and_self_managed_notices(
     said = plain(run.last("sam@sm.ca.gov", "expiry.7"))
     assert "Renew it yourself" in said and "ACME" in said
     assert "opens the renewal case" not in said
+    # --- the worker opens a renewal (R6): the certificate's contacts hear of it, once
+    view = desk.approved(DMV, submittals=(sub("renew.dmv.ca.gov", validity_days=30),))
+    svc.fulfilment.fulfil(desk["opal"], view.number)
+    got = run.step(days=25)
+    assert [g for g in got if g[1] == "case.renewal"] == to(
+        ["ana@dmv.ca.gov", "olga@dmv.ca.gov"], "case.renewal"
+    ), got
+    assert "renewal case was opened" in plain(run.last("olga@dmv.ca.gov", "case.renewal"))
+    assert [g for g in run.step(days=1) if g[1] == "case.renewal"] == []
 
 
 def test_preferences_digest_off_and_safety_notices(desk: Desk, smtp: SmtpServer) -> None:
