@@ -264,9 +264,11 @@ class PasswordHolder:
     recorded: frozenset[str]
 
 
-def password_holders(s: Session, changed_before: datetime) -> list[PasswordHolder]:
-    """Enabled people whose password was set before ``changed_before`` (so it may expire
-    soon), with the password warnings already recorded for them."""
+def password_holders(
+    s: Session, changed_before: datetime, changed_after: datetime
+) -> list[PasswordHolder]:
+    """Enabled people whose password was set between ``changed_after`` and ``changed_before``
+    (so it expires soon, and has not yet), with the password warnings recorded for them."""
     rows = list(
         s.execute(
             select(User.id, User.name, User.email, User.password_changed_at).where(
@@ -274,6 +276,7 @@ def password_holders(s: Session, changed_before: datetime) -> list[PasswordHolde
                 User.password_hash.is_not(None),
                 User.password_changed_at.is_not(None),
                 User.password_changed_at <= changed_before,
+                User.password_changed_at > changed_after,
             )
         )
     )

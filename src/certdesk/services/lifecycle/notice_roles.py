@@ -195,7 +195,8 @@ class RoleMoments:
         max_age = self._settings.password_max_age_days
         out: list[tuple[str, int, NoticeDue, tuple[Recipient, ...]]] = []
         changed_before = now - timedelta(days=max(max_age - 14, 0))
-        for holder in roles_store.password_holders(s, changed_before):
+        changed_after = now - timedelta(days=max_age)  # expired already: nothing to warn of
+        for holder in roles_store.password_holders(s, changed_before, changed_after):
             for warning in password_warnings_due(holder.changed_at, max_age, now, holder.recorded):
                 people = recipients([(Role.ACCOUNT, [(holder.name, holder.email)])])
                 due = self._due(warning.reason, warning.due_at, now)
