@@ -682,3 +682,34 @@ def test_contact_rows_with_bad_data_from_before_validation_are_reported(
 def test_clock_must_be_aware(desk: Desk) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         desk.services.notices.run(datetime(2027, 1, 1), "w1")
+
+
+# --- issue 14: role notices keep the once-only guarantee --------------------------------------
+
+
+def test_a_question_notice_interrupted_by_a_crash_is_sent_once_by_the_next_worker(
+    backend: str, tmp_path: Path
+) -> None:
+    """A worker dies before the SMTP server saw the question to cert services; its claim
+    runs out and a restarted worker sends it, once; later passes record nothing new."""
+    fake = FakeTransport(crash_before=0)
+    with open_case_desk(backend, tmp_path) as cd:
+        svc = cd.services
+        svc.notices = NoticeService(svc.rt, transport=lambda: fake)
+        view = cd.draft("ana")
+        svc.cases.comment(cd["ana"], view.number, "Which server software do you support?")
+        cd.clock.advance(minutes=1)
+        with pytest.raises(Crash):
+            svc.notices.run(cd.clock(), "w1")
+        assert fake.sent == []
+        svc.notices.run(cd.clock() + timedelta(minutes=1), "w2")  # w1's claim still holds
+        assert fake.sent == []
+        svc.notices.run(cd.clock() + CLAIM_LEASE + timedelta(minutes=1), "w2")
+        svc.notices.run(cd.clock() + CLAIM_LEASE + timedelta(minutes=5), "w3")
+        got = sorted((g.to, g.reason.split("#")[0]) for g in received(fake.sent))
+        assert got == [
+            ("opal@example.ca.gov", "case.question"),
+            ("otto@example.ca.gov", "case.question"),
+        ]
+        rows = [n for n in _all_notices(svc) if n.reason.startswith("case.question")]
+        assert sorted(n.status for n in rows) == ["sent", "sent"]
