@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Exists, String, cast, exists, literal, select
+from sqlalchemy import Exists, String, cast, exists, func, literal, select
 from sqlalchemy.orm import Session
 
 from certdesk.core.certificates import CertStatus
@@ -135,40 +135,51 @@ class Waiting:
     steps: tuple[str, ...]  # the required steps without an approval in this round
 
 
-def waiting_candidates(s: Session) -> list[Waiting]:
-    """Cases waiting for approval, with the latest submission and the steps still open,
-    whose round has no "waiting" reminder yet."""
-    cases = list(
+def waiting_candidates(s: Session, submitted_before: datetime) -> list[Waiting]:
+    """Cases waiting for approval since before ``submitted_before`` (their latest
+    submission), whose round has no "waiting" reminder yet, with the steps still open.
+
+    Two statements whatever the number of cases: the latest submission per case with the
+    anti-join, then the approvals of those cases' current rounds.
+    """
+    latest = (
+        select(CaseEvent.case_id, func.max(CaseEvent.id).label("event_id"))
+        .where(CaseEvent.event == "submit")
+        .group_by(CaseEvent.case_id)
+        .subquery()
+    )
+    reason = literal("case.waiting#").concat(cast(latest.c.event_id, String))
+    rows = list(
         s.execute(
-            select(Case.id, Case.org_id, Case.approval_steps, Case.approval_round).where(
-                Case.state == State.PENDING_APPROVAL
+            select(
+                Case.id,
+                Case.org_id,
+                Case.approval_steps,
+                Case.approval_round,
+                latest.c.event_id,
+                CaseEvent.at,
+            )
+            .join(latest, latest.c.case_id == Case.id)
+            .join(CaseEvent, CaseEvent.id == latest.c.event_id)
+            .where(
+                Case.state == State.PENDING_APPROVAL,
+                CaseEvent.at <= submitted_before,
+                ~_recorded(CASE, Case.id, reason),
             )
         )
     )
-    out: list[Waiting] = []
-    for case_id, org_id, steps, round_ in cases:
-        latest = s.execute(
-            select(CaseEvent.id, CaseEvent.at)
-            .where(CaseEvent.case_id == case_id, CaseEvent.event == "submit")
-            .order_by(CaseEvent.id.desc())
-            .limit(1)
-        ).first()
-        if latest is None:
-            continue
-        event_id, at = latest
-        reason = f"case.waiting#{event_id}"
-        if s.scalar(select(_recorded(CASE, case_id, reason))):
-            continue
-        approved = set(
-            s.scalars(
-                select(Approval.step).where(
-                    Approval.case_id == case_id,
-                    Approval.round == round_,
-                    Approval.approved.is_(True),
-                )
+    approved: dict[tuple[int, int], set[str]] = {}
+    for part in chunks(sorted(r[0] for r in rows)):
+        for case_id, round_, step in s.execute(
+            select(Approval.case_id, Approval.round, Approval.step).where(
+                Approval.case_id.in_(part), Approval.approved.is_(True)
             )
-        )
-        wanted = tuple(p for p in (x.strip() for x in steps.split(",")) if p and p not in approved)
+        ):
+            approved.setdefault((case_id, round_), set()).add(step)
+    out: list[Waiting] = []
+    for case_id, org_id, steps, round_, event_id, at in rows:
+        done = approved.get((case_id, round_), set())
+        wanted = tuple(p for p in (x.strip() for x in steps.split(",")) if p and p not in done)
         if wanted:
             out.append(Waiting(case_id, org_id, event_id, at, wanted))
     return out

@@ -170,7 +170,8 @@ class RoleMoments:
             out += [(CASE, case_id, due, people[(case_id, fam)]) for case_id, fam, due in cases]
         days = self._settings.approval_reminder_days
         if days > 0:
-            for w in roles_store.waiting_candidates(s):
+            # A reminder N business days on is at least N calendar days on.
+            for w in roles_store.waiting_candidates(s, now - timedelta(days=days)):
                 moment = reminder_moment(w.submitted_at, days, self._calendar)
                 if now >= moment:
                     due = self._due(f"case.waiting#{w.submit_event_id}", moment, now)
