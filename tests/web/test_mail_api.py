@@ -128,6 +128,8 @@ def test_webhooks_by_role(api: Api) -> None:
                    "webhook.unknown")  # fmt: skip
     assert_problem(api.call(api.requester, "POST", "/webhooks", {"url": "https://x.example/"}),
                    403, "auth.forbidden")  # fmt: skip
+    loopback = {"url": "http://127.0.0.1:5432/"}  # this host's services are not an agency's
+    assert_problem(api.call(api.dmv_admin, "POST", "/webhooks", loopback), 400, "webhook.url")
     elsewhere = {"url": "https://x.example/", "org": "cdt"}
     assert_problem(api.call(api.dmv_admin, "POST", "/webhooks", elsewhere), 404, "org.unknown")
     log = api.call(api.dmv_admin, "GET", f"/webhooks/{hook['id']}/deliveries")

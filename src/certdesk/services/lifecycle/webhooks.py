@@ -149,6 +149,10 @@ class WebhookService:
         label: str = "",
     ) -> NewWebhook:
         checked_url = check_url(url)
+        if checked_url.startswith("http:") and not actor.is_global:
+            # A bridge on certdesk's own host is cert services' to set up; an agency must not
+            # make certdesk post to services that listen only on its loopback.
+            raise InvalidInput("webhook.url", "use an https address")
         wanted = check_events(events)
         if len(label) > 200:
             raise InvalidInput("webhook.label", "a label is at most 200 characters")
