@@ -263,6 +263,40 @@ class Settings(BaseSettings):
         ge=1,
         description="R9: first retry delay of a notice; doubled per attempt, at most 12 hours.",
     )
+    # Mail by role and event, preferences and webhooks (issue 14)
+    approval_reminder_days: int = Field(
+        default=2,
+        ge=0,
+        description="Business days a case waits for approval before its approvers are"
+        " reminded (once per round); 0: no reminders.",
+    )
+    digest_hour: int = Field(
+        default=7,
+        ge=0,
+        le=23,
+        description="Hour (Pacific) at which the daily digest goes to people who chose it.",
+    )
+    cert_services_email: str = Field(
+        default="",
+        description="Team mailbox of Certificate Services, told of what cert services"
+        " hear (new cases, questions, late cases, unreachable contacts) besides its people.",
+    )
+    webhook_max_attempts: int = Field(
+        default=12,
+        ge=1,
+        description="Attempts at a webhook delivery before it is marked failed.",
+    )
+    webhook_retry_seconds: int = Field(
+        default=30,
+        ge=1,
+        description="First retry delay of a webhook delivery; doubled per attempt, at most"
+        " 12 hours.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a webhook receiver may take to answer one delivery.",
+    )
 
     # R11 cost
     cost_cents_per_year: int = Field(

@@ -43,6 +43,7 @@ PARAMS = {
     "prefix": "prefix",
     "contact_id": "contact",
     "external_id": "external",
+    "webhook_id": "webhook",
 }
 # Routes with a path parameter that is not another agency's object (a vendor CA is cert
 # services' own; agencies are refused it outright: tests/ca/acme/test_vendor_console.py).
@@ -69,6 +70,7 @@ def objects(desk: Desk) -> dict[str, str]:
         source="import",
     )  # fmt: skip
     assert outside is not None
+    hook = svc.webhooks.add(OPERATOR, "https://dmv.example/hook", org_code=DMV)
     return {
         "serial": delivery.certificates[0].serial,
         "case": number,
@@ -77,6 +79,7 @@ def objects(desk: Desk) -> dict[str, str]:
         "login": "ana",
         "prefix": token.prefix,
         "contact": str(added.id),
+        "webhook": str(hook.webhook.id),
         "name": name,
         "external": str(outside.id),
     }

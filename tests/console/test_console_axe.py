@@ -145,6 +145,25 @@ def person_added(page: Page) -> None:
     page.wait_for_load_state()
 
 
+def mail_saved(page: Page) -> None:
+    page.select_option("#f-mode-submitted", "digest")
+    page.get_by_role("button", name="Save mail settings").click()
+    page.wait_for_load_state()
+
+
+def webhook_added(page: Page) -> None:
+    page.fill("#f-url", "https://bridge.example/hook")
+    page.check("#ev-1")
+    page.get_by_role("button", name="Add webhook").click()
+    page.wait_for_selector("#new-webhook")
+
+
+def webhook_log(page: Page) -> None:
+    webhook_added(page)
+    page.get_by_role("link", name="Delivery log of webhook").first.click()
+    page.wait_for_selector("h1:has-text('Deliveries of webhook')")
+
+
 @dataclass(frozen=True)
 class Visit:
     path: str  # filled in from World.values
@@ -170,6 +189,12 @@ PAGES = [
     visit("enroll", "/enroll/{enroll}"),
     visit("account", "/account", "opal"),
     visit("account/totp-setup", "/account", "opal", then=totp_setup),
+    # mail settings and webhooks (issue 14)
+    visit("account/mail", "/account/mail", "ana"),
+    visit("account/mail-saved", "/account/mail", "ana", then=mail_saved, status=303),
+    visit("webhooks", "/webhooks", "opal"),
+    visit("webhooks/added", "/webhooks", DAN, then=webhook_added),
+    visit("webhooks/log", "/webhooks", "opal", then=webhook_log),
     # the dashboard, with bars in the chart
     visit("dashboard", "/", "opal"),
     visit("dashboard/approver", "/", "abe"),

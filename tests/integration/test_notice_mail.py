@@ -107,6 +107,15 @@ def expected_notices(
             late = delivered[0] > at + GRACE
             for to in c.recipients:
                 out[(to, f"certificate {c.serial}", reason, late)] += 1
+        # A revocation is news to the contacts too (a safety notice): the first pass after it
+        # records it, the first with the SMTP server up delivers it.
+        if c.revoked_at is not None:
+            due = [p for p in passes if p >= c.revoked_at]
+            delivered = [p for p in due if p in smtp_up]
+            if delivered:
+                late = delivered[0] > c.revoked_at + GRACE
+                for to in c.recipients:
+                    out[(to, f"certificate {c.serial}", "revoked", late)] += 1
     return out
 
 

@@ -60,6 +60,7 @@ OBJECT_PARAMS = {
     "kid": "eab",  # an ACME EAB key (R17)
     "account_id": "acme_account",
     "external_id": "external",  # an external certificate (R18)
+    "webhook_id": "webhook",  # an outbound webhook (issue 14)
 }
 QUERY_FILTERS = {"org": "org", "cert": "serial", "case": "case"}
 # Path parameters that name no agency's object: a vendor issuer is cert services' (R16).
@@ -124,6 +125,8 @@ BODIES: dict[tuple[str, str], Any] = {
         "contacts": [{"name": "Probe", "email": "probe@chp.ca.gov"}]
     },
     ("POST", "/api/v1/external/{external_id}/assign"): {"org": None},
+    ("PUT", "/api/v1/users/{login}/mail-preferences"): {"choices": {"submitted": "digest"}},
+    ("POST", "/api/v1/webhooks"): {"url": "https://probe.example/hook", "org": "{org}"},
 }
 # Body fields that name an object (filled like the path, so both answers are compared).
 BODY_OBJECTS = {"org", "serial", "submittal"}
@@ -240,6 +243,7 @@ def objects(world: CaseApi) -> Objects:
         source="import",
     )  # fmt: skip
     assert outside is not None and outside.organization == DMV
+    hook = svc.webhooks.add(OPERATOR, "https://dmv.example/hook", org_code=DMV)
     elsewhere = {
         "serial": serial,
         "case": number,
@@ -252,6 +256,7 @@ def objects(world: CaseApi) -> Objects:
         "eab": eab.kid,
         "acme_account": str(account_id),
         "external": str(outside.id),
+        "webhook": str(hook.webhook.id),
     }
     # Made up, each of the same shape as dmv's, and held by nobody.
     nowhere = {
@@ -266,6 +271,7 @@ def objects(world: CaseApi) -> Objects:
         "eab": "kid-" + "f" * (len(eab.kid) - 4),
         "acme_account": "9" * len(str(account_id)) + "1",
         "external": "9" * len(str(outside.id)) + "1",
+        "webhook": "9" * len(str(hook.webhook.id)) + "1",
     }
     # chp's own, for the parents of nested routes: a delivered case, a draft, a contact.
     approved = desk.approved(CHP, submittals=(sub(f"{desk.unique('own')}.chp.ca.gov"),))

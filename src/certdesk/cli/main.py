@@ -33,6 +33,7 @@ from certdesk.cli import (
     server,
     status,
     users,
+    webhooks,
     worker,
 )
 from certdesk.cli.common import program
@@ -69,6 +70,7 @@ status.register(app)
 acme.register(app)
 ct.register(app)
 endpoints.register(app)
+webhooks.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -30,7 +30,7 @@ def list_notices(
     case: Annotated[str | None, typer.Option("--case", help="Only this case (number).")] = None,
     status: Annotated[
         str | None,
-        typer.Option(help="pending, retrying, sending, sent or failed."),
+        typer.Option(help="pending, retrying, sending, sent, failed or skipped."),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
     cursor: Annotated[str | None, typer.Option(help="Continue after a previous page.")] = None,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from certdesk.cli import mail
+from certdesk.cli import mail, mail_prefs
 from certdesk.cli.common import OPERATOR, emit_json, program, read_text, services
 from certdesk.links import ENROLL_PATH
 from certdesk.services.people.accounts import PasswordLink, UserView
@@ -32,6 +32,7 @@ RolesOpt = Annotated[
 def register(app: typer.Typer) -> None:
     app.add_typer(user_app, name="user")
     mail.register(app)  # account mail is the first mail certdesk sends
+    mail_prefs.attach(user_app)  # certdesk user prefs LOGIN [--set KIND=MODE]
 
 
 def _status(user: UserView) -> str:

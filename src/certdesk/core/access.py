@@ -51,6 +51,8 @@ class Action(StrEnum):
     CT_MANAGE = "ct.manage"  # add CT logs, read them now (R18)
     ENDPOINT_VERIFY = "endpoint.verify"  # connect to installed endpoints, discover (R14)
     EXTERNAL_MANAGE = "external.manage"  # import, attribute, adopt external certificates (R18)
+    WEBHOOK_READ = "webhook.read"  # outbound webhooks and their delivery log (issue 14)
+    WEBHOOK_MANAGE = "webhook.manage"  # add or remove an outbound webhook
 
 
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})
@@ -78,6 +80,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.ACME_READ,
             Action.ISSUER_READ,
             Action.CT_READ,
+            Action.WEBHOOK_READ,
         }
     ),
     # Delegated administrators of self-managed agencies issue and revoke directly, but only
@@ -97,6 +100,9 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             # R17: a delegated administrator binds its organization's ACME clients.
             Action.ACME_READ,
             Action.ACME_MANAGE,
+            # Their organization's outbound webhooks (issue 14).
+            Action.WEBHOOK_READ,
+            Action.WEBHOOK_MANAGE,
         }
     ),
     # Requesters of managed agencies obtain certificates through cases (R3/R4).

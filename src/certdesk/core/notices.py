@@ -66,6 +66,7 @@ class NoticeState(StrEnum):
     SENDING = "sending"  # claimed by a sender, under a lease
     SENT = "sent"  # accepted by the SMTP server, once
     FAILED = "failed"  # for good: a bad address, a template error, a 5xx, attempts used up
+    SKIPPED = "skipped"  # not sent: the person turned this kind of mail off (recorded once)
 
 
 # What a person may filter notices by, in the order they are offered.
@@ -75,6 +76,7 @@ LISTED_STATES = (
     NoticeState.SENDING,
     NoticeState.SENT,
     NoticeState.FAILED,
+    NoticeState.SKIPPED,
 )
 # Not sent yet: waiting in the queue or on its way.
 WAITING_STATES = (NoticeState.PENDING, NoticeState.SENDING)
@@ -110,6 +112,12 @@ _TEMPLATES = {
     "case.approved": "case_approved",
     "case.rejected": "case_rejected",
     "case.delivered": "case_delivered",
+    "case.waiting": "case_waiting",
+    "case.question": "case_question",
+    "case.answered": "case_answered",
+    "case.started": "case_started",
+    "case.renewal": "case_renewal",
+    "revoked": "revoked",
 }
 
 
@@ -130,6 +138,8 @@ def reason_template(reason: str) -> str:
     """
     if reason.startswith("expiry."):
         return "expiry"
+    if reason.startswith("password."):
+        return "password_expiry"
     family = reason.partition("#")[0]
     try:
         return _TEMPLATES[family]
@@ -197,6 +207,7 @@ class Recipient:
     email: str
     name: str
     problem: str | None = None
+    role: str = "contact"  # why they get it (certdesk.core.mail_kinds.Role)
 
 
 def dedupe_recipients(candidates: Iterable[Recipient]) -> list[Recipient]:

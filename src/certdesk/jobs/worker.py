@@ -30,7 +30,8 @@ a failing item does not stop the other items of its job):
    active certificates not checked for that long, and mail "renewed but the old one is
    still served" and "not in the inventory" once (services/discovery/rechecks.py);
    ``mail`` — send the account mail that is due (the mail queue's outbox) when
-   ``CERTDESK_SMTP_URL`` is set;
+   ``CERTDESK_SMTP_URL`` is set; ``webhooks`` — deliver the webhook events that are due,
+   signed, with backoff (services/lifecycle/webhook_queue.py);
 10. ``vendor`` — drive the open vendor orders that are due (R16): each under a lease, so
     two workers never drive the same order; ``retry_after`` respected, backing off after
     failures (services/pki/vendor_issuance.py); expired http-01 answers are purged;
@@ -107,6 +108,7 @@ class PassReport:
     endpoints: dict[str, Any] | None = None  # re-checks of installed certificates (R14)
     mail: dict[str, Any] | None = None
     ct: dict[str, Any] | None = None  # the CT monitoring pass: entries read, findings
+    webhooks: dict[str, Any] | None = None
     checkpoint: str | None = None  # R15: the signed audit checkpoint written by this pass
     stopped: bool = False  # a stop request cut the pass short
     errors: list[str] = field(default_factory=list)
@@ -117,6 +119,7 @@ class PassReport:
         """Changes made (items, not checks): what the heartbeat's ``jobs_done`` adds up."""
         mail_sent = int((self.mail or {}).get("sent", 0))
         notices_sent = int((self.notices or {}).get("sent", 0))
+        hooks_done = int((self.webhooks or {}).get("delivered", 0))
         return (
             self.voided
             + self.expired
@@ -133,6 +136,7 @@ class PassReport:
             + mail_sent
             + int((self.ct or {}).get("findings", 0))
             + self.acme_persist_warned
+            + hooks_done
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -251,6 +255,7 @@ class Worker:
             ("acme-persist", self._acme_persist),
             ("verify", self._rechecks),
             ("mail", self._mail),
+            ("webhooks", self._webhooks),
             ("vendor", self._vendor_orders),
             ("ct", self._ct),
             ("deliver", self._deliver_vendor_cases),
@@ -407,6 +412,11 @@ class Worker:
         if watched.logs:
             report.ct = watched.as_dict()
             report.errors.extend(f"ct: {e}" for e in watched.errors)
+
+    def _webhooks(self, report: PassReport, now: datetime) -> None:
+        stats = self._svc.webhook_sender.run(now, self.worker_id)
+        if stats.delivered or stats.failed or stats.retrying:
+            report.webhooks = stats.as_dict()
 
     def _checkpoint(self, report: PassReport, _now: datetime) -> None:
         # R15: a signed checkpoint of the audit log's head, outside the database, each pass.

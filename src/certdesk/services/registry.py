@@ -32,9 +32,12 @@ from certdesk.services.lifecycle.housekeeping import HousekeepingService
 from certdesk.services.lifecycle.notice_metrics import watch_notices
 from certdesk.services.lifecycle.notices import NoticeService
 from certdesk.services.lifecycle.renewals import RenewalService
+from certdesk.services.lifecycle.webhook_queue import WebhookSender
+from certdesk.services.lifecycle.webhooks import WebhookService
 from certdesk.services.lifecycle.worker_health import WorkerHealthService
 from certdesk.services.people.accounts import AccountService
 from certdesk.services.people.logins import LoginService
+from certdesk.services.people.mail_preferences import MailPreferences
 from certdesk.services.people.orgs import OrganizationService
 from certdesk.services.people.tokens import TokenService
 from certdesk.services.pki.authority import Authority
@@ -115,6 +118,10 @@ class Services:
         watch_notices(rt.metrics.registry, self.notices.status_counts)
         # Account mail (R10) from the same queue as the notices.
         self.mail = AccountMailService(rt, self.secretbox)
+        # Issue 14: each person's mail preferences; outbound webhooks and their deliveries.
+        self.mail_preferences = MailPreferences(rt, self.audit)
+        self.webhooks = WebhookService(rt, self.audit, self.secretbox)
+        self.webhook_sender = WebhookSender(rt, self.secretbox)
         # The lifecycle worker's services (certdesk/jobs/worker.py).
         self.renewals = RenewalService(rt, self.audit, self.cases, self.approvals, self.fulfilment)
         self.housekeeping = HousekeepingService(

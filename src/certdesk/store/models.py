@@ -576,6 +576,70 @@ class Notice(Base):
     # R10: the mail's single-use link token, sealed with the secret box; dropped (NULL) once
     # the mail is sent or failed for good, so the database never holds a usable link.
     sealed_link: Mapped[str | None] = mapped_column(Text)
+    # Why this recipient gets the notice (core/mail_kinds.Role): the mail says it in words.
+    role: Mapped[str] = mapped_column(String(16), default="contact")
+    # The person chose the daily digest for this kind: sent with the day's others, at once.
+    digest: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MailPreference(Base):
+    """How one person wants one kind of mail (core/mail_kinds): immediate, digest or off.
+
+    No row: immediate. Safety notices are never "off" (the service refuses it).
+    """
+
+    __tablename__ = "mail_preferences"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Webhook(Base):
+    """An outbound webhook: an organization's (``org_id``) or cert services' (NULL, every
+    organization's events). The HMAC secret is sealed with the secret box."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    events: Mapped[str] = mapped_column(String(1000), default="")  # comma-separated; "": all
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: a durable queue row, recorded once per (webhook, event)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_key"),
+        Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_key: Mapped[str] = mapped_column(String(120))  # subject type:id:reason
+    event_type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[str] = mapped_column(Text)  # the JSON body, exactly as signed and sent
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))  # pending | sending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class WorkerBeat(Base):

@@ -13,8 +13,16 @@ from sqlalchemy.orm import Session
 
 from certdesk.core.certificates import BOOKKEEPING
 from certdesk.core.notices import LISTED_STATES, NoticeState, shown_state
-from certdesk.store.models import Case, CaseEvent, CertificateRow, Contact, Notice, Organization
-from certdesk.store.notices import CASE, CERTIFICATE, NOTICE_SUBJECTS, chunks
+from certdesk.store.models import (
+    Case,
+    CaseEvent,
+    CertificateRow,
+    Contact,
+    Notice,
+    Organization,
+    User,
+)
+from certdesk.store.notices import CASE, CERTIFICATE, NOTICE_SUBJECTS, PERSON, chunks
 
 # --- context for rendering -------------------------------------------------------------------
 
@@ -144,6 +152,10 @@ def subject_labels(s: Session, rows: Sequence[Notice]) -> dict[tuple[str, int], 
     for part in chunks(sorted(set(case_ids))):
         for i, number in s.execute(select(Case.id, Case.number).where(Case.id.in_(part))):
             out[(CASE, i)] = number
+    person_ids = [n.subject_id for n in rows if n.subject_type == PERSON]
+    for part in chunks(sorted(set(person_ids))):
+        for i, login in s.execute(select(User.id, User.login_id).where(User.id.in_(part))):
+            out[(PERSON, i)] = login
     return out
 
 

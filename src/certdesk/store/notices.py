@@ -55,14 +55,14 @@ from certdesk.store.models import (
     Submittal,
 )
 
-CERTIFICATE, CASE, ACCOUNT = "certificate", "case", "account"
+CERTIFICATE, CASE, ACCOUNT, PERSON = "certificate", "case", "account", "person"
 # A notice to cert services about a vendor's order (R16), stored as written like account mail.
 VENDOR = "vendor"
 # The subject types whose rows are stored messages, sent by the stored-mail sender.
 STORED_MESSAGES = (ACCOUNT, VENDOR)
-# The subject types of R9 notices (rendered from templates when sent); ``account`` rows are
-# stored messages.
-NOTICE_SUBJECTS = (CERTIFICATE, CASE)
+# The subject types of R9 notices (rendered from templates when sent; ``person``: a warning
+# to one person, R10); ``account`` and ``vendor`` rows are stored messages.
+NOTICE_SUBJECTS = (CERTIFICATE, CASE, PERSON)
 # Certificates that still get expiry notices: revoked ones (including superseded) do not.
 NOTICE_CERT_STATUSES = (CertStatus.ACTIVE, CertStatus.EXPIRED)
 # R5: cases still being worked can be overdue.

@@ -30,6 +30,7 @@ from certdesk.web.api import (
     endpoints,
     fulfilment,
     issuers,
+    mail_preferences,
     notices,
     orgs,
     policy,
@@ -37,6 +38,7 @@ from certdesk.web.api import (
     session,
     tokens,
     users,
+    webhooks,
 )
 from certdesk.web.inputs import checked_characters
 
@@ -121,6 +123,8 @@ def create_app(services: Services | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(notices.router)
+    app.include_router(mail_preferences.router)  # before users' /{login} routes
+    app.include_router(webhooks.router)
     app.include_router(session.router)
     app.include_router(users.router)
     app.include_router(acme_admin.router)

@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -22,9 +22,19 @@ from sqlalchemy.orm import Session
 from certdesk.core.lifecycle import LifecyclePolicy
 from certdesk.core.notices import days_left, is_late, reason_template
 from certdesk.notify.messages import Mail
+from certdesk.notify.words import CASE_TYPE_WORDS, ROLE_WORDS, actor_words
 from certdesk.store import notice_reads as store
-from certdesk.store.models import Case, CaseEvent, CertificateRow, Notice, Organization
-from certdesk.store.notices import CASE, CERTIFICATE
+from certdesk.store import notice_roles as roles_store
+from certdesk.store.models import (
+    Case,
+    CaseEvent,
+    CertificateRow,
+    Comment,
+    Notice,
+    Organization,
+    User,
+)
+from certdesk.store.notices import CASE, CERTIFICATE, PERSON
 
 _DOMAIN = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
 
@@ -44,6 +54,8 @@ class NoticeItem:
     reason: str
     due_at: datetime
     late: bool
+    role: str = "contact"  # why this person gets it (certdesk.core.mail_kinds.Role)
+    digest: bool = False  # deferred to the person's daily digest
 
     @classmethod
     def of(cls, row: Notice) -> NoticeItem:
@@ -55,6 +67,8 @@ class NoticeItem:
             row.reason,
             row.due_at,
             row.late,
+            row.role,
+            row.digest,
         )
 
 
@@ -68,6 +82,8 @@ class Subjects:
     orgs: dict[int, Organization] = field(default_factory=dict)
     names: dict[tuple[int, str], str] = field(default_factory=dict)
     delivered: dict[int, list[CertificateRow]] = field(default_factory=dict)
+    comments: dict[int, Comment] = field(default_factory=dict)
+    users: dict[int, User] = field(default_factory=dict)
 
     @classmethod
     def load(cls, s: Session, items: Sequence[NoticeItem]) -> Subjects:
@@ -76,12 +92,19 @@ class Subjects:
         event_ids = [
             int(i.reason.partition("#")[2])
             for i in items
-            if "#" in i.reason and i.subject_type == CASE
+            if "#" in i.reason and i.subject_type == CASE and not _on_comment(i.reason)
+        ]
+        comment_ids = [
+            int(i.reason.partition("#")[2])
+            for i in items
+            if i.subject_type == CASE and _on_comment(i.reason)
         ]
         out = cls()
         out.certs = store.certificates(s, cert_ids)
         out.cases = store.cases(s, case_ids)
         out.events = store.events(s, event_ids)
+        out.comments = roles_store.comments(s, comment_ids)
+        out.users = roles_store.users(s, [i.subject_id for i in items if i.subject_type == PERSON])
         out.delivered = store.certificates_of_cases(s, list(out.cases))
         org_ids = {c.org_id for c in out.certs.values()} | {c.org_id for c in out.cases.values()}
         out.orgs = store.organizations(s, org_ids)
@@ -93,12 +116,23 @@ class Subjects:
         if item.subject_type == CERTIFICATE:
             cert = self.certs.get(item.subject_id)
             return f"certificate {cert.serial if cert else item.subject_id}"
+        if item.subject_type == PERSON:
+            user = self.users.get(item.subject_id)
+            return f"account {user.login_id if user else item.subject_id}"
         case = self.cases.get(item.subject_id)
         return f"case {case.number if case else item.subject_id}"
 
 
-def _org(org: Organization | None) -> dict[str, str]:
-    return {"code": org.code if org else "?", "name": org.name if org else "?"}
+def _on_comment(reason: str) -> bool:
+    return reason.startswith(("case.question#", "case.answered#"))
+
+
+def _org(org: Organization | None) -> dict[str, Any]:
+    return {
+        "code": org.code if org else "?",
+        "name": org.name if org else "?",
+        "self_managed": bool(org and org.self_managed),
+    }
 
 
 def _cert(row: CertificateRow, org: Organization | None, at: datetime) -> dict[str, Any]:
@@ -122,6 +156,7 @@ def context(
     at: datetime,
     policy: LifecyclePolicy,
     service: dict[str, str],
+    password_max_age: int = 90,
 ) -> tuple[str, dict[str, Any]]:
     """(template kind, context) of ``item`` rendered at ``at``.
 
@@ -143,11 +178,29 @@ def context(
         },
         "late": late,
     }
+    base = service.get("base_url", "").rstrip("/")
+    ctx["recipient"] = {"role": item.role, "label": ROLE_WORDS.get(item.role, "")}
+    ctx["links"] = {"base": base}
+    if item.subject_type == PERSON:
+        user = subjects.users.get(item.subject_id)
+        if user is None or user.password_changed_at is None:
+            raise SubjectGone(f"account {item.subject_id} no longer exists")
+        expires = user.password_changed_at + timedelta(days=password_max_age)
+        ctx["account"] = {
+            "login_id": user.login_id,
+            "expires_at": expires,
+            "days_left": days_left(expires, at),
+        }
+        ctx["links"]["password"] = f"{base}/password"
+        ctx["contact"] = {"name": user.name, "email": item.contact_email}
+        return kind, ctx
     if item.subject_type == CERTIFICATE:
         cert = subjects.certs.get(item.subject_id)
         if cert is None:
             raise SubjectGone(f"certificate {item.subject_id} no longer exists")
         ctx["certificate"] = _cert(cert, subjects.orgs.get(cert.org_id), at)
+        ctx["certificate"]["revocation_reason"] = cert.revocation_reason or ""
+        ctx["links"]["certificate"] = f"{base}/certificates/{cert.serial}"
         org_id = cert.org_id
     else:
         case = subjects.cases.get(item.subject_id)
@@ -155,7 +208,11 @@ def context(
             raise SubjectGone(f"case {item.subject_id} no longer exists")
         org = subjects.orgs.get(case.org_id)
         event = None
-        if "#" in item.reason:
+        if _on_comment(item.reason):
+            said = subjects.comments.get(int(item.reason.partition("#")[2]))
+            if said is not None:
+                event = {"at": said.at, "actor": said.actor, "note": said.body, "name": "comment"}
+        elif "#" in item.reason:
             row = subjects.events.get(int(item.reason.partition("#")[2]))
             if row is not None:
                 event = {"at": row.at, "actor": row.actor, "note": row.note, "name": row.event}
@@ -175,6 +232,13 @@ def context(
             "window_closed": case.window_ends_at is not None and at >= case.window_ends_at,
             "certificates": [_cert(c, org, at) for c in subjects.delivered.get(case.id, [])],
         }
+        if event["actor"]:
+            event["actor"] = actor_words(str(event["actor"]))
+        ctx["case"]["type_words"] = CASE_TYPE_WORDS.get(case.type, case.type.replace("_", " "))
+        ctx["links"]["case"] = f"{base}/cases/{case.number}"
+        ctx["links"]["downloads"] = [
+            f"{base}/certificates/{c['serial']}/download" for c in ctx["case"]["certificates"]
+        ]
         org_id = case.org_id
     name = subjects.names.get((org_id, item.contact_email.strip().lower()), "")
     ctx["contact"] = {"name": name, "email": item.contact_email}

@@ -5,8 +5,11 @@ for case events); the store's anti-joins (:mod:`certdesk.store.notices`) keep ea
 subjects with something new. Recipients:
 
 * a certificate's notices go to the contacts on the submittal(s) that got it, or to its
-  organization's contacts when those submittals name none (or it came without a case);
-* a case's notices go to the contacts on its submittals and to its organization's contacts.
+  organization's contacts when those submittals name none (or it came without a case); with
+  nobody reachable, to the organization's administrators and cert services (escalated);
+* a case's notices go to the roles each moment concerns (:data:`certdesk.core.mail_kinds.
+  CASE_AUDIENCE`: approvers and cert services hear of a submission, the requester and the
+  contacts of a decision or a delivery …), see :mod:`certdesk.services.lifecycle.notice_roles`.
 
 Addresses are compared without case and each gets one notice per (subject, reason). An
 address that is not valid, or a subject with nobody to tell, becomes a notice recorded as
@@ -16,7 +19,7 @@ failed``) and never stops the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,10 +46,9 @@ from certdesk.core.notices import (
 )
 from certdesk.errors import InvalidInput
 from certdesk.services.casework.contacts import check_email
+from certdesk.services.lifecycle.notice_roles import NO_CONTACT, Audience, RoleMoments
 from certdesk.store import notices as store
 from certdesk.store.notices import CASE, CERTIFICATE
-
-NO_CONTACT = "no contact to notify: the submittal and the organization have no contacts"
 
 
 def policy_from(settings: Settings) -> LifecyclePolicy:
@@ -86,17 +88,21 @@ def recipients_of(pairs: Iterable[tuple[str, str]]) -> tuple[Recipient, ...]:
 
 
 class NoticePlanner:
-    def __init__(self, policy: LifecyclePolicy) -> None:
+    def __init__(self, policy: LifecyclePolicy, settings: Settings) -> None:
         self.policy = policy
+        self.settings = settings
+        self.moments = RoleMoments(settings, policy)
 
     def due(self, s: Session, now: datetime) -> list[Planned]:
         """Everything due at ``now`` and not yet recorded, oldest moment first."""
-        planned = self.certificates(s, now) + self.cases(s, now)
+        audience = Audience(s, self.settings)
+        planned = self.certificates(s, now, audience) + self.cases(s, now, audience)
+        planned += [Planned(*found) for found in self.moments.due(s, now, audience)]
         return sorted(planned, key=lambda p: (p.due.due_at, p.subject_type, p.subject_id))
 
     # --- certificates (R9 expiry) ----------------------------------------------------------
 
-    def certificates(self, s: Session, now: datetime) -> list[Planned]:
+    def certificates(self, s: Session, now: datetime, audience: Audience) -> list[Planned]:
         ids: set[int] = set()
         for days in self.policy.notice_days:
             ids.update(store.expiry_candidates(s, expiry_reason(days), days, now))
@@ -116,7 +122,7 @@ class NoticePlanner:
             if found:
                 dues[f.id] = found
                 orgs[f.id] = f.org_id
-        people = self.certificate_recipients(s, orgs)
+        people = audience.certificates(orgs)
         return [
             Planned(CERTIFICATE, cert_id, due, people[cert_id])
             for cert_id, found in dues.items()
@@ -126,18 +132,13 @@ class NoticePlanner:
     def certificate_recipients(
         self, s: Session, orgs: dict[int, int]
     ) -> dict[int, tuple[Recipient, ...]]:
-        """Certificate id → its recipients, given certificate id → organization id."""
-        ids = sorted(orgs)
-        on_submittals = store.submittal_contacts_of_certs(s, ids)
-        of_org = store.org_contacts(s, orgs.values())
-        return {
-            cert_id: recipients_of(on_submittals[cert_id] or of_org[orgs[cert_id]])
-            for cert_id in ids
-        }
+        """Certificate id → its recipients, given certificate id → organization id (with
+        nobody reachable: the organization's administrators and cert services)."""
+        return Audience(s, self.settings).certificates(orgs)
 
-    # --- cases (R9 events, R5 overdue, R8 window) ------------------------------------------
+    # --- cases (R9 events, R5 overdue, R8 window), each to the roles it concerns -----------
 
-    def cases(self, s: Session, now: datetime) -> list[Planned]:
+    def cases(self, s: Session, now: datetime, audience: Audience) -> list[Planned]:
         policy = self.policy
         found: list[tuple[int, NoticeDue]] = []
         for e in store.case_event_candidates(s):
@@ -156,16 +157,9 @@ class NoticePlanner:
                 found.append((case_id, closing))
         if not found:
             return []
-        people = self.case_recipients(s, sorted({case_id for case_id, _ in found}))
-        return [Planned(CASE, case_id, due, people[case_id]) for case_id, due in found]
-
-    def case_recipients(
-        self, s: Session, case_ids: Sequence[int]
-    ) -> dict[int, tuple[Recipient, ...]]:
-        on_submittals = store.submittal_contacts_of_cases(s, case_ids)
-        org_of = store.case_orgs(s, case_ids)
-        of_org = store.org_contacts(s, org_of.values())
-        return {
-            case_id: recipients_of([*on_submittals[case_id], *of_org[org_of[case_id]]])
-            for case_id in case_ids
-        }
+        wanted = [(case_id, due.reason.partition("#")[0]) for case_id, due in found]
+        people = audience.cases(wanted)
+        return [
+            Planned(CASE, case_id, due, people[(case_id, due.reason.partition("#")[0])])
+            for case_id, due in found
+        ]

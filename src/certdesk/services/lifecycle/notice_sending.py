@@ -58,6 +58,9 @@ class NoticeRunStats:
     late: int = 0  # of those, sent late
     failed: int = 0  # failed for good (bad address, template error, 5xx, attempts used up)
     retrying: int = 0  # waiting for a retry (SMTP down or 4xx, or no SMTP configured)
+    deferred: int = 0  # waiting for the person's daily digest
+    skipped: int = 0  # recorded as not sent: turned off in the person's preferences
+    webhooks: int = 0  # webhook deliveries queued for the moments recorded
     digests: int = 0  # messages that carried more than one notice
     messages: int = 0  # messages accepted by the SMTP server
     errors: list[str] = field(default_factory=list)
@@ -98,7 +101,10 @@ class Sender:
         run = _NoticeRun(self, subjects)
         for item in items:
             try:
-                kind, ctx = context(subjects, item, at, self.policy, self._service)
+                kind, ctx = context(
+                    subjects, item, at, self.policy, self._service,
+                    self._rt.settings.password_max_age_days,
+                )  # fmt: skip
                 rendered.append((item, ctx, self.templates.render(kind, ctx)))
             except (TemplateFailure, SubjectGone) as exc:
                 run.fail(item, worker_id, exc, stats)
@@ -118,13 +124,16 @@ class Sender:
         and therefore the same Message-ID, and is never merged with new ones.
         """
         digest = self._rt.settings.notice_digest
-        groups: dict[tuple[str, ...], list[Entry]]
+        groups: dict[tuple[str | None, ...], list[Entry]]
         groups = {}
         for entry in sorted(rendered, key=lambda e: (e[0].due_at, e[0].id)):
             item = entry[0]
-            who = item.contact_email.lower() if digest else str(item.id)
+            # The person's daily digest gathers that day's deferred notices in one message.
+            daily = item.digest
+            who = item.contact_email.lower() if digest or daily else str(item.id)
             holder = claimed.get(item.id)
-            key = ("again", holder, who) if holder is not None else ("new", who)
+            kind = "daily" if daily else "new"
+            key = ("again", holder, kind, who) if holder is not None else (kind, who)
             groups.setdefault(key, []).append(entry)
         return list(groups.values())
 

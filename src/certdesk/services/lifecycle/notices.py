@@ -58,6 +58,7 @@ from typing import Any
 
 import structlog
 
+from certdesk.core.mail_kinds import SAFETY_KINDS, Mode, digest_moment, kind_of
 from certdesk.core.notices import NoticeState, Recipient
 from certdesk.notify.rendering import NoticeTemplates
 from certdesk.notify.smtp import SmtpTransport, Transport, parse_smtp_url
@@ -69,7 +70,9 @@ from certdesk.services.lifecycle.notice_sending import (
     Sender,
 )
 from certdesk.services.lifecycle.notice_views import NoticeReads
+from certdesk.services.lifecycle.webhook_queue import WebhookQueue
 from certdesk.services.runtime import Runtime
+from certdesk.store import notice_roles as roles_store
 from certdesk.store import notices as store
 
 log = structlog.get_logger("certdesk.notices")
@@ -84,10 +87,11 @@ class NoticeService(NoticeReads):
         self._rt = rt
         self._transport_factory = transport or self._smtp
         self.policy = policy_from(rt.settings)
-        self.planner = NoticePlanner(self.policy)
+        self.planner = NoticePlanner(self.policy, rt.settings)
         self.templates = NoticeTemplates(rt.settings.notice_template_dir)
         self._service = {"name": "Certificate Services", "base_url": rt.settings.base_url}
         self.sender = Sender(rt, self.policy, self.templates, self._service)
+        self.webhooks = WebhookQueue(rt)
         self._tls: ssl.SSLContext | None = None
 
     def _smtp(self) -> Transport | None:
@@ -151,22 +155,29 @@ class NoticeService(NoticeReads):
 
         All recipients of one (subject, reason) go in the same transaction and the same pass:
         once any of them is recorded the planner considers that reason done for the subject,
-        so a crash or a ``limit`` between them would leave the others unplanned for good.
+        so a crash or a ``limit`` between them would leave the others unplanned for good. The
+        webhook deliveries of the same moments are queued in that transaction too, so an
+        event is never mailed without being queued for the webhooks, nor the other way round.
+        Each person's preference applies here: the daily digest defers the notice to the
+        next digest moment, "off" records it as skipped (safety notices are never off).
         """
-        batches: list[list[dict[str, Any]]] = [[]]
+        with self._rt.reads() as s:
+            prefs = roles_store.preferences(s) if planned else {}
+        batches: list[tuple[list[dict[str, Any]], list[Planned]]] = [([], [])]
         taken = 0
         for p in planned:
             # The limit: the rest is planned again by the next pass (one subject's recipients
             # are never split, and a pass always makes progress if it has room at all).
             if room is not None and (room <= 0 or (taken and taken + len(p.recipients) > room)):
                 break
-            rows = [self._row(p, r, now, transport) for r in p.recipients]
+            rows = [self._row(p, r, now, transport, prefs) for r in p.recipients]
             taken += len(rows)
-            if batches[-1] and len(batches[-1]) + len(rows) > _INSERT_BATCH:
-                batches.append([])
-            batches[-1].extend(rows)
+            if batches[-1][0] and len(batches[-1][0]) + len(rows) > _INSERT_BATCH:
+                batches.append(([], []))
+            batches[-1][0].extend(rows)
+            batches[-1][1].append(p)
         mine: list[int] = []
-        for batch in batches:
+        for batch, moments in batches:
             if not batch:
                 continue
             lease_until = current() + CLAIM_LEASE
@@ -175,6 +186,8 @@ class NoticeService(NoticeReads):
                     row.update(claimed_by=worker_id, claim_expires_at=lease_until)
             with self._rt.sessions.begin() as s:
                 keys = store.insert_new(s, batch)
+                stats_hooks = self.webhooks.enqueue(s, moments, now)
+            stats.webhooks += stats_hooks
             by_key = {
                 (r["subject_type"], r["subject_id"], r["contact_email"], r["reason"]): r
                 for r in batch
@@ -187,13 +200,21 @@ class NoticeService(NoticeReads):
                 elif row["status"] == NoticeState.FAILED:
                     stats.failed += 1
                     stats.errors.append(f"notice {k.id} ({k.reason}): {row['last_error']}")
+                elif row["status"] == NoticeState.SKIPPED:
+                    stats.skipped += 1
+                elif row["digest"]:
+                    stats.deferred += 1
                 else:
                     stats.retrying += 1
         return mine
 
-    @staticmethod
     def _row(
-        p: Planned, r: Recipient, now: datetime, transport: Transport | None
+        self,
+        p: Planned,
+        r: Recipient,
+        now: datetime,
+        transport: Transport | None,
+        prefs: dict[str, dict[str, str]],
     ) -> dict[str, Any]:
         row: dict[str, Any] = {
             "subject_type": p.subject_type,
@@ -211,9 +232,26 @@ class NoticeService(NoticeReads):
             "created_at": now,
             "sent_at": None,
             "status": NoticeState.SENDING,
+            "role": r.role,
+            "digest": False,
         }
+        kind = kind_of(p.due.reason)
+        mode = prefs.get(r.email.strip().lower(), {}).get(kind, Mode.IMMEDIATE)
+        if mode == Mode.OFF and kind in SAFETY_KINDS:
+            mode = Mode.DIGEST  # a stored "off" from before the rule cannot silence these
         if r.problem is not None:
             row.update(status=NoticeState.FAILED, last_error=r.problem)
+        elif mode == Mode.OFF:
+            row.update(
+                status=NoticeState.SKIPPED,
+                last_error="not sent: turned off in this person's mail preferences",
+            )
+        elif mode == Mode.DIGEST:
+            row.update(
+                status=NoticeState.PENDING,
+                digest=True,
+                next_attempt_at=digest_moment(now, self._rt.settings.digest_hour),
+            )
         elif transport is None:
             row.update(
                 status=NoticeState.PENDING,

@@ -21,8 +21,10 @@ router = APIRouter(prefix="/api/v1/notices", tags=["notices"], responses=AUTHENT
 
 class NoticeOut(BaseModel):
     id: int
-    subject_type: Literal["certificate", "case"]
-    subject: str = Field(description="The certificate's serial or the case's number")
+    subject_type: Literal["certificate", "case", "person"]
+    subject: str = Field(
+        description="The certificate's serial, the case's number or the person's login ID"
+    )
     reason: str = Field(examples=["expiry.30", "case.rejected#17", "window.closing"])
     contact_email: str
     status: NoticeState

@@ -52,6 +52,7 @@ NAV = (
     NavItem("/users", "People", Action.USER_READ),
     NavItem("/tokens", "API tokens", Action.TOKEN_CREATE),
     NavItem("/acme", "ACME", Action.ACME_READ),
+    NavItem("/webhooks", "Webhooks", Action.WEBHOOK_READ),
     NavItem("/orgs", "Organizations", Action.ORG_READ),
     NavItem("/issuers", "Vendor CAs", Action.ISSUER_READ),
     NavItem("/ct", "Transparency", Action.CERT_READ),

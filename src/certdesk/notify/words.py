@@ -1,0 +1,41 @@
+"""Words for people in mail (R19): what a case type, a recipient's role or an actor is called.
+
+Mail never shows a raw code (``delegated_admin_setup``, ``user:ana``) or a rule number.
+"""
+
+from __future__ import annotations
+
+CASE_TYPE_WORDS: dict[str, str] = {
+    "new": "new certificate",
+    "renewal": "renewal",
+    "change": "change to a certificate",
+    "revoke": "revocation",
+    "delete": "deletion",
+    "csr": "certificate from your own request files",
+    "question": "question",
+    "delegated_admin_setup": "delegated administration set-up",
+}
+
+# Why a person receives a notice, said at the foot of the mail.
+ROLE_WORDS: dict[str, str] = {
+    "contact": "you are a contact for this certificate or case",
+    "requester": "you opened this case",
+    "approver": "you approve your agency's cases",
+    "operator": "you work for Certificate Services",
+    "escalation": (
+        "nobody who should hear of this can be reached: the certificate has no contact with"
+        " a working address, so it comes to you as an administrator of the organization or"
+        " of Certificate Services. Please add a contact so that the right people are told"
+    ),
+    "account": "it concerns your own account",
+}
+
+
+def actor_words(actor: str) -> str:
+    """``user:ana`` → ``ana``; the worker and the local command line → Certificate Services."""
+    kind, _, name = actor.partition(":")
+    if kind == "user" and name:
+        return name
+    if kind == "token" and name:
+        return "a script using an API token"
+    return "Certificate Services"
