@@ -57,6 +57,7 @@ from certdesk.store.models import (
     Notice,
     Organization,
     Submittal,
+    SubmittalContact,
     User,
     UserRole,
     VendorOrder,
@@ -254,18 +255,32 @@ class Desk:
                 )
                 s.add(row)
                 s.flush()
+                named: set[int] = set()
                 for name, email in contacts:
-                    s.add(
-                        Contact(
+                    found = s.scalars(
+                        select(Contact).where(
+                            Contact.org_id == cert.org_id, Contact.address == email.lower()
+                        )
+                    ).one_or_none()
+                    if found is None:
+                        found = Contact(
                             org_id=cert.org_id,
-                            submittal_id=row.id,
                             kind="technical",
                             name=name,
                             email=email,
+                            address=email.lower(),
                             phone="",
+                            org_wide=False,
                             created_at=now,
                             updated_at=now,
                         )
+                        s.add(found)
+                        s.flush()
+                    if found.id in named:
+                        continue
+                    named.add(found.id)
+                    s.add(
+                        SubmittalContact(submittal_id=row.id, contact_id=found.id, kind="technical")
                     )
 
 
