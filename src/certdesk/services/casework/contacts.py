@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,9 @@ from certdesk.services.visibility import visible_org
 from certdesk.store import contacts as contact_store
 from certdesk.store.contacts import Use
 from certdesk.store.models import Contact, Organization
+
+if TYPE_CHECKING:
+    from certdesk.services.casework.contact_replace import Replacement
 
 MAX_ORG_CONTACTS = 200
 
@@ -139,26 +143,16 @@ class ContactView:
         return {"kind": self.kind, "name": self.name, "email": self.email, "phone": self.phone}
 
 
-@dataclass(frozen=True)
-class Replacement:
-    """What one "replace X by Y everywhere" changed (R9, R15)."""
-
-    old: ContactView
-    new: ContactView
-    submittals: tuple[int, ...]
-    cases: tuple[str, ...]
-    certificates: tuple[str, ...]
-    old_removed: bool
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "old": self.old.as_dict(),
-            "new": self.new.as_dict(),
-            "submittals": list(self.submittals),
-            "cases": list(self.cases),
-            "certificates": list(self.certificates),
-            "old_removed": self.old_removed,
-        }
+def use_as_dict(u: Use) -> dict[str, object]:
+    """One submittal naming a contact, as the API and ``--json`` show it."""
+    return {
+        "submittal_id": u.submittal_id,
+        "kind": u.kind,
+        "case": u.case_number,
+        "case_state": u.case_state,
+        "certificate": u.cert_serial,
+        "certificate_status": u.cert_status,
+    }
 
 
 def contact_view(
@@ -243,7 +237,7 @@ class ContactService:
         with self._rt.reads() as s:
             org = visible_org(s, actor, org_code)
             authorize(actor, Action.ORG_READ, org.id, hide=True)
-            row = _contact(s, org, ref)
+            row = find_contact(s, org, ref)
             return contact_view(row), tuple(contact_store.uses_of(s, row.id))
 
     def add(self, actor: Actor, org_code: str, contact: ContactInput) -> ContactView:
@@ -256,7 +250,7 @@ class ContactService:
                 raise Conflict(
                     "contact.too_many", f"an organization has at most {MAX_ORG_CONTACTS} contacts"
                 )
-            _address_free(s, org, checked.email)
+            address_free(s, org, checked.email)
             row = contact_store.add(s, new_contact_row(org.id, checked, self._rt.clock()))
             view = contact_view(row)
             self._audit.record(
@@ -280,7 +274,7 @@ class ContactService:
         with self._rt.sessions.begin() as s:
             org = visible_org(s, actor, org_code)
             authorize(actor, Action.CONTACT_MANAGE, org.id, hide=True)
-            row = _contact(s, org, str(contact_id), for_update=True)
+            row = find_contact(s, org, str(contact_id), for_update=True)
             before = contact_view(row)
             wanted = ContactInput(
                 kind=change.kind if change.kind is not None else before.kind,
@@ -292,7 +286,7 @@ class ContactService:
             if wanted == ContactInput(**before.fields()) and org_wide == before.org_wide:
                 return before  # nothing to change: no event
             if contact_store.address_of(wanted.email) != row.address:
-                _address_free(s, org, wanted.email)
+                address_free(s, org, wanted.email)
             contact_store.change(
                 s,
                 row,
@@ -322,7 +316,7 @@ class ContactService:
         with self._rt.sessions.begin() as s:
             org = visible_org(s, actor, org_code)
             authorize(actor, Action.CONTACT_MANAGE, org.id, hide=True)
-            row = _contact(s, org, str(contact_id), for_update=True)
+            row = find_contact(s, org, str(contact_id), for_update=True)
             live = [
                 u
                 for u in contact_store.uses_of(s, row.id)
@@ -349,65 +343,11 @@ class ContactService:
             return view
 
     def replace(self, actor: Actor, org_code: str, old_ref: str, new_ref: str) -> Replacement:
-        """R9/R15: contact ``new_ref`` takes ``old_ref``'s place on every submittal of an
-        open case or of a certificate in force, in the same role, as one audited change
-        (``contact.replace``). ``new_ref`` also takes over hearing about the whole
-        organization if ``old_ref`` did. The old contact stays on history (closed cases about
-        certificates no longer in force) and is removed when nothing names it any more."""
-        with self._rt.sessions.begin() as s:
-            org = visible_org(s, actor, org_code)
-            authorize(actor, Action.CONTACT_MANAGE, org.id, hide=True)
-            old = _contact(s, org, old_ref, for_update=True)
-            new = _contact(s, org, new_ref, for_update=True)
-            if old.id == new.id:
-                raise InvalidInput("contact.same", "a contact cannot replace itself")
-            before_old, before_new = contact_view(old), contact_view(new)
-            uses = contact_store.uses_of(s, old.id)
-            reached = [u for u in uses if replacement_reaches(u.case_state, u.cert_status)]
-            if not reached and not old.org_wide:
-                raise Conflict(
-                    "contact.unused",
-                    f"{old.email} is not a contact of any open case or certificate in force",
-                )
-            for use in reached:
-                contact_store.rename(s, use.submittal_id, old.id, new.id, use.kind)
-            now = self._rt.clock()
-            if old.org_wide and not new.org_wide:
-                new.org_wide = True
-                new.updated_at = now
-            removed = len(reached) == len(uses)
-            if removed:
-                contact_store.remove(s, old)
-            else:
-                old.org_wide = False
-                old.updated_at = now
-            s.flush()
-            result = Replacement(
-                old=before_old,
-                new=contact_view(new),
-                submittals=tuple(sorted({u.submittal_id for u in reached})),
-                cases=tuple(sorted({u.case_number for u in reached})),
-                certificates=tuple(
-                    sorted({u.cert_serial for u in reached if u.cert_serial is not None})
-                ),
-                old_removed=removed,
-            )
-            self._audit.record(
-                s,
-                actor,
-                "contact.replace",
-                "contact",
-                old.id,
-                organization=org.code,
-                before=before_old.fields(),
-                after=before_new.fields(),
-                replaced_by=new.id,
-                submittals=list(result.submittals),
-                cases=list(result.cases),
-                certificates=list(result.certificates),
-                old_removed=removed,
-            )
-            return result
+        """R9/R15: contact ``new_ref`` takes ``old_ref``'s place everywhere it matters, as
+        one audited change (:mod:`certdesk.services.casework.contact_replace`)."""
+        from certdesk.services.casework.contact_replace import replace_contact
+
+        return replace_contact(self._rt, self._audit, actor, org_code, old_ref, new_ref)
 
 
 def _audited(view: ContactView, with_org_wide: bool) -> dict[str, object]:
@@ -418,7 +358,7 @@ def _audited(view: ContactView, with_org_wide: bool) -> dict[str, object]:
     return out
 
 
-def _address_free(s: Session, org: Organization, email: str) -> None:
+def address_free(s: Session, org: Organization, email: str) -> None:
     taken = contact_store.by_address(s, org.id, email)
     if taken is not None:
         raise Conflict(
@@ -428,7 +368,7 @@ def _address_free(s: Session, org: Organization, email: str) -> None:
         )
 
 
-def _contact(s: Session, org: Organization, ref: str, *, for_update: bool = False) -> Contact:
+def find_contact(s: Session, org: Organization, ref: str, *, for_update: bool = False) -> Contact:
     """The organization's contact by id (digits) or by email address."""
     text = ref.strip()
     row: Contact | None = None
