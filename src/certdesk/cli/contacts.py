@@ -152,7 +152,7 @@ def replace_contact(
 ) -> None:
     """Replace a contact by another on every open case and certificate in force, as one
     audited change; the old contact is removed when nothing else names it."""
-    done = services().contacts.replace(OPERATOR, org, old, new)
+    done = services().contact_replacing.replace(OPERATOR, org, old, new)
     if json_out:
         emit_json(done.as_dict())
         return

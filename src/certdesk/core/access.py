@@ -47,6 +47,7 @@ class Action(StrEnum):
     ISSUER_READ = "issuer.read"  # see the vendor CAs (R16)
     ISSUER_MANAGE = "issuer.manage"  # add, rebind, disable a vendor CA; choose issuers
     ACME_REPLACE = "acme.replace"  # cert services: ask ACME clients to renew early (RFC 9773)
+    CONTRACT_MANAGE = "contract.manage"  # cert services' vendor contracts and licences
 
 
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})

@@ -92,6 +92,7 @@ class PassReport:
     vendor_orders_failed: int = 0
     vendor_cases_delivered: int = 0
     renewal_info_checked: int = 0  # vendor certificates whose renewal window was asked
+    contract_warnings: int = 0  # mails queued to warn of a vendor contract's end
     notices: dict[str, Any] | None = None
     mail: dict[str, Any] | None = None
     checkpoint: str | None = None  # R15: the signed audit checkpoint written by this pass
@@ -118,6 +119,7 @@ class PassReport:
             + self.vendor_cases_delivered
             + notices_sent
             + mail_sent
+            + self.contract_warnings
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -233,6 +235,7 @@ class Worker:
             ("overdue", self._overdue),
             ("crl", self._crls),
             ("notices", self._notices),
+            ("contracts", self._contracts),
             ("mail", self._mail),
             ("vendor", self._vendor_orders),
             ("deliver", self._deliver_vendor_cases),
@@ -366,6 +369,10 @@ class Worker:
             return
         stats = notices.run(now, self.worker_id)
         report.notices = _as_dict(stats)
+
+    def _contracts(self, report: PassReport, now: datetime) -> None:
+        # Warnings of a vendor contract's end wait in the mail queue for the mail job.
+        report.contract_warnings = self._svc.contracts.warn(now)
 
     def _mail(self, report: PassReport, _now: datetime) -> None:
         if self._transport is None and not self._rt.settings.smtp_url:

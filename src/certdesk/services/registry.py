@@ -10,8 +10,10 @@ from certdesk.services.acme.renewal_info import RenewalInfo
 from certdesk.services.acme.validation import ValidationPool, validators
 from certdesk.services.audit import AuditService
 from certdesk.services.casework.approvals import ApprovalService
+from certdesk.services.casework.attachments import AttachmentService
 from certdesk.services.casework.cases import CaseService
 from certdesk.services.casework.closing import CaseClosing
+from certdesk.services.casework.contact_replace import ContactReplacing
 from certdesk.services.casework.contacts import ContactService
 from certdesk.services.casework.delegated_admin import DelegatedAdminSetup
 from certdesk.services.casework.fulfilment import FulfilmentService
@@ -22,6 +24,7 @@ from certdesk.services.casework.renewal_cases import RenewalCases
 from certdesk.services.casework.window import WindowService
 from certdesk.services.checkpoints import CheckpointService
 from certdesk.services.lifecycle.account_mail import AccountMailService
+from certdesk.services.lifecycle.contracts import ContractService
 from certdesk.services.lifecycle.housekeeping import HousekeepingService
 from certdesk.services.lifecycle.notice_metrics import watch_notices
 from certdesk.services.lifecycle.notices import NoticeService
@@ -78,6 +81,7 @@ class Services:
         )
         rt.metrics.watch_authority(self.revocation.ca_dates)
         self.contacts = ContactService(rt, self.audit)
+        self.contact_replacing = ContactReplacing(rt, self.audit)
         self.approvals = ApprovalService(rt, self.audit)
         self.cases = CaseService(rt, self.audit, self.approvals)
         self.delegated_admin = DelegatedAdminSetup(rt, self.audit, self.cases, self.accounts)
@@ -128,3 +132,6 @@ class Services:
             self.acme_validations,
         )
         rt.metrics.watch_workers(self.worker_health.figures)
+        # Case attachments and cert services' vendor contracts (issue 14).
+        self.attachments = AttachmentService(rt, self.audit)
+        self.contracts = ContractService(rt, self.audit)

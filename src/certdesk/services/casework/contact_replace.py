@@ -40,6 +40,18 @@ class Replacement:
         }
 
 
+class ContactReplacing:
+    """``certdesk contact replace``, ``POST …/contacts/replace`` and the contact page."""
+
+    def __init__(self, rt: Runtime, audit: AuditService) -> None:
+        self._rt = rt
+        self._audit = audit
+
+    def replace(self, actor: Actor, org_code: str, old_ref: str, new_ref: str) -> Replacement:
+        """See :func:`replace_contact`."""
+        return replace_contact(self._rt, self._audit, actor, org_code, old_ref, new_ref)
+
+
 def replace_contact(
     rt: Runtime, audit: AuditService, actor: Actor, org_code: str, old_ref: str, new_ref: str
 ) -> Replacement:

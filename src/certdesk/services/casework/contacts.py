@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -26,9 +25,6 @@ from certdesk.services.visibility import visible_org
 from certdesk.store import contacts as contact_store
 from certdesk.store.contacts import Use
 from certdesk.store.models import Contact, Organization
-
-if TYPE_CHECKING:
-    from certdesk.services.casework.contact_replace import Replacement
 
 MAX_ORG_CONTACTS = 200
 
@@ -341,13 +337,6 @@ class ContactService:
                 before=view.fields(),
             )
             return view
-
-    def replace(self, actor: Actor, org_code: str, old_ref: str, new_ref: str) -> Replacement:
-        """R9/R15: contact ``new_ref`` takes ``old_ref``'s place everywhere it matters, as
-        one audited change (:mod:`certdesk.services.casework.contact_replace`)."""
-        from certdesk.services.casework.contact_replace import replace_contact
-
-        return replace_contact(self._rt, self._audit, actor, org_code, old_ref, new_ref)
 
 
 def _audited(view: ContactView, with_org_wide: bool) -> dict[str, object]:

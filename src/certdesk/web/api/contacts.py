@@ -109,7 +109,7 @@ def replace_contact(
 ) -> dict[str, object]:
     """Replace contact ``old`` by ``new`` on every open case and certificate in force, as one
     audited change (R9); ``old`` is removed when nothing else names it."""
-    return svc.contacts.replace(who, code, body.old, body.new).as_dict()
+    return svc.contact_replacing.replace(who, code, body.old, body.new).as_dict()
 
 
 @router.get("/{contact_id}", response_model=ContactDetail, responses=problems(404, 422))

@@ -190,7 +190,7 @@ def contact_replace(
     try:
         if not new.strip():
             raise InvalidInput("contact.replacement", "choose the contact who takes over")
-        done = c.services.contacts.replace(who, code, str(contact_id), new)
+        done = c.services.contact_replacing.replace(who, code, str(contact_id), new)
     except CertdeskError as exc:
         return _edit_page(request, c, who, code, contact_id, error=exc)
     return c.redirect(
