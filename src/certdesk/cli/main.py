@@ -14,12 +14,14 @@ from certdesk import logs
 from certdesk.cli import (
     acme,
     approvals,
+    attachments,
     audit,
     backup,
     cases,
     certs,
     completion,
     contacts,
+    contracts,
     exits,
     fulfilment,
     issuers,
@@ -65,6 +67,8 @@ backup.register(app)
 completion.register(app)
 status.register(app)
 acme.register(app)
+attachments.register(app)
+contracts.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -104,6 +104,7 @@ def find_or_add(s: Session, row: Contact) -> tuple[Contact, bool]:
             email=row.email,
             address=address,
             phone=row.phone,
+            org_wide=row.org_wide,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
