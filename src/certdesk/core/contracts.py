@@ -14,7 +14,7 @@ from datetime import date
 from certdesk.errors import InvalidInput
 
 MAX_LICENCES = 10_000_000
-_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./_#-]{0,99}$")
+_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -45,7 +45,7 @@ def check_terms(terms: ContractTerms) -> ContractTerms:
     if not _NUMBER.match(number):
         raise InvalidInput(
             "contract.number",
-            f"{terms.number!r} is not a contract number (1-100 letters, digits, space . / _ # -)",
+            f"{terms.number!r} is not a contract number (1-100 letters, digits, space . _ -)",
         )
     if not 0 <= terms.licences_total <= MAX_LICENCES:
         raise InvalidInput("contract.licences", f"licences bought must be 0-{MAX_LICENCES:,}")

@@ -21,10 +21,12 @@ from certdesk.web import apidocs, challenges, console, health, pki, problems
 from certdesk.web.access import RequestLog
 from certdesk.web.api import (
     acme_admin,
+    attachments,
     audit,
     cases,
     certificates,
     contacts,
+    contracts,
     fulfilment,
     issuers,
     notices,
@@ -110,6 +112,8 @@ def create_app(services: Services | None = None) -> FastAPI:
         contacts,
         fulfilment,
         reports,
+        attachments,
+        contracts,
     ):
         app.include_router(module.router)
     app.include_router(notices.router)
