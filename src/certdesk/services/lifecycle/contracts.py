@@ -122,6 +122,15 @@ class ContractService:
         with self._rt.reads() as s:
             return _views(s, [_contract(s, number)])[0]
 
+    def get(self, actor: Actor, contract_id: int) -> ContractView:
+        """One contract by its id (the console's and the warning mail's links)."""
+        authorize(actor, Action.CONTRACT_MANAGE, None)
+        with self._rt.reads() as s:
+            row = contract_store.by_id(s, contract_id) if 0 < contract_id < 2**31 else None
+            if row is None:
+                raise NotFound("contract.unknown", f"no vendor contract {contract_id}")
+            return _views(s, [row])[0]
+
     def add(self, actor: Actor, terms: ContractTerms, issuer: str = "") -> ContractView:
         """Record a contract (audited ``contract.add``)."""
         authorize(actor, Action.CONTRACT_MANAGE, None)

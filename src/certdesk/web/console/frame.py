@@ -53,6 +53,7 @@ NAV = (
     NavItem("/acme", "ACME", Action.ACME_READ),
     NavItem("/orgs", "Organizations", Action.ORG_READ),
     NavItem("/issuers", "Vendor CAs", Action.ISSUER_READ),
+    NavItem("/contracts", "Contracts", Action.CONTRACT_MANAGE),
     NavItem("/reports", "Reports", Action.REPORT_READ),
     NavItem("/audit", "Audit log", Action.AUDIT_READ),
 )
