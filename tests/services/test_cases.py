@@ -882,9 +882,12 @@ def test_contact_changes_are_audited_with_old_and_new(desk: Desk) -> None:
     assert sc.id in [c.id for c in contacts.list(desk["cara"], CHP)]
     removed = contacts.remove(desk["carl"], CHP, added.id)
     assert removed.id == added.id
-    assert [v.action for v in desk.services.audit.search(
-        OPERATOR, object_type="contact", object_id=str(added.id))[0]][:3] == [
-        "contact.remove", "contact.change", "contact.add"]  # fmt: skip  (SQLite reuses ids)
+    assert [
+        v.action
+        for v in desk.services.audit.search(
+            OPERATOR, object_type="contact", object_id=str(added.id)
+        )[0]
+    ][:3] == ["contact.remove", "contact.change", "contact.add"]  # fmt: skip  (SQLite reuses ids)
 
 
 @pytest.mark.parametrize(

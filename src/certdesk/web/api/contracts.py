@@ -89,14 +89,14 @@ def add_contract(body: ContractIn, svc: ServicesDep, who: ActorDep) -> dict[str,
     return svc.contracts.add(who, terms, body.issuer).as_dict()
 
 
-@router.get("/{number}", response_model=ContractOut, responses=problems(403, 404, 422))
-def show_contract(number: ContractNumber, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
-    return svc.contracts.show(who, number).as_dict()
+@router.get("/{contract}", response_model=ContractOut, responses=problems(403, 404, 422))
+def show_contract(contract: ContractNumber, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+    return svc.contracts.show(who, contract).as_dict()
 
 
-@router.patch("/{number}", response_model=ContractOut, responses=problems(403, 404, 409, 422))
+@router.patch("/{contract}", response_model=ContractOut, responses=problems(403, 404, 409, 422))
 def change_contract(
-    number: ContractNumber, body: ContractPatch, svc: ServicesDep, who: ActorDep
+    contract: ContractNumber, body: ContractPatch, svc: ServicesDep, who: ActorDep
 ) -> dict[str, object]:
     change = ContractChange(
         vendor=body.vendor,
@@ -108,4 +108,4 @@ def change_contract(
         ends_on=body.ends_on,
         notes=body.notes,
     )
-    return svc.contracts.update(who, number, change).as_dict()
+    return svc.contracts.update(who, contract, change).as_dict()
