@@ -53,6 +53,19 @@ _LINKS = sa.table(
 
 
 def upgrade() -> None:
+    # SQLite rebuilds ``contacts`` below: nothing may refer to it while it does, so the
+    # links are worked out first and stored once the table is rebuilt.
+    with op.batch_alter_table("contacts") as batch:
+        batch.add_column(sa.Column("address", sa.String(length=254), nullable=True))
+        batch.add_column(
+            sa.Column("org_wide", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    links = _fold_copies(op.get_bind())
+    with op.batch_alter_table("contacts") as batch:
+        batch.drop_index("ix_contacts_submittal")
+        batch.drop_column("submittal_id")
+        batch.alter_column("address", existing_type=sa.String(length=254), nullable=False)
+        batch.create_unique_constraint("uq_contacts_org_address", ["org_id", "address"])
     op.create_table(
         "submittal_contacts",
         sa.Column("submittal_id", sa.Integer(), nullable=False),
@@ -63,17 +76,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("submittal_id", "contact_id", "kind"),
     )
     op.create_index("ix_submittal_contacts_contact", "submittal_contacts", ["contact_id"])
-    with op.batch_alter_table("contacts") as batch:
-        batch.add_column(sa.Column("address", sa.String(length=254), nullable=True))
-        batch.add_column(
-            sa.Column("org_wide", sa.Boolean(), nullable=False, server_default=sa.false())
+    if links:
+        op.get_bind().execute(
+            sa.insert(_LINKS),
+            [{"submittal_id": s, "contact_id": k, "kind": kind} for s, k, kind in sorted(links)],
         )
-    _fold_copies(op.get_bind())
-    with op.batch_alter_table("contacts") as batch:
-        batch.drop_index("ix_contacts_submittal")
-        batch.drop_column("submittal_id")
-        batch.alter_column("address", existing_type=sa.String(length=254), nullable=False)
-        batch.create_unique_constraint("uq_contacts_org_address", ["org_id", "address"])
 
     op.create_table(
         "case_attachments",
@@ -111,10 +118,10 @@ def upgrade() -> None:
     op.create_index("ix_vendor_contracts_ends_on", "vendor_contracts", ["ends_on"])
 
 
-def _fold_copies(conn: sa.Connection) -> None:
-    """Every contact row gets its address; each submittal's copy becomes a link to the
-    organization's one contact with that address (the copy itself is deleted unless it is
-    that contact)."""
+def _fold_copies(conn: sa.Connection) -> set[tuple[int, int, str]]:
+    """Every contact row gets its address; each submittal's copy becomes a link (returned:
+    submittal, contact, kind) to the organization's one contact with that address (the copy
+    itself is deleted unless it is that contact)."""
     c = _CONTACTS.c
     rows = conn.execute(
         sa.select(c.id, c.org_id, c.submittal_id, c.kind, c.email).order_by(
@@ -139,13 +146,9 @@ def _fold_copies(conn: sa.Connection) -> None:
             dropped.append(row.id)
         if row.submittal_id is not None:
             links.add((row.submittal_id, kept, row.kind))
-    if links:
-        conn.execute(
-            sa.insert(_LINKS),
-            [{"submittal_id": s, "contact_id": k, "kind": kind} for s, k, kind in sorted(links)],
-        )
     for start in range(0, len(dropped), 500):
         conn.execute(sa.delete(_CONTACTS).where(c.id.in_(dropped[start : start + 500])))
+    return links
 
 
 def downgrade() -> None:
@@ -154,21 +157,27 @@ def downgrade() -> None:
     op.drop_index("ix_case_attachments_case", table_name="case_attachments")
     op.drop_table("case_attachments")
 
+    copies = _copies(op.get_bind())
+    op.drop_index("ix_submittal_contacts_contact", table_name="submittal_contacts")
+    op.drop_table("submittal_contacts")
     with op.batch_alter_table("contacts") as batch:
         batch.drop_constraint("uq_contacts_org_address", type_="unique")
         batch.add_column(sa.Column("submittal_id", sa.Integer(), nullable=True))
         batch.create_foreign_key("fk_contacts_submittal", "submittals", ["submittal_id"], ["id"])
         batch.create_index("ix_contacts_submittal", ["submittal_id"], unique=False)
-    _copy_back(op.get_bind())
+    conn = op.get_bind()
+    c = _CONTACTS.c
+    if copies:
+        conn.execute(sa.insert(_CONTACTS), copies)
+    # A contact only submittals named was not the organization's before 0020.
+    conn.execute(sa.delete(_CONTACTS).where(c.submittal_id.is_(None), sa.not_(c.org_wide)))
     with op.batch_alter_table("contacts") as batch:
         batch.drop_column("org_wide")
         batch.drop_column("address")
-    op.drop_index("ix_submittal_contacts_contact", table_name="submittal_contacts")
-    op.drop_table("submittal_contacts")
 
 
-def _copy_back(conn: sa.Connection) -> None:
-    """Each link becomes a copy of its contact on the submittal, as before 0020."""
+def _copies(conn: sa.Connection) -> list[dict[str, Any]]:
+    """Each link as a copy of its contact on the submittal, as before 0020."""
     c, link = _CONTACTS.c, _LINKS.c
     rows = conn.execute(
         sa.select(
@@ -198,7 +207,4 @@ def _copy_back(conn: sa.Connection) -> None:
         }
         for r in rows
     ]
-    if copies:
-        conn.execute(sa.insert(_CONTACTS), copies)
-    # A contact only submittals named was not the organization's before 0020.
-    conn.execute(sa.delete(_CONTACTS).where(c.submittal_id.is_(None), sa.not_(c.org_wide)))
+    return copies
