@@ -143,6 +143,9 @@ class Desk:
             "issuers": Issuer,  # R16: vendor CAs and their orders
             "acme_issuers": AcmeIssuerRow,
             "vendor_orders": VendorOrder,
+            "submittal_contacts": SubmittalContact,  # R9: who a submittal names
+            "attachments": CaseAttachment,
+            "contracts": VendorContract,
         }
         totals = [select(func.count()).select_from(m).scalar_subquery() for m in tables.values()]
         with self.rt.reads() as s:
