@@ -47,6 +47,7 @@ from certdesk.store.models import (
     ApprovalPolicy,
     AuditRow,
     Case,
+    CaseAttachment,
     CaseEvent,
     CertificateRow,
     Comment,
@@ -60,6 +61,7 @@ from certdesk.store.models import (
     SubmittalContact,
     User,
     UserRole,
+    VendorContract,
     VendorOrder,
 )
 from conftest import BACKENDS, OPERATOR, ManualClock, scratch_database
