@@ -205,6 +205,7 @@ PAGES = [
     visit("acme/key-created", "/acme", DAN, then=eab_created),
     visit("contacts", "/contacts", "ana"),
     visit("contacts/detail", "/contacts/dmv/{contact}", "ana"),
+    visit("contracts", "/contracts", "opal"),
     # reports and audit
     visit("reports", "/reports", "opal"),
     visit("audit", "/audit", "opal"),
