@@ -199,6 +199,28 @@ class Settings(BaseSettings):
         default="certdesk@localhost", description="Sender address of mail certdesk sends."
     )
 
+    # Case attachments and vendor contracts (issue 14)
+    attachment_max_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1,
+        le=64 * 1024 * 1024,
+        description="Largest file that can be attached to a case, in bytes (files are stored in"
+        " the database).",
+    )
+    attachment_max_per_case: int = Field(
+        default=50, ge=1, le=1000, description="Most files one case can hold."
+    )
+    contract_notice_days: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(90, 30),
+        description="Comma-separated days before a vendor contract ends on which cert services"
+        " are told, once each.",
+    )
+    contract_notice_to: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated addresses for vendor contract notices; empty: every"
+        " cert services (operator) account's email.",
+    )
+
     # R4/R5 cases
     holidays: Annotated[tuple[date, ...] | None, NoDecode] = Field(
         default=None,
@@ -469,7 +491,14 @@ class Settings(BaseSettings):
             return tuple(date.fromisoformat(p) for p in parts) if parts else None
         return value
 
-    @field_validator("notice_days", mode="before")
+    @field_validator("contract_notice_to", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(_comma_list(value))
+        return value
+
+    @field_validator("notice_days", "contract_notice_days", mode="before")
     @classmethod
     def _split_notice_days(cls, value: object) -> object:
         # "90,60,30,14,7,1" from the environment; whole days of at least 1, distinct.

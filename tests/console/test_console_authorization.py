@@ -44,10 +44,12 @@ PARAMS = {
     "contact_id": "contact",
     "external_id": "external",
     "webhook_id": "webhook",
+    "attachment_id": "attachment",
 }
 # Routes with a path parameter that is not another agency's object (a vendor CA is cert
 # services' own; agencies are refused it outright: tests/ca/acme/test_vendor_console.py).
-PUBLIC = {"/enroll/{token}", "/issuers/{name}/disable"}
+# Vendor contracts are cert services' alone (tests/console/test_console_contracts.py).
+PUBLIC = {"/enroll/{token}", "/issuers/{name}/disable", "/contracts/{contract_id}"}
 
 
 desk = desk_fixture("console-authz", backend="sqlite", opener=console_desk)
@@ -61,7 +63,8 @@ def objects(desk: Desk) -> dict[str, str]:
     view = desk.approved(DMV, submittals=(sub(name),))
     number = svc.fulfilment.fulfil(desk["opal"], view.number).number
     delivery = svc.window.certificates_of_case(desk["opal"], number)
-    added = svc.contacts.add(OPERATOR, DMV, contact("billing", "ana"))
+    added = svc.contacts.add(OPERATOR, DMV, contact("billing", "bea"))
+    attached = svc.attachments.attach(OPERATOR, number, f"{name}.txt", b"secret minutes\n")
     token = svc.tokens.create(OPERATOR, role=Role.REQUESTER, org_code=DMV, label="dmv script")
     case = svc.cases.show(desk["opal"], number)
     issued = trustme.CA().issue_cert("outside.dmv.ca.gov")
@@ -80,6 +83,7 @@ def objects(desk: Desk) -> dict[str, str]:
         "prefix": token.prefix,
         "contact": str(added.id),
         "webhook": str(hook.webhook.id),
+        "attachment": str(attached.id),
         "name": name,
         "external": str(outside.id),
     }

@@ -235,6 +235,7 @@ PAGES = [
     visit("ct", "/ct", "opal"),
     visit("ct/agency", "/ct", "ana"),
     visit("contacts/detail", "/contacts/dmv/{contact}", "ana"),
+    visit("contracts", "/contracts", "opal"),
     # reports and audit
     visit("reports", "/reports", "opal"),
     visit("audit", "/audit", "opal"),

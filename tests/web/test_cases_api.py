@@ -215,6 +215,7 @@ def test_contacts_routes(world: CaseApi) -> None:
     assert events[0]["action"] == "contact.change"
     assert events[0]["summary"]["before"]["email"] == "ap@dmv.ca.gov"
     assert events[0]["summary"]["after"]["email"] == "payables@dmv.ca.gov"
+    world.desk.draft("ana")  # a submittal naming a contact
     listed = world.call("approver-own", "GET", f"{API}/orgs/{DMV}/contacts").json()
     assert contact_id in [c["id"] for c in listed]
     with_subs = world.call(
@@ -471,7 +472,8 @@ _action(
 _action(
     "R9/add-contact",
     lambda w: Cell("POST", f"{API}/orgs/{DMV}/contacts",
-                   {"kind": "technical", "name": "New", "email": "new@dmv.ca.gov"}),
+                   {"kind": "technical", "name": "New",
+                    "email": f"{w.desk.unique('new')}@dmv.ca.gov"}),
     operator=201, auditor=F, requester_own=201, approver_own=F, delegated_admin_own=201,
     other=ORG_404,
 )  # fmt: skip

@@ -61,10 +61,12 @@ OBJECT_PARAMS = {
     "account_id": "acme_account",
     "external_id": "external",  # an external certificate (R18)
     "webhook_id": "webhook",  # an outbound webhook (issue 14)
+    "attachment_id": "attachment",
 }
 QUERY_FILTERS = {"org": "org", "cert": "serial", "case": "case"}
 # Path parameters that name no agency's object: a vendor issuer is cert services' (R16).
-NOT_OBJECTS: set[str] = {"name"}
+# A vendor contract is cert services' too (an agency is refused every contract route).
+NOT_OBJECTS: set[str] = {"name", "contract"}
 
 # The body each route with one is asked with: valid, so that the answer comes from looking
 # the object up and not from the request's shape. ``{kind}`` is filled like the path.
@@ -105,6 +107,8 @@ BODIES: dict[tuple[str, str], Any] = {
         "email": "probe@chp.ca.gov",
     },
     ("PATCH", "/api/v1/orgs/{code}/contacts/{contact_id}"): {"name": "Probe"},
+    ("POST", "/api/v1/orgs/{code}/contacts/replace"): {"old": "1", "new": "2"},
+    ("PATCH", "/api/v1/contracts/{contract}"): {"notes": "probe"},
     ("PATCH", "/api/v1/orgs/{code}"): {"self_managed": True},
     ("POST", "/api/v1/orgs/{code}/grants"): {"grant": "zone:probe.ca.gov"},
     ("PUT", "/api/v1/orgs/{code}/grants/issuer"): {"grant": "zone:dmv.ca.gov", "issuer": "builtin"},
@@ -134,6 +138,7 @@ BODY_OBJECTS = {"org", "serial", "submittal"}
 REQUIRED_QUERY = {
     "/api/v1/reports/usage": {"from": "2026-01-01", "to": "2026-12-31"},
     "/api/v1/reports/sla": {"from": "2026-01-01", "to": "2026-12-31"},
+    "/api/v1/cases/{number}/attachments": {"filename": "probe.txt"},
 }
 # Nested routes whose own parent case must be a draft (changing submittals); the others
 # are asked with an own delivered case, so that the child is looked up at all.
@@ -225,7 +230,8 @@ def objects(world: CaseApi) -> Objects:
     number = svc.fulfilment.fulfil(desk["opal"], view.number).number
     serial = svc.window.certificates_of_case(desk["opal"], number).certificates[0].serial
     case = svc.cases.show(desk["opal"], number)
-    added = svc.contacts.add(OPERATOR, DMV, contact("billing", "ana"))
+    added = svc.contacts.add(OPERATOR, DMV, contact("billing", "bea"))
+    attached = svc.attachments.attach(OPERATOR, number, "minutes.txt", b"kick-off minutes\n")
     token = svc.tokens.create(OPERATOR, role=Role.REQUESTER, org_code=DMV)
     # An ACME key and an account of dmv: ACME needs a self-managed organization for the
     # moment they are made; dmv is managed again afterwards (the rows stay dmv's).
@@ -257,6 +263,7 @@ def objects(world: CaseApi) -> Objects:
         "acme_account": str(account_id),
         "external": str(outside.id),
         "webhook": str(hook.webhook.id),
+        "attachment": str(attached.id),
     }
     # Made up, each of the same shape as dmv's, and held by nobody.
     nowhere = {
@@ -272,6 +279,7 @@ def objects(world: CaseApi) -> Objects:
         "acme_account": "9" * len(str(account_id)) + "1",
         "external": "9" * len(str(outside.id)) + "1",
         "webhook": "9" * len(str(hook.webhook.id)) + "1",
+        "attachment": "9" * len(str(attached.id)) + "1",
     }
     # chp's own, for the parents of nested routes: a delivered case, a draft, a contact.
     approved = desk.approved(CHP, submittals=(sub(f"{desk.unique('own')}.chp.ca.gov"),))

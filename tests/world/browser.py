@@ -262,3 +262,24 @@ def live_site(
             yield site
         finally:
             site.close()
+
+
+# --------------------------------------------------------------------------- accessibility
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2.0/2.1 A and AA violations on the page as it is now (axe injected
+    when the site's init scripts did not; the context must bypass the console's CSP)."""
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate(
+        """tags => axe.run(document, {runOnly: {type: "tag", values: tags},
+                                      resultTypes: ["violations"]})""",
+        AXE_TAGS,
+    )
+    return [
+        f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes'][:5]]}"
+        for v in result["violations"]
+    ]

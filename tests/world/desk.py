@@ -47,6 +47,7 @@ from certdesk.store.models import (
     ApprovalPolicy,
     AuditRow,
     Case,
+    CaseAttachment,
     CaseEvent,
     CertificateRow,
     Comment,
@@ -57,8 +58,10 @@ from certdesk.store.models import (
     Notice,
     Organization,
     Submittal,
+    SubmittalContact,
     User,
     UserRole,
+    VendorContract,
     VendorOrder,
 )
 from conftest import BACKENDS, OPERATOR, ManualClock, scratch_database
@@ -142,6 +145,9 @@ class Desk:
             "issuers": Issuer,  # R16: vendor CAs and their orders
             "acme_issuers": AcmeIssuerRow,
             "vendor_orders": VendorOrder,
+            "submittal_contacts": SubmittalContact,  # R9: who a submittal names
+            "attachments": CaseAttachment,
+            "contracts": VendorContract,
         }
         totals = [select(func.count()).select_from(m).scalar_subquery() for m in tables.values()]
         with self.rt.reads() as s:
@@ -254,18 +260,32 @@ class Desk:
                 )
                 s.add(row)
                 s.flush()
+                named: set[int] = set()
                 for name, email in contacts:
-                    s.add(
-                        Contact(
+                    found = s.scalars(
+                        select(Contact).where(
+                            Contact.org_id == cert.org_id, Contact.address == email.lower()
+                        )
+                    ).one_or_none()
+                    if found is None:
+                        found = Contact(
                             org_id=cert.org_id,
-                            submittal_id=row.id,
                             kind="technical",
                             name=name,
                             email=email,
+                            address=email.lower(),
                             phone="",
+                            org_wide=False,
                             created_at=now,
                             updated_at=now,
                         )
+                        s.add(found)
+                        s.flush()
+                    if found.id in named:
+                        continue
+                    named.add(found.id)
+                    s.add(
+                        SubmittalContact(submittal_id=row.id, contact_id=found.id, kind="technical")
                     )
 
 

@@ -11,7 +11,12 @@ from typing import Annotated
 import typer
 
 from certdesk.cli.common import OPERATOR, emit_json, services
-from certdesk.services.casework.contacts import ContactChange, ContactInput, ContactView
+from certdesk.services.casework.contacts import (
+    ContactChange,
+    ContactInput,
+    ContactView,
+    use_as_dict,
+)
 
 contact_app = typer.Typer(
     help="Certificate contacts of an organization (R9); every change is audited.",
@@ -26,8 +31,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_contact(c: ContactView) -> None:
-    where = f"\t{c.case_number} submittal {c.submittal_id}" if c.submittal_id else ""
+    if c.submittal_id:
+        where = f"\t{c.case_number} submittal {c.submittal_id}"
+    else:
+        where = "\tevery certificate" if c.org_wide else "\twhere named"
     typer.echo(f"{c.id}\t{c.kind}\t{c.name}\t{c.email}\t{c.phone or '-'}{where}")
+
+
+RefArg = Annotated[str, typer.Argument(help="Contact id or email address.")]
 
 
 OrgOpt = Annotated[str, typer.Option("--org", help="Organization code.")]
@@ -70,16 +81,27 @@ def add_contact(
 @contact_app.command("change")
 def change_contact(
     org: OrgOpt,
-    contact_id: Annotated[int, typer.Argument(help="Contact id (see contact list --all).")],
+    contact_id: RefArg,
     kind: Annotated[str | None, typer.Option("--kind")] = None,
     name: Annotated[str | None, typer.Option("--name")] = None,
     email: Annotated[str | None, typer.Option("--email")] = None,
     phone: Annotated[str | None, typer.Option("--phone")] = None,
+    org_wide: Annotated[
+        bool | None,
+        typer.Option(
+            "--org-wide/--only-where-named",
+            help="Hear about every certificate and case of the organization, or only about"
+            " the submittals naming the contact.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Change a contact (of the organization or of a submittal); audited old → new (R9)."""
+    """Change a contact, on every submittal naming it; audited old → new (R9)."""
     view = services().contacts.change(
-        OPERATOR, org, contact_id, ContactChange(kind=kind, name=name, email=email, phone=phone)
+        OPERATOR,
+        org,
+        contact_id,
+        ContactChange(kind=kind, name=name, email=email, phone=phone, org_wide=org_wide),
     )
     if json_out:
         emit_json(view.as_dict())
@@ -90,12 +112,53 @@ def change_contact(
 @contact_app.command("remove")
 def remove_contact(
     org: OrgOpt,
-    contact_id: Annotated[int, typer.Argument(help="Contact id.")],
+    contact_id: RefArg,
     json_out: JsonOpt = False,
 ) -> None:
-    """Remove a contact."""
+    """Remove a contact no open case or certificate in force names (else: replace it)."""
     view = services().contacts.remove(OPERATOR, org, contact_id)
     if json_out:
         emit_json(view.as_dict())
     else:
         _print_contact(view)
+
+
+@contact_app.command("show")
+def show_contact(org: OrgOpt, contact_id: RefArg, json_out: JsonOpt = False) -> None:
+    """A contact and the submittals naming it (case, role, certificate)."""
+    view, uses = services().contacts.show(OPERATOR, org, contact_id)
+    if json_out:
+        emit_json(
+            {
+                **view.as_dict(),
+                "named_on": [use_as_dict(u) for u in uses],
+            }
+        )
+        return
+    _print_contact(view)
+    for u in uses:
+        cert = f"\t{u.cert_serial} ({u.cert_status})" if u.cert_serial else ""
+        typer.echo(
+            f"  {u.case_number} ({u.case_state})\tsubmittal {u.submittal_id}\t{u.kind}{cert}"
+        )
+
+
+@contact_app.command("replace")
+def replace_contact(
+    org: OrgOpt,
+    old: Annotated[str, typer.Argument(help="The contact leaving (id or email).")],
+    new: Annotated[str, typer.Argument(help="The contact taking over (id or email).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Replace a contact by another on every open case and certificate in force, as one
+    audited change; the old contact is removed when nothing else names it."""
+    done = services().contact_replacing.replace(OPERATOR, org, old, new)
+    if json_out:
+        emit_json(done.as_dict())
+        return
+    typer.echo(
+        f"{done.new.name} <{done.new.email}> replaces {done.old.name} <{done.old.email}> on"
+        f" {len(done.submittals)} submittal(s) of {len(done.cases)} case(s)"
+        f" and {len(done.certificates)} certificate(s)"
+        + ("; the old contact is removed" if done.old_removed else "")
+    )

@@ -14,12 +14,14 @@ from certdesk import logs
 from certdesk.cli import (
     acme,
     approvals,
+    attachments,
     audit,
     backup,
     cases,
     certs,
     completion,
     contacts,
+    contracts,
     ct,
     endpoints,
     exits,
@@ -71,6 +73,8 @@ acme.register(app)
 ct.register(app)
 endpoints.register(app)
 webhooks.register(app)
+attachments.register(app)
+contracts.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -53,6 +53,7 @@ class Action(StrEnum):
     EXTERNAL_MANAGE = "external.manage"  # import, attribute, adopt external certificates (R18)
     WEBHOOK_READ = "webhook.read"  # outbound webhooks and their delivery log (issue 14)
     WEBHOOK_MANAGE = "webhook.manage"  # add or remove an outbound webhook
+    CONTRACT_MANAGE = "contract.manage"  # cert services' vendor contracts and licences
 
 
 GLOBAL_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})

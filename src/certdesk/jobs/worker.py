@@ -104,6 +104,7 @@ class PassReport:
     vendor_cases_delivered: int = 0
     renewal_info_checked: int = 0  # vendor certificates whose renewal window was asked
     acme_persist_warned: int = 0  # standing dns-persist-01 records warned about
+    contract_warnings: int = 0  # mails queued to warn of a vendor contract's end
     notices: dict[str, Any] | None = None
     endpoints: dict[str, Any] | None = None  # re-checks of installed certificates (R14)
     mail: dict[str, Any] | None = None
@@ -137,6 +138,7 @@ class PassReport:
             + int((self.ct or {}).get("findings", 0))
             + self.acme_persist_warned
             + hooks_done
+            + self.contract_warnings
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -254,6 +256,7 @@ class Worker:
             ("notices", self._notices),
             ("acme-persist", self._acme_persist),
             ("verify", self._rechecks),
+            ("contracts", self._contracts),
             ("mail", self._mail),
             ("webhooks", self._webhooks),
             ("vendor", self._vendor_orders),
@@ -398,6 +401,10 @@ class Worker:
 
     def _acme_persist(self, report: PassReport, now: datetime) -> None:
         report.acme_persist_warned = self._svc.acme_persist.warn(now)
+
+    def _contracts(self, report: PassReport, now: datetime) -> None:
+        # Warnings of a vendor contract's end wait in the mail queue for the mail job.
+        report.contract_warnings = self._svc.contracts.warn(now)
 
     def _mail(self, report: PassReport, _now: datetime) -> None:
         if self._transport is None and not self._rt.settings.smtp_url:

@@ -12,8 +12,10 @@ from certdesk.services.acme.va import validators
 from certdesk.services.acme.validation import ValidationPool
 from certdesk.services.audit import AuditService
 from certdesk.services.casework.approvals import ApprovalService
+from certdesk.services.casework.attachments import AttachmentService
 from certdesk.services.casework.cases import CaseService
 from certdesk.services.casework.closing import CaseClosing
+from certdesk.services.casework.contact_replace import ContactReplacing
 from certdesk.services.casework.contacts import ContactService
 from certdesk.services.casework.delegated_admin import DelegatedAdminSetup
 from certdesk.services.casework.fulfilment import FulfilmentService
@@ -28,6 +30,7 @@ from certdesk.services.discovery.external import ExternalCertificates
 from certdesk.services.discovery.rechecks import Rechecks
 from certdesk.services.discovery.verification import Verification
 from certdesk.services.lifecycle.account_mail import AccountMailService
+from certdesk.services.lifecycle.contracts import ContractService
 from certdesk.services.lifecycle.housekeeping import HousekeepingService
 from certdesk.services.lifecycle.notice_metrics import watch_notices
 from certdesk.services.lifecycle.notices import NoticeService
@@ -90,6 +93,7 @@ class Services:
         )
         rt.metrics.watch_authority(self.revocation.ca_dates)
         self.contacts = ContactService(rt, self.audit)
+        self.contact_replacing = ContactReplacing(rt, self.audit)
         self.approvals = ApprovalService(rt, self.audit)
         self.cases = CaseService(rt, self.audit, self.approvals)
         self.delegated_admin = DelegatedAdminSetup(rt, self.audit, self.cases, self.accounts)
@@ -156,3 +160,6 @@ class Services:
         self.external = ExternalCertificates(rt, self.audit, self.cases)
         self.discovery = Discovery(rt, self.external, self.verification.reach)
         self.rechecks = Rechecks(rt, self.verification)
+        # Case attachments and cert services' vendor contracts (issue 14).
+        self.attachments = AttachmentService(rt, self.audit)
+        self.contracts = ContractService(rt, self.audit)

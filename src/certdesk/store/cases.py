@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from certdesk.core.issuers import OrderState
 from certdesk.core.workflow import State
+from certdesk.store import contacts as contact_store
 from certdesk.store.models import (
     Approval,
     ApprovalPolicy,
@@ -27,7 +28,6 @@ from certdesk.store.models import (
     CaseEvent,
     CertificateRow,
     Comment,
-    Contact,
     Counter,
     Submittal,
     VendorOrder,
@@ -79,17 +79,9 @@ def submittal(s: Session, case_id: int, submittal_id: int) -> Submittal | None:
     ).one_or_none()
 
 
-def contacts_of_submittals(s: Session, ids: Sequence[int]) -> dict[int, list[Contact]]:
-    out: dict[int, list[Contact]] = {i: [] for i in ids}
-    if not ids:
-        return out
-    rows = s.scalars(
-        select(Contact).where(Contact.submittal_id.in_(list(ids))).order_by(Contact.id)
-    )
-    for row in rows:
-        assert row.submittal_id is not None
-        out[row.submittal_id].append(row)
-    return out
+def contacts_of_submittals(s: Session, ids: Sequence[int]) -> dict[int, list[contact_store.Named]]:
+    """Submittal id → the organization contacts it names, each in its role (R9)."""
+    return contact_store.named_on(s, ids)
 
 
 def events_of(s: Session, case_id: int) -> list[CaseEvent]:
@@ -283,21 +275,17 @@ def add_comment(
     return row
 
 
-def add_submittal(s: Session, row: Submittal, contacts: Sequence[Contact]) -> int:
-    """A submittal and its contacts (built by ``services/casework/submittals.py``); its id."""
+def add_submittal(s: Session, row: Submittal) -> int:
+    """A submittal (built by ``services/casework/submittals.py``); its id. Its contacts are
+    named by the service (:func:`certdesk.store.contacts.name_on`)."""
     s.add(row)
     s.flush()
-    for contact in contacts:
-        contact.submittal_id = row.id
-    s.add_all(contacts)
     return row.id
 
 
 def remove_submittal(s: Session, row: Submittal) -> None:
-    """A submittal and its contacts."""
-    for contact in contacts_of_submittals(s, [row.id])[row.id]:
-        s.delete(contact)
-    s.flush()
+    """A submittal and its naming of contacts (the contacts stay the organization's)."""
+    contact_store.unname_all(s, row.id)
     s.delete(row)
 
 

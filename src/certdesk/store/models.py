@@ -351,23 +351,44 @@ class Enrollment(Base):
 
 
 class Contact(Base):
-    """A technical, administrative or billing contact of an organization or a submittal."""
+    """A technical, administrative or billing contact of an organization: a person or a
+    mailbox kept once per organization (``address``, the lower-cased email, is unique in it)
+    and reused by the submittals that name it (:class:`SubmittalContact`). ``kind`` is the
+    contact's usual role; a submittal says which role the contact has there."""
 
     __tablename__ = "contacts"
     __table_args__ = (
         Index("ix_contacts_org", "org_id"),
-        Index("ix_contacts_submittal", "submittal_id"),
+        UniqueConstraint("org_id", "address", name="uq_contacts_org_address"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
-    submittal_id: Mapped[int | None] = mapped_column(ForeignKey("submittals.id"))
     kind: Mapped[str] = mapped_column(String(16))  # technical | administrative | billing
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254))
+    # The email lower-cased: one contact per address and organization.
+    address: Mapped[str] = mapped_column(String(254))
     phone: Mapped[str] = mapped_column(String(40), default="")
+    # R9: hears about every certificate and case of the organization (a contact added to the
+    # organization); False: only about the submittals that name it.
+    org_wide: Mapped[bool] = mapped_column(Boolean, default=True, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SubmittalContact(Base):
+    """R9: an organization contact named on a submittal, in one role (technical,
+    administrative or billing); the submittal's certificate's notices go to it."""
+
+    __tablename__ = "submittal_contacts"
+    __table_args__ = (Index("ix_submittal_contacts_contact", "contact_id"),)
+
+    submittal_id: Mapped[int] = mapped_column(
+        ForeignKey("submittals.id", ondelete="CASCADE"), primary_key=True
+    )
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
 
 
 # --- cases, submittals, approvals (R3, R4, R5, R8) -------------------------------------
@@ -1013,3 +1034,46 @@ class EndpointFinding(Base):
     host: Mapped[str] = mapped_column(String(253))
     port: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- case attachments and vendor contracts (issue 14) ----------------------------------------
+
+
+class CaseAttachment(Base):
+    """A file attached to a case, stored in the database (the seed keeps "everything attached
+    to the case"). ``content_type`` is what certdesk recognised in the bytes, never what the
+    uploader claimed; ``sha256`` lets parties compare what they downloaded."""
+
+    __tablename__ = "case_attachments"
+    __table_args__ = (Index("ix_case_attachments_case", "case_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class VendorContract(Base):
+    """Cert services' contract with a certificate vendor: licences bought and the dates it
+    runs. With ``issuer_id`` the licences in use are counted from the inventory (the vendor
+    CA's certificates in force); without, ``licences_used`` is what cert services record."""
+
+    __tablename__ = "vendor_contracts"
+    __table_args__ = (Index("ix_vendor_contracts_ends_on", "ends_on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(200))
+    number: Mapped[str] = mapped_column(String(100), unique=True)
+    issuer_id: Mapped[int | None] = mapped_column(ForeignKey("issuers.id"))
+    licences_total: Mapped[int] = mapped_column(Integer)
+    licences_used: Mapped[int | None] = mapped_column(Integer)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

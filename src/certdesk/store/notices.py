@@ -53,6 +53,7 @@ from certdesk.store.models import (
     Contact,
     Notice,
     Submittal,
+    SubmittalContact,
 )
 
 CERTIFICATE, CASE, ACCOUNT, PERSON = "certificate", "case", "account", "person"
@@ -272,7 +273,8 @@ def _submittal_contacts(
     for part in chunks(sorted(ids)):
         rows = s.execute(
             select(key, Contact.name, Contact.email)
-            .join(Contact, Contact.submittal_id == Submittal.id)
+            .join(SubmittalContact, SubmittalContact.submittal_id == Submittal.id)
+            .join(Contact, Contact.id == SubmittalContact.contact_id)
             .where(key.in_(part))
             .order_by(Submittal.id, Contact.id)
         )
@@ -289,7 +291,7 @@ def org_contacts(s: Session, org_ids: Iterable[int]) -> dict[int, list[tuple[str
     for part in chunks(ids):
         rows = s.execute(
             select(Contact.org_id, Contact.name, Contact.email)
-            .where(Contact.org_id.in_(part), Contact.submittal_id.is_(None))
+            .where(Contact.org_id.in_(part), Contact.org_wide)
             .order_by(Contact.id)
         )
         for org_id, name, email in rows:

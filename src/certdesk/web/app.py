@@ -22,10 +22,12 @@ from certdesk.web import apidocs, challenges, console, health, pki, problems
 from certdesk.web.access import RequestLog
 from certdesk.web.api import (
     acme_admin,
+    attachments,
     audit,
     cases,
     certificates,
     contacts,
+    contracts,
     ct,
     endpoints,
     fulfilment,
@@ -120,6 +122,8 @@ def create_app(services: Services | None = None) -> FastAPI:
         fulfilment,
         reports,
         endpoints,
+        attachments,
+        contracts,
     ):
         app.include_router(module.router)
     app.include_router(notices.router)

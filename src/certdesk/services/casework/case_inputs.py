@@ -23,14 +23,13 @@ from certdesk.core.grants import Grant, GrantKind
 from certdesk.core.workflow import CaseType
 from certdesk.errors import Conflict, InvalidInput, NotFound
 from certdesk.services.casework.casefile import iso
-from certdesk.services.casework.contacts import ContactInput
+from certdesk.services.casework.contacts import ContactInput, name_contacts
 from certdesk.services.casework.delegation import AdminInput, DelegatedSetup, check_setup
 from certdesk.services.casework.submittals import (
     CheckedSubmittal,
     SubmittalInput,
     check_submittal,
     new_submittal_row,
-    submittal_contact_rows,
 )
 from certdesk.services.visibility import parse_serial
 from certdesk.store import cases as case_store
@@ -136,16 +135,16 @@ def store_submittal(
     """Store a checked submittal with its contacts; its id."""
     people = list(checked.contacts)
     if not people:
-        # R9: renewal notices go to the submittal's contacts; a submittal given none starts
-        # with a copy of the organization's contacts (changed later like any other).
+        # R9: renewal notices go to the submittal's contacts; a submittal given none names
+        # the organization's own contacts (the same records, not copies).
         people = [
-            ContactInput(c.kind, c.name, c.email, c.phone) for c in contact_store.of_org(s, org.id)
+            ContactInput(c.kind, c.name, c.email, c.phone)
+            for c in contact_store.of_org(s, org.id)
+            if c.org_wide
         ]
-    return case_store.add_submittal(
-        s,
-        new_submittal_row(case.id, checked, now),
-        submittal_contact_rows(org.id, None, people, now),
-    )
+    submittal_id = case_store.add_submittal(s, new_submittal_row(case.id, checked, now))
+    name_contacts(s, org.id, submittal_id, people, now)
+    return submittal_id
 
 
 def revised(

@@ -9,6 +9,7 @@ before and after (R9, R15). Contacts need no login.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -16,11 +17,13 @@ from enum import StrEnum
 from sqlalchemy.orm import Session
 
 from certdesk.core.access import Action, Actor, authorize
+from certdesk.core.contacts import replacement_reaches
 from certdesk.errors import Conflict, InvalidInput, NotFound
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_org
 from certdesk.store import contacts as contact_store
+from certdesk.store.contacts import Use
 from certdesk.store.models import Contact, Organization
 
 MAX_ORG_CONTACTS = 200
@@ -100,10 +103,14 @@ class ContactChange:
     name: str | None = None
     email: str | None = None
     phone: str | None = None
+    # R9: hears about everything of the organization (True) or only what names it (False).
+    org_wide: bool | None = None
 
 
 @dataclass(frozen=True)
 class ContactView:
+    """An organization contact; with ``submittal_id``, as one submittal names it."""
+
     id: int
     kind: str
     name: str
@@ -112,6 +119,7 @@ class ContactView:
     submittal_id: int | None
     case_number: str | None
     updated_at: datetime
+    org_wide: bool = True
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -120,6 +128,7 @@ class ContactView:
             "name": self.name,
             "email": self.email,
             "phone": self.phone,
+            "org_wide": self.org_wide,
             "submittal_id": self.submittal_id,
             "case": self.case_number,
             "updated_at": self.updated_at.isoformat().replace("+00:00", "Z"),
@@ -130,33 +139,73 @@ class ContactView:
         return {"kind": self.kind, "name": self.name, "email": self.email, "phone": self.phone}
 
 
-def contact_view(row: Contact, case_number: str | None = None) -> ContactView:
+def use_as_dict(u: Use) -> dict[str, object]:
+    """One submittal naming a contact, as the API and ``--json`` show it."""
+    return {
+        "submittal_id": u.submittal_id,
+        "kind": u.kind,
+        "case": u.case_number,
+        "case_state": u.case_state,
+        "certificate": u.cert_serial,
+        "certificate_status": u.cert_status,
+    }
+
+
+def contact_view(
+    row: Contact,
+    case_number: str | None = None,
+    *,
+    kind: str | None = None,
+    submittal_id: int | None = None,
+) -> ContactView:
+    """The organization's contact ``row``; with ``submittal_id``, in the role ``kind`` one
+    submittal names it."""
     return ContactView(
         row.id,
-        row.kind,
+        kind or row.kind,
         row.name,
         row.email,
         row.phone,
-        row.submittal_id,
+        submittal_id,
         case_number,
         row.updated_at,
+        row.org_wide,
+    )
+
+
+def named_view(named: contact_store.Named, case_number: str | None) -> ContactView:
+    return contact_view(
+        named.contact, case_number, kind=named.kind, submittal_id=named.submittal_id
     )
 
 
 def new_contact_row(
-    org_id: int, contact: ContactInput, now: datetime, submittal_id: int | None = None
+    org_id: int, contact: ContactInput, now: datetime, *, org_wide: bool = True
 ) -> Contact:
     """A row for an already :meth:`~ContactInput.checked` contact."""
     return Contact(
         org_id=org_id,
-        submittal_id=submittal_id,
         kind=contact.kind,
         name=contact.name,
         email=contact.email,
+        address=contact_store.address_of(contact.email),
         phone=contact.phone,
+        org_wide=org_wide,
         created_at=now,
         updated_at=now,
     )
+
+
+def name_contacts(
+    s: Session, org_id: int, submittal_id: int, people: Sequence[ContactInput], now: datetime
+) -> None:
+    """R9: the submittal names ``people`` (checked), each the organization's one contact with
+    that address, stored first if the organization has none yet (then heard only about what
+    names it). An existing contact keeps its name and phone: the organization's contact
+    page is where they change."""
+    for person in people:
+        row, _ = contact_store.find_or_add(s, new_contact_row(org_id, person, now, org_wide=False))
+        contact_store.name_on(s, submittal_id, row.id, person.kind)
 
 
 class ContactService:
@@ -167,18 +216,25 @@ class ContactService:
     def list(
         self, actor: Actor, org_code: str, *, with_submittals: bool = False
     ) -> list[ContactView]:
-        """The organization's contacts; ``with_submittals`` adds those on its submittals."""
+        """The organization's contacts; ``with_submittals`` adds one row per submittal naming
+        one of them (with its role there and the case)."""
         with self._rt.reads() as s:
             org = visible_org(s, actor, org_code)
             authorize(actor, Action.ORG_READ, org.id, hide=True)
-            rows = contact_store.of_org(s, org.id, with_submittals=with_submittals)
-            numbers = contact_store.case_numbers(
-                s, [r.submittal_id for r in rows if r.submittal_id is not None]
-            )
-            return [
-                contact_view(r, numbers.get(r.submittal_id) if r.submittal_id else None)
-                for r in rows
-            ]
+            out = [contact_view(r) for r in contact_store.of_org(s, org.id)]
+            if with_submittals:
+                named = contact_store.named_in_org(s, org.id)
+                numbers = contact_store.case_numbers(s, sorted({n.submittal_id for n in named}))
+                out += [named_view(n, numbers.get(n.submittal_id)) for n in named]
+            return out
+
+    def show(self, actor: Actor, org_code: str, ref: str) -> tuple[ContactView, tuple[Use, ...]]:
+        """One contact (by id or address) and the submittals naming it."""
+        with self._rt.reads() as s:
+            org = visible_org(s, actor, org_code)
+            authorize(actor, Action.ORG_READ, org.id, hide=True)
+            row = find_contact(s, org, ref)
+            return contact_view(row), tuple(contact_store.uses_of(s, row.id))
 
     def add(self, actor: Actor, org_code: str, contact: ContactInput) -> ContactView:
         """Add an organization-level contact (audited ``contact.add``)."""
@@ -186,10 +242,11 @@ class ContactService:
         with self._rt.sessions.begin() as s:
             org = visible_org(s, actor, org_code)
             authorize(actor, Action.CONTACT_MANAGE, org.id, hide=True)
-            if len(contact_store.of_org(s, org.id)) >= MAX_ORG_CONTACTS:
+            if contact_store.count_of_org(s, org.id) >= MAX_ORG_CONTACTS:
                 raise Conflict(
                     "contact.too_many", f"an organization has at most {MAX_ORG_CONTACTS} contacts"
                 )
+            address_free(s, org, checked.email)
             row = contact_store.add(s, new_contact_row(org.id, checked, self._rt.clock()))
             view = contact_view(row)
             self._audit.record(
@@ -204,27 +261,28 @@ class ContactService:
             return view
 
     def change(
-        self, actor: Actor, org_code: str, contact_id: int, change: ContactChange
+        self, actor: Actor, org_code: str, contact_id: int | str, change: ContactChange
     ) -> ContactView:
-        """Change a contact of the organization or of one of its submittals (R9).
+        """Change an organization contact, wherever submittals name it (R9).
 
         The audit event ``contact.change`` records who, when, and the old and new values.
         """
         with self._rt.sessions.begin() as s:
             org = visible_org(s, actor, org_code)
             authorize(actor, Action.CONTACT_MANAGE, org.id, hide=True)
-            row = _contact(s, org, contact_id)
-            numbers = contact_store.case_numbers(s, [row.submittal_id] if row.submittal_id else [])
-            case_number = numbers.get(row.submittal_id) if row.submittal_id else None
-            before = contact_view(row, case_number)
+            row = find_contact(s, org, str(contact_id), for_update=True)
+            before = contact_view(row)
             wanted = ContactInput(
                 kind=change.kind if change.kind is not None else before.kind,
                 name=change.name if change.name is not None else before.name,
                 email=change.email if change.email is not None else before.email,
                 phone=change.phone if change.phone is not None else before.phone,
             ).checked()
-            if wanted == ContactInput(**before.fields()):
+            org_wide = before.org_wide if change.org_wide is None else change.org_wide
+            if wanted == ContactInput(**before.fields()) and org_wide == before.org_wide:
                 return before  # nothing to change: no event
+            if contact_store.address_of(wanted.email) != row.address:
+                address_free(s, org, wanted.email)
             contact_store.change(
                 s,
                 row,
@@ -234,7 +292,8 @@ class ContactService:
                 phone=wanted.phone,
                 at=self._rt.clock(),
             )
-            after = contact_view(row, case_number)
+            row.org_wide = org_wide
+            after = contact_view(row)
             self._audit.record(
                 s,
                 actor,
@@ -242,38 +301,71 @@ class ContactService:
                 "contact",
                 row.id,
                 organization=org.code,
-                case=case_number,
-                submittal_id=row.submittal_id,
-                before=before.fields(),
-                after=after.fields(),
+                before=_audited(before, org_wide != before.org_wide),
+                after=_audited(after, org_wide != before.org_wide),
             )
             return after
 
-    def remove(self, actor: Actor, org_code: str, contact_id: int) -> ContactView:
-        """Remove a contact (audited ``contact.remove`` with the values it had)."""
+    def remove(self, actor: Actor, org_code: str, contact_id: int | str) -> ContactView:
+        """Remove a contact (audited ``contact.remove`` with the values it had). A contact
+        still named on an open case or a certificate in force is replaced, not removed."""
         with self._rt.sessions.begin() as s:
             org = visible_org(s, actor, org_code)
             authorize(actor, Action.CONTACT_MANAGE, org.id, hide=True)
-            row = _contact(s, org, contact_id)
-            numbers = contact_store.case_numbers(s, [row.submittal_id] if row.submittal_id else [])
-            view = contact_view(row, numbers.get(row.submittal_id) if row.submittal_id else None)
+            row = find_contact(s, org, str(contact_id), for_update=True)
+            live = [
+                u
+                for u in contact_store.uses_of(s, row.id)
+                if replacement_reaches(u.case_state, u.cert_status)
+            ]
+            if live:
+                raise Conflict(
+                    "contact.in_use",
+                    f"{row.email} is a contact on case {live[0].case_number}"
+                    + (f" and {len(live) - 1} more submittal(s)" if len(live) > 1 else "")
+                    + "; replace it by another contact first",
+                )
+            view = contact_view(row)
             contact_store.remove(s, row)
             self._audit.record(
                 s,
                 actor,
                 "contact.remove",
                 "contact",
-                contact_id,
+                view.id,
                 organization=org.code,
-                case=view.case_number,
-                submittal_id=view.submittal_id,
                 before=view.fields(),
             )
             return view
 
 
-def _contact(s: Session, org: Organization, contact_id: int) -> Contact:
-    row = contact_store.by_id(s, org.id, contact_id, for_update=True)
+def _audited(view: ContactView, with_org_wide: bool) -> dict[str, object]:
+    """A contact's values as a change records them (``org_wide`` when it changed)."""
+    out: dict[str, object] = dict(view.fields())
+    if with_org_wide:
+        out["org_wide"] = view.org_wide
+    return out
+
+
+def address_free(s: Session, org: Organization, email: str) -> None:
+    taken = contact_store.by_address(s, org.id, email)
+    if taken is not None:
+        raise Conflict(
+            "contact.exists",
+            f"{taken.email} is already contact {taken.id} of {org.code}"
+            " (to put another person in its place, replace it)",
+        )
+
+
+def find_contact(s: Session, org: Organization, ref: str, *, for_update: bool = False) -> Contact:
+    """The organization's contact by id (digits) or by email address."""
+    text = ref.strip()
+    row: Contact | None = None
+    if text.isdigit() and len(text) < 10:
+        row = contact_store.by_id(s, org.id, int(text), for_update=for_update)
+    elif "@" in text and len(text) <= 254:
+        row = contact_store.by_address(s, org.id, text, for_update=for_update)
     if row is None:
-        raise NotFound("contact.unknown", f"{org.code} has no contact {contact_id}")
+        shown = text if text.isdigit() else repr(text[:254])
+        raise NotFound("contact.unknown", f"{org.code} has no contact {shown}")
     return row

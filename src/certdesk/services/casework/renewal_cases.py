@@ -70,7 +70,10 @@ class RenewalCases:
                 key_type=sub.key_type if sub is not None else cert.key_type,
                 validity_days=validity if validity is not None and validity <= ceiling else None,
                 csr=sub.csr_pem.encode() if sub is not None and sub.csr_pem else None,
-                contacts=tuple(ContactInput(c.kind, c.name, c.email, c.phone) for c in contacts),
+                contacts=tuple(
+                    ContactInput(n.kind, n.contact.name, n.contact.email, n.contact.phone)
+                    for n in contacts
+                ),
             )
             names = spec.names
             code, cert_serial = org.code, cert.serial

@@ -30,13 +30,13 @@ from certdesk.errors import InvalidInput
 from certdesk.services.casework.contacts import (
     ContactInput,
     ContactView,
-    contact_view,
-    new_contact_row,
+    named_view,
 )
 from certdesk.services.pki.csrs import MAX_CSR_BYTES, parse_key_type
 from certdesk.services.pki.issuance import Platform, parse_platform
+from certdesk.store.contacts import Named
 from certdesk.store.issuers import OrderSummary
-from certdesk.store.models import Contact, Submittal
+from certdesk.store.models import Submittal
 
 MAX_CONTACTS = 20  # per submittal
 DEFAULT_KEY_TYPE = KeyType.EC256
@@ -227,7 +227,8 @@ def check_submittal(
 
 
 def new_submittal_row(case_id: int, checked: CheckedSubmittal, now: datetime) -> Submittal:
-    """The row of a checked submittal; its contacts follow (:func:`submittal_contact_rows`)."""
+    """The row of a checked submittal; its contacts follow
+    (:func:`~certdesk.services.casework.contacts.name_contacts`)."""
     return Submittal(
         case_id=case_id,
         names=",".join(checked.names),
@@ -242,13 +243,6 @@ def new_submittal_row(case_id: int, checked: CheckedSubmittal, now: datetime) ->
         csr_pem=checked.csr_pem,
         created_at=now,
     )
-
-
-def submittal_contact_rows(
-    org_id: int, submittal_id: int | None, contacts: Sequence[ContactInput], now: datetime
-) -> list[Contact]:
-    """Rows for a submittal's contacts (``None``: the store sets the submittal's id)."""
-    return [new_contact_row(org_id, c, now, submittal_id) for c in contacts]
 
 
 @dataclass(frozen=True)
@@ -300,7 +294,7 @@ class SubmittalView:
 
 def submittal_view(
     row: Submittal,
-    contacts: Sequence[Contact],
+    contacts: Sequence[Named],
     case_number: str,
     serial: str | None,
     order: OrderSummary | None = None,
@@ -318,6 +312,6 @@ def submittal_view(
         validity_days=row.validity_days,
         csr_pem=row.csr_pem,
         certificate_serial=serial,
-        contacts=tuple(contact_view(c, case_number) for c in contacts),
+        contacts=tuple(named_view(c, case_number) for c in contacts),
         order=order,
     )

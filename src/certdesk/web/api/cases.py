@@ -61,7 +61,8 @@ class SubmittalIn(BaseModel):
     contacts: list[ContactIn] = Field(
         default_factory=list,
         max_length=20,
-        description="Default: a copy of the organization's contacts (R9).",
+        description="Default: the organization's own contacts (R9); a known address names"
+        " that contact.",
     )
 
     def to_input(self) -> SubmittalInput:

@@ -56,6 +56,7 @@ NAV = (
     NavItem("/orgs", "Organizations", Action.ORG_READ),
     NavItem("/issuers", "Vendor CAs", Action.ISSUER_READ),
     NavItem("/ct", "Transparency", Action.CERT_READ),
+    NavItem("/contracts", "Contracts", Action.CONTRACT_MANAGE),
     NavItem("/reports", "Reports", Action.REPORT_READ),
     NavItem("/audit", "Audit log", Action.AUDIT_READ),
 )

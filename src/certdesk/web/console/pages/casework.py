@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
-from certdesk.core.access import Actor
+from certdesk.core.access import Action, Actor
 from certdesk.core.cases import offers
 from certdesk.core.workflow import CaseType
 from certdesk.errors import CertdeskError, InvalidInput, NotFound
@@ -96,6 +96,10 @@ def context(c: Console, who: Actor, number: str) -> dict[str, Any]:
         "reasons": REASON_OPTIONS,
         "complete_reasons": COMPLETE_REASONS,
         "min_password": svc.rt.settings.password_min_length,
+        # Files attached to the case (web/console/pages/attachments.py).
+        "attachments": svc.attachments.list(who, view.number),
+        "may_attach": who.may(Action.CASE_COMMENT),
+        "attachment_max": svc.attachments.limits.max_bytes,
     }
 
 

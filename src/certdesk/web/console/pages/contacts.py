@@ -1,6 +1,7 @@
-"""Certificate contacts (R9): who hears about an organization's certificates, and the
-contacts on its submittals. Add, change, remove; every change is audited old → new by the
-contact service. Cert services pick the organization; an agency works on its own.
+"""Certificate contacts (R9): who hears about an organization's certificates, each kept once
+per organization and named on its submittals. Add, change, replace everywhere, remove; every
+change is audited old → new by the contact service. Cert services pick the organization; an
+agency works on its own.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import Response
 
 from certdesk.core.access import Action, Actor
-from certdesk.errors import CertdeskError, NotFound
+from certdesk.errors import CertdeskError, InvalidInput
 from certdesk.services.casework.contacts import (
     ContactChange,
     ContactInput,
     ContactKind,
-    ContactView,
 )
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 from certdesk.web.console.pages.orgs import org_options, own_org, visible_orgs
@@ -48,9 +48,15 @@ def _list_page(
     error: CertdeskError | None = None,
 ) -> Response:
     code = _org_of(c, who, org)
+    listed = c.services.contacts.list(who, code, with_submittals=True) if code else []
+    named: dict[int, list[str]] = {}
+    for row in listed:
+        if row.case_number and row.case_number not in named.setdefault(row.id, []):
+            named[row.id].append(row.case_number)
     context: dict[str, Any] = {
         "org": code,
-        "contacts": c.services.contacts.list(who, code, with_submittals=True) if code else [],
+        "contacts": [row for row in listed if row.submittal_id is None],
+        "named": named,
         "org_filter": org_options(visible_orgs(c, who), "Choose an organization")
         if who.is_global
         else [],
@@ -88,13 +94,6 @@ def contact_add(
     return c.redirect(f"/contacts?org={code}", flash=f"{added.name} <{added.email}> is added.")
 
 
-def _contact(c: Console, who: Actor, org: str, contact_id: int) -> ContactView:
-    for found in c.services.contacts.list(who, org, with_submittals=True):
-        if found.id == contact_id:
-            return found
-    raise NotFound("contact.unknown", f"{org} has no contact {contact_id}")
-
-
 def _edit_page(
     request: Request,
     c: Console,
@@ -105,13 +104,20 @@ def _edit_page(
     form: dict[str, str] | None = None,
     error: CertdeskError | None = None,
 ) -> Response:
-    contact = _contact(c, who, org, contact_id)
+    contact, uses = c.services.contacts.show(who, org, str(contact_id))
+    others = [
+        (str(o.id), f"{o.name} <{o.email}>")
+        for o in c.services.contacts.list(who, org)
+        if o.id != contact.id
+    ]
     context: dict[str, Any] = {
         "org": org,
         "contact": contact,
+        "uses": uses,
+        "others": [("", "Choose a contact"), *others] if others else [],
         "may_manage": who.may(Action.CONTACT_MANAGE),
         "kinds": KINDS,
-        "form": form or contact.fields(),
+        "form": form or {**contact.fields(), "org_wide": contact.org_wide},
     }
     if error is not None:
         return c.refused(request, "contact.html", error, **context)
@@ -136,14 +142,25 @@ def contact_change(
     name: Short,
     email: Short,
     phone: Short = "",
+    org_wide: Short = "",
 ) -> Response:
     code = _org_of(c, who, org)
+    wide = bool(org_wide)
     try:
         view = c.services.contacts.change(
-            who, code, contact_id, ContactChange(kind=kind, name=name, email=email, phone=phone)
+            who,
+            code,
+            contact_id,
+            ContactChange(kind=kind, name=name, email=email, phone=phone, org_wide=wide),
         )
     except CertdeskError as exc:
-        form = {"kind": kind, "name": name, "email": email, "phone": phone}
+        form: dict[str, Any] = {
+            "kind": kind,
+            "name": name,
+            "email": email,
+            "phone": phone,
+            "org_wide": wide,
+        }
         return _edit_page(request, c, who, code, contact_id, form=form, error=exc)
     return c.redirect(f"/contacts?org={code}", flash=f"Contact {view.name} is saved.")
 
@@ -158,3 +175,26 @@ def contact_remove(
     except CertdeskError as exc:
         return _edit_page(request, c, who, code, contact_id, error=exc)
     return c.redirect(f"/contacts?org={code}", flash=f"Contact {view.name} is removed.")
+
+
+@router.post("/contacts/{org}/{contact_id}/replace")
+def contact_replace(
+    request: Request,
+    c: ConsoleDep,
+    who: ViewerDep,
+    org: str,
+    contact_id: ContactId,
+    new: Short = "",
+) -> Response:
+    code = _org_of(c, who, org)
+    try:
+        if not new.strip():
+            raise InvalidInput("contact.replacement", "choose the contact who takes over")
+        done = c.services.contact_replacing.replace(who, code, str(contact_id), new)
+    except CertdeskError as exc:
+        return _edit_page(request, c, who, code, contact_id, error=exc)
+    return c.redirect(
+        f"/contacts?org={code}",
+        flash=f"{done.new.name} replaces {done.old.name} on {len(done.cases)} case(s)"
+        f" and {len(done.certificates)} certificate(s).",
+    )
