@@ -23,6 +23,7 @@ from certdesk.core.access import Action, Actor
 from certdesk.core.calendar import parse_day
 from certdesk.core.cases import MAX_SUBMITTALS
 from certdesk.core.keys import KeyType
+from certdesk.core.messages import state_label
 from certdesk.core.workflow import CaseType, State, Step
 from certdesk.errors import CertdeskError, Forbidden, InvalidInput
 from certdesk.services.casework.cases import MAX_PAGE, CaseFilter, CaseInput
@@ -31,7 +32,7 @@ from certdesk.services.casework.delegation import AdminInput
 from certdesk.services.casework.submittals import CertType, SubmittalInput
 from certdesk.services.people.orgs import OrgView
 from certdesk.services.pki.issuance import Platform
-from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
+from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep, plain_error
 from certdesk.web.console.guard import CSRF_FIELD
 
 router = APIRouter()
@@ -349,11 +350,12 @@ def new_case(request: Request, c: ConsoleDep, who: ViewerDep, form: FormDep) -> 
     except CertdeskError as exc:
         return c.redirect(
             case_url(view.number),
-            flash=f"Case {view.number} is saved as a draft but not submitted: {exc.detail}",
+            flash=f"Case {view.number} is saved as a draft but not submitted: "
+            + " ".join(part for part in plain_error(exc) if part),
         )
     return c.redirect(
         case_url(view.number),
-        flash=f"Case {view.number} is submitted ({view.state.replace('_', ' ')}).",
+        flash=f"Case {view.number} is submitted ({state_label(view.state).lower()}).",
     )
 
 
