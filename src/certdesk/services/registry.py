@@ -19,6 +19,8 @@ from certdesk.services.casework.generated_keys import GeneratedKeys
 from certdesk.services.casework.key_download import KeyDownload
 from certdesk.services.casework.reissue import Reissuing
 from certdesk.services.casework.renewal_cases import RenewalCases
+from certdesk.services.casework.work_queue import WorkQueueService
+from certdesk.services.exports import ExportService
 from certdesk.services.casework.window import WindowService
 from certdesk.services.checkpoints import CheckpointService
 from certdesk.services.lifecycle.account_mail import AccountMailService
@@ -80,6 +82,7 @@ class Services:
         self.contacts = ContactService(rt, self.audit)
         self.approvals = ApprovalService(rt, self.audit)
         self.cases = CaseService(rt, self.audit, self.approvals)
+        self.work_queue = WorkQueueService(rt)
         self.delegated_admin = DelegatedAdminSetup(rt, self.audit, self.cases, self.accounts)
         self.approvals.follow_up(self.delegated_admin.after_approval)
         generated_keys = GeneratedKeys(rt, self.audit, self.cases, self.secretbox)
@@ -100,6 +103,7 @@ class Services:
             KeyDownload(rt, self.audit, self.cases, self.secretbox),
             Reissuing(rt, self.audit, self.cases, self.issuance, generated_keys),
         )
+        self.exports = ExportService(self.inventory, self.cases, self.audit)
         self.costs = CostService(rt, self.audit)
         self.reports = ReportService(rt)
         self.notices = NoticeService(rt)

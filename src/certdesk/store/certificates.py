@@ -251,6 +251,9 @@ def revoked_of(s: Session, issuer_id: int) -> list[CertificateRow]:
 class CertQuery:
     org_id: int | None = None
     name: str | None = None
+    # Substring search, lower-case: a name containing it ("dmv.ca.gov" finds
+    # www.dmv.ca.gov) or a serial containing it.
+    text: str | None = None
     status: CertStatus | None = None
     expiring_before: datetime | None = None
     after_id: int | None = None  # keyset cursor: rows with a smaller id (newest first)
@@ -288,6 +291,15 @@ def search(s: Session, q: CertQuery) -> list[CertificateRow]:
             CertificateRow.id.in_(
                 select(CertificateName.cert_id).where(CertificateName.name == q.name)
             )
+        )
+    if q.text:
+        stmt = stmt.where(
+            CertificateRow.id.in_(
+                select(CertificateName.cert_id).where(
+                    CertificateName.name.contains(q.text, autoescape=True)
+                )
+            )
+            | CertificateRow.serial.contains(q.text, autoescape=True)
         )
     return list(s.scalars(stmt))
 

@@ -25,6 +25,7 @@ from certdesk.web.api import (
     cases,
     certificates,
     contacts,
+    exports,
     fulfilment,
     issuers,
     notices,
@@ -34,6 +35,7 @@ from certdesk.web.api import (
     session,
     tokens,
     users,
+    work_queue,
 )
 from certdesk.web.inputs import checked_characters
 
@@ -110,6 +112,8 @@ def create_app(services: Services | None = None) -> FastAPI:
         contacts,
         fulfilment,
         reports,
+        exports,
+        work_queue,
     ):
         app.include_router(module.router)
     app.include_router(notices.router)
