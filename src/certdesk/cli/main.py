@@ -21,6 +21,7 @@ from certdesk.cli import (
     completion,
     contacts,
     exits,
+    exports,
     fulfilment,
     issuers,
     notices,
@@ -65,6 +66,7 @@ backup.register(app)
 completion.register(app)
 status.register(app)
 acme.register(app)
+exports.register(app)
 
 
 def _print_version(value: bool) -> None:

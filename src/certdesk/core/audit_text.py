@@ -143,7 +143,7 @@ def who(actor: str) -> str:
 
 
 def describe(action: str, object_type: str, object_id: str) -> str:
-    """"approved case CS-2027-000012": what was done to which object."""
+    """ "approved case CS-2027-000012": what was done to which object."""
     verb = ACTIONS.get(action, action.replace("_", " ").replace(".", " "))
     noun = OBJECTS.get(object_type, object_type.replace("_", " "))
     if verb.endswith((noun, " as", " of", " for")):

@@ -12,7 +12,14 @@ from enum import StrEnum
 from certdesk.core.wall_clock import pacific_timestamp
 from certdesk.errors import InvalidInput
 
-__all__ = ["AUDIT_COLUMNS", "CASE_COLUMNS", "CERT_COLUMNS", "ExportFormat", "parse_format", "to_csv"]
+__all__ = [
+    "AUDIT_COLUMNS",
+    "CASE_COLUMNS",
+    "CERT_COLUMNS",
+    "ExportFormat",
+    "parse_format",
+    "to_csv",
+]
 
 MAX_ROWS = 50_000  # one export; a filter narrows a larger one
 

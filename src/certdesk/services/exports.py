@@ -28,8 +28,8 @@ from certdesk.core.messages import state_label
 from certdesk.errors import InvalidInput
 from certdesk.services.audit import AuditService, AuditView
 from certdesk.services.casework.case_search import CaseFilter
-from certdesk.services.casework.cases import CaseService
 from certdesk.services.casework.casefile import CaseSummary
+from certdesk.services.casework.cases import CaseService
 from certdesk.services.pki.inventory import CertView, InventoryService
 
 __all__ = ["AuditFilter", "CertFilter", "Export", "ExportService"]

@@ -19,10 +19,10 @@ from certdesk.services.casework.generated_keys import GeneratedKeys
 from certdesk.services.casework.key_download import KeyDownload
 from certdesk.services.casework.reissue import Reissuing
 from certdesk.services.casework.renewal_cases import RenewalCases
-from certdesk.services.casework.work_queue import WorkQueueService
-from certdesk.services.exports import ExportService
 from certdesk.services.casework.window import WindowService
+from certdesk.services.casework.work_queue import WorkQueueService
 from certdesk.services.checkpoints import CheckpointService
+from certdesk.services.exports import ExportService
 from certdesk.services.lifecycle.account_mail import AccountMailService
 from certdesk.services.lifecycle.housekeeping import HousekeepingService
 from certdesk.services.lifecycle.notice_metrics import watch_notices

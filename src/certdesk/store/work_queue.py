@@ -22,7 +22,9 @@ def cases_ordering(s: Session, limit: int) -> list[Case]:
         .join(VendorOrder, VendorOrder.submittal_id == Submittal.id)
         .where(VendorOrder.state.in_([str(st) for st in OPEN_ORDERS]))
     )
-    return list(s.scalars(select(Case).where(Case.id.in_(ids)).order_by(Case.id.desc()).limit(limit)))
+    return list(
+        s.scalars(select(Case).where(Case.id.in_(ids)).order_by(Case.id.desc()).limit(limit))
+    )
 
 
 def waiting_cases(s: Session, state: str, org_id: int | None, limit: int) -> list[Case]:
@@ -39,7 +41,9 @@ def approvals_of_rounds(s: Session, cases: Sequence[Case]) -> dict[int, list[App
     if not cases:
         return found
     rounds = {c.id: c.approval_round for c in cases}
-    rows = s.scalars(select(Approval).where(Approval.case_id.in_(list(rounds))).order_by(Approval.id))
+    rows = s.scalars(
+        select(Approval).where(Approval.case_id.in_(list(rounds))).order_by(Approval.id)
+    )
     for row in rows:
         if row.round == rounds[row.case_id]:
             found[row.case_id].append(row)

@@ -90,9 +90,7 @@ class WorkQueueService:
         if works or actor.has(Role.AUDITOR):
             found["overdue"] = search(self._rt, actor, CaseFilter(overdue=True, limit=limit)).items
         if works:
-            found["ordering"] = self._summaries(
-                lambda s: queue_store.cases_ordering(s, limit), now
-            )
+            found["ordering"] = self._summaries(lambda s: queue_store.cases_ordering(s, limit), now)
             found["failed_notices"] = self._failed(limit)
         if actor.user_id is not None and not actor.is_global and actor.may(Action.CASE_READ):
             found["mine"] = self._summaries(

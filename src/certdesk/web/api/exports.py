@@ -7,7 +7,7 @@ machine fields (UTC ISO 8601, raw states).
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -32,7 +32,7 @@ Search = Annotated[
         " www.dmv.ca.gov)",
     ),
 ]
-FILES = {
+FILES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"text/csv": {}, "application/json": {}},
         "description": "The file",

@@ -54,7 +54,7 @@ TYPE_LABELS = {
     CaseType.DELEGATED_ADMIN_SETUP: "Delegated administrator set-up",
 }
 TYPE_OPTIONS = [(str(t), TYPE_LABELS[t]) for t in CaseType]
-STATE_OPTIONS = [(str(s), str(s).replace("_", " ")) for s in State]
+STATE_OPTIONS = [(str(s), state_label(s)) for s in State]
 CERT_TYPE_OPTIONS = [
     ("", "From the names"),
     (str(CertType.SINGLE), "Single name"),
@@ -226,12 +226,21 @@ def case_list(
     kind: Annotated[str, Query(alias="type", max_length=40)] = "",
     overdue: Annotated[str, Query(max_length=8)] = "",
     org: Annotated[str, Query(max_length=64)] = "",
+    q: Annotated[str, Query(max_length=253)] = "",
     cursor: Annotated[str, Query(max_length=40)] = "",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
 ) -> Response:
-    filters = {"state": state, "type": kind, "overdue": "1" if overdue else "", "org": org}
+    filters = {
+        "q": q.strip(),
+        "state": state,
+        "type": kind,
+        "overdue": "1" if overdue else "",
+        "org": org,
+    }
     context: dict[str, Any] = {
         "filters": filters,
+        "filtered": any(filters.values()),
+        "export_query": urllib.parse.urlencode({k: v for k, v in filters.items() if v}),
         "org_options": [("", "Every organization")]
         + [(o.code, f"{o.code} — {o.name}") for o in orgs_for(c, who)]
         if who.is_global
@@ -248,6 +257,7 @@ def case_list(
                 state=state or None,
                 type=kind or None,
                 overdue=bool(overdue),
+                text=filters["q"] or None,
                 cursor=cursor or None,
                 limit=limit,
             ),

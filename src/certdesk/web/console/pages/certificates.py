@@ -15,11 +15,13 @@ from fastapi.responses import Response
 
 from certdesk.core.access import Action, Actor
 from certdesk.core.certificates import LISTED, CertStatus
+from certdesk.core.messages import state_label
 from certdesk.errors import CertdeskError
 from certdesk.services.pki.inventory import CertView, ExportFormat, parse_duration, parse_format
 from certdesk.services.pki.revocation import Reason, parse_reason
 from certdesk.web.api.certificates import MEDIA
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
+from certdesk.web.console.pages.orgs import org_options, visible_orgs
 
 router = APIRouter()
 
@@ -73,15 +75,17 @@ def certificates(
     c: ConsoleDep,
     who: ViewerDep,
     org: Filter = "",
+    q: Filter = "",
     name: Filter = "",
     status: Filter = "",
     expiring: Filter = "",
     cursor: Annotated[str, Query(max_length=32)] = "",
     limit: Annotated[int, Query(ge=1, le=500)] = PAGE_SIZE,
 ) -> Response:
+    # ``name`` is the older links' word for the search box: any part of a name or serial.
     filters = {
         "org": org.strip(),
-        "name": name.strip(),
+        "q": (q or name).strip(),
         "status": status.strip(),
         "expiring": expiring.strip(),
     }
@@ -89,7 +93,11 @@ def certificates(
         "title": "Certificates",
         "filters": filters,
         "show_org": who.is_global,
-        "statuses": [("", "Any status"), *((s, s.capitalize()) for s in LISTED)],
+        "org_filter": org_options(visible_orgs(c, who), "All organizations")
+        if who.is_global and who.may(Action.ORG_READ)
+        else [],
+        "export_query": _filters_query(filters),
+        "statuses": [("", "Any status"), *((s, state_label(s)) for s in LISTED)],
         "items": [],
         "next_url": None,
         "filtered": any(filters.values()),
@@ -98,7 +106,7 @@ def certificates(
         page = c.services.inventory.search(
             who,
             org_code=filters["org"] or None,
-            name=filters["name"] or None,
+            text=filters["q"] or None,
             status=filters["status"] or None,
             expiring_within=parse_duration(filters["expiring"]) if filters["expiring"] else None,
             cursor=cursor or None,
