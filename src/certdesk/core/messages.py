@@ -78,11 +78,13 @@ CODES: dict[str, str] = {
     "account.no_roles": "This account holds no role; ask your administrator.",
     "password.expired": "Your password has expired; choose a new one.",
     "user.exists": "Someone already has this sign-in name.",
-    "user.roles": "Pick at least one role.",
-    "user.role": "This role cannot be given here.",
-    "user.org": "Choose the person's organization.",
+    "user.roles": "Pick at least one role. Cert services roles (operator, auditor) cannot be"
+    " combined with an agency's roles.",
+    "user.role": "You may not give this role.",
+    "user.org": "Operators and auditors belong to no organization; requesters, approvers and"
+    " delegated administrators belong to one. Check the organization you chose.",
     "user.email": "Give a valid email address.",
-    "token.org": "Choose the organization the token acts for.",
+    "token.org": "Choose the organization the token acts for (cert services tokens act for none).",
     "token.role": "Choose the token's role.",
     "org.unknown": "There is no such organization.",
     "org.exists": "An organization with this code already exists.",

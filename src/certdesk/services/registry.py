@@ -28,6 +28,7 @@ from certdesk.services.lifecycle.housekeeping import HousekeepingService
 from certdesk.services.lifecycle.notice_metrics import watch_notices
 from certdesk.services.lifecycle.notices import NoticeService
 from certdesk.services.lifecycle.renewals import RenewalService
+from certdesk.services.lifecycle.retirements import Retirements
 from certdesk.services.lifecycle.worker_health import WorkerHealthService
 from certdesk.services.people.accounts import AccountService
 from certdesk.services.people.logins import LoginService
@@ -111,6 +112,7 @@ class Services:
         # Account mail (R10) from the same queue as the notices.
         self.mail = AccountMailService(rt, self.secretbox)
         # The lifecycle worker's services (certdesk/jobs/worker.py).
+        self.retirements = Retirements(rt, self.revocation)
         self.renewals = RenewalService(rt, self.audit, self.cases, self.approvals, self.fulfilment)
         self.housekeeping = HousekeepingService(
             rt, self.audit, self.authority, self.issuance, self.revocation

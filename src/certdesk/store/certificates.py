@@ -382,6 +382,28 @@ def mark_revoked(row: CertificateRow, *, at: datetime, reason: str) -> None:
     row.status = CertStatus.REVOKED
     row.revoked_at = at
     row.revocation_reason = reason
+    row.retire_at = None  # revoked: a scheduled retirement is done
+
+
+def schedule_retirement(row: CertificateRow, at: datetime) -> None:
+    """Revoke ``row`` (superseded) once ``at`` has passed: the worker's durable intent."""
+    row.retire_at = at
+
+
+def due_retirements(s: Session, now: datetime, limit: int = 100) -> list[str]:
+    """Serials whose scheduled retirement is due, oldest first."""
+    stmt = (
+        select(CertificateRow.serial)
+        .where(CertificateRow.retire_at.is_not(None), CertificateRow.retire_at <= now)
+        .order_by(CertificateRow.retire_at, CertificateRow.id)
+        .limit(limit)
+    )
+    return list(s.scalars(stmt))
+
+
+def clear_retirement(s: Session, serial: str) -> None:
+    """The retirement of ``serial`` happened (or was overtaken): forget the intent."""
+    s.execute(update(CertificateRow).where(CertificateRow.serial == serial).values(retire_at=None))
 
 
 def mark_void(row: CertificateRow, reason: str) -> None:

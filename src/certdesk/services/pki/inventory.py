@@ -52,6 +52,8 @@ class CertView:
     issuer: str
     requested_by: str
     renewal_of: str | None
+    # Replaced by an in-window reissue: revoked (superseded) at this instant (R8).
+    retire_at: datetime | None = None
 
     def as_dict(self) -> dict[str, object]:
         def iso(d: datetime | None) -> str | None:
@@ -73,6 +75,7 @@ class CertView:
             "issuer": self.issuer,
             "requested_by": self.requested_by,
             "renewal_of": self.renewal_of,
+            "retire_at": iso(self.retire_at),
         }
 
 
@@ -155,6 +158,7 @@ class InventoryService:
             issuer=slug,
             requested_by=row.requested_by,
             renewal_of=renewal.serial if renewal else None,
+            retire_at=row.retire_at,
         )
 
     def search(

@@ -59,6 +59,10 @@ class CertOut(BaseModel):
     issuer: str
     requested_by: str
     renewal_of: str | None
+    retire_at: datetime | None = Field(
+        default=None,
+        description="Replaced by an in-window reissue: revoked (superseded) at this instant",
+    )
 
 
 class CertPage(BaseModel):
