@@ -197,6 +197,11 @@ STATES: dict[str, str] = {
     "signing": "Being issued",
     "void": "Not issued",
     "retiring": "Valid until its replacement takes over",
+    # revocation reasons (RFC 5280 §5.3.1)
+    "unspecified": "No particular reason",
+    "keyCompromise": "The private key was exposed",
+    "affiliationChanged": "The names or organization changed",
+    "cessationOfOperation": "The site is shut down",
     # notices (core.notices.NoticeState)
     "pending": "Waiting to be sent",
     "retrying": "Will be tried again",

@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from certdesk.core import audit_text
 from certdesk.core.access import Action, Actor
 from certdesk.core.messages import for_people, state_label
 from certdesk.core.wall_clock import pacific_day, pacific_time
@@ -114,6 +115,8 @@ class Console:
         self.env.filters["day"] = pacific_day
         self.env.filters["state"] = state_label
         self.env.globals["plain_error"] = plain_error
+        self.env.filters["who"] = audit_text.who
+        self.env.filters["what"] = audit_text.describe
         self.env.globals["has_template_assets"] = assets is not None
 
     # -- rendering ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from certdesk.core.access import Action, Actor
 from certdesk.core.certificates import LISTED, CertStatus
 from certdesk.core.messages import state_label
-from certdesk.errors import CertdeskError
+from certdesk.errors import CertdeskError, Forbidden
 from certdesk.services.pki.inventory import CertView, ExportFormat, parse_duration, parse_format
 from certdesk.services.pki.revocation import Reason, parse_reason
 from certdesk.web.api.certificates import MEDIA
@@ -26,12 +26,31 @@ from certdesk.web.console.pages.orgs import org_options, visible_orgs
 router = APIRouter()
 
 PAGE_SIZE = 50
+# RFC 5280 reasons, each with what it means for the person choosing (shown as radio buttons
+# on the confirmation page, so that no label is cut off).
 REASONS = (
-    (Reason.UNSPECIFIED, "Unspecified"),
-    (Reason.KEY_COMPROMISE, "Key compromise"),
-    (Reason.AFFILIATION_CHANGED, "Affiliation changed"),
-    (Reason.SUPERSEDED, "Superseded"),
-    (Reason.CESSATION_OF_OPERATION, "Cessation of operation"),
+    (Reason.UNSPECIFIED, "No particular reason", "None of the reasons below applies."),
+    (
+        Reason.KEY_COMPROMISE,
+        "The private key was exposed",
+        "Someone else may have the key (lost laptop, leaked file). Replace the certificate"
+        " with one on a new key first.",
+    ),
+    (
+        Reason.AFFILIATION_CHANGED,
+        "The names or organization changed",
+        "The certificate's names no longer belong to this organization.",
+    ),
+    (
+        Reason.SUPERSEDED,
+        "A replacement is installed",
+        "A newer certificate for the same names is already in use.",
+    ),
+    (
+        Reason.CESSATION_OF_OPERATION,
+        "The site is shut down",
+        "The names are no longer in use.",
+    ),
 )
 DOWNLOADS = (
     (ExportFormat.PEM, "Certificate (PEM)"),
@@ -192,7 +211,12 @@ def _detail(c: Console, who: Actor, serial: str) -> dict[str, Any]:
         and not who.is_global
         and not dossier.org_self_managed
         and cert.status != CertStatus.REVOKED,
-        "reasons": [(str(r), label) for r, label in REASONS],
+        "reasons": [(str(r), label, hint) for r, label, hint in REASONS],
+        # Self-managed agencies renew themselves (R6 is theirs): a new certificate for the
+        # same names through direct issuance, or their ACME client (R17).
+        "may_renew": who.may(Action.CERT_ISSUE)
+        and dossier.org_self_managed
+        and cert.status in (CertStatus.ACTIVE, CertStatus.SUPERSEDED, CertStatus.EXPIRED),
         "downloads": [(str(f), label) for f, label in DOWNLOADS],
         "chosen_reason": str(Reason.UNSPECIFIED),
     }
@@ -221,6 +245,16 @@ def download(
     )
 
 
+@router.get("/certificates/{serial}/revoke")
+def revoke_confirm(request: Request, c: ConsoleDep, who: ViewerDep, serial: str) -> Response:
+    """Revocation on its own page, stating what it does, before anything is done."""
+    context = _detail(c, who, serial[:80])
+    if not context["may_revoke"]:
+        raise Forbidden("auth.forbidden", "you may not revoke this certificate")
+    context["title"] = "Revoke a certificate"
+    return c.page(request, "revoke.html", **context)
+
+
 @router.post("/certificates/{serial}/revoke")
 def revoke(
     request: Request,
@@ -236,8 +270,12 @@ def revoke(
         # The page again with the refusal; another agency's serial stays a 404 (raised here).
         context = _detail(c, who, serial)
         context["chosen_reason"] = reason.strip()
-        return c.refused(request, "certificate.html", exc, **context)
+        context["title"] = "Revoke a certificate"
+        template = "revoke.html" if context["may_revoke"] else "certificate.html"
+        return c.refused(request, template, exc, **context)
+    said = dict((str(r), label) for r, label, _ in REASONS)
     return c.redirect(
         f"/certificates/{done.serial}",
-        flash=f"Certificate {done.serial} is revoked ({done.revocation_reason}).",
+        flash=f"Certificate {done.serial} is revoked"
+        f" ({said.get(done.revocation_reason or '', 'no particular reason').lower()}).",
     )
