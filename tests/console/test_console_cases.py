@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from certdesk.core.wall_clock import pacific_day, pacific_time
 from world.console import PASSWORD, Browsers, Visitor, browsers, console_desk, text_of, visitor
 from world.csr import make_csr
 from world.desk import DMV, START, Desk, snapshot, sub
@@ -135,7 +136,7 @@ def test_case_from_form_to_delivered_chain(desk: Desk, browser: Callable[[str], 
     page = opal.follow(opal.post(f"/cases/{number}/approve"))
     assert svc.cases.show(desk["opal"], number).state == "approved"
     due = svc.cases.show(desk["opal"], number).summary.due_date
-    assert due is not None and f"Due date (R5) {due.isoformat()}" in text_of(page)
+    assert due is not None and f"Due date {pacific_day(due)}" in text_of(page)  # R19
     page = opal.follow(opal.post(f"/cases/{number}/start", {"start_note": "on it"}))
     assert svc.cases.show(desk["opal"], number).state == "in_progress"
     page = opal.follow(opal.post(f"/cases/{number}/fulfil"))
@@ -218,8 +219,8 @@ def test_self_approval_is_refused_and_shown(desk: Desk, browser: Callable[[str],
     assert "another approver decides on it" in text_of(page)
     assert f'action="/cases/{number}/approve"' not in page.text
     text = refused_form(desk, 403, lambda: bea.post(f"/cases/{number}/approve"))
-    assert "nobody approves their own request (R4)" in text
-    assert "case.self_approval" in text
+    assert "You cannot approve a case you requested" in text
+    assert "case.self_approval" not in text and "(R4)" not in text  # R19: no codes, no rules
     assert f"Case {number}" in text  # the case page again, with the error on top
     assert desk.services.cases.show(desk["bea"], number).state == "pending_approval"
 
@@ -304,9 +305,21 @@ def _csr_both() -> dict[str, Any]:
         pytest.param(
             {"title": "  ", "s0_names": "a.dmv.ca.gov"}, False, "needs a title", id="R3/no-title"
         ),
-        pytest.param({"s0_csr_pem": "not a csr"}, False, "csr.unparseable", id="R12/bad-csr"),
-        pytest.param({"s0_names": "www.chp.ca.gov"}, False, "Rule: R2", id="R2/other-agency-name"),
-        pytest.param({"s0_names": "www.example.com"}, False, "Rule: R1", id="R1/not-a-state-name"),
+        pytest.param(
+            {"s0_csr_pem": "not a csr"}, False, "not a certificate request", id="R12/bad-csr"
+        ),
+        pytest.param(
+            {"s0_names": "www.chp.ca.gov"},
+            False,
+            "may not obtain a certificate for this name",
+            id="R2/other-agency-name",
+        ),
+        pytest.param(
+            {"s0_names": "www.example.com"},
+            False,
+            "not under a state domain",
+            id="R1/not-a-state-name",
+        ),
         pytest.param(_csr_both(), True, "not both", id="R12/file-and-pasted"),
         pytest.param({"requested_delivery": "soon"}, False, "is not a date", id="R5/bad-date"),
         pytest.param({"requested_delivery": "2020-01-01"}, False, "in the past", id="R5/past-date"),
@@ -332,6 +345,7 @@ def test_a_refused_new_case_keeps_the_form_and_creates_nothing(
     assert snapshot(desk) == before
     text = text_of(resp)
     assert shown in text
+    assert not re.search(r"\bR\d{1,2}\b", text)  # R19: no rule number on the page
     assert "Open a case" in text
     for name, value in fields.items():
         if value.strip() and name != "s0_csr_pem":
@@ -407,7 +421,7 @@ def test_a_draft_is_revised_in_the_browser(desk: Desk, browser: Callable[[str], 
     text = refused_form(
         desk, 400, lambda: ana.post(url + "/submittals", {"s0_names": "x.chp.ca.gov"})
     )
-    assert "R2" in text
+    assert "may not obtain a certificate for this name" in text
     refused_form(desk, 400, lambda: ana.post(url + "/submittals", {"s0_platform": "virtual"}))
 
     ana.follow(ana.post(f"{url}/submittals/{subs[0].id}/remove"))
@@ -456,7 +470,12 @@ def test_window_revoke_and_reissue_inside_the_window(
     ana = browser("ana")
     page = ana.get(f"/cases/{number}")
     assert "The 25-day window is open" in text_of(page)
-    assert 'name="serial" value="' + first in page.text
+    # Revocation is a link to its own page, which states the consequence and asks why.
+    assert f"/cases/{number}/revoke?serial={first}" in page.text
+    assert f'action="/cases/{number}/revoke"' not in page.text
+    confirm = ana.get(f"/cases/{number}/revoke?serial={first}")
+    assert 'name="serial" value="' + first in confirm.text
+    assert "cannot be undone" in text_of(confirm) and 'value="keyCompromise"' in confirm.text
     page = ana.follow(
         ana.post(f"/cases/{number}/revoke", {"serial": first, "reason": "keyCompromise"})
     )
@@ -465,15 +484,29 @@ def test_window_revoke_and_reissue_inside_the_window(
     assert "already revoked" in text
 
     sub_id = svc.cases.show(desk["ana"], number).submittals[1].id
+    form = ana.get(f"/cases/{number}/reissue?submittal_id={sub_id}")
+    ends = svc.window.certificates_of_case(desk["ana"], number).window_ends_at
+    assert f"stays valid until {pacific_time(ends)}" in text_of(form)
     page = ana.follow(
         ana.post(f"/cases/{number}/reissue", {"submittal_id": str(sub_id), "validity_days": "30"})
     )
     assert "replacement certificate is issued" in text_of(page)
+    assert f"stays valid until {pacific_time(ends)}" in text_of(page)
     certs = {c.serial: c for c in svc.window.certificates_of_case(desk["ana"], number).certificates}
     assert (certs[first].status, certs[first].revocation_reason) == ("revoked", "keyCompromise")
-    assert certs[second].status == "revoked" and certs[second].revocation_reason == "superseded"
+    # R8: the replaced certificate stays valid until the window closes (it may be installed).
+    assert certs[second].status == "active" and certs[second].retire_at == ends
     (new,) = [c for c in certs.values() if c.renewal_of == second]
     assert new.submittal_id == sub_id and new.status == "active"
+    # A refused reissue shows its own page again, the choices kept.
+    text = refused_form(
+        desk,
+        400,
+        lambda: ana.post(
+            f"/cases/{number}/reissue", {"submittal_id": str(sub_id), "names": "x.chp.ca.gov"}
+        ),
+    )
+    assert "may not obtain a certificate for this name" in text and "What happens" in text
 
 
 def test_window_actions_after_25_days_need_a_new_case(desk: Desk) -> None:
@@ -487,7 +520,7 @@ def test_window_actions_after_25_days_need_a_new_case(desk: Desk) -> None:
         text = refused_form(
             desk, 409, lambda: ana.post(f"/cases/{number}/revoke", {"serial": serial})
         )
-        assert "open a new case (R8)" in text
+        assert "open a new case" in text and "(R8)" not in text
     cert = desk.services.window.certificates_of_case(desk["ana"], number).certificates[0]
     assert cert.status == "active"
 

@@ -7,9 +7,10 @@ console and the mail:
 
 - :func:`sentence_for` gives the sentence of a code: its own entry, else its family's
   (``name.*``), else the sentence of its kind (invalid, forbidden, ...);
-- :func:`for_people` adds the service's detail when that detail names something the person
-  can act on (which name, which label, which date) and is written for people; rule numbers
-  and command-line options are never shown;
+- :func:`for_people` adds the service's detail, which names what was refused (which name,
+  which label, which date), unless it is written for a terminal (it names a command-line
+  option such as ``--org``, or the code is one of :data:`TERMINAL_DETAILS`); rule numbers
+  are taken out of what is shown;
 - :func:`state_label` names a case, certificate or notice state.
 """
 
@@ -22,14 +23,33 @@ __all__ = [
     "FAMILIES",
     "KINDS",
     "STATES",
+    "TERMINAL_DETAILS",
     "for_people",
     "sentence_for",
     "state_label",
+    "without_rules",
 ]
 
-# Codes whose detail a person should read in full: it names the input that was refused and
-# why, in words (a name's label, a key's size, a date), with nothing meant for a terminal.
-_DETAIL_FAMILIES = ("name.", "csr.", "key.", "validity.", "grant.", "password.", "input.")
+# Codes whose detail speaks to an operator at a terminal or names internals: people read
+# only the catalogue's sentence for these.
+TERMINAL_DETAILS = frozenset(
+    {
+        "internal",
+        "auth.forbidden",  # names the action's code ("may not cert.revoke")
+        "csrf.refused",
+        "database.unavailable",
+        "auth.token",
+        "page.cursor",
+        "page.limit",
+        "token.org",
+        "user.org",
+        "user.roles",
+        "http.404",
+        "http.405",
+        "http.500",
+    }
+)
+_TERMINAL_FAMILIES = ("schema.", "secretbox.", "backup.", "restore.", "data_key.", "datadir.")
 
 CODES: dict[str, str] = {
     # names and grants (R1, R2)
@@ -236,7 +256,11 @@ def sentence_for(code: str, kind: str = "invalid") -> str:
 
 
 def _shows_detail(code: str, detail: str) -> bool:
-    return code.startswith(_DETAIL_FAMILIES) and not _OPTION.search(detail)
+    return (
+        code not in TERMINAL_DETAILS
+        and not code.startswith(_TERMINAL_FAMILIES)
+        and not _OPTION.search(detail)
+    )
 
 
 def for_people(code: str, detail: str, kind: str = "invalid") -> tuple[str, str]:
@@ -245,8 +269,13 @@ def for_people(code: str, detail: str, kind: str = "invalid") -> tuple[str, str]
     sentence = sentence_for(code, kind)
     if not detail or not _shows_detail(code, detail):
         return sentence, ""
-    specifics = _RULE.sub("", detail).strip(" :;")
+    specifics = without_rules(detail)
     return sentence, "" if specifics == sentence else specifics
+
+
+def without_rules(text: str) -> str:
+    """``text`` with rule numbers taken out ("allowed (R1)" → "allowed")."""
+    return _RULE.sub("", text).strip(" :;")
 
 
 def state_label(state: str) -> str:

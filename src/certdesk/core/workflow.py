@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from certdesk.core.wall_clock import pacific_time
 from certdesk.errors import Conflict, Forbidden, InvalidInput
 
 
@@ -272,6 +273,6 @@ def require_window_open(window_end: datetime | None, now: datetime, action: str)
         raise Conflict(
             "case.window_closed",
             f"the window of this case for testing, revocation or changes closed on "
-            f"{window_end:%Y-%m-%d %H:%M}Z; "
+            f"{pacific_time(window_end)}; "
             f"to {action}, open a new case (R8)",
         )

@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from certdesk.core import audit_text
 from certdesk.core.access import Action, Actor
-from certdesk.core.messages import for_people, state_label
+from certdesk.core.messages import for_people, state_label, without_rules
 from certdesk.core.wall_clock import pacific_day, pacific_time
 from certdesk.errors import CertdeskError, Unauthorized
 from certdesk.services.registry import Services
@@ -115,6 +115,10 @@ class Console:
         self.env.filters["day"] = pacific_day
         self.env.filters["state"] = state_label
         self.env.globals["plain_error"] = plain_error
+        self.env.globals["plain_message"] = lambda code, detail: [
+            part for part in for_people(code, detail) if part
+        ]
+        self.env.filters["plain_reason"] = without_rules
         self.env.filters["who"] = audit_text.who
         self.env.filters["what"] = audit_text.describe
         self.env.globals["has_template_assets"] = assets is not None
@@ -174,6 +178,7 @@ class Console:
             "error.html",
             status=status,
             status_code=status,
+            code=code,
             sentence=sentence,
             specifics=specifics,
         )

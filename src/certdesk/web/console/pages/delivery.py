@@ -95,6 +95,10 @@ def complete_case(
 # --- the R8 window and the R12 key ----------------------------------------------------------
 
 
+# Refusals about the case as a whole (its window): shown on the case page, not the action's.
+_CASE_LEVEL = frozenset({"case.window_closed", "case.not_delivered", "case.unknown"})
+
+
 def _window_page(
     request: Request,
     c: Console,
@@ -113,18 +117,28 @@ def _window_page(
     delivery = ctx["delivery"]
     if delivery is None or not ctx["may"].window:
         raise Conflict("case.window_closed", "the window of this case is not open")
+    # Without a choice yet, the page lists what may be chosen.
+    ctx["cert"] = ctx["sub"] = None
     if template == "case_revoke.html":
+        active = [x for x in delivery.certificates if x.status == "active"]
+        ctx["choices"] = active
         wanted = serial.strip().lower()
-        found = [x for x in delivery.certificates if x.serial == wanted and x.status == "active"]
-        if not found:
+        found = [x for x in active if x.serial == wanted]
+        if wanted and not found:
+            if error is not None:  # e.g. revoked meanwhile: the case page says so
+                return case_page(request, c, who, number, error)
             raise NotFound("cert.unknown", f"no active certificate {serial!r} on this case")
-        ctx["cert"] = found[0]
+        ctx["cert"] = found[0] if found else None
         ctx["title"] = "Revoke a certificate of this case"
     else:
-        subs = [x for x in ctx["case"].submittals if str(x.id) == submittal_id.strip()]
-        if not subs or not subs[0].certificate_serial:
+        delivered = [x for x in ctx["case"].submittals if x.certificate_serial]
+        ctx["choices"] = delivered
+        subs = [x for x in delivered if str(x.id) == submittal_id.strip()]
+        if submittal_id.strip() and not subs:
+            if error is not None:
+                return case_page(request, c, who, number, error, values)
             raise NotFound("submittal.unknown", f"no delivered submittal {submittal_id!r}")
-        ctx["sub"] = subs[0]
+        ctx["sub"] = subs[0] if subs else None
         ctx["title"] = "Reissue a certificate of this case"
         now = c.services.rt.clock()
         ctx["old_until"] = retire_at(
@@ -161,6 +175,8 @@ def revoke_in_window(
     try:
         c.services.window.revoke(who, number, serial, parse_reason(reason))
     except CertdeskError as exc:
+        if exc.code in _CASE_LEVEL:
+            return case_page(request, c, who, number, exc)
         return _window_page(
             request,
             c,
@@ -213,6 +229,8 @@ def reissue(
     try:
         done = call()
     except CertdeskError as exc:
+        if exc.code in _CASE_LEVEL:
+            return case_page(request, c, who, number, exc, values)
         return _window_page(
             request,
             c,

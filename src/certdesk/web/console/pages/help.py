@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from certdesk.core.access import Action
 from certdesk.web.console.frame import ConsoleDep, SignInNeeded
 
 router = APIRouter()
@@ -14,9 +15,10 @@ router = APIRouter()
 @router.get("/help")
 def help_page(request: Request, c: ConsoleDep) -> Response:
     # Signed-in people keep their navigation; everyone else reads the same page.
+    who = None
     if c.cookies.session_of(request) is not None:
         try:
-            c.actor_of(request)
+            who = c.actor_of(request)
         except SignInNeeded:
             pass
     settings = c.services.rt.settings
@@ -30,4 +32,5 @@ def help_page(request: Request, c: ConsoleDep) -> Response:
         target_days=settings.target_business_days,
         due_days=settings.due_business_days,
         renew_days_before=settings.renewal_margin_days,
+        may_open=who is not None and who.may(Action.CASE_OPEN),
     )
