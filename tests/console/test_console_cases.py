@@ -7,6 +7,7 @@ changed, through ``world.desk.snapshot``); each success on the page and in the s
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -83,7 +84,10 @@ def test_case_from_form_to_delivered_chain(desk: Desk, browser: Callable[[str], 
     n = desk.unique("flow")
     uploaded, pasted, generated = f"www{n}.dmv.ca.gov", f"api{n}.dmv.ca.gov", f"key{n}.dmv.ca.gov"
     ana = browser("ana")
-    form = ana.get("/cases/new")
+    chooser = ana.get("/cases/new")  # first: what the case is about
+    assert chooser.status_code == 200 and 'href="/cases/new?type=new"' in chooser.text
+    assert 'name="s0_names"' not in chooser.text
+    form = ana.get("/cases/new?type=new&submittals=3")
     assert form.status_code == 200
     assert all(f'name="s{i}_names"' in form.text for i in range(3))
     assert 'enctype="multipart/form-data"' in form.text
@@ -356,7 +360,10 @@ def test_more_submittal_forms_keep_what_was_typed(
     desk: Desk, browser: Callable[[str], Visitor]
 ) -> None:
     ana = browser("ana")
-    assert 'name="s4_names"' in ana.get("/cases/new?submittals=5").text
+    assert 'name="s4_names"' in ana.get("/cases/new?type=new&submittals=5").text
+    # One certificate at a time: a new form shows one, "add another" adds one.
+    one = ana.get("/cases/new?type=new").text
+    assert 'name="s0_names"' in one and 'name="s1_names"' not in one
     before = desk.counts()
     resp = ana.post(
         "/cases/new",
@@ -378,7 +385,7 @@ def test_operator_opens_for_an_organization_and_submits_at_once(
     desk: Desk, browser: Callable[[str], Visitor]
 ) -> None:
     opal = browser("opal")
-    form = opal.get("/cases/new")
+    form = opal.get("/cases/new?type=new")
     assert '<option value="chp"' in form.text  # cert services choose the organization
     resp = opal.post(
         "/cases/new",
@@ -660,3 +667,68 @@ def test_unknown_case_number_and_download_format(
     assert ana.get(f"/cases/{number}/certificates/abc123?format=pem").status_code == 404
     carl = browser("carl")
     assert carl.get(f"/cases/{number}/certificates/{serial}").status_code == 404
+
+
+# --- the form of each case type (issue 14) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "shows", "hides"),
+    [
+        pytest.param("new", ["s0_names"], ["target_certificate", "grants"], id="R3/new"),
+        pytest.param(
+            "question", ["description"], ["s0_names", "target_certificate"], id="question"
+        ),
+        pytest.param("revoke", ["target_certificate"], ["s0_names", "grants"], id="revoke"),
+        pytest.param(
+            "delegated_admin_setup", ["grants", "admins"], ["s0_names"], id="R2/delegated"
+        ),
+        pytest.param("renewal", ["target_certificate", "s0_names"], ["grants"], id="R6/renewal"),
+    ],
+)
+def test_each_case_type_has_its_own_form(
+    browser: Callable[[str], Visitor], kind: str, shows: list[str], hides: list[str]
+) -> None:
+    page = browser("ana").get(f"/cases/new?type={kind}")
+    assert page.status_code == 200
+    for name in shows:
+        assert f'name="{name}"' in page.text, name
+    for name in hides:
+        assert f'name="{name}"' not in page.text, name
+
+
+def test_a_refusal_is_shown_beside_its_field_and_the_csr_file_is_kept(
+    desk: Desk, browser: Callable[[str], Visitor]
+) -> None:
+    """The second certificate's name is not dmv's (R2): the error sits beside that field,
+    tied to it for screen readers; the CSR file chosen for the first comes back as text."""
+    ana = browser("ana")
+    csr = make_csr([f"{desk.unique('kept')}.dmv.ca.gov"], der=True)
+    data = {
+        "fieldsets": "3",
+        "org": DMV,
+        "type": "new",
+        "title": "Two sites",
+        "s1_names": "",
+        "s2_names": "www.chp.ca.gov",
+        "action": "submit",
+    }
+    files = {"s0_csr_file": ("site.der", csr, "application/pkcs10")}
+    with unchanged(desk.snapshot):
+        resp = ana.post("/cases/new", data, files=files)
+    assert resp.status_code == 400
+    error = re.search(r'<p class="field-error" id="f-s2_names-error">(.*?)</p>', resp.text, re.S)
+    assert error and "may not obtain a certificate for this name" in error.group(1)
+    assert 'aria-describedby="f-s2_names-hint f-s2_names-error"' in resp.text
+    assert 'aria-invalid="true"' in resp.text and resp.text.count('class="field-error"') == 1
+    # The DER file is back as PEM text in the first fieldset; sent again, the case opens.
+    kept = re.search(r'id="f-s0_csr_pem"[^>]*>(-----BEGIN CERTIFICATE REQUEST-----.*?)</textarea>',
+                     resp.text, re.S)  # fmt: skip
+    assert kept and "site.der" in text_of(resp)
+    again = ana.post(
+        "/cases/new",
+        {**data, "s2_names": "", "s0_csr_pem": html.unescape(kept.group(1))},
+    )
+    number = opened(again)
+    view = desk.services.cases.show(desk["ana"], number)
+    assert len(view.submittals) == 1 and view.submittals[0].csr_pem

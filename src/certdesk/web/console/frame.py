@@ -115,6 +115,9 @@ class Console:
         self.env.filters["day"] = pacific_day
         self.env.filters["state"] = state_label
         self.env.globals["plain_error"] = plain_error
+        # Errors shown beside their field ({field id: (sentence, specifics)}); pages that
+        # know where a refusal belongs pass their own.
+        self.env.globals["field_errors"] = {}
         self.env.globals["plain_message"] = lambda code, detail: [
             part for part in for_people(code, detail) if part
         ]
