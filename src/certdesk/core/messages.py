@@ -124,6 +124,12 @@ CODES: dict[str, str] = {
 
 FAMILIES: dict[str, str] = {
     "account": "There is a problem with this account.",
+    "apidocs": "The API documentation is not installed here.",
+    "dns01": "The domain's DNS could not be used to prove control of the name.",
+    "duration": "Give a length of time such as 30d or 2w.",
+    "not_found": "It does not exist, or you may not see it.",
+    "pkcs12": "The password for the key file was refused.",
+    "search": "The search text is too long.",
     "acme": "The automated certificate request (ACME) was refused.",
     "approval": "The approval settings were refused.",
     "approval_policy": "The approval settings were refused.",
