@@ -234,6 +234,12 @@ class Settings(BaseSettings):
         ge=1,
         description="R8: days after delivery for testing, revocation or changes on the same case.",
     )
+    reissue_overlap_hours: int | None = Field(
+        default=None,
+        ge=0,
+        description="R8: hours the certificate an in-window reissue replaced stays valid before"
+        " the worker revokes it (empty: until the case's window closes; 0: at once).",
+    )
 
     # R6 renewals and the lifecycle worker
     renewal_margin_days: int = Field(

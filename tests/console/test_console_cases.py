@@ -7,6 +7,7 @@ changed, through ``world.desk.snapshot``); each success on the page and in the s
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from certdesk.core.wall_clock import pacific_day, pacific_time
 from world.console import PASSWORD, Browsers, Visitor, browsers, console_desk, text_of, visitor
 from world.csr import make_csr
 from world.desk import DMV, START, Desk, snapshot, sub
@@ -82,7 +84,10 @@ def test_case_from_form_to_delivered_chain(desk: Desk, browser: Callable[[str], 
     n = desk.unique("flow")
     uploaded, pasted, generated = f"www{n}.dmv.ca.gov", f"api{n}.dmv.ca.gov", f"key{n}.dmv.ca.gov"
     ana = browser("ana")
-    form = ana.get("/cases/new")
+    chooser = ana.get("/cases/new")  # first: what the case is about
+    assert chooser.status_code == 200 and 'href="/cases/new?type=new"' in chooser.text
+    assert 'name="s0_names"' not in chooser.text
+    form = ana.get("/cases/new?type=new&submittals=3")
     assert form.status_code == 200
     assert all(f'name="s{i}_names"' in form.text for i in range(3))
     assert 'enctype="multipart/form-data"' in form.text
@@ -135,7 +140,7 @@ def test_case_from_form_to_delivered_chain(desk: Desk, browser: Callable[[str], 
     page = opal.follow(opal.post(f"/cases/{number}/approve"))
     assert svc.cases.show(desk["opal"], number).state == "approved"
     due = svc.cases.show(desk["opal"], number).summary.due_date
-    assert due is not None and f"Due date (R5) {due.isoformat()}" in text_of(page)
+    assert due is not None and f"Due date {pacific_day(due)}" in text_of(page)  # R19
     page = opal.follow(opal.post(f"/cases/{number}/start", {"start_note": "on it"}))
     assert svc.cases.show(desk["opal"], number).state == "in_progress"
     page = opal.follow(opal.post(f"/cases/{number}/fulfil"))
@@ -218,8 +223,8 @@ def test_self_approval_is_refused_and_shown(desk: Desk, browser: Callable[[str],
     assert "another approver decides on it" in text_of(page)
     assert f'action="/cases/{number}/approve"' not in page.text
     text = refused_form(desk, 403, lambda: bea.post(f"/cases/{number}/approve"))
-    assert "nobody approves their own request (R4)" in text
-    assert "case.self_approval" in text
+    assert "You cannot approve a case you requested" in text
+    assert "case.self_approval" not in text and "(R4)" not in text  # R19: no codes, no rules
     assert f"Case {number}" in text  # the case page again, with the error on top
     assert desk.services.cases.show(desk["bea"], number).state == "pending_approval"
 
@@ -304,9 +309,21 @@ def _csr_both() -> dict[str, Any]:
         pytest.param(
             {"title": "  ", "s0_names": "a.dmv.ca.gov"}, False, "needs a title", id="R3/no-title"
         ),
-        pytest.param({"s0_csr_pem": "not a csr"}, False, "csr.unparseable", id="R12/bad-csr"),
-        pytest.param({"s0_names": "www.chp.ca.gov"}, False, "Rule: R2", id="R2/other-agency-name"),
-        pytest.param({"s0_names": "www.example.com"}, False, "Rule: R1", id="R1/not-a-state-name"),
+        pytest.param(
+            {"s0_csr_pem": "not a csr"}, False, "not a certificate request", id="R12/bad-csr"
+        ),
+        pytest.param(
+            {"s0_names": "www.chp.ca.gov"},
+            False,
+            "may not obtain a certificate for this name",
+            id="R2/other-agency-name",
+        ),
+        pytest.param(
+            {"s0_names": "www.example.com"},
+            False,
+            "not under a state domain",
+            id="R1/not-a-state-name",
+        ),
         pytest.param(_csr_both(), True, "not both", id="R12/file-and-pasted"),
         pytest.param({"requested_delivery": "soon"}, False, "is not a date", id="R5/bad-date"),
         pytest.param({"requested_delivery": "2020-01-01"}, False, "in the past", id="R5/past-date"),
@@ -332,6 +349,7 @@ def test_a_refused_new_case_keeps_the_form_and_creates_nothing(
     assert snapshot(desk) == before
     text = text_of(resp)
     assert shown in text
+    assert not re.search(r"\bR\d{1,2}\b", text)  # R19: no rule number on the page
     assert "Open a case" in text
     for name, value in fields.items():
         if value.strip() and name != "s0_csr_pem":
@@ -342,7 +360,10 @@ def test_more_submittal_forms_keep_what_was_typed(
     desk: Desk, browser: Callable[[str], Visitor]
 ) -> None:
     ana = browser("ana")
-    assert 'name="s4_names"' in ana.get("/cases/new?submittals=5").text
+    assert 'name="s4_names"' in ana.get("/cases/new?type=new&submittals=5").text
+    # One certificate at a time: a new form shows one, "add another" adds one.
+    one = ana.get("/cases/new?type=new").text
+    assert 'name="s0_names"' in one and 'name="s1_names"' not in one
     before = desk.counts()
     resp = ana.post(
         "/cases/new",
@@ -364,7 +385,7 @@ def test_operator_opens_for_an_organization_and_submits_at_once(
     desk: Desk, browser: Callable[[str], Visitor]
 ) -> None:
     opal = browser("opal")
-    form = opal.get("/cases/new")
+    form = opal.get("/cases/new?type=new")
     assert '<option value="chp"' in form.text  # cert services choose the organization
     resp = opal.post(
         "/cases/new",
@@ -407,7 +428,7 @@ def test_a_draft_is_revised_in_the_browser(desk: Desk, browser: Callable[[str], 
     text = refused_form(
         desk, 400, lambda: ana.post(url + "/submittals", {"s0_names": "x.chp.ca.gov"})
     )
-    assert "R2" in text
+    assert "may not obtain a certificate for this name" in text
     refused_form(desk, 400, lambda: ana.post(url + "/submittals", {"s0_platform": "virtual"}))
 
     ana.follow(ana.post(f"{url}/submittals/{subs[0].id}/remove"))
@@ -456,7 +477,12 @@ def test_window_revoke_and_reissue_inside_the_window(
     ana = browser("ana")
     page = ana.get(f"/cases/{number}")
     assert "The 25-day window is open" in text_of(page)
-    assert 'name="serial" value="' + first in page.text
+    # Revocation is a link to its own page, which states the consequence and asks why.
+    assert f"/cases/{number}/revoke?serial={first}" in page.text
+    assert f'action="/cases/{number}/revoke"' not in page.text
+    confirm = ana.get(f"/cases/{number}/revoke?serial={first}")
+    assert 'name="serial" value="' + first in confirm.text
+    assert "cannot be undone" in text_of(confirm) and 'value="keyCompromise"' in confirm.text
     page = ana.follow(
         ana.post(f"/cases/{number}/revoke", {"serial": first, "reason": "keyCompromise"})
     )
@@ -465,15 +491,29 @@ def test_window_revoke_and_reissue_inside_the_window(
     assert "already revoked" in text
 
     sub_id = svc.cases.show(desk["ana"], number).submittals[1].id
+    form = ana.get(f"/cases/{number}/reissue?submittal_id={sub_id}")
+    ends = svc.window.certificates_of_case(desk["ana"], number).window_ends_at
+    assert f"stays valid until {pacific_time(ends)}" in text_of(form)
     page = ana.follow(
         ana.post(f"/cases/{number}/reissue", {"submittal_id": str(sub_id), "validity_days": "30"})
     )
     assert "replacement certificate is issued" in text_of(page)
+    assert f"stays valid until {pacific_time(ends)}" in text_of(page)
     certs = {c.serial: c for c in svc.window.certificates_of_case(desk["ana"], number).certificates}
     assert (certs[first].status, certs[first].revocation_reason) == ("revoked", "keyCompromise")
-    assert certs[second].status == "revoked" and certs[second].revocation_reason == "superseded"
+    # R8: the replaced certificate stays valid until the window closes (it may be installed).
+    assert certs[second].status == "active" and certs[second].retire_at == ends
     (new,) = [c for c in certs.values() if c.renewal_of == second]
     assert new.submittal_id == sub_id and new.status == "active"
+    # A refused reissue shows its own page again, the choices kept.
+    text = refused_form(
+        desk,
+        400,
+        lambda: ana.post(
+            f"/cases/{number}/reissue", {"submittal_id": str(sub_id), "names": "x.chp.ca.gov"}
+        ),
+    )
+    assert "may not obtain a certificate for this name" in text and "What happens" in text
 
 
 def test_window_actions_after_25_days_need_a_new_case(desk: Desk) -> None:
@@ -487,7 +527,7 @@ def test_window_actions_after_25_days_need_a_new_case(desk: Desk) -> None:
         text = refused_form(
             desk, 409, lambda: ana.post(f"/cases/{number}/revoke", {"serial": serial})
         )
-        assert "open a new case (R8)" in text
+        assert "open a new case" in text and "(R8)" not in text
     cert = desk.services.window.certificates_of_case(desk["ana"], number).certificates[0]
     assert cert.status == "active"
 
@@ -627,3 +667,68 @@ def test_unknown_case_number_and_download_format(
     assert ana.get(f"/cases/{number}/certificates/abc123?format=pem").status_code == 404
     carl = browser("carl")
     assert carl.get(f"/cases/{number}/certificates/{serial}").status_code == 404
+
+
+# --- the form of each case type (issue 14) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "shows", "hides"),
+    [
+        pytest.param("new", ["s0_names"], ["target_certificate", "grants"], id="R3/new"),
+        pytest.param(
+            "question", ["description"], ["s0_names", "target_certificate"], id="question"
+        ),
+        pytest.param("revoke", ["target_certificate"], ["s0_names", "grants"], id="revoke"),
+        pytest.param(
+            "delegated_admin_setup", ["grants", "admins"], ["s0_names"], id="R2/delegated"
+        ),
+        pytest.param("renewal", ["target_certificate", "s0_names"], ["grants"], id="R6/renewal"),
+    ],
+)
+def test_each_case_type_has_its_own_form(
+    browser: Callable[[str], Visitor], kind: str, shows: list[str], hides: list[str]
+) -> None:
+    page = browser("ana").get(f"/cases/new?type={kind}")
+    assert page.status_code == 200
+    for name in shows:
+        assert f'name="{name}"' in page.text, name
+    for name in hides:
+        assert f'name="{name}"' not in page.text, name
+
+
+def test_a_refusal_is_shown_beside_its_field_and_the_csr_file_is_kept(
+    desk: Desk, browser: Callable[[str], Visitor]
+) -> None:
+    """The second certificate's name is not dmv's (R2): the error sits beside that field,
+    tied to it for screen readers; the CSR file chosen for the first comes back as text."""
+    ana = browser("ana")
+    csr = make_csr([f"{desk.unique('kept')}.dmv.ca.gov"], der=True)
+    data = {
+        "fieldsets": "3",
+        "org": DMV,
+        "type": "new",
+        "title": "Two sites",
+        "s1_names": "",
+        "s2_names": "www.chp.ca.gov",
+        "action": "submit",
+    }
+    files = {"s0_csr_file": ("site.der", csr, "application/pkcs10")}
+    with unchanged(desk.snapshot):
+        resp = ana.post("/cases/new", data, files=files)
+    assert resp.status_code == 400
+    error = re.search(r'<p class="field-error" id="f-s2_names-error">(.*?)</p>', resp.text, re.S)
+    assert error and "may not obtain a certificate for this name" in error.group(1)
+    assert 'aria-describedby="f-s2_names-hint f-s2_names-error"' in resp.text
+    assert 'aria-invalid="true"' in resp.text and resp.text.count('class="field-error"') == 1
+    # The DER file is back as PEM text in the first fieldset; sent again, the case opens.
+    kept = re.search(r'id="f-s0_csr_pem"[^>]*>(-----BEGIN CERTIFICATE REQUEST-----.*?)</textarea>',
+                     resp.text, re.S)  # fmt: skip
+    assert kept and "site.der" in text_of(resp)
+    again = ana.post(
+        "/cases/new",
+        {**data, "s2_names": "", "s0_csr_pem": html.unescape(kept.group(1))},
+    )
+    number = opened(again)
+    view = desk.services.cases.show(desk["ana"], number)
+    assert len(view.submittals) == 1 and view.submittals[0].csr_pem

@@ -346,12 +346,22 @@ def test_window_edges(desk: Desk, after: timedelta, allowed: bool, action: str) 
         assert row(desk, serial).status == "active"
         return
     result = act()
-    assert row(desk, serial).status == "revoked"
-    if action == "reissue":
-        new = result.certificates[-1]
-        assert new.renewal_of == serial and new.submittal_id == view.submittals[0].id
-        assert row(desk, serial).revocation_reason == "superseded"
-        assert new.cost_cents == 0  # R11: the case was charged at delivery
+    if action == "revoke":
+        assert row(desk, serial).status == "revoked"
+        return
+    new = result.certificates[-1]
+    assert new.renewal_of == serial and new.submittal_id == view.submittals[0].id
+    assert new.cost_cents == 0  # R11: the case was charged at delivery
+    # The replaced certificate may still be installed: valid until the window closes, then
+    # the worker revokes it (superseded).
+    old = row(desk, serial)
+    assert old.status == "active" and old.retire_at is not None
+    assert view.window_ends_at is not None and old.retire_at >= view.window_ends_at
+    assert svc.retirements.retire_due(old.retire_at).revoked >= 1
+    assert (row(desk, serial).status, row(desk, serial).revocation_reason) == (
+        "revoked",
+        "superseded",
+    )
 
 
 PRINCIPALS = {
@@ -426,7 +436,8 @@ def test_reissue_with_changes_replaces_the_certificate_on_the_same_case(desk: De
         Reissue(sub_id, names=(first, extra), platform="dedicated", validity_days=30),
     )
     old, new = got.certificates
-    assert (old.status, old.submittal_id, old.revocation_reason) == ("revoked", None, "superseded")
+    assert (old.status, old.submittal_id, old.revocation_reason) == ("active", None, None)
+    assert old.retire_at == shown_window_end(desk, view.number)  # the overlap: until then
     assert new.names == (first, extra) and new.platform == "dedicated"
     assert new.renewal_of == old.serial and new.key == "stored"  # a new key, downloadable once
     shown = svc.cases.show(desk["ana"], view.number)
@@ -435,6 +446,45 @@ def test_reissue_with_changes_replaces_the_certificate_on_the_same_case(desk: De
     assert shown.state == "delivered" and shown.history[-1]["event"] == "reissue"
     svc.window.download_key(desk["ana"], view.number, sub_id, PASSWORD)
     assert desk.audit_actions(view.number)[-2:] == ["case.reissue", "submittal.key_download"]
+
+
+def shown_window_end(desk: Desk, number: str) -> Any:
+    return desk.services.window.certificates_of_case(desk["opal"], number).window_ends_at
+
+
+def revocations_of(desk: Desk, serial: str) -> list[str]:
+    return [a for a in desk.audit_actions(serial) if a == "cert.revoke"]
+
+
+def test_r8_reissued_certificate_is_revoked_once_after_the_overlap(desk: Desk) -> None:
+    """The replaced certificate stays valid until the window closes; then one worker pass
+    revokes it (superseded, audited once); further passes, or a second worker, change
+    nothing; a revocation by a person during the overlap ends the schedule."""
+    svc = desk.services
+    view = delivered(desk)
+    old_serial = view.submittals[0].certificate_serial
+    assert old_serial is not None
+    svc.window.reissue(desk["ana"], view.number, Reissue(view.submittals[0].id))
+    ends = shown_window_end(desk, view.number)
+    # (Other tests' certificates share this desk: only this one's fate is asserted.)
+    svc.retirements.retire_due(ends - timedelta(seconds=1))
+    assert row(desk, old_serial).status == "active"
+    assert svc.retirements.retire_due(ends).revoked >= 1
+    svc.retirements.retire_due(ends)  # nothing twice
+    gone = row(desk, old_serial)
+    assert (gone.status, gone.revocation_reason, gone.retire_at) == ("revoked", "superseded", None)
+    assert revocations_of(desk, old_serial) == ["cert.revoke"]
+
+    # Revoked by a person during the overlap: the worker has nothing left to do.
+    other = delivered(desk)
+    serial = other.submittals[0].certificate_serial
+    assert serial is not None
+    svc.window.reissue(desk["ana"], other.number, Reissue(other.submittals[0].id))
+    svc.window.revoke(desk["ana"], other.number, serial, Reason.KEY_COMPROMISE)
+    assert row(desk, serial).retire_at is None
+    svc.retirements.retire_due(shown_window_end(desk, other.number))
+    assert revocations_of(desk, serial) == ["cert.revoke"]
+    assert row(desk, serial).revocation_reason == "keyCompromise"
 
 
 def test_reissue_is_judged_like_a_new_submittal(desk: Desk) -> None:

@@ -155,8 +155,12 @@ def test_window_actions_by_principal(
     resp = world.call(who, "POST", url, body)
     assert resp.status_code == 200, resp.text
     certs = resp.json()["certificates"]
-    assert certs[0]["status"] == "revoked"
-    if action == "reissue":
+    if action == "revoke":
+        assert certs[0]["status"] == "revoked"
+    else:
+        # R8: the replaced certificate stays valid until the window closes (the overlap).
+        assert certs[0]["status"] == "active"
+        assert certs[0]["retire_at"] == resp.json()["window_ends_at"]
         assert certs[1]["renewal_of"] == first.certificate_serial
         assert certs[1]["platform"] == "dedicated" and certs[1]["submittal_id"] == first.id
 

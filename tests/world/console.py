@@ -138,6 +138,12 @@ def browsers(desk: Desk) -> Iterator[Browsers]:
         yield of
 
 
+def code_of(response: httpx.Response) -> str | None:
+    """The error code a page carries for machines (``data-code``), never shown to people."""
+    found = re.search(r'data-code="([^"]+)"', response.text)
+    return found.group(1) if found else None
+
+
 def text_of(response: httpx.Response) -> str:
     """The page's visible text, roughly: tags removed, whitespace collapsed."""
     return " ".join(re.sub(r"<[^>]+>", " ", response.text).split())

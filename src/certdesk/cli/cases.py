@@ -342,13 +342,23 @@ def list_cases(
     ] = False,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
     cursor: Annotated[str | None, typer.Option(help="Continue after a previous page.")] = None,
+    search: Annotated[
+        str | None,
+        typer.Option("--search", help="Any part of the case number, title or a name."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Cases, newest first."""
     page = services().cases.search(
         OPERATOR,
         CaseFilter(
-            org_code=org, state=state, type=case_type, overdue=overdue, cursor=cursor, limit=limit
+            org_code=org,
+            state=state,
+            type=case_type,
+            overdue=overdue,
+            cursor=cursor,
+            limit=limit,
+            text=search,
         ),
     )
     if json_out:

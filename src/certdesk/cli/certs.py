@@ -137,6 +137,10 @@ def list_certs(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
     cursor: Annotated[str | None, typer.Option(help="Continue after a previous page.")] = None,
+    search: Annotated[
+        str | None,
+        typer.Option("--search", help="Any part of a name or the serial (dmv.ca.gov)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List certificates, newest first."""
@@ -144,6 +148,7 @@ def list_certs(
         OPERATOR,
         org_code=org,
         name=name,
+        text=search,
         status=status,
         expiring_within=parse_duration(expiring_within) if expiring_within else None,
         cursor=cursor,

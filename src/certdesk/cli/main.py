@@ -25,6 +25,7 @@ from certdesk.cli import (
     ct,
     endpoints,
     exits,
+    exports,
     fulfilment,
     issuers,
     notices,
@@ -75,6 +76,7 @@ endpoints.register(app)
 webhooks.register(app)
 attachments.register(app)
 contracts.register(app)
+exports.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from certdesk.core.wall_clock import pacific_time
 from certdesk.errors import Conflict, Forbidden, InvalidInput
 
 
@@ -247,6 +248,23 @@ def window_open(window_end: datetime | None, now: datetime) -> bool:
     return window_end is not None and now < window_end
 
 
+def retire_at(
+    window_end: datetime | None, now: datetime, overlap_hours: int | None
+) -> datetime | None:
+    """R8 (issue 14): when the certificate an in-window reissue replaced is revoked.
+
+    The old certificate may still be installed when its replacement is issued; revoking it
+    at once would be an outage. It stays valid for ``overlap_hours`` (None: until the case's
+    window closes, at least an hour), then the worker revokes it. ``0`` revokes at once
+    (None is returned: nothing to schedule).
+    """
+    if overlap_hours == 0:
+        return None
+    if overlap_hours is None:
+        return max(window_end or now, now + timedelta(hours=1))
+    return now + timedelta(hours=overlap_hours)
+
+
 def require_window_open(window_end: datetime | None, now: datetime, action: str) -> None:
     """Raise unless ``now`` is inside the case's window (R8)."""
     if window_end is None:
@@ -255,6 +273,6 @@ def require_window_open(window_end: datetime | None, now: datetime, action: str)
         raise Conflict(
             "case.window_closed",
             f"the window of this case for testing, revocation or changes closed on "
-            f"{window_end:%Y-%m-%d %H:%M}Z; "
+            f"{pacific_time(window_end)}; "
             f"to {action}, open a new case (R8)",
         )

@@ -90,6 +90,7 @@ class PassReport:
     voided: int = 0
     expired: int = 0
     superseded: int = 0
+    retired: int = 0  # replaced by an in-window reissue, revoked after the overlap (R8)
     renewals_due: int = 0
     renewals_opened: int = 0
     renewals_adopted: int = 0
@@ -125,6 +126,7 @@ class PassReport:
             self.voided
             + self.expired
             + self.superseded
+            + self.retired
             + self.renewals_opened
             + self.renewals_adopted
             + self.renewals_advanced
@@ -247,6 +249,7 @@ class Worker:
             ("recover", self._recover),
             ("expire", self._expire),
             ("supersede", self._supersede),
+            ("retire", self._retire),
             ("renewal-info", self._renewal_info),
             ("renew", self._renew),
             ("advance", self._advance),
@@ -352,6 +355,14 @@ class Worker:
             done = self._svc.renewals.supersede(now)
             report.superseded += done
             if done == 0:
+                return
+
+    def _retire(self, report: PassReport, now: datetime) -> None:
+        while not self.stopping:
+            run = self._svc.retirements.retire_due(now)
+            report.retired += run.revoked
+            report.errors.extend(f"retire: {e}" for e in run.errors)
+            if run.revoked == 0 or run.errors:
                 return
 
     def _renew(self, report: PassReport, now: datetime) -> None:

@@ -30,7 +30,8 @@ from jinja2 import (
 )
 from markupsafe import Markup
 
-from certdesk.core.calendar import PACIFIC
+from certdesk.core.messages import state_label
+from certdesk.core.wall_clock import pacific_time
 from certdesk.notify.messages import Mail
 
 __all__ = ["NoticeTemplates", "RenderedNotice", "TemplateFailure", "pacific"]
@@ -43,10 +44,9 @@ class TemplateFailure(Exception):
 
 
 def pacific(value: datetime | None) -> str:
-    """``2027-03-01 17:00 PST``: the state's wall clock, as contacts read dates (R7)."""
-    if value is None:
-        return ""
-    return value.astimezone(PACIFIC).strftime("%Y-%m-%d %H:%M %Z")
+    """``1 Mar 2027, 17:00 PST``: the state's wall clock, as contacts read dates (R7, R19);
+    the same formatter as the console's (:mod:`certdesk.core.wall_clock`)."""
+    return pacific_time(value, empty="")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ class NoticeTemplates:
             auto_reload=False,
         )
         self._env.filters["pacific"] = pacific
+        self._env.filters["state"] = state_label
 
     def _render(self, name: str, context: Mapping[str, Any]) -> str:
         try:

@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from certdesk.core.access import Action, Actor, authorize
 from certdesk.core.audit import AuditEvent, ChainBreak, verify_chain
+from certdesk.core.audit_text import KINDS, SIGN_IN_ACTIONS
 from certdesk.core.calendar import PACIFIC
+from certdesk.core.text import excerpt
 from certdesk.errors import InvalidInput
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
@@ -39,6 +41,17 @@ class AuditView:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def families_of(kind: str | None) -> tuple[str, ...]:
+    """The action families of an audit kind; an unknown kind is refused."""
+    if not kind:
+        return ()
+    families = tuple(f for f, k in KINDS.items() if k.lower() == kind.strip().lower())
+    if not families:
+        choices = ", ".join(sorted(set(KINDS.values())))
+        raise InvalidInput("audit.kind", f"unknown kind {excerpt(kind)!r}; use one of {choices}")
+    return families
 
 
 def _day_start(day: date) -> datetime:
@@ -131,9 +144,13 @@ class AuditService:
         limit: int = 100,
         start: date | None = None,
         end: date | None = None,
+        kind: str | None = None,
+        fold_sign_ins: bool = False,
     ) -> tuple[list[AuditView], str | None]:
         """Events newest first, in keyset pages; ``start``/``end`` are days (Pacific, both
-        included), as report periods are."""
+        included), as report periods are; ``kind`` is one of
+        :data:`certdesk.core.audit_text.KINDS`' values ("Cases"); ``fold_sign_ins`` leaves
+        sign-ins and sign-outs out."""
         authorize(actor, Action.AUDIT_READ, actor.org_id)
         if not 1 <= limit <= 1000:
             raise InvalidInput("page.limit", "limit must be between 1 and 1000")
@@ -157,6 +174,8 @@ class AuditService:
                 limit=limit,
                 since=_day_start(start) if start is not None else None,
                 until=_day_start(end + timedelta(days=1)) if end is not None else None,
+                action_families=families_of(kind),
+                without_actions=SIGN_IN_ACTIONS if fold_sign_ins else (),
             )
             views = [
                 AuditView(

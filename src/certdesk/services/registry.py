@@ -24,17 +24,20 @@ from certdesk.services.casework.key_download import KeyDownload
 from certdesk.services.casework.reissue import Reissuing
 from certdesk.services.casework.renewal_cases import RenewalCases
 from certdesk.services.casework.window import WindowService
+from certdesk.services.casework.work_queue import WorkQueueService
 from certdesk.services.checkpoints import CheckpointService
 from certdesk.services.discovery.discovery import Discovery
 from certdesk.services.discovery.external import ExternalCertificates
 from certdesk.services.discovery.rechecks import Rechecks
 from certdesk.services.discovery.verification import Verification
+from certdesk.services.exports import ExportService
 from certdesk.services.lifecycle.account_mail import AccountMailService
 from certdesk.services.lifecycle.contracts import ContractService
 from certdesk.services.lifecycle.housekeeping import HousekeepingService
 from certdesk.services.lifecycle.notice_metrics import watch_notices
 from certdesk.services.lifecycle.notices import NoticeService
 from certdesk.services.lifecycle.renewals import RenewalService
+from certdesk.services.lifecycle.retirements import Retirements
 from certdesk.services.lifecycle.webhook_queue import WebhookSender
 from certdesk.services.lifecycle.webhooks import WebhookService
 from certdesk.services.lifecycle.worker_health import WorkerHealthService
@@ -96,6 +99,7 @@ class Services:
         self.contact_replacing = ContactReplacing(rt, self.audit)
         self.approvals = ApprovalService(rt, self.audit)
         self.cases = CaseService(rt, self.audit, self.approvals)
+        self.work_queue = WorkQueueService(rt)
         self.delegated_admin = DelegatedAdminSetup(rt, self.audit, self.cases, self.accounts)
         self.approvals.follow_up(self.delegated_admin.after_approval)
         generated_keys = GeneratedKeys(rt, self.audit, self.cases, self.secretbox)
@@ -116,6 +120,7 @@ class Services:
             KeyDownload(rt, self.audit, self.cases, self.secretbox),
             Reissuing(rt, self.audit, self.cases, self.issuance, generated_keys),
         )
+        self.exports = ExportService(self.inventory, self.cases, self.audit)
         self.costs = CostService(rt, self.audit)
         self.reports = ReportService(rt)
         self.notices = NoticeService(rt)
@@ -127,6 +132,7 @@ class Services:
         self.webhooks = WebhookService(rt, self.audit, self.secretbox)
         self.webhook_sender = WebhookSender(rt, self.secretbox)
         # The lifecycle worker's services (certdesk/jobs/worker.py).
+        self.retirements = Retirements(rt, self.revocation)
         self.renewals = RenewalService(rt, self.audit, self.cases, self.approvals, self.fulfilment)
         self.housekeeping = HousekeepingService(
             rt, self.audit, self.authority, self.issuance, self.revocation

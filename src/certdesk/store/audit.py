@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from certdesk.core.audit import GENESIS, AuditEvent, chain_hash
@@ -143,8 +143,12 @@ def search(
     limit: int = 100,
     since: datetime | None = None,
     until: datetime | None = None,
+    action_families: tuple[str, ...] = (),
+    without_actions: tuple[str, ...] = (),
 ) -> list[AuditRow]:
-    """Events newest first; ``since``/``until`` bound their time as ``[since, until)``."""
+    """Events newest first; ``since``/``until`` bound their time as ``[since, until)``;
+    ``action_families`` keeps actions whose first word is one of them (``case`` keeps
+    ``case.approve``), ``without_actions`` drops those actions."""
     q = select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)
     if since is not None:
         q = q.where(AuditRow.at >= since)
@@ -160,4 +164,10 @@ def search(
         q = q.where(AuditRow.action == action)
     if before_seq is not None:
         q = q.where(AuditRow.seq < before_seq)
+    if action_families:
+        q = q.where(
+            or_(*(AuditRow.action.startswith(f + ".", autoescape=True) for f in action_families))
+        )
+    if without_actions:
+        q = q.where(AuditRow.action.not_in(without_actions))
     return list(s.scalars(q))

@@ -412,6 +412,10 @@ class CaseQuery:
     working_states: tuple[str, ...] = ()
     before_id: int | None = None  # keyset: newest first, strictly older than this id
     limit: int = 100
+    # Lower-case substring of the case number, the title or a submittal's names.
+    text: str | None = None
+    # Cases opened by this person (the work queue's "my cases").
+    requester_id: int | None = None
 
 
 def search(s: Session, q: CaseQuery) -> list[Case]:
@@ -426,6 +430,16 @@ def search(s: Session, q: CaseQuery) -> list[Case]:
         stmt = stmt.where(Case.due_date < q.due_before, Case.state.in_(q.working_states))
     if q.before_id is not None:
         stmt = stmt.where(Case.id < q.before_id)
+    if q.requester_id is not None:
+        stmt = stmt.where(Case.requester_id == q.requester_id)
+    if q.text:
+        stmt = stmt.where(
+            func.lower(Case.number).contains(q.text, autoescape=True)
+            | func.lower(Case.title).contains(q.text, autoescape=True)
+            | Case.id.in_(
+                select(Submittal.case_id).where(Submittal.names.contains(q.text, autoescape=True))
+            )
+        )
     return list(s.scalars(stmt.order_by(Case.id.desc()).limit(q.limit)))
 
 

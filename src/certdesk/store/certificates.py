@@ -270,6 +270,9 @@ def revoked_of(s: Session, issuer_id: int) -> list[CertificateRow]:
 class CertQuery:
     org_id: int | None = None
     name: str | None = None
+    # Substring search, lower-case: a name containing it ("dmv.ca.gov" finds
+    # www.dmv.ca.gov) or a serial containing it.
+    text: str | None = None
     status: CertStatus | None = None
     expiring_before: datetime | None = None
     after_id: int | None = None  # keyset cursor: rows with a smaller id (newest first)
@@ -307,6 +310,15 @@ def search(s: Session, q: CertQuery) -> list[CertificateRow]:
             CertificateRow.id.in_(
                 select(CertificateName.cert_id).where(CertificateName.name == q.name)
             )
+        )
+    if q.text:
+        stmt = stmt.where(
+            CertificateRow.id.in_(
+                select(CertificateName.cert_id).where(
+                    CertificateName.name.contains(q.text, autoescape=True)
+                )
+            )
+            | CertificateRow.serial.contains(q.text, autoescape=True)
         )
     return list(s.scalars(stmt))
 
@@ -389,6 +401,28 @@ def mark_revoked(row: CertificateRow, *, at: datetime, reason: str) -> None:
     row.status = CertStatus.REVOKED
     row.revoked_at = at
     row.revocation_reason = reason
+    row.retire_at = None  # revoked: a scheduled retirement is done
+
+
+def schedule_retirement(row: CertificateRow, at: datetime) -> None:
+    """Revoke ``row`` (superseded) once ``at`` has passed: the worker's durable intent."""
+    row.retire_at = at
+
+
+def due_retirements(s: Session, now: datetime, limit: int = 100) -> list[str]:
+    """Serials whose scheduled retirement is due, oldest first."""
+    stmt = (
+        select(CertificateRow.serial)
+        .where(CertificateRow.retire_at.is_not(None), CertificateRow.retire_at <= now)
+        .order_by(CertificateRow.retire_at, CertificateRow.id)
+        .limit(limit)
+    )
+    return list(s.scalars(stmt))
+
+
+def clear_retirement(s: Session, serial: str) -> None:
+    """The retirement of ``serial`` happened (or was overtaken): forget the intent."""
+    s.execute(update(CertificateRow).where(CertificateRow.serial == serial).values(retire_at=None))
 
 
 def mark_void(row: CertificateRow, reason: str) -> None:

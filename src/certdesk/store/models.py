@@ -265,6 +265,10 @@ class CertificateRow(Base):
     )
     # RFC 9773: cert services asked for early replacement (its renewal window is "now").
     replace_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # R8 (issue 14): replaced by an in-window reissue; the worker revokes it (superseded)
+    # once this instant has passed. A durable intent: set with the reissue, cleared with
+    # the revocation.
+    retire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 class CertificateName(Base):

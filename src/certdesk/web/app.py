@@ -30,6 +30,7 @@ from certdesk.web.api import (
     contracts,
     ct,
     endpoints,
+    exports,
     fulfilment,
     issuers,
     mail_preferences,
@@ -41,6 +42,7 @@ from certdesk.web.api import (
     tokens,
     users,
     webhooks,
+    work_queue,
 )
 from certdesk.web.inputs import checked_characters
 
@@ -124,6 +126,8 @@ def create_app(services: Services | None = None) -> FastAPI:
         endpoints,
         attachments,
         contracts,
+        exports,
+        work_queue,
     ):
         app.include_router(module.router)
     app.include_router(notices.router)

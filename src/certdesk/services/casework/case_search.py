@@ -12,6 +12,7 @@ from certdesk.core.workflow import State
 from certdesk.errors import InvalidInput
 from certdesk.services.casework.approvals import parse_case_type
 from certdesk.services.casework.casefile import CaseSummary, summary_of
+from certdesk.services.pki.inventory import search_text
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_org
 from certdesk.store import cases as case_store
@@ -39,6 +40,8 @@ class CaseFilter:
     overdue: bool = False
     cursor: str | None = None
     limit: int = 100
+    # Any part of the case number, the title or a submittal's names.
+    text: str | None = None
 
 
 def search(rt: Runtime, actor: Actor, query: CaseFilter) -> CasePage:
@@ -74,6 +77,7 @@ def search(rt: Runtime, actor: Actor, query: CaseFilter) -> CasePage:
                 working_states=tuple(str(st) for st in WORKING_STATES),
                 before_id=before_id,
                 limit=query.limit,
+                text=search_text(query.text),
             ),
         )
         codes = {o.id: o.code for o in org_store.all_orgs(s)}

@@ -36,7 +36,7 @@ from certdesk.core.cases import (
     require_room_for_submittal,
 )
 from certdesk.core.workflow import CaseType, Event, State, route_target
-from certdesk.errors import InvalidInput, NotFound
+from certdesk.errors import CertdeskError, InvalidInput, NotFound
 from certdesk.services.audit import AuditService
 from certdesk.services.casework import case_inputs as given
 from certdesk.services.casework.approvals import ApprovalService, parse_case_type, steps_for
@@ -110,9 +110,15 @@ class CaseService:
                 else None
             )
             target = given.target_of(s, org, kind, spec.target_serial)
-            checked = [
-                given.submittal_of(settings, org, actor, sub, now) for sub in spec.submittals
-            ]
+            checked = []
+            for index, sub in enumerate(spec.submittals):
+                try:
+                    checked.append(given.submittal_of(settings, org, actor, sub, now))
+                except CertdeskError as exc:
+                    # Which submittal was refused (0-based, in the order given): the API's
+                    # problem carries it, the console puts the error beside that fieldset.
+                    exc.extra.setdefault("submittal", index)
+                    raise
             year = now.astimezone(PACIFIC).year
             number = f"CS-{year}-{case_store.next_counter(s, f'case:{year}'):06d}"
             case = case_store.open_case(

@@ -45,6 +45,8 @@ class DeliveredCertificate:
     cost_cents: int | None
     key: str  # agency (its own CSR) | stored (downloadable once) | downloaded | none
     fullchain_pem: str
+    # Replaced by an in-window reissue: still valid, revoked by the worker at this instant.
+    retire_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class DeliveredCertificate:
             "cost_cents": self.cost_cents,
             "key": self.key,
             "fullchain": self.fullchain_pem,
+            "retire_at": iso(self.retire_at),
         }
 
 
@@ -138,6 +141,7 @@ def delivery_of(s: Session, case: Case, now: datetime) -> Delivery:
                 cost_cents=row.cost_cents,
                 key=key_state(s, sub),
                 fullchain_pem=_pem([leaf, *chain]),
+                retire_at=row.retire_at,
             )
         )
     open_now = (

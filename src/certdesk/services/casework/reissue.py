@@ -3,8 +3,10 @@
 The requesting organization — its requesters and delegated admins — or cert services may
 change names, CSR, key type, platform, validity or server software without a new case. The
 replacement names its predecessor in ``renewal_of``, is linked to the same submittal and
-case, costs nothing more (R11: the case was charged at delivery), and the predecessor is
-revoked ``superseded`` once the replacement is linked.
+case, costs nothing more (R11: the case was charged at delivery), and the predecessor stays
+valid for an overlap (``CERTDESK_REISSUE_OVERLAP_HOURS``; by default until the window
+closes, since it may still be installed) after which the worker revokes it ``superseded``;
+with an overlap of 0 it is revoked as soon as the replacement is linked.
 
 A reissue is one request: checked (R1, R2 for agency users, R12, R13) and leased in one
 transaction (which also reads the unlinked certificates a crashed attempt may have left),
@@ -23,7 +25,9 @@ import structlog
 
 from certdesk.core import subscriber_keys
 from certdesk.core.access import Action, Actor
+from certdesk.core.certificates import CertStatus
 from certdesk.core.grants import Grant, GrantKind
+from certdesk.core.workflow import retire_at
 from certdesk.errors import Conflict
 from certdesk.services.audit import AuditService
 from certdesk.services.casework import case_issuance, lease
@@ -207,6 +211,15 @@ class Reissuing:
             # R11: the case was charged at delivery; its replacement costs nothing more.
             cert_store.set_cost(row, 0 if checked.service_option is ServiceOption.MANAGED else None)
             lease.release(case)
+            # The old certificate stays valid for the overlap; recorded with the link, so
+            # that the worker's revocation cannot be lost to a crash (issue 14).
+            retires = None
+            if old is not None and old.status == CertStatus.ACTIVE:
+                retires = retire_at(
+                    case.window_ends_at, now, self._rt.settings.reissue_overlap_hours
+                )
+                if retires is not None:
+                    cert_store.schedule_retirement(old, retires)
             replaced = old.serial if old else "-"
             record_window_action(
                 s, case, actor, now, "reissue", f"submittal {sub.id}: {serial} replaces {replaced}"
@@ -221,6 +234,7 @@ class Reissuing:
                 submittal_id=sub.id,
                 serial=serial,
                 replaces=old.serial if old else None,
+                replaced_until=retires.isoformat() if retires else None,
                 before={k: v for k, v in before.items() if after[k] != v},
                 after={k: v for k, v in after.items() if before[k] != v},
             )

@@ -84,9 +84,12 @@ class WindowService:
             return delivery_of(s, case, now)
 
     def reissue(self, actor: Actor, number: str, change: Reissue) -> Delivery:
-        """Issue a replacement for a submittal's certificate inside the window (R8), then
-        revoke the predecessor ``superseded``."""
+        """Issue a replacement for a submittal's certificate inside the window (R8); the
+        predecessor is revoked ``superseded`` after the overlap (by the worker), or now when
+        the overlap is 0."""
         old_serial = self._reissuing.replace(actor, number, change)
+        if self._rt.settings.reissue_overlap_hours != 0:
+            return self.certificates_of_case(actor, number)
         try:
             self._revocation.revoke(as_cert_services(actor, number), old_serial, Reason.SUPERSEDED)
         except Conflict as exc:

@@ -52,6 +52,8 @@ class CertView:
     issuer: str
     requested_by: str
     renewal_of: str | None
+    # Replaced by an in-window reissue: revoked (superseded) at this instant (R8).
+    retire_at: datetime | None = None
 
     def as_dict(self) -> dict[str, object]:
         def iso(d: datetime | None) -> str | None:
@@ -73,6 +75,7 @@ class CertView:
             "issuer": self.issuer,
             "requested_by": self.requested_by,
             "renewal_of": self.renewal_of,
+            "retire_at": iso(self.retire_at),
         }
 
 
@@ -155,6 +158,7 @@ class InventoryService:
             issuer=slug,
             requested_by=row.requested_by,
             renewal_of=renewal.serial if renewal else None,
+            retire_at=row.retire_at,
         )
 
     def search(
@@ -167,7 +171,10 @@ class InventoryService:
         expiring_within: timedelta | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        text: str | None = None,
     ) -> Page:
+        """Certificates ``actor`` may see, newest first; ``name`` matches a whole name,
+        ``text`` any part of a name or of the serial ("dmv.ca.gov" finds www.dmv.ca.gov)."""
         wanted = parse_status(status) if status is not None else None
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput("page.limit", f"limit must be between 1 and {MAX_PAGE}")
@@ -190,6 +197,7 @@ class InventoryService:
                 cert_store.CertQuery(
                     org_id=org_id,
                     name=name.strip().lower() if name else None,
+                    text=search_text(text),
                     status=wanted,
                     expiring_before=now + expiring_within if expiring_within else None,
                     after_id=after_id,
@@ -281,6 +289,20 @@ def issuing_chain(s: Session, row: CertificateRow) -> list[x509.Certificate]:
         out.append(x509.load_der_x509_certificate(current.cert_der))
         current = issuer_store.by_id(s, current.parent_id) if current.parent_id else None
     return out
+
+
+def search_text(text: str | None) -> str | None:
+    """A search box's text as the store compares it: trimmed, lower-case (names and hex
+    serials are stored lower-case), a trailing dot or a colon-separated serial tolerated."""
+    if text is None:
+        return None
+    cleaned = text.strip().lower().rstrip(".").replace(":", "")
+    if len(cleaned) > MAX_SEARCH:
+        raise InvalidInput("search.too_long", f"search for at most {MAX_SEARCH} characters")
+    return cleaned or None
+
+
+MAX_SEARCH = 253
 
 
 def parse_status(value: str) -> CertStatus:

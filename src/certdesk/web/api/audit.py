@@ -46,9 +46,13 @@ def list_events(
     action: str | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    kind: Annotated[str | None, Query(max_length=40, description="e.g. Cases, Sign-ins")] = None,
+    fold_sign_ins: bool = False,
 ) -> dict[str, object]:
     events, next_cursor = svc.audit.search(
         who,
+        kind=kind,
+        fold_sign_ins=fold_sign_ins,
         object_type=object_type,
         object_id=object_id,
         by=actor,

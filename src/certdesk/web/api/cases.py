@@ -298,11 +298,16 @@ def list_cases(
     overdue: Annotated[bool, Query(description="Only overdue cases (R5)")] = False,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    q: Annotated[
+        str | None,
+        Query(max_length=253, description="Any part of the number, title or a name"),
+    ] = None,
 ) -> dict[str, object]:
     """Cases the caller may see, newest first."""
     return svc.cases.search(
         who,
         CaseFilter(
+            text=q,
             org_code=org,
             state=str(state) if state else None,
             type=str(type_) if type_ else None,

@@ -59,6 +59,10 @@ class CertOut(BaseModel):
     issuer: str
     requested_by: str
     renewal_of: str | None
+    retire_at: datetime | None = Field(
+        default=None,
+        description="Replaced by an in-window reissue: revoked (superseded) at this instant",
+    )
 
 
 class CertPage(BaseModel):
@@ -111,11 +115,16 @@ def list_certificates(
     expiring_within: Annotated[str | None, Query(description="e.g. 30d")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    q: Annotated[
+        str | None,
+        Query(max_length=253, description="Any part of a name or the serial"),
+    ] = None,
 ) -> dict[str, object]:
     page = svc.inventory.search(
         who,
         org_code=org,
         name=name,
+        text=q,
         status=status_,
         expiring_within=parse_duration(expiring_within) if expiring_within else None,
         cursor=cursor,

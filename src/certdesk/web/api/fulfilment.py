@@ -78,6 +78,10 @@ class DeliveredOut(BaseModel):
     revoked_at: datetime | None
     revocation_reason: str | None
     renewal_of: str | None = Field(description="The certificate this one replaced")
+    retire_at: datetime | None = Field(
+        default=None,
+        description="Replaced by an in-window reissue: still valid, revoked at this instant",
+    )
     cost_cents: int | None = Field(description="R11: recorded at delivery; null: self-managed")
     key: Literal["agency", "stored", "downloaded", "none"] = Field(
         description="agency: from the agency's CSR; stored: certdesk's key, downloadable once"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +18,10 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from certdesk.core import audit_text
 from certdesk.core.access import Action, Actor
+from certdesk.core.messages import for_people, state_label, without_rules
+from certdesk.core.wall_clock import pacific_day, pacific_time
 from certdesk.errors import CertdeskError, Unauthorized
 from certdesk.services.registry import Services
 from certdesk.web.console.guard import (
@@ -110,8 +113,21 @@ class Console:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters["when"] = _when
-        self.env.filters["day"] = _day
+        # R19: one formatter for every time a person reads, and the catalogue's words for
+        # states and errors (core.wall_clock, core.messages).
+        self.env.filters["when"] = pacific_time
+        self.env.filters["day"] = pacific_day
+        self.env.filters["state"] = state_label
+        self.env.globals["plain_error"] = plain_error
+        # Errors shown beside their field ({field id: (sentence, specifics)}); pages that
+        # know where a refusal belongs pass their own.
+        self.env.globals["field_errors"] = {}
+        self.env.globals["plain_message"] = lambda code, detail: [
+            part for part in for_people(code, detail) if part
+        ]
+        self.env.filters["plain_reason"] = without_rules
+        self.env.filters["who"] = audit_text.who
+        self.env.filters["what"] = audit_text.describe
         self.env.globals["has_template_assets"] = assets is not None
 
     # -- rendering ---------------------------------------------------------------------------
@@ -161,8 +177,17 @@ class Console:
         return response
 
     def error_page(self, request: Request, status: int, code: str, detail: str) -> HTMLResponse:
+        """The error in the frame, in the catalogue's words (R19); the code stays in the log."""
+        kind = _KIND_OF_STATUS.get(status, "invalid")
+        sentence, specifics = for_people(code, detail, kind)
         return self.page(
-            request, "error.html", status=status, status_code=status, code=code, detail=detail
+            request,
+            "error.html",
+            status=status,
+            status_code=status,
+            code=code,
+            sentence=sentence,
+            specifics=specifics,
         )
 
     # -- who is asking -----------------------------------------------------------------------
@@ -194,20 +219,21 @@ class Console:
         return response
 
 
-def _when(value: datetime | str | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+_KIND_OF_STATUS = {
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    422: "invalid",
+    503: "unavailable",
+}
 
 
-def _day(value: datetime | str | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        return value[:10]
-    return value.strftime("%Y-%m-%d")
+def plain_error(error: CertdeskError) -> tuple[str, str]:
+    """What a page says about ``error``: the catalogue's sentence and, when the service's
+    detail is written for people, that detail (R19: no code, no rule number)."""
+    return for_people(error.code, error.detail, str(error.kind))
 
 
 async def console(request: Request) -> Console:

@@ -24,7 +24,7 @@ from alembic import op
 import certdesk.store.types
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

@@ -19,6 +19,8 @@ from fastapi.responses import Response
 
 from certdesk.core.access import Actor
 from certdesk.core.audit import ChainBreak
+from certdesk.core.audit_text import KINDS, describe, kind_of
+from certdesk.core.audit_text import who as who_did
 from certdesk.core.calendar import parse_day
 from certdesk.errors import CertdeskError, InvalidInput
 from certdesk.services.audit import AuditView
@@ -28,7 +30,8 @@ router = APIRouter()
 
 PAGE = 50
 LONG_DETAIL = 200  # characters; longer values fold away under a <details>
-FILTERS = ("actor", "action", "type", "object", "start", "end")
+FILTERS = ("actor", "action", "type", "object", "start", "end", "kind", "sign_ins")
+KIND_OPTIONS = [("", "Every kind"), *((k, k) for k in sorted(set(KINDS.values())))]
 Filter = Annotated[str, Query(max_length=200)]
 FormFilter = Annotated[str, Form(max_length=200)]
 
@@ -42,28 +45,52 @@ class Verification:
 
 @dataclass(frozen=True)
 class EventRow:
-    """One audit event as the page shows it: the summary as (key, text) pairs."""
+    """One audit event as the page shows it: who, what (a sentence), and the summary as
+    (label, text) pairs."""
 
     event: AuditView
+    who: str
+    what: str
+    kind: str
     details: tuple[tuple[str, str], ...]
     history_url: str
 
 
 def _text(value: object) -> str:
+    """A summary value in words: lists joined, mappings as "key: value", no JSON braces."""
     if isinstance(value, str):
         return value
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')}: {_text(v)}" for k, v in sorted(value.items()))
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _rows(events: list[AuditView]) -> list[EventRow]:
     return [
         EventRow(
             e,
-            tuple((k, _text(v)) for k, v in sorted(e.summary.items())),
+            who_did(e.actor),
+            describe(e.action, e.object_type, e.object_id),
+            kind_of(e.action),
+            tuple((k.replace("_", " "), _text(v)) for k, v in sorted(e.summary.items())),
             "/audit?" + urllib.parse.urlencode({"type": e.object_type, "object": e.object_id}),
         )
         for e in events
     ]
+
+
+def _actor(text: str) -> str | None:
+    """People type a sign-in name ("ana"); the log records ``user:ana``."""
+    text = text.strip()
+    if not text:
+        return None
+    return text if ":" in text else f"user:{text}"
 
 
 def _day(text: str, what: str) -> date | None:
@@ -81,16 +108,25 @@ def _page(
 ) -> Response:
     context: dict[str, Any] = {
         "filters": filters,
-        "filtered": any(filters.values()),
+        "filtered": any(v for k, v in filters.items() if k != "sign_ins"),
         "verification": verification,
         "long_detail": LONG_DETAIL,
+        "kinds": KIND_OPTIONS,
+        "export_query": urllib.parse.urlencode({k: v for k, v in filters.items() if v}),
+        "export_path": "/audit",
     }
     try:
         events, next_cursor = c.services.audit.search(
             who,
             object_type=filters["type"] or None,
             object_id=filters["object"] or None,
-            by=filters["actor"] or None,
+            by=_actor(filters["actor"]),
+            kind=filters["kind"] or None,
+            # Sign-ins and sign-outs are most of any log: folded unless asked for, or unless
+            # the filter asks for them by kind or action.
+            fold_sign_ins=not filters["sign_ins"]
+            and filters["kind"] != "Sign-ins"
+            and not filters["action"].startswith("session."),
             action=filters["action"] or None,
             start=_day(filters["start"], "start"),
             end=_day(filters["end"], "end"),
@@ -120,10 +156,18 @@ def audit_log(
     object_id: Annotated[str, Query(alias="object", max_length=200)] = "",
     start: Filter = "",
     end: Filter = "",
+    kind: Filter = "",
+    sign_ins: Filter = "",
     cursor: Annotated[str, Query(max_length=40)] = "",
     limit: Annotated[int, Query(ge=1, le=1000)] = PAGE,
 ) -> Response:
-    filters = dict(zip(FILTERS, (actor, action, object_type, object_id, start, end), strict=True))
+    filters = dict(
+        zip(
+            FILTERS,
+            (actor, action, object_type, object_id, start, end, kind, sign_ins),
+            strict=True,
+        )
+    )
     clean = {k: v.strip() for k, v in filters.items()}
     return _page(request, c, who, clean, cursor, limit=limit)
 
@@ -139,10 +183,18 @@ def verify(
     object_id: Annotated[str, Form(alias="object", max_length=200)] = "",
     start: FormFilter = "",
     end: FormFilter = "",
+    kind: FormFilter = "",
+    sign_ins: FormFilter = "",
 ) -> Response:
     """Walk the whole hash chain, as ``certdesk audit verify`` does, and show the result
     above the list the auditor was looking at."""
-    filters = dict(zip(FILTERS, (actor, action, object_type, object_id, start, end), strict=True))
+    filters = dict(
+        zip(
+            FILTERS,
+            (actor, action, object_type, object_id, start, end, kind, sign_ins),
+            strict=True,
+        )
+    )
     filters = {k: v.strip() for k, v in filters.items()}
     try:
         count, broken = c.services.audit.verify(who)
@@ -157,6 +209,9 @@ def verify(
             filtered=False,
             verification=None,
             long_detail=LONG_DETAIL,
+            kinds=KIND_OPTIONS,
+            export_query="",
+            export_path="/audit",
         )
     checked = c.services.rt.clock().isoformat()
     return _page(request, c, who, filters, "", Verification(count, broken, checked))

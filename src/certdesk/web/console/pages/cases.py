@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from typing import Annotated, Any
 
@@ -23,6 +23,7 @@ from certdesk.core.access import Action, Actor
 from certdesk.core.calendar import parse_day
 from certdesk.core.cases import MAX_SUBMITTALS
 from certdesk.core.keys import KeyType
+from certdesk.core.messages import state_label
 from certdesk.core.workflow import CaseType, State, Step
 from certdesk.errors import CertdeskError, Forbidden, InvalidInput
 from certdesk.services.casework.cases import MAX_PAGE, CaseFilter, CaseInput
@@ -31,13 +32,14 @@ from certdesk.services.casework.delegation import AdminInput
 from certdesk.services.casework.submittals import CertType, SubmittalInput
 from certdesk.services.people.orgs import OrgView
 from certdesk.services.pki.issuance import Platform
-from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
+from certdesk.web.console.case_form import TYPE_HINTS, field_of, kept_csrs, parts_of
+from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep, plain_error
 from certdesk.web.console.guard import CSRF_FIELD
 
 router = APIRouter()
 
 PAGE = 50
-FIELDSETS = 3  # blank submittal forms on a new case
+FIELDSETS = 1  # blank submittal forms on a new case: one, and "add another" adds one
 # Read at most this much of an uploaded CSR; the service refuses anything over 64 KiB with
 # ``csr.too_large`` (the API's transport bound is the same).
 UPLOAD_LIMIT = 1024 * 1024
@@ -53,7 +55,7 @@ TYPE_LABELS = {
     CaseType.DELEGATED_ADMIN_SETUP: "Delegated administrator set-up",
 }
 TYPE_OPTIONS = [(str(t), TYPE_LABELS[t]) for t in CaseType]
-STATE_OPTIONS = [(str(s), str(s).replace("_", " ")) for s in State]
+STATE_OPTIONS = [(str(s), state_label(s)) for s in State]
 CERT_TYPE_OPTIONS = [
     ("", "From the names"),
     (str(CertType.SINGLE), "Single name"),
@@ -118,6 +120,7 @@ def upload(form: FormData, name: str) -> bytes | None:
     value = form.get(name)
     if not isinstance(value, UploadFile) or not value.filename:
         return None
+    value.file.seek(0)  # it may have been read already (a refused form keeps it)
     return value.file.read(UPLOAD_LIMIT + 1)
 
 
@@ -225,12 +228,21 @@ def case_list(
     kind: Annotated[str, Query(alias="type", max_length=40)] = "",
     overdue: Annotated[str, Query(max_length=8)] = "",
     org: Annotated[str, Query(max_length=64)] = "",
+    q: Annotated[str, Query(max_length=253)] = "",
     cursor: Annotated[str, Query(max_length=40)] = "",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
 ) -> Response:
-    filters = {"state": state, "type": kind, "overdue": "1" if overdue else "", "org": org}
+    filters = {
+        "q": q.strip(),
+        "state": state,
+        "type": kind,
+        "overdue": "1" if overdue else "",
+        "org": org,
+    }
     context: dict[str, Any] = {
         "filters": filters,
+        "filtered": any(filters.values()),
+        "export_query": urllib.parse.urlencode({k: v for k, v in filters.items() if v}),
         "org_options": [("", "Every organization")]
         + [(o.code, f"{o.code} — {o.name}") for o in orgs_for(c, who)]
         if who.is_global
@@ -247,6 +259,7 @@ def case_list(
                 state=state or None,
                 type=kind or None,
                 overdue=bool(overdue),
+                text=filters["q"] or None,
                 cursor=cursor or None,
                 limit=limit,
             ),
@@ -274,19 +287,30 @@ def _new_page(
     count: int,
     values: dict[str, str],
     error: CertdeskError | None = None,
+    fieldsets: Sequence[int] = (),
 ) -> Response:
+    """The new-case form of one type (its parts only), or the choice of type first."""
     if not who.may(Action.CASE_OPEN):
         raise Forbidden("auth.forbidden", "your role does not open cases; a requester does")
     orgs = orgs_for(c, who)
+    chosen = values.get("type", "").strip()
+    kind = CaseType(chosen) if chosen in {str(t) for t in CaseType} else None
+    field = field_of(error, fieldsets) if error is not None else None
     context: dict[str, Any] = {
         "orgs": orgs,
+        "org_options": [(o.code, f"{o.code} — {o.name}") for o in orgs],
         "fixed_org": None if who.is_global else (orgs[0] if orgs else None),
         "types": TYPE_OPTIONS,
+        "type_hints": [(str(t), TYPE_LABELS[t], TYPE_HINTS[t]) for t in CaseType],
+        "kind": str(kind) if kind else "",
+        "kind_label": TYPE_LABELS[kind] if kind else "",
+        "parts": parts_of(kind) if kind else None,
         "count": count,
         "values": values,
         "cert_types": CERT_TYPE_OPTIONS,
         "platforms": PLATFORM_OPTIONS,
         "keys": KEY_OPTIONS,
+        "field_errors": {"f-" + field: plain_error(error)} if field and error else {},
     }
     if error is not None:
         return c.refused(request, "case_new.html", error, **context)
@@ -305,12 +329,18 @@ def new_case_form(
     return _new_page(request, c, who, count=submittals, values=values)
 
 
-def _case_input(form: FormData, count: int) -> CaseInput:
+def _case_input(form: FormData, count: int, fieldsets: list[int]) -> CaseInput:
+    """The case of the form; ``fieldsets`` receives the fieldset of each submittal sent."""
     subs = []
     for i in range(count):
-        found = submittal_of(form, f"s{i}_", f"submittal {i + 1}")
+        try:
+            found = submittal_of(form, f"s{i}_", f"submittal {i + 1}")
+        except CertdeskError as exc:
+            exc.extra.setdefault("fieldset", i)  # shown beside that fieldset's field
+            raise
         if found is not None:
             subs.append(found)
+            fieldsets.append(i)
     return CaseInput(
         org_code=text(form, "org"),
         type=text(form, "type") or str(CaseType.NEW),
@@ -331,14 +361,20 @@ def new_case(request: Request, c: ConsoleDep, who: ViewerDep, form: FormDep) -> 
     """Open the case as a draft; "submit" also hands it in for approval (R3, R4)."""
     count = fieldset_count(form.get("fieldsets"))
     action = text(form, "action")
-    values = kept(form)
+    # A chosen CSR file comes back as pasted text: a browser cannot be handed a file again.
+    values = kept(form) | kept_csrs(form, count, UPLOAD_LIMIT)
+    values.setdefault("type", str(CaseType.NEW))  # the service's default too
+    values["type"] = values["type"] or str(CaseType.NEW)
     if action == "more":
         return _new_page(request, c, who, count=min(count + 1, MAX_SUBMITTALS), values=values)
     svc = c.services
+    fieldsets: list[int] = []
     try:
-        view = svc.cases.open(who, _case_input(form, count))
+        view = svc.cases.open(who, _case_input(form, count, fieldsets))
     except CertdeskError as exc:
-        return _new_page(request, c, who, count=count, values=values, error=exc)
+        return _new_page(
+            request, c, who, count=count, values=values, error=exc, fieldsets=fieldsets
+        )
     if action != "submit":
         return c.redirect(
             case_url(view.number),
@@ -349,11 +385,12 @@ def new_case(request: Request, c: ConsoleDep, who: ViewerDep, form: FormDep) -> 
     except CertdeskError as exc:
         return c.redirect(
             case_url(view.number),
-            flash=f"Case {view.number} is saved as a draft but not submitted: {exc.detail}",
+            flash=f"Case {view.number} is saved as a draft but not submitted: "
+            + " ".join(part for part in plain_error(exc) if part),
         )
     return c.redirect(
         case_url(view.number),
-        flash=f"Case {view.number} is submitted ({view.state.replace('_', ' ')}).",
+        flash=f"Case {view.number} is submitted ({state_label(view.state).lower()}).",
     )
 
 

@@ -25,6 +25,7 @@ from fastapi.responses import Response
 
 from certdesk.core.access import Action, Actor
 from certdesk.core.cases import offers
+from certdesk.core.messages import state_label
 from certdesk.core.workflow import CaseType
 from certdesk.errors import CertdeskError, InvalidInput, NotFound
 from certdesk.services.casework.casefile import CaseView
@@ -53,7 +54,7 @@ router = APIRouter()
 
 Note = Annotated[str, Form(max_length=20_000)]
 SubmittalId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-REASON_OPTIONS = [(str(r), str(r)) for r in Reason]
+REASON_OPTIONS = [(str(r), state_label(r)) for r in Reason]
 # Default revocation reasons of revoke and delete cases, as services/fulfilment.py applies them.
 COMPLETE_REASONS = [("", "The case's default"), *REASON_OPTIONS]
 

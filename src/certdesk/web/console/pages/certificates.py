@@ -15,21 +15,42 @@ from fastapi.responses import Response
 
 from certdesk.core.access import Action, Actor
 from certdesk.core.certificates import LISTED, CertStatus
-from certdesk.errors import CertdeskError
+from certdesk.core.messages import state_label
+from certdesk.errors import CertdeskError, Forbidden
 from certdesk.services.pki.inventory import CertView, ExportFormat, parse_duration, parse_format
 from certdesk.services.pki.revocation import Reason, parse_reason
 from certdesk.web.api.certificates import MEDIA
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
+from certdesk.web.console.pages.orgs import org_options, visible_orgs
 
 router = APIRouter()
 
 PAGE_SIZE = 50
+# RFC 5280 reasons, each with what it means for the person choosing (shown as radio buttons
+# on the confirmation page, so that no label is cut off).
 REASONS = (
-    (Reason.UNSPECIFIED, "Unspecified"),
-    (Reason.KEY_COMPROMISE, "Key compromise"),
-    (Reason.AFFILIATION_CHANGED, "Affiliation changed"),
-    (Reason.SUPERSEDED, "Superseded"),
-    (Reason.CESSATION_OF_OPERATION, "Cessation of operation"),
+    (Reason.UNSPECIFIED, "No particular reason", "None of the reasons below applies."),
+    (
+        Reason.KEY_COMPROMISE,
+        "The private key was exposed",
+        "Someone else may have the key (lost laptop, leaked file). Replace the certificate"
+        " with one on a new key first.",
+    ),
+    (
+        Reason.AFFILIATION_CHANGED,
+        "The names or organization changed",
+        "The certificate's names no longer belong to this organization.",
+    ),
+    (
+        Reason.SUPERSEDED,
+        "A replacement is installed",
+        "A newer certificate for the same names is already in use.",
+    ),
+    (
+        Reason.CESSATION_OF_OPERATION,
+        "The site is shut down",
+        "The names are no longer in use.",
+    ),
 )
 DOWNLOADS = (
     (ExportFormat.PEM, "Certificate (PEM)"),
@@ -73,15 +94,17 @@ def certificates(
     c: ConsoleDep,
     who: ViewerDep,
     org: Filter = "",
+    q: Filter = "",
     name: Filter = "",
     status: Filter = "",
     expiring: Filter = "",
     cursor: Annotated[str, Query(max_length=32)] = "",
     limit: Annotated[int, Query(ge=1, le=500)] = PAGE_SIZE,
 ) -> Response:
+    # ``name`` is the older links' word for the search box: any part of a name or serial.
     filters = {
         "org": org.strip(),
-        "name": name.strip(),
+        "q": (q or name).strip(),
         "status": status.strip(),
         "expiring": expiring.strip(),
     }
@@ -89,7 +112,11 @@ def certificates(
         "title": "Certificates",
         "filters": filters,
         "show_org": who.is_global,
-        "statuses": [("", "Any status"), *((s, s.capitalize()) for s in LISTED)],
+        "org_filter": org_options(visible_orgs(c, who), "All organizations")
+        if who.is_global and who.may(Action.ORG_READ)
+        else [],
+        "export_query": _filters_query(filters),
+        "statuses": [("", "Any status"), *((s, state_label(s)) for s in LISTED)],
         "items": [],
         "next_url": None,
         "filtered": any(filters.values()),
@@ -98,7 +125,7 @@ def certificates(
         page = c.services.inventory.search(
             who,
             org_code=filters["org"] or None,
-            name=filters["name"] or None,
+            text=filters["q"] or None,
             status=filters["status"] or None,
             expiring_within=parse_duration(filters["expiring"]) if filters["expiring"] else None,
             cursor=cursor or None,
@@ -185,7 +212,12 @@ def _detail(c: Console, who: Actor, serial: str) -> dict[str, Any]:
         and not who.is_global
         and not dossier.org_self_managed
         and cert.status != CertStatus.REVOKED,
-        "reasons": [(str(r), label) for r, label in REASONS],
+        "reasons": [(str(r), label, hint) for r, label, hint in REASONS],
+        # Self-managed agencies renew themselves (R6 is theirs): a new certificate for the
+        # same names through direct issuance, or their ACME client (R17).
+        "may_renew": who.may(Action.CERT_ISSUE)
+        and dossier.org_self_managed
+        and cert.status in (CertStatus.ACTIVE, CertStatus.SUPERSEDED, CertStatus.EXPIRED),
         "downloads": [(str(f), label) for f, label in DOWNLOADS],
         "chosen_reason": str(Reason.UNSPECIFIED),
     }
@@ -214,6 +246,16 @@ def download(
     )
 
 
+@router.get("/certificates/{serial}/revoke")
+def revoke_confirm(request: Request, c: ConsoleDep, who: ViewerDep, serial: str) -> Response:
+    """Revocation on its own page, stating what it does, before anything is done."""
+    context = _detail(c, who, serial[:80])
+    if not context["may_revoke"]:
+        raise Forbidden("auth.forbidden", "you may not revoke this certificate")
+    context["title"] = "Revoke a certificate"
+    return c.page(request, "revoke.html", **context)
+
+
 @router.post("/certificates/{serial}/revoke")
 def revoke(
     request: Request,
@@ -229,8 +271,12 @@ def revoke(
         # The page again with the refusal; another agency's serial stays a 404 (raised here).
         context = _detail(c, who, serial)
         context["chosen_reason"] = reason.strip()
-        return c.refused(request, "certificate.html", exc, **context)
+        context["title"] = "Revoke a certificate"
+        template = "revoke.html" if context["may_revoke"] else "certificate.html"
+        return c.refused(request, template, exc, **context)
+    said = dict((str(r), label) for r, label, _ in REASONS)
     return c.redirect(
         f"/certificates/{done.serial}",
-        flash=f"Certificate {done.serial} is revoked ({done.revocation_reason}).",
+        flash=f"Certificate {done.serial} is revoked"
+        f" ({said.get(done.revocation_reason or '', 'no particular reason').lower()}).",
     )

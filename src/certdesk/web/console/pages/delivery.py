@@ -10,15 +10,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from certdesk.errors import CertdeskError, InvalidInput
+from certdesk.core.access import Actor
+from certdesk.core.wall_clock import pacific_time
+from certdesk.core.workflow import retire_at
+from certdesk.errors import CertdeskError, Conflict, InvalidInput, NotFound
 from certdesk.services.casework.casefile import CaseView
 from certdesk.services.casework.window import Delivery, Reissue
 from certdesk.services.pki.revocation import Reason, parse_reason
-from certdesk.web.console.frame import ConsoleDep, ViewerDep
-from certdesk.web.console.pages.cases import FormDep, csr_given, kept, names_of, text, whole
+from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
+from certdesk.web.console.pages.cases import (
+    FormDep,
+    case_url,
+    csr_given,
+    kept,
+    names_of,
+    text,
+    whole,
+)
 from certdesk.web.console.pages.casework import (
     CaseAction,
     Note,
@@ -26,7 +37,9 @@ from certdesk.web.console.pages.casework import (
     act,
     add_actions,
     case_page,
+    context,
 )
+from certdesk.web.console.pages.certificates import REASONS
 
 router = APIRouter()
 
@@ -82,6 +95,74 @@ def complete_case(
 # --- the R8 window and the R12 key ----------------------------------------------------------
 
 
+# Refusals about the case as a whole (its window): shown on the case page, not the action's.
+_CASE_LEVEL = frozenset({"case.window_closed", "case.not_delivered", "case.unknown"})
+
+
+def _window_page(
+    request: Request,
+    c: Console,
+    who: Actor,
+    number: str,
+    template: str,
+    *,
+    serial: str = "",
+    submittal_id: str = "",
+    error: CertdeskError | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """A window action's own page (R8): what it will do, then the form. Another
+    organization's case is not found; a serial or submittal not of this case neither."""
+    ctx = context(c, who, number)
+    delivery = ctx["delivery"]
+    if delivery is None or not ctx["may"].window:
+        raise Conflict("case.window_closed", "the window of this case is not open")
+    # Without a choice yet, the page lists what may be chosen.
+    ctx["cert"] = ctx["sub"] = None
+    if template == "case_revoke.html":
+        active = [x for x in delivery.certificates if x.status == "active"]
+        ctx["choices"] = active
+        wanted = serial.strip().lower()
+        found = [x for x in active if x.serial == wanted]
+        if wanted and not found:
+            if error is not None:  # e.g. revoked meanwhile: the case page says so
+                return case_page(request, c, who, number, error)
+            raise NotFound("cert.unknown", f"no active certificate {serial!r} on this case")
+        ctx["cert"] = found[0] if found else None
+        ctx["title"] = "Revoke a certificate of this case"
+    else:
+        delivered = [x for x in ctx["case"].submittals if x.certificate_serial]
+        ctx["choices"] = delivered
+        subs = [x for x in delivered if str(x.id) == submittal_id.strip()]
+        if submittal_id.strip() and not subs:
+            if error is not None:
+                return case_page(request, c, who, number, error, values)
+            raise NotFound("submittal.unknown", f"no delivered submittal {submittal_id!r}")
+        ctx["sub"] = subs[0] if subs else None
+        ctx["title"] = "Reissue a certificate of this case"
+        now = c.services.rt.clock()
+        ctx["old_until"] = retire_at(
+            delivery.window_ends_at, now, c.services.rt.settings.reissue_overlap_hours
+        )
+    ctx["values"] = values or {}
+    ctx["chosen_reason"] = (values or {}).get("reason", str(Reason.UNSPECIFIED))
+    ctx["revoke_reasons"] = [(str(r), label, hint) for r, label, hint in REASONS]
+    if error is not None:
+        return c.refused(request, template, error, **ctx)
+    return c.page(request, template, **ctx)
+
+
+@router.get("/cases/{number}/revoke")
+def revoke_confirm(
+    request: Request,
+    c: ConsoleDep,
+    who: ViewerDep,
+    number: str,
+    serial: Annotated[str, Query(max_length=80)] = "",
+) -> Response:
+    return _window_page(request, c, who, number, "case_revoke.html", serial=serial)
+
+
 @router.post("/cases/{number}/revoke")
 def revoke_in_window(
     request: Request,
@@ -91,14 +172,33 @@ def revoke_in_window(
     serial: Annotated[str, Form(max_length=80)] = "",
     reason: Annotated[str, Form(max_length=40)] = str(Reason.UNSPECIFIED),
 ) -> Response:
-    return act(
-        request,
-        c,
-        who,
-        number,
-        lambda: c.services.window.revoke(who, number, serial, parse_reason(reason)),
-        f"Certificate {serial} is revoked.",
-    )
+    try:
+        c.services.window.revoke(who, number, serial, parse_reason(reason))
+    except CertdeskError as exc:
+        if exc.code in _CASE_LEVEL:
+            return case_page(request, c, who, number, exc)
+        return _window_page(
+            request,
+            c,
+            who,
+            number,
+            "case_revoke.html",
+            serial=serial,
+            error=exc,
+            values={"reason": reason},
+        )
+    return c.redirect(case_url(number.strip()), flash=f"Certificate {serial} is revoked.")
+
+
+@router.get("/cases/{number}/reissue")
+def reissue_form(
+    request: Request,
+    c: ConsoleDep,
+    who: ViewerDep,
+    number: str,
+    submittal_id: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    return _window_page(request, c, who, number, "case_reissue.html", submittal_id=submittal_id)
 
 
 @router.post("/cases/{number}/reissue")
@@ -126,15 +226,31 @@ def reissue(
         )
         return c.services.window.reissue(who, number, change)
 
-    return act(
-        request,
-        c,
-        who,
-        number,
-        call,
-        "The replacement certificate is issued; the one it replaces is revoked (superseded).",
-        values,
-    )
+    try:
+        done = call()
+    except CertdeskError as exc:
+        if exc.code in _CASE_LEVEL:
+            return case_page(request, c, who, number, exc, values)
+        return _window_page(
+            request,
+            c,
+            who,
+            number,
+            "case_reissue.html",
+            submittal_id=text(form, "submittal_id"),
+            error=exc,
+            values=values,
+        )
+    replaced = [x for x in done.certificates if x.retire_at is not None]
+    if replaced:
+        until = pacific_time(max(x.retire_at for x in replaced if x.retire_at))
+        flash = (
+            "The replacement certificate is issued. The one it replaces stays valid until"
+            f" {until}, then it is revoked automatically: install the new one before then."
+        )
+    else:
+        flash = "The replacement certificate is issued; the one it replaces is revoked."
+    return c.redirect(case_url(done.number), flash=flash)
 
 
 @router.post("/cases/{number}/submittals/{submittal_id}/key")

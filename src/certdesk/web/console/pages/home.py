@@ -1,4 +1,4 @@
-"""The dashboard: what expires in the next 120 days, and the cases that wait for someone."""
+"""The dashboard: the asker's work queue first, then what expires in the next 120 days."""
 
 from __future__ import annotations
 
@@ -6,30 +6,32 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from certdesk.core.access import Action
-from certdesk.core.workflow import State
-from certdesk.services.casework.cases import CaseFilter
 from certdesk.web.console.frame import ConsoleDep, ViewerDep
 
 router = APIRouter()
 
-LISTED = 10
+# The work queue's sections, in the order a person works them, with their headings and what
+# an empty one says (a section that is not the viewer's work is not shown at all).
+SECTIONS = (
+    ("awaiting_approval", "Awaiting your approval", "No case waits for your approval."),
+    ("ready_to_fulfil", "Ready to fulfil", "No approved case waits to be issued."),
+    ("overdue", "Overdue cases", "No case is overdue."),
+    ("ordering", "Ordering at a vendor", "No case waits for a vendor's certificate."),
+    ("failed_notices", "Mail that could not be sent", "Every notice was delivered."),
+    ("mine", "Your cases", "You have not opened a case yet."),
+)
 
 
 @router.get("/")
 def dashboard(request: Request, c: ConsoleDep, who: ViewerDep) -> Response:
     svc = c.services
     ahead = svc.inventory.forecast(who) if who.may(Action.CERT_READ) else None
-    waiting = []
-    if who.may(Action.CASE_APPROVE) and not who.is_global:
-        waiting = svc.cases.search(
-            who, CaseFilter(state=State.PENDING_APPROVAL, limit=LISTED)
-        ).items
-    overdue = []
-    if who.may(Action.CASE_WORK) or who.is_global:
-        overdue = svc.cases.search(who, CaseFilter(overdue=True, limit=LISTED)).items
-    mine = (
-        svc.cases.search(who, CaseFilter(limit=LISTED)).items if who.may(Action.CASE_READ) else []
-    )
+    queue = svc.work_queue.of(who)
+    sections = [
+        (key, heading, empty, getattr(queue, key))
+        for key, heading, empty in SECTIONS
+        if key in queue.sections
+    ]
     peak = max((w.count for w in ahead.weeks), default=0) if ahead else 0
     return c.page(
         request,
@@ -37,9 +39,6 @@ def dashboard(request: Request, c: ConsoleDep, who: ViewerDep) -> Response:
         title="Dashboard",
         ahead=ahead,
         peak=max(peak, 1),
-        waiting=waiting,
-        overdue=overdue,
-        recent=mine,
-        may_approve=who.may(Action.CASE_APPROVE) and not who.is_global,
-        may_work=who.may(Action.CASE_WORK) or who.is_global,
+        sections=sections,
+        may_open=who.may(Action.CASE_OPEN) and not who.is_global,
     )

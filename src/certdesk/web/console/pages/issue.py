@@ -53,6 +53,7 @@ def _form(
     csr: str = "",
     platform: str = str(Platform.VIRTUAL),
     days: str = "",
+    renew: str = "",
 ) -> dict[str, Any]:
     if not who.may(Action.CERT_ISSUE):
         raise Forbidden(
@@ -61,13 +62,16 @@ def _form(
             " agencies obtain certificates through a case",
         )
     own = _own_org(c, who)
+    # Renewing: the certificate it replaces (another agency's serial is not found).
+    renewing = c.services.inventory.show(who, renew.strip()) if renew.strip() else None
     return {
-        "title": "Issue a certificate",
+        "title": "Renew a certificate" if renewing else "Issue a certificate",
         "own": own,
+        "renewing": renewing,
         "values": {
-            "org": own.code if own else org.strip(),
+            "org": own.code if own else (renewing.org_code if renewing else org.strip()),
             "csr": csr,
-            "platform": platform,
+            "platform": renewing.platform if renewing and not csr else platform,
             "days": days,
         },
         "platforms": PLATFORMS,
@@ -101,8 +105,14 @@ def _days(text: str) -> int | None:
 
 
 @router.get("/issue")
-def issue_form(request: Request, c: ConsoleDep, who: ViewerDep) -> Response:
-    return c.page(request, "issue.html", **_form(c, who))
+def issue_form(
+    request: Request,
+    c: ConsoleDep,
+    who: ViewerDep,
+    renew: Annotated[str, Query(max_length=80)] = "",
+) -> Response:
+    """The issue form; ``renew=SERIAL`` renews that certificate: the same names, a new CSR."""
+    return c.page(request, "issue.html", **_form(c, who, renew=renew))
 
 
 @router.post("/issue")
@@ -115,8 +125,10 @@ def issue(
     csr_file: Annotated[UploadFile | None, File()] = None,
     platform: Small = str(Platform.VIRTUAL),
     days: Small = "",
+    renew: Annotated[str, Form(max_length=80)] = "",
 ) -> Response:
-    context = _form(c, who, org=org, csr=csr, platform=platform, days=days)
+    context = _form(c, who, org=org, csr=csr, platform=platform, days=days, renew=renew)
+    renewing = context["renewing"]
     own: OrgView | None = context["own"]
     try:
         org_code = own.code if own else org.strip()
@@ -129,6 +141,7 @@ def issue(
                 csr=_csr_bytes(csr, csr_file),
                 platform=parse_platform(platform.strip()),
                 days=_days(days),
+                renewal_of=renewing.serial if renewing else None,
             ),
         )
     except CertdeskError as exc:

@@ -62,7 +62,7 @@ def _list_page(
             "name": "",
             "email": "",
             "org_code": org,
-            "roles": [str(Role.REQUESTER)],
+            "roles": [],  # picked explicitly: nothing is pre-ticked
         },
     }
     if error is not None:
