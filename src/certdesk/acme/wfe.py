@@ -26,7 +26,7 @@ from certdesk.acme import jws as acme_jws
 from certdesk.acme import problems
 from certdesk.core import acme_profiles
 from certdesk.core.acme_renewal import RETRY_AFTER
-from certdesk.core.acme_states import AccountStatus, ChallengeType, OrderStatus
+from certdesk.core.acme_states import AccountStatus, ChallengeStatus, ChallengeType, OrderStatus
 from certdesk.errors import CertdeskError, InvalidInput, NotFound, Unauthorized
 from certdesk.services.acme import va as acme_va
 from certdesk.services.acme.accounts import AccountView, Registration
@@ -435,7 +435,12 @@ async def authorization(authz_id: str, request: Request) -> Response:
         view = await run_in_threadpool(
             svc.acme_orders.deactivate_authorization, signed.account, _id(authz_id)
         )
-    return _json(_authz_json(svc, view))
+    response = _json(_authz_json(svc, view))
+    if any(c.status is ChallengeStatus.PROCESSING for c in view.challenges):
+        # RFC 8555 §7.5.1: a validation under way takes a moment (it runs as soon as it is
+        # answered); without this, clients wait their own default (certbot: 3 s) to look again.
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 @router.post("/chall/{challenge_id}")
