@@ -232,6 +232,23 @@ def test_made_up_nonce_is_bad_nonce(world: AcmeWorld) -> None:
     problem(resp, 400, "badNonce")
 
 
+def test_r17_batched_nonces_are_each_good_once_and_handed_out_fresh(world: AcmeWorld) -> None:
+    nonces = world.services.acme_nonces
+    handed = [nonce(world) for _ in range(3)]  # the first may start a batch, the rest come from it
+    assert len(set(handed)) == 3
+    for value in handed:
+        assert nonces.use(value)
+        assert not nonces.use(value)
+    nonces.new()  # a batch with nonces left in it
+    lifetime = world.services.rt.settings.acme_nonce_seconds
+    world.clock.advance(seconds=lifetime * 0.2)
+    # The rest of the batch has lost more than a tenth of its lifetime: not handed out.
+    assert nonces.ready() is None
+    fresh = nonce(world)
+    world.clock.advance(seconds=lifetime * 0.85)
+    assert nonces.use(fresh)  # good for its whole lifetime from when it was handed out
+
+
 def test_wrong_url_is_unauthorized(world: AcmeWorld) -> None:
     acme = world.registered()
     resp = post(

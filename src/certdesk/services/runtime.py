@@ -29,11 +29,15 @@ class Runtime:
     clock: Clock
     linker: Linker
     metrics: Metrics = field(init=False)
+    unforced: sessionmaker[Session] = field(init=False)  # read-write, commit not forced
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self._inventory_counts)
         self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
         self._no_flush_engine = self.engine.execution_options(**{NO_FLUSH: True})
+        # ORM transactions whose commit is not forced to disk by itself (see ``transaction``):
+        # for state a later forced commit depends on, or that a client re-derives when lost.
+        self.unforced = sessionmaker(self._no_flush_engine, expire_on_commit=False)
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock = system_clock) -> Runtime:

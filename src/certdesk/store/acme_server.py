@@ -159,8 +159,8 @@ def deactivate_account(row: AcmeAccount, at: datetime) -> None:
 # --- nonces (RFC 8555 §6.5) -----------------------------------------------------------------
 
 
-def add_nonce(conn: Connection, value: str, expires_at: datetime) -> None:
-    conn.execute(insert(_NONCES), {"value": value, "expires_at": expires_at})
+def add_nonces(conn: Connection, values: Sequence[str], expires_at: datetime) -> None:
+    conn.execute(insert(_NONCES), [{"value": v, "expires_at": expires_at} for v in values])
 
 
 def use_nonce(conn: Connection, value: str, now: datetime) -> bool:

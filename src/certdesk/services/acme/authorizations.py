@@ -110,7 +110,9 @@ class AcmeAuthorizations:
         """The client says it is ready: validate in the pool (once; a repeated answer to a
         challenge already under way or done changes nothing, §7.5.1)."""
         now = self._rt.clock()
-        with self._rt.sessions.begin() as s:
+        # Not forced to disk by itself: lost to a power cut, the challenge is pending again
+        # and the client answers it again; the validation's result commits after it.
+        with self._rt.unforced.begin() as s:
             chall, authz = self._own_challenge(s, account, challenge_id)
             current = authz_status(
                 authz.status,
@@ -149,7 +151,11 @@ class AcmeAuthorizations:
                 "status": 500,
             }
         try:
-            with self._rt.sessions.begin() as s:
+            # Not forced either: until a forced commit (finalize's certificate) depends on it,
+            # a result lost to a power cut leaves the challenge processing, as a process that
+            # dies mid-validation does; the authorization then expires and the client orders
+            # again. Every later commit on the database makes it durable first (WAL order).
+            with self._rt.unforced.begin() as s:
                 at = self._rt.clock()
                 acme_store.record_challenge(
                     s, task.challenge_id, valid=error is None, at=at, error=error, valid_until=until

@@ -1,36 +1,62 @@
 """Replay nonces (RFC 8555 §6.5), kept in the database so that every ``serve`` process
-accepts those the others handed out; each is good once, until it expires."""
+accepts those the others handed out; each is good once, until it expires.
+
+Every ACME answer carries a new nonce, so they are stored a batch at a time (one transaction
+for ``BATCH``) and handed out from this process's batch while each still has nearly all of
+its lifetime ahead (``FRESH``); a batch left when the process stops simply expires."""
 
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+import threading
+from collections import deque
+from datetime import datetime, timedelta
 
 from certdesk.core.acme_states import b64url
 from certdesk.services.runtime import Runtime
 from certdesk.store import acme_server as acme_store
 
-# One new nonce in this many also sweeps the expired ones away (a cheap indexed DELETE).
-PURGE_EVERY = 256
+BATCH = 16
+# A stored nonce is handed out only while at least this share of its lifetime is left.
+FRESH = 0.9
+# One batch in this many also sweeps the expired nonces away (a cheap indexed DELETE).
+PURGE_EVERY = 16
 
 
 class Nonces:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
+        self._ready: deque[tuple[str, datetime]] = deque()
+        self._lock = threading.Lock()
+
+    def ready(self) -> str | None:
+        """A stored nonce of this process's batch, without touching the database; None when
+        the batch is used up (then ``new``)."""
+        lifetime = timedelta(seconds=self._rt.settings.acme_nonce_seconds)
+        now = self._rt.clock()
+        with self._lock:
+            while self._ready:
+                value, expires_at = self._ready.popleft()
+                if expires_at - now >= lifetime * FRESH:
+                    return value
+        return None
 
     def new(self) -> str:
-        # 128 bits: unguessable, and short in every response header.
-        value = b64url(secrets.token_bytes(16))
+        if (value := self.ready()) is not None:
+            return value
+        # 128 bits each: unguessable, and short in every response header.
+        values = [b64url(secrets.token_bytes(16)) for _ in range(BATCH)]
         now = self._rt.clock()
+        expires_at = now + timedelta(seconds=self._rt.settings.acme_nonce_seconds)
         # Not forced to disk by itself (Runtime.transaction): a nonce lost to a power cut is
         # answered with badNonce and the client retries with a fresh one.
         with self._rt.transaction(flush=False) as conn:
-            acme_store.add_nonce(
-                conn, value, now + timedelta(seconds=self._rt.settings.acme_nonce_seconds)
-            )
+            acme_store.add_nonces(conn, values, expires_at)
             if secrets.randbelow(PURGE_EVERY) == 0:
                 acme_store.purge_nonces(conn, now)
-        return value
+        with self._lock:
+            self._ready.extend((v, expires_at) for v in values[1:])
+        return values[0]
 
     def use(self, value: str) -> bool:
         """True once for a nonce this installation handed out and that has not expired."""

@@ -127,7 +127,10 @@ class AcmeOrders:
         now = self._rt.clock()
         profile_days(profile, settings.acme_shortlived_days)  # an unknown profile is refused
         persisted = self._standing_records(account, names)
-        with self._rt.sessions.begin() as s:
+        # Not forced to disk by itself: nothing outside the database acts on a new order, and
+        # one lost to a power cut is answered "not found"; the client orders again. Finalize's
+        # forced commits make it durable before any certificate depends on it (WAL order).
+        with self._rt.unforced.begin() as s:
             org = org_store.by_id(s, account.org_id)
             if org is None or not org.self_managed:
                 raise Forbidden(
@@ -285,7 +288,9 @@ class AcmeOrders:
                 "the CSR's names differ from the order's: "
                 f"CSR {', '.join(sorted(names))}; order {', '.join(sorted(view.names))}",
             )
-        with self._rt.sessions.begin() as s:
+        # The conditional update keeps two finalizations from both signing whether or not it
+        # is on disk; the issuance's forced commit follows and makes it durable with it.
+        with self._rt.unforced.begin() as s:
             if not acme_store.mark_order(
                 s, order_id, OrderStatus.PROCESSING, expect=[OrderStatus.PENDING]
             ):
