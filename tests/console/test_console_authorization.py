@@ -49,7 +49,12 @@ PARAMS = {
 # Routes with a path parameter that is not another agency's object (a vendor CA is cert
 # services' own; agencies are refused it outright: tests/ca/acme/test_vendor_console.py).
 # Vendor contracts are cert services' alone (tests/console/test_console_contracts.py).
-PUBLIC = {"/enroll/{token}", "/issuers/{name}/disable", "/contracts/{contract_id}"}
+PUBLIC = {
+    "/enroll/{token}",
+    "/issuers/{name}/disable",
+    "/issuers/{name}/rollover",
+    "/contracts/{contract_id}",
+}
 
 
 desk = desk_fixture("console-authz", backend="sqlite", opener=console_desk)
