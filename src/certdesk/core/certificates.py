@@ -9,6 +9,7 @@ as expired all the same: :func:`status_at` is that rule, and the inventory's sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -39,3 +40,30 @@ def status_at(stored: str, not_after: datetime, now: datetime) -> CertStatus:
     if status is CertStatus.ACTIVE and not_after <= now:
         return CertStatus.EXPIRED
     return status
+
+
+def replacement_installed(
+    old_sha256: str | None,
+    new_sha256: str | None,
+    new_names: Sequence[str],
+    served: Mapping[str, Sequence[str | None]],
+) -> bool:
+    """Issue 14 (R8, R14): whether an in-window replacement is verified installed, so the
+    certificate it replaced may be revoked before its overlap ends.
+
+    ``served`` maps each checked DNS name to what its latest checks (one per port) served,
+    checks since the replacement was issued, of the names of both certificates. Installed
+    means: every name of the replacement that can be checked (not a wildcard) was checked
+    and serves the replacement, and no checked name still serves the old certificate. An
+    unreachable name (``None``) or a name never checked keeps the overlap.
+    """
+    if not new_sha256:
+        return False
+    checkable = [n for n in new_names if not n.startswith("*.")]
+    if not checkable:
+        return False
+    for name in checkable:
+        seen = served.get(name)
+        if not seen or any(fp != new_sha256 for fp in seen):
+            return False
+    return not any(old_sha256 is not None and old_sha256 in fps for fps in served.values())

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from certdesk.store.models import (
     AcmeIssuerRow,
@@ -307,3 +307,66 @@ def case_number(s: Session, case_id: int) -> str | None:
 
 def case_id(s: Session, number: str) -> int | None:
     return s.scalar(select(Case.id).where(Case.number == number))
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """A certificate an in-window reissue replaced, still valid for its overlap (issue 14),
+    and its replacement."""
+
+    old_serial: str
+    old_sha256: str | None
+    new_sha256: str | None
+    new_names: tuple[str, ...]
+    old_names: tuple[str, ...]
+    new_issued_at: datetime
+
+
+def overlaps(s: Session, now: datetime, limit: int) -> list[Overlap]:
+    """Active certificates whose scheduled retirement is still ahead of ``now``, each with
+    its active replacement (the newest certificate naming it in ``renewal_of``)."""
+    new = aliased(CertificateRow)
+    stmt = (
+        select(CertificateRow, new)
+        .join(new, new.renewal_of == CertificateRow.id)
+        .where(
+            CertificateRow.retire_at.is_not(None),
+            CertificateRow.retire_at > now,
+            CertificateRow.status == "active",
+            new.status == "active",
+            new.issued_at.is_not(None),
+        )
+        .order_by(CertificateRow.retire_at, CertificateRow.id, new.id.desc())
+        .limit(limit)
+    )
+    out: dict[str, Overlap] = {}
+    for old_row, new_row in s.execute(stmt):
+        if old_row.serial in out or new_row.issued_at is None:
+            continue
+        out[old_row.serial] = Overlap(
+            old_row.serial,
+            old_row.fingerprint_sha256,
+            new_row.fingerprint_sha256,
+            tuple(new_row.names.split(",")),
+            tuple(old_row.names.split(",")),
+            new_row.issued_at,
+        )
+    return list(out.values())
+
+
+def latest_served(s: Session, hosts: Sequence[str], since: datetime) -> dict[str, list[str | None]]:
+    """Host → what its latest check since ``since`` served, one per port (None: unreachable)."""
+    if not hosts:
+        return {}
+    stmt = (
+        select(EndpointCheck.host, EndpointCheck.port, EndpointCheck.served_sha256)
+        .where(EndpointCheck.host.in_(sorted(set(hosts))), EndpointCheck.checked_at >= since)
+        .order_by(EndpointCheck.checked_at, EndpointCheck.id)
+    )
+    latest: dict[tuple[str, int], str | None] = {}
+    for host, port, served in s.execute(stmt):
+        latest[(host, port)] = served  # later rows overwrite earlier ones
+    out: dict[str, list[str | None]] = {}
+    for (host, _), served in latest.items():
+        out.setdefault(host, []).append(served)
+    return out

@@ -86,7 +86,12 @@ class RevocationService:
         self._audit = audit
         self._vendors = vendors
 
-    def revoke(self, actor: Actor, serial: str, reason: Reason) -> CertView:
+    def revoke(
+        self, actor: Actor, serial: str, reason: Reason, *, because: str | None = None
+    ) -> CertView:
+        """Revoke ``serial``; ``because`` (the worker's early retirement, issue 14) is
+        recorded on the audit event as why."""
+        why = {"because": because} if because else {}
         now = self._rt.clock()
         der: bytes | None = None
         with self._rt.sessions.begin() as s:
@@ -107,14 +112,14 @@ class RevocationService:
             if vendor is None:
                 cert_store.mark_revoked(row, at=now.replace(microsecond=0), reason=str(reason))
                 self._audit.record(
-                    s, actor, "cert.revoke", "certificate", row.serial, reason=str(reason)
+                    s, actor, "cert.revoke", "certificate", row.serial, reason=str(reason), **why
                 )
             else:
                 der = row.der
         if vendor is not None:
             # R16: a vendor's certificate is revoked at the vendor (RFC 8555 §7.6) first,
             # outside any transaction; only what the vendor accepted is recorded.
-            return self._revoke_at_vendor(actor, serial, issuer_id, vendor[0], der, reason)
+            return self._revoke_at_vendor(actor, serial, issuer_id, vendor[0], der, reason, why)
         # The CRL is rebuilt at once; should this process die first, the next CRL request
         # sees a revocation newer than the CRL and rebuilds it then (crl()).
         slug = self._slug(issuer_id)
@@ -129,6 +134,7 @@ class RevocationService:
         vendor: str,
         der: bytes | None,
         reason: Reason,
+        why: dict[str, str],
     ) -> CertView:
         if self._vendors is None or der is None:
             raise Conflict("vendor.unavailable", "vendor revocation is not set up here")
@@ -146,6 +152,7 @@ class RevocationService:
                     row.serial,
                     reason=str(reason),
                     issuer=vendor,
+                    **why,
                 )
         return self._inventory.show(actor, serial)
 
