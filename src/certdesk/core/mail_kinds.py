@@ -16,7 +16,9 @@ Reasons added here (each part of the once-only key of a recorded notice, never c
 * ``case.renewal``: a renewal case was opened for a certificate (once per case);
 * ``password.<days>#<when the password was set, UTC YYYYMMDDHHMMSS>``: one warning per
   threshold and password;
-* ``revoked``: a certificate was revoked (once per certificate).
+* ``revoked``: a certificate was revoked (once per certificate);
+* ``contact.changed#<audit event seq>``: an organization's certificate contact was added,
+  changed, removed or replaced everywhere; to cert services, once per change (R9).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from certdesk.errors import InvalidInput
 
 __all__ = [
     "CASE_AUDIENCE",
+    "CONTACT_ACTIONS",
     "KIND_LABELS",
     "PASSWORD_WARNING_DAYS",
     "SAFETY_KINDS",
@@ -62,6 +65,7 @@ class Kind(StrEnum):
     EXPIRY = "expiry"  # safety: a certificate expires or expired
     REVOCATION = "revocation"  # safety: a certificate was revoked
     PASSWORD_EXPIRY = "password_expiry"  # safety: your password expires
+    CONTACT_CHANGED = "contact_changed"  # an organization's certificate contacts changed
 
 
 class Mode(StrEnum):
@@ -94,6 +98,7 @@ KIND_LABELS: dict[Kind, str] = {
     Kind.EXPIRY: "A certificate expires (cannot be turned off)",
     Kind.REVOCATION: "A certificate is revoked (cannot be turned off)",
     Kind.PASSWORD_EXPIRY: "My password expires (cannot be turned off)",
+    Kind.CONTACT_CHANGED: "An agency changes its certificate contacts",
 }
 
 
@@ -124,7 +129,12 @@ _FAMILY_KINDS: dict[str, Kind] = {
     "case.overdue": Kind.OVERDUE,
     "expired": Kind.EXPIRY,
     "revoked": Kind.REVOCATION,
+    "contact.changed": Kind.CONTACT_CHANGED,
 }
+
+# The audited contact changes cert services hears of (R9: "notify Certificate_Services of
+# changes to certificate contact(s)").
+CONTACT_ACTIONS = ("contact.add", "contact.change", "contact.remove", "contact.replace")
 
 
 # Who hears of each case moment, in this order (the first role an address is found under is
@@ -148,7 +158,7 @@ def event_type(reason: str) -> str | None:
     concerns one person only (password warnings)."""
     if reason.startswith("expiry."):
         return "certificate.expiring"
-    if reason.startswith("password."):
+    if reason.startswith(("password.", "contact.changed")):
         return None
     family = reason.partition("#")[0]
     named = {

@@ -118,6 +118,7 @@ _TEMPLATES = {
     "case.started": "case_started",
     "case.renewal": "case_renewal",
     "revoked": "revoked",
+    "contact.changed": "contact_changed",
 }
 
 

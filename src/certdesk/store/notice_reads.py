@@ -22,7 +22,14 @@ from certdesk.store.models import (
     Organization,
     User,
 )
-from certdesk.store.notices import CASE, CERTIFICATE, NOTICE_SUBJECTS, PERSON, chunks
+from certdesk.store.notices import (
+    CASE,
+    CERTIFICATE,
+    NOTICE_SUBJECTS,
+    ORGANIZATION,
+    PERSON,
+    chunks,
+)
 
 # --- context for rendering -------------------------------------------------------------------
 
@@ -116,7 +123,12 @@ def _org_of_subject() -> ColumnElement[int]:
         .where(Notice.subject_type == CASE, Case.id == Notice.subject_id)
         .scalar_subquery()
     )
-    return func.coalesce(cert_org, case_org)
+    org = (
+        select(Organization.id)
+        .where(Notice.subject_type == ORGANIZATION, Organization.id == Notice.subject_id)
+        .scalar_subquery()
+    )
+    return func.coalesce(cert_org, case_org, org)
 
 
 def search(s: Session, q: NoticeQuery) -> list[Notice]:
@@ -156,6 +168,12 @@ def subject_labels(s: Session, rows: Sequence[Notice]) -> dict[tuple[str, int], 
     for part in chunks(sorted(set(person_ids))):
         for i, login in s.execute(select(User.id, User.login_id).where(User.id.in_(part))):
             out[(PERSON, i)] = login
+    org_ids = sorted({n.subject_id for n in rows if n.subject_type == ORGANIZATION})
+    for part in chunks(org_ids):
+        for i, code in s.execute(
+            select(Organization.id, Organization.code).where(Organization.id.in_(part))
+        ):
+            out[(ORGANIZATION, i)] = code
     return out
 
 

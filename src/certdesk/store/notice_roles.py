@@ -8,6 +8,7 @@ an upgrade is not news to anyone.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from certdesk.core.workflow import State
 from certdesk.store.models import (
     ApiToken,
     Approval,
+    AuditRow,
     Case,
     CaseEvent,
     CertificateRow,
@@ -31,7 +33,7 @@ from certdesk.store.models import (
     User,
     UserRole,
 )
-from certdesk.store.notices import CASE, CERTIFICATE, PERSON, chunks
+from certdesk.store.notices import CASE, CERTIFICATE, ORGANIZATION, PERSON, chunks
 
 
 def _recorded(subject_type: str, subject_id: Any, reason: Any) -> Exists:
@@ -238,6 +240,65 @@ def started_candidates(s: Session, since: datetime) -> list[tuple[int, int, date
         )
     )
     return [(i, c, at) for i, c, at in rows]
+
+
+@dataclass(frozen=True)
+class ContactChange:
+    """One audited change of an organization's contacts (issue 14)."""
+
+    seq: int
+    org_id: int
+    at: datetime
+
+
+def contact_change_candidates(
+    s: Session, actions: Sequence[str], since: datetime
+) -> list[ContactChange]:
+    """The audited contact changes an agency made since ``since`` without a notice to cert
+    services (a change cert services made itself is no news to it)."""
+    found = s.execute(
+        select(AuditRow.seq, AuditRow.at, AuditRow.summary, AuditRow.actor)
+        .where(AuditRow.action.in_(actions), AuditRow.at >= since)
+        .order_by(AuditRow.seq)
+    ).all()
+    rows = [(seq, at, summary) for seq, at, summary, actor in found if not _is_operator(s, actor)]
+    if not rows:
+        return []
+    codes: dict[int, str] = {}
+    for seq, _, summary in rows:
+        code = json.loads(summary).get("organization") if summary else None
+        if isinstance(code, str):
+            codes[seq] = code
+    ids = dict(
+        s.execute(
+            select(Organization.code, Organization.id).where(
+                Organization.code.in_(sorted(set(codes.values())))
+            )
+        ).all()
+    )
+    reasons = [f"contact.changed#{seq}" for seq in codes]
+    done: set[tuple[int, str]] = set()
+    for part in chunks(reasons):
+        done.update(
+            s.execute(
+                select(Notice.subject_id, Notice.reason).where(
+                    Notice.subject_type == ORGANIZATION, Notice.reason.in_(part)
+                )
+            ).all()
+        )
+    out: list[ContactChange] = []
+    for seq, at, _ in rows:
+        org_id = ids.get(codes.get(seq, ""))
+        if org_id is not None and (org_id, f"contact.changed#{seq}") not in done:
+            out.append(ContactChange(seq, org_id, at))
+    return out
+
+
+def audit_rows(s: Session, seqs: Sequence[int]) -> dict[int, AuditRow]:
+    out: dict[int, AuditRow] = {}
+    for part in chunks(list(seqs)):
+        out.update({r.seq: r for r in s.scalars(select(AuditRow).where(AuditRow.seq.in_(part)))})
+    return out
 
 
 def renewal_candidates(s: Session, reason: str, since: datetime) -> list[tuple[int, datetime]]:

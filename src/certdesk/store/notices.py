@@ -59,11 +59,13 @@ from certdesk.store.models import (
 CERTIFICATE, CASE, ACCOUNT, PERSON = "certificate", "case", "account", "person"
 # A notice to cert services about a vendor's order (R16), stored as written like account mail.
 VENDOR = "vendor"
+# An organization (its contacts changed: the notice to cert services, issue 14).
+ORGANIZATION = "organization"
 # The subject types whose rows are stored messages, sent by the stored-mail sender.
 STORED_MESSAGES = (ACCOUNT, VENDOR)
 # The subject types of R9 notices (rendered from templates when sent; ``person``: a warning
 # to one person, R10); ``account`` and ``vendor`` rows are stored messages.
-NOTICE_SUBJECTS = (CERTIFICATE, CASE, PERSON)
+NOTICE_SUBJECTS = (CERTIFICATE, CASE, PERSON, ORGANIZATION)
 # Certificates that still get expiry notices: revoked ones (including superseded) do not.
 NOTICE_CERT_STATUSES = (CertStatus.ACTIVE, CertStatus.EXPIRED)
 # R5: cases still being worked can be overdue.

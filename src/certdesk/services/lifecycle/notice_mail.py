@@ -9,6 +9,7 @@ with the same ``Message-ID`` both times and is recognisable as the same message.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from certdesk.notify.words import CASE_TYPE_WORDS, ROLE_WORDS, actor_words
 from certdesk.store import notice_reads as store
 from certdesk.store import notice_roles as roles_store
 from certdesk.store.models import (
+    AuditRow,
     Case,
     CaseEvent,
     CertificateRow,
@@ -34,7 +36,7 @@ from certdesk.store.models import (
     Organization,
     User,
 )
-from certdesk.store.notices import CASE, CERTIFICATE, PERSON
+from certdesk.store.notices import CASE, CERTIFICATE, ORGANIZATION, PERSON
 
 _DOMAIN = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
 
@@ -84,6 +86,7 @@ class Subjects:
     delivered: dict[int, list[CertificateRow]] = field(default_factory=dict)
     comments: dict[int, Comment] = field(default_factory=dict)
     users: dict[int, User] = field(default_factory=dict)
+    changes: dict[int, AuditRow] = field(default_factory=dict)  # contact changes, by seq
 
     @classmethod
     def load(cls, s: Session, items: Sequence[NoticeItem]) -> Subjects:
@@ -106,7 +109,12 @@ class Subjects:
         out.comments = roles_store.comments(s, comment_ids)
         out.users = roles_store.users(s, [i.subject_id for i in items if i.subject_type == PERSON])
         out.delivered = store.certificates_of_cases(s, list(out.cases))
+        out.changes = roles_store.audit_rows(
+            s,
+            [int(i.reason.partition("#")[2]) for i in items if i.subject_type == ORGANIZATION],
+        )
         org_ids = {c.org_id for c in out.certs.values()} | {c.org_id for c in out.cases.values()}
+        org_ids |= {i.subject_id for i in items if i.subject_type == ORGANIZATION}
         out.orgs = store.organizations(s, org_ids)
         out.names = store.contact_names(s, org_ids)
         return out
@@ -119,6 +127,9 @@ class Subjects:
         if item.subject_type == PERSON:
             user = self.users.get(item.subject_id)
             return f"account {user.login_id if user else item.subject_id}"
+        if item.subject_type == ORGANIZATION:
+            org = self.orgs.get(item.subject_id)
+            return f"organization {org.code if org else item.subject_id}"
         case = self.cases.get(item.subject_id)
         return f"case {case.number if case else item.subject_id}"
 
@@ -194,6 +205,16 @@ def context(
         ctx["links"]["password"] = f"{base}/password"
         ctx["contact"] = {"name": user.name, "email": item.contact_email}
         return kind, ctx
+    if item.subject_type == ORGANIZATION:
+        org = subjects.orgs.get(item.subject_id)
+        change = subjects.changes.get(int(item.reason.partition("#")[2]))
+        if org is None or change is None:
+            raise SubjectGone(f"organization {item.subject_id} or its change no longer exists")
+        ctx["organization"] = _org(org)
+        ctx["change"] = contact_change(change)
+        ctx["links"]["contacts"] = f"{base}/contacts?org={org.code}"
+        ctx["contact"] = {"name": "", "email": item.contact_email}
+        return kind, ctx
     if item.subject_type == CERTIFICATE:
         cert = subjects.certs.get(item.subject_id)
         if cert is None:
@@ -243,6 +264,48 @@ def context(
     name = subjects.names.get((org_id, item.contact_email.strip().lower()), "")
     ctx["contact"] = {"name": name, "email": item.contact_email}
     return kind, ctx
+
+
+_CHANGE_WORDS = {
+    "contact.add": "added a contact",
+    "contact.change": "changed a contact",
+    "contact.remove": "removed a contact",
+    "contact.replace": "replaced a contact everywhere",
+}
+_FIELD_WORDS = {
+    "kind": "Role",
+    "name": "Name",
+    "email": "Email",
+    "phone": "Phone",
+    "org_wide": "Hears about the whole organization",
+}
+
+
+def contact_change(row: AuditRow) -> dict[str, Any]:
+    """What one audited contact change did, in words for the mail (issue 14)."""
+    summary = json.loads(row.summary)
+
+    def fields(values: Any) -> list[tuple[str, str]]:
+        if not isinstance(values, dict):
+            return []
+        shown = []
+        for key, words in _FIELD_WORDS.items():
+            if key in values:
+                value = values[key]
+                text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+                shown.append((words, text or "(none)"))
+        return shown
+
+    return {
+        "what": _CHANGE_WORDS.get(row.action, "changed its contacts"),
+        "by": actor_words(row.actor),
+        "at": row.at,
+        "before": fields(summary.get("before")),
+        "after": fields(summary.get("after")),
+        "replace": row.action == "contact.replace",
+        "cases": [str(c) for c in summary.get("cases", [])],
+        "certificates": [str(c) for c in summary.get("certificates", [])],
+    }
 
 
 def _domain(sender: str) -> str:

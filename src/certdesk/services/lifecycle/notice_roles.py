@@ -23,6 +23,7 @@ from certdesk.core.calendar import BusinessCalendar
 from certdesk.core.lifecycle import LifecyclePolicy, NoticeDue
 from certdesk.core.mail_kinds import (
     CASE_AUDIENCE,
+    CONTACT_ACTIONS,
     Role,
     password_warnings_due,
     reminder_moment,
@@ -32,7 +33,7 @@ from certdesk.errors import InvalidInput
 from certdesk.services.casework.contacts import check_email
 from certdesk.store import notice_roles as roles_store
 from certdesk.store import notices as store
-from certdesk.store.notices import CASE, CERTIFICATE, PERSON
+from certdesk.store.notices import CASE, CERTIFICATE, ORGANIZATION, PERSON
 
 NO_CONTACT = "no contact to notify: the submittal and the organization have no contacts"
 # New kinds of moments older than this when first seen are not mailed (an upgrade must not
@@ -182,6 +183,17 @@ class RoleMoments:
             out += [
                 (CERTIFICATE, cert_id, self._due("revoked", at, now), holders[cert_id])
                 for cert_id, _, at in revoked
+            ]
+        # R9: cert services hears of every change of an organization's contacts, once each
+        # (the audit event's sequence number is the once-only key).
+        changes = roles_store.contact_change_candidates(s, CONTACT_ACTIONS, since)
+        if changes:
+            told = recipients([(Role.OPERATOR, audience.operators())]) or (
+                Recipient("", "", NO_CONTACT),
+            )
+            out += [
+                (ORGANIZATION, c.org_id, self._due(f"contact.changed#{c.seq}", c.at, now), told)
+                for c in changes
             ]
         out += self._passwords(s, now)
         return out
