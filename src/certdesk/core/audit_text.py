@@ -11,6 +11,23 @@ __all__ = ["ACTIONS", "KINDS", "OBJECTS", "SIGN_IN_ACTIONS", "describe", "kind_o
 
 # action -> what was done, as a past-tense verb phrase
 ACTIONS: dict[str, str] = {
+    "acme.persist.show": "showed the standing DNS validation record of ACME account",
+    "acme.persist.warn": "warned of the end of the standing DNS validation record of",
+    "case.attach": "attached a file to case",
+    "contact.replace": "replaced a contact everywhere in organization",
+    "contract.add": "recorded vendor contract",
+    "contract.change": "changed vendor contract",
+    "contract.warn": "warned of the end of vendor contract",
+    "ct.log_add": "started following Certificate Transparency log",
+    "external.add": "added external certificate",
+    "external.adopt": "opened a case to replace external certificate",
+    "external.assign": "assigned external certificate",
+    "external.contacts": "changed the contacts of external certificate",
+    "grant.issuer": "chose the certificate authority of a domain grant of organization",
+    "issuer.rollover": "changed the account key at vendor",
+    "user.mail_preferences": "changed the mail preferences of",
+    "webhook.add": "added webhook",
+    "webhook.remove": "removed webhook",
     "acme.account.create": "registered ACME account",
     "acme.account.deactivate": "deactivated ACME account",
     "acme.account.key_change": "changed the key of ACME account",

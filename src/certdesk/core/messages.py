@@ -52,6 +52,16 @@ TERMINAL_DETAILS = frozenset(
 _TERMINAL_FAMILIES = ("schema.", "secretbox.", "backup.", "restore.", "data_key.", "datadir.")
 
 CODES: dict[str, str] = {
+    # attachments, imports and server checks (issues 14 and 15)
+    "attachment.too_large": "The file is larger than cases accept.",
+    "attachment.too_many": "This case already holds as many files as it may.",
+    "attachment.empty": "The file is empty.",
+    "endpoint.address_not_allowed": "This address may not be checked from here.",
+    "endpoint.unreachable": "The server did not answer.",
+    "endpoint.unresolvable": "The server's name could not be found in DNS.",
+    "import.bad_password": "The password for the certificate file was refused.",
+    "import.unknown_format": "The file is not a certificate format certdesk reads.",
+    "prefs.safety": "Expiry, revocation and password mail cannot be turned off.",
     # names and grants (R1, R2)
     "name.not_granted": "Your organization may not obtain a certificate for this name.",
     "name.outside_suffixes": "This name is not under a state domain this service covers.",
@@ -123,6 +133,15 @@ CODES: dict[str, str] = {
 }
 
 FAMILIES: dict[str, str] = {
+    "attachment": "The file could not be attached to the case.",
+    "contract": "The vendor contract could not be saved.",
+    "ct": "The Certificate Transparency log could not be used.",
+    "endpoint": "The server could not be checked.",
+    "external": "The external certificate could not be changed.",
+    "import": "The certificates could not be imported.",
+    "prefs": "The mail preferences could not be saved.",
+    "verify": "The server check is not set up correctly.",
+    "webhook": "The webhook could not be saved.",
     "account": "There is a problem with this account.",
     "apidocs": "The API documentation is not installed here.",
     "dns01": "The domain's DNS could not be used to prove control of the name.",
@@ -234,6 +253,7 @@ STATES: dict[str, str] = {
     "sending": "Being sent",
     "sent": "Sent",
     "failed": "Could not be sent",
+    "skipped": "Not sent (turned off by its recipient)",
     # case types (core.workflow.CaseType)
     "new": "New certificate",
     "renewal": "Renewal",
