@@ -78,7 +78,7 @@ CERT_COLUMNS = (
 ).split()
 NOTICE_COLUMNS = (
     "subject_type subject_id contact_email reason due_at late status attempts last_error"
-    " subject created_at sent_at body_text body_html"
+    " subject created_at sent_at body_text body_html role digest"
 ).split()
 
 
@@ -182,7 +182,7 @@ class Population:
 def _notice(cert_id: int, email: str, reason: str, moment: datetime) -> tuple[Any, ...]:
     return (
         "certificate", cert_id, email, reason, moment, False, "sent", 1, "", "", moment, moment,
-        "", "",
+        "", "", "contact", False,
     )  # fmt: skip
 
 
@@ -239,6 +239,7 @@ def fixtures(settings: Settings) -> Fixtures:
                         kind="technical",
                         name=f"Contact {e}",
                         email=e,
+                        address=e.lower(),
                         phone="",
                         created_at=NOW,
                         updated_at=NOW,
