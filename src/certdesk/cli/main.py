@@ -40,7 +40,7 @@ from certdesk.cli import (
     worker,
 )
 from certdesk.cli.common import program
-from certdesk.config import Settings, SettingsError, check_environment
+from certdesk.config import Settings, SettingsError, bad_setting, check_environment
 from certdesk.core.text import check_text
 from certdesk.errors import CertdeskError, InvalidInput
 from certdesk.release import version
@@ -141,13 +141,7 @@ def run(argv: list[str]) -> int:
         return exits.exit_code(exc)
     except ValidationError as exc:
         # A CERTDESK_* variable that does not parse: name it, without a traceback.
-        first = exc.errors()[0]
-        where = "_".join(str(p) for p in first.get("loc", ())).upper()
-        message = str(first.get("msg", "")).removeprefix("Value error, ")
-        name = where if where.startswith("CERTDESK_") else f"CERTDESK_{where}"
-        typer.echo(
-            f"error: bad setting {name}: {message}" if where else f"error: {message}", err=True
-        )
+        typer.echo(f"error: {bad_setting(exc)}", err=True)
         return exits.USAGE
     except (OperationalError, ProgrammingError) as exc:
         # A missing table or unreachable server: say what to do, not a traceback.
