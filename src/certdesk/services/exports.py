@@ -3,14 +3,17 @@ CSV for people (Pacific times, R19) or JSON in the API's shape (UTC ISO 8601).
 
 Composition: it reads through the same searches as the lists (inventory, case search,
 audit), page after page, so an export shows exactly what the caller may see and nothing
-more; each page is authorized like the list.
+more; each page is authorized like the list. A filter reads one page itself
+(:meth:`CertFilter.page`, :meth:`AuditFilter.page`; a :class:`CaseFilter` carries its own
+cursor), and the console's list pages read their pages the same way: a list and its export
+ask the same question.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -30,7 +33,7 @@ from certdesk.services.audit import AuditService, AuditView
 from certdesk.services.casework.case_search import CaseFilter
 from certdesk.services.casework.casefile import CaseSummary
 from certdesk.services.casework.cases import CaseService
-from certdesk.services.pki.inventory import CertView, InventoryService
+from certdesk.services.pki.inventory import CertView, InventoryService, Page
 
 __all__ = ["AuditFilter", "CertFilter", "Export", "ExportService"]
 
@@ -45,6 +48,20 @@ class CertFilter:
     status: str | None = None
     expiring_within: timedelta | None = None
 
+    def page(
+        self, inventory: InventoryService, actor: Actor, *, cursor: str | None, limit: int
+    ) -> Page:
+        """One page of the certificates this filter finds, as the inventory list reads it."""
+        return inventory.search(
+            actor,
+            org_code=self.org_code,
+            text=self.text,
+            status=self.status,
+            expiring_within=self.expiring_within,
+            cursor=cursor,
+            limit=limit,
+        )
+
 
 @dataclass(frozen=True)
 class AuditFilter:
@@ -56,6 +73,24 @@ class AuditFilter:
     end: date | None = None
     kind: str | None = None
     fold_sign_ins: bool = False
+
+    def page(
+        self, audit: AuditService, actor: Actor, *, cursor: str | None, limit: int
+    ) -> tuple[list[AuditView], str | None]:
+        """One page of the events this filter finds, as the audit log reads it."""
+        return audit.search(
+            actor,
+            by=self.actor,
+            action=self.action,
+            object_type=self.object_type,
+            object_id=self.object_id,
+            start=self.start,
+            end=self.end,
+            kind=self.kind,
+            fold_sign_ins=self.fold_sign_ins,
+            cursor=cursor,
+            limit=limit,
+        )
 
 
 @dataclass(frozen=True)
@@ -153,15 +188,7 @@ class ExportService:
 
     def certificates(self, actor: Actor, query: CertFilter, fmt: ExportFormat) -> Export:
         def page(cursor: str | None) -> tuple[list[CertView], str | None]:
-            found = self._inventory.search(
-                actor,
-                org_code=query.org_code,
-                text=query.text,
-                status=query.status,
-                expiring_within=query.expiring_within,
-                cursor=cursor,
-                limit=_PAGE,
-            )
+            found = query.page(self._inventory, actor, cursor=cursor, limit=_PAGE)
             return found.items, found.next_cursor
 
         rows = list(_all(page))
@@ -175,18 +202,7 @@ class ExportService:
 
     def cases(self, actor: Actor, query: CaseFilter, fmt: ExportFormat) -> Export:
         def page(cursor: str | None) -> tuple[list[CaseSummary], str | None]:
-            found = self._cases.search(
-                actor,
-                CaseFilter(
-                    org_code=query.org_code,
-                    state=query.state,
-                    type=query.type,
-                    overdue=query.overdue,
-                    text=query.text,
-                    cursor=cursor,
-                    limit=_PAGE,
-                ),
-            )
+            found = self._cases.search(actor, replace(query, cursor=cursor, limit=_PAGE))
             return found.items, found.next_cursor
 
         rows = list(_all(page))
@@ -196,19 +212,7 @@ class ExportService:
 
     def audit(self, actor: Actor, query: AuditFilter, fmt: ExportFormat) -> Export:
         def page(cursor: str | None) -> tuple[list[AuditView], str | None]:
-            return self._audit.search(
-                actor,
-                by=query.actor,
-                action=query.action,
-                object_type=query.object_type,
-                object_id=query.object_id,
-                start=query.start,
-                end=query.end,
-                kind=query.kind,
-                fold_sign_ins=query.fold_sign_ins,
-                cursor=cursor,
-                limit=_PAGE,
-            )
+            return query.page(self._audit, actor, cursor=cursor, limit=_PAGE)
 
         rows = list(_all(page))
         return _file(

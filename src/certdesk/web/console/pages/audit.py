@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import urllib.parse
 from dataclasses import dataclass
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -21,18 +20,16 @@ from certdesk.core.access import Actor
 from certdesk.core.audit import ChainBreak
 from certdesk.core.audit_text import KINDS, describe, kind_of
 from certdesk.core.audit_text import who as who_did
-from certdesk.core.calendar import parse_day
 from certdesk.errors import CertdeskError, InvalidInput
 from certdesk.services.audit import AuditView
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
+from certdesk.web.console.list_filters import AuditFilters, AuditFiltersDep, audit_filters_of
 
 router = APIRouter()
 
 PAGE = 50
 LONG_DETAIL = 200  # characters; longer values fold away under a <details>
-FILTERS = ("actor", "action", "type", "object", "start", "end", "kind", "sign_ins")
 KIND_OPTIONS = [("", "Every kind"), *((k, k) for k in sorted(set(KINDS.values())))]
-Filter = Annotated[str, Query(max_length=200)]
 FormFilter = Annotated[str, Form(max_length=200)]
 
 
@@ -85,63 +82,37 @@ def _rows(events: list[AuditView]) -> list[EventRow]:
     ]
 
 
-def _actor(text: str) -> str | None:
-    """People type a sign-in name ("ana"); the log records ``user:ana``."""
-    text = text.strip()
-    if not text:
-        return None
-    return text if ":" in text else f"user:{text}"
-
-
-def _day(text: str, what: str) -> date | None:
-    return parse_day(text, f"audit.{what}", f"the {what} date") if text.strip() else None
-
-
 def _page(
     request: Request,
     c: Console,
     who: Actor,
-    filters: dict[str, str],
+    filters: AuditFilters,
     cursor: str,
     verification: Verification | None = None,
     limit: int = PAGE,
 ) -> Response:
     context: dict[str, Any] = {
-        "filters": filters,
-        "filtered": any(v for k, v in filters.items() if k != "sign_ins"),
+        "filters": filters.shown(),
+        "filtered": filters.filtered,
         "verification": verification,
         "long_detail": LONG_DETAIL,
         "kinds": KIND_OPTIONS,
-        "export_query": urllib.parse.urlencode({k: v for k, v in filters.items() if v}),
+        "export_query": filters.query(),
         "export_path": "/audit",
     }
     try:
-        events, next_cursor = c.services.audit.search(
-            who,
-            object_type=filters["type"] or None,
-            object_id=filters["object"] or None,
-            by=_actor(filters["actor"]),
-            kind=filters["kind"] or None,
-            # Sign-ins and sign-outs are most of any log: folded unless asked for, or unless
-            # the filter asks for them by kind or action.
-            fold_sign_ins=not filters["sign_ins"]
-            and filters["kind"] != "Sign-ins"
-            and not filters["action"].startswith("session."),
-            action=filters["action"] or None,
-            start=_day(filters["start"], "start"),
-            end=_day(filters["end"], "end"),
-            cursor=cursor.strip() or None,
-            limit=limit,
+        query = filters.to_filter()
+        events, next_cursor = query.page(
+            c.services.audit, who, cursor=cursor.strip() or None, limit=limit
         )
     except InvalidInput as exc:
         return c.refused(request, "audit.html", exc, rows=[], next_url=None, **context)
     next_url = None
     if next_cursor:
-        query = {k: v for k, v in filters.items() if v}
-        query["cursor"] = next_cursor
+        more = {"cursor": next_cursor}
         if limit != PAGE:
-            query["limit"] = str(limit)
-        next_url = "/audit?" + urllib.parse.urlencode(query)
+            more["limit"] = str(limit)
+        next_url = "/audit?" + filters.query(**more)
     return c.page(request, "audit.html", rows=_rows(events), next_url=next_url, **context)
 
 
@@ -150,26 +121,11 @@ def audit_log(
     request: Request,
     c: ConsoleDep,
     who: ViewerDep,
-    actor: Filter = "",
-    action: Filter = "",
-    object_type: Annotated[str, Query(alias="type", max_length=200)] = "",
-    object_id: Annotated[str, Query(alias="object", max_length=200)] = "",
-    start: Filter = "",
-    end: Filter = "",
-    kind: Filter = "",
-    sign_ins: Filter = "",
+    filters: AuditFiltersDep,
     cursor: Annotated[str, Query(max_length=40)] = "",
     limit: Annotated[int, Query(ge=1, le=1000)] = PAGE,
 ) -> Response:
-    filters = dict(
-        zip(
-            FILTERS,
-            (actor, action, object_type, object_id, start, end, kind, sign_ins),
-            strict=True,
-        )
-    )
-    clean = {k: v.strip() for k, v in filters.items()}
-    return _page(request, c, who, clean, cursor, limit=limit)
+    return _page(request, c, who, filters, cursor, limit=limit)
 
 
 @router.post("/audit/verify")
@@ -188,14 +144,7 @@ def verify(
 ) -> Response:
     """Walk the whole hash chain, as ``certdesk audit verify`` does, and show the result
     above the list the auditor was looking at."""
-    filters = dict(
-        zip(
-            FILTERS,
-            (actor, action, object_type, object_id, start, end, kind, sign_ins),
-            strict=True,
-        )
-    )
-    filters = {k: v.strip() for k, v in filters.items()}
+    filters = audit_filters_of(actor, action, object_type, object_id, start, end, kind, sign_ins)
     try:
         count, broken = c.services.audit.verify(who)
     except CertdeskError as exc:
@@ -205,7 +154,7 @@ def verify(
             exc,
             rows=[],
             next_url=None,
-            filters=filters,
+            filters=filters.shown(),
             filtered=False,
             verification=None,
             long_detail=LONG_DETAIL,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 
@@ -26,7 +27,7 @@ from certdesk.core.keys import KeyType
 from certdesk.core.messages import state_label
 from certdesk.core.workflow import CaseType, State, Step
 from certdesk.errors import CertdeskError, Forbidden, InvalidInput
-from certdesk.services.casework.cases import MAX_PAGE, CaseFilter, CaseInput
+from certdesk.services.casework.cases import MAX_PAGE, CaseInput
 from certdesk.services.casework.contacts import ContactInput
 from certdesk.services.casework.delegation import AdminInput
 from certdesk.services.casework.submittals import CertType, SubmittalInput
@@ -35,6 +36,7 @@ from certdesk.services.pki.issuance import Platform
 from certdesk.web.console.case_form import TYPE_HINTS, field_of, kept_csrs, parts_of
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep, plain_error
 from certdesk.web.console.guard import CSRF_FIELD
+from certdesk.web.console.list_filters import CaseFiltersDep
 
 router = APIRouter()
 
@@ -224,25 +226,14 @@ def case_list(
     request: Request,
     c: ConsoleDep,
     who: ViewerDep,
-    state: Annotated[str, Query(max_length=40)] = "",
-    kind: Annotated[str, Query(alias="type", max_length=40)] = "",
-    overdue: Annotated[str, Query(max_length=8)] = "",
-    org: Annotated[str, Query(max_length=64)] = "",
-    q: Annotated[str, Query(max_length=253)] = "",
+    filters: CaseFiltersDep,
     cursor: Annotated[str, Query(max_length=40)] = "",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
 ) -> Response:
-    filters = {
-        "q": q.strip(),
-        "state": state,
-        "type": kind,
-        "overdue": "1" if overdue else "",
-        "org": org,
-    }
     context: dict[str, Any] = {
-        "filters": filters,
-        "filtered": any(filters.values()),
-        "export_query": urllib.parse.urlencode({k: v for k, v in filters.items() if v}),
+        "filters": filters.shown(),
+        "filtered": filters.filtered,
+        "export_query": filters.query(),
         "org_options": [("", "Every organization")]
         + [(o.code, f"{o.code} — {o.name}") for o in orgs_for(c, who)]
         if who.is_global
@@ -252,27 +243,16 @@ def case_list(
         "may_open": who.may(Action.CASE_OPEN),
     }
     try:
-        page = c.services.cases.search(
-            who,
-            CaseFilter(
-                org_code=org or None,
-                state=state or None,
-                type=kind or None,
-                overdue=bool(overdue),
-                text=filters["q"] or None,
-                cursor=cursor or None,
-                limit=limit,
-            ),
-        )
+        query = replace(filters.to_filter(), cursor=cursor or None, limit=limit)
+        page = c.services.cases.search(who, query)
     except CertdeskError as exc:
         return c.refused(request, "cases.html", exc, rows=[], next_url=None, **context)
     next_url = None
     if page.next_cursor:
-        query = {k: v for k, v in filters.items() if v}
-        query["cursor"] = page.next_cursor
+        more = {"cursor": page.next_cursor}
         if limit != PAGE:
-            query["limit"] = str(limit)
-        next_url = "/cases?" + urllib.parse.urlencode(query)
+            more["limit"] = str(limit)
+        next_url = "/cases?" + filters.query(**more)
     return c.page(request, "cases.html", rows=page.items, next_url=next_url, **context)
 
 

@@ -3,7 +3,6 @@ audit trail), downloads, and revocation (RFC 5280 reasons)."""
 
 from __future__ import annotations
 
-import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -17,10 +16,11 @@ from certdesk.core.access import Action, Actor
 from certdesk.core.certificates import LISTED, CertStatus
 from certdesk.core.messages import state_label
 from certdesk.errors import CertdeskError, Forbidden
-from certdesk.services.pki.inventory import CertView, ExportFormat, parse_duration, parse_format
+from certdesk.services.pki.inventory import CertView, ExportFormat, parse_format
 from certdesk.services.pki.revocation import Reason, parse_reason
 from certdesk.web.api.certificates import MEDIA
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
+from certdesk.web.console.list_filters import CertificateFiltersDep
 from certdesk.web.console.pages.orgs import org_options, visible_orgs
 
 router = APIRouter()
@@ -84,53 +84,31 @@ class Moment:
     case: str | None = None  # the case that delivered it, linked
 
 
-def _filters_query(filters: dict[str, str], **more: str) -> str:
-    return urllib.parse.urlencode({k: v for k, v in {**filters, **more}.items() if v})
-
-
 @router.get("/certificates")
 def certificates(
     request: Request,
     c: ConsoleDep,
     who: ViewerDep,
-    org: Filter = "",
-    q: Filter = "",
-    name: Filter = "",
-    status: Filter = "",
-    expiring: Filter = "",
+    filters: CertificateFiltersDep,
     cursor: Annotated[str, Query(max_length=32)] = "",
     limit: Annotated[int, Query(ge=1, le=500)] = PAGE_SIZE,
 ) -> Response:
-    # ``name`` is the older links' word for the search box: any part of a name or serial.
-    filters = {
-        "org": org.strip(),
-        "q": (q or name).strip(),
-        "status": status.strip(),
-        "expiring": expiring.strip(),
-    }
     context: dict[str, Any] = {
         "title": "Certificates",
-        "filters": filters,
+        "filters": filters.shown(),
         "show_org": who.is_global,
         "org_filter": org_options(visible_orgs(c, who), "All organizations")
         if who.is_global and who.may(Action.ORG_READ)
         else [],
-        "export_query": _filters_query(filters),
+        "export_query": filters.query(),
         "statuses": [("", "Any status"), *((s, state_label(s)) for s in LISTED)],
         "items": [],
         "next_url": None,
-        "filtered": any(filters.values()),
+        "filtered": filters.filtered,
     }
     try:
-        page = c.services.inventory.search(
-            who,
-            org_code=filters["org"] or None,
-            text=filters["q"] or None,
-            status=filters["status"] or None,
-            expiring_within=parse_duration(filters["expiring"]) if filters["expiring"] else None,
-            cursor=cursor or None,
-            limit=limit,
-        )
+        query = filters.to_filter()
+        page = query.page(c.services.inventory, who, cursor=cursor or None, limit=limit)
     except CertdeskError as exc:
         # The list again with the filter form, so the problem can be corrected in place.
         return c.refused(request, "certificates.html", exc, **context)
@@ -138,7 +116,7 @@ def certificates(
         extra = {"cursor": page.next_cursor}
         if limit != PAGE_SIZE:
             extra["limit"] = str(limit)
-        context["next_url"] = "/certificates?" + _filters_query(filters, **extra)
+        context["next_url"] = "/certificates?" + filters.query(**extra)
     context["items"] = page.items
     return c.page(request, "certificates.html", **context)
 

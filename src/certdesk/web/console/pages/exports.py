@@ -1,6 +1,7 @@
 """Downloads of the lists as they are filtered: /exports/certificates, /exports/cases and
-/exports/audit take the list page's own query (plus ``format``), so a link from a filtered
-list downloads exactly what the list shows, page after page."""
+/exports/audit take the list page's own query (plus ``format``) through the list's own
+filter (:mod:`certdesk.web.console.list_filters`), so a link from a filtered list downloads
+exactly what the list shows, page after page."""
 
 from __future__ import annotations
 
@@ -9,17 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from certdesk.core.calendar import parse_day
 from certdesk.core.exports import parse_format
-from certdesk.services.casework.case_search import CaseFilter
-from certdesk.services.exports import AuditFilter, CertFilter
-from certdesk.services.pki.inventory import parse_duration
 from certdesk.web.api.exports import file_response
 from certdesk.web.console.frame import ConsoleDep, ViewerDep
+from certdesk.web.console.list_filters import AuditFiltersDep, CaseFiltersDep, CertificateFiltersDep
 
 router = APIRouter()
 
-Text = Annotated[str, Query(max_length=256)]
+Format = Annotated[str, Query(max_length=256)]
 
 
 @router.get("/exports/certificates")
@@ -27,40 +25,18 @@ def certificates(
     request: Request,
     c: ConsoleDep,
     who: ViewerDep,
-    format: Text = "csv",
-    org: Text = "",
-    q: Text = "",
-    status: Text = "",
-    expiring: Text = "",
+    filters: CertificateFiltersDep,
+    format: Format = "csv",
 ) -> Response:
-    query = CertFilter(
-        org_code=org.strip() or None,
-        text=q.strip() or None,
-        status=status.strip() or None,
-        expiring_within=parse_duration(expiring.strip()) if expiring.strip() else None,
-    )
+    query = filters.to_filter()
     return file_response(c.services.exports.certificates(who, query, parse_format(format)))
 
 
 @router.get("/exports/cases")
 def cases(
-    request: Request,
-    c: ConsoleDep,
-    who: ViewerDep,
-    format: Text = "csv",
-    org: Text = "",
-    q: Text = "",
-    state: Text = "",
-    kind: Annotated[str, Query(alias="type", max_length=40)] = "",
-    overdue: Text = "",
+    request: Request, c: ConsoleDep, who: ViewerDep, filters: CaseFiltersDep, format: Format = "csv"
 ) -> Response:
-    query = CaseFilter(
-        org_code=org.strip() or None,
-        text=q.strip() or None,
-        state=state.strip() or None,
-        type=kind.strip() or None,
-        overdue=bool(overdue),
-    )
+    query = filters.to_filter()
     return file_response(c.services.exports.cases(who, query, parse_format(format)))
 
 
@@ -69,24 +45,8 @@ def audit(
     request: Request,
     c: ConsoleDep,
     who: ViewerDep,
-    format: Text = "csv",
-    actor: Text = "",
-    action: Text = "",
-    object_type: Annotated[str, Query(alias="type", max_length=200)] = "",
-    object_id: Annotated[str, Query(alias="object", max_length=200)] = "",
-    start: Text = "",
-    end: Text = "",
-    kind: Text = "",
-    sign_ins: Text = "",
+    filters: AuditFiltersDep,
+    format: Format = "csv",
 ) -> Response:
-    query = AuditFilter(
-        actor=actor.strip() or None,
-        action=action.strip() or None,
-        object_type=object_type.strip() or None,
-        object_id=object_id.strip() or None,
-        start=parse_day(start, "audit.start", "the start date") if start.strip() else None,
-        end=parse_day(end, "audit.end", "the end date") if end.strip() else None,
-        kind=kind.strip() or None,
-        fold_sign_ins=not sign_ins,
-    )
+    query = filters.to_filter()
     return file_response(c.services.exports.audit(who, query, parse_format(format)))
