@@ -46,7 +46,9 @@ from certdesk.services.casework.casefile import (
 )
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_org
+from certdesk.store import approval_policies as policy_store
 from certdesk.store import cases as case_store
+from certdesk.store import submittals as submittal_store
 from certdesk.store.models import Case
 
 MAX_REASON = 5000
@@ -68,7 +70,7 @@ def parse_case_type(value: str) -> CaseType:
 
 def steps_for(s: Session, org_id: int, case_type: CaseType) -> tuple[Step, ...]:
     """The approvals a case of ``case_type`` of organization ``org_id`` needs now (R4)."""
-    row = case_store.policy(s, org_id, str(case_type))
+    row = policy_store.policy(s, org_id, str(case_type))
     return parse_steps(row.steps) if row is not None else DEFAULT_STEPS
 
 
@@ -137,7 +139,7 @@ class ApprovalService:
             org = visible_org(s, actor, org_code)
             authorize(actor, Action.ORG_MANAGE, org.id, hide=True)
             before = steps_for(s, org.id, kind)
-            case_store.set_policy(
+            policy_store.set_policy(
                 s, org.id, str(kind), None if parsed is None else ",".join(parsed)
             )
             self._audit.record(
@@ -154,7 +156,7 @@ class ApprovalService:
             return self._policy_view(s, org.id, org.code)
 
     def _policy_view(self, s: Session, org_id: int, code: str) -> PolicyView:
-        rows = {r.case_type: r for r in case_store.policies(s, org_id)}
+        rows = {r.case_type: r for r in policy_store.policies(s, org_id)}
         entries = []
         for kind in CaseType:
             if kind in UNROUTED_TYPES:
@@ -269,7 +271,7 @@ class ApprovalService:
         if requested is None:
             dates = [
                 sub.requested_delivery
-                for sub in case_store.submittals_of(s, case.id)
+                for sub in submittal_store.submittals_of(s, case.id)
                 if sub.requested_delivery is not None
             ]
             requested = min(dates) if dates else None

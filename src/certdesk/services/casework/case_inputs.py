@@ -35,6 +35,7 @@ from certdesk.services.visibility import parse_serial
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import contacts as contact_store
+from certdesk.store import submittals as submittal_store
 from certdesk.store.models import Case, CertificateRow, Organization
 
 MAX_TITLE = 200
@@ -142,7 +143,7 @@ def store_submittal(
             for c in contact_store.of_org(s, org.id)
             if c.org_wide
         ]
-    submittal_id = case_store.add_submittal(s, new_submittal_row(case.id, checked, now))
+    submittal_id = submittal_store.add_submittal(s, new_submittal_row(case.id, checked, now))
     name_contacts(s, org.id, submittal_id, people, now)
     return submittal_id
 

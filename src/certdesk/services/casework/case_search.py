@@ -17,6 +17,7 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_org
 from certdesk.store import cases as case_store
 from certdesk.store import orgs as org_store
+from certdesk.store import submittals as submittal_store
 
 MAX_PAGE = 500
 _CURSOR = re.compile(r"^[0-9]{1,18}$")
@@ -81,7 +82,7 @@ def search(rt: Runtime, actor: Actor, query: CaseFilter) -> CasePage:
             ),
         )
         codes = {o.id: o.code for o in org_store.all_orgs(s)}
-        counts = case_store.submittal_counts(s, [r.id for r in rows])
+        counts = submittal_store.submittal_counts(s, [r.id for r in rows])
         items = [summary_of(r, codes.get(r.org_id, "?"), now, counts.get(r.id, 0)) for r in rows]
     next_cursor = str(rows[-1].id) if len(rows) == query.limit else None
     return CasePage(items, next_cursor)

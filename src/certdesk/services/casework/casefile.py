@@ -33,6 +33,7 @@ from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import issuers as issuer_store
 from certdesk.store import orgs as org_store
+from certdesk.store import submittals as submittal_store
 from certdesk.store.models import Approval, Case
 
 _NUMBER = re.compile(r"^CS-[0-9]{4}-[0-9]{6,9}$")
@@ -269,8 +270,8 @@ def _serial(s: Session, cert_id: int | None) -> str | None:
 def case_view(s: Session, case: Case, now: datetime) -> CaseView:
     """Everything about one case, read inside ``s``."""
     org = org_store.by_id(s, case.org_id)
-    subs = case_store.submittals_of(s, case.id)
-    contacts = case_store.contacts_of_submittals(s, [sub.id for sub in subs])
+    subs = submittal_store.submittals_of(s, case.id)
+    contacts = submittal_store.contacts_of_submittals(s, [sub.id for sub in subs])
     orders = issuer_store.latest_orders(s, [sub.id for sub in subs])
     all_approvals = case_store.approvals_of(s, case.id)
     steps = parse_steps(case.approval_steps)

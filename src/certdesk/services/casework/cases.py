@@ -63,6 +63,7 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_org
 from certdesk.store import cases as case_store
 from certdesk.store import orgs as org_store
+from certdesk.store import submittals as submittal_store
 from certdesk.store.models import Case, Organization
 
 
@@ -182,7 +183,7 @@ class CaseService:
             case = load_case(s, actor, number, Action.CASE_OPEN, for_update=True)
             move = allow(facts_of(case), Event.EDIT, actor)
             require_room_for_submittal(
-                CaseType(case.type), len(case_store.submittals_of(s, case.id))
+                CaseType(case.type), len(submittal_store.submittals_of(s, case.id))
             )
             org = self._org_by_id(s, case.org_id)
             checked = given.submittal_of(self._rt.settings, org, actor, spec, now)
@@ -209,13 +210,13 @@ class CaseService:
         with self._rt.sessions.begin() as s:
             case = load_case(s, actor, number, Action.CASE_OPEN, for_update=True)
             move = allow(facts_of(case), Event.EDIT, actor)
-            sub = case_store.submittal(s, case.id, submittal_id)
+            sub = submittal_store.submittal(s, case.id, submittal_id)
             if sub is None:
                 raise NotFound(
                     "submittal.unknown", f"case {case.number} has no submittal {submittal_id}"
                 )
             names = sub.names.split(",")
-            case_store.remove_submittal(s, sub)
+            submittal_store.remove_submittal(s, sub)
             record(s, case, move, actor, now, note=f"submittal {submittal_id} removed")
             s.flush()
             self._audit.record(
@@ -243,7 +244,7 @@ class CaseService:
             case = load_case(s, actor, number, Action.CASE_OPEN, for_update=True)
             kind = CaseType(case.type)
             move = allow(facts_of(case), Event.SUBMIT, actor)
-            subs = case_store.submittals_of(s, case.id)
+            subs = submittal_store.submittals_of(s, case.id)
             check_complete(
                 kind,
                 submittals=len(subs),

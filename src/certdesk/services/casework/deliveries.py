@@ -26,6 +26,7 @@ from certdesk.services.pki import generated_keys
 from certdesk.services.pki.inventory import issuing_chain
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
+from certdesk.store import submittals as submittal_store
 from certdesk.store.models import Case, Submittal
 
 
@@ -109,7 +110,7 @@ def delivery_of(s: Session, case: Case, now: datetime) -> Delivery:
     """Every certificate ``case`` delivered, current and replaced, with its chain."""
     current = {
         sub.certificate_id: sub
-        for sub in case_store.submittals_of(s, case.id)
+        for sub in submittal_store.submittals_of(s, case.id)
         if sub.certificate_id is not None
     }
     chains: dict[int, list[x509.Certificate]] = {}  # the built-in CAs' chains, read once
@@ -172,7 +173,7 @@ def require_window(case: Case, now: datetime, action: str) -> None:
 
 
 def submittal_of(s: Session, case: Case, submittal_id: int) -> Submittal:
-    sub = case_store.submittal(s, case.id, submittal_id)
+    sub = submittal_store.submittal(s, case.id, submittal_id)
     if sub is None:
         raise NotFound("submittal.unknown", f"case {case.number} has no submittal {submittal_id}")
     return sub

@@ -62,6 +62,7 @@ from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import issuers as issuer_store
 from certdesk.store import orgs as org_store
+from certdesk.store import submittals as submittal_store
 from certdesk.store.models import Case
 
 log = structlog.get_logger("certdesk.fulfilment")
@@ -144,7 +145,7 @@ class FulfilmentService:
         with self._cases.locked(actor, number, Action.CASE_WORK) as (s, case):
             kind = CaseType(case.type)
             transition(State(case.state), Event.FULFIL, parties_of(actor, case.org_id), kind)
-            subs = case_store.submittals_of(s, case.id)
+            subs = submittal_store.submittals_of(s, case.id)
             if not subs:
                 raise InvalidInput(
                     "case.no_submittal", f"case {case.number} has no submittal to fulfil (R3)"
@@ -236,7 +237,7 @@ class FulfilmentService:
         now = self._rt.clock()
         settings = self._rt.settings
         with self._cases.locked(actor, number, Action.CASE_WORK) as (s, case):
-            subs = case_store.submittals_of(s, case.id)
+            subs = submittal_store.submittals_of(s, case.id)
             missing = [sub.id for sub in subs if sub.certificate_id is None and sub.id not in got]
             if missing:
                 raise Conflict(
@@ -293,10 +294,10 @@ class FulfilmentService:
     def _link(self, s: Session, actor: Actor, case: Case, got: Mapping[int, _Got]) -> None:
         """Link each certificate in ``got`` to its submittal and the case (audited)."""
         for sub_id, item in got.items():
-            sub = case_store.submittal(s, case.id, sub_id)
+            sub = submittal_store.submittal(s, case.id, sub_id)
             row = cert_store.by_serial(s, item.serial, for_update=True)
             assert sub is not None and row is not None
-            case_store.link_certificate(sub, row)
+            submittal_store.link_certificate(sub, row)
             self._audit.record(
                 s,
                 actor,
@@ -348,7 +349,7 @@ class FulfilmentService:
             transition(
                 State(case.state), Event.FULFIL, parties_of(actor, case.org_id), CaseType(case.type)
             )
-            sub = case_store.submittal(s, case.id, submittal_id)
+            sub = submittal_store.submittal(s, case.id, submittal_id)
             if sub is None:
                 raise NotFound(
                     "submittal.unknown", f"case {case.number} has no submittal {submittal_id}"
@@ -358,7 +359,7 @@ class FulfilmentService:
                     "submittal.ordered",
                     f"submittal {sub.id} already has a certificate or an order; its issuer stays",
                 )
-            case_store.set_submittal_issuer(sub, issuer_id)
+            submittal_store.set_submittal_issuer(sub, issuer_id)
             self._audit.record(
                 s, actor, "submittal.issuer", "case", case.number,
                 submittal_id=sub.id, issuer_id=issuer_id,

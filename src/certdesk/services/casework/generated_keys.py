@@ -24,7 +24,7 @@ from certdesk.services.casework.cases import CaseService
 from certdesk.services.pki import generated_keys
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
-from certdesk.store import cases as case_store
+from certdesk.store import submittals as submittal_store
 
 
 class GeneratedKeys:
@@ -53,7 +53,7 @@ class GeneratedKeys:
         now = self._rt.clock()
         with self._cases.locked(actor, number, Action.CASE_WORK) as (s, case):
             for item in items:
-                sub = case_store.submittal(s, case.id, item.submittal_id)
+                sub = submittal_store.submittal(s, case.id, item.submittal_id)
                 assert sub is not None
                 stored = generated_keys.open_key(s, self._box, sub.id)
                 if stored is not None:  # stored meanwhile: that one is the key

@@ -23,8 +23,8 @@ from certdesk.services.pki import generated_keys
 from certdesk.services.pki.inventory import issuing_chain
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
-from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
+from certdesk.store import submittals as submittal_store
 
 DELIVERED_STATES = (State.DELIVERED, State.CLOSED)
 
@@ -74,7 +74,7 @@ class KeyDownload:
                 row.names.split(",")[0],
             )
             generated_keys.shred(s, sub.id)  # R12: its data key dies with this commit
-            case_store.mark_key_downloaded(sub, now)
+            submittal_store.mark_key_downloaded(sub, now)
             self._audit.record(
                 s,
                 actor,

@@ -47,9 +47,9 @@ from certdesk.services.casework.submittals import (
 )
 from certdesk.services.pki.issuance import IssuanceService, IssueCommand
 from certdesk.services.runtime import Runtime
-from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store
+from certdesk.store import submittals as submittal_store
 from certdesk.store.models import Submittal
 
 log = structlog.get_logger("certdesk.window")
@@ -193,9 +193,9 @@ class Reissuing:
             row = cert_store.by_serial(s, serial, for_update=True)
             assert row is not None
             old = cert_store.by_id(s, sub.certificate_id) if sub.certificate_id else None
-            case_store.rewrite_submittal(
+            submittal_store.rewrite_submittal(
                 sub,
-                case_store.SubmittalFacts(
+                submittal_store.SubmittalFacts(
                     names=checked.names,
                     cert_type=str(checked.cert_type),
                     platform=str(checked.platform),

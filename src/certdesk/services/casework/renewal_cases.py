@@ -16,6 +16,7 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_cert
 from certdesk.store import cases as case_store
 from certdesk.store import orgs as org_store
+from certdesk.store import submittals as submittal_store
 
 FINISHED = (State.CLOSED, State.CANCELLED)
 
@@ -53,9 +54,11 @@ class RenewalCases:
                 )
             org = org_store.by_id(s, cert.org_id)
             assert org is not None
-            sub = case_store.submittal_of_certificate(s, cert.id)
+            sub = submittal_store.submittal_of_certificate(s, cert.id)
             contacts = (
-                case_store.contacts_of_submittals(s, [sub.id])[sub.id] if sub is not None else []
+                submittal_store.contacts_of_submittals(s, [sub.id])[sub.id]
+                if sub is not None
+                else []
             )
             ceiling = max_validity_days(now)
             if self._rt.settings.max_validity_days is not None:

@@ -22,6 +22,7 @@ from certdesk.services.casework.casefile import CaseSummary, decisions, facts_of
 from certdesk.services.runtime import Runtime
 from certdesk.store import cases as case_store
 from certdesk.store import orgs as org_store
+from certdesk.store import submittals as submittal_store
 from certdesk.store import work_queue as queue_store
 from certdesk.store.models import Case
 
@@ -112,7 +113,7 @@ class WorkQueueService:
     @staticmethod
     def _summarize(s: Session, rows: list[Case], now: datetime) -> list[CaseSummary]:
         codes = {o.id: o.code for o in org_store.all_orgs(s)}
-        counts = case_store.submittal_counts(s, [r.id for r in rows])
+        counts = submittal_store.submittal_counts(s, [r.id for r in rows])
         return [summary_of(r, codes.get(r.org_id, "?"), now, counts.get(r.id, 0)) for r in rows]
 
     def _awaiting(self, actor: Actor, now: datetime, limit: int) -> list[CaseSummary]:
