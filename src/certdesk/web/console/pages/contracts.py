@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import Response
 
 from certdesk.core.access import Actor
@@ -85,9 +85,16 @@ def _list_page(
 
 
 def _posted(
-    vendor: str, number: str, licences_total: str, licences_used: str, issuer: str,
-    starts_on: str, ends_on: str, notes: str,
-) -> dict[str, str]:  # fmt: skip
+    vendor: Short = "",
+    number: Short = "",
+    licences_total: Short = "",
+    licences_used: Short = "",
+    issuer: Short = "",
+    starts_on: Short = "",
+    ends_on: Short = "",
+    notes: Notes = "",
+) -> dict[str, str]:
+    """The contract form as posted, by field (adding and changing post the same form)."""
     return {
         "vendor": vendor,
         "number": number,
@@ -100,28 +107,18 @@ def _posted(
     }
 
 
+Posted = Annotated[dict[str, str], Depends(_posted)]
+
+
 @router.get("/contracts")
 def contracts(request: Request, c: ConsoleDep, who: ViewerDep) -> Response:
     return _list_page(request, c, who)
 
 
 @router.post("/contracts")
-def contract_add(
-    request: Request,
-    c: ConsoleDep,
-    who: ViewerDep,
-    vendor: Short = "",
-    number: Short = "",
-    licences_total: Short = "",
-    licences_used: Short = "",
-    issuer: Short = "",
-    starts_on: Short = "",
-    ends_on: Short = "",
-    notes: Notes = "",
-) -> Response:
-    form = _posted(vendor, number, licences_total, licences_used, issuer, starts_on, ends_on, notes)
+def contract_add(request: Request, c: ConsoleDep, who: ViewerDep, form: Posted) -> Response:
     try:
-        added = c.services.contracts.add(who, _terms(form), issuer)
+        added = c.services.contracts.add(who, _terms(form), form["issuer"])
     except CertdeskError as exc:
         return _list_page(request, c, who, form=form, error=exc)
     return c.redirect(f"/contracts/{added.id}", flash=f"Contract {added.number} is recorded.")
@@ -154,16 +151,8 @@ def contract_change(
     c: ConsoleDep,
     who: ViewerDep,
     contract_id: ContractId,
-    vendor: Short = "",
-    number: Short = "",
-    licences_total: Short = "",
-    licences_used: Short = "",
-    issuer: Short = "",
-    starts_on: Short = "",
-    ends_on: Short = "",
-    notes: Notes = "",
+    form: Posted,
 ) -> Response:
-    form = _posted(vendor, number, licences_total, licences_used, issuer, starts_on, ends_on, notes)
     try:
         current = c.services.contracts.get(who, contract_id)
         terms = _terms(form)
@@ -173,7 +162,7 @@ def contract_change(
             ContractChange(
                 vendor=terms.vendor,
                 number=terms.number,
-                issuer=issuer,
+                issuer=form["issuer"],
                 licences_total=terms.licences_total,
                 licences_used=terms.licences_used,
                 starts_on=terms.starts_on,
