@@ -63,12 +63,7 @@ def tls_server_leaf(
 ) -> x509.CertificateBuilder:
     """The builder of a DV TLS server certificate; nothing here signs."""
     ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    access = [
-        x509.AccessDescription(
-            AuthorityInformationAccessOID.CA_ISSUERS,
-            x509.UniformResourceIdentifier(urls.ca_issuers),
-        )
-    ]
+    access = [_ca_issuers(urls)]
     if urls.ocsp:
         access.insert(
             0,
@@ -113,19 +108,8 @@ def tls_server_leaf(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
         )
         .add_extension(x509.AuthorityInformationAccess(access), critical=False)
-        .add_extension(
-            x509.CRLDistributionPoints(
-                [
-                    x509.DistributionPoint(
-                        [x509.UniformResourceIdentifier(urls.crl)], None, None, None
-                    )
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.CertificatePolicies([x509.PolicyInformation(DV_POLICY, None)]), critical=False
-        )
+        .add_extension(_crl_points(urls), critical=False)
+        .add_extension(_dv_policies(), critical=False)
     )
 
 
@@ -192,31 +176,29 @@ def intermediate_ca(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
             critical=False,
         )
-        .add_extension(
-            x509.AuthorityInformationAccess(
-                [
-                    x509.AccessDescription(
-                        AuthorityInformationAccessOID.CA_ISSUERS,
-                        x509.UniformResourceIdentifier(urls.ca_issuers),
-                    )
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.CRLDistributionPoints(
-                [
-                    x509.DistributionPoint(
-                        [x509.UniformResourceIdentifier(urls.crl)], None, None, None
-                    )
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.CertificatePolicies([x509.PolicyInformation(DV_POLICY, None)]), critical=False
-        )
+        .add_extension(x509.AuthorityInformationAccess([_ca_issuers(urls)]), critical=False)
+        .add_extension(_crl_points(urls), critical=False)
+        .add_extension(_dv_policies(), critical=False)
     )
+
+
+def _ca_issuers(urls: IssuerUrls) -> x509.AccessDescription:
+    """AIA caIssuers: where the issuer's certificate can be fetched (BR §7.1.2.7.7)."""
+    return x509.AccessDescription(
+        AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(urls.ca_issuers)
+    )
+
+
+def _crl_points(urls: IssuerUrls) -> x509.CRLDistributionPoints:
+    """The one HTTP URL of the issuer's CRL (BR §7.1.2.11.2), for leaves and intermediates."""
+    return x509.CRLDistributionPoints(
+        [x509.DistributionPoint([x509.UniformResourceIdentifier(urls.crl)], None, None, None)]
+    )
+
+
+def _dv_policies() -> x509.CertificatePolicies:
+    """The CA/B Forum domain-validated policy, the only one certdesk asserts."""
+    return x509.CertificatePolicies([x509.PolicyInformation(DV_POLICY, None)])
 
 
 def _ca_key_usage() -> x509.KeyUsage:
