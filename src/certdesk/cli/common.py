@@ -10,13 +10,13 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import typer
 
@@ -71,6 +71,30 @@ def program() -> str:
     if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
         return "certdesk"
     return argv0
+
+
+class PassOutcome(Protocol):
+    """What one pass of a repeating command (``worker``, ``ct watch``) reports."""
+
+    @property
+    def errors(self) -> Sequence[str]: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=PassOutcome)
+
+
+def show_pass(report: R, summary: Callable[[R], str], *, json_out: bool) -> None:
+    """One pass on stdout (its summary line, or JSON), each of its errors on stderr; flushed,
+    so a log collector sees a long-running command's passes as they end."""
+    if json_out:
+        emit_json(report.as_dict())
+    else:
+        typer.echo(summary(report))
+    for error in report.errors:
+        typer.echo(f"error: {error}", err=True)
+    sys.stdout.flush()
 
 
 def emit_json(data: Any) -> None:

@@ -9,7 +9,6 @@ state names that certdesk did not issue.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from typing import Annotated
 
@@ -17,7 +16,7 @@ import typer
 
 from certdesk import logs
 from certdesk.cli import exits
-from certdesk.cli.common import OPERATOR, emit_json, read_input, services
+from certdesk.cli.common import OPERATOR, emit_json, read_input, services, show_pass
 from certdesk.services.transparency.logs import LogView
 from certdesk.services.transparency.watch import WatchReport
 
@@ -126,13 +125,7 @@ def watch(
     stopping = threading.Event()
 
     def show(report: WatchReport) -> None:
-        if json_out:
-            emit_json(report.as_dict())
-        else:
-            typer.echo(_summary(report))
-        for error in report.errors:
-            typer.echo(f"error: {error}", err=True)
-        sys.stdout.flush()
+        show_pass(report, _summary, json_out=json_out)
 
     def one_pass() -> WatchReport:
         return svc.ct_watch.run(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 from typing import Annotated
 
 import typer
 
 from certdesk import logs
-from certdesk.cli.common import OPERATOR, emit_json, services
+from certdesk.cli.common import OPERATOR, emit_json, services, show_pass
 from certdesk.core.calendar import parse_day
 from certdesk.jobs.worker import PassReport, Worker
 
@@ -60,13 +59,7 @@ def worker(
     runner = Worker(svc, concurrency=concurrency)
 
     def show(report: PassReport) -> None:
-        if json_out:
-            emit_json(report.as_dict())
-        else:
-            typer.echo(_summary(report))
-        for error in report.errors:
-            typer.echo(f"error: {error}", err=True)
-        sys.stdout.flush()
+        show_pass(report, _summary, json_out=json_out)
 
     if once:
         report = runner.once()
