@@ -62,6 +62,7 @@ CODES: dict[str, str] = {
     ),
     "attachment.case_finished": "Files cannot be deleted once a case is closed or cancelled.",
     "attachment.unknown": "There is no such file on this case.",
+    "discovery.unknown_job": "There is no such discovery.",
     "ct.bad_start": "Start reading at the head, at 0 or at an entry number.",
     "ct.start_beyond_head": "The log does not hold that many entries yet.",
     "endpoint.address_not_allowed": "This address may not be checked from here.",

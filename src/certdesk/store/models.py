@@ -1098,6 +1098,7 @@ class DiscoveryJob(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[int | None] = mapped_column(Integer)  # the requester's (None: cert services)
     requested_by: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[str] = mapped_column(String(100))  # the requester's, comma-separated
     targets: Mapped[list[str]] = mapped_column(JSON)  # as written by the requester
     total: Mapped[int] = mapped_column(Integer)  # endpoints the targets expand to
     state: Mapped[str] = mapped_column(String(16))  # queued, running, done, failed

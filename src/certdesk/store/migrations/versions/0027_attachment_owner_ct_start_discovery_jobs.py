@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("org_id", sa.Integer(), nullable=True),
         sa.Column("requested_by", sa.String(length=200), nullable=False),
+        sa.Column("roles", sa.String(length=100), nullable=False),
         sa.Column("targets", sa.JSON(), nullable=False),
         sa.Column("total", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
