@@ -42,6 +42,11 @@ class InvalidInput(CertdeskError):
     kind = Kind.INVALID
 
 
+class TooLarge(InvalidInput):
+    """Input past a configured size limit (``limit`` in ``extra``): HTTP 413 on the web,
+    exit 1 on the command line like any other refused input."""
+
+
 class PolicyRefusal(InvalidInput):
     """A name, key or validity refused by a numbered rule (R1, R2, R12, R13)."""
 

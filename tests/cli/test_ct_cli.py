@@ -54,7 +54,10 @@ def test_log_add_watch_and_findings(cli: Cli, served: Served, tiled: bool) -> No
     served.log.publish()
     key = cli.write("log.pem", served.log.public_pem)
     extra = ["--tiled"] if tiled else []
-    added = cli.json("ct", "log", "add", "main", "--url", served.url, "--public-key", key, *extra)
+    added = cli.json(
+        "ct", "log", "add", "main", "--url", served.url, "--public-key", key, "--start", "0",
+        *extra,
+    )  # fmt: skip
     assert added["kind"] == ("static-ct" if tiled else "rfc6962")
     report = cli.json("ct", "watch", "--once")
     assert (report["read"], report["findings"], report["errors"]) == (2, 1, [])
@@ -78,7 +81,8 @@ def test_watch_exit_codes(cli: Cli, served: Served) -> None:
     refused = cli("ct", "watch", "--once")
     assert refused.code == 1 and "Traceback" not in refused.err
     assert "error: main: the tree head's signature does not verify" in refused.err
-    cli.ok("ct", "log", "add", "gone", "--url", "http://127.0.0.1:9", "--public-key", key)
+    cli.ok("ct", "log", "add", "gone", "--url", "http://127.0.0.1:9", "--public-key", key,
+           "--start", "0")  # fmt: skip
     gone = cli("ct", "watch", "--once", "--log", "gone")
     assert gone.code == 4 and "error: gone: log gone: ConnectError" in gone.err
 
@@ -101,3 +105,27 @@ def test_log_add_refusals(cli: Cli, args: list[str], code: int, says: str) -> No
 def test_unknown_log_and_bad_cursor(cli: Cli) -> None:
     assert "no log named" in cli.fails("ct", "watch", "--once", "--log", "nope")
     assert "cursor" in cli.fails("ct", "findings", "--cursor", "abc")
+
+
+def test_log_add_starts_at_the_head_by_default(cli: Cli, served: Served) -> None:
+    ca = Authority()
+    served.log.add_certificate(ca.certificate("old.dmv.ca.gov"), ca.cert)
+    served.log.add_certificate(ca.certificate("www.example.com"), ca.cert)
+    served.log.publish()
+    key = cli.write("log.pem", served.log.public_pem)
+    said = cli.ok("ct", "log", "add", "main", "--url", served.url, "--public-key", key).out
+    assert said.startswith(f"following log main ({served.url}) from entry 2, log id ")
+    assert cli.json("ct", "watch", "--once")["read"] == 0
+    served.log.add_certificate(ca.certificate("new.dmv.ca.gov"), ca.cert)
+    served.log.publish()
+    report = cli.json("ct", "watch", "--once")
+    assert (report["read"], report["findings"], report["errors"]) == (1, 1, [])
+    (found,) = cli.json("ct", "findings")["items"]
+    assert (found["names"], found["entry_index"]) == (["new.dmv.ca.gov"], 2)
+    assert "main             rfc6962   from 2 read 3/3 proven 3" in cli.ok("ct", "log", "list").out
+    says = cli.fails("ct", "log", "add", "x", "--url", served.url, "--public-key", key,
+                     "--start", "9")  # fmt: skip
+    assert "holds 3 entries; it cannot be read from entry 9" in says
+    unreachable = cli.failed("ct", "log", "add", "gone", "--url", "http://127.0.0.1:9",
+                             "--public-key", key, code=4)  # fmt: skip
+    assert "ConnectError" in unreachable.err

@@ -66,6 +66,22 @@ def test_case_attach_list_and_download(cli: Cli) -> None:
     out = cli.tmp / "back.pdf"
     cli.ok("case", "attachment", number, str(added["id"]), "-o", str(out))
     assert out.read_bytes() == pdf.read_bytes()
+    gone = cli.ok("case", "detach", number, str(added["id"])).out
+    assert gone.startswith(f"deleted {added['id']}\tscan.pdf\t209\tsha256 ")
+    assert cli.ok("case", "attachments", number).out == ""
+    # R15: the download and the deletion are events, by the command line's operator.
+    assert cli.desk.audit_actions(number)[-3:] == [
+        "case.attach", "case.attachment_download", "case.attachment_delete"]  # fmt: skip
+
+
+def test_case_detach_refused_once_the_case_is_cancelled(cli: Cli) -> None:
+    desk = cli.desk
+    number = desk.draft("ana", DMV).number
+    added = cli.json("case", "attach", number, str(cli.write("a.txt", b"minutes\n")))
+    desk.services.cases.cancel(desk["ana"], number, "not needed")
+    err = cli.fails("case", "detach", number, str(added["id"]), code=1)
+    assert "the case is cancelled: its files stay as they are" in err
+    assert len(cli.ok("case", "attachments", number).out.splitlines()) == 1
 
 
 def test_contract_add_list_show_update(cli: Cli) -> None:
@@ -97,6 +113,8 @@ def test_contract_add_list_show_update(cli: Cli) -> None:
                      id="attach/unknown-case"),
         pytest.param(("case", "attachment", "{case}", "424242"), "has no attachment 424242", 3,
                      id="attachment/unknown"),
+        pytest.param(("case", "detach", "{case}", "424242"), "has no attachment 424242", 3,
+                     id="detach/unknown"),
         pytest.param(("contact", "replace", "--org", DMV, "nobody@dmv.ca.gov", "1"),
                      "dmv has no contact 'nobody@dmv.ca.gov'", 3, id="R9/replace-unknown"),
         pytest.param(("contact", "show", "--org", "qzx", "1"),

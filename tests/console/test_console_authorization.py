@@ -45,6 +45,7 @@ PARAMS = {
     "external_id": "external",
     "webhook_id": "webhook",
     "attachment_id": "attachment",
+    "job_id": "discovery_job",
 }
 # Routes with a path parameter that is not another agency's object (a vendor CA is cert
 # services' own; agencies are refused it outright: tests/ca/acme/test_vendor_console.py).
@@ -79,6 +80,7 @@ def objects(desk: Desk) -> dict[str, str]:
     )  # fmt: skip
     assert outside is not None
     hook = svc.webhooks.add(OPERATOR, "https://dmv.example/hook", org_code=DMV)
+    job = svc.discovery_jobs.start(OPERATOR, ["127.0.0.1:9"])  # cert services', queued
     return {
         "serial": delivery.certificates[0].serial,
         "case": number,
@@ -89,6 +91,7 @@ def objects(desk: Desk) -> dict[str, str]:
         "contact": str(added.id),
         "webhook": str(hook.webhook.id),
         "attachment": str(attached.id),
+        "discovery_job": str(job.id),
         "name": name,
         "external": str(outside.id),
     }

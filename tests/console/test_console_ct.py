@@ -56,7 +56,12 @@ def test_r18_operator_follows_a_log_and_agencies_see_their_own(
     added = opal.follow(
         opal.post(
             "/ct/logs",
-            {"name": "loop", "url": served.url, "public_key": served.log.public_pem.decode()},
+            {
+                "name": "loop",
+                "url": served.url,
+                "public_key": served.log.public_pem.decode(),
+                "start": "first",
+            },
         )
     )
     assert "certdesk follows log loop now" in text_of(added)
@@ -78,6 +83,20 @@ def test_r18_operator_follows_a_log_and_agencies_see_their_own(
     [
         pytest.param("opal", {"url": "ftp://x/y"}, 400, "not an http(s) URL", id="R18/bad-url"),
         pytest.param("opal", {"public_key": "junk"}, 400, "not a PEM", id="R18/bad-key"),
+        pytest.param(
+            "opal",
+            {"start": "entry", "entry": "soon"},
+            400,
+            "Start reading at the head, at 0 or at an entry number.",
+            id="R18/start-not-a-number",
+        ),
+        pytest.param(
+            "opal",
+            {"start": "entry", "entry": "3"},
+            400,
+            "The log does not hold that many entries yet.",
+            id="R18/start-beyond",
+        ),
         pytest.param("ana", {}, 403, "may not", id="R18/agency-may-not-add"),
         pytest.param("aud", {}, 403, "may not", id="R18/auditor-may-not-add"),
     ],
@@ -92,3 +111,28 @@ def test_r18_refused_log_forms_change_nothing(
     resp = visitor.post("/ct/logs", {**form, **data})
     assert resp.status_code == status and says in text_of(resp)
     assert state(desk) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "says", "first"),
+    [
+        pytest.param({}, "reads it from entry 2.", 2, id="R18/default-the-head"),
+        pytest.param({"start": "first"}, "reads it from its first entry.", 0, id="R18/first"),
+        pytest.param({"start": "entry", "entry": "1"}, "reads it from entry 1.", 1,
+                     id="R18/an-entry"),
+    ],
+)  # fmt: skip
+def test_r18_the_form_chooses_where_reading_starts(
+    desk: Desk, browser: Browsers, served: Served, data: dict[str, str], says: str, first: int
+) -> None:
+    opal = browser("opal")
+    page = opal.get("/ct")
+    assert 'name="start" value="head" checked' in page.text  # the default choice
+    assert "current signed tree head" in text_of(page)
+    name = desk.unique("form")
+    form = {"name": name, "url": served.url, "public_key": served.log.public_pem.decode()}
+    added = opal.follow(opal.post("/ct/logs", {**form, **data}))
+    assert f"certdesk follows log {name} now; the worker {says}" in text_of(added)
+    with desk.services.rt.reads() as s:
+        row = s.scalars(select(CtLog).where(CtLog.name == name)).one()
+    assert (row.first_entry, row.position) == (first, first)

@@ -57,12 +57,49 @@ def test_a_party_attaches_and_downloads_another_agency_cannot(world: World) -> N
     assert download.suggested_filename == "kick-off minutes.pdf"
     with open(download.path(), "rb") as f:
         assert f.read() == PDF
+    assert world.site.desk.audit_actions(world.draft)[-1] == "case.attachment_download"
     held = world.site.desk.services.attachments.list(world.site.desk["ana"], world.draft)[0]
     outsider = world.site.page_as("carl")
     for url in (f"/cases/{world.draft}/attachments/{held.id}", f"/cases/{world.draft}"):
         answer = outsider.goto(url)
         assert answer is not None and answer.status == 404
         assert "kick-off" not in outsider.content()
+
+
+def test_an_oversize_file_is_refused_in_plain_words_and_a_file_is_deleted(world: World) -> None:
+    desk = world.site.desk
+    limit = desk.services.attachments.limits.max_bytes
+    number = desk.draft("ana", DMV).number
+    page = world.site.page_as("ana")
+    page.goto(f"/cases/{number}")
+    page.set_input_files(
+        "#f-attachment",
+        files=[{"name": "huge.bin", "mimeType": "application/octet-stream",
+                "buffer": b"x" * (limit + 1)}],
+    )  # fmt: skip
+    with page.expect_response(f"**/cases/{number}/attachments") as answered:
+        page.get_by_role("button", name="Attach the file").click()
+    assert answered.value.status == 413
+    error = page.locator("#form-error")
+    assert "The file is larger than cases accept." in error.inner_text()
+    assert f"at most {limit:,} are accepted" in error.inner_text()
+    assert "attachment.too_large" not in page.locator("main").inner_text()  # R19: no codes
+    assert axe_violations(page) == []
+    assert desk.services.attachments.list(desk["ana"], number) == []
+    # A file the organization attached: its requester deletes it; the approver sees no button.
+    held = desk.services.attachments.attach(desk["abe"], number, "draft notes.txt", b"notes\n")
+    approver = world.site.page_as("abe")
+    approver.goto(f"/cases/{number}")
+    assert approver.get_by_role("button", name="Delete draft notes.txt").count() == 0
+    page.goto(f"/cases/{number}")
+    page.get_by_role("button", name="Delete draft notes.txt").click()
+    page.wait_for_url(f"**/cases/{number}#attachments")
+    assert "draft notes.txt is deleted." in page.content()
+    assert page.locator("#case-attachments").count() == 0
+    assert axe_violations(page) == []
+    assert desk.audit_actions(number)[-1] == "case.attachment_delete"
+    assert desk.services.attachments.list(desk["ana"], number) == []
+    del held
 
 
 def test_an_agency_replaces_a_contact_everywhere(world: World) -> None:

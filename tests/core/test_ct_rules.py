@@ -13,7 +13,12 @@ import pytest
 from certdesk.core.ct_entries import EntryType, parse_get_entry, parse_tile, tile_path
 from certdesk.core.ct_findings import UNASSIGNED, Watchlist, headline
 from certdesk.core.ct_heads import load_log_key, parse_checkpoint, parse_sth
-from certdesk.core.ct_merkle import CompactRange, verify_consistency
+from certdesk.core.ct_merkle import (
+    CompactRange,
+    compact_from_inclusion,
+    leaf_hash,
+    verify_consistency,
+)
 from certdesk.core.grants import Grant
 from certdesk.errors import InvalidInput
 from world.ctlog import Authority, TestLog
@@ -62,6 +67,51 @@ def test_consistency_proofs_verify_for_every_pair(log: TestLog) -> None:
             verify_consistency(
                 first, second, log.mth(0, first), log.mth(0, second), log.proof(first, second)
             )
+
+
+def test_r18_an_audit_path_gives_the_compact_range_to_start_from(log: TestLog) -> None:
+    """A monitor starting at entry n needs the compact range of [0, n): every pair (n, size)
+    gives the same range as reading the n entries one by one."""
+    n_all = len(log.entries)
+    read = CompactRange()
+    for n in range(1, n_all + 1):
+        read.append(leaf_hash(log.entries[n - 1].leaf_input))
+        for size in range(n, n_all + 1, 5):
+            leaf = leaf_hash(log.entries[n - 1].leaf_input)
+            got = compact_from_inclusion(
+                n - 1, size, leaf, log.path(n - 1, 0, size), log.mth(0, size)
+            )
+            assert (got.size, got.hashes) == (read.size, read.hashes), (n, size)
+
+
+@pytest.mark.parametrize(
+    ("index", "size", "tamper"),
+    [
+        pytest.param(6, 13, "root", id="R18/inclusion-wrong-root"),
+        pytest.param(6, 13, "path", id="R18/inclusion-altered-path"),
+        pytest.param(6, 13, "short", id="R18/inclusion-short-path"),
+        pytest.param(6, 13, "long", id="R18/inclusion-long-path"),
+        pytest.param(6, 13, "leaf", id="R18/inclusion-other-leaf"),
+        pytest.param(13, 13, "none", id="R18/inclusion-beyond-the-tree"),
+    ],
+)
+def test_r18_inclusion_refusals(log: TestLog, index: int, size: int, tamper: str) -> None:
+    root = log.mth(0, size)
+    path = log.path(min(index, size - 1), 0, size)
+    leaf = leaf_hash(log.entries[min(index, size - 1)].leaf_input)
+    if tamper == "root":
+        root = bytes(32)
+    elif tamper == "path":
+        path = [path[0][::-1], *path[1:]]
+    elif tamper == "short":
+        path = path[:-1]
+    elif tamper == "long":
+        path = [*path, bytes(32)]
+    elif tamper == "leaf":
+        leaf = leaf_hash(log.entries[index + 1].leaf_input)
+    with pytest.raises(InvalidInput) as err:
+        compact_from_inclusion(index, size, leaf, path, root)
+    assert err.value.code == "ct.inconsistent"
 
 
 @pytest.mark.parametrize(

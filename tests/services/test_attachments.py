@@ -1,16 +1,20 @@
 """Case attachments: stored in the database, seen and downloaded by the case's parties only
 (another agency cannot tell a case or a file exists, R2), recognised from their bytes, kept
-within the configured size, audited (R15). On SQLite and PostgreSQL."""
+within the configured size, audited (R15): attaching, each download and each deletion.
+Deleting is for cert services and the uploading organization's case editors, while the case
+is not closed or cancelled. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import hashlib
 
 import pytest
+from sqlalchemy import select
 
-from certdesk.errors import CertdeskError, Forbidden, InvalidInput, NotFound
+from certdesk.errors import CertdeskError, Conflict, Forbidden, InvalidInput, NotFound, TooLarge
+from certdesk.store.models import CaseAttachment
 from conftest import OPERATOR
-from world.desk import DMV, Desk, desk_fixture
+from world.desk import DMV, Desk, delivered, desk_fixture
 from world.refusals import refused
 
 desk = desk_fixture("attachments", attachment_max_bytes=2048, attachment_max_per_case=3)
@@ -44,9 +48,24 @@ def test_parties_attach_list_and_download(desk: Desk, who: str, may_attach: bool
     got, data = svc.fetch(desk[who], number, view.id)
     assert (got, data) == (view, PDF)
     events, _ = desk.services.audit.search(OPERATOR, object_type="case", object_id=number)
-    attach_event = events[0]
+    download, attach_event = events[0], events[1]
     assert attach_event.action == "case.attach"
     assert attach_event.summary["sha256"] == view.sha256
+    # R15: the download is an event of its own: who took which file, when.
+    assert (download.action, download.actor) == ("case.attachment_download", desk[who].name)
+    assert download.summary["attachment_id"] == view.id
+    assert download.summary["sha256"] == view.sha256
+
+
+def test_r15_every_download_is_one_audit_event(desk: Desk) -> None:
+    number = desk.draft("ana", DMV).number
+    svc = desk.services.attachments
+    view = svc.attach(desk["ana"], number, "a.txt", b"minutes\n")
+    for who in ("abe", "aud", "opal"):
+        svc.fetch(desk[who], number, view.id)
+    actions = desk.audit_actions(number)
+    assert actions[-3:] == ["case.attachment_download"] * 3
+    assert actions.count("case.attachment_download") == 3
 
 
 @pytest.mark.parametrize("who", ["carl", "cara"])
@@ -72,7 +91,8 @@ def test_r2_another_agency_cannot_tell_a_file_exists(desk: Desk, who: str) -> No
 )
 def test_limits_change_nothing(desk: Desk, name: str, data: bytes, code: str) -> None:
     number = desk.draft("ana", DMV).number
-    refused(InvalidInput, code, desk.services.attachments.attach, desk["ana"], number, name, data,
+    error = TooLarge if code == "attachment.too_large" else InvalidInput
+    refused(error, code, desk.services.attachments.attach, desk["ana"], number, name, data,
             state=desk.counts)  # fmt: skip
 
 
@@ -104,3 +124,68 @@ def test_another_cases_file_is_not_this_cases(desk: Desk) -> None:
     held = desk.services.attachments.attach(desk["ana"], one, "a.txt", b"a\n")
     refused(NotFound, "attachment.unknown", desk.services.attachments.fetch, desk["ana"], other,
             held.id)  # fmt: skip
+
+
+def _stored(desk: Desk, attachment_id: int) -> bool:
+    with desk.rt.reads() as s:
+        found = s.scalar(select(CaseAttachment.id).where(CaseAttachment.id == attachment_id))
+        return found is not None
+
+
+@pytest.mark.parametrize(
+    ("uploader", "who", "allowed"),
+    [
+        pytest.param("ana", "ana", True, id="delete/uploader-requester"),
+        pytest.param("abe", "ana", True, id="delete/org-editor-removes-approvers-file"),
+        pytest.param("ana", "dan", True, id="delete/org-delegated-admin"),
+        pytest.param("ana", "opal", True, id="delete/cert-services-any-file"),
+        pytest.param("opal", "otto", True, id="delete/cert-services-own"),
+        pytest.param("ana", "abe", False, id="delete/approver-is-no-editor"),
+        pytest.param("ana", "aud", False, id="delete/auditor-reads-only"),
+        pytest.param("opal", "ana", False, id="delete/agency-not-cert-services-file"),
+    ],
+)
+def test_who_deletes_a_file(desk: Desk, uploader: str, who: str, allowed: bool) -> None:
+    number = desk.draft("ana", DMV).number
+    svc = desk.services.attachments
+    view = svc.attach(desk[uploader], number, "a.txt", b"minutes\n")
+    if not allowed:
+        code = "attachment.not_yours"
+        refused(Forbidden, code, svc.delete, desk[who], number, view.id, state=desk.counts)
+        assert _stored(desk, view.id)
+        return
+    gone = svc.delete(desk[who], number, view.id)
+    assert gone.sha256 == view.sha256
+    assert not _stored(desk, view.id)  # the row and its bytes
+    assert svc.list(desk["ana"], number) == []
+    refused(NotFound, "attachment.unknown", svc.fetch, desk["ana"], number, view.id)
+    events, _ = desk.services.audit.search(OPERATOR, object_type="case", object_id=number)
+    assert events[0].action == "case.attachment_delete" and events[0].actor == desk[who].name
+    assert (events[0].summary["filename"], events[0].summary["sha256"]) == ("a.txt", view.sha256)
+
+
+@pytest.mark.parametrize("who", ["carl", "cara"])
+def test_r2_another_agency_cannot_delete_or_tell(desk: Desk, who: str) -> None:
+    number = desk.draft("ana", DMV).number
+    held = desk.services.attachments.attach(desk["ana"], number, "a.txt", b"minutes\n")
+    for case in (number, number[:-4] + "9999"):
+        refused(NotFound, "case.unknown", desk.services.attachments.delete, desk[who], case,
+                held.id, state=desk.counts)  # fmt: skip
+    assert _stored(desk, held.id)
+
+
+@pytest.mark.parametrize("ending", ["close", "cancel"])
+def test_a_finished_cases_files_stay(desk: Desk, ending: str) -> None:
+    svc = desk.services
+    if ending == "close":
+        number = delivered(desk).number
+        held = svc.attachments.attach(desk["ana"], number, "a.txt", b"minutes\n")
+        svc.fulfilment.close(desk["ana"], number)
+    else:
+        number = desk.draft("ana", DMV).number
+        held = svc.attachments.attach(desk["ana"], number, "a.txt", b"minutes\n")
+        svc.cases.cancel(desk["ana"], number, "not needed")
+    for who in ("ana", "opal"):
+        refused(Conflict, "attachment.case_finished", svc.attachments.delete, desk[who], number,
+                held.id, state=desk.counts)  # fmt: skip
+    assert _stored(desk, held.id)

@@ -39,7 +39,9 @@ def served() -> Iterator[Served]:
 
 def follow(desk: Desk, served: Served, *, tiled: bool) -> str:
     name = desk.unique("log")
-    desk.services.ct_logs.add(OPERATOR, name, served.url, served.log.public_pem, tiled=tiled)
+    desk.services.ct_logs.add(
+        OPERATOR, name, served.url, served.log.public_pem, tiled=tiled, start=0
+    )
     return name
 
 
@@ -279,7 +281,7 @@ def test_r18_log_add_refuses_bad_input(desk: Desk, served: Served) -> None:
     def logs() -> list[str]:
         return [v.name for v in desk.services.ct_logs.list(OPERATOR)]
 
-    add = desk.services.ct_logs.add
+    add = partial(desk.services.ct_logs.add, start=0)
     key = served.log.public_pem
     refused(
         Conflict, "ct.log_exists", lambda: add(OPERATOR, name, served.url, key, tiled=False),

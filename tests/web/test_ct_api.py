@@ -40,6 +40,7 @@ def test_r18_logs_and_findings_through_the_api(world: World) -> None:
             "name": "api-log",
             "url": served.url,
             "public_key": served.log.public_pem.decode(),
+            "start": "0",
         }
         r = call(world, "operator", "POST", "/api/v1/ct/logs", body)
         assert r.status_code == 201, r.text
@@ -91,3 +92,28 @@ def test_r18_agencies_do_not_see_the_logs_and_bad_cursors_are_refused(world: Wor
     assert_problem(call(world, "requester-A", "GET", "/api/v1/ct/logs"), 403, "auth.forbidden")
     r = call(world, "operator", "GET", "/api/v1/ct/findings", cursor="x1")
     assert_problem(r, 400, "ct.cursor")
+
+
+def test_r18_a_new_log_is_read_from_its_head_unless_told_otherwise(world: World) -> None:
+    ca = Authority()
+    with serving(TestLog()) as served:
+        for host in ("a.alpha.ca.gov", "b.alpha.ca.gov", "c.alpha.ca.gov"):
+            served.log.add_certificate(ca.certificate(host), ca.cert)
+        served.log.publish()
+        body = {"url": served.url, "public_key": served.log.public_pem.decode()}
+        r = call(world, "operator", "POST", "/api/v1/ct/logs", {**body, "name": "from-head"})
+        assert r.status_code == 201, r.text
+        assert (r.json()["first_entry"], r.json()["position"]) == (3, 3)
+        r = call(world, "operator", "POST", "/api/v1/ct/logs",
+                 {**body, "name": "from-two", "start": "2"})  # fmt: skip
+        assert (r.json()["first_entry"], r.json()["verified_size"]) == (2, 3)
+        beyond = call(world, "operator", "POST", "/api/v1/ct/logs",
+                      {**body, "name": "beyond", "start": "4"})  # fmt: skip
+        assert_problem(beyond, 400, "ct.start_beyond_head")
+        word = call(world, "operator", "POST", "/api/v1/ct/logs",
+                    {**body, "name": "word", "start": "soon"})  # fmt: skip
+        assert_problem(word, 422, "request.invalid")
+        world.services.ct_watch.run(OPERATOR, only="from-two")
+    listed = {v["name"]: v for v in call(world, "auditor", "GET", "/api/v1/ct/logs").json()}
+    assert (listed["from-two"]["position"], listed["from-two"]["findings"]) == (3, 1)
+    assert "beyond" not in listed and "word" not in listed

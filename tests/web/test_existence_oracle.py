@@ -62,6 +62,7 @@ OBJECT_PARAMS = {
     "external_id": "external",  # an external certificate (R18)
     "webhook_id": "webhook",  # an outbound webhook (issue 14)
     "attachment_id": "attachment",
+    "job_id": "discovery_job",  # a discovery job (R18): its requester's organization's
 }
 QUERY_FILTERS = {"org": "org", "cert": "serial", "case": "case"}
 # Path parameters that name no agency's object: a vendor issuer is cert services' (R16).
@@ -250,6 +251,7 @@ def objects(world: CaseApi) -> Objects:
     )  # fmt: skip
     assert outside is not None and outside.organization == DMV
     hook = svc.webhooks.add(OPERATOR, "https://dmv.example/hook", org_code=DMV)
+    job = svc.discovery_jobs.start(OPERATOR, ["127.0.0.1:9"])  # cert services', left queued
     elsewhere = {
         "serial": serial,
         "case": number,
@@ -264,6 +266,7 @@ def objects(world: CaseApi) -> Objects:
         "external": str(outside.id),
         "webhook": str(hook.webhook.id),
         "attachment": str(attached.id),
+        "discovery_job": str(job.id),
     }
     # Made up, each of the same shape as dmv's, and held by nobody.
     nowhere = {
@@ -280,6 +283,7 @@ def objects(world: CaseApi) -> Objects:
         "external": "9" * len(str(outside.id)) + "1",
         "webhook": "9" * len(str(hook.webhook.id)) + "1",
         "attachment": "9" * len(str(attached.id)) + "1",
+        "discovery_job": "9" * len(str(job.id)) + "1",
     }
     # chp's own, for the parents of nested routes: a delivered case, a draft, a contact.
     approved = desk.approved(CHP, submittals=(sub(f"{desk.unique('own')}.chp.ca.gov"),))

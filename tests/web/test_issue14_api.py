@@ -91,8 +91,81 @@ def test_an_oversize_body_is_refused_before_it_is_stored(world: CaseApi) -> None
     limit = world.desk.services.attachments.limits.max_bytes
     before = world.desk.counts()
     resp = upload(world, "requester-own", number, "big.bin", b"x" * (limit + 1))
-    assert_problem(resp, 400, "attachment.too_large")
+    body = assert_problem(resp, 413, "attachment.too_large")
+    assert body["limit"] == limit and f"at most {limit:,} are accepted" in body["detail"]
     assert world.desk.counts() == before
+
+
+def test_an_oversize_body_without_a_length_is_refused_with_413(world: CaseApi) -> None:
+    """A chunked body (no Content-Length) is cut off once it passes the limit."""
+    number = world.desk.draft("ana", DMV).number
+    limit = world.desk.services.attachments.limits.max_bytes
+    before = world.desk.counts()
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(limit // 65536 + 2):
+            yield b"x" * 65536
+
+    headers = {"Content-Type": "application/octet-stream"}
+    headers.update(bearer(world.secrets["requester-own"]))
+    resp = world.client.post(
+        f"{API}/cases/{number}/attachments", params={"filename": "big.bin"}, content=chunks(),
+        headers=headers,
+    )  # fmt: skip
+    body = assert_problem(resp, 413, "attachment.too_large")
+    assert body["limit"] == limit and "more than" in body["detail"]
+    assert world.desk.counts() == before
+
+
+def test_r15_each_download_is_audited(world: CaseApi) -> None:
+    number = world.desk.draft("ana", DMV).number
+    held = upload(world, "requester-own", number, "a.txt", b"minutes\n").json()
+    url = f"{API}/cases/{number}/attachments/{held['id']}"
+    for who in ("approver-own", "auditor"):
+        assert world.call(who, "GET", url).status_code == 200
+    assert world.call("other", "GET", url).status_code == 404  # not a download: no event
+    assert world.desk.audit_actions(number)[-3:] == [
+        "case.attach", "case.attachment_download", "case.attachment_download"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("uploader", "who", "status"),
+    [
+        pytest.param("requester-own", "requester-own", 204, id="delete/own-editor"),
+        pytest.param("approver-own", "delegated_admin-own", 204, id="delete/org-admin"),
+        pytest.param("requester-own", "operator", 204, id="delete/cert-services"),
+        pytest.param("requester-own", "approver-own", 403, id="delete/approver-refused"),
+        pytest.param("requester-own", "auditor", 403, id="delete/auditor-refused"),
+        pytest.param("operator", "requester-own", 403, id="delete/not-cert-services-file"),
+        pytest.param("requester-own", "other", 404, id="delete/R2-other-agency-sees-nothing"),
+    ],
+)
+def test_delete_an_attachment(world: CaseApi, uploader: str, who: str, status: int) -> None:
+    number = world.desk.draft("ana", DMV).number
+    held = upload(world, uploader, number, "a.txt", b"minutes\n").json()
+    url = f"{API}/cases/{number}/attachments/{held['id']}"
+    before = world.desk.counts()
+    resp = world.call(who, "DELETE", url)
+    assert resp.status_code == status, resp.text
+    if status != 204:
+        assert world.desk.counts() == before
+        assert world.call("operator", "GET", url).status_code == 200
+        return
+    assert resp.content == b""
+    assert world.desk.audit_actions(number)[-1] == "case.attachment_delete"
+    assert_problem(world.call("operator", "GET", url), 404, "attachment.unknown")
+
+
+def test_delete_refused_once_the_case_is_closed(world: CaseApi) -> None:
+    desk = world.desk
+    view = desk.approved(DMV)
+    number = desk.services.fulfilment.fulfil(desk["opal"], view.number).number
+    held = upload(world, "requester-own", number, "a.txt", b"minutes\n").json()
+    desk.services.fulfilment.close(desk["ana"], number)
+    before = desk.counts()
+    resp = world.call("operator", "DELETE", f"{API}/cases/{number}/attachments/{held['id']}")
+    assert_problem(resp, 409, "attachment.case_finished")
+    assert desk.counts() == before
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ signed tree heads over the TLS-encoded TreeHeadSignature with an ECDSA P-256 key
 
 :class:`TestLog` holds the entries and signs heads; :func:`serving` answers for it over HTTP
 on 127.0.0.1, both as an RFC 6962 log (``/ct/v1/get-sth``, ``get-sth-consistency``,
-``get-entries`` with a page size) and as a static-CT log (``/checkpoint``, ``/tile/data/…``).
+``get-entries`` with a page size, ``get-entry-and-proof``) and as a static-CT log
+(``/checkpoint``, ``/tile/data/…``, hash tiles ``/tile/<level>/…``).
 Entries become visible when :meth:`TestLog.publish` signs a new head, as with a real log's
 merge delay. ``log.forge_signature = True`` makes every head's signature wrong.
 """
@@ -217,6 +218,23 @@ class TestLog:
             return [*self._subproof(m, start, start + k, complete), self.mth(start + k, end)]
         return [*self._subproof(m - k, start + k, end, False), self.mth(start, start + k)]
 
+    def path(self, m: int, start: int, end: int) -> list[bytes]:
+        """PATH(m, D[start:end]): the audit path of leaf ``start + m`` (RFC 6962 §2.1.1)."""
+        n = end - start
+        if n == 1:
+            return []
+        k = 1 << ((n - 1).bit_length() - 1)
+        if m < k:
+            return [*self.path(m, start, start + k), self.mth(start + k, end)]
+        return [*self.path(m - k, start + k, end), self.mth(start, start + k)]
+
+    def hash_tile(self, level: int, index: int, width: int) -> bytes:
+        """Static-CT hash tile ``index`` of ``level``: the hashes of the subtrees of
+        256**level leaves, ``width`` of them."""
+        span = 256**level
+        first = index * 256
+        return b"".join(self.mth((first + j) * span, (first + j + 1) * span) for j in range(width))
+
     # heads ---------------------------------------------------------------------------------
 
     def publish(self, size: int | None = None) -> None:
@@ -308,6 +326,17 @@ class _Handler(BaseHTTPRequestHandler):
                 for e in log.entries[start : end + 1]
             ]
             return self._send(200, json.dumps({"entries": items}).encode())
+        if url.path == "/ct/v1/get-entry-and-proof":
+            index, size = q["leaf_index"], q["tree_size"]
+            if not 0 <= index < size <= log.published:
+                return self._send(400, b"{}")
+            e = log.entries[index]
+            body = {
+                "leaf_input": base64.b64encode(e.leaf_input).decode(),
+                "extra_data": base64.b64encode(e.extra_data).decode(),
+                "audit_path": [base64.b64encode(h).decode() for h in log.path(index, 0, size)],
+            }
+            return self._send(200, json.dumps(body).encode())
         if url.path == "/checkpoint":
             return self._send(200, log.checkpoint().encode(), "text/plain; charset=utf-8")
         if url.path.startswith("/tile/data/"):
@@ -324,6 +353,17 @@ class _Handler(BaseHTTPRequestHandler):
             if down is not None and index * 256 + width > down:
                 return self._send(500, b"")
             return self._send(200, log.tile(index, width), "application/octet-stream")
+        if url.path.startswith("/tile/") and url.path[6:7].isdigit():
+            level_text, _, path = url.path.removeprefix("/tile/").partition("/")
+            width = 256
+            if ".p/" in path:
+                path, _, w = path.partition(".p/")
+                width = int(w)
+            level, index = int(level_text), _tile_index(path.split("/"))
+            available = min(256, (log.published >> (8 * level)) - index * 256)
+            if (width == 256 and available < 256) or (width < 256 and width != available):
+                return self._send(404, b"")
+            return self._send(200, log.hash_tile(level, index, width), "application/octet-stream")
         return self._send(404, b"")
 
 

@@ -1,6 +1,7 @@
-"""``certdesk case attach|attachments|attachment``: files attached to a case.
+"""``certdesk case attach|attachments|attachment|detach``: files attached to a case.
 
-The command line runs with cert services' authority; every file attached is audited.
+The command line runs with cert services' authority; every file attached, downloaded or
+deleted is audited.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import typer
 
 from certdesk.cli.cases import JsonOpt, Number, case_app
 from certdesk.cli.common import OPERATOR, emit_json, read_input, services, write_output
+from certdesk.core.attachments import too_large
 from certdesk.errors import InvalidInput
 from certdesk.services.casework.attachments import AttachmentView
 
@@ -22,6 +24,7 @@ def register(app: typer.Typer) -> None:
     case_app.command("attach")(attach)
     case_app.command("attachments")(attachments)
     case_app.command("attachment")(attachment)
+    case_app.command("detach")(detach)
 
 
 def _line(a: AttachmentView) -> str:
@@ -45,10 +48,7 @@ def attach(
         except OSError as exc:
             raise InvalidInput("file.unreadable", f"cannot read {file}: {exc.strerror}") from None
         if size > svc.limits.max_bytes:  # refused before the file is read
-            raise InvalidInput(
-                "attachment.too_large",
-                f"the file has {size:,} bytes; at most {svc.limits.max_bytes:,} are accepted",
-            )
+            raise too_large(size, svc.limits.max_bytes)
     data = read_input(file)
     view = svc.attach(OPERATOR, number, name or (Path(file).name if file != "-" else ""), data)
     if json_out:
@@ -74,6 +74,20 @@ def attachment(
         str | None, typer.Option("-o", "--out", help="Write the file here (default: stdout).")
     ] = None,
 ) -> None:
-    """Download one file of a case."""
+    """Download one file of a case (audited)."""
     _view, data = services().attachments.fetch(OPERATOR, number, attachment_id)
     write_output(out, data)
+
+
+def detach(
+    number: Number,
+    attachment_id: Annotated[int, typer.Argument(help="Attachment id (see case attachments).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete one file of a case and its bytes (audited; not once the case is closed or
+    cancelled: exit 1)."""
+    view = services().attachments.delete(OPERATOR, number, attachment_id)
+    if json_out:
+        emit_json(view.as_dict())
+    else:
+        typer.echo(f"deleted {view.id}\t{view.filename}\t{view.size}\tsha256 {view.sha256}")

@@ -1,6 +1,8 @@
 """``certdesk ct …``: Certificate Transparency monitoring (R18).
 
-``ct log add`` follows a log (RFC 6962, or static-CT with ``--tiled``), ``ct log list`` shows
+``ct log add`` follows a log (RFC 6962, or static-CT with ``--tiled``) from ``--start``
+(``head``, the default: from its current signed tree head on; ``0``: every entry; or an
+entry number), ``ct log list`` shows
 how far each is read, ``ct watch`` reads them (``--once``: one pass, for cron; otherwise a
 pass every interval until SIGINT/SIGTERM), and ``ct findings`` lists the certificates for
 state names that certdesk did not issue.
@@ -17,7 +19,7 @@ import typer
 from certdesk import logs
 from certdesk.cli import exits
 from certdesk.cli.common import OPERATOR, emit_json, read_input, services, show_pass
-from certdesk.services.transparency.logs import LogView
+from certdesk.services.transparency.logs import HEAD, LogView
 from certdesk.services.transparency.watch import WatchReport
 
 ct_app = typer.Typer(help="Certificate Transparency monitoring.", no_args_is_help=True)
@@ -35,7 +37,8 @@ def _show_log(v: LogView) -> str:
     state = f"error: {v.last_error}" if v.last_error else "ok"
     kind = "static-ct" if v.tiled else "rfc6962"
     return (
-        f"{v.name:16} {kind:9} read {v.position}/{head} proven {v.verified_size} "
+        f"{v.name:16} {kind:9} from {v.first_entry} read {v.position}/{head}"
+        f" proven {v.verified_size} "
         f"findings {v.findings}  {state}  {v.url}"
     )
 
@@ -55,14 +58,29 @@ def add(
     tiled: Annotated[
         bool, typer.Option("--tiled", help="A static-CT log (checkpoint and data tiles).")
     ] = False,
+    start: Annotated[
+        str,
+        typer.Option(
+            "--start",
+            help="Where to start reading: head (the log's current signed tree head: only"
+            " entries logged from now on), 0 (every entry) or an entry number.",
+        ),
+    ] = HEAD,
     json_out: JsonOpt = False,
 ) -> None:
-    """Follow a log from its first entry (cert services)."""
-    view = services().ct_logs.add(OPERATOR, name, url, read_input(public_key), tiled=tiled)
+    """Follow a log (cert services); by default from its current head, since a real log
+    already holds billions of entries. Anything but --start 0 asks the log for its head now
+    (exit 4 when it cannot be reached)."""
+    view = services().ct_logs.add(
+        OPERATOR, name, url, read_input(public_key), tiled=tiled, start=start
+    )
     if json_out:
         emit_json(view.as_dict())
     else:
-        typer.echo(f"following log {view.name} ({view.url}), log id {view.log_id}")
+        typer.echo(
+            f"following log {view.name} ({view.url}) from entry {view.first_entry},"
+            f" log id {view.log_id}"
+        )
 
 
 @log_app.command("list")

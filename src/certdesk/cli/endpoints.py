@@ -130,7 +130,8 @@ def discover(
     ],
     json_out: JsonOpt = False,
 ) -> None:
-    """Find the certificates endpoints serve; new ones are imported as external."""
+    """Find the certificates endpoints serve; new ones are imported as external. Runs here,
+    with a progress bar (the API and console start a background job instead)."""
     svc = services()
     expanded = svc.discovery.targets(targets)
     console = Console(stderr=True)
@@ -143,7 +144,7 @@ def discover(
         disable=json_out or not console.is_terminal,
     ) as bar:
         task = bar.add_task("discover", total=len(expanded))
-        report = svc.discovery.run(OPERATOR, expanded, progress=lambda _t: bar.advance(task))
+        report = svc.discovery.run(OPERATOR, expanded, progress=lambda _t, _ok: bar.advance(task))
     if json_out:
         emit_json(report.as_dict())
         return

@@ -13,7 +13,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from certdesk.errors import InvalidInput
+from certdesk.core.access import Action, Actor
+from certdesk.core.workflow import State
+from certdesk.errors import Conflict, Forbidden, InvalidInput, TooLarge
 
 OCTET_STREAM = "application/octet-stream"
 MAX_FILENAME = 200
@@ -71,14 +73,62 @@ def check_upload(data: bytes, limits: AttachmentLimits, already: int) -> None:
     if not data:
         raise InvalidInput("attachment.empty", "the file is empty")
     if len(data) > limits.max_bytes:
-        raise InvalidInput(
-            "attachment.too_large",
-            f"the file has {len(data):,} bytes; at most {limits.max_bytes:,} are accepted",
-        )
+        raise too_large(len(data), limits.max_bytes)
     if already >= limits.max_per_case:
         raise InvalidInput(
             "attachment.too_many", f"a case holds at most {limits.max_per_case} files"
         )
+
+
+def too_large(size: int, limit: int, *, more: bool = False) -> TooLarge:
+    """The refusal of a file past the limit (HTTP 413); ``more``: only known to exceed it."""
+    has = f"more than {limit:,}" if more else f"{size:,}"
+    return TooLarge(
+        "attachment.too_large",
+        f"the file has {has} bytes; at most {limit:,} are accepted",
+        limit=limit,
+    )
+
+
+# A finished case's files are its record: they stay as they were when it ended.
+FINISHED = frozenset({State.CLOSED, State.CANCELLED})
+
+
+def removal_refusal(
+    actor: Actor, case_state: State, uploader_org_id: int | None
+) -> Forbidden | Conflict | None:
+    """Why ``actor`` may not delete a file attached by ``uploader_org_id``'s people (None:
+    cert services) to a case in ``case_state``, or None when they may.
+
+    Cert services may delete any file; an organization's case editors (those who may open
+    and edit its cases) may delete the files their organization attached, never cert
+    services' nor another party's. Nobody deletes from a closed or cancelled case.
+    """
+    staff = actor.is_global and actor.may(Action.CASE_WORK)
+    editor = (
+        actor.may(Action.CASE_OPEN)
+        and uploader_org_id is not None
+        and actor.org_id == uploader_org_id
+    )
+    if not (staff or editor):
+        return Forbidden(
+            "attachment.not_yours",
+            "only the case editors of the organization that attached a file, and certificate"
+            " services, may delete it",
+        )
+    if case_state in FINISHED:
+        return Conflict(
+            "attachment.case_finished",
+            f"the case is {case_state.value}: its files stay as they are",
+        )
+    return None
+
+
+def check_removal(actor: Actor, case_state: State, uploader_org_id: int | None) -> None:
+    """Raise :func:`removal_refusal`'s refusal, if any."""
+    refusal = removal_refusal(actor, case_state, uploader_org_id)
+    if refusal is not None:
+        raise refusal
 
 
 def clean_filename(name: str) -> str:

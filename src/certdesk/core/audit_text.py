@@ -14,6 +14,8 @@ ACTIONS: dict[str, str] = {
     "acme.persist.show": "showed the standing DNS validation record of ACME account",
     "acme.persist.warn": "warned of the end of the standing DNS validation record of",
     "case.attach": "attached a file to case",
+    "case.attachment_delete": "deleted a file attached to case",
+    "case.attachment_download": "downloaded a file attached to case",
     "contact.replace": "replaced a contact everywhere in organization",
     "contract.add": "recorded vendor contract",
     "contract.change": "changed vendor contract",

@@ -8,6 +8,9 @@ proves that the entries read are exactly the ones the log signed, and, since the
 itself checked against an earlier head, that the log only appended (consistency).
 :func:`verify_consistency` checks a log's own consistency proof (RFC 9162 §2.1.4.2) between
 the position a monitor saved and a new tree head, before any entry is read.
+:func:`compact_from_inclusion` gives a monitor that starts reading in the middle of a log
+(at its current head, say) the compact range it would have had after reading every entry
+before: the left siblings on one leaf's audit path, proven against a signed head.
 
 Pure: hashing only.
 """
@@ -23,6 +26,7 @@ from certdesk.errors import InvalidInput
 __all__ = [
     "EMPTY_ROOT",
     "CompactRange",
+    "compact_from_inclusion",
     "leaf_hash",
     "node_hash",
     "verify_consistency",
@@ -140,3 +144,40 @@ def verify_consistency(
         raise _refuse(
             f"the log's tree of {second} entries does not extend the {first} entries seen before"
         )
+
+
+def compact_from_inclusion(
+    index: int, size: int, leaf: bytes, path: Sequence[bytes], root: bytes
+) -> CompactRange:
+    """The compact range of leaves ``[0, index + 1)``, from the audit path of leaf ``index``
+    (its leaf hash ``leaf``) in the tree of ``size`` leaves whose root is ``root``.
+
+    The path is checked as RFC 9162 §2.1.3.2 says; the nodes it combines on the left are the
+    roots of the perfect subtrees covering ``[0, index)`` (one per one bit of ``index``,
+    smallest first), so they and the leaf are that compact range. Raises unless the path
+    leads to ``root``.
+    """
+    if not 0 <= index < size:
+        raise _refuse(f"leaf {index} is not in a tree of {size} entries")
+    fn, sn = index, size - 1
+    r = leaf
+    lefts: list[bytes] = []
+    for p in path:
+        if sn == 0:
+            raise _refuse("the audit path is longer than the tree is high")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            lefts.append(p)
+            if not fn & 1:
+                while not fn & 1 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0 or r != root:
+        raise _refuse(f"entry {index} is not where the log's signed tree of {size} entries says")
+    compact = CompactRange(index, list(reversed(lefts)))
+    compact.append(leaf)
+    return compact

@@ -56,6 +56,15 @@ CODES: dict[str, str] = {
     "attachment.too_large": "The file is larger than cases accept.",
     "attachment.too_many": "This case already holds as many files as it may.",
     "attachment.empty": "The file is empty.",
+    "attachment.not_yours": (
+        "Only your organization's case editors may delete the files your organization"
+        " attached; files attached by certificate services stay unless they remove them."
+    ),
+    "attachment.case_finished": "Files cannot be deleted once a case is closed or cancelled.",
+    "attachment.unknown": "There is no such file on this case.",
+    "discovery.unknown_job": "There is no such discovery.",
+    "ct.bad_start": "Start reading at the head, at 0 or at an entry number.",
+    "ct.start_beyond_head": "The log does not hold that many entries yet.",
     "endpoint.address_not_allowed": "This address may not be checked from here.",
     "endpoint.unreachable": "The server did not answer.",
     "endpoint.unresolvable": "The server's name could not be found in DNS.",

@@ -264,6 +264,7 @@ class Worker:
             ("webhooks", self._webhooks),
             ("vendor", self._vendor_orders),
             ("ct", self._ct),
+            ("discovery", self._discovery_jobs),
             ("deliver", self._deliver_vendor_cases),
             ("checkpoint", self._checkpoint),
         ]
@@ -430,6 +431,10 @@ class Worker:
         if watched.logs:
             report.ct = watched.as_dict()
             report.errors.extend(f"ct: {e}" for e in watched.errors)
+
+    def _discovery_jobs(self, _report: PassReport, _now: datetime) -> None:
+        # Discoveries started through the API or console that no server runs (R18).
+        self._svc.discovery_jobs.run_due(self.worker_id, stop=lambda: self.stopping)
 
     def _webhooks(self, report: PassReport, now: datetime) -> None:
         stats = self._svc.webhook_sender.run(now, self.worker_id)

@@ -28,6 +28,7 @@ from certdesk.services.casework.work_queue import WorkQueueService
 from certdesk.services.checkpoints import CheckpointService
 from certdesk.services.discovery.discovery import Discovery
 from certdesk.services.discovery.external import ExternalCertificates
+from certdesk.services.discovery.jobs import DiscoveryJobs
 from certdesk.services.discovery.rechecks import Rechecks
 from certdesk.services.discovery.verification import Verification
 from certdesk.services.exports import ExportService
@@ -165,6 +166,8 @@ class Services:
         self.verification = Verification(rt)
         self.external = ExternalCertificates(rt, self.audit, self.cases)
         self.discovery = Discovery(rt, self.external, self.verification.reach)
+        # Discoveries the API and console start run in the background (R18).
+        self.discovery_jobs = DiscoveryJobs(rt, self.discovery)
         self.rechecks = Rechecks(rt, self.verification)
         # Case attachments and cert services' vendor contracts (issue 14).
         self.attachments = AttachmentService(rt, self.audit)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, defer
 
 from certdesk.store.models import CaseAttachment
@@ -37,3 +37,14 @@ def one(s: Session, case_id: int, attachment_id: int) -> CaseAttachment | None:
             CaseAttachment.case_id == case_id, CaseAttachment.id == attachment_id
         )
     ).one_or_none()
+
+
+def remove(s: Session, row: CaseAttachment) -> None:
+    """Delete the file and its bytes in the caller's transaction (on SQLite every connection
+    runs with ``secure_delete``, so the freed page is overwritten, ``store/db.py``)."""
+    s.execute(
+        delete(CaseAttachment)
+        .where(CaseAttachment.id == row.id)
+        .execution_options(synchronize_session=False)
+    )
+    s.expunge(row)

@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from certdesk.core.text import EXCERPT_LENGTH, excerpt, first_bad
 from certdesk.errors import CertdeskError
 from certdesk.web.paths import is_console_path
-from certdesk.web.status import STATUS
+from certdesk.web.status import TOO_LARGE, status_of
 
 log = structlog.get_logger("certdesk.web")
 
@@ -81,6 +81,7 @@ _MEANING = {
     403: "The caller's role or organization may not do this",
     404: "No such object, or one the caller may not see (both answer alike)",
     409: "The object's state does not allow this now",
+    413: "The request body is larger than the limit the problem's ``limit`` names (bytes)",
     422: "The request does not fit the parameters or body schema",
     503: "The database (or another dependency) is not reachable now; retry (Retry-After)",
 }
@@ -243,10 +244,11 @@ def database_unavailable(exc: BaseException) -> bool:
 def install(app: FastAPI) -> None:
     @app.exception_handler(CertdeskError)
     async def _domain(req: Request, exc: CertdeskError) -> Response:
-        status = STATUS[exc.kind]
+        status = status_of(exc)
         if (page := _page(req, status, exc.code, exc.detail)) is not None:
             return page
-        return render(status, exc.code, exc.kind.value.replace("_", " "), exc.detail, exc.extra)
+        title = "too large" if status == TOO_LARGE else exc.kind.value.replace("_", " ")
+        return render(status, exc.code, title, exc.detail, exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(req: Request, exc: RequestValidationError) -> Response:

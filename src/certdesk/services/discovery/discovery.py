@@ -57,8 +57,10 @@ class Discovery:
         actor: Actor,
         targets: Sequence[Target],
         *,
-        progress: Callable[[Target], None] | None = None,
+        progress: Callable[[Target, bool], None] | None = None,
     ) -> DiscoveryReport:
+        """Probe ``targets``; ``progress(target, served)`` after each one (``served``: it
+        answered with a certificate)."""
         authorize(actor, Action.ENDPOINT_VERIFY, None)
         authorize(actor, Action.EXTERNAL_MANAGE, None)
         report = DiscoveryReport(endpoints=len(targets))
@@ -80,7 +82,7 @@ class Discovery:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for target, leaf, outcome in pool.map(one, targets):
                 if progress is not None:
-                    progress(target)
+                    progress(target, leaf is not None)
                 if outcome == "refused":
                     report.refused += 1
                     continue

@@ -48,6 +48,7 @@ from certdesk.store.models.vendors import AcmeChallenge, AcmeIssuerRow, VendorCo
 from certdesk.store.models.verification import (
     CtFinding,
     CtLog,
+    DiscoveryJob,
     EndpointCheck,
     EndpointFinding,
     EndpointSighting,
@@ -83,6 +84,7 @@ __all__ = [
     "CtFinding",
     "CtLog",
     "DataKey",
+    "DiscoveryJob",
     "EndpointCheck",
     "EndpointFinding",
     "EndpointSighting",

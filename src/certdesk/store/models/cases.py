@@ -175,4 +175,6 @@ class CaseAttachment(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str] = mapped_column(String(200))
+    # The uploader's organization (None: cert services): whose case editors may delete it.
+    uploaded_by_org_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -6,6 +6,7 @@ findings.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -54,6 +55,8 @@ class CtLog(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The entry reading started at (0, or the head's size when the log was added).
+    first_entry: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class CtFinding(Base):
@@ -187,3 +190,30 @@ class EndpointFinding(Base):
     host: Mapped[str] = mapped_column(String(253))
     port: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DiscoveryJob(Base):
+    """A discovery (R18) started through the API or console and run in the background: by
+    the serve process that took it, else by a worker (``lease_until`` keeps two apart, and
+    a job whose runner died is taken again once its lease ends)."""
+
+    __tablename__ = "discovery_jobs"
+    __table_args__ = (Index("ix_discovery_jobs_state", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int | None] = mapped_column(Integer)  # the requester's (None: cert services)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[str] = mapped_column(String(100))  # the requester's, comma-separated
+    targets: Mapped[list[str]] = mapped_column(JSON)  # as written by the requester
+    total: Mapped[int] = mapped_column(Integer)  # endpoints the targets expand to
+    state: Mapped[str] = mapped_column(String(16))  # queued, running, done, failed
+    tried: Mapped[int] = mapped_column(Integer, default=0)
+    found: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str] = mapped_column(Text, default="")
+    runner: Mapped[str] = mapped_column(String(200), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -2,7 +2,10 @@
 
 Another agency's case answers like an unknown one, files and all (``case.unknown``, 404).
 A file is sent as the request body (any content type; the name in ``filename``) and comes
-back as a download whose type certdesk recognised in the bytes.
+back as a download whose type certdesk recognised in the bytes. A body past
+``CERTDESK_ATTACHMENT_MAX_BYTES`` is refused with 413 (``attachment.too_large``, the limit in
+the problem's ``limit``) as soon as it is known to be too large. Every download and every
+deletion is audited.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from certdesk.errors import InvalidInput
+from certdesk.core.attachments import too_large
 from certdesk.web.deps import ActorDep, ServicesDep
 from certdesk.web.downloads import download_headers
 from certdesk.web.identifiers import CaseNumber
@@ -44,22 +47,15 @@ async def read_limited(request: Request, limit: int) -> bytes:
     whole into memory first)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
+        raise too_large(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _too_large(size, limit, more=True)
+            raise too_large(size, limit, more=True)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _too_large(size: int, limit: int, *, more: bool = False) -> InvalidInput:
-    has = f"more than {limit:,}" if more else f"{size:,}"
-    return InvalidInput(
-        "attachment.too_large", f"the file has {has} bytes; at most {limit:,} are accepted"
-    )
 
 
 @router.get("", response_model=list[AttachmentOut], responses=problems(404, 422))
@@ -74,7 +70,7 @@ def list_attachments(
     "",
     response_model=AttachmentOut,
     status_code=status.HTTP_201_CREATED,
-    responses=problems(403, 404, 422),
+    responses=problems(403, 404, 413, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -110,3 +106,18 @@ def download(
     """One file of the case, as a download."""
     view, data = svc.attachments.fetch(who, number, attachment_id)
     return Response(data, media_type=view.content_type, headers=download_headers(view.filename))
+
+
+@router.delete(
+    "/{attachment_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(403, 404, 409, 422),
+)
+def delete_attachment(
+    number: CaseNumber, attachment_id: AttachmentId, svc: ServicesDep, who: ActorDep
+) -> Response:
+    """Delete one file of the case and its bytes (audited): cert services any file, the
+    case editors of the organization that attached it their own; not once the case is
+    closed or cancelled (409)."""
+    svc.attachments.delete(who, number, attachment_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

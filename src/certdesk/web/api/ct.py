@@ -31,6 +31,14 @@ class CtLogIn(BaseModel):
     )
     public_key: str = Field(min_length=1, max_length=8_000, description="The log's public key, PEM")
     tiled: bool = Field(default=False, description="A static-CT log (checkpoint, data tiles)")
+    start: str = Field(
+        default="head",
+        max_length=20,
+        pattern=r"^(head|[0-9]{1,19})$",
+        description="Where to start reading: head (the current signed tree head's size: only"
+        " entries logged from now on), 0 (every entry) or an entry number up to the head",
+        examples=["head", "0", "123456789"],
+    )
 
 
 class CtLogOut(BaseModel):
@@ -47,6 +55,7 @@ class CtLogOut(BaseModel):
     last_error: str
     findings: int
     created_at: datetime
+    first_entry: int = Field(description="The entry reading started at")
 
 
 class CtFindingOut(BaseModel):
@@ -81,12 +90,14 @@ def list_ct_logs(svc: ServicesDep, who: ActorDep) -> list[dict[str, Any]]:
     "/logs",
     response_model=CtLogOut,
     status_code=status.HTTP_201_CREATED,
-    responses=problems(400, 403, 409, 422),
+    responses=problems(400, 403, 409, 422, 503),
 )
 def add_ct_log(body: CtLogIn, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
-    """Follow a log from its first entry (cert services)."""
+    """Follow a log from ``start`` (cert services): by default its current signed tree
+    head, since a real log already holds billions of entries. Anything but ``0`` asks the
+    log for its head now (503 ``ct.unreachable`` when it cannot be reached)."""
     return svc.ct_logs.add(
-        who, body.name, body.url, body.public_key.encode(), tiled=body.tiled
+        who, body.name, body.url, body.public_key.encode(), tiled=body.tiled, start=body.start
     ).as_dict()
 
 

@@ -1,12 +1,17 @@
 """/api/v1/verify, /api/v1/discover and /api/v1/external: install verification, discovery
-and external certificates (R14, R18)."""
+and external certificates (R14, R18).
+
+``POST /api/v1/discover`` starts a background job and answers 202 with the job and its
+``Location`` (``/api/v1/discover/jobs/{job_id}``), which shows the progress (endpoints tried,
+certificates found) and, once ``done``, the discovery's report.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Response, UploadFile, status
 from pydantic import BaseModel, Field
 
 from certdesk.core.endpoints import MAX_DISCOVERY_TARGETS
@@ -18,6 +23,7 @@ from certdesk.web.problems import AUTHENTICATED, problems
 router = APIRouter(prefix="/api/v1", tags=["endpoints"], responses=AUTHENTICATED)
 
 ExternalId = Annotated[int, Path(ge=1, le=2**62, description="An external certificate's id.")]
+JobId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A discovery job's id.")]
 MAX_UPLOADS = 100
 
 
@@ -86,6 +92,21 @@ class DiscoverOut(BaseModel):
     found: list[FoundOut]
 
 
+class DiscoveryJobOut(BaseModel):
+    id: int
+    state: str = Field(description="queued, running, done or failed", examples=["running"])
+    targets: list[str]
+    total: int = Field(description="Endpoints the targets expand to")
+    tried: int = Field(description="Endpoints tried so far")
+    found: int = Field(description="Endpoints that served a certificate so far")
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str = Field(description="Why a failed job failed (code: detail)")
+    result: DiscoverOut | None = Field(description="The discovery's report, once done")
+
+
 class ContactOut(BaseModel):
     name: str
     email: str
@@ -144,11 +165,35 @@ def verify_endpoint(body: VerifyIn, svc: ServicesDep, who: ActorDep) -> dict[str
     return report.as_dict()
 
 
-@router.post("/discover", response_model=DiscoverOut, responses=problems(403, 422))
-def discover_endpoints(body: DiscoverIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
-    """Probe endpoints and ranges; what the inventory lacks is imported as external."""
-    targets = svc.discovery.targets(body.targets)
-    return svc.discovery.run(who, targets).as_dict()
+def _job_url(job_id: int) -> str:
+    return f"/api/v1/discover/jobs/{job_id}"
+
+
+@router.post(
+    "/discover",
+    response_model=DiscoveryJobOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problems(400, 403, 422),
+)
+def discover_endpoints(
+    body: DiscoverIn, svc: ServicesDep, who: ActorDep, response: Response
+) -> dict[str, object]:
+    """Start probing endpoints and ranges in the background (202; ``Location`` is the job);
+    what the inventory lacks is imported as external. Malformed targets, too many of them
+    or a caller who may not discover are refused at once."""
+    job = svc.discovery_jobs.start(who, body.targets)
+    svc.discovery_jobs.run_soon(job.id)
+    response.headers["Location"] = _job_url(job.id)
+    return job.as_dict()
+
+
+@router.get(
+    "/discover/jobs/{job_id}", response_model=DiscoveryJobOut, responses=problems(403, 404, 422)
+)
+def discovery_job(job_id: JobId, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
+    """A discovery job: its state, progress and, once done, its report (the requester's
+    organization only; another's answers like an unknown one)."""
+    return svc.discovery_jobs.get(who, job_id).as_dict()
 
 
 @router.get("/external", response_model=list[ExternalOut], responses=problems(422))

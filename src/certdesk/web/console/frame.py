@@ -30,7 +30,7 @@ from certdesk.web.console.guard import (
     ConsoleCookies,
     Csrf,
 )
-from certdesk.web.status import STATUS
+from certdesk.web.status import status_of
 
 log = structlog.get_logger("certdesk.console")
 
@@ -167,7 +167,7 @@ class Console:
         self, request: Request, template: str, error: CertdeskError, **context: Any
     ) -> HTMLResponse:
         """The form again, with the domain error shown at its top; nothing was changed."""
-        return self.page(request, template, status=STATUS[error.kind], error=error, **context)
+        return self.page(request, template, status=status_of(error), error=error, **context)
 
     def redirect(self, url: str, *, flash: str | None = None) -> RedirectResponse:
         """Post/redirect/get: the next page shows ``flash`` once."""
@@ -225,6 +225,7 @@ _KIND_OF_STATUS = {
     403: "forbidden",
     404: "not_found",
     409: "conflict",
+    413: "invalid",
     422: "invalid",
     503: "unavailable",
 }

@@ -1,7 +1,9 @@
-"""Files attached to a case, on the case page: attach one, download one.
+"""Files attached to a case, on the case page: attach one, download one, delete one.
 
 Only the case's parties see them (the case service answers another agency's case as not
-found); a file always comes back as a download, in the type certdesk recognised.
+found); a file always comes back as a download, in the type certdesk recognised. A file past
+the limit is refused with 413 and the page saying so in plain words; downloads and deletions
+are audited by the service.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from certdesk.core.access import Actor
+from certdesk.core.attachments import too_large
 from certdesk.errors import CertdeskError, InvalidInput
 from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 from certdesk.web.console.pages.cases import case_url
@@ -46,10 +49,7 @@ def _attach(
         if not name:
             raise InvalidInput("attachment.missing", "choose a file to attach")
         if len(data) > limit:
-            raise InvalidInput(
-                "attachment.too_large",
-                f"the file has more than {limit:,} bytes; at most {limit:,} are accepted",
-            )
+            raise too_large(len(data), limit, more=True)
         view = c.services.attachments.attach(who, number, name, data)
     except CertdeskError as exc:
         return case_page(request, c, who, number, exc)
@@ -62,3 +62,16 @@ def _attach(
 def download(c: ConsoleDep, who: ViewerDep, number: str, attachment_id: AttachmentId) -> Response:
     view, data = c.services.attachments.fetch(who, number, attachment_id)
     return Response(data, media_type=view.content_type, headers=download_headers(view.filename))
+
+
+@router.post("/cases/{number}/attachments/{attachment_id}/delete")
+def delete(
+    request: Request, c: ConsoleDep, who: ViewerDep, number: str, attachment_id: AttachmentId
+) -> Response:
+    try:
+        view = c.services.attachments.delete(who, number, attachment_id)
+    except CertdeskError as exc:
+        return case_page(request, c, who, number, exc)
+    return c.redirect(
+        case_url(view.case_number) + "#attachments", flash=f"{view.filename} is deleted."
+    )

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
 from certdesk.core.access import Action, Actor
+from certdesk.core.attachments import removal_refusal
 from certdesk.core.cases import offers
 from certdesk.core.messages import state_label
 from certdesk.core.workflow import CaseType
@@ -48,7 +49,7 @@ from certdesk.web.console.pages.cases import (
     submittal_of,
     text,
 )
-from certdesk.web.status import STATUS
+from certdesk.web.status import status_of
 
 router = APIRouter()
 
@@ -69,6 +70,7 @@ def context(c: Console, who: Actor, number: str) -> dict[str, Any]:
     organization's case)."""
     svc = c.services
     view = svc.cases.show(who, number)
+    attachments = svc.attachments.list(who, view.number)
     delivery = (
         svc.window.certificates_of_case(who, view.number) if view.delivered_at is not None else None
     )
@@ -98,8 +100,13 @@ def context(c: Console, who: Actor, number: str) -> dict[str, Any]:
         "complete_reasons": COMPLETE_REASONS,
         "min_password": svc.rt.settings.password_min_length,
         # Files attached to the case (web/console/pages/attachments.py).
-        "attachments": svc.attachments.list(who, view.number),
+        "attachments": attachments,
         "may_attach": who.may(Action.CASE_COMMENT),
+        "deletable": {
+            a.id
+            for a in attachments
+            if removal_refusal(who, view.summary.state, a.uploader_org_id) is None
+        },
         "attachment_max": svc.attachments.limits.max_bytes,
     }
 
@@ -117,7 +124,7 @@ def case_page(
         ctx = context(c, who, number)
     except CertdeskError as hidden:
         # The case itself is not there for this viewer (404) — the refusal says no more.
-        return c.error_page(request, STATUS[hidden.kind], hidden.code, hidden.detail)
+        return c.error_page(request, status_of(hidden), hidden.code, hidden.detail)
     ctx["values"] = values or {}
     if error is not None:
         return c.refused(request, "case.html", error, **ctx)

@@ -18,7 +18,7 @@ from certdesk.web.console.frame import Console, ConsoleDep, ViewerDep
 router = APIRouter()
 
 Short = Annotated[str, Form(max_length=500)]
-_EMPTY = {"name": "", "url": "", "tiled": ""}
+_EMPTY = {"name": "", "url": "", "tiled": "", "start": "head", "entry": ""}
 
 
 def _ct_page(
@@ -57,14 +57,19 @@ def ct_log_add(
     url: Short,
     public_key: Annotated[str, Form(max_length=8_000)],
     tiled: Annotated[str, Form(max_length=8)] = "",
+    start: Annotated[str, Form(max_length=8)] = "head",
+    entry: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    form = {"name": name, "url": url, "tiled": tiled}
+    form = {"name": name, "url": url, "tiled": tiled, "start": start, "entry": entry}
+    # The form's choice: the head, the first entry, or the entry number written.
+    begin = entry.strip() if start == "entry" else ("0" if start == "first" else "head")
     try:
         view = c.services.ct_logs.add(
-            who, name, url, public_key.strip().encode(), tiled=tiled == "yes"
+            who, name, url, public_key.strip().encode(), tiled=tiled == "yes", start=begin
         )
     except CertdeskError as exc:
         return _ct_page(request, c, who, form=form, error=exc)
+    where = "its first entry" if view.first_entry == 0 else f"entry {view.first_entry:,}"
     return c.redirect(
-        "/ct", flash=f"certdesk follows log {view.name} now; the worker reads it from the start."
+        "/ct", flash=f"certdesk follows log {view.name} now; the worker reads it from {where}."
     )

@@ -18,13 +18,19 @@ router = APIRouter()
 MAX_UPLOADS = 100
 
 
-def _page(
-    request: Request, c: Console, who: Actor, *, error: CertdeskError | None = None
+def external_page(
+    request: Request,
+    c: Console,
+    who: Actor,
+    *,
+    error: CertdeskError | None = None,
+    targets: str = "",
 ) -> Response:
     context: dict[str, Any] = {
         "title": "External certificates",
         "items": c.services.external.list(who),
         "may_manage": who.may(Action.EXTERNAL_MANAGE),
+        "discover_targets": targets,
     }
     if error is not None:
         return c.refused(request, "external.html", error, **context)
@@ -33,7 +39,7 @@ def _page(
 
 @router.get("/external")
 def external(request: Request, c: ConsoleDep, who: ViewerDep) -> Response:
-    return _page(request, c, who)
+    return external_page(request, c, who)
 
 
 @router.post("/external/import")
@@ -52,7 +58,7 @@ async def import_files(
             who, blobs, password=password.encode() if password else None
         )
     except CertdeskError as exc:
-        return _page(request, c, who, error=exc)
+        return external_page(request, c, who, error=exc)
     words = f"{len(report.added)} certificate(s) added, {report.duplicates} already known"
     if report.errors:
         words += ". Not read: " + "; ".join(report.errors)
@@ -66,7 +72,7 @@ def adopt(request: Request, c: ConsoleDep, who: ViewerDep, external_id: str) -> 
             raise InvalidInput("external.bad_id", "no such external certificate")
         view = c.services.external.adopt(who, int(external_id))
     except CertdeskError as exc:
-        return _page(request, c, who, error=exc)
+        return external_page(request, c, who, error=exc)
     return c.redirect(
         f"/cases/{view.adopted_case}",
         flash=f"Case {view.adopted_case} replaces the external certificate.",
