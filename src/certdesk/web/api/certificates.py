@@ -8,12 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
-from certdesk.core.access import Actor
 from certdesk.services.pki.csrs import MAX_CSR_BYTES
 from certdesk.services.pki.inventory import ExportFormat, parse_duration
 from certdesk.services.pki.issuance import IssueCommand, Platform
 from certdesk.services.pki.revocation import Reason
-from certdesk.services.registry import Services
 from certdesk.web.deps import ActorDep, ServicesDep
 from certdesk.web.identifiers import OrgFilter, Serial
 from certdesk.web.lean import LeanRoute
@@ -77,13 +75,9 @@ class RevokeIn(BaseModel):
     reason: Reason = Reason.UNSPECIFIED
 
 
+# Served on the lean path of web/lean.py (registered below); no docstring, which would
+# become the operation's OpenAPI description.
 def issue(body: IssueIn, svc: ServicesDep, who: ActorDep) -> IssuedOut:
-    """Issue a certificate (served on the lean path of web/lean.py)."""
-    return issued_out(svc, who, body)
-
-
-def issued_out(svc: Services, who: Actor, body: IssueIn) -> IssuedOut:
-    """The issuance itself and its answer, for both ways the route is served."""
     issued = svc.issuance.issue(
         who,
         IssueCommand(
