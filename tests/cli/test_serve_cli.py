@@ -3,7 +3,8 @@
 A wrong pair of ``CERTDESK_TLS_CERT_FILE``/``CERTDESK_TLS_KEY_FILE`` is a usage error (exit 2)
 with one line naming the setting and the problem; nothing is printed on stdout and no server
 starts. A good pair is accepted, with a warning when the key is open to other users. (The
-server answering https is tests/integration/test_serve_tls.py.)
+server answering https is tests/integration/test_serve_tls.py.) The locked environment serves
+on httptools and uvloop.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 
 from certdesk.config import Settings
-from certdesk.web.serving import tls_files
+from certdesk.web.serving import HTTPTOOLS_PROTOCOL, has_uvloop, http_protocol, tls_files
 from world.cli import Cli, operator_cli
 
 CA = trustme.CA()
@@ -140,3 +141,14 @@ def test_neither_file_means_plain_http(value: str | None, monkeypatch: pytest.Mo
         if value is not None:
             monkeypatch.setenv(setting, value)
     assert tls_files(Settings()) is None
+
+
+def test_serve_runs_on_the_locked_httptools_and_uvloop() -> None:
+    """pyproject.toml and requirements/ bring httptools and uvloop; serve picks both, and the
+    protocol it names (Nagle's algorithm off) is importable the way uvicorn imports it."""
+    from uvicorn.importer import import_from_string
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    assert http_protocol() == HTTPTOOLS_PROTOCOL
+    assert issubclass(import_from_string(HTTPTOOLS_PROTOCOL), HttpToolsProtocol)
+    assert has_uvloop()

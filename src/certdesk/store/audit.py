@@ -33,6 +33,18 @@ _C_INSERT_EVENT = Compiled(
           "hash"),
 )  # fmt: skip
 _C_MOVE_HEAD = Compiled(_MOVE_HEAD)
+# PostgreSQL: the event and the head's move in one statement (a data-modifying WITH runs
+# exactly once, in the statement's transaction): one round trip per event fewer.
+_EVENT_KEYS = (
+    "seq", "at", "actor", "action", "object_type", "object_id", "summary", "prev_hash", "hash",
+)  # fmt: skip
+_C_INSERT_AND_MOVE = Compiled(
+    _MOVE_HEAD.add_cte(
+        insert(cast("Table", AuditRow.__table__))
+        .values({k: bindparam(k) for k in _EVENT_KEYS})
+        .cte("event")
+    )
+)
 
 
 def append(
@@ -58,20 +70,21 @@ def append(
     clean = json.loads(json.dumps(summary, sort_keys=True, default=str))
     event = AuditEvent(prev_seq + 1, at, actor, action, object_type, object_id, clean)
     digest = chain_hash(prev_hash, event, key)
-    _C_INSERT_EVENT.execute(
-        conn,
-        {
-            "seq": event.seq,
-            "at": at,
-            "actor": actor,
-            "action": action,
-            "object_type": object_type,
-            "object_id": object_id,
-            "summary": json.dumps(clean, sort_keys=True),
-            "prev_hash": prev_hash,
-            "hash": digest,
-        },
-    ).close()
+    row = {
+        "seq": event.seq,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "summary": json.dumps(clean, sort_keys=True),
+        "prev_hash": prev_hash,
+        "hash": digest,
+    }
+    if conn.dialect.name == "postgresql":
+        _C_INSERT_AND_MOVE.execute(conn, {**row, "new_seq": event.seq, "new_hash": digest}).close()
+        return event
+    _C_INSERT_EVENT.execute(conn, row).close()
     _C_MOVE_HEAD.execute(conn, {"new_seq": event.seq, "new_hash": digest}).close()
     return event
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, String, Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from certdesk.core.certificates import BOOKKEEPING, CertStatus
@@ -78,6 +79,22 @@ _C_INTENT_CONTEXT = Compiled(_INTENT_CONTEXT)
 _C_INSERT_INTENT = Compiled(_INSERT_INTENT, keys=_INTENT_KEYS)
 _C_INSERT_NAMES = Compiled(_INSERT_NAMES, keys=("cert_id", "name"))
 _C_MARK_ACTIVE = Compiled(_MARK_ACTIVE)
+# PostgreSQL: the intent and its names in one statement, one round trip instead of a
+# statement and a pipelined executemany; answers one row (the id) per name.
+_INTENT_ROW = (
+    insert(_CERTS).values({k: bindparam(k) for k in _INTENT_KEYS}).returning(_CERTS.c.id)
+).cte("intent")
+_C_INSERT_INTENT_WITH_NAMES = Compiled(
+    insert(_NAMES)
+    .from_select(
+        ["cert_id", "name"],
+        select(
+            _INTENT_ROW.c.id,
+            func.unnest(bindparam("name_list", type_=postgresql.ARRAY(String(253)))),
+        ),
+    )
+    .returning(_NAMES.c.cert_id)
+)
 
 
 @dataclass(frozen=True)
@@ -128,30 +145,32 @@ class Intent:
 
 def add_intent(conn: Connection, intent: Intent) -> int:
     """Record a reserved serial (status ``signing``) with its names; returns the row id."""
-    cursor = _C_INSERT_INTENT.execute(
-        conn,
-        {
-            "serial": intent.serial,
-            "issuer_id": intent.issuer_id,
-            "org_id": intent.org_id,
-            "status": CertStatus.SIGNING,
-            "names": ",".join(intent.names),
-            "key_type": intent.key_type,
-            "platform": intent.platform,
-            "not_before": intent.not_before,
-            "not_after": intent.not_after,
-            "tbs_sha256": intent.tbs_sha256,
-            "requested_by": intent.requested_by,
-            "signer": intent.signer,
-            "signing_started_at": intent.signing_started_at,
-            "renewal_of": intent.renewal_of,
-        },
-    )
-    cert_id: int = cursor.fetchone()[0]
+    names = list(dict.fromkeys(intent.names))
+    row = {
+        "serial": intent.serial,
+        "issuer_id": intent.issuer_id,
+        "org_id": intent.org_id,
+        "status": CertStatus.SIGNING,
+        "names": ",".join(intent.names),
+        "key_type": intent.key_type,
+        "platform": intent.platform,
+        "not_before": intent.not_before,
+        "not_after": intent.not_after,
+        "tbs_sha256": intent.tbs_sha256,
+        "requested_by": intent.requested_by,
+        "signer": intent.signer,
+        "signing_started_at": intent.signing_started_at,
+        "renewal_of": intent.renewal_of,
+    }
+    if conn.dialect.name == "postgresql" and names:
+        cursor = _C_INSERT_INTENT_WITH_NAMES.execute(conn, {**row, "name_list": names})
+        cert_id: int = cursor.fetchone()[0]
+        cursor.close()
+        return cert_id
+    cursor = _C_INSERT_INTENT.execute(conn, row)
+    cert_id = cursor.fetchone()[0]
     cursor.close()
-    _C_INSERT_NAMES.executemany(
-        conn, [{"cert_id": cert_id, "name": n} for n in dict.fromkeys(intent.names)]
-    )
+    _C_INSERT_NAMES.executemany(conn, [{"cert_id": cert_id, "name": n} for n in names])
     return cert_id
 
 

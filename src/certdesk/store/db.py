@@ -42,8 +42,11 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full", **kwargs: Any) ->
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         if conn.get_execution_options().get(NO_FLUSH, False):
-            # Only this transaction: its commit returns before the WAL is flushed.
-            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            # Only this transaction: its commit returns before the WAL is flushed. On the
+            # DBAPI cursor, as on SQLite below: SQLAlchemy's execution adds ~60 µs for nothing.
+            cursor = conn.connection.dbapi_connection.cursor()
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.close()
 
     return engine
 

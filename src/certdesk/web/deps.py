@@ -32,11 +32,18 @@ def actor(
     # A plain ``def``: the token lookup blocks on the database, so it runs in the thread pool.
     # It is a dependency, not a call inside the endpoint, so that a request without a valid
     # token is refused (401) before its body is even validated (422).
-    if creds is None or creds.scheme.lower() != "bearer":
-        raise Unauthorized("auth.token", "an API token is required (Authorization: Bearer ...)")
-    who = svc.tokens.authenticate(creds.credentials)
+    secret = creds.credentials if creds is not None and creds.scheme.lower() == "bearer" else None
+    who = token_actor(svc, secret)
     request.state.actor = who  # for the access line (web/access.py)
     return who
+
+
+def token_actor(svc: Services, secret: str | None) -> Actor:
+    """The actor a bearer token's secret stands for (blocks on the database); no secret, or
+    one that matches no live token, is the same 401 (shared with web/lean.py)."""
+    if secret is None:
+        raise Unauthorized("auth.token", "an API token is required (Authorization: Bearer ...)")
+    return svc.tokens.authenticate(secret)
 
 
 ActorDep = Annotated[Actor, Depends(actor)]

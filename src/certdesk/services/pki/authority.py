@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,16 @@ class LoadedCA:
     slug: str
     is_root: bool
     ca: LocalCA
+
+    @functools.cached_property
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        """The chain every certificate of this CA is delivered with (issuing CA first, root
+        excluded), and below it as PEM text: worked out once, not per issuance."""
+        return tuple(self.ca.chain())
+
+    @functools.cached_property
+    def chain_pem(self) -> str:
+        return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in self.chain)
 
 
 class Authority:

@@ -165,7 +165,8 @@ class IssuanceService:
             org_code=recorded.org_code,
             names=req.names,
             certificate=cert,
-            chain=tuple(loaded.ca.chain()),
+            chain=loaded.chain,
+            chain_text=loaded.chain_pem,
             not_before=req.validity.not_before,
             not_after=req.validity.not_after,
         )

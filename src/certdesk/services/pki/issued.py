@@ -22,11 +22,14 @@ class Issued:
     not_before: datetime
     not_after: datetime
     issuer: str | None = None  # the vendor's name; None: the built-in CA
+    chain_text: str | None = None  # ``chain`` as PEM, when the issuer had it ready
 
     def pem(self) -> str:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
 
     def chain_pem(self) -> str:
+        if self.chain_text is not None:
+            return self.chain_text
         return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in self.chain)
 
 
