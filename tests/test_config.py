@@ -94,6 +94,8 @@ def test_each_shape_parses_what_the_environment_gives(
                      id="choice/exact-case"),
         pytest.param("CERTDESK_VERIFY_ALLOW_NETWORKS", "10.0.0.0/8,lan",
                      "not a CIDR range: 'lan'", id="list/networks-bad-item"),
+        pytest.param("CERTDESK_ACME_VA_ALLOW_RANGES", "127.0.0.0/8,localhost",
+                     "not a CIDR range: 'localhost'", id="list/networks-acme-va-bad-item"),
         pytest.param("CERTDESK_NOTICE_DAYS", "30,0", DAYS_PROBLEM, id="list/days-zero"),
         pytest.param("CERTDESK_CONTRACT_NOTICE_DAYS", "30,x", DAYS_PROBLEM, id="list/days-word"),
         pytest.param("CERTDESK_NOTICE_DAYS", "", DAYS_PROBLEM, id="list/days-empty"),

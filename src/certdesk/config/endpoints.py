@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from certdesk.config.shapes import NetworkList, TextList, setting
+from certdesk.config.shapes import NetworkList, setting
 
 
 class EndpointSettings(BaseModel):
@@ -56,7 +56,7 @@ class EndpointSettings(BaseModel):
         "ACME VA: host:port of the DNS resolver dns-01 (and http-01's name"
         " lookups) ask; empty means the system's resolver.",
     )
-    acme_va_allow_ranges: TextList = setting(
+    acme_va_allow_ranges: NetworkList = setting(
         (),
         "ACME VA: comma-separated address ranges (CIDR) validation may connect to"
         " although they are loopback, link-local or private (refused otherwise).",
