@@ -144,7 +144,7 @@ def test_every_copied_file_exists_and_is_in_the_build_context(source: str) -> No
         pytest.param(".git/config", True, id="ignore/git"),
         pytest.param("node_modules/axe-core/axe.js", True, id="ignore/node-modules"),
         pytest.param("src/certdesk/__pycache__/x.pyc", True, id="ignore/bytecode"),
-        pytest.param("src/certdesk/config.py", False, id="keep/source"),
+        pytest.param("src/certdesk/config/settings.py", False, id="keep/source"),
         pytest.param("package-lock.json", False, id="keep/npm-lock"),
     ],
 )
