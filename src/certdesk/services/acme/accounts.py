@@ -21,6 +21,7 @@ from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
 from certdesk.services.visibility import listed_org_id
+from certdesk.store import acme_reads
 from certdesk.store import acme_server as acme_store
 from certdesk.store import orgs as org_store
 from certdesk.store.models import AcmeAccount
@@ -114,6 +115,25 @@ class AcmeAccounts:
         with self._rt.reads() as s:
             row = acme_store.account_by_thumbprint(s, thumbprint)
             return None if row is None else _view(row, acme_store.org_code(s, row.org_id))
+
+    def current(self, account_id: int) -> AccountView:
+        """The account as every signed request reads it: one statement, no ORM object."""
+        with self._rt.reading() as conn:
+            row = acme_reads.account(conn, account_id)
+        if row is None:
+            raise NotFound("acme.account_does_not_exist", "no such account")
+        return AccountView(
+            row.id,
+            row.org_id,
+            row.org_code,
+            row.status,
+            row.jwk,
+            row.thumbprint,
+            tuple(row.contacts),
+            row.eab_kid,
+            row.created_at,
+            row.deactivated_at,
+        )
 
     def get(self, account_id: int) -> AccountView:
         with self._rt.reads() as s:
