@@ -340,7 +340,7 @@ def start_challenge(s: Session, challenge_id: int) -> bool:
 
 
 def record_challenge(
-    s: Session,
+    s: Session | Connection,
     challenge_id: int,
     *,
     valid: bool,
@@ -350,18 +350,29 @@ def record_challenge(
 ) -> None:
     """The validation's result, on the challenge and on its authorization (§7.1.6);
     ``valid_until`` (a proof that ends, like a dns-persist-01 record's persistUntil) bounds
-    the authorization's expiry."""
-    chall = s.get(AcmeServerChallenge, challenge_id)
-    assert chall is not None
-    chall.status = ChallengeStatus.VALID if valid else ChallengeStatus.INVALID
-    chall.validated_at = at if valid else None
-    chall.error = error
-    authz = s.get(AcmeAuthorization, chall.authz_id)
-    assert authz is not None
-    if authz.status is AuthzStatus.PENDING:
-        authz.status = AuthzStatus.VALID if valid else AuthzStatus.INVALID
-    if valid and valid_until is not None and valid_until < authz.expires_at:
-        authz.expires_at = valid_until
+    the authorization's expiry. Core statements only (no ORM object loaded)."""
+    chall, authz = AcmeServerChallenge, AcmeAuthorization
+    s.execute(
+        update(chall)
+        .where(chall.id == challenge_id)
+        .values(
+            status=ChallengeStatus.VALID if valid else ChallengeStatus.INVALID,
+            validated_at=at if valid else None,
+            error=error,
+        )
+    )
+    authz_id = select(chall.authz_id).where(chall.id == challenge_id).scalar_subquery()
+    s.execute(
+        update(authz)
+        .where(authz.id == authz_id, authz.status == AuthzStatus.PENDING)
+        .values(status=AuthzStatus.VALID if valid else AuthzStatus.INVALID)
+    )
+    if valid and valid_until is not None:
+        s.execute(
+            update(authz)
+            .where(authz.id == authz_id, authz.expires_at > valid_until)
+            .values(expires_at=valid_until)
+        )
 
 
 def deactivate_authorization(row: AcmeAuthorization) -> None:
@@ -369,7 +380,7 @@ def deactivate_authorization(row: AcmeAuthorization) -> None:
 
 
 def mark_order(
-    s: Session,
+    s: Session | Connection,
     order_id: int,
     status: OrderStatus,
     *,

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from certdesk.core.acme_states import (
@@ -202,28 +203,43 @@ class AcmeAuthorizations:
             # a result lost to a power cut leaves the challenge processing, as a process that
             # dies mid-validation does; the authorization then expires and the client orders
             # again. Every later commit on the database makes it durable first (WAL order).
-            with self._rt.unforced.begin() as s:
-                at = self._rt.clock()
-                acme_store.record_challenge(
-                    s, task.challenge_id, valid=error is None, at=at, error=error, valid_until=until
-                )
-                if error is None and task.kind is ChallengeType.DNSPERSIST01:
-                    # The VA proved a standing record: remember it, to use and to watch.
-                    PersistRecords.learn(s, account, task.name, task.wildcard, until, at)
-                self._audit.record(
-                    s,
-                    account.actor(),
-                    "acme.challenge.valid" if error is None else "acme.challenge.invalid",
-                    "acme_challenge",
-                    task.challenge_id,
-                    name=task.name,
-                    method=str(task.kind),
-                    problem=None if error is None else error["detail"],
-                )
+            if task.kind is ChallengeType.DNSPERSIST01:
+                with self._rt.unforced.begin() as s:
+                    at = self._record(s, account, task, error, until)
+                    if error is None:
+                        # The VA proved a standing record: remember it, to use and to watch.
+                        PersistRecords.learn(s, account, task.name, task.wildcard, until, at)
+            else:
+                with self._rt.transaction(flush=False) as conn:
+                    self._record(conn, account, task, error, until)
         except Exception as exc:
             log.error(
                 "recording a validation failed", challenge=task.challenge_id, error=repr(exc)[:300]
             )
+
+    def _record(
+        self,
+        s: Session | Connection,
+        account: AccountView,
+        task: ValidationTask,
+        error: dict[str, Any] | None,
+        until: datetime | None,
+    ) -> datetime:
+        at = self._rt.clock()
+        acme_store.record_challenge(
+            s, task.challenge_id, valid=error is None, at=at, error=error, valid_until=until
+        )
+        self._audit.record(
+            s,
+            account.actor(),
+            "acme.challenge.valid" if error is None else "acme.challenge.invalid",
+            "acme_challenge",
+            task.challenge_id,
+            name=task.name,
+            method=str(task.kind),
+            problem=None if error is None else error["detail"],
+        )
+        return at
 
     def deactivate_authorization(self, account: AccountView, authz_id: int) -> AuthzView:
         """RFC 8555 §7.5.2: the client gives up an authorization."""

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy import Connection
 
 from certdesk.core.acme_profiles import profile_days
 from certdesk.core.acme_states import (
@@ -323,11 +325,26 @@ class AcmeOrders:
             )
         # The conditional update keeps two finalizations from both signing whether or not it
         # is on disk; the issuance's forced commit follows and makes it durable with it.
-        with self._rt.unforced.begin() as s:
+        with self._rt.transaction(flush=False) as conn:
             if not acme_store.mark_order(
-                s, order_id, OrderStatus.PROCESSING, expect=[OrderStatus.PENDING]
+                conn, order_id, OrderStatus.PROCESSING, expect=[OrderStatus.PENDING]
             ):
                 raise Conflict("acme.order_not_ready", "the order is already being finalized")
+        linked: list[int] = []
+
+        def valid(conn: Connection, certificate_id: int) -> None:
+            # In the certificate's own transaction (its activation, forced to disk): the
+            # order is valid with its certificate's link exactly when the certificate is
+            # stored, so a crash never leaves a certificate without its order's link.
+            acme_store.mark_order(
+                conn,
+                order_id,
+                OrderStatus.VALID,
+                expect=[OrderStatus.PROCESSING],
+                certificate_id=certificate_id,
+            )
+            linked.append(certificate_id)
+
         try:
             issued = self._issuance.issue(
                 account.actor(),
@@ -338,12 +355,13 @@ class AcmeOrders:
                     days=profile_days(view.profile, settings.acme_shortlived_days),
                     # RFC 9773 §5: the inventory records the new certificate as the renewal.
                     renewal_of=replaced_serial,
+                    on_stored=valid,
                 ),
             )
         except CertdeskError as exc:
-            with self._rt.sessions.begin() as s:
+            with self._rt.transaction() as conn:
                 acme_store.mark_order(
-                    s,
+                    conn,
                     order_id,
                     OrderStatus.INVALID,
                     expect=[OrderStatus.PROCESSING],
@@ -356,17 +374,18 @@ class AcmeOrders:
                     },
                 )
             raise
-        with self._rt.sessions.begin() as s:
-            owner = cert_store.owner_of(s.connection(), issued.serial)
-            assert owner is not None  # issue() returns only once the row is active
-            acme_store.mark_order(
-                s,
-                order_id,
-                OrderStatus.VALID,
-                expect=[OrderStatus.PROCESSING],
-                certificate_id=owner[0],
-            )
-        return self.order(account, order_id)
+        if not linked:  # a vendor's certificate: stored without the hook, linked here
+            with self._rt.transaction() as conn:
+                owner = cert_store.owner_of(conn, issued.serial)
+                assert owner is not None  # issue() returns only once the row is active
+                acme_store.mark_order(
+                    conn,
+                    order_id,
+                    OrderStatus.VALID,
+                    expect=[OrderStatus.PROCESSING],
+                    certificate_id=owner[0],
+                )
+        return replace(view, status=OrderStatus.VALID, certificate_serial=issued.serial)
 
     def certificate(self, account: AccountView, serial: str) -> bytes:
         """The PEM chain (§7.4.2): the leaf, then the issuing CA(s)."""
