@@ -105,11 +105,24 @@ class Registration:
     prove: Callable[[bytes], None]
 
 
+# Called in keyChange's transaction with the account (its new key set), its old thumbprint
+# and the moment: what else changes with the key (services/acme/persist.py).
+KeyChangeHook = Callable[[Session, AcmeAccount, str, datetime], None]
+
+
 class AcmeAccounts:
-    def __init__(self, rt: Runtime, audit: AuditService, box: SecretBox) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        audit: AuditService,
+        box: SecretBox,
+        *,
+        on_key_change: KeyChangeHook | None = None,
+    ) -> None:
         self._rt = rt
         self._audit = audit
         self._box = box
+        self._on_key_change = on_key_change
 
     def find(self, thumbprint: str) -> AccountView | None:
         with self._rt.reads() as s:
@@ -224,6 +237,8 @@ class AcmeAccounts:
                 old_thumbprint=old,
                 thumbprint=thumbprint,
             )
+            if self._on_key_change is not None:
+                self._on_key_change(s, row, old, self._rt.clock())
             return _view(row, acme_store.org_code(s, row.org_id))
 
     def deactivate_own(self, account_id: int) -> AccountView:
