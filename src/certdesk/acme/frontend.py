@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 
 from certdesk.acme import account_resources as accounts
 from certdesk.acme import order_resources as orders
@@ -49,6 +49,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PREFIX = "/acme/"
+# Threads of each process kept for finalize: a finalization holds its order ``processing``
+# while it signs, and must not queue behind the polls of every other client for a thread
+# (finalize p95 under 64 clients); its issuance shares commits through the group commit.
+FINALIZE_THREADS = 4
 # How long a challenge's answer waits for its validation (a loopback http-01 takes a few
 # milliseconds; a slow one is answered "processing" and polled, as before).
 VALIDATION_WAIT_SECONDS = 2.0
@@ -71,6 +75,8 @@ class Route:
     pattern: re.Pattern[str]
     handler: Callable[[Call], Answer] | None  # signed resources
     jwk_ok: bool = False  # may be signed with its own jwk (newAccount, revokeCert)
+    # Runs on threads of its own instead of the process's shared ones (finalize: see below).
+    own_threads: bool = False
 
 
 def _route(method: str, path: str, handler: Callable[[Call], Answer] | None, **kw: Any) -> Route:
@@ -83,7 +89,7 @@ ROUTES = (
     _route("POST", "/acme/chall/{challenge_id}", orders.challenge),
     _route("POST", "/acme/order/{order_id}", orders.order),
     _route("POST", "/acme/new-order", orders.new_order),
-    _route("POST", "/acme/finalize/{order_id}", orders.finalize),
+    _route("POST", "/acme/finalize/{order_id}", orders.finalize, own_threads=True),
     _route("POST", "/acme/cert/{serial}", orders.certificate),
     _route("POST", "/acme/new-account", accounts.new_account, jwk_ok=True),
     _route("POST", "/acme/acct/{account_id}/orders", accounts.account_orders),
@@ -116,6 +122,7 @@ class AcmeFrontEnd:
             *((k.lower().encode(), v.encode()) for k, v in security.items()),
         ]
         self._directory: bytes | None = None
+        self._finalizing = CapacityLimiter(FINALIZE_THREADS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
@@ -164,7 +171,8 @@ class AcmeFrontEnd:
                 answer = self._failure(exc, path)
             return answer, self._nonce_here()
 
-        answer, nonce = await to_thread.run_sync(run)
+        limiter = self._finalizing if route.own_threads else None
+        answer, nonce = await to_thread.run_sync(run, limiter=limiter)
         if answer.wait is not None:
             answer = await self._after_validation(answer)
         if nonce is not None:

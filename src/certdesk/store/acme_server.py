@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Table, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, CursorResult, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from certdesk.core.acme_states import (
@@ -24,7 +24,6 @@ from certdesk.store.models import (
     AcmeNonce,
     AcmeOrder,
     AcmeServerChallenge,
-    CertificateRow,
     Organization,
 )
 
@@ -163,13 +162,6 @@ def add_nonces(conn: Connection, values: Sequence[str], expires_at: datetime) ->
     conn.execute(insert(_NONCES), [{"value": v, "expires_at": expires_at} for v in values])
 
 
-def use_nonce(conn: Connection, value: str, now: datetime) -> bool:
-    """Use a nonce: True only if this DELETE removed its row, so a nonce is accepted once
-    even when two processes receive it at the same moment."""
-    done = conn.execute(delete(_NONCES).where(_NONCES.c.value == value, _NONCES.c.expires_at > now))
-    return done.rowcount == 1
-
-
 def purge_nonces(conn: Connection, now: datetime) -> int:
     return conn.execute(delete(_NONCES).where(_NONCES.c.expires_at <= now)).rowcount
 
@@ -257,30 +249,6 @@ def add_reused_challenge(
     )
 
 
-def recent_validation(
-    s: Session, account_id: int, name: str, wildcard: bool, since: datetime
-) -> tuple[datetime, ChallengeType] | None:
-    """The newest validation of ``name`` (as a wildcard or not) by the account after
-    ``since``, on an authorization still valid (not deactivated or revoked): when, and how."""
-    row = s.execute(
-        select(AcmeServerChallenge.validated_at, AcmeServerChallenge.type)
-        .join(AcmeAuthorization, AcmeAuthorization.id == AcmeServerChallenge.authz_id)
-        .where(
-            AcmeAuthorization.account_id == account_id,
-            AcmeAuthorization.name == name,
-            AcmeAuthorization.wildcard == wildcard,
-            AcmeAuthorization.status == AuthzStatus.VALID,
-            AcmeServerChallenge.status == ChallengeStatus.VALID,
-            AcmeServerChallenge.validated_at > since,
-        )
-        .order_by(AcmeServerChallenge.validated_at.desc())
-        .limit(1)
-    ).first()
-    if row is None or row[0] is None:
-        return None
-    return row[0], row[1]
-
-
 def order(s: Session, order_id: int, *, for_update: bool = False) -> AcmeOrder | None:
     q = select(AcmeOrder).where(AcmeOrder.id == order_id)
     if for_update:
@@ -324,19 +292,6 @@ def challenges_of(s: Session, authz_ids: Sequence[int]) -> list[AcmeServerChalle
 
 def challenge(s: Session, challenge_id: int) -> AcmeServerChallenge | None:
     return s.get(AcmeServerChallenge, challenge_id)
-
-
-def start_challenge(s: Session, challenge_id: int) -> bool:
-    """pending → processing; False if the challenge was not pending (already answered)."""
-    done = s.execute(
-        update(AcmeServerChallenge)
-        .where(
-            AcmeServerChallenge.id == challenge_id,
-            AcmeServerChallenge.status == ChallengeStatus.PENDING,
-        )
-        .values(status=ChallengeStatus.PROCESSING)
-    )
-    return cast("CursorResult[Any]", done).rowcount == 1
 
 
 def record_challenge(
@@ -408,79 +363,3 @@ def account_of_certificate(s: Session, certificate_id: int) -> int | None:
     return s.scalars(
         select(AcmeOrder.account_id).where(AcmeOrder.certificate_id == certificate_id)
     ).first()
-
-
-# --- renewal information and replacement (RFC 9773) -------------------------------------------
-
-
-def request_replacement(
-    s: Session, *, at: datetime, issuer_id: int | None = None, org_id: int | None = None
-) -> int:
-    """Mark every active certificate of an issuer (or an organization) for early
-    replacement, once; the number newly marked."""
-    q = update(CertificateRow).where(
-        CertificateRow.status == "active", CertificateRow.replace_requested_at.is_(None)
-    )
-    if issuer_id is not None:
-        q = q.where(CertificateRow.issuer_id == issuer_id)
-    if org_id is not None:
-        q = q.where(CertificateRow.org_id == org_id)
-    done = s.execute(q.values(replace_requested_at=at))
-    return cast("CursorResult[Any]", done).rowcount
-
-
-def replaced(s: Session, certificate_id: int, now: datetime) -> bool:
-    """Whether a certificate already has its replacement: a certificate recorded as its
-    renewal, or another ACME order replacing it that can still succeed."""
-    renewal = select(CertificateRow.id).where(
-        CertificateRow.renewal_of == certificate_id, CertificateRow.status != "void"
-    )
-    order = select(AcmeOrder.id).where(
-        AcmeOrder.replaces_id == certificate_id,
-        or_(
-            AcmeOrder.status.in_([OrderStatus.PROCESSING, OrderStatus.VALID]),
-            (AcmeOrder.status == OrderStatus.PENDING) & (AcmeOrder.expires_at > now),
-        ),
-    )
-    return s.scalars(renewal.union_all(order).limit(1)).first() is not None
-
-
-# --- rate limits: counted in the database, so every process sees the same counts ------------
-
-
-def orders_since(
-    s: Session, since: datetime, *, account_id: int | None = None, org_id: int | None = None
-) -> tuple[int, datetime | None]:
-    """How many orders an account (or an organization) created after ``since``, and when the
-    oldest of them was created (when the count first drops)."""
-    q = select(func.count(), func.min(AcmeOrder.created_at)).where(AcmeOrder.created_at > since)
-    if account_id is not None:
-        q = q.where(AcmeOrder.account_id == account_id)
-    if org_id is not None:
-        q = q.where(AcmeOrder.org_id == org_id)
-    count, oldest = s.execute(q).one()
-    return int(count), oldest
-
-
-def pending_authorizations(
-    s: Session, now: datetime, *, account_id: int | None = None, org_id: int | None = None
-) -> tuple[int, datetime | None]:
-    """How many authorizations of an account (or an organization) are still pending and
-    unexpired, and when the first of them expires."""
-    q = select(func.count(), func.min(AcmeAuthorization.expires_at)).where(
-        AcmeAuthorization.status == AuthzStatus.PENDING, AcmeAuthorization.expires_at > now
-    )
-    if account_id is not None:
-        q = q.where(AcmeAuthorization.account_id == account_id)
-    if org_id is not None:
-        q = q.join(AcmeAccount, AcmeAccount.id == AcmeAuthorization.account_id).where(
-            AcmeAccount.org_id == org_id
-        )
-    count, first = s.execute(q).one()
-    return int(count), first
-
-
-def lock_org(s: Session, org_id: int) -> None:
-    """Hold the organization's row until commit (PostgreSQL), so that two processes counting
-    its orders for a rate limit cannot both see room for one more."""
-    s.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())

@@ -37,7 +37,7 @@ from certdesk.services.acme.validation import (
 )
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
-from certdesk.store import acme_reads
+from certdesk.store import acme_compiled, acme_reads
 from certdesk.store import acme_server as acme_store
 from certdesk.store.models import AcmeAuthorization, AcmeServerChallenge
 
@@ -165,8 +165,8 @@ class AcmeAuthorizations:
         with self._rt.unforced.begin() as s:
             rows = acme_reads.authorization_of_challenge(s.connection(), challenge_id)
             authz, chall = _own_challenge_of(rows, account, challenge_id, now)
-            started = authz.status is AuthzStatus.PENDING and acme_store.start_challenge(
-                s, chall.id
+            started = authz.status is AuthzStatus.PENDING and acme_compiled.start_challenge(
+                s.connection(), chall.id
             )
         if not started:
             return Started(chall, None)

@@ -71,7 +71,7 @@ from certdesk.services.pki.inventory import ExportFormat, InventoryService
 from certdesk.services.pki.issuance import IssuanceService, IssueCommand
 from certdesk.services.pki.revocation import RevocationService
 from certdesk.services.runtime import Runtime
-from certdesk.store import acme_reads
+from certdesk.store import acme_compiled, acme_reads
 from certdesk.store import acme_server as acme_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store
@@ -326,9 +326,7 @@ class AcmeOrders:
         # The conditional update keeps two finalizations from both signing whether or not it
         # is on disk; the issuance's forced commit follows and makes it durable with it.
         with self._rt.transaction(flush=False) as conn:
-            if not acme_store.mark_order(
-                conn, order_id, OrderStatus.PROCESSING, expect=[OrderStatus.PENDING]
-            ):
+            if not acme_compiled.order_processing(conn, order_id):
                 raise Conflict("acme.order_not_ready", "the order is already being finalized")
         linked: list[int] = []
 
@@ -336,13 +334,7 @@ class AcmeOrders:
             # In the certificate's own transaction (its activation, forced to disk): the
             # order is valid with its certificate's link exactly when the certificate is
             # stored, so a crash never leaves a certificate without its order's link.
-            acme_store.mark_order(
-                conn,
-                order_id,
-                OrderStatus.VALID,
-                expect=[OrderStatus.PROCESSING],
-                certificate_id=certificate_id,
-            )
+            acme_compiled.order_valid(conn, order_id, certificate_id)
             linked.append(certificate_id)
 
         try:

@@ -232,7 +232,8 @@ class PersistRecords:
             address = contact.removeprefix("mailto:")
             to.setdefault(address.lower(), (0, address))
         console = self._rt.settings.base_url.rstrip("/") + "/acme"
-        reason = f"acme.rekey#{account.id}@{int(at.timestamp())}-{account.thumbprint[:16]}"
+        # At most 40 characters (notices.reason); one mail per key change.
+        reason = f"acme.rekey#{account.id}@{int(at.timestamp())}-{account.thumbprint[:6]}"
         queue.queue_once(
             s.connection(),
             [
