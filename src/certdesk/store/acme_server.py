@@ -28,6 +28,9 @@ from certdesk.store.models import (
 )
 
 _NONCES = cast("Table", AcmeNonce.__table__)
+_ORDERS = cast("Table", AcmeOrder.__table__)
+_AUTHZS = cast("Table", AcmeAuthorization.__table__)
+_CHALLS = cast("Table", AcmeServerChallenge.__table__)
 
 # --- EAB keys ---------------------------------------------------------------------------------
 
@@ -170,7 +173,7 @@ def purge_nonces(conn: Connection, now: datetime) -> int:
 
 
 def add_order(
-    s: Session,
+    conn: Connection,
     *,
     account_id: int,
     org_id: int,
@@ -179,24 +182,27 @@ def add_order(
     created_at: datetime,
     replaces_id: int | None = None,
     profile: str | None = None,
-) -> AcmeOrder:
-    row = AcmeOrder(
-        account_id=account_id,
-        org_id=org_id,
-        status=OrderStatus.PENDING,
-        names=list(names),
-        expires_at=expires_at,
-        created_at=created_at,
-        replaces_id=replaces_id,
-        profile=profile,
-    )
-    s.add(row)
-    s.flush()
-    return row
+) -> int:
+    """A new pending order (one Core INSERT); its id."""
+    new_id = conn.execute(
+        insert(_ORDERS)
+        .values(
+            account_id=account_id,
+            org_id=org_id,
+            status=OrderStatus.PENDING,
+            names=list(names),
+            expires_at=expires_at,
+            created_at=created_at,
+            replaces_id=replaces_id,
+            profile=profile,
+        )
+        .returning(_ORDERS.c.id)
+    ).scalar_one()
+    return int(new_id)
 
 
 def add_authorization(
-    s: Session,
+    conn: Connection,
     *,
     order_id: int,
     account_id: int,
@@ -204,43 +210,46 @@ def add_authorization(
     wildcard: bool,
     expires_at: datetime,
     created_at: datetime,
-) -> AcmeAuthorization:
-    row = AcmeAuthorization(
-        order_id=order_id,
-        account_id=account_id,
-        name=name,
-        wildcard=wildcard,
-        status=AuthzStatus.PENDING,
-        expires_at=expires_at,
-        created_at=created_at,
-    )
-    s.add(row)
-    s.flush()
-    return row
-
-
-def add_challenge(s: Session, *, authz_id: int, kind: ChallengeType, token: str) -> None:
-    s.add(
-        AcmeServerChallenge(
-            authz_id=authz_id, type=kind, token=token, status=ChallengeStatus.PENDING
+    valid: bool = False,
+) -> int:
+    """A new authorization, pending (or valid at once when reused, RFC 8555 §7.1.4); its id."""
+    new_id = conn.execute(
+        insert(_AUTHZS)
+        .values(
+            order_id=order_id,
+            account_id=account_id,
+            name=name,
+            wildcard=wildcard,
+            status=AuthzStatus.VALID if valid else AuthzStatus.PENDING,
+            expires_at=expires_at,
+            created_at=created_at,
         )
+        .returning(_AUTHZS.c.id)
+    ).scalar_one()
+    return int(new_id)
+
+
+def add_challenges(
+    conn: Connection, authz_id: int, kinds: Sequence[ChallengeType], tokens: Sequence[str]
+) -> None:
+    """The authorization's pending challenges, one per kind, each with its token."""
+    conn.execute(
+        insert(_CHALLS),
+        [
+            {"authz_id": authz_id, "type": k, "token": t, "status": ChallengeStatus.PENDING}
+            for k, t in zip(kinds, tokens, strict=True)
+        ],
     )
 
 
 def add_reused_challenge(
-    s: Session,
-    authz: AcmeAuthorization,
-    *,
-    kind: ChallengeType,
-    token: str,
-    validated_at: datetime,
+    conn: Connection, authz_id: int, *, kind: ChallengeType, token: str, validated_at: datetime
 ) -> None:
-    """An authorization proved by an earlier validation (reuse, RFC 8555 §7.1.4): valid, with
-    the method and the moment of that proof."""
-    authz.status = AuthzStatus.VALID
-    s.add(
-        AcmeServerChallenge(
-            authz_id=authz.id,
+    """The proof of an authorization valid at once (reuse, RFC 8555 §7.1.4, or a standing
+    record): a valid challenge with the method and the moment of that proof."""
+    conn.execute(
+        insert(_CHALLS).values(
+            authz_id=authz_id,
             type=kind,
             token=token,
             status=ChallengeStatus.VALID,

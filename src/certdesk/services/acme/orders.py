@@ -182,12 +182,14 @@ class AcmeOrders:
             reuse = reusable(s, settings, account, normalized, now)
             persisted = {n: u for n, u in persisted.items() if n in normalized and n not in reuse}
             check_limits(s, settings, account, len(normalized) - len(reuse) - len(persisted), now)
-            order = acme_store.add_order(
-                s,
+            conn = s.connection()
+            expires_at = now + timedelta(hours=settings.acme_order_hours)
+            order_id = acme_store.add_order(
+                conn,
                 account_id=account.id,
                 org_id=org.id,
                 names=normalized,
-                expires_at=now + timedelta(hours=settings.acme_order_hours),
+                expires_at=expires_at,
                 created_at=now,
                 replaces_id=replaces_id,
                 profile=profile,
@@ -200,42 +202,43 @@ class AcmeOrders:
                     # never past its persistUntil.
                     until = persisted[name]
                     validated = (
-                        min(now + AUTHZ_LIFETIME, order.expires_at, until or order.expires_at),
+                        min(now + AUTHZ_LIFETIME, expires_at, until or expires_at),
                         ChallengeType.DNSPERSIST01,
                         now,
                     )
                     PersistRecords.learn(s, account, base, wildcard, until, now)
-                authz = acme_store.add_authorization(
-                    s,
-                    order_id=order.id,
+                authz_id = acme_store.add_authorization(
+                    conn,
+                    order_id=order_id,
                     account_id=account.id,
                     name=base,
                     wildcard=wildcard,
-                    expires_at=min(now + AUTHZ_LIFETIME, order.expires_at)
+                    expires_at=min(now + AUTHZ_LIFETIME, expires_at)
                     if validated is None
                     else validated[0],
                     created_at=now,
+                    valid=validated is not None,
                 )
                 if validated is not None:
                     # Reused (§7.1.4, SC-081): valid at once, through its earlier proof.
                     acme_store.add_reused_challenge(
-                        s,
-                        authz,
+                        conn,
+                        authz_id,
                         kind=validated[1],
                         token=b64url(secrets.token_bytes(32)),
                         validated_at=validated[2],
                     )
                     continue
-                for kind in offered_challenges(wildcard):
-                    acme_store.add_challenge(
-                        s, authz_id=authz.id, kind=kind, token=b64url(secrets.token_bytes(32))
-                    )
+                kinds = offered_challenges(wildcard)
+                acme_store.add_challenges(
+                    conn, authz_id, kinds, [b64url(secrets.token_bytes(32)) for _ in kinds]
+                )
             self._audit.record(
                 s,
                 account.actor(),
                 "acme.order.create",
                 "acme_order",
-                order.id,
+                order_id,
                 organization=org.code,
                 names=normalized,
                 replaces=replaces,
@@ -244,7 +247,7 @@ class AcmeOrders:
                 persisted=sorted(persisted),
             )
             s.flush()
-            return order_view_of(acme_reads.order(s.connection(), order.id), now)
+            return order_view_of(acme_reads.order(conn, order_id), now)
 
     def _standing_records(
         self, account: AccountView, names: list[str]
