@@ -49,10 +49,14 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PREFIX = "/acme/"
-# Threads of each process kept for finalize: a finalization holds its order ``processing``
-# while it signs, and must not queue behind the polls of every other client for a thread
-# (finalize p95 under 64 clients); its issuance shares commits through the group commit.
-FINALIZE_THREADS = 4
+# Worker threads of each process for ACME requests, apart from the threads the rest of the
+# site shares (CERTDESK_SERVER_THREADS): few, because the work holds the GIL and more threads
+# only stretch every request; finalize has threads of its own so that a finalization (its
+# order ``processing`` while it signs) never queues behind every other client's polls.
+# Measured at 16 and 64 clients (docs/performance.md): 2 + 2 gave the lowest finalize p95
+# and no lower throughput than the shared 8.
+ACME_THREADS = 2
+FINALIZE_THREADS = 2
 # How long a challenge's answer waits for its validation (a loopback http-01 takes a few
 # milliseconds; a slow one is answered "processing" and polled, as before).
 VALIDATION_WAIT_SECONDS = 2.0
@@ -122,6 +126,7 @@ class AcmeFrontEnd:
             *((k.lower().encode(), v.encode()) for k, v in security.items()),
         ]
         self._directory: bytes | None = None
+        self._requests = CapacityLimiter(ACME_THREADS)
         self._finalizing = CapacityLimiter(FINALIZE_THREADS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -171,7 +176,7 @@ class AcmeFrontEnd:
                 answer = self._failure(exc, path)
             return answer, self._nonce_here()
 
-        limiter = self._finalizing if route.own_threads else None
+        limiter = self._finalizing if route.own_threads else self._requests
         answer, nonce = await to_thread.run_sync(run, limiter=limiter)
         if answer.wait is not None:
             answer = await self._after_validation(answer)
@@ -197,7 +202,7 @@ class AcmeFrontEnd:
             except Exception:
                 return answer
 
-        return await to_thread.run_sync(run)
+        return await to_thread.run_sync(run, limiter=self._requests)
 
     async def _plain(self, route: Route, params: dict[str, str]) -> Answer:
         if route.path == "/acme/directory":
@@ -211,7 +216,9 @@ class AcmeFrontEnd:
         if route.path == "/acme/new-nonce":
             return Answer(200 if route.method == "HEAD" else 204)  # §7.2
         svc, cert_id = self.svc, params["cert_id"]
-        return await to_thread.run_sync(lambda: orders.renewal_info(svc, cert_id))
+        return await to_thread.run_sync(
+            lambda: orders.renewal_info(svc, cert_id), limiter=self._requests
+        )
 
     def _nonce_here(self) -> str | None:
         """A nonce for the answer, taken in the worker thread (no second hop for it)."""
@@ -227,7 +234,7 @@ class AcmeFrontEnd:
         # From this process's stored batch when it has one: no thread hop then.
         nonce = self.svc.acme_nonces.ready()
         if nonce is None:
-            nonce = await to_thread.run_sync(self._nonce_here)
+            nonce = await to_thread.run_sync(self._nonce_here, limiter=self._requests)
         return nonce
 
     def _failure(self, exc: BaseException, path: str) -> Answer:
