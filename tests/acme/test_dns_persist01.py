@@ -9,6 +9,8 @@ against a real ``named`` (bind9 on loopback, CERTDESK_ACME_VA_DNS_SERVER), with 
    record's persistUntil, which no authorization outlives.
 3. The warning before persistUntil: mail to the organization's delegated administrators,
    each stage once.
+4. keyChange: the records naming the account by a hash of its old key are marked to be
+   republished, and the organization is told which, with their new values, once, audited.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from sqlalchemy import select
 
 from ca.acme.vendor_world import ZONE, Bind9, running_bind9
 from certdesk.core.acme_persist import hashed_account_uri
-from certdesk.store.models import Notice
+from certdesk.store.models import AuditRow, Notice
 from conftest import BACKENDS, OPERATOR
-from world.acme import NS, AcmeWorld, acme_world, poll_ready
+from world.acme import NS, AcmeWorld, account_key, acme_world, poll_ready, rollover
 from world.csr import make_csr
 
 ORG = "dmv"  # self-managed, zone:dmv.ca.gov (the zone bind9 serves)
@@ -257,3 +259,49 @@ def test_standing_record_warns_administrators_before_it_ends(
     assert sorted(m.reason.rsplit("-", 1)[1] for m in mails()) == ["30d", "7d"]
     persist.warn(until + timedelta(seconds=1))
     assert len(mails()) == 2  # lapsed: nothing more to warn about
+
+
+def test_r17_key_change_tells_the_organization_which_records_to_republish(
+    world: AcmeWorld, named: Bind9
+) -> None:
+    acme = world.registered(ORG)
+    name = f"rekey{secrets.token_hex(3)}.{ZONE}"
+    before = Ctx(world, acme, name)
+    persist = world.services.acme_persist
+    shown = persist.show(OPERATOR, before.account_id, name)
+    assert shown.republish_since is None
+    publish(named, name, shown.txt_value)
+    # RFC 8555 §7.3.5: the account's key changes; the hashed accounturi changes with it.
+    new_key = account_key()
+    assert rollover(world, acme, new_key).status_code == 200
+    acme.net.key = new_key
+    after = Ctx(world, acme, name)
+    [view] = [r for r in persist.records(OPERATOR, ORG) if r.name == name]
+    assert view.republish_since == world.clock()
+    assert view.txt_value == f"{ISSUER}; accounturi={after.hashed(name)}" != shown.txt_value
+    # The organization's delegated administrator and the account's contact are told once,
+    # with the old and the new value, in plain words; the event is audited.
+    with world.services.rt.reads() as s:
+        mails = list(
+            s.scalars(select(Notice).where(Notice.reason.like(f"acme.rekey#{before.account_id}@%")))
+        )
+        events = list(
+            s.scalars(
+                select(AuditRow).where(
+                    AuditRow.action == "acme.persist.republish",
+                    AuditRow.object_id == str(before.account_id),
+                )
+            )
+        )
+    assert sorted(m.contact_email for m in mails) == ["dana@dmv.ca.gov", "ops@alpha.ca.gov"]
+    for mail in mails:
+        assert shown.txt_value in mail.body_text and view.txt_value in mail.body_text
+        assert "PST" in mail.body_text and "R17" not in mail.body_text
+    assert len(events) == 1
+    # The old record no longer proves the name; the republished one does, and the mark goes.
+    assert acme.new_order(make_csr([name])).body.status == messages.STATUS_PENDING
+    named.update((f"_validation-persist.{name}", "TXT", ""))
+    publish(named, name, view.txt_value)
+    assert acme.new_order(make_csr([name])).body.status == messages.STATUS_READY
+    [view] = [r for r in persist.records(OPERATOR, ORG) if r.name == name]
+    assert view.republish_since is None

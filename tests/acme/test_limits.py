@@ -13,14 +13,12 @@ real HTTP with certbot's ``acme`` library on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import josepy as jose
 import pytest
 import requests
-from acme import jws as acme_jws
 from acme import messages
 
 from certdesk.services.registry import Services
@@ -30,10 +28,10 @@ from world.acme import (
     AcmeWorld,
     account_key,
     acme_world,
-    algorithm,
     poll_ready,
     post,
     problem,
+    rollover,
     solve_http01,
 )
 from world.csr import make_csr
@@ -203,35 +201,6 @@ def test_reuse_ends_after_the_period(world: AcmeWorld) -> None:
 
 
 # --- keyChange (§7.3.5) -----------------------------------------------------------------------
-
-
-def key_change_body(
-    world: AcmeWorld, account_url: str, old: jose.JWK, new: jose.JWK, **tamper: Any
-) -> dict[str, Any]:
-    url = tamper.pop("url", world.base + "/acme/key-change")
-    signer = tamper.pop("signer", new)
-    inner_payload = {"account": tamper.pop("account", account_url), "oldKey": old.public_key()}
-    inner = acme_jws.JWS.sign(
-        json.dumps(inner_payload, default=lambda k: k.to_partial_json()).encode(),
-        key=signer,
-        alg=algorithm(new),
-        nonce=None,
-        url=url,
-    )
-    out: dict[str, Any] = inner.to_partial_json()
-    header = json.loads(jose.b64decode(out["protected"]))
-    if not tamper.pop("with_jwk", True):
-        header.pop("jwk")
-        header["kid"] = account_url
-    elif signer is not new:  # the header names the new key; another key signed
-        header["jwk"] = new.public_key().to_partial_json()
-    out["protected"] = jose.b64encode(json.dumps(header).encode()).decode()
-    return out
-
-
-def rollover(world: AcmeWorld, acme: Any, new: jose.JWK, **tamper: Any) -> requests.Response:
-    body = key_change_body(world, acme.net.account.uri, acme.net.key, new, **tamper)
-    return post(world, "/acme/key-change", body, acme.net.key, kid=acme.net.account.uri)
 
 
 def test_7_3_5_key_change_rolls_the_account_over(world: AcmeWorld) -> None:

@@ -294,3 +294,35 @@ def register_through(client: Any, base_url: str, kid: str, hmac_key: str) -> tup
     )
     assert resp.status_code == 201, resp.text
     return int(resp.headers["Location"].rsplit("/", 1)[1]), key
+
+
+# --- keyChange (RFC 8555 §7.3.5) ------------------------------------------------------------
+
+
+def key_change_body(
+    world: AcmeWorld, account_url: str, old: jose.JWK, new: jose.JWK, **tamper: Any
+) -> dict[str, Any]:
+    url = tamper.pop("url", world.base + "/acme/key-change")
+    signer = tamper.pop("signer", new)
+    inner_payload = {"account": tamper.pop("account", account_url), "oldKey": old.public_key()}
+    inner = acme_jws.JWS.sign(
+        json.dumps(inner_payload, default=lambda k: k.to_partial_json()).encode(),
+        key=signer,
+        alg=algorithm(new),
+        nonce=None,
+        url=url,
+    )
+    out: dict[str, Any] = inner.to_partial_json()
+    header = json.loads(jose.b64decode(out["protected"]))
+    if not tamper.pop("with_jwk", True):
+        header.pop("jwk")
+        header["kid"] = account_url
+    elif signer is not new:  # the header names the new key; another key signed
+        header["jwk"] = new.public_key().to_partial_json()
+    out["protected"] = jose.b64encode(json.dumps(header).encode()).decode()
+    return out
+
+
+def rollover(world: AcmeWorld, acme: Any, new: jose.JWK, **tamper: Any) -> requests.Response:
+    body = key_change_body(world, acme.net.account.uri, acme.net.key, new, **tamper)
+    return post(world, "/acme/key-change", body, acme.net.key, kid=acme.net.account.uri)

@@ -1,14 +1,18 @@
-"""RFC 8555 §6.7 problem documents: certdesk's errors in the protocol's words."""
+"""RFC 8555 §6.7 problem documents: certdesk's errors in the protocol's words, and the
+:class:`Answer` every ACME resource returns (certdesk/acme/frontend.py sends it)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import Any
-
-from fastapi.responses import JSONResponse
 
 from certdesk.errors import CertdeskError, Kind
 
 PROBLEM = "application/problem+json"
+JSON = "application/json"
 NS = "urn:ietf:params:acme:error:"
 
 # Stable certdesk codes → (RFC 8555 problem type, HTTP status).
@@ -37,6 +41,7 @@ CODES: dict[str, tuple[str, int]] = {
     "acme.already_replaced": ("alreadyReplaced", 400),
     "acme.invalid_profile": ("invalidProfile", 400),  # draft-aaron-acme-profiles
     "acme.renewal_info_unknown": ("malformed", 404),
+    "acme.method_not_allowed": ("malformed", 405),
     "org.managed": ("unauthorized", 403),
     "cert.revoked": ("alreadyRevoked", 400),
 }
@@ -49,6 +54,27 @@ _BY_KIND: dict[Kind, tuple[str, int]] = {
     Kind.CONFLICT: ("malformed", 409),
     Kind.UNAVAILABLE: ("serverInternal", 503),
 }
+
+
+@dataclass
+class Answer:
+    """One HTTP answer of the ACME server: status, body, media type, extra headers."""
+
+    status: int = 200
+    body: bytes = b""
+    media_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    # Work still under way that the answer may wait for, a short bounded time, before
+    # ``then`` builds the answer again (a challenge's validation: frontend.py).
+    wait: Future[Any] | None = None
+    then: Callable[[], Answer] | None = None
+
+
+def json_answer(body: dict[str, Any], status: int = 200, location: str | None = None) -> Answer:
+    headers = {"Location": location} if location else {}
+    # Compact UTF-8, as Starlette's JSONResponse wrote it.
+    data = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return Answer(status, data.encode("utf-8"), JSON, headers)
 
 
 def acme_type(exc: CertdeskError) -> tuple[str, int]:
@@ -79,13 +105,16 @@ def render(
     *,
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
+) -> Answer:
     body: dict[str, Any] = {"type": NS + kind, "detail": detail, "status": status}
     body.update(extra or {})
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    answer = json_answer(body, status)
+    answer.media_type = PROBLEM
+    answer.headers.update(headers or {})
+    return answer
 
 
-def from_error(exc: CertdeskError, base_url: str = "") -> JSONResponse:
+def from_error(exc: CertdeskError, base_url: str = "") -> Answer:
     kind, status = acme_type(exc)
     extra: dict[str, Any] = {"code": exc.code}
     if (subs := subproblems(exc)) != []:

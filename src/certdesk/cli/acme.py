@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from certdesk.cli.common import OPERATOR, emit_json, services
+from certdesk.core.accounts import describe_instant
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -179,3 +180,9 @@ def persist_record(
         " then proves the name with it, no challenge responder needed)",
         err=True,
     )
+    if view.republish_since is not None:
+        typer.echo(
+            f"(the account's key changed at {describe_instant(view.republish_since)}: a record"
+            " published before then no longer holds; publish this value in its place)",
+            err=True,
+        )

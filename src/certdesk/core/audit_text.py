@@ -13,6 +13,8 @@ __all__ = ["ACTIONS", "KINDS", "OBJECTS", "SIGN_IN_ACTIONS", "describe", "kind_o
 ACTIONS: dict[str, str] = {
     "acme.persist.show": "showed the standing DNS validation record of ACME account",
     "acme.persist.warn": "warned of the end of the standing DNS validation record of",
+    "acme.persist.republish": "asked for the standing DNS validation records to be republished"
+    " after the key change of ACME account",
     "case.attach": "attached a file to case",
     "case.attachment_delete": "deleted a file attached to case",
     "case.attachment_download": "downloaded a file attached to case",

@@ -112,6 +112,47 @@ def persist_record_lapsing(
     return Mail(subject, text, html)
 
 
+def persist_records_rekeyed(
+    *,
+    name: str,
+    org_name: str,
+    account_id: int,
+    changed_at: datetime,
+    records: list[tuple[str, str, str]],
+    console_url: str,
+) -> Mail:
+    """To an organization's administrators and the ACME account's contacts: the account's
+    key changed, so the standing DNS validation records (dns-persist-01) that name the
+    account by a hash of its key must be republished; ``records`` are (TXT name, old value,
+    new value)."""
+    when = describe_instant(changed_at)
+    subject = (
+        f"certdesk: republish {len(records)} DNS validation record(s) of ACME account {account_id}"
+    )
+    paragraphs = [
+        f"Hello {name},",
+        f"The key of {org_name}'s ACME account {account_id} was changed at {when}. Its standing"
+        " DNS validation records name the account by a value computed from its key, so the"
+        " records published with the old value no longer let the account obtain certificates"
+        " without a challenge.",
+        "Replace each record below with its new value (a record that names the account by its"
+        " plain URL instead keeps working):",
+    ]
+    lines: list[str] = []
+    for txt_name, old, new in records:
+        lines += [f'old: {txt_name}. IN TXT "{old}"', f'new: {txt_name}. IN TXT "{new}"']
+    closing = f"The ACME page, {console_url}, shows the records to publish."
+    text = "\n\n".join([*paragraphs, "\n".join(lines), closing, ""])
+    html = (
+        "<!DOCTYPE html>\n<html><body>\n"
+        + "\n".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+        + "\n<ul>\n"
+        + "\n".join(f"<li><code>{escape(line)}</code></li>" for line in lines)
+        + f"\n</ul>\n<p>{escape(closing)}</p>\n</body></html>\n"
+    )
+    return Mail(subject, text, html)
+
+
 def vendor_trouble(
     *,
     trouble: Literal["vendor.refused", "vendor.account", "vendor.silent"],

@@ -141,12 +141,15 @@ class Services:
         self.worker_health = WorkerHealthService(rt)
         # The ACME server (R17): EAB keys, accounts, nonces and the order pipeline with its VA.
         self.acme_eab = EabKeys(rt, self.audit, self.secretbox)
-        self.acme_accounts = AcmeAccounts(rt, self.audit, self.secretbox)
         self.acme_nonces = Nonces(rt)
         self.acme_validations = ValidationPool(rt.settings.acme_va_workers)
         self.acme_renewal_info = RenewalInfo(rt, self.audit)
         acme_va = validators(rt.settings, rt.clock)
         self.acme_persist = PersistRecords(rt, self.audit, self.secretbox, acme_va)
+        # A key change tells the organization which standing records to republish.
+        self.acme_accounts = AcmeAccounts(
+            rt, self.audit, self.secretbox, on_key_change=self.acme_persist.key_changed
+        )
         self.acme_orders = AcmeOrders(
             rt,
             self.audit,

@@ -52,6 +52,7 @@ def put_record(
         row.persist_until = persist_until
     if valid:
         row.last_valid_at = at
+        row.republish_since = None  # proved again: whatever is published holds
     s.flush()
     return row
 
@@ -111,3 +112,17 @@ def locked(s: Session, record_id: int) -> AcmePersistRecord | None:
 
 def set_warned(row: AcmePersistRecord, days: int) -> None:
     row.warned_days = days
+
+
+def mark_republish(s: Session, account_id: int, at: datetime) -> list[AcmePersistRecord]:
+    """The account's records that have not ended, marked to be republished since ``at``
+    (the account's key changed); the records marked."""
+    rows = [
+        r
+        for r in records(s, account_id=account_id)
+        if r.persist_until is None or r.persist_until > at
+    ]
+    for row in rows:
+        row.republish_since = at
+    s.flush()
+    return rows

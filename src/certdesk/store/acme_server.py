@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Table, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, CursorResult, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from certdesk.core.acme_states import (
@@ -24,11 +24,13 @@ from certdesk.store.models import (
     AcmeNonce,
     AcmeOrder,
     AcmeServerChallenge,
-    CertificateRow,
     Organization,
 )
 
 _NONCES = cast("Table", AcmeNonce.__table__)
+_ORDERS = cast("Table", AcmeOrder.__table__)
+_AUTHZS = cast("Table", AcmeAuthorization.__table__)
+_CHALLS = cast("Table", AcmeServerChallenge.__table__)
 
 # --- EAB keys ---------------------------------------------------------------------------------
 
@@ -163,13 +165,6 @@ def add_nonces(conn: Connection, values: Sequence[str], expires_at: datetime) ->
     conn.execute(insert(_NONCES), [{"value": v, "expires_at": expires_at} for v in values])
 
 
-def use_nonce(conn: Connection, value: str, now: datetime) -> bool:
-    """Use a nonce: True only if this DELETE removed its row, so a nonce is accepted once
-    even when two processes receive it at the same moment."""
-    done = conn.execute(delete(_NONCES).where(_NONCES.c.value == value, _NONCES.c.expires_at > now))
-    return done.rowcount == 1
-
-
 def purge_nonces(conn: Connection, now: datetime) -> int:
     return conn.execute(delete(_NONCES).where(_NONCES.c.expires_at <= now)).rowcount
 
@@ -178,7 +173,7 @@ def purge_nonces(conn: Connection, now: datetime) -> int:
 
 
 def add_order(
-    s: Session,
+    conn: Connection,
     *,
     account_id: int,
     org_id: int,
@@ -187,24 +182,27 @@ def add_order(
     created_at: datetime,
     replaces_id: int | None = None,
     profile: str | None = None,
-) -> AcmeOrder:
-    row = AcmeOrder(
-        account_id=account_id,
-        org_id=org_id,
-        status=OrderStatus.PENDING,
-        names=list(names),
-        expires_at=expires_at,
-        created_at=created_at,
-        replaces_id=replaces_id,
-        profile=profile,
-    )
-    s.add(row)
-    s.flush()
-    return row
+) -> int:
+    """A new pending order (one Core INSERT); its id."""
+    new_id = conn.execute(
+        insert(_ORDERS)
+        .values(
+            account_id=account_id,
+            org_id=org_id,
+            status=OrderStatus.PENDING,
+            names=list(names),
+            expires_at=expires_at,
+            created_at=created_at,
+            replaces_id=replaces_id,
+            profile=profile,
+        )
+        .returning(_ORDERS.c.id)
+    ).scalar_one()
+    return int(new_id)
 
 
 def add_authorization(
-    s: Session,
+    conn: Connection,
     *,
     order_id: int,
     account_id: int,
@@ -212,73 +210,52 @@ def add_authorization(
     wildcard: bool,
     expires_at: datetime,
     created_at: datetime,
-) -> AcmeAuthorization:
-    row = AcmeAuthorization(
-        order_id=order_id,
-        account_id=account_id,
-        name=name,
-        wildcard=wildcard,
-        status=AuthzStatus.PENDING,
-        expires_at=expires_at,
-        created_at=created_at,
-    )
-    s.add(row)
-    s.flush()
-    return row
-
-
-def add_challenge(s: Session, *, authz_id: int, kind: ChallengeType, token: str) -> None:
-    s.add(
-        AcmeServerChallenge(
-            authz_id=authz_id, type=kind, token=token, status=ChallengeStatus.PENDING
+    valid: bool = False,
+) -> int:
+    """A new authorization, pending (or valid at once when reused, RFC 8555 §7.1.4); its id."""
+    new_id = conn.execute(
+        insert(_AUTHZS)
+        .values(
+            order_id=order_id,
+            account_id=account_id,
+            name=name,
+            wildcard=wildcard,
+            status=AuthzStatus.VALID if valid else AuthzStatus.PENDING,
+            expires_at=expires_at,
+            created_at=created_at,
         )
+        .returning(_AUTHZS.c.id)
+    ).scalar_one()
+    return int(new_id)
+
+
+def add_challenges(
+    conn: Connection, authz_id: int, kinds: Sequence[ChallengeType], tokens: Sequence[str]
+) -> None:
+    """The authorization's pending challenges, one per kind, each with its token."""
+    conn.execute(
+        insert(_CHALLS),
+        [
+            {"authz_id": authz_id, "type": k, "token": t, "status": ChallengeStatus.PENDING}
+            for k, t in zip(kinds, tokens, strict=True)
+        ],
     )
 
 
 def add_reused_challenge(
-    s: Session,
-    authz: AcmeAuthorization,
-    *,
-    kind: ChallengeType,
-    token: str,
-    validated_at: datetime,
+    conn: Connection, authz_id: int, *, kind: ChallengeType, token: str, validated_at: datetime
 ) -> None:
-    """An authorization proved by an earlier validation (reuse, RFC 8555 §7.1.4): valid, with
-    the method and the moment of that proof."""
-    authz.status = AuthzStatus.VALID
-    s.add(
-        AcmeServerChallenge(
-            authz_id=authz.id,
+    """The proof of an authorization valid at once (reuse, RFC 8555 §7.1.4, or a standing
+    record): a valid challenge with the method and the moment of that proof."""
+    conn.execute(
+        insert(_CHALLS).values(
+            authz_id=authz_id,
             type=kind,
             token=token,
             status=ChallengeStatus.VALID,
             validated_at=validated_at,
         )
     )
-
-
-def recent_validation(
-    s: Session, account_id: int, name: str, wildcard: bool, since: datetime
-) -> tuple[datetime, ChallengeType] | None:
-    """The newest validation of ``name`` (as a wildcard or not) by the account after
-    ``since``, on an authorization still valid (not deactivated or revoked): when, and how."""
-    row = s.execute(
-        select(AcmeServerChallenge.validated_at, AcmeServerChallenge.type)
-        .join(AcmeAuthorization, AcmeAuthorization.id == AcmeServerChallenge.authz_id)
-        .where(
-            AcmeAuthorization.account_id == account_id,
-            AcmeAuthorization.name == name,
-            AcmeAuthorization.wildcard == wildcard,
-            AcmeAuthorization.status == AuthzStatus.VALID,
-            AcmeServerChallenge.status == ChallengeStatus.VALID,
-            AcmeServerChallenge.validated_at > since,
-        )
-        .order_by(AcmeServerChallenge.validated_at.desc())
-        .limit(1)
-    ).first()
-    if row is None or row[0] is None:
-        return None
-    return row[0], row[1]
 
 
 def order(s: Session, order_id: int, *, for_update: bool = False) -> AcmeOrder | None:
@@ -326,21 +303,8 @@ def challenge(s: Session, challenge_id: int) -> AcmeServerChallenge | None:
     return s.get(AcmeServerChallenge, challenge_id)
 
 
-def start_challenge(s: Session, challenge_id: int) -> bool:
-    """pending → processing; False if the challenge was not pending (already answered)."""
-    done = s.execute(
-        update(AcmeServerChallenge)
-        .where(
-            AcmeServerChallenge.id == challenge_id,
-            AcmeServerChallenge.status == ChallengeStatus.PENDING,
-        )
-        .values(status=ChallengeStatus.PROCESSING)
-    )
-    return cast("CursorResult[Any]", done).rowcount == 1
-
-
 def record_challenge(
-    s: Session,
+    s: Session | Connection,
     challenge_id: int,
     *,
     valid: bool,
@@ -350,18 +314,29 @@ def record_challenge(
 ) -> None:
     """The validation's result, on the challenge and on its authorization (§7.1.6);
     ``valid_until`` (a proof that ends, like a dns-persist-01 record's persistUntil) bounds
-    the authorization's expiry."""
-    chall = s.get(AcmeServerChallenge, challenge_id)
-    assert chall is not None
-    chall.status = ChallengeStatus.VALID if valid else ChallengeStatus.INVALID
-    chall.validated_at = at if valid else None
-    chall.error = error
-    authz = s.get(AcmeAuthorization, chall.authz_id)
-    assert authz is not None
-    if authz.status is AuthzStatus.PENDING:
-        authz.status = AuthzStatus.VALID if valid else AuthzStatus.INVALID
-    if valid and valid_until is not None and valid_until < authz.expires_at:
-        authz.expires_at = valid_until
+    the authorization's expiry. Core statements only (no ORM object loaded)."""
+    chall, authz = AcmeServerChallenge, AcmeAuthorization
+    s.execute(
+        update(chall)
+        .where(chall.id == challenge_id)
+        .values(
+            status=ChallengeStatus.VALID if valid else ChallengeStatus.INVALID,
+            validated_at=at if valid else None,
+            error=error,
+        )
+    )
+    authz_id = select(chall.authz_id).where(chall.id == challenge_id).scalar_subquery()
+    s.execute(
+        update(authz)
+        .where(authz.id == authz_id, authz.status == AuthzStatus.PENDING)
+        .values(status=AuthzStatus.VALID if valid else AuthzStatus.INVALID)
+    )
+    if valid and valid_until is not None:
+        s.execute(
+            update(authz)
+            .where(authz.id == authz_id, authz.expires_at > valid_until)
+            .values(expires_at=valid_until)
+        )
 
 
 def deactivate_authorization(row: AcmeAuthorization) -> None:
@@ -369,7 +344,7 @@ def deactivate_authorization(row: AcmeAuthorization) -> None:
 
 
 def mark_order(
-    s: Session,
+    s: Session | Connection,
     order_id: int,
     status: OrderStatus,
     *,
@@ -397,79 +372,3 @@ def account_of_certificate(s: Session, certificate_id: int) -> int | None:
     return s.scalars(
         select(AcmeOrder.account_id).where(AcmeOrder.certificate_id == certificate_id)
     ).first()
-
-
-# --- renewal information and replacement (RFC 9773) -------------------------------------------
-
-
-def request_replacement(
-    s: Session, *, at: datetime, issuer_id: int | None = None, org_id: int | None = None
-) -> int:
-    """Mark every active certificate of an issuer (or an organization) for early
-    replacement, once; the number newly marked."""
-    q = update(CertificateRow).where(
-        CertificateRow.status == "active", CertificateRow.replace_requested_at.is_(None)
-    )
-    if issuer_id is not None:
-        q = q.where(CertificateRow.issuer_id == issuer_id)
-    if org_id is not None:
-        q = q.where(CertificateRow.org_id == org_id)
-    done = s.execute(q.values(replace_requested_at=at))
-    return cast("CursorResult[Any]", done).rowcount
-
-
-def replaced(s: Session, certificate_id: int, now: datetime) -> bool:
-    """Whether a certificate already has its replacement: a certificate recorded as its
-    renewal, or another ACME order replacing it that can still succeed."""
-    renewal = select(CertificateRow.id).where(
-        CertificateRow.renewal_of == certificate_id, CertificateRow.status != "void"
-    )
-    order = select(AcmeOrder.id).where(
-        AcmeOrder.replaces_id == certificate_id,
-        or_(
-            AcmeOrder.status.in_([OrderStatus.PROCESSING, OrderStatus.VALID]),
-            (AcmeOrder.status == OrderStatus.PENDING) & (AcmeOrder.expires_at > now),
-        ),
-    )
-    return s.scalars(renewal.union_all(order).limit(1)).first() is not None
-
-
-# --- rate limits: counted in the database, so every process sees the same counts ------------
-
-
-def orders_since(
-    s: Session, since: datetime, *, account_id: int | None = None, org_id: int | None = None
-) -> tuple[int, datetime | None]:
-    """How many orders an account (or an organization) created after ``since``, and when the
-    oldest of them was created (when the count first drops)."""
-    q = select(func.count(), func.min(AcmeOrder.created_at)).where(AcmeOrder.created_at > since)
-    if account_id is not None:
-        q = q.where(AcmeOrder.account_id == account_id)
-    if org_id is not None:
-        q = q.where(AcmeOrder.org_id == org_id)
-    count, oldest = s.execute(q).one()
-    return int(count), oldest
-
-
-def pending_authorizations(
-    s: Session, now: datetime, *, account_id: int | None = None, org_id: int | None = None
-) -> tuple[int, datetime | None]:
-    """How many authorizations of an account (or an organization) are still pending and
-    unexpired, and when the first of them expires."""
-    q = select(func.count(), func.min(AcmeAuthorization.expires_at)).where(
-        AcmeAuthorization.status == AuthzStatus.PENDING, AcmeAuthorization.expires_at > now
-    )
-    if account_id is not None:
-        q = q.where(AcmeAuthorization.account_id == account_id)
-    if org_id is not None:
-        q = q.join(AcmeAccount, AcmeAccount.id == AcmeAuthorization.account_id).where(
-            AcmeAccount.org_id == org_id
-        )
-    count, first = s.execute(q).one()
-    return int(count), first
-
-
-def lock_org(s: Session, org_id: int) -> None:
-    """Hold the organization's row until commit (PostgreSQL), so that two processes counting
-    its orders for a rate limit cannot both see room for one more."""
-    s.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp
 
 from certdesk import logs
-from certdesk.acme import wfe as acme_wfe
+from certdesk.acme.frontend import AcmeFrontEnd
 from certdesk.config import Settings
 from certdesk.release import version
 from certdesk.services.registry import Services
@@ -65,7 +65,10 @@ class CertdeskApp(FastAPI):
         # Outside Starlette's ServerErrorMiddleware too: the 500 it sends for an error nothing
         # else caught carries the request id and gets its access line.
         services: Services = self.state.services
-        return RequestLog(super().build_middleware_stack(), services.rt.metrics)
+        # RFC 8555 under /acme/ (R17) in front of every other layer but the request log: an
+        # order is nine signed requests that need none of the console's or API's middleware.
+        inner = AcmeFrontEnd(super().build_middleware_stack(), services)
+        return RequestLog(inner, services.rt.metrics)
 
 
 def create_app(services: Services | None = None) -> FastAPI:
@@ -112,9 +115,6 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.state.services = svc
     known_head()  # read the packaged migrations once, at start: /readyz compares with it
     problems.install(app)
-    # RFC 8555 under /acme/ (R17), first: no other route starts with /acme/, and an ACME
-    # order is eight requests or more, each matched against the routes in this order.
-    app.include_router(acme_wfe.router)
     for module in (
         orgs,
         tokens,

@@ -21,6 +21,7 @@ from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
 from certdesk.services.visibility import listed_org_id
+from certdesk.store import acme_reads
 from certdesk.store import acme_server as acme_store
 from certdesk.store import orgs as org_store
 from certdesk.store.models import AcmeAccount
@@ -104,16 +105,48 @@ class Registration:
     prove: Callable[[bytes], None]
 
 
+# Called in keyChange's transaction with the account (its new key set), its old thumbprint
+# and the moment: what else changes with the key (services/acme/persist.py).
+KeyChangeHook = Callable[[Session, AcmeAccount, str, datetime], None]
+
+
 class AcmeAccounts:
-    def __init__(self, rt: Runtime, audit: AuditService, box: SecretBox) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        audit: AuditService,
+        box: SecretBox,
+        *,
+        on_key_change: KeyChangeHook | None = None,
+    ) -> None:
         self._rt = rt
         self._audit = audit
         self._box = box
+        self._on_key_change = on_key_change
 
     def find(self, thumbprint: str) -> AccountView | None:
         with self._rt.reads() as s:
             row = acme_store.account_by_thumbprint(s, thumbprint)
             return None if row is None else _view(row, acme_store.org_code(s, row.org_id))
+
+    def current(self, account_id: int) -> AccountView:
+        """The account as every signed request reads it: one statement, no ORM object."""
+        with self._rt.reading() as conn:
+            row = acme_reads.account(conn, account_id)
+        if row is None:
+            raise NotFound("acme.account_does_not_exist", "no such account")
+        return AccountView(
+            row.id,
+            row.org_id,
+            row.org_code,
+            row.status,
+            row.jwk,
+            row.thumbprint,
+            tuple(row.contacts),
+            row.eab_kid,
+            row.created_at,
+            row.deactivated_at,
+        )
 
     def get(self, account_id: int) -> AccountView:
         with self._rt.reads() as s:
@@ -204,6 +237,8 @@ class AcmeAccounts:
                 old_thumbprint=old,
                 thumbprint=thumbprint,
             )
+            if self._on_key_change is not None:
+                self._on_key_change(s, row, old, self._rt.clock())
             return _view(row, acme_store.org_code(s, row.org_id))
 
     def deactivate_own(self, account_id: int) -> AccountView:

@@ -18,8 +18,8 @@ from certdesk.core.acme_profiles import dv_reuse_days
 from certdesk.core.acme_states import ChallengeType, identifier_base
 from certdesk.errors import Conflict
 from certdesk.services.acme.accounts import AccountView
+from certdesk.store import acme_limits
 from certdesk.store import acme_persist as persist_store
-from certdesk.store import acme_server as acme_store
 
 
 def _rate_limited(detail: str, retry: timedelta) -> Conflict:
@@ -34,13 +34,13 @@ def check_limits(
     """Rate limits (issue 13): orders per hour and pending authorizations, per account
     and per organization, counted in the database under the organization's row lock so
     that every process sees the same counts."""
-    acme_store.lock_org(s, account.org_id)
+    acme_limits.lock_org(s, account.org_id)
     hour = timedelta(hours=1)
     for scope, key, limit in (
         ("account", {"account_id": account.id}, settings.acme_orders_per_hour_account),
         ("organization", {"org_id": account.org_id}, settings.acme_orders_per_hour_org),
     ):
-        count, oldest = acme_store.orders_since(s, now - hour, **key)
+        count, oldest = acme_limits.orders_since(s, now - hour, **key)
         if count >= limit:
             retry = (oldest + hour - now) if oldest is not None else hour
             raise _rate_limited(
@@ -50,7 +50,7 @@ def check_limits(
         ("account", {"account_id": account.id}, settings.acme_pending_authz_account),
         ("organization", {"org_id": account.org_id}, settings.acme_pending_authz_org),
     ):
-        count, first = acme_store.pending_authorizations(s, now, **key)
+        count, first = acme_limits.pending_authorizations(s, now, **key)
         if new_authz and count + new_authz > limit:
             retry = (first - now) if first is not None else hour
             raise _rate_limited(
@@ -73,7 +73,7 @@ def reusable(
     found = {}
     for name in names:
         base, wildcard = identifier_base(name)
-        proof = acme_store.recent_validation(s, account.id, base, wildcard, since)
+        proof = acme_limits.recent_validation(s, account.id, base, wildcard, since)
         if proof is not None:
             validated_at, kind = proof
             expires = validated_at + timedelta(days=days)

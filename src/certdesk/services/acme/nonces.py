@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from certdesk.core.acme_states import b64url
 from certdesk.services.runtime import Runtime
+from certdesk.store import acme_compiled
 from certdesk.store import acme_server as acme_store
 
 BATCH = 16
@@ -65,4 +66,4 @@ class Nonces:
         # Not forced to disk either: the request's own change commits after this one and
         # makes it durable with it; a request that changes nothing may be replayed harmlessly.
         with self._rt.transaction(flush=False) as conn:
-            return acme_store.use_nonce(conn, value, self._rt.clock())
+            return acme_compiled.use_nonce(conn, value, self._rt.clock())

@@ -22,16 +22,20 @@ revocation in services/acme/revocations.py; this service is the WFE's one door t
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from certdesk.core.acme_profiles import profile_days
 from certdesk.core.acme_states import (
+    AuthzStatus,
+    ChallengeStatus,
     ChallengeType,
     OrderStatus,
+    authz_status,
     b64url,
     identifier_base,
     offered_challenges,
@@ -52,7 +56,7 @@ from certdesk.services.acme.authorizations import (
     AcmeAuthorizations,
     AuthzView,
     ChallengeView,
-    authz_of,
+    Started,
 )
 from certdesk.services.acme.limits import check_limits, reusable
 from certdesk.services.acme.persist import PersistRecords
@@ -67,10 +71,10 @@ from certdesk.services.pki.inventory import ExportFormat, InventoryService
 from certdesk.services.pki.issuance import IssuanceService, IssueCommand
 from certdesk.services.pki.revocation import RevocationService
 from certdesk.services.runtime import Runtime
+from certdesk.store import acme_compiled, acme_reads
 from certdesk.store import acme_server as acme_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store
-from certdesk.store.models import AcmeOrder, AcmeServerChallenge
 
 # How long an authorization may wait to be proved (RFC 8555 §7.1.4 "expires").
 AUTHZ_LIFETIME = timedelta(days=7)
@@ -87,6 +91,31 @@ class OrderView:
     certificate_serial: str | None
     profile: str | None = None
     replaces: str | None = None  # the certID (RFC 9773 §4.1) of the certificate it replaces
+
+
+def order_view_of(rows: Sequence[Any], now: datetime) -> OrderView:
+    """The order of ``store.acme_reads.order``'s rows, its status derived at ``now``."""
+    first = rows[0]
+    authzs: dict[int, tuple[AuthzStatus, datetime, list[ChallengeStatus]]] = {}
+    for r in rows:
+        if r.authz_id is None:
+            continue
+        entry = authzs.setdefault(r.authz_id, (r.authz_status, r.authz_expires_at, []))
+        if r.challenge_status is not None:
+            entry[2].append(r.challenge_status)
+    statuses = [authz_status(st, challs, exp, now) for st, exp, challs in authzs.values()]
+    replaces = None if first.replaces_der is None else cert_id_of(first.replaces_der)
+    return OrderView(
+        first.id,
+        order_status(first.status, statuses, first.expires_at, now),
+        tuple(first.names),
+        first.expires_at,
+        tuple(authzs),
+        first.error,
+        first.certificate_serial,
+        first.profile,
+        replaces,
+    )
 
 
 class AcmeOrders:
@@ -153,12 +182,14 @@ class AcmeOrders:
             reuse = reusable(s, settings, account, normalized, now)
             persisted = {n: u for n, u in persisted.items() if n in normalized and n not in reuse}
             check_limits(s, settings, account, len(normalized) - len(reuse) - len(persisted), now)
-            order = acme_store.add_order(
-                s,
+            conn = s.connection()
+            expires_at = now + timedelta(hours=settings.acme_order_hours)
+            order_id = acme_store.add_order(
+                conn,
                 account_id=account.id,
                 org_id=org.id,
                 names=normalized,
-                expires_at=now + timedelta(hours=settings.acme_order_hours),
+                expires_at=expires_at,
                 created_at=now,
                 replaces_id=replaces_id,
                 profile=profile,
@@ -171,42 +202,43 @@ class AcmeOrders:
                     # never past its persistUntil.
                     until = persisted[name]
                     validated = (
-                        min(now + AUTHZ_LIFETIME, order.expires_at, until or order.expires_at),
+                        min(now + AUTHZ_LIFETIME, expires_at, until or expires_at),
                         ChallengeType.DNSPERSIST01,
                         now,
                     )
                     PersistRecords.learn(s, account, base, wildcard, until, now)
-                authz = acme_store.add_authorization(
-                    s,
-                    order_id=order.id,
+                authz_id = acme_store.add_authorization(
+                    conn,
+                    order_id=order_id,
                     account_id=account.id,
                     name=base,
                     wildcard=wildcard,
-                    expires_at=min(now + AUTHZ_LIFETIME, order.expires_at)
+                    expires_at=min(now + AUTHZ_LIFETIME, expires_at)
                     if validated is None
                     else validated[0],
                     created_at=now,
+                    valid=validated is not None,
                 )
                 if validated is not None:
                     # Reused (§7.1.4, SC-081): valid at once, through its earlier proof.
                     acme_store.add_reused_challenge(
-                        s,
-                        authz,
+                        conn,
+                        authz_id,
                         kind=validated[1],
                         token=b64url(secrets.token_bytes(32)),
                         validated_at=validated[2],
                     )
                     continue
-                for kind in offered_challenges(wildcard):
-                    acme_store.add_challenge(
-                        s, authz_id=authz.id, kind=kind, token=b64url(secrets.token_bytes(32))
-                    )
+                kinds = offered_challenges(wildcard)
+                acme_store.add_challenges(
+                    conn, authz_id, kinds, [b64url(secrets.token_bytes(32)) for _ in kinds]
+                )
             self._audit.record(
                 s,
                 account.actor(),
                 "acme.order.create",
                 "acme_order",
-                order.id,
+                order_id,
                 organization=org.code,
                 names=normalized,
                 replaces=replaces,
@@ -214,7 +246,8 @@ class AcmeOrders:
                 reused=sorted(reuse),
                 persisted=sorted(persisted),
             )
-            return self._order_view(s, order, now)
+            s.flush()
+            return order_view_of(acme_reads.order(conn, order_id), now)
 
     def _standing_records(
         self, account: AccountView, names: list[str]
@@ -234,8 +267,16 @@ class AcmeOrders:
     # --- reading ----------------------------------------------------------------------------
 
     def order(self, account: AccountView, order_id: int) -> OrderView:
-        with self._rt.reads() as s:
-            return self._order_view(s, self._own_order(s, account, order_id), self._rt.clock())
+        """The order as the client sees it (one statement, no ORM objects: a hot poll)."""
+        return self._read_order(account, order_id)[0]
+
+    def _read_order(self, account: AccountView, order_id: int) -> tuple[OrderView, str | None]:
+        """The order's view and the serial of the certificate it replaces, if any."""
+        with self._rt.reading() as conn:
+            rows = acme_reads.order(conn, order_id)
+        if not rows or rows[0].account_id != account.id:
+            raise NotFound("acme.not_found", "no such order")
+        return order_view_of(rows, self._rt.clock()), rows[0].replaces_serial
 
     def orders(self, account: AccountView) -> list[int]:
         with self._rt.reads() as s:
@@ -249,7 +290,7 @@ class AcmeOrders:
     def challenge(self, account: AccountView, challenge_id: int) -> ChallengeView:
         return self.authorizations.challenge(account, challenge_id)
 
-    def respond(self, account: AccountView, challenge_id: int) -> ChallengeView:
+    def respond(self, account: AccountView, challenge_id: int) -> Started:
         return self.authorizations.respond(account, challenge_id)
 
     def deactivate_authorization(self, account: AccountView, authz_id: int) -> AuthzView:
@@ -268,10 +309,7 @@ class AcmeOrders:
 
     def finalize(self, account: AccountView, order_id: int, csr_der: bytes) -> OrderView:
         settings = self._rt.settings
-        with self._rt.reads() as s:
-            row = self._own_order(s, account, order_id)
-            view = self._order_view(s, row, self._rt.clock())
-            replaced = None if row.replaces_id is None else cert_store.by_id(s, row.replaces_id)
+        view, replaced_serial = self._read_order(account, order_id)
         if view.status is not OrderStatus.READY:
             raise Conflict("acme.order_not_ready", f"the order is {view.status}, not ready")
         # R12 and R1 on the CSR before the order changes: a bad CSR leaves the order ready.
@@ -290,11 +328,18 @@ class AcmeOrders:
             )
         # The conditional update keeps two finalizations from both signing whether or not it
         # is on disk; the issuance's forced commit follows and makes it durable with it.
-        with self._rt.unforced.begin() as s:
-            if not acme_store.mark_order(
-                s, order_id, OrderStatus.PROCESSING, expect=[OrderStatus.PENDING]
-            ):
+        with self._rt.transaction(flush=False) as conn:
+            if not acme_compiled.order_processing(conn, order_id):
                 raise Conflict("acme.order_not_ready", "the order is already being finalized")
+        linked: list[int] = []
+
+        def valid(conn: Connection, certificate_id: int) -> None:
+            # In the certificate's own transaction (its activation, forced to disk): the
+            # order is valid with its certificate's link exactly when the certificate is
+            # stored, so a crash never leaves a certificate without its order's link.
+            acme_compiled.order_valid(conn, order_id, certificate_id)
+            linked.append(certificate_id)
+
         try:
             issued = self._issuance.issue(
                 account.actor(),
@@ -304,13 +349,14 @@ class AcmeOrders:
                     # The profile's validity (draft-aaron-acme-profiles), under R13 and R7.
                     days=profile_days(view.profile, settings.acme_shortlived_days),
                     # RFC 9773 §5: the inventory records the new certificate as the renewal.
-                    renewal_of=None if replaced is None else replaced.serial,
+                    renewal_of=replaced_serial,
+                    on_stored=valid,
                 ),
             )
         except CertdeskError as exc:
-            with self._rt.sessions.begin() as s:
+            with self._rt.transaction() as conn:
                 acme_store.mark_order(
-                    s,
+                    conn,
                     order_id,
                     OrderStatus.INVALID,
                     expect=[OrderStatus.PROCESSING],
@@ -323,17 +369,18 @@ class AcmeOrders:
                     },
                 )
             raise
-        with self._rt.sessions.begin() as s:
-            owner = cert_store.owner_of(s.connection(), issued.serial)
-            assert owner is not None  # issue() returns only once the row is active
-            acme_store.mark_order(
-                s,
-                order_id,
-                OrderStatus.VALID,
-                expect=[OrderStatus.PROCESSING],
-                certificate_id=owner[0],
-            )
-        return self.order(account, order_id)
+        if not linked:  # a vendor's certificate: stored without the hook, linked here
+            with self._rt.transaction() as conn:
+                owner = cert_store.owner_of(conn, issued.serial)
+                assert owner is not None  # issue() returns only once the row is active
+                acme_store.mark_order(
+                    conn,
+                    order_id,
+                    OrderStatus.VALID,
+                    expect=[OrderStatus.PROCESSING],
+                    certificate_id=owner[0],
+                )
+        return replace(view, status=OrderStatus.VALID, certificate_serial=issued.serial)
 
     def certificate(self, account: AccountView, serial: str) -> bytes:
         """The PEM chain (§7.4.2): the leaf, then the issuing CA(s)."""
@@ -342,38 +389,3 @@ class AcmeOrders:
             if row is None or acme_store.account_of_certificate(s, row.id) != account.id:
                 raise NotFound("acme.not_found", "no such certificate")
         return self._inventory.export(account.actor(), serial, ExportFormat.CHAIN)
-
-    # --- helpers ----------------------------------------------------------------------------
-
-    def _own_order(self, s: Session, account: AccountView, order_id: int) -> AcmeOrder:
-        row = acme_store.order(s, order_id)
-        if row is None or row.account_id != account.id:
-            raise NotFound("acme.not_found", "no such order")
-        return row
-
-    def _order_view(self, s: Session, row: AcmeOrder, now: datetime) -> OrderView:
-        authzs = acme_store.authorizations_of(s, row.id)
-        challs = acme_store.challenges_of(s, [a.id for a in authzs])
-        by_authz: dict[int, list[AcmeServerChallenge]] = {}
-        for c in challs:
-            by_authz.setdefault(c.authz_id, []).append(c)
-        statuses = [authz_of(a, by_authz.get(a.id, []), now).status for a in authzs]
-        serial = None
-        if row.certificate_id is not None:
-            cert = cert_store.by_id(s, row.certificate_id)
-            serial = None if cert is None else cert.serial
-        replaces = None
-        if row.replaces_id is not None:
-            old = cert_store.by_id(s, row.replaces_id)
-            replaces = None if old is None or old.der is None else cert_id_of(old.der)
-        return OrderView(
-            row.id,
-            order_status(row.status, statuses, row.expires_at, now),
-            tuple(row.names),
-            row.expires_at,
-            tuple(a.id for a in authzs),
-            row.error,
-            serial,
-            row.profile,
-            replaces,
-        )

@@ -32,7 +32,7 @@ from certdesk.core.acme_persist import (
 from certdesk.core.acme_states import ChallengeType, identifier_base
 from certdesk.core.grants import Grant, GrantKind, require_allowed
 from certdesk.errors import InvalidInput, NotFound
-from certdesk.notify.messages import persist_record_lapsing
+from certdesk.notify.messages import Mail, persist_record_lapsing, persist_records_rekeyed
 from certdesk.services.acme.accounts import AccountView
 from certdesk.services.acme.va import account_hash_prefix, account_url, issuer_domain_names
 from certdesk.services.acme.validation import ValidationFailed, ValidationTask, Validator
@@ -43,11 +43,16 @@ from certdesk.services.secretbox import SecretBox
 from certdesk.services.visibility import listed_org_id
 from certdesk.store import acme_persist as persist_store
 from certdesk.store import acme_server as acme_store
+from certdesk.store import notices as queue
 from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store
 from certdesk.store.models import AcmeAccount, AcmePersistRecord
 
 log = structlog.get_logger("certdesk.acme")
+
+
+def _stored(mail: Mail) -> dict[str, str]:
+    return {"subject": mail.subject, "body_text": mail.text, "body_html": mail.html}
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,9 @@ class PersistRecordView:
     last_valid_at: datetime | None
     txt_name: str  # _validation-persist.NAME
     txt_value: str  # the RDATA to publish
+    # Since when the published record must be replaced by ``txt_value`` (the account's key
+    # changed, and with it the hashed accounturi); None once the VA proved it again.
+    republish_since: datetime | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -73,6 +81,7 @@ class PersistRecordView:
             "last_valid_at": self.last_valid_at,
             "txt_name": self.txt_name,
             "txt_value": self.txt_value,
+            "republish_since": self.republish_since,
         }
 
     def zone_line(self) -> str:
@@ -163,16 +172,25 @@ class PersistRecords:
                 out.append(self._view(s, record, account))
             return out
 
-    def _view(
-        self, s: Session, record: AcmePersistRecord, account: AcmeAccount
-    ) -> PersistRecordView:
+    def _value(self, record: AcmePersistRecord, account_id: int, thumbprint: str) -> str:
+        """The RDATA of ``record`` for the account's key of ``thumbprint``."""
         settings = self._rt.settings
         uri = hashed_account_uri(
             account_hash_prefix(settings),
             record.name,
-            account.thumbprint,
-            account_url(settings, account.id),
+            thumbprint,
+            account_url(settings, account_id),
         )
+        return record_value(
+            issuer_domain_names(settings)[0],
+            uri,
+            wildcard=record.wildcard,
+            persist_until=record.persist_until,
+        )
+
+    def _view(
+        self, s: Session, record: AcmePersistRecord, account: AcmeAccount
+    ) -> PersistRecordView:
         return PersistRecordView(
             record.id,
             record.account_id,
@@ -182,12 +200,71 @@ class PersistRecords:
             record.persist_until,
             record.last_valid_at,
             validation_name(record.name),
-            record_value(
-                issuer_domain_names(settings)[0],
-                uri,
-                wildcard=record.wildcard,
-                persist_until=record.persist_until,
-            ),
+            self._value(record, account.id, account.thumbprint),
+            record.republish_since,
+        )
+
+    # --- the account's key changed (RFC 8555 §7.3.5) ----------------------------------------
+
+    def key_changed(self, s: Session, account: AcmeAccount, old: str, at: datetime) -> None:
+        """In keyChange's transaction: every standing record of the account that has not
+        ended names it by a hash of its key (draft §4.1), so each must be republished with
+        its new value. The records are marked, the organization's delegated administrators
+        and the account's contacts are mailed once through the mail queue, audited."""
+        rows = persist_store.mark_republish(s, account.id, at)
+        if not rows:
+            return
+        org = org_store.by_id(s, account.org_id)
+        assert org is not None
+        changes = [
+            (
+                validation_name(r.name),
+                self._value(r, account.id, old),
+                self._value(r, account.id, account.thumbprint),
+            )
+            for r in rows
+        ]
+        to: dict[str, tuple[int, str]] = {}  # address -> (user id or 0, how to greet)
+        for user in user_store.search(s, org.id):
+            if not user.disabled and Role.DELEGATED_ADMIN in {r.role for r in user.roles}:
+                to.setdefault(user.email.lower(), (user.id, user.name))
+        for contact in account.contacts:
+            address = contact.removeprefix("mailto:")
+            to.setdefault(address.lower(), (0, address))
+        console = self._rt.settings.base_url.rstrip("/") + "/acme"
+        # At most 40 characters (notices.reason); one mail per key change.
+        reason = f"acme.rekey#{account.id}@{int(at.timestamp())}-{account.thumbprint[:6]}"
+        queue.queue_once(
+            s.connection(),
+            [
+                {
+                    "subject_type": queue.ACCOUNT,
+                    "subject_id": user_id,
+                    "contact_email": address,
+                    "reason": reason,
+                    "created_at": at,
+                    **_stored(
+                        persist_records_rekeyed(
+                            name=greet,
+                            org_name=org.name,
+                            account_id=account.id,
+                            changed_at=at,
+                            records=changes,
+                            console_url=console,
+                        )
+                    ),
+                }
+                for address, (user_id, greet) in sorted(to.items())
+            ],
+        )
+        self._audit.record(
+            s,
+            f"acme:account:{account.id}",
+            "acme.persist.republish",
+            "acme_account",
+            account.id,
+            names=[r.name for r in rows],
+            mailed=len(to),
         )
 
     # --- newOrder's just-in-time check (§4.4) -----------------------------------------------

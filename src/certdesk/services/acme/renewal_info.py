@@ -22,7 +22,7 @@ from certdesk.services.acme.accounts import AccountView
 from certdesk.services.audit import AuditService
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_org
-from certdesk.store import acme_server as acme_store
+from certdesk.store import acme_limits
 from certdesk.store import certificates as cert_store
 from certdesk.store import issuers as issuer_store
 from certdesk.store.models import CertificateRow
@@ -78,7 +78,7 @@ def replacement_target(
         raise InvalidInput(
             "acme.malformed", "the order shares no name with the certificate it replaces"
         )
-    if acme_store.replaced(s, row.id, now):
+    if acme_limits.replaced(s, row.id, now):
         raise Conflict(
             "acme.already_replaced", f"certificate {row.serial} has already been replaced"
         )
@@ -128,7 +128,7 @@ class RenewalInfo:
             if org_code is not None:
                 org = visible_org(s, actor, org_code)
                 authorize(actor, Action.ACME_REPLACE, org.id)
-                marked = acme_store.request_replacement(s, at=now, org_id=org.id)
+                marked = acme_limits.request_replacement(s, at=now, org_id=org.id)
                 target = {"organization": org.code}
             else:
                 authorize(actor, Action.ACME_REPLACE, None)
@@ -136,7 +136,7 @@ class RenewalInfo:
                 slug = (issuer_slug or "").strip().lower()
                 if slug not in by_slug:
                     raise NotFound("issuer.unknown", f"no issuer {issuer_slug!r}")
-                marked = acme_store.request_replacement(s, at=now, issuer_id=by_slug[slug])
+                marked = acme_limits.request_replacement(s, at=now, issuer_id=by_slug[slug])
                 target = {"issuer": slug}
             self._audit.record(
                 s, actor, "acme.renew_early", "certificates", marked, marked=marked, **target

@@ -155,6 +155,8 @@ class IssuanceService:
                 platform=str(cmd.platform),
                 renewal_of=cmd.renewal_of,
             )
+            if cmd.on_stored is not None:
+                cmd.on_stored(conn, recorded.cert_id)
 
         self._commits.run(store)
 

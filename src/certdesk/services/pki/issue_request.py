@@ -3,11 +3,13 @@ linted. Nothing here touches the database (services/pki/issuance.py has the whol
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from cryptography import x509
+from sqlalchemy import Connection
 
 from certdesk.ca.issuer import Prepared
 from certdesk.ca.profile import LeafRequest, new_serial
@@ -47,6 +49,10 @@ class IssueCommand:
     issuer_id: int | None = None
     # The submittal this certificate is for: a vendor order is placed once per submittal.
     submittal_id: int | None = None
+    # Written in the transaction that makes the built-in CA's certificate active (step 5),
+    # given the new row's id, so that it shares that forced commit (an ACME order's move
+    # to valid); it must not raise. Not called for a vendor's certificate.
+    on_stored: Callable[[Connection, int], None] | None = None
 
 
 @dataclass(frozen=True)

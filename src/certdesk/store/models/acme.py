@@ -163,3 +163,6 @@ class AcmePersistRecord(Base):
     last_valid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The last warning sent before persist_until, in days (core/acme_persist.WARN_DAYS).
     warned_days: Mapped[int | None] = mapped_column(Integer)
+    # The account's key changed at this moment (keyChange): the hashed accounturi the record
+    # carries is no longer the account's until it is republished (the VA proves it again).
+    republish_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
