@@ -63,31 +63,33 @@ _COLUMNS = (
 )
 
 
-def candidates(s: Session, now: datetime, page: int = PAGE) -> Iterator[list[DueCert]]:
+def candidates(
+    s: Session, now: datetime, *, every: bool = False, page: int = PAGE
+) -> Iterator[list[DueCert]]:
     """Pages of the certificates (active or expired) whose bound is ``<= now`` or unset.
 
     Each statement is a range of ``ix_certificates_notice_due``: per status, first the rows
     never planned (``notice_due_at IS NULL``, by id), then those whose instant has come (by
     instant and id). Pages are read one at a time, so memory stays flat whatever the backlog.
+    ``every``: every certificate, whatever its bound (the pass that follows :func:`replan`,
+    whose snapshot may predate it).
     """
     for status in NOTICE_CERT_STATUSES:
         after_id = 0
         while True:
-            rows = s.execute(
-                select(*_COLUMNS)
-                .where(
-                    CertificateRow.status == status,
-                    CertificateRow.notice_due_at.is_(None),
-                    CertificateRow.id > after_id,
-                )
-                .order_by(CertificateRow.id)
-                .limit(page)
-            ).all()
+            stmt = select(*_COLUMNS).where(
+                CertificateRow.status == status, CertificateRow.id > after_id
+            )
+            if not every:
+                stmt = stmt.where(CertificateRow.notice_due_at.is_(None))
+            rows = s.execute(stmt.order_by(CertificateRow.id).limit(page)).all()
             if rows:
                 yield [DueCert(*r) for r in rows]
                 after_id = rows[-1][0]
             if len(rows) < page:
                 break
+        if every:
+            continue
         after: tuple[datetime | None, int] | None = None
         while True:
             stmt = select(*_COLUMNS).where(

@@ -130,13 +130,15 @@ class NoticePlanner:
         entries, stored by the transaction that records the last of them; one with nothing
         due gets its bound stored here, a page at a time (``writes``).
         """
-        if writes is not None and due_store.plan_of(s) != self.plan_key():
+        replanned = writes is not None and due_store.plan_of(s) != self.plan_key()
+        if replanned:
+            assert writes is not None
             with writes() as w:
                 due_store.replan(w, self.plan_key(), now)
         dues: dict[int, list[NoticeDue]] = {}
         orgs: dict[int, int] = {}
         bounds: dict[int, datetime] = {}
-        for page in due_store.candidates(s, now):
+        for page in due_store.candidates(s, now, every=replanned):
             recorded = store.recorded_reasons(s, CERTIFICATE, [c.id for c in page])
             quiet: dict[int, datetime | None] = {}
             for c in page:
