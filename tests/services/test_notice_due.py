@@ -200,6 +200,15 @@ def test_changing_the_thresholds_plans_every_certificate_again(
     with open_notice_desk(
         database_url, tmp_path, transport=FakeTransport(), notice_days=(90, 60, 45, 30, 14, 7, 1)
     ) as desk:
+        due = {i for i, _ in planned(desk, START + timedelta(days=41))}
+        with desk.rt.reads() as s:  # one planning stored every bound but of what is due
+            unplanned = s.scalars(
+                select(CertificateRow.id).where(
+                    CertificateRow.notice_due_at.is_(None),
+                    CertificateRow.status.in_(store.NOTICE_CERT_STATUSES),
+                )
+            ).all()
+        assert set(unplanned) == due
         found = pass_at(desk, START + timedelta(days=41))
         ids = {desk.cert(s).id: s for s in serials}
         assert {r for i, r in found if i in ids} >= {"expiry.45"}

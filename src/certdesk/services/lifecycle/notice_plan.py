@@ -155,7 +155,8 @@ class NoticePlanner:
                 if found:
                     dues[c.id], orgs[c.id] = found, c.org_id
                     bounds[c.id] = due_store.NONE_LEFT if after is None else after
-                elif (after or due_store.NONE_LEFT) != c.due_at:
+                elif replanned or (after or due_store.NONE_LEFT) != c.due_at:
+                    # (After a replan, the snapshot may still show the dropped bound.)
                     quiet[c.id] = after
             if writes is not None and quiet:
                 with writes() as w:
