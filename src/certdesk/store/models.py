@@ -221,6 +221,7 @@ class CertificateRow(Base):
         Index("ix_certificates_not_after", "not_after"),
         Index("ix_certificates_status_started", "status", "signing_started_at"),
         Index("ix_certificates_notice_due", "status", "notice_due_at", "id"),
+        Index("ix_certificates_status_not_after", "status", "not_after"),
         UniqueConstraint("renewal_case_id", name="uq_certificates_renewal_case"),
     )
 
