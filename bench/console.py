@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import importlib.util
 import os
 import re
 import shutil
@@ -54,6 +55,7 @@ import urllib.parse
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +280,26 @@ def inproc_split(svc: Services, data: Data) -> dict[str, float]:
     def req(path: str, query: str = "") -> Any:
         return fake_request(path, query, who, cookie)
 
+    def weeks_in_python() -> object:
+        from certdesk.core import forecast
+        from certdesk.store import certificates as cert_store
+
+        now = svc.rt.clock()
+        until = now + timedelta(days=forecast.DEFAULT_HORIZON_DAYS)
+        with svc.rt.reads() as s:
+            return forecast.weekly(cert_store.expiries(s, None, now, until), now)
+
+    def weeks_in_sql() -> object:
+        from certdesk.core import forecast
+        from certdesk.store import forecast as forecast_store
+
+        now = svc.rt.clock()
+        until = now + timedelta(days=forecast.DEFAULT_HORIZON_DAYS)
+        bounds = forecast.week_bounds(now)
+        with svc.rt.reads() as s:
+            counts = forecast_store.weekly_counts(s, None, now, until, bounds)
+        return forecast.weeks_of(counts, now)
+
     def cert_page() -> object:
         return page_certs.certificates(req("/certificates", "limit=50"), console, who, limit=LIMIT)
 
@@ -332,7 +354,11 @@ def inproc_split(svc: Services, data: Data) -> dict[str, float]:
         "API `/api/v1/certificates/{serial}`": detail_api,
         "`inventory.forecast()` alone": lambda: svc.inventory.forecast(who),
         "console `/` (dashboard)": lambda: home.dashboard(req("/"), console, who),
+        "forecast weeks: every notAfter read, counted in Python": weeks_in_python,
     }
+    if importlib.util.find_spec("certdesk.store.forecast") is not None:
+        # Issue 16: the same weeks from one aggregate query (absent from older trees).
+        fns["forecast weeks: one aggregate query"] = weeks_in_sql
     for name, fn in fns.items():
         status = getattr(fn(), "status_code", 200)
         if status != 200:
@@ -545,14 +571,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=int, default=SECONDS, help="per wrk run")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--connections", type=int, default=CONNECTIONS)
+    parser.add_argument(
+        "--inproc-only",
+        action="store_true",
+        help="only the in-process timings (no server, no wrk): run it with PYTHONPATH set to "
+        "another tree's src for a before/after of the service calls",
+    )
     args = parser.parse_args(argv)
     # make exports CERTDESK_DATA_DIR and CERTDESK_BASE_URL for the app; the bench sets its own.
     for var in [v for v in os.environ if v.startswith("CERTDESK_")]:
         os.environ.pop(var)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the finally blocks run
-    if shutil.which("wrk") is None:
+    if shutil.which("wrk") is None and not args.inproc_only:
         raise BenchError("wrk not found: run 'make system-deps'")
-    if not (ROOT / "node_modules" / "@cagovweb" / "state-template").is_dir():
+    if not (ROOT / "node_modules" / "@cagovweb" / "state-template").is_dir() and not (
+        args.inproc_only
+    ):
         raise BenchError("the State Web Template is not installed: run 'make assets'")
 
     print("certdesk console vs JSON API benchmark")
@@ -579,6 +613,10 @@ def main(argv: list[str] | None = None) -> None:
             sys.stdout.flush()
         finally:
             svc.rt.close()
+        if args.inproc_only:
+            print(f"\nload average at the end {load_average()}")
+            ok = True
+            return
 
         _casedesk, consoledesk = _test_helpers()
         env = child_env(

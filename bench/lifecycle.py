@@ -57,6 +57,7 @@ from typing import Any
 import psycopg
 
 from certdesk.config import Settings
+from certdesk.core import lifecycle as core_lifecycle
 from certdesk.core.calendar import PACIFIC, BusinessCalendar, expiry_instant
 from certdesk.core.lifecycle import DEFAULT_NOTICE_DAYS, LifecyclePolicy, renewal_plan
 from issuance import pg_database  # CERTDESK_BENCH_PG, the same throw-away databases
@@ -72,10 +73,15 @@ VALIDITY = (200,) * 8 + (100, 47)  # days, by i % 10
 DIRECT_EVERY = 10  # every 10th certificate was issued directly (no case)
 PASSPHRASE = "bench-passphrase"
 
-CERT_COLUMNS = (
+CERT_COLUMNS: list[str] = (
     "id serial issuer_id org_id status names key_type platform not_before not_after tbs_sha256"
     " requested_by signer signing_started_at issued_at case_id"
 ).split()
+# Issue 16: each certificate's expiry-notice bound (certificates.notice_due_at), loaded as a
+# worker that ran all year would have left it; absent from trees before it.
+BOUNDS = hasattr(core_lifecycle, "next_expiry_notice_at")
+if BOUNDS:
+    CERT_COLUMNS.append("notice_due_at")
 NOTICE_COLUMNS = (
     "subject_type subject_id contact_email reason due_at late status attempts last_error"
     " subject created_at sent_at body_text body_html role digest"
@@ -176,6 +182,10 @@ class Population:
                         notices.append(_notice(cid, email, f"expiry.{n}", moment))
                 if status == "expired" and nb < na <= cutoff:
                     notices.append(_notice(cid, email, "expired", na))
+            if BOUNDS:
+                done = {row[3] for row in notices}
+                bound = core_lifecycle.next_expiry_notice_at(na, done, self.policy, issued_at=nb)
+                cert = (*cert, bound or datetime(9999, 1, 1, tzinfo=UTC))
             yield cert, notices
 
 
@@ -273,6 +283,13 @@ def _insert(table: str, columns: list[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
 
 
+# The thresholds the loaded bounds were computed for (store/notice_due.py's PLAN_FACT).
+_PLAN_FACT = (
+    "INSERT INTO installation (name, value, recorded_at) VALUES ('notices.expiry_plan', "
+    f"'expiry:{','.join(str(n) for n in DEFAULT_NOTICE_DAYS)}', ?)"
+)
+
+
 def load(url: str, pop: Population) -> tuple[int, int]:
     """Bulk-load the population; returns (certificates, notices)."""
     certs = notices = 0
@@ -301,6 +318,9 @@ def load(url: str, pop: Population) -> tuple[int, int]:
             conn.executemany(cert_sql, batch_c)
             conn.executemany(notice_sql, batch_n)
             certs, notices = certs + len(batch_c), notices + len(batch_n)
+        if BOUNDS:
+            with conn:
+                conn.execute(_PLAN_FACT, (utc(NOW),))
         conn.execute("ANALYZE")
         conn.close()
         return certs, notices
@@ -325,6 +345,8 @@ def load(url: str, pop: Population) -> tuple[int, int]:
         cert_cur.execute(
             "SELECT setval(pg_get_serial_sequence('certificates', 'id'), max(id)) FROM certificates"
         )
+        if BOUNDS:
+            cert_cur.execute(_PLAN_FACT.replace("?", "%s"), (NOW,))
         cert_conn.commit()
         notice_conn.commit()
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -407,7 +429,12 @@ def child(url: str, data_dir: str, smtp_port: int) -> dict[str, Any]:
         ).all()
     for digest, part in ((False, loaded[:NOTICES]), (True, loaded[NOTICES:])):
         with svc.rt.sessions.begin() as s:
+            subjects = list(s.scalars(select(Notice.subject_id).where(Notice.id.in_(part))))
             s.execute(delete(Notice).where(Notice.id.in_(part)))
+            if BOUNDS:  # the bounds assumed those notices sent: plan them again
+                from certdesk.store import notice_due
+
+                notice_due.reset(s, sorted(set(subjects)))
         svc.rt.settings.notice_digest = digest
         notices = NoticeService(svc.rt)
         t = time.perf_counter()

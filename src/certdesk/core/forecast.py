@@ -38,5 +38,19 @@ def weekly(
         if now < at <= end:
             index = min((at - now).days // 7, weeks - 1)
             counts[index] += 1
+    return weeks_of(counts, now)
+
+
+def week_bounds(now: datetime, days: int = DEFAULT_HORIZON_DAYS) -> list[datetime]:
+    """Where each week of :func:`weekly` but the first begins: an expiry ``at`` in the
+    horizon counts in week ``k``, the number of bounds ``<= at`` (so a store can count the
+    weeks in one aggregate query and give the counts to :func:`weeks_of`)."""
+    if days < 1:
+        raise ValueError("the horizon must be at least one day")
+    return [now + timedelta(days=7 * k) for k in range(1, (days + 6) // 7)]
+
+
+def weeks_of(counts: Iterable[int], now: datetime) -> list[Week]:
+    """The weeks of the forecast from their counts, the first week starting today."""
     today = now.date()
     return [Week(today + timedelta(days=7 * i), c) for i, c in enumerate(counts)]

@@ -364,6 +364,38 @@ def expiry_notices_due(
     return sorted(due, key=lambda n: n.due_at)
 
 
+def next_expiry_notice_at(
+    not_after: datetime,
+    done: Collection[str],
+    policy: LifecyclePolicy,
+    *,
+    issued_at: datetime,
+) -> datetime | None:
+    """The earliest instant from which :func:`expiry_notices_due` can return something for a
+    certificate whose ``done`` reasons are recorded; None when nothing is left to send (R9).
+
+    It is a lower bound the worker stores per certificate, so that a pass reads only the
+    certificates with something due (``next <= now``) instead of every one: for every
+    ``now`` before it, :func:`expiry_notices_due` with the same ``done`` returns nothing. The
+    ``expired`` notice counts from ``not_after`` itself (it is due strictly after it).
+    Nothing here depends on ``now``, so a clock that goes back, or a worker down for days,
+    never skips a notice: whatever became due since is found by the next pass, once.
+    """
+    end = _require_aware(not_after, "not_after")
+    tracked_from = _require_aware(issued_at, "issued_at")
+    sent = frozenset(done)
+    moments = [
+        moment
+        for reason, moment in (
+            (expiry_reason(n), expiry_notice_at(end, n)) for n in policy.notice_days
+        )
+        if reason not in sent and tracked_from < moment
+    ]
+    if REASON_EXPIRED not in sent and tracked_from < end:
+        moments.append(end)
+    return min(moments, default=None)
+
+
 # --- R8/R9: the 25-day window --------------------------------------------------------------
 
 

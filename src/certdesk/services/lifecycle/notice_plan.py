@@ -19,7 +19,8 @@ failed``) and never stops the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,12 +29,11 @@ from sqlalchemy.orm import Session
 from certdesk.config import Settings
 from certdesk.core.calendar import PACIFIC
 from certdesk.core.lifecycle import (
-    REASON_EXPIRED,
     REASON_WINDOW_CLOSING,
     LifecyclePolicy,
     NoticeDue,
     expiry_notices_due,
-    expiry_reason,
+    next_expiry_notice_at,
     window_closing_notice_due,
 )
 from certdesk.core.notices import (
@@ -47,8 +47,12 @@ from certdesk.core.notices import (
 from certdesk.errors import InvalidInput
 from certdesk.services.casework.contacts import check_email
 from certdesk.services.lifecycle.notice_roles import NO_CONTACT, Audience, RoleMoments
+from certdesk.store import notice_due as due_store
 from certdesk.store import notices as store
 from certdesk.store.notices import CASE, CERTIFICATE
+
+# A write transaction (``Runtime.sessions.begin``).
+Writes = Callable[[], AbstractContextManager[Session]]
 
 
 def policy_from(settings: Settings) -> LifecyclePolicy:
@@ -72,6 +76,9 @@ class Planned:
     subject_id: int
     due: NoticeDue
     recipients: tuple[Recipient, ...]
+    # A certificate's expiry-notice bound once all its planned notices are recorded
+    # (store/notice_due.py); None for other subjects.
+    next_due: datetime | None = None
 
 
 def recipients_of(pairs: Iterable[tuple[str, str]]) -> tuple[Recipient, ...]:
@@ -93,38 +100,72 @@ class NoticePlanner:
         self.settings = settings
         self.moments = RoleMoments(settings, policy)
 
-    def due(self, s: Session, now: datetime) -> list[Planned]:
-        """Everything due at ``now`` and not yet recorded, oldest moment first."""
+    def due(self, s: Session, now: datetime, writes: Writes | None = None) -> list[Planned]:
+        """Everything due at ``now`` and not yet recorded, oldest moment first.
+
+        ``writes`` (a transaction factory) lets the planner store the next expiry-notice
+        instant of each certificate it read with nothing due (see :meth:`certificates`);
+        without it planning only reads, and the same certificates are read again next time.
+        """
         audience = Audience(s, self.settings)
-        planned = self.certificates(s, now, audience) + self.cases(s, now, audience)
+        planned = self.certificates(s, now, audience, writes) + self.cases(s, now, audience)
         planned += [Planned(*found) for found in self.moments.due(s, now, audience)]
         return sorted(planned, key=lambda p: (p.due.due_at, p.subject_type, p.subject_id))
 
     # --- certificates (R9 expiry) ----------------------------------------------------------
 
-    def certificates(self, s: Session, now: datetime, audience: Audience) -> list[Planned]:
-        ids: set[int] = set()
-        for days in self.policy.notice_days:
-            ids.update(store.expiry_candidates(s, expiry_reason(days), days, now))
-        ids.update(store.expired_candidates(s, REASON_EXPIRED, now))
-        if not ids:
-            return []
-        facts = store.cert_facts(s, sorted(ids))
-        recorded = store.recorded_reasons(s, CERTIFICATE, sorted(ids))
+    def plan_key(self) -> str:
+        """What the stored expiry-notice bounds depend on besides the recorded notices."""
+        return "expiry:" + ",".join(str(n) for n in self.policy.notice_days)
+
+    def certificates(
+        self, s: Session, now: datetime, audience: Audience, writes: Writes | None = None
+    ) -> list[Planned]:
+        """The expiry notices due at ``now`` (R9), reading only what may be due.
+
+        A certificate is read when its stored bound (``notice_due_at``) has come or was
+        never set (:mod:`certdesk.store.notice_due`): one indexed range per status, in
+        pages. For each one read, the core rule decides what is due and the next bound: a
+        certificate with something due carries its next bound in its :class:`Planned`
+        entries, stored by the transaction that records the last of them; one with nothing
+        due gets its bound stored here, a page at a time (``writes``).
+        """
+        replanned = writes is not None and due_store.plan_of(s) != self.plan_key()
+        if replanned:
+            assert writes is not None
+            with writes() as w:
+                due_store.replan(w, self.plan_key(), now)
         dues: dict[int, list[NoticeDue]] = {}
         orgs: dict[int, int] = {}
-        for f in facts:
-            if f.status not in store.NOTICE_CERT_STATUSES:
-                continue
-            found = expiry_notices_due(
-                f.not_after, now, recorded[f.id], self.policy, issued_at=f.tracked_from
-            )
-            if found:
-                dues[f.id] = found
-                orgs[f.id] = f.org_id
+        bounds: dict[int, datetime] = {}
+        for page in due_store.candidates(s, now, every=replanned):
+            recorded = store.recorded_reasons(s, CERTIFICATE, [c.id for c in page])
+            quiet: dict[int, datetime | None] = {}
+            for c in page:
+                done = recorded[c.id]
+                found = expiry_notices_due(
+                    c.not_after, now, done, self.policy, issued_at=c.tracked_from
+                )
+                after = next_expiry_notice_at(
+                    c.not_after,
+                    done | {f.reason for f in found},
+                    self.policy,
+                    issued_at=c.tracked_from,
+                )
+                if found:
+                    dues[c.id], orgs[c.id] = found, c.org_id
+                    bounds[c.id] = due_store.NONE_LEFT if after is None else after
+                elif replanned or (after or due_store.NONE_LEFT) != c.due_at:
+                    # (After a replan, the snapshot may still show the dropped bound.)
+                    quiet[c.id] = after
+            if writes is not None and quiet:
+                with writes() as w:
+                    due_store.advance(w, quiet)
+        if not dues:
+            return []
         people = audience.certificates(orgs)
         return [
-            Planned(CERTIFICATE, cert_id, due, people[cert_id])
+            Planned(CERTIFICATE, cert_id, due, people[cert_id], bounds[cert_id])
             for cert_id, found in dues.items()
             for due in found
         ]

@@ -52,6 +52,7 @@ once. Every failure is on the notice (``status``, ``attempts``, ``last_error``,
 from __future__ import annotations
 
 import ssl
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -72,6 +73,7 @@ from certdesk.services.lifecycle.notice_sending import (
 from certdesk.services.lifecycle.notice_views import NoticeReads
 from certdesk.services.lifecycle.webhook_queue import WebhookQueue
 from certdesk.services.runtime import Runtime
+from certdesk.store import notice_due
 from certdesk.store import notice_roles as roles_store
 from certdesk.store import notices as store
 
@@ -129,7 +131,7 @@ class NoticeService(NoticeReads):
                     )
             room = None if limit is None else limit - len(claimed)
             with self._rt.reads() as s:
-                planned = self.planner.due(s, now)
+                planned = self.planner.due(s, now, self._rt.sessions.begin)
             for notice_id in self._record(planned, now, worker_id, current, transport, room, stats):
                 claimed[notice_id] = None
             if transport is not None and claimed:
@@ -163,7 +165,12 @@ class NoticeService(NoticeReads):
         """
         with self._rt.reads() as s:
             prefs = roles_store.preferences(s) if planned else {}
-        batches: list[tuple[list[dict[str, Any]], list[Planned]]] = [([], [])]
+        batches: list[tuple[list[dict[str, Any]], list[Planned], dict[int, datetime]]] = [
+            ([], [], {})
+        ]
+        # A certificate's next expiry-notice bound is stored by the transaction that records
+        # the last of its planned notices (store/notice_due.py), never before.
+        unrecorded = Counter(p.subject_id for p in planned if p.next_due is not None)
         taken = 0
         for p in planned:
             # The limit: the rest is planned again by the next pass (one subject's recipients
@@ -173,11 +180,15 @@ class NoticeService(NoticeReads):
             rows = [self._row(p, r, now, transport, prefs) for r in p.recipients]
             taken += len(rows)
             if batches[-1][0] and len(batches[-1][0]) + len(rows) > _INSERT_BATCH:
-                batches.append(([], []))
+                batches.append(([], [], {}))
             batches[-1][0].extend(rows)
             batches[-1][1].append(p)
+            if p.next_due is not None:
+                unrecorded[p.subject_id] -= 1
+                if not unrecorded[p.subject_id]:
+                    batches[-1][2][p.subject_id] = p.next_due
         mine: list[int] = []
-        for batch, moments in batches:
+        for batch, moments, bounds in batches:
             if not batch:
                 continue
             lease_until = current() + CLAIM_LEASE
@@ -186,6 +197,7 @@ class NoticeService(NoticeReads):
                     row.update(claimed_by=worker_id, claim_expires_at=lease_until)
             with self._rt.sessions.begin() as s:
                 keys = store.insert_new(s, batch)
+                notice_due.advance(s, bounds)
                 stats_hooks = self.webhooks.enqueue(s, moments, now)
             stats.webhooks += stats_hooks
             by_key = {

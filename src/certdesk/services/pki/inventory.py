@@ -19,6 +19,7 @@ from certdesk.errors import InvalidInput
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_cert, visible_org
 from certdesk.store import certificates as cert_store
+from certdesk.store import forecast as forecast_store
 from certdesk.store import issuers as issuer_store
 from certdesk.store import orgs as org_store
 from certdesk.store.models import CertificateRow
@@ -224,7 +225,9 @@ class InventoryService:
         with self._rt.reads() as s:
             authorize(actor, Action.CERT_READ, actor.org_id)
             org_id = None if actor.is_global else actor.org_id
-            weeks = forecast.weekly(cert_store.expiries(s, org_id, now, until), now, days)
+            bounds = forecast.week_bounds(now, days)
+            counts = forecast_store.weekly_counts(s, org_id, now, until, bounds)
+            weeks = forecast.weeks_of(counts, now)
             codes = {o.id: o.code for o in org_store.all_orgs(s)}
             rows = cert_store.soonest(s, org_id, now, until, listed)
             slugs = issuer_store.slugs(s)

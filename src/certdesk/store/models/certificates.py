@@ -63,6 +63,8 @@ class CertificateRow(Base):
         Index("ix_certificates_org_status", "org_id", "status"),
         Index("ix_certificates_not_after", "not_after"),
         Index("ix_certificates_status_started", "status", "signing_started_at"),
+        Index("ix_certificates_notice_due", "status", "notice_due_at", "id"),
+        Index("ix_certificates_status_not_after", "status", "not_after"),
         UniqueConstraint("renewal_case_id", name="uq_certificates_renewal_case"),
     )
 
@@ -112,6 +114,9 @@ class CertificateRow(Base):
     # once this instant has passed. A durable intent: set with the reissue, cleared with
     # the revocation.
     retire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # R9 (issue 16): no expiry notice can be due before this instant (NULL: not planned
+    # yet). Only the notices planner writes it (store/notice_due.py).
+    notice_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class CertificateName(Base):

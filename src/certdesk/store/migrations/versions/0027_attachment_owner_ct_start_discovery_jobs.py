@@ -19,7 +19,7 @@ from alembic import op
 import certdesk.store.types
 
 revision = "0027"
-down_revision = "0023"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
