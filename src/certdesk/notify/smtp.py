@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
 from certdesk.errors import InvalidInput
+from certdesk.notify.wire import Outgoing
 
 Security = Literal["plain", "tls", "starttls"]
 
@@ -26,10 +27,14 @@ SCHEMES: dict[str, tuple[Security, int]] = {
 }
 
 
+# A message as the email package holds it, or already as the bytes SMTP carries.
+Message = EmailMessage | Outgoing
+
+
 class Transport(Protocol):
     """Sends finished messages; the mail queue's senders drive it."""
 
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: Message) -> None: ...
 
     def close(self) -> None: ...
 
@@ -103,11 +108,14 @@ class SmtpTransport:
         """Another connection to the same server (the mail queue sends on several at once)."""
         return SmtpTransport(self._target, timeout=self._timeout, ssl_context=self._ssl)
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         if self._conn is None:
             self._conn = self._connect()
         try:
-            self._conn.send_message(message)
+            if isinstance(message, Outgoing):
+                self._conn.sendmail(message.envelope_from, [message.to], message.data)
+            else:
+                self._conn.send_message(message)
         except (smtplib.SMTPServerDisconnected, OSError):
             self._drop()
             raise

@@ -14,7 +14,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
@@ -22,7 +21,9 @@ from sqlalchemy.orm import Session
 
 from certdesk.core.lifecycle import LifecyclePolicy
 from certdesk.core.notices import days_left, is_late, reason_template
+from certdesk.notify import wire
 from certdesk.notify.messages import Mail
+from certdesk.notify.wire import Outgoing, Sender
 from certdesk.notify.words import CASE_TYPE_WORDS, ROLE_WORDS, actor_words
 from certdesk.store import notice_reads as store
 from certdesk.store import notice_roles as roles_store
@@ -328,29 +329,26 @@ def message_id(ids: Sequence[int], sender: str, *, kind: str = "notice") -> str:
 
 
 def build_message(
-    sender: str,
+    sender: Sender,
     to: str,
     mail: Mail,
     items: Sequence[tuple[NoticeItem, str, bool]],
     at: datetime,
-) -> EmailMessage:
-    """The message for ``items`` ((notice, subject label, late) each) to ``to``."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = mail.subject
-    # The headers below are ASCII that certdesk builds itself: stored as they are
-    # (set_raw), without the email package's parsing, which costs more than the rest of the
-    # message when a digest carries many notices.
-    msg.set_raw("Date", format_datetime(at))
-    msg.set_raw("Message-ID", message_id([i.id for i, _, _ in items], sender))
-    msg.set_raw("Auto-Submitted", "auto-generated")  # RFC 3834 §5: no auto-replies, please
-    for item, label, late in items:
-        msg.set_raw(
+) -> Outgoing:
+    """The message for ``items`` ((notice, subject label, late) each) to ``to``, as the
+    bytes SMTP carries (:mod:`certdesk.notify.wire`)."""
+    headers = [
+        ("Date", format_datetime(at)),
+        ("Message-ID", message_id([i.id for i, _, _ in items], sender.address)),
+        ("Auto-Submitted", "auto-generated"),  # RFC 3834 §5: no auto-replies, please
+    ]
+    headers += [
+        (
             "X-Certdesk-Notice",
             f"{label}; reason={item.reason}; late={'yes' if late else 'no'}; id={item.id}",
         )
-    msg.set_content(mail.text)
-    if mail.html:
-        msg.add_alternative(mail.html, subtype="html")
-    return msg
+        for item, label, late in items
+    ]
+    return wire.render(
+        sender=sender, to=to, subject=mail.subject, headers=headers, text=mail.text, html=mail.html
+    )

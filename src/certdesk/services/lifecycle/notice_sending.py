@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
 from typing import Any
 
 from certdesk.core.lifecycle import LifecyclePolicy
 from certdesk.core.notices import NoticeState
 from certdesk.notify.rendering import NoticeTemplates, RenderedNotice, TemplateFailure
 from certdesk.notify.smtp import Transport
+from certdesk.notify.wire import Outgoing
+from certdesk.notify.wire import Sender as MailFrom
 from certdesk.services.lifecycle.mail_queue import (
     CLAIM_LEASE,
     RETRY_CAP,
@@ -83,6 +84,7 @@ class Sender:
         self.policy = policy
         self.templates = templates
         self._service = service
+        self._from = MailFrom.of(rt.settings.mail_from)
 
     def deliver(
         self,
@@ -142,7 +144,7 @@ class Sender:
         group: list[Entry],
         subjects: Subjects,
         at: datetime,
-    ) -> EmailMessage:
+    ) -> Outgoing:
         """The message carrying ``group`` (one notice, or a digest); raises
         :class:`TemplateFailure` when the layout or the digest cannot be rendered."""
         to = group[0][0].contact_email
@@ -162,7 +164,7 @@ class Sender:
                     "late": any(late for _, _, late in labels),
                 },
             )
-        return build_message(self._rt.settings.mail_from, to, mail, labels, at)
+        return build_message(self._from, to, mail, labels, at)
 
 
 class _NoticeRun(QueueSender[Entry, NoticeRunStats]):
@@ -192,7 +194,7 @@ class _NoticeRun(QueueSender[Entry, NoticeRunStats]):
         queue: deque[list[Entry]],
         worker_id: str,
         tally: NoticeRunStats,
-    ) -> EmailMessage | None:
+    ) -> Outgoing | None:
         try:
             return self._sender.message(group, self._subjects, at)
         except TemplateFailure as exc:
