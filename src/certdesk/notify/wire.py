@@ -33,7 +33,9 @@ from email.utils import formataddr, parseaddr
 __all__ = ["Outgoing", "Sender", "encode_header", "render"]
 
 _MAX_LINE = 78  # RFC 5322 §2.1.1: SHOULD be no more than 78 characters
-_WORD_BYTES = 45  # 45 bytes of UTF-8 are 60 base64 characters: "=?utf-8?b?…?=" is 72
+# 42 bytes of UTF-8 are 56 base64 characters: "=?utf-8?b?…?=" is 68, and with "Subject: "
+# in front the first line is still within 78.
+_WORD_BYTES = 42
 _CRLF = b"\r\n"
 
 
@@ -142,7 +144,7 @@ def render(
         if not (plain_7bit and mark in plain) and not (html_7bit and mark in markup):
             break
     out += [
-        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'.encode(),
+        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'.encode(),
         _CRLF,
         mark,
         _CRLF,
