@@ -22,7 +22,6 @@ What differs between the kinds is only how rows become a message: subclasses say
 
 from __future__ import annotations
 
-import smtplib
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -31,10 +30,11 @@ from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 import structlog
+from sqlalchemy.orm import Session
 
 from certdesk.clock import Clock
 from certdesk.core.notices import NoticeState, retry_delay
-from certdesk.notify.smtp import Message, Transport, is_permanent
+from certdesk.notify.smtp import Message, Transport, is_permanent, reply_of, server_level
 from certdesk.services.lifecycle.smtp_lanes import Lanes
 from certdesk.services.runtime import Runtime
 from certdesk.store import notices as store
@@ -63,26 +63,6 @@ class RunClock:
 
     def __call__(self) -> datetime:
         return self.start + max(self._clock() - self._started, timedelta(0))
-
-
-def server_level(exc: BaseException) -> bool:
-    """The server (or our access to it), not this message, is the problem: retry later.
-
-    Not reachable, dropped the connection, refused our login or our sender address: every
-    message would fail the same way, so the run stops and nothing is failed for it.
-    """
-    if isinstance(
-        exc,
-        smtplib.SMTPServerDisconnected
-        | smtplib.SMTPConnectError
-        | smtplib.SMTPHeloError
-        | smtplib.SMTPAuthenticationError
-        | smtplib.SMTPSenderRefused
-        | smtplib.SMTPNotSupportedError,
-    ):
-        return True
-    # smtplib's exceptions are OSErrors too; the other SMTP replies concern this message.
-    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
 
 
 def retry_later(
@@ -370,22 +350,34 @@ class QueueSender(Generic[E, T]):
         """The server refused this message: for good (5xx, or attempts used up) or for now."""
         with self._rt.reads() as s:
             attempts = max(n.attempts for n in store.by_ids(s, ids)) + 1
-        if is_permanent(exc) or attempts >= self._rt.settings.notice_max_attempts:
-            why = "refused" if is_permanent(exc) else f"gave up after {attempts} attempts"
-            self._settle(
-                ids,
-                worker_id,
-                {
-                    "status": NoticeState.FAILED,
-                    "attempts": Notice.attempts + 1,
-                    "last_error": f"{why}: {error}",
-                },
-            )
+        permanent = is_permanent(exc)
+        if permanent or attempts >= self._rt.settings.notice_max_attempts:
+            # A permanent refusal (RFC 5321 §4.2.1: 5yz) fails the message at once, with the
+            # server's own words, and the kind may tell someone (_undeliverable), all in one
+            # transaction, so that they are told exactly when the failure is recorded.
+            why = f"refused: {reply_of(exc)}" if permanent else f"gave up after {attempts} attempts"
+            with self._rt.sessions.begin() as s:
+                done = store.settle(
+                    s,
+                    ids,
+                    worker_id,
+                    {
+                        "status": NoticeState.FAILED,
+                        "attempts": Notice.attempts + 1,
+                        "last_error": (why if permanent else f"{why}: {error}")[:1000],
+                    },
+                )
+                if permanent and done:
+                    self._undeliverable(s, group, done, at)
             tally.failed += len(ids)
         else:
             retry_later(self._rt, ids, worker_id, at, error, attempted=True)
             tally.retrying += len(ids)
         tally.errors.append(f"{self._to(group)}: {error}")
+
+    def _undeliverable(self, s: Session, group: list[E], failed: list[int], at: datetime) -> None:
+        """The server refused the message carrying ``failed`` for good (in the transaction
+        that records it): the notices tell cert services; other kinds tell nobody."""
 
 
 class _Marks(Generic[E]):

@@ -24,9 +24,10 @@ from certdesk.core.notices import days_left, is_late, reason_template
 from certdesk.notify import wire
 from certdesk.notify.messages import Mail
 from certdesk.notify.wire import Outgoing, Sender
-from certdesk.notify.words import CASE_TYPE_WORDS, ROLE_WORDS, actor_words
+from certdesk.notify.words import CASE_TYPE_WORDS, NOTICE_WORDS, ROLE_WORDS, actor_words
 from certdesk.store import notice_reads as store
 from certdesk.store import notice_roles as roles_store
+from certdesk.store import notices as queue_store
 from certdesk.store.models import (
     AuditRow,
     Case,
@@ -88,9 +89,13 @@ class Subjects:
     comments: dict[int, Comment] = field(default_factory=dict)
     users: dict[int, User] = field(default_factory=dict)
     changes: dict[int, AuditRow] = field(default_factory=dict)  # contact changes, by seq
+    refused: dict[int, Notice] = field(default_factory=dict)  # escalated notices, by id
 
     @classmethod
     def load(cls, s: Session, items: Sequence[NoticeItem]) -> Subjects:
+        refused = queue_store.by_ids(s, [_refused_id(i) for i in items if _refused_id(i)])
+        # An escalation is about the refused notice: what that one needs is loaded instead.
+        items = [i for i in items if not _refused_id(i)] + [NoticeItem.of(n) for n in refused]
         cert_ids = [i.subject_id for i in items if i.subject_type == CERTIFICATE]
         case_ids = [i.subject_id for i in items if i.subject_type == CASE]
         event_ids = [
@@ -118,6 +123,7 @@ class Subjects:
         org_ids |= {i.subject_id for i in items if i.subject_type == ORGANIZATION}
         out.orgs = store.organizations(s, org_ids)
         out.names = store.contact_names(s, org_ids)
+        out.refused = {n.id: n for n in refused}
         return out
 
     def label(self, item: NoticeItem) -> str:
@@ -133,6 +139,12 @@ class Subjects:
             return f"organization {org.code if org else item.subject_id}"
         case = self.cases.get(item.subject_id)
         return f"case {case.number if case else item.subject_id}"
+
+
+def _refused_id(item: NoticeItem) -> int:
+    """The refused notice an ``undeliverable#<id>`` escalation is about; 0 for others."""
+    family, _, rest = item.reason.partition("#")
+    return int(rest) if family == "undeliverable" else 0
 
 
 def _on_comment(reason: str) -> bool:
@@ -176,6 +188,8 @@ def context(
     the grace after its moment (the SMTP server was down): the reader is told either way.
     """
     kind = reason_template(item.reason)
+    if kind == "undeliverable":
+        return kind, _undeliverable(subjects, item, at, policy, service, password_max_age)
     late = item.late or is_late(item.due_at, at, policy)
     days = int(item.reason.partition(".")[2]) if kind == "expiry" else None
     ctx: dict[str, Any] = {
@@ -265,6 +279,35 @@ def context(
     name = subjects.names.get((org_id, item.contact_email.strip().lower()), "")
     ctx["contact"] = {"name": name, "email": item.contact_email}
     return kind, ctx
+
+
+def _undeliverable(
+    subjects: Subjects,
+    item: NoticeItem,
+    at: datetime,
+    policy: LifecyclePolicy,
+    service: dict[str, str],
+    password_max_age: int,
+) -> dict[str, Any]:
+    """The escalation of a refused notice: that notice's context (its certificate or case),
+    told to cert services, with what was refused and the server's reply."""
+    row = subjects.refused.get(_refused_id(item))
+    if row is None:
+        raise SubjectGone(f"notice {_refused_id(item)} no longer exists")
+    refused = NoticeItem.of(row)
+    kind, ctx = context(subjects, refused, at, policy, service, password_max_age)
+    ctx["notice"] = {**ctx["notice"], "id": item.id, "reason": item.reason}
+    ctx["recipient"] = {"role": item.role, "label": ROLE_WORDS.get(item.role, "")}
+    ctx["contact"] = {"name": "", "email": item.contact_email}
+    ctx["refused"] = {
+        "to": refused.contact_email,
+        "what": subjects.label(refused),
+        "notice": NOTICE_WORDS.get(kind, "notice"),
+        "said": row.last_error.removeprefix("refused: "),
+        "due_at": refused.due_at,
+    }
+    ctx["late"] = False
+    return ctx
 
 
 _CHANGE_WORDS = {

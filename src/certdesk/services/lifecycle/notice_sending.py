@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from certdesk.core.lifecycle import LifecyclePolicy
 from certdesk.core.notices import NoticeState
 from certdesk.notify.rendering import NoticeTemplates, RenderedNotice, TemplateFailure
-from certdesk.notify.smtp import Transport
+from certdesk.notify.smtp import Transport, server_level
 from certdesk.notify.wire import Outgoing
 from certdesk.notify.wire import Sender as MailFrom
 from certdesk.services.lifecycle.mail_queue import (
@@ -25,7 +27,6 @@ from certdesk.services.lifecycle.mail_queue import (
     QueueSender,
     RunClock,
     retry_later,
-    server_level,
 )
 from certdesk.services.lifecycle.notice_mail import (
     NoticeItem,
@@ -34,6 +35,7 @@ from certdesk.services.lifecycle.notice_mail import (
     build_message,
     context,
 )
+from certdesk.services.lifecycle.undeliverable import Undeliverable
 from certdesk.services.runtime import Runtime
 from certdesk.store import notices as store
 
@@ -79,11 +81,13 @@ class Sender:
         policy: LifecyclePolicy,
         templates: NoticeTemplates,
         service: dict[str, str],
+        undeliverable: Undeliverable,
     ) -> None:
         self.rt = self._rt = rt
         self.policy = policy
         self.templates = templates
         self._service = service
+        self.undeliverable = undeliverable
         self._from = MailFrom.of(rt.settings.mail_from)
 
     def deliver(
@@ -183,6 +187,12 @@ class _NoticeRun(QueueSender[Entry, NoticeRunStats]):
 
     def _id(self, entry: Entry) -> int:
         return entry[0].id
+
+    def _undeliverable(
+        self, s: Session, group: list[Entry], failed: list[int], at: datetime
+    ) -> None:
+        refused = [item for item, _, _ in group if item.id in set(failed)]
+        self._sender.undeliverable.record(s, refused, at)
 
     def _to(self, group: list[Entry]) -> str:
         return group[0][0].contact_email
