@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,12 +71,54 @@ def child(url: str, data_dir: str, port: int, notices: int) -> None:
     )
 
 
+def _variant(
+    args: argparse.Namespace, port: int, src: str, extra: dict[str, str], name: str
+) -> dict[str, Any]:
+    """One variant on a fresh installation, in a child process; its figures."""
+    with tempfile.TemporaryDirectory(prefix="certdesk-bench-notices-") as tmp_name:
+        tmp = Path(tmp_name)
+        url = f"sqlite:///{tmp / 'certdesk.db'}"
+        settings = lifecycle.settings_for(url, tmp, port, digest=False)
+        fx = lifecycle.fixtures(settings)
+        lifecycle.load(url, lifecycle.Population(args.certs, fx))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")} | {
+            "PYTHONPATH": src,
+            **extra,
+        }
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", url, str(settings.data_dir),
+             str(port), str(args.notices)],
+            capture_output=True, text=True, env=env, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise SystemExit(f"child failed ({name}):\n{done.stderr[-4000:]}")
+        got: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        got["per_second"] = got["sent"] / got["seconds"]
+        got["vs_raw"] = got["per_second"] / got["raw_per_second"]
+        if got["sent"] < got["records"] or got["failed"] or got["retrying"]:
+            raise SystemExit(f"{name}: not every notice was sent once: {got}")
+        return got
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--certs", type=int, default=5000)
     parser.add_argument("--notices", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--baseline-src")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="NAME=SRC",
+        help="another tree to run with its defaults (e.g. one lever undone); repeatable",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the variants in turns this many times; each figure is the median",
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -91,41 +134,33 @@ def main() -> None:
             {"CERTDESK_SMTP_CONNECTIONS": str(args.connections)},
         ),
     }
+    for also in args.also:
+        name, _, src = also.partition("=")
+        variants[name] = (src, {})
     if args.baseline_src:
         variants = {"before": (args.baseline_src, {}), **variants}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     print(f"notices through NoticeService.run, digests off, SQLite FULL; load {load_at_start}")
     out: dict[str, Any] = {}
     with lifecycle.smtp_server() as (port, sink):
-        for name, (src, extra) in variants.items():
-            with tempfile.TemporaryDirectory(prefix="certdesk-bench-notices-") as tmp_name:
-                tmp = Path(tmp_name)
-                url = f"sqlite:///{tmp / 'certdesk.db'}"
-                settings = lifecycle.settings_for(url, tmp, port, digest=False)
-                fx = lifecycle.fixtures(settings)
-                lifecycle.load(url, lifecycle.Population(args.certs, fx))
-                env = {k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")} | {
-                    "PYTHONPATH": src,
-                    **extra,
-                }
-                done = subprocess.run(
-                    [sys.executable, __file__, "--child", url, str(settings.data_dir),
-                     str(port), str(args.notices)],
-                    capture_output=True, text=True, env=env, check=False,
-                )  # fmt: skip
-                if done.returncode != 0:
-                    raise SystemExit(f"child failed ({name}):\n{done.stderr[-4000:]}")
-                got = json.loads(done.stdout.strip().splitlines()[-1])
-                got["per_second"] = got["sent"] / got["seconds"]
-                got["vs_raw"] = got["per_second"] / got["raw_per_second"]
-                out[name] = got
+        for turn in range(args.rounds):
+            for name, (src, extra) in variants.items():
+                got = _variant(args, port, src, extra, name)
+                runs[name].append(got)
                 print(
-                    f"  {name:<26} {got['sent']:>5} notices in {got['seconds']:.2f} s: "
+                    f"  {turn + 1}: {name:<26} {got['sent']:>5} notices in {got['seconds']:.2f} s: "
                     f"{got['per_second']:.0f}/s (bare smtplib {got['raw_per_second']:.0f}/s, "
                     f"ratio {got['vs_raw']:.2f}); failed {got['failed']}, "
                     f"retrying {got['retrying']}"
                 )
-                if got["sent"] < got["records"] or got["failed"] or got["retrying"]:
-                    raise SystemExit(f"{name}: not every notice was sent once: {got}")
+    out: dict[str, Any] = {}
+    for name, got_all in runs.items():
+        out[name] = {key: statistics.median(g[key] for g in got_all) for key in got_all[0]}
+        if args.rounds > 1:
+            print(
+                f"  median {name:<22} {out[name]['per_second']:.0f}/s, ratio "
+                f"{out[name]['vs_raw']:.2f}"
+            )
     one = out["after, 1 connection"]
     many = out[f"after, {args.connections} connections"]
     targets = {

@@ -369,6 +369,30 @@ def test_crash_after_the_server_accepted_resends_the_same_message_id(
     assert desk.notices()[0].status == "sent"
 
 
+def test_a_crash_before_a_batch_of_marks_resends_that_batch_with_the_same_message_ids(
+    desk: Desk, fake: FakeTransport
+) -> None:
+    """Accepted messages are marked sent in batches (MARK_EVERY or MARK_WITHIN): a process
+    that dies before its batch is committed leaves those notices claimed; once the claims run
+    out they are sent again, each repeat with its first copy's Message-ID, and none is
+    skipped."""
+    serial = desk.issue("dmv", days=100)
+    people = [(f"P{i}", f"p{i}@dmv.ca.gov") for i in range(5)]
+    desk.attach([serial], people)
+    t0 = moment(desk.cert(serial).not_after, 90) + timedelta(hours=1)
+    fake.crash_after = 2  # three messages accepted, none of them marked yet
+    with pytest.raises(Crash):
+        run(desk, t0, worker="dying")
+    assert len(fake.sent) == 3 and {n.status for n in desk.notices()} == {"sending"}
+    fake.crash_after = None
+    stats = run(desk, t0 + CLAIM_LEASE + timedelta(seconds=1), worker="other")
+    assert stats.sent == 5 and {n.status for n in desk.notices()} == {"sent"}
+    first, again = fake.sent[:3], fake.sent[3:]
+    assert sorted(str(m["To"]) for m in again) == [p[1] for p in people]  # none skipped
+    ids = {str(m["To"]): m["Message-ID"] for m in again}
+    assert all(ids[str(m["To"])] == m["Message-ID"] for m in first)
+
+
 def test_a_digest_interrupted_after_acceptance_is_repeated_whole_and_alone(
     desk: Desk, fake: FakeTransport
 ) -> None:

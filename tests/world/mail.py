@@ -23,6 +23,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from certdesk.notify.wire import Outgoing
 from world.processes import free_port
 
 SENDER = "certdesk@cdt.ca.gov"
@@ -178,7 +179,11 @@ class FakeTransport:
     closed: int = 0
     on_send: Callable[[int], None] | None = None  # called with N before message N goes out
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage | Outgoing) -> None:
+        if isinstance(message, Outgoing):  # the bytes certdesk sends, read as a reader would
+            parsed = message_from_bytes(message.data, policy=email_policy.default)
+            assert isinstance(parsed, EmailMessage) and parsed["To"] == message.to
+            message = parsed
         n = self.attempts
         self.attempts += 1
         if self.on_send is not None:

@@ -30,6 +30,7 @@ ACTIONS: dict[str, str] = {
     "grant.issuer": "chose the certificate authority of a domain grant of organization",
     "issuer.rollover": "changed the account key at vendor",
     "user.mail_preferences": "changed the mail preferences of",
+    "notice.undeliverable": "told Certificate Services that the mail server refused for good",
     "webhook.add": "added webhook",
     "webhook.remove": "removed webhook",
     "acme.account.create": "registered ACME account",
@@ -114,6 +115,7 @@ OBJECTS: dict[str, str] = {
     "certificates": "certificate",
     "contact": "contact",
     "issuer": "certificate authority",
+    "notice": "notice",
     "organization": "organization",
     "token": "API token",
     "user": "person",
@@ -137,6 +139,7 @@ KINDS: dict[str, str] = {
     "password": "People",
     "totp": "People",
     "token": "API tokens",
+    "notice": "Mail",
     "session": "Sign-ins",
     "login": "Sign-ins",
 }

@@ -119,6 +119,8 @@ _TEMPLATES = {
     "case.renewal": "case_renewal",
     "revoked": "revoked",
     "contact.changed": "contact_changed",
+    # To cert services: the mail server refused a notice for good (undeliverable#<notice id>).
+    "undeliverable": "undeliverable",
 }
 
 

@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
 from certdesk.errors import InvalidInput
+from certdesk.notify.wire import Outgoing
 
 Security = Literal["plain", "tls", "starttls"]
 
@@ -26,10 +27,14 @@ SCHEMES: dict[str, tuple[Security, int]] = {
 }
 
 
+# A message as the email package holds it, or already as the bytes SMTP carries.
+Message = EmailMessage | Outgoing
+
+
 class Transport(Protocol):
     """Sends finished messages; the mail queue's senders drive it."""
 
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: Message) -> None: ...
 
     def close(self) -> None: ...
 
@@ -84,6 +89,39 @@ def is_permanent(exc: Exception) -> bool:
     return False
 
 
+def server_level(exc: BaseException) -> bool:
+    """The server (or our access to it), not this message, is the problem: retry later.
+
+    Not reachable, dropped the connection, refused our login or our sender address: every
+    message would fail the same way, so the run stops and nothing is failed for it.
+    """
+    if isinstance(
+        exc,
+        smtplib.SMTPServerDisconnected
+        | smtplib.SMTPConnectError
+        | smtplib.SMTPHeloError
+        | smtplib.SMTPAuthenticationError
+        | smtplib.SMTPSenderRefused
+        | smtplib.SMTPNotSupportedError,
+    ):
+        return True
+    # smtplib's exceptions are OSErrors too; the other SMTP replies concern this message.
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+
+
+def reply_of(exc: Exception) -> str:
+    """The SMTP server's reply in an exception of smtplib: ``550 5.1.1 no such mailbox``."""
+    said: bytes | str
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        code, said = next(iter(exc.recipients.values()))
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        code, said = exc.smtp_code, exc.smtp_error
+    else:
+        return f"{type(exc).__name__}: {exc}"
+    text = said.decode(errors="replace") if isinstance(said, bytes) else str(said)
+    return f"{code} {' '.join(text.split())}"
+
+
 class SmtpTransport:
     """One SMTP connection, opened on the first message and reopened after a disconnect."""
 
@@ -103,11 +141,14 @@ class SmtpTransport:
         """Another connection to the same server (the mail queue sends on several at once)."""
         return SmtpTransport(self._target, timeout=self._timeout, ssl_context=self._ssl)
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         if self._conn is None:
             self._conn = self._connect()
         try:
-            self._conn.send_message(message)
+            if isinstance(message, Outgoing):
+                self._conn.sendmail(message.envelope_from, [message.to], message.data)
+            else:
+                self._conn.send_message(message)
         except (smtplib.SMTPServerDisconnected, OSError):
             self._drop()
             raise

@@ -39,3 +39,24 @@ def actor_words(actor: str) -> str:
     if kind == "token" and name:
         return "a script using an API token"
     return "Certificate Services"
+
+
+# What a notice is, by its template, as a sentence names it ("the expiry reminder").
+NOTICE_WORDS: dict[str, str] = {
+    "expiry": "expiry reminder",
+    "expired": "notice that a certificate expired",
+    "revoked": "notice that a certificate was revoked",
+    "window_closing": "notice that the time to test or change a delivery ends",
+    "case_overdue": "notice that a case is late",
+    "case_submitted": "notice of a submitted case",
+    "case_approved": "notice of an approved case",
+    "case_rejected": "notice of a rejected case",
+    "case_delivered": "delivery notice",
+    "case_waiting": "reminder of a case waiting for approval",
+    "case_question": "notice of a question on a case",
+    "case_answered": "notice of an answer on a case",
+    "case_started": "notice that work on a case started",
+    "case_renewal": "notice that a renewal was opened",
+    "contact_changed": "notice of a change of contacts",
+    "password_expiry": "password expiry warning",
+}

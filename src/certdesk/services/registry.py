@@ -124,7 +124,7 @@ class Services:
         self.exports = ExportService(self.inventory, self.cases, self.audit)
         self.costs = CostService(rt, self.audit)
         self.reports = ReportService(rt)
-        self.notices = NoticeService(rt)
+        self.notices = NoticeService(rt, audit=self.audit)
         watch_notices(rt.metrics.registry, self.notices.status_counts)
         # Account mail (R10) from the same queue as the notices.
         self.mail = AccountMailService(rt, self.secretbox)

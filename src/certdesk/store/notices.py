@@ -483,11 +483,12 @@ def renew(s: Session, ids: Sequence[int], worker_id: str, lease_until: datetime)
 
 
 _TABLE = typing.cast("Table", Notice.__table__)
-# One statement for every notice of a digest (executemany): each gets its own subject line.
-_SET_SUBJECT = (
+# One statement for every notice of a batch of accepted messages (executemany): each gets
+# its own subject line, late flag and the moment its message was accepted.
+_SET_OUTCOME = (
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("b_id"))
-    .values(subject=bindparam("b_subject"), late=bindparam("b_late"))
+    .values(subject=bindparam("b_subject"), late=bindparam("b_late"), sent_at=bindparam("b_at"))
 )
 
 
@@ -524,17 +525,20 @@ def settle(
 
 
 def mark_sent(
-    s: Session | Connection, worker_id: str, at: datetime, outcome: dict[int, tuple[str, bool]]
+    s: Session | Connection,
+    worker_id: str,
+    outcome: dict[int, tuple[str, bool, datetime]],
 ) -> list[int]:
-    """The SMTP server accepted the message carrying these notices: id → (mail subject,
-    late). Returns the ids this worker still held (and has now marked sent)."""
+    """The SMTP server accepted the messages carrying these notices: id → (mail subject,
+    late, accepted at). Two statements however many messages: the claimed rows move to
+    ``sent``, then each gets its own subject, late flag and moment. Returns the ids this
+    worker still held (and has now marked sent)."""
     done = settle(
         s,
         sorted(outcome),
         worker_id,
         {
             "status": NoticeState.SENT,
-            "sent_at": at,
             "attempts": _TABLE.c.attempts + 1,
             "last_error": "",
             "next_attempt_at": None,
@@ -542,8 +546,12 @@ def mark_sent(
     )
     if done:
         _conn(s).execute(
-            _SET_SUBJECT,
-            [{"b_id": i, "b_subject": outcome[i][0], "b_late": outcome[i][1]} for i in done],
+            _SET_OUTCOME,
+            [
+                {"b_id": i, "b_subject": subject, "b_late": late, "b_at": at}
+                for i in done
+                for subject, late, at in [outcome[i]]
+            ],
         )
     return done
 

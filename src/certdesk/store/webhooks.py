@@ -50,6 +50,11 @@ def org_codes(s: Session, org_ids: Sequence[int]) -> dict[int, str]:
     return {i: code for i, code in rows}
 
 
+def any_active(s: Session) -> bool:
+    """Whether any webhook is registered (and not removed)."""
+    return s.scalar(select(Webhook.id).where(Webhook.removed_at.is_(None)).limit(1)) is not None
+
+
 def subscribers(s: Session, org_id: int) -> list[Webhook]:
     """The active webhooks that hear of ``org_id``'s events: its own and cert services'."""
     return list(

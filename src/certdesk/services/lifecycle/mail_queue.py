@@ -22,19 +22,20 @@ What differs between the kinds is only how rows become a message: subclasses say
 
 from __future__ import annotations
 
-import smtplib
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import Generic, Protocol, TypeVar
 
 import structlog
+from sqlalchemy.orm import Session
 
 from certdesk.clock import Clock
 from certdesk.core.notices import NoticeState, retry_delay
-from certdesk.notify.smtp import Transport, is_permanent
+from certdesk.notify.smtp import Message, Transport, is_permanent, reply_of, server_level
+from certdesk.services.lifecycle.smtp_lanes import Lanes
 from certdesk.services.runtime import Runtime
 from certdesk.store import notices as store
 from certdesk.store.models import Notice
@@ -45,6 +46,11 @@ log = structlog.get_logger("certdesk.mail")
 # still sending, so it only runs out when its worker died or stalled for this long.
 CLAIM_LEASE = timedelta(minutes=10)
 RETRY_CAP = timedelta(hours=12)
+# Accepted messages are marked sent together: every MARK_EVERY messages, or once the oldest
+# unmarked one was accepted MARK_WITHIN seconds ago (checked as each send finishes), in one
+# transaction. This bounds what a crash can make certdesk send twice (see send_all).
+MARK_EVERY = 64
+MARK_WITHIN = 0.1
 
 
 class RunClock:
@@ -57,26 +63,6 @@ class RunClock:
 
     def __call__(self) -> datetime:
         return self.start + max(self._clock() - self._started, timedelta(0))
-
-
-def server_level(exc: BaseException) -> bool:
-    """The server (or our access to it), not this message, is the problem: retry later.
-
-    Not reachable, dropped the connection, refused our login or our sender address: every
-    message would fail the same way, so the run stops and nothing is failed for it.
-    """
-    if isinstance(
-        exc,
-        smtplib.SMTPServerDisconnected
-        | smtplib.SMTPConnectError
-        | smtplib.SMTPHeloError
-        | smtplib.SMTPAuthenticationError
-        | smtplib.SMTPSenderRefused
-        | smtplib.SMTPNotSupportedError,
-    ):
-        return True
-    # smtplib's exceptions are OSErrors too; the other SMTP replies concern this message.
-    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
 
 
 def retry_later(
@@ -146,7 +132,7 @@ class QueueSender(Generic[E, T]):
 
     def _compose(
         self, group: list[E], at: datetime, queue: deque[list[E]], worker_id: str, tally: T
-    ) -> EmailMessage | None:
+    ) -> Message | None:
         """The message carrying ``group``; None when the group was dealt with instead
         (failed, or put back into ``queue`` in other groups). Raises :class:`Halt`."""
         raise NotImplementedError
@@ -174,12 +160,16 @@ class QueueSender(Generic[E, T]):
         """Send every group of ``queue`` (entries this worker claimed in this run).
 
         Messages are composed here, in order, and handed to up to ``CERTDESK_SMTP_CONNECTIONS``
-        connections at once (the transport's clones: with 1, one message at a time). Each
-        accepted message is marked sent at once, in a transaction whose commit is not forced to
-        disk by itself (docs/performance.md): a killed process loses no mark; a power loss may
-        lose the last ones, and those messages go again with the same Message-ID.
+        connections at once (the transport's clones: with 1, one message at a time). Accepted
+        messages are marked sent in batches (``MARK_EVERY`` messages or ``MARK_WITHIN``
+        seconds, and whatever is left before the run stops or ends), each batch one
+        transaction whose commit is not forced to disk by itself (docs/performance.md). A
+        process killed between a message's acceptance and its batch's commit loses those
+        marks: once the claims run out, the next pass sends those messages again, regrouped as
+        before, so each repeat has the Message-ID of the first copy. A power loss may lose the
+        last committed batches in the same way.
         """
-        lanes = _Lanes(transport, self._rt.settings.smtp_connections)
+        lanes = Lanes(transport, self._rt.settings.smtp_connections)
         try:
             self._send_all(queue, worker_id, current, lanes, tally)
         finally:
@@ -190,7 +180,26 @@ class QueueSender(Generic[E, T]):
         queue: deque[list[E]],
         worker_id: str,
         current: RunClock,
-        lanes: _Lanes,
+        lanes: Lanes,
+        tally: T,
+    ) -> None:
+        marks = _Marks[E]()
+        try:
+            self._send_queue(queue, worker_id, current, lanes, marks, tally)
+        except Exception:
+            # A bug or a database error: record what the server accepted before giving up.
+            # (A process that dies records nothing more: that is the window send_all states.)
+            self._mark(marks, worker_id, tally)
+            raise
+        self._mark(marks, worker_id, tally)
+
+    def _send_queue(
+        self,
+        queue: deque[list[E]],
+        worker_id: str,
+        current: RunClock,
+        lanes: Lanes,
+        marks: _Marks[E],
         tally: T,
     ) -> None:
         # Every claim of this run was taken after it started: none runs out before this.
@@ -205,7 +214,7 @@ class QueueSender(Generic[E, T]):
                 ids = [self._id(e) for e in group]
                 exc = future.exception()
                 if exc is None:
-                    self._sent(group, worker_id, current(), tally)
+                    marks.add(group, current())
                     continue
                 error = f"{type(exc).__name__}: {exc}"[:1000]
                 if server_level(exc):
@@ -218,6 +227,8 @@ class QueueSender(Generic[E, T]):
                     continue
                 assert isinstance(exc, Exception)
                 self._refused(group, ids, worker_id, current(), exc, error, tally)
+            if marks.due():
+                self._mark(marks, worker_id, tally)
             return stop
 
         def drain() -> str | None:
@@ -230,6 +241,7 @@ class QueueSender(Generic[E, T]):
         while queue:
             group = queue.popleft()
             if current() + CLAIM_LEASE / 2 > held_until:
+                self._mark(marks, worker_id, tally)  # marked rows need no renewal
                 held_until = self._renew(queue, group, worker_id, current)
             if not group:
                 continue  # every claim in it was lost to another worker, which sends them
@@ -303,20 +315,27 @@ class QueueSender(Generic[E, T]):
                 g[:] = [e for e in g if self._id(e) in held]
         return until
 
-    def _sent(self, group: list[E], worker_id: str, at: datetime, tally: T) -> None:
-        """Record an accepted message (exactly once: only where the claim is still held)."""
-        outcome = self._outcome(group)
-        # Core, once per message; not forced to disk by itself (see send_all).
+    def _mark(self, marks: _Marks[E], worker_id: str, tally: T) -> None:
+        """Record the accepted messages not yet recorded (exactly once: only where the claim
+        is still held), in one transaction not forced to disk by itself (see send_all)."""
+        accepted = marks.take()
+        if not accepted:
+            return
+        outcome: dict[int, tuple[str, bool, datetime]] = {}
+        for group, at in accepted:
+            for notice_id, (subject, late) in self._outcome(group).items():
+                outcome[notice_id] = (subject, late, at)
         with self._rt.transaction(flush=False) as conn:
-            done = set(store.mark_sent(conn, worker_id, at, outcome))
+            done = set(store.mark_sent(conn, worker_id, outcome))
         for lost in sorted(set(outcome) - done):
             # The claim ran out while the message was on its way: another worker may send it
             # again (the at-least-once window), with the same Message-ID.
             log.warning(f"{self.what} sent after its claim ran out", id=lost)
             tally.errors.append(f"{self.noun} {lost}: claim lost while sending")
-        mine = [self._id(e) for e in group if self._id(e) in done]
-        tally.sent += len(mine)
-        self._accepted(group, mine, tally)
+        for group, _ in accepted:
+            mine = [self._id(e) for e in group if self._id(e) in done]
+            tally.sent += len(mine)
+            self._accepted(group, mine, tally)
 
     def _refused(
         self,
@@ -331,64 +350,53 @@ class QueueSender(Generic[E, T]):
         """The server refused this message: for good (5xx, or attempts used up) or for now."""
         with self._rt.reads() as s:
             attempts = max(n.attempts for n in store.by_ids(s, ids)) + 1
-        if is_permanent(exc) or attempts >= self._rt.settings.notice_max_attempts:
-            why = "refused" if is_permanent(exc) else f"gave up after {attempts} attempts"
-            self._settle(
-                ids,
-                worker_id,
-                {
-                    "status": NoticeState.FAILED,
-                    "attempts": Notice.attempts + 1,
-                    "last_error": f"{why}: {error}",
-                },
-            )
+        permanent = is_permanent(exc)
+        if permanent or attempts >= self._rt.settings.notice_max_attempts:
+            # A permanent refusal (RFC 5321 §4.2.1: 5yz) fails the message at once, with the
+            # server's own words, and the kind may tell someone (_undeliverable), all in one
+            # transaction, so that they are told exactly when the failure is recorded.
+            why = f"refused: {reply_of(exc)}" if permanent else f"gave up after {attempts} attempts"
+            with self._rt.sessions.begin() as s:
+                done = store.settle(
+                    s,
+                    ids,
+                    worker_id,
+                    {
+                        "status": NoticeState.FAILED,
+                        "attempts": Notice.attempts + 1,
+                        "last_error": (why if permanent else f"{why}: {error}")[:1000],
+                    },
+                )
+                if permanent and done:
+                    self._undeliverable(s, group, done, at)
             tally.failed += len(ids)
         else:
             retry_later(self._rt, ids, worker_id, at, error, attempted=True)
             tally.retrying += len(ids)
         tally.errors.append(f"{self._to(group)}: {error}")
 
+    def _undeliverable(self, s: Session, group: list[E], failed: list[int], at: datetime) -> None:
+        """The server refused the message carrying ``failed`` for good (in the transaction
+        that records it): the notices tell cert services; other kinds tell nobody."""
 
-class _Lanes:
-    """Up to ``size`` SMTP connections: the run's transport and its clones, each used by one
-    thread at a time (a transport without ``clone`` is the only lane)."""
 
-    def __init__(self, transport: Transport, size: int) -> None:
-        clone = getattr(transport, "clone", None)
-        self.size = max(1, size) if clone is not None else 1
-        self._free: deque[Transport] = deque([transport])
-        self._made: list[Transport] = []
-        self._clone = clone
-        self._pool = (
-            ThreadPoolExecutor(self.size, thread_name_prefix="smtp") if self.size > 1 else None
+class _Marks(Generic[E]):
+    """Accepted messages (their groups and when each was accepted) not yet marked sent."""
+
+    def __init__(self) -> None:
+        self._groups: list[tuple[list[E], datetime]] = []
+        self._since = 0.0
+
+    def add(self, group: list[E], at: datetime) -> None:
+        if not self._groups:
+            self._since = time.monotonic()
+        self._groups.append((group, at))
+
+    def due(self) -> bool:
+        return bool(self._groups) and (
+            len(self._groups) >= MARK_EVERY or time.monotonic() - self._since >= MARK_WITHIN
         )
 
-    def submit(self, message: EmailMessage) -> Future[None]:
-        if self._pool is None:
-            future: Future[None] = Future()
-            try:
-                self._free[0].send(message)
-                future.set_result(None)
-            except Exception as exc:
-                future.set_exception(exc)
-            return future
-        if not self._free:
-            assert self._clone is not None
-            made: Transport = self._clone()
-            self._made.append(made)
-            self._free.append(made)
-        lane = self._free.popleft()
-
-        def send() -> None:
-            try:
-                lane.send(message)
-            finally:
-                self._free.append(lane)
-
-        return self._pool.submit(send)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-        for made in self._made:  # the run's own transport is closed by its owner
-            made.close()
+    def take(self) -> list[tuple[list[E], datetime]]:
+        taken, self._groups = self._groups, []
+        return taken

@@ -14,7 +14,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
@@ -22,10 +21,13 @@ from sqlalchemy.orm import Session
 
 from certdesk.core.lifecycle import LifecyclePolicy
 from certdesk.core.notices import days_left, is_late, reason_template
+from certdesk.notify import wire
 from certdesk.notify.messages import Mail
-from certdesk.notify.words import CASE_TYPE_WORDS, ROLE_WORDS, actor_words
+from certdesk.notify.wire import Outgoing, Sender
+from certdesk.notify.words import CASE_TYPE_WORDS, NOTICE_WORDS, ROLE_WORDS, actor_words
 from certdesk.store import notice_reads as store
 from certdesk.store import notice_roles as roles_store
+from certdesk.store import notices as queue_store
 from certdesk.store.models import (
     AuditRow,
     Case,
@@ -87,9 +89,13 @@ class Subjects:
     comments: dict[int, Comment] = field(default_factory=dict)
     users: dict[int, User] = field(default_factory=dict)
     changes: dict[int, AuditRow] = field(default_factory=dict)  # contact changes, by seq
+    refused: dict[int, Notice] = field(default_factory=dict)  # escalated notices, by id
 
     @classmethod
     def load(cls, s: Session, items: Sequence[NoticeItem]) -> Subjects:
+        refused = queue_store.by_ids(s, [_refused_id(i) for i in items if _refused_id(i)])
+        # An escalation is about the refused notice: what that one needs is loaded instead.
+        items = [i for i in items if not _refused_id(i)] + [NoticeItem.of(n) for n in refused]
         cert_ids = [i.subject_id for i in items if i.subject_type == CERTIFICATE]
         case_ids = [i.subject_id for i in items if i.subject_type == CASE]
         event_ids = [
@@ -117,6 +123,7 @@ class Subjects:
         org_ids |= {i.subject_id for i in items if i.subject_type == ORGANIZATION}
         out.orgs = store.organizations(s, org_ids)
         out.names = store.contact_names(s, org_ids)
+        out.refused = {n.id: n for n in refused}
         return out
 
     def label(self, item: NoticeItem) -> str:
@@ -132,6 +139,12 @@ class Subjects:
             return f"organization {org.code if org else item.subject_id}"
         case = self.cases.get(item.subject_id)
         return f"case {case.number if case else item.subject_id}"
+
+
+def _refused_id(item: NoticeItem) -> int:
+    """The refused notice an ``undeliverable#<id>`` escalation is about; 0 for others."""
+    family, _, rest = item.reason.partition("#")
+    return int(rest) if family == "undeliverable" else 0
 
 
 def _on_comment(reason: str) -> bool:
@@ -175,6 +188,8 @@ def context(
     the grace after its moment (the SMTP server was down): the reader is told either way.
     """
     kind = reason_template(item.reason)
+    if kind == "undeliverable":
+        return kind, _undeliverable(subjects, item, at, policy, service, password_max_age)
     late = item.late or is_late(item.due_at, at, policy)
     days = int(item.reason.partition(".")[2]) if kind == "expiry" else None
     ctx: dict[str, Any] = {
@@ -266,6 +281,35 @@ def context(
     return kind, ctx
 
 
+def _undeliverable(
+    subjects: Subjects,
+    item: NoticeItem,
+    at: datetime,
+    policy: LifecyclePolicy,
+    service: dict[str, str],
+    password_max_age: int,
+) -> dict[str, Any]:
+    """The escalation of a refused notice: that notice's context (its certificate or case),
+    told to cert services, with what was refused and the server's reply."""
+    row = subjects.refused.get(_refused_id(item))
+    if row is None:
+        raise SubjectGone(f"notice {_refused_id(item)} no longer exists")
+    refused = NoticeItem.of(row)
+    kind, ctx = context(subjects, refused, at, policy, service, password_max_age)
+    ctx["notice"] = {**ctx["notice"], "id": item.id, "reason": item.reason}
+    ctx["recipient"] = {"role": item.role, "label": ROLE_WORDS.get(item.role, "")}
+    ctx["contact"] = {"name": "", "email": item.contact_email}
+    ctx["refused"] = {
+        "to": refused.contact_email,
+        "what": subjects.label(refused),
+        "notice": NOTICE_WORDS.get(kind, "notice"),
+        "said": row.last_error.removeprefix("refused: "),
+        "due_at": refused.due_at,
+    }
+    ctx["late"] = False
+    return ctx
+
+
 _CHANGE_WORDS = {
     "contact.add": "added a contact",
     "contact.change": "changed a contact",
@@ -328,29 +372,26 @@ def message_id(ids: Sequence[int], sender: str, *, kind: str = "notice") -> str:
 
 
 def build_message(
-    sender: str,
+    sender: Sender,
     to: str,
     mail: Mail,
     items: Sequence[tuple[NoticeItem, str, bool]],
     at: datetime,
-) -> EmailMessage:
-    """The message for ``items`` ((notice, subject label, late) each) to ``to``."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = mail.subject
-    # The headers below are ASCII that certdesk builds itself: stored as they are
-    # (set_raw), without the email package's parsing, which costs more than the rest of the
-    # message when a digest carries many notices.
-    msg.set_raw("Date", format_datetime(at))
-    msg.set_raw("Message-ID", message_id([i.id for i, _, _ in items], sender))
-    msg.set_raw("Auto-Submitted", "auto-generated")  # RFC 3834 §5: no auto-replies, please
-    for item, label, late in items:
-        msg.set_raw(
+) -> Outgoing:
+    """The message for ``items`` ((notice, subject label, late) each) to ``to``, as the
+    bytes SMTP carries (:mod:`certdesk.notify.wire`)."""
+    headers = [
+        ("Date", format_datetime(at)),
+        ("Message-ID", message_id([i.id for i, _, _ in items], sender.address)),
+        ("Auto-Submitted", "auto-generated"),  # RFC 3834 §5: no auto-replies, please
+    ]
+    headers += [
+        (
             "X-Certdesk-Notice",
             f"{label}; reason={item.reason}; late={'yes' if late else 'no'}; id={item.id}",
         )
-    msg.set_content(mail.text)
-    if mail.html:
-        msg.add_alternative(mail.html, subtype="html")
-    return msg
+        for item, label, late in items
+    ]
+    return wire.render(
+        sender=sender, to=to, subject=mail.subject, headers=headers, text=mail.text, html=mail.html
+    )

@@ -11,20 +11,22 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from certdesk.core.lifecycle import LifecyclePolicy
 from certdesk.core.notices import NoticeState
 from certdesk.notify.rendering import NoticeTemplates, RenderedNotice, TemplateFailure
-from certdesk.notify.smtp import Transport
+from certdesk.notify.smtp import Transport, server_level
+from certdesk.notify.wire import Outgoing
+from certdesk.notify.wire import Sender as MailFrom
 from certdesk.services.lifecycle.mail_queue import (
     CLAIM_LEASE,
     RETRY_CAP,
     QueueSender,
     RunClock,
     retry_later,
-    server_level,
 )
 from certdesk.services.lifecycle.notice_mail import (
     NoticeItem,
@@ -33,6 +35,7 @@ from certdesk.services.lifecycle.notice_mail import (
     build_message,
     context,
 )
+from certdesk.services.lifecycle.undeliverable import Undeliverable
 from certdesk.services.runtime import Runtime
 from certdesk.store import notices as store
 
@@ -78,11 +81,14 @@ class Sender:
         policy: LifecyclePolicy,
         templates: NoticeTemplates,
         service: dict[str, str],
+        undeliverable: Undeliverable,
     ) -> None:
         self.rt = self._rt = rt
         self.policy = policy
         self.templates = templates
         self._service = service
+        self.undeliverable = undeliverable
+        self._from = MailFrom.of(rt.settings.mail_from)
 
     def deliver(
         self,
@@ -142,7 +148,7 @@ class Sender:
         group: list[Entry],
         subjects: Subjects,
         at: datetime,
-    ) -> EmailMessage:
+    ) -> Outgoing:
         """The message carrying ``group`` (one notice, or a digest); raises
         :class:`TemplateFailure` when the layout or the digest cannot be rendered."""
         to = group[0][0].contact_email
@@ -162,7 +168,7 @@ class Sender:
                     "late": any(late for _, _, late in labels),
                 },
             )
-        return build_message(self._rt.settings.mail_from, to, mail, labels, at)
+        return build_message(self._from, to, mail, labels, at)
 
 
 class _NoticeRun(QueueSender[Entry, NoticeRunStats]):
@@ -182,6 +188,12 @@ class _NoticeRun(QueueSender[Entry, NoticeRunStats]):
     def _id(self, entry: Entry) -> int:
         return entry[0].id
 
+    def _undeliverable(
+        self, s: Session, group: list[Entry], failed: list[int], at: datetime
+    ) -> None:
+        refused = [item for item, _, _ in group if item.id in set(failed)]
+        self._sender.undeliverable.record(s, refused, at)
+
     def _to(self, group: list[Entry]) -> str:
         return group[0][0].contact_email
 
@@ -192,7 +204,7 @@ class _NoticeRun(QueueSender[Entry, NoticeRunStats]):
         queue: deque[list[Entry]],
         worker_id: str,
         tally: NoticeRunStats,
-    ) -> EmailMessage | None:
+    ) -> Outgoing | None:
         try:
             return self._sender.message(group, self._subjects, at)
         except TemplateFailure as exc:

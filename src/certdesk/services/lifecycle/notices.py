@@ -45,7 +45,8 @@ pass: its notices wait (``pending``) for a retry and never fail for that reason 
 temporary refusal of one message (4xx) retries it with exponential backoff
 (``CERTDESK_NOTICE_RETRY_SECONDS`` doubled per attempt, at most ``RETRY_CAP``) until
 ``CERTDESK_NOTICE_MAX_ATTEMPTS``; a permanent one (5xx, e.g. an unknown mailbox) fails it at
-once. Every failure is on the notice (``status``, ``attempts``, ``last_error``,
+once and tells cert services, once, audited (:mod:`certdesk.services.lifecycle.
+undeliverable`). Every failure is on the notice (``status``, ``attempts``, ``last_error``,
 ``next_attempt_at``) and in ``certdesk notices list``, ``/api/v1/notices`` and ``/metrics``.
 """
 
@@ -63,6 +64,7 @@ from certdesk.core.mail_kinds import SAFETY_KINDS, Mode, digest_moment, kind_of
 from certdesk.core.notices import NoticeState, Recipient
 from certdesk.notify.rendering import NoticeTemplates
 from certdesk.notify.smtp import SmtpTransport, Transport, parse_smtp_url
+from certdesk.services.audit import AuditService
 from certdesk.services.lifecycle.notice_plan import NoticePlanner, Planned, policy_from
 from certdesk.services.lifecycle.notice_sending import (
     CLAIM_LEASE,
@@ -71,8 +73,10 @@ from certdesk.services.lifecycle.notice_sending import (
     Sender,
 )
 from certdesk.services.lifecycle.notice_views import NoticeReads
+from certdesk.services.lifecycle.undeliverable import Undeliverable
 from certdesk.services.lifecycle.webhook_queue import WebhookQueue
 from certdesk.services.runtime import Runtime
+from certdesk.services.secretbox import SecretBox
 from certdesk.store import notice_due
 from certdesk.store import notice_roles as roles_store
 from certdesk.store import notices as store
@@ -85,14 +89,22 @@ TransportFactory = Callable[[], Transport | None]
 
 
 class NoticeService(NoticeReads):
-    def __init__(self, rt: Runtime, transport: TransportFactory | None = None) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        transport: TransportFactory | None = None,
+        audit: AuditService | None = None,
+    ) -> None:
         self._rt = rt
         self._transport_factory = transport or self._smtp
         self.policy = policy_from(rt.settings)
         self.planner = NoticePlanner(self.policy, rt.settings)
         self.templates = NoticeTemplates(rt.settings.notice_template_dir)
         self._service = {"name": "Certificate Services", "base_url": rt.settings.base_url}
-        self.sender = Sender(rt, self.policy, self.templates, self._service)
+        audit = audit or AuditService(rt, SecretBox(rt.settings.secrets_dir))
+        self.sender = Sender(
+            rt, self.policy, self.templates, self._service, Undeliverable(rt, audit)
+        )
         self.webhooks = WebhookQueue(rt)
         self._tls: ssl.SSLContext | None = None
 

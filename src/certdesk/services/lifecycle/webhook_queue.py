@@ -67,6 +67,8 @@ class WebhookQueue:
 
     def enqueue(self, s: Session, moments: Sequence[Planned], now: datetime) -> int:
         rows: list[dict[str, Any]] = []
+        if not moments or not store.any_active(s):
+            return 0  # no webhook to hear of them: no event to build (one query per batch)
         for p in moments:
             kind = event_type(p.due.reason)
             if kind is None:

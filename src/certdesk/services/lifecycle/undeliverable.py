@@ -1,0 +1,101 @@
+"""A notice the mail server refused for good is told to cert services, once (R9, issue 14).
+
+An SMTP server's permanent refusal (a 5yz reply to the recipient or the message, RFC 5321
+§4.2.1: an unknown mailbox, a domain that takes no mail) fails the notice at once, without
+retries (:meth:`certdesk.services.lifecycle.mail_queue.QueueSender._refused`). Nobody who
+should hear of the certificate or case then does, so in the same transaction this module
+queues an ``undeliverable#<notice id>`` notice about the same subject to cert services
+(``CERTDESK_CERT_SERVICES_EMAIL`` and every operator account), role ``escalation`` — the
+same escalation a certificate without any usable contact gets
+(:mod:`certdesk.services.lifecycle.notice_roles`) — and appends the audit event
+``notice.undeliverable`` (R15). The notices' once-only key (subject, address, reason) makes
+it one message per refused notice and address, whatever happens later; the next pass sends
+it like any waiting notice. A refused escalation is not escalated again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from certdesk.core.mail_kinds import Role
+from certdesk.core.notices import NoticeState
+from certdesk.services.audit import AuditService
+from certdesk.services.lifecycle.notice_mail import NoticeItem
+from certdesk.services.lifecycle.notice_roles import Audience, recipients
+from certdesk.services.lifecycle.renewals import WORKER
+from certdesk.services.runtime import Runtime
+from certdesk.store import notices as store
+
+__all__ = ["UNDELIVERABLE", "Undeliverable", "undeliverable_reason"]
+
+UNDELIVERABLE = "undeliverable"
+
+log = structlog.get_logger("certdesk.notices")
+
+
+def undeliverable_reason(notice_id: int) -> str:
+    """The escalation's reason: part of its once-only key, never changed."""
+    return f"{UNDELIVERABLE}#{notice_id}"
+
+
+class Undeliverable:
+    """Queues the escalation of refused notices and audits it, in the caller's transaction."""
+
+    def __init__(self, rt: Runtime, audit: AuditService) -> None:
+        self._rt = rt
+        self._audit = audit
+
+    def record(self, s: Session, refused: Sequence[NoticeItem], at: datetime) -> int:
+        """Escalate ``refused`` (just failed for good in ``s``); how many were queued."""
+        queued = 0
+        for item in refused:
+            if item.reason.startswith(f"{UNDELIVERABLE}#"):
+                continue  # cert services' own address refused its escalation: nothing to add
+            found = recipients([(Role.ESCALATION, Audience(s, self._rt.settings).operators())])
+            told = [
+                r.email
+                for r in found
+                if r.problem is None and r.email.lower() != item.contact_email.lower()
+            ]
+            rows = [self._row(item, to, at) for to in told]
+            queued += len(store.insert_new(s, rows))
+            if not told:
+                log.warning("no cert services address for an undeliverable notice", id=item.id)
+            self._audit.record(
+                s,
+                WORKER,
+                "notice.undeliverable",
+                "notice",
+                item.id,
+                to=item.contact_email,
+                reason=item.reason,
+                subject=f"{item.subject_type} {item.subject_id}",
+                told=told,
+            )
+        return queued
+
+    def _row(self, item: NoticeItem, to: str, at: datetime) -> dict[str, Any]:
+        return {
+            "subject_type": item.subject_type,
+            "subject_id": item.subject_id,
+            "contact_email": to,
+            "reason": undeliverable_reason(item.id),
+            "due_at": at,
+            "late": False,
+            "attempts": 0,
+            "next_attempt_at": at,
+            "last_error": "",
+            "claimed_by": None,
+            "claim_expires_at": None,
+            "subject": "",
+            "created_at": at,
+            "sent_at": None,
+            "status": NoticeState.PENDING,
+            "role": Role.ESCALATION,
+            "digest": False,
+        }
