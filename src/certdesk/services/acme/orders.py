@@ -58,6 +58,7 @@ from certdesk.services.acme.authorizations import (
     ChallengeView,
     Started,
 )
+from certdesk.services.acme.download import Downloads
 from certdesk.services.acme.limits import check_limits, reusable
 from certdesk.services.acme.persist import PersistRecords
 from certdesk.services.acme.renewal_info import cert_id_of, replacement_target
@@ -67,7 +68,7 @@ from certdesk.services.acme.validation import (
     Validator,
 )
 from certdesk.services.audit import AuditService
-from certdesk.services.pki.inventory import ExportFormat, InventoryService
+from certdesk.services.pki.inventory import InventoryService
 from certdesk.services.pki.issuance import IssuanceService, IssueCommand
 from certdesk.services.pki.revocation import RevocationService
 from certdesk.services.runtime import Runtime
@@ -134,6 +135,7 @@ class AcmeOrders:
         self._audit = audit
         self._issuance = issuance
         self._inventory = inventory
+        self._downloads = Downloads(rt)
         # Authorizations, challenges (with the VA) and revocation are rooms of their own;
         # the order service answers for them so the WFE has one door to the pipeline.
         self.authorizations = AcmeAuthorizations(rt, audit, validators, pool)
@@ -384,8 +386,4 @@ class AcmeOrders:
 
     def certificate(self, account: AccountView, serial: str) -> bytes:
         """The PEM chain (§7.4.2): the leaf, then the issuing CA(s)."""
-        with self._rt.reads() as s:
-            row = cert_store.by_serial(s, serial)
-            if row is None or acme_store.account_of_certificate(s, row.id) != account.id:
-                raise NotFound("acme.not_found", "no such certificate")
-        return self._inventory.export(account.actor(), serial, ExportFormat.CHAIN)
+        return self._downloads.chain(account.id, account.org_id, serial)
