@@ -122,7 +122,15 @@ def rate_counts(
     return {scope: (int(count), first) for count, first, scope in rows}
 
 
-def lock_org(s: Session, org_id: int) -> None:
+_ORG_LOCKED = (
+    select(Organization.code, Organization.self_managed)
+    .where(Organization.id == bindparam("id"))
+    .with_for_update()
+)
+
+
+def lock_org(s: Session, org_id: int) -> Any:
     """Hold the organization's row until commit (PostgreSQL), so that two processes counting
-    its orders for a rate limit cannot both see room for one more."""
-    s.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
+    its orders for a rate limit cannot both see room for one more; its ``code`` and
+    ``self_managed`` (None: no such organization)."""
+    return s.execute(_ORG_LOCKED, {"id": org_id}).first()

@@ -32,9 +32,9 @@ def check_limits(
     s: Session, settings: Settings, account: AccountView, new_authz: int, now: datetime
 ) -> None:
     """Rate limits (issue 13): orders per hour and pending authorizations, per account
-    and per organization, counted in the database under the organization's row lock so
-    that every process sees the same counts."""
-    acme_limits.lock_org(s, account.org_id)
+    and per organization, counted in the database under the organization's row lock (the
+    caller took it with ``store.acme_limits.lock_org``) so that every process sees the same
+    counts."""
     hour = timedelta(hours=1)
     counts = acme_limits.rate_counts(s, account.id, account.org_id, now - hour, now)
     for scope, limit in (

@@ -72,7 +72,7 @@ from certdesk.services.pki.inventory import InventoryService
 from certdesk.services.pki.issuance import IssuanceService, IssueCommand
 from certdesk.services.pki.revocation import RevocationService
 from certdesk.services.runtime import Runtime
-from certdesk.store import acme_compiled, acme_reads
+from certdesk.store import acme_compiled, acme_limits, acme_reads
 from certdesk.store import acme_server as acme_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store
@@ -162,14 +162,16 @@ class AcmeOrders:
         # one lost to a power cut is answered "not found"; the client orders again. Finalize's
         # forced commits make it durable before any certificate depends on it (WAL order).
         with self._rt.unforced.begin() as s:
-            org = org_store.by_id(s, account.org_id)
+            # The organization's row, locked for the rate limits' counts below (PostgreSQL).
+            org = acme_limits.lock_org(s, account.org_id)
             if org is None or not org.self_managed:
                 raise Forbidden(
                     "acme.unauthorized",
                     "the account's organization is managed: its certificates come through cases",
                 )
             grants = [
-                Grant(GrantKind(k), n) for k, n in org_store.grants_of(s.connection(), org.id)
+                Grant(GrantKind(k), n)
+                for k, n in org_store.grants_of(s.connection(), account.org_id)
             ]
             try:
                 normalized = require_allowed(
@@ -189,7 +191,7 @@ class AcmeOrders:
             order_id = acme_store.add_order(
                 conn,
                 account_id=account.id,
-                org_id=org.id,
+                org_id=account.org_id,
                 names=normalized,
                 expires_at=expires_at,
                 created_at=now,
