@@ -43,6 +43,8 @@ class Downloads:
         if row.chain_pem is not None:  # a vendor's certificate keeps the chain it came with
             certs = x509.load_pem_x509_certificates(row.chain_pem.encode())
             return leaf + b"".join(c.public_bytes(_PEM) for c in certs)
+        if row.issuer_id is None:  # no chain recorded and no built-in issuer: the leaf alone
+            return leaf
         return leaf + self._issuing_chain(row.issuer_id)
 
     def _issuing_chain(self, issuer_id: int) -> bytes:
