@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certdesk.core.acme_states import b64url
+from certdesk.services.pki.inventory import ExportFormat
 from conftest import BACKENDS, OPERATOR
 from world.acme import (
     MANAGED,
@@ -452,6 +453,34 @@ def test_r17_san_certificate_issued_downloaded_in_inventory_and_revoked(world: A
     with pytest.raises(errors.Error) as exc:
         acme.revoke(chain[0], 4)
     assert exc.value.typ == NS + "alreadyRevoked"
+
+
+def test_r17_certificate_download_is_the_inventory_chain_for_its_account_only(
+    world: AcmeWorld,
+) -> None:
+    """§7.4.2 and R17: the download (one read, the issuing chain kept per process) answers
+    the inventory's chain byte for byte, twice alike; another account, a serial of no
+    order and a malformed serial all answer 404 as an unknown certificate."""
+    acme = world.registered()
+    order = issue(world, acme, "dl.alpha.ca.gov")
+    url = order.body.certificate
+    leaf = x509.load_pem_x509_certificates(order.fullchain_pem.encode())[0]
+    serial = format(leaf.serial_number, "x")
+    chain = world.services.inventory.export(OPERATOR, serial, ExportFormat.CHAIN)
+    assert order.fullchain_pem.encode() == chain
+    kid = acme.net.account.uri
+    again = post(world, url.removeprefix(world.base), None, acme.net.key, kid=kid)
+    assert again.status_code == 200, again.text
+    assert again.headers["Content-Type"] == "application/pem-certificate-chain"
+    assert again.content == chain
+    other = world.registered()
+    for who, path in [
+        (other, url.removeprefix(world.base)),  # another account of the same organization
+        (acme, "/acme/cert/" + "0" * 20),  # a serial no order produced
+        (acme, "/acme/cert/zz-not-hex"),  # not a serial at all
+    ]:
+        resp = post(world, path, None, who.net.key, kid=who.net.account.uri)
+        problem(resp, 404, "malformed")
 
 
 def test_revocation_by_another_account_refused_by_the_certificate_key_done(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, bindparam, func, literal_column, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from certdesk.core.acme_states import AuthzStatus, ChallengeStatus, ChallengeType, OrderStatus
@@ -84,39 +84,53 @@ def replaced(s: Session, certificate_id: int, now: datetime) -> bool:
 # --- rate limits: counted in the database, so every process sees the same counts ------------
 
 
-def orders_since(
-    s: Session, since: datetime, *, account_id: int | None = None, org_id: int | None = None
-) -> tuple[int, datetime | None]:
-    """How many orders an account (or an organization) created after ``since``, and when the
-    oldest of them was created (when the count first drops)."""
-    q = select(func.count(), func.min(AcmeOrder.created_at)).where(AcmeOrder.created_at > since)
-    if account_id is not None:
-        q = q.where(AcmeOrder.account_id == account_id)
-    if org_id is not None:
-        q = q.where(AcmeOrder.org_id == org_id)
-    count, oldest = s.execute(q).one()
-    return int(count), oldest
+_ORDERS_SINCE = select(func.count(), func.min(AcmeOrder.created_at)).where(
+    AcmeOrder.created_at > bindparam("since")
+)
+_PENDING = select(func.count(), func.min(AcmeAuthorization.expires_at)).where(
+    AcmeAuthorization.status == AuthzStatus.PENDING,
+    AcmeAuthorization.expires_at > bindparam("now"),
+)
+# The four counts of the rate limits in one statement (one row each, tagged by ``scope``).
+_COUNTS = union_all(
+    _ORDERS_SINCE.add_columns(literal_column("'orders/account'").label("scope")).where(
+        AcmeOrder.account_id == bindparam("account_id")
+    ),
+    _ORDERS_SINCE.add_columns(literal_column("'orders/organization'").label("scope")).where(
+        AcmeOrder.org_id == bindparam("org_id")
+    ),
+    _PENDING.add_columns(literal_column("'pending/account'").label("scope")).where(
+        AcmeAuthorization.account_id == bindparam("account_id")
+    ),
+    _PENDING.add_columns(literal_column("'pending/organization'").label("scope"))
+    .join(AcmeAccount, AcmeAccount.id == AcmeAuthorization.account_id)
+    .where(AcmeAccount.org_id == bindparam("org_id")),
+)
 
 
-def pending_authorizations(
-    s: Session, now: datetime, *, account_id: int | None = None, org_id: int | None = None
-) -> tuple[int, datetime | None]:
-    """How many authorizations of an account (or an organization) are still pending and
-    unexpired, and when the first of them expires."""
-    q = select(func.count(), func.min(AcmeAuthorization.expires_at)).where(
-        AcmeAuthorization.status == AuthzStatus.PENDING, AcmeAuthorization.expires_at > now
+def rate_counts(
+    s: Session, account_id: int, org_id: int, since: datetime, now: datetime
+) -> dict[str, tuple[int, datetime | None]]:
+    """In one statement: how many orders the account and its organization created after
+    ``since``, and how many of their authorizations are pending and unexpired at ``now``; per
+    scope (``orders/account``, ``orders/organization``, ``pending/account``,
+    ``pending/organization``) the count and the oldest order's creation (when the count
+    first drops) or the first pending authorization's expiry."""
+    rows = s.execute(
+        _COUNTS, {"account_id": account_id, "org_id": org_id, "since": since, "now": now}
     )
-    if account_id is not None:
-        q = q.where(AcmeAuthorization.account_id == account_id)
-    if org_id is not None:
-        q = q.join(AcmeAccount, AcmeAccount.id == AcmeAuthorization.account_id).where(
-            AcmeAccount.org_id == org_id
-        )
-    count, first = s.execute(q).one()
-    return int(count), first
+    return {scope: (int(count), first) for count, first, scope in rows}
 
 
-def lock_org(s: Session, org_id: int) -> None:
+_ORG_LOCKED = (
+    select(Organization.code, Organization.self_managed)
+    .where(Organization.id == bindparam("id"))
+    .with_for_update()
+)
+
+
+def lock_org(s: Session, org_id: int) -> Any:
     """Hold the organization's row until commit (PostgreSQL), so that two processes counting
-    its orders for a rate limit cannot both see room for one more."""
-    s.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
+    its orders for a rate limit cannot both see room for one more; its ``code`` and
+    ``self_managed`` (None: no such organization)."""
+    return s.execute(_ORG_LOCKED, {"id": org_id}).first()

@@ -3,7 +3,8 @@ Core statement built once, no ORM objects loaded (docs/performance.md, "ACME").
 
 Every signed request reads its account (:func:`account`); the polls read an order with its
 authorizations and their challenges' states (:func:`order`), or an authorization with its
-challenges (:func:`authorization`), each in one statement. The statements are built at import
+challenges (:func:`authorization`), each in one statement; a certificate's download reads
+the certificate through its order (:func:`certificate`). The statements are built at import
 (SQLAlchemy then compiles each once per dialect, from its cache) and return plain rows."""
 
 from __future__ import annotations
@@ -83,6 +84,21 @@ _AUTHZ_OF_CHALLENGE = _AUTHZ_ROWS.where(
 )
 
 
+# A certificate an account's order produced, with what its download needs (§7.4.2).
+_CERTIFICATE = (
+    select(
+        _CERTS.c.der,
+        _CERTS.c.chain_pem,
+        _CERTS.c.issuer_id,
+        _CERTS.c.status,
+        _CERTS.c.org_id,
+    )
+    .join(_ORDERS, _ORDERS.c.certificate_id == _CERTS.c.id)
+    .where(_CERTS.c.serial == bindparam("serial"), _ORDERS.c.account_id == bindparam("account"))
+    .limit(1)
+)
+
+
 def account(conn: Connection, account_id: int) -> Any:
     """The account's columns and its organization's ``org_code`` (None: no such account)."""
     return conn.execute(_ACCOUNT, {"id": account_id}).first()
@@ -101,3 +117,9 @@ def authorization(conn: Connection, authz_id: int) -> Sequence[Any]:
 def authorization_of_challenge(conn: Connection, challenge_id: int) -> Sequence[Any]:
     """The rows of the authorization challenge ``challenge_id`` belongs to."""
     return conn.execute(_AUTHZ_OF_CHALLENGE, {"id": challenge_id}).all()
+
+
+def certificate(conn: Connection, serial: str, account_id: int) -> Any:
+    """Certificate ``serial`` (stored form) if an order of ``account_id`` produced it: its
+    ``der``, ``chain_pem``, ``issuer_id``, ``status`` and ``org_id`` (None: no such one)."""
+    return conn.execute(_CERTIFICATE, {"serial": serial, "account": account_id}).first()

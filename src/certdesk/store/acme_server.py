@@ -17,6 +17,7 @@ from certdesk.core.acme_states import (
     ChallengeType,
     OrderStatus,
 )
+from certdesk.store import acme_compiled
 from certdesk.store.models import (
     AcmeAccount,
     AcmeAuthorization,
@@ -314,24 +315,14 @@ def record_challenge(
 ) -> None:
     """The validation's result, on the challenge and on its authorization (§7.1.6);
     ``valid_until`` (a proof that ends, like a dns-persist-01 record's persistUntil) bounds
-    the authorization's expiry. Core statements only (no ORM object loaded)."""
-    chall, authz = AcmeServerChallenge, AcmeAuthorization
-    s.execute(
-        update(chall)
-        .where(chall.id == challenge_id)
-        .values(
-            status=ChallengeStatus.VALID if valid else ChallengeStatus.INVALID,
-            validated_at=at if valid else None,
-            error=error,
-        )
-    )
-    authz_id = select(chall.authz_id).where(chall.id == challenge_id).scalar_subquery()
-    s.execute(
-        update(authz)
-        .where(authz.id == authz_id, authz.status == AuthzStatus.PENDING)
-        .values(status=AuthzStatus.VALID if valid else AuthzStatus.INVALID)
-    )
+    the authorization's expiry. Compiled statements (store/acme_compiled.py), no ORM object."""
+    if isinstance(s, Session):
+        s.flush()  # the raw cursor below must see the session's pending changes
+    conn = s.connection() if isinstance(s, Session) else s
+    acme_compiled.record_validation(conn, challenge_id, valid=valid, at=at, error=error)
     if valid and valid_until is not None:
+        chall, authz = AcmeServerChallenge, AcmeAuthorization
+        authz_id = select(chall.authz_id).where(chall.id == challenge_id).scalar_subquery()
         s.execute(
             update(authz)
             .where(authz.id == authz_id, authz.expires_at > valid_until)

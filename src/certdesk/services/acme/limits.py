@@ -32,25 +32,26 @@ def check_limits(
     s: Session, settings: Settings, account: AccountView, new_authz: int, now: datetime
 ) -> None:
     """Rate limits (issue 13): orders per hour and pending authorizations, per account
-    and per organization, counted in the database under the organization's row lock so
-    that every process sees the same counts."""
-    acme_limits.lock_org(s, account.org_id)
+    and per organization, counted in the database under the organization's row lock (the
+    caller took it with ``store.acme_limits.lock_org``) so that every process sees the same
+    counts."""
     hour = timedelta(hours=1)
-    for scope, key, limit in (
-        ("account", {"account_id": account.id}, settings.acme_orders_per_hour_account),
-        ("organization", {"org_id": account.org_id}, settings.acme_orders_per_hour_org),
+    counts = acme_limits.rate_counts(s, account.id, account.org_id, now - hour, now)
+    for scope, limit in (
+        ("account", settings.acme_orders_per_hour_account),
+        ("organization", settings.acme_orders_per_hour_org),
     ):
-        count, oldest = acme_limits.orders_since(s, now - hour, **key)
+        count, oldest = counts[f"orders/{scope}"]
         if count >= limit:
             retry = (oldest + hour - now) if oldest is not None else hour
             raise _rate_limited(
                 f"this {scope} placed {count} orders in the last hour (limit {limit})", retry
             )
-    for scope, key, limit in (
-        ("account", {"account_id": account.id}, settings.acme_pending_authz_account),
-        ("organization", {"org_id": account.org_id}, settings.acme_pending_authz_org),
+    for scope, limit in (
+        ("account", settings.acme_pending_authz_account),
+        ("organization", settings.acme_pending_authz_org),
     ):
-        count, first = acme_limits.pending_authorizations(s, now, **key)
+        count, first = counts[f"pending/{scope}"]
         if new_authz and count + new_authz > limit:
             retry = (first - now) if first is not None else hour
             raise _rate_limited(

@@ -58,6 +58,7 @@ from certdesk.services.acme.authorizations import (
     ChallengeView,
     Started,
 )
+from certdesk.services.acme.download import Downloads
 from certdesk.services.acme.limits import check_limits, reusable
 from certdesk.services.acme.persist import PersistRecords
 from certdesk.services.acme.renewal_info import cert_id_of, replacement_target
@@ -67,11 +68,11 @@ from certdesk.services.acme.validation import (
     Validator,
 )
 from certdesk.services.audit import AuditService
-from certdesk.services.pki.inventory import ExportFormat, InventoryService
+from certdesk.services.pki.inventory import InventoryService
 from certdesk.services.pki.issuance import IssuanceService, IssueCommand
 from certdesk.services.pki.revocation import RevocationService
 from certdesk.services.runtime import Runtime
-from certdesk.store import acme_compiled, acme_reads
+from certdesk.store import acme_compiled, acme_limits, acme_reads
 from certdesk.store import acme_server as acme_store
 from certdesk.store import certificates as cert_store
 from certdesk.store import orgs as org_store
@@ -134,6 +135,7 @@ class AcmeOrders:
         self._audit = audit
         self._issuance = issuance
         self._inventory = inventory
+        self._downloads = Downloads(rt)
         # Authorizations, challenges (with the VA) and revocation are rooms of their own;
         # the order service answers for them so the WFE has one door to the pipeline.
         self.authorizations = AcmeAuthorizations(rt, audit, validators, pool)
@@ -160,14 +162,16 @@ class AcmeOrders:
         # one lost to a power cut is answered "not found"; the client orders again. Finalize's
         # forced commits make it durable before any certificate depends on it (WAL order).
         with self._rt.unforced.begin() as s:
-            org = org_store.by_id(s, account.org_id)
+            # The organization's row, locked for the rate limits' counts below (PostgreSQL).
+            org = acme_limits.lock_org(s, account.org_id)
             if org is None or not org.self_managed:
                 raise Forbidden(
                     "acme.unauthorized",
                     "the account's organization is managed: its certificates come through cases",
                 )
             grants = [
-                Grant(GrantKind(k), n) for k, n in org_store.grants_of(s.connection(), org.id)
+                Grant(GrantKind(k), n)
+                for k, n in org_store.grants_of(s.connection(), account.org_id)
             ]
             try:
                 normalized = require_allowed(
@@ -187,7 +191,7 @@ class AcmeOrders:
             order_id = acme_store.add_order(
                 conn,
                 account_id=account.id,
-                org_id=org.id,
+                org_id=account.org_id,
                 names=normalized,
                 expires_at=expires_at,
                 created_at=now,
@@ -384,8 +388,4 @@ class AcmeOrders:
 
     def certificate(self, account: AccountView, serial: str) -> bytes:
         """The PEM chain (§7.4.2): the leaf, then the issuing CA(s)."""
-        with self._rt.reads() as s:
-            row = cert_store.by_serial(s, serial)
-            if row is None or acme_store.account_of_certificate(s, row.id) != account.id:
-                raise NotFound("acme.not_found", "no such certificate")
-        return self._inventory.export(account.actor(), serial, ExportFormat.CHAIN)
+        return self._downloads.chain(account.id, account.org_id, serial)
