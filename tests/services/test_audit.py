@@ -4,13 +4,14 @@ at that row (edit, delete, reorder), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from certdesk.core.access import Role
 from certdesk.core.keys import KeyType
 from certdesk.services.pki.issuance import IssueCommand
 from certdesk.services.pki.revocation import Reason
 from certdesk.services.registry import Services
+from certdesk.store import audit as audit_store
 from conftest import AUDITOR, OPERATOR
 
 
@@ -83,3 +84,40 @@ def test_tampering_is_found_at_that_row(busy: Services, statement: str, bad_seq:
     _count, broken = busy.audit.verify(AUDITOR)
     assert broken is not None
     assert broken.seq == bad_seq
+
+
+def _append(services: Services, conn: Connection, n: int) -> None:
+    services.audit.record(conn, OPERATOR, "org.create", "organization", f"o{n}")
+
+
+@pytest.mark.parametrize(
+    ("savepoint_rolled_back", "events"),
+    [(False, 6), (True, 5)],  # a savepoint's event undone: the next append reads the head again
+)
+def test_a_batch_locks_the_audit_head_once_and_the_chain_holds(
+    services: Services, monkeypatch: pytest.MonkeyPatch, savepoint_rolled_back: bool, events: int
+) -> None:
+    before, _ = services.audit.verify(AUDITOR)
+    locks: list[int] = []
+    real = audit_store._C_LOCK_HEAD.execute
+
+    def counted(conn: Connection, params: dict[str, object]) -> object:
+        locks.append(1)
+        return real(conn, params)
+
+    monkeypatch.setattr(audit_store._C_LOCK_HEAD, "execute", counted)
+    with services.rt.transaction() as conn:  # a group-commit batch: one event per certificate
+        for n in range(3):
+            _append(services, conn, n)
+        nested = conn.begin_nested()
+        _append(services, conn, 3)
+        if savepoint_rolled_back:
+            nested.rollback()
+        else:
+            nested.commit()
+        _append(services, conn, 4)
+    with services.rt.transaction() as conn:  # a new transaction reads the head afresh
+        _append(services, conn, 5)
+    assert services.audit.verify(AUDITOR) == (before + events, None)
+    # Read: the batch's first append, the savepoint's, the one after it, the new transaction's.
+    assert len(locks) == 4

@@ -47,6 +47,10 @@ _C_INSERT_AND_MOVE = Compiled(
 )
 
 
+# The head as this connection's transaction left it: (transaction, seq, hash).
+_HELD_HEAD = "certdesk_audit_head"
+
+
 def append(
     conn: Connection,
     *,
@@ -62,10 +66,21 @@ def append(
 
     The head row stays locked (``FOR UPDATE`` on PostgreSQL; on SQLite the write transaction
     excludes other writers) until the caller commits, so events are chained one at a time.
+    The transaction's first append reads and locks the head; the ones after it in the same
+    transaction (a group-commit batch: one per certificate) chain on from the head it left,
+    which nobody else can have moved while the lock is held. Not inside a savepoint, whose
+    rollback could undo an event: there every append reads the head.
     """
-    cursor = _C_LOCK_HEAD.execute(conn, {})
-    prev_seq, prev_hash = cursor.fetchone()
-    cursor.close()
+    txn = conn.get_transaction()
+    nested = conn.in_nested_transaction()
+    held = conn.info.get(_HELD_HEAD)
+    if held is not None and held[0] is txn and not nested:
+        prev_seq, prev_hash = held[1], held[2]
+    else:
+        cursor = _C_LOCK_HEAD.execute(conn, {})
+        prev_seq, prev_hash = cursor.fetchone()
+        cursor.close()
+    conn.info.pop(_HELD_HEAD, None)
     # Round-trip through JSON so the hashed summary is exactly what will be read back.
     clean = json.loads(json.dumps(summary, sort_keys=True, default=str))
     event = AuditEvent(prev_seq + 1, at, actor, action, object_type, object_id, clean)
@@ -83,15 +98,18 @@ def append(
     }
     if conn.dialect.name == "postgresql":
         _C_INSERT_AND_MOVE.execute(conn, {**row, "new_seq": event.seq, "new_hash": digest}).close()
-        return event
-    _C_INSERT_EVENT.execute(conn, row).close()
-    _C_MOVE_HEAD.execute(conn, {"new_seq": event.seq, "new_hash": digest}).close()
+    else:
+        _C_INSERT_EVENT.execute(conn, row).close()
+        _C_MOVE_HEAD.execute(conn, {"new_seq": event.seq, "new_hash": digest}).close()
+    if not nested:  # remembered only once the event and the head's move are both written
+        conn.info[_HELD_HEAD] = (txn, event.seq, digest)
     return event
 
 
 def rehash(conn: Connection, key: bytes) -> int:
     """Recompute every link under ``key`` (the one-time keying of a log written before keys),
     holding the head locked; returns the number of events."""
+    conn.info.pop(_HELD_HEAD, None)  # the head is moved here, not by append
     conn.execute(_LOCK_HEAD).one()
     rows = cast("Table", AuditRow.__table__)
     prev = GENESIS
