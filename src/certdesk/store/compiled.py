@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
@@ -69,12 +69,39 @@ class Compiled:
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """Run once; returns the DBAPI cursor (``fetchone``, ``rowcount``)."""
         plan = self._plan(conn.dialect)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(plan.sql, self._args(plan, params))
-        return cursor
+        args = self._args(plan, params)
+        return raw_execute(conn, plan.sql, args)
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         plan = self._plan(conn.dialect)
+        args = [self._args(plan, r) for r in rows]
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.executemany(plan.sql, [self._args(plan, r) for r in rows])
+        try:
+            cursor.executemany(plan.sql, args)
+        except Exception as exc:
+            _reraise(conn, exc, plan.sql, args, cursor)
         cursor.close()
+
+
+def raw_execute(conn: Connection, sql: str, args: Any = None, *, keep: bool = True) -> Any:
+    """``sql`` on the DBAPI cursor of ``conn``'s transaction; the cursor is returned open
+    (``keep``) or closed. A driver error is raised as SQLAlchemy raises it from its own
+    execution (a :class:`sqlalchemy.exc.DBAPIError`, the connection invalidated when the
+    server went away), so a dropped database answers 503 like everywhere else, not 500."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if args is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, args)
+    except Exception as exc:
+        _reraise(conn, exc, sql, args, cursor)
+    if not keep:
+        cursor.close()
+    return cursor
+
+
+def _reraise(conn: Connection, exc: Exception, sql: str, args: Any, cursor: Any) -> NoReturn:
+    # SQLAlchemy's own translation: wraps the driver's error, runs the dialect's disconnect
+    # check and invalidates the connection (and the pool) as a statement it ran would.
+    conn._handle_dbapi_exception(exc, sql, args, cursor, None)

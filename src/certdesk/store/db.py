@@ -13,6 +13,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from certdesk.core.envelope import Wrapper
+from certdesk.store.compiled import raw_execute
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "certdesk_read_only"
@@ -44,9 +45,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "full", **kwargs: Any) ->
         if conn.get_execution_options().get(NO_FLUSH, False):
             # Only this transaction: its commit returns before the WAL is flushed. On the
             # DBAPI cursor, as on SQLite below: SQLAlchemy's execution adds ~60 µs for nothing.
-            cursor = conn.connection.dbapi_connection.cursor()
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            cursor.close()
+            raw_execute(conn, "SET LOCAL synchronous_commit TO OFF", keep=False)
 
     return engine
 
@@ -100,16 +99,14 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         read_only = options.get(READ_ONLY, False)
         # On the DBAPI cursor: every transaction starts here, and these two statements need
         # none of SQLAlchemy's execution machinery (about 60 µs each through it).
-        cursor = conn.connection.dbapi_connection.cursor()
         if not read_only and synchronous == "full":
             # The level can only change between transactions; a connection remembers its own.
             level = "NORMAL" if options.get(NO_FLUSH, False) else "FULL"
             info = conn.connection.info
             if info.get("synchronous", "FULL") != level:
-                cursor.execute(f"PRAGMA synchronous={level}")
+                raw_execute(conn, f"PRAGMA synchronous={level}", keep=False)
                 info["synchronous"] = level
-        cursor.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
-        cursor.close()
+        raw_execute(conn, "BEGIN" if read_only else "BEGIN IMMEDIATE", keep=False)
 
 
 def session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
