@@ -6,6 +6,8 @@ through the issuance pipeline, download and revocation."""
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from certdesk.acme.frontend import VALIDATION_WAIT_SECONDS
 from certdesk.core.acme_states import b64url
 from certdesk.services.pki.inventory import ExportFormat
 from conftest import BACKENDS, OPERATOR
@@ -505,3 +508,37 @@ def test_revocation_by_another_account_refused_by_the_certificate_key_done(
     assert (
         world.services.inventory.show(OPERATOR, format(leaf.serial_number, "x")).status == "revoked"
     )
+
+
+@pytest.mark.parametrize(
+    ("responder_knows_token", "status"),
+    [
+        pytest.param(True, messages.STATUS_VALID, id="proved"),
+        pytest.param(False, messages.STATUS_INVALID, id="not-proved"),
+    ],
+)
+def test_r17_a_challenge_answer_waits_for_a_quick_validation(
+    world: AcmeWorld, responder_knows_token: bool, status: messages.Status
+) -> None:
+    # RFC 8555 §7.5.1: the answer to a challenge POST is the challenge as it stands. A quick
+    # validation (loopback http-01) ends within the bounded wait, so the answer already says
+    # how it ended and the client's first poll needs no second one.
+    acme = world.registered()
+    name = f"wait-{'yes' if responder_knows_token else 'no'}-{secrets.token_hex(3)}.alpha.ca.gov"
+    order = acme.new_order(make_csr([name]))
+    chall = next(
+        c for c in order.authorizations[0].body.challenges if isinstance(c.chall, challenges.HTTP01)
+    )
+    response, validation = chall.response_and_validation(acme.net.key)
+    if responder_knows_token:
+        world.responder.answers[chall.chall.encode("token")] = validation
+    started = time.monotonic()
+    answered = acme.answer_challenge(chall, response)
+    if answered.body.status != status:
+        # Only a validation slower than the wait (a loaded machine) is answered unfinished,
+        # and then only after the whole wait.
+        assert answered.body.status in (messages.STATUS_PENDING, messages.STATUS_PROCESSING)
+        assert time.monotonic() - started >= VALIDATION_WAIT_SECONDS
+    order = poll_ready(acme, order)
+    authz = acme.poll(order.authorizations[0])[0]
+    assert authz.body.status == status
