@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import os
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -88,9 +89,19 @@ class CheckpointService:
         path = target_dir / f"checkpoint-{taken.checkpoint.seq:012d}.json"
         if path.exists():
             return taken, path
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # A name of this writer's own: two workers (threads of one process, or processes)
+        # may take the same head at once. The first to link its file wins; the other's
+        # file is dropped, so an existing checkpoint is never replaced (R15).
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
         tmp.write_bytes(taken.to_bytes())
-        os.replace(tmp, path)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links: an atomic replace instead
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return taken, path
 
     def verify(self, actor: Actor, data: bytes) -> tuple[Checkpoint, ChainBreak | None]:
