@@ -46,7 +46,8 @@ def browser(desk: Desk) -> Iterator[Browsers]:
 
 def opened(resp: httpx.Response) -> str:
     """The case number a successful form post redirected to."""
-    assert resp.status_code == 303, (resp.status_code, text_of(resp)[:600])
+    said = re.findall(r'data-code="([^"]+)"|class="field-error"[^>]*>(.*?)</p>', resp.text, re.S)
+    assert resp.status_code == 303, (resp.status_code, said or text_of(resp)[:600])
     found = NUMBER.match(resp.headers["location"])
     assert found, resp.headers["location"]
     return found.group(1)

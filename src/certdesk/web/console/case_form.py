@@ -118,9 +118,11 @@ def _as_pem(data: bytes) -> str | None:
             return text.decode("ascii")
         except UnicodeDecodeError:
             return None
-    if not text or text[:1] != b"\x30":  # DER starts with a SEQUENCE
+    # DER is wrapped byte for byte: its last byte (a signature's) may be 0x0a or 0x20, which
+    # strip() would have cut off, and the kept text would no longer be the file chosen.
+    if data[:1] != b"\x30":  # DER starts with a SEQUENCE
         return None
-    body = "\n".join(textwrap.wrap(base64.b64encode(text).decode("ascii"), 64))
+    body = "\n".join(textwrap.wrap(base64.b64encode(data).decode("ascii"), 64))
     return f"-----BEGIN CERTIFICATE REQUEST-----\n{body}\n-----END CERTIFICATE REQUEST-----"
 
 
