@@ -56,7 +56,7 @@ assets: node_modules/.package-lock.json
 # systemd for systemd-analyze, which checks the units in deploy/; pebble as the vendor ACME CA
 # and bind9 as the zone's DNS server for the vendor-CA tests in tests/ca/acme; sslscan beside
 # certdesk verify in bench/verify.py).
-SYSTEM_PKGS := openssl golang-cfssl apache2-utils wrk chromium systemd pebble bind9 sslscan lego dehydrated
+SYSTEM_PKGS := openssl golang-cfssl apache2-utils wrk chromium systemd pebble bind9 sslscan lego dehydrated uacme
 system-deps:
 	@missing=""; for p in $(SYSTEM_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

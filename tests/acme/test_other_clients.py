@@ -1,11 +1,13 @@
-"""Two more ACME clients than certbot against ``certdesk serve`` over https (R17, issue 13):
-Debian's ``lego`` (Go, its own ACME library) and ``dehydrated`` (bash and curl), each with an
-EAB key of its own, http-01 on the loopback port the VA is pointed at.
+"""Three more ACME clients than certbot against ``certdesk serve`` over https (R17, issue 13):
+Debian's ``lego`` (Go, its own ACME library), ``dehydrated`` (bash and curl) and ``uacme`` (C),
+each with an EAB key of its own, http-01 on the loopback port the VA is pointed at.
 
 * lego: a SAN certificate on an EC key, one on an RSA key, a renewal, a revocation with a
   reason, and a name outside the organization's grant refused as ``rejectedIdentifier``.
 * dehydrated: registration with EAB, a SAN certificate from a webroot, revocation, account
   deactivation, after which the account can order nothing.
+* uacme: keyChange, then an order under the new key; revocation signed by the certificate's
+  own key and by the account key; deactivation.
 
 Every certificate is then looked up in the inventory: the organization of the account's EAB
 key, the status and revocation reason the client asked for.
@@ -231,3 +233,78 @@ def test_r17_dehydrated_registers_issues_revokes_and_deactivates(
     run([*dehydrated, "--deactivate"], env)
     after = run([*dehydrated, "--cron", "--force"], env, ok=False)
     assert "deactivated" in after.lower()
+
+
+# --------------------------------------------------------------------------- uacme
+
+UACME = shutil.which("uacme")
+HOOK = """#!/bin/sh
+# uacme's hook: METHOD TYPE IDENT TOKEN AUTH; only http-01, into the webroot.
+[ "$2" = "http-01" ] || exit 1
+case "$1" in
+  begin) printf '%s' "$5" > "{root}/$4" ;;
+  done|failed) rm -f "{root}/$4" ;;
+esac
+"""
+
+
+def _private_mounts() -> bool:
+    """uacme trusts only the system store (libcurl): it runs in a mount namespace of its own
+    with a bundle bind-mounted over that store (FIELD-NOTES), which needs root."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        return False
+    done = subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+@pytest.mark.skipif(UACME is None, reason="uacme is a Debian package of `make system-deps`")
+@pytest.mark.skipif(not _private_mounts(), reason="uacme's CA trust needs `unshare -m` as root")
+def test_r17_uacme_rolls_its_key_over_and_revokes_by_certificate_key(
+    served: Served, tmp_path: Path, webroot: Path
+) -> None:
+    """uacme: EAB registration, a SAN certificate, keyChange (``newkey``), an order under the
+    new key, revocation signed by the certificate's own key (keyCompromise) and by the account
+    key (superseded), then deactivation."""
+    assert UACME is not None
+    eab = served.eab()
+    bundle = tmp_path / "bundle.pem"
+    system = Path("/etc/ssl/certs/ca-certificates.crt")
+    bundle.write_bytes(system.read_bytes() + served.ca_file.read_bytes())
+    hook = tmp_path / "hook.sh"
+    hook.write_text(HOOK.replace("{root}", str(webroot)))
+    hook.chmod(0o755)
+    conf = tmp_path / "conf"
+    uacme = f"{UACME} -v -y -a {served.directory} -c {conf} -h {hook}"
+
+    def run_uacme(*args: str) -> str:
+        inner = f"mount --bind {bundle} {system} && {uacme} {' '.join(args)}"
+        return run(["unshare", "-m", "sh", "-c", inner], client_env(served))
+
+    run_uacme("-e", f"{eab['kid']}:{eab['hmac_key']}", "new", "ops@alpha.ca.gov")
+    run_uacme("-t", "EC", "issue", "ua.alpha.ca.gov", "ua2.alpha.ca.gov")
+    pem = conf / "ua.alpha.ca.gov" / "cert.pem"
+    first = served.cert(pem)
+    assert first["organization"] == "alpha" and first["status"] == "active"
+    assert sorted(first["names"]) == ["ua.alpha.ca.gov", "ua2.alpha.ca.gov"]
+
+    said = run_uacme("newkey")
+    assert "account key changed" in said
+    run_uacme("-f", "-t", "EC", "issue", "ua.alpha.ca.gov", "ua2.alpha.ca.gov")
+    second = served.cert(pem)
+    assert second["serial"] != first["serial"] and second["status"] == "active"
+    accounts = run_cli(["acme", "account", "list", "--org", "alpha"], served.env)
+    assert eab["kid"] in [a["eab_kid"] for a in accounts]  # one account, its key rolled over
+
+    key = conf / "private" / "ua.alpha.ca.gov" / "key.pem"
+    run_uacme("-r", "1", "revoke", str(pem), str(key))  # signed by the certificate's key
+    shown = run_cli(["cert", "show", second["serial"]], served.env)
+    assert shown["status"] == "revoked" and shown["revocation_reason"] == "keyCompromise"
+    older = next(p for p in (conf / "ua.alpha.ca.gov").glob("cert-*.pem"))
+    run_uacme("-r", "4", "revoke", str(older))  # signed by the account key
+    shown = run_cli(["cert", "show", first["serial"]], served.env)
+    assert shown["status"] == "revoked" and shown["revocation_reason"] == "superseded"
+
+    run_uacme("deactivate")
+    accounts = run_cli(["acme", "account", "list", "--org", "alpha"], served.env)
+    mine = [a for a in accounts if a["eab_kid"] == eab["kid"]]
+    assert len(mine) == 1 and mine[0]["status"] == "deactivated"
