@@ -2,8 +2,9 @@
 Debian's ``lego`` (Go, its own ACME library), ``dehydrated`` (bash and curl) and ``uacme`` (C),
 each with an EAB key of its own, http-01 on the loopback port the VA is pointed at.
 
-* lego: a SAN certificate on an EC key, one on an RSA key, a renewal, a revocation with a
-  reason, and a name outside the organization's grant refused as ``rejectedIdentifier``.
+* lego: a SAN certificate on an EC key, one by tls-alpn-01, one on an RSA key, a renewal, a
+  revocation with a reason, and a name outside the organization's grant refused as
+  ``rejectedIdentifier``.
 * dehydrated: registration with EAB, a SAN certificate from a webroot, revocation, account
   deactivation, after which the account can order nothing.
 * uacme: keyChange, then an order under the new key; revocation signed by the certificate's
@@ -53,6 +54,7 @@ class Served:
     directory: str
     ca_file: Path
     http_port: int
+    tls_port: int
     env: dict[str, str]  # the certdesk CLI's
 
     def eab(self) -> dict[str, Any]:
@@ -74,7 +76,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     cert, key = write_server_files(ca, tmp)
     ca_file = tmp / "tls-ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    port, http_port = free_port(), free_port()
+    port, http_port, tls_port = free_port(), free_port(), free_port()
     settings = settings_for(
         f"sqlite:///{tmp / 'certdesk.db'}", tmp, base_url=f"https://127.0.0.1:{port}"
     )
@@ -98,12 +100,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "CERTDESK_TLS_KEY_FILE": str(key),
         "CERTDESK_ACME_VA_ADDRESS": "127.0.0.1",
         "CERTDESK_ACME_VA_HTTP_PORT": str(http_port),
+        "CERTDESK_ACME_VA_TLS_PORT": str(tls_port),
     }
     log = tmp / "serve.log"
     proc = spawn_serve(["--port", str(port), "--workers", "1"], serve_env, log)
     try:
         wait_until(lambda: accepting(port), timeout=60, what="serve", alive=[(proc, log)])
-        yield Served(f"https://127.0.0.1:{port}/acme/directory", ca_file, http_port, env)
+        yield Served(f"https://127.0.0.1:{port}/acme/directory", ca_file, http_port, tls_port, env)
     finally:
         stop(proc)
 
@@ -144,6 +147,11 @@ def test_r17_lego_issues_renews_and_revokes(served: Served, tmp_path: Path) -> N
     assert first["organization"] == "alpha" and first["status"] == "active"
     assert sorted(first["names"]) == ["api.alpha.ca.gov", "www.alpha.ca.gov"]
     assert first["key_type"] == "ec256"
+
+    # tls-alpn-01 (RFC 8737) answered by lego itself on the port the VA connects to.
+    tls = [*lego[: lego.index("--http")], "--tls", "--tls.port", f"127.0.0.1:{served.tls_port}"]
+    run([*tls, "--key-type", "ec384", "-d", "alpn.alpha.ca.gov", "run"], env)
+    assert served.cert(certs / "alpn.alpha.ca.gov.crt")["key_type"] == "ec384"
 
     run([*lego, "--key-type", "rsa2048", "-d", "rsa.alpha.ca.gov", "run"], env)
     assert served.cert(certs / "rsa.alpha.ca.gov.crt")["key_type"] == "rsa2048"
