@@ -20,11 +20,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from certdesk.core.lifecycle import LifecyclePolicy
-from certdesk.core.notices import days_left, is_late, reason_template
+from certdesk.core.notices import Undelivered, days_left, is_late, reason_template
 from certdesk.notify import wire
 from certdesk.notify.messages import Mail
 from certdesk.notify.wire import Outgoing, Sender
-from certdesk.notify.words import CASE_TYPE_WORDS, NOTICE_WORDS, ROLE_WORDS, actor_words
+from certdesk.notify.words import (
+    CASE_TYPE_WORDS,
+    NOTICE_WORDS,
+    ROLE_WORDS,
+    actor_words,
+    span_words,
+)
 from certdesk.store import notice_reads as store
 from certdesk.store import notice_roles as roles_store
 from certdesk.store import notices as queue_store
@@ -289,8 +295,9 @@ def _undeliverable(
     service: dict[str, str],
     password_max_age: int,
 ) -> dict[str, Any]:
-    """The escalation of a refused notice: that notice's context (its certificate or case),
-    told to cert services, with what was refused and the server's reply."""
+    """The escalation of a notice that failed for good: that notice's context (its
+    certificate or case), told to cert services, with why it was not delivered (refused, or
+    retries used up: how many, over how long) and the server's last reply."""
     row = subjects.refused.get(_refused_id(item))
     if row is None:
         raise SubjectGone(f"notice {_refused_id(item)} no longer exists")
@@ -299,12 +306,20 @@ def _undeliverable(
     ctx["notice"] = {**ctx["notice"], "id": item.id, "reason": item.reason}
     ctx["recipient"] = {"role": item.role, "label": ROLE_WORDS.get(item.role, "")}
     ctx["contact"] = {"name": "", "email": item.contact_email}
+    failure = Undelivered.of(row.last_error, row.attempts)
     ctx["refused"] = {
         "to": refused.contact_email,
         "what": subjects.label(refused),
         "notice": NOTICE_WORDS.get(kind, "notice"),
-        "said": row.last_error.removeprefix("refused: "),
+        "said": failure.said,
         "due_at": refused.due_at,
+        "permanent": failure.permanent,
+        "attempts": failure.attempts,
+        # The notice was queued (and first tried) when it was recorded; the escalation was
+        # recorded the moment it was given up.
+        "first_at": row.created_at,
+        "gave_up_at": item.due_at,
+        "period": span_words(item.due_at - row.created_at),
     }
     ctx["late"] = False
     return ctx

@@ -189,10 +189,10 @@ class _NoticeRun(QueueSender[Entry, NoticeRunStats]):
         return entry[0].id
 
     def _undeliverable(
-        self, s: Session, group: list[Entry], failed: list[int], at: datetime
+        self, s: Session, group: list[Entry], failed: list[int], at: datetime, why: str
     ) -> None:
         refused = [item for item, _, _ in group if item.id in set(failed)]
-        self._sender.undeliverable.record(s, refused, at)
+        self._sender.undeliverable.record(s, refused, at, why)
 
     def _to(self, group: list[Entry]) -> str:
         return group[0][0].contact_email
