@@ -46,8 +46,9 @@ temporary refusal of one message (4xx) retries it with exponential backoff
 (``CERTDESK_NOTICE_RETRY_SECONDS`` doubled per attempt, at most ``RETRY_CAP``) until
 ``CERTDESK_NOTICE_MAX_ATTEMPTS`` are used up; a permanent one (5xx, e.g. an unknown mailbox)
 fails it at once. Either way a notice failed at the server tells cert services, once,
-audited (:mod:`certdesk.services.lifecycle.undeliverable`). Every failure is on the notice (``status``, ``attempts``, ``last_error``,
-``next_attempt_at``) and in ``certdesk notices list``, ``/api/v1/notices`` and ``/metrics``.
+audited (:mod:`certdesk.services.lifecycle.undeliverable`). Every failure is on the notice
+(``status``, ``attempts``, ``last_error``, ``next_attempt_at``) and in ``certdesk notices
+list``, ``/api/v1/notices`` and ``/metrics``.
 """
 
 from __future__ import annotations
