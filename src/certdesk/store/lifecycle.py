@@ -133,7 +133,7 @@ def backlog(s: Session, now: datetime) -> Backlog:
             Case.state == State.DELIVERED, Case.window_ends_at <= now
         )
     )
-    # One queue carries both (store/notices.py): account mail is the "mail" job's backlog.
+    # One queue carries both (store/mail_queue.py): account mail is the "mail" job's backlog.
     account = Notice.subject_type.in_(STORED_MESSAGES)
     waiting = Notice.status.in_(WAITING_STATES)
     outbox = s.scalar(select(func.min(Notice.created_at)).where(account, waiting))

@@ -1,6 +1,6 @@
 """Sending account mail (R10 enrollment and reset) from the one mail queue.
 
-Account mail waits in the same queue as the R9 notices (:mod:`certdesk.store.notices`,
+Account mail waits in the same queue as the R9 notices (:mod:`certdesk.store.mail_queue`,
 queued by :mod:`certdesk.services.people.account_mail`) and goes out the same way: each
 message is **claimed** with a lease before it is sent (two senders never make the same
 attempt), the outcome is written right after the SMTP server answered and only where the
@@ -36,7 +36,7 @@ from certdesk.services.people.account_mail import opened
 from certdesk.services.pki import signer_identity
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
-from certdesk.store import notices as store
+from certdesk.store import mail_queue as store
 from certdesk.store.models import Notice
 from certdesk.store.notices import STORED_MESSAGES
 

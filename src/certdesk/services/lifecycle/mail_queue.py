@@ -3,7 +3,7 @@
 A run holds claimed queue rows, grouped into messages (a notice, a digest of one contact's
 notices, or one stored account mail). :meth:`QueueSender.send_all` sends them one message at a
 time and records each outcome in a transaction of its own right after the SMTP server
-answered, only where the claim is still this worker's (:mod:`certdesk.store.notices`), so the
+answered, only where the claim is still this worker's (:mod:`certdesk.store.mail_queue`), so the
 window in which an accepted message is not yet recorded stays short. The guarantee it keeps
 is stated in :mod:`certdesk.services.lifecycle.notices`:
 
@@ -37,7 +37,7 @@ from certdesk.core.notices import NoticeState, gave_up_error, refused_error, ret
 from certdesk.notify.smtp import Message, Transport, is_permanent, reply_of, server_level
 from certdesk.services.lifecycle.smtp_lanes import Lanes
 from certdesk.services.runtime import Runtime
-from certdesk.store import notices as store
+from certdesk.store import mail_queue as store
 from certdesk.store.models import Notice
 
 log = structlog.get_logger("certdesk.mail")

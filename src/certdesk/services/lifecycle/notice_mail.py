@@ -31,9 +31,9 @@ from certdesk.notify.words import (
     actor_words,
     span_words,
 )
+from certdesk.store import mail_queue as queue_store
 from certdesk.store import notice_reads as store
 from certdesk.store import notice_roles as roles_store
-from certdesk.store import notices as queue_store
 from certdesk.store.models import (
     AuditRow,
     Case,

@@ -37,7 +37,7 @@ from certdesk.services.lifecycle.notice_mail import (
 )
 from certdesk.services.lifecycle.undeliverable import Undeliverable
 from certdesk.services.runtime import Runtime
-from certdesk.store import notices as store
+from certdesk.store import mail_queue as store
 
 __all__ = [
     "CLAIM_LEASE",

@@ -78,9 +78,9 @@ from certdesk.services.lifecycle.undeliverable import Undeliverable
 from certdesk.services.lifecycle.webhook_queue import WebhookQueue
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
+from certdesk.store import mail_queue as store
 from certdesk.store import notice_due
 from certdesk.store import notice_roles as roles_store
-from certdesk.store import notices as store
 
 log = structlog.get_logger("certdesk.notices")
 

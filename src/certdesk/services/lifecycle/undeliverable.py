@@ -36,7 +36,7 @@ from certdesk.services.lifecycle.notice_mail import NoticeItem
 from certdesk.services.lifecycle.notice_roles import Audience, recipients
 from certdesk.services.lifecycle.renewals import WORKER
 from certdesk.services.runtime import Runtime
-from certdesk.store import notices as store
+from certdesk.store import mail_queue as store
 
 __all__ = ["UNDELIVERABLE", "Undeliverable", "undeliverable_reason"]
 
