@@ -386,6 +386,32 @@ def message_id(ids: Sequence[int], sender: str, *, kind: str = "notice") -> str:
     return f"<certdesk.digest.{ordered[0]}.{digest}@{domain}>"
 
 
+def queued_mail(
+    sender: Sender,
+    to: str,
+    mail: Mail,
+    ids: Sequence[int],
+    at: datetime,
+    *,
+    kind: str = "notice",
+    extra: Sequence[tuple[str, str]] = (),
+) -> Outgoing:
+    """The message carrying the queued messages ``ids`` to ``to``, as the bytes SMTP carries
+    (:mod:`certdesk.notify.wire`): the one way certdesk builds a mail from the queue, notices
+    (``kind`` ``notice``) and stored account mail (``mail``) alike. The same ``ids`` always
+    give the same ``Message-ID``, so a repeat after a crash is recognisable; ``extra``
+    headers follow the common ones."""
+    headers = [
+        ("Date", format_datetime(at)),
+        ("Message-ID", message_id(ids, sender.address, kind=kind)),
+        ("Auto-Submitted", "auto-generated"),  # RFC 3834 §5: no auto-replies, please
+        *extra,
+    ]
+    return wire.render(
+        sender=sender, to=to, subject=mail.subject, headers=headers, text=mail.text, html=mail.html
+    )
+
+
 def build_message(
     sender: Sender,
     to: str,
@@ -393,20 +419,12 @@ def build_message(
     items: Sequence[tuple[NoticeItem, str, bool]],
     at: datetime,
 ) -> Outgoing:
-    """The message for ``items`` ((notice, subject label, late) each) to ``to``, as the
-    bytes SMTP carries (:mod:`certdesk.notify.wire`)."""
-    headers = [
-        ("Date", format_datetime(at)),
-        ("Message-ID", message_id([i.id for i, _, _ in items], sender.address)),
-        ("Auto-Submitted", "auto-generated"),  # RFC 3834 §5: no auto-replies, please
-    ]
-    headers += [
+    """The message for ``items`` ((notice, subject label, late) each) to ``to``."""
+    announced = [
         (
             "X-Certdesk-Notice",
             f"{label}; reason={item.reason}; late={'yes' if late else 'no'}; id={item.id}",
         )
         for item, label, late in items
     ]
-    return wire.render(
-        sender=sender, to=to, subject=mail.subject, headers=headers, text=mail.text, html=mail.html
-    )
+    return queued_mail(sender, to, mail, [i.id for i, _, _ in items], at, extra=announced)
