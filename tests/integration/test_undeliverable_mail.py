@@ -9,6 +9,10 @@ on loopback that answers RCPT TO for the chosen address with the given reply."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +26,9 @@ from certdesk.services.lifecycle.notices import CLAIM_LEASE
 from certdesk.services.lifecycle.undeliverable import Undeliverable
 from certdesk.store.models import AuditRow
 from world.desk import Desk
-from world.mail import Crash, SmtpServer, html_of, notices_in, text_of
-from world.notices import Snapshots, open_notice_desk
+from world.mail import Crash, SmtpServer, html_of, notices_in, received, text_of
+from world.notices import Snapshots, notice_settings, open_notice_desk
+from world.processes import CERTDESK, certdesk_env, stop, wait_until
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 DESK = "certs@cdt.ca.gov"  # CERTDESK_CERT_SERVICES_EMAIL
@@ -267,6 +272,80 @@ def test_R9_a_worker_killed_while_giving_up_tells_cert_services_once_after_resta
     assert [(n.contact_email, n.status) for n in rows] == [(DESK, "sent")]
     told = [m for m in smtp.inbox.messages if str(m["To"]) == DESK]
     assert len(told) == 1 and "3 attempts over" in " ".join(text_of(told[0]).split())
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_R9_a_notices_process_killed_with_sigkill_while_giving_up_tells_each_once(  # noqa: N802
+    backend: str, tmp_path: Path, snapshots: Snapshots, smtp: SmtpServer
+) -> None:
+    """R9: a ``certdesk notices run`` process is killed with SIGKILL while the server turns
+    40 notices away (4xx, one attempt allowed): a restarted worker finishes after the claims
+    ran out, and every notice is failed, audited and escalated to cert services exactly
+    once, whichever of them the dead process had already given up on."""
+    count, reply = 40, "452 4.2.2 mailbox full"
+    url = snapshots.clone(backend, tmp_path)
+    settings = {
+        "smtp_url": smtp.url,
+        "cert_services_email": DESK,
+        "notice_max_attempts": 1,
+        "notice_digest": False,
+    }
+    with open_notice_desk(url, tmp_path, **settings) as desk:
+        serials = [desk.issue("dmv", days=100) for _ in range(count)]
+        for i, serial in enumerate(serials):
+            smtp.inbox.refuse[f"p{i}@dmv.ca.gov"] = reply
+            desk.attach([serial], [(f"P{i}", f"p{i}@dmv.ca.gov")])
+        first = last_seq(desk)
+        at = moment(desk.cert(serials[-1]).not_after, 90) + timedelta(hours=1)
+        env = {
+            **certdesk_env(notice_settings(url, tmp_path)),
+            "CERTDESK_SMTP_URL": smtp.url,
+            "CERTDESK_MAIL_FROM": desk.rt.settings.mail_from,
+            "CERTDESK_CERT_SERVICES_EMAIL": DESK,
+            "CERTDESK_NOTICE_MAX_ATTEMPTS": "1",
+            "CERTDESK_NOTICE_DIGEST": "false",
+        }
+        smtp.inbox.delay = 0.05  # each refusal takes a while: the kill lands mid-run
+        log = tmp_path / "run.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [str(CERTDESK), "notices", "run", "--now", at.isoformat(), "--json"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_until(
+                lambda: len(audited_since(desk, first)) >= 8,
+                timeout=90,
+                what="8 notices given up",
+                alive=[(proc, log)],
+            )
+            os.kill(proc.pid, signal.SIGKILL)
+            assert proc.wait(timeout=10) == -signal.SIGKILL
+        finally:
+            stop(proc)
+        smtp.inbox.delay = 0
+        at_kill = len(audited_since(desk, first))
+        assert 8 <= at_kill < count
+        assert [m for m in smtp.inbox.messages if str(m["To"]) == DESK] == []  # not yet sent
+        # The restarted worker: nothing until the dead process's claims run out.
+        later = at + CLAIM_LEASE + timedelta(minutes=2)
+        stats = desk.services.notices.run(later, "restarted")
+        assert stats.failed == count - at_kill
+        desk.services.notices.run(later + timedelta(minutes=1), "restarted")
+        desk.services.notices.run(later + timedelta(hours=1), "restarted")
+        rows = desk.notices()
+        audited = audited_since(desk, first)
+    refused = {n.id for n in rows if n.contact_email.startswith("p")}
+    assert len(refused) == count
+    assert {n.status for n in rows if n.id in refused} == {"failed"}
+    assert sorted(int(o) for a, o, _ in audited if a == "notice.undeliverable") == sorted(refused)
+    escalations = Counter(n.reason for n in rows if n.contact_email == DESK)
+    assert escalations == Counter({f"undeliverable#{i}": 1 for i in refused})
+    assert {n.status for n in rows if n.contact_email == DESK} == {"sent"}
+    told = Counter(g.reason for g in received(smtp.inbox.messages) if g.to == DESK)
+    assert told == escalations  # each escalation mailed once
 
 
 @pytest.mark.parametrize(
