@@ -51,7 +51,8 @@ def undeliverable_reason(notice_id: int) -> str:
 
 
 class Undeliverable:
-    """Queues the escalation of refused notices and audits it, in the caller's transaction."""
+    """Queues the escalation of notices that failed for good and audits it, in the caller's
+    transaction."""
 
     def __init__(self, rt: Runtime, audit: AuditService) -> None:
         self._rt = rt
