@@ -366,6 +366,7 @@ def child(url: str, data_dir: str, smtp_port: int) -> dict[str, Any]:
     from certdesk.services.registry import Services
     from certdesk.services.runtime import Runtime
     from certdesk.store import lifecycle as lc
+    from certdesk.store import renewals
     from certdesk.store.models import CertificateRow, Notice
 
     def rss_mb(field: str = "VmHWM") -> float:
@@ -400,7 +401,7 @@ def child(url: str, data_dir: str, smtp_port: int) -> dict[str, Any]:
                 .where(CertificateRow.status == "active", CertificateRow.not_after < NOW)
             ),
         )
-        timed("supersede", lambda: lc.replaced_certificates(s, 500))
+        timed("supersede", lambda: renewals.replaced_certificates(s, 500))
         timed("windows", lambda: lc.windows_ended(s, NOW, 1000))
         timed("overdue", lambda: lc.overdue_count(s, NOW.date(), [str(w) for w in WORKING_STATES]))
         planned = timed("notices", lambda: svc.notices.planner.due(s, NOW))

@@ -10,15 +10,19 @@ import pytest
 from certdesk.core.lifecycle import LifecyclePolicy
 from certdesk.core.notices import (
     Recipient,
+    Undelivered,
     case_event_reason,
     days_left,
     dedupe_recipients,
+    gave_up_error,
     is_late,
     overdue_notice_at,
     overdue_notice_due,
     reason_template,
+    refused_error,
     retry_delay,
 )
+from certdesk.notify.words import span_words
 
 POLICY = LifecyclePolicy()
 
@@ -148,3 +152,45 @@ def test_recipients_are_deduplicated_without_case_in_order() -> None:
         ]
     )
     assert [r.email for r in got] == ["Ana@DMV.ca.gov", "ben@dmv.ca.gov", "not an address"]
+
+
+@pytest.mark.parametrize(
+    ("last_error", "expected"),
+    [
+        pytest.param(
+            refused_error("550 5.1.1 no such mailbox"),
+            Undelivered(True, "550 5.1.1 no such mailbox", 1),
+            id="R9/refused-for-good",
+        ),
+        pytest.param(
+            gave_up_error(8, "452 4.2.2 mailbox full"),
+            Undelivered(False, "452 4.2.2 mailbox full", 8),
+            id="R9/retries-used-up",
+        ),
+        pytest.param(
+            "gave up after 8 attempts",
+            Undelivered(False, "gave up after 8 attempts", 1),
+            id="R9/older-row-kept-as-written",
+        ),
+    ],
+)
+def test_why_a_notice_was_not_delivered_is_read_back_from_its_error(
+    last_error: str, expected: Undelivered
+) -> None:
+    assert Undelivered.of(last_error, 1) == expected
+
+
+@pytest.mark.parametrize(
+    ("span", "words"),
+    [
+        pytest.param(timedelta(seconds=59), "less than a minute", id="R19/seconds"),
+        pytest.param(timedelta(minutes=1), "1 minute", id="R19/one-minute"),
+        pytest.param(timedelta(hours=1, minutes=5), "1 hour and 5 minutes", id="R19/hour-min"),
+        pytest.param(timedelta(hours=2), "2 hours", id="R19/hours"),
+        pytest.param(timedelta(days=1, minutes=30), "1 day", id="R19/day-drops-minutes"),
+        pytest.param(timedelta(days=3, hours=4, minutes=9), "3 days and 4 hours", id="R19/days"),
+        pytest.param(timedelta(seconds=-5), "less than a minute", id="R19/never-negative"),
+    ],
+)
+def test_a_span_in_words(span: timedelta, words: str) -> None:
+    assert span_words(span) == words

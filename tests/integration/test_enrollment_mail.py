@@ -41,7 +41,7 @@ from certdesk.services.people.account_mail import LINK_MARK
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
-from certdesk.store import notices as queue
+from certdesk.store import mail_queue as queue
 from certdesk.store.models import Notice
 from conftest import OPERATOR, ManualClock
 from world.mail import Crash, FakeTransport, Inbox

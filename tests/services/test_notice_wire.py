@@ -1,7 +1,7 @@
-"""R9: the notice bytes certdesk writes in one pass (certdesk.notify.wire) are the same mail
-as the ``EmailMessage`` it built before: both parsed with :mod:`email`, every header and
-every part compared. Also what a mail server needs of them: CRLF line ends, lines of at
-most 998 octets, 7-bit clean."""
+"""R9, R10: the notice and account-mail bytes certdesk writes in one pass
+(certdesk.notify.wire) are the same mail as the ``EmailMessage`` it built before: both parsed
+with :mod:`email`, every header and every part compared. Also what a mail server needs of
+them: CRLF line ends, lines of at most 998 octets, 7-bit clean."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ import pytest
 
 from certdesk.notify.messages import Mail
 from certdesk.notify.wire import Sender, render
-from certdesk.services.lifecycle.notice_mail import NoticeItem, build_message, message_id
+from certdesk.services.lifecycle.notice_mail import (
+    NoticeItem,
+    build_message,
+    message_id,
+    queued_mail,
+)
 
 AT = datetime(2027, 3, 1, 18, 30, tzinfo=UTC)
 
@@ -106,6 +111,36 @@ def test_wire_bytes_are_the_same_mail_as_the_email_package_made(
     assert parts(new) == parts(before)
     assert new["Message-ID"] == message_id([i.id for i, _, _ in items], sender)
     assert (out.envelope_from, out.to) == ("certdesk@cdt.ca.gov", "ana@dmv.ca.gov")
+
+
+def old_account_message(sender: str, to: str, mail: Mail, mail_id: int) -> EmailMessage:
+    """An account mail as certdesk built it before it went through the wire path (R10)."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = mail.subject
+    msg.set_raw("Date", format_datetime(AT))
+    msg.set_raw("Message-ID", message_id([mail_id], sender, kind="mail"))
+    msg.set_raw("Auto-Submitted", "auto-generated")
+    msg.set_content(mail.text)
+    if mail.html:
+        msg.add_alternative(mail.html, subtype="html")
+    return msg
+
+
+@pytest.mark.parametrize(("sender", "mail"), CASES)
+def test_account_mail_wire_bytes_are_the_same_mail_as_the_email_package_made(
+    sender: str, mail: Mail
+) -> None:
+    """R10: account mail is built by the notices' builder (one way to build mail)."""
+    old = old_account_message(sender, "jane@dmv.ca.gov", mail, 41)
+    out = queued_mail(Sender.of(sender), "jane@dmv.ca.gov", mail, [41], AT, kind="mail")
+    new = parse(out.data)
+    before = parse(old.as_bytes(policy=old.policy.clone(linesep="\r\n")))
+    assert headers(new) == headers(before)
+    assert parts(new) == parts(before)
+    assert new["Message-ID"] == "<certdesk.mail.41@cdt.ca.gov>"
+    assert (out.envelope_from, out.to) == ("certdesk@cdt.ca.gov", "jane@dmv.ca.gov")
 
 
 @pytest.mark.parametrize(("sender", "mail"), CASES)

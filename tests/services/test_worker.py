@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from email.message import EmailMessage
 
 import pytest
 from fastapi.testclient import TestClient
@@ -43,6 +42,7 @@ from certdesk.store.models import (
 from certdesk.web.app import create_app
 from conftest import OPERATOR, ManualClock
 from world.csr import make_csr
+from world.mail import FakeTransport
 
 DMV = "dmv"
 # The CA is made this early so that 398-day certificates (issued before 2026-03-15, R13)
@@ -419,17 +419,6 @@ class _Notices:
         return {"sent": 3}
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.sent: list[EmailMessage] = []
-
-    def send(self, message: EmailMessage) -> None:
-        self.sent.append(message)
-
-    def close(self) -> None:
-        pass
-
-
 def test_each_pass_runs_the_notices_and_sends_the_outbox(
     svc: Services, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -440,7 +429,7 @@ def test_each_pass_runs_the_notices_and_sends_the_outbox(
             s, "ana@dmv.ca.gov", Mail("Hello", "text"), clock.now,
             box=svc.secretbox, user_id=0, reason="account.test#1",
         )  # fmt: skip
-    transport = _Transport()
+    transport = FakeTransport()
     report = run(svc, transport=transport)
     assert notices.calls == [(clock.now, "test-worker")]
     assert report.mail is not None and report.mail["sent"] == 1

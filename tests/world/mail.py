@@ -37,12 +37,14 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.refuse: dict[str, str] = {}  # address -> SMTP reply, e.g. "550 no such user"
-        self.delay = 0.0  # seconds before accepting each message (a slow server)
+        self.delay = 0.0  # seconds before accepting (or refusing) each message: a slow server
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
         if address in self.refuse:
+            if self.delay:
+                await asyncio.sleep(self.delay)
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"

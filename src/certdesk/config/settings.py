@@ -223,7 +223,7 @@ class Settings(BaseSettings, EndpointSettings):
     notice_max_attempts: int = setting(
         8,
         "R9: attempts at a notice the SMTP server refuses temporarily (4xx) before"
-        " it is marked failed.",
+        " it is marked failed and Certificate Services is told.",
         ge=1,
     )
     notice_retry_seconds: int = setting(

@@ -30,7 +30,7 @@ ACTIONS: dict[str, str] = {
     "grant.issuer": "chose the certificate authority of a domain grant of organization",
     "issuer.rollover": "changed the account key at vendor",
     "user.mail_preferences": "changed the mail preferences of",
-    "notice.undeliverable": "told Certificate Services that the mail server refused for good",
+    "notice.undeliverable": "told Certificate Services that a notice could not be delivered",
     "webhook.add": "added webhook",
     "webhook.remove": "removed webhook",
     "acme.account.create": "registered ACME account",

@@ -19,6 +19,7 @@ they never change once notices have been sent:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -40,13 +41,16 @@ __all__ = [
     "WAITING_STATES",
     "NoticeState",
     "Recipient",
+    "Undelivered",
     "case_event_reason",
     "days_left",
     "dedupe_recipients",
+    "gave_up_error",
     "is_late",
     "overdue_notice_at",
     "overdue_notice_due",
     "reason_template",
+    "refused_error",
     "retry_delay",
     "shown_state",
 ]
@@ -200,6 +204,42 @@ def retry_delay(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
         return base
     exponent = min(attempts - 1, 32)  # 2**32 times any sane base is far beyond any cap
     return min(base * (1 << exponent), cap)
+
+
+# Why a message failed for good, as its ``last_error`` says and the escalation to cert
+# services reads it back (R9): the server refused it for good (a 5yz reply, RFC 5321
+# §4.2.1), or its temporary failures used up ``CERTDESK_NOTICE_MAX_ATTEMPTS``.
+_REFUSED = "refused: "
+_GAVE_UP = re.compile(r"gave up after (\d+) attempts: ")
+
+
+def refused_error(said: str) -> str:
+    """``last_error`` of a message the server refused for good; ``said`` is its reply."""
+    return f"{_REFUSED}{said}"
+
+
+def gave_up_error(attempts: int, said: str) -> str:
+    """``last_error`` of a message given up after ``attempts`` temporary failures, the last
+    answered ``said``."""
+    return f"gave up after {attempts} attempts: {said}"
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """Why a failed message was not delivered, read from its ``last_error``."""
+
+    permanent: bool  # the server refused it for good; else its retries ran out
+    said: str  # the server's last answer (or the last error, when it gave none)
+    attempts: int
+
+    @classmethod
+    def of(cls, last_error: str, attempts: int) -> Undelivered:
+        if last_error.startswith(_REFUSED):
+            return cls(True, last_error.removeprefix(_REFUSED), attempts)
+        gave_up = _GAVE_UP.match(last_error)
+        if gave_up is not None:
+            return cls(False, last_error[gave_up.end() :], int(gave_up.group(1)))
+        return cls(False, last_error, attempts)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ Mail never shows a raw code (``delegated_admin_setup``, ``user:ana``) or a rule 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 CASE_TYPE_WORDS: dict[str, str] = {
     "new": "new certificate",
     "renewal": "renewal",
@@ -60,3 +62,21 @@ NOTICE_WORDS: dict[str, str] = {
     "contact_changed": "notice of a change of contacts",
     "password_expiry": "password expiry warning",
 }
+
+
+def span_words(span: timedelta) -> str:
+    """How long ``span`` lasted, as a person says it: ``3 days and 4 hours``, ``1 hour and
+    5 minutes``, ``less than a minute`` (the two largest units, rounded down)."""
+    minutes = max(0, int(span.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [
+        f"{n} {unit}{'' if n == 1 else 's'}"
+        for n, unit in ((days, "day"), (hours, "hour"), (minutes, "minute"))
+        if n
+    ]
+    if not parts:
+        return "less than a minute"
+    if days:
+        parts = parts[:2] if hours else parts[:1]
+    return " and ".join(parts[:2])

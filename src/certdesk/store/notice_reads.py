@@ -1,6 +1,7 @@
 """Reading recorded notices: what rendering needs about their subjects, and the listings.
 
-The queries that decide what is due, and the claims, are in :mod:`certdesk.store.notices`.
+The queries that decide what is due are in :mod:`certdesk.store.notices`, the claims in
+:mod:`certdesk.store.mail_queue`.
 """
 
 from __future__ import annotations

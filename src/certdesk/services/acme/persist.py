@@ -43,10 +43,11 @@ from certdesk.services.secretbox import SecretBox
 from certdesk.services.visibility import listed_org_id
 from certdesk.store import acme_persist as persist_store
 from certdesk.store import acme_server as acme_store
-from certdesk.store import notices as queue
+from certdesk.store import mail_queue as queue
 from certdesk.store import orgs as org_store
 from certdesk.store import users as user_store
 from certdesk.store.models import AcmeAccount, AcmePersistRecord
+from certdesk.store.notices import ACCOUNT
 
 log = structlog.get_logger("certdesk.acme")
 
@@ -238,7 +239,7 @@ class PersistRecords:
             s.connection(),
             [
                 {
-                    "subject_type": queue.ACCOUNT,
+                    "subject_type": ACCOUNT,
                     "subject_id": user_id,
                     "contact_email": address,
                     "reason": reason,

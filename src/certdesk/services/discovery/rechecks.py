@@ -32,7 +32,8 @@ from certdesk.errors import CertdeskError
 from certdesk.services.discovery.verification import Report, Verification
 from certdesk.services.runtime import Runtime
 from certdesk.store import endpoints as store
-from certdesk.store import notices as mail_queue
+from certdesk.store import mail_queue
+from certdesk.store import notices as notice_store
 
 log = structlog.get_logger("certdesk.verify")
 
@@ -128,7 +129,7 @@ class Rechecks:
                 )
                 if not fresh:
                     continue
-                people = mail_queue.submittal_contacts_of_certs(s, [subject]).get(subject, [])
+                people = notice_store.submittal_contacts_of_certs(s, [subject]).get(subject, [])
                 to = [e for _n, e in people] + store.operator_emails(s)
                 title, text = _finding_mail(serial, name, finding.message)
                 for email in dict.fromkeys(to):

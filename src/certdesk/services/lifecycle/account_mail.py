@@ -1,6 +1,6 @@
 """Sending account mail (R10 enrollment and reset) from the one mail queue.
 
-Account mail waits in the same queue as the R9 notices (:mod:`certdesk.store.notices`,
+Account mail waits in the same queue as the R9 notices (:mod:`certdesk.store.mail_queue`,
 queued by :mod:`certdesk.services.people.account_mail`) and goes out the same way: each
 message is **claimed** with a lease before it is sent (two senders never make the same
 attempt), the outcome is written right after the SMTP server answered and only where the
@@ -23,20 +23,20 @@ import ssl
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime
 
 import structlog
 
 from certdesk.errors import CertdeskError, Unavailable
+from certdesk.notify.messages import Mail
 from certdesk.notify.smtp import SmtpTransport, Transport, parse_smtp_url
+from certdesk.notify.wire import Outgoing, Sender
 from certdesk.services.lifecycle.mail_queue import CLAIM_LEASE, Halt, QueueSender, RunClock
-from certdesk.services.lifecycle.notice_mail import message_id
+from certdesk.services.lifecycle.notice_mail import queued_mail
 from certdesk.services.people.account_mail import opened
 from certdesk.services.pki import signer_identity
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
-from certdesk.store import notices as store
+from certdesk.store import mail_queue as store
 from certdesk.store.models import Notice
 from certdesk.store.notices import STORED_MESSAGES
 
@@ -154,6 +154,7 @@ class _AccountMailRun(QueueSender[_Stored, SendReport]):
     def __init__(self, rt: Runtime, box: SecretBox) -> None:
         super().__init__(rt)
         self._box = box
+        self._from = Sender.of(rt.settings.mail_from)
 
     def _id(self, entry: _Stored) -> int:
         return entry.id
@@ -174,24 +175,19 @@ class _AccountMailRun(QueueSender[_Stored, SendReport]):
         queue: deque[list[_Stored]],
         worker_id: str,
         tally: SendReport,
-    ) -> EmailMessage:
+    ) -> Outgoing:
         (mail,) = group
         try:
             return self._message(mail, at)
         except CertdeskError as exc:  # the secret box cannot open the link: not this key
             raise Halt(exc.detail) from None
 
-    def _message(self, mail: _Stored, at: datetime) -> EmailMessage:
-        sender = self._rt.settings.mail_from
-        msg = EmailMessage()
-        msg["From"] = sender
-        msg["To"] = mail.to
-        msg["Subject"] = mail.subject
-        msg.set_raw("Date", format_datetime(at))
-        # The same Message-ID for every attempt: a repeat after a crash is recognisable.
-        msg.set_raw("Message-ID", message_id([mail.id], sender, kind="mail"))
-        msg.set_raw("Auto-Submitted", "auto-generated")  # RFC 3834 §5
-        msg.set_content(opened(mail.text, mail.sealed_link, self._box))
-        if mail.html:
-            msg.add_alternative(opened(mail.html, mail.sealed_link, self._box), subtype="html")
-        return msg
+    def _message(self, mail: _Stored, at: datetime) -> Outgoing:
+        # Built like a notice (one way to build mail); the sealed link is opened only into
+        # the bytes handed to the SMTP server (R10).
+        body = Mail(
+            mail.subject,
+            opened(mail.text, mail.sealed_link, self._box),
+            opened(mail.html, mail.sealed_link, self._box) if mail.html else "",
+        )
+        return queued_mail(self._from, mail.to, body, [mail.id], at, kind="mail")

@@ -25,7 +25,8 @@ from certdesk.services.audit import AuditService
 from certdesk.services.lifecycle.renewals import WORKER
 from certdesk.services.runtime import Runtime
 from certdesk.store import contracts as contract_store
-from certdesk.store import notices as queue
+from certdesk.store import mail_queue as queue
+from certdesk.store import notices as notice_store
 from certdesk.store import vendors as vendor_store
 from certdesk.store.models import VendorContract
 
@@ -220,7 +221,8 @@ class ContractService:
                 row = contract_store.by_id(s, contract_id, for_update=True)
                 if row is None:
                     continue
-                recorded = queue.recorded_reasons(s, queue.ACCOUNT, [row.id]).get(row.id, set())
+                known = notice_store.recorded_reasons(s, notice_store.ACCOUNT, [row.id])
+                recorded = known.get(row.id, set())
                 due = warning_due(row.ends_on, today, days, recorded)
                 if due is None:
                     continue

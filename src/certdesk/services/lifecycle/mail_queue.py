@@ -3,7 +3,7 @@
 A run holds claimed queue rows, grouped into messages (a notice, a digest of one contact's
 notices, or one stored account mail). :meth:`QueueSender.send_all` sends them one message at a
 time and records each outcome in a transaction of its own right after the SMTP server
-answered, only where the claim is still this worker's (:mod:`certdesk.store.notices`), so the
+answered, only where the claim is still this worker's (:mod:`certdesk.store.mail_queue`), so the
 window in which an accepted message is not yet recorded stays short. The guarantee it keeps
 is stated in :mod:`certdesk.services.lifecycle.notices`:
 
@@ -12,8 +12,8 @@ is stated in :mod:`certdesk.services.lifecycle.notices`:
 * a server that cannot be reached, or refuses our login or our sender, stops the run: this
   message is retried with backoff (its attempt counted), the rest waits (not counted); an
   outage of any length never fails a mail for good;
-* a refusal of this message alone fails it for good (5xx, or attempts used up) or retries it
-  with backoff (4xx);
+* a refusal of this message alone fails it for good (5xx, or attempts used up; either is
+  handed to the kind, which may tell someone) or retries it with backoff (4xx);
 * accepted: marked sent; a claim lost while the message was on its way is logged (the
   at-least-once window).
 
@@ -33,11 +33,11 @@ import structlog
 from sqlalchemy.orm import Session
 
 from certdesk.clock import Clock
-from certdesk.core.notices import NoticeState, retry_delay
+from certdesk.core.notices import NoticeState, gave_up_error, refused_error, retry_delay
 from certdesk.notify.smtp import Message, Transport, is_permanent, reply_of, server_level
 from certdesk.services.lifecycle.smtp_lanes import Lanes
 from certdesk.services.runtime import Runtime
-from certdesk.store import notices as store
+from certdesk.store import mail_queue as store
 from certdesk.store.models import Notice
 
 log = structlog.get_logger("certdesk.mail")
@@ -352,10 +352,14 @@ class QueueSender(Generic[E, T]):
             attempts = max(n.attempts for n in store.by_ids(s, ids)) + 1
         permanent = is_permanent(exc)
         if permanent or attempts >= self._rt.settings.notice_max_attempts:
-            # A permanent refusal (RFC 5321 §4.2.1: 5yz) fails the message at once, with the
-            # server's own words, and the kind may tell someone (_undeliverable), all in one
-            # transaction, so that they are told exactly when the failure is recorded.
-            why = f"refused: {reply_of(exc)}" if permanent else f"gave up after {attempts} attempts"
+            # A permanent refusal (RFC 5321 §4.2.1: 5yz) fails the message at once, and a
+            # temporary one (4yz) once the attempts are used up (R9), with the server's own
+            # words; either way the kind may tell someone (_undeliverable), in the same
+            # transaction, so that they are told exactly when the failure is recorded: a
+            # process killed before the commit leaves the claim to run out and the next
+            # attempt decides again; after it, the failure and the telling are both recorded.
+            said = reply_of(exc)
+            why = refused_error(said) if permanent else gave_up_error(attempts, said)
             with self._rt.sessions.begin() as s:
                 done = store.settle(
                     s,
@@ -364,20 +368,23 @@ class QueueSender(Generic[E, T]):
                     {
                         "status": NoticeState.FAILED,
                         "attempts": Notice.attempts + 1,
-                        "last_error": (why if permanent else f"{why}: {error}")[:1000],
+                        "last_error": why[:1000],
                     },
                 )
-                if permanent and done:
-                    self._undeliverable(s, group, done, at)
+                if done:
+                    self._undeliverable(s, group, done, at, why[:1000])
             tally.failed += len(ids)
         else:
             retry_later(self._rt, ids, worker_id, at, error, attempted=True)
             tally.retrying += len(ids)
         tally.errors.append(f"{self._to(group)}: {error}")
 
-    def _undeliverable(self, s: Session, group: list[E], failed: list[int], at: datetime) -> None:
-        """The server refused the message carrying ``failed`` for good (in the transaction
-        that records it): the notices tell cert services; other kinds tell nobody."""
+    def _undeliverable(
+        self, s: Session, group: list[E], failed: list[int], at: datetime, why: str
+    ) -> None:
+        """The message carrying ``failed`` failed for good, ``why`` (its ``last_error``):
+        refused (5xx) or its attempts used up, in the transaction that records it. The
+        notices tell cert services; other kinds tell nobody."""
 
 
 class _Marks(Generic[E]):

@@ -20,14 +20,20 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from certdesk.core.lifecycle import LifecyclePolicy
-from certdesk.core.notices import days_left, is_late, reason_template
+from certdesk.core.notices import Undelivered, days_left, is_late, reason_template
 from certdesk.notify import wire
 from certdesk.notify.messages import Mail
 from certdesk.notify.wire import Outgoing, Sender
-from certdesk.notify.words import CASE_TYPE_WORDS, NOTICE_WORDS, ROLE_WORDS, actor_words
+from certdesk.notify.words import (
+    CASE_TYPE_WORDS,
+    NOTICE_WORDS,
+    ROLE_WORDS,
+    actor_words,
+    span_words,
+)
+from certdesk.store import mail_queue as queue_store
 from certdesk.store import notice_reads as store
 from certdesk.store import notice_roles as roles_store
-from certdesk.store import notices as queue_store
 from certdesk.store.models import (
     AuditRow,
     Case,
@@ -289,8 +295,9 @@ def _undeliverable(
     service: dict[str, str],
     password_max_age: int,
 ) -> dict[str, Any]:
-    """The escalation of a refused notice: that notice's context (its certificate or case),
-    told to cert services, with what was refused and the server's reply."""
+    """The escalation of a notice that failed for good: that notice's context (its
+    certificate or case), told to cert services, with why it was not delivered (refused, or
+    retries used up: how many, over how long) and the server's last reply."""
     row = subjects.refused.get(_refused_id(item))
     if row is None:
         raise SubjectGone(f"notice {_refused_id(item)} no longer exists")
@@ -299,12 +306,20 @@ def _undeliverable(
     ctx["notice"] = {**ctx["notice"], "id": item.id, "reason": item.reason}
     ctx["recipient"] = {"role": item.role, "label": ROLE_WORDS.get(item.role, "")}
     ctx["contact"] = {"name": "", "email": item.contact_email}
+    failure = Undelivered.of(row.last_error, row.attempts)
     ctx["refused"] = {
         "to": refused.contact_email,
         "what": subjects.label(refused),
         "notice": NOTICE_WORDS.get(kind, "notice"),
-        "said": row.last_error.removeprefix("refused: "),
+        "said": failure.said,
         "due_at": refused.due_at,
+        "permanent": failure.permanent,
+        "attempts": failure.attempts,
+        # The notice was queued (and first tried) when it was recorded; the escalation was
+        # recorded the moment it was given up.
+        "first_at": row.created_at,
+        "gave_up_at": item.due_at,
+        "period": span_words(item.due_at - row.created_at),
     }
     ctx["late"] = False
     return ctx
@@ -371,6 +386,32 @@ def message_id(ids: Sequence[int], sender: str, *, kind: str = "notice") -> str:
     return f"<certdesk.digest.{ordered[0]}.{digest}@{domain}>"
 
 
+def queued_mail(
+    sender: Sender,
+    to: str,
+    mail: Mail,
+    ids: Sequence[int],
+    at: datetime,
+    *,
+    kind: str = "notice",
+    extra: Sequence[tuple[str, str]] = (),
+) -> Outgoing:
+    """The message carrying the queued messages ``ids`` to ``to``, as the bytes SMTP carries
+    (:mod:`certdesk.notify.wire`): the one way certdesk builds a mail from the queue, notices
+    (``kind`` ``notice``) and stored account mail (``mail``) alike. The same ``ids`` always
+    give the same ``Message-ID``, so a repeat after a crash is recognisable; ``extra``
+    headers follow the common ones."""
+    headers = [
+        ("Date", format_datetime(at)),
+        ("Message-ID", message_id(ids, sender.address, kind=kind)),
+        ("Auto-Submitted", "auto-generated"),  # RFC 3834 §5: no auto-replies, please
+        *extra,
+    ]
+    return wire.render(
+        sender=sender, to=to, subject=mail.subject, headers=headers, text=mail.text, html=mail.html
+    )
+
+
 def build_message(
     sender: Sender,
     to: str,
@@ -378,20 +419,12 @@ def build_message(
     items: Sequence[tuple[NoticeItem, str, bool]],
     at: datetime,
 ) -> Outgoing:
-    """The message for ``items`` ((notice, subject label, late) each) to ``to``, as the
-    bytes SMTP carries (:mod:`certdesk.notify.wire`)."""
-    headers = [
-        ("Date", format_datetime(at)),
-        ("Message-ID", message_id([i.id for i, _, _ in items], sender.address)),
-        ("Auto-Submitted", "auto-generated"),  # RFC 3834 §5: no auto-replies, please
-    ]
-    headers += [
+    """The message for ``items`` ((notice, subject label, late) each) to ``to``."""
+    announced = [
         (
             "X-Certdesk-Notice",
             f"{label}; reason={item.reason}; late={'yes' if late else 'no'}; id={item.id}",
         )
         for item, label, late in items
     ]
-    return wire.render(
-        sender=sender, to=to, subject=mail.subject, headers=headers, text=mail.text, html=mail.html
-    )
+    return queued_mail(sender, to, mail, [i.id for i, _, _ in items], at, extra=announced)

@@ -37,7 +37,7 @@ from certdesk.services.lifecycle.notice_mail import (
 )
 from certdesk.services.lifecycle.undeliverable import Undeliverable
 from certdesk.services.runtime import Runtime
-from certdesk.store import notices as store
+from certdesk.store import mail_queue as store
 
 __all__ = [
     "CLAIM_LEASE",
@@ -189,10 +189,10 @@ class _NoticeRun(QueueSender[Entry, NoticeRunStats]):
         return entry[0].id
 
     def _undeliverable(
-        self, s: Session, group: list[Entry], failed: list[int], at: datetime
+        self, s: Session, group: list[Entry], failed: list[int], at: datetime, why: str
     ) -> None:
         refused = [item for item, _, _ in group if item.id in set(failed)]
-        self._sender.undeliverable.record(s, refused, at)
+        self._sender.undeliverable.record(s, refused, at, why)
 
     def _to(self, group: list[Entry]) -> str:
         return group[0][0].contact_email

@@ -44,10 +44,11 @@ an interrupted send.
 pass: its notices wait (``pending``) for a retry and never fail for that reason alone. A
 temporary refusal of one message (4xx) retries it with exponential backoff
 (``CERTDESK_NOTICE_RETRY_SECONDS`` doubled per attempt, at most ``RETRY_CAP``) until
-``CERTDESK_NOTICE_MAX_ATTEMPTS``; a permanent one (5xx, e.g. an unknown mailbox) fails it at
-once and tells cert services, once, audited (:mod:`certdesk.services.lifecycle.
-undeliverable`). Every failure is on the notice (``status``, ``attempts``, ``last_error``,
-``next_attempt_at``) and in ``certdesk notices list``, ``/api/v1/notices`` and ``/metrics``.
+``CERTDESK_NOTICE_MAX_ATTEMPTS`` are used up; a permanent one (5xx, e.g. an unknown mailbox)
+fails it at once. Either way a notice failed at the server tells cert services, once,
+audited (:mod:`certdesk.services.lifecycle.undeliverable`). Every failure is on the notice
+(``status``, ``attempts``, ``last_error``, ``next_attempt_at``) and in ``certdesk notices
+list``, ``/api/v1/notices`` and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -77,9 +78,9 @@ from certdesk.services.lifecycle.undeliverable import Undeliverable
 from certdesk.services.lifecycle.webhook_queue import WebhookQueue
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
+from certdesk.store import mail_queue as store
 from certdesk.store import notice_due
 from certdesk.store import notice_roles as roles_store
-from certdesk.store import notices as store
 
 log = structlog.get_logger("certdesk.notices")
 

@@ -3,7 +3,7 @@ opens.
 
 **When** is :func:`certdesk.core.lifecycle.renewal_plan`'s decision (turnaround + margin,
 lifetime fraction, the customer's earlier date). This module only finds the candidates in SQL
-(:mod:`certdesk.store.lifecycle`: an exact ``not_after`` range for the turnaround point, a
+(:mod:`certdesk.store.renewals`: an exact ``not_after`` range for the turnaround point, a
 bounded superset for the lifetime point, the few cases carrying a requested date) and asks
 the core about each, so a pass over a large inventory plans only the certificates near their
 renewal. Opening the cases is :mod:`certdesk.services.lifecycle.renewals`.
@@ -30,7 +30,7 @@ from certdesk.services.casework.casefile import iso
 from certdesk.services.runtime import Runtime
 from certdesk.services.visibility import visible_cert
 from certdesk.store import cases as case_store
-from certdesk.store import lifecycle as store
+from certdesk.store import renewals as store
 
 T = TypeVar("T")
 

@@ -62,9 +62,9 @@ from certdesk.services.lifecycle.renewal_requests import RenewalRequests
 from certdesk.services.runtime import Runtime
 from certdesk.store import cases as case_store
 from certdesk.store import certificates as cert_store
-from certdesk.store import lifecycle as store
 from certdesk.store import locks
 from certdesk.store import orgs as org_store
+from certdesk.store import renewals as store
 
 __all__ = ["AUTO_APPROVAL_NOTE", "WORKER", "DueRenewal", "Outcome", "RenewalService"]
 

@@ -1,16 +1,23 @@
-"""A notice the mail server refused for good is told to cert services, once (R9, issue 14).
+"""A notice that cannot be delivered is told to cert services, once (R9, issue 14).
 
-An SMTP server's permanent refusal (a 5yz reply to the recipient or the message, RFC 5321
-§4.2.1: an unknown mailbox, a domain that takes no mail) fails the notice at once, without
-retries (:meth:`certdesk.services.lifecycle.mail_queue.QueueSender._refused`). Nobody who
-should hear of the certificate or case then does, so in the same transaction this module
+Two things fail a notice for good at the mail server
+(:meth:`certdesk.services.lifecycle.mail_queue.QueueSender._refused`): a permanent refusal (a
+5yz reply to the recipient or the message, RFC 5321 §4.2.1: an unknown mailbox, a domain that
+takes no mail), at once, without retries; and temporary refusals (4yz: a full mailbox, a
+greylisting server) that go on until ``CERTDESK_NOTICE_MAX_ATTEMPTS`` attempts are used up,
+the backoff between them growing to hours. (An unreachable server never fails a notice: every
+message would fail alike, so they all wait for it.) Nobody who should hear of the
+certificate or case then does, so in the same transaction this module
 queues an ``undeliverable#<notice id>`` notice about the same subject to cert services
 (``CERTDESK_CERT_SERVICES_EMAIL`` and every operator account), role ``escalation`` — the
 same escalation a certificate without any usable contact gets
 (:mod:`certdesk.services.lifecycle.notice_roles`) — and appends the audit event
 ``notice.undeliverable`` (R15). The notices' once-only key (subject, address, reason) makes
-it one message per refused notice and address, whatever happens later; the next pass sends
-it like any waiting notice. A refused escalation is not escalated again.
+it one message per failed notice and address, whatever happens later; the next pass sends
+it like any waiting notice. The failure, the escalation and the audit event commit together,
+and the failure is written only where the sender still holds the notice's claim, so a worker
+killed at any point and restarted tells cert services exactly once. An escalation that
+itself fails, either way, is not escalated again.
 """
 
 from __future__ import annotations
@@ -23,13 +30,13 @@ import structlog
 from sqlalchemy.orm import Session
 
 from certdesk.core.mail_kinds import Role
-from certdesk.core.notices import NoticeState
+from certdesk.core.notices import NoticeState, Undelivered
 from certdesk.services.audit import AuditService
 from certdesk.services.lifecycle.notice_mail import NoticeItem
 from certdesk.services.lifecycle.notice_roles import Audience, recipients
 from certdesk.services.lifecycle.renewals import WORKER
 from certdesk.services.runtime import Runtime
-from certdesk.store import notices as store
+from certdesk.store import mail_queue as store
 
 __all__ = ["UNDELIVERABLE", "Undeliverable", "undeliverable_reason"]
 
@@ -44,18 +51,21 @@ def undeliverable_reason(notice_id: int) -> str:
 
 
 class Undeliverable:
-    """Queues the escalation of refused notices and audits it, in the caller's transaction."""
+    """Queues the escalation of notices that failed for good and audits it, in the caller's
+    transaction."""
 
     def __init__(self, rt: Runtime, audit: AuditService) -> None:
         self._rt = rt
         self._audit = audit
 
-    def record(self, s: Session, refused: Sequence[NoticeItem], at: datetime) -> int:
-        """Escalate ``refused`` (just failed for good in ``s``); how many were queued."""
+    def record(self, s: Session, refused: Sequence[NoticeItem], at: datetime, why: str) -> int:
+        """Escalate ``refused`` (just failed for good in ``s``, ``why`` as their
+        ``last_error`` says: refused, or their attempts used up); how many were queued."""
+        failure = Undelivered.of(why, 0)
         queued = 0
         for item in refused:
             if item.reason.startswith(f"{UNDELIVERABLE}#"):
-                continue  # cert services' own address refused its escalation: nothing to add
+                continue  # cert services' own address failed its escalation: nothing to add
             found = recipients([(Role.ESCALATION, Audience(s, self._rt.settings).operators())])
             told = [
                 r.email
@@ -74,6 +84,8 @@ class Undeliverable:
                 item.id,
                 to=item.contact_email,
                 reason=item.reason,
+                cause="refused" if failure.permanent else "retries exhausted",
+                error=failure.said,
                 subject=f"{item.subject_type} {item.subject_id}",
                 told=told,
             )

@@ -24,6 +24,7 @@ from certdesk.core.cases import WORKING_STATES
 from certdesk.metrics import WorkerFigure, WorkerFigures
 from certdesk.services.runtime import Runtime
 from certdesk.store import lifecycle as store
+from certdesk.store import worker_beats
 
 STALE_FACTOR = 3
 FORGET_AFTER = timedelta(days=7)
@@ -75,7 +76,7 @@ class WorkerHealthService:
     ) -> None:
         now = self._rt.clock()
         with self._rt.sessions.begin() as s:
-            store.beat(
+            worker_beats.beat(
                 s,
                 worker_id,
                 now,
@@ -85,17 +86,17 @@ class WorkerHealthService:
                 error=error,
             )
             if pass_seconds is not None:
-                store.prune_beats(s, now - FORGET_AFTER)
+                worker_beats.prune_beats(s, now - FORGET_AFTER)
 
     def leave(self, worker_id: str) -> None:
         with self._rt.sessions.begin() as s:
-            store.forget_worker(s, worker_id)
+            worker_beats.forget_worker(s, worker_id)
 
     def snapshot(self) -> WorkerHealth:
         now = self._rt.clock()
         stale = self.stale_after
         with self._rt.reads() as s:
-            rows = store.beats(s)
+            rows = worker_beats.beats(s)
             workers = tuple(
                 WorkerState(
                     worker_id=r.worker_id,

@@ -2,7 +2,7 @@
 
 A service calls :func:`queue_account_mail` inside its own write transaction, so a mail exists
 exactly when the change that caused it was committed (an account that was rolled back sends
-no enrollment mail). The mail then waits in the one mail queue (:mod:`certdesk.store.notices`)
+no enrollment mail). The mail then waits in the one mail queue (:mod:`certdesk.store.mail_queue`)
 beside the R9 notices and is sent, with their claims, leases and backoff, by
 :mod:`certdesk.services.lifecycle.account_mail`.
 
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from certdesk.links import ENROLL_PATH
 from certdesk.notify.messages import Mail
 from certdesk.services.secretbox import SecretBox
-from certdesk.store import notices as queue
+from certdesk.store import mail_queue as queue
 
 __all__ = ["LINK_MARK", "opened", "queue_account_mail"]
 

@@ -4,7 +4,7 @@ next attempt, and the notice to cert services (R16, R9).
 A drive that ends in trouble — the vendor refused the order for good, forgot certdesk's
 account, or has not answered for :data:`~certdesk.core.issuers.VENDOR_SILENCE` — queues a
 stored message for every cert services account in the one mail queue
-(:mod:`certdesk.store.notices`, subject type ``vendor``), in the transaction that records
+(:mod:`certdesk.store.mail_queue`, subject type ``vendor``), in the transaction that records
 the order's new state. The queue's once-only key (the order, the address, the trouble) makes
 it one notice per order and trouble, however many worker passes see the same state.
 """
@@ -21,10 +21,11 @@ from certdesk.core.issuers import VendorTrouble, trouble_to_report
 from certdesk.errors import CertdeskError
 from certdesk.notify.messages import vendor_trouble
 from certdesk.services.runtime import Runtime
-from certdesk.store import notices as queue
+from certdesk.store import mail_queue as queue
 from certdesk.store import users as user_store
 from certdesk.store import vendor_order_labels as label_store
 from certdesk.store import vendor_orders as order_store
+from certdesk.store.notices import VENDOR
 from certdesk.store.vendor_orders import Order
 
 MAX_BACKOFF = timedelta(hours=1)
@@ -71,7 +72,7 @@ class TroubleNotices:
             conn,
             [
                 {
-                    "subject_type": queue.VENDOR,
+                    "subject_type": VENDOR,
                     "subject_id": order.id,
                     "contact_email": address,
                     "reason": str(trouble),

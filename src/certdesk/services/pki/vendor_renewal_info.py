@@ -14,7 +14,7 @@ from cryptography import x509
 from certdesk.errors import CertdeskError
 from certdesk.services.pki.vendor_backends import VendorBackends
 from certdesk.services.runtime import Runtime
-from certdesk.store import lifecycle as renewal_store
+from certdesk.store import renewals as renewal_store
 
 # RFC 9773 §4.3: ask again when the vendor says; these when it cannot say.
 RENEWAL_INFO_RETRY = timedelta(hours=1)  # the vendor did not answer

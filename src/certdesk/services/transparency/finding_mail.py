@@ -2,7 +2,7 @@
 
 Cert services (every enabled operator account) and, when a grant covers the names, the
 organization's contacts get one mail per finding. The mail waits in the one mail queue as a
-stored message (:func:`certdesk.store.notices.queue_message`), keyed by the finding, so it
+stored message (:func:`certdesk.store.mail_queue.queue_message`), keyed by the finding, so it
 exists exactly when the finding was committed and is sent once by the queue's sender, with
 its claims, retries and backoff (:mod:`certdesk.services.lifecycle.mail_queue`).
 """
@@ -18,7 +18,8 @@ from certdesk.core.calendar import PACIFIC
 from certdesk.core.ct_findings import headline
 from certdesk.services.runtime import Runtime
 from certdesk.store import ct as store
-from certdesk.store import notices as queue
+from certdesk.store import mail_queue as queue
+from certdesk.store import notices as notice_store
 from certdesk.store.models import CtFinding
 
 __all__ = ["queue_finding_mail", "reason_of"]
@@ -64,7 +65,7 @@ def queue_finding_mail(
     if not findings:
         return 0
     operators = store.operator_emails(s)
-    contacts = queue.org_contacts(s, [f.org_id for f in findings if f.org_id is not None])
+    contacts = notice_store.org_contacts(s, [f.org_id for f in findings if f.org_id is not None])
     logs = {row.id: row.name for row in store.all_logs(s)}
     console = rt.settings.base_url.rstrip("/") + "/ct"
     queued = 0

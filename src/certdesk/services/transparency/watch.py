@@ -13,7 +13,7 @@ One pass over a log, in order:
    match no inventory certificate (by SHA-256; a precertificate by issuer and serial) are
    findings.
 4. Each batch is one transaction: its findings, their notices to cert services and to the
-   organization's contacts (queued in the mail queue, :mod:`certdesk.store.notices`), and the
+   organization's contacts (queued in the mail queue, :mod:`certdesk.store.mail_queue`), and the
    new position. A crash loses at most the batch in hand, which the next pass reads again;
    the finding's unique key makes a re-read batch add nothing twice.
 5. The batch that reaches the head is recorded only if the compact range's root equals the
