@@ -9,19 +9,33 @@ by another operator (through the API), or after an agency opened it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from inspect import Parameter, Signature
 from typing import Annotated
 
 import typer
 
-from certdesk.cli.common import OPERATOR, emit_json, read_input, services
-from certdesk.cli.submittal_form import build, parse_date, read_form
+from certdesk.cli.casefile import print_case, print_summary
+from certdesk.cli.common import OPERATOR, emit_json, services
+from certdesk.cli.submittal_form import (
+    CertTypeOpt,
+    ContactOpt,
+    CsrOpt,
+    DeliveryOpt,
+    FileOpt,
+    KeyOpt,
+    NameOpt,
+    PlatformOpt,
+    SoftwareOpt,
+    ValidityOpt,
+    VersionOpt,
+    from_options,
+    optional_date,
+    read_form,
+)
 from certdesk.errors import InvalidInput
-from certdesk.services.casework.casefile import CaseSummary, CaseView
+from certdesk.services.casework.casefile import CaseView
 from certdesk.services.casework.cases import CaseEdit, CaseFilter, CaseInput
 from certdesk.services.casework.delegation import AdminInput
-from certdesk.services.casework.submittals import SubmittalInput
 
 case_app = typer.Typer(
     help="Cases/Requests: submittals, approvals, turnaround (R3-R5).", no_args_is_help=True
@@ -30,75 +44,9 @@ case_app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Number = Annotated[str, typer.Argument(help="Case number, e.g. CS-2026-000123.")]
 
-# The options of one submittal given on the command line (instead of, or besides, files).
-NameOpt = Annotated[
-    list[str] | None, typer.Option("--name", help="DNS name; repeat for a SAN certificate.")
-]
-CertTypeOpt = Annotated[
-    str | None, typer.Option("--cert-type", help="single, san or wildcard (default: inferred).")
-]
-PlatformOpt = Annotated[str | None, typer.Option("--platform", help="dedicated or virtual.")]
-SoftwareOpt = Annotated[str, typer.Option("--software", help="Server software, e.g. nginx.")]
-VersionOpt = Annotated[str, typer.Option("--software-version", help="Server software version.")]
-KeyOpt = Annotated[
-    str | None, typer.Option("--key", help="ec256, ec384, rsa2048, rsa3072 or rsa4096.")
-]
-CsrOpt = Annotated[str | None, typer.Option("--csr", help="CSR file (PEM or DER), - for stdin.")]
-ValidityOpt = Annotated[int | None, typer.Option("--validity-days", help="Validity in days.")]
-DeliveryOpt = Annotated[
-    str | None, typer.Option("--delivery", help="Submittal's requested delivery date YYYY-MM-DD.")
-]
-ContactOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--contact", help="KIND:NAME:EMAIL[:PHONE]; KIND technical|administrative|billing."
-    ),
-]
-FileOpt = Annotated[
-    list[str] | None,
-    typer.Option("--submittal-file", help="A submittal form file (see README); repeatable."),
-]
-
 
 def register(app: typer.Typer) -> None:
     app.add_typer(case_app, name="case")
-
-
-def _date(text: str | None, what: str) -> date | None:
-    return parse_date(text, what) if text else None
-
-
-def _inline(
-    names: list[str] | None,
-    cert_type: str | None,
-    platform: str | None,
-    software: str,
-    version: str,
-    key: str | None,
-    csr: str | None,
-    validity: int | None,
-    delivery: str | None,
-    contacts: list[str] | None,
-) -> SubmittalInput | None:
-    """The submittal described by options, or None when no name and no CSR was given."""
-    if not names and csr is None:
-        if cert_type or platform or software or version or key or validity or delivery or contacts:
-            raise InvalidInput(
-                "submittal.names", "submittal options need --name or --csr (which certificate?)"
-            )
-        return None
-    return build(
-        names=list(names or []),
-        cert_type=cert_type,
-        platform=platform,
-        software=software,
-        version=version,
-        key=key,
-        delivery=_date(delivery, "submittal.delivery"),
-        validity=validity,
-        csr=read_input(csr) if csr is not None else None,
-        contacts=list(contacts or []),
-    )
 
 
 def _admin(text: str) -> AdminInput:
@@ -106,77 +54,6 @@ def _admin(text: str) -> AdminInput:
     if len(parts) != 3:
         raise InvalidInput("case.admin", f"administrator {text!r} is not NAME:EMAIL:LOGIN")
     return AdminInput(*parts)
-
-
-def _print_summary(c: CaseSummary) -> None:
-    flags = [f for f, on in (("EXPEDITE", c.expedite), ("OVERDUE", c.overdue)) if on]
-    due = f"due {c.due_date}" if c.due_date else "-"
-    typer.echo(
-        f"{c.number}\t{c.state}\t{c.org_code}\t{c.type}\t{due}\t{' '.join(flags) or '-'}\t{c.title}"
-    )
-
-
-def _print_case(view: CaseView, json_out: bool) -> None:
-    if json_out:
-        emit_json(view.as_dict())
-        return
-    data = view.as_dict()
-    typer.echo(f"{data['number']}  {data['title']}")
-    typer.echo(
-        f"  organization  {data['organization']}   type {data['type']}   state {data['state']}"
-    )
-    typer.echo(f"  opened by     {data['opened_by']} at {data['created_at']}")
-    if data["description"]:
-        typer.echo(f"  description   {data['description']}")
-    if data["target_certificate"]:
-        typer.echo(f"  certificate   {data['target_certificate']}")
-    if data["requested_delivery"]:
-        typer.echo(f"  requested     {data['requested_delivery']}")
-    approval = data["approval"]
-    if approval["round"]:
-        steps = ", ".join(approval["steps"]) or "none"
-        waiting = ", ".join(approval["outstanding"]) or "-"
-        typer.echo(f"  approvals     round {approval['round']}: {steps}; waiting for {waiting}")
-    if data["approved_at"]:
-        flags = " EXPEDITE" if data["expedite"] else ""
-        flags += " OVERDUE" if data["overdue"] else ""
-        typer.echo(
-            f"  turnaround    approved {data['approved_at']}, target {data['target_date']},"
-            f" due {data['due_date']}{flags}"
-        )
-    setup = data["delegated_admin"]
-    if setup:
-        typer.echo(f"  grants        {' '.join(setup['grants']) or '-'}")
-        for admin in setup["admins"]:
-            typer.echo(f"  admin         {admin['name']} <{admin['email']}> ({admin['login_id']})")
-    for sub in data["submittals"]:
-        typer.echo(
-            f"  submittal {sub['id']}   {sub['cert_type']} {', '.join(sub['names'])}"
-            f" ({sub['platform']}, {sub['key_type']}{', CSR' if sub['csr'] else ''})"
-        )
-        for c in sub["contacts"]:
-            typer.echo(f"    {c['kind']:<14} {c['name']} <{c['email']}> {c['phone']}".rstrip())
-        if sub["certificate"]:
-            typer.echo(f"    certificate    {sub['certificate']}")
-        if (order := sub["order"]) is not None:
-            status = f" (vendor: {order['vendor_status']})" if order["vendor_status"] else ""
-            typer.echo(f"    order          {order['state']} at {order['issuer']}{status}")
-            if order["problem"] and order["state"] != "issued":
-                problem = order["problem"]
-                typer.echo(f"    vendor said    {problem.get('detail') or problem.get('type')}")
-    for a in data["approvals"]:
-        reason = f": {a['reason']}" if a["reason"] else ""
-        typer.echo(
-            f"  decision      round {a['round']} {a['step']} {a['decision']} by {a['actor']}"
-            f" at {a['at']}{reason}"
-        )
-    for c in data["comments"]:
-        typer.echo(f"  comment       {c['at']} {c['actor']}: {c['text']}")
-    for h in data["history"]:
-        note = f" ({h['note']})" if h["note"] else ""
-        typer.echo(
-            f"  history       {h['at']} {h['actor']} {h['event']} {h['from']}->{h['to']}{note}"
-        )
 
 
 # --------------------------------------------------------------------------- cases
@@ -223,7 +100,7 @@ def new(
 ) -> None:
     """Open a case (a draft) for an organization, with its submittals."""
     subs = [read_form(f) for f in submittal_file or []]
-    inline = _inline(
+    inline = from_options(
         name, cert_type, platform, software, software_version, key, csr, validity_days,
         delivery, contact,
     )  # fmt: skip
@@ -237,7 +114,7 @@ def new(
             type=case_type,
             title=title,
             description=description,
-            requested_delivery=_date(requested_delivery, "case.requested_delivery"),
+            requested_delivery=optional_date(requested_delivery, "case.requested_delivery"),
             target_serial=cert,
             grants=tuple(grant or []),
             admins=tuple(_admin(a) for a in admin or []),
@@ -273,13 +150,15 @@ def edit(
     change = CaseEdit(
         title=title,
         description=description,
-        requested_delivery=None if clear else _date(requested_delivery, "case.requested_delivery"),
+        requested_delivery=(
+            None if clear else optional_date(requested_delivery, "case.requested_delivery")
+        ),
         clear_requested_delivery=clear,
         target_serial=cert,
         grants=tuple(grant) if grant else None,
         admins=tuple(_admin(a) for a in admin) if admin else None,
     )
-    _print_case(services().cases.edit(OPERATOR, number, change), json_out)
+    print_case(services().cases.edit(OPERATOR, number, change), json_out)
 
 
 @case_app.command("add-submittal")
@@ -300,7 +179,7 @@ def add_submittal(
 ) -> None:
     """Attach submittals (files and/or options) to a draft or rejected case."""
     subs = [read_form(f) for f in submittal_file or []]
-    inline = _inline(
+    inline = from_options(
         name, cert_type, platform, software, software_version, key, csr, validity_days,
         delivery, contact,
     )  # fmt: skip
@@ -313,7 +192,7 @@ def add_submittal(
     for sub in subs:
         view = cases.add_submittal(OPERATOR, number, sub)
     assert view is not None
-    _print_case(view, json_out)
+    print_case(view, json_out)
 
 
 @case_app.command("remove-submittal")
@@ -323,13 +202,13 @@ def remove_submittal(
     json_out: JsonOpt = False,
 ) -> None:
     """Take a submittal off a draft or rejected case."""
-    _print_case(services().cases.remove_submittal(OPERATOR, number, submittal_id), json_out)
+    print_case(services().cases.remove_submittal(OPERATOR, number, submittal_id), json_out)
 
 
 @case_app.command("show")
 def show(number: Number, json_out: JsonOpt = False) -> None:
     """A case with its submittals, decisions, comments, history and R5 dates."""
-    _print_case(services().cases.show(OPERATOR, number), json_out)
+    print_case(services().cases.show(OPERATOR, number), json_out)
 
 
 @case_app.command("list")
@@ -365,7 +244,7 @@ def list_cases(
         emit_json(page.as_dict())
         return
     for item in page.items:
-        _print_summary(item)
+        print_summary(item)
     if page.next_cursor:
         typer.echo(f"(more: --cursor {page.next_cursor})", err=True)
 
@@ -383,7 +262,7 @@ def _step(
     takes at most one text, ``call(number, text)``, and prints the case."""
 
     def command(number: str, text: str = "", json_out: bool = False) -> None:
-        _print_case(call(number, text), json_out)
+        print_case(call(number, text), json_out)
 
     # Typer reads the parameters from the signature: the option is named per step.
     params = [Parameter("number", Parameter.POSITIONAL_OR_KEYWORD, annotation=Number)]

@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from certdesk.cli.cases import JsonOpt, Number, _print_case, case_app
+from certdesk.cli.casefile import print_case
+from certdesk.cli.cases import JsonOpt, Number, case_app
 from certdesk.cli.common import (
     OPERATOR,
     emit_json,
@@ -106,7 +107,7 @@ def issuer(
     """Choose the issuer of one submittal's certificate, before it is issued or ordered."""
     svc = services()
     chosen = svc.vendors.choose(OPERATOR, name)
-    _print_case(svc.fulfilment.choose_issuer(OPERATOR, number, submittal, chosen), json_out)
+    print_case(svc.fulfilment.choose_issuer(OPERATOR, number, submittal, chosen), json_out)
 
 
 def complete(
@@ -119,12 +120,12 @@ def complete(
 ) -> None:
     """Finish a revoke, delete, question or delegated administrator set-up case."""
     view = services().fulfilment.complete(OPERATOR, number, reason=_reason(reason), comment=comment)
-    _print_case(view, json_out)
+    print_case(view, json_out)
 
 
 def close(number: Number, json_out: JsonOpt = False) -> None:
     """Close a delivered case (ends its R8 window; a change case's old certificate is revoked)."""
-    _print_case(services().fulfilment.close(OPERATOR, number), json_out)
+    print_case(services().fulfilment.close(OPERATOR, number), json_out)
 
 
 def certificates(

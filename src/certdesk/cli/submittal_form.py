@@ -20,12 +20,18 @@ in with any editor::
 
 A contact is ``KIND:NAME:EMAIL[:PHONE]`` (KIND technical, administrative or billing), the
 same as the ``--contact`` option.
+
+The same fields can be given as options instead of, or besides, form files
+(:func:`from_options`).
 """
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from certdesk.cli.common import read_input
 from certdesk.core.calendar import parse_day
@@ -40,9 +46,43 @@ KEYS = frozenset(
 )  # fmt: skip
 _SINGLE = KEYS - {"name", "contact"}
 
+# The options of one submittal given on the command line (instead of, or besides, files).
+NameOpt = Annotated[
+    list[str] | None, typer.Option("--name", help="DNS name; repeat for a SAN certificate.")
+]
+CertTypeOpt = Annotated[
+    str | None, typer.Option("--cert-type", help="single, san or wildcard (default: inferred).")
+]
+PlatformOpt = Annotated[str | None, typer.Option("--platform", help="dedicated or virtual.")]
+SoftwareOpt = Annotated[str, typer.Option("--software", help="Server software, e.g. nginx.")]
+VersionOpt = Annotated[str, typer.Option("--software-version", help="Server software version.")]
+KeyOpt = Annotated[
+    str | None, typer.Option("--key", help="ec256, ec384, rsa2048, rsa3072 or rsa4096.")
+]
+CsrOpt = Annotated[str | None, typer.Option("--csr", help="CSR file (PEM or DER), - for stdin.")]
+ValidityOpt = Annotated[int | None, typer.Option("--validity-days", help="Validity in days.")]
+DeliveryOpt = Annotated[
+    str | None, typer.Option("--delivery", help="Submittal's requested delivery date YYYY-MM-DD.")
+]
+ContactOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--contact", help="KIND:NAME:EMAIL[:PHONE]; KIND technical|administrative|billing."
+    ),
+]
+FileOpt = Annotated[
+    list[str] | None,
+    typer.Option("--submittal-file", help="A submittal form file (see README); repeatable."),
+]
+
 
 def parse_date(text: str, what: str) -> date:
     return parse_day(text, what)
+
+
+def optional_date(text: str | None, what: str) -> date | None:
+    """``text`` as a date (``what`` names it in an error); None when it is empty."""
+    return parse_date(text, what) if text else None
 
 
 def parse_contact(text: str) -> ContactInput:
@@ -143,4 +183,37 @@ def read_form(path: str) -> SubmittalInput:
         csr=csr,
         contacts=contacts,
         service=values.get("service"),
+    )
+
+
+def from_options(
+    names: list[str] | None,
+    cert_type: str | None,
+    platform: str | None,
+    software: str,
+    version: str,
+    key: str | None,
+    csr: str | None,
+    validity: int | None,
+    delivery: str | None,
+    contacts: list[str] | None,
+) -> SubmittalInput | None:
+    """The submittal described by options, or None when no name and no CSR was given."""
+    if not names and csr is None:
+        if cert_type or platform or software or version or key or validity or delivery or contacts:
+            raise InvalidInput(
+                "submittal.names", "submittal options need --name or --csr (which certificate?)"
+            )
+        return None
+    return build(
+        names=list(names or []),
+        cert_type=cert_type,
+        platform=platform,
+        software=software,
+        version=version,
+        key=key,
+        delivery=optional_date(delivery, "submittal.delivery"),
+        validity=validity,
+        csr=read_input(csr) if csr is not None else None,
+        contacts=list(contacts or []),
     )

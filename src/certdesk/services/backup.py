@@ -37,6 +37,7 @@ from certdesk.services import backup_members as archive
 from certdesk.services.backup_members import FILE_ROOTS, FORMAT
 from certdesk.services.runtime import Runtime
 from certdesk.store import backup as backup_store
+from certdesk.store import restore as restore_store
 from certdesk.store.schema import known_revisions, setup_lock
 
 DB_PREFIX = "db/"
@@ -133,7 +134,7 @@ class BackupService:
                 try:
                     with self._rt.engine.begin() as conn:
                         tables = sorted(manifest["tables"])
-                        backup_store.load(conn, revision, scratch / "db", tables)
+                        restore_store.load(conn, revision, scratch / "db", tables)
                 except BaseException:
                     for path in placed:
                         path.unlink(missing_ok=True)
@@ -160,7 +161,7 @@ class BackupService:
                     " empty CERTDESK_DATA_DIR (and CERTDESK_SECRETS_DIR)",
                 )
         with self._rt.engine.connect() as conn:
-            backup_store.refuse_unless_empty(conn, revision)
+            restore_store.refuse_unless_empty(conn, revision)
 
     def _check_ca_keys(self, scratch: Path, manifest: dict[str, Any]) -> None:
         """The restored CA must sign: its keys must open with the passphrase it will use."""

@@ -27,7 +27,7 @@ def by_code(s: Session, code: str, *, for_update: bool = False) -> Organization 
 
     Changing an organization's grants locks its row, so that an issuance, which holds a
     share lock on the same row while it checks the grants and records its intent
-    (:func:`certdesk.store.certificates.intent_context`), never acts on grants that are
+    (:func:`certdesk.store.issuance.intent_context`), never acts on grants that are
     being removed.
     """
     q = select(Organization).where(Organization.code == code)

@@ -28,6 +28,7 @@ from certdesk.services.pki.issued import serial_hex
 from certdesk.services.pki.vendor_issuance import VendorIssuance, holder_id
 from certdesk.services.runtime import Runtime
 from certdesk.store import certificates as cert_store
+from certdesk.store import issuance as issuance_store
 from certdesk.store import orgs as org_store
 from certdesk.store import vendor_orders as order_store
 from certdesk.store import vendors as vendor_store
@@ -75,7 +76,7 @@ class IntentSteps:
         Raises before writing anything if a check fails, and :class:`IssuerChanged` if
         ``loaded`` is no longer the active CA.
         """
-        ctx = cert_store.intent_context(conn, req.org_code)
+        ctx = issuance_store.intent_context(conn, req.org_code)
         # Another agency's organization looks exactly like an unknown one.
         if ctx is None or not sees_org(actor, ctx.org_id):
             raise NotFound("org.unknown", f"no organization with code {req.cmd.org_code!r}")
@@ -118,9 +119,9 @@ class IntentSteps:
             raise Unavailable("ca.not_initialized", "no issuing CA: run 'certdesk init'")
         if ctx.issuer_id != loaded.issuer_id:
             raise IssuerChanged
-        cert_id = cert_store.add_intent(
+        cert_id = issuance_store.add_intent(
             conn,
-            cert_store.Intent(
+            issuance_store.Intent(
                 serial=serial_hex(prepared.request.serial),
                 issuer_id=loaded.issuer_id,
                 org_id=ctx.org_id,

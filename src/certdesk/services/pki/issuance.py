@@ -55,7 +55,7 @@ from certdesk.services.pki.issue_request import (
 from certdesk.services.pki.issued import Issued, Ordered, serial_hex
 from certdesk.services.pki.vendor_issuance import VendorIssuance
 from certdesk.services.runtime import Runtime
-from certdesk.store import certificates as cert_store
+from certdesk.store import issuance as issuance_store
 from certdesk.store import vendor_orders as order_store
 
 __all__ = ["IssuanceService", "IssueCommand", "Issued", "Ordered", "Platform", "parse_platform"]
@@ -139,7 +139,7 @@ class IssuanceService:
         fingerprint = hashlib.sha256(der).hexdigest()
 
         def store(conn: Connection) -> None:
-            if not cert_store.mark_active(
+            if not issuance_store.mark_active(
                 conn, recorded.cert_id, der=der, fingerprint=fingerprint, issued_at=issued_at
             ):
                 raise Conflict("issuance.voided", "the issuance was voided before it was stored")
@@ -207,14 +207,14 @@ class IssuanceService:
         lease = timedelta(seconds=self._rt.settings.signing_lease_seconds)
         voided: list[str] = []
         with self._rt.sessions.begin() as s:
-            for row in cert_store.stale_intents(s, started_before=now + timedelta(seconds=1)):
+            for row in issuance_store.stale_intents(s, started_before=now + timedelta(seconds=1)):
                 expired = row.signing_started_at < now - lease
                 if all_dead or expired or signer_identity.is_dead(row.signer):
                     why = (
                         f"signing interrupted ({'lease expired' if expired else 'signer died'});"
                         " never delivered"
                     )
-                    cert_store.mark_void(row, why)
+                    issuance_store.mark_void(row, why)
                     voided.append(row.serial)
                     self._audit.record(
                         s,

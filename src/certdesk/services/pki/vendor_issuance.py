@@ -54,7 +54,7 @@ from certdesk.services.pki.vendor_leases import (
 from certdesk.services.pki.vendor_problems import TroubleNotices, backoff, problem_of
 from certdesk.services.pki.vendor_renewal_info import refresh_renewal_info
 from certdesk.services.runtime import Runtime
-from certdesk.store import certificates as cert_store
+from certdesk.store import issuance as issuance_store
 from certdesk.store import vendor_order_labels as label_store
 from certdesk.store import vendor_orders as order_store
 from certdesk.store.vendor_orders import Order
@@ -315,9 +315,9 @@ class VendorIssuance:
         serial = serial_hex(leaf.serial_number)
         now = self._rt.clock()
         with self._rt.transaction() as conn:
-            cert_id = cert_store.add_arrived(
+            cert_id = issuance_store.add_arrived(
                 conn,
-                cert_store.Arrived(
+                issuance_store.Arrived(
                     serial=serial,
                     issuer_id=order.issuer_id,
                     org_id=order.org_id,

@@ -1,5 +1,9 @@
-"""/api/v1/cases: Cases/Requests with submittals, approvals and turnaround (R3, R4, R5);
-/api/v1/orgs/{code}/approval-policy: which approvals an organization's cases need (R4)."""
+"""/api/v1/cases: Cases/Requests with submittals, approvals and turnaround (R3, R4, R5).
+
+The list of cases (GET /api/v1/cases) is :mod:`certdesk.web.api.case_search`, the
+organizations' approval policies (/api/v1/orgs/{code}/approval-policy, R4)
+:mod:`certdesk.web.api.approval_policies`; this router includes the routes of both, in the
+places they always had in the app."""
 
 from __future__ import annotations
 
@@ -7,25 +11,26 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field
 
 from certdesk.core.issuers import OrderState
 from certdesk.core.keys import KeyType
 from certdesk.core.names import MAX_NAMES_CEILING
-from certdesk.core.workflow import CaseType, State, Step
-from certdesk.services.casework.cases import CaseEdit, CaseFilter, CaseInput
+from certdesk.core.workflow import CaseType, Step
+from certdesk.services.casework.cases import CaseEdit, CaseInput
 from certdesk.services.casework.contacts import ContactInput
 from certdesk.services.casework.delegation import AdminInput
 from certdesk.services.casework.submittals import CertType, SubmittalInput
 from certdesk.services.pki.issuance import Platform
+from certdesk.web.api import approval_policies, case_search
+from certdesk.web.api.case_search import CASES, CaseBase
 from certdesk.web.api.contacts import ContactIn, ContactOut
 from certdesk.web.deps import ActorDep, ServicesDep
-from certdesk.web.identifiers import CaseNumber, OrgCode, OrgFilter
+from certdesk.web.identifiers import CaseNumber
 from certdesk.web.problems import AUTHENTICATED, problems
 
 router = APIRouter(tags=["cases"], responses=AUTHENTICATED)
-CASES = "/api/v1/cases"
 SubmittalId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 # Generous transport bound; the service refuses a CSR over 64 KiB with ``csr.too_large``.
@@ -199,27 +204,7 @@ class DelegatedAdminOut(BaseModel):
     admins: list[AdminIn]
 
 
-class _CaseBase(BaseModel):
-    number: str = Field(examples=["CS-2026-000123"])
-    organization: str
-    type: CaseType
-    state: State
-    title: str
-    opened_by: str
-    created_at: datetime
-    updated_at: datetime
-    requested_delivery: date | None
-    target_date: date | None = Field(description="R5: +3 business days after the last approval")
-    due_date: date | None = Field(description="R5: +5 business days, or a later requested date")
-    expedite: bool = Field(description="R5: a requested delivery date before the due date")
-    overdue: bool = Field(description="R5: approved, not delivered and past the due date")
-
-
-class CaseSummaryOut(_CaseBase):
-    submittals: int = Field(description="How many submittals the case carries")
-
-
-class CaseOut(_CaseBase):
+class CaseOut(CaseBase):
     submittals: list[SubmittalOut]
     description: str
     requester_id: int | None
@@ -233,31 +218,6 @@ class CaseOut(_CaseBase):
     approvals: list[DecisionOut]
     comments: list[CommentOut]
     history: list[HistoryOut]
-
-
-class CasePage(BaseModel):
-    items: list[CaseSummaryOut]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
-
-
-class PolicyEntryOut(BaseModel):
-    case_type: CaseType
-    steps: list[Step]
-    default: bool = Field(description="No policy set: the default steps apply")
-
-
-class PolicyOut(BaseModel):
-    organization: str
-    policies: list[PolicyEntryOut]
-
-
-class PolicyIn(BaseModel):
-    case_type: CaseType
-    steps: list[Step] | None = Field(
-        description="The approvals needed, [] for none; null restores the default"
-        " (org_approver, operator)",
-        examples=[["org_approver", "operator"]],
-    )
 
 
 def _admins(items: list[AdminIn]) -> tuple[AdminInput, ...]:
@@ -288,34 +248,8 @@ def open_case(body: CaseCreate, svc: ServicesDep, who: ActorDep) -> dict[str, An
     ).as_dict()
 
 
-@router.get(CASES, response_model=CasePage, responses=problems(404, 422))
-def list_cases(
-    svc: ServicesDep,
-    who: ActorDep,
-    org: OrgFilter = None,
-    state: State | None = None,
-    type_: Annotated[CaseType | None, Query(alias="type")] = None,
-    overdue: Annotated[bool, Query(description="Only overdue cases (R5)")] = False,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    q: Annotated[
-        str | None,
-        Query(max_length=253, description="Any part of the number, title or a name"),
-    ] = None,
-) -> dict[str, object]:
-    """Cases the caller may see, newest first."""
-    return svc.cases.search(
-        who,
-        CaseFilter(
-            text=q,
-            org_code=org,
-            state=str(state) if state else None,
-            type=str(type_) if type_ else None,
-            overdue=overdue,
-            cursor=cursor,
-            limit=limit,
-        ),
-    ).as_dict()
+# GET /api/v1/cases (web/api/case_search.py) comes next, where it always was.
+router.include_router(case_search.router)
 
 
 @router.get(CASES + "/{number}", response_model=CaseOut, responses=problems(404, 422))
@@ -426,24 +360,6 @@ def cancel_case(
     return svc.cases.cancel(who, number, body.reason if body else "").as_dict()
 
 
-@router.get(
-    "/api/v1/orgs/{code}/approval-policy",
-    response_model=PolicyOut,
-    tags=["organizations"],
-    responses=problems(404, 422),
-)
-def get_policy(code: OrgCode, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
-    """The approvals each case type of the organization needs (R4)."""
-    return svc.approvals.policy(who, code).as_dict()
-
-
-@router.put(
-    "/api/v1/orgs/{code}/approval-policy",
-    response_model=PolicyOut,
-    tags=["organizations"],
-    responses=problems(403, 404, 422),
-)
-def put_policy(code: OrgCode, body: PolicyIn, svc: ServicesDep, who: ActorDep) -> dict[str, object]:
-    """Set the approvals one case type needs (cert services only)."""
-    steps = [str(st) for st in body.steps] if body.steps is not None else None
-    return svc.approvals.set_policy(who, code, str(body.case_type), steps).as_dict()
+# The approval policy's routes (web/api/approval_policies.py) join this router after the
+# cases' own, so that the app and its OpenAPI document list them where they always were.
+router.include_router(approval_policies.router)
