@@ -1,5 +1,5 @@
 """ACME Renewal Information (RFC 9773) as the rules see it: the certificate identifier and the
-suggested renewal window, which follows R6 (core/lifecycle.py), the same rule by which the
+suggested renewal window, which follows R6 (core/lifecycle/renewals.py), the same rule by which the
 worker opens renewal cases.
 
 Pure: no clock, no storage. The services read a certificate's dates and state and ask here.
