@@ -128,6 +128,7 @@ def test_the_wheel_installs_and_serves_outside_the_source_tree(tmp_path: Path) -
         server = subprocess.Popen(
             [bin_dir / "certdesk", "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=site, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its group: stop() ends its worker processes too
         )  # fmt: skip
     try:
         with httpx.Client(base_url=base, timeout=30) as http:

@@ -3,8 +3,10 @@ free ports, waiting."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -69,10 +71,15 @@ def spawn_child(args: Sequence[str], env: dict[str, str], log: Path) -> subproce
 
 
 def spawn_serve(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start ``certdesk serve ARGS``; stdout and stderr go to ``log``."""
+    """Start ``certdesk serve ARGS``; stdout and stderr go to ``log``. In a process group of
+    its own, so that :func:`stop` also ends the worker processes of ``--workers N``."""
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [str(CERTDESK), "serve", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+            [str(CERTDESK), "serve", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -104,7 +111,13 @@ def wait_until(
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Make sure a child is gone and reaped (tests call this in ``finally``)."""
+    """Make sure a child is gone and reaped (tests call this in ``finally``), with the
+    processes of its group when it leads one (``serve --workers N``: a SIGKILLed supervisor
+    leaves its uvicorn workers running, orphaned, until the machine stops)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        # Before the wait: until it is reaped the child's pid (its group's id) is not reused.
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGKILL)
     if proc.poll() is None:
         proc.kill()
     proc.wait(timeout=30)
@@ -159,6 +172,7 @@ def serving(
             env=env,
             stdout=stdout,
             stderr=stderr,
+            start_new_session=True,  # its group: stop() ends the workers too
         )
     served = Served(f"http://127.0.0.1:{port}", proc, out, err)
     try:
