@@ -15,12 +15,8 @@ import pytest
 
 from certdesk.notify.messages import Mail
 from certdesk.notify.wire import Sender, render
-from certdesk.services.lifecycle.notice_mail import (
-    NoticeItem,
-    build_message,
-    message_id,
-    queued_mail,
-)
+from certdesk.services.lifecycle.notice_mail import NoticeItem, build_message
+from certdesk.services.lifecycle.queued_mail import message_id, queued_mail
 
 AT = datetime(2027, 3, 1, 18, 30, tzinfo=UTC)
 

@@ -31,7 +31,7 @@ from certdesk.notify.messages import Mail
 from certdesk.notify.smtp import SmtpTransport, Transport, parse_smtp_url
 from certdesk.notify.wire import Outgoing, Sender
 from certdesk.services.lifecycle.mail_queue import CLAIM_LEASE, Halt, QueueSender, RunClock
-from certdesk.services.lifecycle.notice_mail import queued_mail
+from certdesk.services.lifecycle.queued_mail import queued_mail
 from certdesk.services.people.account_mail import opened
 from certdesk.services.pki import signer_identity
 from certdesk.services.runtime import Runtime

@@ -8,20 +8,16 @@ with the same ``Message-ID`` both times and is recognisable as the same message.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import format_datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from certdesk.core.lifecycle import LifecyclePolicy
 from certdesk.core.notices import Undelivered, days_left, is_late, reason_template
-from certdesk.notify import wire
 from certdesk.notify.messages import Mail
 from certdesk.notify.wire import Outgoing, Sender
 from certdesk.notify.words import (
@@ -31,6 +27,7 @@ from certdesk.notify.words import (
     actor_words,
     span_words,
 )
+from certdesk.services.lifecycle.queued_mail import queued_mail
 from certdesk.store import mail_queue as queue_store
 from certdesk.store import notice_reads as store
 from certdesk.store import notice_roles as roles_store
@@ -45,8 +42,6 @@ from certdesk.store.models import (
     User,
 )
 from certdesk.store.notices import CASE, CERTIFICATE, ORGANIZATION, PERSON
-
-_DOMAIN = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
 
 
 class SubjectGone(Exception):
@@ -365,51 +360,6 @@ def contact_change(row: AuditRow) -> dict[str, Any]:
         "cases": [str(c) for c in summary.get("cases", [])],
         "certificates": [str(c) for c in summary.get("certificates", [])],
     }
-
-
-def _domain(sender: str) -> str:
-    domain = sender.rpartition("@")[2].strip("<> ")
-    # An odd MAIL_FROM must not make the header non-ASCII.
-    return domain if _DOMAIN.match(domain) else "localhost"
-
-
-def message_id(ids: Sequence[int], sender: str, *, kind: str = "notice") -> str:
-    """The same ``Message-ID`` for the same queued messages, whenever and by whomever sent
-    (``kind`` ``mail``: an account mail)."""
-    ordered = sorted(ids)
-    domain = _domain(sender)
-    if kind != "notice":
-        return f"<certdesk.{kind}.{'.'.join(map(str, ordered))}@{domain}>"
-    if len(ordered) == 1:
-        return f"<certdesk.notice.{ordered[0]}@{domain}>"
-    digest = hashlib.sha256(",".join(map(str, ordered)).encode()).hexdigest()[:20]
-    return f"<certdesk.digest.{ordered[0]}.{digest}@{domain}>"
-
-
-def queued_mail(
-    sender: Sender,
-    to: str,
-    mail: Mail,
-    ids: Sequence[int],
-    at: datetime,
-    *,
-    kind: str = "notice",
-    extra: Sequence[tuple[str, str]] = (),
-) -> Outgoing:
-    """The message carrying the queued messages ``ids`` to ``to``, as the bytes SMTP carries
-    (:mod:`certdesk.notify.wire`): the one way certdesk builds a mail from the queue, notices
-    (``kind`` ``notice``) and stored account mail (``mail``) alike. The same ``ids`` always
-    give the same ``Message-ID``, so a repeat after a crash is recognisable; ``extra``
-    headers follow the common ones."""
-    headers = [
-        ("Date", format_datetime(at)),
-        ("Message-ID", message_id(ids, sender.address, kind=kind)),
-        ("Auto-Submitted", "auto-generated"),  # RFC 3834 §5: no auto-replies, please
-        *extra,
-    ]
-    return wire.render(
-        sender=sender, to=to, subject=mail.subject, headers=headers, text=mail.text, html=mail.html
-    )
 
 
 def build_message(
