@@ -22,8 +22,10 @@ from certdesk.web import apidocs, challenges, console, health, pki, problems
 from certdesk.web.access import RequestLog
 from certdesk.web.api import (
     acme_admin,
+    approval_policies,
     attachments,
     audit,
+    case_search,
     cases,
     certificates,
     contacts,
@@ -123,6 +125,8 @@ def create_app(services: Services | None = None) -> FastAPI:
         issuers,
         audit,
         cases,
+        case_search,  # GET /api/v1/cases, the list (split out of cases)
+        approval_policies,  # an organization's approval policy (R4)
         contacts,
         fulfilment,
         reports,

@@ -8,11 +8,11 @@ from pydantic import BaseModel, Field
 from certdesk.core.workflow import CaseType, Step
 from certdesk.web.deps import ActorDep, ServicesDep
 from certdesk.web.identifiers import OrgCode
-from certdesk.web.problems import problems
+from certdesk.web.problems import AUTHENTICATED, problems
 
 # Included by the cases router (web/api/cases.py), whose tag and authentication responses
 # the routes share: in the app they come right after the cases' routes, where they always were.
-router = APIRouter()
+router = APIRouter(tags=["cases"], responses=AUTHENTICATED)
 
 
 class PolicyEntryOut(BaseModel):

@@ -14,11 +14,11 @@ from certdesk.core.workflow import CaseType, State
 from certdesk.services.casework.cases import CaseFilter
 from certdesk.web.deps import ActorDep, ServicesDep
 from certdesk.web.identifiers import OrgFilter
-from certdesk.web.problems import problems
+from certdesk.web.problems import AUTHENTICATED, problems
 
 # Included by the cases router (web/api/cases.py) right after POST /api/v1/cases, where the
 # route always was; the tag and the authentication responses are that router's.
-router = APIRouter()
+router = APIRouter(tags=["cases"], responses=AUTHENTICATED)
 CASES = "/api/v1/cases"
 
 

@@ -2,8 +2,7 @@
 
 The list of cases (GET /api/v1/cases) is :mod:`certdesk.web.api.case_search`, the
 organizations' approval policies (/api/v1/orgs/{code}/approval-policy, R4)
-:mod:`certdesk.web.api.approval_policies`; this router includes the routes of both, in the
-places they always had in the app."""
+:mod:`certdesk.web.api.approval_policies`; the app includes their routers after this one."""
 
 from __future__ import annotations
 
@@ -23,7 +22,6 @@ from certdesk.services.casework.contacts import ContactInput
 from certdesk.services.casework.delegation import AdminInput
 from certdesk.services.casework.submittals import CertType, SubmittalInput
 from certdesk.services.pki.issuance import Platform
-from certdesk.web.api import approval_policies, case_search
 from certdesk.web.api.case_search import CASES, CaseBase
 from certdesk.web.api.contacts import ContactIn, ContactOut
 from certdesk.web.deps import ActorDep, ServicesDep
@@ -248,10 +246,6 @@ def open_case(body: CaseCreate, svc: ServicesDep, who: ActorDep) -> dict[str, An
     ).as_dict()
 
 
-# GET /api/v1/cases (web/api/case_search.py) comes next, where it always was.
-router.include_router(case_search.router)
-
-
 @router.get(CASES + "/{number}", response_model=CaseOut, responses=problems(404, 422))
 def show_case(number: CaseNumber, svc: ServicesDep, who: ActorDep) -> dict[str, Any]:
     return svc.cases.show(who, number).as_dict()
@@ -358,8 +352,3 @@ def cancel_case(
     number: CaseNumber, svc: ServicesDep, who: ActorDep, body: CancelIn | None = None
 ) -> dict[str, Any]:
     return svc.cases.cancel(who, number, body.reason if body else "").as_dict()
-
-
-# The approval policy's routes (web/api/approval_policies.py) join this router after the
-# cases' own, so that the app and its OpenAPI document list them where they always were.
-router.include_router(approval_policies.router)
