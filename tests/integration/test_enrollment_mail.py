@@ -42,7 +42,7 @@ from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.store import mail_queue as queue
-from certdesk.store.models import Notice
+from certdesk.store.models import AuditRow, Notice
 from conftest import OPERATOR, ManualClock
 from world.mail import Crash, FakeTransport, Inbox
 from world.processes import CERTDESK, certdesk_env, free_port, stop, wait_until
@@ -73,7 +73,9 @@ def smtp() -> Iterator[Server]:
         yield server
 
 
-def make_services(database_url: str, tmp: Path, clock: ManualClock, smtp_url: str) -> Services:
+def make_services(
+    database_url: str, tmp: Path, clock: ManualClock, smtp_url: str, **more: Any
+) -> Services:
     settings = Settings(
         data_dir=tmp / "data",
         database_url=database_url,
@@ -82,6 +84,7 @@ def make_services(database_url: str, tmp: Path, clock: ManualClock, smtp_url: st
         training_url=TRAINING,
         smtp_url=smtp_url,
         mail_from=SENDER,
+        **more,
     )
     services = Services(Runtime.open(settings, clock))
     initialize(services, with_token=False)
@@ -490,3 +493,70 @@ def test_bad_smtp_urls_are_refused_without_echoing_them(url: str) -> None:
         parse_smtp_url(url)
     assert err.value.code == "smtp.url"
     assert "secret" not in err.value.detail
+
+
+CERT_SERVICES = "certs@cdt.ca.gov"
+
+
+@pytest.mark.parametrize(
+    ("reply", "passes"),
+    [
+        pytest.param("550 5.1.1 no such mailbox", 1, id="R10/5xx-tells-cert-services-once"),
+        pytest.param("452 4.2.2 mailbox full", 2, id="R10/4xx-attempts-used-up-tells-once"),
+    ],
+)
+def test_r10_an_account_mail_that_fails_for_good_tells_cert_services_once(
+    database_url: str, tmp_path: Path, clock: ManualClock, smtp: Server, reply: str, passes: int
+) -> None:
+    """The person never got their link: cert services are told which mail, to whom, why,
+    and what to do (correct the address, send a new link), once, audited; the failed link
+    itself is never passed on, and a failed telling is not told about again."""
+    url = f"smtp://127.0.0.1:{smtp.port}"
+    desk = make_services(
+        database_url, tmp_path, clock, url, cert_services_email=CERT_SERVICES, notice_max_attempts=2
+    )
+    try:
+        gone = "gone@dmv.ca.gov"
+        smtp.inbox.refuse[gone] = reply
+        new_user(desk, "gone", gone)
+        for _ in range(passes):
+            desk.mail.send()
+        (failed,) = [n for n in outbox(desk) if n.contact_email == gone]
+        assert (failed.status, failed.attempts) == ("failed", passes)
+        for _ in range(3):  # later passes send the telling once, and nothing more
+            desk.mail.send()
+        told = [m for m in smtp.inbox.messages if str(m["To"]) == CERT_SERVICES]
+        assert len(told) == 1
+        (msg,) = told
+        assert msg["Subject"] == f"certdesk: a mail to {gone} could not be delivered"
+        body = msg.get_body(("plain",))
+        assert body is not None
+        text = body.get_content()
+        assert reply in text and "Your certdesk account: set your password" in text
+        assert "certdesk user reset gone" in text and "/users" in text
+        assert "/enroll/" not in text and LINK_MARK not in text  # never the failed link
+        rows = [n for n in outbox(desk) if n.reason == f"undeliverable#{failed.id}"]
+        assert CERT_SERVICES in [n.contact_email for n in rows]
+        assert all(n.status == "sent" for n in rows)
+        with desk.rt.reads() as s:
+            audited = s.scalars(
+                select(AuditRow.object_id).where(AuditRow.action == "mail.undeliverable")
+            ).all()
+        assert audited == [str(failed.id)]
+
+        # The telling itself refused for good: recorded failed, nobody told about it.
+        smtp.inbox.refuse[CERT_SERVICES] = "550 5.1.1 no such mailbox"
+        new_user(desk, "gone2", "gone2@dmv.ca.gov")
+        smtp.inbox.refuse["gone2@dmv.ca.gov"] = "550 5.1.1 no such mailbox"
+        for _ in range(3):
+            desk.mail.send()
+        second = [n for n in outbox(desk) if n.contact_email == "gone2@dmv.ca.gov"]
+        telling = [
+            n
+            for n in outbox(desk)
+            if n.reason == f"undeliverable#{second[0].id}" and n.contact_email == CERT_SERVICES
+        ]
+        assert [n.status for n in telling] == ["failed"]
+        assert not [n for n in outbox(desk) if n.reason == f"undeliverable#{telling[0].id}"]
+    finally:
+        desk.rt.close()

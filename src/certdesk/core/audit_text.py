@@ -31,6 +31,7 @@ ACTIONS: dict[str, str] = {
     "issuer.rollover": "changed the account key at vendor",
     "user.mail_preferences": "changed the mail preferences of",
     "notice.undeliverable": "told Certificate Services that a notice could not be delivered",
+    "mail.undeliverable": "told Certificate Services that an account mail could not be delivered",
     "webhook.add": "added webhook",
     "webhook.remove": "removed webhook",
     "acme.account.create": "registered ACME account",

@@ -210,3 +210,40 @@ def vendor_trouble(
             html_parts.append(f"<p>{escape(p)}</p>")
     html = "<!DOCTYPE html>\n<html><body>\n" + "\n".join(html_parts) + "\n</body></html>\n"
     return Mail(subject[:300], text, html)
+
+
+def account_mail_undeliverable(
+    *,
+    to: str,
+    subject: str,
+    login_id: str | None,
+    refused: bool,
+    attempts: int,
+    said: str,
+    users_url: str,
+) -> Mail:
+    """Certificate services are told that an account mail (a new account's or a password
+    reset's link, a warning to an administrator) could not be delivered (R10)."""
+    why = (
+        f"The mail server refused it: {said}"
+        if refused
+        else f"The mail server turned it away {attempts} times, so certdesk stopped trying."
+        f" It last said: {said}"
+    )
+    who = f"the account {login_id}" if login_id else "the person it was for"
+    paragraphs = [
+        "Hello,",
+        f'The certdesk mail "{subject}" to {to} could not be delivered.',
+        why,
+        f"If it carried a single-use link (a new account or a password reset), {who} never"
+        " received it. Check the e-mail address on the account's page, then send a new link"
+        f" from there, {users_url}"
+        + (f" (or: certdesk user reset {login_id})." if login_id else "."),
+    ]
+    text = "\n\n".join(paragraphs) + "\n"
+    html = (
+        "<!DOCTYPE html>\n<html><body>\n"
+        + "\n".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+        + "\n</body></html>\n"
+    )
+    return Mail(f"certdesk: a mail to {to} could not be delivered", text, html)

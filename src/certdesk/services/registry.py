@@ -127,7 +127,7 @@ class Services:
         self.notices = NoticeService(rt, audit=self.audit)
         watch_notices(rt.metrics.registry, self.notices.status_counts)
         # Account mail (R10) from the same queue as the notices.
-        self.mail = AccountMailService(rt, self.secretbox)
+        self.mail = AccountMailService(rt, self.secretbox, self.audit)
         # Issue 14: each person's mail preferences; outbound webhooks and their deliveries.
         self.mail_preferences = MailPreferences(rt, self.audit)
         self.webhooks = WebhookService(rt, self.audit, self.secretbox)

@@ -13,8 +13,10 @@ and the mark can send twice goes out with the same ``Message-ID``.
 run: the mail waits (``pending``) and is retried with exponential backoff, however long the
 outage lasts; an outage never fails a mail for good. A temporary refusal of one message (4xx)
 is retried with the same backoff up to ``CERTDESK_NOTICE_MAX_ATTEMPTS``; a permanent refusal
-(5xx) fails it at once. ``certdesk worker`` sends what is due each pass; ``certdesk mail
-send`` (an operator, after fixing the SMTP server) sends everything waiting at once.
+(5xx) fails it at once. A mail failed for good is told to cert services, once and audited
+(``_AccountMailRun._undeliverable``). ``certdesk worker`` sends what is due each pass;
+``certdesk mail send`` (an operator, after fixing the SMTP server) sends everything waiting
+at once.
 """
 
 from __future__ import annotations
@@ -25,20 +27,28 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
+from sqlalchemy.orm import Session
 
+from certdesk.core.mail_kinds import Role
+from certdesk.core.notices import Undelivered
 from certdesk.errors import CertdeskError, Unavailable
-from certdesk.notify.messages import Mail
+from certdesk.notify.messages import Mail, account_mail_undeliverable
 from certdesk.notify.smtp import SmtpTransport, Transport, parse_smtp_url
 from certdesk.notify.wire import Outgoing, Sender
+from certdesk.services.audit import AuditService
 from certdesk.services.lifecycle.mail_queue import CLAIM_LEASE, Halt, QueueSender, RunClock
+from certdesk.services.lifecycle.notice_roles import Audience, recipients
 from certdesk.services.lifecycle.queued_mail import queued_mail
+from certdesk.services.lifecycle.renewals import WORKER
+from certdesk.services.lifecycle.undeliverable import UNDELIVERABLE, undeliverable_reason
 from certdesk.services.people.account_mail import opened
 from certdesk.services.pki import signer_identity
 from certdesk.services.runtime import Runtime
 from certdesk.services.secretbox import SecretBox
 from certdesk.store import mail_queue as store
+from certdesk.store import users as user_store
 from certdesk.store.models import Notice
-from certdesk.store.notices import STORED_MESSAGES
+from certdesk.store.notices import ACCOUNT, STORED_MESSAGES
 
 log = structlog.get_logger("certdesk.mail")
 
@@ -67,6 +77,9 @@ class _Stored:
     html: str
     sealed_link: str | None
     attempts: int
+    subject_type: str
+    user_id: int  # the subject's id: the account's, for account mail
+    reason: str
 
     @classmethod
     def of(cls, row: Notice) -> _Stored:
@@ -78,15 +91,19 @@ class _Stored:
             row.body_html,
             row.sealed_link,
             row.attempts,
+            row.subject_type,
+            row.subject_id,
+            row.reason,
         )
 
 
 class AccountMailService:
     """Sends the account mail that waits in the mail queue."""
 
-    def __init__(self, rt: Runtime, box: SecretBox) -> None:
+    def __init__(self, rt: Runtime, box: SecretBox, audit: AuditService) -> None:
         self._rt = rt
         self._box = box
+        self._audit = audit
         self._tls: ssl.SSLContext | None = None
 
     def waiting(self) -> int:
@@ -124,7 +141,7 @@ class AccountMailService:
             if claimed:
                 with self._rt.reads() as s:
                     queue = deque([_Stored.of(row)] for row in store.by_ids(s, sorted(claimed)))
-                _AccountMailRun(self._rt, self._box).send_all(
+                _AccountMailRun(self._rt, self._box, self._audit).send_all(
                     queue, worker, current, transport, report
                 )
         finally:
@@ -151,9 +168,10 @@ class _AccountMailRun(QueueSender[_Stored, SendReport]):
     noun = "mail"
     what = "account mail"
 
-    def __init__(self, rt: Runtime, box: SecretBox) -> None:
+    def __init__(self, rt: Runtime, box: SecretBox, audit: AuditService) -> None:
         super().__init__(rt)
         self._box = box
+        self._audit = audit
         self._from = Sender.of(rt.settings.mail_from)
 
     def _id(self, entry: _Stored) -> int:
@@ -191,3 +209,63 @@ class _AccountMailRun(QueueSender[_Stored, SendReport]):
             opened(mail.html, mail.sealed_link, self._box) if mail.html else "",
         )
         return queued_mail(self._from, mail.to, body, [mail.id], at, kind="mail")
+
+    def _undeliverable(
+        self, s: Session, group: list[_Stored], failed: list[int], at: datetime, why: str
+    ) -> None:
+        """R10: an account mail failed for good, so its person never got the link or warning
+        it carried. Cert services are told (``CERTDESK_CERT_SERVICES_EMAIL`` and every
+        operator), once per mail and address, and it is audited, in the transaction that
+        records the failure (only where this sender still held the claim: exactly once
+        across a crash). Such a message about a failed message is not told about again."""
+        failure = Undelivered.of(why, 0)
+        users_url = self._rt.settings.base_url.rstrip("/") + "/users"
+        for mail in group:
+            if mail.id not in failed or mail.reason.startswith(f"{UNDELIVERABLE}#"):
+                continue
+            user = user_store.by_id(s, mail.user_id) if mail.subject_type == ACCOUNT else None
+            login_id = user.login_id if user is not None else None
+            told = [
+                r.email
+                for r in recipients([(Role.ESCALATION, Audience(s, self._rt.settings).operators())])
+                if r.problem is None and r.email.lower() != mail.to.lower()
+            ]
+            message = account_mail_undeliverable(
+                to=mail.to,
+                subject=mail.subject,
+                login_id=login_id,
+                refused=failure.permanent,
+                attempts=failure.attempts or mail.attempts + 1,
+                said=failure.said,
+                users_url=users_url,
+            )
+            store.queue_once(
+                s.connection(),
+                [
+                    {
+                        "subject_type": mail.subject_type,
+                        "subject_id": mail.user_id,
+                        "contact_email": to,
+                        "reason": undeliverable_reason(mail.id),
+                        "subject": message.subject,
+                        "body_text": message.text,
+                        "body_html": message.html,
+                        "created_at": at,
+                    }
+                    for to in told
+                ],
+            )
+            if not told:
+                log.warning("no cert services address for an undeliverable mail", id=mail.id)
+            self._audit.record(
+                s,
+                WORKER,
+                "mail.undeliverable",
+                "mail",
+                mail.id,
+                to=mail.to,
+                subject=mail.subject,
+                cause="refused" if failure.permanent else "retries exhausted",
+                error=failure.said,
+                told=told,
+            )
