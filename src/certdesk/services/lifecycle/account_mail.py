@@ -25,6 +25,7 @@ import ssl
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import quote
 
 import structlog
 from sqlalchemy.orm import Session
@@ -237,7 +238,7 @@ class _AccountMailRun(QueueSender[_Stored, SendReport]):
                 refused=failure.permanent,
                 attempts=failure.attempts or mail.attempts + 1,
                 said=failure.said,
-                users_url=users_url,
+                users_url=users_url + (f"/{quote(login_id, safe='')}" if login_id else ""),
             )
             store.queue_once(
                 s.connection(),
