@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alembic import command
 from sqlalchemy import Engine, text
 
-from certdesk.store.db import alembic_config, make_engine
+from certdesk.store.db import make_engine
 from conftest import scratch_database
+from world.migrations import alembic_step
 
 AT = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 
@@ -24,13 +24,6 @@ UPLOADS = {
     5: ("cli:operator", None),  # the command line
     6: ("user:gone", None),  # an account that no longer exists
 }
-
-
-def _alembic(engine: Engine, verb: str, target: str) -> None:
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        getattr(command, verb)(cfg, target)
 
 
 def _old_rows(engine: Engine) -> None:
@@ -85,14 +78,14 @@ def test_0027_attributes_old_files_to_their_uploaders_organization(
     with scratch_database(backend, tmp_path, "m0027") as url:
         engine = make_engine(url)
         try:
-            _alembic(engine, "upgrade", "0022")
+            alembic_step(engine, "upgrade", "0022")
             _old_rows(engine)
-            _alembic(engine, "upgrade", "0027")
+            alembic_step(engine, "upgrade", "0027")
             with engine.connect() as conn:
                 rows = conn.execute(text("SELECT id, uploaded_by_org_id FROM case_attachments"))
                 got = {r.id: r.uploaded_by_org_id for r in rows}
             assert got == {aid: org for aid, (_by, org) in UPLOADS.items()}
-            _alembic(engine, "downgrade", "0022")
-            _alembic(engine, "upgrade", "0027")
+            alembic_step(engine, "downgrade", "0022")
+            alembic_step(engine, "upgrade", "0027")
         finally:
             engine.dispose()

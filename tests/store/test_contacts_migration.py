@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alembic import command
 from sqlalchemy import Engine, text
 
-from certdesk.store.db import alembic_config, make_engine
+from certdesk.store.db import make_engine
 from conftest import scratch_database
+from world.migrations import alembic_step
 
 AT = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 
@@ -25,13 +25,6 @@ BEFORE = [
     (6, 1, 3, "administrative", "Cy", "cy@dmv.ca.gov"),
     (7, 2, None, "billing", "Ben at CHP", "ben@dmv.ca.gov"),  # another organization's
 ]
-
-
-def _alembic(engine: Engine, verb: str, target: str) -> None:
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        getattr(command, verb)(cfg, target)
 
 
 def _old_rows(engine: Engine) -> None:
@@ -83,9 +76,9 @@ def test_0020_folds_submittal_copies_into_organization_contacts_and_back(
     with scratch_database(backend, tmp_path, "m0020") as url:
         engine = make_engine(url)
         try:
-            _alembic(engine, "upgrade", "0015")
+            alembic_step(engine, "upgrade", "0015")
             _old_rows(engine)
-            _alembic(engine, "upgrade", "0020")
+            alembic_step(engine, "upgrade", "0020")
             with engine.connect() as conn:
                 contacts = {
                     (r.org_id, r.address): (r.id, r.name, bool(r.org_wide))
@@ -111,7 +104,7 @@ def test_0020_folds_submittal_copies_into_organization_contacts_and_back(
                 (2, 3, "technical"),
                 (3, 6, "administrative"),
             ]
-            _alembic(engine, "downgrade", "0015")
+            alembic_step(engine, "downgrade", "0015")
             with engine.connect() as conn:
                 back = sorted(
                     (r.org_id, r.submittal_id or 0, r.kind, r.email)

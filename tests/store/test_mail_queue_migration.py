@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, select, text
 
@@ -25,6 +24,7 @@ from certdesk.store.db import alembic_config, make_engine
 from certdesk.store.models import Notice
 from conftest import ManualClock, scratch_database
 from world.mail import SmtpServer
+from world.migrations import alembic_step
 
 REVISION = "0008"
 BASE = "https://certdesk.cdt.ca.gov"
@@ -38,13 +38,6 @@ def _below() -> str:
     below = script.get_revision(REVISION).down_revision
     assert isinstance(below, str)
     return below
-
-
-def _alembic(engine: Engine, verb: str, target: str) -> None:
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        getattr(command, verb)(cfg, target)
 
 
 def _old_outbox(engine: Engine, box: SecretBox) -> str:
@@ -99,11 +92,11 @@ def test_queued_outbox_mail_moves_into_the_queue_sealed_and_is_sent(
         )
         engine = make_engine(url)
         try:
-            _alembic(engine, "upgrade", _below())
+            alembic_step(engine, "upgrade", _below())
             sealed = _old_outbox(engine, SecretBox(settings.secrets_dir))
             before = _outbox(engine)
 
-            _alembic(engine, "upgrade", REVISION)
+            alembic_step(engine, "upgrade", REVISION)
             assert "outbox" not in inspect(engine).get_table_names()
             with engine.connect() as conn:
                 # The columns of 0008 (later revisions add more, absent at this revision).
@@ -128,11 +121,11 @@ def test_queued_outbox_mail_moves_into_the_queue_sealed_and_is_sent(
             assert queued[1].sent_at == WHEN and queued[2].last_error.endswith("no such mailbox")
 
             # Down and up again: the outbox comes back exactly as it was.
-            _alembic(engine, "downgrade", _below())
+            alembic_step(engine, "downgrade", _below())
             assert _outbox(engine) == before
             with engine.connect() as conn:
                 assert conn.scalar(text("SELECT count(*) FROM notices")) == 0
-            _alembic(engine, "upgrade", "head")
+            alembic_step(engine, "upgrade", "head")
         finally:
             engine.dispose()
 

@@ -21,6 +21,7 @@ from certdesk.store.models import Base
 from certdesk.store.schema import current_revision, head_revision
 from certdesk.store.types import UTCDateTime
 from conftest import scratch_database
+from world.migrations import alembic_step
 
 
 def test_migrations_match_models_and_round_trip(database_url: str) -> None:
@@ -56,30 +57,23 @@ def _tables(engine: Engine) -> set[str]:
     return set(inspect(engine).get_table_names()) - {"alembic_version"}
 
 
-def _alembic(engine: Engine, verb: str, target: str) -> None:
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        getattr(command, verb)(cfg, target)
-
-
 def test_every_revision_steps_up_and_down_alone(backend: str, tmp_path: Path) -> None:
     with scratch_database(backend, tmp_path, "steps") as url:
         engine = make_engine(url)
         try:
             tables_at = {"base": _tables(engine)}
             for revision in _revisions():
-                _alembic(engine, "upgrade", revision)
+                alembic_step(engine, "upgrade", revision)
                 tables_at[revision] = _tables(engine)
             assert tables_at[head_revision()] == set(Base.metadata.tables)
             steps = ["base", *_revisions()]
             for below, revision in reversed(list(itertools.pairwise(steps))):
                 assert current_revision(engine) == revision
-                _alembic(engine, "downgrade", "-1")
+                alembic_step(engine, "downgrade", "-1")
                 assert _tables(engine) == tables_at[below], f"{revision} down"
-                _alembic(engine, "upgrade", "+1")
+                alembic_step(engine, "upgrade", "+1")
                 assert _tables(engine) == tables_at[revision], f"{revision} up again"
-                _alembic(engine, "downgrade", "-1")
+                alembic_step(engine, "downgrade", "-1")
             assert current_revision(engine) is None
         finally:
             engine.dispose()
@@ -94,9 +88,9 @@ def test_revision_adds_its_tables(
         try:
             steps = _revisions()
             below = steps[steps.index(revision) - 1]
-            _alembic(engine, "upgrade", below)
+            alembic_step(engine, "upgrade", below)
             before = _tables(engine)
-            _alembic(engine, "upgrade", revision)
+            alembic_step(engine, "upgrade", revision)
             assert _tables(engine) - before == added
             assert before - _tables(engine) == set()
         finally:
@@ -184,9 +178,9 @@ def test_0007_moves_the_payload_facts_to_columns_and_back(backend: str, tmp_path
         engine = make_engine(url)
         try:
             steps = _revisions()
-            _alembic(engine, "upgrade", steps[steps.index("0007") - 1])
+            alembic_step(engine, "upgrade", steps[steps.index("0007") - 1])
             _old_cases(engine)
-            _alembic(engine, "upgrade", "0007")
+            alembic_step(engine, "upgrade", "0007")
             until = datetime.fromisoformat(_LEASE_UNTIL)
             assert _case_columns(engine) == {
                 "CS-2026-000001": ({}, "host:123:456", "opal", until, None, None),
@@ -201,7 +195,7 @@ def test_0007_moves_the_payload_facts_to_columns_and_back(backend: str, tmp_path
                 ),
                 "CS-2026-000004": ({}, None, None, None, None, None),
             }
-            _alembic(engine, "downgrade", "-1")
+            alembic_step(engine, "downgrade", "-1")
             assert _payloads(engine) == _PAYLOADS
         finally:
             engine.dispose()
@@ -222,9 +216,9 @@ def test_0009_moves_the_renewal_date_to_a_column_and_back(backend: str, tmp_path
         engine = make_engine(url)
         try:
             steps = _revisions()
-            _alembic(engine, "upgrade", steps[steps.index("0009") - 1])
+            alembic_step(engine, "upgrade", steps[steps.index("0009") - 1])
             _old_cases(engine, _PAYLOADS_0008)
-            _alembic(engine, "upgrade", "0009")
+            alembic_step(engine, "upgrade", "0009")
             columns = {c["name"] for c in inspect(engine).get_columns("cases")}
             assert "payload" not in columns
             with engine.connect() as conn:
@@ -237,7 +231,7 @@ def test_0009_moves_the_renewal_date_to_a_column_and_back(backend: str, tmp_path
                 "CS-2026-000002": None,
                 "CS-2026-000003": None,
             }
-            _alembic(engine, "downgrade", "-1")
+            alembic_step(engine, "downgrade", "-1")
             assert _payloads(engine) == {
                 "CS-2026-000001": {"renewal_requested": "2027-01-04"},
                 "CS-2026-000002": {},
