@@ -30,7 +30,6 @@ from urllib.parse import quote
 import structlog
 from sqlalchemy.orm import Session
 
-from certdesk.core.mail_kinds import Role
 from certdesk.core.notices import Undelivered
 from certdesk.errors import CertdeskError, Unavailable
 from certdesk.notify.messages import Mail, account_mail_undeliverable
@@ -38,10 +37,13 @@ from certdesk.notify.smtp import SmtpTransport, Transport, parse_smtp_url
 from certdesk.notify.wire import Outgoing, Sender
 from certdesk.services.audit import AuditService
 from certdesk.services.lifecycle.mail_queue import CLAIM_LEASE, Halt, QueueSender, RunClock
-from certdesk.services.lifecycle.notice_roles import Audience, recipients
 from certdesk.services.lifecycle.queued_mail import queued_mail
 from certdesk.services.lifecycle.renewals import WORKER
-from certdesk.services.lifecycle.undeliverable import UNDELIVERABLE, undeliverable_reason
+from certdesk.services.lifecycle.undeliverable import (
+    is_escalation,
+    told_of_failure,
+    undeliverable_reason,
+)
 from certdesk.services.people.account_mail import opened
 from certdesk.services.pki import signer_identity
 from certdesk.services.runtime import Runtime
@@ -222,15 +224,11 @@ class _AccountMailRun(QueueSender[_Stored, SendReport]):
         failure = Undelivered.of(why, 0)
         users_url = self._rt.settings.base_url.rstrip("/") + "/users"
         for mail in group:
-            if mail.id not in failed or mail.reason.startswith(f"{UNDELIVERABLE}#"):
+            if mail.id not in failed or is_escalation(mail.reason):
                 continue
             user = user_store.by_id(s, mail.user_id) if mail.subject_type == ACCOUNT else None
             login_id = user.login_id if user is not None else None
-            told = [
-                r.email
-                for r in recipients([(Role.ESCALATION, Audience(s, self._rt.settings).operators())])
-                if r.problem is None and r.email.lower() != mail.to.lower()
-            ]
+            told = told_of_failure(s, self._rt.settings, mail.to)
             message = account_mail_undeliverable(
                 to=mail.to,
                 subject=mail.subject,

@@ -29,6 +29,7 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
+from certdesk.config import Settings
 from certdesk.core.mail_kinds import Role
 from certdesk.core.notices import NoticeState, Undelivered
 from certdesk.services.audit import AuditService
@@ -38,11 +39,30 @@ from certdesk.services.lifecycle.renewals import WORKER
 from certdesk.services.runtime import Runtime
 from certdesk.store import mail_queue as store
 
-__all__ = ["UNDELIVERABLE", "Undeliverable", "undeliverable_reason"]
+__all__ = [
+    "UNDELIVERABLE",
+    "Undeliverable",
+    "is_escalation",
+    "told_of_failure",
+    "undeliverable_reason",
+]
 
 UNDELIVERABLE = "undeliverable"
 
 log = structlog.get_logger("certdesk.notices")
+
+
+def is_escalation(reason: str) -> bool:
+    """Whether a queued message is itself the telling of an undeliverable one (never told
+    about again when it fails)."""
+    return reason.startswith(f"{UNDELIVERABLE}#")
+
+
+def told_of_failure(s: Session, settings: Settings, failed_to: str) -> list[str]:
+    """Whom a message that failed for good is told to: cert services' mailbox and every
+    operator, each usable address, never the address that failed."""
+    found = recipients([(Role.ESCALATION, Audience(s, settings).operators())])
+    return [r.email for r in found if r.problem is None and r.email.lower() != failed_to.lower()]
 
 
 def undeliverable_reason(notice_id: int) -> str:
@@ -64,14 +84,9 @@ class Undeliverable:
         failure = Undelivered.of(why, 0)
         queued = 0
         for item in refused:
-            if item.reason.startswith(f"{UNDELIVERABLE}#"):
+            if is_escalation(item.reason):
                 continue  # cert services' own address failed its escalation: nothing to add
-            found = recipients([(Role.ESCALATION, Audience(s, self._rt.settings).operators())])
-            told = [
-                r.email
-                for r in found
-                if r.problem is None and r.email.lower() != item.contact_email.lower()
-            ]
+            told = told_of_failure(s, self._rt.settings, item.contact_email)
             rows = [self._row(item, to, at) for to in told]
             queued += len(store.insert_new(s, rows))
             if not told:
