@@ -14,7 +14,7 @@ import signal
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,7 @@ from certdesk.services.lifecycle.undeliverable import Undeliverable
 from certdesk.store.models import AuditRow
 from world.desk import Desk
 from world.mail import Crash, SmtpServer, html_of, notices_in, received, text_of
-from world.notices import Snapshots, notice_settings, open_notice_desk
+from world.notices import Snapshots, moment, notice_settings, open_notice_desk
 from world.processes import CERTDESK, certdesk_env, stop, wait_until
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
@@ -46,12 +46,6 @@ def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snapshots]:
 def smtp() -> Iterator[SmtpServer]:
     with SmtpServer() as server:
         yield server
-
-
-def moment(not_after: datetime, days: int) -> datetime:
-    local = not_after.astimezone(PACIFIC)
-    day = local.date() - timedelta(days=days)
-    return datetime.combine(day, local.time(), tzinfo=PACIFIC).astimezone(UTC)
 
 
 @pytest.mark.parametrize(

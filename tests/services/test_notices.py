@@ -28,18 +28,11 @@ from conftest import OPERATOR, org_actor
 from world.desk import Desk
 from world.desk import open_desk as open_case_desk
 from world.mail import Crash, FakeTransport, html_of, notices_in, received, text_of
-from world.notices import START, Snapshots, open_notice_desk
+from world.notices import START, Snapshots, moment, open_notice_desk
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 ANA = ("Ana Admin", "ana@dmv.ca.gov")
 BEN = ("Ben Tech", "ben@dmv.ca.gov")
-
-
-def moment(not_after: datetime, days: int) -> datetime:
-    """R9, from first principles: ``days`` calendar days before expiry, same Pacific time."""
-    local = not_after.astimezone(PACIFIC)
-    day = local.date() - timedelta(days=days)
-    return datetime.combine(day, local.time(), tzinfo=PACIFIC).astimezone(UTC)
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -27,6 +28,14 @@ from world.desk import Desk, settings_for
 from world.mail import SENDER
 
 START = datetime(2027, 1, 4, 18, 0, tzinfo=UTC)  # a Monday, 10:00 Pacific
+
+
+def moment(not_after: datetime, days: int) -> datetime:
+    """R9, from first principles: ``days`` calendar days before expiry, same Pacific time."""
+    pacific = ZoneInfo("America/Los_Angeles")
+    local = not_after.astimezone(pacific)
+    day = local.date() - timedelta(days=days)
+    return datetime.combine(day, local.time(), tzinfo=pacific).astimezone(UTC)
 
 
 def notice_settings(url: str, tmp: Path, **kw: Any) -> Settings:
