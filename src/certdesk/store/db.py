@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from certdesk.core.envelope import Wrapper
 from certdesk.store.compiled import raw_execute
+from certdesk.store.locks import WriterTurns, writer_turns_path
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "certdesk_read_only"
@@ -33,7 +34,7 @@ IDLE_PING_SECONDS = 10.0
 def make_engine(url: str, *, sqlite_synchronous: str = "full", **kwargs: Any) -> Engine:
     """An engine with the settings certdesk relies on for each backend."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": 30, "factory": WriterTurns}, **kwargs)
         _configure_sqlite(engine, sqlite_synchronous)
         return engine
     pool = {"pool_size": 10, "max_overflow": 10, "pool_recycle": POOL_RECYCLE_SECONDS}
@@ -74,7 +75,11 @@ def _ping_idle_connections(engine: Engine) -> None:
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     # WAL lets readers proceed while one writer commits; several server and worker processes
     # share one file. Transactions start with BEGIN IMMEDIATE so that two writers queue on the
-    # busy timeout instead of failing when a read lock cannot be upgraded.
+    # busy timeout instead of failing when a read lock cannot be upgraded; on a database file
+    # they first take their turn on its writer lock (store/locks.py WriterTurns), which
+    # wakes the next writer as soon as one commits, where the busy timeout would sleep.
+    turns = writer_turns_path(engine.url.database)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let us issue BEGIN ourselves
@@ -106,7 +111,19 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
             if info.get("synchronous", "FULL") != level:
                 raw_execute(conn, f"PRAGMA synchronous={level}", keep=False)
                 info["synchronous"] = level
-        raw_execute(conn, "BEGIN" if read_only else "BEGIN IMMEDIATE", keep=False)
+        if read_only or turns is None:
+            raw_execute(conn, "BEGIN" if read_only else "BEGIN IMMEDIATE", keep=False)
+            return
+        dbapi = conn.connection.dbapi_connection
+        if not isinstance(dbapi, WriterTurns):  # a connection made by a caller's own creator
+            raw_execute(conn, "BEGIN IMMEDIATE", keep=False)
+            return
+        dbapi.take_turn(turns)
+        try:
+            raw_execute(conn, "BEGIN IMMEDIATE", keep=False)
+        except BaseException:
+            dbapi.end_turn()
+            raise
 
 
 def session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:

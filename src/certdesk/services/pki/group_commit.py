@@ -30,7 +30,6 @@ from sqlalchemy import Connection
 
 from certdesk.errors import CertdeskError
 from certdesk.services.runtime import Runtime
-from certdesk.store.locks import WriterLock
 
 T = TypeVar("T")
 
@@ -61,7 +60,6 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._waiting: list[_Job[Any]] = []
         self._leading = False
-        self._writers = WriterLock(rt.engine)
         # What the bench and the tests read: batches committed, jobs in them.
         self.batches = 0
         self.jobs = 0
@@ -110,7 +108,7 @@ class GroupCommit:
     def _write(self, batch: list[_Job[Any]]) -> None:
         try:
             flush = any(job.flush for job in batch)
-            with self._writers.held(), self._rt.transaction(flush=flush) as conn:
+            with self._rt.transaction(flush=flush) as conn:
                 for job in batch:
                     try:
                         job.result = job.fn(conn)
