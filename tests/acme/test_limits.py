@@ -28,6 +28,7 @@ from world.acme import (
     AcmeWorld,
     account_key,
     acme_world,
+    nonce,
     poll_ready,
     post,
     problem,
@@ -217,6 +218,25 @@ def test_7_3_5_key_change_rolls_the_account_over(world: AcmeWorld) -> None:
     )
     found = post(world, "/acme/new-account", {"onlyReturnExisting": True}, new, alg=jose.ES384)
     assert found.status_code == 200 and found.headers["Location"] == acme.net.account.uri
+
+
+def test_7_3_5_after_a_key_change_the_old_key_is_refused_and_leaves_its_nonce_unused(
+    world: AcmeWorld,
+) -> None:
+    acme = world.registered(fresh_org(world))
+    old, new, kid = acme.net.key, account_key("ec384"), acme.net.account.uri
+    orders = f"/acme/acct/{kid.rsplit('/', 1)[1]}/orders"
+    # The server has verified this account under its old key (and keeps that key at hand).
+    assert post(world, orders, None, old, kid=kid).status_code == 200
+    assert rollover(world, acme, new).status_code == 200
+    kept = nonce(world)
+    problem(post(world, orders, None, old, kid=kid, use_nonce=kept), 400, "malformed")
+    # §6.5: a refused signature burns no nonce; the new key speaks for the account.
+    resp = post(world, orders, None, new, kid=kid, alg=jose.ES384, use_nonce=kept)
+    assert resp.status_code == 200, resp.text
+    problem(
+        post(world, orders, None, new, kid=kid, alg=jose.ES384, use_nonce=kept), 400, "badNonce"
+    )
 
 
 @pytest.mark.parametrize(

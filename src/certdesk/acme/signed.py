@@ -5,7 +5,11 @@ the signature verified, then the nonce used.
 Parsed account keys are kept per process (:class:`AccountKeys`), keyed by the account and
 its key's thumbprint: the account's row (status, thumbprint) is still read on every request,
 so a keyChange or a deactivation done by another process is seen at once — a changed
-thumbprint simply misses the cache.
+thumbprint simply misses the cache. Once this process knows an account's key, a request is
+verified under it first, and the account's row is read in the transaction that uses the
+nonce (one transaction per request instead of two); if the row's key is no longer that one,
+the transaction is rolled back, the nonce stays unused, and the request is checked again
+under the key now stored.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from certdesk.acme import jws as acme_jws
 from certdesk.acme.views import Links
 from certdesk.core.acme_states import AccountStatus
 from certdesk.errors import InvalidInput, NotFound, Unauthorized
-from certdesk.services.acme.accounts import AccountView
+from certdesk.services.acme.accounts import AccountView, KeyChanged
 from certdesk.services.registry import Services
 
 # Parsed keys kept per process; past this many the cache starts again (accounts are few).
@@ -39,10 +43,11 @@ class Signed:
 
 
 class AccountKeys:
-    """Parsed account keys by (account id, thumbprint)."""
+    """Parsed account keys by (account id, thumbprint), and the one last seen per account."""
 
     def __init__(self) -> None:
         self._keys: dict[tuple[int, str], JWK] = {}
+        self._latest: dict[int, tuple[str, JWK]] = {}
         self._lock = threading.Lock()
 
     def key(self, account: AccountView) -> JWK:
@@ -53,8 +58,14 @@ class AccountKeys:
             with self._lock:
                 if len(self._keys) >= MAX_KEYS:
                     self._keys.clear()
+                    self._latest.clear()
                 self._keys[ident] = found
+        self._latest[account.id] = (account.thumbprint, found)
         return found
+
+    def latest(self, account_id: int) -> tuple[str, JWK] | None:
+        """The thumbprint and key this process last read for the account, if any."""
+        return self._latest.get(account_id)
 
 
 def as_id(text: str) -> int:
@@ -80,10 +91,17 @@ def check(
         prefix = links.url("/acct/")
         if not env.kid.startswith(prefix):
             raise InvalidInput("acme.account_does_not_exist", "kid is not an account URL here")
+        account_id = as_id(env.kid.removeprefix(prefix))
+        known = _known_key_checked(keys, account_id, env)
+        if known is not None:
+            try:
+                return _with_known_key(svc, keys, env, account_id, known)
+            except KeyChanged:
+                pass  # read it again below, as on the account's first request here
         try:
-            account = svc.acme_accounts.current(as_id(env.kid.removeprefix(prefix)))
+            account = svc.acme_accounts.current(account_id)
         except NotFound:
-            raise InvalidInput("acme.account_does_not_exist", "no account with this kid") from None
+            raise InvalidInput("acme.account_does_not_exist", "no such account") from None
         key = keys.key(account)
     else:
         if not jwk_ok or env.jwk is None:
@@ -93,6 +111,40 @@ def check(
     # §6.5: the nonce is used only once the signature holds (nobody else can burn it).
     if not svc.acme_nonces.use(env.nonce):
         raise InvalidInput("acme.bad_nonce", "the nonce is unknown, used or expired")
+    return _signed(env, account)
+
+
+def _known_key_checked(keys: AccountKeys, account_id: int, env: acme_jws.Envelope) -> str | None:
+    """The thumbprint of the account key this process knows if the signature holds under it;
+    None when there is none or it does not verify (then the account is read first, and its
+    key decides which problem to answer)."""
+    latest = keys.latest(account_id)
+    if latest is None:
+        return None
+    thumbprint, key = latest
+    try:
+        acme_jws.verify_signature(env, key)
+    except InvalidInput:
+        return None
+    return thumbprint
+
+
+def _with_known_key(
+    svc: Services, keys: AccountKeys, env: acme_jws.Envelope, account_id: int, thumbprint: str
+) -> Signed:
+    """The signature holds under the key this process knew: the account is read and the
+    nonce used in one transaction, in which the key must still be that one."""
+    try:
+        used, account = svc.acme_nonces.use_signed(env.nonce, account_id, thumbprint)
+    except NotFound:
+        raise InvalidInput("acme.account_does_not_exist", "no such account") from None
+    keys.key(account)
+    if not used:
+        raise InvalidInput("acme.bad_nonce", "the nonce is unknown, used or expired")
+    return _signed(env, account)
+
+
+def _signed(env: acme_jws.Envelope, account: AccountView | None) -> Signed:
     if account is not None and account.status is not AccountStatus.VALID:
         raise Unauthorized("acme.account_deactivated", f"the account is {account.status}")
     return Signed(env, account)

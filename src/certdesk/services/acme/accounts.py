@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from certdesk.core.access import Action, Actor, Role, authorize
@@ -132,21 +133,7 @@ class AcmeAccounts:
     def current(self, account_id: int) -> AccountView:
         """The account as every signed request reads it: one statement, no ORM object."""
         with self._rt.reading() as conn:
-            row = acme_reads.account(conn, account_id)
-        if row is None:
-            raise NotFound("acme.account_does_not_exist", "no such account")
-        return AccountView(
-            row.id,
-            row.org_id,
-            row.org_code,
-            row.status,
-            row.jwk,
-            row.thumbprint,
-            tuple(row.contacts),
-            row.eab_kid,
-            row.created_at,
-            row.deactivated_at,
-        )
+            return current_in(conn, account_id)
 
     def get(self, account_id: int) -> AccountView:
         with self._rt.reads() as s:
@@ -277,3 +264,29 @@ class AcmeAccounts:
             org_id = listed_org_id(s, actor, org_code)
             authorize(actor, Action.ACME_READ, org_id)
             return [_view(row, code) for row, code in acme_store.accounts(s, org_id)]
+
+
+class KeyChanged(Exception):
+    """The account's key is no longer the one the caller knew (a keyChange elsewhere)."""
+
+
+def current_in(conn: Connection, account_id: int, thumbprint: str | None = None) -> AccountView:
+    """The account read on ``conn``; with ``thumbprint``, :class:`KeyChanged` unless its key
+    is still that one (a signed request verified under the key it knew: Nonces.use_signed)."""
+    row = acme_reads.account(conn, account_id)
+    if row is None:
+        raise NotFound("acme.account_does_not_exist", "no such account")
+    if thumbprint is not None and row.thumbprint != thumbprint:
+        raise KeyChanged
+    return AccountView(
+        row.id,
+        row.org_id,
+        row.org_code,
+        row.status,
+        row.jwk,
+        row.thumbprint,
+        tuple(row.contacts),
+        row.eab_kid,
+        row.created_at,
+        row.deactivated_at,
+    )
