@@ -55,14 +55,17 @@ assets: node_modules/.package-lock.json
 # console's browser tests: driven by Playwright at /usr/bin/chromium, never downloaded;
 # systemd for systemd-analyze, which checks the units in deploy/; pebble as the vendor ACME CA
 # and bind9 as the zone's DNS server for the vendor-CA tests in tests/ca/acme; sslscan beside
-# certdesk verify in bench/verify.py).
-SYSTEM_PKGS := openssl golang-cfssl apache2-utils wrk chromium systemd pebble bind9 sslscan lego dehydrated uacme
+# certdesk verify in bench/verify.py; lego, dehydrated, uacme and caddy as ACME clients of
+# certdesk's own server in tests/acme). Debian's caddy enables a caddy.service that would
+# listen on ports 80 and 443: it is disabled and stopped right after installing.
+SYSTEM_PKGS := openssl golang-cfssl apache2-utils wrk chromium systemd pebble bind9 sslscan lego dehydrated uacme caddy
 system-deps:
 	@missing=""; for p in $(SYSTEM_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	  case " $$missing " in *" caddy "*) $$SUDO systemctl disable --now caddy.service >/dev/null 2>&1 || true ;; esac; \
 	fi
 
 init: deps
