@@ -53,10 +53,14 @@ PREFIX = "/acme/"
 # site shares (CERTDESK_SERVER_THREADS): few, because the work holds the GIL and more threads
 # only stretch every request; finalize has threads of its own so that a finalization (its
 # order ``processing`` while it signs) never queues behind every other client's polls.
-# Measured at 16 and 64 clients (docs/performance.md): 2 + 2 gave the lowest finalize p95
-# and no lower throughput than the shared 8.
+# Measured at 16 and 64 clients (docs/performance.md): 2 request threads gave the lowest
+# finalize p95 and no lower throughput than the shared 8. A finalization mostly waits (for
+# its group commit and the writer's turn, not for the GIL), and with 2 threads of its own
+# finalizations queued behind each other at 64 clients (p95 of that wait 124 ms): 6 took
+# the finalize p95 at c = 64 from 148-179 ms to 105-135 ms at the same throughput; 12
+# was worse again (179 ms).
 ACME_THREADS = 2
-FINALIZE_THREADS = 2
+FINALIZE_THREADS = 6
 # How long a challenge's answer waits for its validation (a loopback http-01 takes a few
 # milliseconds; a slow one is answered "processing" and polled, as before).
 VALIDATION_WAIT_SECONDS = 2.0
