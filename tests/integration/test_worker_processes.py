@@ -102,6 +102,11 @@ def build_inventory(svc: Services) -> tuple[set[str], set[str]]:
     return due, expiring
 
 
+def _passes(log: Path) -> int:
+    """Passes a worker logged (one summary line each)."""
+    return log.read_text(errors="replace").count("renewals opened") if log.exists() else 0
+
+
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
@@ -160,10 +165,19 @@ def test_two_workers_one_killed_still_exactly_once(settings: Settings, tmp_path:
         at_kill = linked()
         print(f"killed worker A with {at_kill} of {DUE} renewals linked")  # shown on failure
         assert at_kill < DUE, "the workers finished before the kill: the test proved nothing"
+        passes_before = _passes(logs[0])
         procs[0] = start_worker(env, logs[0])
         alive = list(zip(procs, logs, strict=True))
 
         wait_until(finished, timeout=120, what="all renewals and expiries", alive=alive)
+        # The restarted worker may still be starting when B has done the rest (a loaded
+        # machine): SIGTERM is about a running worker, so wait for its first pass.
+        wait_until(
+            lambda: _passes(logs[0]) > passes_before,
+            timeout=60,
+            what="the restarted worker's first pass",
+            alive=alive,
+        )
 
         # SIGTERM: the item in progress is finished and the process exits 0, promptly.
         for proc in procs:
