@@ -18,7 +18,7 @@ import requests
 from acme import challenges, errors, messages
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from certdesk.acme.frontend import VALIDATION_WAIT_SECONDS
 from certdesk.core.acme_states import b64url
@@ -36,6 +36,7 @@ from world.acme import (
     poll_ready,
     post,
     problem,
+    rollover,
     solve_http01,
 )
 from world.csr import make_csr
@@ -72,6 +73,41 @@ def test_account_keys_of_each_accepted_algorithm_register(world: AcmeWorld, kind
     assert acme.net.account.body.status == "valid"
     found = world.services.acme_accounts.find(b64url(acme.net.key.public_key().thumbprint()))
     assert found is not None and found.org_code == ORG
+
+
+@pytest.mark.parametrize(
+    ("bits", "exponent"),
+    [
+        pytest.param(1024, 65537, id="6.7/badPublicKey-rsa-1024"),
+        pytest.param(1536, 65537, id="6.7/badPublicKey-rsa-1536"),
+        pytest.param(2048, 3, id="6.7/badPublicKey-rsa-exponent-3"),
+    ],
+)
+def test_r12_a_weak_account_key_is_bad_public_key_and_registers_nothing(
+    world: AcmeWorld, bits: int, exponent: int
+) -> None:
+    kid, hmac_key = world.eab()
+    weak = jose.JWKRSA(key=rsa.generate_private_key(exponent, bits))
+    resp = post(
+        world, "/acme/new-account", _eab_payload(world, weak, kid, hmac_key), weak, alg=jose.RS256
+    )
+    body = problem(resp, 400, "badPublicKey")
+    assert "RSA" in body["detail"] and "2048" in body["detail"]
+    assert world.services.acme_accounts.find(b64url(weak.public_key().thumbprint())) is None
+    # The EAB key was not spent on the refusal: a strong key registers with it.
+    strong = account_key()
+    ok = post(world, "/acme/new-account", _eab_payload(world, strong, kid, hmac_key), strong)
+    assert ok.status_code == 201, ok.text
+
+
+def test_r12_a_key_change_to_a_weak_key_is_bad_public_key(world: AcmeWorld) -> None:
+    acme = world.registered()
+    weak = jose.JWKRSA(key=rsa.generate_private_key(65537, 1024))
+    problem(rollover(world, acme, weak), 400, "badPublicKey")
+    # The account still answers to its own key.
+    orders = f"/acme/acct/{acme.net.account.uri.rsplit('/', 1)[1]}/orders"
+    resp = post(world, orders, None, acme.net.key, kid=acme.net.account.uri)
+    assert resp.status_code == 200, resp.text
 
 
 def test_r17_no_eab_is_external_account_required(world: AcmeWorld) -> None:

@@ -33,6 +33,7 @@ def new_account(call: Call) -> Answer:
     svc, links, signed = call.svc, call.links, call.signed
     assert signed.env.jwk is not None  # check() refuses a kid here
     key = signed.env.jwk
+    acme_jws.check_account_key(key)
     payload = acme_jws.payload_json(signed.env)
     tp = acme_jws.thumbprint(key)
     existing = svc.acme_accounts.find(tp)
@@ -86,6 +87,7 @@ def key_change(call: Call) -> Answer:
     """RFC 8555 §7.3.5: the account's key is rolled over to the inner JWS's key."""
     signed, links = call.signed, call.links
     change = acme_jws.key_change(signed.env)
+    acme_jws.check_account_key(change.new_key)
     account_url = links.account(signed.own.id)
     if change.account != account_url:
         raise Unauthorized("acme.unauthorized", "the inner payload names another account")

@@ -22,7 +22,8 @@ from josepy.errors import DeserializationError
 from josepy.jwa import ES256, ES384, RS256, JWASignature
 from josepy.jwk import JWK, JWKOct
 
-from certdesk.errors import InvalidInput, Unauthorized
+from certdesk.core.keys import key_type_of
+from certdesk.errors import InvalidInput, PolicyRefusal, Unauthorized
 
 # RFC 8555 §6.2: servers MUST accept ES256 and SHOULD accept EdDSA; RS256 is what most
 # clients use with RSA keys. josepy verifies these three.
@@ -127,6 +128,25 @@ def payload_json(env: Envelope) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput("acme.malformed", "the payload is not a JSON object")
     return data
+
+
+def check_account_key(key: JWK) -> None:
+    """RFC 8555 §6.7 ``badPublicKey``: an account key is as strong as R12 asks of certificate
+    keys (RSA 2048, 3072 or 4096 bits with exponent 65537, ECDSA P-256 or P-384). A weak
+    account key would let anyone who factors it order and revoke for the organization."""
+    # josepy wraps the key (a "comparable" proxy); R12's check wants cryptography's own.
+    public = serialization.load_der_public_key(spki(key))
+    try:
+        key_type_of(public)
+    except PolicyRefusal:
+        curve = getattr(public, "curve", None)
+        size = f"{public.key_size}-bit" if hasattr(public, "key_size") else ""
+        what = f"{key.typ} {curve.name if curve is not None else size}".strip()
+        raise InvalidInput(
+            "acme.bad_public_key",
+            f"the account key ({what}) is not accepted; use RSA 2048, 3072 or 4096 bits or "
+            "ECDSA P-256 or P-384",
+        ) from None
 
 
 def thumbprint(key: JWK) -> str:

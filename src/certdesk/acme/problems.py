@@ -19,6 +19,7 @@ NS = "urn:ietf:params:acme:error:"
 CODES: dict[str, tuple[str, int]] = {
     "acme.bad_nonce": ("badNonce", 400),
     "acme.bad_signature_algorithm": ("badSignatureAlgorithm", 400),
+    "acme.bad_public_key": ("badPublicKey", 400),
     "acme.malformed": ("malformed", 400),
     "acme.unsupported_media_type": ("malformed", 415),
     "acme.unauthorized": ("unauthorized", 403),
