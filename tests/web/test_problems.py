@@ -510,6 +510,26 @@ def test_bad_input_gets_a_problem_and_changes_nothing(world: World, case: Case) 
     assert delta(before, world.counts()) == {}
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", f"{API}/orgs", "GET, POST"),
+        ("TRACE", f"{API}/certificates", "GET, POST"),
+        ("DELETE", f"{API}/orgs/alpha", "GET, PATCH"),
+        ("POST", "/.well-known/acme-challenge/abc", "GET"),
+        ("GET", "/acme/new-order", "POST"),
+        ("PUT", "/acme/directory", "GET, HEAD"),
+    ],
+)
+def test_a_405_names_every_method_the_resource_takes(
+    world: World, method: str, path: str, allow: str
+) -> None:
+    # RFC 9110 §15.5.6: a 405 carries Allow; several routes may share a path.
+    resp = world.client.request(method, path, headers=bearer(world.tokens["operator"]))
+    assert resp.status_code == 405, resp.text
+    assert resp.headers["Allow"] == allow
+
+
 def test_problem_document_fields_are_exactly_rfc9457_plus_code(world: World) -> None:
     resp = world.client.get(f"{API}/orgs/nosuch", headers=bearer(world.tokens["operator"]))
     assert resp.json() == {

@@ -154,6 +154,8 @@ class AcmeFrontEnd:
             answer = await self._answer(route, params, scope, receive)
         except Exception as exc:
             answer = self._failure(exc, path)
+            if route is None:  # RFC 9110 §15.5.6: a 405 says which methods the resource takes
+                answer.headers["Allow"] = ", ".join(_methods(path))
         nonce = await self._nonce(answer)
         await self._send(send, answer, nonce, head=method == "HEAD")
 
@@ -279,6 +281,14 @@ def _match(method: str, path: str) -> tuple[Route | None, dict[str, str]]:
                 return route, found.groupdict()
             # the same path may be routed under another method (new-nonce: HEAD and GET)
     return None, {}
+
+
+def _methods(path: str) -> list[str]:
+    """The methods the ACME resource at ``path`` takes (HEAD wherever GET is)."""
+    methods = [route.method for route in ROUTES if route.pattern.match(path)]
+    if "GET" in methods:
+        methods.append("HEAD")
+    return sorted(set(methods))
 
 
 def _acme_path(path: str) -> bool:

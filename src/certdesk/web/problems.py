@@ -130,6 +130,31 @@ def document(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _allowed(req: Request, said: str | None) -> str:
+    """Every method the resource at the request's path takes: the router names only those of
+    the first route it tried for the path, and several routes may share one (GET and POST
+    ``/api/v1/certificates``). The API's own description lists them all."""
+    app = req.app
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = [
+            (
+                re.compile("[^/]+".join(map(re.escape, re.split(r"\{[^}/]+\}", path))) + r"\Z"),
+                {m.upper() for m in item if m.upper() in _HTTP_METHODS},
+            )
+            for path, item in app.openapi().get("paths", {}).items()
+        ]
+        app.state.allow_table = table
+    methods = {m.strip() for m in (said or "").split(",") if m.strip()}
+    for pattern, taken in table:
+        if pattern.match(req.url.path):
+            methods |= taken
+    return ", ".join(sorted(methods))
+
+
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
     """An RFC 9457 problem document; see :func:`render`."""
     return render(status, code, title, detail, extra)
@@ -270,9 +295,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(req: Request, exc: StarletteHTTPException) -> Response:
-        if page := _page(req, exc.status_code, f"http.{exc.status_code}", str(exc.detail)):
-            return page
-        return problem(exc.status_code, f"http.{exc.status_code}", str(exc.detail), str(exc.detail))
+        answer: Response | None = _page(
+            req, exc.status_code, f"http.{exc.status_code}", str(exc.detail)
+        )
+        if answer is None:
+            answer = problem(
+                exc.status_code, f"http.{exc.status_code}", str(exc.detail), str(exc.detail)
+            )
+        # What the router said with it: a 405's Allow (RFC 9110 §15.5.6 requires it).
+        answer.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            answer.headers["Allow"] = _allowed(req, answer.headers.get("Allow"))
+        return answer
 
     @app.exception_handler(DataError)
     async def _data(req: Request, exc: DataError) -> Response:
