@@ -95,9 +95,14 @@ async def attach(
 
 @router.get(
     "/{attachment_id}",
+    response_class=Response,
     responses={
         **problems(404, 422),
-        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+        200: {
+            # served as the content type it was attached with (a PDF, an image, a CSR …)
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The file",
+        },
     },
 )
 def download(
