@@ -124,7 +124,7 @@ def show_contact(
     }
 
 
-@router.patch("/{contact_id}", response_model=ContactOut, responses=problems(403, 404, 422))
+@router.patch("/{contact_id}", response_model=ContactOut, responses=problems(403, 404, 409, 422))
 def change_contact(
     code: OrgCode, contact_id: ContactId, body: ContactPatch, svc: ServicesDep, who: ActorDep
 ) -> dict[str, object]:
