@@ -263,10 +263,11 @@ def inproc_split(svc: Services, data: Data) -> dict[str, float]:
     no session or token lookup. "translation only": the same function with the list service's
     answer computed once beforehand, so what is left is building the page or the JSON."""
     from certdesk.services.casework.cases import CaseFilter
-    from certdesk.web.api import cases as api_cases
+    from certdesk.web.api import case_search as api_cases
     from certdesk.web.api import certificates as api_certs
     from certdesk.web.console import template_assets
     from certdesk.web.console.frame import Console
+    from certdesk.web.console.list_filters import CaseFilters, CertificateFilters
     from certdesk.web.console.pages import cases as page_cases
     from certdesk.web.console.pages import certificates as page_certs
     from certdesk.web.console.pages import home
@@ -301,7 +302,9 @@ def inproc_split(svc: Services, data: Data) -> dict[str, float]:
         return forecast.weeks_of(counts, now)
 
     def cert_page() -> object:
-        return page_certs.certificates(req("/certificates", "limit=50"), console, who, limit=LIMIT)
+        return page_certs.certificates(
+            req("/certificates", "limit=50"), console, who, CertificateFilters(), limit=LIMIT
+        )
 
     def cert_page_cached() -> object:
         with answering(svc.inventory, "search", cert_answer):
@@ -316,7 +319,9 @@ def inproc_split(svc: Services, data: Data) -> dict[str, float]:
             return cert_api()
 
     def case_page() -> object:
-        return page_cases.case_list(req("/cases", "limit=50"), console, who, limit=LIMIT)
+        return page_cases.case_list(
+            req("/cases", "limit=50"), console, who, CaseFilters(), limit=LIMIT
+        )
 
     def case_page_cached() -> object:
         with answering(svc.cases, "search", case_answer):

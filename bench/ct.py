@@ -157,7 +157,7 @@ def certdesk_pass(
                 LOCAL_OPERATOR, "chp", "CHP", self_managed=False, grants=["zone:chp.ca.gov"]
             )
             pem = (tmp / "key.pem").read_bytes()
-            svc.ct_logs.add(LOCAL_OPERATOR, "bench", url, pem, tiled=tiled)
+            svc.ct_logs.add(LOCAL_OPERATOR, "bench", url, pem, tiled=tiled, start=0)
             report: dict[str, Any] = {}
 
             def work() -> int:

@@ -377,7 +377,7 @@ def components(svc: Services, csr_pem: bytes) -> tuple[float, list[tuple[str, fl
     suffixes = settings.allowed_suffixes
     csr = parse_csr(csr_pem)
     facts = check_csr(csr)
-    names = tuple(require_allowed(facts.names, suffixes))
+    names = tuple(require_allowed(facts.names, suffixes, max_names=settings.max_names_per_cert))
     loaded = svc.authority.issuing()
     now = svc.rt.clock()
     validity = validity_for(now, DAYS, settings.max_validity_days)
@@ -404,7 +404,7 @@ def components(svc: Services, csr_pem: bytes) -> tuple[float, list[tuple[str, fl
         return check_csr(parse_csr(csr_pem))
 
     def name_rules() -> object:
-        return require_allowed(facts.names, suffixes)
+        return require_allowed(facts.names, suffixes, max_names=settings.max_names_per_cert)
 
     def prepare() -> object:
         return loaded.ca.prepare(request(), max_days=max_days)
