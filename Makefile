@@ -78,6 +78,7 @@ lint: test-deps
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 
 # Two pytest workers (pytest-xdist), a test file at a time each: the suite is CPU-bound on
 # two cores, and module-scoped fixtures (a populated certdesk per test file) are built once.

@@ -35,6 +35,7 @@ from pathlib import Path
 import requests
 from acme import client, messages
 from cryptography.hazmat.primitives import serialization
+from josepy.jwa import ES256
 
 from results import record as record_results
 
@@ -69,7 +70,7 @@ POLL = 0.01
 def plain_acme(pebble, planned: list[IssueRequest]) -> float:  # type: ignore[no-untyped-def]
     """(a): the library's own calls, as a tight client would make them."""
     account = registered(pebble)
-    net = client.ClientNetwork(account.key, alg=client.jose.ES256, user_agent="bench")
+    net = client.ClientNetwork(account.key, alg=ES256, user_agent="bench")
     net.verify_ssl = pebble.endpoint.ca_bundle
     directory = client.ClientV2.get_directory(pebble.endpoint.directory_url, net)
     acme_client = client.ClientV2(directory, net)
@@ -94,6 +95,7 @@ def plain_acme(pebble, planned: list[IssueRequest]) -> float:  # type: ignore[no
         while body.status != messages.STATUS_VALID:
             time.sleep(POLL)
             body = messages.Order.from_json(post_as_get(order.uri).json())
+        assert body.certificate is not None  # a valid order names its certificate
         cert = post_as_get(body.certificate)
         alternates = [
             post_as_get(link["url"]).text

@@ -155,7 +155,7 @@ class Population:
                     status = "superseded"  # renewed in the past
             elif self._opens_at(nb, na) <= NOW:
                 self.renewals_due += 1  # came due within the last minute
-            cert = (
+            cert: tuple[Any, ...] = (
                 cid,
                 format(0x5E00000000 + cid, "x"),
                 fx.issuer_id,
@@ -349,8 +349,8 @@ def load(url: str, pop: Population) -> tuple[int, int]:
             cert_cur.execute(_PLAN_FACT.replace("?", "%s"), (NOW,))
         cert_conn.commit()
         notice_conn.commit()
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("VACUUM ANALYZE")
     return certs, notices
 
 

@@ -153,7 +153,7 @@ def main() -> None:
                     f"ratio {got['vs_raw']:.2f}); failed {got['failed']}, "
                     f"retrying {got['retrying']}"
                 )
-    out: dict[str, Any] = {}
+    out = {}
     for name, got_all in runs.items():
         out[name] = {key: statistics.median(g[key] for g in got_all) for key in got_all[0]}
         if args.rounds > 1:
