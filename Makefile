@@ -44,7 +44,8 @@ test-latest: system-deps assets
 test-deps: $(VENV)/.test-deps
 
 # The console's front-end packages from the npm registry (package.json): the California State
-# Web Template, and axe-core for the accessibility tests. node_modules/ is never committed.
+# Web Template, axe-core for the accessibility tests, and acme-client (Node.js's ACME library)
+# as one more client of certdesk's ACME server in tests/acme. node_modules/ is never committed.
 node_modules/.package-lock.json: package.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
