@@ -141,7 +141,6 @@ def main() -> None:
         variants = {"before": (args.baseline_src, {}), **variants}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     print(f"notices through NoticeService.run, digests off, SQLite FULL; load {load_at_start}")
-    out: dict[str, Any] = {}
     with lifecycle.smtp_server() as (port, sink):
         for turn in range(args.rounds):
             for name, (src, extra) in variants.items():
@@ -153,7 +152,7 @@ def main() -> None:
                     f"ratio {got['vs_raw']:.2f}); failed {got['failed']}, "
                     f"retrying {got['retrying']}"
                 )
-    out = {}
+    out: dict[str, Any] = {}
     for name, got_all in runs.items():
         out[name] = {key: statistics.median(g[key] for g in got_all) for key in got_all[0]}
         if args.rounds > 1:

@@ -140,7 +140,7 @@ class AcmeFrontEnd:
         path: str = scope["path"]
         method: str = scope["method"]
         route, params = _match(method, path)
-        if route is None and not _acme_path(path):
+        if route is None and not _methods(path):
             # The console's own pages under /acme (EAB keys, accounts, standing records).
             await self.app(scope, receive, send)
             return
@@ -289,11 +289,6 @@ def _methods(path: str) -> list[str]:
     if "GET" in methods:
         methods.append("HEAD")
     return sorted(set(methods))
-
-
-def _acme_path(path: str) -> bool:
-    """Whether ``path`` is an ACME resource (under any method)."""
-    return any(route.pattern.match(path) for route in ROUTES)
 
 
 async def _body(receive: Receive) -> bytes:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 
 from certdesk.core.access import Action, Actor, Role, authorize
@@ -61,7 +62,8 @@ class AccountView:
         }
 
 
-def _view(row: AcmeAccount, org_code: str) -> AccountView:
+def _view(row: AcmeAccount | Row[Any], org_code: str) -> AccountView:
+    """The account from its ORM row or a Core row of the same columns (acme_reads.account)."""
     return AccountView(
         row.id,
         row.org_id,
@@ -278,15 +280,4 @@ def current_in(conn: Connection, account_id: int, thumbprint: str | None = None)
         raise NotFound("acme.account_does_not_exist", "no such account")
     if thumbprint is not None and row.thumbprint != thumbprint:
         raise KeyChanged
-    return AccountView(
-        row.id,
-        row.org_id,
-        row.org_code,
-        row.status,
-        row.jwk,
-        row.thumbprint,
-        tuple(row.contacts),
-        row.eab_kid,
-        row.created_at,
-        row.deactivated_at,
-    )
+    return _view(row, row.org_code)
