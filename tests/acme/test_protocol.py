@@ -39,7 +39,7 @@ from world.acme import (
     rollover,
     solve_http01,
 )
-from world.csr import make_csr
+from world.csr import build_csr, make_csr
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -454,6 +454,30 @@ def test_r12_finalize_with_other_names_is_bad_csr(world: AcmeWorld) -> None:
         kid=acme.net.account.uri,
     )
     problem(resp, 400, "badCSR")
+
+
+def test_r12_must_staple_csr_is_bad_csr_and_leaves_the_order_ready(world: AcmeWorld) -> None:
+    acme = world.registered()
+    order = acme.new_order(make_csr(["staple.alpha.ca.gov"]))
+    solve_http01(world, acme, order)
+    order = poll_ready(acme, order)
+    staple = build_csr(
+        ["staple.alpha.ca.gov"],
+        extensions=[x509.TLSFeature([x509.TLSFeatureType.status_request])],
+    ).public_bytes(serialization.Encoding.DER)
+    resp = post(
+        world,
+        order.body.finalize.removeprefix(world.base),
+        {"csr": b64url(staple)},
+        acme.net.key,
+        kid=acme.net.account.uri,
+    )
+    assert "Must-Staple" in problem(resp, 400, "badCSR")["detail"]
+    # Nothing changed: the order is still ready, and the CSR without it is signed.
+    done = acme.finalize_order(order, datetime.now() + timedelta(seconds=30))
+    cert = x509.load_pem_x509_certificate(done.fullchain_pem.encode())
+    with pytest.raises(x509.ExtensionNotFound):
+        cert.extensions.get_extension_for_class(x509.TLSFeature)
 
 
 def test_failed_http01_makes_the_order_invalid(world: AcmeWorld) -> None:

@@ -528,6 +528,29 @@ def test_san_refusals(sans: list[x509.GeneralName], code: str, rule: str, words:
     assert words in refusal.detail
 
 
+@pytest.mark.parametrize(
+    ("features", "refused"),
+    [
+        pytest.param([x509.TLSFeatureType.status_request], True, id="R12/deny-must-staple"),
+        pytest.param([x509.TLSFeatureType.status_request_v2], False, id="R12/allow-other-feature"),
+    ],
+)
+def test_r12_must_staple_is_refused_not_dropped(
+    features: list[x509.TLSFeatureType], refused: bool
+) -> None:
+    csr = build_csr(
+        key=private_key("ec256"),
+        sans=[x509.DNSName("www.dmv.ca.gov")],
+        extensions=[x509.TLSFeature(features)],
+    )
+    if not refused:
+        assert check_csr(csr).names == ("www.dmv.ca.gov",)
+        return
+    refusal = refusal_of(lambda: check_csr(csr))
+    assert (refusal.code, refusal.rule) == ("csr.must_staple", "R12")
+    assert "Must-Staple" in refusal.detail
+
+
 # --- Robustness: any bytes or text (issue 10) ------------------------------------------------
 
 # Valid CSRs to damage: hypothesis alone almost never draws bytes that parse as a CSR, and

@@ -59,9 +59,11 @@ def build_csr(
     organization: str | None = None,
     sans: Sequence[x509.GeneralName] | None = None,
     algorithm: SigningHash = None,
+    extensions: Sequence[x509.ExtensionType] = (),
 ) -> x509.CertificateSigningRequest:
     """A CSR object: ``names`` as DNS names in the SAN (or the given ``sans``; no SAN when both
-    are empty), signed by ``key``, else the cached key of ``key_type``, else a fresh P-256 key."""
+    are empty) and any further requested ``extensions``, signed by ``key``, else the cached key
+    of ``key_type``, else a fresh P-256 key."""
     if key is None:
         key = subscriber_key(key_type) if key_type is not None else ec_key()
     subject = []
@@ -73,6 +75,8 @@ def build_csr(
     general = list(sans) if sans is not None else [x509.DNSName(n) for n in names]
     if general:
         builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
     return builder.sign(key, algorithm or signing_hash(key))
 
 

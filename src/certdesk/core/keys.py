@@ -277,6 +277,7 @@ def check_csr(csr: x509.CertificateSigningRequest) -> CsrFacts:
         )
 
     names = _names_of(csr)
+    _refuse_must_staple(csr)
     if not names:
         raise PolicyRefusal(
             "csr.no_names",
@@ -290,6 +291,25 @@ def check_csr(csr: x509.CertificateSigningRequest) -> CsrFacts:
         signature_hash=hash_algorithm.name,
         subject=csr.subject.rfc4514_string(),
     )
+
+
+def _refuse_must_staple(csr: x509.CertificateSigningRequest) -> None:
+    """R12: a CSR asking for OCSP Must-Staple (the TLS feature ``status_request``, RFC 7633)
+    is refused rather than answered with a certificate that silently lacks it: the requester
+    asked for a hard-fail promise certdesk's profiles do not make (Let's Encrypt refuses such
+    requests the same way). Called after :func:`_names_of`, which reports unreadable
+    extensions."""
+    try:
+        feature = csr.extensions.get_extension_for_class(x509.TLSFeature).value
+    except x509.ExtensionNotFound:
+        return
+    if x509.TLSFeatureType.status_request in feature:
+        raise PolicyRefusal(
+            "csr.must_staple",
+            "the CSR asks for OCSP Must-Staple, which certdesk's certificates do not carry; "
+            "request the certificate without it (for certbot, leave out --must-staple)",
+            rule="R12",
+        )
 
 
 def _names_of(csr: x509.CertificateSigningRequest) -> tuple[str, ...]:

@@ -85,6 +85,7 @@ CODES: dict[str, str] = {
     "csr.missing": "Add a certificate request (CSR) or ask cert services to generate the key.",
     "key.too_small": "The key is too small.",
     "csr.unsupported_signature": "The certificate request is signed with an outdated algorithm.",
+    "csr.must_staple": "Certificates here cannot carry OCSP Must-Staple; request one without it.",
     # cases (R3, R4, R8)
     "case.unknown": "There is no such case.",
     "case.state": "The case is not at a step where this can be done.",
