@@ -9,18 +9,24 @@ from typing import cast
 from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from certdesk.store.compiled import Compiled
 from certdesk.store.models import ApiToken, Organization
 
 _TOKENS = cast("Table", ApiToken.__table__)
-# Every API request authenticates: a Core statement built once, read on a Core connection.
-_CREDENTIALS = select(
-    _TOKENS.c.prefix,
-    _TOKENS.c.token_hash,
-    _TOKENS.c.role,
-    _TOKENS.c.org_id,
-    _TOKENS.c.revoked_at,
-    _TOKENS.c.user_id,
-).where(_TOKENS.c.prefix == bindparam("prefix"))
+# Every API request authenticates: a statement compiled once per dialect and run on the
+# DBAPI cursor of a Core connection (store/compiled.py), about half the cost of executing it
+# through SQLAlchemy. Revocation is read as a flag: the raw cursor would hand SQLite's
+# timestamp back as text, and only whether it is set matters here.
+_C_CREDENTIALS = Compiled(
+    select(
+        _TOKENS.c.prefix,
+        _TOKENS.c.token_hash,
+        _TOKENS.c.role,
+        _TOKENS.c.org_id,
+        _TOKENS.c.revoked_at.is_not(None),
+        _TOKENS.c.user_id,
+    ).where(_TOKENS.c.prefix == bindparam("prefix"))
+)
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,7 @@ class Credentials:
     token_hash: str
     role: str
     org_id: int | None
-    revoked_at: datetime | None
+    revoked: bool
     user_id: int | None  # set for a login session (R10)
 
 
@@ -40,8 +46,13 @@ def by_prefix(s: Session, prefix: str) -> ApiToken | None:
 
 
 def credentials(conn: Connection, prefix: str) -> Credentials | None:
-    row = conn.execute(_CREDENTIALS, {"prefix": prefix}).first()
-    return None if row is None else Credentials(*row)
+    cursor = _C_CREDENTIALS.execute(conn, {"prefix": prefix})
+    row = cursor.fetchone()
+    cursor.close()
+    if row is None:
+        return None
+    token_prefix, token_hash, role, org_id, revoked, user_id = row
+    return Credentials(token_prefix, token_hash, role, org_id, bool(revoked), user_id)
 
 
 def count_live(s: Session, role: str) -> int:

@@ -152,7 +152,7 @@ class TokenService:
             token = token_store.credentials(conn, _prefix_of(secret))
         if (
             token is None
-            or token.revoked_at is not None
+            or token.revoked
             or not hmac.compare_digest(token.token_hash, _digest(secret))
         ):
             raise _unknown_token()
