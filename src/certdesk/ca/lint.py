@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -51,7 +51,9 @@ def lint_tls_server(
         raise _fail("subject", "subject must be empty; names belong in the SAN")
     if cert.issuer != issuer.subject:
         raise _fail("issuer", "issuer name does not match the issuing CA")
-    ext = cert.extensions
+    # One pass over the extensions (each lookup by class would walk them all again); a
+    # duplicated extension cannot get here: cryptography refuses to parse such a certificate.
+    ext = {e.oid: e for e in cert.extensions}
 
     san = _get(ext, x509.SubjectAlternativeName, "san")
     if not san.critical:
@@ -95,7 +97,7 @@ def lint_tls_server(
     if list(eku.value) != [ExtendedKeyUsageOID.SERVER_AUTH]:
         raise _fail("eku", "extendedKeyUsage must be serverAuth only")
 
-    if any(e.oid == x509.SubjectKeyIdentifier.oid for e in ext):
+    if x509.SubjectKeyIdentifier.oid in ext:
         raise _fail("ski", "a subscriber certificate must not carry a subjectKeyIdentifier")
 
     aki = _get(ext, x509.AuthorityKeyIdentifier, "aki")
@@ -137,8 +139,12 @@ def lint_tls_server(
         raise _fail("key", "only RSA and ECDSA subscriber keys are issued (R12)")
 
 
-def _get(ext: x509.Extensions, cls: type[_E], what: str) -> x509.Extension[_E]:
-    try:
-        return ext.get_extension_for_class(cls)
-    except x509.ExtensionNotFound:
-        raise _fail(what, f"{cls.__name__} extension is missing") from None
+def _get(
+    ext: dict[x509.ObjectIdentifier, x509.Extension[x509.ExtensionType]],
+    cls: type[_E],
+    what: str,
+) -> x509.Extension[_E]:
+    found = ext.get(cls.oid)
+    if found is None or not isinstance(found.value, cls):
+        raise _fail(what, f"{cls.__name__} extension is missing")
+    return cast("x509.Extension[_E]", found)
