@@ -1019,6 +1019,10 @@ CONCURRENT_THREADS = 16
 CONCURRENT_SECONDS = 3.0
 CONCURRENT_ROUNDS = 3
 CPU_TARGET_MS = {"sqlite": 0.8, "pg": 1.5}  # per durable certificate (PG: client + server)
+# The same targets as a share of raw ``cryptography``'s CPU per certificate ((a): CSR parse
+# and verify, one signature), which follows the machine's speed: the issue set 0.8 ms as
+# "about 0.25x raw", when (a) took about 0.2 ms; 1.5 ms is then about 0.13x.
+RAW_SHARE_TARGET = {"sqlite": 0.25, "pg": 0.13}
 
 
 def pg_backend_cpu(database_url: str) -> float:
@@ -1094,6 +1098,9 @@ def concurrent_part(work: Path, baseline_src: str | None) -> dict[str, Any]:
                         env,
                     )  # fmt: skip
                     got.setdefault(backend, {}).setdefault(tag, []).append(json.loads(out))
+    # (a) in this process, after the children, for the machine-normalised view.
+    raw = interleaved({"raw": raw_fn(make_csr())}, ROUND_SECONDS)["raw"]
+    raw_cpu_ms = sum(r.cpu for r in raw) * 1e3 / sum(r.count for r in raw)
     figures: dict[str, Any] = {}
     targets: dict[str, Any] = {}
     for backend, by_tag in got.items():
@@ -1106,13 +1113,24 @@ def concurrent_part(work: Path, baseline_src: str | None) -> dict[str, Any]:
                 "client_cpu_ms": round(cpu, 3),
                 "server_cpu_ms": round(server, 3),
                 "cpu_ms": round(cpu + server, 3),
+                "raw_share": round(raw_cpu_ms / (cpu + server), 3),
             }
         mine = figures[f"{backend} after"]["cpu_ms"]
         targets[f"cpu_ms_per_cert_{backend}_16_concurrent_le_{CPU_TARGET_MS[backend]}"] = {
             "value": mine,
             "met": mine <= CPU_TARGET_MS[backend],
         }
-    return {"threads": CONCURRENT_THREADS, "figures": figures, "targets": targets}
+        share = figures[f"{backend} after"]["raw_share"]
+        targets[f"raw_cpu_share_{backend}_16_concurrent_ge_{RAW_SHARE_TARGET[backend]}"] = {
+            "value": share,
+            "met": share >= RAW_SHARE_TARGET[backend],
+        }
+    return {
+        "threads": CONCURRENT_THREADS,
+        "raw_cpu_ms": round(raw_cpu_ms, 3),
+        "figures": figures,
+        "targets": targets,
+    }
 
 
 def print_concurrent(conc: dict[str, Any]) -> None:
@@ -1120,12 +1138,20 @@ def print_concurrent(conc: dict[str, Any]) -> None:
         f"\n(d) {conc['threads']} concurrent issuances in one process, {CONCURRENT_ROUNDS} "
         f"interleaved rounds of {CONCURRENT_SECONDS:.0f} s"
     )
-    print(f"  {'':<20}{'certs/s':>9}{'client CPU ms':>15}{'server CPU ms':>15}{'CPU ms':>9}")
+    print(
+        f"  {'':<20}{'certs/s':>9}{'client CPU ms':>15}{'server CPU ms':>15}{'CPU ms':>9}"
+        f"{'raw/CPU':>9}"
+    )
     for name, f in conc["figures"].items():
         print(
             f"  {name:<20}{f['certs_per_second']:>9.0f}{f['client_cpu_ms']:>15.3f}"
-            f"{f['server_cpu_ms']:>15.3f}{f['cpu_ms']:>9.3f}"
+            f"{f['server_cpu_ms']:>15.3f}{f['cpu_ms']:>9.3f}{f['raw_share']:>9.3f}"
         )
+    print(
+        f"  raw/CPU: (a) raw cryptography's CPU per certificate on this machine in the same run"
+        f" ({conc['raw_cpu_ms']:.3f} ms) over the row's; the issue's 0.8 / 1.5 ms are about"
+        f" {RAW_SHARE_TARGET['sqlite']} / {RAW_SHARE_TARGET['pg']} of it"
+    )
 
 
 def parse_args() -> argparse.Namespace:
