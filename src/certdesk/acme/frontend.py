@@ -101,6 +101,7 @@ ROUTES = (
     _route("POST", "/acme/cert/{serial}", orders.certificate),
     _route("POST", "/acme/new-account", accounts.new_account, jwk_ok=True),
     _route("POST", "/acme/acct/{account_id}/orders", accounts.account_orders),
+    _route("POST", "/acme/acct/{account_id}/orders/{after}", accounts.account_orders),
     _route("POST", "/acme/acct/{account_id}", accounts.account),
     _route("POST", "/acme/key-change", accounts.key_change),
     _route("POST", "/acme/revoke-cert", accounts.revoke_cert, jwk_ok=True),
