@@ -10,6 +10,7 @@ from typing import Any
 
 import josepy as jose
 import pytest
+import requests
 from acme import challenges, messages
 
 from certdesk.acme import account_resources
@@ -348,3 +349,42 @@ def test_r17_an_invalid_authorization_shows_the_challenge_that_failed_and_stays_
     world.responder.answers[chall["token"]] = f"{chall['token']}.whatever"
     again = post(world, path, {}, acme.net.key, kid=kid)
     assert again.status_code == 200 and again.json()["status"] == "invalid"
+
+
+# --- §6.5, §7.2: nonces on every answer ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        pytest.param("GET", "/acme/directory", 200, id="R17/6.5-directory"),
+        pytest.param("HEAD", "/acme/new-nonce", 200, id="R17/7.2-new-nonce-head"),
+        pytest.param("GET", "/acme/new-nonce", 204, id="R17/7.2-new-nonce-get"),
+        pytest.param("GET", "/acme/new-order", 405, id="R17/6.5-405"),
+        pytest.param("POST", "/acme/no-such-resource", 404, id="R17/6.5-404-signed-post"),
+        pytest.param("POST", "/acme/order/1/extra", 404, id="R17/6.5-404-under-a-resource"),
+    ],
+)
+def test_r17_every_acme_answer_carries_a_fresh_nonce(
+    world: AcmeWorld, method: str, path: str, status: int
+) -> None:
+    acme = world.registered()
+    if method == "POST":
+        resp = post(world, path, None, acme.net.key, kid=acme.net.account.uri)
+        problem(resp, 404, "malformed")
+    else:
+        resp = requests.request(method, world.base + path, timeout=10)
+    assert resp.status_code == status, resp.text
+    assert resp.headers.get("Replay-Nonce")
+    assert resp.headers["Cache-Control"] == "no-store"
+    if status == 404:
+        # The nonce is a good one: the client's next request may use it.
+        again = post(
+            world,
+            acme.net.account.uri.removeprefix(world.base),
+            None,
+            acme.net.key,
+            kid=acme.net.account.uri,
+            use_nonce=resp.headers["Replay-Nonce"],
+        )
+        assert again.status_code == 200, again.text
