@@ -94,13 +94,11 @@ def check_contacts(contacts: Sequence[str]) -> tuple[str, ...]:
         # and no hfields ("?subject=…", RFC 6068 §2) or percent-encoding, which a mailto URL
         # gives other meanings: notices go to the address, never to a URL's extras.
         try:
-            if "?" in address or "%" in address:
-                raise InvalidInput("acme.invalid_contact", "hfields")
-            normalize_email(address)
+            plain = "?" not in address and "%" not in address and bool(normalize_email(address))
         except InvalidInput:
-            raise InvalidInput(
-                "acme.invalid_contact", f"{contact!r} is not one e-mail address"
-            ) from None
+            plain = False
+        if not plain:
+            raise InvalidInput("acme.invalid_contact", f"{contact!r} is not one e-mail address")
         out.append(contact)
     return tuple(out)
 
