@@ -78,6 +78,7 @@ def test_email_accepted(given: str, stored: str) -> None:
         pytest.param("jane@localhost", id="email/single-label-host"),
         pytest.param("jane doe@dmv.ca.gov", id="email/space"),
         pytest.param("jane@dmv.ca.gov\r\nBcc: x@evil.example", id="email/header-injection"),
+        pytest.param("jane@dmv.ca.gov\n", id="email/trailing-newline"),
         pytest.param("jane@@dmv.ca.gov", id="email/two-ats"),
         pytest.param("jane.@dmv.ca.gov", id="email/dot-before-at"),
         pytest.param("jane@-dmv.ca.gov", id="email/label-starts-with-dash"),

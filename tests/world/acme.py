@@ -76,6 +76,36 @@ def post(
     )
 
 
+def post_raw(
+    world: AcmeWorld,
+    path: str,
+    protected: str,
+    payload: bytes,
+    key: jose.JWK,
+    *,
+    tamper: Any = None,
+) -> requests.Response:
+    """A flattened JWS whose protected header is the JSON text ``protected`` as given
+    (duplicate members and all), signed ES256 by ``key``; ``tamper`` may rewrite the
+    finished body (a dict of protected, payload, signature) before it is sent."""
+    p64 = jose.b64encode(protected.encode()).decode()
+    pl64 = jose.b64encode(payload).decode()
+    signature = jose.ES256.sign(key.key, f"{p64}.{pl64}".encode())
+    body: dict[str, Any] = {
+        "protected": p64,
+        "payload": pl64,
+        "signature": jose.b64encode(signature).decode(),
+    }
+    if tamper is not None:
+        body = tamper(body)
+    return requests.post(
+        world.base + path,
+        data=json.dumps(body),
+        headers={"Content-Type": "application/jose+json"},
+        timeout=10,
+    )
+
+
 def problem(resp: requests.Response, status: int, kind: str) -> dict[str, Any]:
     """An RFC 8555 §6.7 problem of ``kind`` with a nonce and the index link."""
     assert resp.status_code == status, resp.text

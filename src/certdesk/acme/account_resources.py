@@ -17,6 +17,9 @@ from certdesk.errors import InvalidInput, Unauthorized
 from certdesk.services.acme.accounts import Registration
 from certdesk.services.registry import Services
 
+# Orders listed per page of an account's orders URL (RFC 8555 §7.1.2.1).
+ORDERS_PAGE = 100
+
 
 @dataclass(frozen=True)
 class Call:
@@ -45,6 +48,14 @@ def new_account(call: Call) -> Answer:
         raise InvalidInput(
             "acme.external_account_required",
             "an external account binding is required: ask certificate services for an EAB key",
+        )
+    if payload.get("termsOfServiceAgreed") is not True:
+        # RFC 8555 §7.3: the directory names terms of service (meta.termsOfService), and an
+        # account is created only for a client that agrees to them (as Boulder and Pebble).
+        raise InvalidInput(
+            "acme.malformed",
+            "a new account must agree to the terms of service (termsOfServiceAgreed: true): "
+            + call.links.terms(),
         )
     kid, inner = acme_jws.eab_kid_and_proof(
         payload["externalAccountBinding"], key, links.url("/new-account")
@@ -102,11 +113,20 @@ def key_change(call: Call) -> Answer:
 
 
 def account_orders(call: Call) -> Answer:
+    """RFC 8555 §7.1.2.1: the account's orders, :data:`ORDERS_PAGE` at a time; a further
+    page is named by ``Link: <…/orders/{last}>;rel="next"`` (the orders after the last one
+    listed), and invalid orders are left out."""
     post_as_get(call.signed)
-    if call.signed.own.id != as_id(call.params["account_id"]):
+    account_id = call.signed.own.id
+    if account_id != as_id(call.params["account_id"]):
         raise Unauthorized("acme.unauthorized", "this is another account's URL")
-    ids = call.svc.acme_orders.orders(call.signed.own)
-    return json_answer({"orders": [call.links.order(i) for i in ids]})
+    after = as_id(call.params["after"]) if "after" in call.params else 0
+    ids = call.svc.acme_orders.orders(call.signed.own, after=after, limit=ORDERS_PAGE + 1)
+    answer = json_answer({"orders": [call.links.order(i) for i in ids[:ORDERS_PAGE]]})
+    if len(ids) > ORDERS_PAGE:
+        following = call.links.url(f"/acct/{account_id}/orders/{ids[ORDERS_PAGE - 1]}")
+        answer.headers["Link"] = f'<{following}>;rel="next"'
+    return answer
 
 
 def revoke_cert(call: Call) -> Answer:

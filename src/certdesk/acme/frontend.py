@@ -36,7 +36,7 @@ from certdesk.acme.jws import MAX_BODY
 from certdesk.acme.problems import Answer
 from certdesk.acme.signed import AccountKeys, check, envelope
 from certdesk.acme.views import TERMS, Links, directory_json
-from certdesk.errors import CertdeskError, InvalidInput
+from certdesk.errors import CertdeskError, InvalidInput, NotFound
 from certdesk.services.registry import Services
 from certdesk.web.problems import database_unavailable
 
@@ -101,6 +101,7 @@ ROUTES = (
     _route("POST", "/acme/cert/{serial}", orders.certificate),
     _route("POST", "/acme/new-account", accounts.new_account, jwk_ok=True),
     _route("POST", "/acme/acct/{account_id}/orders", accounts.account_orders),
+    _route("POST", "/acme/acct/{account_id}/orders/{after}", accounts.account_orders),
     _route("POST", "/acme/acct/{account_id}", accounts.account),
     _route("POST", "/acme/key-change", accounts.key_change),
     _route("POST", "/acme/revoke-cert", accounts.revoke_cert, jwk_ok=True),
@@ -140,12 +141,16 @@ class AcmeFrontEnd:
         path: str = scope["path"]
         method: str = scope["method"]
         route, params = _match(method, path)
-        if route is None and not _methods(path):
+        if route is None and not _methods(path) and not _signed_post(scope):
             # The console's own pages under /acme (EAB keys, accounts, standing records).
             await self.app(scope, receive, send)
             return
         answer: Answer
         try:
+            if route is None and not _methods(path):
+                # A JWS posted to no ACME resource (the console takes none): an ACME problem
+                # with a fresh nonce (§6.5: SHOULD on errors too), not the console's 404.
+                raise NotFound("acme.not_found", "no ACME resource at this URL")
             if route is None:
                 raise InvalidInput(
                     "acme.method_not_allowed", "this resource does not take that method"
@@ -154,7 +159,8 @@ class AcmeFrontEnd:
             answer = await self._answer(route, params, scope, receive)
         except Exception as exc:
             answer = self._failure(exc, path)
-            if route is None:  # RFC 9110 §15.5.6: a 405 says which methods the resource takes
+            if route is None and _methods(path):
+                # RFC 9110 §15.5.6: a 405 says which methods the resource takes
                 answer.headers["Allow"] = ", ".join(_methods(path))
         nonce = await self._nonce(answer)
         await self._send(send, answer, nonce, head=method == "HEAD")
@@ -281,6 +287,17 @@ def _match(method: str, path: str) -> tuple[Route | None, dict[str, str]]:
                 return route, found.groupdict()
             # the same path may be routed under another method (new-nonce: HEAD and GET)
     return None, {}
+
+
+def _signed_post(scope: Scope) -> bool:
+    """A POST of an ACME JWS (RFC 8555 §6.2's media type), which only the ACME server takes."""
+    if scope["method"] != "POST":
+        return False
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media: bytes = value.split(b";")[0].strip().lower()
+            return media == b"application/jose+json"
+    return False
 
 
 def _methods(path: str) -> list[str]:

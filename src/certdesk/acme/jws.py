@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +37,41 @@ MEDIA_TYPE = "application/jose+json"
 MAX_BODY = 64 * 1024
 
 
+# RFC 8555 §6.1: base64url without padding; a value with trailing "=" MUST be refused, and
+# so is anything outside the URL-safe alphabet (Python's decoder would drop it silently).
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def b64decode(text: object, what: str) -> bytes:
     if not isinstance(text, str):
         raise InvalidInput("acme.malformed", f"{what} is not base64url text")
+    if _B64URL.fullmatch(text) is None:
+        raise InvalidInput(
+            "acme.malformed", f"{what} is not base64url without padding (RFC 8555 §6.1)"
+        )
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise InvalidInput("acme.malformed", f"{what} is not base64url") from None
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise ValueError("duplicate member")
+    return dict(pairs)
+
+
+def header_json(text: object, what: str) -> Any:
+    """A JOSE header: RFC 7515 §4 lets a parser take the last of duplicate names, but then
+    any proxy or log that takes the first reads another ``url``, ``nonce`` or ``kid`` than
+    this server verified; a header naming a member twice is refused instead."""
+    try:
+        return json.loads(b64decode(text, what), object_pairs_hook=_unique_members)
+    except (ValueError, RecursionError):
+        raise InvalidInput(
+            "acme.malformed", f"{what} is not JSON with unique member names"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -74,10 +103,8 @@ def parse(body: bytes, content_type: str) -> Envelope:
             "acme.malformed",
             "the body must be a flattened JWS with exactly protected, payload and signature",
         )
-    try:
-        header = json.loads(b64decode(outer["protected"], "protected"))
-    except ValueError:
-        raise InvalidInput("acme.malformed", "the protected header is not JSON") from None
+    header = header_json(outer["protected"], "the protected header")
+    b64decode(outer["signature"], "the signature")
     if not isinstance(header, dict):
         raise InvalidInput("acme.malformed", "the protected header is not a JSON object")
     alg = header.get("alg")
@@ -169,8 +196,8 @@ def eab_kid_and_proof(
     itself is checked with :func:`check_eab_mac` once the services opened the key."""
     if not isinstance(eab, dict) or set(eab) != {"protected", "payload", "signature"}:
         raise InvalidInput("acme.malformed", "externalAccountBinding is not a flattened JWS")
+    header = header_json(eab["protected"], "externalAccountBinding.protected")
     try:
-        header = json.loads(b64decode(eab["protected"], "externalAccountBinding.protected"))
         inner = acme_jws.JWS.from_json(eab)
         bound_key = JWK.json_loads(b64decode(eab["payload"], "externalAccountBinding"))
     except (ValueError, DeserializationError, TypeError):
@@ -223,10 +250,7 @@ def key_change(outer: Envelope) -> KeyChange:
     inner = payload_json(outer)
     if set(inner) != {"protected", "payload", "signature"}:
         raise InvalidInput("acme.malformed", "the keyChange payload is not a flattened JWS")
-    try:
-        header = json.loads(b64decode(inner["protected"], "inner protected"))
-    except ValueError:
-        raise InvalidInput("acme.malformed", "the inner protected header is not JSON") from None
+    header = header_json(inner["protected"], "the inner protected header")
     if not isinstance(header, dict):
         raise InvalidInput("acme.malformed", "the inner protected header is not an object")
     if header.get("alg") not in ALGORITHMS:

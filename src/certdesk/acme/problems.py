@@ -38,8 +38,10 @@ CODES: dict[str, tuple[str, int]] = {
     "acme.not_found": ("malformed", 404),
     "acme.rate_limited": ("rateLimited", 429),
     "acme.key_in_use": ("malformed", 409),  # RFC 8555 §7.3.5, with Location of the other
-    # RFC 9773 §7.4. 400, not 409: certbot's library reads any 409 as "account exists".
-    "acme.already_replaced": ("alreadyReplaced", 400),
+    # RFC 9773 §5: MUST be 409. lego falls back to an order without "replaces" only on a 409
+    # alreadyReplaced; certbot's library (which reads any 409 as a conflict) sends no
+    # "replaces" at all.
+    "acme.already_replaced": ("alreadyReplaced", 409),
     "acme.invalid_profile": ("invalidProfile", 400),  # draft-aaron-acme-profiles
     "acme.renewal_info_unknown": ("malformed", 404),
     "acme.method_not_allowed": ("malformed", 405),

@@ -8,7 +8,7 @@ from typing import Any
 
 from certdesk.config import Settings
 from certdesk.core import acme_profiles
-from certdesk.core.acme_states import ChallengeType, OrderStatus
+from certdesk.core.acme_states import AuthzStatus, ChallengeStatus, ChallengeType, OrderStatus
 from certdesk.services.acme import va as acme_va
 from certdesk.services.acme.accounts import AccountView
 from certdesk.services.acme.authorizations import AuthzView, ChallengeView
@@ -45,6 +45,10 @@ class Links:
 
     def authz(self, authz_id: int) -> str:
         return f"{self.base}/authz/{authz_id}"
+
+    def terms(self) -> str:
+        """The terms of service the directory names (``meta.termsOfService``)."""
+        return self.settings.acme_terms_of_service_url or self.url("/terms")
 
 
 def account_json(links: Links, account: AccountView) -> dict[str, Any]:
@@ -92,12 +96,23 @@ def challenge_json(links: Links, chall: ChallengeView) -> dict[str, Any]:
     return out
 
 
+# RFC 8555 §7.1.4 "challenges": a valid authorization shows the challenge that was
+# validated, an invalid one the challenge that was attempted and failed; any other (pending,
+# expired, deactivated …) every challenge it offered.
+_SHOWN = {
+    AuthzStatus.VALID: ChallengeStatus.VALID,
+    AuthzStatus.INVALID: ChallengeStatus.INVALID,
+}
+
+
 def authz_json(links: Links, authz: AuthzView) -> dict[str, Any]:
+    shown = _SHOWN.get(authz.status)
+    challenges = [c for c in authz.challenges if shown is None or c.status is shown]
     out: dict[str, Any] = {
         "identifier": {"type": "dns", "value": authz.name},
         "status": str(authz.status),
         "expires": time(authz.expires_at),
-        "challenges": [challenge_json(links, c) for c in authz.challenges],
+        "challenges": [challenge_json(links, c) for c in challenges],
     }
     if authz.wildcard:
         out["wildcard"] = True
@@ -115,7 +130,7 @@ def directory_json(links: Links) -> dict[str, Any]:
         "keyChange": links.url("/key-change"),
         "renewalInfo": links.url("/renewal-info"),  # RFC 9773 §3
         "meta": {
-            "termsOfService": settings.acme_terms_of_service_url or links.url("/terms"),
+            "termsOfService": links.terms(),
             "website": settings.base_url,
             "externalAccountRequired": True,
             # draft-aaron-acme-profiles §3: name → description for people.

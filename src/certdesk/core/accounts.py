@@ -56,7 +56,7 @@ def normalize_login_id(value: str) -> str:
 
 def normalize_email(value: str) -> str:
     """The address with its domain in lower case; raises when it is not a plain address."""
-    if len(value) > MAX_EMAIL or not _EMAIL.match(value):
+    if len(value) > MAX_EMAIL or not _EMAIL.fullmatch(value):
         raise InvalidInput(
             "user.email",
             f"{value[:80]!r} is not an e-mail address of the form name@host.domain",

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, CursorResult, Table, delete, insert, select, 
 from sqlalchemy.orm import Session
 
 from certdesk.core.acme_states import (
+    DEAD_AUTHZ,
     AccountStatus,
     AuthzStatus,
     ChallengeStatus,
@@ -266,10 +267,29 @@ def order(s: Session, order_id: int, *, for_update: bool = False) -> AcmeOrder |
     return s.scalars(q).one_or_none()
 
 
-def orders_of(s: Session, account_id: int) -> list[int]:
+def orders_of(s: Session, account_id: int, *, after: int, limit: int, now: datetime) -> list[int]:
+    """Up to ``limit`` of the account's orders numbered above ``after``, oldest first, without
+    those that can no longer be anything but invalid (RFC 8555 §7.1.2.1: the list SHOULD NOT
+    include invalid orders): recorded invalid, or not yet finalized and either expired or
+    holding an authorization that failed, was deactivated or revoked (core.order_status)."""
+    order, authz = AcmeOrder, AcmeAuthorization
+    dead_authz = (
+        select(authz.id)
+        .where(authz.order_id == order.id, authz.status.in_(sorted(DEAD_AUTHZ)))
+        .exists()
+    )
+    unfinished = order.status.not_in([OrderStatus.PROCESSING, OrderStatus.VALID])
     return list(
         s.scalars(
-            select(AcmeOrder.id).where(AcmeOrder.account_id == account_id).order_by(AcmeOrder.id)
+            select(order.id)
+            .where(
+                order.account_id == account_id,
+                order.id > after,
+                order.status != OrderStatus.INVALID,
+                ~(unfinished & ((order.expires_at <= now) | dead_authz)),
+            )
+            .order_by(order.id)
+            .limit(limit)
         )
     )
 

@@ -282,9 +282,13 @@ class AcmeOrders:
             raise NotFound("acme.not_found", "no such order")
         return order_view_of(rows, self._rt.clock()), rows[0].replaces_serial
 
-    def orders(self, account: AccountView) -> list[int]:
+    def orders(self, account: AccountView, *, after: int = 0, limit: int) -> list[int]:
+        """A page of the account's orders (RFC 8555 §7.1.2.1): up to ``limit`` numbered
+        above ``after``, invalid ones left out."""
         with self._rt.reads() as s:
-            return acme_store.orders_of(s, account.id)
+            return acme_store.orders_of(
+                s, account.id, after=after, limit=limit, now=self._rt.clock()
+            )
 
     # --- authorizations, challenges (§7.5) and revokeCert (§7.6), in their own rooms --------
 
