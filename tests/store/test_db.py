@@ -11,6 +11,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from certdesk.store import db
+from certdesk.store.compiled import end_read, raw_execute
 from conftest import PG_ADMIN
 
 
@@ -66,3 +67,22 @@ def test_a_connection_broken_in_use_fails_once_then_the_pool_reconnects(
         conn.execute(text("SELECT 1"))
     assert err.value.connection_invalidated
     assert _backend_pid(pg_engine) != first
+
+
+def test_a_read_on_the_cursor_ended_after_the_server_went_away_fails_as_its_callers_own(
+    pg_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """DESIGN §7 (a 503, never a 500): a read run on the DBAPI cursor outside any transaction
+    of SQLAlchemy's (the bearer token check) ends its implicit transaction itself, so a server
+    gone between the read and the end is this caller's DBAPIError, the connection invalidated,
+    and the pool never logs a failed rollback of its own with a traceback."""
+    with pg_engine.connect() as conn:
+        cursor = raw_execute(conn, "SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+        cursor.close()
+        _kill(pid)
+        with pytest.raises(DBAPIError) as err:
+            end_read(conn)
+        assert err.value.connection_invalidated
+    assert not [r for r in caplog.records if r.name.startswith("sqlalchemy.pool")]
+    assert _backend_pid(pg_engine) != pid  # the pool reconnects for the next caller

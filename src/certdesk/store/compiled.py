@@ -101,6 +101,20 @@ def raw_execute(conn: Connection, sql: str, args: Any = None, *, keep: bool = Tr
     return cursor
 
 
+def end_read(conn: Connection) -> None:
+    """End the transaction a statement run on the DBAPI cursor of a connection with no
+    transaction of SQLAlchemy's may have opened (PostgreSQL opens one at the first statement;
+    SQLite's reads run in autocommit). Ending it here, through SQLAlchemy's error handling,
+    makes a server that went away after the read an ordinary DBAPIError of this caller (the
+    connection invalidated, a 503 up the stack) instead of a failed rollback the pool logs
+    when the connection comes back to it; the pool's own rollback then finds nothing to do."""
+    dbapi = conn.connection.dbapi_connection
+    try:
+        dbapi.rollback()  # type: ignore[union-attr]
+    except Exception as exc:
+        _reraise(conn, exc, "ROLLBACK", None, None)
+
+
 def _reraise(conn: Connection, exc: Exception, sql: str, args: Any, cursor: Any) -> NoReturn:
     # SQLAlchemy's own translation: wraps the driver's error, runs the dialect's disconnect
     # check and invalidates the connection (and the pool) as a statement it ran would.

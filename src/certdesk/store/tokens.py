@@ -9,7 +9,7 @@ from typing import cast
 from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from certdesk.store.compiled import Compiled
+from certdesk.store.compiled import Compiled, end_read
 from certdesk.store.models import ApiToken, Organization
 
 _TOKENS = cast("Table", ApiToken.__table__)
@@ -46,9 +46,11 @@ def by_prefix(s: Session, prefix: str) -> ApiToken | None:
 
 
 def credentials(conn: Connection, prefix: str) -> Credentials | None:
+    """The token's row, read on a connection with no transaction of its own (rt.reading)."""
     cursor = _C_CREDENTIALS.execute(conn, {"prefix": prefix})
     row = cursor.fetchone()
     cursor.close()
+    end_read(conn)
     if row is None:
         return None
     token_prefix, token_hash, role, org_id, revoked, user_id = row
