@@ -15,7 +15,7 @@ from typing import Any
 import josepy as jose
 import pytest
 import requests
-from acme import challenges, errors, messages
+from acme import challenges, client, errors, messages
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -424,17 +424,24 @@ def test_wildcard_order_offers_dns_challenges_only(world: AcmeWorld) -> None:
     assert persist.to_partial_json()["issuerDomainNames"] == ["127.0.0.1"]
 
 
+def _finalize(
+    world: AcmeWorld, acme: client.ClientV2, order: messages.OrderResource, csr_der: bytes
+) -> requests.Response:
+    """POST ``csr_der`` to the order's finalize URL, signed by the account (§7.4)."""
+    return post(
+        world,
+        order.body.finalize.removeprefix(world.base),
+        {"csr": b64url(csr_der)},
+        acme.net.key,
+        kid=acme.net.account.uri,
+    )
+
+
 def test_finalize_before_ready_is_order_not_ready(world: AcmeWorld) -> None:
     acme = world.registered()
     order = acme.new_order(make_csr(["early.alpha.ca.gov"]))
     csr = x509.load_pem_x509_csr(order.csr_pem).public_bytes(serialization.Encoding.DER)
-    resp = post(
-        world,
-        order.body.finalize.removeprefix(world.base),
-        {"csr": b64url(csr)},
-        acme.net.key,
-        kid=acme.net.account.uri,
-    )
+    resp = _finalize(world, acme, order, csr)
     problem(resp, 403, "orderNotReady")
 
 
@@ -446,13 +453,7 @@ def test_r12_finalize_with_other_names_is_bad_csr(world: AcmeWorld) -> None:
     other = x509.load_pem_x509_csr(make_csr(["two.alpha.ca.gov"])).public_bytes(
         serialization.Encoding.DER
     )
-    resp = post(
-        world,
-        order.body.finalize.removeprefix(world.base),
-        {"csr": b64url(other)},
-        acme.net.key,
-        kid=acme.net.account.uri,
-    )
+    resp = _finalize(world, acme, order, other)
     problem(resp, 400, "badCSR")
 
 
@@ -465,13 +466,7 @@ def test_r12_must_staple_csr_is_bad_csr_and_leaves_the_order_ready(world: AcmeWo
         ["staple.alpha.ca.gov"],
         extensions=[x509.TLSFeature([x509.TLSFeatureType.status_request])],
     ).public_bytes(serialization.Encoding.DER)
-    resp = post(
-        world,
-        order.body.finalize.removeprefix(world.base),
-        {"csr": b64url(staple)},
-        acme.net.key,
-        kid=acme.net.account.uri,
-    )
+    resp = _finalize(world, acme, order, staple)
     assert "Must-Staple" in problem(resp, 400, "badCSR")["detail"]
     # Nothing changed: the order is still ready, and the CSR without it is signed.
     done = acme.finalize_order(order, datetime.now() + timedelta(seconds=30))

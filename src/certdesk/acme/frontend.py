@@ -141,13 +141,14 @@ class AcmeFrontEnd:
         path: str = scope["path"]
         method: str = scope["method"]
         route, params = _match(method, path)
-        if route is None and not _methods(path) and not _signed_post(scope):
+        allowed = _methods(path) if route is None else []
+        if route is None and not allowed and not _signed_post(scope):
             # The console's own pages under /acme (EAB keys, accounts, standing records).
             await self.app(scope, receive, send)
             return
         answer: Answer
         try:
-            if route is None and not _methods(path):
+            if route is None and not allowed:
                 # A JWS posted to no ACME resource (the console takes none): an ACME problem
                 # with a fresh nonce (§6.5: SHOULD on errors too), not the console's 404.
                 raise NotFound("acme.not_found", "no ACME resource at this URL")
@@ -159,9 +160,9 @@ class AcmeFrontEnd:
             answer = await self._answer(route, params, scope, receive)
         except Exception as exc:
             answer = self._failure(exc, path)
-            if route is None and _methods(path):
+            if allowed:
                 # RFC 9110 §15.5.6: a 405 says which methods the resource takes
-                answer.headers["Allow"] = ", ".join(_methods(path))
+                answer.headers["Allow"] = ", ".join(allowed)
         nonce = await self._nonce(answer)
         await self._send(send, answer, nonce, head=method == "HEAD")
 
