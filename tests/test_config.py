@@ -143,3 +143,18 @@ def test_every_row_has_help_and_a_safe_default(tmp_path: Path) -> None:
     parses (the embedded default works with no configuration)."""
     assert [n for n, f in Settings.model_fields.items() if not f.description] == []
     Settings(data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("value", [pytest.param("", id="empty"), pytest.param("  ", id="blank")])
+def test_an_empty_data_dir_is_refused_not_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # An empty CERTDESK_DATA_DIR would be ".", and every process makes its data directory
+    # private, recursively: refused before anything is opened.
+    monkeypatch.setenv("CERTDESK_DATA_DIR", value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert bad_setting(caught.value) == (
+        "bad setting CERTDESK_DATA_DIR: must name a directory;"
+        " leave the variable unset for the default"
+    )

@@ -79,9 +79,15 @@ def test_sec_datadir_repairs_what_is_readable_by_others(tmp_path: Path) -> None:
     (data / "certdesk.db").chmod(0o644)
     (data / "ca" / "root.key.pem").write_bytes(b"")
     (data / "ca" / "root.key.pem").chmod(0o640)
+    # A script the operator keeps there loses group's and others' access, not its owner's.
+    (data / "renew-hook.sh").write_bytes(b"")
+    (data / "renew-hook.sh").chmod(0o755)
     repaired = make_private(data, data / "secrets")
     changes = sorted(r.split(": ")[1] for r in repaired)
-    assert changes == ["0640 -> 0600", "0644 -> 0600", "0755 -> 0700", "0755 -> 0700"]
+    assert changes == [
+        "0640 -> 0600", "0644 -> 0600", "0755 -> 0700", "0755 -> 0700", "0755 -> 0700"
+    ]  # fmt: skip
+    assert stat.S_IMODE((data / "renew-hook.sh").stat().st_mode) == 0o700
     assert loose_entries(data) == []
     assert make_private(data, data / "secrets") == []  # nothing left to repair
     # Files made afterwards by this process are private from the start (umask 077).

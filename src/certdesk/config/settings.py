@@ -21,6 +21,7 @@ from certdesk.config.shapes import (
     FOLD,
     DateList,
     DayList,
+    DirPath,
     NameList,
     OptionalPath,
     TextList,
@@ -41,7 +42,7 @@ class Settings(BaseSettings, EndpointSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True)
 
-    data_dir: Path = setting(Path("var"), "Where keys, secrets and SQLite live.")
+    data_dir: DirPath = setting(Path("var"), "Where keys, secrets and SQLite live.")
     database_url: str = setting("", "SQLAlchemy URL; empty means SQLite at DATA_DIR/certdesk.db.")
     base_url: str = setting(
         "http://127.0.0.1:8080", "Public URL of this server; used in AIA, CRL DP and OCSP URLs."

@@ -99,6 +99,14 @@ def _blank_is_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+def _named_path(value: object) -> object:
+    # An empty variable would be the working directory, which every process then makes
+    # private, recursively: refused, so that a stray ``CERTDESK_DATA_DIR=`` changes nothing.
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must name a directory; leave the variable unset for the default")
+    return value
+
+
 def _folded(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
@@ -117,6 +125,8 @@ DateList = Annotated[tuple[date, ...] | None, NoDecode, BeforeValidator(_dates)]
 DayList = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_days)]
 # A file or directory; empty: None (the setting's documented fallback).
 OptionalPath = Annotated[Path | None, BeforeValidator(_blank_is_none)]
+# A directory that must be named (no empty value: the data directory).
+DirPath = Annotated[Path, BeforeValidator(_named_path)]
 # A choice people type: spaces trimmed, case folded, before the choice is checked
 # (``Folded[Literal["a", "b"]]``).
 FOLD = BeforeValidator(_folded)

@@ -1,5 +1,6 @@
 """The data directory is private: the directory and everything under it are the service
-account's alone (0700 directories, 0600 files), whatever the umask.
+account's alone (nothing for group or others: 0700 directories, 0600 files), whatever the
+umask.
 
 It holds the SQLite database (argon2 hashes, sealed secrets, the audit log), the encrypted CA
 keys and the secrets directory. A file another local user can read is a finding even when
@@ -16,8 +17,8 @@ from pathlib import Path
 from certdesk.errors import Unavailable
 
 DIR_MODE = 0o700
-FILE_MODE = 0o600
 PRIVATE_UMASK = 0o077
+OTHERS = 0o077  # every bit of group and others
 
 
 def make_private(*roots: Path) -> list[str]:
@@ -31,17 +32,17 @@ def make_private(*roots: Path) -> list[str]:
     repaired: list[str] = []
     for root in dict.fromkeys(roots):  # the secrets directory may lie inside the data dir
         root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-        repaired += _tighten(root, DIR_MODE)
+        repaired += _tighten(root)
         for dirpath, dirnames, filenames in os.walk(root):
             here = Path(dirpath)
-            for name in dirnames:
-                repaired += _tighten(here / name, DIR_MODE)
-            for name in filenames:
-                repaired += _tighten(here / name, FILE_MODE)
+            for name in (*dirnames, *filenames):
+                repaired += _tighten(here / name)
     return repaired
 
 
-def _tighten(path: Path, mode: int) -> list[str]:
+def _tighten(path: Path) -> list[str]:
+    """Take away what group and others may do with ``path``; the owner's own bits stay (an
+    executable file the operator keeps there stays executable for them)."""
     try:
         st = path.lstat()
     except FileNotFoundError:
@@ -49,14 +50,15 @@ def _tighten(path: Path, mode: int) -> list[str]:
     if stat.S_ISLNK(st.st_mode):
         return []  # the target is checked where it lives, if it lives here
     current = stat.S_IMODE(st.st_mode)
-    if current & ~mode == 0:
+    private = current & ~OTHERS
+    if private == current:
         return []
     try:
-        os.chmod(path, current & mode)
+        os.chmod(path, private)
     except PermissionError:
         raise Unavailable(
             "datadir.not_private",
             f"{path} is readable by others (mode {current:04o}) and cannot be made private:"
             " run certdesk as the user that owns its data directory",
         ) from None
-    return [f"{path}: {current:04o} -> {current & mode:04o}"]
+    return [f"{path}: {current:04o} -> {private:04o}"]
