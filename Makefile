@@ -8,7 +8,7 @@ PORT ?= 8080
 export CERTDESK_DATA_DIR ?= $(CURDIR)/var
 export CERTDESK_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run init serve test test-latest lock lint bench bench-verify bench-acme bench-console bench-lifecycle deps test-deps system-deps assets screenshots clean
+.PHONY: run init bytecode serve test test-latest lock lint bench bench-verify bench-acme bench-console bench-lifecycle deps test-deps system-deps assets screenshots clean
 
 # Dependencies come from the hash-checked lock files in requirements/ (made by `make lock`),
 # then certdesk itself without dependencies: every install gets the same releases.
@@ -69,7 +69,12 @@ system-deps:
 	  case " $$missing " in *" caddy "*) $$SUDO systemctl disable --now caddy.service >/dev/null 2>&1 || true ;; esac; \
 	fi
 
-init: deps
+# certdesk's own modules compiled once: an environment with PYTHONDONTWRITEBYTECODE set (as
+# some containers are) otherwise recompiles them in every command, server and test process.
+bytecode: deps
+	$(BIN)/python -m compileall -q src tests >/dev/null
+
+init: deps bytecode
 	$(BIN)/certdesk init
 
 run: init assets
@@ -84,7 +89,7 @@ lint: test-deps
 # Two pytest workers (pytest-xdist), a test file at a time each: the suite is CPU-bound on
 # two cores, and module-scoped fixtures (a populated certdesk per test file) are built once.
 PYTEST_WORKERS ?= 2
-test: test-deps system-deps assets lint
+test: test-deps system-deps assets lint bytecode
 	bash scripts/ensure-postgres.sh
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
