@@ -3,8 +3,10 @@ an injected clock, and a fully initialized certdesk (schema by migrations, built
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,6 +83,59 @@ def scratch_database(backend: str, tmp: Path, tag: str) -> Iterator[str]:
         yield url
 
 
+# One migrated database per backend and test process, which migrated_database copies.
+_MIGRATED: dict[str, str] = {}
+
+
+def _migrated_template(backend: str) -> str:
+    """A SQLite file, or the name of a PostgreSQL database, migrated to the head (made once
+    per test process; the PostgreSQL one is dropped when the process ends)."""
+    if backend in _MIGRATED:
+        return _MIGRATED[backend]
+    if backend == "sqlite":
+        path = Path(tempfile.mkdtemp(prefix="certdesk-schema-")) / "certdesk.db"
+        url = f"sqlite:///{path}"
+        made = str(path)
+    else:
+        made = f"certdesk_schema_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        url = _pg_url(made)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{made}"')
+        atexit.register(_drop_pg, made)
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    if backend == "sqlite":
+        assert not Path(f"{made}-wal").exists()  # all of it is in the one file
+    _MIGRATED[backend] = made
+    return made
+
+
+def _drop_pg(name: str) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def migrated_database(backend: str, tmp: Path, tag: str) -> Iterator[str]:
+    """Like :func:`scratch_database`, but already migrated to the head: a copy of this
+    process's migrated template (the migrations cost 1-1.5 s a database here;
+    tests/store/test_migrations.py runs them from scratch)."""
+    template = _migrated_template(backend)
+    if backend == "sqlite":
+        copy = tmp / "certdesk.db"
+        shutil.copyfile(template, copy)
+        yield f"sqlite:///{copy}"
+        return
+    name = f"certdesk_{tag}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        _drop_pg(name)
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A throw-away PostgreSQL database for this test session, migrated once."""
@@ -119,18 +174,6 @@ def _empty_pg(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def sqlite_migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite database migrated to the head once per test process; tests get copies of it
-    (the migrations cost ~1 s a database here; tests/store/test_migrations.py runs them)."""
-    path = tmp_path_factory.mktemp("schema") / "certdesk.db"
-    engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
-    engine.dispose()
-    assert not path.with_name("certdesk.db-wal").exists()  # all of it is in the one file
-    return path
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -141,7 +184,7 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     """A migrated, empty database of the requested backend."""
     if backend == "sqlite":
         copy = tmp_path / "certdesk.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_migrated"), copy)
+        shutil.copyfile(_migrated_template("sqlite"), copy)
         return f"sqlite:///{copy}"
     url: str = request.getfixturevalue("pg_database")
     _empty_pg(url)

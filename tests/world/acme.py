@@ -26,7 +26,7 @@ from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import initialize
 from certdesk.web.app import create_app
-from conftest import OPERATOR, ManualClock, scratch_database
+from conftest import OPERATOR, ManualClock, migrated_database
 from world.csr import make_csr
 from world.desk import settings_for
 from world.processes import free_port
@@ -252,7 +252,7 @@ def acme_world(backend: str, tmp: Path, **more: Any) -> Iterator[AcmeWorld]:
     port = free_port()
     responder = Responder()
     base = f"http://127.0.0.1:{port}"
-    with scratch_database(backend, tmp, "acme") as url:
+    with migrated_database(backend, tmp, "acme") as url:
         clock = ManualClock()
         settings = settings_for(
             url,

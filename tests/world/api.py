@@ -34,7 +34,7 @@ from certdesk.store.models import (
     Organization,
 )
 from certdesk.web.app import create_app
-from conftest import OPERATOR, ManualClock, scratch_database
+from conftest import OPERATOR, ManualClock, migrated_database
 from world.desk import Desk, open_desk, settings_for
 
 # Starlette warns that it prefers `httpx2` over the installed `httpx`; the client works the
@@ -114,7 +114,7 @@ class World(Desk):
 @contextmanager
 def build_world(backend: str, tmp: Path) -> Iterator[World]:
     """Three organizations, a token per principal and one certificate per organization."""
-    with scratch_database(backend, tmp, "web") as url:
+    with migrated_database(backend, tmp, "web") as url:
         clock = ManualClock()
         services = Services(Runtime.open(settings_for(url, tmp), clock))
         try:

@@ -64,7 +64,7 @@ from certdesk.store.models import (
     VendorContract,
     VendorOrder,
 )
-from conftest import BACKENDS, OPERATOR, ManualClock, scratch_database
+from conftest import BACKENDS, OPERATOR, ManualClock, migrated_database
 from world.csr import make_csr
 
 DMV = "dmv"  # managed; zone:dmv.ca.gov, host:permits.ca.gov
@@ -342,7 +342,7 @@ def open_desk(
 ) -> Iterator[Desk]:
     """Three managed organizations (:data:`ORGS`), their people (:data:`PEOPLE`) and cert
     services, at :data:`START`; ``settings`` are further :class:`Settings` fields."""
-    with scratch_database(backend, tmp, "cases") as url:
+    with migrated_database(backend, tmp, "cases") as url:
         clock = clock or ManualClock(START)
         services = Services(Runtime.open(settings_for(url, tmp, **settings), clock))
         try:
