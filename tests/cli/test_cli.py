@@ -686,8 +686,14 @@ def test_limits_and_characters_hold_on_both_backends(
     assert not (ready.tmp / "k.pem").exists()
 
 
+def _never_migrated(cli: Cli) -> None:
+    """Point the CLI at a SQLite database nobody has migrated (``database_url`` is migrated)."""
+    cli.configure(database_url=f"sqlite:///{cli.tmp / 'never-migrated.db'}")
+
+
 @SQLITE
 def test_uninitialized_database_is_a_clear_error(cli: Cli) -> None:
+    _never_migrated(cli)
     result = cli("cert", "list")
     assert result.code == 4  # unavailable
     assert result.err == "error: the database is not initialized: run 'certdesk init'\n"
@@ -699,6 +705,7 @@ HEAD = head_revision()
 
 @SQLITE
 def test_db_current_on_an_empty_database_says_run_init(cli: Cli) -> None:
+    _never_migrated(cli)
     assert cli.ok("db", "current").out == (
         f"schema none (this certdesk: {HEAD}): empty; run 'certdesk init'\n"
     )

@@ -30,6 +30,7 @@ from pathlib import Path
 import dns.exception
 import dns.message
 import dns.query
+import dns.rcode
 import dns.rdatatype
 import dns.tsigkeyring
 import dns.update
@@ -278,13 +279,14 @@ zone "{ZONE}" {{
             raise AssertionError(f"named exited: {(self.workdir / 'named.log').read_text()}")
         if "running" not in (self.workdir / "named.log").read_text():
             return False
-        # named logs "running" a moment before its UDP listener answers: ask the zone's SOA.
+        # named logs "running" a moment before its UDP listener answers, and answers SERVFAIL
+        # for a zone it has not loaded yet: ready once the zone's SOA comes back.
         query = dns.message.make_query(ZONE, dns.rdatatype.SOA)
         try:
-            dns.query.udp(query, "127.0.0.1", port=self.port, timeout=0.2)
+            reply = dns.query.udp(query, "127.0.0.1", port=self.port, timeout=0.2)
         except (dns.exception.Timeout, OSError):
             return False
-        return True
+        return reply.rcode() == dns.rcode.NOERROR and bool(reply.answer)
 
     def update(self, *changes: tuple[str, str, str], zone: str = ZONE) -> None:
         """RFC 2136 update signed with the zone's TSIG key: (name, type, value) added; a value
