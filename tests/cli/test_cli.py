@@ -700,6 +700,19 @@ def test_uninitialized_database_is_a_clear_error(cli: Cli) -> None:
     assert len(result.err.splitlines()) == 1
 
 
+def test_a_command_before_init_creates_nothing(cli: Cli) -> None:
+    # The default SQLite database under a data directory nobody initialized: the refusal
+    # comes before anything is opened, so no directory, secrets folder or empty file is made.
+    fresh = cli.tmp / "never-initialized"
+    cli.configure(data_dir=fresh, database_url="")
+    assert cli.failed("cert", "list", code=4).err == (
+        "error: the database is not initialized: run 'certdesk init'\n"
+    )
+    assert not fresh.exists()
+    cli.ok("init")  # and init still makes it
+    assert (fresh / "certdesk.db").exists()
+
+
 HEAD = head_revision()
 
 

@@ -26,7 +26,7 @@ from certdesk.errors import InvalidInput
 from certdesk.services.registry import Services
 from certdesk.services.runtime import Runtime
 from certdesk.services.setup import LOCAL_OPERATOR
-from certdesk.services.startup import check_ready_to_start
+from certdesk.services.startup import check_ready_to_start, refuse_before_init
 
 OPERATOR = LOCAL_OPERATOR  # the CLI runs with the database and CA key: cert services' authority
 
@@ -38,7 +38,10 @@ _schema_checked: ContextVar[bool] = ContextVar("schema_checked", default=True)
 
 @cache
 def services() -> Services:
-    svc = Services(Runtime.open(Settings()))
+    settings = Settings()
+    if _schema_checked.get():
+        refuse_before_init(settings, program=program())
+    svc = Services(Runtime.open(settings))
     if _schema_checked.get():
         try:
             check_ready_to_start(svc, program=program())

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from certdesk.config import Settings
 from certdesk.errors import Unavailable
 from certdesk.store import installation
 from certdesk.store.db import ping
@@ -21,6 +22,7 @@ from certdesk.store.schema import (
     known_revisions,
     require_current,
     setup_lock,
+    uninitialized,
     upgrade,
 )
 
@@ -41,6 +43,15 @@ def require_current_schema(svc: Services) -> None:
 def known_head() -> str:
     """The newest schema revision this code knows (read from the packaged migrations once)."""
     return head_revision()
+
+
+def refuse_before_init(settings: Settings, *, program: str = "certdesk") -> None:
+    """Raise :class:`Unavailable` when the default SQLite database does not exist: nobody
+    has run ``init`` here. Refused before anything is opened, since opening would make the
+    data directory, its secrets folder and an empty database for a command that changes
+    nothing."""
+    if not settings.database_url and not (settings.data_dir / "certdesk.db").exists():
+        raise uninitialized(program)
 
 
 def check_ready_to_start(svc: Services, *, program: str = "certdesk") -> None:

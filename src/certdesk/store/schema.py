@@ -67,6 +67,13 @@ def current_revision(engine: Engine) -> str | None:
         raise
 
 
+def uninitialized(program: str = "certdesk") -> Unavailable:
+    """The refusal of a command run before ``init``."""
+    return Unavailable(
+        "schema.uninitialized", f"the database is not initialized: run '{program} init'"
+    )
+
+
 def require_current(engine: Engine, *, program: str = "certdesk") -> str:
     """Raise :class:`Unavailable` unless the schema is exactly the one this code expects."""
     current = current_revision(engine)
@@ -74,9 +81,7 @@ def require_current(engine: Engine, *, program: str = "certdesk") -> str:
     if current == head:
         return current
     if current is None:
-        raise Unavailable(
-            "schema.uninitialized", f"the database is not initialized: run '{program} init'"
-        )
+        raise uninitialized(program)
     if current not in known_revisions():
         raise Unavailable(
             "schema.newer",
