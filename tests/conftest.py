@@ -60,17 +60,27 @@ def _pg_url(dbname: str) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
 
 
-@contextmanager
-def scratch_pg(tag: str) -> Iterator[str]:
-    """An empty PostgreSQL database of its own (unique per process), dropped afterwards."""
-    name = f"certdesk_{tag}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+def _create_pg(name: str, template: str | None = None) -> None:
+    copying = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copying}')
+
+
+def _drop_pg(name: str) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def scratch_pg(tag: str, *, template: str | None = None) -> Iterator[str]:
+    """A PostgreSQL database of its own (unique per process), dropped afterwards: empty, or
+    a copy of the database ``template``."""
+    name = f"certdesk_{tag}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _create_pg(name, template)
     try:
         yield _pg_url(name)
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_pg(name)
 
 
 @contextmanager
@@ -99,8 +109,7 @@ def _migrated_template(backend: str) -> str:
     else:
         made = f"certdesk_schema_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         url = _pg_url(made)
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{made}"')
+        _create_pg(made)
         atexit.register(_drop_pg, made)
     engine = make_engine(url)
     migrate(engine)
@@ -111,9 +120,11 @@ def _migrated_template(backend: str) -> str:
     return made
 
 
-def _drop_pg(name: str) -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def _migrated_sqlite(tmp: Path) -> str:
+    """The URL of a copy, under ``tmp``, of this process's migrated SQLite database."""
+    copy = tmp / "certdesk.db"
+    shutil.copyfile(_migrated_template("sqlite"), copy)
+    return f"sqlite:///{copy}"
 
 
 @contextmanager
@@ -121,19 +132,11 @@ def migrated_database(backend: str, tmp: Path, tag: str) -> Iterator[str]:
     """Like :func:`scratch_database`, but already migrated to the head: a copy of this
     process's migrated template (the migrations cost 1-1.5 s a database here;
     tests/store/test_migrations.py runs them from scratch)."""
-    template = _migrated_template(backend)
     if backend == "sqlite":
-        copy = tmp / "certdesk.db"
-        shutil.copyfile(template, copy)
-        yield f"sqlite:///{copy}"
+        yield _migrated_sqlite(tmp)
         return
-    name = f"certdesk_{tag}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    try:
-        yield _pg_url(name)
-    finally:
-        _drop_pg(name)
+    with scratch_pg(tag, template=_migrated_template(backend)) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -183,9 +186,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A migrated, empty database of the requested backend."""
     if backend == "sqlite":
-        copy = tmp_path / "certdesk.db"
-        shutil.copyfile(_migrated_template("sqlite"), copy)
-        return f"sqlite:///{copy}"
+        return _migrated_sqlite(tmp_path)
     url: str = request.getfixturevalue("pg_database")
     _empty_pg(url)
     return url

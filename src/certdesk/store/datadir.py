@@ -17,8 +17,8 @@ from pathlib import Path
 from certdesk.errors import Unavailable
 
 DIR_MODE = 0o700
+# Every bit of group and others: this process's umask, and what _tighten takes away.
 PRIVATE_UMASK = 0o077
-OTHERS = 0o077  # every bit of group and others
 
 
 def make_private(*roots: Path) -> list[str]:
@@ -50,7 +50,7 @@ def _tighten(path: Path) -> list[str]:
     if stat.S_ISLNK(st.st_mode):
         return []  # the target is checked where it lives, if it lives here
     current = stat.S_IMODE(st.st_mode)
-    private = current & ~OTHERS
+    private = current & ~PRIVATE_UMASK
     if private == current:
         return []
     try:
