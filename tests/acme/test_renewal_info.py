@@ -135,20 +135,30 @@ def test_rfc9773_revoked_certificate_renews_now(world: AcmeWorld) -> None:
     assert start < end <= world.clock()
 
 
+def test_rfc9773_unknown_cert_id_is_not_found(world: AcmeWorld) -> None:
+    resp = renewal_info(world, "AAAA.AQ")
+    assert resp.status_code == 404
+    assert resp.json()["type"] == NS + "malformed"
+
+
 @pytest.mark.parametrize(
     "ident",
     [
-        pytest.param("AAAA.AQ", id="rfc9773/unknown-certid-404"),
-        pytest.param("not-a-cert-id", id="rfc9773/no-dot-404"),
-        pytest.param("AAAA.AQ==", id="rfc9773/padding-404"),
-        pytest.param("AAAA.AP8", id="rfc9773/non-minimal-serial-404"),
-        pytest.param("AAAA.gA", id="rfc9773/negative-serial-404"),
+        pytest.param("not-a-cert-id", id="rfc9773/no-dot-400"),
+        pytest.param("AAAA.AQ.AQ", id="rfc9773/two-dots-400"),
+        pytest.param(".AQ", id="rfc9773/empty-key-identifier-400"),
+        pytest.param("AAAA.AQ==", id="rfc9773/padding-400"),
+        pytest.param("AA+A.AQ", id="rfc9773/not-base64url-400"),
+        pytest.param("AAAA.AAE", id="rfc9773/non-minimal-serial-400"),
+        pytest.param("AAAA.gA", id="rfc9773/negative-serial-400"),
     ],
 )
-def test_rfc9773_unknown_or_malformed_cert_id(world: AcmeWorld, ident: str) -> None:
+def test_rfc9773_malformed_cert_id_is_malformed(world: AcmeWorld, ident: str) -> None:
     resp = renewal_info(world, ident)
-    assert resp.status_code == 404
-    assert resp.json()["type"] == NS + "malformed"
+    assert resp.status_code == 400
+    problem = resp.json()
+    assert problem["type"] == NS + "malformed"
+    assert "certID" in problem["detail"]
 
 
 def test_rfc9773_cert_id_with_another_key_identifier_is_unknown(world: AcmeWorld) -> None:

@@ -100,7 +100,14 @@ class RenewalInfo:
         self._calendar = BusinessCalendar(frozenset(configured) if configured else None)
 
     def window(self, cert_id: str) -> Window:
-        """RFC 9773 §4.2: the suggested window of the certificate ``cert_id`` names."""
+        """RFC 9773 §4.2: the suggested window of the certificate ``cert_id`` names. A certID
+        that is not one (§4.1: two unpadded base64url parts, the serial's DER INTEGER) is
+        malformed (400, as Boulder and pebble answer); a well-formed one that names no
+        certificate of this installation is not found (404)."""
+        try:
+            parse_cert_id(cert_id)
+        except ValueError as exc:
+            raise InvalidInput("acme.malformed", f"this is not an RFC 9773 certID: {exc}") from None
         now = self._rt.clock()
         with self._rt.reads() as s:
             row = find_certificate(s, cert_id)
