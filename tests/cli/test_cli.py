@@ -700,17 +700,21 @@ def test_uninitialized_database_is_a_clear_error(cli: Cli) -> None:
     assert len(result.err.splitlines()) == 1
 
 
-def test_a_command_before_init_creates_nothing(cli: Cli) -> None:
-    # The default SQLite database under a data directory nobody initialized: the refusal
-    # comes before anything is opened, so no directory, secrets folder or empty file is made.
+@pytest.mark.parametrize("named", [False, True], ids=["default-sqlite", "sqlite-url"])
+def test_a_command_before_init_creates_nothing(cli: Cli, named: bool) -> None:
+    # A SQLite database nobody initialized, the default one under the data directory or the
+    # file CERTDESK_DATABASE_URL names: the refusal comes before anything is opened, so no
+    # directory, secrets folder or empty file is made.
     fresh = cli.tmp / "never-initialized"
-    cli.configure(data_dir=fresh, database_url="")
+    database = (cli.tmp / "elsewhere.db") if named else (fresh / "certdesk.db")
+    cli.configure(data_dir=fresh, database_url=f"sqlite:///{database}" if named else "")
     assert cli.failed("cert", "list", code=4).err == (
         "error: the database is not initialized: run 'certdesk init'\n"
     )
     assert not fresh.exists()
+    assert not database.exists()
     cli.ok("init")  # and init still makes it
-    assert (fresh / "certdesk.db").exists()
+    assert database.exists()
 
 
 HEAD = head_revision()

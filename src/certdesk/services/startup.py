@@ -8,9 +8,11 @@ failure is :class:`Unavailable` (exit code 4) with one line saying what to do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 
 from certdesk.config import Settings
 from certdesk.errors import Unavailable
@@ -46,12 +48,29 @@ def known_head() -> str:
 
 
 def refuse_before_init(settings: Settings, *, program: str = "certdesk") -> None:
-    """Raise :class:`Unavailable` when the default SQLite database does not exist: nobody
-    has run ``init`` here. Refused before anything is opened, since opening would make the
-    data directory, its secrets folder and an empty database for a command that changes
-    nothing."""
-    if not settings.database_url and not (settings.data_dir / "certdesk.db").exists():
+    """Raise :class:`Unavailable` when the SQLite database file does not exist (the default
+    one under the data directory, or the file ``CERTDESK_DATABASE_URL`` names): nobody has
+    run ``init`` there. Refused before anything is opened, since opening would make the data
+    directory, its secrets folder and an empty database for a command that changes nothing.
+    A server database (PostgreSQL) is asked once opened (``check_ready_to_start``)."""
+    database = sqlite_file(settings.sqlalchemy_url)
+    if database is not None and not database.exists():
         raise uninitialized(program)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another backend, an in-memory database or a
+    ``file:`` URI (whose options decide whether it may be created)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # not a URL at all: opening it words the refusal
+    if parsed.get_backend_name() != "sqlite" or parsed.query.get("uri"):
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 def check_ready_to_start(svc: Services, *, program: str = "certdesk") -> None:
