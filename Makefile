@@ -39,7 +39,7 @@ test-latest: system-deps assets
 	.venv-latest/bin/pip install -q --upgrade pip
 	.venv-latest/bin/pip install -q --upgrade -e '.[test]'
 	bash scripts/ensure-postgres.sh
-	.venv-latest/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	.venv-latest/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-deps: $(VENV)/.test-deps
 
@@ -91,7 +91,7 @@ lint: test-deps
 PYTEST_WORKERS ?= 2
 test: test-deps system-deps assets lint bytecode
 	bash scripts/ensure-postgres.sh
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # Screenshots of the console's main pages into docs/screenshots/ (shown in README.md).
 screenshots: test-deps system-deps assets

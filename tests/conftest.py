@@ -33,40 +33,6 @@ from certdesk.store.models import Base
 hypothesis_settings.register_profile("certdesk", deadline=None)
 hypothesis_settings.load_profile("certdesk")
 
-# The files that take longest (seconds of one worker, `make test` on 2 cores, 2026-12-07),
-# handed to the workers first. `make test` runs xdist with --no-loadscope-reorder, so files go
-# out in collection order; xdist's default puts the files with the most tests first, which
-# sent these (one to nine slow tests each) last, and a worker could start a 90-second file
-# while the other had nothing left. Long first, many short ones to even out the end.
-SLOW_FIRST = (
-    "tests/integration/test_upgrades.py",  # 98
-    "tests/web/test_api_schema.py",  # 91
-    "tests/acme/test_other_clients.py",  # 54
-    "tests/integration/test_backup_restore.py",  # 45
-    "tests/console/test_console_axe.py",  # 44
-    "tests/cli/test_backup_cli.py",  # 41
-    "tests/integration/test_notice_mail.py",  # 41
-    "tests/console/test_console_journeys.py",  # 39
-    "tests/cli/test_cli.py",  # 38
-    "tests/acme/test_certbot.py",  # 36
-    "tests/integration/test_wheel.py",  # 35
-    "tests/acme/test_renewal_info.py",  # 35
-    "tests/services/test_worker.py",  # 32
-    "tests/acme/test_two_processes.py",  # 30
-    "tests/acme/test_caddy_client.py",  # 27
-    "tests/integration/test_worker_processes.py",  # 25
-    "tests/console/test_console_worklist.py",  # 24
-    "tests/acme/test_node_client.py",  # 21
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """SLOW_FIRST's files first, in its order; every other file after them as collected
-    (a stable sort: the tests inside a file keep their order)."""
-    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))
-
-
 PG_ADMIN = os.environ.get("CERTDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
 
