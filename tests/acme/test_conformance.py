@@ -166,6 +166,48 @@ def test_r17_a_jws_outside_rfc8555_is_malformed_and_does_nothing(
 
 
 @pytest.mark.parametrize(
+    ("jwk", "kind"),
+    [
+        pytest.param({"kty": "EC"}, "malformed", id="R17/6.2-jwk-ec-without-curve"),
+        pytest.param({"kty": "RSA"}, "malformed", id="R17/6.2-jwk-rsa-without-modulus"),
+        pytest.param(
+            {"kty": "EC", "crv": "P-256", "x": 1, "y": 2}, "malformed", id="R17/6.2-jwk-numbers"
+        ),
+        pytest.param({"kty": "oct", "k": "c2VjcmV0"}, "badPublicKey", id="R17/6.2-jwk-oct"),
+        pytest.param(
+            {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+            "malformed",
+            id="R17/6.2-jwk-okp",
+        ),
+        pytest.param("not a key", "malformed", id="R17/6.2-jwk-string"),
+    ],
+)
+def test_r17_a_jwk_that_is_no_account_key_is_refused_and_registers_nothing(
+    world: AcmeWorld, jwk: Any, kind: str
+) -> None:
+    # Each of these once reached josepy's own errors (KeyError, AttributeError): a 500.
+    url = world.base + "/acme/new-account"
+    protected = json.dumps({"alg": "ES256", "jwk": jwk, "nonce": nonce(world), "url": url})
+    resp = post_raw(
+        world, "/acme/new-account", protected, b'{"onlyReturnExisting":true}', account_key()
+    )
+    problem(resp, 400, kind)
+
+
+def test_r17_an_external_account_binding_with_a_nonce_of_another_type_is_malformed(
+    world: AcmeWorld,
+) -> None:
+    key = account_key()
+    eab = _eab_signed_with(world, key, "HS256")
+    header = json.loads(jose.b64decode(eab["protected"]))
+    eab["protected"] = jose.b64encode(json.dumps({**header, "nonce": 5}).encode()).decode()
+    body = {"termsOfServiceAgreed": True, "externalAccountBinding": eab}
+    problem(post(world, "/acme/new-account", body, key), 400, "malformed")
+    lookup = post(world, "/acme/new-account", {"onlyReturnExisting": True}, key)
+    problem(lookup, 400, "accountDoesNotExist")
+
+
+@pytest.mark.parametrize(
     "alg",
     [
         pytest.param("HS256", id="R17/6.2-HS256"),
@@ -201,6 +243,52 @@ def _new_account(world: AcmeWorld, key: jose.JWK, **fields: Any) -> dict[str, An
     )
     body.update({k: v for k, v in fields.items() if v is not ...})
     return body
+
+
+def _eab_signed_with(world: AcmeWorld, key: jose.JWK, alg: str) -> dict[str, Any]:
+    """newAccount's externalAccountBinding MACed with ``alg`` (certbot's acme sends HS256)."""
+    kid, hmac_key = world.eab()
+    url = world.base + "/acme/new-account"
+    protected = jose.b64encode(json.dumps({"alg": alg, "kid": kid, "url": url}).encode())
+    payload = jose.b64encode(json.dumps(key.public_key().to_partial_json()).encode())
+    signer = jose.JWASignature.from_json(alg) if alg.startswith("HS") else None
+    mac = (
+        b"" if signer is None else signer.sign(jose.b64decode(hmac_key), protected + b"." + payload)
+    )
+    return {
+        "protected": protected.decode(),
+        "payload": payload.decode(),
+        "signature": jose.b64encode(mac).decode(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("alg", "status"),
+    [
+        pytest.param("HS256", 201, id="R17/7.3.4-eab-HS256"),
+        pytest.param("HS384", 201, id="R17/7.3.4-eab-HS384"),
+        pytest.param("HS512", 201, id="R17/7.3.4-eab-HS512"),
+        pytest.param("none", 400, id="R17/7.3.4-eab-none"),
+        pytest.param("RS256", 400, id="R17/7.3.4-eab-RS256"),
+    ],
+)
+def test_r17_the_external_account_binding_is_an_hmac(
+    world: AcmeWorld, alg: str, status: int
+) -> None:
+    key = account_key()
+    body = {
+        "termsOfServiceAgreed": True,
+        "externalAccountBinding": _eab_signed_with(world, key, alg),
+    }
+    resp = post(world, "/acme/new-account", body, key)
+    if status == 201:
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["status"] == "valid"
+        return
+    found = problem(resp, 400, "badSignatureAlgorithm")
+    assert found["algorithms"] == ["HS256", "HS384", "HS512"]
+    lookup = post(world, "/acme/new-account", {"onlyReturnExisting": True}, key)
+    problem(lookup, 400, "accountDoesNotExist")
 
 
 @pytest.mark.parametrize(

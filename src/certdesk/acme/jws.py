@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from josepy import b64
 from josepy.errors import DeserializationError
 from josepy.jwa import ES256, ES384, RS256, JWASignature
-from josepy.jwk import JWK, JWKOct
+from josepy.jwk import JWK, JWKEC, JWKRSA, JWKOct
 
 from certdesk.core.keys import key_type_of
 from certdesk.errors import InvalidInput, PolicyRefusal, Unauthorized
@@ -33,6 +33,13 @@ ALGORITHMS: dict[str, JWASignature] = {
     "ES384": ES384,
     "RS256": RS256,
 }
+# What josepy raises on a JWS or jwk it cannot read: a missing member is a KeyError, a
+# member of the wrong JSON type a TypeError or AttributeError.
+UNREADABLE = (DeserializationError, ValueError, TypeError, KeyError, AttributeError)
+
+# RFC 8555 §7.3.4: the external account binding is a MAC (RFC 7518 §3.2). HS256 is what most
+# clients send; win-acme and Posh-ACME can be set to HS384 or HS512, and pebble takes all three.
+EAB_ALGORITHMS = ("HS256", "HS384", "HS512")
 MEDIA_TYPE = "application/jose+json"
 MAX_BODY = 64 * 1024
 
@@ -127,8 +134,10 @@ def parse(body: bytes, content_type: str) -> Envelope:
     try:
         parsed = acme_jws.JWS.from_json(outer)
         jwk = parsed.signature.combined.jwk if has_jwk else None
-    except (DeserializationError, ValueError, TypeError):
+    except UNREADABLE:
         raise InvalidInput("acme.malformed", "the JWS cannot be read") from None
+    if jwk is not None:
+        public_jwk(jwk)
     kid = header.get("kid")
     if has_kid and not isinstance(kid, str):
         raise InvalidInput("acme.malformed", "kid is not a URL")
@@ -155,6 +164,16 @@ def payload_json(env: Envelope) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput("acme.malformed", "the payload is not a JSON object")
     return data
+
+
+def public_jwk(key: JWK) -> None:
+    """An account key is an EC or RSA key (RFC 8555 §6.2 asks for an asymmetric signature); a
+    ``jwk`` josepy reads as another kind (``oct``: a shared secret) is ``badPublicKey``."""
+    if not isinstance(key, JWKEC | JWKRSA):
+        raise InvalidInput(
+            "acme.bad_public_key",
+            f"the jwk is a {key.typ!r} key; an account key is an EC or RSA public key",
+        )
 
 
 def check_account_key(key: JWK) -> None:
@@ -191,23 +210,24 @@ def spki(key: JWK) -> bytes:
 def eab_kid_and_proof(
     eab: object, account_key: JWK, new_account_url: str
 ) -> tuple[str, acme_jws.JWS]:
-    """RFC 8555 §7.3.4: the inner JWS of ``externalAccountBinding``: HS256, a ``kid``, the
+    """RFC 8555 §7.3.4: the inner JWS of ``externalAccountBinding``: a MAC, a ``kid``, the
     newAccount ``url``, no ``nonce``, and the outer request's account key as payload. The MAC
     itself is checked with :func:`check_eab_mac` once the services opened the key."""
     if not isinstance(eab, dict) or set(eab) != {"protected", "payload", "signature"}:
         raise InvalidInput("acme.malformed", "externalAccountBinding is not a flattened JWS")
     header = header_json(eab["protected"], "externalAccountBinding.protected")
+    # The algorithm first: josepy looks an unknown one up in its registry (a KeyError).
+    if not isinstance(header, dict) or header.get("alg") not in EAB_ALGORITHMS:
+        raise InvalidInput(
+            "acme.bad_signature_algorithm",
+            "externalAccountBinding must be signed with " + ", ".join(EAB_ALGORITHMS),
+            algorithms=list(EAB_ALGORITHMS),
+        )
     try:
         inner = acme_jws.JWS.from_json(eab)
         bound_key = JWK.json_loads(b64decode(eab["payload"], "externalAccountBinding"))
-    except (ValueError, DeserializationError, TypeError):
+    except UNREADABLE:
         raise InvalidInput("acme.malformed", "externalAccountBinding cannot be read") from None
-    if not isinstance(header, dict) or header.get("alg") != "HS256":
-        raise InvalidInput(
-            "acme.bad_signature_algorithm",
-            "externalAccountBinding must be signed with HS256",
-            algorithms=["HS256"],
-        )
     if "nonce" in header:
         raise InvalidInput("acme.malformed", "externalAccountBinding must not carry a nonce")
     if header.get("url") != new_account_url:
@@ -270,10 +290,11 @@ def key_change(outer: Envelope) -> KeyChange:
         new_key = parsed.signature.combined.jwk
         body = json.loads(b64decode(inner["payload"], "inner payload"))
         old_key = JWK.json_loads(json.dumps(body["oldKey"])) if isinstance(body, dict) else None
-    except (DeserializationError, ValueError, TypeError, KeyError):
+    except UNREADABLE:
         raise InvalidInput("acme.malformed", "the inner JWS cannot be read") from None
     if new_key is None or old_key is None or not isinstance(body.get("account"), str):
         raise InvalidInput("acme.malformed", "the inner payload needs account and oldKey")
+    public_jwk(new_key)
     try:
         ok = parsed.verify(new_key)
     except Exception:  # josepy raises on a key that does not fit the algorithm
