@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from certdesk.cli.common import OPERATOR, emit_json, services
+from certdesk.cli.common import MAX_ID, OPERATOR, emit_json, services
 from certdesk.core.accounts import describe_instant
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -104,7 +104,7 @@ def list_accounts(
 
 @account_app.command("deactivate")
 def deactivate_account(
-    account_id: Annotated[int, typer.Argument(help="The account's number.")],
+    account_id: Annotated[int, typer.Argument(help="The account's number.", min=1, max=MAX_ID)],
     json_out: JsonOpt = False,
 ) -> None:
     """Deactivate an ACME account: it can no longer order, finalize or revoke."""
@@ -148,7 +148,9 @@ def _instant(text: str | None) -> datetime | None:
 
 @acme_app.command("persist-record")
 def persist_record(
-    account: Annotated[int, typer.Option("--account", help="The ACME account's number.")],
+    account: Annotated[
+        int, typer.Option("--account", help="The ACME account's number.", min=1, max=MAX_ID)
+    ],
     domain: Annotated[
         str, typer.Option("--domain", help="The name to prove (*.NAME for its wildcard too).")
     ],

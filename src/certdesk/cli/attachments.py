@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from certdesk.cli.cases import JsonOpt, Number, case_app
-from certdesk.cli.common import OPERATOR, emit_json, read_input, services, write_output
+from certdesk.cli.common import MAX_ID, OPERATOR, emit_json, read_input, services, write_output
 from certdesk.core.attachments import too_large
 from certdesk.errors import InvalidInput
 from certdesk.services.casework.attachments import AttachmentView
@@ -69,7 +69,9 @@ def attachments(number: Number, json_out: JsonOpt = False) -> None:
 
 def attachment(
     number: Number,
-    attachment_id: Annotated[int, typer.Argument(help="Attachment id (see case attachments).")],
+    attachment_id: Annotated[
+        int, typer.Argument(help="Attachment id (see case attachments).", min=1, max=MAX_ID)
+    ],
     out: Annotated[
         str | None, typer.Option("-o", "--out", help="Write the file here (default: stdout).")
     ] = None,
@@ -81,7 +83,9 @@ def attachment(
 
 def detach(
     number: Number,
-    attachment_id: Annotated[int, typer.Argument(help="Attachment id (see case attachments).")],
+    attachment_id: Annotated[
+        int, typer.Argument(help="Attachment id (see case attachments).", min=1, max=MAX_ID)
+    ],
     json_out: JsonOpt = False,
 ) -> None:
     """Delete one file of a case and its bytes (audited; not once the case is closed or

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from certdesk.cli.casefile import print_case, print_summary
-from certdesk.cli.common import OPERATOR, emit_json, services
+from certdesk.cli.common import MAX_ID, OPERATOR, emit_json, services
 from certdesk.cli.submittal_form import (
     CertTypeOpt,
     ContactOpt,
@@ -198,7 +198,9 @@ def add_submittal(
 @case_app.command("remove-submittal")
 def remove_submittal(
     number: Number,
-    submittal_id: Annotated[int, typer.Argument(help="Submittal id (see case show).")],
+    submittal_id: Annotated[
+        int, typer.Argument(help="Submittal id (see case show).", min=1, max=MAX_ID)
+    ],
     json_out: JsonOpt = False,
 ) -> None:
     """Take a submittal off a draft or rejected case."""

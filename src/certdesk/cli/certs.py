@@ -47,7 +47,10 @@ def issue(
         typer.Option("--no-wait", help="Through a vendor: print the order, do not wait."),
     ] = False,
     wait: Annotated[
-        int, typer.Option("--wait", min=1, help="Through a vendor: seconds to wait (300).")
+        int,
+        typer.Option(
+            "--wait", min=1, max=24 * 3600, help="Through a vendor: seconds to wait (300)."
+        ),
     ] = 300,
     json_out: JsonOpt = False,
 ) -> None:

@@ -28,6 +28,10 @@ from certdesk.services.runtime import Runtime
 from certdesk.services.setup import LOCAL_OPERATOR
 from certdesk.services.startup import check_ready_to_start, refuse_before_init
 
+# The largest row number either database stores (a signed 64-bit integer): a larger one given
+# as an id is a usage error, not a number the database cannot even compare.
+MAX_ID = 2**63 - 1
+
 OPERATOR = LOCAL_OPERATOR  # the CLI runs with the database and CA key: cert services' authority
 
 
@@ -109,14 +113,29 @@ def emit_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=default))
 
 
-def read_input(path: str) -> bytes:
-    """Read a file, or stdin for ``-``; a missing file is a clear error."""
-    if path == "-":
-        return sys.stdin.buffer.read()
+# The most any command reads from one file: the largest case attachment the settings allow
+# (CERTDESK_ATTACHMENT_MAX_BYTES, at most 64 MiB); every other input (a CSR, a key, a
+# passphrase, a certificate) is far smaller. A wrong path (a disk image, a log, /dev/zero, a
+# FIFO that never ends) is refused after this many bytes instead of filling the memory.
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+def read_input(path: str, *, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """Read a file, or stdin for ``-``, of at most ``limit`` bytes; a missing, unreadable or
+    larger file is a clear error."""
     try:
-        return Path(path).read_bytes()
+        if path == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)
     except OSError as exc:
         raise InvalidInput("file.unreadable", f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise InvalidInput(
+            "file.too_large", f"{path} is larger than {limit:,} bytes: not a file certdesk reads"
+        )
+    return data
 
 
 def read_text(path: str) -> str:

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from certdesk.cli.common import OPERATOR, emit_json, services
+from certdesk.cli.common import MAX_ID, OPERATOR, emit_json, read_input, services
 from certdesk.config import Settings
 from certdesk.core.endpoints import exit_code
 from certdesk.errors import InvalidInput
@@ -65,19 +65,21 @@ def _walk(paths: list[str]) -> list[tuple[str, bytes]]:
     files: list[tuple[str, bytes]] = []
     for text in paths:
         path = Path(text)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file())
-        elif path.is_file():
-            found = [path]
-        else:
+        try:
+            if path.is_dir():
+                found = sorted(p for p in path.rglob("*") if p.is_file())
+            elif path.is_file():
+                found = [path]
+            else:
+                found = None
+        except OSError as exc:  # a name too long, a directory that cannot be listed
+            raise InvalidInput("file.unreadable", f"cannot read {text}: {exc.strerror}") from None
+        if found is None:
             raise InvalidInput("file.unreadable", f"cannot read {text}: no such file or directory")
         for p in found:
             if len(files) >= MAX_FILES:
                 raise InvalidInput("import.too_many", f"more than {MAX_FILES} files")
-            try:
-                files.append((str(p), p.read_bytes()))
-            except OSError as exc:
-                raise InvalidInput("file.unreadable", f"cannot read {p}: {exc.strerror}") from None
+            files.append((str(p), read_input(str(p))))
     return files
 
 
@@ -178,7 +180,9 @@ def list_external(
 
 @external_app.command("show")
 def show_external(
-    external_id: Annotated[int, typer.Argument(help="The external certificate's number.")],
+    external_id: Annotated[
+        int, typer.Argument(help="The external certificate's number.", min=1, max=MAX_ID)
+    ],
     json_out: JsonOpt = False,
 ) -> None:
     """One external certificate: names, issuer, where it was found, contacts."""
@@ -196,7 +200,9 @@ def show_external(
 
 @external_app.command("contacts")
 def contacts(
-    external_id: Annotated[int, typer.Argument(help="The external certificate's number.")],
+    external_id: Annotated[
+        int, typer.Argument(help="The external certificate's number.", min=1, max=MAX_ID)
+    ],
     email: Annotated[list[str], typer.Argument(help="E-mail addresses (replace the list).")],
     json_out: JsonOpt = False,
 ) -> None:
@@ -212,7 +218,9 @@ def contacts(
 
 @external_app.command("assign")
 def assign(
-    external_id: Annotated[int, typer.Argument(help="The external certificate's number.")],
+    external_id: Annotated[
+        int, typer.Argument(help="The external certificate's number.", min=1, max=MAX_ID)
+    ],
     org: Annotated[
         str | None, typer.Option("--org", help="Organization code (omit: none).")
     ] = None,
@@ -224,7 +232,9 @@ def assign(
 
 @external_app.command("adopt")
 def adopt(
-    external_id: Annotated[int, typer.Argument(help="The external certificate's number.")],
+    external_id: Annotated[
+        int, typer.Argument(help="The external certificate's number.", min=1, max=MAX_ID)
+    ],
     json_out: JsonOpt = False,
 ) -> None:
     """Replace an external certificate with a managed one: opens a new-certificate case."""

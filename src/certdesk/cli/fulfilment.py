@@ -16,6 +16,7 @@ import typer
 from certdesk.cli.casefile import print_case
 from certdesk.cli.cases import JsonOpt, Number, case_app
 from certdesk.cli.common import (
+    MAX_ID,
     OPERATOR,
     emit_json,
     read_input,
@@ -98,7 +99,9 @@ def fulfil(number: Number, json_out: JsonOpt = False) -> None:
 
 def issuer(
     number: Number,
-    submittal: Annotated[int, typer.Argument(help="Submittal id (see case show).")],
+    submittal: Annotated[
+        int, typer.Argument(help="Submittal id (see case show).", min=1, max=MAX_ID)
+    ],
     name: Annotated[
         str, typer.Option("--issuer", help="A vendor issuer's name, or 'builtin' (certdesk's CA).")
     ],
@@ -139,7 +142,13 @@ def certificates(
     """The certificates a case delivered, with their chains."""
     view = services().window.certificates_of_case(OPERATOR, number)
     if out is not None:
-        if not out.is_dir():
+        try:
+            is_dir = out.is_dir()
+        except OSError as exc:  # a name too long for the file system
+            raise InvalidInput(
+                "file.unwritable", f"cannot write into {out}: {exc.strerror}"
+            ) from None
+        if not is_dir:
             raise InvalidInput("file.unwritable", f"{out} is not a directory")
         for c in view.certificates:
             write_output(str(out / f"{c.serial}.pem"), c.fullchain_pem.encode())
@@ -148,7 +157,7 @@ def certificates(
 
 def download_key(
     number: Number,
-    submittal: Annotated[int, typer.Option("--submittal", help="Submittal id.", min=1)],
+    submittal: Annotated[int, typer.Option("--submittal", help="Submittal id.", min=1, max=MAX_ID)],
     password_file: Annotated[
         str, typer.Option("--password-file", help="File holding the PKCS#12 password; - stdin.")
     ],
@@ -159,7 +168,11 @@ def download_key(
     if out != "-":
         # The key is erased as it is handed out: make sure it can be written first.
         target = Path(out)
-        if target.exists():
+        try:
+            exists = target.exists()
+        except OSError as exc:  # a name too long for the file system
+            raise InvalidInput("file.unwritable", f"cannot write {out}: {exc.strerror}") from None
+        if exists:
             raise InvalidInput("file.exists", f"{out} exists; refusing to overwrite a key")
         if not os.access(target.parent if str(target.parent) else Path("."), os.W_OK):
             raise InvalidInput("file.unwritable", f"cannot write {out}: no such writable directory")
@@ -184,7 +197,7 @@ def revoke(
 
 def reissue(
     number: Number,
-    submittal: Annotated[int, typer.Option("--submittal", help="Submittal id.", min=1)],
+    submittal: Annotated[int, typer.Option("--submittal", help="Submittal id.", min=1, max=MAX_ID)],
     csr: Annotated[str | None, typer.Option("--csr", help="New CSR file; - for stdin.")] = None,
     name: Annotated[
         list[str] | None, typer.Option("--name", help="New names (repeat); default: the same.")

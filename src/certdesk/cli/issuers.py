@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from certdesk.cli.common import OPERATOR, emit_json, read_text, services
+from certdesk.cli.common import MAX_ID, OPERATOR, emit_json, read_text, services
 from certdesk.core.issuers import Solver
 from certdesk.errors import InvalidInput
 from certdesk.services.pki.issued import Ordered
@@ -259,7 +259,9 @@ def rollover(name: Annotated[str, typer.Argument()], json_out: JsonOpt = False) 
 
 
 @issuer_app.command("order")
-def order(order_id: Annotated[int, typer.Argument()], json_out: JsonOpt = False) -> None:
+def order(
+    order_id: Annotated[int, typer.Argument(min=1, max=MAX_ID)], json_out: JsonOpt = False
+) -> None:
     """Show one vendor order (as ``cert issue --no-wait`` printed it)."""
     print_order(services().vendor_orders.status(order_id), json_out)
 

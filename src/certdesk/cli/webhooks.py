@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from certdesk.cli.common import OPERATOR, emit_json, services
+from certdesk.cli.common import MAX_ID, OPERATOR, emit_json, services
 from certdesk.services.lifecycle.webhooks import WebhookView
 
 webhook_app = typer.Typer(
@@ -18,7 +18,9 @@ webhook_app = typer.Typer(
     no_args_is_help=True,
 )
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-IdArg = Annotated[int, typer.Argument(help="The webhook's number (see webhook list).", min=1)]
+IdArg = Annotated[
+    int, typer.Argument(help="The webhook's number (see webhook list).", min=1, max=MAX_ID)
+]
 
 
 def register(app: typer.Typer) -> None:

@@ -97,8 +97,11 @@ def check_url(url: str) -> str:
     text = url.strip()
     if not text or len(text) > 2000 or any(c.isspace() for c in text):
         raise InvalidInput("webhook.url", "give the receiver's address, e.g. https://host/path")
-    parts = urlsplit(text)
-    host = parts.hostname or ""
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+    except ValueError:  # an unclosed "[" (IPv6 literal), a port that is not a number …
+        raise InvalidInput("webhook.url", f"{text!r} is not an http(s) address") from None
     if parts.scheme not in ("https", "http") or not host:
         raise InvalidInput("webhook.url", f"{text!r} is not an http(s) address")
     if parts.username or parts.password:

@@ -17,6 +17,8 @@ from certdesk.services.pki.policy import PolicyService
 from certdesk.services.runtime import Runtime
 
 MAX_CSR_BYTES = 64 * 1024
+# OpenSSL's PEM encryption of a private key takes a passphrase of at most 1,023 bytes.
+MAX_PASSPHRASE_BYTES = 1023
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,12 @@ class CsrService:
                 names, settings.allowed_suffixes, None, max_names=settings.max_names_per_cert
             )
         )
+        if passphrase and len(passphrase.encode()) > MAX_PASSPHRASE_BYTES:
+            raise InvalidInput(
+                "csr.passphrase",
+                f"the passphrase is longer than {MAX_PASSPHRASE_BYTES:,} bytes, the most an"
+                " encrypted key file takes",
+            )
         key = generate_private_key(key_type)
         csr = (
             x509.CertificateSigningRequestBuilder()
