@@ -86,3 +86,19 @@ def test_an_uploaded_file_with_nul_bytes_is_not_text(desk: Desk, browser: Browse
     data = _new_case("DER upload", "der.dmv.ca.gov")
     resp = browser("ana").post("/cases/new", data, files=_DER_FILE)
     assert resp.status_code == 303, text_of(resp)[:800]
+
+
+@pytest.mark.parametrize(
+    "method", [pytest.param("GET", id="page"), pytest.param("POST", id="remove")]
+)
+def test_a_webhook_number_past_the_database_integers_is_no_webhook(
+    desk: Desk, browser: Browsers, method: str
+) -> None:
+    # 99999999999999999999999 reached SQLite as a number it cannot hold: a 500.
+    opal = browser("opal")
+    path = "/webhooks/99999999999999999999999" + ("/remove" if method == "POST" else "")
+    before = snapshot(desk), desk.counts()
+    resp = opal.get(path) if method == "GET" else opal.post(path, {})
+    assert 400 <= resp.status_code < 500, text_of(resp)[:800]
+    assert "text/html" in resp.headers["content-type"]
+    assert (snapshot(desk), desk.counts()) == before

@@ -524,6 +524,30 @@ def _crl(client: TestClient, slug: str, issuer: x509.Certificate) -> x509.Certif
     return crl
 
 
+def test_an_ocsp_post_sent_as_a_form_is_still_answered(
+    client: TestClient, services: Services
+) -> None:
+    # curl --data-binary @req.der, without -H, labels the body a urlencoded form; the app's
+    # character check parsed it as one and refused the DER's NUL bytes (a form without one
+    # left the route a consumed stream: a 500). The route takes raw bytes whatever the label.
+    body = issue(client, "alpha", ["form.alpha.ca.gov"])
+    leaf = x509.load_pem_x509_certificate(body["certificate"].encode())
+    _, inter, _, _ = ca_certs(services)
+    request_der = _ocsp_request(leaf, inter)
+    resp = client.post(
+        "/ocsp", content=request_der, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert resp.status_code == 200, resp.text
+    answer = ocsp.load_der_ocsp_response(resp.content)
+    assert answer.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+    assert answer.serial_number == leaf.serial_number
+    # A multipart form is not an OCSP request either, but it is bytes: malformedRequest.
+    wrapped = client.post("/ocsp", files={"request": ("req.der", request_der)})
+    assert wrapped.status_code == 200, wrapped.text
+    malformed = ocsp.load_der_ocsp_response(wrapped.content).response_status
+    assert malformed is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+
+
 def test_revoke_shows_in_crl_and_ocsp(
     client: TestClient, services: Services, clock: ManualClock
 ) -> None:

@@ -62,6 +62,22 @@ def test_attach_by_party(world: CaseApi, who: str, status: int) -> None:
     assert resp.status_code == status, resp.text
 
 
+def test_a_file_posted_as_a_multipart_form_is_refused(world: CaseApi) -> None:
+    # The app's character check parsed a multipart form and the upload route then found its
+    # stream consumed (a 500). The route takes the file's bytes as the body, nothing else.
+    number = world.desk.draft("ana", DMV).number
+    resp = world.client.post(
+        f"{API}/cases/{number}/attachments",
+        params={"filename": "plan.txt"},
+        files={"file": ("plan.txt", b"the plan")},
+        headers=bearer(world.secrets["requester-own"]),
+    )
+    assert resp.status_code == 400, resp.text
+    assert "not as a form" in resp.json()["detail"]
+    listed = world.call("requester-own", "GET", f"{API}/cases/{number}/attachments")
+    assert listed.json() == []
+
+
 def test_download_is_always_an_inert_attachment(world: CaseApi) -> None:
     number = world.desk.draft("ana", DMV).number
     resp = upload(world, "requester-own", number, "Übersicht <1>.html", b"<html><script>x")

@@ -12,7 +12,8 @@ the route reads again for free: nothing is parsed twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
@@ -20,6 +21,18 @@ from starlette.datastructures import FormData, UploadFile
 from certdesk.core.text import check_text, check_tree
 
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+# Endpoints whose body is raw bytes (an OCSP request, an attached file): never parsed here.
+_RAW_BODY: set[Callable[..., Any]] = set()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def takes_raw_body(endpoint: F) -> F:
+    """Mark a route's endpoint as one that reads the request's raw bytes: whatever their
+    Content-Type says (``curl --data-binary`` sends a urlencoded form's), they are not parsed
+    as JSON or a form, and not checked for text characters."""
+    _RAW_BODY.add(endpoint)
+    return endpoint
 
 
 async def checked_characters(request: Request) -> AsyncIterator[None]:
@@ -31,7 +44,9 @@ async def checked_characters(request: Request) -> AsyncIterator[None]:
     form: FormData | None = None
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     try:
-        if media_type in _FORMS:
+        if request.scope.get("endpoint") in _RAW_BODY:
+            pass  # bytes, whatever they are labelled: no text in them to check
+        elif media_type in _FORMS:
             form = await request.form()
             for key, field in form.multi_items():
                 check_text(key, "form")

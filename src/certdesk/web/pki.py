@@ -16,6 +16,7 @@ from certdesk.errors import InvalidInput
 from certdesk.services.registry import Services
 from certdesk.web.deps import ServicesDep
 from certdesk.web.identifiers import CaSlug
+from certdesk.web.inputs import takes_raw_body
 from certdesk.web.problems import ANY_ROUTE, problems
 
 router = APIRouter(tags=["pki"], responses=ANY_ROUTE)
@@ -62,6 +63,7 @@ _OCSP: dict[int | str, dict[str, Any]] = {200: {"content": {"application/ocsp-re
 
 
 @router.post("/ocsp", response_class=Response, responses=_OCSP)
+@takes_raw_body
 async def ocsp_post(request: Request, svc: ServicesDep) -> Response:
     """RFC 6960 §A.1: a DER OCSPRequest in the body."""
     body = await request.body()

@@ -19,9 +19,11 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from certdesk.core.attachments import too_large
+from certdesk.errors import InvalidInput
 from certdesk.web.deps import ActorDep, ServicesDep
 from certdesk.web.downloads import download_headers
 from certdesk.web.identifiers import CaseNumber
+from certdesk.web.inputs import takes_raw_body
 from certdesk.web.problems import AUTHENTICATED, problems
 
 router = APIRouter(
@@ -80,6 +82,7 @@ def list_attachments(
         }
     },
 )
+@takes_raw_body
 async def attach(
     number: CaseNumber,
     request: Request,
@@ -88,6 +91,12 @@ async def attach(
     filename: Annotated[str, Query(min_length=1, max_length=255)],
 ) -> dict[str, object]:
     """Attach the request body to the case (audited)."""
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        # A browser-style upload wraps the file in form parts: not the file's bytes.
+        raise InvalidInput(
+            "attachment.form",
+            "send the file's bytes as the body (application/octet-stream), not as a form",
+        )
     data = await read_limited(request, svc.attachments.limits.max_bytes)
     view = await run_in_threadpool(svc.attachments.attach, who, number, filename, data)
     return view.as_dict()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import Response
 
 from certdesk.core.access import Action, Actor
@@ -22,6 +22,8 @@ from certdesk.web.console.pages.orgs import org_options, own_org, visible_orgs
 router = APIRouter()
 
 Short = Annotated[str, Form(max_length=2000)]
+# A number past the database's integers is no webhook (it once reached SQLite: a 500).
+WebhookId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _page(
@@ -74,7 +76,9 @@ async def webhook_add(request: Request, c: ConsoleDep, who: ViewerDep) -> Respon
 
 
 @router.post("/webhooks/{webhook_id}/remove")
-def webhook_remove(request: Request, c: ConsoleDep, who: ViewerDep, webhook_id: int) -> Response:
+def webhook_remove(
+    request: Request, c: ConsoleDep, who: ViewerDep, webhook_id: WebhookId
+) -> Response:
     try:
         gone = c.services.webhooks.remove(who, webhook_id)
     except CertdeskError as exc:
@@ -84,7 +88,7 @@ def webhook_remove(request: Request, c: ConsoleDep, who: ViewerDep, webhook_id: 
 
 @router.get("/webhooks/{webhook_id}")
 def webhook_log(
-    request: Request, c: ConsoleDep, who: ViewerDep, webhook_id: int, status: str = ""
+    request: Request, c: ConsoleDep, who: ViewerDep, webhook_id: WebhookId, status: str = ""
 ) -> Response:
     # The log first: it answers another organization's webhook exactly like a made-up one.
     found = c.services.webhooks.deliveries(who, webhook_id, status=status[:20] or None)
