@@ -147,3 +147,13 @@ def code_of(response: httpx.Response) -> str | None:
 def text_of(response: httpx.Response) -> str:
     """The page's visible text, roughly: tags removed, whitespace collapsed."""
     return " ".join(re.sub(r"<[^>]+>", " ", response.text).split())
+
+
+_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?-----END [A-Z0-9 ]+-----", re.S)
+
+
+def rule_numbers(text: str) -> list[str]:
+    """The rule numbers (R1, R12 …) a page's words show; R19: there should be none. A PEM
+    block the page echoes back (a refused form keeps its CSR) is base64, where "+R4/" is no
+    rule number, and is left out."""
+    return re.findall(r"\bR\d{1,2}\b", _PEM.sub("", text))
