@@ -69,6 +69,9 @@ def test_each_shape_parses_what_the_environment_gives(
     assert _read(monkeypatch, tmp_path, variable, value) == parsed
 
 
+IP_PORT = "must be an IP address and a port, e.g. 127.0.0.1:53 or [::1]:53, not "
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
@@ -101,6 +104,28 @@ def test_each_shape_parses_what_the_environment_gives(
         pytest.param("CERTDESK_NOTICE_DAYS", "", DAYS_PROBLEM, id="list/days-empty"),
         pytest.param("CERTDESK_HOLIDAYS", "2027-13-01", "month must be in 1..12",
                      id="list/dates-bad-date"),
+        # Each of these once passed as text and failed where it was first used (a traceback).
+        pytest.param("CERTDESK_ACME_VA_ADDRESS", "localhost", "not an IP address: 'localhost'",
+                     id="address/a-name"),
+        pytest.param("CERTDESK_ACME_VA_DNS_SERVER", "127.0.0.1", IP_PORT + "'127.0.0.1'",
+                     id="address-port/no-port"),
+        pytest.param("CERTDESK_ACME_VA_DNS_SERVER", "http://[::1", IP_PORT + "'http://[::1'",
+                     id="address-port/url"),
+        pytest.param("CERTDESK_ACME_VA_DNS_SERVER", "[::1]:70000", IP_PORT + "'[::1]:70000'",
+                     id="address-port/port-out-of-range"),
+        pytest.param("CERTDESK_BASE_URL", "http://[::1", "not a URL: 'http://[::1' (Invalid IPv6"
+                     " URL)", id="url/unclosed-ipv6"),
+        pytest.param("CERTDESK_BASE_URL", "certdesk.example.gov", "must be an http:// or https://"
+                     " URL with a host, not 'certdesk.example.gov'", id="url/no-scheme"),
+        pytest.param("CERTDESK_DATABASE_URL", "http://[::1", "not an SQLAlchemy URL (e.g."
+                     " postgresql+psycopg://user@host/db); leave it unset for SQLite under the"
+                     " data directory", id="database-url/unparsable"),
+        pytest.param("CERTDESK_WORKER_INTERVAL_SECONDS", "99999999999999999999",
+                     "must be at most 315,360,000", id="duration/seconds-past-ten-years"),
+        pytest.param("CERTDESK_NOTICE_LATE_GRACE_HOURS", "87601", "must be at most 87,600",
+                     id="duration/hours-past-ten-years"),
+        pytest.param("CERTDESK_ACME_ORDERS_PER_HOUR_ORG", "2147483648",
+                     "must be at most 2,147,483,647", id="count/past-32-bits"),
     ],
 )  # fmt: skip
 def test_a_value_a_shape_cannot_parse_is_named_with_its_problem(

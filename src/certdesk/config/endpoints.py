@@ -11,14 +11,14 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from certdesk.config.shapes import NetworkList, setting
+from certdesk.config.shapes import AddressPort, IpAddress, NetworkList, WebUrl, setting
 
 
 class EndpointSettings(BaseModel):
     """The ACME server's and endpoint verification's rows of :class:`Settings`."""
 
     # The ACME server (RFC 8555, R17) and its validation authority (VA).
-    acme_terms_of_service_url: str = setting(
+    acme_terms_of_service_url: WebUrl = setting(
         "",
         "ACME: the terms of service the directory names; empty means the short"
         " text certdesk serves at BASE_URL/acme/terms.",
@@ -33,7 +33,7 @@ class EndpointSettings(BaseModel):
         " 'acme eab create --expires' says otherwise.",
         ge=1,
     )
-    acme_va_address: str = setting(
+    acme_va_address: IpAddress = setting(
         "",
         "ACME VA, tests and labs: connect every validation to this IP address"
         " instead of resolving the name (its range is then allowed).",
@@ -51,9 +51,9 @@ class EndpointSettings(BaseModel):
         "ACME: the issuer domain name dns-persist-01 records must name; empty"
         " means the host of CERTDESK_BASE_URL.",
     )
-    acme_va_dns_server: str = setting(
+    acme_va_dns_server: AddressPort = setting(
         "",
-        "ACME VA: host:port of the DNS resolver dns-01 (and http-01's name"
+        "ACME VA: IP:port of the DNS resolver dns-01 (and http-01's name"
         " lookups) ask; empty means the system's resolver.",
     )
     acme_va_allow_ranges: NetworkList = setting(

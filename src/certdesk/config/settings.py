@@ -19,12 +19,15 @@ from certdesk.config.endpoints import EndpointSettings
 from certdesk.config.environment import ENV_PREFIX, env_name, refuse_unknown
 from certdesk.config.shapes import (
     FOLD,
+    DatabaseUrl,
     DateList,
     DayList,
     DirPath,
     NameList,
     OptionalPath,
     TextList,
+    WebUrl,
+    bounded,
     setting,
 )
 from certdesk.core.names import DEFAULT_SUFFIXES, MAX_NAMES_CEILING, MAX_NAMES_PER_CERT
@@ -43,11 +46,13 @@ class Settings(BaseSettings, EndpointSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True)
 
     data_dir: DirPath = setting(Path("var"), "Where keys, secrets and SQLite live.")
-    database_url: str = setting("", "SQLAlchemy URL; empty means SQLite at DATA_DIR/certdesk.db.")
-    base_url: str = setting(
+    database_url: DatabaseUrl = setting(
+        "", "SQLAlchemy URL; empty means SQLite at DATA_DIR/certdesk.db."
+    )
+    base_url: WebUrl = setting(
         "http://127.0.0.1:8080", "Public URL of this server; used in AIA, CRL DP and OCSP URLs."
     )
-    pki_base_url: str = setting(
+    pki_base_url: WebUrl = setting(
         "",
         "Public plain-HTTP URL written into certificates (AIA, CRL DP, OCSP);"
         " empty means BASE_URL.",
@@ -262,6 +267,17 @@ class Settings(BaseSettings, EndpointSettings):
         " (an organization may have its own).",
         ge=0,
     )
+
+    @model_validator(mode="after")
+    def _numbers_in_reach(self) -> Settings:
+        # A duration or a count larger than the date arithmetic or the database's integers
+        # can hold (CERTDESK_WORKER_INTERVAL_SECONDS=99999999999999999999) is refused here,
+        # not as an OverflowError wherever it is first used.
+        for name in type(self).model_fields:
+            problem = bounded(name, getattr(self, name))
+            if problem:
+                raise ValueError(f"bad setting {ENV_PREFIX}{name.upper()}: {problem}")
+        return self
 
     @model_validator(mode="after")
     def _one_passphrase_source(self) -> Settings:

@@ -18,9 +18,12 @@ import ipaddress
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_settings import NoDecode
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 DAYS_PROBLEM = "notice days must be whole days of at least 1, e.g. 90,60,30"
 
@@ -107,6 +110,78 @@ def _named_path(value: object) -> object:
     return value
 
 
+def _address(value: str) -> str:
+    text = value.strip()
+    if text:
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            raise ValueError(f"not an IP address: {text!r}") from None
+    return text
+
+
+def _address_port(value: str) -> str:
+    text = value.strip()
+    if text:
+        host, _, port = text.rpartition(":")
+        try:
+            ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+            ok = port.isascii() and port.isdigit() and 0 < int(port) < 65536
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"must be an IP address and a port, e.g. 127.0.0.1:53 or [::1]:53, not {text!r}"
+            )
+    return text
+
+
+def _web_url(value: str) -> str:
+    text = value.strip()
+    if text:
+        try:
+            parts = urlsplit(text)
+            host, _port = parts.hostname, parts.port  # a port out of range raises too
+        except ValueError as exc:
+            raise ValueError(f"not a URL: {text!r} ({exc})") from None
+        if parts.scheme not in ("http", "https") or not host:
+            raise ValueError(f"must be an http:// or https:// URL with a host, not {text!r}")
+    return text
+
+
+def _database_url(value: str) -> str:
+    text = value.strip()
+    if text:
+        try:
+            make_url(text)
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "not an SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db);"
+                " leave it unset for SQLite under the data directory"
+            ) from None
+    return text
+
+
+# The most a whole-number setting may be, by the unit its name ends in: ten years of a
+# duration (a datetime reaches the year 9999, a timedelta 999,999,999 days), and for a count
+# a signed 32-bit integer (every database column holds it).
+_MOST_BY_UNIT = {
+    "_seconds": 10 * 365 * 24 * 3600,
+    "_minutes": 10 * 365 * 24 * 60,
+    "_hours": 10 * 365 * 24,
+    "_days": 10 * 365,
+}
+_MOST_COUNT = 2**31 - 1
+
+
+def bounded(name: str, value: object) -> str | None:
+    """What is wrong with the number ``value`` of setting ``name``, if anything."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    most = next((m for unit, m in _MOST_BY_UNIT.items() if name.endswith(unit)), _MOST_COUNT)
+    return f"must be at most {most:,}" if value > most else None
+
+
 def _folded(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
@@ -127,6 +202,14 @@ DayList = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_days)]
 OptionalPath = Annotated[Path | None, BeforeValidator(_blank_is_none)]
 # A directory that must be named (no empty value: the data directory).
 DirPath = Annotated[Path, BeforeValidator(_named_path)]
+# One IP address, or empty (the setting is off).
+IpAddress = Annotated[str, AfterValidator(_address)]
+# IP:port (a DNS resolver), or empty (the system's default).
+AddressPort = Annotated[str, AfterValidator(_address_port)]
+# An http(s) URL with a host, or empty (the setting's documented fallback).
+WebUrl = Annotated[str, AfterValidator(_web_url)]
+# An SQLAlchemy URL that parses, or empty (SQLite under the data directory).
+DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 # A choice people type: spaces trimmed, case folded, before the choice is checked
 # (``Folded[Literal["a", "b"]]``).
 FOLD = BeforeValidator(_folded)
