@@ -38,7 +38,8 @@ ALGORITHMS: dict[str, JWASignature] = {
 UNREADABLE = (DeserializationError, ValueError, TypeError, KeyError, AttributeError)
 
 # RFC 8555 §7.3.4: the external account binding is a MAC (RFC 7518 §3.2). HS256 is what most
-# clients send; win-acme and Posh-ACME can be set to HS384 or HS512, and pebble takes all three.
+# clients send; Posh-ACME (and cert-manager's older keyAlgorithm) can be set to HS384 or HS512,
+# and pebble takes all three.
 EAB_ALGORITHMS = ("HS256", "HS384", "HS512")
 MEDIA_TYPE = "application/jose+json"
 MAX_BODY = 64 * 1024
