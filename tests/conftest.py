@@ -97,6 +97,37 @@ def scratch_database(backend: str, tmp: Path, tag: str) -> Iterator[str]:
 _MIGRATED: dict[str, str] = {}
 
 
+_TEMPLATE_PREFIX = "certdesk_schema_"
+
+
+def _drop_stale_templates() -> None:
+    """Drop the migrated databases of test processes that are gone: an xdist worker stopped
+    at the end of a run, or a killed run, never runs its atexit drop. The process id in the
+    name says whose it is (the PostgreSQL here is on this host)."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s",
+                (_TEMPLATE_PREFIX.replace("_", r"\_") + "%",),
+            )
+        ]
+    for name in names:
+        pid = name.removeprefix(_TEMPLATE_PREFIX).partition("_")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            _drop_pg(name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 def _migrated_template(backend: str) -> str:
     """A SQLite file, or the name of a PostgreSQL database, migrated to the head (made once
     per test process; the PostgreSQL one is dropped when the process ends)."""
@@ -107,7 +138,8 @@ def _migrated_template(backend: str) -> str:
         url = f"sqlite:///{path}"
         made = str(path)
     else:
-        made = f"certdesk_schema_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        _drop_stale_templates()
+        made = f"{_TEMPLATE_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
         url = _pg_url(made)
         _create_pg(made)
         atexit.register(_drop_pg, made)
