@@ -6,8 +6,10 @@ its shape (the annotation), its default, its bounds and its help text (:func:`se
 
 Whole numbers, durations (whole numbers named ``…_seconds``, ``…_hours``, ``…_days``),
 fractions, flags, text and choices are parsed by pydantic itself, and their bounds are the
-row's ``ge``/``gt``/``le``/``lt``. The shapes below are the ones pydantic cannot read from one
-environment string by itself: comma-separated lists, optional paths, case-folded choices.
+row's ``ge``/``gt``/``le``/``lt``, and :func:`bounded` caps those a row leaves open. The shapes
+below are the ones pydantic cannot read from one environment string by itself (comma-separated
+lists, optional paths, case-folded choices) or cannot check (an IP address, IP:port, an http(s)
+URL, an SQLAlchemy URL).
 Each parser accepts the value as the environment gives it (one string) and as Python code
 gives it (``Settings(notice_days=(30, 7))``).
 """

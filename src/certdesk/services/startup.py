@@ -8,16 +8,14 @@ failure is :class:`Unavailable` (exit code 4) with one line saying what to do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy import Engine
 
 from certdesk.config import Settings
 from certdesk.errors import Unavailable
 from certdesk.store import installation
-from certdesk.store.db import ping
+from certdesk.store.db import ping, sqlite_file
 from certdesk.store.schema import (
     current_revision,
     head_revision,
@@ -56,21 +54,6 @@ def refuse_before_init(settings: Settings, *, program: str = "certdesk") -> None
     database = sqlite_file(settings.sqlalchemy_url)
     if database is not None and not database.exists():
         raise uninitialized(program)
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL; None for another backend, an in-memory database or a
-    ``file:`` URI (whose options decide whether it may be created)."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None  # not a URL at all: opening it words the refusal
-    if parsed.get_backend_name() != "sqlite" or parsed.query.get("uri"):
-        return None
-    database = parsed.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database)
 
 
 def check_ready_to_start(svc: Services, *, program: str = "certdesk") -> None:

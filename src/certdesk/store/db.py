@@ -8,13 +8,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from certdesk.core.envelope import Wrapper
 from certdesk.store.compiled import raw_execute
-from certdesk.store.locks import WriterTurns, writer_turns_path
+from certdesk.store.locks import WriterTurns, file_database, writer_turns_path
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "certdesk_read_only"
@@ -29,6 +29,19 @@ NO_FLUSH = "certdesk_no_flush"
 POOL_RECYCLE_SECONDS = 1800
 # A pooled connection idle for longer than this is pinged at checkout.
 IDLE_PING_SECONDS = 10.0
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for another backend, an in-memory database or a
+    ``file:`` URI, and for text that is no URL at all (opening it words that refusal)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.query.get("uri"):
+        return None
+    file = file_database(parsed.database)
+    return None if file is None else Path(file)
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "full", **kwargs: Any) -> Engine:

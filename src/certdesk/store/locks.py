@@ -120,8 +120,15 @@ class WriterTurns(sqlite3.Connection):
             self.end_turn()
 
 
-def writer_turns_path(database: str | None) -> str | None:
-    """The lock file writers of ``database`` take turns on; None for an in-memory one."""
+def file_database(database: str | None) -> str | None:
+    """``database`` (a SQLite URL's) when it names a file; None for an in-memory database or
+    a ``file:`` URI (whose own options say where it lives and whether it may be made)."""
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return f"{database}.writer-lock"
+    return database
+
+
+def writer_turns_path(database: str | None) -> str | None:
+    """The lock file writers of ``database`` take turns on; None for an in-memory one."""
+    file = file_database(database)
+    return None if file is None else f"{file}.writer-lock"
