@@ -9,6 +9,7 @@ issuance is one active certificate and one audit event, whichever way it is serv
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -169,3 +170,24 @@ def test_bearer_secret_reads_the_header_as_httpbearer_does(
     header: str | None, secret: str | None
 ) -> None:
     assert bearer_secret(header) == secret
+
+
+def test_issuance_runs_on_the_event_loop_on_sqlite_and_in_a_thread_on_postgresql(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: on SQLite the work skips the thread hop (its CPU cost); PostgreSQL's network
+    round trips must never hold the event loop."""
+    assert world.client is not None
+    service = world.services.issuance
+    seen: list[bool] = []
+    issue = service.issue
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(asyncio._get_running_loop() is not None)
+        return issue(*args, **kwargs)
+
+    monkeypatch.setattr(service, "issue", watched)
+    status, answer = _send(world.client, world, "operator", JSON, _body(days=30), "")
+    assert status == 201, answer
+    sqlite = world.services.rt.engine.dialect.name == "sqlite"
+    assert seen == [sqlite]

@@ -1,4 +1,4 @@
-"""A lean way to serve a hot JSON route: one thread hop, the answer serialised once.
+"""A lean way to serve a hot JSON route: on the event loop, the answer serialised once.
 
 FastAPI serves a route in several steps: read and parse the body, solve the dependencies (the
 app-wide character check on the event loop, the bearer token check in one worker thread),
@@ -7,8 +7,8 @@ model against ``response_model`` and serialise it. For ``POST /api/v1/certificat
 most frequent write of all, that machinery cost about as much CPU as the issuance itself.
 
 :class:`LeanRoute` serves the same route, declared the usual way (its OpenAPI, its
-``response_model`` and its problem documents do not change), with one worker thread doing, in
-the order FastAPI would:
+``response_model`` and its problem documents do not change), doing itself, in the order
+FastAPI would:
 
 1. parse the JSON body and refuse a NUL or lone surrogate in it (``web/inputs.py``'s check);
 2. check the bearer token (``web/deps.py``), so that a caller without a valid token is
@@ -16,8 +16,19 @@ the order FastAPI would:
 3. validate the body against the endpoint's model;
 4. call the endpoint, and serialise the model it returns once.
 
-Anything off the plain path — not ``application/json``, a query string, a body that is not
-JSON, or fields that do not validate — is handed to FastAPI's own handler with the request
+On SQLite these run on the event loop's own thread. An issuance is CPU work (policy, lint,
+two signatures) and a few local database writes; handing it to a worker thread and back cost
+0.4-0.5 ms of CPU per request on a 2-core machine (the thread's wake-ups and two threads
+taking the GIL from each other), about a sixth of the request, and bought no parallelism,
+since the work holds the GIL. The price: while one process issues a certificate (about
+3 ms), its other connections wait. ``certdesk serve`` runs one process per core
+(``--workers``), so the others go on serving, and an issuance's commit is still shared with
+the issuing threads of the same process (services/pki/group_commit.py). On PostgreSQL they
+run in one worker thread, as a network database's round trips must never hold the loop.
+docs/performance.md has the figures.
+
+Anything off the plain path (not ``application/json``, a query string, a body that is not
+JSON, or fields that do not validate) is handed to FastAPI's own handler with the request
 as it is (the body is cached), so every refusal is exactly the document FastAPI gives. A
 route whose dependencies are not exactly the ones replaced here is served by FastAPI alone.
 """
@@ -71,12 +82,12 @@ class LeanRoute(APIRoute):
         status_code = self.status_code or 200
 
         def serve(request: Request, raw: bytes) -> bytes | None:
-            """Steps 1-4 in a worker thread; None: FastAPI's handler answers instead."""
+            """Steps 1-4; None: FastAPI's handler answers instead."""
             try:
                 data = json.loads(raw)
             except (ValueError, RecursionError):
                 return None
-            check_text(request.url.path, "path")
+            check_text(request.scope["path"], "path")
             check_tree(data, "body")
             svc = request.app.state.services
             who = deps.token_actor(svc, bearer_secret(request.headers.get("authorization")))
@@ -92,7 +103,11 @@ class LeanRoute(APIRoute):
             scope = request.scope
             if scope.get("query_string") or _BODY_LIMIT in scope or not _json_media(request):
                 return await standard(request)
-            content = await run_in_threadpool(serve, request, await request.body())
+            raw = await request.body()
+            if _on_loop(request):
+                content = serve(request, raw)
+            else:
+                content = await run_in_threadpool(serve, request, raw)
             if content is None:
                 return await standard(request)
             return Response(content, status_code=status_code, media_type="application/json")
@@ -135,6 +150,12 @@ def _effective_dependencies(route: APIRoute) -> set[Any]:
         else route.dependant
     )
     return {d.call for d in dependant.dependencies}
+
+
+def _on_loop(request: Request) -> bool:
+    """Whether the work runs on the event loop: on SQLite, a local file (see the docstring)."""
+    engine = request.app.state.services.rt.engine
+    return bool(engine.dialect.name == "sqlite")
 
 
 def _json_media(request: Request) -> bool:
