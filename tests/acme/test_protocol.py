@@ -5,6 +5,7 @@ through the issuance pipeline, download and revocation."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -110,6 +111,28 @@ def test_r12_a_key_change_to_a_weak_key_is_bad_public_key(world: AcmeWorld) -> N
     assert resp.status_code == 200, resp.text
 
 
+def test_signed_work_runs_on_the_event_loop_on_sqlite_and_in_a_thread_on_postgresql(
+    world: AcmeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13/16: on SQLite a signed request's checks, service call and nonce skip the
+    worker thread's hop (its CPU cost); PostgreSQL's round trips must never hold the loop."""
+    acme = world.registered()
+    nonces = world.services.acme_nonces
+    seen: list[bool] = []
+    new = nonces.new
+
+    def watched() -> str:
+        seen.append(asyncio._get_running_loop() is not None)
+        return new()
+
+    monkeypatch.setattr(nonces, "new", watched)
+    orders = f"/acme/acct/{acme.net.account.uri.rsplit('/', 1)[1]}/orders"
+    resp = post(world, orders, None, acme.net.key, kid=acme.net.account.uri)
+    assert resp.status_code == 200, resp.text
+    sqlite = world.services.rt.engine.dialect.name == "sqlite"
+    assert seen and set(seen) == {sqlite}
+
+
 def test_r17_no_eab_is_external_account_required(world: AcmeWorld) -> None:
     key = account_key()
     resp = post(world, "/acme/new-account", {"termsOfServiceAgreed": True}, key)
@@ -170,6 +193,20 @@ def test_r17_expired_eab_key_is_refused(world: AcmeWorld) -> None:
         )
     finally:
         world.clock.advance(days=-31)
+
+
+def test_r17_eab_key_never_begins_with_a_dash(
+    world: AcmeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """certbot's ``--eab-hmac-key -q3x…`` takes such a key for an unknown option: one key in
+    64 would stop an agency's first certbot run. The key is drawn again instead."""
+    drawn = [b"\xf8" + b"\x01" * 31, b"\xfc" + b"\x02" * 31]
+    real = secrets.token_bytes
+    monkeypatch.setattr(secrets, "token_bytes", lambda n: drawn.pop(0) if n == 32 else real(n))
+    _, hmac_key = world.eab()
+    assert b64url(b"\xf8" + b"\x01" * 31).startswith("-")  # what the first draw would give
+    assert hmac_key == b64url(b"\xfc" + b"\x02" * 31)
+    assert hmac_key.startswith("_")  # an underscore is no option to any parser
 
 
 def test_r11_managed_organization_gets_no_eab_key(world: AcmeWorld) -> None:

@@ -8,8 +8,13 @@ The request log (web/access.py) still wraps both: request ids, the access line (
 route's template) and the request metrics cover ACME as before.
 
 Per request: the body is read (at most :data:`~certdesk.acme.jws.MAX_BODY` bytes), then one
-call in a worker thread does the JWS checks (certdesk/acme/signed.py), the resource's
-service call and builds the answer, and takes the ``Replay-Nonce``. Every answer, problem
+call does the JWS checks (certdesk/acme/signed.py), the resource's service call and builds
+the answer, and takes the ``Replay-Nonce``. On SQLite that call runs on the event loop
+itself: its waits are local (a file lock, an ``fsync``), the work holds the GIL anyway, and a
+worker thread's hop cost more CPU than it saved (docs/performance.md: a sixth of an order's
+server CPU on 2 cores). A challenge's validation still runs in the validation pool, and the
+loop waits for it without blocking. On PostgreSQL the call runs in a worker thread, as a
+network database's round trips must never hold the loop. Every answer, problem
 documents included, carries a fresh ``Replay-Nonce`` (§6.5), ``Link: <directory>;rel="index"``
 (§7.1) and ``Cache-Control: no-store``; the site's security headers are added as on every
 other path.
@@ -23,7 +28,7 @@ import re
 import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from anyio import CapacityLimiter, to_thread
@@ -47,10 +52,12 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+T = TypeVar("T")
 
 PREFIX = "/acme/"
-# Worker threads of each process for ACME requests, apart from the threads the rest of the
-# site shares (CERTDESK_SERVER_THREADS): few, because the work holds the GIL and more threads
+# Worker threads of each process for ACME requests on PostgreSQL (on SQLite the work runs on
+# the event loop: see above), apart from the threads the rest of the site shares
+# (CERTDESK_SERVER_THREADS): few, because the work holds the GIL and more threads
 # only stretch every request; finalize has threads of its own so that a finalization (its
 # order ``processing`` while it signs) never queues behind every other client's polls.
 # Measured at 16 and 64 clients (docs/performance.md): 2 request threads gave the lowest
@@ -133,6 +140,7 @@ class AcmeFrontEnd:
         self._directory: bytes | None = None
         self._requests = CapacityLimiter(ACME_THREADS)
         self._finalizing = CapacityLimiter(FINALIZE_THREADS)
+        self._on_loop = services.rt.waits_are_local
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
@@ -190,7 +198,7 @@ class AcmeFrontEnd:
             return answer, self._nonce_here()
 
         limiter = self._finalizing if route.own_threads else self._requests
-        answer, nonce = await to_thread.run_sync(run, limiter=limiter)
+        answer, nonce = await self._blocking(run, limiter)
         if answer.wait is not None:
             answer = await self._after_validation(answer)
         if nonce is not None:
@@ -215,7 +223,7 @@ class AcmeFrontEnd:
             except Exception:
                 return answer
 
-        return await to_thread.run_sync(run, limiter=self._requests)
+        return await self._blocking(run, self._requests)
 
     async def _plain(self, route: Route, params: dict[str, str]) -> Answer:
         if route.path == "/acme/directory":
@@ -229,9 +237,14 @@ class AcmeFrontEnd:
         if route.path == "/acme/new-nonce":
             return Answer(200 if route.method == "HEAD" else 204)  # §7.2
         svc, cert_id = self.svc, params["cert_id"]
-        return await to_thread.run_sync(
-            lambda: orders.renewal_info(svc, cert_id), limiter=self._requests
-        )
+        return await self._blocking(lambda: orders.renewal_info(svc, cert_id), self._requests)
+
+    async def _blocking(self, fn: Callable[[], T], limiter: CapacityLimiter) -> T:
+        """``fn()``: on the event loop when the database's waits are local, else in a worker
+        thread of ``limiter`` (see the module's docstring)."""
+        if self._on_loop:
+            return fn()
+        return await to_thread.run_sync(fn, limiter=limiter)
 
     def _nonce_here(self) -> str | None:
         """A nonce for the answer, taken in the worker thread (no second hop for it)."""
@@ -247,7 +260,7 @@ class AcmeFrontEnd:
         # From this process's stored batch when it has one: no thread hop then.
         nonce = self.svc.acme_nonces.ready()
         if nonce is None:
-            nonce = await to_thread.run_sync(self._nonce_here, limiter=self._requests)
+            nonce = await self._blocking(self._nonce_here, self._requests)
         return nonce
 
     def _failure(self, exc: BaseException, path: str) -> Answer:

@@ -79,6 +79,14 @@ class Runtime:
         """
         return (self.engine if flush else self._no_flush_engine).begin()
 
+    @property
+    def waits_are_local(self) -> bool:
+        """Whether a request's database work waits only on this machine (SQLite: a file's
+        lock and ``fsync``), so that a server may run it on its event loop rather than pay
+        for a worker thread's hop (web/lean.py, acme/frontend.py). Never for a network
+        database, whose round trips must not hold the loop."""
+        return bool(self.engine.dialect.name == "sqlite")
+
     def close(self) -> None:
         self.metrics.close()
         self.engine.dispose()

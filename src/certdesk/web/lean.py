@@ -104,7 +104,7 @@ class LeanRoute(APIRoute):
             if scope.get("query_string") or _BODY_LIMIT in scope or not _json_media(request):
                 return await standard(request)
             raw = await request.body()
-            if _on_loop(request):
+            if request.app.state.services.rt.waits_are_local:
                 content = serve(request, raw)
             else:
                 content = await run_in_threadpool(serve, request, raw)
@@ -150,12 +150,6 @@ def _effective_dependencies(route: APIRoute) -> set[Any]:
         else route.dependant
     )
     return {d.call for d in dependant.dependencies}
-
-
-def _on_loop(request: Request) -> bool:
-    """Whether the work runs on the event loop: on SQLite, a local file (see the docstring)."""
-    engine = request.app.state.services.rt.engine
-    return bool(engine.dialect.name == "sqlite")
 
 
 def _json_media(request: Request) -> bool:
