@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import Connection, or_, select
 from sqlalchemy.orm import Session
 
 from certdesk.store.models import AcmeAccount, AcmePersistRecord
@@ -69,23 +69,24 @@ def records(
 
 
 def standing(
-    s: Session, account_id: int, names: Sequence[str], now: datetime
-) -> list[AcmePersistRecord]:
-    """The account's records for ``names`` whose persistUntil has not passed."""
+    conn: Connection, account_id: int, names: Sequence[str], now: datetime
+) -> dict[str, bool]:
+    """The account's records for ``names`` whose persistUntil has not passed: name → whether
+    it covers wildcards. One Core read (newOrder asks on every order, and most accounts have
+    no record at all)."""
     if not names:
-        return []
-    return list(
-        s.scalars(
-            select(AcmePersistRecord).where(
-                AcmePersistRecord.account_id == account_id,
-                AcmePersistRecord.name.in_(list(names)),
-                or_(
-                    AcmePersistRecord.persist_until.is_(None),
-                    AcmePersistRecord.persist_until > now,
-                ),
-            )
+        return {}
+    rows = conn.execute(
+        select(AcmePersistRecord.name, AcmePersistRecord.wildcard).where(
+            AcmePersistRecord.account_id == account_id,
+            AcmePersistRecord.name.in_(list(names)),
+            or_(
+                AcmePersistRecord.persist_until.is_(None),
+                AcmePersistRecord.persist_until > now,
+            ),
         )
     )
+    return {name: bool(wildcard) for name, wildcard in rows}
 
 
 def lapsing(s: Session, now: datetime, until: datetime) -> list[AcmePersistRecord]:

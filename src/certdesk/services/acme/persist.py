@@ -275,13 +275,10 @@ class PersistRecords:
         name → the record's persistUntil. Runs the VA outside every transaction."""
         now = self._rt.clock()
         bases = {n: identifier_base(n) for n in names}
-        with self._rt.reads() as s:
-            known = {
-                r.name: r.wildcard
-                for r in persist_store.standing(
-                    s, account.id, sorted({b for b, _ in bases.values()}), now
-                )
-            }
+        with self._rt.reading() as conn:
+            known = persist_store.standing(
+                conn, account.id, sorted({b for b, _ in bases.values()}), now
+            )
         found: dict[str, datetime | None] = {}
         for name, (base, wildcard) in bases.items():
             if base not in known or (wildcard and not known[base]):
