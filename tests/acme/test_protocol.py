@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from certdesk.acme.frontend import VALIDATION_WAIT_SECONDS
+from certdesk.acme.frontend import ROUTES, VALIDATION_WAIT_SECONDS
 from certdesk.core.acme_states import b64url
 from certdesk.services.pki.inventory import ExportFormat
 from conftest import BACKENDS, OPERATOR
@@ -131,6 +131,15 @@ def test_signed_work_runs_on_the_event_loop_on_sqlite_and_in_a_thread_on_postgre
     assert resp.status_code == 200, resp.text
     sqlite = world.services.rt.engine.dialect.name == "sqlite"
     assert seen and set(seen) == {sqlite}
+
+
+def test_only_finalize_and_revocation_may_reach_a_vendor() -> None:
+    """These two run in a worker thread wherever a vendor CA is configured (an order or a
+    revocation at the vendor goes over the network); every other resource stays local."""
+    assert {r.path for r in ROUTES if r.vendors} == {
+        "/acme/finalize/{order_id}",
+        "/acme/revoke-cert",
+    }
 
 
 def test_r17_no_eab_is_external_account_required(world: AcmeWorld) -> None:

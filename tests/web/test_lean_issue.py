@@ -16,7 +16,10 @@ from typing import Annotated, Any
 
 import pytest
 from fastapi import Depends, FastAPI
+from sqlalchemy import delete
 
+from certdesk.core.issuers import Backend
+from certdesk.store.models import Issuer
 from certdesk.web.api import certificates
 from certdesk.web.app import create_app
 from certdesk.web.lean import LeanRoute, bearer_secret
@@ -191,3 +194,41 @@ def test_issuance_runs_on_the_event_loop_on_sqlite_and_in_a_thread_on_postgresql
     assert status == 201, answer
     sqlite = world.services.rt.engine.dialect.name == "sqlite"
     assert seen == [sqlite]
+
+
+def test_issuance_runs_in_a_thread_wherever_a_vendor_ca_is_configured(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A vendor's order is driven over the network for seconds: never on the event loop, even
+    on SQLite, once any vendor CA is configured (enabled or not)."""
+    assert world.client is not None
+    rt = world.services.rt
+    assert rt.waits_are_local(vendors=True) is rt.database_is_local
+    with rt.sessions.begin() as s:
+        vendor = Issuer(
+            slug="lean-vendor",
+            name="lean-vendor",
+            backend=Backend.ACME,
+            is_root=False,
+            active=False,
+            created_at=world.clock(),
+        )
+        s.add(vendor)
+    try:
+        assert rt.waits_are_local(vendors=True) is False
+        assert rt.waits_are_local() is rt.database_is_local  # the rest of ACME is unchanged
+        service = world.services.issuance
+        seen: list[bool] = []
+        issue = service.issue
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            seen.append(asyncio._get_running_loop() is not None)
+            return issue(*args, **kwargs)
+
+        monkeypatch.setattr(service, "issue", watched)
+        status, answer = _send(world.client, world, "operator", JSON, _body(days=30), "")
+        assert status == 201, answer  # the organization's names still go to the built-in CA
+        assert seen == [False]
+    finally:
+        with rt.sessions.begin() as s:
+            s.execute(delete(Issuer).where(Issuer.slug == "lean-vendor"))

@@ -14,10 +14,13 @@ itself: its waits are local (a file lock, an ``fsync``), the work holds the GIL 
 worker thread's hop cost more CPU than it saved (docs/performance.md: a sixth of an order's
 server CPU on 2 cores). A challenge's validation still runs in the validation pool, and the
 loop waits for it without blocking. On PostgreSQL the call runs in a worker thread, as a
-network database's round trips must never hold the loop. Every answer, problem
-documents included, carries a fresh ``Replay-Nonce`` (§6.5), ``Link: <directory>;rel="index"``
-(§7.1) and ``Cache-Control: no-store``; the site's security headers are added as on every
-other path.
+network database's round trips must never hold the loop; so do finalize and revokeCert
+where a vendor CA is configured (an order or a revocation at the vendor goes over the
+network).
+
+Every answer, problem documents included, carries a fresh ``Replay-Nonce`` (§6.5),
+``Link: <directory>;rel="index"`` (§7.1) and ``Cache-Control: no-store``; the site's security
+headers are added as on every other path.
 """
 
 from __future__ import annotations
@@ -92,6 +95,9 @@ class Route:
     jwk_ok: bool = False  # may be signed with its own jwk (newAccount, revokeCert)
     # Runs on threads of its own instead of the process's shared ones (finalize: see below).
     own_threads: bool = False
+    # May reach a vendor CA over the network (an issuance, a revocation): never on the loop
+    # while a vendor is configured.
+    vendors: bool = False
 
 
 def _route(method: str, path: str, handler: Callable[[Call], Answer] | None, **kw: Any) -> Route:
@@ -104,14 +110,14 @@ ROUTES = (
     _route("POST", "/acme/chall/{challenge_id}", orders.challenge),
     _route("POST", "/acme/order/{order_id}", orders.order),
     _route("POST", "/acme/new-order", orders.new_order),
-    _route("POST", "/acme/finalize/{order_id}", orders.finalize, own_threads=True),
+    _route("POST", "/acme/finalize/{order_id}", orders.finalize, own_threads=True, vendors=True),
     _route("POST", "/acme/cert/{serial}", orders.certificate),
     _route("POST", "/acme/new-account", accounts.new_account, jwk_ok=True),
     _route("POST", "/acme/acct/{account_id}/orders", accounts.account_orders),
     _route("POST", "/acme/acct/{account_id}/orders/{after}", accounts.account_orders),
     _route("POST", "/acme/acct/{account_id}", accounts.account),
     _route("POST", "/acme/key-change", accounts.key_change),
-    _route("POST", "/acme/revoke-cert", accounts.revoke_cert, jwk_ok=True),
+    _route("POST", "/acme/revoke-cert", accounts.revoke_cert, jwk_ok=True, vendors=True),
     _route("GET", "/acme/directory", None),
     _route("GET", "/acme/terms", None),
     _route("HEAD", "/acme/new-nonce", None),
@@ -140,7 +146,7 @@ class AcmeFrontEnd:
         self._directory: bytes | None = None
         self._requests = CapacityLimiter(ACME_THREADS)
         self._finalizing = CapacityLimiter(FINALIZE_THREADS)
-        self._on_loop = services.rt.waits_are_local
+        self._on_loop = services.rt.waits_are_local()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
@@ -198,7 +204,8 @@ class AcmeFrontEnd:
             return answer, self._nonce_here()
 
         limiter = self._finalizing if route.own_threads else self._requests
-        answer, nonce = await self._blocking(run, limiter)
+        on_loop = self._on_loop and (not route.vendors or svc.rt.waits_are_local(vendors=True))
+        answer, nonce = await self._blocking(run, limiter, on_loop=on_loop)
         if answer.wait is not None:
             answer = await self._after_validation(answer)
         if nonce is not None:
@@ -239,15 +246,17 @@ class AcmeFrontEnd:
         svc, cert_id = self.svc, params["cert_id"]
         return await self._blocking(lambda: orders.renewal_info(svc, cert_id), self._requests)
 
-    async def _blocking(self, fn: Callable[[], T], limiter: CapacityLimiter) -> T:
-        """``fn()``: on the event loop when the database's waits are local, else in a worker
-        thread of ``limiter`` (see the module's docstring)."""
-        if self._on_loop:
+    async def _blocking(
+        self, fn: Callable[[], T], limiter: CapacityLimiter, *, on_loop: bool | None = None
+    ) -> T:
+        """``fn()``: on the event loop when its waits are local (by default: the database's),
+        else in a worker thread of ``limiter`` (see the module's docstring)."""
+        if self._on_loop if on_loop is None else on_loop:
             return fn()
         return await to_thread.run_sync(fn, limiter=limiter)
 
     def _nonce_here(self) -> str | None:
-        """A nonce for the answer, taken in the worker thread (no second hop for it)."""
+        """A nonce for the answer, taken where the request's work runs (no second hop)."""
         try:
             return self.svc.acme_nonces.new()
         except Exception as exc:  # no nonce without a database; the answer still goes out

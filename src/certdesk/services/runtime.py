@@ -14,6 +14,7 @@ from certdesk.config import Settings
 from certdesk.links import Linker
 from certdesk.metrics import Metrics
 from certdesk.store import lifecycle as lifecycle_store
+from certdesk.store import vendors as vendor_store
 from certdesk.store.datadir import make_private
 from certdesk.store.db import NO_FLUSH, READ_ONLY, make_engine, session_factory
 
@@ -80,12 +81,23 @@ class Runtime:
         return (self.engine if flush else self._no_flush_engine).begin()
 
     @property
-    def waits_are_local(self) -> bool:
-        """Whether a request's database work waits only on this machine (SQLite: a file's
-        lock and ``fsync``), so that a server may run it on its event loop rather than pay
-        for a worker thread's hop (web/lean.py, acme/frontend.py). Never for a network
-        database, whose round trips must not hold the loop."""
+    def database_is_local(self) -> bool:
+        """Whether the database's waits are all on this machine (SQLite: a file's lock and
+        ``fsync``), never a network database's round trips."""
         return bool(self.engine.dialect.name == "sqlite")
+
+    def waits_are_local(self, *, vendors: bool = False) -> bool:
+        """Whether a request's work waits only on this machine, so that a server may run it
+        on its event loop rather than pay for a worker thread's hop (web/lean.py,
+        acme/frontend.py): the database is local and, for work that may reach a vendor CA
+        (``vendors``: an issuance or a revocation), none is configured, since a vendor's order
+        is driven over the network for seconds (one read)."""
+        if not self.database_is_local:
+            return False
+        if not vendors:
+            return True
+        with self.reading() as conn:
+            return not vendor_store.any_vendor(conn)
 
     def close(self) -> None:
         self.metrics.close()

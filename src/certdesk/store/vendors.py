@@ -212,3 +212,10 @@ def builtin_id(s: Session) -> int | None:
         .limit(1)
     )
     return found
+
+
+def any_vendor(conn: Connection) -> bool:
+    """Whether a vendor CA is configured at all (enabled or not: its certificates are still
+    revoked through it)."""
+    found = conn.execute(select(Issuer.id).where(Issuer.backend == Backend.ACME).limit(1))
+    return found.first() is not None

@@ -24,7 +24,8 @@ since the work holds the GIL. The price: while one process issues a certificate 
 3 ms), its other connections wait. ``certdesk serve`` runs one process per core
 (``--workers``), so the others go on serving, and an issuance's commit is still shared with
 the issuing threads of the same process (services/pki/group_commit.py). On PostgreSQL they
-run in one worker thread, as a network database's round trips must never hold the loop.
+run in one worker thread, as a network database's round trips must never hold the loop, and
+so they do wherever a vendor CA is configured (its orders are driven over the network).
 docs/performance.md has the figures.
 
 Anything off the plain path (not ``application/json``, a query string, a body that is not
@@ -104,7 +105,7 @@ class LeanRoute(APIRoute):
             if scope.get("query_string") or _BODY_LIMIT in scope or not _json_media(request):
                 return await standard(request)
             raw = await request.body()
-            if request.app.state.services.rt.waits_are_local:
+            if request.app.state.services.rt.waits_are_local(vendors=True):
                 content = serve(request, raw)
             else:
                 content = await run_in_threadpool(serve, request, raw)
