@@ -133,9 +133,11 @@ def test_signed_work_runs_on_the_event_loop_on_sqlite_and_in_a_thread_on_postgre
     assert seen and set(seen) == {sqlite}
 
 
-def test_only_finalize_and_revocation_may_reach_a_vendor() -> None:
-    """These two run in a worker thread wherever a vendor CA is configured (an order or a
-    revocation at the vendor goes over the network); every other resource stays local."""
+def test_only_work_that_may_wait_on_the_network_leaves_the_event_loop() -> None:
+    """newOrder (the dns-persist-01 VA may ask DNS) always runs in a worker thread; finalize
+    and revokeCert do wherever a vendor CA is configured (an order or a revocation at the
+    vendor goes over the network); every other resource's work is local."""
+    assert {r.path for r in ROUTES if r.network} == {"/acme/new-order"}
     assert {r.path for r in ROUTES if r.vendors} == {
         "/acme/finalize/{order_id}",
         "/acme/revoke-cert",

@@ -14,9 +14,9 @@ itself: its waits are local (a file lock, an ``fsync``), the work holds the GIL 
 worker thread's hop cost more CPU than it saved (docs/performance.md: a sixth of an order's
 server CPU on 2 cores). A challenge's validation still runs in the validation pool, and the
 loop waits for it without blocking. On PostgreSQL the call runs in a worker thread, as a
-network database's round trips must never hold the loop; so do finalize and revokeCert
-where a vendor CA is configured (an order or a revocation at the vendor goes over the
-network).
+network database's round trips must never hold the loop; so does newOrder (it may ask DNS
+for an account's standing dns-persist-01 records), and so do finalize and revokeCert where a
+vendor CA is configured (an order or a revocation at the vendor goes over the network).
 
 Every answer, problem documents included, carries a fresh ``Replay-Nonce`` (§6.5),
 ``Link: <directory>;rel="index"`` (§7.1) and ``Cache-Control: no-store``; the site's security
@@ -98,6 +98,9 @@ class Route:
     # May reach a vendor CA over the network (an issuance, a revocation): never on the loop
     # while a vendor is configured.
     vendors: bool = False
+    # May wait on the network whatever is configured (newOrder asks DNS about an account's
+    # standing dns-persist-01 records): never on the loop.
+    network: bool = False
 
 
 def _route(method: str, path: str, handler: Callable[[Call], Answer] | None, **kw: Any) -> Route:
@@ -109,7 +112,7 @@ ROUTES = (
     _route("POST", "/acme/authz/{authz_id}", orders.authorization),
     _route("POST", "/acme/chall/{challenge_id}", orders.challenge),
     _route("POST", "/acme/order/{order_id}", orders.order),
-    _route("POST", "/acme/new-order", orders.new_order),
+    _route("POST", "/acme/new-order", orders.new_order, network=True),
     _route("POST", "/acme/finalize/{order_id}", orders.finalize, own_threads=True, vendors=True),
     _route("POST", "/acme/cert/{serial}", orders.certificate),
     _route("POST", "/acme/new-account", accounts.new_account, jwk_ok=True),
@@ -204,7 +207,11 @@ class AcmeFrontEnd:
             return answer, self._nonce_here()
 
         limiter = self._finalizing if route.own_threads else self._requests
-        on_loop = self._on_loop and (not route.vendors or svc.rt.waits_are_local(vendors=True))
+        on_loop = (
+            self._on_loop
+            and not route.network
+            and (not route.vendors or svc.rt.waits_are_local(vendors=True))
+        )
         answer, nonce = await self._blocking(run, limiter, on_loop=on_loop)
         if answer.wait is not None:
             answer = await self._after_validation(answer)
