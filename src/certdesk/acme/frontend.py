@@ -259,6 +259,7 @@ class AcmeFrontEnd:
         """``fn()``: on the event loop when its waits are local (by default: the database's),
         else in a worker thread of ``limiter`` (see the module's docstring)."""
         if self._on_loop if on_loop is None else on_loop:
+            await asyncio.sleep(0)  # what else is ready (a probe, say) goes first
             return fn()
         return await to_thread.run_sync(fn, limiter=limiter)
 

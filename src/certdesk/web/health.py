@@ -42,8 +42,10 @@ class ReadinessOut(BaseModel):
     )
 
 
+# On the event loop (no worker thread): a liveness probe touches nothing that waits, and it
+# should not queue for a thread behind the requests that do (docs/performance.md).
 @router.get("/healthz", response_model=HealthOut)
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok", "version": version()}
 
 
