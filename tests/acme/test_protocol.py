@@ -5,7 +5,6 @@ through the issuance pipeline, download and revocation."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import time
@@ -41,6 +40,7 @@ from world.acme import (
     solve_http01,
 )
 from world.csr import build_csr, make_csr
+from world.loop import on_loop_calls
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -117,15 +117,7 @@ def test_signed_work_runs_on_the_event_loop_on_sqlite_and_in_a_thread_on_postgre
     """Issue 13/16: on SQLite a signed request's checks, service call and nonce skip the
     worker thread's hop (its CPU cost); PostgreSQL's round trips must never hold the loop."""
     acme = world.registered()
-    nonces = world.services.acme_nonces
-    seen: list[bool] = []
-    new = nonces.new
-
-    def watched() -> str:
-        seen.append(asyncio._get_running_loop() is not None)
-        return new()
-
-    monkeypatch.setattr(nonces, "new", watched)
+    seen = on_loop_calls(monkeypatch, world.services.acme_nonces, "new")
     orders = f"/acme/acct/{acme.net.account.uri.rsplit('/', 1)[1]}/orders"
     resp = post(world, orders, None, acme.net.key, kid=acme.net.account.uri)
     assert resp.status_code == 200, resp.text

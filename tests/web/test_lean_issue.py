@@ -9,7 +9,6 @@ issuance is one active certificate and one audit event, whichever way it is serv
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -26,6 +25,7 @@ from certdesk.web.lean import LeanRoute, bearer_secret
 from conftest import BACKENDS
 from world.api import ORG_A, ORG_B, ORG_M, TestClient, World, bearer, build_world, delta
 from world.csr import csr_text
+from world.loop import on_loop_calls
 
 URL = "/api/v1/certificates"
 JSON = {"Content-Type": "application/json"}
@@ -181,15 +181,7 @@ def test_issuance_runs_on_the_event_loop_on_sqlite_and_in_a_thread_on_postgresql
     """Issue 16: on SQLite the work skips the thread hop (its CPU cost); PostgreSQL's network
     round trips must never hold the event loop."""
     assert world.client is not None
-    service = world.services.issuance
-    seen: list[bool] = []
-    issue = service.issue
-
-    def watched(*args: Any, **kwargs: Any) -> Any:
-        seen.append(asyncio._get_running_loop() is not None)
-        return issue(*args, **kwargs)
-
-    monkeypatch.setattr(service, "issue", watched)
+    seen = on_loop_calls(monkeypatch, world.services.issuance, "issue")
     status, answer = _send(world.client, world, "operator", JSON, _body(days=30), "")
     assert status == 201, answer
     sqlite = world.services.rt.engine.dialect.name == "sqlite"
@@ -203,7 +195,8 @@ def test_issuance_runs_in_a_thread_wherever_a_vendor_ca_is_configured(
     on SQLite, once any vendor CA is configured (enabled or not)."""
     assert world.client is not None
     rt = world.services.rt
-    assert rt.waits_are_local(vendors=True) is rt.database_is_local
+    sqlite = rt.engine.dialect.name == "sqlite"
+    assert rt.waits_are_local(vendors=True) is sqlite
     with rt.sessions.begin() as s:
         vendor = Issuer(
             slug="lean-vendor",
@@ -216,16 +209,8 @@ def test_issuance_runs_in_a_thread_wherever_a_vendor_ca_is_configured(
         s.add(vendor)
     try:
         assert rt.waits_are_local(vendors=True) is False
-        assert rt.waits_are_local() is rt.database_is_local  # the rest of ACME is unchanged
-        service = world.services.issuance
-        seen: list[bool] = []
-        issue = service.issue
-
-        def watched(*args: Any, **kwargs: Any) -> Any:
-            seen.append(asyncio._get_running_loop() is not None)
-            return issue(*args, **kwargs)
-
-        monkeypatch.setattr(service, "issue", watched)
+        assert rt.waits_are_local(vendors=False) is sqlite  # the rest of ACME is unchanged
+        seen = on_loop_calls(monkeypatch, world.services.issuance, "issue")
         status, answer = _send(world.client, world, "operator", JSON, _body(days=30), "")
         assert status == 201, answer  # the organization's names still go to the built-in CA
         assert seen == [False]

@@ -31,10 +31,10 @@ import re
 import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
-from anyio import CapacityLimiter, to_thread
+from anyio import CapacityLimiter
 
 from certdesk.acme import account_resources as accounts
 from certdesk.acme import order_resources as orders
@@ -46,6 +46,7 @@ from certdesk.acme.signed import AccountKeys, check, envelope
 from certdesk.acme.views import TERMS, Links, directory_json
 from certdesk.errors import CertdeskError, InvalidInput, NotFound
 from certdesk.services.registry import Services
+from certdesk.web.offload import run_blocking
 from certdesk.web.problems import database_unavailable
 
 log = structlog.get_logger("certdesk.acme")
@@ -55,7 +56,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-T = TypeVar("T")
 
 PREFIX = "/acme/"
 # Worker threads of each process for ACME requests on PostgreSQL (on SQLite the work runs on
@@ -149,7 +149,7 @@ class AcmeFrontEnd:
         self._directory: bytes | None = None
         self._requests = CapacityLimiter(ACME_THREADS)
         self._finalizing = CapacityLimiter(FINALIZE_THREADS)
-        self._on_loop = services.rt.waits_are_local()
+        self._on_loop = services.rt.waits_are_local(vendors=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
@@ -212,7 +212,7 @@ class AcmeFrontEnd:
             and not route.network
             and (not route.vendors or svc.rt.waits_are_local(vendors=True))
         )
-        answer, nonce = await self._blocking(run, limiter, on_loop=on_loop)
+        answer, nonce = await run_blocking(run, on_loop=on_loop, limiter=limiter)
         if answer.wait is not None:
             answer = await self._after_validation(answer)
         if nonce is not None:
@@ -237,7 +237,7 @@ class AcmeFrontEnd:
             except Exception:
                 return answer
 
-        return await self._blocking(run, self._requests)
+        return await run_blocking(run, on_loop=self._on_loop, limiter=self._requests)
 
     async def _plain(self, route: Route, params: dict[str, str]) -> Answer:
         if route.path == "/acme/directory":
@@ -251,17 +251,9 @@ class AcmeFrontEnd:
         if route.path == "/acme/new-nonce":
             return Answer(200 if route.method == "HEAD" else 204)  # §7.2
         svc, cert_id = self.svc, params["cert_id"]
-        return await self._blocking(lambda: orders.renewal_info(svc, cert_id), self._requests)
-
-    async def _blocking(
-        self, fn: Callable[[], T], limiter: CapacityLimiter, *, on_loop: bool | None = None
-    ) -> T:
-        """``fn()``: on the event loop when its waits are local (by default: the database's),
-        else in a worker thread of ``limiter`` (see the module's docstring)."""
-        if self._on_loop if on_loop is None else on_loop:
-            await asyncio.sleep(0)  # what else is ready (a probe, say) goes first
-            return fn()
-        return await to_thread.run_sync(fn, limiter=limiter)
+        return await run_blocking(
+            lambda: orders.renewal_info(svc, cert_id), on_loop=self._on_loop, limiter=self._requests
+        )
 
     def _nonce_here(self) -> str | None:
         """A nonce for the answer, taken where the request's work runs (no second hop)."""
@@ -277,7 +269,9 @@ class AcmeFrontEnd:
         # From this process's stored batch when it has one: no thread hop then.
         nonce = self.svc.acme_nonces.ready()
         if nonce is None:
-            nonce = await self._blocking(self._nonce_here, self._requests)
+            nonce = await run_blocking(
+                self._nonce_here, on_loop=self._on_loop, limiter=self._requests
+            )
         return nonce
 
     def _failure(self, exc: BaseException, path: str) -> Answer:

@@ -80,19 +80,14 @@ class Runtime:
         """
         return (self.engine if flush else self._no_flush_engine).begin()
 
-    @property
-    def database_is_local(self) -> bool:
-        """Whether the database's waits are all on this machine (SQLite: a file's lock and
-        ``fsync``), never a network database's round trips."""
-        return bool(self.engine.dialect.name == "sqlite")
-
-    def waits_are_local(self, *, vendors: bool = False) -> bool:
+    def waits_are_local(self, *, vendors: bool) -> bool:
         """Whether a request's work waits only on this machine, so that a server may run it
-        on its event loop rather than pay for a worker thread's hop (web/lean.py,
-        acme/frontend.py): the database is local and, for work that may reach a vendor CA
-        (``vendors``: an issuance or a revocation), none is configured, since a vendor's order
-        is driven over the network for seconds (one read)."""
-        if not self.database_is_local:
+        on its event loop rather than pay for a worker thread's hop (web/offload.py): the
+        database is SQLite (a file's lock and ``fsync``, never a network database's round
+        trips) and, for work that may reach a vendor CA (``vendors``: an issuance or a
+        revocation), none is configured, since a vendor's order is driven over the network
+        for seconds (one read)."""
+        if self.engine.dialect.name != "sqlite":
             return False
         if not vendors:
             return True

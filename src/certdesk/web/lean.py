@@ -36,7 +36,6 @@ route whose dependencies are not exactly the ones replaced here is served by Fas
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Coroutine
 from inspect import iscoroutinefunction
@@ -46,11 +45,11 @@ from fastapi import Request, Response, routing
 from fastapi.routing import APIRoute
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from certdesk.core.text import check_text, check_tree
 from certdesk.web import deps
 from certdesk.web.inputs import checked_characters
+from certdesk.web.offload import run_blocking
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -106,11 +105,8 @@ class LeanRoute(APIRoute):
             if scope.get("query_string") or _BODY_LIMIT in scope or not _json_media(request):
                 return await standard(request)
             raw = await request.body()
-            if request.app.state.services.rt.waits_are_local(vendors=True):
-                await asyncio.sleep(0)  # what else is ready (a probe, say) goes first
-                content = serve(request, raw)
-            else:
-                content = await run_in_threadpool(serve, request, raw)
+            on_loop = request.app.state.services.rt.waits_are_local(vendors=True)
+            content = await run_blocking(lambda: serve(request, raw), on_loop=on_loop)
             if content is None:
                 return await standard(request)
             return Response(content, status_code=status_code, media_type="application/json")
